@@ -1,1 +1,22 @@
+//! # stemgraph
+//!
+//! A node-graph DSP engine for stem mastering, scripted in Lua.
+//!
+//! Where to start reading:
+//! - [`dsp::Processor`]: the one contract every processor implements;
+//! - [`graph::GraphSpec`] → [`graph::compile`] → [`engine::Schedule`]: a recipe's graph is
+//!   validated on the control side and compiled into a flat, preallocated program that the audio
+//!   side runs block by block;
+//! - [`render`]: the offline render (streamed decode → engine → atomic file writes);
+//! - [`script`]: Lua recipes.
+//!
+//! The control side may allocate, block and fail with rich errors; the audio side (the engine and
+//! the processors) never allocates, locks, does I/O or runs Lua.
+#![warn(missing_docs)]
 
+pub mod automation;
+pub mod dsp;
+pub mod engine;
+pub mod graph;
+pub mod suggest;
+pub mod units;

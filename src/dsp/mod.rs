@@ -1,0 +1,151 @@
+//! The processors and the contract they share.
+//!
+//! Every processor implements one object-safe trait, [`Processor`], and is stored as
+//! `Box<dyn Processor>` in a compiled schedule. Its life has three phases:
+//!
+//! 1. **build** (control side): the registry ([`registry`]) turns a node's configuration from the
+//!    recipe into a processor whose channel counts and parameter list are fixed from then on;
+//! 2. **prepare** (control side, may allocate): sample rate and largest block are known;
+//! 3. **process / reset** (audio side): never allocate, lock, do I/O or panic.
+//!
+//! # Real-time rules
+//! `process()` and `reset()` run on the audio thread. They must not allocate, take a lock, touch a
+//! file or call into Lua. Tests run them under `assert_no_alloc`.
+//!
+//! Signals are planar `f64` ([`buffer`]). A processor works **in place**: the engine hands it a
+//! block whose first `input_channels` channels hold the input, and it leaves its output (of
+//! [`Processor::output_channels`] channels) in the same block.
+
+pub mod buffer;
+pub mod config;
+pub mod gain;
+pub mod latency_delay;
+pub mod pan;
+pub mod param;
+pub mod registry;
+pub mod telemetry;
+
+use std::any::Any;
+use std::sync::Arc;
+
+pub use buffer::{AudioBuffer, AudioMut, AudioRef, Sample};
+pub use config::{ConfigValue, ProcessorConfig};
+pub use param::{ParamBlock, ParamInfo, ParamValues, Scale, Unit};
+pub use telemetry::Telemetry;
+
+/// What a processor learns in `prepare`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcessSpec {
+    /// Sample rate in Hz.
+    pub sample_rate: f64,
+    /// The largest block `process` will be given.
+    pub max_block: usize,
+    /// Channels of the input signal.
+    pub input_channels: usize,
+}
+
+/// Input ports a processor may have. Every processor has `Main`; some accept a side-chain `Key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Port {
+    /// The signal processed.
+    Main,
+    /// A side-chain signal that drives the processor's detector (never heard).
+    Key,
+}
+
+impl Port {
+    /// The port's name in recipes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Port::Main => "in",
+            Port::Key => "key",
+        }
+    }
+}
+
+/// The one contract of every processor.
+pub trait Processor: Send {
+    /// The registry name of this kind (`gain`, `eq`, …).
+    fn kind(&self) -> &'static str;
+
+    /// The parameters, in the index order of the [`ParamBlock`] given to `process`.
+    fn params(&self) -> &[ParamInfo];
+
+    /// Channels this processor outputs (fixed at construction).
+    fn output_channels(&self) -> usize;
+
+    /// Allocates what processing needs. Called on the control side before the first block.
+    fn prepare(&mut self, spec: &ProcessSpec);
+
+    /// Clears all signal state (filter memories, envelopes, delay lines). Real-time safe.
+    fn reset(&mut self);
+
+    /// Processes one block in place. `key` is the side-chain signal when one is connected.
+    ///
+    /// # Realtime safety
+    /// Must not allocate, lock, do I/O or panic.
+    fn process(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        key: Option<AudioRef<'_>>,
+        params: ParamBlock<'_>,
+    );
+
+    /// Delay this processor adds to the signal, in samples (fixed after `prepare`).
+    fn latency(&self) -> usize {
+        0
+    }
+
+    /// How long the output may ring on after the input stops, in samples (delay repeats).
+    fn tail(&self) -> usize {
+        0
+    }
+
+    /// Whether a side-chain `key` input may be connected.
+    fn accepts_key(&self) -> bool {
+        false
+    }
+
+    /// Readings this processor publishes (gain reduction…), if any.
+    fn telemetry(&self) -> Option<Arc<Telemetry>> {
+        None
+    }
+
+    /// Takes over the signal state of `old`, a processor of the same kind and shape that played
+    /// until now (hot reload). Returns whether it did; the default keeps nothing.
+    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
+        let _ = old;
+        false
+    }
+
+    /// Access for downcasting in [`Processor::adopt_state`].
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Implements [`Processor::adopt_state`] and [`Processor::as_any_mut`] for a processor whose
+/// whole state may be carried over when its shape (channels, parameter list) is unchanged:
+/// the old instance is swapped in wholesale.
+#[macro_export]
+macro_rules! adopt_by_swap {
+    () => {
+        fn adopt_state(&mut self, old: &mut dyn $crate::dsp::Processor) -> bool {
+            if old.kind() != self.kind()
+                || old.output_channels() != self.output_channels()
+                || old.params() != self.params()
+                || old.latency() != self.latency()
+            {
+                return false;
+            }
+            match old.as_any_mut().downcast_mut::<Self>() {
+                Some(old) => {
+                    ::std::mem::swap(self, old);
+                    true
+                }
+                None => false,
+            }
+        }
+        fn as_any_mut(&mut self) -> &mut dyn ::std::any::Any {
+            self
+        }
+    };
+}

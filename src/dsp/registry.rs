@@ -1,0 +1,149 @@
+//! The registry of processor kinds: how a node's configuration becomes a processor.
+//!
+//! Every kind a recipe can name is listed here once, with its documentation. The Lua API, the
+//! API reference and the annotation file are all generated from or checked against this list.
+
+use super::config::ProcessorConfig;
+use super::param::ParamInfo;
+use super::Processor;
+use crate::suggest::closest;
+
+/// What a builder gets to work with.
+pub struct BuildContext<'a> {
+    /// The node's options; the builder takes what it understands.
+    pub config: &'a mut ProcessorConfig,
+    /// Channels of the input signal (1 or 2).
+    pub input_channels: usize,
+}
+
+/// One kind of processor.
+pub struct KindInfo {
+    /// The name recipes use (`gain`, `eq`, …).
+    pub name: &'static str,
+    /// One paragraph for the API reference.
+    pub doc: &'static str,
+    /// Builds a processor from its options.
+    pub build: fn(&mut BuildContext) -> Result<Box<dyn Processor>, String>,
+    /// A configuration that shows every kind of parameter the processor has (for documentation:
+    /// for numbered parts such as EQ bands it declares one of each).
+    pub example: fn() -> ProcessorConfig,
+}
+
+/// Why a node could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// No processor of that name.
+    #[error(
+        "unknown processor kind `{kind}`{}",
+        crate::suggest::did_you_mean(suggestion)
+    )]
+    UnknownKind {
+        /// What was asked for.
+        kind: String,
+        /// The closest known kind.
+        suggestion: Option<String>,
+    },
+    /// An option the processor does not have.
+    #[error(
+        "`{kind}` has no option `{key}`{}",
+        crate::suggest::did_you_mean(suggestion)
+    )]
+    UnknownOption {
+        /// The processor kind.
+        kind: String,
+        /// The option given.
+        key: String,
+        /// The closest valid option.
+        suggestion: Option<String>,
+    },
+    /// A parameter value outside its range.
+    #[error("`{param}` = {value} is out of range: it must be between {min} and {max}{unit}")]
+    OutOfRange {
+        /// The parameter name within the node.
+        param: String,
+        /// The value given.
+        value: f64,
+        /// Smallest accepted.
+        min: f64,
+        /// Largest accepted.
+        max: f64,
+        /// Unit suffix for the message (" dB"…).
+        unit: String,
+    },
+    /// Any other problem the builder found (wrong type, bad combination, wrong channel count).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A built processor with the starting value of each of its parameters.
+pub struct Built {
+    /// The processor.
+    pub processor: Box<dyn Processor>,
+    /// Starting values, in parameter order.
+    pub initial: Vec<f64>,
+}
+
+/// Every processor kind, in documentation order.
+pub fn kinds() -> &'static [KindInfo] {
+    KINDS
+}
+
+static KINDS: &[KindInfo] = &[super::gain::KIND, super::pan::KIND];
+
+/// Looks a kind up by name.
+pub fn find(name: &str) -> Option<&'static KindInfo> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// Builds a processor of `kind` from `config` for a signal of `input_channels` channels.
+pub fn build(
+    kind: &str,
+    config: &ProcessorConfig,
+    input_channels: usize,
+) -> Result<Built, BuildError> {
+    let info = find(kind).ok_or_else(|| BuildError::UnknownKind {
+        kind: kind.to_string(),
+        suggestion: closest(kind, KINDS.iter().map(|k| k.name)),
+    })?;
+    let mut config = config.clone();
+    let mut cx = BuildContext {
+        config: &mut config,
+        input_channels,
+    };
+    let processor = (info.build)(&mut cx).map_err(BuildError::Invalid)?;
+    let mut initial = Vec::with_capacity(processor.params().len());
+    for p in processor.params() {
+        let value = config
+            .take_number(&p.name, p.default)
+            .map_err(BuildError::Invalid)?;
+        check_range(p, value)?;
+        initial.push(value);
+    }
+    if let Some(key) = config.remaining_keys().next() {
+        return Err(BuildError::UnknownOption {
+            kind: kind.to_string(),
+            key: key.to_string(),
+            suggestion: closest(key, processor.params().iter().map(|p| p.name.as_str())),
+        });
+    }
+    Ok(Built { processor, initial })
+}
+
+/// Checks a value against a parameter's range.
+pub fn check_range(p: &ParamInfo, value: f64) -> Result<(), BuildError> {
+    if p.accepts(value) {
+        Ok(())
+    } else {
+        Err(BuildError::OutOfRange {
+            param: p.name.clone(),
+            value,
+            min: p.min,
+            max: p.max,
+            unit: match p.unit.symbol() {
+                "" => String::new(),
+                ":1" => ":1".into(),
+                s => format!(" {s}"),
+            },
+        })
+    }
+}

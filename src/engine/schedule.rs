@@ -1,0 +1,368 @@
+//! The compiled, flat program the audio side runs.
+//!
+//! A [`Schedule`] is what `graph::compile` produces: a topologically ordered list of [`Step`]s
+//! over a pool of preallocated buffers, the processors with their parameter states, and the
+//! engine's inputs and outputs. It owns everything it touches, holds no reference into the
+//! petgraph it came from, and is `Send`, so it can be built on the control thread and moved to
+//! the audio thread.
+//!
+//! # Realtime safety
+//! [`Schedule::process`] never allocates, locks or does I/O: buffers are swapped in and out of
+//! the pool with `std::mem::take` (an empty boxed slice costs nothing), and all sizes were fixed
+//! at compile time.
+
+use super::params::ParamState;
+use crate::dsp::param::ParamSlot;
+use crate::dsp::{AudioBuffer, AudioMut, AudioRef, ParamBlock, Processor, Telemetry};
+use std::sync::Arc;
+
+/// Index of a buffer in the pool.
+pub type BufId = usize;
+
+/// Something that looks at a node's output every block without changing it (a meter).
+///
+/// # Realtime safety
+/// `observe` runs on the audio thread: no allocation, locks or I/O.
+pub trait Tap: Send {
+    /// Sees one block of the tapped signal.
+    fn observe(&mut self, audio: AudioRef<'_>);
+}
+
+/// What a node of the schedule does.
+pub enum RtKind {
+    /// A processor, run in place.
+    Processor(Box<dyn Processor>),
+    /// A bus: its parameters are the send gains of its inputs, in input order.
+    Bus,
+}
+
+/// One node as the audio side sees it.
+pub struct RtNode {
+    /// The stable id from the recipe (compensation delays get `<to>.<from>.align`).
+    pub id: String,
+    /// What it does.
+    pub kind: RtKind,
+    /// Parameter names (within the node), in slot order.
+    pub param_names: Vec<String>,
+    /// Value sources of the parameters.
+    pub params: Vec<ParamState>,
+    /// Per-block parameter values.
+    pub slots: Vec<ParamSlot>,
+    /// Latency of the signal arriving at this node: song time here = stream time − this.
+    pub upstream_latency: i64,
+    /// Published readings.
+    pub telemetry: Option<Arc<Telemetry>>,
+    /// Whether the recipe marked it bypassed (the processor here is then a delay).
+    pub bypassed: bool,
+}
+
+/// One input to a bus.
+#[derive(Debug, Clone, Copy)]
+pub struct BusInput {
+    /// The buffer summed.
+    pub buf: BufId,
+    /// Channels it carries.
+    pub channels: usize,
+}
+
+/// One instruction of the program.
+pub enum Step {
+    /// Copies engine input `input` into `buf`.
+    Input {
+        /// Engine input index.
+        input: usize,
+        /// Destination buffer.
+        buf: BufId,
+    },
+    /// Runs node `node` in place on `dst`, after copying `src` into it when they differ.
+    Process {
+        /// Node index.
+        node: usize,
+        /// Input buffer.
+        src: BufId,
+        /// Output buffer (may equal `src`).
+        dst: BufId,
+        /// Channels of the input.
+        in_channels: usize,
+        /// Channels of the output.
+        out_channels: usize,
+        /// Side-chain key buffer.
+        key: Option<BufId>,
+    },
+    /// Sums the inputs of bus `node` into `dst`, each times its send gain.
+    Bus {
+        /// Node index (for the send-gain parameters).
+        node: usize,
+        /// Inputs, in summing order (sorted by source id).
+        inputs: Vec<BusInput>,
+        /// Output buffer.
+        dst: BufId,
+        /// Channels of the bus.
+        channels: usize,
+    },
+    /// Lets tap `tap` observe `buf`.
+    Tap {
+        /// Tap index.
+        tap: usize,
+        /// The tapped buffer.
+        buf: BufId,
+    },
+    /// Copies `buf` into engine output `output`.
+    Output {
+        /// Output index.
+        output: usize,
+        /// Source buffer.
+        buf: BufId,
+    },
+}
+
+/// An engine output.
+pub struct OutputSlot {
+    /// The output node's id.
+    pub id: String,
+    /// Where each block lands.
+    pub buffer: AudioBuffer,
+    /// Latency from song time to this output, in samples (trimmed by renders).
+    pub latency: usize,
+}
+
+/// A compiled graph, ready to run.
+pub struct Schedule {
+    pub(crate) sample_rate: f64,
+    pub(crate) max_block: usize,
+    pub(crate) nodes: Vec<RtNode>,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) pool: Vec<AudioBuffer>,
+    pub(crate) inputs: Vec<AudioBuffer>,
+    pub(crate) outputs: Vec<OutputSlot>,
+    pub(crate) taps: Vec<Box<dyn Tap>>,
+    pub(crate) tap_nodes: Vec<String>,
+    pub(crate) latency: usize,
+    pub(crate) tail: usize,
+    pub(crate) position: i64,
+}
+
+impl Schedule {
+    /// Sample rate the schedule was compiled for.
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
+    /// The largest block [`Schedule::process`] accepts.
+    pub fn max_block(&self) -> usize {
+        self.max_block
+    }
+
+    /// Latency from the stems to the first output, in samples.
+    pub fn latency(&self) -> usize {
+        self.latency
+    }
+
+    /// How long the output rings on after the stems end (delay repeats), in samples.
+    pub fn tail(&self) -> usize {
+        self.tail
+    }
+
+    /// The stream position: frames processed since the start (or the last seek).
+    pub fn position(&self) -> i64 {
+        self.position
+    }
+
+    /// Number of engine inputs (stems).
+    pub fn input_count(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Channels of engine input `i`.
+    pub fn input_channels(&self, i: usize) -> usize {
+        self.inputs[i].channels()
+    }
+
+    /// Engine input `i`, to be filled with the next block before [`Schedule::process`].
+    pub fn input_mut(&mut self, i: usize, frames: usize) -> AudioMut<'_> {
+        self.inputs[i].view_mut(frames)
+    }
+
+    /// Number of outputs.
+    pub fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Output `i` with its id and latency.
+    pub fn output_slot(&self, i: usize) -> &OutputSlot {
+        &self.outputs[i]
+    }
+
+    /// The last block of output `i`.
+    pub fn output(&self, i: usize, frames: usize) -> AudioRef<'_> {
+        self.outputs[i].buffer.view(frames)
+    }
+
+    /// The nodes, in schedule order.
+    pub fn nodes(&self) -> &[RtNode] {
+        &self.nodes
+    }
+
+    /// The node with id `id`.
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// The tap of index `i`, for reading its results after a render.
+    pub fn tap(&mut self, i: usize) -> &mut dyn Tap {
+        &mut *self.taps[i]
+    }
+
+    /// Removes and returns the taps (with the node each observed), e.g. at the end of a render.
+    pub fn take_taps(&mut self) -> Vec<(String, Box<dyn Tap>)> {
+        let taps = std::mem::take(&mut self.taps);
+        let names = std::mem::take(&mut self.tap_nodes);
+        self.steps.retain(|s| !matches!(s, Step::Tap { .. }));
+        names.into_iter().zip(taps).collect()
+    }
+
+    /// Telemetry of node `id`, if it publishes any.
+    pub fn telemetry(&self, id: &str) -> Option<Arc<Telemetry>> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.telemetry.clone())
+    }
+
+    /// Moves parameter `param` of node `node` to `value` with its glide (the next block on).
+    /// Real-time safe; the range is the caller's to check (see `graph::ParamHandle`).
+    pub fn set_param(&mut self, node: usize, param: usize, value: f64) {
+        self.nodes[node].params[param].set_target(value);
+    }
+
+    /// Clears all signal state and returns to stream position `position`.
+    pub fn reset(&mut self, position: i64) {
+        for node in &mut self.nodes {
+            if let RtKind::Processor(p) = &mut node.kind {
+                p.reset();
+            }
+        }
+        for b in &mut self.pool {
+            let n = b.max_frames();
+            b.clear(n);
+        }
+        self.position = position;
+    }
+
+    /// Runs the program over one block of `frames` frames (at most [`Schedule::max_block`]):
+    /// reads the inputs, writes the outputs, advances the position.
+    ///
+    /// # Realtime safety
+    /// Never allocates, locks or does I/O.
+    pub fn process(&mut self, frames: usize) {
+        debug_assert!(frames <= self.max_block);
+        let Schedule {
+            nodes,
+            steps,
+            pool,
+            inputs,
+            outputs,
+            taps,
+            position,
+            ..
+        } = self;
+        for step in steps.iter() {
+            match step {
+                Step::Input { input, buf } => {
+                    let src = &inputs[*input];
+                    let dst = &mut pool[*buf];
+                    for c in 0..src.channels() {
+                        dst.channel_mut(c, frames)
+                            .copy_from_slice(src.channel(c, frames));
+                    }
+                }
+                Step::Process {
+                    node,
+                    src,
+                    dst,
+                    in_channels,
+                    out_channels,
+                    key,
+                } => {
+                    let node = &mut nodes[*node];
+                    let t0 = *position - node.upstream_latency;
+                    for (state, slot) in node.params.iter_mut().zip(node.slots.iter_mut()) {
+                        state.fill(slot, t0, frames);
+                    }
+                    let mut out = std::mem::take(&mut pool[*dst]);
+                    out.set_channels(*out_channels);
+                    if src != dst {
+                        let input = &pool[*src];
+                        for c in 0..*in_channels {
+                            out.channel_mut(c, frames)
+                                .copy_from_slice(input.channel(c, frames));
+                        }
+                    }
+                    let key_view = key.map(|k| pool[k].view(frames));
+                    if let RtKind::Processor(p) = &mut node.kind {
+                        p.process(
+                            &mut out.view_mut(frames),
+                            key_view,
+                            ParamBlock::new(&node.slots),
+                        );
+                    }
+                    pool[*dst] = out;
+                }
+                Step::Bus {
+                    node,
+                    inputs: bus_inputs,
+                    dst,
+                    channels,
+                } => {
+                    let node = &mut nodes[*node];
+                    let t0 = *position - node.upstream_latency;
+                    for (state, slot) in node.params.iter_mut().zip(node.slots.iter_mut()) {
+                        state.fill(slot, t0, frames);
+                    }
+                    let mut out = std::mem::take(&mut pool[*dst]);
+                    out.set_channels(*channels);
+                    out.clear(frames);
+                    for (i, input) in bus_inputs.iter().enumerate() {
+                        let src = &pool[input.buf];
+                        let slot = &node.slots[i];
+                        for c in 0..*channels {
+                            let x = src.channel(c.min(input.channels - 1), frames);
+                            let y = out.channel_mut(c, frames);
+                            if slot.constant && slot.value == 0.0 {
+                                for (y, x) in y.iter_mut().zip(x) {
+                                    *y += *x;
+                                }
+                            } else if slot.constant {
+                                let g = crate::units::db_to_gain(slot.value);
+                                for (y, x) in y.iter_mut().zip(x) {
+                                    *y += *x * g;
+                                }
+                            } else {
+                                for (n, (y, x)) in y.iter_mut().zip(x).enumerate() {
+                                    *y += *x * crate::units::db_to_gain(slot.values[n]);
+                                }
+                            }
+                        }
+                    }
+                    pool[*dst] = out;
+                }
+                Step::Tap { tap, buf } => taps[*tap].observe(pool[*buf].view(frames)),
+                Step::Output { output, buf } => {
+                    let src = &pool[*buf];
+                    let dst = &mut outputs[*output].buffer;
+                    for c in 0..dst.channels() {
+                        dst.channel_mut(c, frames)
+                            .copy_from_slice(src.channel(c, frames));
+                    }
+                }
+            }
+        }
+        *position += frames as i64;
+    }
+}
+
+// A schedule crosses to the audio thread: keep it `Send`.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Schedule>();
+};

@@ -1,0 +1,13 @@
+//! The graph layer (control side): what a recipe describes, its validation, and its
+//! compilation into a [`Schedule`](crate::engine::Schedule).
+//!
+//! Never runs on the audio thread. petgraph lives here and nowhere else.
+
+pub mod compile;
+pub mod describe;
+pub mod error;
+pub mod spec;
+
+pub use compile::{compile, CompileOptions, Compiled, NodeSummary};
+pub use error::GraphError;
+pub use spec::{AutomationSpec, EdgeSpec, GraphSpec, NodeKind, NodeSpec, Origin};
