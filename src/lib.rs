@@ -15,8 +15,13 @@
 #![warn(missing_docs)]
 
 pub mod automation;
+pub mod demo;
 pub mod dsp;
 pub mod engine;
 pub mod graph;
+pub mod io;
+pub mod render;
+pub mod script;
+pub mod session;
 pub mod suggest;
 pub mod units;

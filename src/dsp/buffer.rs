@@ -108,6 +108,16 @@ impl<'a> AudioRef<'a> {
     pub fn channel(&self, c: usize) -> &'a [Sample] {
         &self.data[c * self.stride..c * self.stride + self.frames]
     }
+    /// The frames `start..end` of this block.
+    pub fn slice(&self, start: usize, end: usize) -> AudioRef<'a> {
+        assert!(start <= end && end <= self.frames);
+        AudioRef {
+            data: &self.data[start..],
+            channels: self.channels,
+            stride: self.stride,
+            frames: end - start,
+        }
+    }
 }
 
 /// A mutable planar view of one block: processors work on it in place.

@@ -1,0 +1,54 @@
+//! `stemgraph demo [--out DIR]`: the zero-setup first run.
+
+use super::CliError;
+use std::path::PathBuf;
+use stemgraph::demo::{write_demo, DemoOptions};
+
+/// The bundled demo recipe, written beside the demo stems.
+pub const DEMO_RECIPE: &str = include_str!("../../scripts/demo.lua");
+
+/// Arguments of `demo`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder for the demo song, its recipe and the rendered masters.
+    #[arg(long, default_value = "demo")]
+    out: PathBuf,
+    /// Length of the demo song in seconds.
+    #[arg(long, default_value_t = 40.0)]
+    seconds: f64,
+}
+
+/// Runs `demo`.
+pub fn run(args: Args) -> Result<(), CliError> {
+    let opts = DemoOptions {
+        seconds: args.seconds,
+        ..DemoOptions::default()
+    };
+    let files = write_demo(&args.out, &opts)?;
+    println!(
+        "wrote the demo song: {} stems and the reference mix in {}",
+        files.stems.len(),
+        args.out.join("stems").display()
+    );
+    let recipe = args.out.join("demo.lua");
+    match std::fs::read_to_string(&recipe) {
+        Ok(existing) if existing != DEMO_RECIPE => {
+            println!(
+                "keeping your edited {} (delete it to get the bundled one back)",
+                recipe.display()
+            );
+        }
+        _ => std::fs::write(&recipe, DEMO_RECIPE)?,
+    }
+    super::render::render_recipe(
+        &recipe,
+        &args.out.join("out"),
+        stemgraph::render::DEFAULT_BLOCK,
+    )?;
+    println!(
+        "edit {} and run `stemgraph render {}` again",
+        recipe.display(),
+        recipe.display()
+    );
+    Ok(())
+}

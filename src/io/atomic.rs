@@ -1,0 +1,119 @@
+//! Output files that appear whole or not at all.
+//!
+//! Every output is written to a hidden temporary file in the destination folder and renamed over
+//! the destination only when complete, so a failed or interrupted render leaves no half file.
+//! An output path that is one of the inputs is refused: inputs are never overwritten.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+/// Why an output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The destination is one of the render's inputs.
+    #[error("refusing to write {path}: it is an input of this render")]
+    WouldOverwriteInput {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// A file-system error.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The encoder failed.
+    #[error("cannot encode {path}: {message}")]
+    Encode {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the encoder said.
+        message: String,
+    },
+}
+
+/// A file being written under a temporary name, renamed into place by [`AtomicFile::commit`] and
+/// removed if dropped before.
+#[derive(Debug)]
+pub struct AtomicFile {
+    dest: PathBuf,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+/// Whether two paths name the same file (by canonical path when both exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+impl AtomicFile {
+    /// Creates the temporary file for `dest` (creating its folder), refusing any path in
+    /// `protected` (the render's inputs).
+    pub fn create(
+        dest: &Path,
+        protected: &[PathBuf],
+    ) -> Result<(AtomicFile, BufWriter<File>), OutputError> {
+        if protected.iter().any(|p| same_file(p, dest)) {
+            return Err(OutputError::WouldOverwriteInput {
+                path: dest.to_path_buf(),
+            });
+        }
+        let io_err = |source| OutputError::Io {
+            path: dest.to_path_buf(),
+            source,
+        };
+        let dir = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io_err)?;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
+        let file = File::create(&tmp).map_err(io_err)?;
+        Ok((
+            AtomicFile {
+                dest: dest.to_path_buf(),
+                tmp,
+                committed: false,
+            },
+            BufWriter::with_capacity(1 << 16, file),
+        ))
+    }
+
+    /// The final path.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// The temporary path being written.
+    pub fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Renames the finished temporary file over the destination.
+    pub fn commit(mut self) -> Result<PathBuf, OutputError> {
+        fs::rename(&self.tmp, &self.dest).map_err(|source| OutputError::Io {
+            path: self.dest.clone(),
+            source,
+        })?;
+        self.committed = true;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The offline render: streamed decode → engine → deliverables, with bounded memory.
+//!
+//! Stems are decoded block by block, the compiled schedule runs over each block, and each
+//! deliverable is written as the blocks come. The graph's latency is trimmed from the start of
+//! every output so a master starts at sample 0 of the song, and the render runs on for the
+//! latency plus the declared tails so nothing is cut at the end. Outputs are written atomically;
+//! an error or an interruption leaves no partial file.
+
+pub mod deliver;
+
+use crate::engine::{Schedule, Tap};
+use crate::graph::{compile, CompileOptions, GraphError};
+use crate::io::atomic::OutputError;
+use crate::io::decode::{DecodeError, Decoder, StemStream, StreamOptions};
+use crate::session::Session;
+use deliver::{DeliverableSink, DeliveredFile};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The block size renders use unless told otherwise.
+pub const DEFAULT_BLOCK: usize = 1024;
+
+/// Why a render failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A stem could not be read.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The graph does not validate.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// An output could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The recipe declares something the render cannot do.
+    #[error("{0}")]
+    Invalid(String),
+    /// Stopped by the user (Ctrl-C); nothing was left behind.
+    #[error("render interrupted; no output was written")]
+    Interrupted,
+}
+
+/// Settings of a render.
+pub struct RenderOptions {
+    /// Folder the deliverables go to.
+    pub out_dir: PathBuf,
+    /// Frames per engine block.
+    pub block_size: usize,
+    /// Set from another thread (Ctrl-C) to stop the render.
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// Meters to attach to nodes.
+    pub taps: Vec<(String, Box<dyn Tap>)>,
+    /// Called after each block with (frames done, frames in all).
+    pub progress: Option<Box<dyn FnMut(u64, u64)>>,
+}
+
+impl RenderOptions {
+    /// Defaults: the default block, no interrupt flag, no taps.
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            block_size: DEFAULT_BLOCK,
+            interrupt: None,
+            taps: Vec::new(),
+            progress: None,
+        }
+    }
+}
+
+/// What a render did.
+pub struct RenderResult {
+    /// Session sample rate.
+    pub sample_rate: u32,
+    /// Song length in frames (the longest stem).
+    pub song_frames: u64,
+    /// Latency trimmed from the outputs.
+    pub latency: usize,
+    /// Tail rendered after the song.
+    pub tail: usize,
+    /// The files written.
+    pub files: Vec<DeliveredFile>,
+    /// Warnings (resampled or padded stems, unconnected nodes…).
+    pub warnings: Vec<String>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// The taps, with the node each observed, after the last block.
+    pub taps: Vec<(String, Box<dyn Tap>)>,
+}
+
+/// What the stems say about the session: its rate and length.
+pub struct StemPlan {
+    /// The session rate.
+    pub sample_rate: u32,
+    /// The longest stem, in frames at the session rate.
+    pub song_frames: u64,
+}
+
+/// Reads the stems' headers to decide the session rate (the recipe's, else the most common stem
+/// rate) and the song length (the longest stem at that rate).
+pub fn plan_stems(session: &Session) -> Result<StemPlan, RenderError> {
+    if session.stems.is_empty() {
+        return Err(RenderError::Invalid(format!(
+            "{}: the recipe declares no stems",
+            session.recipe.display()
+        )));
+    }
+    let mut infos = Vec::new();
+    for stem in &session.stems {
+        infos.push(Decoder::open(&stem.path)?.info().clone());
+    }
+    let sample_rate = session.sample_rate.unwrap_or_else(|| {
+        let mut counts: Vec<(u32, usize)> = Vec::new();
+        for i in &infos {
+            match counts.iter_mut().find(|c| c.0 == i.sample_rate) {
+                Some(c) => c.1 += 1,
+                None => counts.push((i.sample_rate, 1)),
+            }
+        }
+        // Most common; ties go to the first stem's rate.
+        counts
+            .iter()
+            .max_by_key(|c| {
+                (
+                    c.1,
+                    std::cmp::Reverse(infos.iter().position(|i| i.sample_rate == c.0)),
+                )
+            })
+            .unwrap()
+            .0
+    });
+    let song_frames = infos
+        .iter()
+        .map(|i| {
+            let frames = i.frames.unwrap_or(0);
+            if i.sample_rate == sample_rate {
+                frames
+            } else {
+                (frames as f64 * f64::from(sample_rate) / f64::from(i.sample_rate)).round() as u64
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    Ok(StemPlan {
+        sample_rate,
+        song_frames,
+    })
+}
+
+/// Opens every stem as a stream at the session rate, padded to the song length.
+pub fn open_stems(
+    session: &Session,
+    plan: &StemPlan,
+) -> Result<(Vec<StemStream>, Vec<String>), RenderError> {
+    let mut streams = Vec::new();
+    let mut warnings = Vec::new();
+    for stem in &session.stems {
+        let (stream, w) = StemStream::open(
+            &stem.path,
+            &StreamOptions {
+                target_rate: plan.sample_rate,
+                target_channels: stem.channels,
+                length_frames: Some(plan.song_frames),
+            },
+        )?;
+        warnings.extend(w.iter().map(|w| w.to_string()));
+        streams.push(stream);
+    }
+    Ok((streams, warnings))
+}
+
+/// Fills the schedule's inputs with the next `frames` frames of every stem.
+pub fn read_inputs(
+    schedule: &mut Schedule,
+    streams: &mut [StemStream],
+    frames: usize,
+) -> Result<(), DecodeError> {
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let mut input = schedule.input_mut(i, frames);
+        if input.channels() == 2 {
+            let (l, r) = input.stereo_mut();
+            stream.read_block(&mut [l, r], frames)?;
+        } else {
+            stream.read_block(&mut [input.channel_mut(0)], frames)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the schedule over the whole song, handing every output block (latency-trimmed, with the
+/// tail) to `sink(output_index, block)`.
+pub fn run<F>(
+    schedule: &mut Schedule,
+    streams: &mut [StemStream],
+    song_frames: u64,
+    block: usize,
+    interrupt: Option<&AtomicBool>,
+    mut progress: Option<&mut dyn FnMut(u64, u64)>,
+    mut sink: F,
+) -> Result<(), RenderError>
+where
+    F: FnMut(usize, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
+{
+    let block = block.min(schedule.max_block()).max(1);
+    let tail = schedule.tail() as u64;
+    let latencies: Vec<u64> = (0..schedule.output_count())
+        .map(|o| schedule.output_slot(o).latency as u64)
+        .collect();
+    let total = song_frames + tail + latencies.iter().copied().max().unwrap_or(0);
+    let mut done: u64 = 0;
+    while done < total {
+        if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+            return Err(RenderError::Interrupted);
+        }
+        let n = block.min((total - done) as usize);
+        read_inputs(schedule, streams, n)?;
+        assert_no_alloc::assert_no_alloc(|| schedule.process(n));
+        for (o, &lat) in latencies.iter().enumerate() {
+            let start = lat.max(done).min(done + n as u64);
+            let end = (lat + song_frames + tail).min(done + n as u64).max(start);
+            if end > start {
+                let view = schedule
+                    .output(o, n)
+                    .slice((start - done) as usize, (end - done) as usize);
+                sink(o, view)?;
+            }
+        }
+        done += n as u64;
+        if let Some(p) = progress.as_mut() {
+            p(done, total);
+        }
+    }
+    Ok(())
+}
+
+/// Renders every deliverable of `session`.
+pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult, RenderError> {
+    let started = Instant::now();
+    let plan = plan_stems(session)?;
+    let (mut streams, mut warnings) = open_stems(session, &plan)?;
+    let mut copts = CompileOptions::new(f64::from(plan.sample_rate), opts.block_size);
+    copts.taps = std::mem::take(&mut opts.taps);
+    let compiled = compile(&session.graph_at(f64::from(plan.sample_rate)), copts)?;
+    warnings.extend(compiled.warnings);
+    let mut schedule = compiled.schedule;
+    if session.deliverables.is_empty() {
+        return Err(RenderError::Invalid(format!(
+            "{}: the recipe declares no deliverables (add e.g. s:deliver {{ bits = 24 }})",
+            session.recipe.display()
+        )));
+    }
+    let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
+    protected.extend(session.reference.clone());
+    protected.push(session.recipe.clone());
+    let mut sinks = Vec::new();
+    for d in &session.deliverables {
+        sinks.push(DeliverableSink::create(
+            d,
+            session,
+            &schedule,
+            plan.sample_rate,
+            &opts.out_dir,
+            &protected,
+        )?);
+    }
+    run(
+        &mut schedule,
+        &mut streams,
+        plan.song_frames,
+        opts.block_size,
+        opts.interrupt.as_deref(),
+        match opts.progress.as_mut() {
+            Some(p) => Some(&mut **p as &mut dyn FnMut(u64, u64)),
+            None => None,
+        },
+        |o, block| {
+            for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
+                s.write(block)?;
+            }
+            Ok(())
+        },
+    )?;
+    let mut files = Vec::new();
+    for s in sinks {
+        files.push(s.finish()?);
+    }
+    Ok(RenderResult {
+        sample_rate: plan.sample_rate,
+        song_frames: plan.song_frames,
+        latency: schedule.latency(),
+        tail: schedule.tail(),
+        files,
+        warnings,
+        seconds: started.elapsed().as_secs_f64(),
+        taps: schedule.take_taps(),
+    })
+}

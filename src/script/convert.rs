@@ -1,0 +1,383 @@
+//! Reading the tables a recipe built back into a [`Session`].
+
+use super::time::parse_time;
+use super::ScriptError;
+use crate::automation::Shape;
+use crate::dsp::{ConfigValue, Port, ProcessorConfig};
+use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec, Origin};
+use crate::session::{AutomationDecl, Deliverable, DitherKind, PointDecl, Session, StemDecl};
+use mlua::{Table, Value};
+use std::path::{Path, PathBuf};
+
+fn recipe_err(origin: &Option<Origin>, message: impl Into<String>) -> ScriptError {
+    ScriptError::Recipe {
+        origin: origin.clone(),
+        message: message.into(),
+    }
+}
+
+fn origin_of(t: &Table) -> Option<Origin> {
+    let o: Table = t.get("origin").ok()?;
+    Some(Origin {
+        file: o.get("file").ok()?,
+        line: o.get("line").ok()?,
+    })
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "a boolean",
+        Value::Integer(_) | Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Table(_) => "a table",
+        Value::Function(_) => "a function",
+        _ => "a value of another type",
+    }
+}
+
+fn get_string(
+    t: &Table,
+    key: &str,
+    origin: &Option<Origin>,
+) -> Result<Option<String>, ScriptError> {
+    match t.get::<Value>(key).map_err(ScriptError::lua)? {
+        Value::Nil => Ok(None),
+        Value::String(s) => Ok(Some(s.to_str().map_err(ScriptError::lua)?.to_string())),
+        other => Err(recipe_err(
+            origin,
+            format!("`{key}` must be a string, not {}", describe(&other)),
+        )),
+    }
+}
+
+fn get_number(t: &Table, key: &str, origin: &Option<Origin>) -> Result<Option<f64>, ScriptError> {
+    match t.get::<Value>(key).map_err(ScriptError::lua)? {
+        Value::Nil => Ok(None),
+        Value::Integer(i) => Ok(Some(i as f64)),
+        Value::Number(n) => Ok(Some(n)),
+        other => Err(recipe_err(
+            origin,
+            format!("`{key}` must be a number, not {}", describe(&other)),
+        )),
+    }
+}
+
+fn get_channels(t: &Table, origin: &Option<Origin>) -> Result<usize, ScriptError> {
+    match get_number(t, "channels", origin)? {
+        None => Ok(2),
+        Some(c) if c == 1.0 || c == 2.0 => Ok(c as usize),
+        Some(c) => Err(recipe_err(
+            origin,
+            format!("`channels` must be 1 or 2, not {c}"),
+        )),
+    }
+}
+
+/// A Lua value as a processor option.
+fn config_value(v: Value, key: &str, origin: &Option<Origin>) -> Result<ConfigValue, ScriptError> {
+    Ok(match v {
+        Value::Boolean(b) => ConfigValue::Bool(b),
+        Value::Integer(i) => ConfigValue::Number(i as f64),
+        Value::Number(n) => ConfigValue::Number(n),
+        Value::String(s) => ConfigValue::Text(s.to_str().map_err(ScriptError::lua)?.to_string()),
+        Value::Table(t) => {
+            let len = t.raw_len();
+            let pairs = t.pairs::<Value, Value>().count();
+            if len > 0 && pairs == len {
+                let mut list = Vec::with_capacity(len);
+                for i in 1..=len {
+                    let item: Value = t.raw_get(i).map_err(ScriptError::lua)?;
+                    let item_origin = match &item {
+                        Value::Table(it) => origin_of(it).or_else(|| origin.clone()),
+                        _ => origin.clone(),
+                    };
+                    list.push(config_value(item, key, &item_origin)?);
+                }
+                ConfigValue::List(list)
+            } else {
+                ConfigValue::Table(config_table(&t, origin)?)
+            }
+        }
+        other => {
+            return Err(recipe_err(
+                origin,
+                format!("option `{key}` cannot be {}", describe(&other)),
+            ))
+        }
+    })
+}
+
+/// A Lua table of options as a processor configuration (the `origin` key, if any, is skipped).
+fn config_table(t: &Table, origin: &Option<Origin>) -> Result<ProcessorConfig, ScriptError> {
+    let mut config = ProcessorConfig::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(ScriptError::lua)?;
+        let key = match k {
+            Value::String(s) => s.to_str().map_err(ScriptError::lua)?.to_string(),
+            other => {
+                return Err(recipe_err(
+                    origin,
+                    format!(
+                        "options are named (key = value); found a key that is {}",
+                        describe(&other)
+                    ),
+                ))
+            }
+        };
+        if key == "origin" || key == "kind" && matches!(v, Value::Nil) {
+            continue;
+        }
+        let value = config_value(v, &key, origin)?;
+        config.entries.insert(key, value);
+    }
+    Ok(config)
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Reads the session a recipe returned.
+pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
+    let t = match value {
+        Value::Table(t)
+            if t.metatable()
+                .and_then(|m| m.get::<String>("__name").ok())
+                .as_deref()
+                == Some("session") =>
+        {
+            t
+        }
+        other => return Err(ScriptError::Recipe {
+            origin: Some(Origin {
+                file: recipe.to_string_lossy().into_owned(),
+                line: 1,
+            }),
+            message: format!(
+                "the recipe must return its session (end it with `return s`), but it returned {}",
+                describe(&other)
+            ),
+        }),
+    };
+    let base = recipe.parent().map(PathBuf::from).unwrap_or_default();
+    let s_origin = origin_of(&t);
+    let title = get_string(&t, "title", &s_origin)?.unwrap_or_else(|| "untitled".into());
+    let artist = get_string(&t, "artist", &s_origin)?;
+    let sample_rate = match get_number(&t, "sample_rate_hz", &s_origin)? {
+        None => None,
+        Some(r) if r >= 8000.0 && r <= 384_000.0 && r.fract() == 0.0 => Some(r as u32),
+        Some(r) => {
+            return Err(recipe_err(
+                &s_origin,
+                format!("`sample_rate_hz` = {r} is not a sample rate"),
+            ))
+        }
+    };
+    let reference = get_string(&t, "reference", &s_origin)?.map(|p| resolve(&base, &p));
+
+    let mut graph = GraphSpec::new();
+    let mut stems = Vec::new();
+    let nodes: Table = t.get("nodes").map_err(ScriptError::lua)?;
+    for node in nodes.sequence_values::<Table>() {
+        let node = node.map_err(ScriptError::lua)?;
+        let origin = origin_of(&node);
+        let id = get_string(&node, "id", &origin)?.unwrap_or_default();
+        let kind = match get_string(&node, "type", &origin)?.as_deref() {
+            Some("stem") => {
+                let path = get_string(&node, "path", &origin)?.unwrap_or_default();
+                let channels = get_channels(&node, &origin)?;
+                let options: Table = node.get("options").map_err(ScriptError::lua)?;
+                stems.push(StemDecl {
+                    name: id.clone(),
+                    path: resolve(&base, &path),
+                    channels,
+                    origin: origin.clone(),
+                });
+                NodeKind::Source {
+                    input: stems.len() - 1,
+                    channels,
+                    config: config_table(&options, &origin)?,
+                }
+            }
+            Some("bus") => NodeKind::Bus {
+                channels: get_channels(&node, &origin)?,
+            },
+            Some("output") => NodeKind::Output {
+                channels: get_channels(&node, &origin)?,
+            },
+            Some("processor") => {
+                let options: Table = node.get("options").map_err(ScriptError::lua)?;
+                NodeKind::Processor {
+                    kind: get_string(&node, "kind", &origin)?.unwrap_or_default(),
+                    config: config_table(&options, &origin)?,
+                    bypass: node
+                        .get::<Option<bool>>("bypass")
+                        .map_err(ScriptError::lua)?
+                        .unwrap_or(false),
+                }
+            }
+            other => return Err(recipe_err(&origin, format!("unknown node type {other:?}"))),
+        };
+        graph.nodes.push(NodeSpec { id, kind, origin });
+    }
+    let edges: Table = t.get("edges").map_err(ScriptError::lua)?;
+    for edge in edges.sequence_values::<Table>() {
+        let edge = edge.map_err(ScriptError::lua)?;
+        let origin = origin_of(&edge);
+        let port = match get_string(&edge, "port", &origin)?.as_deref() {
+            None | Some("in") => Port::Main,
+            Some("key") => Port::Key,
+            Some(p) => {
+                return Err(recipe_err(
+                    &origin,
+                    format!("unknown port `{p}`: use \"in\" or \"key\""),
+                ))
+            }
+        };
+        graph.edges.push(EdgeSpec {
+            from: get_string(&edge, "from", &origin)?.unwrap_or_default(),
+            to: get_string(&edge, "to", &origin)?.unwrap_or_default(),
+            port,
+            gain_db: get_number(&edge, "gain_db", &origin)?.unwrap_or(0.0),
+            origin,
+        });
+    }
+
+    let mut automation = Vec::new();
+    let autos: Table = t.get("automation").map_err(ScriptError::lua)?;
+    for a in autos.sequence_values::<Table>() {
+        let a = a.map_err(ScriptError::lua)?;
+        let origin = origin_of(&a);
+        let param = get_string(&a, "param", &origin)?.unwrap_or_default();
+        let pts: Table = a.get("points").map_err(ScriptError::lua)?;
+        let mut points = Vec::new();
+        for (i, p) in pts.sequence_values::<Value>().enumerate() {
+            let p = match p.map_err(ScriptError::lua)? {
+                Value::Table(p) => p,
+                other => {
+                    return Err(recipe_err(
+                        &origin,
+                        format!(
+                            "automation point {} must be {{ time, value }}, not {}",
+                            i + 1,
+                            describe(&other)
+                        ),
+                    ))
+                }
+            };
+            let seconds = match p.get::<Value>(1).map_err(ScriptError::lua)? {
+                Value::Integer(i) => i as f64,
+                Value::Number(n) => n,
+                Value::String(s) => {
+                    parse_time(&s.to_string_lossy()).map_err(|m| recipe_err(&origin, m))?
+                }
+                other => {
+                    return Err(recipe_err(
+                        &origin,
+                        format!("a time cannot be {}", describe(&other)),
+                    ))
+                }
+            };
+            let value = match p.get::<Value>(2).map_err(ScriptError::lua)? {
+                Value::Integer(i) => i as f64,
+                Value::Number(n) => n,
+                other => {
+                    return Err(recipe_err(
+                        &origin,
+                        format!("an automation value cannot be {}", describe(&other)),
+                    ))
+                }
+            };
+            let shape = match p.get::<Option<String>>(3).map_err(ScriptError::lua)? {
+                None => Shape::Linear,
+                Some(name) => Shape::parse(&name).ok_or_else(|| {
+                    recipe_err(
+                        &origin,
+                        format!(
+                            "unknown shape `{name}`: use one of {}",
+                            Shape::NAMES.join(", ")
+                        ),
+                    )
+                })?,
+            };
+            points.push(PointDecl {
+                seconds,
+                value,
+                shape,
+            });
+        }
+        automation.push(AutomationDecl {
+            param,
+            points,
+            origin,
+        });
+    }
+
+    let mut deliverables = Vec::new();
+    let dels: Table = t.get("deliverables").map_err(ScriptError::lua)?;
+    for d in dels.sequence_values::<Table>() {
+        let d = d.map_err(ScriptError::lua)?;
+        let origin = origin_of(&d);
+        let format = get_string(&d, "format", &origin)?.unwrap_or_else(|| "wav".into());
+        if format != "wav" {
+            return Err(recipe_err(
+                &origin,
+                format!("unknown deliverable format `{format}`: use \"wav\""),
+            ));
+        }
+        let bits = match get_number(&d, "bits", &origin)? {
+            None => 24,
+            Some(b) if b == 16.0 || b == 24.0 || b == 32.0 => b as u32,
+            Some(b) => {
+                return Err(recipe_err(
+                    &origin,
+                    format!("`bits` = {b}: use 16, 24 or 32 (float)"),
+                ))
+            }
+        };
+        let dither = match get_string(&d, "dither", &origin)?.as_deref() {
+            None | Some("none") => DitherKind::None,
+            Some("tpdf") => DitherKind::Tpdf,
+            Some(other) => {
+                return Err(recipe_err(
+                    &origin,
+                    format!("unknown dither `{other}`: use \"none\" or \"tpdf\""),
+                ))
+            }
+        };
+        let sample_rate = get_number(&d, "sample_rate_hz", &origin)?.map(|r| r as u32);
+        let file = get_string(&d, "file", &origin)?.unwrap_or_else(|| {
+            format!(
+                "{{title}}_{bits}bit{}.wav",
+                sample_rate.map(|r| format!("_{r}")).unwrap_or_default()
+            )
+        });
+        deliverables.push(Deliverable {
+            file,
+            output: get_string(&d, "output", &origin)?,
+            bits,
+            sample_rate,
+            dither,
+            origin,
+        });
+    }
+
+    Ok(Session {
+        title,
+        artist,
+        recipe: recipe.to_path_buf(),
+        sample_rate,
+        stems,
+        reference,
+        graph,
+        deliverables,
+        automation,
+        loaded_files: vec![recipe.to_path_buf()],
+    })
+}

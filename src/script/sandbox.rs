@@ -1,0 +1,118 @@
+//! The Lua environment a recipe runs in.
+//!
+//! A recipe is often someone else's code, so the environment is built deliberately: only the
+//! table, string, math, utf8 and coroutine libraries; no `dofile`, `loadfile`, `string.dump`, no
+//! `io` or `os`; `load` accepts text chunks only; `math.random` is seeded so a recipe evaluates the
+//! same every time; memory is limited, and an instruction budget stops runaway loops (a global
+//! hook, so loops inside coroutines are caught too).
+
+use crate::dsp::registry;
+use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
+
+/// Memory a recipe may use.
+pub const MEMORY_LIMIT_BYTES: usize = 256 << 20;
+/// Lua VM instructions a recipe may execute while loading.
+pub const INSTRUCTION_LIMIT: u64 = 2_000_000_000;
+const HOOK_EVERY: u32 = 10_000;
+
+const PRELUDE: &str = include_str!("prelude.lua");
+
+/// A fresh, sandboxed Lua state.
+pub fn new_lua() -> mlua::Result<Lua> {
+    let lua = Lua::new_with(
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::UTF8 | StdLib::COROUTINE,
+        LuaOptions::default(),
+    )?;
+    lua.set_memory_limit(MEMORY_LIMIT_BYTES)?;
+    let executed = std::sync::atomic::AtomicU64::new(0);
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |_lua, _debug| {
+            let n = executed.fetch_add(u64::from(HOOK_EVERY), std::sync::atomic::Ordering::Relaxed);
+            if n > INSTRUCTION_LIMIT {
+                Err(mlua::Error::RuntimeError(
+                    "the recipe ran too long (an endless loop?) and was stopped".into(),
+                ))
+            } else {
+                Ok(VmState::Continue)
+            }
+        },
+    )?;
+    lua.load(
+        r#"
+        dofile, loadfile = nil, nil
+        string.dump = nil
+        local raw_load = load
+        function load(chunk, name, mode, env)
+          if mode ~= nil and mode ~= "t" then error("only text chunks can be loaded", 2) end
+          if type(chunk) == "string" and chunk:byte(1) == 27 then
+            error("binary chunks cannot be loaded", 2)
+          end
+          if env == nil then return raw_load(chunk, name, "t") end
+          return raw_load(chunk, name, "t", env)
+        end
+        math.randomseed(0x5eed)
+        "#,
+    )
+    .set_name("=sandbox")
+    .exec()?;
+    Ok(lua)
+}
+
+/// Installs the recipe API: the origin helper, the kind list and the prelude.
+pub fn install_api(lua: &Lua) -> mlua::Result<()> {
+    let globals = lua.globals();
+    let origin = lua.create_function(|lua, ()| Ok(caller_origin(lua)))?;
+    globals.set("__stemgraph_origin", origin)?;
+    let kinds = lua.create_sequence_from(registry::kinds().iter().map(|k| k.name))?;
+    globals.set("__stemgraph_kinds", kinds)?;
+    lua.load(PRELUDE).set_name("=stemgraph").exec()
+}
+
+/// Runs a recipe chunk and returns what it returned.
+pub fn run(lua: &Lua, source: &[u8], name: &str) -> mlua::Result<Value> {
+    lua.load(source)
+        .set_name(format!("@{name}"))
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .eval()
+}
+
+/// The recipe location of the innermost Lua function that is not part of the API, as a table
+/// `{ file = ..., line = ... }` (nil if none).
+fn caller_origin(lua: &Lua) -> Option<mlua::Table> {
+    for level in 1..64 {
+        let found = lua.inspect_stack(level, |d| {
+            let src = d.source();
+            let source = src.source.as_deref().unwrap_or("").to_string();
+            if src.what == "C" || source.starts_with("=") {
+                return None;
+            }
+            let file = source.strip_prefix('@').unwrap_or(&source).to_string();
+            Some((file, d.current_line().unwrap_or(0)))
+        });
+        match found {
+            None => return None, // no more stack
+            Some(None) => continue,
+            Some(Some((file, line))) => {
+                let t = lua.create_table().ok()?;
+                t.set("file", file).ok()?;
+                t.set("line", line).ok()?;
+                return Some(t);
+            }
+        }
+    }
+    None
+}
+
+/// The message of a Lua error as a person should read it: Lua's own `file:line: message`, without
+/// tracebacks or Rust details.
+pub fn message_of(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::MemoryError(_) => "the recipe used too much memory and was stopped".into(),
+        mlua::Error::CallbackError { cause, .. } => message_of(cause),
+        mlua::Error::WithContext { cause, .. } => message_of(cause),
+        other => other.to_string(),
+    }
+}
