@@ -6,6 +6,7 @@
 //! # Realtime rules
 //! Nothing here allocates, locks, does I/O or runs Lua while processing.
 
+pub mod offline;
 pub mod params;
 pub mod schedule;
 

@@ -154,16 +154,18 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         {
             t
         }
-        other => return Err(ScriptError::Recipe {
-            origin: Some(Origin {
-                file: recipe.to_string_lossy().into_owned(),
-                line: 1,
-            }),
-            message: format!(
+        other => {
+            return Err(ScriptError::Recipe {
+                origin: Some(Origin {
+                    file: recipe.to_string_lossy().into_owned(),
+                    line: 1,
+                }),
+                message: format!(
                 "the recipe must return its session (end it with `return s`), but it returned {}",
                 describe(&other)
             ),
-        }),
+            })
+        }
     };
     let base = recipe.parent().map(PathBuf::from).unwrap_or_default();
     let s_origin = origin_of(&t);
