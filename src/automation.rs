@@ -118,9 +118,9 @@ impl Curve {
         (before != at).then_some((before, at))
     }
 
-    /// Whether the curve is constant from `t` on.
+    /// Whether the curve is constant from `t` on, with no jump at `t` itself.
     pub fn settled_after(&self, t: i64) -> bool {
-        self.points.last().is_some_and(|p| p.pos <= t)
+        self.points.last().is_some_and(|p| p.pos < t)
     }
 
     /// Positions where the curve may jump, in order (for the engine's cursor).
