@@ -16,7 +16,10 @@ fn four_stems(n: usize) -> Vec<Vec<Vec<f64>>> {
 fn unity_graph() -> GraphSpec {
     let mut g = GraphSpec::new();
     // Declared out of id order on purpose: the sum order is by id, not by recipe order.
-    g.source("vocals", 3).source("bass", 1).source("drums", 0).source("keys", 2);
+    g.source("vocals", 3)
+        .source("bass", 1)
+        .source("drums", 0)
+        .source("keys", 2);
     g.bus("master").output("main");
     for s in ["vocals", "bass", "drums", "keys"] {
         g.connect(s, "master");
@@ -29,13 +32,18 @@ fn unity_graph() -> GraphSpec {
 fn stems_at_unity_sum_exactly_to_the_plain_sum() {
     let n = 48_000;
     let stems = four_stems(n);
-    let (out, violations) = alloc_violations(|| render_in_memory(&unity_graph(), &stems, FS, 512).unwrap());
+    let (out, violations) =
+        alloc_violations(|| render_in_memory(&unity_graph(), &stems, FS, 512).unwrap());
     assert_eq!(violations, 0, "the engine allocated while processing");
     // Plain floating-point sum in id order: bass(1), drums(0), keys(2), vocals(3).
     for c in 0..2 {
         for k in 0..n {
             let expected = 0.0 + stems[1][c][k] + stems[0][c][k] + stems[2][c][k] + stems[3][c][k];
-            assert_eq!(out[0][c][k].to_bits(), expected.to_bits(), "channel {c} frame {k}");
+            assert_eq!(
+                out[0][c][k].to_bits(),
+                expected.to_bits(),
+                "channel {c} frame {k}"
+            );
         }
     }
 }
@@ -69,15 +77,27 @@ fn ramp(param: &str, from_s: f64, to_s: f64, a: f64, b: f64) -> AutomationSpec {
 fn busy_graph() -> GraphSpec {
     let mut g = unity_graph();
     g.edges.retain(|e| e.from != "vocals" && e.from != "keys");
-    g.processor("vocals.gain", "gain", ProcessorConfig::new().num("gain_db", -2.0));
+    g.processor(
+        "vocals.gain",
+        "gain",
+        ProcessorConfig::new().num("gain_db", -2.0),
+    );
     g.processor("vocals.pan", "pan", ProcessorConfig::new().num("pan", 0.3));
     g.processor("keys.pan", "pan", ProcessorConfig::new().num("pan", -0.5));
     g.chain(&["vocals", "vocals.gain", "vocals.pan"]);
     g.connect_port("vocals.pan", "master", stemgraph::dsp::Port::Main, -1.5);
     g.connect("keys", "keys.pan").connect("keys.pan", "master");
-    g.automation.push(ramp("vocals.gain.gain_db", 0.1, 0.4, -2.0, 3.0));
-    g.automation.push(ramp("keys.pan.pan", 0.05, 0.3, -0.5, 0.8));
-    g.automation.push(ramp("master.send.vocals.pan.gain_db", 0.2, 0.5, -1.5, -12.0));
+    g.automation
+        .push(ramp("vocals.gain.gain_db", 0.1, 0.4, -2.0, 3.0));
+    g.automation
+        .push(ramp("keys.pan.pan", 0.05, 0.3, -0.5, 0.8));
+    g.automation.push(ramp(
+        "master.send.vocals.pan.gain_db",
+        0.2,
+        0.5,
+        -1.5,
+        -12.0,
+    ));
     g.automation.push(ramp("drums.invert", 0.3, 0.35, 0.0, 1.0));
     g
 }
@@ -88,10 +108,14 @@ fn output_does_not_depend_on_the_block_size() {
     let g = busy_graph();
     let reference = render_in_memory(&g, &stems, FS, 4096).unwrap();
     for block in [1, 64, 997] {
-        let (out, violations) = alloc_violations(|| render_in_memory(&g, &stems, FS, block).unwrap());
+        let (out, violations) =
+            alloc_violations(|| render_in_memory(&g, &stems, FS, block).unwrap());
         assert_eq!(violations, 0);
         for c in 0..2 {
-            let same = out[0][c].iter().zip(&reference[0][c]).all(|(a, b)| a.to_bits() == b.to_bits());
+            let same = out[0][c]
+                .iter()
+                .zip(&reference[0][c])
+                .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "block {block} differs on channel {c}");
         }
     }
@@ -113,7 +137,9 @@ fn a_gain_step_glides_without_a_click() {
     let n = 12_000;
     let sine = common::sine(n, 440.0, 0.2, FS);
     let mut g = GraphSpec::new();
-    g.source("s", 0).processor("g", "gain", ProcessorConfig::new()).output("o");
+    g.source("s", 0)
+        .processor("g", "gain", ProcessorConfig::new())
+        .output("o");
     g.chain(&["s", "g", "o"]);
     g.automation.push(AutomationSpec {
         param: "g.gain_db".into(),
@@ -133,8 +159,15 @@ fn a_gain_step_glides_without_a_click() {
         origin: None,
     });
     let out = render_in_memory(&g, &[sine.clone()], FS, 256).unwrap();
-    let max_jump = |x: &[f64]| x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f64::max);
-    let loud: Vec<f64> = sine[0].iter().map(|x| x * stemgraph::units::db_to_gain(12.0)).collect();
+    let max_jump = |x: &[f64]| {
+        x.windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f64::max)
+    };
+    let loud: Vec<f64> = sine[0]
+        .iter()
+        .map(|x| x * stemgraph::units::db_to_gain(12.0))
+        .collect();
     assert!(max_jump(&out[0][0]) <= max_jump(&loud) * 1.0001);
     // And it does arrive at +12 dB.
     let tail_peak = out[0][0][9000..].iter().fold(0.0f64, |m, x| m.max(x.abs()));
@@ -146,7 +179,9 @@ fn gain_ramp_starts_on_the_exact_sample() {
     let n = 4000;
     let ones = vec![vec![1.0; n], vec![1.0; n]];
     let mut g = GraphSpec::new();
-    g.source("s", 0).processor("g", "gain", ProcessorConfig::new()).output("o");
+    g.source("s", 0)
+        .processor("g", "gain", ProcessorConfig::new())
+        .output("o");
     g.chain(&["s", "g", "o"]);
     g.automation.push(AutomationSpec {
         param: "g.gain_db".into(),

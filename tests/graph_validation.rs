@@ -10,8 +10,13 @@ fn try_compile(g: &GraphSpec) -> Result<(), GraphError> {
 
 fn base() -> GraphSpec {
     let mut g = GraphSpec::new();
-    g.source("drums", 0).source("vocals", 1).bus("master").output("main");
-    g.connect("drums", "master").connect("vocals", "master").connect("master", "main");
+    g.source("drums", 0)
+        .source("vocals", 1)
+        .bus("master")
+        .output("main");
+    g.connect("drums", "master")
+        .connect("vocals", "master")
+        .connect("master", "main");
     g
 }
 
@@ -26,7 +31,10 @@ fn cycle_names_its_nodes() {
     g.processor("a", "gain", ProcessorConfig::new())
         .processor("b", "gain", ProcessorConfig::new())
         .bus("loop");
-    g.connect("master", "a").connect("a", "loop").connect("loop", "b").connect("b", "a");
+    g.connect("master", "a")
+        .connect("a", "loop")
+        .connect("loop", "b")
+        .connect("b", "a");
     let err = try_compile(&g).unwrap_err();
     match &err {
         GraphError::Cycle { nodes, .. } => {
@@ -65,7 +73,9 @@ fn unknown_node_suggests_the_closest() {
 fn duplicate_node_and_connection() {
     let mut g = base();
     g.bus("master");
-    assert!(matches!(try_compile(&g), Err(GraphError::DuplicateNode { ref id, .. }) if id == "master"));
+    assert!(
+        matches!(try_compile(&g), Err(GraphError::DuplicateNode { ref id, .. }) if id == "master")
+    );
     let mut g = base();
     g.connect("drums", "master");
     assert!(matches!(
@@ -77,13 +87,18 @@ fn duplicate_node_and_connection() {
 #[test]
 fn dangling_inputs() {
     let mut g = base();
-    g.processor("lonely", "gain", ProcessorConfig::new()).output("second");
+    g.processor("lonely", "gain", ProcessorConfig::new())
+        .output("second");
     g.connect("lonely", "second");
-    assert!(matches!(try_compile(&g), Err(GraphError::DanglingInput { ref id, .. }) if id == "lonely"));
+    assert!(
+        matches!(try_compile(&g), Err(GraphError::DanglingInput { ref id, .. }) if id == "lonely")
+    );
     let mut g = base();
     g.bus("empty").output("other");
     g.connect("empty", "other");
-    assert!(matches!(try_compile(&g), Err(GraphError::DanglingInput { ref id, .. }) if id == "empty"));
+    assert!(
+        matches!(try_compile(&g), Err(GraphError::DanglingInput { ref id, .. }) if id == "empty")
+    );
 }
 
 #[test]
@@ -106,7 +121,10 @@ fn channel_mismatch() {
             found,
             ..
         } => {
-            assert_eq!((from.as_str(), to.as_str(), expected, found), ("mono_vox", "master", 2, 1));
+            assert_eq!(
+                (from.as_str(), to.as_str(), expected, found),
+                ("mono_vox", "master", 2, 1)
+            );
         }
         other => panic!("{other}"),
     }
@@ -121,7 +139,8 @@ fn channel_mismatch() {
         },
     );
     g.processor("mono_vox.pan", "pan", ProcessorConfig::new());
-    g.connect("mono_vox", "mono_vox.pan").connect("mono_vox.pan", "master");
+    g.connect("mono_vox", "mono_vox.pan")
+        .connect("mono_vox.pan", "master");
     try_compile(&g).unwrap();
 }
 
@@ -129,24 +148,39 @@ fn channel_mismatch() {
 fn bad_connections() {
     let mut g = base();
     g.connect("master", "drums");
-    assert!(matches!(try_compile(&g), Err(GraphError::BadConnection { .. })));
+    assert!(matches!(
+        try_compile(&g),
+        Err(GraphError::BadConnection { .. })
+    ));
     let mut g = base();
     g.processor("g", "gain", ProcessorConfig::new());
-    g.connect("master", "g").connect_port("drums", "g", Port::Key, 0.0);
+    g.connect("master", "g")
+        .connect_port("drums", "g", Port::Key, 0.0);
     let err = try_compile(&g).unwrap_err();
     assert!(err.to_string().contains("no side-chain"), "{err}");
     let mut g = base();
-    g.processor("g", "gain", ProcessorConfig::new()).output("o2");
-    g.connect_port("drums", "g", Port::Main, -3.0).connect("g", "o2");
-    assert!(matches!(try_compile(&g), Err(GraphError::BadConnection { .. })));
+    g.processor("g", "gain", ProcessorConfig::new())
+        .output("o2");
+    g.connect_port("drums", "g", Port::Main, -3.0)
+        .connect("g", "o2");
+    assert!(matches!(
+        try_compile(&g),
+        Err(GraphError::BadConnection { .. })
+    ));
 }
 
 #[test]
 fn too_many_inputs_on_a_processor() {
     let mut g = base();
-    g.processor("g", "gain", ProcessorConfig::new()).output("o2");
-    g.connect("drums", "g").connect("vocals", "g").connect("g", "o2");
-    assert!(matches!(try_compile(&g), Err(GraphError::TooManyInputs { count: 2, .. })));
+    g.processor("g", "gain", ProcessorConfig::new())
+        .output("o2");
+    g.connect("drums", "g")
+        .connect("vocals", "g")
+        .connect("g", "o2");
+    assert!(matches!(
+        try_compile(&g),
+        Err(GraphError::TooManyInputs { count: 2, .. })
+    ));
 }
 
 #[test]
@@ -155,19 +189,30 @@ fn unknown_processor_option_and_range() {
     g.processor("g", "gian", ProcessorConfig::new());
     g.connect("master", "g");
     let err = try_compile(&g).unwrap_err().to_string();
-    assert!(err.contains("unknown processor kind `gian`") && err.contains("`gain`"), "{err}");
+    assert!(
+        err.contains("unknown processor kind `gian`") && err.contains("`gain`"),
+        "{err}"
+    );
 
     let mut g = base();
-    g.processor("g", "gain", ProcessorConfig::new().num("gain_bd", 1.0)).output("o2");
+    g.processor("g", "gain", ProcessorConfig::new().num("gain_bd", 1.0))
+        .output("o2");
     g.connect("master", "g").connect("g", "o2");
     let err = try_compile(&g).unwrap_err().to_string();
-    assert!(err.contains("no option `gain_bd`") && err.contains("`gain_db`"), "{err}");
+    assert!(
+        err.contains("no option `gain_bd`") && err.contains("`gain_db`"),
+        "{err}"
+    );
 
     let mut g = base();
-    g.processor("g", "gain", ProcessorConfig::new().num("gain_db", 99.0)).output("o2");
+    g.processor("g", "gain", ProcessorConfig::new().num("gain_db", 99.0))
+        .output("o2");
     g.connect("master", "g").connect("g", "o2");
     let err = try_compile(&g).unwrap_err().to_string();
-    assert!(err.contains("out of range") && err.contains("-120") && err.contains("36"), "{err}");
+    assert!(
+        err.contains("out of range") && err.contains("-120") && err.contains("36"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -182,7 +227,11 @@ fn unreachable_nodes_are_left_out_with_a_warning() {
     let mut g = base();
     g.source("unused", 2);
     let compiled = compile(&g, CompileOptions::new(48_000.0, 64)).unwrap();
-    assert!(compiled.warnings.iter().any(|w| w.contains("`unused`")), "{:?}", compiled.warnings);
+    assert!(
+        compiled.warnings.iter().any(|w| w.contains("`unused`")),
+        "{:?}",
+        compiled.warnings
+    );
 }
 
 #[test]
@@ -201,7 +250,9 @@ fn unknown_automation_parameter_suggests() {
         origin: None,
     });
     match try_compile(&g).unwrap_err() {
-        GraphError::UnknownParam { suggestion, .. } => assert_eq!(suggestion.as_deref(), Some("vocals.gain_db")),
+        GraphError::UnknownParam { suggestion, .. } => {
+            assert_eq!(suggestion.as_deref(), Some("vocals.gain_db"))
+        }
         other => panic!("{other}"),
     }
 }
@@ -210,8 +261,13 @@ fn unknown_automation_parameter_suggests() {
 fn schedule_is_the_same_whatever_the_recipe_order() {
     let a = base();
     let mut b = GraphSpec::new();
-    b.output("main").bus("master").source("vocals", 1).source("drums", 0);
-    b.connect("master", "main").connect("vocals", "master").connect("drums", "master");
+    b.output("main")
+        .bus("master")
+        .source("vocals", 1)
+        .source("drums", 0);
+    b.connect("master", "main")
+        .connect("vocals", "master")
+        .connect("drums", "master");
     let ca = compile(&a, CompileOptions::new(48_000.0, 64)).unwrap();
     let cb = compile(&b, CompileOptions::new(48_000.0, 64)).unwrap();
     assert_eq!(ca.summary, cb.summary);

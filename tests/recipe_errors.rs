@@ -4,7 +4,12 @@ mod common;
 use stemgraph::graph::{compile, CompileOptions};
 use stemgraph::script::{load_recipe, ScriptError};
 
-fn load(body: &str) -> (tempfile::TempDir, Result<stemgraph::session::Session, ScriptError>) {
+fn load(
+    body: &str,
+) -> (
+    tempfile::TempDir,
+    Result<stemgraph::session::Session, ScriptError>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("song.lua");
     std::fs::write(&path, body).unwrap();
@@ -40,7 +45,10 @@ fn runtime_error_has_file_and_line() {
 fn api_misuse_points_at_the_callers_line() {
     let (_d, r) = load("local s = session {}\n\n\ns:stem(42, 'x.wav')\nreturn s\n");
     let msg = r.unwrap_err().to_string();
-    assert!(msg.contains("song.lua:4:") && msg.contains("stem's name"), "{msg}");
+    assert!(
+        msg.contains("song.lua:4:") && msg.contains("stem's name"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -56,19 +64,28 @@ fn graph_errors_carry_the_recipe_line() {
         "local s = session {}\nlocal m = s:bus 'master'\ns:stem('drums', 'd.wav'):to(m)\n\
          m:chain { gain { gain_db = 99 } }:to(s:output())\nreturn s\n",
     );
-    assert!(msg.contains("song.lua:4:") && msg.contains("out of range"), "{msg}");
+    assert!(
+        msg.contains("song.lua:4:") && msg.contains("out of range"),
+        "{msg}"
+    );
 
     let msg = compile_err(
         "local s = session {}\nlocal m = s:bus 'master'\nlocal d = s:stem('drums', 'd.wav')\n\
          d:to(m)\nd:to(m)\nm:to(s:output())\nreturn s\n",
     );
-    assert!(msg.contains("song.lua:5:") && msg.contains("twice"), "{msg}");
+    assert!(
+        msg.contains("song.lua:5:") && msg.contains("twice"),
+        "{msg}"
+    );
 
     let msg = compile_err(
         "local s = session {}\nlocal m = s:bus 'master'\ns:stem('drums', 'd.wav'):to(m)\n\
          m:to(s:output())\ns:automate('drums.gain_bd', { {0, 0}, {'0:01', -3} })\nreturn s\n",
     );
-    assert!(msg.contains("song.lua:5:") && msg.contains("drums.gain_db"), "{msg}");
+    assert!(
+        msg.contains("song.lua:5:") && msg.contains("drums.gain_db"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -77,6 +94,21 @@ fn processor_ids_follow_their_chain() {
         "local s = session {}\nlocal v = s:stem('vocals', 'v.wav')\n\
          v:chain { gain { gain_db = 1 }, pan {}, gain { gain_db = -1 } }:to(s:output())\nreturn s\n",
     );
-    let ids: Vec<String> = s.unwrap().graph.nodes.iter().map(|n| n.id.clone()).collect();
-    assert_eq!(ids, ["vocals", "vocals.gain", "vocals.pan", "vocals.gain_2", "main"]);
+    let ids: Vec<String> = s
+        .unwrap()
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "vocals",
+            "vocals.gain",
+            "vocals.pan",
+            "vocals.gain_2",
+            "main"
+        ]
+    );
 }

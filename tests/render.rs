@@ -15,7 +15,12 @@ fn write_wav24(path: &Path, ch: &[Vec<f64>], rate: u32) {
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for n in 0..ch[0].len() {
         for c in ch {
-            w.write_sample((c[n] * 8_388_608.0).round().clamp(-8_388_608.0, 8_388_607.0) as i32).unwrap();
+            w.write_sample(
+                (c[n] * 8_388_608.0)
+                    .round()
+                    .clamp(-8_388_608.0, 8_388_607.0) as i32,
+            )
+            .unwrap();
         }
     }
     w.finalize().unwrap();
@@ -28,7 +33,14 @@ fn read_wav(path: &Path) -> (hound::WavSpec, Vec<Vec<f64>>) {
     let samples: Vec<i32> = r.samples::<i32>().map(|s| s.unwrap()).collect();
     let ch = spec.channels as usize;
     let planar = (0..ch)
-        .map(|c| samples.iter().skip(c).step_by(ch).map(|&s| f64::from(s) * scale).collect())
+        .map(|c| {
+            samples
+                .iter()
+                .skip(c)
+                .step_by(ch)
+                .map(|&s| f64::from(s) * scale)
+                .collect()
+        })
         .collect();
     (spec, planar)
 }
@@ -42,7 +54,11 @@ fn project(recipe_body: &str) -> (tempfile::TempDir, PathBuf, Vec<Vec<Vec<f64>>>
         let n = 24_000 - i * 1000;
         let s: Vec<Vec<f64>> = common::noise(n, 0.2, i as u64 + 5)
             .into_iter()
-            .map(|c| c.into_iter().map(|x| (x * 8_388_608.0).round() / 8_388_608.0).collect())
+            .map(|c| {
+                c.into_iter()
+                    .map(|x| (x * 8_388_608.0).round() / 8_388_608.0)
+                    .collect()
+            })
             .collect();
         write_wav24(&dir.path().join(format!("stems/{name}.wav")), &s, 48_000);
         stems.push(s);
@@ -69,21 +85,37 @@ fn unity_render_equals_the_plain_sum_of_the_decoded_stems() {
     let (dir, recipe, stems) = project(UNITY);
     let session = load_recipe(&recipe).unwrap();
     let out = dir.path().join("out");
-    let (result, violations) = common::alloc_violations(|| render(&session, RenderOptions::new(&out)).unwrap());
+    let (result, violations) =
+        common::alloc_violations(|| render(&session, RenderOptions::new(&out)).unwrap());
     assert_eq!(violations, 0);
     assert_eq!(result.song_frames, 24_000);
     let (spec, master) = {
         let mut r = hound::WavReader::open(out.join("null_32f.wav")).unwrap();
         let spec = r.spec();
         let s: Vec<f32> = r.samples::<f32>().map(|s| s.unwrap()).collect();
-        (spec, (0..2).map(|c| s.iter().skip(c).step_by(2).map(|&x| f64::from(x)).collect::<Vec<f64>>()).collect::<Vec<_>>())
+        (
+            spec,
+            (0..2)
+                .map(|c| {
+                    s.iter()
+                        .skip(c)
+                        .step_by(2)
+                        .map(|&x| f64::from(x))
+                        .collect::<Vec<f64>>()
+                })
+                .collect::<Vec<_>>(),
+        )
     };
     assert_eq!(spec.sample_rate, 48_000);
     assert_eq!(master[0].len(), 24_000);
     let mut worst = 0.0f64;
     for c in 0..2 {
         for k in 0..24_000 {
-            let plain: f64 = 0.0 + stems.iter().map(|s| s[c].get(k).copied().unwrap_or(0.0)).sum::<f64>();
+            let plain: f64 = 0.0
+                + stems
+                    .iter()
+                    .map(|s| s[c].get(k).copied().unwrap_or(0.0))
+                    .sum::<f64>();
             // The float file holds f32: compare at f32 precision of the sum.
             worst = worst.max((master[c][k] - f64::from(plain as f32)).abs());
         }
@@ -93,7 +125,10 @@ fn unity_render_equals_the_plain_sum_of_the_decoded_stems() {
     let (_, m24) = read_wav(&out.join("null_24.wav"));
     for c in 0..2 {
         for k in 0..24_000 {
-            let plain: f64 = stems.iter().map(|s| s[c].get(k).copied().unwrap_or(0.0)).sum();
+            let plain: f64 = stems
+                .iter()
+                .map(|s| s[c].get(k).copied().unwrap_or(0.0))
+                .sum();
             assert!((m24[c][k] - plain).abs() <= 0.5 / 8_388_608.0 + 1e-15);
         }
     }
@@ -118,12 +153,20 @@ fn two_renders_give_identical_bytes_at_any_block_size() {
 #[test]
 fn a_corrupt_stem_is_an_error_and_writes_nothing() {
     let (dir, recipe, _) = project(UNITY);
-    std::fs::write(dir.path().join("stems/drums.wav"), b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk").unwrap();
+    std::fs::write(
+        dir.path().join("stems/drums.wav"),
+        b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk",
+    )
+    .unwrap();
     let session = load_recipe(&recipe).unwrap();
     let out = dir.path().join("out");
-    let err = render(&session, RenderOptions::new(&out)).err().expect("a corrupt stem must fail");
+    let err = render(&session, RenderOptions::new(&out))
+        .err()
+        .expect("a corrupt stem must fail");
     assert!(err.to_string().contains("drums.wav"), "{err}");
-    let leftovers: Vec<_> = std::fs::read_dir(&out).map(|d| d.collect()).unwrap_or_default();
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.collect())
+        .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -153,7 +196,12 @@ fn an_output_never_overwrites_an_input() {
     let (dir, recipe, _) = project(&body);
     let before = std::fs::read(dir.path().join("stems/bass.wav")).unwrap();
     let session = load_recipe(&recipe).unwrap();
-    let err = render(&session, RenderOptions::new(dir.path().join("out"))).err().expect("refused");
+    let err = render(&session, RenderOptions::new(dir.path().join("out")))
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("input"), "{err}");
-    assert_eq!(std::fs::read(dir.path().join("stems/bass.wav")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(dir.path().join("stems/bass.wav")).unwrap(),
+        before
+    );
 }
