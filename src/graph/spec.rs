@@ -15,11 +15,28 @@ pub struct Origin {
     pub file: String,
     /// The line, from 1.
     pub line: u32,
+    /// Where the value went on to be used when that is elsewhere (a template's line).
+    pub via: Option<String>,
+}
+
+impl Origin {
+    /// A plain file:line origin.
+    pub fn new(file: impl Into<String>, line: u32) -> Self {
+        Self {
+            file: file.into(),
+            line,
+            via: None,
+        }
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(via) = &self.via {
+            write!(f, " (via {via})")?;
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ fn origin_of(t: &Table) -> Option<Origin> {
     Some(Origin {
         file: o.get("file").ok()?,
         line: o.get("line").ok()?,
+        via: o.get("via").ok()?,
     })
 }
 
@@ -156,10 +157,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         }
         other => {
             return Err(ScriptError::Recipe {
-                origin: Some(Origin {
-                    file: recipe.to_string_lossy().into_owned(),
-                    line: 1,
-                }),
+                origin: Some(Origin::new(recipe.to_string_lossy(), 1)),
                 message: format!(
                 "the recipe must return its session (end it with `return s`), but it returned {}",
                 describe(&other)

@@ -2,9 +2,10 @@
 -- It builds plain tables (nodes, connections, automation, deliverables) that the engine reads
 -- back when the recipe returns its session. Loaded as chunk "=stemgraph" before every recipe.
 
-local origin = __stemgraph_origin      -- origin() -> { file = ..., line = ... } of the caller
+local origin = __stemgraph_origin      -- origin() -> { file, line, via } of the caller
 local kinds = __stemgraph_kinds        -- the processor kinds the engine knows, in order
-__stemgraph_origin, __stemgraph_kinds = nil, nil
+local parse_time = __stemgraph_parse_time  -- "m:ss.mmm" -> seconds, or nil, message
+__stemgraph_origin, __stemgraph_kinds, __stemgraph_parse_time = nil, nil, nil
 
 local function fail(msg) error(msg, 3) end
 
@@ -58,6 +59,24 @@ local function new_node(s, fields)
   return n
 end
 
+--- Deep-merges `over` into a copy of `base` (lists and non-table values are replaced whole).
+function merge(base, over)
+  if over == nil then return base end
+  if type(base) ~= "table" or type(over) ~= "table" or #over > 0 or getmetatable(over) then return over end
+  local out = {}
+  for k, v in pairs(base) do out[k] = v end
+  for k, v in pairs(over) do out[k] = merge(base[k], v) end
+  return out
+end
+
+--- The keys of a table in sorted order (for deterministic iteration over named options).
+function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t or {}) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
 --- Starts a session: the song, its stems, its graph and its deliverables.
 function session(options)
   options = check_table(options, "session { ... }")
@@ -66,10 +85,38 @@ function session(options)
     artist = options.artist,
     sample_rate_hz = options.sample_rate_hz,
     reference = options.reference,
+    tempo_bpm = options.tempo_bpm,
+    beats_per_bar = options.beats_per_bar or 4,
+    sections = options.sections or {},
+    target_lufs = options.target_lufs,
+    ceiling_dbtp = options.ceiling_dbtp,
+    trim = options.trim,
+    fade_in = options.fade_in,
+    fade_out = options.fade_out,
     nodes = {}, edges = {}, automation = {}, deliverables = {}, ids = {},
     origin = origin(),
   }, Session)
   return s
+end
+
+--- Seconds of song time for a time as recipes write it: seconds, "m:ss.mmm", a section name,
+--- or { bar = 17, beat = 1 } at the session's tempo.
+function Session:seconds(t, level)
+  level = (level or 1) + 1
+  if type(t) == "number" then return t end
+  if type(t) == "string" then
+    if self.sections[t] ~= nil then return self:seconds(self.sections[t], level) end
+    local secs, err = parse_time(t)
+    if secs then return secs end
+    local names = sorted_keys(self.sections)
+    error(err .. (#names > 0 and (", or a section (" .. table.concat(names, ", ") .. ")") or ""), level)
+  end
+  if type(t) == "table" and t.bar then
+    if not self.tempo_bpm then error("bars and beats need the session's tempo_bpm", level) end
+    local beat = 60 / self.tempo_bpm
+    return ((t.bar - 1) * self.beats_per_bar + (t.beat or 1) - 1) * beat
+  end
+  error("a time is seconds, \"m:ss.mmm\", a section name or { bar = n, beat = n }, not " .. type(t), level)
 end
 
 --- A stem source: a file with its fader (`gain_db`, `invert`).
@@ -108,19 +155,54 @@ function Session:processor(desc, id)
                           bypass = bypass, origin = desc.origin })
 end
 
---- A deliverable: a file made from an output.
+local Deliverable = {}
+Deliverable.__name = "deliverable"
+
+--- A WAV deliverable description: wav { bits = 24, sample_rate_hz = 44100, dither = "tpdf" }.
+function wav(options)
+  local d = copy(check_table(options, "wav { ... }"))
+  d.format = "wav"
+  d.origin = origin()
+  return setmetatable(d, Deliverable)
+end
+
+--- A deliverable: a file made from an output (a table, or wav { ... }).
 function Session:deliver(options)
-  options = copy(check_table(options, "deliver { ... }"))
-  options.origin = origin()
-  self.deliverables[#self.deliverables + 1] = options
+  local d = copy(check_table(options, "deliver { ... }"))
+  d.origin = d.origin or origin()
+  self.deliverables[#self.deliverables + 1] = d
   return self
 end
 
---- Automation: `points` is a list of { time, value [, shape] }.
-function Session:automate(param, points)
+--- Automation of one parameter: either a list of { time, value [, shape] } breakpoints, or a
+--- function of time in seconds sampled at `rate_hz` (default 100) from `from` to `to`.
+function Session:automate(param, points, range)
   check_string(param, "the parameter id of an automation")
-  self.automation[#self.automation + 1] = { param = param, points = check_table(points, "automation points"),
-                                            origin = origin() }
+  local o = origin()
+  local out = {}
+  if type(points) == "function" then
+    range = check_table(range, "the range of a function automation { from = ..., to = ... }")
+    if range.to == nil then error("a function automation needs { from = ..., to = ... }", 2) end
+    local from, to = self:seconds(range.from or 0, 2), self:seconds(range.to, 2)
+    local rate = range.rate_hz or 100
+    if not (to > from) then error("a function automation needs `to` after `from`", 2) end
+    local n = math.ceil((to - from) * rate)
+    for i = 0, n do
+      local t = math.min(from + i / rate, to)
+      local v = points(t)
+      if type(v) ~= "number" then
+        error("the automation function returned " .. type(v) .. " at t = " .. t .. " s, not a number", 2)
+      end
+      out[#out + 1] = { t, v, "linear" }
+    end
+  else
+    points = check_table(points, "automation points")
+    for i, p in ipairs(points) do
+      if type(p) ~= "table" then error("automation point " .. i .. " must be { time, value [, shape] }", 2) end
+      out[#out + 1] = { self:seconds(p[1], 2), p[2], p[3] }
+    end
+  end
+  self.automation[#self.automation + 1] = { param = param, points = out, origin = o }
   return self
 end
 

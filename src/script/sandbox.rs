@@ -6,6 +6,7 @@
 //! same every time; memory is limited, and an instruction budget stops runaway loops (a global
 //! hook, so loops inside coroutines are caught too).
 
+use super::modules::ScriptContext;
 use crate::dsp::registry;
 use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
 
@@ -66,6 +67,11 @@ pub fn install_api(lua: &Lua) -> mlua::Result<()> {
     globals.set("__stemgraph_origin", origin)?;
     let kinds = lua.create_sequence_from(registry::kinds().iter().map(|k| k.name))?;
     globals.set("__stemgraph_kinds", kinds)?;
+    let parse = lua.create_function(|_, text: String| match super::time::parse_time(&text) {
+        Ok(s) => Ok((Some(s), None)),
+        Err(e) => Ok((None, Some(e))),
+    })?;
+    globals.set("__stemgraph_parse_time", parse)?;
     lua.load(PRELUDE).set_name("=stemgraph").exec()
 }
 
@@ -77,31 +83,52 @@ pub fn run(lua: &Lua, source: &[u8], name: &str) -> mlua::Result<Value> {
         .eval()
 }
 
-/// The recipe location of the innermost Lua function that is not part of the API, as a table
-/// `{ file = ..., line = ... }` (nil if none).
+/// Where the caller of an API function is, as a table `{ file, line, via }`: the innermost Lua
+/// frame outside the API; when that frame is in a template or module called from the recipe, the
+/// recipe's line comes first and the template's line is `via`.
 fn caller_origin(lua: &Lua) -> Option<mlua::Table> {
-    for level in 1..64 {
-        let found = lua.inspect_stack(level, |d| {
+    let recipe = lua
+        .app_data_ref::<ScriptContext>()
+        .map(|c| c.recipe.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut innermost: Option<(String, usize)> = None;
+    let mut in_recipe: Option<(String, usize)> = None;
+    for level in 1..200 {
+        let frame = lua.inspect_stack(level, |d| {
             let src = d.source();
             let source = src.source.as_deref().unwrap_or("").to_string();
-            if src.what == "C" || source.starts_with("=") {
+            if src.what == "C" || source.starts_with('=') {
                 return None;
             }
             let file = source.strip_prefix('@').unwrap_or(&source).to_string();
             Some((file, d.current_line().unwrap_or(0)))
         });
-        match found {
-            None => return None, // no more stack
+        match frame {
+            None => break,
             Some(None) => continue,
-            Some(Some((file, line))) => {
-                let t = lua.create_table().ok()?;
-                t.set("file", file).ok()?;
-                t.set("line", line).ok()?;
-                return Some(t);
+            Some(Some(f)) => {
+                if innermost.is_none() {
+                    innermost = Some(f.clone());
+                }
+                if f.0 == recipe {
+                    in_recipe = Some(f);
+                    break;
+                }
             }
         }
     }
-    None
+    let (file, line, via) = match (innermost, in_recipe) {
+        (Some(inner), Some(outer)) if inner != outer => {
+            (outer.0, outer.1, Some(format!("{}:{}", inner.0, inner.1)))
+        }
+        (Some(inner), _) => (inner.0, inner.1, None),
+        (None, _) => return None,
+    };
+    let t = lua.create_table().ok()?;
+    t.set("file", file).ok()?;
+    t.set("line", line).ok()?;
+    t.set("via", via).ok()?;
+    Some(t)
 }
 
 /// The message of a Lua error as a person should read it: Lua's own `file:line: message`, without

@@ -1,0 +1,1 @@
+return function(o) error('template electronic_8stem is not written yet', 2) end
