@@ -63,6 +63,10 @@ pub struct Session {
     pub graph: GraphSpec,
     /// Files to produce.
     pub deliverables: Vec<Deliverable>,
+    /// Integrated loudness the master is driven to, if any.
+    pub target_lufs: Option<f64>,
+    /// True-peak ceiling of the master and every deliverable.
+    pub ceiling_dbtp: Option<f64>,
     /// Automation points not yet placed on the sample grid (times in seconds), by parameter id.
     pub automation: Vec<AutomationDecl>,
     /// Every file the recipe loaded (the recipe itself first), for watching and hashing.
@@ -119,5 +123,124 @@ impl Session {
     /// The folder the recipe is in (relative paths in it are resolved from there).
     pub fn base_dir(&self) -> PathBuf {
         self.recipe.parent().map(PathBuf::from).unwrap_or_default()
+    }
+}
+
+/// Why a `--set KEY=VALUE` override was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OverrideError {
+    /// Not `KEY=VALUE` with a number.
+    #[error("`{0}` is not KEY=VALUE with a numeric value (e.g. --set vocals.gain_db=1.5)")]
+    Syntax(String),
+    /// No session field or parameter of that name.
+    #[error("--set {key}: no session field or parameter `{key}`{}", crate::suggest::did_you_mean(.suggestion))]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The closest valid key.
+        suggestion: Option<String>,
+    },
+}
+
+/// Session fields `--set` can change.
+pub const SETTABLE_FIELDS: &[&str] = &[
+    "sample_rate_hz",
+    "master.target_lufs",
+    "master.ceiling_dbtp",
+];
+
+impl Session {
+    /// Applies one `--set KEY=VALUE`: a session field (`master.target_lufs`) or a parameter of the
+    /// graph (`vocals.gain_db`, `master.eq.1.gain_db`, `master.send.vocals.gain_db`). The value is
+    /// range-checked when the graph compiles.
+    pub fn apply_override(&mut self, assignment: &str) -> Result<(), OverrideError> {
+        let (key, value) = assignment
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .ok_or_else(|| OverrideError::Syntax(assignment.to_string()))?;
+        let value: f64 = value
+            .parse()
+            .map_err(|_| OverrideError::Syntax(assignment.to_string()))?;
+        match key {
+            "sample_rate_hz" => {
+                self.sample_rate = Some(value as u32);
+                return Ok(());
+            }
+            "master.target_lufs" | "target_lufs" => {
+                self.target_lufs = Some(value);
+                return Ok(());
+            }
+            "master.ceiling_dbtp" | "ceiling_dbtp" => {
+                self.ceiling_dbtp = Some(value);
+                return Ok(());
+            }
+            _ => {}
+        }
+        // The longest node id that prefixes the key owns it.
+        let node = self
+            .graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                key.len() > n.id.len()
+                    && key.starts_with(&n.id)
+                    && key.as_bytes()[n.id.len()] == b'.'
+            })
+            .max_by_key(|(_, n)| n.id.len())
+            .map(|(i, _)| i);
+        let unknown = |this: &Session| OverrideError::UnknownKey {
+            key: key.to_string(),
+            suggestion: crate::suggest::closest(key, this.known_keys()),
+        };
+        let Some(index) = node else {
+            return Err(unknown(self));
+        };
+        let node_id = self.graph.nodes[index].id.clone();
+        let param = key[node_id.len() + 1..].to_string();
+        use crate::graph::NodeKind;
+        match &self.graph.nodes[index].kind {
+            NodeKind::Source { .. } | NodeKind::Processor { .. } => {
+                if !self.known_keys().iter().any(|k| k == key) {
+                    return Err(unknown(self));
+                }
+                if let NodeKind::Source { config, .. } | NodeKind::Processor { config, .. } =
+                    &mut self.graph.nodes[index].kind
+                {
+                    config
+                        .entries
+                        .insert(param, crate::dsp::ConfigValue::Number(value));
+                }
+                Ok(())
+            }
+            NodeKind::Bus { .. } => {
+                let from = param
+                    .strip_prefix("send.")
+                    .and_then(|p| p.strip_suffix(".gain_db"));
+                match from.and_then(|f| {
+                    self.graph.edges.iter_mut().find(|e| {
+                        e.to == node_id && e.from == f && e.port == crate::dsp::Port::Main
+                    })
+                }) {
+                    Some(edge) => {
+                        edge.gain_db = value;
+                        Ok(())
+                    }
+                    None => Err(unknown(self)),
+                }
+            }
+            NodeKind::Output { .. } => Err(unknown(self)),
+        }
+    }
+
+    /// Every key `--set` accepts: session fields and the parameter ids of the graph.
+    pub fn known_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = SETTABLE_FIELDS.iter().map(|s| s.to_string()).collect();
+        if let Ok(c) =
+            crate::graph::compile(&self.graph, crate::graph::CompileOptions::new(48_000.0, 16))
+        {
+            keys.extend(crate::graph::compile::all_param_ids(&c.schedule));
+        }
+        keys
     }
 }

@@ -44,6 +44,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &recipe,
         &args.out.join("out"),
         stemgraph::render::DEFAULT_BLOCK,
+        &[],
     )?;
     println!(
         "edit {} and run `stemgraph render {}` again",

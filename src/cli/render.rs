@@ -17,11 +17,23 @@ pub struct Args {
     /// Frames per processing block.
     #[arg(long, default_value_t = stemgraph::render::DEFAULT_BLOCK)]
     block: usize,
+    /// Override a parameter or session field: `--set vocals.gain_db=1.5`,
+    /// `--set master.target_lufs=-12` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 /// Loads `recipe` and renders it to `out`, with a progress bar; prints what was written.
-pub fn render_recipe(recipe: &Path, out: &Path, block: usize) -> Result<RenderResult, CliError> {
-    let session = load_recipe(recipe)?;
+pub fn render_recipe(
+    recipe: &Path,
+    out: &Path,
+    block: usize,
+    set: &[String],
+) -> Result<RenderResult, CliError> {
+    let mut session = load_recipe(recipe)?;
+    for s in set {
+        session.apply_override(s)?;
+    }
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{spinner} rendering {msg} [{bar:30}] {percent}% ({eta})")
@@ -75,6 +87,6 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .map(|p| p.join("out"))
             .unwrap_or_else(|| PathBuf::from("out"))
     });
-    render_recipe(&args.recipe, &out, args.block)?;
+    render_recipe(&args.recipe, &out, args.block, &args.set)?;
     Ok(())
 }

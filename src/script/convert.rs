@@ -368,7 +368,11 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         });
     }
 
+    let target_lufs = get_number(&t, "target_lufs", &s_origin)?;
+    let ceiling_dbtp = get_number(&t, "ceiling_dbtp", &s_origin)?;
     Ok(Session {
+        target_lufs,
+        ceiling_dbtp,
         title,
         artist,
         recipe: recipe.to_path_buf(),

@@ -8,7 +8,7 @@
 
 mod convert;
 pub mod modules;
-mod sandbox;
+pub(crate) mod sandbox;
 pub mod time;
 
 use crate::graph::{GraphError, Origin};
@@ -65,8 +65,15 @@ pub fn load_recipe(path: &Path) -> Result<Session, ScriptError> {
         source,
     })?;
     let lua = sandbox::new_lua().map_err(ScriptError::lua)?;
+    lua.set_app_data(modules::ScriptContext::new(path));
     sandbox::install_api(&lua).map_err(ScriptError::lua)?;
+    modules::install(&lua).map_err(ScriptError::lua)?;
     let value: mlua::Value =
         sandbox::run(&lua, &source, &chunk_name(path)).map_err(ScriptError::lua)?;
-    convert::session(value, path)
+    let mut session = convert::session(value, path)?;
+    session.loaded_files = lua
+        .app_data_ref::<modules::ScriptContext>()
+        .map(|c| c.loaded.clone())
+        .unwrap_or_else(|| vec![path.to_path_buf()]);
+    Ok(session)
 }

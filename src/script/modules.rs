@@ -10,6 +10,7 @@
 //! returns it wrapped, so that everything the template builds remembers the recipe line that
 //! called it: errors then point at the song's line first and the template's line second.
 
+use super::sandbox::located_error;
 use mlua::{Function, Lua, Value};
 use std::path::{Path, PathBuf};
 
@@ -113,8 +114,8 @@ fn find(lua: &Lua, name: &str) -> Result<(String, Vec<u8>, Option<PathBuf>), Str
 
 /// Loads and runs a file from the search path, returning what it returns.
 fn load_file(lua: &Lua, name: &str) -> mlua::Result<Value> {
-    check_name(name).map_err(mlua::Error::RuntimeError)?;
-    let (display, text, path) = find(lua, name).map_err(mlua::Error::RuntimeError)?;
+    check_name(name).map_err(|m| located_error(lua, m))?;
+    let (display, text, path) = find(lua, name).map_err(|m| located_error(lua, m))?;
     if let Some(path) = path {
         let mut ctx = lua
             .app_data_mut::<ScriptContext>()
@@ -137,10 +138,13 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
         let f: Function = match value {
             Value::Function(f) => f,
             other => {
-                return Err(mlua::Error::RuntimeError(format!(
-                    "template `{name}` must return a function (options -> session), not a {}",
-                    other.type_name()
-                )))
+                return Err(located_error(
+                    lua,
+                    format!(
+                        "template `{name}` must return a function (options -> session), not a {}",
+                        other.type_name()
+                    ),
+                ))
             }
         };
         Ok(f)

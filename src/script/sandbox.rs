@@ -13,7 +13,7 @@ use mlua::{HookTriggers, Lua, LuaOptions, StdLib, Value, VmState};
 /// Memory a recipe may use.
 pub const MEMORY_LIMIT_BYTES: usize = 256 << 20;
 /// Lua VM instructions a recipe may execute while loading.
-pub const INSTRUCTION_LIMIT: u64 = 2_000_000_000;
+pub const INSTRUCTION_LIMIT: u64 = 200_000_000;
 const HOOK_EVERY: u32 = 10_000;
 
 const PRELUDE: &str = include_str!("prelude.lua");
@@ -53,6 +53,36 @@ pub fn new_lua() -> mlua::Result<Lua> {
           return raw_load(chunk, name, "t", env)
         end
         math.randomseed(0x5eed)
+
+        -- No hook interrupts C code, so a pattern that backtracks badly on a long subject could
+        -- hang the string functions. Refuse matches whose worst case is out of reach: with q
+        -- backtracking quantifiers (* + -), a subject of n characters costs up to n^(q+1) steps
+        -- (n^q when anchored with ^).
+        local find, match, gmatch, gsub = string.find, string.match, string.gmatch, string.gsub
+        local BUDGET = 1e9
+        local function guard(fname, s, p, init, plain)
+          if plain or type(s) ~= "string" or type(p) ~= "string" then return end
+          local q = 0
+          local i, n = 1, #p
+          while i <= n do
+            local c = p:sub(i, i)
+            if c == "%" then i = i + 1
+            elseif c == "*" or c == "+" or c == "-" then q = q + 1 end
+            i = i + 1
+          end
+          if q == 0 then return end
+          local anchored = p:sub(1, 1) == "^"
+          local cost = (#s + 1) ^ (anchored and q or q + 1)
+          if cost > BUDGET then
+            error(("string.%s: pattern %q with %d repetition(s) on a subject of %d characters could take "
+              .. "too long (up to %.0e steps); use a simpler pattern or a shorter string"):format(
+              fname, p, q, #s, cost), 3)
+          end
+        end
+        function string.find(s, p, init, plain) guard("find", s, p, init, plain) return find(s, p, init, plain) end
+        function string.match(s, p, init) guard("match", s, p) return match(s, p, init) end
+        function string.gmatch(s, p, init) guard("gmatch", s, p) return gmatch(s, p, init) end
+        function string.gsub(s, p, r, n) guard("gsub", s, p) return gsub(s, p, r, n) end
         "#,
     )
     .set_name("=sandbox")
@@ -86,7 +116,7 @@ pub fn run(lua: &Lua, source: &[u8], name: &str) -> mlua::Result<Value> {
 /// Where the caller of an API function is, as a table `{ file, line, via }`: the innermost Lua
 /// frame outside the API; when that frame is in a template or module called from the recipe, the
 /// recipe's line comes first and the template's line is `via`.
-fn caller_origin(lua: &Lua) -> Option<mlua::Table> {
+pub(crate) fn caller_origin(lua: &Lua) -> Option<mlua::Table> {
     let recipe = lua
         .app_data_ref::<ScriptContext>()
         .map(|c| c.recipe.to_string_lossy().into_owned())
@@ -142,4 +172,21 @@ pub fn message_of(e: &mlua::Error) -> String {
         mlua::Error::WithContext { cause, .. } => message_of(cause),
         other => other.to_string(),
     }
+}
+
+/// A runtime error raised by a Rust function of the API, prefixed with the recipe location of its
+/// caller as Lua's own errors are.
+pub fn located_error(lua: &Lua, message: String) -> mlua::Error {
+    let at = caller_origin(lua)
+        .and_then(|t| {
+            let file: String = t.get("file").ok()?;
+            let line: u32 = t.get("line").ok()?;
+            let via: Option<String> = t.get("via").ok()?;
+            Some(match via {
+                Some(v) => format!("{file}:{line} (via {v}): "),
+                None => format!("{file}:{line}: "),
+            })
+        })
+        .unwrap_or_default();
+    mlua::Error::RuntimeError(format!("{at}{message}"))
 }
