@@ -7,6 +7,7 @@
 //! this module reads them back, so Lua never runs after loading and never on the audio path.
 
 mod convert;
+pub mod docs;
 pub mod modules;
 pub(crate) mod sandbox;
 pub mod time;

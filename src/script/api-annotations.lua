@@ -1,0 +1,114 @@
+---@meta stemgraph
+-- LuaLS annotations for stemgraph recipes. Generated from the engine's registry: do not edit.
+
+---@class stemgraph.Origin
+---@field file string
+---@field line integer
+
+---@class stemgraph.Processor
+---@field kind string
+---@field options table
+
+---@class stemgraph.ProcessorOptions
+---@field id? string node id (default `<stem or bus>.<kind>`)
+---@field bypass? boolean pass the signal through, delayed by the processor's latency
+
+---@class stemgraph.Node
+---@field id string
+local Node = {}
+
+---Connects this node to `target`; returns `target`.
+---@param target stemgraph.Node
+---@param options? { gain_db?: number }
+---@return stemgraph.Node
+function Node:to(target, options) end
+
+---Feeds this node to the side-chain `key` input of `target`; returns this node.
+---@param target stemgraph.Node
+---@return stemgraph.Node
+function Node:key(target) end
+
+---Places processors in series after this node; returns the last.
+---@param processors stemgraph.Processor[]
+---@return stemgraph.Node
+function Node:chain(processors) end
+
+---@alias stemgraph.Time number|string|{ bar: integer, beat?: number }
+---@alias stemgraph.Shape "linear"|"step"|"linear_db"|"smooth"|"exp"
+
+---@class stemgraph.SessionOptions
+---@field title? string
+---@field artist? string
+---@field sample_rate_hz? integer
+---@field reference? string
+---@field tempo_bpm? number
+---@field beats_per_bar? integer
+---@field sections? table<string, stemgraph.Time>
+---@field target_lufs? number
+---@field ceiling_dbtp? number
+
+---@class stemgraph.Deliverable
+---@field file? string
+---@field bits? 16|24|32
+---@field sample_rate_hz? integer
+---@field dither? "none"|"tpdf"
+---@field output? string
+
+---@class stemgraph.Session
+local Session = {}
+
+---@param name string
+---@param path string
+---@param options? { gain_db?: number, invert?: number, channels?: 1|2 }
+---@return stemgraph.Node
+function Session:stem(name, path, options) end
+
+---@param id string
+---@param options? { channels?: 1|2 }
+---@return stemgraph.Node
+function Session:bus(id, options) end
+
+---@param id? string
+---@return stemgraph.Node
+function Session:output(id) end
+
+---@param desc stemgraph.Processor
+---@param id? string
+---@return stemgraph.Node
+function Session:processor(desc, id) end
+
+---@param deliverable stemgraph.Deliverable
+---@return stemgraph.Session
+function Session:deliver(deliverable) end
+
+---@param param string
+---@param points { [1]: stemgraph.Time, [2]: number, [3]: stemgraph.Shape? }[]|fun(t: number): number
+---@param range? { from?: stemgraph.Time, to: stemgraph.Time, rate_hz?: number }
+---@return stemgraph.Session
+function Session:automate(param, points, range) end
+
+---@param time stemgraph.Time
+---@return number
+function Session:seconds(time) end
+
+---@param options? stemgraph.SessionOptions
+---@return stemgraph.Session
+function session(options) end
+
+---@param options stemgraph.Deliverable
+---@return stemgraph.Deliverable
+function wav(options) end
+
+---@param name string
+---@return fun(options: table): stemgraph.Session
+function template(name) end
+
+---@generic T
+---@param base T
+---@param over? table
+---@return T
+function merge(base, over) end
+
+---@param t table
+---@return string[]
+function sorted_keys(t) end
