@@ -40,6 +40,10 @@ pub struct Deliverable {
     pub sample_rate: Option<u32>,
     /// Dither applied before quantization.
     pub dither: DitherKind,
+    /// Seconds of silence before the song.
+    pub lead_silence_s: f64,
+    /// Seconds of silence after the song.
+    pub tail_silence_s: f64,
     /// Where the recipe declared it.
     pub origin: Option<Origin>,
 }
@@ -67,10 +71,56 @@ pub struct Session {
     pub target_lufs: Option<f64>,
     /// True-peak ceiling of the master and every deliverable.
     pub ceiling_dbtp: Option<f64>,
+    /// Trims and fades.
+    pub edits: EditsDecl,
     /// Automation points not yet placed on the sample grid (times in seconds), by parameter id.
     pub automation: Vec<AutomationDecl>,
     /// Every file the recipe loaded (the recipe itself first), for watching and hashing.
     pub loaded_files: Vec<PathBuf>,
+}
+
+/// A fade as written: length in seconds and shape name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FadeDecl {
+    /// Length in seconds.
+    pub seconds: f64,
+    /// Curve.
+    pub shape: crate::render::edits::FadeShape,
+}
+
+/// Song edits as written (seconds of song time).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EditsDecl {
+    /// Start trim.
+    pub start_s: Option<f64>,
+    /// End trim (the song plus its tail when absent).
+    pub finish_s: Option<f64>,
+    /// Fade in.
+    pub fade_in: Option<FadeDecl>,
+    /// Fade out.
+    pub fade_out: Option<FadeDecl>,
+}
+
+impl EditsDecl {
+    /// The edits in frames for a song of `length` frames (including its tail) at `rate`.
+    pub fn resolve(&self, length: u64, rate: f64) -> crate::render::edits::SongEdits {
+        use crate::render::edits::{Fade, SongEdits};
+        let frames = |s: f64| crate::units::seconds_to_samples(s, rate).max(0) as u64;
+        let start = self.start_s.map_or(0, frames).min(length);
+        let end = self.finish_s.map_or(length, frames).clamp(start, length);
+        let fade = |f: &Option<FadeDecl>| {
+            f.as_ref().map(|f| Fade {
+                frames: frames(f.seconds),
+                shape: f.shape,
+            })
+        };
+        SongEdits {
+            start,
+            end,
+            fade_in: fade(&self.fade_in),
+            fade_out: fade(&self.fade_out),
+        }
+    }
 }
 
 /// One breakpoint as written: time in seconds, value, shape name.

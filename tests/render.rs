@@ -205,3 +205,34 @@ fn an_output_never_overwrites_an_input() {
         before
     );
 }
+
+#[test]
+fn trims_fades_and_silence() {
+    let body = UNITY
+        .replace(
+            "local s = session { title = \"Null\" }",
+            "local s = session { title = \"Null\", trim = { start = 0.05, finish = 0.4 }, \
+             fade_in = { length = 0.01, shape = 'linear' }, fade_out = 0.02 }",
+        )
+        .replace(
+            "s:deliver { file = \"null_24.wav\", bits = 24 }",
+            "s:deliver { file = \"null_24.wav\", bits = 24, silence = { lead = 0.1, tail = 0.2 } }",
+        );
+    let (dir, recipe, stems) = project(&body);
+    let session = load_recipe(&recipe).unwrap();
+    let out = dir.path().join("out");
+    render(&session, RenderOptions::new(&out)).unwrap();
+    let (_, m) = read_wav(&out.join("null_24.wav"));
+    // 0.1 s silence + (0.4 − 0.05) s of song + 0.2 s silence at 48 kHz.
+    assert_eq!(m[0].len(), 4800 + 16_800 + 9600);
+    assert!(m[0][..4800].iter().all(|&x| x == 0.0));
+    assert!(m[0][4800 + 16_800..].iter().all(|&x| x == 0.0));
+    // First kept frame is song frame 2400, faded from 0; mid-song frames untouched.
+    assert_eq!(m[0][4800], 0.0);
+    let k = 4800 + 8000;
+    let plain: f64 = stems.iter().map(|s| s[0][2400 + 8000]).sum();
+    assert!((m[0][k] - plain).abs() <= 0.5 / 8_388_608.0 + 1e-15);
+    // Half way through the linear fade in: half the level.
+    let half: f64 = stems.iter().map(|s| s[0][2400 + 240]).sum::<f64>() * 0.5;
+    assert!((m[0][4800 + 240] - half).abs() <= 0.5 / 8_388_608.0 + 1e-12);
+}

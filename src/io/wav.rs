@@ -127,6 +127,11 @@ impl WavOutput {
         }
     }
 
+    /// Channels per frame.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
     /// Appends one block (its channel count must be the file's).
     pub fn write(&mut self, audio: AudioRef<'_>) -> Result<(), OutputError> {
         debug_assert_eq!(audio.channels(), self.channels);

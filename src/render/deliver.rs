@@ -33,6 +33,9 @@ pub struct DeliverableSink {
     wav: WavOutput,
     bits: u32,
     sample_rate: u32,
+    lead_silence: u64,
+    tail_silence: u64,
+    started: bool,
 }
 
 /// Expands `{title}` (made safe for file names) in a file pattern.
@@ -111,6 +114,11 @@ impl DeliverableSink {
             wav,
             bits: d.bits,
             sample_rate,
+            lead_silence: crate::units::seconds_to_samples(d.lead_silence_s, f64::from(sample_rate))
+                .max(0) as u64,
+            tail_silence: crate::units::seconds_to_samples(d.tail_silence_s, f64::from(sample_rate))
+                .max(0) as u64,
+            started: false,
         })
     }
 
@@ -119,13 +127,34 @@ impl DeliverableSink {
         self.output_index
     }
 
+    /// Writes `frames` frames of silence.
+    fn write_silence(&mut self, frames: u64) -> Result<(), OutputError> {
+        let channels = self.wav.channels();
+        let zeros = crate::dsp::AudioBuffer::new(channels, 4096);
+        let mut left = frames;
+        while left > 0 {
+            let n = left.min(4096) as usize;
+            self.wav.write(zeros.view(n))?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
     /// Writes one block of the output.
     pub fn write(&mut self, block: AudioRef<'_>) -> Result<(), OutputError> {
+        if !self.started {
+            self.started = true;
+            self.write_silence(self.lead_silence)?;
+        }
         self.wav.write(block)
     }
 
     /// Completes the file.
-    pub fn finish(self) -> Result<DeliveredFile, OutputError> {
+    pub fn finish(mut self) -> Result<DeliveredFile, OutputError> {
+        if !self.started {
+            self.write_silence(self.lead_silence)?;
+        }
+        self.write_silence(self.tail_silence)?;
         Ok(DeliveredFile {
             wav: self.wav.finish()?,
             bits: self.bits,

@@ -7,6 +7,7 @@
 //! an error or an interruption leaves no partial file.
 
 pub mod deliver;
+pub mod edits;
 
 use crate::engine::{Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
@@ -189,7 +190,7 @@ pub fn read_inputs(
 }
 
 /// Runs the schedule over the whole song, handing every output block (latency-trimmed, with the
-/// tail) to `sink(output_index, block)`.
+/// tail) to `sink(output_index, song_position, block)`.
 pub fn run<F>(
     schedule: &mut Schedule,
     streams: &mut [StemStream],
@@ -200,7 +201,7 @@ pub fn run<F>(
     mut sink: F,
 ) -> Result<(), RenderError>
 where
-    F: FnMut(usize, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
+    F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
 {
     let block = block.min(schedule.max_block()).max(1);
     let tail = schedule.tail() as u64;
@@ -223,7 +224,7 @@ where
                 let view = schedule
                     .output(o, n)
                     .slice((start - done) as usize, (end - done) as usize);
-                sink(o, view)?;
+                sink(o, start - lat, view)?;
             }
         }
         done += n as u64;
@@ -253,6 +254,12 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
     protected.extend(session.reference.clone());
     protected.push(session.recipe.clone());
+    let rate = f64::from(plan.sample_rate);
+    let edits = session
+        .edits
+        .resolve(plan.song_frames + schedule.tail() as u64, rate);
+    let mut scratch =
+        crate::dsp::AudioBuffer::new(crate::dsp::buffer::MAX_CHANNELS, opts.block_size);
     let mut sinks = Vec::new();
     for d in &session.deliverables {
         sinks.push(DeliverableSink::create(
@@ -274,7 +281,10 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             Some(p) => Some(&mut **p as &mut dyn FnMut(u64, u64)),
             None => None,
         },
-        |o, block| {
+        |o, pos, block| {
+            let Some(block) = edits.apply(pos, block, &mut scratch) else {
+                return Ok(());
+            };
             for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
                 s.write(block)?;
             }

@@ -352,6 +352,26 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             }
         };
         let sample_rate = get_number(&d, "sample_rate_hz", &origin)?.map(|r| r as u32);
+        let (lead_silence_s, tail_silence_s) =
+            match d.get::<Value>("silence").map_err(ScriptError::lua)? {
+                Value::Nil => (0.0, 0.0),
+                Value::Table(t) => (
+                    get_number(&t, "lead", &origin)?.unwrap_or(0.0),
+                    get_number(&t, "tail", &origin)?.unwrap_or(0.0),
+                ),
+                other => {
+                    return Err(recipe_err(
+                        &origin,
+                        format!(
+                            "`silence` must be {{ lead = seconds, tail = seconds }}, not {}",
+                            describe(&other)
+                        ),
+                    ))
+                }
+            };
+        if lead_silence_s < 0.0 || tail_silence_s < 0.0 {
+            return Err(recipe_err(&origin, "silence cannot be negative"));
+        }
         let file = get_string(&d, "file", &origin)?.unwrap_or_else(|| {
             format!(
                 "{{title}}_{bits}bit{}.wav",
@@ -364,13 +384,39 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             bits,
             sample_rate,
             dither,
+            lead_silence_s,
+            tail_silence_s,
             origin,
         });
     }
 
     let target_lufs = get_number(&t, "target_lufs", &s_origin)?;
+    let mut edits = crate::session::EditsDecl::default();
+    if let Value::Table(trim) = t.get::<Value>("trim").map_err(ScriptError::lua)? {
+        edits.start_s = get_number(&trim, "start", &s_origin)?;
+        edits.finish_s = get_number(&trim, "finish", &s_origin)?;
+    }
+    for (key, slot) in [
+        ("fade_in", &mut edits.fade_in),
+        ("fade_out", &mut edits.fade_out),
+    ] {
+        if let Value::Table(f) = t.get::<Value>(key).map_err(ScriptError::lua)? {
+            let shape_name = get_string(&f, "shape", &s_origin)?.unwrap_or_else(|| "sine".into());
+            let shape = crate::render::edits::FadeShape::parse(&shape_name).ok_or_else(|| {
+                recipe_err(
+                    &s_origin,
+                    format!("unknown fade shape `{shape_name}`: use linear, sine, exp or s_curve"),
+                )
+            })?;
+            *slot = Some(crate::session::FadeDecl {
+                seconds: get_number(&f, "length", &s_origin)?.unwrap_or(0.0),
+                shape,
+            });
+        }
+    }
     let ceiling_dbtp = get_number(&t, "ceiling_dbtp", &s_origin)?;
     Ok(Session {
+        edits,
         target_lufs,
         ceiling_dbtp,
         title,

@@ -96,6 +96,19 @@ function session(options)
     nodes = {}, edges = {}, automation = {}, deliverables = {}, ids = {},
     origin = origin(),
   }, Session)
+  -- Song edits, with their times in seconds.
+  if s.trim ~= nil then
+    local t = check_table(s.trim, "trim { start = ..., finish = ... }")
+    s.trim = { start = t.start and s:seconds(t.start, 2), finish = t.finish and s:seconds(t.finish, 2) }
+  end
+  for _, key in ipairs { "fade_in", "fade_out" } do
+    local f = s[key]
+    if type(f) == "number" or type(f) == "string" then f = { length = f } end
+    if f ~= nil then
+      f = check_table(f, key)
+      s[key] = { length = s:seconds(f.length or 0, 2), shape = f.shape or "sine" }
+    end
+  end
   return s
 end
 
