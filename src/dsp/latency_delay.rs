@@ -80,4 +80,5 @@ impl Processor for LatencyDelay {
         self.delay
     }
     crate::adopt_by_swap!();
+    crate::copy_state_fields!(ring, pos);
 }

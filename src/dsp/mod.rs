@@ -112,28 +112,44 @@ pub trait Processor: Send {
     }
 
     /// Takes over the signal state of `old`, a processor of the same kind and shape that played
-    /// until now (hot reload). Returns whether it did; the default keeps nothing.
+    /// until now and is discarded after (a hot reload that changed only parameter values).
+    /// Returns whether it did; the default keeps nothing. [`adopt_by_swap!`] implements it by
+    /// swapping the two instances, which costs nothing and cannot allocate.
+    ///
+    /// # Realtime safety
+    /// Runs on the audio thread at a swap: must not allocate or free.
     fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
         let _ = old;
         false
     }
 
+    /// Copies the signal state of `old`, which goes on running for a crossfade (a hot reload that
+    /// changed the graph's structure). Returns whether it did; the default keeps nothing, so the
+    /// processor fades in from a clean state. [`copy_state_fields!`] implements it field by field
+    /// with `clone_from`, which does not allocate between buffers of the same size.
+    ///
+    /// # Realtime safety
+    /// Runs on the audio thread at a swap: must not allocate or free.
+    fn copy_state(&mut self, old: &dyn Processor) -> bool {
+        let _ = old;
+        false
+    }
+
+    /// Access for downcasting in [`Processor::copy_state`].
+    fn as_any(&self) -> &dyn Any;
+
     /// Access for downcasting in [`Processor::adopt_state`].
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-/// Implements [`Processor::adopt_state`] and [`Processor::as_any_mut`] for a processor whose
-/// whole state may be carried over when its shape (channels, parameter list) is unchanged:
-/// the old instance is swapped in wholesale.
+/// Implements [`Processor::adopt_state`] by swapping with the old instance when its shape (kind,
+/// channels, parameter list, latency) is unchanged, plus [`Processor::as_any`] and
+/// [`Processor::as_any_mut`].
 #[macro_export]
 macro_rules! adopt_by_swap {
     () => {
         fn adopt_state(&mut self, old: &mut dyn $crate::dsp::Processor) -> bool {
-            if old.kind() != self.kind()
-                || old.output_channels() != self.output_channels()
-                || old.params() != self.params()
-                || old.latency() != self.latency()
-            {
+            if !$crate::dsp::same_shape(self, old) {
                 return false;
             }
             match old.as_any_mut().downcast_mut::<Self>() {
@@ -144,8 +160,39 @@ macro_rules! adopt_by_swap {
                 None => false,
             }
         }
+        fn as_any(&self) -> &dyn ::std::any::Any {
+            self
+        }
         fn as_any_mut(&mut self) -> &mut dyn ::std::any::Any {
             self
         }
     };
+}
+
+/// Implements [`Processor::copy_state`] by copying the listed state fields with `clone_from`
+/// (buffers of equal size are copied in place, nothing is allocated).
+#[macro_export]
+macro_rules! copy_state_fields {
+    ($($field:ident),* $(,)?) => {
+        fn copy_state(&mut self, old: &dyn $crate::dsp::Processor) -> bool {
+            if !$crate::dsp::same_shape(self, old) {
+                return false;
+            }
+            match old.as_any().downcast_ref::<Self>() {
+                Some(old) => {
+                    $( self.$field.clone_from(&old.$field); )*
+                    true
+                }
+                None => false,
+            }
+        }
+    };
+}
+
+/// Whether two processors have the same kind, channels, parameter list and latency.
+pub fn same_shape(a: &dyn Processor, b: &dyn Processor) -> bool {
+    a.kind() == b.kind()
+        && a.output_channels() == b.output_channels()
+        && a.params() == b.params()
+        && a.latency() == b.latency()
 }

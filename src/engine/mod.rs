@@ -6,8 +6,10 @@
 //! # Realtime rules
 //! Nothing here allocates, locks, does I/O or runs Lua while processing.
 
+pub mod live;
 pub mod offline;
 pub mod params;
 pub mod schedule;
+pub mod swap;
 
 pub use schedule::{RtKind, RtNode, Schedule, Tap};

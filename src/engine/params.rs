@@ -95,11 +95,18 @@ impl ParamState {
         }
     }
 
-    /// Carries an unfinished glide over from the same parameter of a previous schedule.
-    pub fn adopt_glide(&mut self, old: &ParamState) {
+    /// Continues from the same parameter of the schedule that played until now (hot reload):
+    /// the old value and any unfinished glide carry over, and a changed static value glides to
+    /// its new value exactly as an automated step at this sample would. Real-time safe.
+    pub fn continue_from(&mut self, old: &ParamState) {
         self.offset = old.offset;
         self.step = old.step;
         self.remaining = old.remaining;
+        if self.curve.is_none() && old.curve.is_none() {
+            let target = self.base;
+            self.base = old.base;
+            self.set_target(target);
+        }
     }
 
     /// The value at song position `t` without advancing anything (control side).

@@ -140,6 +140,22 @@ pub struct Schedule {
     pub(crate) latency: usize,
     pub(crate) tail: usize,
     pub(crate) position: i64,
+    /// Live mode: check every processor's output for NaN or infinity.
+    pub(crate) guard_nonfinite: bool,
+    /// Counted non-finite outputs and the last node that produced one.
+    pub(crate) nonfinite: NonFiniteReport,
+}
+
+/// NaN or infinity caught at a node's output (live mode): the block was muted at that node and
+/// the node reset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NonFiniteReport {
+    /// How many times it happened.
+    pub count: u64,
+    /// Index of the last node that produced one.
+    pub last_node: Option<usize>,
+    /// Stream position of the last event.
+    pub last_position: i64,
 }
 
 impl Schedule {
@@ -235,6 +251,53 @@ impl Schedule {
         self.nodes[node].params[param].set_target(value);
     }
 
+    /// Live mode: catch NaN or infinity at every processor's output, mute it and reset the node.
+    pub fn set_guard_nonfinite(&mut self, on: bool) {
+        self.guard_nonfinite = on;
+    }
+
+    /// What the non-finite guard caught so far.
+    pub fn nonfinite_report(&self) -> NonFiniteReport {
+        self.nonfinite
+    }
+
+    /// Moves the stream position (a seek): automation is evaluated from there.
+    pub fn set_position(&mut self, position: i64) {
+        self.position = position;
+    }
+
+    /// Takes over the signal state of `old` (a hot reload): every node `i` with
+    /// `matches[i] = Some(j)` continues old node `j`, and its parameters continue from the old
+    /// values, gliding to the new ones exactly as an automated step at this sample would. The
+    /// stream position continues. With `keep_old`, processors copy the old state (the old schedule
+    /// goes on running for a crossfade); otherwise they take it over by swapping and `old` is
+    /// left with fresh state, to be discarded.
+    ///
+    /// # Realtime safety
+    /// No allocation: swaps move pointers, copies go into same-sized buffers, parameters copy
+    /// scalars.
+    pub fn adopt_from(&mut self, old: &mut Schedule, matches: &[Option<usize>], keep_old: bool) {
+        for (i, m) in matches.iter().enumerate() {
+            let Some(j) = *m else { continue };
+            let (new_node, old_node) = (&mut self.nodes[i], &mut old.nodes[j]);
+            if let (RtKind::Processor(a), RtKind::Processor(b)) =
+                (&mut new_node.kind, &mut old_node.kind)
+            {
+                if keep_old {
+                    a.copy_state(&**b);
+                } else {
+                    a.adopt_state(&mut **b);
+                }
+            }
+            for (k, name) in new_node.param_names.iter().enumerate() {
+                if let Some(ok) = old_node.param_names.iter().position(|n| n == name) {
+                    new_node.params[k].continue_from(&old_node.params[ok]);
+                }
+            }
+        }
+        self.position = old.position;
+    }
+
     /// Clears all signal state and returns to stream position `position`.
     pub fn reset(&mut self, position: i64) {
         for node in &mut self.nodes {
@@ -264,6 +327,8 @@ impl Schedule {
             outputs,
             taps,
             position,
+            guard_nonfinite,
+            nonfinite,
             ..
         } = self;
         for step in steps.iter() {
@@ -305,6 +370,13 @@ impl Schedule {
                             key_view,
                             ParamBlock::new(&node.slots),
                         );
+                        if *guard_nonfinite && !all_finite(&out, frames) {
+                            out.clear(frames);
+                            p.reset();
+                            nonfinite.count += 1;
+                            nonfinite.last_node = Some(step_node(step));
+                            nonfinite.last_position = *position;
+                        }
                     }
                     pool[*dst] = out;
                 }
@@ -358,6 +430,18 @@ impl Schedule {
             }
         }
         *position += frames as i64;
+    }
+}
+
+/// Whether every sample of the first `frames` frames is finite.
+fn all_finite(buf: &AudioBuffer, frames: usize) -> bool {
+    (0..buf.channels()).all(|c| buf.channel(c, frames).iter().all(|x| x.is_finite()))
+}
+
+fn step_node(step: &Step) -> usize {
+    match step {
+        Step::Process { node, .. } | Step::Bus { node, .. } => *node,
+        _ => usize::MAX,
     }
 }
 

@@ -588,6 +588,8 @@ pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, G
         latency: outputs.iter().map(|&i| arrival[i]).max().unwrap_or(0),
         tail: outputs.iter().map(|&i| tail[i]).max().unwrap_or(0),
         position: 0,
+        guard_nonfinite: false,
+        nonfinite: Default::default(),
     };
     for (id, tap) in sym.taps {
         schedule.tap_nodes.push(id);
