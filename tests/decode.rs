@@ -1,0 +1,394 @@
+//! Integration tests of the stem decoder (`stemgraph::io::decode`) against its public API.
+//!
+//! Lossless formats are written here (hound for WAV, by hand for AIFF, flacenc for FLAC) from
+//! known integer or float samples and must decode bit-exact. The lossy fixtures in
+//! `tests/fixtures/` were encoded once from [`lossy_source`] (see `tests/fixtures/README.md`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::f64::consts::PI;
+use std::path::{Path, PathBuf};
+
+use stemgraph::io::decode::*;
+
+// ---------------------------------------------------------------------------------------------
+// Allocation counting (per thread), for the "read_block never allocates" test.
+
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// A deterministic xorshift generator for test samples.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// `frames × channels` interleaved integers spanning the full `bits` range, both extremes
+/// included.
+fn full_range_ints(frames: usize, channels: usize, bits: u32, seed: u64) -> Vec<i32> {
+    let mut rng = Rng(seed);
+    let min = -(1i64 << (bits - 1));
+    let max = (1i64 << (bits - 1)) - 1;
+    let span = (max - min + 1) as u64;
+    let mut v: Vec<i32> = (0..frames * channels)
+        .map(|_| (min + (rng.next() % span) as i64) as i32)
+        .collect();
+    v[0] = min as i32;
+    v[1] = max as i32;
+    v
+}
+
+/// Integer sample → expected `f64`: `x / 2^(bits−1)`.
+fn int_to_f64(x: i32, bits: u32) -> f64 {
+    f64::from(x) / (1u64 << (bits - 1)) as f64
+}
+
+/// Splits interleaved samples into planes.
+fn planar<T: Copy>(interleaved: &[T], channels: usize) -> Vec<Vec<T>> {
+    (0..channels)
+        .map(|c| interleaved.iter().skip(c).step_by(channels).copied().collect())
+        .collect()
+}
+
+/// Decodes a whole file with [`Decoder`] in blocks of `block` frames.
+fn decode_all(path: &Path, block: usize) -> Result<(StemInfo, Vec<Vec<f64>>), DecodeError> {
+    let mut dec = Decoder::open(path)?;
+    let info = dec.info().clone();
+    let mut planes = vec![Vec::new(); info.channels];
+    let mut buf = vec![vec![0.0; block]; info.channels];
+    loop {
+        let mut slices: Vec<&mut [f64]> = buf.iter_mut().map(|b| b.as_mut_slice()).collect();
+        let n = dec.read(&mut slices, block)?;
+        if n == 0 {
+            return Ok((info, planes));
+        }
+        for (p, b) in planes.iter_mut().zip(&buf) {
+            p.extend_from_slice(&b[..n]);
+        }
+    }
+}
+
+/// Reads `total` frames from a [`StemStream`] in blocks of `block` frames.
+fn stream_all(stream: &mut StemStream, channels: usize, total: usize, block: usize) -> Vec<Vec<f64>> {
+    let mut planes = vec![Vec::with_capacity(total); channels];
+    let mut buf = vec![vec![f64::NAN; block]; channels];
+    let mut done = 0;
+    while done < total {
+        let n = block.min(total - done);
+        let mut slices: Vec<&mut [f64]> = buf.iter_mut().map(|b| b.as_mut_slice()).collect();
+        stream.read_block(&mut slices, n).unwrap();
+        for (p, b) in planes.iter_mut().zip(&buf) {
+            p.extend_from_slice(&b[..n]);
+        }
+        done += n;
+    }
+    planes
+}
+
+/// Writes integer samples as a WAV with hound.
+fn write_wav_int(path: &Path, samples: &[i32], channels: u16, bits: u16, rate: u32) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: bits,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        match bits {
+            8 => w.write_sample(s as i8).unwrap(),
+            16 => w.write_sample(s as i16).unwrap(),
+            _ => w.write_sample(s).unwrap(),
+        }
+    }
+    w.finalize().unwrap();
+}
+
+/// Writes `f64` planes as a 24-bit WAV (rounded), returning the exact values written.
+fn write_wav_24(path: &Path, planes: &[Vec<f64>], rate: u32) -> Vec<Vec<f64>> {
+    let channels = planes.len();
+    let scale = 8_388_608.0;
+    let mut ints = Vec::with_capacity(planes[0].len() * channels);
+    for i in 0..planes[0].len() {
+        for p in planes {
+            ints.push((p[i] * scale).round().clamp(-scale, scale - 1.0) as i32);
+        }
+    }
+    write_wav_int(path, &ints, channels as u16, 24, rate);
+    planar(&ints, channels)
+        .into_iter()
+        .map(|p| p.into_iter().map(|x| int_to_f64(x, 24)).collect())
+        .collect()
+}
+
+/// Asserts two planar signals are identical, sample for sample.
+fn assert_bit_exact(got: &[Vec<f64>], want: &[Vec<f64>]) {
+    assert_eq!(got.len(), want.len(), "channel count");
+    for (c, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.len(), w.len(), "length of channel {c}");
+        if let Some(i) = (0..g.len()).find(|&i| g[i].to_bits() != w[i].to_bits()) {
+            panic!("channel {c} differs at frame {i}: got {} want {}", g[i], w[i]);
+        }
+    }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lossless formats: bit-exact.
+
+/// Writes integer WAV at `bits`, decodes it, and checks info and samples.
+fn check_wav_int(bits: u16, channels: u16) {
+    let dir = tempdir();
+    let path = dir.path().join(format!("int{bits}.wav"));
+    let ints = full_range_ints(10_007, channels as usize, u32::from(bits), 0x5eed + u64::from(bits));
+    write_wav_int(&path, &ints, channels, bits, 48_000);
+    let (info, got) = decode_all(&path, 1000).unwrap();
+    assert_eq!(info.sample_rate, 48_000);
+    assert_eq!(info.channels, channels as usize);
+    assert_eq!(info.frames, Some(10_007));
+    assert_eq!(info.bits_per_sample, Some(u32::from(bits)));
+    assert!(info.lossless);
+    assert_eq!(info.path, path);
+    let want: Vec<Vec<f64>> = planar(&ints, channels as usize)
+        .into_iter()
+        .map(|p| p.into_iter().map(|x| int_to_f64(x, u32::from(bits))).collect())
+        .collect();
+    assert_bit_exact(&got, &want);
+}
+
+#[test]
+fn wav_16_bit_decodes_bit_exact() {
+    check_wav_int(16, 2);
+    check_wav_int(16, 1);
+}
+
+#[test]
+fn wav_24_bit_decodes_bit_exact() {
+    check_wav_int(24, 2);
+    check_wav_int(24, 1);
+    check_wav_int(24, 3);
+}
+
+#[test]
+fn wav_32_bit_int_decodes_bit_exact() {
+    check_wav_int(32, 2);
+}
+
+#[test]
+fn wav_8_bit_decodes_bit_exact_through_the_general_path() {
+    check_wav_int(8, 2);
+}
+
+#[test]
+fn wav_32_bit_float_decodes_bit_exact() {
+    let dir = tempdir();
+    let path = dir.path().join("float.wav");
+    let mut rng = Rng(99);
+    let floats: Vec<f32> = (0..2 * 5000)
+        .map(|i| match i {
+            0 => 1.0,
+            1 => -1.0,
+            2 => 1.5, // floats may exceed full scale and must survive untouched
+            3 => f32::MIN_POSITIVE,
+            _ => (rng.next() % 2_000_001) as f32 / 1_000_000.0 - 1.0,
+        })
+        .collect();
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 44_100,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for &s in &floats {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    let (info, got) = decode_all(&path, 777).unwrap();
+    assert_eq!((info.sample_rate, info.channels, info.frames), (44_100, 2, Some(5000)));
+    assert_eq!(info.codec, "pcm_f32le");
+    let want: Vec<Vec<f64>> = planar(&floats, 2)
+        .into_iter()
+        .map(|p| p.into_iter().map(f64::from).collect())
+        .collect();
+    assert_bit_exact(&got, &want);
+}
+
+/// An 80-bit IEEE extended float holding an integer sample rate (AIFF's COMM chunk).
+fn extended_80(rate: u32) -> [u8; 10] {
+    let exp = 31 - rate.leading_zeros();
+    let mantissa = u64::from(rate) << (63 - exp);
+    let mut out = [0u8; 10];
+    out[..2].copy_from_slice(&((16_383 + exp) as u16).to_be_bytes());
+    out[2..].copy_from_slice(&mantissa.to_be_bytes());
+    out
+}
+
+/// An AIFF file (FORM/COMM/SSND) of big-endian integer samples, written by hand.
+fn aiff_bytes(samples: &[i32], channels: u16, bits: u16, rate: u32) -> Vec<u8> {
+    let bytes_per = usize::from(bits / 8);
+    let frames = samples.len() / usize::from(channels);
+    let mut sound = Vec::with_capacity(samples.len() * bytes_per);
+    for &s in samples {
+        sound.extend_from_slice(&s.to_be_bytes()[4 - bytes_per..]);
+    }
+    let mut comm = Vec::new();
+    comm.extend_from_slice(&channels.to_be_bytes());
+    comm.extend_from_slice(&(frames as u32).to_be_bytes());
+    comm.extend_from_slice(&bits.to_be_bytes());
+    comm.extend_from_slice(&extended_80(rate));
+    let ssnd_len = 8 + sound.len();
+    let mut body = Vec::new();
+    body.extend_from_slice(b"AIFF");
+    body.extend_from_slice(b"COMM");
+    body.extend_from_slice(&(comm.len() as u32).to_be_bytes());
+    body.extend_from_slice(&comm);
+    body.extend_from_slice(b"SSND");
+    body.extend_from_slice(&(ssnd_len as u32).to_be_bytes());
+    body.extend_from_slice(&[0; 8]); // offset, block size
+    body.extend_from_slice(&sound);
+    if ssnd_len % 2 == 1 {
+        body.push(0);
+    }
+    let mut file = b"FORM".to_vec();
+    file.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    file.extend_from_slice(&body);
+    file
+}
+
+fn check_aiff(bits: u16) {
+    let dir = tempdir();
+    let path = dir.path().join(format!("stem{bits}.aiff"));
+    let ints = full_range_ints(4411, 2, u32::from(bits), 7 + u64::from(bits));
+    std::fs::write(&path, aiff_bytes(&ints, 2, bits, 44_100)).unwrap();
+    let (info, got) = decode_all(&path, 500).unwrap();
+    assert_eq!((info.sample_rate, info.channels, info.frames), (44_100, 2, Some(4411)));
+    assert_eq!(info.bits_per_sample, Some(u32::from(bits)));
+    assert!(info.lossless);
+    let want: Vec<Vec<f64>> = planar(&ints, 2)
+        .into_iter()
+        .map(|p| p.into_iter().map(|x| int_to_f64(x, u32::from(bits))).collect())
+        .collect();
+    assert_bit_exact(&got, &want);
+}
+
+#[test]
+fn aiff_16_bit_decodes_bit_exact() {
+    check_aiff(16);
+}
+
+#[test]
+fn aiff_24_bit_decodes_bit_exact() {
+    check_aiff(24);
+}
+
+/// FLAC bytes of interleaved integer samples, encoded with flacenc.
+fn flac_bytes(samples: &[i32], channels: usize, bits: usize, rate: usize) -> Vec<u8> {
+    use flacenc::component::BitRepr;
+    use flacenc::error::Verify;
+    let config = flacenc::config::Encoder::default().into_verified().unwrap();
+    let source = flacenc::source::MemSource::from_samples(samples, channels, bits, rate);
+    let stream = flacenc::encode_with_fixed_block_size(&config, source, config.block_size).unwrap();
+    let mut sink = flacenc::bitsink::ByteSink::new();
+    stream.write(&mut sink).unwrap();
+    sink.as_slice().to_vec()
+}
+
+/// A signal FLAC can compress (so its predictors are exercised), with some noise.
+fn musical_ints(frames: usize, channels: usize, bits: u32, seed: u64) -> Vec<i32> {
+    let mut rng = Rng(seed);
+    let full = (1i64 << (bits - 1)) as f64;
+    let mut v = Vec::with_capacity(frames * channels);
+    for i in 0..frames {
+        for c in 0..channels {
+            let t = i as f64 / 44_100.0;
+            let x = 0.6 * (2.0 * PI * (220.0 + 110.0 * c as f64) * t).sin()
+                + 0.3 * (2.0 * PI * 1234.5 * t).sin()
+                + ((rng.next() % 2001) as f64 - 1000.0) / 1000.0 * 0.05;
+            v.push((x * full).round().clamp(-full, full - 1.0) as i32);
+        }
+    }
+    v
+}
+
+fn check_flac(bits: u32) {
+    let dir = tempdir();
+    let path = dir.path().join(format!("stem{bits}.flac"));
+    // A whole number of flacenc's 4096-frame blocks: with a shorter last block flacenc states
+    // that block's length as the stream's minimum block size, and symphonia then takes the
+    // stream for a variable-block-size one and finds no frame it accepts.
+    let frames = 5 * 4096;
+    let mut ints = musical_ints(frames, 2, bits, 3);
+    let full = 1i32 << (bits - 1);
+    ints[10] = -full;
+    ints[11] = full - 1;
+    std::fs::write(&path, flac_bytes(&ints, 2, bits as usize, 44_100)).unwrap();
+    let (info, got) = decode_all(&path, 1024).unwrap();
+    assert_eq!(
+        (info.sample_rate, info.channels, info.frames),
+        (44_100, 2, Some(frames as u64))
+    );
+    assert_eq!(info.bits_per_sample, Some(bits));
+    assert_eq!(info.codec, "flac");
+    assert!(info.lossless);
+    let want: Vec<Vec<f64>> = planar(&ints, 2)
+        .into_iter()
+        .map(|p| p.into_iter().map(|x| int_to_f64(x, bits)).collect())
+        .collect();
+    assert_bit_exact(&got, &want);
+}
+
+#[test]
+fn flac_16_bit_decodes_bit_exact() {
+    check_flac(16);
+}
+
+#[test]
+fn flac_24_bit_decodes_bit_exact() {
+    check_flac(24);
+}
+
