@@ -502,3 +502,239 @@ fn mp3_fixture_decodes_at_its_rate_length_and_shape() {
 fn ogg_vorbis_fixture_decodes_at_its_rate_length_and_shape() {
     check_lossy("tone.ogg", "vorbis");
 }
+
+// ---------------------------------------------------------------------------------------------
+// StemStream: resampling, channel mapping, padding.
+
+fn opts(target_rate: u32, target_channels: usize, length_frames: Option<u64>) -> StreamOptions {
+    StreamOptions {
+        target_rate,
+        target_channels,
+        length_frames,
+    }
+}
+
+/// `frames` frames of a sine at `hz`, amplitude `amp`, sampled at `rate`.
+fn sine(frames: usize, hz: f64, amp: f64, rate: f64) -> Vec<f64> {
+    (0..frames).map(|n| amp * (2.0 * PI * hz * n as f64 / rate).sin()).collect()
+}
+
+/// The position of the largest |sample| in `x[range]`, refined by a parabola through the peak
+/// and its neighbours.
+fn peak_position(x: &[f64], range: std::ops::Range<usize>) -> f64 {
+    let i = range
+        .max_by(|&a, &b| x[a].abs().total_cmp(&x[b].abs()))
+        .unwrap();
+    let (l, c, r) = (x[i - 1].abs(), x[i].abs(), x[i + 1].abs());
+    i as f64 + 0.5 * (l - r) / (l - 2.0 * c + r)
+}
+
+/// Resamples a stereo file made of two impulses (left) and a 1 kHz sine (right) and checks the
+/// length, the warning, the impulses' positions and the sine's phase and level.
+fn check_resampling(from_hz: u32, to_hz: u32, frames: usize, impulses: [usize; 2]) {
+    let dir = tempdir();
+    let path = dir.path().join(format!("at{from_hz}.wav"));
+    let mut left = vec![0.0; frames];
+    for &t in &impulses {
+        left[t] = 0.5;
+    }
+    let right = sine(frames, 1000.0, 0.5, f64::from(from_hz));
+    write_wav_24(&path, &[left, right], from_hz);
+
+    let (mut stream, warnings) = StemStream::open(&path, &opts(to_hz, 2, None)).unwrap();
+    assert_eq!(
+        warnings,
+        vec![StreamWarning::Resampled {
+            path: path.clone(),
+            from_hz,
+            to_hz
+        }]
+    );
+    assert!(warnings[0].to_string().contains("resampled"));
+    let ratio = f64::from(to_hz) / f64::from(from_hz);
+    let want_len = (frames as f64 * ratio).round() as usize;
+    assert_eq!(stream.length_frames(), Some(want_len as u64));
+    assert_eq!(stream.info().sample_rate, from_hz);
+
+    let out = stream_all(&mut stream, 2, want_len + 300, 1000);
+    // The material runs to the last frame and stops there: the sine is still going in the last
+    // frames, and everything after is silence.
+    let tail_rms = (out[1][want_len - 200..want_len].iter().map(|x| x * x).sum::<f64>() / 200.0)
+        .sqrt();
+    assert!(tail_rms > 0.3, "material ends early (tail rms {tail_rms})");
+    assert!(out.iter().all(|p| p[want_len..].iter().all(|&x| x == 0.0)));
+
+    // Impulses stay where they were, within a fraction of a sample.
+    for &t in &impulses {
+        let want = t as f64 * ratio;
+        let start = want as usize - 20;
+        let got = peak_position(&out[0], start..start + 40);
+        assert!((got - want).abs() < 0.25, "impulse at {t}: output peak at {got}, want {want}");
+    }
+
+    // The sine keeps its phase and its level (0.1 dB) away from the edges.
+    let to = f64::from(to_hz);
+    let body = 4000..want_len - 4000;
+    let want_sine = sine(want_len, 1000.0, 0.5, to);
+    let max_err = body
+        .clone()
+        .map(|n| (out[1][n] - want_sine[n]).abs())
+        .fold(0.0, f64::max);
+    assert!(max_err < 1e-5, "sine differs by up to {max_err}");
+    let rms = (body.clone().map(|n| out[1][n].powi(2)).sum::<f64>() / body.len() as f64).sqrt();
+    let level_db = 20.0 * (rms * 2f64.sqrt() / 0.5).log10();
+    assert!(level_db.abs() < 0.1, "sine level off by {level_db} dB");
+}
+
+#[test]
+fn resampling_44k1_to_48k_keeps_length_alignment_phase_and_level() {
+    // 14_700 frames map to exactly 16_000; 30_001 to 32_654.42 (between samples).
+    check_resampling(44_100, 48_000, 66_153, [14_700, 30_001]);
+}
+
+#[test]
+fn resampling_96k_to_48k_keeps_length_alignment_phase_and_level() {
+    // 20_000 frames map to 10_000; 40_001 to 20_000.5.
+    check_resampling(96_000, 48_000, 96_003, [20_000, 40_001]);
+}
+
+#[test]
+fn resampled_output_does_not_depend_on_block_size() {
+    let dir = tempdir();
+    let path = dir.path().join("blocks.wav");
+    let src = lossy_source();
+    write_wav_24(&path, &[src[0][..30_000].to_vec()], 44_100);
+    let len = 40_000;
+    let read = |block: usize| {
+        let (mut s, _) = StemStream::open(&path, &opts(48_000, 2, Some(len as u64))).unwrap();
+        stream_all(&mut s, 2, len, block)
+    };
+    let a = read(64);
+    let b = read(4096);
+    let c = read(1);
+    assert_bit_exact(&a, &b);
+    assert_bit_exact(&a, &c);
+}
+
+#[test]
+fn short_stem_is_padded_with_silence_and_a_warning() {
+    let dir = tempdir();
+    let path = dir.path().join("short.wav");
+    let src = sine(1000, 440.0, 0.7, 48_000.0);
+    let written = write_wav_24(&path, &[src.clone(), src], 48_000);
+    let (mut stream, warnings) = StemStream::open(&path, &opts(48_000, 2, Some(1500))).unwrap();
+    assert_eq!(
+        warnings,
+        vec![StreamWarning::Padded {
+            path: path.clone(),
+            frames: 1000,
+            to: 1500
+        }]
+    );
+    let text = warnings[0].to_string();
+    assert!(text.contains("1000") && text.contains("1500"), "{text}");
+    assert_eq!(stream.length_frames(), Some(1500));
+    let out = stream_all(&mut stream, 2, 1700, 256);
+    for c in 0..2 {
+        assert_bit_exact(&[out[c][..1000].to_vec()], &[written[c].clone()]);
+        assert!(out[c][1000..].iter().all(|&x| x == 0.0));
+    }
+}
+
+#[test]
+fn long_stem_stops_at_the_length_asked_for() {
+    let dir = tempdir();
+    let path = dir.path().join("long.wav");
+    let src = sine(2000, 440.0, 0.7, 48_000.0);
+    let written = write_wav_24(&path, &[src.clone(), src], 48_000);
+    let (mut stream, warnings) = StemStream::open(&path, &opts(48_000, 2, Some(1200))).unwrap();
+    assert_eq!(
+        warnings,
+        vec![StreamWarning::Trimmed {
+            path: path.clone(),
+            frames: 2000,
+            to: 1200
+        }]
+    );
+    assert_eq!(stream.length_frames(), Some(1200));
+    let out = stream_all(&mut stream, 2, 1500, 500);
+    for c in 0..2 {
+        assert_bit_exact(&[out[c][..1200].to_vec()], &[written[c][..1200].to_vec()]);
+        assert!(out[c][1200..].iter().all(|&x| x == 0.0));
+    }
+}
+
+#[test]
+fn stem_at_the_target_length_and_rate_passes_through_untouched() {
+    let dir = tempdir();
+    let path = dir.path().join("exact.wav");
+    let src = sine(3000, 1000.0, 0.9, 48_000.0);
+    let written = write_wav_24(&path, &[src.clone(), src], 48_000);
+    let (mut stream, warnings) = StemStream::open(&path, &opts(48_000, 2, None)).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(stream.length_frames(), Some(3000));
+    let out = stream_all(&mut stream, 2, 3000, 480);
+    assert_bit_exact(&out, &written);
+}
+
+#[test]
+fn mono_stem_feeds_both_channels() {
+    let dir = tempdir();
+    let path = dir.path().join("mono.wav");
+    let written = write_wav_24(&path, &[sine(5000, 330.0, 0.8, 48_000.0)], 48_000);
+    let (mut stream, warnings) = StemStream::open(&path, &opts(48_000, 2, None)).unwrap();
+    assert_eq!(warnings, vec![StreamWarning::MonoToStereo { path: path.clone() }]);
+    assert!(warnings[0].to_string().contains("mono"));
+    let out = stream_all(&mut stream, 2, 5000, 700);
+    assert_bit_exact(&out, &[written[0].clone(), written[0].clone()]);
+
+    // A mono stem into a mono target needs no note.
+    let (_, warnings) = StemStream::open(&path, &opts(48_000, 1, None)).unwrap();
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn stereo_stem_into_a_mono_target_is_an_error() {
+    let dir = tempdir();
+    let path = dir.path().join("stereo.wav");
+    write_wav_24(&path, &[vec![0.1; 100], vec![0.2; 100]], 48_000);
+    let err = StemStream::open(&path, &opts(48_000, 1, None)).err().unwrap();
+    assert!(
+        matches!(err, DecodeError::ChannelLayout { channels: 2, target: 1, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("stereo.wav"), "{err}");
+}
+
+#[test]
+fn more_than_two_channels_is_an_error() {
+    let dir = tempdir();
+    let path = dir.path().join("surround.wav");
+    write_wav_24(&path, &vec![vec![0.1; 100]; 6], 48_000);
+    let err = StemStream::open(&path, &opts(48_000, 2, None)).err().unwrap();
+    assert!(
+        matches!(err, DecodeError::ChannelLayout { channels: 6, target: 2, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("surround.wav"), "{err}");
+}
+
+#[test]
+fn read_block_does_not_allocate_after_the_first_call() {
+    let dir = tempdir();
+    let plain = dir.path().join("plain.wav");
+    let mono_44k = dir.path().join("mono44k.wav");
+    write_wav_24(&plain, &vec![sine(50_000, 440.0, 0.5, 48_000.0); 2], 48_000);
+    write_wav_24(&mono_44k, &[sine(50_000, 440.0, 0.5, 44_100.0)], 44_100);
+    for path in [plain, mono_44k] {
+        let (mut stream, _) = StemStream::open(&path, &opts(48_000, 2, Some(70_000))).unwrap();
+        let mut buf = vec![vec![0.0; 512]; 2];
+        let mut slices: Vec<&mut [f64]> = buf.iter_mut().map(|b| b.as_mut_slice()).collect();
+        stream.read_block(&mut slices, 512).unwrap();
+        let before = allocations();
+        for _ in 0..140 {
+            stream.read_block(&mut slices, 500).unwrap();
+        }
+        assert_eq!(allocations() - before, 0, "{} allocated", path.display());
+    }
+}
