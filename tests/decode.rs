@@ -87,7 +87,14 @@ fn int_to_f64(x: i32, bits: u32) -> f64 {
 /// Splits interleaved samples into planes.
 fn planar<T: Copy>(interleaved: &[T], channels: usize) -> Vec<Vec<T>> {
     (0..channels)
-        .map(|c| interleaved.iter().skip(c).step_by(channels).copied().collect())
+        .map(|c| {
+            interleaved
+                .iter()
+                .skip(c)
+                .step_by(channels)
+                .copied()
+                .collect()
+        })
         .collect()
 }
 
@@ -110,7 +117,12 @@ fn decode_all(path: &Path, block: usize) -> Result<(StemInfo, Vec<Vec<f64>>), De
 }
 
 /// Reads `total` frames from a [`StemStream`] in blocks of `block` frames.
-fn stream_all(stream: &mut StemStream, channels: usize, total: usize, block: usize) -> Vec<Vec<f64>> {
+fn stream_all(
+    stream: &mut StemStream,
+    channels: usize,
+    total: usize,
+    block: usize,
+) -> Vec<Vec<f64>> {
     let mut planes = vec![Vec::with_capacity(total); channels];
     let mut buf = vec![vec![f64::NAN; block]; channels];
     let mut done = 0;
@@ -168,7 +180,10 @@ fn assert_bit_exact(got: &[Vec<f64>], want: &[Vec<f64>]) {
     for (c, (g, w)) in got.iter().zip(want).enumerate() {
         assert_eq!(g.len(), w.len(), "length of channel {c}");
         if let Some(i) = (0..g.len()).find(|&i| g[i].to_bits() != w[i].to_bits()) {
-            panic!("channel {c} differs at frame {i}: got {} want {}", g[i], w[i]);
+            panic!(
+                "channel {c} differs at frame {i}: got {} want {}",
+                g[i], w[i]
+            );
         }
     }
 }
@@ -184,7 +199,12 @@ fn tempdir() -> tempfile::TempDir {
 fn check_wav_int(bits: u16, channels: u16) {
     let dir = tempdir();
     let path = dir.path().join(format!("int{bits}.wav"));
-    let ints = full_range_ints(10_007, channels as usize, u32::from(bits), 0x5eed + u64::from(bits));
+    let ints = full_range_ints(
+        10_007,
+        channels as usize,
+        u32::from(bits),
+        0x5eed + u64::from(bits),
+    );
     write_wav_int(&path, &ints, channels, bits, 48_000);
     let (info, got) = decode_all(&path, 1000).unwrap();
     assert_eq!(info.sample_rate, 48_000);
@@ -195,7 +215,11 @@ fn check_wav_int(bits: u16, channels: u16) {
     assert_eq!(info.path, path);
     let want: Vec<Vec<f64>> = planar(&ints, channels as usize)
         .into_iter()
-        .map(|p| p.into_iter().map(|x| int_to_f64(x, u32::from(bits))).collect())
+        .map(|p| {
+            p.into_iter()
+                .map(|x| int_to_f64(x, u32::from(bits)))
+                .collect()
+        })
         .collect();
     assert_bit_exact(&got, &want);
 }
@@ -249,7 +273,10 @@ fn wav_32_bit_float_decodes_bit_exact() {
     }
     w.finalize().unwrap();
     let (info, got) = decode_all(&path, 777).unwrap();
-    assert_eq!((info.sample_rate, info.channels, info.frames), (44_100, 2, Some(5000)));
+    assert_eq!(
+        (info.sample_rate, info.channels, info.frames),
+        (44_100, 2, Some(5000))
+    );
     assert_eq!(info.codec, "pcm_f32le");
     let want: Vec<Vec<f64>> = planar(&floats, 2)
         .into_iter()
@@ -270,6 +297,18 @@ fn extended_80(rate: u32) -> [u8; 10] {
 
 /// An AIFF file (FORM/COMM/SSND) of big-endian integer samples, written by hand.
 fn aiff_bytes(samples: &[i32], channels: u16, bits: u16, rate: u32) -> Vec<u8> {
+    aiff_bytes_ordered(samples, channels, bits, rate, false)
+}
+
+/// An AIFF file; with `sound_first` the SSND chunk (and an odd-length ANNO chunk) come before
+/// COMM, which the format allows.
+fn aiff_bytes_ordered(
+    samples: &[i32],
+    channels: u16,
+    bits: u16,
+    rate: u32,
+    sound_first: bool,
+) -> Vec<u8> {
     let bytes_per = usize::from(bits / 8);
     let frames = samples.len() / usize::from(channels);
     let mut sound = Vec::with_capacity(samples.len() * bytes_per);
@@ -281,18 +320,25 @@ fn aiff_bytes(samples: &[i32], channels: u16, bits: u16, rate: u32) -> Vec<u8> {
     comm.extend_from_slice(&(frames as u32).to_be_bytes());
     comm.extend_from_slice(&bits.to_be_bytes());
     comm.extend_from_slice(&extended_80(rate));
+    let mut comm_chunk = b"COMM".to_vec();
+    comm_chunk.extend_from_slice(&(comm.len() as u32).to_be_bytes());
+    comm_chunk.extend_from_slice(&comm);
     let ssnd_len = 8 + sound.len();
-    let mut body = Vec::new();
-    body.extend_from_slice(b"AIFF");
-    body.extend_from_slice(b"COMM");
-    body.extend_from_slice(&(comm.len() as u32).to_be_bytes());
-    body.extend_from_slice(&comm);
-    body.extend_from_slice(b"SSND");
-    body.extend_from_slice(&(ssnd_len as u32).to_be_bytes());
-    body.extend_from_slice(&[0; 8]); // offset, block size
-    body.extend_from_slice(&sound);
+    let mut ssnd_chunk = b"SSND".to_vec();
+    ssnd_chunk.extend_from_slice(&(ssnd_len as u32).to_be_bytes());
+    ssnd_chunk.extend_from_slice(&[0; 8]); // offset, block size
+    ssnd_chunk.extend_from_slice(&sound);
     if ssnd_len % 2 == 1 {
-        body.push(0);
+        ssnd_chunk.push(0);
+    }
+    let mut body = b"AIFF".to_vec();
+    if sound_first {
+        body.extend_from_slice(&ssnd_chunk);
+        body.extend_from_slice(b"ANNO\x00\x00\x00\x05hello\x00");
+        body.extend_from_slice(&comm_chunk);
+    } else {
+        body.extend_from_slice(&comm_chunk);
+        body.extend_from_slice(&ssnd_chunk);
     }
     let mut file = b"FORM".to_vec();
     file.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -300,30 +346,64 @@ fn aiff_bytes(samples: &[i32], channels: u16, bits: u16, rate: u32) -> Vec<u8> {
     file
 }
 
-fn check_aiff(bits: u16) {
+fn check_aiff(bits: u16, sound_first: bool) {
     let dir = tempdir();
     let path = dir.path().join(format!("stem{bits}.aiff"));
     let ints = full_range_ints(4411, 2, u32::from(bits), 7 + u64::from(bits));
-    std::fs::write(&path, aiff_bytes(&ints, 2, bits, 44_100)).unwrap();
+    let bytes = aiff_bytes_ordered(&ints, 2, bits, 44_100, sound_first);
+    std::fs::write(&path, bytes).unwrap();
     let (info, got) = decode_all(&path, 500).unwrap();
-    assert_eq!((info.sample_rate, info.channels, info.frames), (44_100, 2, Some(4411)));
+    assert_eq!(
+        (info.sample_rate, info.channels, info.frames),
+        (44_100, 2, Some(4411))
+    );
     assert_eq!(info.bits_per_sample, Some(u32::from(bits)));
+    assert_eq!(info.codec, format!("pcm_s{bits}be"));
     assert!(info.lossless);
     let want: Vec<Vec<f64>> = planar(&ints, 2)
         .into_iter()
-        .map(|p| p.into_iter().map(|x| int_to_f64(x, u32::from(bits))).collect())
+        .map(|p| {
+            p.into_iter()
+                .map(|x| int_to_f64(x, u32::from(bits)))
+                .collect()
+        })
         .collect();
     assert_bit_exact(&got, &want);
 }
 
 #[test]
 fn aiff_16_bit_decodes_bit_exact() {
-    check_aiff(16);
+    check_aiff(16, false);
+    check_aiff(16, true);
 }
 
 #[test]
 fn aiff_24_bit_decodes_bit_exact() {
-    check_aiff(24);
+    check_aiff(24, false);
+    check_aiff(24, true);
+}
+
+#[test]
+fn wav_with_extra_odd_length_chunks_decodes_bit_exact() {
+    let dir = tempdir();
+    let path = dir.path().join("chunks.wav");
+    let ints = full_range_ints(3000, 2, 24, 77);
+    write_wav_int(&path, &ints, 2, 24, 48_000);
+    // Insert an odd-length LIST chunk (with its pad byte) before the data chunk.
+    let bytes = std::fs::read(&path).unwrap();
+    let data = bytes.windows(4).position(|w| w == b"data").unwrap();
+    let list = b"LIST\x05\x00\x00\x00INFOx\x00";
+    let mut edited = [&bytes[..data], &list[..], &bytes[data..]].concat();
+    let riff_len = (edited.len() - 8) as u32;
+    edited[4..8].copy_from_slice(&riff_len.to_le_bytes());
+    std::fs::write(&path, edited).unwrap();
+    let (info, got) = decode_all(&path, 1000).unwrap();
+    assert_eq!(info.frames, Some(3000));
+    let want: Vec<Vec<f64>> = planar(&ints, 2)
+        .into_iter()
+        .map(|p| p.into_iter().map(|x| int_to_f64(x, 24)).collect())
+        .collect();
+    assert_bit_exact(&got, &want);
 }
 
 /// FLAC bytes of interleaved integer samples, encoded with flacenc.
@@ -392,7 +472,6 @@ fn flac_24_bit_decodes_bit_exact() {
     check_flac(24);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Lossy fixtures.
 
@@ -404,7 +483,9 @@ const LOSSY_FRAMES: usize = 110_250;
 /// The source the lossy fixtures were encoded from: 2.5 s of a stereo arpeggio (A minor, eighth
 /// notes with four harmonics and a plucked envelope) over a sustained pad, peaking near −6 dBFS.
 fn lossy_source() -> Vec<Vec<f64>> {
-    let notes = [220.0, 261.63, 329.63, 440.0, 329.63, 261.63, 196.0, 246.94, 293.66, 392.0];
+    let notes = [
+        220.0, 261.63, 329.63, 440.0, 329.63, 261.63, 196.0, 246.94, 293.66, 392.0,
+    ];
     let note_len = LOSSY_FRAMES / notes.len();
     let rate = f64::from(LOSSY_RATE);
     let mut left = Vec::with_capacity(LOSSY_FRAMES);
@@ -442,7 +523,9 @@ fn write_lossy_source() {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Normalised correlation of `a[i]` with `b[i + lag]` over the overlap.
@@ -516,7 +599,9 @@ fn opts(target_rate: u32, target_channels: usize, length_frames: Option<u64>) ->
 
 /// `frames` frames of a sine at `hz`, amplitude `amp`, sampled at `rate`.
 fn sine(frames: usize, hz: f64, amp: f64, rate: f64) -> Vec<f64> {
-    (0..frames).map(|n| amp * (2.0 * PI * hz * n as f64 / rate).sin()).collect()
+    (0..frames)
+        .map(|n| amp * (2.0 * PI * hz * n as f64 / rate).sin())
+        .collect()
 }
 
 /// The position of the largest |sample| in `x[range]`, refined by a parabola through the peak
@@ -559,7 +644,11 @@ fn check_resampling(from_hz: u32, to_hz: u32, frames: usize, impulses: [usize; 2
     let out = stream_all(&mut stream, 2, want_len + 300, 1000);
     // The material runs to the last frame and stops there: the sine is still going in the last
     // frames, and everything after is silence.
-    let tail_rms = (out[1][want_len - 200..want_len].iter().map(|x| x * x).sum::<f64>() / 200.0)
+    let tail_rms = (out[1][want_len - 200..want_len]
+        .iter()
+        .map(|x| x * x)
+        .sum::<f64>()
+        / 200.0)
         .sqrt();
     assert!(tail_rms > 0.3, "material ends early (tail rms {tail_rms})");
     assert!(out.iter().all(|p| p[want_len..].iter().all(|&x| x == 0.0)));
@@ -569,7 +658,10 @@ fn check_resampling(from_hz: u32, to_hz: u32, frames: usize, impulses: [usize; 2
         let want = t as f64 * ratio;
         let start = want as usize - 20;
         let got = peak_position(&out[0], start..start + 40);
-        assert!((got - want).abs() < 0.25, "impulse at {t}: output peak at {got}, want {want}");
+        assert!(
+            (got - want).abs() < 0.25,
+            "impulse at {t}: output peak at {got}, want {want}"
+        );
     }
 
     // The sine keeps its phase and its level (0.1 dB) away from the edges.
@@ -683,7 +775,10 @@ fn mono_stem_feeds_both_channels() {
     let path = dir.path().join("mono.wav");
     let written = write_wav_24(&path, &[sine(5000, 330.0, 0.8, 48_000.0)], 48_000);
     let (mut stream, warnings) = StemStream::open(&path, &opts(48_000, 2, None)).unwrap();
-    assert_eq!(warnings, vec![StreamWarning::MonoToStereo { path: path.clone() }]);
+    assert_eq!(
+        warnings,
+        vec![StreamWarning::MonoToStereo { path: path.clone() }]
+    );
     assert!(warnings[0].to_string().contains("mono"));
     let out = stream_all(&mut stream, 2, 5000, 700);
     assert_bit_exact(&out, &[written[0].clone(), written[0].clone()]);
@@ -698,9 +793,18 @@ fn stereo_stem_into_a_mono_target_is_an_error() {
     let dir = tempdir();
     let path = dir.path().join("stereo.wav");
     write_wav_24(&path, &[vec![0.1; 100], vec![0.2; 100]], 48_000);
-    let err = StemStream::open(&path, &opts(48_000, 1, None)).err().unwrap();
+    let err = StemStream::open(&path, &opts(48_000, 1, None))
+        .err()
+        .unwrap();
     assert!(
-        matches!(err, DecodeError::ChannelLayout { channels: 2, target: 1, .. }),
+        matches!(
+            err,
+            DecodeError::ChannelLayout {
+                channels: 2,
+                target: 1,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("stereo.wav"), "{err}");
@@ -711,9 +815,18 @@ fn more_than_two_channels_is_an_error() {
     let dir = tempdir();
     let path = dir.path().join("surround.wav");
     write_wav_24(&path, &vec![vec![0.1; 100]; 6], 48_000);
-    let err = StemStream::open(&path, &opts(48_000, 2, None)).err().unwrap();
+    let err = StemStream::open(&path, &opts(48_000, 2, None))
+        .err()
+        .unwrap();
     assert!(
-        matches!(err, DecodeError::ChannelLayout { channels: 6, target: 2, .. }),
+        matches!(
+            err,
+            DecodeError::ChannelLayout {
+                channels: 6,
+                target: 2,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("surround.wav"), "{err}");
@@ -736,5 +849,189 @@ fn read_block_does_not_allocate_after_the_first_call() {
             stream.read_block(&mut slices, 500).unwrap();
         }
         assert_eq!(allocations() - before, 0, "{} allocated", path.display());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damaged, foreign and missing files: clear errors naming the file, never a panic.
+
+/// Reads a whole stream through [`Decoder`], returning the first error.
+fn read_until_error(path: &Path) -> Result<usize, DecodeError> {
+    decode_all(path, 1000).map(|(_, planes)| planes[0].len())
+}
+
+#[test]
+fn truncated_wav_is_a_truncated_error_with_both_counts() {
+    let dir = tempdir();
+    let path = dir.path().join("cut.wav");
+    write_wav_24(&path, &[vec![0.25; 10_000], vec![-0.25; 10_000]], 48_000);
+    let bytes = std::fs::read(&path).unwrap();
+    let header = bytes.len() - 10_000 * 6;
+    // Keep 6000 whole frames and half of the next one.
+    std::fs::write(&path, &bytes[..header + 6000 * 6 + 4]).unwrap();
+
+    let err = read_until_error(&path).unwrap_err();
+    match &err {
+        DecodeError::Truncated {
+            path: p,
+            expected,
+            got,
+        } => {
+            assert_eq!((p, *expected, *got), (&path, 10_000, 6000));
+        }
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("cut.wav") && text.contains("10000") && text.contains("6000"),
+        "{text}"
+    );
+
+    // The stream a render reads reports the same.
+    let (mut stream, _) = StemStream::open(&path, &opts(48_000, 2, None)).unwrap();
+    let mut buf = vec![vec![0.0; 4096]; 2];
+    let mut slices: Vec<&mut [f64]> = buf.iter_mut().map(|b| b.as_mut_slice()).collect();
+    let err = (0..10)
+        .find_map(|_| stream.read_block(&mut slices, 4096).err())
+        .expect("the truncation is reported");
+    assert!(
+        matches!(
+            err,
+            DecodeError::Truncated {
+                expected: 10_000,
+                got: 6000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn truncated_flac_and_aiff_are_errors() {
+    let dir = tempdir();
+    let ints = musical_ints(8 * 4096, 2, 16, 5);
+    let flac = flac_bytes(&ints, 2, 16, 44_100);
+    let aiff = aiff_bytes(&ints, 2, 16, 44_100);
+    for (name, bytes) in [("cut.flac", flac), ("cut.aiff", aiff)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_until_error(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::Truncated {
+                    expected: 32_768,
+                    ..
+                }
+            ),
+            "{name}: {err:?}"
+        );
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
+#[test]
+fn random_bytes_and_text_are_errors_naming_the_file() {
+    let dir = tempdir();
+    let mut rng = Rng(12345);
+    let noise: Vec<u8> = (0..65_536).map(|_| rng.next() as u8).collect();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("noise.wav", noise.clone()),
+        ("noise.bin", noise.clone()),
+        (
+            "notes.txt",
+            b"Mix notes: vocals up 1 dB in the chorus.\n".repeat(200),
+        ),
+        ("empty.wav", Vec::new()),
+        ("header_only.wav", b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec()),
+        (
+            "zero_channels.wav",
+            [
+                &b"RIFF\x28\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x00\x00"[..],
+                &48_000u32.to_le_bytes(),
+                &[0; 4],
+                &b"\x00\x00\x10\x00data\x04\x00\x00\x00\x00\x00\x00\x00"[..],
+            ]
+            .concat(),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = read_until_error(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::Unsupported { .. } | DecodeError::Corrupt { .. }
+            ),
+            "{name}: {err:?}"
+        );
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
+}
+
+#[test]
+fn random_bytes_named_like_lossy_files_do_not_panic() {
+    let dir = tempdir();
+    for seed in 1..=4u64 {
+        let mut rng = Rng(seed * 7919);
+        let noise: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
+        for ext in ["mp3", "ogg", "flac", "aiff"] {
+            let path = dir.path().join(format!("noise{seed}.{ext}"));
+            std::fs::write(&path, &noise).unwrap();
+            // Any outcome but a panic is acceptable; an error must name the file.
+            if let Err(e) = read_until_error(&path) {
+                assert!(e.to_string().contains(&format!("noise{seed}.{ext}")), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn damaged_lossy_fixtures_do_not_panic() {
+    let dir = tempdir();
+    for name in ["tone.mp3", "tone.ogg"] {
+        let mut bytes = std::fs::read(fixture(name)).unwrap();
+        let mut rng = Rng(31);
+        for _ in 0..200 {
+            let i = 200 + (rng.next() as usize) % (bytes.len() - 200);
+            bytes[i] = rng.next() as u8;
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        if let Err(e) = read_until_error(&path) {
+            assert!(e.to_string().contains(name), "{e}");
+        }
+    }
+}
+
+#[test]
+fn missing_file_is_an_open_error_naming_the_path() {
+    let path = Path::new("/nonexistent/stems/drums.wav");
+    let err = Decoder::open(path).err().unwrap();
+    assert!(matches!(err, DecodeError::Open { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("/nonexistent/stems/drums.wav"),
+        "{err}"
+    );
+    let err = StemStream::open(path, &opts(48_000, 2, None))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("drums.wav"), "{err}");
+}
+
+#[test]
+fn unusable_options_are_errors() {
+    let dir = tempdir();
+    let path = dir.path().join("ok.wav");
+    write_wav_24(&path, &[vec![0.0; 10]], 48_000);
+    for o in [
+        opts(0, 2, None),
+        opts(48_000, 3, None),
+        opts(48_000, 0, None),
+    ] {
+        let err = StemStream::open(&path, &o).err().unwrap();
+        assert!(matches!(err, DecodeError::InvalidOptions { .. }), "{err:?}");
     }
 }

@@ -3,16 +3,18 @@
 //! This module owns everything between a stem file on disk and the blocks a render reads:
 //!
 //! - [`Decoder`]: one file, decoded packet by packet (never the whole file in memory), at its
-//!   own rate and channel count. Plain PCM WAV (16/24/32-bit integer, 32-bit float) takes a
-//!   fast path that reads the data chunk in blocks and converts it directly; every other format
-//!   (AIFF, FLAC, MP3, Ogg Vorbis, unusual WAV) goes through symphonia. Integer PCM converts as
-//!   `x / 2^(bits−1)`, which is exact in `f64`, so lossless formats decode bit-exact.
+//!   own rate and channel count. Plain PCM WAV (16/24/32-bit integer, 32-bit float) and AIFF
+//!   (16/24/32-bit integer) take a fast path that reads the sample data in blocks and converts
+//!   it directly; every other format (FLAC, MP3, Ogg Vorbis, AIFF-C, unusual WAV) goes through
+//!   symphonia. Integer PCM converts as `x / 2^(bits−1)`, which is exact in `f64`, so lossless
+//!   formats decode bit-exact.
 //! - [`StemStream`]: what a render reads: a decoder plus sample-rate conversion
 //!   ([`crate::io::resample`]), mono-to-stereo mapping and padding to a fixed length, delivered in
 //!   exactly-sized blocks without allocating.
 //! - [`DecodeError`]: every failure names the file and says why in plain words.
 
-mod pcm_wav;
+mod pcm;
+mod pcm_header;
 mod stream;
 mod symph;
 
@@ -152,8 +154,8 @@ impl From<io::Error> for Failure {
 
 /// Where the samples come from.
 enum Backend {
-    /// Plain PCM WAV, read and converted directly.
-    Wav(pcm_wav::PcmWav),
+    /// Plain PCM WAV or AIFF, read and converted directly.
+    Pcm(pcm::PcmReader),
     /// Everything else, through symphonia.
     Symphonia(Box<symph::SymphoniaSource>),
 }
@@ -173,11 +175,11 @@ impl Decoder {
             source,
         })?;
         let (backend, info) =
-            match pcm_wav::PcmWav::try_open(file, path).map_err(|e| DecodeError::Io {
+            match pcm::PcmReader::try_open(file, path).map_err(|e| DecodeError::Io {
                 path: path.to_path_buf(),
                 source: e,
             })? {
-                Ok((wav, info)) => (Backend::Wav(wav), info),
+                Ok((pcm, info)) => (Backend::Pcm(pcm), info),
                 Err(file) => {
                     let (source, info) =
                         symph::SymphoniaSource::open(file, path).map_err(|f| f.at(path))?;
@@ -221,7 +223,7 @@ impl Decoder {
             return Ok(0);
         }
         let n = match &mut self.backend {
-            Backend::Wav(wav) => wav.read(out, max_frames),
+            Backend::Pcm(pcm) => pcm.read(out, max_frames),
             Backend::Symphonia(src) => src.read(out, max_frames),
         }
         .map_err(|f| f.at(&self.info.path))?;

@@ -214,7 +214,7 @@ fn is_lossless(codec: AudioCodecId) -> bool {
 fn probe_failure(e: SymError) -> Failure {
     match e {
         SymError::IoError(e) if e.kind() == io::ErrorKind::UnexpectedEof => Failure::Unsupported(
-            "no known audio format was found in it (the file ended first)".into(),
+            "it ended before any audio format could be recognised (truncated, or not audio)".into(),
         ),
         SymError::IoError(e) => Failure::Io(e),
         SymError::Unsupported(what) => {
