@@ -126,9 +126,16 @@ fn convert(encoding: Encoding, bytes: &[u8], out: &mut [&mut [f64]], at: usize, 
         Encoding::I16Le => deinterleave::<2>(bytes, out, at, frames, |b| {
             f64::from(i16::from_le_bytes([b[0], b[1]])) * S16
         }),
-        Encoding::I24Le => deinterleave::<3>(bytes, out, at, frames, |b| {
-            f64::from(i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) * S24
-        }),
+        Encoding::I24Le => match out {
+            [left, right] => stereo_i24le(
+                bytes,
+                &mut left[at..at + frames],
+                &mut right[at..at + frames],
+            ),
+            _ => deinterleave::<3>(bytes, out, at, frames, |b| {
+                f64::from(i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) * S24
+            }),
+        },
         Encoding::I32Le => deinterleave::<4>(bytes, out, at, frames, |b| {
             f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])) * S32
         }),
@@ -144,6 +151,18 @@ fn convert(encoding: Encoding, bytes: &[u8], out: &mut [&mut [f64]], at: usize, 
         Encoding::I32Be => deinterleave::<4>(bytes, out, at, frames, |b| {
             f64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])) * S32
         }),
+    }
+}
+
+/// Stereo 24-bit little-endian, the common stem format: each 6-byte frame is read as two
+/// overlapping 4-byte words (bytes 0–3 and 2–5) whose low and high 24 bits are the samples.
+fn stereo_i24le(bytes: &[u8], left: &mut [f64], right: &mut [f64]) {
+    let pairs = left.iter_mut().zip(right.iter_mut());
+    for ((l, r), b) in pairs.zip(bytes.chunks_exact(6)) {
+        let lo = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = i32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        *l = f64::from((lo << 8) >> 8) * S24;
+        *r = f64::from(hi >> 8) * S24;
     }
 }
 

@@ -1,8 +1,13 @@
 //! The general decoding path through symphonia: probes the container, decodes the default audio
 //! track packet by packet, and converts each decoded buffer exactly into planar `f64`.
+//!
+//! Symphonia's calls run under [`guard`]: should it panic on malformed data, the panic becomes
+//! a [`Failure::Corrupt`] naming the file instead of ending the program (an album render keeps
+//! its other songs), and the source stays failed from then on.
 
 use std::fs::File;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
 use symphonia::core::audio::{Audio, AudioBuffer, GenericAudioBufferRef};
@@ -32,11 +37,17 @@ pub(super) struct SymphoniaSource {
     pending_pos: usize,
     pending_len: usize,
     ended: bool,
+    /// Set if symphonia panicked: its state is unknown, so nothing more is read.
+    poisoned: bool,
 }
 
 impl SymphoniaSource {
     /// Probes `file` and prepares a decoder for its default audio track.
     pub(super) fn open(file: File, path: &Path) -> Result<(SymphoniaSource, StemInfo), Failure> {
+        guard(|| Self::open_unguarded(file, path))
+    }
+
+    fn open_unguarded(file: File, path: &Path) -> Result<(SymphoniaSource, StemInfo), Failure> {
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -98,6 +109,7 @@ impl SymphoniaSource {
             pending_pos: 0,
             pending_len: 0,
             ended: false,
+            poisoned: false,
         };
         Ok((source, info))
     }
@@ -116,8 +128,14 @@ impl SymphoniaSource {
                 done += n;
             } else if self.ended {
                 break;
+            } else if self.poisoned {
+                return Err(Failure::Corrupt(PANIC_REASON.into()));
             } else {
-                self.decode_next()?;
+                let result = guard(|| self.decode_next());
+                if matches!(&result, Err(Failure::Corrupt(r)) if r == PANIC_REASON) {
+                    self.poisoned = true;
+                }
+                result?;
             }
         }
         Ok(done)
@@ -172,6 +190,15 @@ impl SymphoniaSource {
             return Ok(());
         }
     }
+}
+
+/// What a panic inside symphonia is reported as.
+const PANIC_REASON: &str = "the decoder failed on malformed data";
+
+/// Runs `f`, turning a panic inside it into a [`Failure::Corrupt`].
+fn guard<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    panic::catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Failure::Corrupt(PANIC_REASON.into())))
 }
 
 /// Codecs whose decode reproduces the stored samples exactly.
