@@ -1035,3 +1035,11 @@ fn unusable_options_are_errors() {
         assert!(matches!(err, DecodeError::InvalidOptions { .. }), "{err:?}");
     }
 }
+
+#[test]
+fn decoders_and_streams_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Decoder>();
+    assert_send::<StemStream>();
+    assert_send::<DecodeError>();
+}

@@ -199,7 +199,8 @@ impl Decoder {
     }
 
     /// Decodes up to `max_frames` frames into `out` (planar; `out.len() == info.channels`, each
-    /// slice at least `max_frames` long) and returns the frames written; `Ok(0)` only at the end.
+    /// slice at least `max_frames` long) and returns the frames written, which may be fewer than
+    /// asked; `Ok(0)` only at the end (or when `max_frames` is 0).
     /// A stream that ends before the frames its header promised is
     /// [`DecodeError::Truncated`] (checked for lossless files, whose headers are exact).
     ///

@@ -23,6 +23,9 @@ use super::{Failure, StemInfo};
 
 /// Largest packet (in frames) whose buffer is preallocated at open.
 const MAX_PREALLOC_FRAMES: u64 = 1 << 16;
+/// Frames preallocated when the header does not state the largest packet (Vorbis blocks are at
+/// most 8192 samples); a larger packet grows the buffer once.
+const DEFAULT_PREALLOC_FRAMES: u64 = 8192;
 
 /// One file decoded through symphonia, with the last decoded packet buffered.
 pub(super) struct SymphoniaSource {
@@ -98,7 +101,7 @@ impl SymphoniaSource {
         let prealloc = params
             .max_frames_per_packet
             .filter(|&n| n <= MAX_PREALLOC_FRAMES)
-            .unwrap_or(0) as usize;
+            .unwrap_or(DEFAULT_PREALLOC_FRAMES) as usize;
         let source = SymphoniaSource {
             reader,
             decoder,
