@@ -1,122 +1,251 @@
-//! PLACEHOLDER until the streaming decoder lands (branch `decode`): WAV only, through hound.
-#![allow(missing_docs)]
+//! Streaming decode of stem files into planar `f64` at full scale ±1.0.
+//!
+//! This module owns everything between a stem file on disk and the blocks a render reads:
+//!
+//! - [`Decoder`]: one file, decoded packet by packet (never the whole file in memory), at its
+//!   own rate and channel count. Plain PCM WAV (16/24/32-bit integer, 32-bit float) and AIFF
+//!   (16/24/32-bit integer) take a fast path that reads the sample data in blocks and converts
+//!   it directly; every other format (FLAC, MP3, Ogg Vorbis, AIFF-C, unusual WAV) goes through
+//!   symphonia. Integer PCM converts as `x / 2^(bits−1)`, which is exact in `f64`, so lossless
+//!   formats decode bit-exact.
+//! - [`StemStream`]: what a render reads: a decoder plus sample-rate conversion
+//!   ([`crate::io::resample`]), mono-to-stereo mapping and padding to a fixed length, delivered in
+//!   exactly-sized blocks without allocating.
+//! - [`DecodeError`]: every failure names the file and says why in plain words.
+
+mod pcm;
+mod pcm_header;
+mod stream;
+mod symph;
+
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone)]
+pub use stream::{StemStream, StreamOptions, StreamWarning};
+
+/// What a stem file is, read from its header.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StemInfo {
+    /// The file.
     pub path: PathBuf,
+    /// Its sample rate in Hz.
     pub sample_rate: u32,
+    /// Its channel count.
     pub channels: usize,
+    /// Its length in frames, if the header states it (an estimate for MP3 without a Xing/Info
+    /// header).
     pub frames: Option<u64>,
+    /// Bits per sample of the stored samples, for PCM and lossless codecs.
     pub bits_per_sample: Option<u32>,
+    /// The codec's short name (`pcm_s24le`, `flac`, `mp3`, `vorbis`, ...).
     pub codec: String,
+    /// Whether the codec is lossless (PCM, FLAC, ALAC, ...), so the decode is bit-exact.
     pub lossless: bool,
 }
 
+/// Why a stem could not be decoded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    #[error("cannot decode {path}: {message}")]
-    Other { path: PathBuf, message: String },
+    /// The file could not be opened.
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// Reading the file failed part-way.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// The file is not audio in a format or codec this program decodes.
+    #[error("{} is not an audio file this program can decode: {reason}", path.display())]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What was not recognised or not supported.
+        reason: String,
+    },
+    /// The file is recognised but its data is damaged.
+    #[error("{} is damaged and cannot be decoded: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder found wrong.
+        reason: String,
+    },
+    /// The file ends before the frames its header promised.
+    #[error(
+        "{} is truncated: its header promises {expected} frames but the file holds only {got}",
+        path.display()
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Frames the header promised.
+        expected: u64,
+        /// Frames the file actually held.
+        got: u64,
+    },
+    /// The file's channels cannot be mapped onto the channels asked for.
+    #[error("{} has {channels} channel(s), which cannot be used as {target}: {reason}", path.display())]
+    ChannelLayout {
+        /// The file.
+        path: PathBuf,
+        /// The file's channel count.
+        channels: usize,
+        /// The channel count asked for.
+        target: usize,
+        /// Why, and what to do about it.
+        reason: String,
+    },
+    /// Sample-rate conversion failed.
+    #[error("cannot resample {} from {from_hz} Hz to {to_hz} Hz: {reason}", path.display())]
+    Resample {
+        /// The file.
+        path: PathBuf,
+        /// The file's rate.
+        from_hz: u32,
+        /// The rate asked for.
+        to_hz: u32,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The stream options themselves are unusable.
+    #[error("cannot stream {}: {reason}", path.display())]
+    InvalidOptions {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the options.
+        reason: String,
+    },
 }
 
+/// A backend's failure before the file's path is attached.
+#[derive(Debug)]
+enum Failure {
+    Io(io::Error),
+    Unsupported(String),
+    Corrupt(String),
+}
+
+impl Failure {
+    /// Attaches the file's path.
+    fn at(self, path: &Path) -> DecodeError {
+        let path = path.to_path_buf();
+        match self {
+            Failure::Io(source) => DecodeError::Io { path, source },
+            Failure::Unsupported(reason) => DecodeError::Unsupported { path, reason },
+            Failure::Corrupt(reason) => DecodeError::Corrupt { path, reason },
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+/// Where the samples come from.
+enum Backend {
+    /// Plain PCM WAV or AIFF, read and converted directly.
+    Pcm(pcm::PcmReader),
+    /// Everything else, through symphonia.
+    Symphonia(Box<symph::SymphoniaSource>),
+}
+
+/// Streaming decoder of one file: never holds the whole file.
 pub struct Decoder {
     info: StemInfo,
-    reader: hound::WavReader<std::io::BufReader<std::fs::File>>,
+    backend: Backend,
+    frames_read: u64,
 }
 
 impl Decoder {
+    /// Opens `path` and reads its header.
     pub fn open(path: &Path) -> Result<Decoder, DecodeError> {
-        let err = |e: hound::Error| DecodeError::Other {
+        let file = File::open(path).map_err(|source| DecodeError::Open {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        let reader = hound::WavReader::open(path).map_err(err)?;
-        let s = reader.spec();
-        Ok(Decoder {
-            info: StemInfo {
+            source,
+        })?;
+        let (backend, info) =
+            match pcm::PcmReader::try_open(file, path).map_err(|e| DecodeError::Io {
                 path: path.to_path_buf(),
-                sample_rate: s.sample_rate,
-                channels: s.channels as usize,
-                frames: Some(u64::from(reader.duration())),
-                bits_per_sample: Some(u32::from(s.bits_per_sample)),
-                codec: "pcm".into(),
-                lossless: true,
-            },
-            reader,
+                source: e,
+            })? {
+                Ok((pcm, info)) => (Backend::Pcm(pcm), info),
+                Err(file) => {
+                    let (source, info) =
+                        symph::SymphoniaSource::open(file, path).map_err(|f| f.at(path))?;
+                    (Backend::Symphonia(Box::new(source)), info)
+                }
+            };
+        Ok(Decoder {
+            info,
+            backend,
+            frames_read: 0,
         })
     }
+
+    /// What the file is.
     pub fn info(&self) -> &StemInfo {
         &self.info
     }
+
+    /// Decodes up to `max_frames` frames into `out` (planar; `out.len() == info.channels`, each
+    /// slice at least `max_frames` long) and returns the frames written, which may be fewer than
+    /// asked; `Ok(0)` only at the end (or when `max_frames` is 0).
+    /// A stream that ends before the frames its header promised is
+    /// [`DecodeError::Truncated`] (checked for lossless files, whose headers are exact).
+    ///
+    /// # Panics
+    /// If `out` has the wrong number of channels or a slice shorter than `max_frames`.
     pub fn read(
         &mut self,
         out: &mut [&mut [f64]],
         max_frames: usize,
     ) -> Result<usize, DecodeError> {
-        let ch = self.info.channels;
-        let scale = 1.0 / (1u64 << (self.info.bits_per_sample.unwrap() - 1)) as f64;
-        let mut samples = self.reader.samples::<i32>();
-        for n in 0..max_frames {
-            for c in 0..ch {
-                match samples.next() {
-                    None => return Ok(n),
-                    Some(v) => {
-                        out[c][n] = f64::from(v.map_err(|e| DecodeError::Other {
-                            path: self.info.path.clone(),
-                            message: e.to_string(),
-                        })?) * scale
-                    }
-                }
-            }
+        assert_eq!(
+            out.len(),
+            self.info.channels,
+            "one output slice per channel"
+        );
+        assert!(
+            out.iter().all(|s| s.len() >= max_frames),
+            "output slices shorter than max_frames"
+        );
+        if max_frames == 0 {
+            return Ok(0);
         }
-        Ok(max_frames)
-    }
-}
-
-pub struct StreamOptions {
-    pub target_rate: u32,
-    pub target_channels: usize,
-    pub length_frames: Option<u64>,
-}
-
-#[derive(Debug)]
-pub enum StreamWarning {}
-impl std::fmt::Display for StreamWarning {
-    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        Ok(())
-    }
-}
-
-pub struct StemStream {
-    dec: Decoder,
-    done: bool,
-}
-
-impl StemStream {
-    pub fn open(
-        path: &Path,
-        _opts: &StreamOptions,
-    ) -> Result<(StemStream, Vec<StreamWarning>), DecodeError> {
-        Ok((
-            StemStream {
-                dec: Decoder::open(path)?,
-                done: false,
-            },
-            Vec::new(),
-        ))
-    }
-    pub fn read_block(&mut self, out: &mut [&mut [f64]], frames: usize) -> Result<(), DecodeError> {
-        let n = if self.done {
-            0
-        } else {
-            self.dec.read(out, frames)?
-        };
-        if n < frames {
-            self.done = true;
-            for ch in out.iter_mut() {
-                ch[n..frames].fill(0.0);
-            }
+        let n = match &mut self.backend {
+            Backend::Pcm(pcm) => pcm.read(out, max_frames),
+            Backend::Symphonia(src) => src.read(out, max_frames),
         }
-        Ok(())
+        .map_err(|f| f.at(&self.info.path))?;
+        self.frames_read += n as u64;
+        if n == 0 {
+            self.check_complete()?;
+        }
+        Ok(n)
+    }
+
+    /// At the end of the stream: a lossless file must have held every frame its header promised.
+    fn check_complete(&self) -> Result<(), DecodeError> {
+        match self.info.frames {
+            Some(expected) if self.info.lossless && self.frames_read < expected => {
+                Err(DecodeError::Truncated {
+                    path: self.info.path.clone(),
+                    expected,
+                    got: self.frames_read,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -1,0 +1,204 @@
+//! Fast path for plain PCM files (WAV and AIFF): after [`super::pcm_header`] has found the
+//! sample data, reads it in blocks of [`BLOCK_FRAMES`] frames and converts 16/24/32-bit
+//! integers or 32-bit floats straight into planar `f64`, without per-sample dispatch.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::pcm_header::{self, Encoding, PcmHeader};
+use super::{Failure, StemInfo};
+
+/// Frames read from disk and converted per step.
+const BLOCK_FRAMES: usize = 4096;
+
+/// A plain PCM file positioned at its first sample.
+pub(super) struct PcmReader {
+    file: File,
+    encoding: Encoding,
+    channels: usize,
+    /// Frames the data chunk can hold; reading stops there.
+    frames_stored: u64,
+    frames_read: u64,
+    /// Set once the file ended before the data did.
+    hit_eof: bool,
+    bytes: Vec<u8>,
+}
+
+impl PcmReader {
+    /// Opens `file` as plain PCM WAV or AIFF if it is one; otherwise gives the file back
+    /// (rewound) for the general decoder.
+    pub(super) fn try_open(
+        mut file: File,
+        path: &Path,
+    ) -> io::Result<Result<(PcmReader, StemInfo), File>> {
+        let header = match pcm_header::parse(&mut file) {
+            Ok(h) => h,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
+            Err(e) => return Err(e),
+        };
+        let Some(PcmHeader {
+            encoding,
+            channels,
+            sample_rate,
+            frames_promised,
+            frames_stored,
+        }) = header
+        else {
+            file.seek(SeekFrom::Start(0))?;
+            return Ok(Err(file));
+        };
+        let info = StemInfo {
+            path: path.to_path_buf(),
+            sample_rate,
+            channels,
+            frames: Some(frames_promised),
+            bits_per_sample: Some(8 * encoding.bytes() as u32),
+            codec: encoding.codec_name().to_string(),
+            lossless: true,
+        };
+        let reader = PcmReader {
+            file,
+            encoding,
+            channels,
+            frames_stored,
+            frames_read: 0,
+            hit_eof: false,
+            bytes: vec![0; BLOCK_FRAMES * channels * encoding.bytes()],
+        };
+        Ok(Ok((reader, info)))
+    }
+
+    /// Reads up to `max` frames into `out`; 0 at the end of the data or of the file.
+    pub(super) fn read(&mut self, out: &mut [&mut [f64]], max: usize) -> Result<usize, Failure> {
+        let block_align = self.channels * self.encoding.bytes();
+        let mut done = 0;
+        while done < max && !self.hit_eof && self.frames_read < self.frames_stored {
+            let left = self.frames_stored - self.frames_read;
+            let n = (max - done)
+                .min(BLOCK_FRAMES)
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let want = n * block_align;
+            let got = read_full(&mut self.file, &mut self.bytes[..want])?;
+            if got < want {
+                self.hit_eof = true;
+            }
+            let whole = got / block_align;
+            convert(
+                self.encoding,
+                &self.bytes[..whole * block_align],
+                out,
+                done,
+                whole,
+            );
+            done += whole;
+            self.frames_read += whole as u64;
+        }
+        Ok(done)
+    }
+}
+
+/// Reads into `buf` until it is full or the file ends; returns the bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Scale of a 16-bit integer sample: 1 / 2^15.
+const S16: f64 = 1.0 / 32_768.0;
+/// Scale of a 24-bit integer sample: 1 / 2^23.
+const S24: f64 = 1.0 / 8_388_608.0;
+/// Scale of a 32-bit integer sample: 1 / 2^31.
+const S32: f64 = 1.0 / 2_147_483_648.0;
+
+/// Converts `frames` interleaved frames from `bytes` into `out[c][at..at + frames]`.
+/// Integers convert as `x / 2^(bits−1)` (exact); floats are widened.
+fn convert(encoding: Encoding, bytes: &[u8], out: &mut [&mut [f64]], at: usize, frames: usize) {
+    match encoding {
+        Encoding::I16Le => deinterleave::<2>(bytes, out, at, frames, |b| {
+            f64::from(i16::from_le_bytes([b[0], b[1]])) * S16
+        }),
+        Encoding::I24Le => match out {
+            [left, right] => stereo_i24le(
+                bytes,
+                &mut left[at..at + frames],
+                &mut right[at..at + frames],
+            ),
+            _ => deinterleave::<3>(bytes, out, at, frames, |b| {
+                f64::from(i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) * S24
+            }),
+        },
+        Encoding::I32Le => deinterleave::<4>(bytes, out, at, frames, |b| {
+            f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])) * S32
+        }),
+        Encoding::F32Le => deinterleave::<4>(bytes, out, at, frames, |b| {
+            f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }),
+        Encoding::I16Be => deinterleave::<2>(bytes, out, at, frames, |b| {
+            f64::from(i16::from_be_bytes([b[0], b[1]])) * S16
+        }),
+        Encoding::I24Be => deinterleave::<3>(bytes, out, at, frames, |b| {
+            f64::from(i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8) * S24
+        }),
+        Encoding::I32Be => deinterleave::<4>(bytes, out, at, frames, |b| {
+            f64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])) * S32
+        }),
+    }
+}
+
+/// Stereo 24-bit little-endian, the common stem format: each 6-byte frame is read as two
+/// overlapping 4-byte words (bytes 0–3 and 2–5) whose low and high 24 bits are the samples.
+fn stereo_i24le(bytes: &[u8], left: &mut [f64], right: &mut [f64]) {
+    let pairs = left.iter_mut().zip(right.iter_mut());
+    for ((l, r), b) in pairs.zip(bytes.chunks_exact(6)) {
+        let lo = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = i32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        *l = f64::from((lo << 8) >> 8) * S24;
+        *r = f64::from(hi >> 8) * S24;
+    }
+}
+
+/// Splits interleaved samples of `W` bytes into planes, decoding each with `sample`.
+/// Mono and stereo have their own loops so the compiler can drop the bounds checks.
+#[inline(always)]
+fn deinterleave<const W: usize>(
+    bytes: &[u8],
+    out: &mut [&mut [f64]],
+    at: usize,
+    frames: usize,
+    sample: impl Fn(&[u8]) -> f64,
+) {
+    match out {
+        [mono] => {
+            for (d, b) in mono[at..at + frames].iter_mut().zip(bytes.chunks_exact(W)) {
+                *d = sample(b);
+            }
+        }
+        [left, right] => {
+            let pairs = left[at..at + frames]
+                .iter_mut()
+                .zip(right[at..at + frames].iter_mut());
+            for ((l, r), b) in pairs.zip(bytes.chunks_exact(2 * W)) {
+                *l = sample(&b[..W]);
+                *r = sample(&b[W..]);
+            }
+        }
+        _ => {
+            let channels = out.len();
+            for (c, plane) in out.iter_mut().enumerate() {
+                let frames_in = bytes.chunks_exact(channels * W);
+                for (d, b) in plane[at..at + frames].iter_mut().zip(frames_in) {
+                    *d = sample(&b[c * W..(c + 1) * W]);
+                }
+            }
+        }
+    }
+}

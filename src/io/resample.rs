@@ -1,0 +1,232 @@
+//! Streaming, delay-compensated sample-rate conversion.
+//!
+//! [`StreamResampler`] wraps rubato's synchronous FFT resampler (a long linear-phase
+//! anti-aliasing filter, BlackmanHarris² window) and turns it into a *pull* stream: the caller
+//! asks for output frames and the resampler pulls input frames from a source closure as it needs
+//! them. It owns three things the raw resampler leaves to the caller:
+//!
+//! - **delay compensation**: the filter's latency is dropped from the start of the output, so an
+//!   event at input frame `t` comes out at output frame `t · to_hz / from_hz`;
+//! - **exact length**: an input of `n` frames yields exactly `round(n · to_hz / from_hz)` output
+//!   frames (the filter tail is flushed with silence, then the output stops);
+//! - **bounded memory**: all buffers are sized in [`StreamResampler::new`]; reading never
+//!   allocates.
+
+use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+use rubato::{Fft, FixedSync, Indexing, Resampler, WindowFunction};
+
+/// The most channels a [`StreamResampler`] handles (the source closure gets one slice each).
+pub const MAX_CHANNELS: usize = 8;
+
+/// Input frames the FFT resampler processes per chunk (rounded up to what the rate pair allows).
+/// Long chunks give a long filter and a cutoff close to Nyquist (about 0.993 · Nyquist here).
+const CHUNK_FRAMES: usize = 2048;
+
+/// Why a resampler could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ResampleError {
+    /// The rate pair or channel count is not usable.
+    #[error("cannot resample from {from_hz} Hz to {to_hz} Hz with {channels} channels: {reason}")]
+    Construction {
+        /// Input rate.
+        from_hz: u32,
+        /// Output rate.
+        to_hz: u32,
+        /// Channel count asked for.
+        channels: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The resampler rejected a buffer (a bug in this module rather than bad input).
+    #[error("resampler failed: {0}")]
+    Process(String),
+}
+
+/// A pull-style streaming resampler with delay compensation and exact output length.
+pub struct StreamResampler {
+    fft: Fft<f64>,
+    channels: usize,
+    from_hz: u32,
+    to_hz: u32,
+    /// Input chunk being gathered from the source (`chunk_in` frames per channel).
+    input: Vec<Vec<f64>>,
+    input_fill: usize,
+    /// Last processed output chunk (`chunk_out` frames per channel) and the read position in it.
+    output: Vec<Vec<f64>>,
+    output_pos: usize,
+    output_len: usize,
+    /// Output frames still to drop to compensate the filter delay.
+    delay_left: usize,
+    /// Input frames taken from the source so far.
+    frames_in: u64,
+    /// Output frames handed out so far.
+    frames_out: u64,
+    /// Total output length, known once the source has ended.
+    out_total: Option<u64>,
+}
+
+impl StreamResampler {
+    /// Builds a resampler from `from_hz` to `to_hz` for `channels` channels (1..=[`MAX_CHANNELS`]).
+    /// Allocates every buffer it will use.
+    pub fn new(from_hz: u32, to_hz: u32, channels: usize) -> Result<Self, ResampleError> {
+        let fail = |reason: String| ResampleError::Construction {
+            from_hz,
+            to_hz,
+            channels,
+            reason,
+        };
+        if channels == 0 || channels > MAX_CHANNELS {
+            return Err(fail(format!("channels must be 1 to {MAX_CHANNELS}")));
+        }
+        if from_hz == 0 || to_hz == 0 {
+            return Err(fail("sample rates must be positive".into()));
+        }
+        let fft = Fft::<f64>::new_custom(
+            from_hz as usize,
+            to_hz as usize,
+            CHUNK_FRAMES,
+            1,
+            channels,
+            WindowFunction::BlackmanHarris2,
+            FixedSync::Both,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let chunk_in = fft.input_frames_max();
+        let chunk_out = fft.output_frames_max();
+        let delay_left = fft.output_delay();
+        Ok(StreamResampler {
+            fft,
+            channels,
+            from_hz,
+            to_hz,
+            input: vec![vec![0.0; chunk_in]; channels],
+            input_fill: 0,
+            output: vec![vec![0.0; chunk_out]; channels],
+            output_pos: 0,
+            output_len: 0,
+            delay_left,
+            frames_in: 0,
+            frames_out: 0,
+            out_total: None,
+        })
+    }
+
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// The output length for an input of `frames` frames: `round(frames · to_hz / from_hz)`.
+    pub fn output_len_for(frames: u64, from_hz: u32, to_hz: u32) -> u64 {
+        let num = u128::from(frames) * u128::from(to_hz);
+        let den = u128::from(from_hz);
+        ((num + den / 2) / den) as u64
+    }
+
+    /// Fills up to `frames` frames of `out` (one slice per channel, each at least `frames` long)
+    /// and returns how many it wrote; fewer than `frames` only once the output is complete
+    /// (0 after that).
+    ///
+    /// `source(buffers, n)` must write up to `n` frames of input into `buffers` (one slice per
+    /// channel, each exactly `n` long) and return how many it wrote, 0 meaning the input ended.
+    ///
+    /// # Panics
+    /// If `out` has the wrong number of channels or a slice shorter than `frames`.
+    pub fn read<E, F>(
+        &mut self,
+        out: &mut [&mut [f64]],
+        frames: usize,
+        mut source: F,
+    ) -> Result<usize, E>
+    where
+        E: From<ResampleError>,
+        F: FnMut(&mut [&mut [f64]], usize) -> Result<usize, E>,
+    {
+        assert_eq!(out.len(), self.channels, "one output slice per channel");
+        let mut written = 0;
+        while written < frames {
+            let left_total = match self.out_total {
+                Some(total) if self.frames_out >= total => break,
+                Some(total) => total - self.frames_out,
+                None => u64::MAX,
+            };
+            if self.output_pos == self.output_len {
+                self.process_chunk(&mut source)?;
+                continue;
+            }
+            let n = (frames - written)
+                .min(self.output_len - self.output_pos)
+                .min(usize::try_from(left_total).unwrap_or(usize::MAX));
+            for (dst, src) in out.iter_mut().zip(&self.output) {
+                dst[written..written + n]
+                    .copy_from_slice(&src[self.output_pos..self.output_pos + n]);
+            }
+            self.output_pos += n;
+            self.frames_out += n as u64;
+            written += n;
+        }
+        Ok(written)
+    }
+
+    /// Gathers one input chunk from the source (or silence once it has ended), resamples it into
+    /// the output buffer and drops what is left of the filter delay.
+    fn process_chunk<E, F>(&mut self, source: &mut F) -> Result<(), E>
+    where
+        E: From<ResampleError>,
+        F: FnMut(&mut [&mut [f64]], usize) -> Result<usize, E>,
+    {
+        if self.out_total.is_none() {
+            self.fill_input(source)?;
+        }
+        let chunk_in = self.input[0].len();
+        let indexing = Indexing {
+            input_offset: 0,
+            output_offset: 0,
+            partial_len: (self.input_fill < chunk_in).then_some(self.input_fill),
+            active_channels_mask: None,
+        };
+        let input = SequentialSliceOfVecs::new(&self.input, self.channels, chunk_in)
+            .map_err(|e| ResampleError::Process(e.to_string()))?;
+        let chunk_out = self.output[0].len();
+        let mut output = SequentialSliceOfVecs::new_mut(&mut self.output, self.channels, chunk_out)
+            .map_err(|e| ResampleError::Process(e.to_string()))?;
+        let (_, produced) = self
+            .fft
+            .process_into_buffer(&input, &mut output, Some(&indexing))
+            .map_err(|e| ResampleError::Process(e.to_string()))?;
+        self.input_fill = 0;
+        let skip = self.delay_left.min(produced);
+        self.delay_left -= skip;
+        self.output_pos = skip;
+        self.output_len = produced;
+        Ok(())
+    }
+
+    /// Pulls input frames until the chunk is full or the source ends; at the end it fixes the
+    /// total output length.
+    fn fill_input<E, F>(&mut self, source: &mut F) -> Result<(), E>
+    where
+        F: FnMut(&mut [&mut [f64]], usize) -> Result<usize, E>,
+    {
+        let chunk_in = self.input[0].len();
+        while self.input_fill < chunk_in {
+            let want = chunk_in - self.input_fill;
+            let mut slices: [&mut [f64]; MAX_CHANNELS] = Default::default();
+            for (slot, plane) in slices.iter_mut().zip(self.input.iter_mut()) {
+                *slot = &mut plane[self.input_fill..];
+            }
+            let got = source(&mut slices[..self.channels], want)?;
+            if got == 0 {
+                self.out_total = Some(Self::output_len_for(
+                    self.frames_in,
+                    self.from_hz,
+                    self.to_hz,
+                ));
+                break;
+            }
+            self.input_fill += got.min(want);
+            self.frames_in += got.min(want) as u64;
+        }
+        Ok(())
+    }
+}
