@@ -1,0 +1,3 @@
+//! Signal analysis: meters and measurements that observe audio without changing it.
+
+pub mod meters;
