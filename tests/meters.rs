@@ -429,6 +429,32 @@ fn true_peak_under_read_per_factor() {
 }
 
 #[test]
+fn true_peak_factor_1_is_sample_peak_and_2_is_bs1770_at_96k() {
+    let ch = stereo(tp_signal(FS, 0.25, 0.5, 45.0));
+    let mut tp1 = TruePeakMeter::new(FS, 2, 1);
+    let mut lv = LevelMeter::new(2);
+    feed(&ch, 999, |b| {
+        tp1.push(b);
+        lv.push(b);
+    });
+    assert_eq!(tp1.true_peak(), lv.sample_peak());
+    assert_eq!(TruePeakMeter::bs1770_factor(48_000.0), 4);
+    assert_eq!(TruePeakMeter::bs1770_factor(96_000.0), 2);
+    assert_eq!(TruePeakMeter::bs1770_factor(192_000.0), 1);
+    // At 96 kHz, 2x sees a 24 kHz (fs/4) tone's peak between samples.
+    let ch = stereo(tp_signal(96_000.0, 0.25, 0.5, 45.0));
+    let mut tp = TruePeakMeter::bs1770(96_000.0, 2);
+    feed(&ch, 4096, |b| tp.push(b));
+    assert_within(
+        "fs/4 at 45 deg, 96k, 2x",
+        "dBTP",
+        -6.02,
+        tp.true_peak_dbtp(),
+        0.05,
+    );
+}
+
+#[test]
 fn true_peak_finish_evaluates_the_tail() {
     // A burst ending on a large sample: the inter-sample overshoot after it needs later samples.
     let mut x = vec![0.0; 1000];
@@ -966,4 +992,105 @@ fn album_integrated_combines_blocks() {
         album,
         0.02,
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Agreement with ffmpeg's ebur128 filter (skipped when ffmpeg is not installed)
+
+/// The last value of each `lavfi.r128.*` key that ffmpeg's `ebur128=metadata=1` reports.
+fn ffmpeg_r128(path: &std::path::Path) -> Option<std::collections::HashMap<String, f64>> {
+    let meta = path.with_extension("txt");
+    let filter = format!(
+        "ebur128=peak=true:metadata=1,ametadata=print:file={}",
+        meta.display()
+    );
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-af", &filter, "-f", "null", "-"])
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let text = std::fs::read_to_string(meta).ok()?;
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line
+            .strip_prefix("lavfi.r128.")
+            .and_then(|l| l.split_once('='))
+        {
+            if let Ok(v) = v.parse() {
+                out.insert(k.to_string(), v);
+            }
+        }
+    }
+    Some(out)
+}
+
+#[test]
+fn agrees_with_ffmpeg_if_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, f64, [Vec<f64>; 2]); 2] = [
+        ("music-like 44.1k", FS44, music_like(FS44, 30.0, 23)),
+        ("music-like 48k", FS, music_like(FS, 30.0, 29)),
+    ];
+    for (name, fs, [l, r]) in cases {
+        // Write 32-bit float, then measure exactly the values ffmpeg reads.
+        let path = dir.path().join("x.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: fs as u32,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for (a, b) in l.iter().zip(&r) {
+            w.write_sample(*a as f32).unwrap();
+            w.write_sample(*b as f32).unwrap();
+        }
+        w.finalize().unwrap();
+        let Some(ff) = ffmpeg_r128(&path) else {
+            println!("REPORT | ffmpeg | not installed | skipped | - | -");
+            return;
+        };
+        let ch: Vec<Vec<f64>> = [l, r]
+            .iter()
+            .map(|c| c.iter().map(|&v| v as f32 as f64).collect())
+            .collect();
+        let m = loudness_of(fs, &ch);
+        let mut tp = TruePeakMeter::new(fs, 2, 4);
+        feed(&ch, 4096, |b| tp.push(b));
+        // ffmpeg prints 3 decimals; its integrated loudness and LRA come from 0.1 LU bins.
+        assert_within(name, "I vs ffmpeg", ff["I"], m.integrated_lufs(), 0.06);
+        assert_within(
+            name,
+            "M (end) vs ffmpeg",
+            ff["M"],
+            m.momentary_lufs(),
+            0.006,
+        );
+        assert_within(
+            name,
+            "S (end) vs ffmpeg",
+            ff["S"],
+            m.short_term_lufs(),
+            0.006,
+        );
+        assert_within(
+            name,
+            "LRA vs ffmpeg",
+            ff["LRA"],
+            m.loudness_range_lu(),
+            0.15,
+        );
+        // ffmpeg prints linear true peak with 3 decimals (~0.01 dB here).
+        assert_within(
+            name,
+            "dBTP vs ffmpeg",
+            lin_to_db(ff["true_peak"]),
+            tp.true_peak_dbtp(),
+            0.1,
+        );
+    }
 }

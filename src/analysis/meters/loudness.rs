@@ -67,6 +67,11 @@ impl ChannelLayout {
 /// updated every 100 ms. Every complete 400 ms block feeds the integrated-loudness histogram
 /// and every complete 3 s block the loudness-range histogram. All readings depend only on
 /// the samples, never on how they were split into blocks; `push` does not allocate.
+///
+/// The hop is `round(sample_rate / 10)` samples. Loudness range uses every 100 ms short-term
+/// value (Tech 3342 since 2016: ≥ 10 Hz, as ffmpeg's `ebur128` filter does); libebur128 and
+/// the `ebur128` crate sample short-term loudness once per second for LRA, so their LRA can
+/// differ by a few tenths of an LU (more on programmes with fast changes).
 #[derive(Clone, Debug)]
 pub struct LoudnessMeter {
     sample_rate: f64,
@@ -295,6 +300,7 @@ impl LoudnessMeter {
     }
 
     /// Integrated (gated) loudness, LUFS; `-inf` if no 400 ms block passes the gates.
+    /// Scans the 10 000-bin histogram (a few µs): fine for a display, not per sample.
     pub fn integrated_lufs(&self) -> f64 {
         LoudnessHistogram::gated_lufs(&[&self.gating], INTEGRATED_GATE_LU)
     }
@@ -310,12 +316,14 @@ impl LoudnessMeter {
     }
 
     /// Integrated loudness of several programmes measured as one (e.g. an album), LUFS.
+    /// Allocates a small list: call it off the audio thread.
     pub fn integrated_lufs_of(meters: &[&LoudnessMeter]) -> f64 {
         let hs: Vec<_> = meters.iter().map(|m| &m.gating).collect();
         LoudnessHistogram::gated_lufs(&hs, INTEGRATED_GATE_LU)
     }
 
     /// Loudness range of several programmes measured as one (e.g. an album), LU.
+    /// Allocates a small list: call it off the audio thread.
     pub fn loudness_range_lu_of(meters: &[&LoudnessMeter]) -> f64 {
         let hs: Vec<_> = meters.iter().map(|m| &m.short_term_blocks).collect();
         LoudnessHistogram::loudness_range(&hs, LRA_GATE_LU)

@@ -1,5 +1,21 @@
 //! True-peak measurement (BS.1770-4 Annex 2): oversampling by a polyphase windowed-sinc
 //! (Kaiser) interpolator and taking the largest magnitude.
+//!
+//! Accuracy of the default filter (32 taps per phase, Kaiser β ≈ 4.98, flat to 0.45·fs),
+//! measured as the worst reading of a single sine peak over all sub-sample positions
+//! (`tests/meters.rs`, `true_peak_under_read_per_factor`):
+//!
+//! | factor | worst under-read at 0.45·fs | ideal limit −20·log10 cos(π·0.45/factor) | largest over-read, 0.01–0.45·fs |
+//! |---|---|---|---|
+//! | 4×  | 0.554 dB | 0.554 dB | +0.019 dB |
+//! | 8×  | 0.136 dB | 0.136 dB | +0.006 dB |
+//! | 16× | 0.034 dB | 0.034 dB | +0.005 dB |
+//!
+//! The under-read left is that of the oversampled grid itself (the peak falling between two
+//! oversampled points); the filter adds less than 0.001 dB to it anywhere up to 0.45·fs. A
+//! BS.1770-length filter (12 taps per phase) under-reads 0.58 dB at 4×. Content above
+//! 0.45·fs (up to Nyquist) is attenuated, so readings of full-band white noise depend on the
+//! filter (±1 dB between implementations).
 
 use super::db::lin_to_db;
 
@@ -181,7 +197,8 @@ pub struct TruePeakMeter {
 
 impl TruePeakMeter {
     /// A meter oversampling by `factor` (1, 2, 4, 8 or 16; 1 measures sample peak) with the
-    /// default filter (Kaiser-windowed sinc, 32 taps per phase).
+    /// default filter (Kaiser-windowed sinc, 32 taps per phase; accuracy in the module docs).
+    /// For a limiter's ceiling, 8× (≤ 0.14 dB under-read) is the safer choice.
     pub fn new(sample_rate: f64, channels: usize, factor: usize) -> Self {
         let taps = default_taps(factor);
         Self::with_filter(
