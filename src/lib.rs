@@ -14,6 +14,7 @@
 //! the processors) never allocates, locks, does I/O or runs Lua.
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod automation;
 pub mod demo;
 pub mod dsp;

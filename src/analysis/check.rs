@@ -144,13 +144,88 @@ pub enum CheckError {
 }
 
 const WORDS: &[&str] = &[
-    "drum", "drums", "kick", "kik", "bd", "snare", "sn", "hat", "hats", "hh", "cymbal", "cymbals", "overhead", "oh",
-    "room", "perc", "percussion", "tom", "toms", "clap", "loop", "beat", "bass", "sub", "808", "keys", "key", "piano",
-    "rhodes", "organ", "synth", "synths", "pad", "pads", "arp", "pluck", "lead", "leads", "guitar", "guitars", "gtr",
-    "acoustic", "electric", "strings", "string", "brass", "horn", "horns", "wind", "winds", "orchestra", "music",
-    "instruments", "inst", "instrumental", "vocal", "vocals", "vox", "voc", "bv", "bvs", "backing", "choir", "harmony",
-    "harmonies", "adlib", "adlibs", "rap", "fx", "sfx", "atmos", "ambience", "ambient", "texture", "noise", "reverb",
-    "delay", "chords", "melody", "mallets", "bells", "mix",
+    "drum",
+    "drums",
+    "kick",
+    "kik",
+    "bd",
+    "snare",
+    "sn",
+    "hat",
+    "hats",
+    "hh",
+    "cymbal",
+    "cymbals",
+    "overhead",
+    "oh",
+    "room",
+    "perc",
+    "percussion",
+    "tom",
+    "toms",
+    "clap",
+    "loop",
+    "beat",
+    "bass",
+    "sub",
+    "808",
+    "keys",
+    "key",
+    "piano",
+    "rhodes",
+    "organ",
+    "synth",
+    "synths",
+    "pad",
+    "pads",
+    "arp",
+    "pluck",
+    "lead",
+    "leads",
+    "guitar",
+    "guitars",
+    "gtr",
+    "acoustic",
+    "electric",
+    "strings",
+    "string",
+    "brass",
+    "horn",
+    "horns",
+    "wind",
+    "winds",
+    "orchestra",
+    "music",
+    "instruments",
+    "inst",
+    "instrumental",
+    "vocal",
+    "vocals",
+    "vox",
+    "voc",
+    "bv",
+    "bvs",
+    "backing",
+    "choir",
+    "harmony",
+    "harmonies",
+    "adlib",
+    "adlibs",
+    "rap",
+    "fx",
+    "sfx",
+    "atmos",
+    "ambience",
+    "ambient",
+    "texture",
+    "noise",
+    "reverb",
+    "delay",
+    "chords",
+    "melody",
+    "mallets",
+    "bells",
+    "mix",
 ];
 
 /// Whether a stem name says what the stem is.
@@ -162,7 +237,12 @@ fn name_is_telling(name: &str) -> bool {
         .any(|w| WORDS.contains(&w) || WORDS.iter().any(|k| k.len() >= 4 && w.starts_with(k)))
 }
 
-fn finding(severity: Severity, check: &'static str, stem: Option<&str>, message: String) -> Finding {
+fn finding(
+    severity: Severity,
+    check: &'static str,
+    stem: Option<&str>,
+    message: String,
+) -> Finding {
     Finding {
         severity,
         check,
@@ -180,7 +260,9 @@ fn sized(mut f: Finding, value: f64, unit: &'static str) -> Finding {
 }
 
 /// Reads a whole file once through a level meter; also returns RMS per second (mono sum).
-fn level_pass(path: &std::path::Path) -> Result<(LevelMeter, Vec<f64>, crate::io::decode::StemInfo), crate::io::decode::DecodeError> {
+fn level_pass(
+    path: &std::path::Path,
+) -> Result<(LevelMeter, Vec<f64>, crate::io::decode::StemInfo), crate::io::decode::DecodeError> {
     let mut dec = Decoder::open(path)?;
     let info = dec.info().clone();
     let ch = info.channels;
@@ -216,7 +298,12 @@ fn level_pass(path: &std::path::Path) -> Result<(LevelMeter, Vec<f64>, crate::io
 }
 
 /// A mono window `[start, start + len)` of a file at `rate` (resampled if needed).
-fn read_window(path: &std::path::Path, rate: u32, start: u64, len: usize) -> Result<Vec<f64>, crate::io::decode::DecodeError> {
+fn read_window(
+    path: &std::path::Path,
+    rate: u32,
+    start: u64,
+    len: usize,
+) -> Result<Vec<f64>, crate::io::decode::DecodeError> {
     let (mut s, _) = StemStream::open(
         path,
         &StreamOptions {
@@ -264,7 +351,11 @@ pub fn best_lag(stem: &[f64], mix: &[f64], max_lag: usize) -> i64 {
     inv.process(&mut prod, &mut c).expect("sizes match");
     let mut best = (0i64, f64::MIN);
     for k in -(max_lag as i64)..=(max_lag as i64) {
-        let idx = if k >= 0 { k as usize } else { n - (-k) as usize };
+        let idx = if k >= 0 {
+            k as usize
+        } else {
+            n - (-k) as usize
+        };
         if c[idx] > best.1 {
             best = (k, c[idx]);
         }
@@ -299,7 +390,10 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
                 Severity::Warn,
                 "name",
                 Some(&stem.name),
-                format!("`{}` does not say what the stem is (e.g. drums, bass, keys, vocals)", stem.name),
+                format!(
+                    "`{}` does not say what the stem is (e.g. drums, bass, keys, vocals)",
+                    stem.name
+                ),
             ));
         }
         if !stem.path.exists() {
@@ -312,9 +406,16 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
             continue;
         }
         match level_pass(&stem.path) {
-            Err(e) => findings.push(finding(Severity::Fail, "file", Some(&stem.name), e.to_string())),
+            Err(e) => findings.push(finding(
+                Severity::Fail,
+                "file",
+                Some(&stem.name),
+                e.to_string(),
+            )),
             Ok((meter, second_energy, info)) => {
-                let dc = (0..info.channels).map(|c| meter.dc_offset(c).abs()).fold(0.0, f64::max);
+                let dc = (0..info.channels)
+                    .map(|c| meter.dc_offset(c).abs())
+                    .fold(0.0, f64::max);
                 facts.push(StemFacts {
                     name: stem.name.clone(),
                     path: stem.path.clone(),
@@ -353,7 +454,11 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
         }
         best.0
     });
-    let longest = facts.iter().map(|f| f.frames * u64::from(rate) / u64::from(f.sample_rate_hz)).max().unwrap_or(0);
+    let longest = facts
+        .iter()
+        .map(|f| f.frames * u64::from(rate) / u64::from(f.sample_rate_hz))
+        .max()
+        .unwrap_or(0);
     for f in &facts {
         if f.sample_rate_hz != rate {
             findings.push(sized(
@@ -361,7 +466,10 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
                     Severity::Fail,
                     "sample_rate",
                     Some(&f.name),
-                    format!("{} is at {} Hz while the session is at {rate} Hz (renders resample it)", f.name, f.sample_rate_hz),
+                    format!(
+                        "{} is at {} Hz while the session is at {rate} Hz (renders resample it)",
+                        f.name, f.sample_rate_hz
+                    ),
                 ),
                 f64::from(f.sample_rate_hz),
                 "Hz",
@@ -387,7 +495,15 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
         }
         if let Some(bits) = f.bits.filter(|b| *b < 24) {
             findings.push(sized(
-                finding(Severity::Warn, "word_length", Some(&f.name), format!("{} is {bits}-bit; stems for mastering should be 24-bit or float", f.name)),
+                finding(
+                    Severity::Warn,
+                    "word_length",
+                    Some(&f.name),
+                    format!(
+                        "{} is {bits}-bit; stems for mastering should be 24-bit or float",
+                        f.name
+                    ),
+                ),
                 f64::from(bits),
                 "bits",
             ));
@@ -418,21 +534,36 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
             ));
         } else if f.clipped_samples > 0 {
             findings.push(sized(
-                finding(Severity::Warn, "clipping", Some(&f.name), format!("{} has {} samples at full scale", f.name, f.clipped_samples)),
+                finding(
+                    Severity::Warn,
+                    "clipping",
+                    Some(&f.name),
+                    format!("{} has {} samples at full scale", f.name, f.clipped_samples),
+                ),
                 f.clipped_samples as f64,
                 "samples",
             ));
         }
         if f.dc_offset_dbfs >= -60.0 {
             findings.push(sized(
-                finding(Severity::Warn, "dc_offset", Some(&f.name), format!("{} has a DC offset of {:.1} dBFS", f.name, f.dc_offset_dbfs)),
+                finding(
+                    Severity::Warn,
+                    "dc_offset",
+                    Some(&f.name),
+                    format!("{} has a DC offset of {:.1} dBFS", f.name, f.dc_offset_dbfs),
+                ),
                 f.dc_offset_dbfs,
                 "dBFS",
             ));
         }
         if f.sample_peak_dbfs < -90.0 {
             findings.push(sized(
-                finding(Severity::Warn, "silent", Some(&f.name), format!("{} is silent (peak {:.1} dBFS)", f.name, f.sample_peak_dbfs)),
+                finding(
+                    Severity::Warn,
+                    "silent",
+                    Some(&f.name),
+                    format!("{} is silent (peak {:.1} dBFS)", f.name, f.sample_peak_dbfs),
+                ),
                 f.sample_peak_dbfs,
                 "dBFS",
             ));
@@ -442,7 +573,12 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
     let mut null_test = None;
     if let Some(reference) = &session.reference {
         if !reference.exists() {
-            findings.push(finding(Severity::Fail, "file", None, format!("reference mix {} is missing", reference.display())));
+            findings.push(finding(
+                Severity::Fail,
+                "file",
+                None,
+                format!("reference mix {} is missing", reference.display()),
+            ));
         } else {
             // Offsets: around each stem's loudest passage.
             let window = (rate as usize * 6).next_power_of_two().min(1 << 19);
@@ -451,7 +587,11 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
                 if f.sample_peak_dbfs < -90.0 {
                     continue;
                 }
-                let loudest = e.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+                let loudest = e
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(i, _)| i);
                 let start = (loudest as u64 * u64::from(rate)).saturating_sub(window as u64 / 2);
                 let start = start.min(longest.saturating_sub(window as u64));
                 let s = read_window(&f.path, rate, start, window)?;
@@ -477,7 +617,7 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
                     ));
                 }
             }
-            let nt = null_pass(session, &mut facts, reference, rate, longest)?;
+            let nt = null_pass(&mut facts, reference, rate, longest)?;
             diagnose(&nt, &facts, &mut findings, rate);
             null_test = Some(nt.result);
         }
@@ -510,7 +650,6 @@ const BANDS: &[(f64, f64)] = &[
 ];
 
 fn null_pass(
-    session: &Session,
     facts: &mut [StemFacts],
     reference: &std::path::Path,
     rate: u32,
@@ -598,7 +737,11 @@ fn null_pass(
     let total = (longest * 2).max(1) as f64;
     let residual_rms_dbfs = 10.0 * libm::log10((rr / total).max(1e-30));
     let residual_peak_dbfs = gain_to_db(peak.max(1e-15));
-    let reference_gain_db = if ss > 0.0 && sm > 0.0 { gain_to_db(sm / ss) } else { 0.0 };
+    let reference_gain_db = if ss > 0.0 && sm > 0.0 {
+        gain_to_db(sm / ss)
+    } else {
+        0.0
+    };
     for (k, &i) in order.iter().enumerate() {
         if stem_e[k] > 0.0 && facts[i].offset_samples.unwrap_or(0) == 0 {
             let c = stem_r[k] / stem_e[k];
@@ -668,7 +811,13 @@ fn null_pass(
 }
 
 fn band_text((lo, hi): (f64, f64)) -> String {
-    let f = |x: f64| if x >= 1000.0 { format!("{} kHz", x / 1000.0) } else { format!("{x} Hz") };
+    let f = |x: f64| {
+        if x >= 1000.0 {
+            format!("{} kHz", x / 1000.0)
+        } else {
+            format!("{x} Hz")
+        }
+    };
     format!("{}–{}", f(lo), f(hi))
 }
 
@@ -693,10 +842,17 @@ fn diagnose(nt: &NullPass, facts: &[StemFacts], findings: &mut Vec<Finding>, rat
             explained = true;
             findings.push(sized(
                 finding(
-                    if g.abs() >= 0.5 { Severity::Fail } else { Severity::Warn },
+                    if g.abs() >= 0.5 {
+                        Severity::Fail
+                    } else {
+                        Severity::Warn
+                    },
                     "gain",
                     Some(&f.name),
-                    format!("{} is {g:+.2} dB against its level in the reference mix", f.name),
+                    format!(
+                        "{} is {g:+.2} dB against its level in the reference mix",
+                        f.name
+                    ),
                 ),
                 g,
                 "dB",
@@ -708,8 +864,16 @@ fn diagnose(nt: &NullPass, facts: &[StemFacts], findings: &mut Vec<Finding>, rat
         n.residual_rms_dbfs, n.residual_peak_dbfs
     );
     if n.severity != Severity::Pass && !explained {
-        if n.reference_gain_db.abs() >= 0.05 && facts.iter().all(|f| f.gain_db.is_some_and(|g| (g + n.reference_gain_db).abs() < 0.05)) {
-            message.push_str(&format!("; the reference is {:+.2} dB against the sum of the stems", n.reference_gain_db));
+        if n.reference_gain_db.abs() >= 0.05
+            && facts.iter().all(|f| {
+                f.gain_db
+                    .is_some_and(|g| (g + n.reference_gain_db).abs() < 0.05)
+            })
+        {
+            message.push_str(&format!(
+                "; the reference is {:+.2} dB against the sum of the stems",
+                n.reference_gain_db
+            ));
         } else if n.residual_in_peaks > 0.5 {
             message.push_str(&format!(
                 "; it follows the mix's peaks ({:.0} % of it in the loudest tenth of the song): the reference has master-bus processing (limiting or compression) that the stems do not",
@@ -718,12 +882,18 @@ fn diagnose(nt: &NullPass, facts: &[StemFacts], findings: &mut Vec<Finding>, rat
         } else if let Some(band) = n.residual_band_hz {
             let hint = match band {
                 (_, hi) if hi <= 250.0 => "a bass or kick element may be missing from the stems",
-                (lo, _) if lo >= 8000.0 => "cymbals, air or a high-frequency effect may be missing from the stems",
+                (lo, _) if lo >= 8000.0 => {
+                    "cymbals, air or a high-frequency effect may be missing from the stems"
+                }
                 (lo, _) if lo >= 1000.0 => "a reverb or vocal return may be missing from the stems",
                 _ => "an instrument or vocal may be missing from the stems",
             };
             message.push_str(&format!(", mostly {}: {hint}", band_text(band)));
         }
     }
-    findings.push(sized(finding(n.severity, "null_test", None, message), n.residual_rms_dbfs, "dBFS"));
+    findings.push(sized(
+        finding(n.severity, "null_test", None, message),
+        n.residual_rms_dbfs,
+        "dBFS",
+    ));
 }

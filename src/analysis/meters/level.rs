@@ -1,0 +1,396 @@
+//! Sample-level statistics: sample peak, RMS, DC offset, stereo correlation and width,
+//! crest factor, clipping and effective word length.
+
+use super::db::lin_to_db;
+
+/// Default clip threshold: 32767/32768, the largest positive 16-bit value, so that
+/// full-scale samples of integer formats count whatever their sign.
+pub const DEFAULT_CLIP_THRESHOLD: f64 = 1.0 - 1.0 / 32768.0;
+/// Default minimum length of a run of consecutive full-scale samples counted as a clip.
+pub const DEFAULT_MIN_CLIP_RUN: u64 = 3;
+
+/// Exponent of the lowest set bit of `x` (`x = odd · 2^e`); `i32::MAX` for zero. Infinities
+/// and NaN give large exponents, so they never lower the result. Branch-free.
+#[inline(always)]
+fn lsb_exponent(x: f64) -> i32 {
+    let bits = x.to_bits() & !(1u64 << 63);
+    let e = (bits >> 52) as i32;
+    let m = bits & ((1u64 << 52) - 1);
+    let sig = if e == 0 { m } else { m | (1u64 << 52) };
+    let q = e.max(1) - 1075 + sig.trailing_zeros() as i32;
+    if sig == 0 {
+        i32::MAX
+    } else {
+        q
+    }
+}
+
+/// Bit depth implied by the lowest set-bit exponent: smallest `b` in 8..=32 with every
+/// sample a multiple of `2^-(b-1)`, or `None` if finer than 32 bits.
+fn bits_for(min_exp: i32) -> Option<u32> {
+    if min_exp == i32::MAX {
+        return Some(8);
+    }
+    let b = (1i64 - min_exp as i64).max(8);
+    (b <= 32).then_some(b as u32)
+}
+
+/// Sums are kept in four lanes, sample `i` (counted from the start of the stream) going to
+/// lane `i % 4`: that breaks the add-latency chain, and the result does not depend on how the
+/// stream was split into blocks. Lanes are combined as `(l0 + l1) + (l2 + l3)`.
+type Lanes = [f64; 4];
+
+fn lanes_total(l: &Lanes) -> f64 {
+    (l[0] + l[1]) + (l[2] + l[3])
+}
+
+/// Round-to-integer constant: `(y + C) - C` is `y` rounded to an integer for |y| ≤ 2^51.
+const ROUND_C: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+/// Samples louder than this take the exact (slow) word-length path.
+const FAST_WORD_LIMIT: f64 = 1_048_576.0; // 2^20
+
+/// Per-sample work that vectorizes: lane sums, lane peaks, and whether `x · scale` is not
+/// an integer (or `x` is too large or not finite for the fast test).
+#[inline(always)]
+fn step(st: &mut Lanes4, j: usize, x: f64, scale: f64) {
+    st.sum[j] += x;
+    st.sum_sq[j] += x * x;
+    let a = x.abs();
+    if a > st.peak[j] {
+        st.peak[j] = a;
+    }
+    let y = x * scale;
+    let r = (y + ROUND_C) - ROUND_C;
+    st.odd[j] |= (r != y) | (a > FAST_WORD_LIMIT) | a.is_nan();
+}
+
+/// Lane accumulators of one channel during a block.
+struct Lanes4 {
+    sum: Lanes,
+    sum_sq: Lanes,
+    peak: Lanes,
+    odd: [bool; 4],
+}
+
+#[derive(Clone, Debug)]
+struct ChannelStats {
+    peak: f64,
+    sum: Lanes,
+    sum_sq: Lanes,
+    clipped: u64,
+    run: u64,
+    runs: u64,
+    longest_run: u64,
+    min_exp: i32,
+}
+
+impl Default for ChannelStats {
+    fn default() -> Self {
+        Self {
+            peak: 0.0,
+            sum: [0.0; 4],
+            sum_sq: [0.0; 4],
+            clipped: 0,
+            run: 0,
+            runs: 0,
+            longest_run: 0,
+            min_exp: i32::MAX,
+        }
+    }
+}
+
+/// Whole-programme level statistics, streamed; `push` does not allocate and the results do
+/// not depend on the block size. Stereo measures use channels 0 and 1 (L, R).
+#[derive(Clone, Debug)]
+pub struct LevelMeter {
+    stats: Box<[ChannelStats]>,
+    frames: u64,
+    /// Σ L·R.
+    sum_lr: Lanes,
+    clip_threshold: f64,
+    min_clip_run: u64,
+}
+
+impl LevelMeter {
+    /// A meter for `channels` channels (clip threshold 32767/32768, clip runs of ≥ 3 samples).
+    pub fn new(channels: usize) -> Self {
+        assert!(channels > 0, "LevelMeter needs at least one channel");
+        Self {
+            stats: vec![ChannelStats::default(); channels].into_boxed_slice(),
+            frames: 0,
+            sum_lr: [0.0; 4],
+            clip_threshold: DEFAULT_CLIP_THRESHOLD,
+            min_clip_run: DEFAULT_MIN_CLIP_RUN,
+        }
+    }
+
+    /// Sets the magnitude from which a sample counts as clipped (before measuring).
+    pub fn set_clip_threshold(&mut self, threshold: f64) {
+        self.clip_threshold = threshold;
+    }
+
+    /// Sets the shortest run of consecutive clipped samples counted by [`clip_runs`](Self::clip_runs).
+    pub fn set_min_clip_run(&mut self, samples: u64) {
+        self.min_clip_run = samples.max(1);
+    }
+
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.stats.len()
+    }
+
+    /// Frames measured.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Measures a block of planar audio (one slice per channel, equal lengths).
+    pub fn push(&mut self, planar: &[&[f64]]) {
+        assert_eq!(planar.len(), self.stats.len(), "wrong channel count");
+        let n = planar[0].len();
+        assert!(
+            planar.iter().all(|c| c.len() == n),
+            "channel slices differ in length"
+        );
+        let thr = self.clip_threshold;
+        let min_run = self.min_clip_run;
+        let start = self.frames;
+        // Samples before the first stream index divisible by 4 (they go to their own lanes).
+        let head = (((4 - start % 4) % 4) as usize).min(n);
+        for (st, input) in self.stats.iter_mut().zip(planar) {
+            let bits = bits_for(st.min_exp);
+            let scale = libm::ldexp(1.0, bits.map_or(0, |b| b as i32 - 1));
+            let mut l = Lanes4 {
+                sum: st.sum,
+                sum_sq: st.sum_sq,
+                peak: [0.0; 4],
+                odd: [false; 4],
+            };
+            for (i, &x) in input[..head].iter().enumerate() {
+                step(&mut l, ((start + i as u64) % 4) as usize, x, scale);
+            }
+            let mut chunks = input[head..].chunks_exact(4);
+            for c in &mut chunks {
+                for (j, &x) in c.iter().enumerate() {
+                    step(&mut l, j, x, scale);
+                }
+            }
+            for (j, &x) in chunks.remainder().iter().enumerate() {
+                step(&mut l, j, x, scale);
+            }
+            st.sum = l.sum;
+            st.sum_sq = l.sum_sq;
+            let block_peak = l
+                .peak
+                .iter()
+                .fold(0.0f64, |m, &v| if v > m { v } else { m });
+            if block_peak > st.peak {
+                st.peak = block_peak;
+            }
+            // Word length: exact exponents only for blocks that need more bits than so far
+            // (at most ~25 times per stream, or once for floating-point content).
+            if bits.is_some() && l.odd.iter().any(|&o| o) {
+                st.min_exp = input
+                    .iter()
+                    .fold(st.min_exp, |m, &x| m.min(lsb_exponent(x)));
+            }
+            // Clipping: a sequential scan, only when this block can clip or a run is open.
+            if block_peak >= thr || st.run > 0 {
+                for &x in input.iter() {
+                    if x.abs() >= thr {
+                        st.clipped += 1;
+                        st.run += 1;
+                    } else if st.run > 0 {
+                        if st.run >= min_run {
+                            st.runs += 1;
+                        }
+                        st.longest_run = st.longest_run.max(st.run);
+                        st.run = 0;
+                    }
+                }
+            }
+        }
+        if planar.len() >= 2 {
+            let (l, r) = (planar[0], planar[1]);
+            for i in 0..head {
+                self.sum_lr[((start + i as u64) % 4) as usize] += l[i] * r[i];
+            }
+            let mut acc = self.sum_lr;
+            let mut lc = l[head..].chunks_exact(4);
+            let mut rc = r[head..].chunks_exact(4);
+            for (a, b) in (&mut lc).zip(&mut rc) {
+                for j in 0..4 {
+                    acc[j] += a[j] * b[j];
+                }
+            }
+            for (j, (a, b)) in lc.remainder().iter().zip(rc.remainder()).enumerate() {
+                acc[j] += a * b;
+            }
+            self.sum_lr = acc;
+        }
+        self.frames += n as u64;
+    }
+
+    /// Highest sample magnitude of a channel, linear.
+    pub fn channel_sample_peak(&self, ch: usize) -> f64 {
+        self.stats[ch].peak
+    }
+
+    /// Highest sample magnitude of a channel, dBFS.
+    pub fn channel_sample_peak_dbfs(&self, ch: usize) -> f64 {
+        lin_to_db(self.stats[ch].peak)
+    }
+
+    /// Highest sample magnitude over all channels, linear.
+    pub fn sample_peak(&self) -> f64 {
+        self.stats.iter().map(|s| s.peak).fold(0.0, f64::max)
+    }
+
+    /// Highest sample magnitude over all channels, dBFS.
+    pub fn sample_peak_dbfs(&self) -> f64 {
+        lin_to_db(self.sample_peak())
+    }
+
+    /// RMS of a channel, linear (0 before any sample).
+    pub fn channel_rms(&self, ch: usize) -> f64 {
+        if self.frames == 0 {
+            return 0.0;
+        }
+        libm::sqrt(lanes_total(&self.stats[ch].sum_sq) / self.frames as f64)
+    }
+
+    /// RMS of a channel, dBFS (`20·log10(rms)`: a full-scale sine reads −3.01 dBFS).
+    pub fn channel_rms_dbfs(&self, ch: usize) -> f64 {
+        lin_to_db(self.channel_rms(ch))
+    }
+
+    /// RMS over all samples of all channels, linear.
+    pub fn rms(&self) -> f64 {
+        if self.frames == 0 {
+            return 0.0;
+        }
+        let total: f64 = self.stats.iter().map(|s| lanes_total(&s.sum_sq)).sum();
+        libm::sqrt(total / (self.frames as f64 * self.stats.len() as f64))
+    }
+
+    /// RMS over all samples of all channels, dBFS.
+    pub fn rms_dbfs(&self) -> f64 {
+        lin_to_db(self.rms())
+    }
+
+    /// Mean (DC offset) of a channel, linear.
+    pub fn dc_offset(&self, ch: usize) -> f64 {
+        if self.frames == 0 {
+            return 0.0;
+        }
+        lanes_total(&self.stats[ch].sum) / self.frames as f64
+    }
+
+    /// Crest factor of a channel, dB (peak dBFS − RMS dBFS; a sine reads 3.01 dB).
+    pub fn channel_crest_factor_db(&self, ch: usize) -> f64 {
+        lin_to_db(self.stats[ch].peak / self.channel_rms(ch))
+    }
+
+    /// Crest factor over all channels, dB (overall peak over overall RMS).
+    pub fn crest_factor_db(&self) -> f64 {
+        lin_to_db(self.sample_peak() / self.rms())
+    }
+
+    /// Pearson correlation of L and R over everything measured, in −1..=1: 1 for identical
+    /// channels, −1 for inverted ones; 1 for mono; 0 if either channel is constant.
+    pub fn correlation(&self) -> f64 {
+        if self.stats.len() < 2 {
+            return 1.0;
+        }
+        if self.frames == 0 {
+            return 0.0;
+        }
+        let n = self.frames as f64;
+        let (l, r) = (&self.stats[0], &self.stats[1]);
+        let (ml, mr) = (lanes_total(&l.sum) / n, lanes_total(&r.sum) / n);
+        let cov = lanes_total(&self.sum_lr) / n - ml * mr;
+        let vl = lanes_total(&l.sum_sq) / n - ml * ml;
+        let vr = lanes_total(&r.sum_sq) / n - mr * mr;
+        if vl <= 0.0 || vr <= 0.0 {
+            return 0.0;
+        }
+        (cov / (libm::sqrt(vl) * libm::sqrt(vr))).clamp(-1.0, 1.0)
+    }
+
+    /// Stereo width: side energy over mid energy (M = (L+R)/2, S = (L−R)/2); 0 for identical
+    /// channels and mono, 1 for uncorrelated channels of equal level, `inf` for inverted ones.
+    pub fn width(&self) -> f64 {
+        if self.stats.len() < 2 {
+            return 0.0;
+        }
+        let (ll, rr, lr) = (
+            lanes_total(&self.stats[0].sum_sq),
+            lanes_total(&self.stats[1].sum_sq),
+            lanes_total(&self.sum_lr),
+        );
+        let mid = (ll + rr + 2.0 * lr).max(0.0);
+        let side = (ll + rr - 2.0 * lr).max(0.0);
+        if side == 0.0 {
+            0.0
+        } else {
+            side / mid
+        }
+    }
+
+    /// Samples at or above the clip threshold in a channel.
+    pub fn channel_clipped_samples(&self, ch: usize) -> u64 {
+        self.stats[ch].clipped
+    }
+
+    /// Samples at or above the clip threshold over all channels.
+    pub fn clipped_samples(&self) -> u64 {
+        self.stats.iter().map(|s| s.clipped).sum()
+    }
+
+    /// Runs of at least `min_clip_run` consecutive clipped samples in a channel.
+    pub fn channel_clip_runs(&self, ch: usize) -> u64 {
+        let s = &self.stats[ch];
+        s.runs + u64::from(s.run >= self.min_clip_run)
+    }
+
+    /// Runs of at least `min_clip_run` consecutive clipped samples over all channels.
+    pub fn clip_runs(&self) -> u64 {
+        (0..self.stats.len())
+            .map(|c| self.channel_clip_runs(c))
+            .sum()
+    }
+
+    /// Longest run of consecutive clipped samples in any channel.
+    pub fn longest_clip_run(&self) -> u64 {
+        self.stats
+            .iter()
+            .map(|s| s.longest_run.max(s.run))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Effective word length of a channel: the smallest bit depth `b` in 8..=32 such that
+    /// every sample is a multiple of `2^-(b-1)`; `None` for finer (floating-point) content.
+    pub fn channel_effective_bits(&self, ch: usize) -> Option<u32> {
+        bits_for(self.stats[ch].min_exp)
+    }
+
+    /// Effective word length over all channels (see
+    /// [`channel_effective_bits`](Self::channel_effective_bits)).
+    pub fn effective_bits(&self) -> Option<u32> {
+        bits_for(
+            self.stats
+                .iter()
+                .map(|s| s.min_exp)
+                .min()
+                .unwrap_or(i32::MAX),
+        )
+    }
+
+    /// Forgets everything measured (keeps the clip settings).
+    pub fn reset(&mut self) {
+        self.stats.fill(ChannelStats::default());
+        self.frames = 0;
+        self.sum_lr = [0.0; 4];
+    }
+}
