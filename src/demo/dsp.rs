@@ -202,7 +202,11 @@ impl Svf {
         let v2 = self.ic2 + self.a2 * self.ic1 + self.a3 * v3;
         self.ic1 = 2.0 * v1 - self.ic1;
         self.ic2 = 2.0 * v2 - self.ic2;
-        SvfOut { low: v2, band: v1, high: x - self.k * v1 - v2 }
+        SvfOut {
+            low: v2,
+            band: v1,
+            high: x - self.k * v1 - v2,
+        }
     }
 
     #[inline]
@@ -231,7 +235,10 @@ pub(crate) struct OnePole {
 
 impl OnePole {
     pub(crate) fn new(freq: f64, sample_rate: f64) -> Self {
-        Self { a: 1.0 - libm::exp(-TAU * freq / sample_rate), y: 0.0 }
+        Self {
+            a: 1.0 - libm::exp(-TAU * freq / sample_rate),
+            y: 0.0,
+        }
     }
 
     #[inline]
@@ -250,7 +257,10 @@ pub(crate) struct Delay {
 
 impl Delay {
     pub(crate) fn new(frames: usize) -> Self {
-        Self { buf: vec![0.0; frames.max(1)], pos: 0 }
+        Self {
+            buf: vec![0.0; frames.max(1)],
+            pos: 0,
+        }
     }
 
     /// Writes `x` and returns the sample written `len` frames ago.
@@ -293,7 +303,9 @@ impl PingPong {
     pub(crate) fn tick(&mut self, x: f64) -> (f64, f64) {
         let input = self.tone_in.tick(x);
         let r_prev = self.right.peek();
-        let l = self.left.tick(input + self.feedback * self.tone_fb.tick(r_prev));
+        let l = self
+            .left
+            .tick(input + self.feedback * self.tone_fb.tick(r_prev));
         let r = self.right.tick(l);
         (l, r)
     }

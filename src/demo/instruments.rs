@@ -133,7 +133,11 @@ impl KeyVoice {
 
     #[inline]
     fn tick(&mut self) -> f64 {
-        let attack = if self.age < self.attack { self.age as f64 / self.attack as f64 } else { 1.0 };
+        let attack = if self.age < self.attack {
+            self.age as f64 / self.attack as f64
+        } else {
+            1.0
+        };
         self.age = self.age.saturating_add(1);
         if self.gate > 0 {
             self.gate -= 1;
@@ -285,8 +289,14 @@ impl Pads {
             sr: sample_rate,
             rng,
             voices: Default::default(),
-            filters: [Svf::new(1000.0, 0.8, sample_rate), Svf::new(1000.0, 0.8, sample_rate)],
-            highpass: [Svf::new(160.0, 0.7, sample_rate), Svf::new(160.0, 0.7, sample_rate)],
+            filters: [
+                Svf::new(1000.0, 0.8, sample_rate),
+                Svf::new(1000.0, 0.8, sample_rate),
+            ],
+            highpass: [
+                Svf::new(160.0, 0.7, sample_rate),
+                Svf::new(160.0, 0.7, sample_rate),
+            ],
             lfo: 0.0,
             lfo_dt: 1.0 / (64.0 * SIXTEENTH_SECONDS) / sample_rate,
             clock: 0,

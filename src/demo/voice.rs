@@ -252,9 +252,17 @@ impl Voice {
     pub(crate) fn new(singer: Singer, sample_rate: f64, rng: Rng) -> Self {
         let sr = sample_rate;
         let (voices, level, echo_send, room_send) = match singer {
-            Singer::Lead => (vec![(Vocal::new(sr, 0.0, 0.75), pan(0.0))], LEAD, 0.22, 0.16),
+            Singer::Lead => (
+                vec![(Vocal::new(sr, 0.0, 0.75), pan(0.0))],
+                LEAD,
+                0.22,
+                0.16,
+            ),
             Singer::Backing => (
-                vec![(Vocal::new(sr, -7.0, 0.3), pan(-0.65)), (Vocal::new(sr, 7.0, 0.3), pan(0.65))],
+                vec![
+                    (Vocal::new(sr, -7.0, 0.3), pan(-0.65)),
+                    (Vocal::new(sr, 7.0, 0.3), pan(0.65)),
+                ],
                 BACKING,
                 0.1,
                 0.3,
