@@ -23,6 +23,7 @@ pub mod latency_delay;
 pub mod pan;
 pub mod param;
 pub mod registry;
+pub mod standalone;
 pub mod telemetry;
 
 use std::any::Any;
