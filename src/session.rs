@@ -40,6 +40,10 @@ pub struct Deliverable {
     pub sample_rate: Option<u32>,
     /// Dither applied before quantization.
     pub dither: DitherKind,
+    /// True-peak ceiling of this file's safety limiter (the session's when `None`).
+    pub ceiling_dbtp: Option<f64>,
+    /// Seed of the dither noise (renders are reproducible).
+    pub seed: u64,
     /// Seconds of silence before the song.
     pub lead_silence_s: f64,
     /// Seconds of silence after the song.

@@ -29,7 +29,11 @@ impl Standalone {
             max_block,
             input_channels: channels,
         });
-        let slots = built.initial.iter().map(|&v| ParamSlot::new(v, 1)).collect();
+        let slots = built
+            .initial
+            .iter()
+            .map(|&v| ParamSlot::new(v, 1))
+            .collect();
         Ok(Self { processor, slots })
     }
 
@@ -40,7 +44,8 @@ impl Standalone {
 
     /// Processes one block in place (at most the `max_block` given to [`Standalone::new`]).
     pub fn process(&mut self, audio: &mut AudioMut<'_>) {
-        self.processor.process(audio, None, ParamBlock::new(&self.slots));
+        self.processor
+            .process(audio, None, ParamBlock::new(&self.slots));
     }
 
     /// Latency in samples.

@@ -35,6 +35,7 @@ pub enum RenderError {
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+
     /// The recipe declares something the render cannot do.
     #[error("{0}")]
     Invalid(String),

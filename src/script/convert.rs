@@ -342,6 +342,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             }
         };
         let dither = match get_string(&d, "dither", &origin)?.as_deref() {
+            None if bits == 16 => DitherKind::Tpdf,
             None | Some("none") => DitherKind::None,
             Some("tpdf") => DitherKind::Tpdf,
             Some(other) => {
@@ -384,6 +385,8 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             bits,
             sample_rate,
             dither,
+            ceiling_dbtp: get_number(&d, "ceiling_dbtp", &origin)?,
+            seed: get_number(&d, "seed", &origin)?.map_or(0x5eed, |v| v as u64),
             lead_silence_s,
             tail_silence_s,
             origin,
