@@ -5,7 +5,7 @@
 //! Each voice owns its noise generator, so voices can be rendered one after the other over a
 //! chunk and the result still does not depend on how the song is cut into chunks.
 
-use super::dsp::{decay, pan, soft_clip, Osc, Reverb, Svf};
+use super::dsp::{decay, pan, soft_clip, DcBlock, Osc, Reverb, Svf};
 use super::rng::Rng;
 use super::score::Hit;
 use super::synth::Trigger;
@@ -29,7 +29,16 @@ struct Tone {
 
 impl Tone {
     #[allow(clippy::too_many_arguments)]
-    fn start(&mut self, base: f64, sweep: f64, pitch_tau: f64, amp_tau: f64, drive: f64, level: f64, sr: f64) {
+    fn start(
+        &mut self,
+        base: f64,
+        sweep: f64,
+        pitch_tau: f64,
+        amp_tau: f64,
+        drive: f64,
+        level: f64,
+        sr: f64,
+    ) {
         *self = Tone {
             osc: Osc::default(),
             base: base / sr,
@@ -113,7 +122,17 @@ impl Noise {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn start(&mut self, hp_hz: f64, lp_hz: f64, attack_s: f64, tau: f64, level: f64, pan_pos: f64, wide: bool, sr: f64) {
+    fn start(
+        &mut self,
+        hp_hz: f64,
+        lp_hz: f64,
+        attack_s: f64,
+        tau: f64,
+        level: f64,
+        pan_pos: f64,
+        wide: bool,
+        sr: f64,
+    ) {
         self.hp = [Svf::new(hp_hz, 0.8, sr), Svf::new(hp_hz, 0.8, sr)];
         self.lp = [Svf::new(lp_hz, 0.7, sr), Svf::new(lp_hz, 0.7, sr)];
         self.shape = Shape::Decay;
@@ -153,7 +172,7 @@ impl Noise {
             }
             Shape::Clap => {
                 if self.age < 3 * self.burst {
-                    if self.age % self.burst == 0 {
+                    if self.age.is_multiple_of(self.burst) {
                         self.env = 1.0;
                     }
                     env = self.env;
@@ -237,6 +256,7 @@ pub(crate) struct Drums {
     open_hat: Noise,
     crash: Noise,
     room: Reverb,
+    dc: DcBlock,
     kick_buf: Vec<f64>,
     snare_buf: Vec<f64>,
 }
@@ -246,7 +266,7 @@ const KICK: f64 = 0.50;
 const SNARE_BODY: f64 = 0.16;
 const SNARE_WIRES: f64 = 0.27;
 const CLAP: f64 = 0.26;
-const HAT: f64 = 0.14;
+const HAT: f64 = 0.2;
 const CRASH: f64 = 0.10;
 /// Room sends.
 const ROOM_SNARE: f64 = 0.35;
@@ -265,6 +285,7 @@ impl Drums {
             open_hat: Noise::new(rng.next_u64()),
             crash: Noise::new(rng.next_u64()),
             room: Reverb::new(0.55, 0.6, 5000.0, sample_rate),
+            dc: DcBlock::new(sample_rate),
             kick_buf: Vec::new(),
             snare_buf: Vec::new(),
         }
@@ -275,21 +296,69 @@ impl Drums {
         let v = t.vel;
         match hit {
             Hit::Kick => {
-                quietest(&mut self.kicks, |k| k.amp).start(46.0, 150.0, 0.028, 0.24, 1.8, KICK * v, sr);
-                quietest(&mut self.clicks, Noise::loudness).start(1200.0, 6000.0, 0.0, 0.003, 0.5 * KICK * v, 0.0, false, sr);
+                quietest(&mut self.kicks, |k| k.amp).start(
+                    46.0,
+                    150.0,
+                    0.028,
+                    0.24,
+                    1.8,
+                    KICK * v,
+                    sr,
+                );
+                quietest(&mut self.clicks, Noise::loudness).start(
+                    1200.0,
+                    6000.0,
+                    0.0,
+                    0.003,
+                    0.5 * KICK * v,
+                    0.0,
+                    false,
+                    sr,
+                );
             }
             Hit::Snare => {
-                quietest(&mut self.snare_tones, |k| k.amp).start(182.0, 60.0, 0.012, 0.085, 1.4, SNARE_BODY * v, sr);
-                quietest(&mut self.snare_noise, Noise::loudness).start(1700.0, 9000.0, 0.0005, 0.14, SNARE_WIRES * v * v, 0.0, false, sr);
+                quietest(&mut self.snare_tones, |k| k.amp).start(
+                    182.0,
+                    60.0,
+                    0.012,
+                    0.085,
+                    1.4,
+                    SNARE_BODY * v,
+                    sr,
+                );
+                quietest(&mut self.snare_noise, Noise::loudness).start(
+                    1700.0,
+                    9000.0,
+                    0.0005,
+                    0.14,
+                    SNARE_WIRES * v * v,
+                    0.0,
+                    false,
+                    sr,
+                );
             }
             Hit::Clap => quietest(&mut self.claps, Noise::loudness).start_clap(CLAP * v, sr),
             Hit::ClosedHat => {
                 self.open_hat.choke(sr);
                 let tau = 0.018 + 0.02 * v;
-                quietest(&mut self.hats, Noise::loudness).start(7200.0, 14000.0, 0.0005, tau, HAT * v, 0.45, false, sr);
+                quietest(&mut self.hats, Noise::loudness).start(
+                    7200.0,
+                    14000.0,
+                    0.0005,
+                    tau,
+                    HAT * v,
+                    0.45,
+                    false,
+                    sr,
+                );
             }
-            Hit::OpenHat => self.open_hat.start(6800.0, 13000.0, 0.001, 0.22, HAT * 0.8 * v, 0.45, false, sr),
-            Hit::Crash => self.crash.start(4200.0, 14000.0, 0.002, 1.3, CRASH * v, 0.0, true, sr),
+            Hit::OpenHat => {
+                self.open_hat
+                    .start(6800.0, 13000.0, 0.001, 0.22, HAT * 0.8 * v, 0.45, false, sr)
+            }
+            Hit::Crash => self
+                .crash
+                .start(4200.0, 14000.0, 0.002, 1.3, CRASH * v, 0.0, true, sr),
             Hit::Shaker | Hit::CongaLow | Hit::CongaHigh => {}
         }
     }
@@ -312,7 +381,11 @@ impl Drums {
             x.render_mono(snare);
         }
         // Hats and cymbals go straight to the sides.
-        for h in self.hats.iter_mut().chain([&mut self.open_hat, &mut self.crash]) {
+        for h in self
+            .hats
+            .iter_mut()
+            .chain([&mut self.open_hat, &mut self.crash])
+        {
             h.render(l, r);
         }
         for i in 0..n {
@@ -320,7 +393,7 @@ impl Drums {
             let s = snare[i] * ROOM_SNARE;
             let (rl, rr) = self.room.tick(s + hl * ROOM_HATS, s + hr * ROOM_HATS);
             // Centre sounds at -3 dB each side (constant-power centre).
-            let centre = (kick[i] + snare[i]) * core::f64::consts::FRAC_1_SQRT_2;
+            let centre = self.dc.tick(kick[i] + snare[i]) * core::f64::consts::FRAC_1_SQRT_2;
             l[i] = centre + hl + rl;
             r[i] = centre + hr + rr;
         }
@@ -351,11 +424,34 @@ impl Perc {
         let sr = self.sr;
         let v = t.vel;
         match hit {
-            Hit::Shaker => {
-                quietest(&mut self.shakers, Noise::loudness).start(4500.0, 11000.0, 0.006, 0.032, 0.3 * v, -0.55, false, sr)
-            }
-            Hit::CongaLow => quietest(&mut self.congas, |k| k.amp).start(196.0, 45.0, 0.01, 0.16, 1.3, 0.2 * v, sr),
-            Hit::CongaHigh => quietest(&mut self.congas, |k| k.amp).start(294.0, 60.0, 0.008, 0.11, 1.3, 0.18 * v, sr),
+            Hit::Shaker => quietest(&mut self.shakers, Noise::loudness).start(
+                4500.0,
+                11000.0,
+                0.006,
+                0.032,
+                0.3 * v,
+                -0.55,
+                false,
+                sr,
+            ),
+            Hit::CongaLow => quietest(&mut self.congas, |k| k.amp).start(
+                196.0,
+                45.0,
+                0.01,
+                0.16,
+                1.3,
+                0.2 * v,
+                sr,
+            ),
+            Hit::CongaHigh => quietest(&mut self.congas, |k| k.amp).start(
+                294.0,
+                60.0,
+                0.008,
+                0.11,
+                1.3,
+                0.18 * v,
+                sr,
+            ),
             _ => {}
         }
     }

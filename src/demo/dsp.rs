@@ -202,7 +202,11 @@ impl Svf {
         let v2 = self.ic2 + self.a2 * self.ic1 + self.a3 * v3;
         self.ic1 = 2.0 * v1 - self.ic1;
         self.ic2 = 2.0 * v2 - self.ic2;
-        SvfOut { low: v2, band: v1, high: x - self.k * v1 - v2 }
+        SvfOut {
+            low: v2,
+            band: v1,
+            high: x - self.k * v1 - v2,
+        }
     }
 
     #[inline]
@@ -231,13 +235,43 @@ pub(crate) struct OnePole {
 
 impl OnePole {
     pub(crate) fn new(freq: f64, sample_rate: f64) -> Self {
-        Self { a: 1.0 - libm::exp(-TAU * freq / sample_rate), y: 0.0 }
+        Self {
+            a: 1.0 - libm::exp(-TAU * freq / sample_rate),
+            y: 0.0,
+        }
     }
 
     #[inline]
     pub(crate) fn tick(&mut self, x: f64) -> f64 {
         self.y += self.a * (x - self.y);
         self.y
+    }
+}
+
+/// A one-pole DC blocker (high pass near 10 Hz): saturating asymmetric waveforms leaves a
+/// small offset that a mastering input should not have.
+#[derive(Clone, Debug)]
+pub(crate) struct DcBlock {
+    r: f64,
+    x1: f64,
+    y1: f64,
+}
+
+impl DcBlock {
+    pub(crate) fn new(sample_rate: f64) -> Self {
+        Self {
+            r: 1.0 - TAU * 10.0 / sample_rate,
+            x1: 0.0,
+            y1: 0.0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn tick(&mut self, x: f64) -> f64 {
+        let y = x - self.x1 + self.r * self.y1;
+        self.x1 = x;
+        self.y1 = y;
+        y
     }
 }
 
@@ -250,7 +284,10 @@ pub(crate) struct Delay {
 
 impl Delay {
     pub(crate) fn new(frames: usize) -> Self {
-        Self { buf: vec![0.0; frames.max(1)], pos: 0 }
+        Self {
+            buf: vec![0.0; frames.max(1)],
+            pos: 0,
+        }
     }
 
     /// Writes `x` and returns the sample written `len` frames ago.
@@ -293,7 +330,9 @@ impl PingPong {
     pub(crate) fn tick(&mut self, x: f64) -> (f64, f64) {
         let input = self.tone_in.tick(x);
         let r_prev = self.right.peek();
-        let l = self.left.tick(input + self.feedback * self.tone_fb.tick(r_prev));
+        let l = self
+            .left
+            .tick(input + self.feedback * self.tone_fb.tick(r_prev));
         let r = self.right.tick(l);
         (l, r)
     }
@@ -336,8 +375,12 @@ impl Reverb {
     pub(crate) fn tick(&mut self, l: f64, r: f64) -> (f64, f64) {
         let input = self.pre.tick(0.5 * (l + r));
         let mut v = [0.0; 8];
-        for i in 0..8 {
-            v[i] = self.damp[i].tick(self.lines[i].peek() * self.gains[i]);
+        for ((x, (line, gain)), damp) in v
+            .iter_mut()
+            .zip(self.lines.iter().zip(&self.gains))
+            .zip(&mut self.damp)
+        {
+            *x = damp.tick(line.peek() * gain);
         }
         let out_l = v[0] - v[2] + v[4] - v[6];
         let out_r = v[1] - v[3] + v[5] - v[7];
@@ -355,19 +398,16 @@ impl Reverb {
             }
             h *= 2;
         }
-        let scale = 1.0 / libm_sqrt8();
-        let signs = [1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0];
-        for i in 0..8 {
-            self.lines[i].tick(v[i] * scale + input * signs[i]);
+        const SIGNS: [f64; 8] = [1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0];
+        for ((line, x), sign) in self.lines.iter_mut().zip(v).zip(SIGNS) {
+            line.tick(x * FRAC_1_SQRT_8 + input * sign);
         }
         (out_l * 0.5, out_r * 0.5)
     }
 }
 
-#[inline]
-fn libm_sqrt8() -> f64 {
-    2.828_427_124_746_190_3
-}
+/// 1/√8: keeps the 8-point Hadamard transform orthonormal.
+const FRAC_1_SQRT_8: f64 = 0.353_553_390_593_273_8;
 
 #[cfg(test)]
 mod tests {

@@ -57,17 +57,29 @@ impl DemoOptions {
     pub fn validate(&self) -> Result<(), DemoError> {
         let bad = |msg: String| Err(DemoError::InvalidOptions(msg));
         if !(8_000..=384_000).contains(&self.sample_rate) {
-            return bad(format!("sample rate {} Hz is outside 8000..=384000", self.sample_rate));
+            return bad(format!(
+                "sample rate {} Hz is outside 8000..=384000",
+                self.sample_rate
+            ));
         }
         if !(2..=8).contains(&self.stems) {
-            return bad(format!("{} stems requested; the demo has 2 to 8", self.stems));
+            return bad(format!(
+                "{} stems requested; the demo has 2 to 8",
+                self.stems
+            ));
         }
         if !self.seconds.is_finite() || self.seconds <= 0.0 {
-            return bad(format!("length {} s is not a positive number of seconds", self.seconds));
+            return bad(format!(
+                "length {} s is not a positive number of seconds",
+                self.seconds
+            ));
         }
         let frames = total_frames(self.seconds, self.sample_rate);
         if frames == 0 {
-            return bad(format!("length {} s is shorter than one sample", self.seconds));
+            return bad(format!(
+                "length {} s is shorter than one sample",
+                self.seconds
+            ));
         }
         if frames > MAX_WAV_FRAMES {
             let max = MAX_WAV_FRAMES as f64 / self.sample_rate as f64;
@@ -82,7 +94,12 @@ impl DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        Self { sample_rate: 48_000, seconds: 40.0, stems: 4, seed: Self::DEFAULT_SEED }
+        Self {
+            sample_rate: 48_000,
+            seconds: 40.0,
+            stems: 4,
+            seed: Self::DEFAULT_SEED,
+        }
     }
 }
 
@@ -155,7 +172,10 @@ pub fn write_demo_with_progress(
 ) -> Result<DemoFiles, DemoError> {
     opts.validate()?;
     let stems_dir = dir.join("stems");
-    fs::create_dir_all(&stems_dir).map_err(|source| DemoError::Io { path: stems_dir.clone(), source })?;
+    fs::create_dir_all(&stems_dir).map_err(|source| DemoError::Io {
+        path: stems_dir.clone(),
+        source,
+    })?;
 
     let mut synth = DemoSynth::new(opts);
     let names = synth.stem_names();
@@ -165,15 +185,21 @@ pub fn write_demo_with_progress(
     for name in names.iter().copied().chain(std::iter::once("mix")) {
         let path = stems_dir.join(format!("{name}.wav"));
         let tmp = stems_dir.join(format!(".{name}.wav.tmp"));
-        let file = File::create(&tmp).map_err(|source| DemoError::Io { path: tmp.clone(), source })?;
+        let file = File::create(&tmp).map_err(|source| DemoError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
         files.0.push((tmp.clone(), path));
-        let writer = Wav24Writer::new(file, synth.sample_rate(), total).map_err(|source| DemoError::Io { path: tmp, source })?;
+        let writer = Wav24Writer::new(file, synth.sample_rate(), total)
+            .map_err(|source| DemoError::Io { path: tmp, source })?;
         writers.push(writer);
     }
 
     const BLOCK: usize = 4096;
     let stems = names.len();
-    let mut buffers: Vec<[Vec<f64>; 2]> = (0..stems).map(|_| [vec![0.0; BLOCK], vec![0.0; BLOCK]]).collect();
+    let mut buffers: Vec<[Vec<f64>; 2]> = (0..stems)
+        .map(|_| [vec![0.0; BLOCK], vec![0.0; BLOCK]])
+        .collect();
     let mut ints = vec![0i32; 2 * BLOCK];
     let mut mix = vec![0i64; 2 * BLOCK];
     loop {
@@ -190,24 +216,48 @@ pub fn write_demo_with_progress(
                 mix[2 * i] += ql as i64;
                 mix[2 * i + 1] += qr as i64;
             }
-            writers[s].write(&ints[..2 * n]).map_err(|source| DemoError::Io { path: files.0[s].0.clone(), source })?;
+            writers[s]
+                .write(&ints[..2 * n])
+                .map_err(|source| DemoError::Io {
+                    path: files.0[s].0.clone(),
+                    source,
+                })?;
         }
         for (q, &m) in ints[..2 * n].iter_mut().zip(&mix[..2 * n]) {
             *q = m.clamp(-(1 << 23), (1 << 23) - 1) as i32;
         }
-        writers[stems].write(&ints[..2 * n]).map_err(|source| DemoError::Io { path: files.0[stems].0.clone(), source })?;
+        writers[stems]
+            .write(&ints[..2 * n])
+            .map_err(|source| DemoError::Io {
+                path: files.0[stems].0.clone(),
+                source,
+            })?;
         progress(synth.position(), total);
     }
     for (writer, (tmp, _)) in writers.into_iter().zip(&files.0) {
-        writer.finish().map_err(|source| DemoError::Io { path: tmp.clone(), source })?;
+        writer.finish().map_err(|source| DemoError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
     }
     for (tmp, path) in &files.0 {
-        fs::rename(tmp, path).map_err(|source| DemoError::Io { path: path.clone(), source })?;
+        fs::rename(tmp, path).map_err(|source| DemoError::Io {
+            path: path.clone(),
+            source,
+        })?;
     }
-    let stem_files = names.iter().zip(&files.0).map(|(name, (_, path))| (name.to_string(), path.clone())).collect();
+    let stem_files = names
+        .iter()
+        .zip(&files.0)
+        .map(|(name, (_, path))| (name.to_string(), path.clone()))
+        .collect();
     let reference = files.0[stems].1.clone();
     files.0.clear(); // all renamed: nothing left to clean up
-    Ok(DemoFiles { dir: dir.to_path_buf(), stems: stem_files, reference })
+    Ok(DemoFiles {
+        dir: dir.to_path_buf(),
+        stems: stem_files,
+        reference,
+    })
 }
 
 /// Temporary files not yet renamed into place; removed if writing fails part way.

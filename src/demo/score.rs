@@ -135,7 +135,11 @@ pub(crate) enum Vowel {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum What {
     Hit(Hit),
-    Note { pitch: u8, consonant: Consonant, vowel: Vowel },
+    Note {
+        pitch: u8,
+        consonant: Consonant,
+        vowel: Vowel,
+    },
 }
 
 /// One note or hit, as the score produces it.
@@ -156,11 +160,26 @@ pub(crate) struct Event {
 /// Bass roots (MIDI, octave 1: A1 55 Hz, F1 43.7 Hz, G1 49 Hz, E1 41.2 Hz) of Am7 – Fmaj7 – G – Em7.
 const BASS_ROOTS: [u8; 4] = [33, 29, 31, 28];
 /// Close keyboard voicings with smooth voice leading.
-const KEYS_VOICINGS: [[u8; 4]; 4] = [[57, 60, 64, 67], [57, 60, 64, 65], [55, 59, 62, 67], [55, 59, 62, 64]];
+const KEYS_VOICINGS: [[u8; 4]; 4] = [
+    [57, 60, 64, 67],
+    [57, 60, 64, 65],
+    [55, 59, 62, 67],
+    [55, 59, 62, 64],
+];
 /// Open pad voicings, an octave of spread.
-const PAD_VOICINGS: [[u8; 4]; 4] = [[57, 64, 67, 72], [53, 60, 64, 69], [55, 62, 67, 71], [52, 59, 62, 67]];
+const PAD_VOICINGS: [[u8; 4]; 4] = [
+    [57, 64, 67, 72],
+    [53, 60, 64, 69],
+    [55, 62, 67, 71],
+    [52, 59, 62, 67],
+];
 /// Arpeggio chord tones.
-const ARP_TONES: [[u8; 4]; 4] = [[69, 72, 76, 81], [65, 69, 72, 77], [67, 71, 74, 79], [64, 67, 71, 76]];
+const ARP_TONES: [[u8; 4]; 4] = [
+    [69, 72, 76, 81],
+    [65, 69, 72, 77],
+    [67, 71, 74, 79],
+    [64, 67, 71, 76],
+];
 /// Arpeggio order over one bar of sixteenths (indices into `ARP_TONES`).
 const ARP_ORDER: [usize; 16] = [0, 1, 2, 3, 1, 2, 3, 2, 0, 1, 2, 3, 2, 3, 1, 2];
 
@@ -230,8 +249,14 @@ const CHORUS_SHARED: core::ops::Range<usize> = 0..13;
 const CHORUS_SECOND_END: core::ops::Range<usize> = 16..20;
 
 /// Bass patterns: (start, length) in sixteenths, interval above the root, velocity.
-const BASS_VERSE: [(u32, u32, u8, f64); 6] =
-    [(0, 3, 0, 1.0), (3, 2, 0, 0.7), (6, 2, 12, 0.8), (8, 3, 0, 0.95), (11, 2, 0, 0.7), (14, 2, 7, 0.8)];
+const BASS_VERSE: [(u32, u32, u8, f64); 6] = [
+    (0, 3, 0, 1.0),
+    (3, 2, 0, 0.7),
+    (6, 2, 12, 0.8),
+    (8, 3, 0, 0.95),
+    (11, 2, 0, 0.7),
+    (14, 2, 7, 0.8),
+];
 const BASS_CHORUS: [(u32, u32, u8, f64); 8] = [
     (0, 2, 0, 1.0),
     (2, 2, 0, 0.75),
@@ -245,7 +270,13 @@ const BASS_CHORUS: [(u32, u32, u8, f64); 8] = [
 
 /// Keys comping: (start, length) in sixteenths, velocity.
 const KEYS_VERSE: [(u32, u32, f64); 3] = [(0, 7, 0.62), (8, 5, 0.5), (14, 2, 0.42)];
-const KEYS_CHORUS: [(u32, u32, f64); 5] = [(0, 3, 0.75), (3, 3, 0.58), (6, 4, 0.68), (10, 2, 0.52), (12, 4, 0.64)];
+const KEYS_CHORUS: [(u32, u32, f64); 5] = [
+    (0, 3, 0.75),
+    (3, 3, 0.58),
+    (6, 4, 0.68),
+    (10, 2, 0.52),
+    (12, 4, 0.64),
+];
 
 /// Turns the arrangement into events, one bar at a time. Each part draws its humanization from
 /// its own random stream, so leaving a part out never changes the others.
@@ -256,7 +287,9 @@ pub(crate) struct Score {
 
 impl Score {
     pub(crate) fn new(seed: u64) -> Self {
-        Self { rngs: core::array::from_fn(|i| Rng::new(seed, 0x5C0E_0000 + i as u64)) }
+        Self {
+            rngs: core::array::from_fn(|i| Rng::new(seed, 0x5C0E_0000 + i as u64)),
+        }
     }
 
     /// Appends the events of `bar` for the parts marked in `active` to `out`.
@@ -264,7 +297,13 @@ impl Score {
         let (section, in_section, section_len) = section_of_bar(bar);
         let chord = (bar % 4) as usize;
         let last_bar = in_section + 1 == section_len;
-        let ctx = Ctx { bar, section, in_section, last_bar, chord };
+        let ctx = Ctx {
+            bar,
+            section,
+            in_section,
+            last_bar,
+            chord,
+        };
         for part in Part::ALL {
             if !active[part.index()] {
                 continue;
@@ -390,7 +429,11 @@ fn drums(c: &Ctx, rng: &mut Rng, put: &mut impl FnMut(u32, u32, What, f64, f64))
 
 fn bass(c: &Ctx, rng: &mut Rng, put: &mut impl FnMut(u32, u32, What, f64, f64)) {
     let root = BASS_ROOTS[c.chord];
-    let note = |pitch: u8| What::Note { pitch, consonant: N, vowel: A };
+    let note = |pitch: u8| What::Note {
+        pitch,
+        consonant: N,
+        vowel: A,
+    };
     match c.section {
         Section::Intro => {
             // The bass joins for the second half of the intro: long sub notes.
@@ -420,7 +463,17 @@ fn keys(c: &Ctx, rng: &mut Rng, put: &mut impl FnMut(u32, u32, What, f64, f64)) 
         for (i, &pitch) in voicing.iter().enumerate() {
             let v = vel * rng.range(0.9, 1.0) * if i == 0 { 0.9 } else { 1.0 };
             let d = spread_ms * i as f64 + rng.range(0.0, 2.0);
-            put(s, len, What::Note { pitch, consonant: N, vowel: A }, v, d);
+            put(
+                s,
+                len,
+                What::Note {
+                    pitch,
+                    consonant: N,
+                    vowel: A,
+                },
+                v,
+                d,
+            );
         }
     };
     match c.section {
@@ -479,7 +532,11 @@ fn emit(
     backing: bool,
 ) {
     let lo = phrase_bar as u32 * 16;
-    let base_vel = if c.section == Section::Chorus { 0.95 } else { 0.78 };
+    let base_vel = if c.section == Section::Chorus {
+        0.95
+    } else {
+        0.78
+    };
     for &(start, len, pitch, consonant, vowel) in melody {
         if start < lo || start >= lo + 16 {
             continue;
@@ -487,8 +544,22 @@ fn emit(
         let accent = if len >= 4 { 1.0 } else { 0.9 };
         let vel = base_vel * accent * rng.range(0.92, 1.0);
         let delay = rng.range(0.0, 6.0);
-        let (pitch, vowel) = if backing { (third_below(pitch), if len >= 4 { O } else { U }) } else { (pitch, vowel) };
-        put(start - lo, len, What::Note { pitch, consonant, vowel }, vel, delay);
+        let (pitch, vowel) = if backing {
+            (third_below(pitch), if len >= 4 { O } else { U })
+        } else {
+            (pitch, vowel)
+        };
+        put(
+            start - lo,
+            len,
+            What::Note {
+                pitch,
+                consonant,
+                vowel,
+            },
+            vel,
+            delay,
+        );
     }
 }
 
@@ -513,7 +584,17 @@ fn pads(c: &Ctx, put: &mut impl FnMut(u32, u32, What, f64, f64)) {
         _ => return,
     };
     for &pitch in &PAD_VOICINGS[c.chord] {
-        put(0, 16, What::Note { pitch, consonant: N, vowel: A }, vel, 0.0);
+        put(
+            0,
+            16,
+            What::Note {
+                pitch,
+                consonant: N,
+                vowel: A,
+            },
+            vel,
+            0.0,
+        );
     }
 }
 
@@ -564,7 +645,17 @@ fn arp(c: &Ctx, rng: &mut Rng, put: &mut impl FnMut(u32, u32, What, f64, f64)) {
     for (s, &i) in ARP_ORDER.iter().enumerate() {
         let accent = [1.0, 0.6, 0.78, 0.6][s % 4];
         let v = vel * accent * rng.range(0.9, 1.0);
-        put(s as u32, 1, What::Note { pitch: tones[i], consonant: N, vowel: A }, v, 0.0);
+        put(
+            s as u32,
+            1,
+            What::Note {
+                pitch: tones[i],
+                consonant: N,
+                vowel: A,
+            },
+            v,
+            0.0,
+        );
     }
 }
 

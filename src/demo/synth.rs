@@ -24,7 +24,8 @@ pub(crate) struct Trigger {
     pub(crate) vowel: Vowel,
 }
 
-/// An instrument of one part.
+/// An instrument of one part. (A handful exist per generator, so their sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Instrument {
     Drums(Drums),
     Bass(Bass),
@@ -199,7 +200,12 @@ impl DemoSynth {
     ///
     /// If `out` has fewer entries than [`DemoSynth::stem_count`].
     pub fn render_block(&mut self, out: &mut [[Vec<f64>; 2]], frames: usize) -> usize {
-        assert!(out.len() >= self.stems, "render_block needs {} stem buffers, got {}", self.stems, out.len());
+        assert!(
+            out.len() >= self.stems,
+            "render_block needs {} stem buffers, got {}",
+            self.stems,
+            out.len()
+        );
         let n = (frames as u64).min(self.total_frames - self.frame) as usize;
         for stem in out[..self.stems].iter_mut() {
             for ch in stem.iter_mut() {
@@ -247,10 +253,15 @@ impl DemoSynth {
     fn queue_bar(&mut self) {
         let sr = self.sample_rate as u64;
         self.bar_events.clear();
-        self.score.bar(self.next_bar, &self.active, &mut self.bar_events);
+        self.score
+            .bar(self.next_bar, &self.active, &mut self.bar_events);
         for &event in &self.bar_events {
             let delay = libm::round(event.delay_ms * 0.001 * self.sample_rate as f64) as u64;
-            self.pending.push(Pending { frame: frame_of_tick(event.tick, sr) + delay, seq: self.seq, event });
+            self.pending.push(Pending {
+                frame: frame_of_tick(event.tick, sr) + delay,
+                seq: self.seq,
+                event,
+            });
             self.seq += 1;
         }
         // (frame, seq) is unique, so the unstable sort is deterministic.
@@ -261,7 +272,11 @@ impl DemoSynth {
     /// Triggers every pending event whose frame has come.
     fn dispatch_due(&mut self) {
         let sr = self.sample_rate as u64;
-        let due = self.pending.iter().take_while(|p| p.frame <= self.frame).count();
+        let due = self
+            .pending
+            .iter()
+            .take_while(|p| p.frame <= self.frame)
+            .count();
         for p in self.pending.drain(..due) {
             let e = p.event;
             let len = if e.len_ticks == 0 {
@@ -270,11 +285,25 @@ impl DemoSynth {
                 (frame_of_tick(e.tick + e.len_ticks as u64, sr) - frame_of_tick(e.tick, sr)) as u32
             };
             let (pitch, consonant, vowel) = match e.what {
-                What::Note { pitch, consonant, vowel } => (pitch, consonant, vowel),
+                What::Note {
+                    pitch,
+                    consonant,
+                    vowel,
+                } => (pitch, consonant, vowel),
                 What::Hit(_) => (0, Consonant::None, Vowel::A),
             };
-            let t = Trigger { pitch, vel: e.vel, len, consonant, vowel };
-            if let Some((_, inst)) = self.instruments.iter_mut().find(|(part, _)| *part == e.part) {
+            let t = Trigger {
+                pitch,
+                vel: e.vel,
+                len,
+                consonant,
+                vowel,
+            };
+            if let Some((_, inst)) = self
+                .instruments
+                .iter_mut()
+                .find(|(part, _)| *part == e.part)
+            {
                 inst.trigger(e.what, &t);
             }
         }

@@ -204,6 +204,7 @@ impl Vocal {
         let dt = self.freq * (1.0 + vib * (core::f64::consts::LN_2 / 12.0));
         let src = self.saw.saw(dt) + 0.35 * self.pulse.square(dt) + 0.04 * rng.bipolar();
         let mut out = 0.22 * self.body.low(src);
+        #[allow(clippy::needless_range_loop)] // five parallel arrays
         for i in 0..3 {
             // Glide the formants to the new vowel; once there, the coefficients stay put.
             if self.f_now[i] != self.f_target[i] {
@@ -252,9 +253,17 @@ impl Voice {
     pub(crate) fn new(singer: Singer, sample_rate: f64, rng: Rng) -> Self {
         let sr = sample_rate;
         let (voices, level, echo_send, room_send) = match singer {
-            Singer::Lead => (vec![(Vocal::new(sr, 0.0, 0.75), pan(0.0))], LEAD, 0.22, 0.16),
+            Singer::Lead => (
+                vec![(Vocal::new(sr, 0.0, 0.75), pan(0.0))],
+                LEAD,
+                0.22,
+                0.16,
+            ),
             Singer::Backing => (
-                vec![(Vocal::new(sr, -7.0, 0.3), pan(-0.65)), (Vocal::new(sr, 7.0, 0.3), pan(0.65))],
+                vec![
+                    (Vocal::new(sr, -7.0, 0.3), pan(-0.65)),
+                    (Vocal::new(sr, 7.0, 0.3), pan(0.65)),
+                ],
                 BACKING,
                 0.1,
                 0.3,

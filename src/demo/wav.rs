@@ -23,15 +23,21 @@ impl Wav24Writer {
     pub(crate) fn new(file: File, sample_rate: u32, frames: u64) -> io::Result<Self> {
         let mut out = BufWriter::with_capacity(1 << 18, file);
         out.write_all(&header(sample_rate, frames))?;
-        Ok(Self { out, bytes: Vec::new(), frames_left: frames })
+        Ok(Self {
+            out,
+            bytes: Vec::new(),
+            frames_left: frames,
+        })
     }
 
     /// Appends interleaved samples (left, right, left, …), each within the 24-bit range.
     pub(crate) fn write(&mut self, interleaved: &[i32]) -> io::Result<()> {
-        debug_assert!(interleaved.len() % 2 == 0);
+        debug_assert!(interleaved.len().is_multiple_of(2));
         let frames = (interleaved.len() / 2) as u64;
         if frames > self.frames_left {
-            return Err(io::Error::other("more frames than the WAV header announces"));
+            return Err(io::Error::other(
+                "more frames than the WAV header announces",
+            ));
         }
         self.frames_left -= frames;
         self.bytes.clear();
@@ -46,7 +52,9 @@ impl Wav24Writer {
     /// Flushes the file; fails if fewer frames were written than announced.
     pub(crate) fn finish(mut self) -> io::Result<File> {
         if self.frames_left != 0 {
-            return Err(io::Error::other("fewer frames than the WAV header announces"));
+            return Err(io::Error::other(
+                "fewer frames than the WAV header announces",
+            ));
         }
         self.out.flush()?;
         self.out.into_inner().map_err(|e| e.into_error())
@@ -71,9 +79,10 @@ fn header(sample_rate: u32, frames: u64) -> [u8; 68] {
     h.extend_from_slice(&22u16.to_le_bytes()); // extension size
     h.extend_from_slice(&24u16.to_le_bytes()); // valid bits
     h.extend_from_slice(&3u32.to_le_bytes()); // front left | front right
-    // KSDATAFORMAT_SUBTYPE_PCM
+                                              // KSDATAFORMAT_SUBTYPE_PCM
     h.extend_from_slice(&[
-        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B,
+        0x71,
     ]);
     h.extend_from_slice(b"data");
     h.extend_from_slice(&data.to_le_bytes());
@@ -94,7 +103,10 @@ mod tests {
         w.finish().unwrap();
         let mut r = hound::WavReader::open(&path).unwrap();
         let spec = r.spec();
-        assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 44_100, 24));
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (2, 44_100, 24)
+        );
         let back: Vec<i32> = r.samples::<i32>().map(|s| s.unwrap()).collect();
         assert_eq!(back, samples);
     }
