@@ -22,6 +22,7 @@
 mod drums;
 mod dsp;
 mod instruments;
+mod patterns;
 mod rng;
 mod score;
 mod synth;
