@@ -121,7 +121,7 @@ const BASS_CHORUS: [(u32, u32, u8, f64); 8] = [
 ];
 
 /// Keys comping: (start, length) in sixteenths, velocity.
-const KEYS_VERSE: [(u32, u32, f64); 3] = [(0, 7, 0.62), (8, 5, 0.5), (14, 2, 0.42)];
+const KEYS_VERSE: [(u32, u32, f64); 3] = [(0, 7, 0.52), (8, 5, 0.42), (14, 2, 0.36)];
 const KEYS_CHORUS: [(u32, u32, f64); 5] = [
     (0, 3, 0.75),
     (3, 3, 0.58),
@@ -167,20 +167,20 @@ pub(super) fn drums(c: &Ctx, rng: &mut Rng, put: &mut impl Put) {
             }
         }
         Section::Verse => {
-            hit(0, Hit::Kick, 1.0, rng, 0.0);
-            hit(8, Hit::Kick, 0.95, rng, 0.0);
-            hit(10, Hit::Kick, 0.7, rng, 0.0);
+            hit(0, Hit::Kick, 0.9, rng, 0.0);
+            hit(8, Hit::Kick, 0.85, rng, 0.0);
+            hit(10, Hit::Kick, 0.62, rng, 0.0);
             if c.in_section % 2 == 1 {
                 hit(15, Hit::Kick, 0.55, rng, 0.0);
             }
-            hit(4, Hit::Snare, 0.9, rng, 1.5);
+            hit(4, Hit::Snare, 0.8, rng, 1.5);
             if c.last_bar {
                 roll(rng, &mut hit);
             } else {
-                hit(12, Hit::Snare, 0.9, rng, 1.5);
+                hit(12, Hit::Snare, 0.8, rng, 1.5);
             }
             for s in (0..16).step_by(2) {
-                let v = if s % 4 == 2 { 0.62 } else { 0.48 };
+                let v = if s % 4 == 2 { 0.5 } else { 0.38 };
                 hit(s, Hit::ClosedHat, v, rng, 4.0);
             }
             if rng.chance(0.4) {
@@ -244,7 +244,7 @@ pub(super) fn bass(c: &Ctx, rng: &mut Rng, put: &mut impl Put) {
         }
         Section::Verse => {
             for &(s, len, iv, v) in &BASS_VERSE {
-                put(s, len, note(root + iv), v * rng.range(0.92, 1.0), 0.0);
+                put(s, len, note(root + iv), 0.85 * v * rng.range(0.92, 1.0), 0.0);
             }
         }
         Section::Chorus => {
@@ -335,7 +335,7 @@ fn emit(
     let base_vel = if c.section == Section::Chorus {
         0.95
     } else {
-        0.78
+        0.72
     };
     for &(start, len, pitch, consonant, vowel) in melody {
         if start < lo || start >= lo + 16 {
