@@ -244,7 +244,13 @@ pub(super) fn bass(c: &Ctx, rng: &mut Rng, put: &mut impl Put) {
         }
         Section::Verse => {
             for &(s, len, iv, v) in &BASS_VERSE {
-                put(s, len, note(root + iv), 0.85 * v * rng.range(0.92, 1.0), 0.0);
+                put(
+                    s,
+                    len,
+                    note(root + iv),
+                    0.85 * v * rng.range(0.92, 1.0),
+                    0.0,
+                );
             }
         }
         Section::Chorus => {
