@@ -317,16 +317,23 @@ fn default_mix_is_realistic_mastering_input() {
     assert!((3.0..=12.0).contains(&lra), "loudness range {lra:.2} LU");
     // Arrangement: the chorus is clearly louder than the intro.
     let intro = short_term_at(&mix, 6.0);
-    let chorus = short_term_at(&mix, 30.0);
+    let verse = short_term_at(&mix, 16.0);
+    let chorus = short_term_at(&mix, 32.0);
+    println!("short-term: intro {intro:.1}, verse {verse:.1}, chorus {chorus:.1} LUFS");
     assert!(
         chorus - intro >= 6.0,
         "intro {intro:.1} vs chorus {chorus:.1} LUFS"
+    );
+    assert!(
+        chorus - verse >= 1.5,
+        "verse {verse:.1} vs chorus {chorus:.1} LUFS"
     );
 }
 
 #[test]
 fn nothing_peaks_above_minus_1_dbfs() {
-    for seed in [DemoOptions::DEFAULT_SEED, 1, 2, 3] {
+    // The fullest arrangement, whole choruses, a few humanization seeds.
+    for seed in [DemoOptions::DEFAULT_SEED, 6] {
         let (_d, files) = write(&DemoOptions {
             seed,
             stems: 8,

@@ -5,7 +5,7 @@
 //! Each voice owns its noise generator, so voices can be rendered one after the other over a
 //! chunk and the result still does not depend on how the song is cut into chunks.
 
-use super::dsp::{decay, pan, soft_clip, Osc, Reverb, Svf};
+use super::dsp::{decay, pan, soft_clip, DcBlock, Osc, Reverb, Svf};
 use super::rng::Rng;
 use super::score::Hit;
 use super::synth::Trigger;
@@ -172,7 +172,7 @@ impl Noise {
             }
             Shape::Clap => {
                 if self.age < 3 * self.burst {
-                    if self.age % self.burst == 0 {
+                    if self.age.is_multiple_of(self.burst) {
                         self.env = 1.0;
                     }
                     env = self.env;
@@ -256,6 +256,7 @@ pub(crate) struct Drums {
     open_hat: Noise,
     crash: Noise,
     room: Reverb,
+    dc: DcBlock,
     kick_buf: Vec<f64>,
     snare_buf: Vec<f64>,
 }
@@ -265,7 +266,7 @@ const KICK: f64 = 0.50;
 const SNARE_BODY: f64 = 0.16;
 const SNARE_WIRES: f64 = 0.27;
 const CLAP: f64 = 0.26;
-const HAT: f64 = 0.14;
+const HAT: f64 = 0.2;
 const CRASH: f64 = 0.10;
 /// Room sends.
 const ROOM_SNARE: f64 = 0.35;
@@ -284,6 +285,7 @@ impl Drums {
             open_hat: Noise::new(rng.next_u64()),
             crash: Noise::new(rng.next_u64()),
             room: Reverb::new(0.55, 0.6, 5000.0, sample_rate),
+            dc: DcBlock::new(sample_rate),
             kick_buf: Vec::new(),
             snare_buf: Vec::new(),
         }
@@ -391,7 +393,7 @@ impl Drums {
             let s = snare[i] * ROOM_SNARE;
             let (rl, rr) = self.room.tick(s + hl * ROOM_HATS, s + hr * ROOM_HATS);
             // Centre sounds at -3 dB each side (constant-power centre).
-            let centre = (kick[i] + snare[i]) * core::f64::consts::FRAC_1_SQRT_2;
+            let centre = self.dc.tick(kick[i] + snare[i]) * core::f64::consts::FRAC_1_SQRT_2;
             l[i] = centre + hl + rl;
             r[i] = centre + hr + rr;
         }

@@ -248,6 +248,33 @@ impl OnePole {
     }
 }
 
+/// A one-pole DC blocker (high pass near 10 Hz): saturating asymmetric waveforms leaves a
+/// small offset that a mastering input should not have.
+#[derive(Clone, Debug)]
+pub(crate) struct DcBlock {
+    r: f64,
+    x1: f64,
+    y1: f64,
+}
+
+impl DcBlock {
+    pub(crate) fn new(sample_rate: f64) -> Self {
+        Self {
+            r: 1.0 - TAU * 10.0 / sample_rate,
+            x1: 0.0,
+            y1: 0.0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn tick(&mut self, x: f64) -> f64 {
+        let y = x - self.x1 + self.r * self.y1;
+        self.x1 = x;
+        self.y1 = y;
+        y
+    }
+}
+
 /// A fixed delay line (circular buffer, allocated once).
 #[derive(Clone, Debug)]
 pub(crate) struct Delay {
@@ -348,8 +375,12 @@ impl Reverb {
     pub(crate) fn tick(&mut self, l: f64, r: f64) -> (f64, f64) {
         let input = self.pre.tick(0.5 * (l + r));
         let mut v = [0.0; 8];
-        for i in 0..8 {
-            v[i] = self.damp[i].tick(self.lines[i].peek() * self.gains[i]);
+        for ((x, (line, gain)), damp) in v
+            .iter_mut()
+            .zip(self.lines.iter().zip(&self.gains))
+            .zip(&mut self.damp)
+        {
+            *x = damp.tick(line.peek() * gain);
         }
         let out_l = v[0] - v[2] + v[4] - v[6];
         let out_r = v[1] - v[3] + v[5] - v[7];
@@ -367,19 +398,16 @@ impl Reverb {
             }
             h *= 2;
         }
-        let scale = 1.0 / libm_sqrt8();
-        let signs = [1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0];
-        for i in 0..8 {
-            self.lines[i].tick(v[i] * scale + input * signs[i]);
+        const SIGNS: [f64; 8] = [1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0, -1.0];
+        for ((line, x), sign) in self.lines.iter_mut().zip(v).zip(SIGNS) {
+            line.tick(x * FRAC_1_SQRT_8 + input * sign);
         }
         (out_l * 0.5, out_r * 0.5)
     }
 }
 
-#[inline]
-fn libm_sqrt8() -> f64 {
-    2.828_427_124_746_190_3
-}
+/// 1/√8: keeps the 8-point Hadamard transform orthonormal.
+const FRAC_1_SQRT_8: f64 = 0.353_553_390_593_273_8;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! The pitched instruments other than the voice: bass, electric-piano keys, pads and the
 //! arpeggio pluck. Each takes note triggers and adds a stereo chunk to the part's buffers.
 
-use super::dsp::{decay, midi_hz, pan, sin_cycles, soft_clip, Osc, PingPong, Reverb, Svf};
+use super::dsp::{decay, midi_hz, pan, sin_cycles, soft_clip, DcBlock, Osc, PingPong, Reverb, Svf};
 use super::rng::Rng;
 use super::score::SIXTEENTH_SECONDS;
 use super::synth::Trigger;
@@ -34,6 +34,7 @@ pub(crate) struct Bass {
     gate: u32,
     attack: f64,
     release_k: f64,
+    dc: DcBlock,
 }
 
 /// Bass output level (linear).
@@ -56,6 +57,7 @@ impl Bass {
             gate: 0,
             attack: 1.0 - decay(0.003, sample_rate),
             release_k: decay(0.02, sample_rate),
+            dc: DcBlock::new(sample_rate),
         }
     }
 
@@ -79,9 +81,6 @@ impl Bass {
                 self.gate -= 1;
                 self.amp += (self.vel - self.amp) * self.attack;
             } else {
-                if self.amp < 1e-6 {
-                    continue;
-                }
                 self.amp *= self.release_k;
             }
             self.freq += (self.target - self.freq) * self.glide;
@@ -93,7 +92,9 @@ impl Bass {
             }
             let sub = self.sub.sine(self.freq);
             let saw = self.lpf.low(self.saw.saw(self.freq));
-            let out = soft_clip(1.3 * (0.85 * sub + 0.4 * saw)) * self.amp * gain;
+            let out = self
+                .dc
+                .tick(soft_clip(1.3 * (0.85 * sub + 0.4 * saw)) * self.amp * gain);
             *ol += out;
             *or += out;
         }
@@ -179,6 +180,8 @@ pub(crate) struct Keys {
     voices: [KeyVoice; 12],
     lfo: f64,
     lfo_dt: f64,
+    /// FM at a 1:1 ratio puts a sideband at 0 Hz: these high passes take the DC out.
+    dc_block: [Svf; 2],
     room: Reverb,
 }
 
@@ -193,6 +196,10 @@ impl Keys {
             voices: Default::default(),
             lfo: 0.0,
             lfo_dt: 1.0 / (8.0 * SIXTEENTH_SECONDS) / sample_rate,
+            dc_block: [
+                Svf::new(60.0, 0.7, sample_rate),
+                Svf::new(60.0, 0.7, sample_rate),
+            ],
             room: Reverb::new(1.0, 1.4, 4500.0, sample_rate),
         }
     }
@@ -244,8 +251,8 @@ impl Keys {
             if self.lfo >= 1.0 {
                 self.lfo -= 1.0;
             }
-            let a = *ol * (1.0 + wobble);
-            let b = *or * (1.0 - wobble);
+            let a = self.dc_block[0].high(*ol) * (1.0 + wobble);
+            let b = self.dc_block[1].high(*or) * (1.0 - wobble);
             let (rl, rr) = self.room.tick(a, b);
             *ol = a + 0.35 * rl;
             *or = b + 0.35 * rr;
@@ -349,7 +356,7 @@ impl Pads {
         }
         for (ol, or) in l.iter_mut().zip(r.iter_mut()) {
             // The sweep is slow: new coefficients every 32 samples are plenty.
-            if self.clock % 32 == 0 {
+            if self.clock.is_multiple_of(32) {
                 let cutoff = 1100.0 + 500.0 * sin_cycles(self.lfo);
                 self.filters[0].set(cutoff, 0.8, self.sr);
                 self.filters[1].set(cutoff * 1.05, 0.8, self.sr);
@@ -436,7 +443,7 @@ impl Arp {
                     v.amp *= self.release_k;
                 }
                 // The filter envelope is updated every 4 samples (counted per voice).
-                if v.age % 4 == 0 {
+                if v.age.is_multiple_of(4) {
                     v.lpf.set(350.0 + 5200.0 * v.fenv, 1.3, self.sr);
                 }
                 v.age = v.age.wrapping_add(1);

@@ -1,27 +1,32 @@
 //! The built-in demo song: a short, deterministic, synthesized song delivered as stems plus their
 //! reference mix, for the zero-setup first run (`stemgraph demo`), the tests and the benchmarks.
 //!
-//! What it owns: the song ([`score`](self) — 120 BPM, A minor, intro / verse / chorus / break),
-//! the instruments that play it (drums, sub bass, electric-piano keys, a sibilant vocal-like lead
-//! and, with more stems, pads, percussion, an arpeggio and a backing harmony), the streaming
-//! generator [`DemoSynth`] and the writer [`write_demo`].
+//! What it owns, by file: the song (`score`: 120 BPM, A minor, Am7 – Fmaj7 – G – Em7, intro /
+//! verse / chorus / break; `patterns`: what each part plays), the instruments (`drums`,
+//! `instruments`: sub bass, electric-piano keys, pads, arpeggio; `voice`: the sibilant vocal-like
+//! lead and its backing harmony) built from `dsp` blocks and `rng` noise, the streaming generator
+//! [`DemoSynth`] (`synth`) and the writer [`write_demo`] (`wav`).
 //!
 //! Guarantees:
 //! - **Bit-exact everywhere**: own PRNG with fixed seeds, `libm` (never the C library) for the
-//!   transcendental functions, polynomial sines per sample, no threads, no hash-map order.
+//!   transcendental functions, a compile-time sine table per sample, no threads, no hash-map
+//!   order; the output does not depend on the block sizes asked of [`DemoSynth`].
 //! - **Bounded memory**: generation is streamed in blocks; no stem is ever held whole, so an hour
 //!   long project costs the same memory as a minute.
 //! - **The mix is the sum of the stems as written**: stems are quantized to 24 bits and the mix
 //!   is the integer sum of the quantized samples, so a null test leaves exactly nothing.
-//! - **Realistic mastering input**: the reference mix sits around -16 LUFS integrated with
-//!   peaks several dB below full scale (peak-to-loudness ratio above 8 dB), a stereo image and
-//!   loud and quiet sections.
+//! - **Realistic mastering input**: the reference mix sits around -17.5 LUFS integrated with
+//!   its true peak near -3 dBTP (peak-to-loudness ratio about 14 dB), a stereo image, a real
+//!   sub bass, sibilance for a de-esser, and quiet and loud sections (loudness range about 6 LU).
+//!
+//! Nothing here runs on the audio thread; generation may allocate (once, up front) and does I/O.
 //!
 //! See `docs/demo-song.md` for the song and its measured levels.
 
 mod drums;
 mod dsp;
 mod instruments;
+mod patterns;
 mod rng;
 mod score;
 mod synth;

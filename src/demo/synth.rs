@@ -24,7 +24,8 @@ pub(crate) struct Trigger {
     pub(crate) vowel: Vowel,
 }
 
-/// An instrument of one part.
+/// An instrument of one part. (A handful exist per generator, so their sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Instrument {
     Drums(Drums),
     Bass(Bass),
@@ -193,7 +194,8 @@ impl DemoSynth {
 
     /// Renders the next `frames` frames (fewer at the end of the song) of every stem into
     /// `out[stem][channel][..n]` (planar, 0 = left, 1 = right), overwriting what was there, and
-    /// returns `n`; 0 once the song is complete. A channel buffer shorter than `frames` is grown.
+    /// returns `n`: 0 once the song is complete (or when `frames` is 0). A channel buffer shorter
+    /// than `frames` is grown.
     ///
     /// # Panics
     ///

@@ -204,6 +204,7 @@ impl Vocal {
         let dt = self.freq * (1.0 + vib * (core::f64::consts::LN_2 / 12.0));
         let src = self.saw.saw(dt) + 0.35 * self.pulse.square(dt) + 0.04 * rng.bipolar();
         let mut out = 0.22 * self.body.low(src);
+        #[allow(clippy::needless_range_loop)] // five parallel arrays
         for i in 0..3 {
             // Glide the formants to the new vowel; once there, the coefficients stay put.
             if self.f_now[i] != self.f_target[i] {

@@ -32,7 +32,7 @@ impl Wav24Writer {
 
     /// Appends interleaved samples (left, right, left, …), each within the 24-bit range.
     pub(crate) fn write(&mut self, interleaved: &[i32]) -> io::Result<()> {
-        debug_assert!(interleaved.len() % 2 == 0);
+        debug_assert!(interleaved.len().is_multiple_of(2));
         let frames = (interleaved.len() / 2) as u64;
         if frames > self.frames_left {
             return Err(io::Error::other(
