@@ -8,6 +8,7 @@
 
 pub mod deliver;
 pub mod edits;
+pub mod target;
 
 use crate::engine::{Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
@@ -89,6 +90,8 @@ pub struct RenderResult {
     pub seconds: f64,
     /// The taps, with the node each observed, after the last block.
     pub taps: Vec<(String, Box<dyn Tap>)>,
+    /// How the loudness target was met, when the recipe set one.
+    pub target: Option<target::TargetOutcome>,
 }
 
 /// What the stems say about the session: its rate and length.
@@ -210,6 +213,7 @@ where
         .map(|o| schedule.output_slot(o).latency as u64)
         .collect();
     let total = song_frames + tail + latencies.iter().copied().max().unwrap_or(0);
+    // Streams past their end read silence, so the tail and the latency are rendered from zeros.
     let mut done: u64 = 0;
     while done < total {
         if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
@@ -236,29 +240,61 @@ where
     Ok(())
 }
 
-/// Renders every deliverable of `session`.
+/// Renders every deliverable of `session`; with a loudness target, solves for the master
+/// limiter's drive first (see [`target`]).
 pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult, RenderError> {
     let started = Instant::now();
-    let plan = plan_stems(session)?;
-    let (mut streams, mut warnings) = open_stems(session, &plan)?;
-    let mut copts = CompileOptions::new(f64::from(plan.sample_rate), opts.block_size);
-    copts.taps = std::mem::take(&mut opts.taps);
-    let compiled = compile(&session.graph_at(f64::from(plan.sample_rate)), copts)?;
-    warnings.extend(compiled.warnings);
-    let mut schedule = compiled.schedule;
     if session.deliverables.is_empty() {
         return Err(RenderError::Invalid(format!(
             "{}: the recipe declares no deliverables (add e.g. s:deliver {{ bits = 24 }})",
             session.recipe.display()
         )));
     }
+    let plan = plan_stems(session)?;
+    let (streams, warnings) = open_stems(session, &plan)?;
+    let spec = session.graph_at(f64::from(plan.sample_rate));
+    let mut result = match session.target_lufs {
+        None => render_graph(
+            session,
+            &spec,
+            streams,
+            plan.song_frames,
+            plan.sample_rate,
+            &mut opts,
+            0,
+        )?,
+        Some(target) => {
+            target::render_to_target(session, &spec, streams, &plan, target, &mut opts)?
+        }
+    };
+    result.warnings.splice(0..0, warnings);
+    result.seconds = started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+/// Compiles `spec`, runs it over `streams` and writes the session's deliverables from its
+/// outputs. `song_frames` counts from the first frame of the streams.
+pub(crate) fn render_graph(
+    session: &Session,
+    spec: &crate::graph::GraphSpec,
+    mut streams: Vec<StemStream>,
+    song_frames: u64,
+    sample_rate: u32,
+    opts: &mut RenderOptions,
+    extra_tail: usize,
+) -> Result<RenderResult, RenderError> {
+    let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
+    copts.taps = std::mem::take(&mut opts.taps);
+    let compiled = compile(spec, copts)?;
+    let warnings = compiled.warnings;
+    let mut schedule = compiled.schedule;
     let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
     protected.extend(session.reference.clone());
     protected.push(session.recipe.clone());
-    let rate = f64::from(plan.sample_rate);
+    let rate = f64::from(sample_rate);
     let edits = session
         .edits
-        .resolve(plan.song_frames + schedule.tail() as u64, rate);
+        .resolve(song_frames + (schedule.tail() + extra_tail) as u64, rate);
     let mut scratch =
         crate::dsp::AudioBuffer::new(crate::dsp::buffer::MAX_CHANNELS, opts.block_size);
     let mut sinks = Vec::new();
@@ -267,7 +303,7 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             d,
             session,
             &schedule,
-            plan.sample_rate,
+            sample_rate,
             &opts.out_dir,
             &protected,
         )?);
@@ -275,7 +311,7 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     run(
         &mut schedule,
         &mut streams,
-        plan.song_frames,
+        song_frames,
         opts.block_size,
         opts.interrupt.as_deref(),
         match opts.progress.as_mut() {
@@ -297,13 +333,14 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
         files.push(s.finish()?);
     }
     Ok(RenderResult {
-        sample_rate: plan.sample_rate,
-        song_frames: plan.song_frames,
+        sample_rate,
+        song_frames,
         latency: schedule.latency(),
         tail: schedule.tail(),
         files,
         warnings,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: 0.0,
         taps: schedule.take_taps(),
+        target: None,
     })
 }
