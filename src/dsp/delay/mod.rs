@@ -18,11 +18,13 @@
 //! multiplied by the feedback. Latency 0.
 //!
 //! # Tail
-//! [`Processor::tail`] covers the repeats until they fall below −120 dB for the configured
-//! (initial) `time_ms` and `feedback_pct`: `J = 1 + floor(ln 10⁻⁶ / ln feedback)` repeats of
-//! `round(time·fs)` samples, plus the ring of the loop filters (`1.5·(J + 14)/σ` per filter, σ =
-//! 2π·fc/√2 the decay rate of a 2nd-order Butterworth section), capped at [`MAX_TAIL_S`] seconds.
-//! Automation that raises the feedback or the time later is not reflected.
+//! [`Processor::tail`] covers the repeats until the energy still to come is below −120 dB
+//! (relative to the input's), for the configured (initial) `time_ms` and `feedback_pct`: `K`
+//! repeats of `round(time·fs)` samples, with `K` the smallest count for which
+//! `fb^(2K)/(1 − fb²) < 10⁻¹²` (21 at 50 %, 1 without feedback), plus the ring of the loop
+//! filters (`1.5·(K + 14)/σ` per filter, σ = 2π·fc/√2 the decay rate of a 2nd-order Butterworth
+//! section), capped at [`MAX_TAIL_S`] seconds. Automation that raises the feedback or the time
+//! later is not reflected.
 
 pub mod line;
 
@@ -350,10 +352,13 @@ impl Delay {
         let fs = self.sample_rate;
         let period = libm::round(t.time_ms * 0.001 * fs).max(MIN_DELAY);
         let fb = t.feedback_pct * 0.01;
+        // Repeat k (from 1) has amplitude fb^(k−1); after K repeats the energy still to come is
+        // fb^(2K)/(1 − fb²). K is the first count that brings it below −120 dB.
         let repeats = if fb <= 0.0 {
             1.0
         } else {
-            1.0 + libm::floor(libm::log(TAIL_FLOOR) / libm::log(fb))
+            let floor = libm::log(TAIL_FLOOR * TAIL_FLOOR) + libm::log(1.0 - fb * fb);
+            libm::floor(floor / (2.0 * libm::log(fb))) + 1.0
         };
         let mut samples = repeats * period + 4.0;
         for fc in [t.low_cut_hz, t.high_cut_hz].into_iter().flatten() {
