@@ -16,7 +16,7 @@ fn delay_graph(config: ProcessorConfig, channels: usize) -> GraphSpec {
 /// Renders under the allocation guard and checks it saw no allocation.
 fn render(spec: &GraphSpec, input: &Planar, fs: f64, block: usize) -> Planar {
     let (out, violations) =
-        common::alloc_violations(|| render_in_memory(spec, &[input.clone()], fs, block));
+        common::alloc_violations(|| render_in_memory(spec, std::slice::from_ref(input), fs, block));
     assert_eq!(violations, 0, "allocation on the audio path");
     out.expect("render").remove(0)
 }
@@ -68,8 +68,8 @@ fn max_jump(x: &[f64], from: usize) -> f64 {
 
 #[test]
 fn an_impulse_comes_back_at_the_delay_time_decaying_by_the_feedback() {
-    for (fs, time_ms) in [(48000.0, 250.0), (44100.0, 10.01), (96000.0, 3.3333)] {
-        let d = (time_ms * 0.001 * fs as f64).round() as usize;
+    for (fs, time_ms) in [(48000.0f64, 250.0f64), (44100.0, 10.01), (96000.0, 3.3333)] {
+        let d = (time_ms * 0.001 * fs).round() as usize;
         let config = ProcessorConfig::new()
             .num("time_ms", time_ms)
             .num("feedback_pct", 50.0)
@@ -394,4 +394,30 @@ fn configuration_is_checked() {
     let b = build("delay", &(kind.example)(), 2).unwrap();
     assert_eq!(b.processor.params().len(), 5);
     assert_eq!(b.processor.latency(), 0);
+}
+
+#[test]
+fn hot_reload_keeps_the_repeats_of_the_same_shape() {
+    let fs = 48000.0;
+    let spec = ProcessSpec {
+        sample_rate: fs,
+        max_block: 512,
+        input_channels: 2,
+    };
+    let mut old = build("delay", &ProcessorConfig::new().num("time_ms", 100.0), 2).unwrap();
+    old.processor.prepare(&spec);
+    let mut new = build("delay", &ProcessorConfig::new().num("time_ms", 200.0), 2).unwrap();
+    new.processor.prepare(&spec);
+    assert!(new.processor.adopt_state(&mut *old.processor));
+    let mut pp = build(
+        "delay",
+        &ProcessorConfig::new().with("ping_pong", ConfigValue::Bool(true)),
+        2,
+    )
+    .unwrap();
+    pp.processor.prepare(&spec);
+    assert!(
+        !pp.processor.adopt_state(&mut *new.processor),
+        "ping-pong is another shape"
+    );
 }

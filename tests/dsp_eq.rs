@@ -42,7 +42,7 @@ fn eq_graph(bands: Vec<ConfigValue>, channels: usize) -> GraphSpec {
 /// Renders under the allocation guard and checks it saw no allocation.
 fn render(spec: &GraphSpec, input: &Planar, fs: f64, block: usize) -> Planar {
     let (out, violations) =
-        common::alloc_violations(|| render_in_memory(spec, &[input.clone()], fs, block));
+        common::alloc_violations(|| render_in_memory(spec, std::slice::from_ref(input), fs, block));
     assert_eq!(violations, 0, "allocation on the audio path");
     out.expect("render").remove(0)
 }
@@ -919,4 +919,47 @@ fn fast_sweeps_stay_stable() {
             "{b:?}: peak {peak}"
         );
     }
+}
+
+#[test]
+fn hot_reload_carries_the_filter_states_of_an_unchanged_layout() {
+    use stemgraph::dsp::param::ParamSlot;
+    use stemgraph::dsp::registry::build;
+    use stemgraph::dsp::{AudioBuffer, ParamBlock, ProcessSpec};
+    let cfg = |gain: f64, kind: &str| {
+        ProcessorConfig::new().with(
+            "bands",
+            ConfigValue::List(vec![band(kind, &[("freq_hz", 300.0), ("gain_db", gain)])]),
+        )
+    };
+    let spec = ProcessSpec {
+        sample_rate: 48000.0,
+        max_block: 256,
+        input_channels: 2,
+    };
+    let run = |p: &mut dyn stemgraph::dsp::Processor, initial: &[f64], x: f64| {
+        let slots: Vec<ParamSlot> = initial.iter().map(|&v| ParamSlot::new(v, 256)).collect();
+        let mut buf = AudioBuffer::new(2, 256);
+        buf.channel_mut(0, 256).fill(x);
+        buf.channel_mut(1, 256).fill(x);
+        p.process(&mut buf.view_mut(256), None, ParamBlock::new(&slots));
+        buf.channel(0, 256)[0]
+    };
+    let mut old = build("eq", &cfg(6.0, "bell"), 2).unwrap();
+    old.processor.prepare(&spec);
+    run(&mut *old.processor, &old.initial, 1.0);
+    // Same layout, other values: adopted, so the first output continues the old filter's
+    // response to the step (not the response of a filter at rest).
+    let mut new = build("eq", &cfg(3.0, "bell"), 2).unwrap();
+    new.processor.prepare(&spec);
+    assert!(new.processor.adopt_state(&mut *old.processor));
+    let carried = run(&mut *new.processor, &new.initial, 1.0);
+    let mut fresh = build("eq", &cfg(3.0, "bell"), 2).unwrap();
+    fresh.processor.prepare(&spec);
+    let at_rest = run(&mut *fresh.processor, &fresh.initial, 1.0);
+    assert!((at_rest - carried).abs() > 1e-3, "{at_rest} vs {carried}");
+    // Another layout (a shelf instead of a bell): not adopted.
+    let mut other = build("eq", &cfg(6.0, "low_shelf"), 2).unwrap();
+    other.processor.prepare(&spec);
+    assert!(!other.processor.adopt_state(&mut *new.processor));
 }
