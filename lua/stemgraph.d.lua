@@ -129,3 +129,24 @@ function gain(options) end
 ---@param options? stemgraph.panOptions
 ---@return stemgraph.Processor
 function pan(options) end
+
+---@class stemgraph.eqOptions: stemgraph.ProcessorOptions
+---@field bands? table[]
+
+--- Parametric EQ with any number of bands, given as a list `bands = { {type = "bell", freq_hz = 1000, gain_db = -3, q = 1.4}, … }`. Types: bell, low_shelf, high_shelf, high_pass and low_pass (Butterworth, `slope_db` = 12, 24 or 48), notch, band_pass (0 dB peak) and tilt (first-order, +gain/2 above the centre, −gain/2 below). Each band may set `mode` = "stereo" (default), "mid" or "side" (stereo input only). Parameters of band n: `n.freq_hz`, `n.gain_db` (types with a gain), `n.q` (not for tilt nor for 24/48 dB/oct passes). Bilinear-transformed analog responses (trapezoidal SVF), exact at the set frequency; bands at 0 dB are bit-transparent. Latency 0.
+---@param options? stemgraph.eqOptions
+---@return stemgraph.Processor
+function eq(options) end
+
+---@class stemgraph.delayOptions: stemgraph.ProcessorOptions
+---@field time_ms? number delay time (changes glide like tape, speed within ±50 %) (1 … 4000 ms)
+---@field feedback_pct? number level of each repeat relative to the one before (0 … 95 %)
+---@field mix_pct? number wet share of the output: 100 = repeats only (a return), 0 = dry only (0 … 100 %)
+---@field low_cut_hz? number 12 dB/oct high-pass in the feedback loop (10 … 24000 Hz)
+---@field high_cut_hz? number 12 dB/oct low-pass in the feedback loop (10 … 24000 Hz)
+---@field ping_pong? boolean
+
+--- Feedback delay for a delay return: `time_ms` (1–4000, or `note` = "1/8", "1/4." dotted, "1/8t" triplet with `tempo_bpm`), `feedback_pct`, `mix_pct` (100: wet only, for a return on a bus), optional `low_cut_hz` / `high_cut_hz` filters in the feedback loop (every repeat passes them once more), optional `ping_pong = true` on a stereo input (the input's mid starts on the left, repeats alternate sides). Time changes glide like tape (speed within ±50 %, cubic interpolation). Latency 0; the tail covers the repeats down to −120 dB (at most 30 s).
+---@param options? stemgraph.delayOptions
+---@return stemgraph.Processor
+function delay(options) end

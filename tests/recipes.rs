@@ -18,7 +18,10 @@ fn workspace() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let opts = DemoOptions { seconds: SECONDS, ..DemoOptions::default() };
+        let opts = DemoOptions {
+            seconds: SECONDS,
+            ..DemoOptions::default()
+        };
         write_demo(&root.join("demo"), &opts).unwrap();
         write_demo(&root.join("demo8"), &DemoOptions { stems: 8, ..opts }).unwrap();
         std::fs::create_dir_all(root.join("scripts")).unwrap();
@@ -41,10 +44,17 @@ fn read(path: &Path) -> (u32, Vec<Vec<f64>>) {
         hound::SampleFormat::Float => r.samples::<f32>().map(|s| f64::from(s.unwrap())).collect(),
         hound::SampleFormat::Int => {
             let scale = 1.0 / f64::from(1u32 << (spec.bits_per_sample - 1));
-            r.samples::<i32>().map(|s| f64::from(s.unwrap()) * scale).collect()
+            r.samples::<i32>()
+                .map(|s| f64::from(s.unwrap()) * scale)
+                .collect()
         }
     };
-    (spec.sample_rate, (0..ch).map(|c| v.iter().skip(c).step_by(ch).copied().collect()).collect())
+    (
+        spec.sample_rate,
+        (0..ch)
+            .map(|c| v.iter().skip(c).step_by(ch).copied().collect())
+            .collect(),
+    )
 }
 
 fn loudness(rate: u32, x: &[Vec<f64>]) -> (f64, f64) {
@@ -60,7 +70,8 @@ fn loudness(rate: u32, x: &[Vec<f64>]) -> (f64, f64) {
 fn render_recipe(recipe: &Path, out: &str) -> (stemgraph::render::RenderResult, PathBuf) {
     let session = load_recipe(recipe).unwrap_or_else(|e| panic!("{e}"));
     let out = workspace().join(out);
-    let result = render(&session, RenderOptions::new(&out)).unwrap_or_else(|e| panic!("{}: {e}", recipe.display()));
+    let result = render(&session, RenderOptions::new(&out))
+        .unwrap_or_else(|e| panic!("{}: {e}", recipe.display()));
     (result, out)
 }
 
@@ -94,12 +105,19 @@ fn every_template_is_used_by_an_example_that_renders() {
         let (rate, m) = read(&out.join(file));
         let (lufs, tp) = loudness(rate, &m);
         if let Some(target) = session.target_lufs {
-            assert!((lufs - target).abs() <= 0.1, "{recipe}: {lufs} LUFS for {target}");
+            assert!(
+                (lufs - target).abs() <= 0.1,
+                "{recipe}: {lufs} LUFS for {target}"
+            );
         }
         assert!(tp <= -1.0 + 0.05, "{recipe}: {tp} dBTP");
     }
     let mut used = std::collections::BTreeSet::new();
-    for recipe in ["scripts/band.lua", "scripts/electronic.lua", "scripts/stereo_master.lua"] {
+    for recipe in [
+        "scripts/band.lua",
+        "scripts/electronic.lua",
+        "scripts/stereo_master.lua",
+    ] {
         for f in load_recipe(&workspace().join(recipe)).unwrap().loaded_files {
             used.insert(f.file_stem().unwrap().to_string_lossy().into_owned());
         }
@@ -130,7 +148,10 @@ fn a_template_override_equals_the_graph_written_out() {
     let b = render_recipe(&dir.join("written_out.lua"), "override/out_b").1;
     let fa = std::fs::read(a.join("x.wav")).unwrap();
     let fb = std::fs::read(b.join("x.wav")).unwrap();
-    assert!(fa == fb, "the template with an override and the written-out graph differ");
+    assert!(
+        fa == fb,
+        "the template with an override and the written-out graph differ"
+    );
 }
 
 const WRITTEN_OUT: &str = r#"

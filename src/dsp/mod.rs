@@ -18,6 +18,9 @@
 
 pub mod buffer;
 pub mod config;
+pub mod delay;
+pub mod eq;
+pub mod filters;
 pub mod gain;
 pub mod latency_delay;
 pub mod pan;

@@ -88,7 +88,12 @@ pub fn kinds() -> &'static [KindInfo] {
     KINDS
 }
 
-static KINDS: &[KindInfo] = &[super::gain::KIND, super::pan::KIND];
+static KINDS: &[KindInfo] = &[
+    super::gain::KIND,
+    super::pan::KIND,
+    super::eq::KIND,
+    super::delay::KIND,
+];
 
 /// Looks a kind up by name.
 pub fn find(name: &str) -> Option<&'static KindInfo> {
