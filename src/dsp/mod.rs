@@ -18,12 +18,15 @@
 
 pub mod buffer;
 pub mod config;
+pub mod crossover;
+pub mod dynamics;
 pub mod gain;
 pub mod latency_delay;
 pub mod pan;
 pub mod param;
 pub mod registry;
 pub mod telemetry;
+pub mod width;
 
 use std::any::Any;
 use std::sync::Arc;

@@ -88,7 +88,14 @@ pub fn kinds() -> &'static [KindInfo] {
     KINDS
 }
 
-static KINDS: &[KindInfo] = &[super::gain::KIND, super::pan::KIND];
+static KINDS: &[KindInfo] = &[
+    super::gain::KIND,
+    super::pan::KIND,
+    super::dynamics::compressor::KIND,
+    super::dynamics::deesser::KIND,
+    super::dynamics::multiband::KIND,
+    super::width::KIND,
+];
 
 /// Looks a kind up by name.
 pub fn find(name: &str) -> Option<&'static KindInfo> {
