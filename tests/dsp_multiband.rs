@@ -24,7 +24,11 @@ fn sweep_freqs(count: usize) -> Vec<f64> {
 
 #[test]
 fn bands_sum_flat() {
-    for freqs in [&[120.0, 2000.0][..], &[100.0, 1000.0, 6000.0][..], &[500.0][..]] {
+    for freqs in [
+        &[120.0, 2000.0][..],
+        &[100.0, 1000.0, 6000.0][..],
+        &[500.0][..],
+    ] {
         let n = 1 << 15;
         let mut impulse = vec![vec![0.0; n]; 2];
         impulse[0][0] = 1.0;
@@ -104,9 +108,8 @@ fn a_compressed_band_affects_only_its_range() {
     let (start, len) = (n - 9600, 9600);
     let mut worst: f64 = 0.0;
     for (f, tolerance) in [(30.0, 0.05), (480.0, 0.3), (15000.0, 0.05)] {
-        let change = db(
-            tone_amplitude(&y[0], f, start, len) / tone_amplitude(&reference[0], f, start, len),
-        );
+        let change =
+            db(tone_amplitude(&y[0], f, start, len) / tone_amplitude(&reference[0], f, start, len));
         let err = change - expected(f);
         eprintln!(
             "band 2 compressed: {f} Hz changed {change:+.4} dB, reference {:+.4} dB",
@@ -120,7 +123,11 @@ fn a_compressed_band_affects_only_its_range() {
     assert!(worst < 0.05, "the other bands are untouched: {worst}");
     let last = &run.telemetry.last().unwrap().1;
     assert_eq!(last.len(), 4, "overall + 3 bands");
-    assert!((last[2] - reduction).abs() < 0.3, "{} vs {reduction}", last[2]);
+    assert!(
+        (last[2] - reduction).abs() < 0.3,
+        "{} vs {reduction}",
+        last[2]
+    );
     assert!(last[1] == 0.0 && last[3] == 0.0);
     assert_eq!(last[0], last[2]);
 }
@@ -175,7 +182,10 @@ fn crossover_options_are_checked() {
 fn multiband_block_size_invariance() {
     let n = 20000;
     let x = common::noise(n, 0.6, 21);
-    for (freqs, mono) in [(&[120.0, 2000.0][..], false), (&[100.0, 1000.0, 6000.0][..], true)] {
+    for (freqs, mono) in [
+        (&[120.0, 2000.0][..], false),
+        (&[100.0, 1000.0, 6000.0][..], true),
+    ] {
         let cfg = crossovers(freqs)
             .num("link_pct", 50.0)
             .num("1.ratio", 4.0)

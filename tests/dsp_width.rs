@@ -152,7 +152,10 @@ fn width_block_size_invariance() {
             automate(
                 &mut spec,
                 "mono_below_hz",
-                &[(2000, 40.0, Shape::Exponential), (18000, 400.0, Shape::Linear)],
+                &[
+                    (2000, 40.0, Shape::Exponential),
+                    (18000, 400.0, Shape::Linear),
+                ],
             );
         }
         assert_block_invariant(&spec, &[x.clone()]);
@@ -173,7 +176,11 @@ fn width_step_does_not_click() {
         automate(
             &mut spec,
             "width_pct",
-            &[(0, 100.0, Shape::Step), (24_013, 0.0, Shape::Step), (36_013, 200.0, Shape::Step)],
+            &[
+                (0, 100.0, Shape::Step),
+                (24_013, 0.0, Shape::Step),
+                (36_013, 200.0, Shape::Step),
+            ],
         );
         let y = run(&spec, &[x.clone()], 997, "fx").out;
         let own = process("width", cfg.clone(), &x, 997);

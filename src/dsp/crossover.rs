@@ -31,13 +31,22 @@ pub type Pair = [f64; 2];
 const FLUSH: f64 = 1e-30;
 
 /// Coefficients of one Simper SVF section.
+///
+/// Simper's recursion (`a1, a2, a3`, see `dsp-reference.md`) is kept as the equivalent 2×2 state
+/// update (`ic' = A·ic + b·v0`), whose dependency chain is shorter (one multiply and two adds
+/// instead of five dependent operations): cascades of sections run at the speed of their
+/// arithmetic, not of their latency.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SvfCoefs {
-    a1: f64,
-    a2: f64,
-    a3: f64,
     /// Damping, 1/Q.
     pub k: f64,
+    /// State update: ic1' = c11·ic1 + c12·ic2 + b1·v0; ic2' = c21·ic1 + c22·ic2 + b2·v0.
+    c11: f64,
+    c12: f64,
+    c21: f64,
+    c22: f64,
+    b1: f64,
+    b2: f64,
 }
 
 impl SvfCoefs {
@@ -49,7 +58,17 @@ impl SvfCoefs {
         let a1 = 1.0 / (1.0 + g * (g + k));
         let a2 = g * a1;
         let a3 = g * a2;
-        Self { a1, a2, a3, k }
+        // From ic1' = 2·v1 − ic1 and ic2' = 2·v2 − ic2 with v3 = v0 − ic2,
+        // v1 = a1·ic1 + a2·v3, v2 = ic2 + a2·ic1 + a3·v3.
+        Self {
+            k,
+            c11: 2.0 * a1 - 1.0,
+            c12: -2.0 * a2,
+            c21: 2.0 * a2,
+            c22: 1.0 - 2.0 * a3,
+            b1: 2.0 * a2,
+            b2: 2.0 * a3,
+        }
     }
 }
 
@@ -74,11 +93,14 @@ impl SvfState {
         let mut v1 = [0.0; 2];
         let mut v2 = [0.0; 2];
         for j in 0..2 {
-            let v3 = v0[j] - self.ic2[j];
-            v1[j] = c.a1 * self.ic1[j] + c.a2 * v3;
-            v2[j] = self.ic2[j] + c.a2 * self.ic1[j] + c.a3 * v3;
-            self.ic1[j] = 2.0 * v1[j] - self.ic1[j];
-            self.ic2[j] = 2.0 * v2[j] - self.ic2[j];
+            let (s1, s2) = (self.ic1[j], self.ic2[j]);
+            let n1 = (c.c11 * s1 + c.c12 * s2) + c.b1 * v0[j];
+            let n2 = (c.c21 * s1 + c.c22 * s2) + c.b2 * v0[j];
+            // ic' = 2·v − ic, so v = (ic + ic')/2.
+            v1[j] = 0.5 * (s1 + n1);
+            v2[j] = 0.5 * (s2 + n2);
+            self.ic1[j] = n1;
+            self.ic2[j] = n2;
         }
         (v1, v2)
     }

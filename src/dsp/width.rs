@@ -12,7 +12,8 @@
 //! crossover (50 Hz under 120 Hz) only 31 dB down; LR8 takes it 61 dB down.
 //!
 //! Publishes `correlation` (−1…1): the correlation of the output channels,
-//! `E[LR]/√(E[L²]·E[R²])` with exponential averages of time constant 300 ms (0 in silence).
+//! `E[LR]/√(E[L²]·E[R²])` with exponential averages of time constant 300 ms, updated every 64
+//! samples (0 in silence).
 
 use crate::dsp::crossover::{lr_sections, SvfCoefs, SvfState};
 use crate::dsp::dynamics::core::{pole, Cached, CHUNK};
@@ -113,8 +114,11 @@ pub struct Width {
     mono: Option<MonoMaker>,
     mono_coefs: Cached<[SvfCoefs; 2]>,
     sample_rate: f64,
-    /// Exponential averages of L·R, L², R² of the output.
+    /// Exponential averages of L·R, L², R² of the output, updated once per chunk.
     corr: [f64; 3],
+    /// Sums of L·R, L², R² over the chunk under way.
+    sums: [f64; 3],
+    /// The averages' pole per chunk.
     corr_pole: f64,
     position: u64,
     telemetry: Arc<Telemetry>,
@@ -140,6 +144,7 @@ impl Width {
             mono_coefs: Cached::new(lr_sections::<2>(120.0, 48000.0)),
             sample_rate: 48000.0,
             corr: [0.0; 3],
+            sums: [0.0; 3],
             corr_pole: 0.0,
             position: 0,
             telemetry: Arc::new(Telemetry::new(&TELEMETRY)),
@@ -170,7 +175,7 @@ impl Processor for Width {
     }
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.sample_rate = spec.sample_rate;
-        self.corr_pole = pole(CORRELATION_MS, spec.sample_rate);
+        self.corr_pole = pole(CORRELATION_MS, spec.sample_rate / CHUNK as f64);
         self.mono_coefs.clear();
         self.reset();
     }
@@ -179,6 +184,7 @@ impl Processor for Width {
             m.reset();
         }
         self.corr = [0.0; 3];
+        self.sums = [0.0; 3];
         self.position = 0;
     }
     fn process(
@@ -199,10 +205,17 @@ impl Processor for Width {
             let (l, r) = (&mut left[k..k + n], &mut right[k..k + n]);
             match (&mut self.mono, mono_freq) {
                 (Some(mm), Some(freq)) => {
-                    for i in 0..n {
+                    if freq.is_constant() {
                         mm.coefs = self
                             .mono_coefs
-                            .get(freq.at(k + i), |f| lr_sections::<2>(f, fs));
+                            .get(freq.first(), |f| lr_sections::<2>(f, fs));
+                    }
+                    for i in 0..n {
+                        if !freq.is_constant() {
+                            mm.coefs = self
+                                .mono_coefs
+                                .get(freq.at(k + i), |f| lr_sections::<2>(f, fs));
+                        }
                         let w = width.at(k + i) / 100.0;
                         let mid = 0.5 * (l[i] + r[i]);
                         let side = 0.5 * (l[i] - r[i]);
@@ -225,19 +238,24 @@ impl Processor for Width {
                     }
                 }
             }
-            let [mut lr, mut ll, mut rr] = self.corr;
+            // Sums over the current chunk (sample by sample, so a chunk split across blocks
+            // sums in the same order); the averages move once per chunk.
+            let [mut lr, mut ll, mut rr] = self.sums;
             for i in 0..n {
                 let (a, b) = (l[i], r[i]);
-                lr = a * b + g * (lr - a * b);
-                ll = a * a + g * (ll - a * a);
-                rr = b * b + g * (rr - b * b);
+                lr += a * b;
+                ll += a * a;
+                rr += b * b;
             }
-            self.corr = [lr, ll, rr];
+            self.sums = [lr, ll, rr];
             self.position += n as u64;
             if self.position.is_multiple_of(CHUNK as u64) {
-                for v in &mut self.corr {
-                    if v.abs() < 1e-60 {
-                        *v = 0.0;
+                let scale = (1.0 - g) / CHUNK as f64;
+                for (avg, sum) in self.corr.iter_mut().zip(&mut self.sums) {
+                    *avg = g * *avg + scale * *sum;
+                    *sum = 0.0;
+                    if avg.abs() < 1e-60 {
+                        *avg = 0.0;
                     }
                 }
                 if let Some(m) = &mut self.mono {

@@ -17,7 +17,7 @@
 //! latency is 0): `mix_pct = 0` is the dry signal bit for bit, and below threshold with 0 dB
 //! makeup the output is the input bit for bit. Publishes `gain_reduction_db` (the block's max).
 
-use super::core::{Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, CHUNK};
+use super::core::{fmax, Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, CHUNK};
 use super::{adopt_keeping_telemetry, optional_param};
 use crate::dsp::crossover::{SvfCoefs, SvfState};
 use crate::dsp::registry::{BuildContext, KindInfo};
@@ -233,10 +233,13 @@ impl Processor for Compressor {
             };
             if let Some(freq) = hpf {
                 let q = std::f64::consts::FRAC_1_SQRT_2;
+                let mut c = self.hpf_coefs.get(freq.at(k), |f| SvfCoefs::new(f, q, fs));
                 for i in 0..n {
-                    let c = self
-                        .hpf_coefs
-                        .get(freq.at(k + i), |f| SvfCoefs::new(f, q, fs));
+                    if !freq.is_constant() {
+                        c = self
+                            .hpf_coefs
+                            .get(freq.at(k + i), |f| SvfCoefs::new(f, q, fs));
+                    }
                     let y = self.hpf.highpass(&c, [det[0][i], det[1][i]]);
                     det[0][i] = y[0];
                     det[1][i] = y[1];
@@ -245,7 +248,7 @@ impl Processor for Compressor {
             self.detector.run(&mut det, det_channels, window, k, n);
             let level_channels = if self.channels == 1 && det_channels == 2 {
                 for i in 0..n {
-                    det[0][i] = det[0][i].max(det[1][i]);
+                    det[0][i] = fmax(det[0][i], det[1][i]);
                 }
                 1
             } else {

@@ -10,7 +10,7 @@
 //!    (100 %: both channels see the maximum and get the same gain);
 //! 3. **static curve** ([`StaticCurve`]): the gain reduction `c(x)` in dB for threshold T, ratio
 //!    R, knee width W (quadratic knee), capped at `range_db`;
-//! 4. **ballistics**: `g ← c + α·(g − c)`, α = e^(−1/(τ·fs)) with τ the attack time while the
+//! 4. **ballistics**: `g ← α·g + (1 − α)·c`, α = e^(−1/(τ·fs)) with τ the attack time while the
 //!    reduction grows and the release time while it shrinks: a step of the target is covered to
 //!    63 % in τ;
 //! 5. **gain**: `10^((makeup − g)/20)`.
@@ -129,17 +129,52 @@ impl StaticCurve {
     #[inline(always)]
     pub fn reduction_db(&self, level_db: f64) -> f64 {
         let over = level_db - self.threshold_db + 0.5 * self.knee_db;
-        let e = over.max(0.0).min(self.knee_db);
-        let c = self.slope * (e * e * self.inv_2knee + (over - self.knee_db).max(0.0));
-        c.min(self.range_db)
+        let e = fmin(fmax(over, 0.0), self.knee_db);
+        let c = self.slope * (e * e * self.inv_2knee + fmax(over - self.knee_db, 0.0));
+        fmin(c, self.range_db)
+    }
+}
+
+/// The larger of two values (plain compare-and-select: one `maxsd`, no NaN handling, which
+/// the signal path never needs).
+#[inline(always)]
+pub fn fmax(a: f64, b: f64) -> f64 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of two values (one `minsd`).
+#[inline(always)]
+pub fn fmin(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else {
+        b
     }
 }
 
 /// One step of the branching ballistics: attack while the reduction grows, release otherwise.
+///
+/// `g' = α·g + (1 − α)·target` with α the attack or the release pole; both candidates are
+/// computed and one is selected, so the loop-carried chain is one multiply and one add.
 #[inline(always)]
-fn smooth(g: f64, target: f64, attack: f64, release: f64) -> f64 {
-    let a = if target > g { attack } else { release };
-    target + a * (g - target)
+fn smooth(g: f64, target: f64, attack: (f64, f64), release: (f64, f64)) -> f64 {
+    let up = attack.0 * g + attack.1 * target;
+    let down = release.0 * g + release.1 * target;
+    if target > g {
+        up
+    } else {
+        down
+    }
+}
+
+/// A one-pole coefficient pair (α, 1 − α).
+#[inline(always)]
+fn pair(alpha: f64) -> (f64, f64) {
+    (alpha, 1.0 - alpha)
 }
 
 /// The parameters of a gain stage for one block (absent ones as constants).
@@ -246,26 +281,22 @@ impl LevelDetector {
                 }
             }
             DetectorKind::Rms => {
+                // ms ← β·ms + (1 − β)·x², both channels in lockstep.
                 let fs = self.sample_rate;
-                for (c, ch) in x.iter_mut().enumerate().take(channels) {
-                    let mut ms = self.mean_square[c];
-                    if window_ms.is_constant() {
-                        let b = self.window.get(window_ms.first(), |w| pole(w, fs));
-                        for v in &mut ch[..n] {
-                            let sq = *v * *v;
-                            ms = sq + b * (ms - sq);
-                            *v = ms;
-                        }
-                    } else {
-                        for (i, v) in ch[..n].iter_mut().enumerate() {
-                            let b = self.window.get(window_ms.at(k0 + i), |w| pole(w, fs));
-                            let sq = *v * *v;
-                            ms = sq + b * (ms - sq);
-                            *v = ms;
-                        }
+                let mut ms = self.mean_square;
+                let constant = window_ms.is_constant();
+                let mut b = self.window.get(window_ms.first(), |w| pole(w, fs));
+                for i in 0..n {
+                    if !constant {
+                        b = self.window.get(window_ms.at(k0 + i), |w| pole(w, fs));
                     }
-                    self.mean_square[c] = ms;
+                    for c in 0..channels {
+                        let v = x[c][i];
+                        ms[c] = b * ms[c] + (1.0 - b) * (v * v);
+                        x[c][i] = ms[c];
+                    }
                 }
+                self.mean_square = ms;
             }
         }
     }
@@ -350,15 +381,15 @@ impl GainStage {
         if single {
             if level_channels == 2 {
                 for i in 0..n {
-                    let v = values[0][i].max(values[1][i]);
-                    levels[0][i] = db_per_octave * fastmath::log2(v.max(LEVEL_FLOOR));
+                    let v = fmax(values[0][i], values[1][i]);
+                    levels[0][i] = db_per_octave * fastmath::log2(fmax(v, LEVEL_FLOOR));
                 }
             } else {
                 for i in 0..n {
-                    levels[0][i] = db_per_octave * fastmath::log2(values[0][i].max(LEVEL_FLOOR));
+                    levels[0][i] = db_per_octave * fastmath::log2(fmax(values[0][i], LEVEL_FLOOR));
                 }
             }
-            let max = self.track(0, &levels[0], p, k0, n, &mut gains[0]);
+            let max = self.tracks::<1>(&levels, p, k0, n, gains);
             if channels == 2 {
                 self.gr[1] = self.gr[0];
                 gains[1] = gains[0];
@@ -368,8 +399,8 @@ impl GainStage {
             if level_channels == 2 {
                 for i in 0..n {
                     let (v0, v1) = (values[0][i], values[1][i]);
-                    let d0 = db_per_octave * fastmath::log2(v0.max(LEVEL_FLOOR));
-                    let d1 = db_per_octave * fastmath::log2(v1.max(LEVEL_FLOOR));
+                    let d0 = db_per_octave * fastmath::log2(fmax(v0, LEVEL_FLOOR));
+                    let d1 = db_per_octave * fastmath::log2(fmax(v1, LEVEL_FLOOR));
                     let loudest = if v0 >= v1 { d0 } else { d1 };
                     let link = p.link_pct.at(k0 + i) / 100.0;
                     levels[0][i] = link * loudest + (1.0 - link) * d0;
@@ -377,71 +408,84 @@ impl GainStage {
                 }
             } else {
                 for i in 0..n {
-                    levels[0][i] = db_per_octave * fastmath::log2(values[0][i].max(LEVEL_FLOOR));
+                    levels[0][i] = db_per_octave * fastmath::log2(fmax(values[0][i], LEVEL_FLOOR));
                 }
                 levels[1] = levels[0];
             }
-            let (g0, g1) = gains.split_at_mut(1);
-            let m0 = self.track(0, &levels[0], p, k0, n, &mut g0[0]);
-            let m1 = self.track(1, &levels[1], p, k0, n, &mut g1[0]);
-            m0.max(m1)
+            self.tracks::<2>(&levels, p, k0, n, gains)
         }
     }
 
-    /// Static curve, ballistics and gain of one channel's track.
+    /// Static curve, ballistics and gain of the first `T` channels' tracks, in lockstep (the
+    /// two ballistics recursions of a stereo pair run side by side). Returns the largest
+    /// reduction.
     #[inline(always)]
-    fn track(
+    fn tracks<const T: usize>(
         &mut self,
-        t: usize,
-        levels: &Chunk,
+        levels: &[Chunk; 2],
         p: &GainParams<'_>,
         k0: usize,
         n: usize,
-        gains: &mut Chunk,
+        gains: &mut [Chunk; 2],
     ) -> f64 {
         let fs = self.sample_rate;
-        let mut g = [0.0; CHUNK];
+        let mut g = [[0.0; CHUNK]; T];
         if p.curve_constant() {
             let curve = p.curve_at(0);
-            for i in 0..n {
-                g[i] = curve.reduction_db(levels[i]);
+            for t in 0..T {
+                for i in 0..n {
+                    g[t][i] = curve.reduction_db(levels[t][i]);
+                }
             }
         } else {
             for i in 0..n {
-                g[i] = p.curve_at(k0 + i).reduction_db(levels[i]);
+                let curve = p.curve_at(k0 + i);
+                for t in 0..T {
+                    g[t][i] = curve.reduction_db(levels[t][i]);
+                }
             }
         }
-        let mut state = self.gr[t];
-        let mut max: f64 = 0.0;
+        let mut state = [0.0; T];
+        state.copy_from_slice(&self.gr[..T]);
+        let mut max = [0.0f64; T];
         if p.attack_ms.is_constant() && p.release_ms.is_constant() {
-            let a = self.attack.get(p.attack_ms.first(), |ms| pole(ms, fs));
-            let r = self.release.get(p.release_ms.first(), |ms| pole(ms, fs));
-            for v in &mut g[..n] {
-                state = smooth(state, *v, a, r);
-                *v = state;
-                max = max.max(state);
+            let a = pair(self.attack.get(p.attack_ms.first(), |ms| pole(ms, fs)));
+            let r = pair(self.release.get(p.release_ms.first(), |ms| pole(ms, fs)));
+            for i in 0..n {
+                for t in 0..T {
+                    state[t] = smooth(state[t], g[t][i], a, r);
+                    g[t][i] = state[t];
+                    max[t] = fmax(max[t], state[t]);
+                }
             }
         } else {
-            for (i, v) in g[..n].iter_mut().enumerate() {
-                let a = self.attack.get(p.attack_ms.at(k0 + i), |ms| pole(ms, fs));
-                let r = self.release.get(p.release_ms.at(k0 + i), |ms| pole(ms, fs));
-                state = smooth(state, *v, a, r);
-                *v = state;
-                max = max.max(state);
+            for i in 0..n {
+                let a = pair(self.attack.get(p.attack_ms.at(k0 + i), |ms| pole(ms, fs)));
+                let r = pair(self.release.get(p.release_ms.at(k0 + i), |ms| pole(ms, fs)));
+                for t in 0..T {
+                    state[t] = smooth(state[t], g[t][i], a, r);
+                    g[t][i] = state[t];
+                    max[t] = fmax(max[t], state[t]);
+                }
             }
         }
-        self.gr[t] = state;
+        self.gr[..T].copy_from_slice(&state);
         if p.makeup_db.is_constant() {
             let m = p.makeup_db.first();
-            for i in 0..n {
-                gains[i] = fastmath::db_to_amp(m - g[i]);
+            for t in 0..T {
+                for i in 0..n {
+                    gains[t][i] = fastmath::db_to_amp(m - g[t][i]);
+                }
             }
         } else {
             for i in 0..n {
-                gains[i] = fastmath::db_to_amp(p.makeup_db.at(k0 + i) - g[i]);
+                let m = p.makeup_db.at(k0 + i);
+                for t in 0..T {
+                    gains[t][i] = fastmath::db_to_amp(m - g[t][i]);
+                }
             }
         }
-        max
+        max.iter().copied().fold(0.0, fmax)
     }
 }
 

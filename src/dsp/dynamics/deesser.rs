@@ -218,12 +218,16 @@ impl Processor for Deesser {
             // Unity band-pass and high-pass outputs of the filter.
             let mut bp: [Chunk; 2] = [[0.0; CHUNK]; 2];
             let mut hp: [Chunk; 2] = [[0.0; CHUNK]; 2];
+            let moving = !(freq.is_constant() && q.is_constant());
+            let mut coefs = self.coefs(freq.at(k), q.at(k));
             for i in 0..n {
                 let mut x = [0.0; 2];
                 for (c, x) in x.iter_mut().enumerate().take(self.channels) {
                     *x = audio.channel(c)[k + i];
                 }
-                let coefs = self.coefs(freq.at(k + i), q.at(k + i));
+                if moving {
+                    coefs = self.coefs(freq.at(k + i), q.at(k + i));
+                }
                 let (v1, v2) = self.filter.tick(&coefs, x);
                 for c in 0..2 {
                     bp[c][i] = coefs.k * v1[c];

@@ -92,10 +92,12 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
                 )),
             })
             .collect::<Result<Vec<f64>, String>>()?,
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "`crossovers_hz` must be a list of 1 to 3 frequencies such as {{120, 2000}}, not {}",
             other.type_name()
-        )),
+        ))
+        }
     };
     if crossovers.is_empty() || crossovers.len() >= MAX_BANDS {
         return Err(format!(
