@@ -1,6 +1,7 @@
 //! Compressor and de-esser against independent references: the static curve from the
 //! Giannoulis/Massberg/Reiss formula, attack/release time constants, external side-chain,
 //! parallel mix, the de-esser's band split; block-size invariance, no clicks, no allocation.
+#![allow(clippy::needless_range_loop)]
 mod common;
 mod dsp_util;
 
@@ -326,7 +327,7 @@ fn compressor_block_size_invariance() {
             "link_pct",
             &[(0, 100.0, Shape::Linear), (15000, 0.0, Shape::Linear)],
         );
-        assert_block_invariant(&spec, &[x.clone()]);
+        assert_block_invariant(&spec, std::slice::from_ref(&x));
     }
     // With a key.
     let mut spec = sidechain_graph(true, compressor(-30.0, 6.0, 3.0, 1.0, 60.0));
@@ -356,7 +357,7 @@ fn compressor_threshold_step_does_not_click() {
                 (36_001, -3.0, Shape::Step),
             ],
         );
-        let y = run(&spec, &[x.clone()], block, "fx").out;
+        let y = run(&spec, std::slice::from_ref(&x), block, "fx").out;
         let limit = max_jump(&x[0]);
         assert!(max_jump(&y[0]) <= limit, "{} > {limit}", max_jump(&y[0]));
         // And it did compress.
@@ -518,7 +519,7 @@ fn deesser_telemetry_and_invariance() {
             (n as i64, 9000.0, Shape::Linear),
         ],
     );
-    assert_block_invariant(&spec, &[x.clone()]);
+    assert_block_invariant(&spec, std::slice::from_ref(&x));
     let run = run(&spec, &[x], 997, "fx");
     let gr: f64 = run.telemetry.iter().map(|(_, t)| t[0]).fold(0.0, f64::max);
     assert!(gr > 3.0, "{gr}");
@@ -534,6 +535,80 @@ fn deesser_threshold_step_does_not_click() {
         "threshold_db",
         &[(0, 0.0, Shape::Step), (24_011, -50.0, Shape::Step)],
     );
-    let y = run(&spec, &[x.clone()], 997, "fx").out;
+    let y = run(&spec, std::slice::from_ref(&x), 997, "fx").out;
     assert!(max_jump(&y[0]) <= max_jump(&x[0]));
+}
+
+/// Every kind's documentation example builds and shows its optional parameters.
+#[test]
+fn registry_examples_build() {
+    use stemgraph::dsp::registry::{build, find};
+    for (kind, expected) in [
+        (
+            "compressor",
+            &["rms_window_ms", "sidechain_hpf_hz", "mix_pct"][..],
+        ),
+        ("deesser", &["q", "range_db"][..]),
+        ("multiband", &["4.makeup_db", "knee_db"][..]),
+        ("width", &["mono_below_hz"][..]),
+    ] {
+        let info = find(kind).expect("registered");
+        let built = build(kind, &(info.example)(), 2).expect("example builds");
+        let names: Vec<&str> = built
+            .processor
+            .params()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        for name in expected {
+            assert!(names.contains(name), "{kind} example lacks {name}");
+        }
+        assert!(built.processor.telemetry().is_some());
+    }
+}
+
+/// Hot reload: the new processor takes the old one's state but keeps publishing into its own
+/// telemetry (the one the new schedule reads).
+#[test]
+fn adopted_state_keeps_the_new_telemetry() {
+    use stemgraph::dsp::param::ParamSlot;
+    use stemgraph::dsp::registry::build;
+    use stemgraph::dsp::{AudioBuffer, ParamBlock, ProcessSpec};
+    let cfg = compressor(-30.0, 4.0, 0.0, 1.0, 100.0);
+    let spec = ProcessSpec {
+        sample_rate: FS,
+        max_block: 256,
+        input_channels: 2,
+    };
+    let mut old = build("compressor", &cfg, 2).unwrap();
+    let mut new = build("compressor", &cfg, 2).unwrap();
+    old.processor.prepare(&spec);
+    new.processor.prepare(&spec);
+    let slots: Vec<ParamSlot> = old
+        .initial
+        .iter()
+        .map(|&v| ParamSlot::new(v, 256))
+        .collect();
+    let mut buf = AudioBuffer::new(2, 256);
+    let loud = sine(256, 1000.0, 0.9);
+    let mut run_block = |p: &mut dyn stemgraph::dsp::Processor| {
+        for c in 0..2 {
+            buf.channel_mut(c, 256).copy_from_slice(&loud);
+        }
+        p.process(&mut buf.view_mut(256), None, ParamBlock::new(&slots));
+        buf.channel(0, 256)[255]
+    };
+    for _ in 0..20 {
+        run_block(old.processor.as_mut());
+    }
+    let new_telemetry = new.processor.telemetry().unwrap();
+    assert!(new.processor.adopt_state(old.processor.as_mut()));
+    let continued = run_block(new.processor.as_mut());
+    let fresh = {
+        let mut f = build("compressor", &cfg, 2).unwrap();
+        f.processor.prepare(&spec);
+        run_block(f.processor.as_mut())
+    };
+    assert_ne!(continued, fresh, "the envelope was carried over");
+    assert!(new_telemetry.get(0) > 10.0, "{}", new_telemetry.get(0));
 }

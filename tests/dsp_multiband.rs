@@ -1,6 +1,7 @@
 //! Multiband compressor: the LR4 bands sum flat (impulse → DFT, 20 Hz–20 kHz, ±0.05 dB) for 3
 //! and 4 bands; a band with gain reduction affects only its range; per-band telemetry;
 //! block-size invariance with automation, no clicks, no allocation.
+#![allow(clippy::needless_range_loop)]
 mod common;
 mod dsp_util;
 
@@ -91,7 +92,7 @@ fn a_compressed_band_affects_only_its_range() {
         .num("2.attack_ms", 0.5)
         .num("2.release_ms", 1000.0);
     let spec = graph("multiband", squeezed, 2);
-    let run = run(&spec, &[x.clone()], 997, "fx");
+    let run = run(&spec, std::slice::from_ref(&x), 997, "fx");
     let y = &run.out;
     let reference = process("multiband", neutral, &x, 997);
     // Reference: band 2 sees the 480 Hz tone at −12 dBFS times its weight (the other tones
@@ -237,7 +238,7 @@ fn multiband_threshold_step_does_not_click() {
             &[(0, 0.0, Shape::Step), (24_007, -40.0, Shape::Step)],
         );
     }
-    let y = run(&spec, &[x.clone()], 997, "fx").out;
+    let y = run(&spec, std::slice::from_ref(&x), 997, "fx").out;
     // The signal's own largest jump, after the crossovers' all-pass (which moves the two
     // tones' relative phase): the same graph without the step.
     let neutral = process("multiband", cfg, &x, 997);

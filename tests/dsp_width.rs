@@ -1,6 +1,7 @@
 //! Stereo width: 100 % bit-transparent, 0 % mono, the mono low end (side removed below the
 //! crossover, kept above it), the correlation readout; block-size invariance with automation,
 //! no clicks, no allocation; mono input refused.
+#![allow(clippy::needless_range_loop)]
 mod common;
 mod dsp_util;
 
@@ -105,7 +106,7 @@ fn correlation_readout() {
     ];
     for (name, x, expected) in cases {
         let spec = graph("width", width(100.0), 2);
-        let run = run(&spec, &[x.clone()], 997, "fx");
+        let run = run(&spec, std::slice::from_ref(&x), 997, "fx");
         let reading = run.telemetry.last().unwrap().1[0];
         // Reference: the plain correlation of the last 300 ms.
         let w = (0.3 * FS) as usize;
@@ -158,7 +159,7 @@ fn width_block_size_invariance() {
                 ],
             );
         }
-        assert_block_invariant(&spec, &[x.clone()]);
+        assert_block_invariant(&spec, std::slice::from_ref(&x));
     }
 }
 
@@ -182,7 +183,7 @@ fn width_step_does_not_click() {
                 (36_013, 200.0, Shape::Step),
             ],
         );
-        let y = run(&spec, &[x.clone()], 997, "fx").out;
+        let y = run(&spec, std::slice::from_ref(&x), 997, "fx").out;
         let own = process("width", cfg.clone(), &x, 997);
         for c in 0..2 {
             // The signal's own largest jump at the widest setting reached.

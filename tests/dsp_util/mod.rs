@@ -70,7 +70,7 @@ pub fn graph(kind: &str, config: ProcessorConfig, channels: usize) -> GraphSpec 
 pub fn process(kind: &str, config: ProcessorConfig, input: &Planar, block: usize) -> Planar {
     run(
         &graph(kind, config, input.len()),
-        &[input.clone()],
+        std::slice::from_ref(input),
         block,
         "fx",
     )
