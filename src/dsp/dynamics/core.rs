@@ -372,6 +372,19 @@ impl GainStage {
         n: usize,
         gains: &mut [Chunk; 2],
     ) -> f64 {
+        // Ratio 1, no makeup and no reduction left: every gain is exactly 1 and stays so (the
+        // computation below would give the same bits), e.g. the untouched bands of a multiband.
+        if p.ratio.is_constant()
+            && p.ratio.first() == 1.0
+            && p.makeup_db.is_constant()
+            && p.makeup_db.first() == 0.0
+            && self.gr == [0.0; 2]
+        {
+            for g in gains.iter_mut().take(channels) {
+                g[..n].fill(1.0);
+            }
+            return 0.0;
+        }
         let mut levels = [[0.0; CHUNK]; 2];
         let full_link = p.link_pct.is_constant() && p.link_pct.first() / 100.0 == 1.0;
         // One gain track serves both channels when they would compute the same thing anyway
