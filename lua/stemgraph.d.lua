@@ -150,3 +150,56 @@ function eq(options) end
 ---@param options? stemgraph.delayOptions
 ---@return stemgraph.Processor
 function delay(options) end
+
+---@class stemgraph.compressorOptions: stemgraph.ProcessorOptions
+---@field threshold_db? number level above which the gain is reduced (-60 … 0 dB)
+---@field ratio? number input dB over threshold per output dB over threshold (1 … 20:1)
+---@field knee_db? number width of the soft knee centred on the threshold (0: hard knee) (0 … 24 dB)
+---@field attack_ms? number time for a growing reduction to cover 63 % of its change (0.05 … 500 ms)
+---@field release_ms? number time for a shrinking reduction to cover 63 % of its change (5 … 5000 ms)
+---@field makeup_db? number gain added after the reduction (wet signal only) (-12 … 24 dB)
+---@field mix_pct? number wet share for parallel compression (0: dry, bit-exact) (0 … 100 %)
+---@field link_pct? number stereo link: 100 one gain from the louder channel, 0 independent channels (0 … 100 %)
+---@field rms_window_ms? number time constant of the RMS detector's mean of squares (1 … 1000 ms)
+---@field sidechain_hpf_hz? number 12 dB/octave high-pass on the detector only (absent or 0: off) (20 … 500 Hz)
+---@field detector? string
+
+--- Feed-forward compressor (threshold, ratio, soft knee, attack/release on the gain in dB, makeup, parallel mix, stereo link). `detector = "peak"` (default) or `"rms"` (with `rms_window_ms`); optional `sidechain_hpf_hz` high-pass on the detector; an external side-chain on the `key` input drives the detector instead of the input. Publishes `gain_reduction_db`.
+---@param options? stemgraph.compressorOptions
+---@return stemgraph.Processor
+function compressor(options) end
+
+---@class stemgraph.deesserOptions: stemgraph.ProcessorOptions
+---@field freq_hz? number centre (band) or corner (high) of the band treated (2000 … 16000 Hz)
+---@field threshold_db? number band level above which the band is reduced (-60 … 0 dB)
+---@field ratio? number ratio of the band's compression (1 … 20:1)
+---@field range_db? number largest reduction of the band (0 … 24 dB)
+---@field attack_ms? number time for a growing reduction to cover 63 % of its change (0.05 … 50 ms)
+---@field release_ms? number time for a shrinking reduction to cover 63 % of its change (5 … 500 ms)
+---@field link_pct? number stereo link of the detector (0 … 100 %)
+---@field q? number quality of the band-pass (band mode) (0.3 … 6 Q)
+---@field mode? string
+
+--- De-esser: compresses one band (`mode = "band"`, band-pass at `freq_hz` with `q`, or `"high"`, high-pass above `freq_hz`) detected on that band, at most `range_db`; the rest of the signal is untouched and no reduction is bit-transparent. Publishes `gain_reduction_db`.
+---@param options? stemgraph.deesserOptions
+---@return stemgraph.Processor
+function deesser(options) end
+
+---@class stemgraph.multibandOptions: stemgraph.ProcessorOptions
+---@field knee_db? number width of the soft knee of every band (0 … 24 dB)
+---@field link_pct? number stereo link of every band (0 … 100 %)
+---@field crossovers_hz? table[]
+
+--- Multiband compressor: `crossovers_hz` (1–3 frequencies, default {120, 2000}) split the signal on Linkwitz–Riley 24 dB/octave crossovers that sum flat; each band `n` has `n.threshold_db`, `n.ratio`, `n.attack_ms`, `n.release_ms`, `n.makeup_db` (or a `bands` list of tables); `knee_db` and `link_pct` are shared. Publishes `gain_reduction_db` and `n.gain_reduction_db`.
+---@param options? stemgraph.multibandOptions
+---@return stemgraph.Processor
+function multiband(options) end
+
+---@class stemgraph.widthOptions: stemgraph.ProcessorOptions
+---@field width_pct? number side level: 0 mono, 100 unchanged, 200 twice as wide (0 … 200 %)
+---@field mono_below_hz? number the side is removed below this frequency (absent or 0: off) (20 … 500 Hz)
+
+--- Stereo width on mid/side: `width_pct` 0 (mono) … 100 (unchanged, bit-transparent) … 200; optional `mono_below_hz` makes the low end mono through a Linkwitz–Riley crossover on the side (48 dB/octave, mid all-passed to stay in phase). Stereo input only. Publishes `correlation` (−1…1, over ~300 ms).
+---@param options? stemgraph.widthOptions
+---@return stemgraph.Processor
+function width(options) end

@@ -18,7 +18,9 @@
 
 pub mod buffer;
 pub mod config;
+pub mod crossover;
 pub mod delay;
+pub mod dynamics;
 pub mod eq;
 pub mod filters;
 pub mod gain;
@@ -28,6 +30,7 @@ pub mod param;
 pub mod registry;
 pub mod standalone;
 pub mod telemetry;
+pub mod width;
 
 use std::any::Any;
 use std::sync::Arc;

@@ -93,6 +93,10 @@ static KINDS: &[KindInfo] = &[
     super::pan::KIND,
     super::eq::KIND,
     super::delay::KIND,
+    super::dynamics::compressor::KIND,
+    super::dynamics::deesser::KIND,
+    super::dynamics::multiband::KIND,
+    super::width::KIND,
 ];
 
 /// Looks a kind up by name.
