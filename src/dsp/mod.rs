@@ -20,6 +20,8 @@ pub mod buffer;
 pub mod config;
 pub mod gain;
 pub mod latency_delay;
+pub mod limiter;
+pub mod oversample;
 pub mod pan;
 pub mod param;
 pub mod registry;

@@ -88,7 +88,11 @@ pub fn kinds() -> &'static [KindInfo] {
     KINDS
 }
 
-static KINDS: &[KindInfo] = &[super::gain::KIND, super::pan::KIND];
+static KINDS: &[KindInfo] = &[
+    super::gain::KIND,
+    super::pan::KIND,
+    super::limiter::KIND,
+];
 
 /// Looks a kind up by name.
 pub fn find(name: &str) -> Option<&'static KindInfo> {
