@@ -4,13 +4,15 @@
 //! Everything here is linear-phase windowed-sinc FIR, designed in f64 with a Kaiser window when a
 //! processor is prepared (allocation happens there, never while processing).
 //!
-//! - [`Interpolator`]: one polyphase filter, `factor` ∈ {4, 8} phases of `taps` coefficients each.
-//!   Phase 0 is an exact delay of `taps / 2` samples (the sinc is zero at the other integers), so
-//!   the sample values themselves are part of every reading; the other phases are normalised to
-//!   unit DC gain. Used by the limiter's detector and its output check.
-//!   Design (`taps = 32`, 60 dB Kaiser, cutoff at fs/2): every phase within ±0.025 dB of unity
-//!   gain up to 0.44·fs (0.14 dB at 0.45·fs), images ≈ 60 dB down from 0.56·fs (the passband
-//!   figure is verified by the unit tests below).
+//! - [`Interpolator`]: 4× or 8× interpolation for true-peak detection, as a cascade of half-band
+//!   stages whose first stage is long and sharp: 60 dB Kaiser, transition 0.48–0.52·fs, so the
+//!   interpolated values are within 5·10⁻³ of the ideal (bandlimited) signal for content up to
+//!   0.47·fs (unit test below). Inter-sample peaks of dense material (noise, hard transients) come
+//!   mostly from content close to fs/2: a 32-tap polyphase design flat only to 0.44·fs under-read
+//!   them by up to 0.9 dB, this one by under 0.1 dB. Integer latency (a short pad at the top rate).
+//! - [`MeterInterpolator`]: a direct polyphase interpolator that reproduces the one of common
+//!   BS.1770 meters (libebur128, the `ebur128` crate), which reads near-fs/2 content high; and
+//!   [`TruePeakDetector`], the larger of the two readings, time-aligned.
 //! - [`Oversampler`]: a cascade of half-band stages (2× per stage) for up and down conversion.
 //!   Stage 1 (next to the base rate) keeps 0–0.45·fs with ≤ 0.0001 dB ripple and rejects
 //!   0.55·fs and above by ≥ 96 dB; later stages keep the whole base band 0–0.5·fs and reject
@@ -66,95 +68,67 @@ fn sinc(x: f64) -> f64 {
     }
 }
 
-/// Largest oversampling factor of the [`Interpolator`].
-pub const MAX_FACTOR: usize = 8;
-
-/// The per-phase coefficient table, transposed (`[tap][phase]`) so that all phases of one tap
-/// are computed together.
-#[derive(Debug, Clone)]
-enum Table {
-    X4(Vec<[f64; 4]>),
-    X8(Vec<[f64; 8]>),
-}
-
-/// A direct polyphase L× interpolator (L = 4 or 8) with a peak reading per input sample.
+/// An L× interpolator (L = 4 or 8) for true-peak detection: a cascade of half-band 2× stages
+/// whose first stage is long and sharp (flat to 0.48·fs), so that content close to fs/2, where
+/// the largest inter-sample peaks come from, is read correctly.
 #[derive(Debug, Clone)]
 pub struct Interpolator {
     factor: usize,
-    taps: usize,
-    table: Table,
-    hist: History,
+    stages: Vec<Up2>,
+    pad: Vec<f64>,
+    pad_pos: usize,
+    raw_delay: usize,
+    latency: usize,
 }
 
 impl Interpolator {
-    /// Taps per phase of the standard detector design.
-    pub const DETECTOR_TAPS: usize = 32;
-    /// Kaiser stopband attenuation of the standard detector design, dB.
+    /// Transition band of the detector's first stage, as a fraction of the input rate
+    /// (centred on fs/2).
+    pub const DETECTOR_TRANSITION: f64 = 0.04;
+    /// Stopband attenuation of the detector's stages, dB.
     pub const DETECTOR_ATTEN_DB: f64 = 60.0;
 
-    /// Designs an interpolator by `factor` (4 or 8) with `taps` (even) coefficients per phase and
-    /// a Kaiser window for `atten_db`. Cutoff at half the input rate. Allocates.
+    /// Designs an interpolator by `factor` (4 or 8): a first half-band stage with a transition
+    /// band `transition` wide (fraction of the input rate, centred on fs/2) and later stages that
+    /// keep everything the first one passes, all with `atten_db` of stopband attenuation.
+    /// Allocates.
     ///
     /// # Panics
-    /// If `factor` is not 4 or 8 or `taps` is odd or zero (construction-time contract).
-    pub fn new(factor: usize, taps: usize, atten_db: f64) -> Self {
-        Self::with_cutoff(factor, taps, atten_db, 1.0)
-    }
-
-    /// [`Self::new`] with the cutoff at `cutoff` × half the input rate (above 1, the passband
-    /// reaches further towards fs/2 and images leak a little: readings err high, never low).
-    pub fn with_cutoff(factor: usize, taps: usize, atten_db: f64, cutoff: f64) -> Self {
+    /// If `factor` is not 4 or 8 (construction-time contract).
+    pub fn new(factor: usize, transition: f64, atten_db: f64) -> Self {
         assert!(factor == 4 || factor == 8, "interpolator factor must be 4 or 8");
-        assert!(taps >= 2 && taps % 2 == 0, "interpolator taps must be even");
-        let beta = kaiser_beta(atten_db);
-        let half = (taps / 2) as f64;
-        // Output phase p of input step n is the signal at time n − taps/2 + p/factor, built from
-        // x[n − j] with coefficient coef[j][p].
-        let mut coef = vec![vec![0.0; factor]; taps];
-        for p in 0..factor {
-            let mut sum = 0.0;
-            for (j, row) in coef.iter_mut().enumerate() {
-                // Distance from the output time to the input sample x[n − j].
-                let t = (half - j as f64) - p as f64 / factor as f64;
-                let v = if p == 0 {
-                    if j == taps / 2 {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                } else {
-                    cutoff * sinc(cutoff * t) * kaiser(t / half, beta)
-                };
-                row[p] = v;
-                sum += v;
-            }
-            if p != 0 {
-                for row in coef.iter_mut() {
-                    row[p] /= sum;
-                }
-            }
+        let n = factor.trailing_zeros() as usize;
+        // Highest frequency the first stage lets through (input-rate units).
+        let top = 0.5 + transition / 2.0;
+        let mut stages = Vec::with_capacity(n);
+        let mut delay_top = 0; // in top-rate samples
+        for s in 1..=n {
+            let scale = (1usize << s) as f64;
+            // Stage s doubles 2^(s−1)·fs to 2^s·fs: content below `top`·fs passes, its images
+            // above 2^(s−1)·fs − top·fs are removed.
+            let width = if s == 1 {
+                transition / scale
+            } else {
+                (scale / 2.0 - 2.0 * top) / scale
+            };
+            let d = HalfbandDesign::new(width, atten_db);
+            delay_top += d.latency_high() * (factor >> s);
+            stages.push(Up2::new(d));
         }
-        let table = match factor {
-            4 => Table::X4(coef.iter().map(|r| [r[0], r[1], r[2], r[3]]).collect()),
-            _ => Table::X8(
-                coef.iter()
-                    .map(|r| [r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]])
-                    .collect(),
-            ),
-        };
+        let pad = (factor - delay_top % factor) % factor;
         Self {
             factor,
-            taps,
-            table,
-            hist: History::new(taps),
+            stages,
+            pad: vec![0.0; pad.max(1)],
+            pad_pos: 0,
+            raw_delay: delay_top,
+            latency: (delay_top + pad) / factor,
         }
     }
 
-    /// The standard detector design ([`Self::DETECTOR_TAPS`], [`Self::DETECTOR_ATTEN_DB`]).
+    /// The standard detector design ([`Self::DETECTOR_TRANSITION`], [`Self::DETECTOR_ATTEN_DB`]).
     pub fn detector(factor: usize) -> Self {
-        let k: usize = std::env::var("DET_K").map(|v| v.parse().unwrap()).unwrap_or(Self::DETECTOR_TAPS);
-        let fc: f64 = std::env::var("DET_FC").map(|v| v.parse().unwrap()).unwrap_or(1.0);
-        Self::with_cutoff(factor, k, Self::DETECTOR_ATTEN_DB, fc)
+        Self::new(factor, Self::DETECTOR_TRANSITION, Self::DETECTOR_ATTEN_DB)
     }
 
     /// The oversampling factor.
@@ -162,10 +136,122 @@ impl Interpolator {
         self.factor
     }
 
-    /// Delay of the output relative to the input, in input samples: the readings of input step
-    /// `n` cover the interval `[n − latency, n − latency + 1)`.
+    /// Delay of the output relative to the input, in input samples: the `factor` values
+    /// produced by input step `n` are the signal at `n − latency + p/factor`, p = 0…factor−1.
     pub fn latency(&self) -> usize {
-        self.taps / 2
+        self.latency
+    }
+
+    /// Clears the history.
+    pub fn reset(&mut self) {
+        self.stages.iter_mut().for_each(Up2::reset);
+        self.pad.fill(0.0);
+        self.pad_pos = 0;
+    }
+
+    /// Feeds one input sample and writes the `factor` interpolated values it completes.
+    #[inline]
+    pub fn interpolate(&mut self, x: f64, out: &mut [f64]) {
+        let mut buf = [0.0; 8];
+        match self.stages.as_mut_slice() {
+            [a, b] => {
+                let [p, q] = a.up(x);
+                buf[..2].copy_from_slice(&b.up(p));
+                buf[2..4].copy_from_slice(&b.up(q));
+            }
+            [a, b, c] => {
+                let [p, q] = a.up(x);
+                let [p0, p1] = b.up(p);
+                let [q0, q1] = b.up(q);
+                buf[..2].copy_from_slice(&c.up(p0));
+                buf[2..4].copy_from_slice(&c.up(p1));
+                buf[4..6].copy_from_slice(&c.up(q0));
+                buf[6..8].copy_from_slice(&c.up(q1));
+            }
+            _ => {}
+        }
+        if self.raw_delay != self.latency * self.factor {
+            let len = self.pad.len();
+            for v in buf[..self.factor].iter_mut() {
+                let out = self.pad[self.pad_pos];
+                self.pad[self.pad_pos] = *v;
+                *v = out;
+                self.pad_pos = if self.pad_pos + 1 == len {
+                    0
+                } else {
+                    self.pad_pos + 1
+                };
+            }
+        }
+        out[..self.factor].copy_from_slice(&buf[..self.factor]);
+    }
+
+    /// For every sample of `input`, writes to `peaks` the largest magnitude of the `factor`
+    /// interpolated values that sample completes (see [`Self::latency`]).
+    pub fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
+        let mut buf = [0.0; 8];
+        for (&x, p) in input.iter().zip(peaks.iter_mut()) {
+            self.interpolate(x, &mut buf);
+            let mut m = 0.0f64;
+            for v in &buf[..self.factor] {
+                let a = v.abs();
+                if a > m {
+                    m = a;
+                }
+            }
+            *p = m;
+        }
+    }
+}
+
+/// The interpolator of common BS.1770 true-peak meters (as in libebur128 and the `ebur128`
+/// crate): a 48-tap Hann-windowed sinc with its cutoff at fs/2, 4× below 96 kHz and 2× from
+/// 96 kHz up (12 or 24 taps per phase). Its short transition band lets images of content near
+/// fs/2 through, so such meters read inter-sample peaks of that content *high*; the limiter
+/// runs this interpolator beside its accurate one and obeys the larger reading, so the ceiling
+/// holds by the accurate measure and by these meters alike.
+#[derive(Debug, Clone)]
+pub struct MeterInterpolator {
+    factor: usize,
+    /// `coef[t][f]`: phase f, input t steps ago (lanes beyond `factor` are zero).
+    coef: Vec<[f64; 4]>,
+    hist: History,
+}
+
+impl MeterInterpolator {
+    /// Total taps of the prototype filter.
+    const TAPS: usize = 48;
+
+    /// The interpolator such a meter uses at `sample_rate`. Allocates.
+    pub fn new(sample_rate: f64) -> Self {
+        let factor = if sample_rate < 96_000.0 { 4 } else { 2 };
+        let flat: Vec<f64> = (0..Self::TAPS)
+            .map(|j| {
+                let j = j as f64;
+                let n = Self::TAPS as f64;
+                let w = 0.5 * (1.0 - libm::cos(2.0 * PI * j / n));
+                let m = j - n / 2.0;
+                w * sinc(m / factor as f64)
+            })
+            .collect();
+        let coef = flat
+            .chunks_exact(factor)
+            .map(|c| {
+                let mut row = [0.0; 4];
+                row[..factor].copy_from_slice(c);
+                row
+            })
+            .collect();
+        Self {
+            factor,
+            coef,
+            hist: History::new(Self::TAPS / factor),
+        }
+    }
+
+    /// Delay in input samples: input step `n` produces the signal at `n − latency + f/factor`.
+    pub fn latency(&self) -> usize {
+        Self::TAPS / 2 / self.factor
     }
 
     /// Clears the history.
@@ -173,61 +259,98 @@ impl Interpolator {
         self.hist.reset();
     }
 
-    /// Feeds one input sample and writes the `factor` interpolated values of the interval it
-    /// completes (phase 0 first, an exact copy of the input delayed by [`Self::latency`]).
+    /// Feeds one sample; returns the largest magnitude of the values it completes.
     #[inline]
-    pub fn interpolate(&mut self, x: f64, out: &mut [f64]) {
+    pub fn peak(&mut self, x: f64) -> f64 {
         self.hist.push(x);
         let w = self.hist.window();
-        match &self.table {
-            Table::X4(t) => out[..4].copy_from_slice(&run(t, w)),
-            Table::X8(t) => out[..8].copy_from_slice(&run(t, w)),
+        let mut acc = [0.0f64; 4];
+        for (c, &xv) in self.coef.iter().zip(w) {
+            for p in 0..4 {
+                acc[p] += c[p] * xv;
+            }
         }
-    }
-
-    /// For every sample of `input`, writes to `peaks` the largest magnitude of the interpolated
-    /// signal over the interval that sample completes (see [`Self::latency`]).
-    pub fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
-        match &self.table {
-            Table::X4(t) => peaks_impl(t, &mut self.hist, input, peaks),
-            Table::X8(t) => peaks_impl(t, &mut self.hist, input, peaks),
-        }
-    }
-}
-
-fn peaks_impl<const L: usize>(t: &[[f64; L]], hist: &mut History, input: &[f64], peaks: &mut [f64]) {
-    for (&x, p) in input.iter().zip(peaks.iter_mut()) {
-        hist.push(x);
-        let y = run(t, hist.window());
         let mut m = 0.0f64;
-        for v in y {
-            let a = v.abs();
+        for a in &acc {
+            let a = a.abs();
             if a > m {
                 m = a;
             }
         }
-        *p = m;
+        m
     }
 }
 
-/// All phases of one output step: `y[p] = Σ_j t[j][p]·w[j]`, two partial sums for throughput.
-#[inline(always)]
-fn run<const L: usize>(t: &[[f64; L]], w: &[f64]) -> [f64; L] {
-    let half = t.len() / 2;
-    let (t0, t1) = t.split_at(half);
-    let (w0, w1) = w.split_at(half);
-    let mut a = [0.0; L];
-    let mut b = [0.0; L];
-    for ((ca, cb), (&xa, &xb)) in t0.iter().zip(t1).zip(w0.iter().zip(w1)) {
-        for p in 0..L {
-            a[p] += ca[p] * xa;
-            b[p] += cb[p] * xb;
+/// A true-peak reading per input sample: the larger of the accurate [`Interpolator`] and the
+/// [`MeterInterpolator`], time-aligned.
+#[derive(Debug, Clone)]
+pub struct TruePeakDetector {
+    fine: Interpolator,
+    meter: MeterInterpolator,
+    /// Delays the earlier of the two readings so both refer to the same interval.
+    align: Vec<f64>,
+    align_pos: usize,
+    fine_first: bool,
+    latency: usize,
+}
+
+impl TruePeakDetector {
+    /// The detector at `factor` (4 or 8) for `sample_rate`. Allocates.
+    pub fn new(factor: usize, sample_rate: f64) -> Self {
+        let fine = Interpolator::detector(factor);
+        let meter = MeterInterpolator::new(sample_rate);
+        let (a, b) = (fine.latency(), meter.latency());
+        Self {
+            align: vec![0.0; a.abs_diff(b).max(1)],
+            align_pos: 0,
+            fine_first: a < b,
+            latency: a.max(b),
+            fine,
+            meter,
         }
     }
-    for p in 0..L {
-        a[p] += b[p];
+
+    /// Delay in input samples: the reading of input step `n` covers `[n − latency, n − latency + 1)`.
+    pub fn latency(&self) -> usize {
+        self.latency
     }
-    a
+
+    /// Clears all history.
+    pub fn reset(&mut self) {
+        self.fine.reset();
+        self.meter.reset();
+        self.align.fill(0.0);
+        self.align_pos = 0;
+    }
+
+    /// For every sample of `input`, writes the true-peak reading of its interval to `peaks`.
+    pub fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
+        let mut buf = [0.0; 8];
+        let factor = self.fine.factor();
+        let len = self.align.len();
+        let same = self.fine.latency() == self.meter.latency();
+        for (&x, out) in input.iter().zip(peaks.iter_mut()) {
+            self.fine.interpolate(x, &mut buf);
+            let mut a = 0.0f64;
+            for v in &buf[..factor] {
+                let v = v.abs();
+                if v > a {
+                    a = v;
+                }
+            }
+            let mut b = self.meter.peak(x);
+            if !same {
+                let early = if self.fine_first { &mut a } else { &mut b };
+                *early = std::mem::replace(&mut self.align[self.align_pos], *early);
+                self.align_pos = if self.align_pos + 1 == len {
+                    0
+                } else {
+                    self.align_pos + 1
+                };
+            }
+            *out = a.max(b);
+        }
+    }
 }
 
 /// A half-band 2× stage design: `2·m` symmetric coefficients of the odd taps (the centre tap is
@@ -313,6 +436,32 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
         t += x * y;
     }
     t
+}
+
+/// One half-band 2× upsampling stage.
+#[derive(Debug, Clone)]
+struct Up2 {
+    d: HalfbandDesign,
+    hist: History,
+}
+
+impl Up2 {
+    fn new(d: HalfbandDesign) -> Self {
+        Self {
+            hist: History::new(2 * d.m),
+            d,
+        }
+    }
+    /// One input sample → two output samples (in time order).
+    #[inline(always)]
+    fn up(&mut self, x: f64) -> [f64; 2] {
+        self.hist.push(x);
+        let w = self.hist.window();
+        [dot(&self.d.a, w), w[self.d.m - 1]]
+    }
+    fn reset(&mut self) {
+        self.hist.reset();
+    }
 }
 
 /// One half-band stage in both directions.
@@ -494,45 +643,36 @@ impl Oversampler {
 mod tests {
     use super::*;
 
-    /// Magnitude response of phase `p` of an interpolator at `f` (cycles per input sample).
-    pub(crate) fn interp_response(it: &Interpolator, p: usize, f: f64) -> (f64, f64) {
-        let mut out = vec![0.0; it.factor()];
-        let mut probe = it.clone();
-        probe.reset();
-        // Impulse response of phase p.
-        let mut h = Vec::new();
-        for n in 0..it.taps {
-            probe.interpolate(if n == 0 { 1.0 } else { 0.0 }, &mut out);
-            h.push(out[p]);
+    /// Largest error of the interpolated values against the analytic sine, relative to its
+    /// amplitude, for a tone at `f` (cycles per input sample).
+    fn interp_error(factor: usize, f: f64) -> f64 {
+        let mut it = Interpolator::detector(factor);
+        let lat = it.latency() as f64;
+        let mut out = [0.0; 8];
+        let mut worst: f64 = 0.0;
+        for n in 0..3000 {
+            let x = (2.0 * PI * f * n as f64 + 0.4).sin();
+            it.interpolate(x, &mut out);
+            if n < 1000 {
+                continue;
+            }
+            for (p, v) in out[..factor].iter().enumerate() {
+                let t = n as f64 - lat + p as f64 / factor as f64;
+                let want = (2.0 * PI * f * t + 0.4).sin();
+                worst = worst.max((v - want).abs());
+            }
         }
-        let (mut re, mut im) = (0.0, 0.0);
-        for (n, v) in h.iter().enumerate() {
-            re += v * (2.0 * PI * f * n as f64).cos();
-            im -= v * (2.0 * PI * f * n as f64).sin();
-        }
-        (re, im)
+        worst
     }
 
     #[test]
-    fn interpolator_phase0_is_a_delay_and_passband_is_flat() {
+    fn interpolator_is_accurate_up_to_its_band_edge() {
         for factor in [4, 8] {
-            let it = Interpolator::detector(factor);
-            let mut probe = it.clone();
-            let mut out = vec![0.0; factor];
-            let mut got = Vec::new();
-            for n in 0..100 {
-                probe.interpolate(n as f64, &mut out);
-                got.push(out[0]);
-            }
-            assert_eq!(got[it.latency() + 5], 5.0);
-            // Combined response of the full L× filter: every phase has |H| ≈ 1 in the passband.
-            for p in 1..factor {
-                for k in 0..=88 {
-                    let f = k as f64 / 200.0;
-                    let (re, im) = interp_response(&it, p, f);
-                    let mag_db = 10.0 * (re * re + im * im).log10();
-                    assert!(mag_db.abs() < 0.025, "factor {factor} phase {p} f {f}: {mag_db}");
-                }
+            for k in 0..=47 {
+                let f = k as f64 / 100.0 + 0.001;
+                let err = interp_error(factor, f);
+                // 60 dB design: ripple and image leakage about 1e-3 per stage.
+                assert!(err < 5e-3, "factor {factor} f {f}: error {err}");
             }
         }
     }

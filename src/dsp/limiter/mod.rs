@@ -57,7 +57,7 @@
 mod gain_path;
 
 use super::config::{ConfigValue, ProcessorConfig};
-use super::oversample::Interpolator;
+use super::oversample::TruePeakDetector;
 use super::registry::{BuildContext, KindInfo};
 use super::telemetry::{Telemetry, GAIN_REDUCTION_DB};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
@@ -210,12 +210,12 @@ fn targets(ceiling_db: f64, factor: usize) -> Targets {
 
 /// Per-channel state.
 struct Channel {
-    det: Interpolator,
+    det: TruePeakDetector,
     hold: SlidingMin,
     release: Release,
     smooth: BoxCascade,
     delay: Delay,
-    check: Interpolator,
+    check: TruePeakDetector,
     hold_b: SlidingMin,
     smooth_b: BoxCascade,
     delay_b: Delay,
@@ -289,7 +289,7 @@ impl Processor for Limiter {
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.fs = spec.sample_rate;
         let attack = crate::units::ms_to_samples(self.lookahead_ms, spec.sample_rate).max(1);
-        let det = Interpolator::detector(self.factor);
+        let det = TruePeakDetector::new(self.factor, spec.sample_rate);
         let k2 = det.latency();
         let delay_a = k2 + attack - 1 + HOLD_A;
         let delay_b = k2 + ATTACK_B - 1 + HOLD_B;
