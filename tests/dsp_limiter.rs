@@ -36,7 +36,10 @@ fn torture(fs: f64) -> Vec<(String, Planar)> {
     let mut set = Vec::new();
     // Sine bursts at several frequencies, +6 dBFS, with gaps.
     let mut l = vec![0.0; n];
-    for (k, f) in [997.0, 5_000.0, 11_025.0, 15_000.0, 19_000.0].iter().enumerate() {
+    for (k, f) in [997.0, 5_000.0, 11_025.0, 15_000.0, 19_000.0]
+        .iter()
+        .enumerate()
+    {
         let s = k * n / 5;
         for i in s + n / 20..s + n / 5 {
             l[i] = 2.0 * (2.0 * PI * f * i as f64 / fs + 0.3).sin();
@@ -47,7 +50,13 @@ fn torture(fs: f64) -> Vec<(String, Planar)> {
     // Full-scale square waves (naive, so plenty of inter-sample overshoot).
     let sq = |f: f64| -> Vec<f64> {
         (0..n)
-            .map(|i| if (f * i as f64 / fs).fract() < 0.5 { 1.0 } else { -1.0 })
+            .map(|i| {
+                if (f * i as f64 / fs).fract() < 0.5 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
             .collect()
     };
     set.push(("square waves".into(), stereo(sq(1_000.0), sq(3_100.0))));
@@ -66,7 +75,12 @@ fn torture(fs: f64) -> Vec<(String, Planar)> {
         set.push((format!("tech3341 case {case} +6 dB"), stereo(x.clone(), x)));
     }
     // Inter-sample-peak-heavy material: ±1 patterns near fs/4 with phase offsets.
-    for (f, ph) in [(0.25, 0.785), (0.2437, 0.3), (0.2561, 1.1), (1.0 / 6.0, 0.5)] {
+    for (f, ph) in [
+        (0.25, 0.785),
+        (0.2437, 0.3),
+        (0.2561, 1.1),
+        (1.0 / 6.0, 0.5),
+    ] {
         let l: Vec<f64> = (0..n)
             .map(|i| (2.0 * PI * f * i as f64 + ph).sin().signum())
             .collect();
@@ -107,25 +121,39 @@ fn torture_set_stays_under_the_ceiling() {
                 assert_eq!(v, 0, "allocations");
                 let ebu = db(true_peak_ebur128(&y, fs as u32));
                 let floor = 10f64.powf((ceiling - 9.0) / 20.0);
-                let reference = db(y.iter().map(|c| true_peak_32x(c, floor)).fold(0.0, f64::max));
+                let reference = db(y
+                    .iter()
+                    .map(|c| true_peak_32x(c, floor))
+                    .fold(0.0, f64::max));
                 println!(
                     "{factor}x {fs} Hz {name:34} ebur128 {ebu:+.3} dBTP  32x {reference:+.3} dBTP"
                 );
                 worst_ebu = worst_ebu.max(ebu - ceiling);
                 worst_ref = worst_ref.max(reference - ceiling);
                 if ebu > ceiling || reference > ceiling + 0.1 {
-                    failures.push(format!("{factor}x {fs} {name}: ebur128 {ebu:+.3}, 32x {reference:+.3} dBTP"));
+                    failures.push(format!(
+                        "{factor}x {fs} {name}: ebur128 {ebu:+.3}, 32x {reference:+.3} dBTP"
+                    ));
                 }
             }
         }
     }
     println!("worst over ceiling: ebur128 {worst_ebu:+.4} dB, 32x {worst_ref:+.4} dB");
-    assert!(failures.is_empty(), "over the ceiling:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "over the ceiling:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn limits_a_sine_cleanly() {
-    for (factor, fs) in [(8.0, 48_000.0), (8.0, 44_100.0), (4.0, 48_000.0), (8.0, 96_000.0)] {
+    for (factor, fs) in [
+        (8.0, 48_000.0),
+        (8.0, 44_100.0),
+        (4.0, 48_000.0),
+        (8.0, 96_000.0),
+    ] {
         let ceiling = -1.0;
         let amp = 10f64.powf((ceiling + 6.0) / 20.0);
         let n = fs as usize;
@@ -164,7 +192,8 @@ fn material_under_the_ceiling_passes_unchanged() {
                 .collect();
             let tp = x.iter().map(|c| true_peak_32x(c, 0.0)).fold(0.0, f64::max);
             let k = 10f64.powf(-2.0 / 20.0) / tp;
-            x.iter_mut().for_each(|c| c.iter_mut().for_each(|v| *v *= k));
+            x.iter_mut()
+                .for_each(|c| c.iter_mut().for_each(|v| *v *= k));
             let spec = graph("limiter", config(-1.0, factor), 2, &[]);
             let (y, _) = render(&spec, &x, fs, 333);
             let err = y
@@ -172,7 +201,11 @@ fn material_under_the_ceiling_passes_unchanged() {
                 .zip(&x)
                 .flat_map(|(a, b)| a.iter().zip(b).map(|(p, q)| (p - q).abs()))
                 .fold(0.0, f64::max);
-            let err_db = if err == 0.0 { f64::NEG_INFINITY } else { db(err) };
+            let err_db = if err == 0.0 {
+                f64::NEG_INFINITY
+            } else {
+                db(err)
+            };
             println!("{factor}x {fs}: residual {err_db:.1} dBFS");
             assert!(err_db < -120.0, "residual {err_db} dBFS");
         }
@@ -188,7 +221,10 @@ fn latency_is_reported_and_compensated() {
         x[1][7_000] = -0.25;
         let spec = graph("limiter", config(-1.0, 8.0), 2, &[]);
         let (y, _) = render(&spec, &x, fs, 64);
-        assert_eq!(y, x, "{fs}: the impulses come out at the same samples, unchanged");
+        assert_eq!(
+            y, x,
+            "{fs}: the impulses come out at the same samples, unchanged"
+        );
     }
     let built = stemgraph::dsp::registry::build(
         "limiter",
@@ -224,10 +260,19 @@ fn block_size_invariance_with_automation() {
             cfg,
             2,
             &[
-                ("input_gain_db", linear_curve(&[(0, 0.0), (15_000, 12.0), (30_000, -3.0)])),
-                ("release_ms", linear_curve(&[(5_000, 10.0), (25_000, 500.0)])),
+                (
+                    "input_gain_db",
+                    linear_curve(&[(0, 0.0), (15_000, 12.0), (30_000, -3.0)]),
+                ),
+                (
+                    "release_ms",
+                    linear_curve(&[(5_000, 10.0), (25_000, 500.0)]),
+                ),
                 ("link_pct", linear_curve(&[(10_000, 100.0), (20_000, 0.0)])),
-                ("ceiling_dbtp", linear_curve(&[(20_000, -1.0), (21_000, -3.0)])),
+                (
+                    "ceiling_dbtp",
+                    linear_curve(&[(20_000, -1.0), (21_000, -3.0)]),
+                ),
             ],
         );
         let (reference, v) = render(&spec, &x, fs, 1);
@@ -290,7 +335,11 @@ fn publishes_gain_reduction() {
                 *v = 2.0 * (2.0 * PI * 1000.0 * (b * 1024 + i) as f64 / fs).sin();
             }
         }
-        p.process(&mut buf.view_mut(1024), None, stemgraph::dsp::ParamBlock::new(&slots));
+        p.process(
+            &mut buf.view_mut(1024),
+            None,
+            stemgraph::dsp::ParamBlock::new(&slots),
+        );
     }
     let gr = tele.get_named("gain_reduction_db").unwrap();
     // 2.0 peak → −1 dBTP − 0.1 dB margin: about 7.1 dB.

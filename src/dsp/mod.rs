@@ -18,6 +18,7 @@
 
 pub mod buffer;
 pub mod config;
+pub mod dither;
 pub mod gain;
 pub mod latency_delay;
 pub mod limiter;

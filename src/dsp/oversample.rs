@@ -96,7 +96,10 @@ impl Interpolator {
     /// # Panics
     /// If `factor` is not 4 or 8 (construction-time contract).
     pub fn new(factor: usize, transition: f64, atten_db: f64) -> Self {
-        assert!(factor == 4 || factor == 8, "interpolator factor must be 4 or 8");
+        assert!(
+            factor == 4 || factor == 8,
+            "interpolator factor must be 4 or 8"
+        );
         let n = factor.trailing_zeros() as usize;
         // Highest frequency the first stage lets through (input-rate units).
         let top = 0.5 + transition / 2.0;
@@ -405,7 +408,11 @@ impl History {
     }
     #[inline(always)]
     fn push(&mut self, x: f64) {
-        self.pos = if self.pos == 0 { self.len - 1 } else { self.pos - 1 };
+        self.pos = if self.pos == 0 {
+            self.len - 1
+        } else {
+            self.pos - 1
+        };
         self.buf[self.pos] = x;
         self.buf[self.pos + self.len] = x;
     }
@@ -525,7 +532,10 @@ impl Oversampler {
     /// # Panics
     /// If `factor` is not 2, 4 or 8 (construction-time contract).
     pub fn new(factor: usize) -> Self {
-        assert!(matches!(factor, 2 | 4 | 8), "oversampling factor must be 2, 4 or 8");
+        assert!(
+            matches!(factor, 2 | 4 | 8),
+            "oversampling factor must be 2, 4 or 8"
+        );
         let n = factor.trailing_zeros() as usize;
         let mut stages = Vec::with_capacity(n);
         let mut total_top = 0; // round-trip latency in top-rate samples
@@ -726,4 +736,3 @@ mod tests {
         assert!(20.0 * (image / tone).log10() < -90.0);
     }
 }
-

@@ -92,6 +92,7 @@ static KINDS: &[KindInfo] = &[
     super::gain::KIND,
     super::pan::KIND,
     super::limiter::KIND,
+    super::dither::KIND,
 ];
 
 /// Looks a kind up by name.

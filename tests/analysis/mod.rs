@@ -3,11 +3,11 @@
 //! reference, an FFT, a least-squares sine fit, and rendering through the real engine.
 #![allow(dead_code)]
 
+use std::f64::consts::PI;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
 use stemgraph::engine::offline::{render_in_memory, single_processor_graph, Planar};
 use stemgraph::graph::{AutomationSpec, GraphSpec};
-use std::f64::consts::PI;
 
 /// Modified Bessel I0 by its series.
 fn i0(x: f64) -> f64 {
@@ -50,7 +50,11 @@ pub fn true_peak_32x_at(x: &[f64], floor: f64) -> (f64, usize) {
                     i0(beta * (1.0 - r * r).sqrt()) / norm
                 }
             };
-            let s = if d == 0.0 { 1.0 } else { (PI * d).sin() / (PI * d) };
+            let s = if d == 0.0 {
+                1.0
+            } else {
+                (PI * d).sin() / (PI * d)
+            };
             *c = s * w;
         }
     }
@@ -161,8 +165,8 @@ pub fn power_spectrum(x: &[f64]) -> Vec<f64> {
         .enumerate()
         .map(|(i, v)| {
             let t = 2.0 * PI * i as f64 / n as f64;
-            let w = 0.35875 - 0.48829 * t.cos() + 0.14128 * (2.0 * t).cos()
-                - 0.01168 * (3.0 * t).cos();
+            let w =
+                0.35875 - 0.48829 * t.cos() + 0.14128 * (2.0 * t).cos() - 0.01168 * (3.0 * t).cos();
             v * w
         })
         .collect();
@@ -254,7 +258,12 @@ pub fn step_curve(pos: i64, before: f64, after: f64) -> Curve {
 }
 
 /// A one-processor graph `in → fx (kind, config) → out` with automation `(param, curve)`.
-pub fn graph(kind: &str, config: ProcessorConfig, channels: usize, auto: &[(&str, Curve)]) -> GraphSpec {
+pub fn graph(
+    kind: &str,
+    config: ProcessorConfig,
+    channels: usize,
+    auto: &[(&str, Curve)],
+) -> GraphSpec {
     let mut spec = single_processor_graph(kind, config, channels);
     for (param, curve) in auto {
         spec.automation.push(AutomationSpec {

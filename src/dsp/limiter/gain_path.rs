@@ -273,7 +273,9 @@ mod tests {
         let mut r = 12345u64;
         let mut hist = Vec::new();
         for _ in 0..2000 {
-            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            r = r
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let v = (r >> 11) as f64 / (1u64 << 53) as f64;
             hist.push(v);
             let got = sm.push(v);

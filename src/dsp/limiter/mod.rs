@@ -114,7 +114,11 @@ fn example() -> ProcessorConfig {
 }
 
 /// Reads a numeric option without taking it (it is also a parameter, taken by the registry).
-pub(crate) fn peek_number(config: &ProcessorConfig, key: &str, default: f64) -> Result<f64, String> {
+pub(crate) fn peek_number(
+    config: &ProcessorConfig,
+    key: &str,
+    default: f64,
+) -> Result<f64, String> {
     match config.entries.get(key) {
         None => Ok(default),
         Some(ConfigValue::Number(v)) => Ok(*v),
@@ -154,9 +158,15 @@ pub fn params() -> Vec<ParamInfo> {
         ParamInfo::new("release_ms", Unit::Milliseconds, 1.0, 1000.0, 100.0)
             .log()
             .doc("release time (with auto_release: the sustained release; fast = a tenth)"),
-        ParamInfo::new("lookahead_ms", Unit::Milliseconds, 1.0, 5.0, DEFAULT_LOOKAHEAD_MS)
-            .fixed()
-            .doc("lookahead = attack time; sets the latency"),
+        ParamInfo::new(
+            "lookahead_ms",
+            Unit::Milliseconds,
+            1.0,
+            5.0,
+            DEFAULT_LOOKAHEAD_MS,
+        )
+        .fixed()
+        .doc("lookahead = attack time; sets the latency"),
         ParamInfo::new("link_pct", Unit::Percent, 0.0, 100.0, 100.0)
             .doc("stereo link: 100 = one gain for both channels, 0 = independent"),
         ParamInfo::new("input_gain_db", Unit::Decibels, -12.0, 24.0, 0.0)
@@ -255,7 +265,10 @@ impl Limiter {
             state: Vec::new(),
             x: Vec::new(),
             p: Vec::new(),
-            drive: Cached { key: f64::NAN, val: 1.0 },
+            drive: Cached {
+                key: f64::NAN,
+                val: 1.0,
+            },
             target: Cached {
                 key: f64::NAN,
                 val: Targets::default(),
@@ -268,7 +281,10 @@ impl Limiter {
                     charge: 1.0,
                 },
             },
-            link: Cached { key: f64::NAN, val: 1.0 },
+            link: Cached {
+                key: f64::NAN,
+                val: 1.0,
+            },
             guard_clips: 0,
             telemetry: Arc::new(Telemetry::new(TELEMETRY)),
         }
@@ -394,7 +410,9 @@ impl Limiter {
         }
         // 2. Detector: peak per interval.
         for c in 0..channels {
-            self.state[c].det.peaks(&self.x[c][..n], &mut self.p[c][..n]);
+            self.state[c]
+                .det
+                .peaks(&self.x[c][..n], &mut self.p[c][..n]);
         }
         // 3. Required gains, linked.
         for i in 0..n {
