@@ -26,6 +26,7 @@ pub mod oversample;
 pub mod pan;
 pub mod param;
 pub mod registry;
+pub mod saturation;
 pub mod telemetry;
 
 use std::any::Any;

@@ -93,6 +93,7 @@ static KINDS: &[KindInfo] = &[
     super::pan::KIND,
     super::limiter::KIND,
     super::dither::KIND,
+    super::saturation::KIND,
 ];
 
 /// Looks a kind up by name.

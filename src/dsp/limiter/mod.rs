@@ -54,7 +54,7 @@
 //!
 //! Latency: `D_A + D_B` samples, reported by [`Processor::latency`] and compensated by the graph.
 
-mod gain_path;
+pub(crate) mod gain_path;
 
 use super::config::{ConfigValue, ProcessorConfig};
 use super::oversample::TruePeakDetector;
