@@ -203,3 +203,38 @@ function multiband(options) end
 ---@param options? stemgraph.widthOptions
 ---@return stemgraph.Processor
 function width(options) end
+
+---@class stemgraph.limiterOptions: stemgraph.ProcessorOptions
+---@field ceiling_dbtp? number true-peak ceiling of the output, dBTP (-12 … 0 dB)
+---@field release_ms? number release time (with auto_release: the sustained release; fast = a tenth) (1 … 1000 ms)
+---@field lookahead_ms? number lookahead = attack time; sets the latency (1 … 5 ms)
+---@field link_pct? number stereo link: 100 = one gain for both channels, 0 = independent (0 … 100 %)
+---@field input_gain_db? number drive into the limiter (-12 … 24 dB)
+---@field auto_release? boolean
+---@field oversampling? number
+
+--- True-peak lookahead limiter: the output never exceeds `ceiling_dbtp`, measured as true peak. Oversampled detector (`oversampling` = 4 or 8, default 8), sliding-window hold, two-box attack equal to the lookahead, program-dependent release (`auto_release`, default true), channel link, and a safety stage that checks the output's true peak. `input_gain_db` drives it. Latency: the lookahead plus about 1 ms, compensated.
+---@param options? stemgraph.limiterOptions
+---@return stemgraph.Processor
+function limiter(options) end
+
+---@class stemgraph.ditherOptions: stemgraph.ProcessorOptions
+---@field bits? number target word length (8 … 24)
+---@field seed? number noise generator seed (whole number): same seed, same bits (0 … 4294967295)
+---@field noise_shaping? string
+
+--- TPDF dither and quantisation to `bits` (8–24): the output lies exactly on the target grid, so the file writer's rounding is exact. `noise_shaping` = "none", "lipshitz", "wannamaker3" or "fweighted9" (valid within ±5 % of 44.1/48 kHz; flat TPDF elsewhere, with a warning). `seed` makes renders reproducible.
+---@param options? stemgraph.ditherOptions
+---@return stemgraph.Processor
+function dither(options) end
+
+---@class stemgraph.saturationOptions: stemgraph.ProcessorOptions
+---@field drive_db? number gain into the curve (0 … 36 dB)
+---@field mix_pct? number wet share; the dry signal is latency-aligned (0 … 100 %)
+---@field output_db? number level after the mix (-24 … 12 dB)
+---@field character? string
+
+--- Saturation, oversampled 8×: `character` = "soft" (tanh soft clip), "tape" (wider knee, gentle top-end softening) or "tube" (asymmetric, even harmonics, DC blocked). `drive_db` into the curve, `mix_pct` with the latency-aligned dry signal, `output_db` after. Latency compensated.
+---@param options? stemgraph.saturationOptions
+---@return stemgraph.Processor
+function saturation(options) end

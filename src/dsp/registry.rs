@@ -97,6 +97,9 @@ static KINDS: &[KindInfo] = &[
     super::dynamics::deesser::KIND,
     super::dynamics::multiband::KIND,
     super::width::KIND,
+    super::limiter::KIND,
+    super::dither::KIND,
+    super::saturation::KIND,
 ];
 
 /// Looks a kind up by name.
