@@ -213,7 +213,7 @@ function width(options) end
 ---@field auto_release? boolean
 ---@field oversampling? number
 
---- True-peak lookahead limiter: the output never exceeds `ceiling_dbtp`, measured as true peak. Oversampled detector (`oversampling` = 4 or 8, default 8), sliding-window hold, two-box attack equal to the lookahead, program-dependent release (`auto_release`, default true), channel link, and a safety stage that checks the output's true peak. `input_gain_db` drives it. Latency: the lookahead plus about 1 ms, compensated.
+--- True-peak lookahead limiter: the output never exceeds `ceiling_dbtp`, measured as true peak. Oversampled detector (`oversampling` = 4 or 8, default 8; 1 detects sample peaks only, like most plugin limiters and ffmpeg's alimiter, and then guarantees no more than the sample peak), sliding-window hold, two-box attack equal to the lookahead, program-dependent release (`auto_release`, default true), channel link, and a safety stage that checks the output's (true) peak. `input_gain_db` drives it. Latency: the lookahead plus about 1 ms, compensated.
 ---@param options? stemgraph.limiterOptions
 ---@return stemgraph.Processor
 function limiter(options) end

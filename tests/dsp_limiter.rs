@@ -347,3 +347,45 @@ fn publishes_gain_reduction() {
     assert!((gr - (6.0206 + 1.1)).abs() < 0.1, "{gr}");
     assert_eq!(tele.get_named("guard_clips"), Some(0.0));
 }
+
+/// `oversampling = 1` detects sample peaks (as ffmpeg's alimiter and plugin limiters do): every
+/// sample of the output stays under the ceiling, material under it passes unchanged, the
+/// latency is the lookahead plus the hold, and the output does not depend on the block size.
+#[test]
+fn sample_peak_mode() {
+    let fs = 48_000.0;
+    let ceiling = -1.0;
+    let c = 10f64.powf(ceiling / 20.0);
+    let n = (0.5 * fs) as usize;
+    for (name, x) in torture(fs) {
+        let spec = graph("limiter", config(ceiling, 1.0), 2, &[]);
+        let (reference, _) = render(&spec, &x, fs, 1);
+        let peak = reference
+            .iter()
+            .flatten()
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(peak <= c, "{name}: sample peak {peak} over the ceiling {c}");
+        for block in [64, 997] {
+            let (y, _) = render(&spec, &x, fs, block);
+            assert!(y == reference, "{name}: block {block} changes the output");
+        }
+    }
+    let quiet: Planar = (0..2)
+        .map(|ch| common::sine(n, 440.0 + ch as f64, 0.5, fs).remove(0))
+        .collect();
+    let spec = graph("limiter", config(ceiling, 1.0), 2, &[]);
+    let (y, _) = render(&spec, &quiet, fs, 333);
+    assert!(y == quiet, "material under the ceiling passes bit for bit");
+    let built = stemgraph::dsp::registry::build("limiter", &config(ceiling, 1.0), 2).unwrap();
+    let mut p = built.processor;
+    p.prepare(&stemgraph::dsp::ProcessSpec {
+        sample_rate: fs,
+        max_block: 64,
+        input_channels: 2,
+    });
+    assert_eq!(
+        p.latency(),
+        72 - 1 + 8 + 16 - 1 + 8,
+        "lookahead 1.5 ms + holds"
+    );
+}

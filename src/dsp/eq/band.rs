@@ -382,6 +382,29 @@ impl Band {
         self.identity = self.spec.kind.has_gain() && gain_db == 0.0;
     }
 
+    /// The sections to run this block when the band is constant and not the identity (then its
+    /// run is the plain series of these sections, see [`crate::dsp::filters::svf::run_series2`]):
+    /// coefficients and the states of both channels.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn constant_sections(
+        &mut self,
+    ) -> Option<(&[SvfCoefs], &mut [SvfState], &mut [SvfState])> {
+        if self.varying || self.identity {
+            return None;
+        }
+        let [s0, s1] = &mut self.state;
+        Some((
+            &self.coefs[..self.sections],
+            &mut s0[..self.sections],
+            &mut s1[..self.sections],
+        ))
+    }
+
+    /// Whether the band passes the signal untouched this block (a constant 0 dB gain).
+    pub(crate) fn is_constant_identity(&self) -> bool {
+        !self.varying && self.identity
+    }
+
     /// Processes frames `offset..offset + len` of the block, held in `lanes` (already in the
     /// band's domain: L/R, or M/S for mid and side bands).
     pub fn process(

@@ -23,7 +23,8 @@ pub mod band;
 
 use self::band::{Band, BandParams, BandSpec, BandType, Lanes, Mode};
 use super::config::{ConfigValue, ProcessorConfig};
-use super::filters::FlushClock;
+use super::filters::svf::run_series2;
+use super::filters::{FlushClock, SvfCoefs};
 use super::registry::{BuildContext, KindInfo};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
 use crate::suggest::{closest, did_you_mean};
@@ -300,6 +301,64 @@ impl Eq {
     }
 }
 
+/// Most sections run as one series.
+const GROUP_SECTIONS: usize = 16;
+
+/// Constant stereo bands gathered to run as one series.
+#[derive(Default)]
+struct SectionGroup {
+    bands: [usize; GROUP_SECTIONS],
+    count: usize,
+    sections: usize,
+}
+
+impl SectionGroup {
+    /// Adds band `i` with `sections` sections; false when it does not fit.
+    fn push(&mut self, i: usize, sections: usize) -> bool {
+        if self.sections + sections > GROUP_SECTIONS {
+            return false;
+        }
+        self.bands[self.count] = i;
+        self.count += 1;
+        self.sections += sections;
+        true
+    }
+
+    /// Runs the gathered bands over `l`, `r` as one series of sections and empties the group.
+    fn run(&mut self, bands: &mut [Band], l: &mut [f64], r: &mut [f64]) {
+        if self.count == 0 {
+            return;
+        }
+        let mut coefs = [SvfCoefs::IDENTITY; GROUP_SECTIONS];
+        let mut sl = [[0.0; 2]; GROUP_SECTIONS];
+        let mut sr = [[0.0; 2]; GROUP_SECTIONS];
+        let mut k = 0;
+        for &i in &self.bands[..self.count] {
+            let (c, a, b) = bands[i]
+                .constant_sections()
+                .expect("gathered while constant");
+            let n = c.len();
+            coefs[k..k + n].copy_from_slice(c);
+            sl[k..k + n].copy_from_slice(a);
+            sr[k..k + n].copy_from_slice(b);
+            k += n;
+        }
+        run_series2(&coefs[..k], &mut sl[..k], &mut sr[..k], l, r);
+        let mut k = 0;
+        for &i in &self.bands[..self.count] {
+            let (_, a, b) = bands[i]
+                .constant_sections()
+                .expect("gathered while constant");
+            let n = a.len();
+            a.copy_from_slice(&sl[k..k + n]);
+            b.copy_from_slice(&sr[k..k + n]);
+            k += n;
+        }
+        self.count = 0;
+        self.sections = 0;
+    }
+}
+
 /// L/R → M/S in place: `m = (l + r)/2`, `s = (l − r)/2`.
 #[inline]
 fn to_mid_side(l: &mut [f64], r: &mut [f64]) {
@@ -357,8 +416,27 @@ impl Processor for Eq {
                 let (l, r) = audio.stereo_mut();
                 let (l, r) = (&mut l[start..end], &mut r[start..end]);
                 let mut mid_side = false;
-                for band in &mut self.bands {
-                    let mode = band.spec.mode;
+                // Constant stereo bands in a row run as one series (see `run_series2`): their
+                // indexes are gathered here and run together when the row ends.
+                let mut group = SectionGroup::default();
+                for i in 0..self.bands.len() {
+                    let mode = self.bands[i].spec.mode;
+                    if mode == Mode::Stereo && self.bands[i].is_constant_identity() {
+                        continue;
+                    }
+                    if mode == Mode::Stereo && mid_side {
+                        group.run(&mut self.bands, l, r);
+                        to_left_right(l, r);
+                        mid_side = false;
+                    }
+                    if mode == Mode::Stereo && self.bands[i].constant_sections().is_some() {
+                        if !group.push(i, self.bands[i].spec.sections()) {
+                            group.run(&mut self.bands, l, r);
+                            group.push(i, self.bands[i].spec.sections());
+                        }
+                        continue;
+                    }
+                    group.run(&mut self.bands, l, r);
                     if (mode != Mode::Stereo) != mid_side {
                         if mid_side {
                             to_left_right(l, r);
@@ -372,8 +450,9 @@ impl Processor for Eq {
                         Mode::Mid => Lanes::One(&mut *l),
                         Mode::Side => Lanes::One(&mut *r),
                     };
-                    band.process(lanes, &params, start, fs);
+                    self.bands[i].process(lanes, &params, start, fs);
                 }
+                group.run(&mut self.bands, l, r);
                 if mid_side {
                     to_left_right(l, r);
                 }

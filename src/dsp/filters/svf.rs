@@ -118,6 +118,142 @@ impl SvfCoefs {
     }
 }
 
+/// Runs sections `coefs` in series over two channels in one pass over the samples: every sample
+/// goes through all of them before the next one enters. The output is the same, bit for bit, as
+/// running each section over the whole run in turn, but the `2·len` recursions are independent
+/// dependency chains that the processor overlaps, instead of two at a time.
+pub fn run_series2(
+    coefs: &[SvfCoefs],
+    sl: &mut [SvfState],
+    sr: &mut [SvfState],
+    l: &mut [f64],
+    r: &mut [f64],
+) {
+    let mut k = 0;
+    while k < coefs.len() {
+        let n = (coefs.len() - k).min(4);
+        let (c, a, b) = (&coefs[k..k + n], &mut sl[k..k + n], &mut sr[k..k + n]);
+        match n {
+            1 => series2::<1>(c, a, b, l, r),
+            2 => series2::<2>(c, a, b, l, r),
+            3 => series2::<3>(c, a, b, l, r),
+            _ => series2::<4>(c, a, b, l, r),
+        }
+        k += n;
+    }
+}
+
+#[inline(always)]
+fn series2<const N: usize>(
+    coefs: &[SvfCoefs],
+    sl: &mut [SvfState],
+    sr: &mut [SvfState],
+    l: &mut [f64],
+    r: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SSE2 is part of x86-64: left and right share one register, lane by lane the same
+        // IEEE operations as `SvfCoefs::tick`.
+        series2_sse2::<N>(coefs, sl, sr, l, r)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let c: [SvfCoefs; N] = std::array::from_fn(|i| coefs[i]);
+        let mut a: [SvfState; N] = std::array::from_fn(|i| sl[i]);
+        let mut b: [SvfState; N] = std::array::from_fn(|i| sr[i]);
+        let n = l.len().min(r.len());
+        for (xl, xr) in l[..n].iter_mut().zip(r[..n].iter_mut()) {
+            let (mut yl, mut yr) = (*xl, *xr);
+            for i in 0..N {
+                yl = c[i].tick(&mut a[i], yl);
+                yr = c[i].tick(&mut b[i], yr);
+            }
+            *xl = yl;
+            *xr = yr;
+        }
+        sl[..N].copy_from_slice(&a);
+        sr[..N].copy_from_slice(&b);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn series2_sse2<const N: usize>(
+    coefs: &[SvfCoefs],
+    sl: &mut [SvfState],
+    sr: &mut [SvfState],
+    l: &mut [f64],
+    r: &mut [f64],
+) {
+    use std::arch::x86_64::*;
+    /// One section's coefficients, each in both lanes.
+    #[derive(Clone, Copy)]
+    struct C2 {
+        a11: __m128d,
+        a22: __m128d,
+        b1: __m128d,
+        b2: __m128d,
+        c1: __m128d,
+        c2: __m128d,
+        d: __m128d,
+    }
+    // SAFETY (all intrinsics below): SSE2 is always available on x86-64; loads and stores go
+    // through `[f64; 2]` values, never raw pointers into the slices.
+    unsafe {
+        let c: [C2; N] = std::array::from_fn(|i| {
+            let k = &coefs[i];
+            C2 {
+                a11: _mm_set1_pd(k.a11),
+                a22: _mm_set1_pd(k.a22),
+                b1: _mm_set1_pd(k.b1),
+                b2: _mm_set1_pd(k.b2),
+                c1: _mm_set1_pd(k.c1),
+                c2: _mm_set1_pd(k.c2),
+                d: _mm_set1_pd(k.d),
+            }
+        });
+        // s1[i] = (state 1 of left, state 1 of right), s2 likewise.
+        let mut s1: [__m128d; N] = std::array::from_fn(|i| _mm_set_pd(sr[i][0], sl[i][0]));
+        let mut s2: [__m128d; N] = std::array::from_fn(|i| _mm_set_pd(sr[i][1], sl[i][1]));
+        let n = l.len().min(r.len());
+        for (xl, xr) in l[..n].iter_mut().zip(r[..n].iter_mut()) {
+            let mut x = _mm_set_pd(*xr, *xl);
+            for i in 0..N {
+                let k = &c[i];
+                // y = d·x + c1·s1 + c2·s2
+                let y = _mm_add_pd(
+                    _mm_add_pd(_mm_mul_pd(k.d, x), _mm_mul_pd(k.c1, s1[i])),
+                    _mm_mul_pd(k.c2, s2[i]),
+                );
+                // s1' = a11·s1 + b1·(x − s2);  s2' = b1·s1 + a22·s2 + b2·x
+                let n1 = _mm_add_pd(
+                    _mm_mul_pd(k.a11, s1[i]),
+                    _mm_mul_pd(k.b1, _mm_sub_pd(x, s2[i])),
+                );
+                let n2 = _mm_add_pd(
+                    _mm_add_pd(_mm_mul_pd(k.b1, s1[i]), _mm_mul_pd(k.a22, s2[i])),
+                    _mm_mul_pd(k.b2, x),
+                );
+                s1[i] = n1;
+                s2[i] = n2;
+                x = y;
+            }
+            let mut out = [0.0f64; 2];
+            _mm_storeu_pd(out.as_mut_ptr(), x);
+            *xl = out[0];
+            *xr = out[1];
+        }
+        for i in 0..N {
+            let (mut a, mut b) = ([0.0f64; 2], [0.0f64; 2]);
+            _mm_storeu_pd(a.as_mut_ptr(), s1[i]);
+            _mm_storeu_pd(b.as_mut_ptr(), s2[i]);
+            sl[i] = [a[0], b[0]];
+            sr[i] = [a[1], b[1]];
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

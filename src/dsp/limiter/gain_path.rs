@@ -10,7 +10,15 @@ const QUANT: f64 = 4_294_967_296.0; // 2^32
 /// Rounds a gain in [0, 1] down to the box filters' grid.
 #[inline(always)]
 pub fn quantize_down(g: f64) -> f64 {
-    libm::floor(g * QUANT) * (1.0 / QUANT)
+    let t = g * QUANT;
+    // floor: truncation for the non-negative values gains are (exact below 2^63, no call);
+    // anything else (never met) goes through libm as before.
+    let f = if t >= 0.0 && t < 9.2e18 {
+        t as u64 as f64
+    } else {
+        libm::floor(t)
+    };
+    f * (1.0 / QUANT)
 }
 
 /// Minimum of the last `len` values pushed (a monotonic deque over a preallocated ring).
@@ -49,26 +57,38 @@ impl SlidingMin {
     #[inline]
     pub fn push(&mut self, v: f64) -> f64 {
         let cap = self.vals.len();
+        // `head + k` for k < cap, wrapped (no division: both are below `cap`).
+        let wrap = |i: usize| if i >= cap { i - cap } else { i };
         // Drop from the back everything not smaller than v: it can never be the minimum again.
         while self.count > 0 {
-            let back = (self.head + self.count - 1) % cap;
+            let back = wrap(self.head + self.count - 1);
             if self.vals[back] >= v {
                 self.count -= 1;
             } else {
                 break;
             }
         }
-        let slot = (self.head + self.count) % cap;
+        let slot = wrap(self.head + self.count);
         self.vals[slot] = v;
         self.stamps[slot] = self.t;
         self.count += 1;
         // Drop from the front what has left the window.
         if self.stamps[self.head] + self.len <= self.t {
-            self.head = (self.head + 1) % cap;
+            self.head = wrap(self.head + 1);
             self.count -= 1;
         }
         self.t += 1;
         self.vals[self.head]
+    }
+
+    /// Takes the state of `other` (same window length), without allocating.
+    pub fn copy_from(&mut self, other: &SlidingMin) {
+        self.vals.copy_from_slice(&other.vals);
+        self.stamps.copy_from_slice(&other.stamps);
+        self.head = other.head;
+        self.count = other.count;
+        self.len = other.len;
+        self.t = other.t;
     }
 }
 
@@ -97,6 +117,13 @@ impl BoxSum {
         self.ring.fill(self.fill);
         self.pos = 0;
         self.sum = self.fill * self.ring.len() as f64;
+    }
+    /// Takes the state of `other` (same length), without allocating.
+    pub fn copy_from(&mut self, other: &BoxSum) {
+        self.ring.copy_from_slice(&other.ring);
+        self.pos = other.pos;
+        self.sum = other.sum;
+        self.fill = other.fill;
     }
     /// Pushes `v` and returns the sum of the window ending with it.
     #[inline(always)]
@@ -136,6 +163,12 @@ impl BoxCascade {
     pub fn reset(&mut self) {
         self.a.reset();
         self.b.reset();
+    }
+    /// Takes the state of `other` (same support), without allocating.
+    pub fn copy_from(&mut self, other: &BoxCascade) {
+        self.a.copy_from(&other.a);
+        self.b.copy_from(&other.b);
+        self.norm = other.norm;
     }
     /// Pushes a quantised gain, returns the smoothed gain.
     #[inline(always)]
@@ -207,7 +240,7 @@ impl ReleaseCoefs {
 
 /// The release stage, in the reduction domain u = 1 − gain. It never lets the gain above its
 /// input (`min` with the held target), so it cannot break the lookahead guarantee.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Release {
     fast: f64,
     slow: f64,

@@ -94,10 +94,12 @@ pub const TELEMETRY: &[&str] = &[GAIN_REDUCTION_DB, "safety_reduction_db", "guar
 pub const KIND: KindInfo = KindInfo {
     name: "limiter",
     doc: "True-peak lookahead limiter: the output never exceeds `ceiling_dbtp`, measured as true \
-          peak. Oversampled detector (`oversampling` = 4 or 8, default 8), sliding-window hold, \
-          two-box attack equal to the lookahead, program-dependent release (`auto_release`, \
-          default true), channel link, and a safety stage that checks the output's true peak. \
-          `input_gain_db` drives it. Latency: the lookahead plus about 1 ms, compensated.",
+          peak. Oversampled detector (`oversampling` = 4 or 8, default 8; 1 detects sample peaks \
+          only, like most plugin limiters and ffmpeg's alimiter, and then guarantees no more than \
+          the sample peak), sliding-window hold, two-box attack equal to the lookahead, \
+          program-dependent release (`auto_release`, default true), channel link, and a safety \
+          stage that checks the output's (true) peak. `input_gain_db` drives it. Latency: the \
+          lookahead plus about 1 ms, compensated.",
     build,
     example,
 };
@@ -137,8 +139,10 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
         ));
     }
     let factor = cx.config.take_number("oversampling", 8.0)?;
-    if factor != 4.0 && factor != 8.0 {
-        return Err(format!("`oversampling` must be 4 or 8, not {factor}"));
+    if factor != 1.0 && factor != 4.0 && factor != 8.0 {
+        return Err(format!(
+            "`oversampling` must be 4 or 8 (true peak), or 1 (sample peak), not {factor}"
+        ));
     }
     let auto_release = cx.config.take_bool("auto_release", true)?;
     let lookahead = peek_number(cx.config, "lookahead_ms", DEFAULT_LOOKAHEAD_MS)?;
@@ -200,12 +204,55 @@ struct Targets {
     b: f64,
 }
 
-/// The detection margin below the ceiling for stage B's target, dB.
+/// The detection margin below the ceiling for stage B's target, dB (none for sample peaks:
+/// every sample is seen).
 pub fn margin_db(factor: usize) -> f64 {
     if factor >= 8 {
         0.1
-    } else {
+    } else if factor >= 4 {
         0.6
+    } else {
+        0.0
+    }
+}
+
+/// What the limiter measures per input sample: the true peak of the interval the sample starts
+/// (oversampled), or the sample's own magnitude.
+#[derive(Clone)]
+enum Detector {
+    TruePeak(TruePeakDetector),
+    Sample,
+}
+
+impl Detector {
+    fn new(factor: usize, sample_rate: f64) -> Self {
+        if factor == 1 {
+            Detector::Sample
+        } else {
+            Detector::TruePeak(TruePeakDetector::new(factor, sample_rate))
+        }
+    }
+    fn latency(&self) -> usize {
+        match self {
+            Detector::TruePeak(d) => d.latency(),
+            Detector::Sample => 0,
+        }
+    }
+    fn reset(&mut self) {
+        if let Detector::TruePeak(d) = self {
+            d.reset();
+        }
+    }
+    #[inline]
+    fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
+        match self {
+            Detector::TruePeak(d) => d.peaks(input, peaks),
+            Detector::Sample => {
+                for (p, x) in peaks.iter_mut().zip(input) {
+                    *p = x.abs();
+                }
+            }
+        }
     }
 }
 
@@ -218,14 +265,28 @@ fn targets(ceiling_db: f64, factor: usize) -> Targets {
     }
 }
 
-/// Per-channel state.
-struct Channel {
-    det: TruePeakDetector,
+/// Stage A's gain path of one channel: hold, release and the box cascade.
+struct GainPathA {
     hold: SlidingMin,
     release: Release,
     smooth: BoxCascade,
+}
+
+impl GainPathA {
+    /// Takes the state of `other` (same lengths), without allocating.
+    fn copy_from(&mut self, other: &GainPathA) {
+        self.hold.copy_from(&other.hold);
+        self.release = other.release;
+        self.smooth.copy_from(&other.smooth);
+    }
+}
+
+/// Per-channel state.
+struct Channel {
+    det: Detector,
+    a: GainPathA,
     delay: Delay,
-    check: TruePeakDetector,
+    check: Detector,
     hold_b: SlidingMin,
     smooth_b: BoxCascade,
     delay_b: Delay,
@@ -248,6 +309,10 @@ pub struct Limiter {
     release: Cached<ReleaseCoefs>,
     link: Cached<f64>,
     guard_clips: u64,
+    /// Whether every channel's stage-A gain path is in the same state as channel 0's, so that
+    /// with a full link (identical inputs) channel 0's path serves them all. True from reset
+    /// until a block with a partial link.
+    paths_equal: bool,
     telemetry: Arc<Telemetry>,
 }
 
@@ -286,6 +351,7 @@ impl Limiter {
                 val: 1.0,
             },
             guard_clips: 0,
+            paths_equal: true,
             telemetry: Arc::new(Telemetry::new(TELEMETRY)),
         }
     }
@@ -305,7 +371,7 @@ impl Processor for Limiter {
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.fs = spec.sample_rate;
         let attack = crate::units::ms_to_samples(self.lookahead_ms, spec.sample_rate).max(1);
-        let det = TruePeakDetector::new(self.factor, spec.sample_rate);
+        let det = Detector::new(self.factor, spec.sample_rate);
         let k2 = det.latency();
         let delay_a = k2 + attack - 1 + HOLD_A;
         let delay_b = k2 + ATTACK_B - 1 + HOLD_B;
@@ -313,9 +379,11 @@ impl Processor for Limiter {
         self.state = (0..self.channels)
             .map(|_| Channel {
                 det: det.clone(),
-                hold: SlidingMin::new(attack + 2 * HOLD_A + 1),
-                release: Release::default(),
-                smooth: BoxCascade::new(attack),
+                a: GainPathA {
+                    hold: SlidingMin::new(attack + 2 * HOLD_A + 1),
+                    release: Release::default(),
+                    smooth: BoxCascade::new(attack),
+                },
                 delay: Delay::new(delay_a, 0.0),
                 check: det.clone(),
                 hold_b: SlidingMin::new(ATTACK_B + 2 * HOLD_B + 1),
@@ -333,9 +401,9 @@ impl Processor for Limiter {
     fn reset(&mut self) {
         for ch in &mut self.state {
             ch.det.reset();
-            ch.hold.reset();
-            ch.release.reset();
-            ch.smooth.reset();
+            ch.a.hold.reset();
+            ch.a.release.reset();
+            ch.a.smooth.reset();
             ch.delay.reset(0.0);
             ch.check.reset();
             ch.hold_b.reset();
@@ -343,6 +411,7 @@ impl Processor for Limiter {
             ch.delay_b.reset(0.0);
         }
         self.guard_clips = 0;
+        self.paths_equal = true;
     }
 
     fn process(
@@ -436,24 +505,48 @@ impl Limiter {
                 self.p[0][i] = g[0];
             }
         }
-        // 4. Gain path A and the delayed audio.
+        // 4. Gain path A and the delayed audio. With a full link every channel's required gain
+        // is the same (`(0·g + m).min(g) = m`), so while the paths are in step one serves all.
+        let full_link = channels == 2 && link.is_constant() && link.first() * 0.01 == 1.0;
+        if channels == 2 && !full_link && self.paths_equal {
+            let (first, rest) = self.state.split_at_mut(1);
+            rest[0].a.copy_from(&first[0].a);
+            self.paths_equal = false;
+        }
+        let shared = full_link && self.paths_equal;
         let mut min_a = 1.0f64;
-        for c in 0..channels {
-            let ch = &mut self.state[c];
-            let (x, r) = (&mut self.x[c], &self.p[c]);
-            for i in 0..n {
-                let k = self
-                    .release
-                    .get(release.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
-                let held = ch.hold.push(r[i]);
-                let released = if self.auto_release {
-                    ch.release.auto(held, &k)
+        let paths = if shared { 1 } else { channels };
+        for c in 0..paths {
+            let a = &mut self.state[c].a;
+            let r = &mut self.p[c];
+            let auto = self.auto_release;
+            let constant = release.is_constant();
+            let mut k = self
+                .release
+                .get(release.first(), |ms| ReleaseCoefs::new(ms, fs));
+            for (i, r) in r[..n].iter_mut().enumerate() {
+                if !constant {
+                    k = self
+                        .release
+                        .get(release.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
+                }
+                let held = a.hold.push(*r);
+                let released = if auto {
+                    a.release.auto(held, &k)
                 } else {
-                    ch.release.fixed(held, &k)
+                    a.release.fixed(held, &k)
                 };
-                let s = ch.smooth.push(quantize_down(released));
+                let s = a.smooth.push(quantize_down(released));
                 min_a = min_a.min(s);
-                x[i] = s * ch.delay.swap(x[i]);
+                // The smoothed gain replaces the required gain in place.
+                *r = s;
+            }
+        }
+        for c in 0..channels {
+            let g = &self.p[if shared { 0 } else { c }];
+            let delay = &mut self.state[c].delay;
+            for (x, &s) in self.x[c][..n].iter_mut().zip(&g[..n]) {
+                *x = s * delay.swap(*x);
             }
         }
         // 5. Safety stage B on stage A's output, then the guard.
