@@ -32,6 +32,7 @@ pub mod pan;
 pub mod param;
 pub mod registry;
 pub mod saturation;
+pub mod simd;
 pub mod standalone;
 pub mod telemetry;
 pub mod width;
@@ -146,12 +147,42 @@ pub trait Processor: Send {
         false
     }
 
+    /// A kernel that runs several processors of this kind side by side (see [`BatchKernel`]),
+    /// for the engine to use on independent nodes of the same kind (the strips of the stems).
+    /// The default has none: such nodes run one after the other.
+    fn batch_kernel(&self) -> Option<BatchKernel> {
+        None
+    }
+
     /// Access for downcasting in [`Processor::copy_state`].
     fn as_any(&self) -> &dyn Any;
 
     /// Access for downcasting in [`Processor::adopt_state`].
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
+
+/// The most processors the engine hands a [`BatchKernel`] at once.
+pub const MAX_BATCH: usize = 8;
+
+/// One processor of a batch with its block (in place, no key) and its parameters.
+pub struct BatchItem<'a> {
+    /// The processor (of the kernel's kind).
+    pub processor: &'a mut dyn Processor,
+    /// Its block, processed in place.
+    pub audio: AudioMut<'a>,
+    /// Its parameters for this block.
+    pub params: ParamBlock<'a>,
+}
+
+/// Processes a batch of independent processors of one kind (every slot `Some`, at most
+/// [`MAX_BATCH`]) side by side: several signals in one pass, so that their recursions overlap
+/// in the processor instead of each waiting on its own. It must leave every processor and every
+/// block exactly as calling [`Processor::process`] on each (without a key) would, bit for bit;
+/// items it cannot take together it processes one by one.
+///
+/// # Realtime safety
+/// As `process`: no allocation, lock, I/O or panic.
+pub type BatchKernel = fn(items: &mut [Option<BatchItem<'_>>]);
 
 /// Implements [`Processor::adopt_state`] by swapping with the old instance when its shape (kind,
 /// channels, parameter list, latency) is unchanged, plus [`Processor::as_any`] and

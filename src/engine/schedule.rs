@@ -13,7 +13,9 @@
 
 use super::params::ParamState;
 use crate::dsp::param::ParamSlot;
-use crate::dsp::{AudioBuffer, AudioMut, AudioRef, ParamBlock, Processor, Telemetry};
+use crate::dsp::{
+    AudioBuffer, AudioMut, AudioRef, BatchItem, ParamBlock, Processor, Telemetry, MAX_BATCH,
+};
 use std::sync::Arc;
 
 /// Index of a buffer in the pool.
@@ -116,6 +118,16 @@ pub enum Step {
     },
 }
 
+/// One entry of the execution plan: a step alone, or a batch of independent processor steps of
+/// one kind run side by side by their kind's [`crate::dsp::BatchKernel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exec {
+    /// `steps[i]`.
+    Step(usize),
+    /// The process steps `batch_members[start..start + len]`.
+    Batch { start: usize, len: usize },
+}
+
 /// An engine output.
 pub struct OutputSlot {
     /// The output node's id.
@@ -144,6 +156,11 @@ pub struct Schedule {
     pub(crate) guard_nonfinite: bool,
     /// Counted non-finite outputs and the last node that produced one.
     pub(crate) nonfinite: NonFiniteReport,
+    /// The order the steps run in, with batches (see [`Schedule::plan_batches`]); empty: the
+    /// steps in order, one by one.
+    pub(crate) plan: Vec<Exec>,
+    /// Members of the plan's batches (step indexes).
+    pub(crate) batch_members: Vec<usize>,
 }
 
 /// NaN or infinity caught at a node's output (live mode): the block was muted at that node and
@@ -234,6 +251,9 @@ impl Schedule {
         let taps = std::mem::take(&mut self.taps);
         let names = std::mem::take(&mut self.tap_nodes);
         self.steps.retain(|s| !matches!(s, Step::Tap { .. }));
+        if !self.plan.is_empty() {
+            self.plan_batches();
+        }
         names.into_iter().zip(taps).collect()
     }
 
@@ -329,120 +349,364 @@ impl Schedule {
             position,
             guard_nonfinite,
             nonfinite,
+            plan,
+            batch_members,
             ..
         } = self;
-        for step in steps.iter() {
-            match step {
-                Step::Input { input, buf } => {
-                    let src = &inputs[*input];
-                    let dst = &mut pool[*buf];
-                    for c in 0..src.channels() {
-                        dst.channel_mut(c, frames)
-                            .copy_from_slice(src.channel(c, frames));
-                    }
-                }
-                Step::Process {
-                    node,
-                    src,
-                    dst,
-                    in_channels,
-                    out_channels,
-                    key,
-                } => {
-                    let node = &mut nodes[*node];
-                    let t0 = *position - node.upstream_latency;
-                    for (state, slot) in node.params.iter_mut().zip(node.slots.iter_mut()) {
-                        state.fill(slot, t0, frames);
-                    }
-                    let mut out = std::mem::take(&mut pool[*dst]);
-                    out.set_channels(*out_channels);
-                    if src != dst {
-                        let input = &pool[*src];
-                        for c in 0..*in_channels {
-                            out.channel_mut(c, frames)
-                                .copy_from_slice(input.channel(c, frames));
-                        }
-                    }
-                    let key_view = key.map(|k| pool[k].view(frames));
-                    if let RtKind::Processor(p) = &mut node.kind {
-                        p.process(
-                            &mut out.view_mut(frames),
-                            key_view,
-                            ParamBlock::new(&node.slots),
-                        );
-                        if *guard_nonfinite && !all_finite(&out, frames) {
-                            out.clear(frames);
-                            p.reset();
-                            nonfinite.count += 1;
-                            nonfinite.last_node = Some(step_node(step));
-                            nonfinite.last_position = *position;
-                        }
-                    }
-                    pool[*dst] = out;
-                }
-                Step::Bus {
-                    node,
-                    inputs: bus_inputs,
-                    dst,
-                    channels,
-                } => {
-                    let node = &mut nodes[*node];
-                    let t0 = *position - node.upstream_latency;
-                    for (state, slot) in node.params.iter_mut().zip(node.slots.iter_mut()) {
-                        state.fill(slot, t0, frames);
-                    }
-                    let mut out = std::mem::take(&mut pool[*dst]);
-                    out.set_channels(*channels);
-                    out.clear(frames);
-                    for (i, input) in bus_inputs.iter().enumerate() {
-                        let src = &pool[input.buf];
-                        let slot = &node.slots[i];
-                        for c in 0..*channels {
-                            let x = src.channel(c.min(input.channels - 1), frames);
-                            let y = out.channel_mut(c, frames);
-                            if slot.constant && slot.value == 0.0 {
-                                for (y, x) in y.iter_mut().zip(x) {
-                                    *y += *x;
-                                }
-                            } else if slot.constant {
-                                let g = crate::units::db_to_gain(slot.value);
-                                for (y, x) in y.iter_mut().zip(x) {
-                                    *y += *x * g;
-                                }
-                            } else {
-                                for (n, (y, x)) in y.iter_mut().zip(x).enumerate() {
-                                    *y += *x * crate::units::db_to_gain(slot.values[n]);
-                                }
-                            }
-                        }
-                    }
-                    pool[*dst] = out;
-                }
-                Step::Tap { tap, buf } => taps[*tap].observe(pool[*buf].view(frames)),
-                Step::Output { output, buf } => {
-                    let src = &pool[*buf];
-                    let dst = &mut outputs[*output].buffer;
-                    for c in 0..dst.channels() {
-                        dst.channel_mut(c, frames)
-                            .copy_from_slice(src.channel(c, frames));
+        let mut cx = StepCx {
+            nodes,
+            pool,
+            inputs,
+            outputs,
+            taps,
+            position: *position,
+            guard_nonfinite: *guard_nonfinite,
+            nonfinite,
+            frames,
+        };
+        if plan.is_empty() {
+            for step in steps.iter() {
+                cx.run(step);
+            }
+        } else {
+            for exec in plan.iter() {
+                match *exec {
+                    Exec::Step(i) => cx.run(&steps[i]),
+                    Exec::Batch { start, len } => {
+                        cx.run_batch(steps, &batch_members[start..start + len])
                     }
                 }
             }
         }
         *position += frames as i64;
     }
+
+    /// Plans batches: independent process steps of one kind that has a
+    /// [`crate::dsp::BatchKernel`] (the EQs of the stem strips, their compressors…) run side by
+    /// side. The plan is a reordering of the steps that respects every data dependency through
+    /// the buffers (a step runs after every step whose buffers it reads or overwrites), so every
+    /// node sees the same input and the output is the same, bit for bit. Allocates: call it on
+    /// the control side (compilation does).
+    pub fn plan_batches(&mut self) {
+        let n = self.steps.len();
+        let (reads, writes): (Vec<Vec<BufId>>, Vec<Vec<BufId>>) =
+            self.steps.iter().map(step_buffers).unzip();
+        // deps[j]: earlier steps that step j must follow (it reads what they write, or writes
+        // what they read or write). Taps and outputs keep their relative order too.
+        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for j in 0..n {
+            for i in 0..j {
+                let conflict = writes[i]
+                    .iter()
+                    .any(|b| reads[j].contains(b) || writes[j].contains(b))
+                    || reads[i].iter().any(|b| writes[j].contains(b))
+                    || (is_io(&self.steps[i]) && is_io(&self.steps[j]));
+                if conflict {
+                    deps[j].push(i);
+                }
+            }
+        }
+        let batchable: Vec<Option<(&'static str, usize, usize)>> = self
+            .steps
+            .iter()
+            .map(|st| match st {
+                Step::Process {
+                    node,
+                    key: None,
+                    in_channels,
+                    out_channels,
+                    ..
+                } => match &self.nodes[*node].kind {
+                    RtKind::Processor(p) if p.batch_kernel().is_some() => {
+                        Some((p.kind(), *in_channels, *out_channels))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        let mut done = vec![false; n];
+        let mut plan = Vec::with_capacity(n);
+        let mut members = Vec::new();
+        let mut left = n;
+        while left > 0 {
+            let ready: Vec<usize> = (0..n)
+                .filter(|&j| !done[j] && deps[j].iter().all(|&i| done[i]))
+                .collect();
+            // Steps that cannot batch go first (in program order), so that as many members of a
+            // batch as possible are ready together; then the earliest batchable kind, with every
+            // ready step of that kind.
+            if let Some(&j) = ready.iter().find(|&&j| batchable[j].is_none()) {
+                plan.push(Exec::Step(j));
+                done[j] = true;
+                left -= 1;
+                continue;
+            }
+            let first = ready[0];
+            let group: Vec<usize> = ready
+                .iter()
+                .copied()
+                .filter(|&j| batchable[j] == batchable[first])
+                .collect();
+            for chunk in group.chunks(MAX_BATCH) {
+                if chunk.len() == 1 {
+                    plan.push(Exec::Step(chunk[0]));
+                } else {
+                    plan.push(Exec::Batch {
+                        start: members.len(),
+                        len: chunk.len(),
+                    });
+                    members.extend_from_slice(chunk);
+                }
+                for &j in chunk {
+                    done[j] = true;
+                    left -= 1;
+                }
+            }
+        }
+        if members.is_empty() {
+            plan.clear();
+        }
+        self.plan = plan;
+        self.batch_members = members;
+    }
+
+    /// How many batches the plan has, and how many steps they hold.
+    pub fn batch_stats(&self) -> (usize, usize) {
+        let batches = self
+            .plan
+            .iter()
+            .filter(|e| matches!(e, Exec::Batch { .. }))
+            .count();
+        (batches, self.batch_members.len())
+    }
+}
+
+/// The buffers a step reads and writes.
+fn step_buffers(step: &Step) -> (Vec<BufId>, Vec<BufId>) {
+    match step {
+        Step::Input { buf, .. } => (vec![], vec![*buf]),
+        Step::Process { src, dst, key, .. } => {
+            let mut r = vec![*src];
+            r.extend(key);
+            (r, vec![*dst])
+        }
+        Step::Bus { inputs, dst, .. } => (inputs.iter().map(|i| i.buf).collect(), vec![*dst]),
+        Step::Tap { buf, .. } | Step::Output { buf, .. } => (vec![*buf], vec![]),
+    }
+}
+
+/// Steps with effects outside the pool (taps, outputs), kept in their order.
+fn is_io(step: &Step) -> bool {
+    matches!(step, Step::Tap { .. } | Step::Output { .. })
+}
+
+/// What running one step needs: the schedule's parts, borrowed apart.
+struct StepCx<'a> {
+    nodes: &'a mut [RtNode],
+    pool: &'a mut [AudioBuffer],
+    inputs: &'a [AudioBuffer],
+    outputs: &'a mut [OutputSlot],
+    taps: &'a mut [Box<dyn Tap>],
+    position: i64,
+    guard_nonfinite: bool,
+    nonfinite: &'a mut NonFiniteReport,
+    frames: usize,
+}
+
+impl StepCx<'_> {
+    /// Fills node `node`'s parameter slots for this block.
+    #[inline]
+    fn fill_params(&mut self, node: usize) {
+        let frames = self.frames;
+        let node = &mut self.nodes[node];
+        let t0 = self.position - node.upstream_latency;
+        for (state, slot) in node.params.iter_mut().zip(node.slots.iter_mut()) {
+            state.fill(slot, t0, frames);
+        }
+    }
+
+    /// Takes buffer `dst` out of the pool for a process step, with its input copied in.
+    #[inline]
+    fn take_output(
+        &mut self,
+        src: BufId,
+        dst: BufId,
+        in_channels: usize,
+        out_channels: usize,
+    ) -> AudioBuffer {
+        let frames = self.frames;
+        let mut out = std::mem::take(&mut self.pool[dst]);
+        out.set_channels(out_channels);
+        if src != dst {
+            let input = &self.pool[src];
+            for c in 0..in_channels {
+                out.channel_mut(c, frames)
+                    .copy_from_slice(input.channel(c, frames));
+            }
+        }
+        out
+    }
+
+    /// The live-mode check after a processor ran: a non-finite output is muted and the node
+    /// reset.
+    #[inline]
+    fn guard(&mut self, node: usize, out: &mut AudioBuffer) {
+        if !self.guard_nonfinite || all_finite(out, self.frames) {
+            return;
+        }
+        out.clear(self.frames);
+        if let RtKind::Processor(p) = &mut self.nodes[node].kind {
+            p.reset();
+        }
+        self.nonfinite.count += 1;
+        self.nonfinite.last_node = Some(node);
+        self.nonfinite.last_position = self.position;
+    }
+
+    fn run(&mut self, step: &Step) {
+        let frames = self.frames;
+        match step {
+            Step::Input { input, buf } => {
+                let src = &self.inputs[*input];
+                let dst = &mut self.pool[*buf];
+                for c in 0..src.channels() {
+                    dst.channel_mut(c, frames)
+                        .copy_from_slice(src.channel(c, frames));
+                }
+            }
+            Step::Process {
+                node,
+                src,
+                dst,
+                in_channels,
+                out_channels,
+                key,
+            } => {
+                self.fill_params(*node);
+                let mut out = self.take_output(*src, *dst, *in_channels, *out_channels);
+                let key_view = key.map(|k| self.pool[k].view(frames));
+                let n = &mut self.nodes[*node];
+                if let RtKind::Processor(p) = &mut n.kind {
+                    p.process(
+                        &mut out.view_mut(frames),
+                        key_view,
+                        ParamBlock::new(&n.slots),
+                    );
+                    self.guard(*node, &mut out);
+                }
+                self.pool[*dst] = out;
+            }
+            Step::Bus {
+                node,
+                inputs: bus_inputs,
+                dst,
+                channels,
+            } => {
+                self.fill_params(*node);
+                let node = &self.nodes[*node];
+                let mut out = std::mem::take(&mut self.pool[*dst]);
+                out.set_channels(*channels);
+                out.clear(frames);
+                for (i, input) in bus_inputs.iter().enumerate() {
+                    let src = &self.pool[input.buf];
+                    let slot = &node.slots[i];
+                    for c in 0..*channels {
+                        let x = src.channel(c.min(input.channels - 1), frames);
+                        let y = out.channel_mut(c, frames);
+                        if slot.constant && slot.value == 0.0 {
+                            for (y, x) in y.iter_mut().zip(x) {
+                                *y += *x;
+                            }
+                        } else if slot.constant {
+                            let g = crate::units::db_to_gain(slot.value);
+                            for (y, x) in y.iter_mut().zip(x) {
+                                *y += *x * g;
+                            }
+                        } else {
+                            for (n, (y, x)) in y.iter_mut().zip(x).enumerate() {
+                                *y += *x * crate::units::db_to_gain(slot.values[n]);
+                            }
+                        }
+                    }
+                }
+                self.pool[*dst] = out;
+            }
+            Step::Tap { tap, buf } => self.taps[*tap].observe(self.pool[*buf].view(frames)),
+            Step::Output { output, buf } => {
+                let src = &self.pool[*buf];
+                let dst = &mut self.outputs[*output].buffer;
+                for c in 0..dst.channels() {
+                    dst.channel_mut(c, frames)
+                        .copy_from_slice(src.channel(c, frames));
+                }
+            }
+        }
+    }
+
+    /// Runs the process steps `members` (independent, one kind, no key) through their kind's
+    /// batch kernel.
+    fn run_batch(&mut self, steps: &[Step], members: &[usize]) {
+        let frames = self.frames;
+        let mut bufs: [AudioBuffer; MAX_BATCH] = Default::default();
+        let mut node_of = [usize::MAX; MAX_BATCH];
+        for (j, &si) in members.iter().enumerate() {
+            let Step::Process {
+                node,
+                src,
+                dst,
+                in_channels,
+                out_channels,
+                ..
+            } = &steps[si]
+            else {
+                unreachable!("batches hold process steps");
+            };
+            self.fill_params(*node);
+            bufs[j] = self.take_output(*src, *dst, *in_channels, *out_channels);
+            node_of[j] = *node;
+        }
+        {
+            let mut items: [Option<BatchItem<'_>>; MAX_BATCH] = Default::default();
+            let mut buf_refs: [Option<&mut AudioBuffer>; MAX_BATCH] = Default::default();
+            for (slot, b) in buf_refs.iter_mut().zip(bufs.iter_mut()) {
+                *slot = Some(b);
+            }
+            let mut kernel = None;
+            for (ni, node) in self.nodes.iter_mut().enumerate() {
+                let Some(j) = node_of[..members.len()].iter().position(|&n| n == ni) else {
+                    continue;
+                };
+                let RtNode { kind, slots, .. } = node;
+                if let RtKind::Processor(p) = kind {
+                    kernel = kernel.or(p.batch_kernel());
+                    items[j] = Some(BatchItem {
+                        processor: &mut **p,
+                        audio: buf_refs[j]
+                            .take()
+                            .expect("one buffer each")
+                            .view_mut(frames),
+                        params: ParamBlock::new(slots),
+                    });
+                }
+            }
+            let kernel = kernel.expect("batched kinds have a kernel");
+            kernel(&mut items[..members.len()]);
+        }
+        for (j, &si) in members.iter().enumerate() {
+            let Step::Process { node, dst, .. } = &steps[si] else {
+                unreachable!("batches hold process steps");
+            };
+            let mut out = std::mem::take(&mut bufs[j]);
+            self.guard(*node, &mut out);
+            self.pool[*dst] = out;
+        }
+    }
 }
 
 /// Whether every sample of the first `frames` frames is finite.
 fn all_finite(buf: &AudioBuffer, frames: usize) -> bool {
     (0..buf.channels()).all(|c| buf.channel(c, frames).iter().all(|x| x.is_finite()))
-}
-
-fn step_node(step: &Step) -> usize {
-    match step {
-        Step::Process { node, .. } | Step::Bus { node, .. } => *node,
-        _ => usize::MAX,
-    }
 }
 
 // A schedule crosses to the audio thread: keep it `Send`.

@@ -590,6 +590,8 @@ pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, G
         position: 0,
         guard_nonfinite: false,
         nonfinite: Default::default(),
+        plan: Vec::new(),
+        batch_members: Vec::new(),
     };
     for (id, tap) in sym.taps {
         schedule.tap_nodes.push(id);
@@ -629,6 +631,7 @@ pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, G
         schedule.nodes[node].params[param].set_curve(Some(a.curve.clone()));
     }
 
+    schedule.plan_batches();
     Ok(Compiled {
         schedule,
         warnings,

@@ -288,6 +288,7 @@ pub(crate) fn render_graph(
     let compiled = compile(spec, copts)?;
     let warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
+    eprintln!("DEBUG batches {:?}", schedule.batch_stats());
     let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
     protected.extend(session.reference.clone());
     protected.push(session.recipe.clone());

@@ -17,14 +17,18 @@
 //! latency is 0): `mix_pct = 0` is the dry signal bit for bit, and below threshold with 0 dB
 //! makeup the output is the input bit for bit. Publishes `gain_reduction_db` (the block's max).
 
-use super::core::{fmax, Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, CHUNK};
+use super::core::{
+    ballistics, fmax, Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector,
+    TrackCoefs, CHUNK, LEVEL_FLOOR,
+};
+use super::fastmath;
 use super::{adopt_keeping_telemetry, optional_param};
 use crate::dsp::crossover::{SvfCoefs, SvfState};
 use crate::dsp::registry::{BuildContext, KindInfo};
 use crate::dsp::telemetry::GAIN_REDUCTION_DB;
 use crate::dsp::{
-    AudioMut, AudioRef, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor,
-    ProcessorConfig, Telemetry, Unit,
+    AudioMut, AudioRef, BatchItem, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor,
+    ProcessorConfig, Telemetry, Unit, MAX_BATCH,
 };
 use std::sync::Arc;
 
@@ -163,6 +167,303 @@ impl Compressor {
     }
 }
 
+/// The parameters of the gain computer, as the shared engine reads them.
+fn gain_params<'a>(params: &ParamBlock<'a>) -> GainParams<'a> {
+    GainParams {
+        threshold_db: params.get(THRESHOLD_DB),
+        ratio: params.get(RATIO),
+        knee_db: params.get(KNEE_DB),
+        range_db: ParamValues::Constant(f64::INFINITY),
+        attack_ms: params.get(ATTACK_MS),
+        release_ms: params.get(RELEASE_MS),
+        makeup_db: params.get(MAKEUP_DB),
+        link_pct: params.get(LINK_PCT),
+    }
+}
+
+/// What the fast path needs for one block.
+#[derive(Clone, Copy)]
+struct Fast {
+    track: TrackCoefs,
+    /// `mix_pct / 100`.
+    mix: f64,
+    /// dB per doubling of the detector value.
+    scale: f64,
+}
+
+impl Compressor {
+    /// The fast path's coefficients when this block can take it: no key, no side-chain filter,
+    /// every parameter constant, one gain track for every channel (see
+    /// [`GainStage::single_track`]). It computes what the general path computes, bit for bit,
+    /// without its per-sample parameter reads, in three phases per chunk (targets, ballistics,
+    /// gains) so that a batch can run the serial middle phase of several compressors side by
+    /// side.
+    fn fast(&mut self, key: bool, params: &ParamBlock<'_>) -> Option<Fast> {
+        if key || self.hpf_index.is_some() {
+            return None;
+        }
+        let mix = params.get(MIX_PCT);
+        if !mix.is_constant()
+            || self
+                .window_index
+                .is_some_and(|i| !params.get(i).is_constant())
+        {
+            return None;
+        }
+        let p = gain_params(params);
+        let track = self.stage.single_track(&p, self.channels, self.channels)?;
+        Some(Fast {
+            track,
+            mix: mix.first() / 100.0,
+            scale: self.detector.kind().db_per_octave(),
+        })
+    }
+
+    /// Frames of the chunk starting at frame `k` of a `frames`-long block.
+    fn chunk_len(&self, k: usize, frames: usize) -> usize {
+        (CHUNK - (self.position % CHUNK as u64) as usize).min(frames - k)
+    }
+
+    /// Fast path, phase 1: the static curve's reductions for frames `k..k + n` into `t`.
+    fn fast_targets(
+        &mut self,
+        audio: &AudioMut<'_>,
+        params: &ParamBlock<'_>,
+        k: usize,
+        n: usize,
+        f: &Fast,
+        t: &mut Chunk,
+    ) {
+        let mut det: [Chunk; 2] = [[0.0; CHUNK]; 2];
+        for (c, d) in det.iter_mut().enumerate().take(self.channels) {
+            d[..n].copy_from_slice(&audio.channel(c)[k..k + n]);
+        }
+        let window = self
+            .window_index
+            .map_or(ParamValues::Constant(10.0), |i| params.get(i));
+        self.detector.run(&mut det, self.channels, window, k, n);
+        targets(&det, self.channels == 2, n, f.scale, &f.track, t);
+    }
+
+    /// Fast path, phase 3: the gains from the smoothed reductions `g`, applied to frames
+    /// `k..k + n`; the track's new state; the chunk's end.
+    fn fast_finish(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        k: usize,
+        n: usize,
+        f: &Fast,
+        g: &Chunk,
+        state: f64,
+    ) {
+        self.stage.set_single_state(state, self.channels);
+        if self.channels == 2 {
+            let (l, r) = audio.stereo_mut();
+            apply2(
+                &mut l[k..k + n],
+                &mut r[k..k + n],
+                &g[..n],
+                f.track.makeup_db,
+                f.mix,
+            );
+        } else {
+            apply1(
+                &mut audio.channel_mut(0)[k..k + n],
+                &g[..n],
+                f.track.makeup_db,
+                f.mix,
+            );
+        }
+        self.position += n as u64;
+        if self.position.is_multiple_of(CHUNK as u64) {
+            self.detector.flush();
+            self.stage.flush();
+            self.hpf.flush();
+        }
+    }
+}
+
+/// Static-curve reductions of detector values (`det[0]`, or the louder of `det[0]`, `det[1]`).
+#[inline(always)]
+fn targets_impl(det: &[Chunk; 2], two: bool, n: usize, scale: f64, c: &TrackCoefs, t: &mut Chunk) {
+    let curve = c.curve;
+    if two {
+        for ((t, &a), &b) in t[..n].iter_mut().zip(&det[0][..n]).zip(&det[1][..n]) {
+            let v = fmax(a, b);
+            *t = curve.reduction_db(scale * fastmath::log2(fmax(v, LEVEL_FLOOR)));
+        }
+    } else {
+        for (t, &a) in t[..n].iter_mut().zip(&det[0][..n]) {
+            *t = curve.reduction_db(scale * fastmath::log2(fmax(a, LEVEL_FLOOR)));
+        }
+    }
+}
+
+/// `x *= (1 − mix) + mix·gain`, gain = 10^((makeup − g)/20), on two channels.
+#[inline(always)]
+fn apply2_impl(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+    for ((l, r), &g) in l.iter_mut().zip(r.iter_mut()).zip(g) {
+        let gain = fastmath::db_to_amp(makeup - g);
+        *l *= (1.0 - mix) + mix * gain;
+        *r *= (1.0 - mix) + mix * gain;
+    }
+}
+
+/// [`apply2_impl`] on one channel.
+#[inline(always)]
+fn apply1_impl(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+    for (x, &g) in x.iter_mut().zip(g) {
+        let gain = fastmath::db_to_amp(makeup - g);
+        *x *= (1.0 - mix) + mix * gain;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn targets_avx2(det: &[Chunk; 2], two: bool, n: usize, scale: f64, c: &TrackCoefs, t: &mut Chunk) {
+    targets_impl(det, two, n, scale, c, t)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn apply2_avx2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+    apply2_impl(l, r, g, makeup, mix)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn apply1_avx2(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+    apply1_impl(x, g, makeup, mix)
+}
+
+fn targets(det: &[Chunk; 2], two: bool, n: usize, scale: f64, c: &TrackCoefs, t: &mut Chunk) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { targets_avx2(det, two, n, scale, c, t) };
+    }
+    targets_impl(det, two, n, scale, c, t)
+}
+
+fn apply2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { apply2_avx2(l, r, g, makeup, mix) };
+    }
+    apply2_impl(l, r, g, makeup, mix)
+}
+
+fn apply1(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { apply1_avx2(x, g, makeup, mix) };
+    }
+    apply1_impl(x, g, makeup, mix)
+}
+
+/// The compressor's [`crate::dsp::BatchKernel`]: compressors on the fast path at the same chunk
+/// phase run in lockstep, chunk by chunk, up to four at a time, their ballistics (the serial
+/// part) side by side; the others run alone. Same bits as `process`.
+fn batch(items: &mut [Option<BatchItem<'_>>]) {
+    let mut fast: [Option<Fast>; MAX_BATCH] = [None; MAX_BATCH];
+    let mut phase = [0u64; MAX_BATCH];
+    for (j, item) in items.iter_mut().enumerate() {
+        let item = item.as_mut().expect("a full batch");
+        let params = item.params;
+        if let Some(c) = item.processor.as_any_mut().downcast_mut::<Compressor>() {
+            fast[j] = c.fast(false, &params);
+            phase[j] = c.position % CHUNK as u64;
+        }
+    }
+    let mut done = [false; MAX_BATCH];
+    for j in 0..items.len() {
+        if done[j] || fast[j].is_none() {
+            continue;
+        }
+        let mut group = [0usize; 4];
+        let mut k = 0;
+        for i in j..items.len() {
+            if k < 4 && !done[i] && fast[i].is_some() && phase[i] == phase[j] {
+                group[k] = i;
+                k += 1;
+            }
+        }
+        if k < 2 {
+            continue;
+        }
+        let mut members: [Option<&mut BatchItem<'_>>; 4] = Default::default();
+        let mut fasts = [fast[j].expect("fast"); 4];
+        let mut slot = 0;
+        for (i, item) in items.iter_mut().enumerate() {
+            if group[..k].contains(&i) {
+                members[slot] = item.as_mut();
+                fasts[slot] = fast[i].expect("fast");
+                slot += 1;
+                done[i] = true;
+            }
+        }
+        match k {
+            2 => run_group::<2>(&mut members, &fasts),
+            3 => run_group::<3>(&mut members, &fasts),
+            _ => run_group::<4>(&mut members, &fasts),
+        }
+    }
+    for (j, item) in items.iter_mut().enumerate() {
+        if !done[j] {
+            let item = item.as_mut().expect("a full batch");
+            item.processor.process(&mut item.audio, None, item.params);
+        }
+    }
+}
+
+/// `K` compressors on the fast path, chunk by chunk in lockstep (their chunk phases agree).
+fn run_group<const K: usize>(members: &mut [Option<&mut BatchItem<'_>>; 4], fasts: &[Fast; 4]) {
+    let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
+    let coefs: [TrackCoefs; K] = std::array::from_fn(|k| fasts[k].track);
+    let mut max_gr = [0.0f64; K];
+    let mut g = [[0.0; CHUNK]; K];
+    let mut k0 = 0;
+    while k0 < frames {
+        let mut n = 0;
+        let mut state = [0.0; K];
+        for k in 0..K {
+            let m = members[k].as_mut().expect("a full group");
+            let params = m.params;
+            let c = m
+                .processor
+                .as_any_mut()
+                .downcast_mut::<Compressor>()
+                .expect("a compressor");
+            n = c.chunk_len(k0, frames);
+            c.fast_targets(&m.audio, &params, k0, n, &fasts[k], &mut g[k]);
+            state[k] = c.stage.single_state();
+        }
+        let max = ballistics::<K>(&mut state, &mut g, n, &coefs);
+        for k in 0..K {
+            let m = members[k].as_mut().expect("a full group");
+            let c = m
+                .processor
+                .as_any_mut()
+                .downcast_mut::<Compressor>()
+                .expect("a compressor");
+            max_gr[k] = max_gr[k].max(fmax(0.0, max[k]));
+            c.fast_finish(&mut m.audio, k0, n, &fasts[k], &g[k], state[k]);
+        }
+        k0 += n;
+    }
+    for k in 0..K {
+        let m = members[k].as_mut().expect("a full group");
+        let c = m
+            .processor
+            .as_any_mut()
+            .downcast_mut::<Compressor>()
+            .expect("a compressor");
+        c.telemetry.set(0, max_gr[k]);
+    }
+}
+
 impl Processor for Compressor {
     fn kind(&self) -> &'static str {
         "compressor"
@@ -174,6 +475,7 @@ impl Processor for Compressor {
         self.channels
     }
     fn prepare(&mut self, spec: &ProcessSpec) {
+        crate::dsp::simd::avx2();
         self.sample_rate = spec.sample_rate;
         self.detector.prepare(spec.sample_rate);
         self.stage.prepare(spec.sample_rate);
@@ -193,16 +495,23 @@ impl Processor for Compressor {
         params: ParamBlock<'_>,
     ) {
         let frames = audio.frames();
-        let p = GainParams {
-            threshold_db: params.get(THRESHOLD_DB),
-            ratio: params.get(RATIO),
-            knee_db: params.get(KNEE_DB),
-            range_db: ParamValues::Constant(f64::INFINITY),
-            attack_ms: params.get(ATTACK_MS),
-            release_ms: params.get(RELEASE_MS),
-            makeup_db: params.get(MAKEUP_DB),
-            link_pct: params.get(LINK_PCT),
-        };
+        if let Some(fast) = self.fast(key.is_some(), &params) {
+            let mut max_gr: f64 = 0.0;
+            let mut g = [[0.0; CHUNK]; 1];
+            let mut k = 0;
+            while k < frames {
+                let n = self.chunk_len(k, frames);
+                self.fast_targets(audio, &params, k, n, &fast, &mut g[0]);
+                let mut state = [self.stage.single_state()];
+                let max = ballistics::<1>(&mut state, &mut g, n, &[fast.track]);
+                max_gr = max_gr.max(fmax(0.0, max[0]));
+                self.fast_finish(audio, k, n, &fast, &g[0], state[0]);
+                k += n;
+            }
+            self.telemetry.set(0, max_gr);
+            return;
+        }
+        let p = gain_params(&params);
         let mix = params.get(MIX_PCT);
         let window = self
             .window_index
@@ -292,6 +601,9 @@ impl Processor for Compressor {
     }
     fn accepts_key(&self) -> bool {
         true
+    }
+    fn batch_kernel(&self) -> Option<crate::dsp::BatchKernel> {
+        Some(batch)
     }
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())

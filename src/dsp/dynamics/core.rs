@@ -33,7 +33,7 @@ pub const CHUNK: usize = 64;
 pub type Chunk = [f64; CHUNK];
 
 /// Detector values (amplitudes or mean squares) are floored here before the logarithm.
-const LEVEL_FLOOR: f64 = 1e-40;
+pub(crate) const LEVEL_FLOOR: f64 = 1e-40;
 /// Gain reduction (dB) below this is flushed to zero (its gain factor rounds to exactly 1).
 const GR_FLUSH: f64 = 1e-20;
 /// Mean squares below this are flushed to zero.
@@ -161,7 +161,7 @@ pub fn fmin(a: f64, b: f64) -> f64 {
 /// `g' = α·g + (1 − α)·target` with α the attack or the release pole; both candidates are
 /// computed and one is selected, so the loop-carried chain is one multiply and one add.
 #[inline(always)]
-fn smooth(g: f64, target: f64, attack: (f64, f64), release: (f64, f64)) -> f64 {
+pub(crate) fn smooth(g: f64, target: f64, attack: (f64, f64), release: (f64, f64)) -> f64 {
     let up = attack.0 * g + attack.1 * target;
     let down = release.0 * g + release.1 * target;
     if target > g {
@@ -173,7 +173,7 @@ fn smooth(g: f64, target: f64, attack: (f64, f64), release: (f64, f64)) -> f64 {
 
 /// A one-pole coefficient pair (α, 1 − α).
 #[inline(always)]
-fn pair(alpha: f64) -> (f64, f64) {
+pub(crate) fn pair(alpha: f64) -> (f64, f64) {
     (alpha, 1.0 - alpha)
 }
 
@@ -199,14 +199,14 @@ pub struct GainParams<'a> {
 }
 
 impl GainParams<'_> {
-    fn curve_constant(&self) -> bool {
+    pub(crate) fn curve_constant(&self) -> bool {
         self.threshold_db.is_constant()
             && self.ratio.is_constant()
             && self.knee_db.is_constant()
             && self.range_db.is_constant()
     }
     #[inline(always)]
-    fn curve_at(&self, n: usize) -> StaticCurve {
+    pub(crate) fn curve_at(&self, n: usize) -> StaticCurve {
         StaticCurve::new(
             self.threshold_db.at(n),
             self.ratio.at(n),
@@ -214,6 +214,45 @@ impl GainParams<'_> {
             self.range_db.at(n),
         )
     }
+}
+
+/// The constant coefficients of one gain track over a block: what the fast path of a processor
+/// needs when every parameter holds still and one track serves every channel (see
+/// [`GainStage::single_track`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TrackCoefs {
+    /// The static curve.
+    pub curve: StaticCurve,
+    /// Attack pole pair (α, 1 − α).
+    pub attack: (f64, f64),
+    /// Release pole pair.
+    pub release: (f64, f64),
+    /// Makeup gain in dB.
+    pub makeup_db: f64,
+}
+
+/// The ballistics of `K` single tracks side by side (`K` independent recursions per sample, so
+/// that they overlap): `g[k][..n]` holds track k's targets (static-curve reductions) and is
+/// overwritten with its smoothed reductions, exactly as [`GainStage::run`] computes them.
+/// Returns each track's largest reduction (`fmax` from 0).
+#[inline(always)]
+pub fn ballistics<const K: usize>(
+    state: &mut [f64; K],
+    g: &mut [Chunk; K],
+    n: usize,
+    coefs: &[TrackCoefs; K],
+) -> [f64; K] {
+    let mut st = *state;
+    let mut max = [0.0f64; K];
+    for i in 0..n {
+        for k in 0..K {
+            st[k] = smooth(st[k], g[k][i], coefs[k].attack, coefs[k].release);
+            g[k][i] = st[k];
+            max[k] = fmax(max[k], st[k]);
+        }
+    }
+    *state = st;
+    max
 }
 
 /// Level detection for up to two detector channels.
@@ -352,6 +391,53 @@ impl GainStage {
     /// The current gain reduction of each channel in dB.
     pub fn gain_reduction_db(&self) -> [f64; 2] {
         self.gr
+    }
+
+    /// The fast path's coefficients for this block, when [`GainStage::run`] would compute one
+    /// track for every channel with constant parameters and no ratio-1 shortcut: every
+    /// parameter constant, and either one channel, or equal tracks with one detector channel or a
+    /// full link. `None`: use `run`.
+    pub fn single_track(
+        &mut self,
+        p: &GainParams<'_>,
+        channels: usize,
+        level_channels: usize,
+    ) -> Option<TrackCoefs> {
+        let constant = p.curve_constant()
+            && p.attack_ms.is_constant()
+            && p.release_ms.is_constant()
+            && p.makeup_db.is_constant()
+            && p.link_pct.is_constant();
+        if !constant || (p.ratio.first() == 1.0 && p.makeup_db.first() == 0.0) {
+            return None;
+        }
+        let full_link = p.link_pct.first() / 100.0 == 1.0;
+        let single =
+            channels == 1 || (self.gr[0] == self.gr[1] && (level_channels == 1 || full_link));
+        if !single {
+            return None;
+        }
+        let fs = self.sample_rate;
+        Some(TrackCoefs {
+            curve: p.curve_at(0),
+            attack: pair(self.attack.get(p.attack_ms.first(), |ms| pole(ms, fs))),
+            release: pair(self.release.get(p.release_ms.first(), |ms| pole(ms, fs))),
+            makeup_db: p.makeup_db.first(),
+        })
+    }
+
+    /// The single track's reduction (the fast path's state).
+    pub fn single_state(&self) -> f64 {
+        self.gr[0]
+    }
+
+    /// Sets the single track's reduction after the fast path ran (and the second channel's to
+    /// the same, as `run` does for a stereo signal).
+    pub fn set_single_state(&mut self, gr: f64, channels: usize) {
+        self.gr[0] = gr;
+        if channels == 2 {
+            self.gr[1] = gr;
+        }
     }
 
     /// Turns `n` frames of detector values into gain factors for `channels` (1 or 2) channels.

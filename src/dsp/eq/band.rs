@@ -400,6 +400,11 @@ impl Band {
         ))
     }
 
+    /// Whether a parameter moves in the current block (set by `begin_block`).
+    pub(crate) fn is_varying(&self) -> bool {
+        self.varying
+    }
+
     /// Whether the band passes the signal untouched this block (a constant 0 dB gain).
     pub(crate) fn is_constant_identity(&self) -> bool {
         !self.varying && self.identity

@@ -23,10 +23,11 @@ pub mod band;
 
 use self::band::{Band, BandParams, BandSpec, BandType, Lanes, Mode};
 use super::config::{ConfigValue, ProcessorConfig};
-use super::filters::svf::run_series2;
-use super::filters::{FlushClock, SvfCoefs};
+use super::filters::svf::{run_series2, run_series2_batch};
+use super::filters::{flush_state, FlushClock, SvfCoefs, SvfState};
 use super::registry::{BuildContext, KindInfo};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
+use super::{BatchItem, MAX_BATCH};
 use crate::suggest::{closest, did_you_mean};
 
 /// The registry entry.
@@ -469,6 +470,10 @@ impl Processor for Eq {
         }
     }
 
+    fn batch_kernel(&self) -> Option<super::BatchKernel> {
+        Some(batch)
+    }
+
     /// Takes over the filter states of an EQ with the same bands (types, slopes, modes), so a
     /// hot reload that only changes values carries on without a transient.
     fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
@@ -513,5 +518,169 @@ impl Processor for Eq {
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+/// Most sections per EQ in a batch.
+const BATCH_SECTIONS: usize = 4;
+
+/// The [`super::BatchKernel`] of the EQ: stereo EQs whose bands are all constant and in L/R mode
+/// (the usual strip EQ) run side by side, grouped by their number of active sections, up to four
+/// at a time; the others run alone. Same bits as `process`, see [`run_series2_batch`].
+fn batch(items: &mut [Option<BatchItem<'_>>]) {
+    // Which items qualify, and their number of active sections.
+    let mut sections = [0usize; MAX_BATCH];
+    for (j, item) in items.iter_mut().enumerate() {
+        let item = item.as_mut().expect("a full batch");
+        let params = item.params;
+        let Some(eq) = item.processor.as_any_mut().downcast_mut::<Eq>() else {
+            continue;
+        };
+        if eq.channels != 2 || eq.bands.iter().any(|b| b.spec.mode != Mode::Stereo) {
+            continue;
+        }
+        let fs = eq.sample_rate;
+        for band in &mut eq.bands {
+            band.begin_block(&params, fs);
+        }
+        if eq.bands.iter().any(|b| b.is_varying()) {
+            continue;
+        }
+        let n: usize = eq
+            .bands
+            .iter_mut()
+            .filter_map(|b| b.constant_sections().map(|(c, _, _)| c.len()))
+            .sum();
+        if (1..=BATCH_SECTIONS).contains(&n) {
+            sections[j] = n;
+        }
+    }
+    // Groups of equal section count and flush clock, up to four each.
+    let mut done = [false; MAX_BATCH];
+    for j in 0..items.len() {
+        if done[j] || sections[j] == 0 {
+            continue;
+        }
+        let clock = eq_of(&mut items[j]).clock;
+        let mut group = [0usize; 4];
+        let mut k = 0;
+        for (i, item) in items.iter_mut().enumerate().skip(j) {
+            if k < 4 && !done[i] && sections[i] == sections[j] && eq_of(item).clock == clock {
+                group[k] = i;
+                k += 1;
+                done[i] = true;
+            }
+        }
+        if k == 1 {
+            done[j] = false; // alone: the plain path below
+            sections[j] = 0;
+            continue;
+        }
+        let mut members: [Option<&mut BatchItem<'_>>; 4] = Default::default();
+        let mut slot = 0;
+        for (i, item) in items.iter_mut().enumerate() {
+            if group[..k].contains(&i) {
+                members[slot] = item.as_mut();
+                slot += 1;
+            }
+        }
+        match (k, sections[j]) {
+            (2, 1) => run_group::<2, 1>(&mut members),
+            (2, 2) => run_group::<2, 2>(&mut members),
+            (2, 3) => run_group::<2, 3>(&mut members),
+            (2, _) => run_group::<2, 4>(&mut members),
+            (3, 1) => run_group::<3, 1>(&mut members),
+            (3, 2) => run_group::<3, 2>(&mut members),
+            (3, 3) => run_group::<3, 3>(&mut members),
+            (3, _) => run_group::<3, 4>(&mut members),
+            (_, 1) => run_group::<4, 1>(&mut members),
+            (_, 2) => run_group::<4, 2>(&mut members),
+            (_, 3) => run_group::<4, 3>(&mut members),
+            (_, _) => run_group::<4, 4>(&mut members),
+        }
+    }
+    for (j, item) in items.iter_mut().enumerate() {
+        if !done[j] {
+            let item = item.as_mut().expect("a full batch");
+            item.processor.process(&mut item.audio, None, item.params);
+        }
+    }
+}
+
+fn eq_of<'a>(item: &'a mut Option<BatchItem<'_>>) -> &'a mut Eq {
+    item.as_mut()
+        .and_then(|i| i.processor.as_any_mut().downcast_mut::<Eq>())
+        .expect("an EQ")
+}
+
+/// Runs `K` qualifying EQs of `S` active sections each side by side over their blocks, run by
+/// run between flush positions (their clocks agree), as `process` would.
+fn run_group<const K: usize, const S: usize>(members: &mut [Option<&mut BatchItem<'_>>; 4]) {
+    let mut coefs = [[SvfCoefs::IDENTITY; S]; K];
+    let mut state: [[[SvfState; S]; 2]; K] = [[[[0.0; 2]; S]; 2]; K];
+    let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
+    for k in 0..K {
+        let item = members[k].as_mut().expect("a full group");
+        let eq = item
+            .processor
+            .as_any_mut()
+            .downcast_mut::<Eq>()
+            .expect("an EQ");
+        let mut i = 0;
+        for band in &mut eq.bands {
+            if let Some((c, a, b)) = band.constant_sections() {
+                for s in 0..c.len() {
+                    coefs[k][i] = c[s];
+                    state[k][0][i] = a[s];
+                    state[k][1][i] = b[s];
+                    i += 1;
+                }
+            }
+        }
+    }
+    let mut start = 0;
+    while start < frames {
+        let mut run = (0, false);
+        for m in members.iter_mut().take(K) {
+            let eq = m
+                .as_mut()
+                .and_then(|i| i.processor.as_any_mut().downcast_mut::<Eq>())
+                .expect("an EQ");
+            run = eq.clock.next_run(frames - start);
+        }
+        let (len, flush) = run;
+        {
+            let mut it = members.iter_mut();
+            let mut chans: [(&mut [f64], &mut [f64]); K] = std::array::from_fn(|_| {
+                let m = it.next().and_then(|m| m.as_mut()).expect("a full group");
+                let (l, r) = m.audio.stereo_mut();
+                (&mut l[start..start + len], &mut r[start..start + len])
+            });
+            run_series2_batch::<K, S>(&coefs, &mut state, &mut chans);
+        }
+        if flush {
+            for st in state.iter_mut().flatten().flatten() {
+                flush_state(st);
+            }
+        }
+        start += len;
+    }
+    for k in 0..K {
+        let item = members[k].as_mut().expect("a full group");
+        let eq = item
+            .processor
+            .as_any_mut()
+            .downcast_mut::<Eq>()
+            .expect("an EQ");
+        let mut i = 0;
+        for band in &mut eq.bands {
+            if let Some((c, a, b)) = band.constant_sections() {
+                for s in 0..c.len() {
+                    a[s] = state[k][0][i];
+                    b[s] = state[k][1][i];
+                    i += 1;
+                }
+            }
+        }
     }
 }

@@ -81,6 +81,25 @@ impl SlidingMin {
         self.vals[self.head]
     }
 
+    /// Whether every value in the window is 1 (or the window is empty), so that pushing 1
+    /// returns 1. Pushed values are gains, never above 1.
+    pub fn is_unity(&self) -> bool {
+        self.count == 0 || self.vals[self.head] == 1.0
+    }
+
+    /// The state after pushing `n` ones into a window for which [`Self::is_unity`] holds: only
+    /// the newest 1 remains in the deque (pushing 1 drops everything not below it).
+    pub fn skip_unity(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        debug_assert!(self.is_unity());
+        self.vals[self.head] = 1.0;
+        self.stamps[self.head] = self.t + n as u64 - 1;
+        self.count = 1;
+        self.t += n as u64;
+    }
+
     /// Takes the state of `other` (same window length), without allocating.
     pub fn copy_from(&mut self, other: &SlidingMin) {
         self.vals.copy_from_slice(&other.vals);
@@ -118,6 +137,18 @@ impl BoxSum {
         self.pos = 0;
         self.sum = self.fill * self.ring.len() as f64;
     }
+    /// Whether every value in the ring is the rest value (the values are never above it, and
+    /// the sum is exact, so a full sum says so).
+    pub fn is_full(&self) -> bool {
+        self.sum == self.fill * self.ring.len() as f64
+    }
+
+    /// The state after pushing `n` rest values into a full ring: only the position moves.
+    pub fn skip_full(&mut self, n: usize) {
+        debug_assert!(self.is_full());
+        self.pos = (self.pos + n) % self.ring.len();
+    }
+
     /// Takes the state of `other` (same length), without allocating.
     pub fn copy_from(&mut self, other: &BoxSum) {
         self.ring.copy_from_slice(&other.ring);
@@ -164,6 +195,17 @@ impl BoxCascade {
         self.a.reset();
         self.b.reset();
     }
+    /// Whether both boxes hold only the rest gain 1: pushing 1 then gives exactly 1.
+    pub fn is_unity(&self) -> bool {
+        self.a.is_full() && self.b.is_full()
+    }
+
+    /// The state after pushing `n` ones into a cascade at rest.
+    pub fn skip_unity(&mut self, n: usize) {
+        self.a.skip_full(n);
+        self.b.skip_full(n);
+    }
+
     /// Takes the state of `other` (same support), without allocating.
     pub fn copy_from(&mut self, other: &BoxCascade) {
         self.a.copy_from(&other.a);
@@ -198,6 +240,21 @@ impl Delay {
         self.ring.fill(v);
         self.pos = 0;
     }
+    /// [`Self::swap`] on every sample of `x` in turn, in place: `x` comes out delayed.
+    pub fn swap_block(&mut self, x: &mut [f64]) {
+        let len = self.ring.len();
+        let mut done = 0;
+        while done < x.len() {
+            let k = (x.len() - done).min(len - self.pos);
+            x[done..done + k].swap_with_slice(&mut self.ring[self.pos..self.pos + k]);
+            done += k;
+            self.pos += k;
+            if self.pos == len {
+                self.pos = 0;
+            }
+        }
+    }
+
     /// Pushes `x`, returns the sample pushed `len` samples ago.
     #[inline(always)]
     pub fn swap(&mut self, x: f64) -> f64 {
@@ -247,6 +304,12 @@ pub struct Release {
 }
 
 impl Release {
+    /// Whether both envelopes are at zero reduction (a gain of 1 in then gives 1 out and
+    /// leaves them there).
+    pub fn is_idle(&self) -> bool {
+        self.fast == 0.0 && self.slow == 0.0
+    }
+
     /// Back to no reduction.
     pub fn reset(&mut self) {
         self.fast = 0.0;

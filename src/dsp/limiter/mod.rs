@@ -273,6 +273,18 @@ struct GainPathA {
 }
 
 impl GainPathA {
+    /// Whether the path is at rest: pushing gains of 1 gives exactly 1 (hold window all ones, no
+    /// release envelope, box filters full).
+    fn is_idle(&self) -> bool {
+        self.hold.is_unity() && self.release.is_idle() && self.smooth.is_unity()
+    }
+
+    /// The state after pushing `n` gains of 1 into an idle path (which all come out as 1).
+    fn skip_unity(&mut self, n: usize) {
+        self.hold.skip_unity(n);
+        self.smooth.skip_unity(n);
+    }
+
     /// Takes the state of `other` (same lengths), without allocating.
     fn copy_from(&mut self, other: &GainPathA) {
         self.hold.copy_from(&other.hold);
@@ -470,11 +482,21 @@ impl Limiter {
         let drive = params.get(INPUT_GAIN_DB);
 
         // 1. Drive (non-finite input becomes silence so it cannot poison the filters).
-        for i in 0..n {
-            let g = self.drive.get(drive.at(start + i), db_to_gain);
+        if drive.is_constant() {
+            let g = self.drive.get(drive.first(), db_to_gain);
             for c in 0..channels {
-                let v = audio.channel(c)[start + i];
-                self.x[c][i] = if v.is_finite() { v * g } else { 0.0 };
+                let src = &audio.channel(c)[start..start + n];
+                for (x, &v) in self.x[c][..n].iter_mut().zip(src) {
+                    *x = if v.is_finite() { v * g } else { 0.0 };
+                }
+            }
+        } else {
+            for i in 0..n {
+                let g = self.drive.get(drive.at(start + i), db_to_gain);
+                for c in 0..channels {
+                    let v = audio.channel(c)[start + i];
+                    self.x[c][i] = if v.is_finite() { v * g } else { 0.0 };
+                }
             }
         }
         // 2. Detector: peak per interval.
@@ -484,25 +506,44 @@ impl Limiter {
                 .peaks(&self.x[c][..n], &mut self.p[c][..n]);
         }
         // 3. Required gains, linked.
-        for i in 0..n {
-            let t = self
-                .target
-                .get(ceiling.at(start + i), |db| targets(db, factor));
-            let mut g = [1.0f64; 2];
-            for (c, gc) in g.iter_mut().enumerate().take(channels) {
-                let p = self.p[c][i];
-                if p > t.a {
-                    *gc = t.a / p;
-                }
-            }
+        if ceiling.is_constant() && link.is_constant() {
+            let t = self.target.get(ceiling.first(), |db| targets(db, factor));
+            let need = |p: f64| if p > t.a { t.a / p } else { 1.0 };
             if channels == 2 {
-                let l = self.link.get(link.at(start + i), |pct| pct * 0.01);
-                let m = g[0].min(g[1]);
-                for (c, gc) in g.iter().enumerate() {
-                    self.p[c][i] = ((1.0 - l) * gc + l * m).min(*gc);
+                let l = self.link.get(link.first(), |pct| pct * 0.01);
+                let (p0, p1) = self.p.split_at_mut(1);
+                for (a, b) in p0[0][..n].iter_mut().zip(p1[0][..n].iter_mut()) {
+                    let g = [need(*a), need(*b)];
+                    let m = g[0].min(g[1]);
+                    *a = ((1.0 - l) * g[0] + l * m).min(g[0]);
+                    *b = ((1.0 - l) * g[1] + l * m).min(g[1]);
                 }
             } else {
-                self.p[0][i] = g[0];
+                for p in &mut self.p[0][..n] {
+                    *p = need(*p);
+                }
+            }
+        } else {
+            for i in 0..n {
+                let t = self
+                    .target
+                    .get(ceiling.at(start + i), |db| targets(db, factor));
+                let mut g = [1.0f64; 2];
+                for (c, gc) in g.iter_mut().enumerate().take(channels) {
+                    let p = self.p[c][i];
+                    if p > t.a {
+                        *gc = t.a / p;
+                    }
+                }
+                if channels == 2 {
+                    let l = self.link.get(link.at(start + i), |pct| pct * 0.01);
+                    let m = g[0].min(g[1]);
+                    for (c, gc) in g.iter().enumerate() {
+                        self.p[c][i] = ((1.0 - l) * gc + l * m).min(*gc);
+                    }
+                } else {
+                    self.p[0][i] = g[0];
+                }
             }
         }
         // 4. Gain path A and the delayed audio. With a full link every channel's required gain
@@ -516,9 +557,16 @@ impl Limiter {
         let shared = full_link && self.paths_equal;
         let mut min_a = 1.0f64;
         let paths = if shared { 1 } else { channels };
+        let mut unity = [false; 2];
         for c in 0..paths {
             let a = &mut self.state[c].a;
             let r = &mut self.p[c];
+            // At rest and asked for no reduction, the path gives exactly 1 throughout: skip it.
+            if a.is_idle() && r[..n].iter().all(|&g| g == 1.0) {
+                a.skip_unity(n);
+                unity[c] = true;
+                continue;
+            }
             let auto = self.auto_release;
             let constant = release.is_constant();
             let mut k = self
@@ -543,10 +591,13 @@ impl Limiter {
             }
         }
         for c in 0..channels {
-            let g = &self.p[if shared { 0 } else { c }];
-            let delay = &mut self.state[c].delay;
-            for (x, &s) in self.x[c][..n].iter_mut().zip(&g[..n]) {
-                *x = s * delay.swap(*x);
+            let p = if shared { 0 } else { c };
+            let x = &mut self.x[c][..n];
+            self.state[c].delay.swap_block(x);
+            if !unity[p] {
+                for (x, &s) in x.iter_mut().zip(&self.p[p][..n]) {
+                    *x *= s;
+                }
             }
         }
         // 5. Safety stage B on stage A's output, then the guard.
@@ -554,6 +605,29 @@ impl Limiter {
         for c in 0..channels {
             let ch = &mut self.state[c];
             ch.check.peaks(&self.x[c][..n], &mut self.p[c][..n]);
+            if ceiling.is_constant() {
+                let t = self.target.get(ceiling.first(), |db| targets(db, factor));
+                // At rest with every reading under the target, the stage is a delay.
+                if ch.hold_b.is_unity()
+                    && ch.smooth_b.is_unity()
+                    && self.p[c][..n].iter().all(|&q| q <= t.b)
+                {
+                    ch.hold_b.skip_unity(n);
+                    ch.smooth_b.skip_unity(n);
+                    let x = &mut self.x[c][..n];
+                    ch.delay_b.swap_block(x);
+                    let out = &mut audio.channel_mut(c)[start..start + n];
+                    for (o, &z) in out.iter_mut().zip(x.iter()) {
+                        *o = if z.abs() > t.ceiling {
+                            self.guard_clips += 1;
+                            t.ceiling.copysign(z)
+                        } else {
+                            z
+                        };
+                    }
+                    continue;
+                }
+            }
             for i in 0..n {
                 let t = self
                     .target
