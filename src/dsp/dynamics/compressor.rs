@@ -189,6 +189,9 @@ struct Fast {
     mix: f64,
     /// dB per doubling of the detector value.
     scale: f64,
+    /// Detector values at or under this give no reduction, with a margin (see
+    /// [`peak_targets_impl`]).
+    quiet_below: f64,
 }
 
 impl Compressor {
@@ -212,10 +215,12 @@ impl Compressor {
         }
         let p = gain_params(params);
         let track = self.stage.single_track(&p, self.channels, self.channels)?;
+        let scale = self.detector.kind().db_per_octave();
         Some(Fast {
             track,
             mix: mix.first() / 100.0,
-            scale: self.detector.kind().db_per_octave(),
+            scale,
+            quiet_below: track.curve.quiet_below(scale),
         })
     }
 
@@ -234,6 +239,17 @@ impl Compressor {
         f: &Fast,
         t: &mut Chunk,
     ) {
+        if self.detector.kind() == DetectorKind::Peak {
+            // The detector value is |x| (the louder channel's): read it from the block.
+            let l = &audio.channel(0)[k..k + n];
+            let r = if self.channels == 2 {
+                &audio.channel(1)[k..k + n]
+            } else {
+                l
+            };
+            peak_targets(l, r, f.scale, &f.track, f.quiet_below, &mut t[..n]);
+            return;
+        }
         let mut det: [Chunk; 2] = [[0.0; CHUNK]; 2];
         for (c, d) in det.iter_mut().enumerate().take(self.channels) {
             d[..n].copy_from_slice(&audio.channel(c)[k..k + n]);
@@ -242,7 +258,16 @@ impl Compressor {
             .window_index
             .map_or(ParamValues::Constant(10.0), |i| params.get(i));
         self.detector.run(&mut det, self.channels, window, k, n);
-        targets(&det, self.channels == 2, n, f.scale, &f.track, t);
+        let (a, b) = det.split_at(1);
+        let b = if self.channels == 2 { &b[0] } else { &a[0] };
+        peak_targets(
+            &a[0][..n],
+            &b[..n],
+            f.scale,
+            &f.track,
+            f.quiet_below,
+            &mut t[..n],
+        );
     }
 
     /// Fast path, phase 3: the gains from the smoothed reductions `g`, applied to frames
@@ -283,19 +308,24 @@ impl Compressor {
     }
 }
 
-/// Static-curve reductions of detector values (`det[0]`, or the louder of `det[0]`, `det[1]`).
+/// Static-curve reductions of the detector values `|a|`, `|b|` (the louder of the two; pass the
+/// same slice twice for one channel; mean squares are never negative). When every value of the
+/// chunk is at or under `quiet`, below the knee by a margin, every reduction is exactly 0 and
+/// the logarithms are skipped.
 #[inline(always)]
-fn targets_impl(det: &[Chunk; 2], two: bool, n: usize, scale: f64, c: &TrackCoefs, t: &mut Chunk) {
+fn peak_targets_impl(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
     let curve = c.curve;
-    if two {
-        for ((t, &a), &b) in t[..n].iter_mut().zip(&det[0][..n]).zip(&det[1][..n]) {
-            let v = fmax(a, b);
-            *t = curve.reduction_db(scale * fastmath::log2(fmax(v, LEVEL_FLOOR)));
-        }
-    } else {
-        for (t, &a) in t[..n].iter_mut().zip(&det[0][..n]) {
-            *t = curve.reduction_db(scale * fastmath::log2(fmax(a, LEVEL_FLOOR)));
-        }
+    let loudest = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (&x, &y)| fmax(m, fmax(x.abs(), y.abs())));
+    if loudest <= quiet {
+        t.fill(0.0);
+        return;
+    }
+    for ((t, &x), &y) in t.iter_mut().zip(a).zip(b) {
+        let v = fmax(x.abs(), y.abs());
+        *t = curve.reduction_db(scale * fastmath::log2(fmax(v, LEVEL_FLOOR)));
     }
 }
 
@@ -320,8 +350,8 @@ fn apply1_impl(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn targets_avx2(det: &[Chunk; 2], two: bool, n: usize, scale: f64, c: &TrackCoefs, t: &mut Chunk) {
-    targets_impl(det, two, n, scale, c, t)
+fn peak_targets_avx2(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
+    peak_targets_impl(a, b, scale, c, quiet, t)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -336,13 +366,13 @@ fn apply1_avx2(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
     apply1_impl(x, g, makeup, mix)
 }
 
-fn targets(det: &[Chunk; 2], two: bool, n: usize, scale: f64, c: &TrackCoefs, t: &mut Chunk) {
+fn peak_targets(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
-        return unsafe { targets_avx2(det, two, n, scale, c, t) };
+        return unsafe { peak_targets_avx2(a, b, scale, c, quiet, t) };
     }
-    targets_impl(det, two, n, scale, c, t)
+    peak_targets_impl(a, b, scale, c, quiet, t)
 }
 
 fn apply2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64) {

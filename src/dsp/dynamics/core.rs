@@ -125,6 +125,13 @@ impl StaticCurve {
         }
     }
 
+    /// A detector value (in a domain of `scale` dB per doubling) at or under which
+    /// [`Self::reduction_db`] of its level is exactly 0: the bottom of the knee less 0.001 dB,
+    /// far more than the error of the level's logarithm (1.2e−8 dB) and of this bound.
+    pub fn quiet_below(&self, scale: f64) -> f64 {
+        libm::exp2((self.threshold_db - 0.5 * self.knee_db - 1e-3) / scale)
+    }
+
     /// The gain reduction in dB for a level of `level_db`.
     #[inline(always)]
     pub fn reduction_db(&self, level_db: f64) -> f64 {

@@ -266,6 +266,32 @@ pub fn run_series2_batch<const K: usize, const S: usize>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        if K >= 2 && crate::dsp::simd::avx2() {
+            // Two signals per 256-bit register (left and right of each), the odd one out in
+            // its own 128-bit register.
+            let pairs = K / 2;
+            for p in 0..pairs {
+                let (a, b) = chans.split_at_mut(2 * p + 1);
+                let (sa, sb) = state.split_at_mut(2 * p + 1);
+                // SAFETY: the CPU has AVX2 (checked at run time).
+                unsafe {
+                    pair_avx2::<S>(
+                        [&coefs[2 * p], &coefs[2 * p + 1]],
+                        [&mut sa[2 * p], &mut sb[0]],
+                        [&mut a[2 * p], &mut b[0]],
+                    )
+                };
+            }
+            if K % 2 == 1 {
+                let k = K - 1;
+                let one = [coefs[k]];
+                let mut st = [state[k]];
+                let (l, r) = &mut chans[k];
+                batch_sse2::<1, S>(&one, &mut st, &mut [(&mut **l, &mut **r)]);
+                state[k] = st[0];
+            }
+            return;
+        }
         batch_sse2::<K, S>(coefs, state, chans)
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -275,6 +301,135 @@ pub fn run_series2_batch<const K: usize, const S: usize>(
             let (l, r) = &mut chans[k];
             series2::<S>(&coefs[k], a, b, l, r);
         }
+    }
+}
+
+/// Two stereo signals side by side in 256-bit registers, lanes (left a, right a, left b,
+/// right b): the same IEEE operations per lane as [`SvfCoefs::tick`]. Samples are moved in and
+/// out four at a time through 4×4 transposes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pair_avx2<const S: usize>(
+    coefs: [&[SvfCoefs; S]; 2],
+    state: [&mut [[SvfState; S]; 2]; 2],
+    chans: [&mut (&mut [f64], &mut [f64]); 2],
+) {
+    use std::arch::x86_64::*;
+    let [ca, cb] = coefs;
+    let [sa, sb] = state;
+    let [(la, ra), (lb, rb)] = chans;
+    let n = la.len().min(ra.len()).min(lb.len()).min(rb.len());
+    let (la, ra, lb, rb) = (&mut la[..n], &mut ra[..n], &mut lb[..n], &mut rb[..n]);
+    let lanes = |f: fn(&SvfCoefs) -> f64, i: usize| {
+        _mm256_set_pd(f(&cb[i]), f(&cb[i]), f(&ca[i]), f(&ca[i]))
+    };
+    let c: [[__m256d; 7]; S] = std::array::from_fn(|i| {
+        [
+            lanes(|k| k.a11, i),
+            lanes(|k| k.a22, i),
+            lanes(|k| k.b1, i),
+            lanes(|k| k.b2, i),
+            lanes(|k| k.c1, i),
+            lanes(|k| k.c2, i),
+            lanes(|k| k.d, i),
+        ]
+    });
+    let mut s1: [__m256d; S] =
+        std::array::from_fn(|i| _mm256_set_pd(sb[1][i][0], sb[0][i][0], sa[1][i][0], sa[0][i][0]));
+    let mut s2: [__m256d; S] =
+        std::array::from_fn(|i| _mm256_set_pd(sb[1][i][1], sb[0][i][1], sa[1][i][1], sa[0][i][1]));
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn step<const S: usize>(
+        c: &[[__m256d; 7]; S],
+        s1: &mut [__m256d; S],
+        s2: &mut [__m256d; S],
+        mut x: __m256d,
+    ) -> __m256d {
+        for i in 0..S {
+            let [a11, a22, b1, b2, c1, c2, d] = c[i];
+            let y = _mm256_add_pd(
+                _mm256_add_pd(_mm256_mul_pd(d, x), _mm256_mul_pd(c1, s1[i])),
+                _mm256_mul_pd(c2, s2[i]),
+            );
+            let n1 = _mm256_add_pd(
+                _mm256_mul_pd(a11, s1[i]),
+                _mm256_mul_pd(b1, _mm256_sub_pd(x, s2[i])),
+            );
+            let n2 = _mm256_add_pd(
+                _mm256_add_pd(_mm256_mul_pd(b1, s1[i]), _mm256_mul_pd(a22, s2[i])),
+                _mm256_mul_pd(b2, x),
+            );
+            s1[i] = n1;
+            s2[i] = n2;
+            x = y;
+        }
+        x
+    }
+    /// 4×4 transpose: rows (a, b, c, d) ↔ columns.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn transpose(a: __m256d, b: __m256d, c: __m256d, d: __m256d) -> [__m256d; 4] {
+        let t0 = _mm256_unpacklo_pd(a, b);
+        let t1 = _mm256_unpackhi_pd(a, b);
+        let t2 = _mm256_unpacklo_pd(c, d);
+        let t3 = _mm256_unpackhi_pd(c, d);
+        [
+            _mm256_permute2f128_pd::<0x20>(t0, t2),
+            _mm256_permute2f128_pd::<0x20>(t1, t3),
+            _mm256_permute2f128_pd::<0x31>(t0, t2),
+            _mm256_permute2f128_pd::<0x31>(t1, t3),
+        ]
+    }
+    let quads = n / 4 * 4;
+    let mut j = 0;
+    while j < quads {
+        // SAFETY: j + 4 ≤ n for all four slices, so the unaligned loads and stores stay inside.
+        unsafe {
+            let x = transpose(
+                _mm256_loadu_pd(la.as_ptr().add(j)),
+                _mm256_loadu_pd(ra.as_ptr().add(j)),
+                _mm256_loadu_pd(lb.as_ptr().add(j)),
+                _mm256_loadu_pd(rb.as_ptr().add(j)),
+            );
+            let y0 = step::<S>(&c, &mut s1, &mut s2, x[0]);
+            let y1 = step::<S>(&c, &mut s1, &mut s2, x[1]);
+            let y2 = step::<S>(&c, &mut s1, &mut s2, x[2]);
+            let y3 = step::<S>(&c, &mut s1, &mut s2, x[3]);
+            let out = transpose(y0, y1, y2, y3);
+            _mm256_storeu_pd(la.as_mut_ptr().add(j), out[0]);
+            _mm256_storeu_pd(ra.as_mut_ptr().add(j), out[1]);
+            _mm256_storeu_pd(lb.as_mut_ptr().add(j), out[2]);
+            _mm256_storeu_pd(rb.as_mut_ptr().add(j), out[3]);
+        }
+        j += 4;
+    }
+    for j in quads..n {
+        let y = step::<S>(
+            &c,
+            &mut s1,
+            &mut s2,
+            _mm256_set_pd(rb[j], lb[j], ra[j], la[j]),
+        );
+        let mut out = [0.0f64; 4];
+        // SAFETY: `out` holds four doubles.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), y) };
+        la[j] = out[0];
+        ra[j] = out[1];
+        lb[j] = out[2];
+        rb[j] = out[3];
+    }
+    for i in 0..S {
+        let (mut a, mut b) = ([0.0f64; 4], [0.0f64; 4]);
+        // SAFETY: four doubles each.
+        unsafe {
+            _mm256_storeu_pd(a.as_mut_ptr(), s1[i]);
+            _mm256_storeu_pd(b.as_mut_ptr(), s2[i]);
+        }
+        sa[0][i] = [a[0], b[0]];
+        sa[1][i] = [a[1], b[1]];
+        sb[0][i] = [a[2], b[2]];
+        sb[1][i] = [a[3], b[3]];
     }
 }
 
