@@ -21,6 +21,10 @@ pub struct Args {
     /// `--set master.target_lufs=-12` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Threads to render on: 1, 2 (more are not used yet), or 0 for as many as the machine has.
+    /// The output is the same, bit for bit, whatever the number.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 /// Loads `recipe` and renders it to `out`, with a progress bar; prints what was written.
@@ -29,6 +33,7 @@ pub fn render_recipe(
     out: &Path,
     block: usize,
     set: &[String],
+    threads: usize,
 ) -> Result<RenderResult, CliError> {
     let mut session = load_recipe(recipe)?;
     for s in set {
@@ -43,6 +48,11 @@ pub fn render_recipe(
     bar.set_message(session.title.clone());
     let mut opts = RenderOptions::new(out);
     opts.block_size = block.max(1);
+    opts.threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
     opts.interrupt = Some(super::interrupt_flag());
     let b = bar.clone();
     opts.progress = Some(Box::new(move |done, total| {
@@ -87,6 +97,6 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .map(|p| p.join("out"))
             .unwrap_or_else(|| PathBuf::from("out"))
     });
-    render_recipe(&args.recipe, &out, args.block, &args.set)?;
+    render_recipe(&args.recipe, &out, args.block, &args.set, args.threads)?;
     Ok(())
 }

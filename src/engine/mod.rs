@@ -8,6 +8,7 @@
 
 pub mod live;
 pub mod offline;
+pub mod parallel;
 pub mod params;
 pub mod schedule;
 pub mod swap;

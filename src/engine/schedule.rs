@@ -338,6 +338,16 @@ impl Schedule {
     /// # Realtime safety
     /// Never allocates, locks or does I/O.
     pub fn process(&mut self, frames: usize) {
+        self.process_inner(frames, None);
+    }
+
+    /// [`Schedule::process`], adding each step's time (seconds) to `costs[step]` (a batch's
+    /// time is shared evenly by its members): what splitting the work between threads weighs.
+    pub fn process_profiled(&mut self, frames: usize, costs: &mut [f64]) {
+        self.process_inner(frames, Some(costs));
+    }
+
+    fn process_inner(&mut self, frames: usize, mut costs: Option<&mut [f64]>) {
         debug_assert!(frames <= self.max_block);
         let Schedule {
             nodes,
@@ -364,16 +374,33 @@ impl Schedule {
             nonfinite,
             frames,
         };
+        let mut clock = costs.as_ref().map(|_| std::time::Instant::now());
+        let mut charge = |members: &[usize], costs: &mut Option<&mut [f64]>| {
+            if let (Some(c), Some(t)) = (costs.as_deref_mut(), clock.as_mut()) {
+                let now = std::time::Instant::now();
+                let share = (now - *t).as_secs_f64() / members.len() as f64;
+                for &m in members {
+                    c[m] += share;
+                }
+                *t = now;
+            }
+        };
         if plan.is_empty() {
-            for step in steps.iter() {
+            for (i, step) in steps.iter().enumerate() {
                 cx.run(step);
+                charge(&[i], &mut costs);
             }
         } else {
             for exec in plan.iter() {
                 match *exec {
-                    Exec::Step(i) => cx.run(&steps[i]),
+                    Exec::Step(i) => {
+                        cx.run(&steps[i]);
+                        charge(&[i], &mut costs);
+                    }
                     Exec::Batch { start, len } => {
-                        cx.run_batch(steps, &batch_members[start..start + len])
+                        let members = &batch_members[start..start + len];
+                        cx.run_batch(steps, members);
+                        charge(members, &mut costs);
                     }
                 }
             }

@@ -10,7 +10,8 @@ pub mod deliver;
 pub mod edits;
 pub mod target;
 
-use crate::engine::{Schedule, Tap};
+use crate::dsp::AudioBuffer;
+use crate::engine::{parallel, Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
 use crate::io::atomic::OutputError;
 use crate::io::decode::{DecodeError, Decoder, StemStream, StreamOptions};
@@ -57,6 +58,8 @@ pub struct RenderOptions {
     pub taps: Vec<(String, Box<dyn Tap>)>,
     /// Called after each block with (frames done, frames in all).
     pub progress: Option<Box<dyn FnMut(u64, u64)>>,
+    /// Threads to render on (1 or 2 are used; the output does not depend on it).
+    pub threads: usize,
 }
 
 impl RenderOptions {
@@ -68,6 +71,7 @@ impl RenderOptions {
             interrupt: None,
             taps: Vec::new(),
             progress: None,
+            threads: 1,
         }
     }
 }
@@ -201,8 +205,111 @@ pub fn run<F>(
     song_frames: u64,
     block: usize,
     interrupt: Option<&AtomicBool>,
-    mut progress: Option<&mut dyn FnMut(u64, u64)>,
-    mut sink: F,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+    sink: F,
+) -> Result<(), RenderError>
+where
+    F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
+{
+    run_threads(
+        schedule,
+        streams,
+        song_frames,
+        block,
+        interrupt,
+        progress,
+        sink,
+        1,
+    )
+}
+
+/// Blocks rendered on one thread first, timing every step, before the work is split.
+const PROFILE_BLOCKS: u64 = 24;
+/// Blocks the worker renders per hand-over.
+const GROUP: usize = 8;
+/// Hand-overs in flight: how far the worker may run ahead.
+const IN_FLIGHT: usize = 3;
+
+/// Where the loop stands and what it hands on: shared by the one- and two-thread loops.
+struct Cursor<'a, 'b, F> {
+    done: u64,
+    total: u64,
+    song_frames: u64,
+    tail: u64,
+    latencies: Vec<u64>,
+    interrupt: Option<&'a AtomicBool>,
+    progress: Option<&'b mut dyn FnMut(u64, u64)>,
+    sink: F,
+}
+
+impl<F> Cursor<'_, '_, F>
+where
+    F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
+{
+    fn check_interrupt(&self) -> Result<(), RenderError> {
+        if self.interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+            return Err(RenderError::Interrupted);
+        }
+        Ok(())
+    }
+
+    /// Hands the outputs of the block just processed (`n` frames at `self.done`) to the sink.
+    fn emit(&mut self, schedule: &Schedule, n: usize) -> Result<(), RenderError> {
+        let done = self.done;
+        for (o, &lat) in self.latencies.iter().enumerate() {
+            let start = lat.max(done).min(done + n as u64);
+            let end = (lat + self.song_frames + self.tail)
+                .min(done + n as u64)
+                .max(start);
+            if end > start {
+                let view = schedule
+                    .output(o, n)
+                    .slice((start - done) as usize, (end - done) as usize);
+                (self.sink)(o, start - lat, view)?;
+            }
+        }
+        self.done += n as u64;
+        if let Some(p) = self.progress.as_mut() {
+            p(self.done, self.total);
+        }
+        Ok(())
+    }
+}
+
+/// Copies `n` frames of every stem in `which` (engine input indexes, in the order of `into`'s
+/// first inputs) into `into`.
+fn read_some(
+    into: &mut Schedule,
+    streams: &mut [&mut StemStream],
+    n: usize,
+) -> Result<(), DecodeError> {
+    for (k, stream) in streams.iter_mut().enumerate() {
+        let mut input = into.input_mut(k, n);
+        if input.channels() == 2 {
+            let (l, r) = input.stereo_mut();
+            stream.read_block(&mut [l, r], n)?;
+        } else {
+            stream.read_block(&mut [input.channel_mut(0)], n)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`run`] on up to `threads` threads (1 or 2; more are not used). With 2, the first blocks
+/// run on one thread while every step is timed; then the stems' strips are split into two
+/// halves of about equal cost (see [`crate::engine::parallel`]): a worker thread decodes and
+/// processes its stems a few blocks ahead while this thread does the rest, the buses, the
+/// master chain and the sink. The output is the same, bit for bit, whatever the thread count.
+#[allow(clippy::too_many_arguments)]
+pub fn run_threads<F>(
+    schedule: &mut Schedule,
+    streams: &mut [StemStream],
+    song_frames: u64,
+    block: usize,
+    interrupt: Option<&AtomicBool>,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+    sink: F,
+    threads: usize,
 ) -> Result<(), RenderError>
 where
     F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
@@ -212,32 +319,225 @@ where
     let latencies: Vec<u64> = (0..schedule.output_count())
         .map(|o| schedule.output_slot(o).latency as u64)
         .collect();
-    let total = song_frames + tail + latencies.iter().copied().max().unwrap_or(0);
     // Streams past their end read silence, so the tail and the latency are rendered from zeros.
-    let mut done: u64 = 0;
-    while done < total {
-        if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
-            return Err(RenderError::Interrupted);
-        }
-        let n = block.min((total - done) as usize);
-        read_inputs(schedule, streams, n)?;
-        assert_no_alloc::assert_no_alloc(|| schedule.process(n));
-        for (o, &lat) in latencies.iter().enumerate() {
-            let start = lat.max(done).min(done + n as u64);
-            let end = (lat + song_frames + tail).min(done + n as u64).max(start);
-            if end > start {
-                let view = schedule
-                    .output(o, n)
-                    .slice((start - done) as usize, (end - done) as usize);
-                sink(o, start - lat, view)?;
+    let total = song_frames + tail + latencies.iter().copied().max().unwrap_or(0);
+    let mut cur = Cursor {
+        done: 0,
+        total,
+        song_frames,
+        tail,
+        latencies,
+        interrupt,
+        progress,
+        sink,
+    };
+    let parallel = threads >= 2 && streams.len() >= 2;
+    let mut costs = vec![0.0; if parallel { schedule.steps.len() } else { 0 }];
+    let mut decode = vec![0.0; if parallel { streams.len() } else { 0 }];
+    let profile_until = if parallel {
+        (PROFILE_BLOCKS * block as u64).min(total)
+    } else {
+        total
+    };
+    while cur.done < profile_until {
+        cur.check_interrupt()?;
+        let n = block.min((total - cur.done) as usize);
+        if parallel {
+            for (i, stream) in streams.iter_mut().enumerate() {
+                let t = Instant::now();
+                let mut input = schedule.input_mut(i, n);
+                if input.channels() == 2 {
+                    let (l, r) = input.stereo_mut();
+                    stream.read_block(&mut [l, r], n)?;
+                } else {
+                    stream.read_block(&mut [input.channel_mut(0)], n)?;
+                }
+                decode[i] += t.elapsed().as_secs_f64();
             }
+            assert_no_alloc::assert_no_alloc(|| schedule.process_profiled(n, &mut costs));
+        } else {
+            read_inputs(schedule, streams, n)?;
+            assert_no_alloc::assert_no_alloc(|| schedule.process(n));
         }
-        done += n as u64;
-        if let Some(p) = progress.as_mut() {
-            p(done, total);
+        cur.emit(schedule, n)?;
+    }
+    if cur.done >= total {
+        return Ok(());
+    }
+    // Choose the worker's units: the most even split of the measured cost.
+    let (unit, count) = parallel::units(schedule);
+    let mut unit_cost = vec![0.0; count];
+    let mut rest = 0.0;
+    for (i, c) in costs.iter().enumerate() {
+        match unit[i] {
+            Some(u) => unit_cost[u] += c,
+            None => rest += c,
         }
     }
-    Ok(())
+    for (i, step) in schedule.steps.iter().enumerate() {
+        if let (crate::engine::schedule::Step::Input { input, .. }, Some(u)) = (step, unit[i]) {
+            unit_cost[u] += decode[*input];
+        }
+    }
+    let all: f64 = unit_cost.iter().sum::<f64>() + rest;
+    let to_worker = best_split(&unit_cost, all);
+    let worker_cost: f64 = unit_cost
+        .iter()
+        .zip(&to_worker)
+        .filter(|(_, w)| **w)
+        .map(|(c, _)| c)
+        .sum();
+    if worker_cost < 0.1 * all {
+        // Not worth a thread: finish on this one.
+        while cur.done < total {
+            cur.check_interrupt()?;
+            let n = block.min((total - cur.done) as usize);
+            read_inputs(schedule, streams, n)?;
+            assert_no_alloc::assert_no_alloc(|| schedule.process(n));
+            cur.emit(schedule, n)?;
+        }
+        return Ok(());
+    }
+    let mut halves = parallel::split(schedule, &unit, &to_worker);
+    let result = run_split(&mut halves, streams, block, &mut cur);
+    parallel::join(schedule, halves);
+    result
+}
+
+/// The units (by cost) to give the worker so that the larger half is as small as possible.
+fn best_split(unit_cost: &[f64], all: f64) -> Vec<bool> {
+    let n = unit_cost.len();
+    let mut best = (f64::INFINITY, vec![false; n]);
+    if n <= 16 {
+        for mask in 1u32..(1 << n) {
+            let w: f64 = (0..n)
+                .filter(|u| mask & (1 << u) != 0)
+                .map(|u| unit_cost[u])
+                .sum();
+            let larger = w.max(all - w);
+            if larger < best.0 {
+                best = (larger, (0..n).map(|u| mask & (1 << u) != 0).collect());
+            }
+        }
+    } else {
+        // Greedy: the costliest units first, to the worker while it stays under half.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|a, b| unit_cost[*b].total_cmp(&unit_cost[*a]));
+        let mut w = 0.0;
+        for u in order {
+            if w + unit_cost[u] <= all / 2.0 {
+                w += unit_cost[u];
+                best.1[u] = true;
+            }
+        }
+    }
+    best.1
+}
+
+/// The two-thread loop over a split schedule.
+fn run_split<F>(
+    halves: &mut parallel::Split,
+    streams: &mut [StemStream],
+    block: usize,
+    cur: &mut Cursor<'_, '_, F>,
+) -> Result<(), RenderError>
+where
+    F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
+{
+    let parallel::Split {
+        worker,
+        main,
+        worker_inputs,
+        main_inputs,
+        ..
+    } = halves;
+    let mut by_input: Vec<Option<&mut StemStream>> = streams.iter_mut().map(Some).collect();
+    let mut worker_streams: Vec<&mut StemStream> = worker_inputs
+        .iter()
+        .map(|&i| by_input[i].take().expect("one owner per stem"))
+        .collect();
+    let mut main_streams: Vec<&mut StemStream> = main_inputs
+        .iter()
+        .map(|&i| by_input[i].take().expect("one owner per stem"))
+        .collect();
+    let own = main_inputs.len();
+    let exports: Vec<usize> = (0..worker.output_count())
+        .map(|e| worker.output(e, 0).channels())
+        .collect();
+    let total = cur.total;
+    let start = cur.done;
+    type Set = Vec<AudioBuffer>;
+    let (free_tx, free_rx) = crossbeam::channel::bounded::<Set>(IN_FLIGHT);
+    let (full_tx, full_rx) =
+        crossbeam::channel::bounded::<Result<(Set, usize), DecodeError>>(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        let set: Set = exports
+            .iter()
+            .map(|&c| AudioBuffer::new(c, GROUP * block))
+            .collect();
+        free_tx.send(set).expect("room for every set");
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut done = start;
+            while done < total {
+                let Ok(mut set) = free_rx.recv() else {
+                    return;
+                };
+                let mut blocks = 0;
+                while blocks < GROUP && done < total {
+                    let n = block.min((total - done) as usize);
+                    if let Err(e) = read_some(worker, &mut worker_streams, n) {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                    assert_no_alloc::assert_no_alloc(|| worker.process(n));
+                    for (e, buf) in set.iter_mut().enumerate() {
+                        let src = worker.output(e, n);
+                        for c in 0..src.channels() {
+                            buf.channel_mut(c, GROUP * block)[blocks * block..blocks * block + n]
+                                .copy_from_slice(src.channel(c));
+                        }
+                    }
+                    done += n as u64;
+                    blocks += 1;
+                }
+                if full_tx.send(Ok((set, blocks))).is_err() {
+                    return;
+                }
+            }
+        });
+        let result = (|| -> Result<(), RenderError> {
+            while cur.done < total {
+                cur.check_interrupt()?;
+                let (set, blocks) = match full_rx.recv() {
+                    Ok(Ok(got)) => got,
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => panic!("the render's worker thread stopped"),
+                };
+                for b in 0..blocks {
+                    let n = block.min((total - cur.done) as usize);
+                    read_some(main, &mut main_streams, n)?;
+                    for (e, buf) in set.iter().enumerate() {
+                        let mut input = main.input_mut(own + e, n);
+                        for c in 0..buf.channels() {
+                            input.channel_mut(c).copy_from_slice(
+                                &buf.channel(c, GROUP * block)[b * block..b * block + n],
+                            );
+                        }
+                    }
+                    assert_no_alloc::assert_no_alloc(|| main.process(n));
+                    cur.emit(main, n)?;
+                }
+                let _ = free_tx.send(set);
+            }
+            Ok(())
+        })();
+        // Stops the worker if this side ended early: its next send or receive fails.
+        drop(full_rx);
+        drop(free_tx);
+        result
+    })
 }
 
 /// Renders every deliverable of `session`; with a loudness target, solves for the master
@@ -288,7 +588,6 @@ pub(crate) fn render_graph(
     let compiled = compile(spec, copts)?;
     let warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
-    eprintln!("DEBUG batches {:?}", schedule.batch_stats());
     let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
     protected.extend(session.reference.clone());
     protected.push(session.recipe.clone());
@@ -309,7 +608,7 @@ pub(crate) fn render_graph(
             &protected,
         )?);
     }
-    run(
+    run_threads(
         &mut schedule,
         &mut streams,
         song_frames,
@@ -328,6 +627,7 @@ pub(crate) fn render_graph(
             }
             Ok(())
         },
+        opts.threads,
     )?;
     let mut files = Vec::new();
     for s in sinks {

@@ -269,7 +269,7 @@ pub fn render_to_target(
     let spill = Spill(spill_path.clone());
     let mut writer = WavOutput::create(&spill.0, rate, channels, WavFormat::Float32, &[])?;
     let mut pre = LoudnessMeter::new(f64::from(rate), channels);
-    super::run(
+    super::run_threads(
         &mut schedule,
         &mut streams,
         plan.song_frames,
@@ -284,6 +284,7 @@ pub fn render_to_target(
             }
             Ok(())
         },
+        opts.threads,
     )?;
     writer.finish()?;
     let taps = schedule.take_taps();
