@@ -1,0 +1,170 @@
+//! The real-time callback's cost, measured in-process: for each example recipe, the live engine
+//! (`LiveEngine::process`, what the sound card's callback runs) at 64-frame buffers, each call
+//! timed by the calling thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`, so time the thread spent
+//! preempted by other processes does not count). Prints a Markdown table: percentiles of the
+//! per-callback CPU time as a share of the callback's deadline (64 frames at 48 kHz = 1.33 ms).
+//!
+//!     cargo bench --bench realtime [-- --stems-dir DIR] [--seconds S]
+//!
+//! The stems (the demo song, 4 and 8 stems) are written to DIR (default: a temporary folder)
+//! and decoded into memory first; the recipes are the project's `scripts/*.lua`. Not a timed
+//! test: a measurement to read (benches/compare/run.sh puts it in docs/PERFORMANCE.md).
+
+use std::path::{Path, PathBuf};
+use stemgraph::demo::{write_demo, DemoOptions};
+use stemgraph::engine::live::LiveEngine;
+use stemgraph::graph::{compile, CompileOptions};
+use stemgraph::io::decode::{StemStream, StreamOptions};
+use stemgraph::script::load_recipe;
+
+const BUFFER: usize = 64;
+const RATE: u32 = 48_000;
+
+/// CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a timespec; CLOCK_THREAD_CPUTIME_ID is always available on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Measures one recipe; returns (callbacks, p50, p99, p99.9, max) in ns.
+fn measure(recipe: &Path, seconds: f64) -> Result<(usize, u64, u64, u64, u64), String> {
+    let session = load_recipe(recipe).map_err(|e| e.to_string())?;
+    let spec = session.graph_at(f64::from(RATE));
+    let compiled =
+        compile(&spec, CompileOptions::new(f64::from(RATE), BUFFER)).map_err(|e| e.to_string())?;
+    let mut schedule = compiled.schedule;
+    schedule.set_guard_nonfinite(true);
+    // The stems, decoded up front (the live player streams them on another thread).
+    let frames = (seconds * f64::from(RATE)) as usize;
+    let mut stems: Vec<Vec<Vec<f64>>> = Vec::new();
+    for stem in &session.stems {
+        let (mut s, _) = StemStream::open(
+            &stem.path,
+            &StreamOptions {
+                target_rate: RATE,
+                target_channels: stem.channels,
+                length_frames: Some(frames as u64),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let mut planes = vec![vec![0.0; frames]; stem.channels];
+        let mut refs: Vec<&mut [f64]> = planes.iter_mut().map(|p| p.as_mut_slice()).collect();
+        s.read_block(&mut refs, frames).map_err(|e| e.to_string())?;
+        stems.push(planes);
+    }
+    let latency = schedule.latency();
+    let (mut engine, _control) = LiveEngine::new(schedule, latency);
+    let mut times = Vec::with_capacity(frames / BUFFER);
+    let mut pos = 0;
+    while pos + BUFFER <= frames {
+        for (i, planes) in stems.iter().enumerate() {
+            let mut input = engine.input_mut(i, BUFFER);
+            for (c, plane) in planes.iter().enumerate().take(input.channels()) {
+                input
+                    .channel_mut(c)
+                    .copy_from_slice(&plane[pos..pos + BUFFER]);
+            }
+        }
+        let t0 = thread_cpu_ns();
+        let out = engine.process(BUFFER);
+        std::hint::black_box(out.channel(0)[0]);
+        times.push(thread_cpu_ns() - t0);
+        pos += BUFFER;
+    }
+    // The first second warms caches and settles glides: leave it out.
+    let skip = (RATE as usize / BUFFER).min(times.len() / 2);
+    let mut t = times[skip..].to_vec();
+    t.sort_unstable();
+    Ok((
+        t.len(),
+        percentile(&t, 0.5),
+        percentile(&t, 0.99),
+        percentile(&t, 0.999),
+        *t.last().unwrap_or(&0),
+    ))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let seconds: f64 = value("--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60.0);
+    let tmp;
+    let dir: PathBuf = match value("--stems-dir") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            tmp = tempfile::tempdir().expect("a temporary folder");
+            tmp.path().to_path_buf()
+        }
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (name, stems) in [("demo", 4), ("demo8", 8)] {
+        let d = dir.join(name);
+        if !d.join("stems").join("drums.wav").exists() {
+            let opts = DemoOptions {
+                seconds: seconds + 2.0,
+                stems,
+                ..DemoOptions::default()
+            };
+            write_demo(&d, &opts).expect("demo stems");
+        }
+    }
+    std::fs::create_dir_all(dir.join("scripts")).expect("scripts folder");
+    let mut recipes = Vec::new();
+    for entry in std::fs::read_dir(root.join("scripts")).expect("scripts/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "lua") {
+            let name = path.file_name().expect("a name").to_owned();
+            // demo.lua lives beside its stems; the others in scripts/, next to ../demo*.
+            let dest = if name == "demo.lua" {
+                dir.join("demo").join(&name)
+            } else {
+                dir.join("scripts").join(&name)
+            };
+            std::fs::copy(&path, &dest).expect("copy the recipe");
+            recipes.push(dest);
+        }
+    }
+    recipes.sort();
+    let deadline_ns = BUFFER as f64 / f64::from(RATE) * 1e9;
+    println!(
+        "Real-time callback (`LiveEngine::process`, {BUFFER}-frame buffers at {} kHz, deadline \
+         {:.3} ms; thread CPU time per callback over {seconds:.0} s of each example recipe, the \
+         first second left out; SIMD path: {}):",
+        RATE / 1000,
+        deadline_ns / 1e6,
+        stemgraph::dsp::simd::path_name()
+    );
+    println!();
+    println!("| recipe | callbacks | p50 | p99 | p99.9 | max | p99.9 / deadline |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in &recipes {
+        let name = r.file_name().unwrap().to_string_lossy();
+        match measure(r, seconds) {
+            Ok((n, p50, p99, p999, max)) => println!(
+                "| {name} | {n} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} % |",
+                p50 as f64 / 1e3,
+                p99 as f64 / 1e3,
+                p999 as f64 / 1e3,
+                max as f64 / 1e3,
+                100.0 * p999 as f64 / deadline_ns
+            ),
+            Err(e) => println!("| {name} | error: {e} | | | | | |"),
+        }
+    }
+}
