@@ -13,8 +13,8 @@ Run it through run.sh (which builds stemgraph first). What it does, in order:
    process (wait4's rusage);
 4. checks that stemgraph's and ffmpeg's renders of R agree (integrated loudness within 1 LU,
    every third-octave band from 25 Hz to 20 kHz within 1.5 dB), so the race is of the same work;
-5. measures peak RSS on a 60-minute version of R (`--no-long` skips it) and the real-time
-   callback (benches/realtime.rs, `--no-realtime` skips it);
+5. measures peak RSS on a 60-minute version of R (`--no-long` skips it); run.sh adds the
+   real-time callback's table (benches/realtime.rs);
 6. writes the table to docs/PERFORMANCE.md (`--out`), with the machine and the command.
 """
 
@@ -280,6 +280,13 @@ def agreement(a, b):
 # The machine
 
 
+def m_flags():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
 def machine():
     model = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -320,8 +327,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "docs/PERFORMANCE.md"))
     ap.add_argument("--no-long", action="store_true", help="skip the 60-minute memory check")
     ap.add_argument("--long-minutes", type=float, default=60)
-    ap.add_argument("--no-realtime", action="store_true", help="skip the real-time callback measurement")
-    ap.add_argument("--realtime-bin", default=None, help="the built benches/realtime.rs binary")
+    ap.add_argument("--realtime-md", default=None, help="benches/realtime.rs's table, to include")
     ap.add_argument("--command", default="benches/compare/run.sh", help="the command shown in the report")
     a = ap.parse_args()
 
@@ -412,6 +418,13 @@ def main():
         for f in ("mastering 24bit.wav", "mastering 16bit 44k1.wav"))
     same_bits_o = (out / "other1" / "other.wav").read_bytes() == (out / "other2" / "other.wav").read_bytes()
     m_lufs = loudness(out / "master1" / "mastering 16bit 44k1.wav")
+    # The portable build (no AVX2) must give the same bits.
+    measure(sg_cmd(r_dir / "reference.lua", 1, "sg1_portable") + [], env=dict(env1, STEMGRAPH_SIMD="portable"))
+    measure(sg_cmd(r_dir / "mastering.lua", 1, "master1_portable"), env=dict(env1, STEMGRAPH_SIMD="portable"))
+    same_simd = sg_out.read_bytes() == (out / "sg1_portable" / "reference.wav").read_bytes() and all(
+        (out / "master1" / f).read_bytes() == (out / "master1_portable" / f).read_bytes()
+        for f in ("mastering 24bit.wav", "mastering 16bit 44k1.wav"))
+    avx2 = "avx2" in m_flags()
 
     # 5. Memory on a long project, and the real-time callback.
     long = None
@@ -430,10 +443,7 @@ def main():
         long = {t: measure(sg_cmd(d / "reference.lua", t, f"long{t}"), env=env1) for t in (1, 2)}
         shutil.rmtree(out / "long1", ignore_errors=True)
         shutil.rmtree(out / "long2", ignore_errors=True)
-    realtime = None
-    if not a.no_realtime and a.realtime_bin:
-        log("measuring the real-time callback")
-        realtime = run([a.realtime_bin, "--stems-dir", str(work / "rt")], env=env1)
+    realtime = Path(a.realtime_md).read_text() if a.realtime_md else None
 
     # 6. The report.
     m = machine()
@@ -502,7 +512,9 @@ def main():
       f"deliverable: {m_lufs[0]:.1f} LUFS, {m_lufs[1]:.2f} dBTP.")
     w("")
     w(f"Bit-identical across thread counts: R {'yes' if same_bits else 'NO'}, M "
-      f"{'yes' if same_bits_m else 'NO'}, O {'yes' if same_bits_o else 'NO'}.")
+      f"{'yes' if same_bits_m else 'NO'}, O {'yes' if same_bits_o else 'NO'}. SIMD path that "
+      f"rendered: {'AVX2' if avx2 else 'portable'}; the portable build (`STEMGRAPH_SIMD=portable`) "
+      f"gives {'the same bits' if same_simd else 'DIFFERENT BITS'} on R and M.")
     w("")
     w("<details><summary>Third-octave levels of R, dB (stemgraph / ffmpeg / pedalboard)</summary>")
     w("")

@@ -1,8 +1,8 @@
 //! Splitting a schedule in two for a second thread.
 //!
 //! The stems' strips are independent until they reach a bus. [`split`] gives some of them
-//! (whole *units*: the steps connected to one another before any bus, with the stems they read)
-//! to a **worker** schedule and leaves the rest, with the buses, the master chain, the taps and
+//! (whole *units*: the steps connected to one another before any bus; reading a stem is a unit
+//! of its own) to a **worker** schedule and leaves the rest, with the buses, the master chain, the taps and
 //! the outputs, to the **main** schedule. The worker's results that the main schedule reads
 //! become the worker's outputs and the main schedule's extra inputs. Each node runs in exactly
 //! one of the two, on the same inputs, block after block, and bus inputs are still summed in
@@ -108,7 +108,9 @@ pub fn units(schedule: &Schedule) -> (Vec<Option<usize>>, usize) {
             .iter()
             .any(|&v| v != usize::MAX && main_only[producer[v]]);
     }
-    // Union-find over the remaining steps, joined through the values they share.
+    // Union-find over the remaining steps, joined through the values they share; an input step
+    // (decoding a stem) is a unit of its own, so that one thread may decode what the other
+    // processes.
     let mut parent: Vec<usize> = (0..n).collect();
     fn find(p: &mut [usize], mut x: usize) -> usize {
         while p[x] != x {
@@ -122,7 +124,7 @@ pub fn units(schedule: &Schedule) -> (Vec<Option<usize>>, usize) {
             continue;
         }
         for &v in &flow[i].reads {
-            if v == usize::MAX {
+            if v == usize::MAX || matches!(schedule.steps[producer[v]], Step::Input { .. }) {
                 continue;
             }
             let (a, b) = (find(&mut parent, i), find(&mut parent, producer[v]));
@@ -144,6 +146,35 @@ pub fn units(schedule: &Schedule) -> (Vec<Option<usize>>, usize) {
         unit[i] = Some(id[r]);
     }
     (unit, count)
+}
+
+/// For each unit, the units whose values it reads (a unit may only go to the worker with
+/// all of them: the worker never waits for the main thread).
+pub fn unit_deps(schedule: &Schedule, unit: &[Option<usize>], count: usize) -> Vec<Vec<usize>> {
+    let (flow, channels) = flows(schedule);
+    let mut producer = vec![usize::MAX; channels.len()];
+    for (i, f) in flow.iter().enumerate() {
+        if let Some(v) = f.write {
+            producer[v] = i;
+        }
+    }
+    let mut deps = vec![Vec::new(); count];
+    for (i, f) in flow.iter().enumerate() {
+        let Some(u) = unit[i] else { continue };
+        for &v in &f.reads {
+            if let Some(p) = unit[producer[v]] {
+                if p != u && !deps[u].contains(&p) {
+                    deps[u].push(p);
+                }
+            }
+        }
+    }
+    deps
+}
+
+/// Whether a choice of units for the worker respects [`unit_deps`].
+pub fn valid(to_worker: &[bool], deps: &[Vec<usize>]) -> bool {
+    (0..to_worker.len()).all(|u| !to_worker[u] || deps[u].iter().all(|&d| to_worker[d]))
 }
 
 /// A side's program being built: steps over values, to get buffers assigned.
@@ -586,6 +617,9 @@ mod tests {
         assert!(count >= 3, "stems give units: {count}");
         for mask in 1..(1u32 << count) {
             let w: Vec<bool> = (0..count).map(|u| mask & (1 << u) != 0).collect();
+            if !valid(&w, &unit_deps(&s, &units(&s).0, count)) {
+                continue;
+            }
             let got = run(Some(w));
             assert!(
                 got.iter()

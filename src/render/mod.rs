@@ -223,8 +223,11 @@ where
     )
 }
 
-/// Blocks rendered on one thread first, timing every step, before the work is split.
-const PROFILE_BLOCKS: u64 = 24;
+/// Blocks rendered on one thread first, timing every step, before the work is split (the first
+/// [`WARM_BLOCKS`] of them not counted: cold caches).
+const PROFILE_BLOCKS: u64 = 96;
+/// See [`PROFILE_BLOCKS`].
+const WARM_BLOCKS: u64 = 8;
 /// Blocks the worker renders per hand-over.
 const GROUP: usize = 8;
 /// Hand-overs in flight: how far the worker may run ahead.
@@ -334,6 +337,8 @@ where
     let parallel = threads >= 2 && streams.len() >= 2;
     let mut costs = vec![0.0; if parallel { schedule.steps.len() } else { 0 }];
     let mut decode = vec![0.0; if parallel { streams.len() } else { 0 }];
+    let mut emitting = 0.0;
+    let mut blocks = 0u64;
     let profile_until = if parallel {
         (PROFILE_BLOCKS * block as u64).min(total)
     } else {
@@ -343,6 +348,12 @@ where
         cur.check_interrupt()?;
         let n = block.min((total - cur.done) as usize);
         if parallel {
+            if blocks == WARM_BLOCKS {
+                costs.fill(0.0);
+                decode.fill(0.0);
+                emitting = 0.0;
+            }
+            blocks += 1;
             for (i, stream) in streams.iter_mut().enumerate() {
                 let t = Instant::now();
                 let mut input = schedule.input_mut(i, n);
@@ -355,11 +366,14 @@ where
                 decode[i] += t.elapsed().as_secs_f64();
             }
             assert_no_alloc::assert_no_alloc(|| schedule.process_profiled(n, &mut costs));
+            let t = Instant::now();
+            cur.emit(schedule, n)?;
+            emitting += t.elapsed().as_secs_f64();
         } else {
             read_inputs(schedule, streams, n)?;
             assert_no_alloc::assert_no_alloc(|| schedule.process(n));
+            cur.emit(schedule, n)?;
         }
-        cur.emit(schedule, n)?;
     }
     if cur.done >= total {
         return Ok(());
@@ -367,7 +381,9 @@ where
     // Choose the worker's units: the most even split of the measured cost.
     let (unit, count) = parallel::units(schedule);
     let mut unit_cost = vec![0.0; count];
-    let mut rest = 0.0;
+    // What stays on this thread whatever the split: the sink (encoding, writing) and the steps
+    // after the buses.
+    let mut rest = emitting;
     for (i, c) in costs.iter().enumerate() {
         match unit[i] {
             Some(u) => unit_cost[u] += c,
@@ -380,7 +396,8 @@ where
         }
     }
     let all: f64 = unit_cost.iter().sum::<f64>() + rest;
-    let to_worker = best_split(&unit_cost, all);
+    let deps = parallel::unit_deps(schedule, &unit, count);
+    let to_worker = best_split(&unit_cost, all, &deps);
     let worker_cost: f64 = unit_cost
         .iter()
         .zip(&to_worker)
@@ -398,49 +415,136 @@ where
         }
         return Ok(());
     }
-    let mut halves = parallel::split(schedule, &unit, &to_worker);
-    let result = run_split(&mut halves, streams, block, &mut cur);
-    parallel::join(schedule, halves);
-    result
+    // The estimate misses how the halves' batches and caches behave apart, so the first
+    // stretches run as trials: after each, the busier thread gives a unit to the other if that
+    // evens them out (splitting again is cheap and changes no bits).
+    let mut to_worker = to_worker;
+    let mut trials = ADAPT_TRIALS;
+    loop {
+        let until = if trials > 0 {
+            (cur.done + ADAPT_BLOCKS * block as u64).min(total)
+        } else {
+            total
+        };
+        let mut halves = parallel::split(schedule, &unit, &to_worker);
+        let busy = run_split(&mut halves, streams, block, &mut cur, until);
+        parallel::join(schedule, halves);
+        let (main_busy, worker_busy) = busy?;
+        if cur.done >= total {
+            return Ok(());
+        }
+        if trials > 0 {
+            trials -= 1;
+            match rebalance(&unit_cost, &to_worker, main_busy, worker_busy, &deps) {
+                Some(better) => to_worker = better,
+                None => trials = 0,
+            }
+        }
+    }
+}
+
+/// Trial stretches of the two-thread loop, and their length in blocks.
+const ADAPT_TRIALS: usize = 3;
+const ADAPT_BLOCKS: u64 = 400;
+
+/// One unit moved to the other side, if the measured busy times (scaled by unit estimates)
+/// say the larger of the two gets smaller by more than a few percent.
+fn rebalance(
+    unit_cost: &[f64],
+    to_worker: &[bool],
+    main: f64,
+    worker: f64,
+    deps: &[Vec<usize>],
+) -> Option<Vec<bool>> {
+    let est = |w: bool| -> f64 {
+        unit_cost
+            .iter()
+            .zip(to_worker)
+            .filter(|(_, &t)| t == w)
+            .map(|(c, _)| c)
+            .sum()
+    };
+    // Seconds of this trial per estimated second, on each side (the main side also carries
+    // what no unit holds: its estimate is what the measure says).
+    let k_worker = worker / est(true).max(1e-12);
+    let before = main.max(worker);
+    let mut best: Option<(f64, usize)> = None;
+    for (u, &c) in unit_cost.iter().enumerate() {
+        let (m, w) = if to_worker[u] {
+            (main + c * k_worker, worker - c * k_worker)
+        } else {
+            (main - c * k_worker, worker + c * k_worker)
+        };
+        let after = m.max(w);
+        let mut t = to_worker.to_vec();
+        t[u] = !t[u];
+        if !parallel::valid(&t, deps) {
+            continue;
+        }
+        if after < 0.97 * before && best.is_none_or(|(b, _)| after < b) {
+            best = Some((after, u));
+        }
+    }
+    best.map(|(_, u)| {
+        let mut t = to_worker.to_vec();
+        t[u] = !t[u];
+        t
+    })
 }
 
 /// The units (by cost) to give the worker so that the larger half is as small as possible.
-fn best_split(unit_cost: &[f64], all: f64) -> Vec<bool> {
+fn best_split(unit_cost: &[f64], all: f64, deps: &[Vec<usize>]) -> Vec<bool> {
     let n = unit_cost.len();
     let mut best = (f64::INFINITY, vec![false; n]);
-    if n <= 16 {
+    if n <= 20 {
         for mask in 1u32..(1 << n) {
+            let choice: Vec<bool> = (0..n).map(|u| mask & (1 << u) != 0).collect();
+            if !parallel::valid(&choice, deps) {
+                continue;
+            }
             let w: f64 = (0..n)
                 .filter(|u| mask & (1 << u) != 0)
                 .map(|u| unit_cost[u])
                 .sum();
             let larger = w.max(all - w);
             if larger < best.0 {
-                best = (larger, (0..n).map(|u| mask & (1 << u) != 0).collect());
+                best = (larger, choice);
             }
         }
     } else {
-        // Greedy: the costliest units first, to the worker while it stays under half.
+        // Greedy: units with their dependencies, costliest first, while the worker stays
+        // under half.
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|a, b| unit_cost[*b].total_cmp(&unit_cost[*a]));
         let mut w = 0.0;
         for u in order {
-            if w + unit_cost[u] <= all / 2.0 {
-                w += unit_cost[u];
-                best.1[u] = true;
+            let mut with = best.1.clone();
+            with[u] = true;
+            for &d in &deps[u] {
+                with[d] = true;
+            }
+            let add: f64 = (0..n)
+                .filter(|&v| with[v] && !best.1[v])
+                .map(|v| unit_cost[v])
+                .sum();
+            if parallel::valid(&with, deps) && w + add <= all / 2.0 {
+                w += add;
+                best.1 = with;
             }
         }
     }
     best.1
 }
 
-/// The two-thread loop over a split schedule.
+/// The two-thread loop over a split schedule, up to frame `until`; returns the seconds each
+/// thread was busy (main, worker).
 fn run_split<F>(
     halves: &mut parallel::Split,
     streams: &mut [StemStream],
     block: usize,
     cur: &mut Cursor<'_, '_, F>,
-) -> Result<(), RenderError>
+    until: u64,
+) -> Result<(f64, f64), RenderError>
 where
     F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
 {
@@ -464,7 +568,7 @@ where
     let exports: Vec<usize> = (0..worker.output_count())
         .map(|e| worker.output(e, 0).channels())
         .collect();
-    let total = cur.total;
+    let total = until;
     let start = cur.done;
     type Set = Vec<AudioBuffer>;
     let (free_tx, free_rx) = crossbeam::channel::bounded::<Set>(IN_FLIGHT);
@@ -478,18 +582,20 @@ where
         free_tx.send(set).expect("room for every set");
     }
     std::thread::scope(|scope| {
-        scope.spawn(move || {
+        let worker_thread = scope.spawn(move || {
             let mut done = start;
+            let mut busy = 0.0;
             while done < total {
                 let Ok(mut set) = free_rx.recv() else {
-                    return;
+                    break;
                 };
+                let t = Instant::now();
                 let mut blocks = 0;
                 while blocks < GROUP && done < total {
                     let n = block.min((total - done) as usize);
                     if let Err(e) = read_some(worker, &mut worker_streams, n) {
                         let _ = full_tx.send(Err(e));
-                        return;
+                        return busy;
                     }
                     assert_no_alloc::assert_no_alloc(|| worker.process(n));
                     for (e, buf) in set.iter_mut().enumerate() {
@@ -502,11 +608,14 @@ where
                     done += n as u64;
                     blocks += 1;
                 }
+                busy += t.elapsed().as_secs_f64();
                 if full_tx.send(Ok((set, blocks))).is_err() {
-                    return;
+                    break;
                 }
             }
+            busy
         });
+        let mut busy = 0.0;
         let result = (|| -> Result<(), RenderError> {
             while cur.done < total {
                 cur.check_interrupt()?;
@@ -515,6 +624,7 @@ where
                     Ok(Err(e)) => return Err(e.into()),
                     Err(_) => panic!("the render's worker thread stopped"),
                 };
+                let t = Instant::now();
                 for b in 0..blocks {
                     let n = block.min((total - cur.done) as usize);
                     read_some(main, &mut main_streams, n)?;
@@ -529,6 +639,7 @@ where
                     assert_no_alloc::assert_no_alloc(|| main.process(n));
                     cur.emit(main, n)?;
                 }
+                busy += t.elapsed().as_secs_f64();
                 let _ = free_tx.send(set);
             }
             Ok(())
@@ -536,7 +647,8 @@ where
         // Stops the worker if this side ended early: its next send or receive fails.
         drop(full_rx);
         drop(free_tx);
-        result
+        let worker_busy = worker_thread.join().expect("the render's worker thread");
+        result.map(|()| (busy, worker_busy))
     })
 }
 

@@ -394,7 +394,7 @@ fn apply1(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
 }
 
 /// The compressor's [`crate::dsp::BatchKernel`]: compressors on the fast path at the same chunk
-/// phase run in lockstep, chunk by chunk, up to four at a time, their ballistics (the serial
+/// phase run in lockstep, chunk by chunk, their ballistics (the serial
 /// part) side by side; the others run alone. Same bits as `process`.
 fn batch(items: &mut [Option<BatchItem<'_>>]) {
     let mut fast: [Option<Fast>; MAX_BATCH] = [None; MAX_BATCH];
@@ -412,10 +412,10 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
         if done[j] || fast[j].is_none() {
             continue;
         }
-        let mut group = [0usize; 4];
+        let mut group = [0usize; MAX_BATCH];
         let mut k = 0;
         for i in j..items.len() {
-            if k < 4 && !done[i] && fast[i].is_some() && phase[i] == phase[j] {
+            if !done[i] && fast[i].is_some() && phase[i] == phase[j] {
                 group[k] = i;
                 k += 1;
             }
@@ -423,8 +423,11 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
         if k < 2 {
             continue;
         }
-        let mut members: [Option<&mut BatchItem<'_>>; 4] = Default::default();
-        let mut fasts = [fast[j].expect("fast"); 4];
+        // Four recursions side by side keep the floating-point units busy; more spill out of
+        // the registers.
+        let k = k.min(4);
+        let mut members: [Option<&mut BatchItem<'_>>; MAX_BATCH] = Default::default();
+        let mut fasts = [fast[j].expect("fast"); MAX_BATCH];
         let mut slot = 0;
         for (i, item) in items.iter_mut().enumerate() {
             if group[..k].contains(&i) {
@@ -449,7 +452,10 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
 }
 
 /// `K` compressors on the fast path, chunk by chunk in lockstep (their chunk phases agree).
-fn run_group<const K: usize>(members: &mut [Option<&mut BatchItem<'_>>; 4], fasts: &[Fast; 4]) {
+fn run_group<const K: usize>(
+    members: &mut [Option<&mut BatchItem<'_>>; MAX_BATCH],
+    fasts: &[Fast; MAX_BATCH],
+) {
     let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
     let coefs: [TrackCoefs; K] = std::array::from_fn(|k| fasts[k].track);
     let mut max_gr = [0.0f64; K];

@@ -525,8 +525,8 @@ impl Processor for Eq {
 const BATCH_SECTIONS: usize = 4;
 
 /// The [`super::BatchKernel`] of the EQ: stereo EQs whose bands are all constant and in L/R mode
-/// (the usual strip EQ) run side by side, grouped by their number of active sections, up to four
-/// at a time; the others run alone. Same bits as `process`, see [`run_series2_batch`].
+/// (the usual strip EQ) run side by side, grouped by their number of active sections; the others
+/// run alone. Same bits as `process`, see [`run_series2_batch`].
 fn batch(items: &mut [Option<BatchItem<'_>>]) {
     // Which items qualify, and their number of active sections.
     let mut sections = [0usize; MAX_BATCH];
@@ -562,7 +562,7 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
             continue;
         }
         let clock = eq_of(&mut items[j]).clock;
-        let mut group = [0usize; 4];
+        let mut group = [0usize; MAX_BATCH];
         let mut k = 0;
         for (i, item) in items.iter_mut().enumerate().skip(j) {
             if k < 4 && !done[i] && sections[i] == sections[j] && eq_of(item).clock == clock {
@@ -576,7 +576,7 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
             sections[j] = 0;
             continue;
         }
-        let mut members: [Option<&mut BatchItem<'_>>; 4] = Default::default();
+        let mut members: [Option<&mut BatchItem<'_>>; MAX_BATCH] = Default::default();
         let mut slot = 0;
         for (i, item) in items.iter_mut().enumerate() {
             if group[..k].contains(&i) {
@@ -584,20 +584,20 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
                 slot += 1;
             }
         }
-        match (k, sections[j]) {
-            (2, 1) => run_group::<2, 1>(&mut members),
-            (2, 2) => run_group::<2, 2>(&mut members),
-            (2, 3) => run_group::<2, 3>(&mut members),
-            (2, _) => run_group::<2, 4>(&mut members),
-            (3, 1) => run_group::<3, 1>(&mut members),
-            (3, 2) => run_group::<3, 2>(&mut members),
-            (3, 3) => run_group::<3, 3>(&mut members),
-            (3, _) => run_group::<3, 4>(&mut members),
-            (_, 1) => run_group::<4, 1>(&mut members),
-            (_, 2) => run_group::<4, 2>(&mut members),
-            (_, 3) => run_group::<4, 3>(&mut members),
-            (_, _) => run_group::<4, 4>(&mut members),
+        macro_rules! dispatch {
+            ($($k:literal),*) => {
+                match (k, sections[j]) {
+                    $(
+                        ($k, 1) => run_group::<$k, 1>(&mut members),
+                        ($k, 2) => run_group::<$k, 2>(&mut members),
+                        ($k, 3) => run_group::<$k, 3>(&mut members),
+                        ($k, _) => run_group::<$k, 4>(&mut members),
+                    )*
+                    _ => unreachable!("groups of 2 to {MAX_BATCH}"),
+                }
+            };
         }
+        dispatch!(2, 3, 4, 5, 6, 7, 8);
     }
     for (j, item) in items.iter_mut().enumerate() {
         if !done[j] {
@@ -615,7 +615,9 @@ fn eq_of<'a>(item: &'a mut Option<BatchItem<'_>>) -> &'a mut Eq {
 
 /// Runs `K` qualifying EQs of `S` active sections each side by side over their blocks, run by
 /// run between flush positions (their clocks agree), as `process` would.
-fn run_group<const K: usize, const S: usize>(members: &mut [Option<&mut BatchItem<'_>>; 4]) {
+fn run_group<const K: usize, const S: usize>(
+    members: &mut [Option<&mut BatchItem<'_>>; MAX_BATCH],
+) {
     let mut coefs = [[SvfCoefs::IDENTITY; S]; K];
     let mut state: [[[SvfState; S]; 2]; K] = [[[[0.0; 2]; S]; 2]; K];
     let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
