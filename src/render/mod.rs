@@ -27,9 +27,19 @@ pub const DEFAULT_BLOCK: usize = 1024;
 /// Why a render failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// A stem could not be read.
+    /// A file could not be read.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A stem the recipe declares could not be read.
+    #[error("{}stem `{name}`: {source}", crate::graph::spec::at(.origin))]
+    Stem {
+        /// The stem's name.
+        name: String,
+        /// Where the recipe declared it.
+        origin: Option<crate::graph::Origin>,
+        /// Why it could not be read.
+        source: DecodeError,
+    },
     /// The graph does not validate.
     #[error(transparent)]
     Graph(#[from] GraphError),
@@ -113,7 +123,12 @@ pub fn plan_stems(session: &Session) -> Result<StemPlan, RenderError> {
     }
     let mut infos = Vec::new();
     for stem in &session.stems {
-        infos.push(Decoder::open(&stem.path)?.info().clone());
+        let decoder = Decoder::open(&stem.path).map_err(|source| RenderError::Stem {
+            name: stem.name.clone(),
+            origin: stem.origin.clone(),
+            source,
+        })?;
+        infos.push(decoder.info().clone());
     }
     let sample_rate = session.sample_rate.unwrap_or_else(|| {
         let mut counts: Vec<(u32, usize)> = Vec::new();
@@ -168,7 +183,12 @@ pub fn open_stems(
                 target_channels: stem.channels,
                 length_frames: Some(plan.song_frames),
             },
-        )?;
+        )
+        .map_err(|source| RenderError::Stem {
+            name: stem.name.clone(),
+            origin: stem.origin.clone(),
+            source,
+        })?;
         warnings.extend(w.iter().map(|w| w.to_string()));
         streams.push(stream);
     }
