@@ -62,6 +62,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &args.out.join("out"),
         stemgraph::render::DEFAULT_BLOCK,
         &[],
+        false,
     )?;
     println!(
         "edit {} and run `stemgraph render {}` again",
