@@ -5,7 +5,7 @@ mod common;
 
 use analysis::*;
 use std::f64::consts::PI;
-use stemgraph::dsp::{ConfigValue, Processor, ProcessorConfig};
+use stemgraph::dsp::{ConfigValue, ProcessorConfig};
 use stemgraph::engine::offline::Planar;
 
 const RATES: [f64; 3] = [44_100.0, 48_000.0, 96_000.0];
@@ -32,7 +32,7 @@ fn stereo(l: Vec<f64>, r: Vec<f64>) -> Planar {
 
 /// The torture set at one rate: (name, stereo signal).
 fn torture(fs: f64) -> Vec<(String, Planar)> {
-    let n = (0.5 * fs) as usize;
+    let n = (0.3 * fs) as usize;
     let mut set = Vec::new();
     // Sine bursts at several frequencies, +6 dBFS, with gaps.
     let mut l = vec![0.0; n];
@@ -41,8 +41,8 @@ fn torture(fs: f64) -> Vec<(String, Planar)> {
         .enumerate()
     {
         let s = k * n / 5;
-        for i in s + n / 20..s + n / 5 {
-            l[i] = 2.0 * (2.0 * PI * f * i as f64 / fs + 0.3).sin();
+        for (i, v) in l.iter_mut().enumerate().take(s + n / 5).skip(s + n / 20) {
+            *v = 2.0 * (2.0 * PI * f * i as f64 / fs + 0.3).sin();
         }
     }
     let r: Vec<f64> = l.iter().map(|v| -0.7 * v).collect();
@@ -97,9 +97,9 @@ fn torture(fs: f64) -> Vec<(String, Planar)> {
     let mut l = vec![0.0; n];
     let start = n / 3;
     let mut rng = common::Rng::new(99);
-    for i in start..n {
+    for (i, v) in l.iter_mut().enumerate().skip(start) {
         let t = (i - start) as f64 / fs;
-        l[i] = 3.0 * (-t * 40.0).exp() * (rng.next_f64() * 0.5 + (2.0 * PI * 180.0 * t).sin());
+        *v = 3.0 * (-t * 40.0).exp() * (rng.next_f64() * 0.5 + (2.0 * PI * 180.0 * t).sin());
     }
     l[start] = 3.0;
     let r = l.iter().map(|v| 0.5 * v).collect();

@@ -82,7 +82,10 @@ fn dry_path_is_latency_aligned() {
         .zip(&quiet[0][2_000..18_000])
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
-    println!("mix 50 %: residual {:.1} dB relative to the signal", db(err / 1e-4));
+    println!(
+        "mix 50 %: residual {:.1} dB relative to the signal",
+        db(err / 1e-4)
+    );
     assert!(db(err / 1e-4) < -80.0);
 }
 
@@ -101,7 +104,10 @@ fn block_size_invariance_with_automation() {
             sat(character, 6.0, 100.0),
             2,
             &[
-                ("drive_db", linear_curve(&[(0, 0.0), (12_000, 24.0), (25_000, 3.0)])),
+                (
+                    "drive_db",
+                    linear_curve(&[(0, 0.0), (12_000, 24.0), (25_000, 3.0)]),
+                ),
                 ("mix_pct", linear_curve(&[(5_000, 100.0), (20_000, 30.0)])),
                 ("output_db", linear_curve(&[(8_000, 0.0), (9_000, -6.0)])),
             ],
@@ -131,8 +137,13 @@ fn no_click_on_a_parameter_step() {
             let (y, _) = render(&spec, &x, FS, 64);
             let around = max_jump(&y[0], 23_000..27_000);
             let steady = max_jump(&y[0], 2_000..20_000).max(max_jump(&y[0], 30_000..47_000));
-            println!("{character} {param}: jump around the step {around:.5}, elsewhere {steady:.5}");
-            assert!(around <= steady * 1.1, "{character} {param}: {around} > {steady}");
+            println!(
+                "{character} {param}: jump around the step {around:.5}, elsewhere {steady:.5}"
+            );
+            assert!(
+                around <= steady * 1.1,
+                "{character} {param}: {around} > {steady}"
+            );
         }
     }
 }

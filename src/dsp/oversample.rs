@@ -9,7 +9,7 @@
 //!   interpolated values are within 5·10⁻³ of the ideal (bandlimited) signal for content up to
 //!   0.47·fs (unit test below). Inter-sample peaks of dense material (noise, hard transients) come
 //!   mostly from content close to fs/2: a 32-tap polyphase design flat only to 0.44·fs under-read
-//!   them by up to 0.9 dB, this one by under 0.1 dB. Integer latency (a short pad at the top rate).
+//!   them by up to 0.9 dB, this one by under 0.1 dB.
 //! - [`MeterInterpolator`]: a direct polyphase interpolator that reproduces the one of common
 //!   BS.1770 meters (libebur128, the `ebur128` crate), which reads near-fs/2 content high; and
 //!   [`TruePeakDetector`], the larger of the two readings, time-aligned.
@@ -74,10 +74,10 @@ fn sinc(x: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub struct Interpolator {
     factor: usize,
-    stages: Vec<Up2>,
-    pad: Vec<f64>,
-    pad_pos: usize,
-    raw_delay: usize,
+    first: Up2,
+    second: ShortUp2,
+    third: Option<ShortUp2>,
+    delay_top: usize,
     latency: usize,
 }
 
@@ -116,16 +116,21 @@ impl Interpolator {
             };
             let d = HalfbandDesign::new(width, atten_db);
             delay_top += d.latency_high() * (factor >> s);
-            stages.push(Up2::new(d));
+            stages.push(d);
         }
-        let pad = (factor - delay_top % factor) % factor;
+        let mut stages = stages.into_iter();
+        let first = Up2::new(stages.next().expect("two stages at least"));
+        let second = ShortUp2::new(stages.next().expect("two stages at least"));
+        let third = stages.next().map(ShortUp2::new);
         Self {
             factor,
-            stages,
-            pad: vec![0.0; pad.max(1)],
-            pad_pos: 0,
-            raw_delay: delay_top,
-            latency: (delay_top + pad) / factor,
+            first,
+            second,
+            third,
+            delay_top,
+            // Readings are attributed to whole input samples; the fraction of a sample this
+            // rounds up is covered by the limiter's hold margin.
+            latency: delay_top.div_ceil(factor),
         }
     }
 
@@ -139,54 +144,45 @@ impl Interpolator {
         self.factor
     }
 
-    /// Delay of the output relative to the input, in input samples: the `factor` values
-    /// produced by input step `n` are the signal at `n − latency + p/factor`, p = 0…factor−1.
+    /// Delay of the output relative to the input, in input samples, rounded up: the `factor`
+    /// values produced by input step `n` lie within `[n − latency, n − latency + 1)`.
     pub fn latency(&self) -> usize {
         self.latency
     }
 
+    /// The exact delay in samples at the output rate: value `p` of input step `n` is the signal
+    /// at `n + (p − delay_top) / factor`.
+    pub fn delay_top(&self) -> usize {
+        self.delay_top
+    }
+
     /// Clears the history.
     pub fn reset(&mut self) {
-        self.stages.iter_mut().for_each(Up2::reset);
-        self.pad.fill(0.0);
-        self.pad_pos = 0;
+        self.first.reset();
+        self.second.reset();
+        if let Some(t) = &mut self.third {
+            t.reset();
+        }
     }
 
     /// Feeds one input sample and writes the `factor` interpolated values it completes.
-    #[inline]
+    #[inline(always)]
     pub fn interpolate(&mut self, x: f64, out: &mut [f64]) {
-        let mut buf = [0.0; 8];
-        match self.stages.as_mut_slice() {
-            [a, b] => {
-                let [p, q] = a.up(x);
-                buf[..2].copy_from_slice(&b.up(p));
-                buf[2..4].copy_from_slice(&b.up(q));
+        let [p, q] = self.first.up(x);
+        match &mut self.third {
+            None => {
+                out[..2].copy_from_slice(&self.second.up(p));
+                out[2..4].copy_from_slice(&self.second.up(q));
             }
-            [a, b, c] => {
-                let [p, q] = a.up(x);
-                let [p0, p1] = b.up(p);
-                let [q0, q1] = b.up(q);
-                buf[..2].copy_from_slice(&c.up(p0));
-                buf[2..4].copy_from_slice(&c.up(p1));
-                buf[4..6].copy_from_slice(&c.up(q0));
-                buf[6..8].copy_from_slice(&c.up(q1));
-            }
-            _ => {}
-        }
-        if self.raw_delay != self.latency * self.factor {
-            let len = self.pad.len();
-            for v in buf[..self.factor].iter_mut() {
-                let out = self.pad[self.pad_pos];
-                self.pad[self.pad_pos] = *v;
-                *v = out;
-                self.pad_pos = if self.pad_pos + 1 == len {
-                    0
-                } else {
-                    self.pad_pos + 1
-                };
+            Some(c) => {
+                let [p0, p1] = self.second.up(p);
+                let [q0, q1] = self.second.up(q);
+                out[..2].copy_from_slice(&c.up(p0));
+                out[2..4].copy_from_slice(&c.up(p1));
+                out[4..6].copy_from_slice(&c.up(q0));
+                out[6..8].copy_from_slice(&c.up(q1));
             }
         }
-        out[..self.factor].copy_from_slice(&buf[..self.factor]);
     }
 
     /// For every sample of `input`, writes to `peaks` the largest magnitude of the `factor`
@@ -263,7 +259,7 @@ impl MeterInterpolator {
     }
 
     /// Feeds one sample; returns the largest magnitude of the values it completes.
-    #[inline]
+    #[inline(always)]
     pub fn peak(&mut self, x: f64) -> f64 {
         self.hist.push(x);
         let w = self.hist.window();
@@ -328,19 +324,17 @@ impl TruePeakDetector {
 
     /// For every sample of `input`, writes the true-peak reading of its interval to `peaks`.
     pub fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
-        let mut buf = [0.0; 8];
-        let factor = self.fine.factor();
+        // Values beyond the factor stay zero, so the maximum can always run over 8.
+        let mut buf = [0.0f64; 8];
         let len = self.align.len();
         let same = self.fine.latency() == self.meter.latency();
         for (&x, out) in input.iter().zip(peaks.iter_mut()) {
             self.fine.interpolate(x, &mut buf);
-            let mut a = 0.0f64;
-            for v in &buf[..factor] {
-                let v = v.abs();
-                if v > a {
-                    a = v;
-                }
+            let mut m = [0.0f64; 4];
+            for k in 0..4 {
+                m[k] = buf[k].abs().max(buf[k + 4].abs());
             }
+            let mut a = m[0].max(m[1]).max(m[2].max(m[3]));
             let mut b = self.meter.peak(x);
             if !same {
                 let early = if self.fine_first { &mut a } else { &mut b };
@@ -465,6 +459,45 @@ impl Up2 {
         self.hist.push(x);
         let w = self.hist.window();
         [dot(&self.d.a, w), w[self.d.m - 1]]
+    }
+    fn reset(&mut self) {
+        self.hist.reset();
+    }
+}
+
+/// Coefficient slots of a [`ShortUp2`].
+const SHORT: usize = 12;
+
+/// A short half-band 2× upsampling stage (at most [`SHORT`] odd taps), unrolled.
+#[derive(Debug, Clone)]
+struct ShortUp2 {
+    a: [f64; SHORT],
+    centre: usize,
+    hist: History,
+}
+
+impl ShortUp2 {
+    fn new(d: HalfbandDesign) -> Self {
+        assert!(2 * d.m <= SHORT, "short half-band stage too long");
+        let mut a = [0.0; SHORT];
+        a[..2 * d.m].copy_from_slice(&d.a);
+        Self {
+            a,
+            centre: d.m - 1,
+            hist: History::new(SHORT),
+        }
+    }
+    #[inline(always)]
+    fn up(&mut self, x: f64) -> [f64; 2] {
+        self.hist.push(x);
+        let w: &[f64; SHORT] = self.hist.window().try_into().expect("window of SHORT");
+        let mut s = [0.0; 4];
+        for k in 0..SHORT / 4 {
+            for i in 0..4 {
+                s[i] += self.a[4 * k + i] * w[4 * k + i];
+            }
+        }
+        [(s[0] + s[2]) + (s[1] + s[3]), w[self.centre]]
     }
     fn reset(&mut self) {
         self.hist.reset();
@@ -610,9 +643,7 @@ impl Oversampler {
         let len = self.pad.len();
         if self.latency * self.factor != self.raw_round_trip() {
             for v in z[..self.factor].iter_mut() {
-                let out = self.pad[self.pad_pos];
-                self.pad[self.pad_pos] = *v;
-                *v = out;
+                std::mem::swap(&mut self.pad[self.pad_pos], v);
                 self.pad_pos = if self.pad_pos + 1 == len {
                     0
                 } else {
@@ -657,7 +688,7 @@ mod tests {
     /// amplitude, for a tone at `f` (cycles per input sample).
     fn interp_error(factor: usize, f: f64) -> f64 {
         let mut it = Interpolator::detector(factor);
-        let lat = it.latency() as f64;
+        let lat = it.delay_top() as f64 / factor as f64;
         let mut out = [0.0; 8];
         let mut worst: f64 = 0.0;
         for n in 0..3000 {
