@@ -291,6 +291,8 @@ pub struct TruePeakDetector {
     align_pos: usize,
     fine_first: bool,
     latency: usize,
+    /// The last two fine values of the previous step.
+    prev: [f64; 2],
 }
 
 impl TruePeakDetector {
@@ -306,6 +308,7 @@ impl TruePeakDetector {
             latency: a.max(b),
             fine,
             meter,
+            prev: [0.0; 2],
         }
     }
 
@@ -320,12 +323,14 @@ impl TruePeakDetector {
         self.meter.reset();
         self.align.fill(0.0);
         self.align_pos = 0;
+        self.prev = [0.0; 2];
     }
 
     /// For every sample of `input`, writes the true-peak reading of its interval to `peaks`.
     pub fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
         // Values beyond the factor stay zero, so the maximum can always run over 8.
         let mut buf = [0.0f64; 8];
+        let factor = self.fine.factor();
         let len = self.align.len();
         let same = self.fine.latency() == self.meter.latency();
         for (&x, out) in input.iter().zip(peaks.iter_mut()) {
@@ -335,6 +340,18 @@ impl TruePeakDetector {
                 m[k] = buf[k].abs().max(buf[k + 4].abs());
             }
             let mut a = m[0].max(m[1]).max(m[2].max(m[3]));
+            // Between grid points: the vertex of the parabola through a local maximum and its
+            // neighbours (for the previous step's last point, whose right neighbour is here).
+            a = a.max(vertex(self.prev[0], self.prev[1], buf[0]));
+            let mut k = 0;
+            for (i, v) in buf[..factor - 1].iter().enumerate() {
+                if v.abs() > buf[k].abs() {
+                    k = i;
+                }
+            }
+            let left = if k == 0 { self.prev[1] } else { buf[k - 1] };
+            a = a.max(vertex(left, buf[k], buf[k + 1]));
+            self.prev = [buf[factor - 2], buf[factor - 1]];
             let mut b = self.meter.peak(x);
             if !same {
                 let early = if self.fine_first { &mut a } else { &mut b };
@@ -347,6 +364,21 @@ impl TruePeakDetector {
             }
             *out = a.max(b);
         }
+    }
+}
+
+/// The magnitude at the vertex of the parabola through `(−1, l)`, `(0, c)`, `(1, r)` when `c` is
+/// a local maximum of the magnitude (0 otherwise). For a sinusoid sampled 16 times per period
+/// (fs/2 at 8×) it recovers the peak within 0.01 dB, where the grid alone may miss 0.17 dB.
+#[inline(always)]
+fn vertex(l: f64, c: f64, r: f64) -> f64 {
+    let (l, c, r) = if c < 0.0 { (-l, -c, -r) } else { (l, c, r) };
+    let curv = 2.0 * c - l - r;
+    if c >= l && c >= r && curv > 0.0 {
+        let d = r - l;
+        c + d * d / (8.0 * curv)
+    } else {
+        0.0
     }
 }
 
