@@ -16,7 +16,8 @@
 //! - [`Oversampler`]: a cascade of half-band stages (2× per stage) for up and down conversion.
 //!   Stage 1 (next to the base rate) keeps 0–0.45·fs with ≤ 0.0001 dB ripple and rejects
 //!   0.55·fs and above by ≥ 96 dB; later stages keep the whole base band 0–0.5·fs and reject
-//!   everything that could fold back into it by ≥ 96 dB. A round trip (up, then down) has an
+//!   everything that could fold back into it by ≥ 80 dB (their ripple, 1e−4 each, makes a
+//!   round trip by 8 flat within 0.005 dB, unit test below). A round trip (up, then down) has an
 //!   integer latency at the base rate ([`Oversampler::latency`]): each stage's round trip is an
 //!   integer number of samples at its own lower rate and a short delay at the top rate pads the
 //!   sum to a whole base-rate sample.
@@ -540,19 +541,61 @@ impl ShortUp2 {
 #[derive(Debug, Clone)]
 struct Stage {
     d: HalfbandDesign,
+    /// Short stages keep their coefficients zero-padded in a fixed-size array (unrolled).
+    kernel: Kernel,
     up: History,
     down_even: History,
     down_odd: History,
 }
 
+/// The coefficients of a [`Stage`], by size.
+#[derive(Debug, Clone)]
+enum Kernel {
+    S8([f64; 8]),
+    S16([f64; 16]),
+    Long,
+}
+
+#[inline(always)]
+fn dot_n<const N: usize>(a: &[f64; N], w: &[f64]) -> f64 {
+    let w: &[f64; N] = w.try_into().expect("window of N");
+    let mut s = [0.0; 4];
+    for k in 0..N / 4 {
+        for i in 0..4 {
+            s[i] += a[4 * k + i] * w[4 * k + i];
+        }
+    }
+    (s[0] + s[2]) + (s[1] + s[3])
+}
+
+fn padded<const N: usize>(a: &[f64]) -> [f64; N] {
+    let mut p = [0.0; N];
+    p[..a.len()].copy_from_slice(a);
+    p
+}
+
 impl Stage {
     fn new(d: HalfbandDesign) -> Self {
         let m = d.m;
+        let (kernel, len) = match 2 * m {
+            n if n <= 8 => (Kernel::S8(padded(&d.a)), 8),
+            n if n <= 16 => (Kernel::S16(padded(&d.a)), 16),
+            n => (Kernel::Long, n),
+        };
         Self {
-            up: History::new(2 * m),
-            down_even: History::new(2 * m),
+            up: History::new(len),
+            down_even: History::new(len),
             down_odd: History::new(m + 1),
+            kernel,
             d,
+        }
+    }
+    #[inline(always)]
+    fn fir(&self, w: &[f64]) -> f64 {
+        match &self.kernel {
+            Kernel::S8(a) => dot_n(a, w),
+            Kernel::S16(a) => dot_n(a, w),
+            Kernel::Long => dot(&self.d.a, w),
         }
     }
     /// One input sample → two output samples (in time order).
@@ -560,7 +603,7 @@ impl Stage {
     fn up(&mut self, x: f64) -> [f64; 2] {
         self.up.push(x);
         let w = self.up.window();
-        [dot(&self.d.a, w), w[self.d.m - 1]]
+        [self.fir(w), w[self.d.m - 1]]
     }
     /// Two input samples (in time order) → one output sample.
     #[inline(always)]
@@ -568,7 +611,7 @@ impl Stage {
         self.down_even.push(z[0]);
         let centre = self.down_odd.window()[self.d.m - 1];
         self.down_odd.push(z[1]);
-        0.5 * (dot(&self.d.a, self.down_even.window()) + centre)
+        0.5 * (self.fir(self.down_even.window()) + centre)
     }
     fn reset(&mut self) {
         self.up.reset();
@@ -589,8 +632,11 @@ pub struct Oversampler {
 }
 
 impl Oversampler {
-    /// Stopband attenuation of every stage, dB.
+    /// Stopband attenuation of the first stage (next to the base rate), dB.
     pub const ATTEN_DB: f64 = 96.0;
+    /// Stopband attenuation of the later stages, dB: what they reject lies far above the base
+    /// band (images of it, or harmonics already small where they would fold back).
+    pub const LATER_ATTEN_DB: f64 = 80.0;
 
     /// A converter by `factor` (2, 4 or 8). Allocates.
     ///
@@ -613,7 +659,12 @@ impl Oversampler {
             } else {
                 (scale / 2.0 - 1.0) / scale
             };
-            let d = HalfbandDesign::new(width, Self::ATTEN_DB);
+            let atten = if s == 1 {
+                Self::ATTEN_DB
+            } else {
+                Self::LATER_ATTEN_DB
+            };
+            let d = HalfbandDesign::new(width, atten);
             total_top += 2 * d.latency_high() * (factor >> s);
             stages.push(Stage::new(d));
         }
@@ -767,7 +818,7 @@ mod tests {
             let err = (1000..n)
                 .map(|i| (y[i] - x[i - lat]).abs())
                 .fold(0.0, f64::max);
-            assert!(err < 1e-4, "factor {factor}: latency {lat} error {err}");
+            assert!(err < 5e-4, "factor {factor}: latency {lat} error {err}");
         }
     }
 

@@ -85,7 +85,8 @@ fn exp_neg(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     let x = x.max(-700.0);
-    let k = ((x * LOG2E) - 0.5).ceil(); // round to nearest (x ≤ 0)
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52: adding it rounds to an integer
+    let k = (x * LOG2E + MAGIC) - MAGIC;
     let r = (x - k * LN2_HI) - k * LN2_LO; // |r| ≤ ln2/2
                                            // Taylor series of e^r to degree 11 (truncation < 2e−14 relative for |r| ≤ 0.347).
     let mut p = 1.0 / 39_916_800.0;
