@@ -347,3 +347,58 @@ fn publishes_gain_reduction() {
     assert!((gr - (6.0206 + 1.1)).abs() < 0.1, "{gr}");
     assert_eq!(tele.get_named("guard_clips"), Some(0.0));
 }
+
+#[test]
+fn safety_stage_and_guard_on_the_torture_set() {
+    // How much the safety stage had to do, and that the final guard never engaged.
+    for factor in [8.0, 4.0] {
+        for fs in RATES {
+            for (name, x) in torture(fs) {
+                let mut p = stemgraph::dsp::registry::build("limiter", &config(-1.0, factor), 2)
+                    .unwrap()
+                    .processor;
+                p.prepare(&stemgraph::dsp::ProcessSpec {
+                    sample_rate: fs,
+                    max_block: 256,
+                    input_channels: 2,
+                });
+                let tele = p.telemetry().unwrap();
+                let slots: Vec<stemgraph::dsp::param::ParamSlot> = p
+                    .params()
+                    .iter()
+                    .map(|i| {
+                        let v = if i.name == "ceiling_dbtp" {
+                            -1.0
+                        } else {
+                            i.default
+                        };
+                        stemgraph::dsp::param::ParamSlot::new(v, 256)
+                    })
+                    .collect();
+                let mut buf = stemgraph::dsp::AudioBuffer::new(2, 256);
+                let mut safety: f64 = 0.0;
+                let n = x[0].len();
+                let mut start = 0;
+                while start < n {
+                    let len = 256.min(n - start);
+                    for c in 0..2 {
+                        buf.channel_mut(c, len)
+                            .copy_from_slice(&x[c][start..start + len]);
+                    }
+                    p.process(
+                        &mut buf.view_mut(len),
+                        None,
+                        stemgraph::dsp::ParamBlock::new(&slots),
+                    );
+                    safety = safety.max(tele.get_named("safety_reduction_db").unwrap());
+                    start += len;
+                }
+                let clips = tele.get_named("guard_clips").unwrap();
+                println!(
+                    "{factor}x {fs} {name:34} safety stage max {safety:.3} dB, guard clips {clips}"
+                );
+                assert_eq!(clips, 0.0, "{factor}x {fs} {name}");
+            }
+        }
+    }
+}

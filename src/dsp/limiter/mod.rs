@@ -249,6 +249,8 @@ pub struct Limiter {
     link: Cached<f64>,
     guard_clips: u64,
     telemetry: Arc<Telemetry>,
+    /// Stage A on (only the safety stage's own test turns it off).
+    stage_a: bool,
 }
 
 impl Limiter {
@@ -287,6 +289,7 @@ impl Limiter {
             },
             guard_clips: 0,
             telemetry: Arc::new(Telemetry::new(TELEMETRY)),
+            stage_a: true,
         }
     }
 }
@@ -422,7 +425,7 @@ impl Limiter {
             let mut g = [1.0f64; 2];
             for (c, gc) in g.iter_mut().enumerate().take(channels) {
                 let p = self.p[c][i];
-                if p > t.a {
+                if p > t.a && self.stage_a {
                     *gc = t.a / p;
                 }
             }
@@ -479,5 +482,59 @@ impl Limiter {
             }
         }
         (min_a, min_b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::oversample::TruePeakDetector;
+    use crate::dsp::param::ParamSlot;
+    use crate::dsp::AudioBuffer;
+
+    /// The safety stage on its own (stage A off) brings a signal 6 dB over the ceiling under its
+    /// target, as read by the same detector, and the guard never has to act.
+    #[test]
+    fn safety_stage_alone_holds_the_target() {
+        let fs = 48_000.0;
+        let mut lim = Limiter::new(1, 8, true, 1.5);
+        lim.stage_a = false;
+        lim.prepare(&ProcessSpec {
+            sample_rate: fs,
+            max_block: 512,
+            input_channels: 1,
+        });
+        let slots: Vec<ParamSlot> = lim
+            .params()
+            .iter()
+            .map(|p| ParamSlot::new(p.default, 512))
+            .collect();
+        let mut buf = AudioBuffer::new(1, 512);
+        let mut out = Vec::new();
+        let mut safety: f64 = 0.0;
+        for b in 0..40 {
+            for (i, v) in buf.channel_mut(0, 512).iter_mut().enumerate() {
+                let t = (b * 512 + i) as f64 / fs;
+                *v = 1.78 * libm::sin(2.0 * std::f64::consts::PI * 1_000.0 * t + 0.3);
+            }
+            lim.process(&mut buf.view_mut(512), None, ParamBlock::new(&slots));
+            out.extend_from_slice(buf.channel(0, 512));
+            safety = safety.max(lim.telemetry.get(1));
+        }
+        let mut det = TruePeakDetector::new(8, fs);
+        let mut peaks = vec![0.0; out.len()];
+        det.peaks(&out, &mut peaks);
+        let worst = peaks.iter().cloned().fold(0.0, f64::max);
+        let target = targets(-1.0, 8).b;
+        assert!(
+            safety > 5.0,
+            "the safety stage did the limiting: {safety} dB"
+        );
+        assert!(
+            worst <= target * (1.0 + 1e-3),
+            "{} dB over",
+            gain_to_db(worst / target)
+        );
+        assert_eq!(lim.guard_clips, 0);
     }
 }
