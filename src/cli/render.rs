@@ -38,7 +38,11 @@ pub fn render_recipe(
     for s in set {
         session.apply_override(s)?;
     }
-    let bar = if json { ProgressBar::hidden() } else { ProgressBar::new(1000) };
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1000)
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} rendering {msg} [{bar:30}] {percent}% ({eta})")
             .expect("valid template")
@@ -57,7 +61,10 @@ pub fn render_recipe(
     bar.finish_and_clear();
     let result = result?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary(&session, &result))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary(&session, &result))?
+        );
         return Ok(result);
     }
     for w in &result.warnings {
@@ -80,7 +87,12 @@ pub fn render_recipe(
         );
     }
     for f in &result.files {
-        print!("  {} ({}-bit, {} Hz", f.wav.path.display(), f.bits, f.sample_rate);
+        print!(
+            "  {} ({}-bit, {} Hz",
+            f.wav.path.display(),
+            f.bits,
+            f.sample_rate
+        );
         if f.dithered {
             print!(", dithered");
         }

@@ -9,14 +9,15 @@
 //!   interpolated values are within 5·10⁻³ of the ideal (bandlimited) signal for content up to
 //!   0.47·fs (unit test below). Inter-sample peaks of dense material (noise, hard transients) come
 //!   mostly from content close to fs/2: a 32-tap polyphase design flat only to 0.44·fs under-read
-//!   them by up to 0.9 dB, this one by under 0.1 dB. Integer latency (a short pad at the top rate).
+//!   them by up to 0.9 dB, this one by under 0.1 dB.
 //! - [`MeterInterpolator`]: a direct polyphase interpolator that reproduces the one of common
 //!   BS.1770 meters (libebur128, the `ebur128` crate), which reads near-fs/2 content high; and
 //!   [`TruePeakDetector`], the larger of the two readings, time-aligned.
 //! - [`Oversampler`]: a cascade of half-band stages (2× per stage) for up and down conversion.
 //!   Stage 1 (next to the base rate) keeps 0–0.45·fs with ≤ 0.0001 dB ripple and rejects
 //!   0.55·fs and above by ≥ 96 dB; later stages keep the whole base band 0–0.5·fs and reject
-//!   everything that could fold back into it by ≥ 96 dB. A round trip (up, then down) has an
+//!   everything that could fold back into it by ≥ 80 dB (their ripple, 1e−4 each, makes a
+//!   round trip by 8 flat within 0.005 dB, unit test below). A round trip (up, then down) has an
 //!   integer latency at the base rate ([`Oversampler::latency`]): each stage's round trip is an
 //!   integer number of samples at its own lower rate and a short delay at the top rate pads the
 //!   sum to a whole base-rate sample.
@@ -74,10 +75,10 @@ fn sinc(x: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub struct Interpolator {
     factor: usize,
-    stages: Vec<Up2>,
-    pad: Vec<f64>,
-    pad_pos: usize,
-    raw_delay: usize,
+    first: Up2,
+    second: ShortUp2,
+    third: Option<ShortUp2>,
+    delay_top: usize,
     latency: usize,
 }
 
@@ -116,16 +117,21 @@ impl Interpolator {
             };
             let d = HalfbandDesign::new(width, atten_db);
             delay_top += d.latency_high() * (factor >> s);
-            stages.push(Up2::new(d));
+            stages.push(d);
         }
-        let pad = (factor - delay_top % factor) % factor;
+        let mut stages = stages.into_iter();
+        let first = Up2::new(stages.next().expect("two stages at least"));
+        let second = ShortUp2::new(stages.next().expect("two stages at least"));
+        let third = stages.next().map(ShortUp2::new);
         Self {
             factor,
-            stages,
-            pad: vec![0.0; pad.max(1)],
-            pad_pos: 0,
-            raw_delay: delay_top,
-            latency: (delay_top + pad) / factor,
+            first,
+            second,
+            third,
+            delay_top,
+            // Readings are attributed to whole input samples; the fraction of a sample this
+            // rounds up is covered by the limiter's hold margin.
+            latency: delay_top.div_ceil(factor),
         }
     }
 
@@ -139,54 +145,45 @@ impl Interpolator {
         self.factor
     }
 
-    /// Delay of the output relative to the input, in input samples: the `factor` values
-    /// produced by input step `n` are the signal at `n − latency + p/factor`, p = 0…factor−1.
+    /// Delay of the output relative to the input, in input samples, rounded up: the `factor`
+    /// values produced by input step `n` lie within `[n − latency, n − latency + 1)`.
     pub fn latency(&self) -> usize {
         self.latency
     }
 
+    /// The exact delay in samples at the output rate: value `p` of input step `n` is the signal
+    /// at `n + (p − delay_top) / factor`.
+    pub fn delay_top(&self) -> usize {
+        self.delay_top
+    }
+
     /// Clears the history.
     pub fn reset(&mut self) {
-        self.stages.iter_mut().for_each(Up2::reset);
-        self.pad.fill(0.0);
-        self.pad_pos = 0;
+        self.first.reset();
+        self.second.reset();
+        if let Some(t) = &mut self.third {
+            t.reset();
+        }
     }
 
     /// Feeds one input sample and writes the `factor` interpolated values it completes.
-    #[inline]
+    #[inline(always)]
     pub fn interpolate(&mut self, x: f64, out: &mut [f64]) {
-        let mut buf = [0.0; 8];
-        match self.stages.as_mut_slice() {
-            [a, b] => {
-                let [p, q] = a.up(x);
-                buf[..2].copy_from_slice(&b.up(p));
-                buf[2..4].copy_from_slice(&b.up(q));
+        let [p, q] = self.first.up(x);
+        match &mut self.third {
+            None => {
+                out[..2].copy_from_slice(&self.second.up(p));
+                out[2..4].copy_from_slice(&self.second.up(q));
             }
-            [a, b, c] => {
-                let [p, q] = a.up(x);
-                let [p0, p1] = b.up(p);
-                let [q0, q1] = b.up(q);
-                buf[..2].copy_from_slice(&c.up(p0));
-                buf[2..4].copy_from_slice(&c.up(p1));
-                buf[4..6].copy_from_slice(&c.up(q0));
-                buf[6..8].copy_from_slice(&c.up(q1));
-            }
-            _ => {}
-        }
-        if self.raw_delay != self.latency * self.factor {
-            let len = self.pad.len();
-            for v in buf[..self.factor].iter_mut() {
-                let out = self.pad[self.pad_pos];
-                self.pad[self.pad_pos] = *v;
-                *v = out;
-                self.pad_pos = if self.pad_pos + 1 == len {
-                    0
-                } else {
-                    self.pad_pos + 1
-                };
+            Some(c) => {
+                let [p0, p1] = self.second.up(p);
+                let [q0, q1] = self.second.up(q);
+                out[..2].copy_from_slice(&c.up(p0));
+                out[2..4].copy_from_slice(&c.up(p1));
+                out[4..6].copy_from_slice(&c.up(q0));
+                out[6..8].copy_from_slice(&c.up(q1));
             }
         }
-        out[..self.factor].copy_from_slice(&buf[..self.factor]);
     }
 
     /// For every sample of `input`, writes to `peaks` the largest magnitude of the `factor`
@@ -263,7 +260,7 @@ impl MeterInterpolator {
     }
 
     /// Feeds one sample; returns the largest magnitude of the values it completes.
-    #[inline]
+    #[inline(always)]
     pub fn peak(&mut self, x: f64) -> f64 {
         self.hist.push(x);
         let w = self.hist.window();
@@ -295,6 +292,8 @@ pub struct TruePeakDetector {
     align_pos: usize,
     fine_first: bool,
     latency: usize,
+    /// The last two fine values of the previous step.
+    prev: [f64; 2],
 }
 
 impl TruePeakDetector {
@@ -310,6 +309,7 @@ impl TruePeakDetector {
             latency: a.max(b),
             fine,
             meter,
+            prev: [0.0; 2],
         }
     }
 
@@ -324,23 +324,35 @@ impl TruePeakDetector {
         self.meter.reset();
         self.align.fill(0.0);
         self.align_pos = 0;
+        self.prev = [0.0; 2];
     }
 
     /// For every sample of `input`, writes the true-peak reading of its interval to `peaks`.
     pub fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
-        let mut buf = [0.0; 8];
+        // Values beyond the factor stay zero, so the maximum can always run over 8.
+        let mut buf = [0.0f64; 8];
         let factor = self.fine.factor();
         let len = self.align.len();
         let same = self.fine.latency() == self.meter.latency();
         for (&x, out) in input.iter().zip(peaks.iter_mut()) {
             self.fine.interpolate(x, &mut buf);
-            let mut a = 0.0f64;
-            for v in &buf[..factor] {
-                let v = v.abs();
-                if v > a {
-                    a = v;
+            let mut m = [0.0f64; 4];
+            for k in 0..4 {
+                m[k] = buf[k].abs().max(buf[k + 4].abs());
+            }
+            let mut a = m[0].max(m[1]).max(m[2].max(m[3]));
+            // Between grid points: the vertex of the parabola through a local maximum and its
+            // neighbours (for the previous step's last point, whose right neighbour is here).
+            a = a.max(vertex(self.prev[0], self.prev[1], buf[0]));
+            let mut k = 0;
+            for (i, v) in buf[..factor - 1].iter().enumerate() {
+                if v.abs() > buf[k].abs() {
+                    k = i;
                 }
             }
+            let left = if k == 0 { self.prev[1] } else { buf[k - 1] };
+            a = a.max(vertex(left, buf[k], buf[k + 1]));
+            self.prev = [buf[factor - 2], buf[factor - 1]];
             let mut b = self.meter.peak(x);
             if !same {
                 let early = if self.fine_first { &mut a } else { &mut b };
@@ -353,6 +365,21 @@ impl TruePeakDetector {
             }
             *out = a.max(b);
         }
+    }
+}
+
+/// The magnitude at the vertex of the parabola through `(−1, l)`, `(0, c)`, `(1, r)` when `c` is
+/// a local maximum of the magnitude (0 otherwise). For a sinusoid sampled 16 times per period
+/// (fs/2 at 8×) it recovers the peak within 0.01 dB, where the grid alone may miss 0.17 dB.
+#[inline(always)]
+fn vertex(l: f64, c: f64, r: f64) -> f64 {
+    let (l, c, r) = if c < 0.0 { (-l, -c, -r) } else { (l, c, r) };
+    let curv = 2.0 * c - l - r;
+    if c >= l && c >= r && curv > 0.0 {
+        let d = r - l;
+        c + d * d / (8.0 * curv)
+    } else {
+        0.0
     }
 }
 
@@ -471,23 +498,104 @@ impl Up2 {
     }
 }
 
+/// Coefficient slots of a [`ShortUp2`].
+const SHORT: usize = 12;
+
+/// A short half-band 2× upsampling stage (at most [`SHORT`] odd taps), unrolled.
+#[derive(Debug, Clone)]
+struct ShortUp2 {
+    a: [f64; SHORT],
+    centre: usize,
+    hist: History,
+}
+
+impl ShortUp2 {
+    fn new(d: HalfbandDesign) -> Self {
+        assert!(2 * d.m <= SHORT, "short half-band stage too long");
+        let mut a = [0.0; SHORT];
+        a[..2 * d.m].copy_from_slice(&d.a);
+        Self {
+            a,
+            centre: d.m - 1,
+            hist: History::new(SHORT),
+        }
+    }
+    #[inline(always)]
+    fn up(&mut self, x: f64) -> [f64; 2] {
+        self.hist.push(x);
+        let w: &[f64; SHORT] = self.hist.window().try_into().expect("window of SHORT");
+        let mut s = [0.0; 4];
+        for k in 0..SHORT / 4 {
+            for i in 0..4 {
+                s[i] += self.a[4 * k + i] * w[4 * k + i];
+            }
+        }
+        [(s[0] + s[2]) + (s[1] + s[3]), w[self.centre]]
+    }
+    fn reset(&mut self) {
+        self.hist.reset();
+    }
+}
+
 /// One half-band stage in both directions.
 #[derive(Debug, Clone)]
 struct Stage {
     d: HalfbandDesign,
+    /// Short stages keep their coefficients zero-padded in a fixed-size array (unrolled).
+    kernel: Kernel,
     up: History,
     down_even: History,
     down_odd: History,
 }
 
+/// The coefficients of a [`Stage`], by size.
+#[derive(Debug, Clone)]
+enum Kernel {
+    S8([f64; 8]),
+    S16([f64; 16]),
+    Long,
+}
+
+#[inline(always)]
+fn dot_n<const N: usize>(a: &[f64; N], w: &[f64]) -> f64 {
+    let w: &[f64; N] = w.try_into().expect("window of N");
+    let mut s = [0.0; 4];
+    for k in 0..N / 4 {
+        for i in 0..4 {
+            s[i] += a[4 * k + i] * w[4 * k + i];
+        }
+    }
+    (s[0] + s[2]) + (s[1] + s[3])
+}
+
+fn padded<const N: usize>(a: &[f64]) -> [f64; N] {
+    let mut p = [0.0; N];
+    p[..a.len()].copy_from_slice(a);
+    p
+}
+
 impl Stage {
     fn new(d: HalfbandDesign) -> Self {
         let m = d.m;
+        let (kernel, len) = match 2 * m {
+            n if n <= 8 => (Kernel::S8(padded(&d.a)), 8),
+            n if n <= 16 => (Kernel::S16(padded(&d.a)), 16),
+            n => (Kernel::Long, n),
+        };
         Self {
-            up: History::new(2 * m),
-            down_even: History::new(2 * m),
+            up: History::new(len),
+            down_even: History::new(len),
             down_odd: History::new(m + 1),
+            kernel,
             d,
+        }
+    }
+    #[inline(always)]
+    fn fir(&self, w: &[f64]) -> f64 {
+        match &self.kernel {
+            Kernel::S8(a) => dot_n(a, w),
+            Kernel::S16(a) => dot_n(a, w),
+            Kernel::Long => dot(&self.d.a, w),
         }
     }
     /// One input sample → two output samples (in time order).
@@ -495,7 +603,7 @@ impl Stage {
     fn up(&mut self, x: f64) -> [f64; 2] {
         self.up.push(x);
         let w = self.up.window();
-        [dot(&self.d.a, w), w[self.d.m - 1]]
+        [self.fir(w), w[self.d.m - 1]]
     }
     /// Two input samples (in time order) → one output sample.
     #[inline(always)]
@@ -503,7 +611,7 @@ impl Stage {
         self.down_even.push(z[0]);
         let centre = self.down_odd.window()[self.d.m - 1];
         self.down_odd.push(z[1]);
-        0.5 * (dot(&self.d.a, self.down_even.window()) + centre)
+        0.5 * (self.fir(self.down_even.window()) + centre)
     }
     fn reset(&mut self) {
         self.up.reset();
@@ -524,8 +632,11 @@ pub struct Oversampler {
 }
 
 impl Oversampler {
-    /// Stopband attenuation of every stage, dB.
+    /// Stopband attenuation of the first stage (next to the base rate), dB.
     pub const ATTEN_DB: f64 = 96.0;
+    /// Stopband attenuation of the later stages, dB: what they reject lies far above the base
+    /// band (images of it, or harmonics already small where they would fold back).
+    pub const LATER_ATTEN_DB: f64 = 80.0;
 
     /// A converter by `factor` (2, 4 or 8). Allocates.
     ///
@@ -548,7 +659,12 @@ impl Oversampler {
             } else {
                 (scale / 2.0 - 1.0) / scale
             };
-            let d = HalfbandDesign::new(width, Self::ATTEN_DB);
+            let atten = if s == 1 {
+                Self::ATTEN_DB
+            } else {
+                Self::LATER_ATTEN_DB
+            };
+            let d = HalfbandDesign::new(width, atten);
             total_top += 2 * d.latency_high() * (factor >> s);
             stages.push(Stage::new(d));
         }
@@ -610,9 +726,7 @@ impl Oversampler {
         let len = self.pad.len();
         if self.latency * self.factor != self.raw_round_trip() {
             for v in z[..self.factor].iter_mut() {
-                let out = self.pad[self.pad_pos];
-                self.pad[self.pad_pos] = *v;
-                *v = out;
+                std::mem::swap(&mut self.pad[self.pad_pos], v);
                 self.pad_pos = if self.pad_pos + 1 == len {
                     0
                 } else {
@@ -657,7 +771,7 @@ mod tests {
     /// amplitude, for a tone at `f` (cycles per input sample).
     fn interp_error(factor: usize, f: f64) -> f64 {
         let mut it = Interpolator::detector(factor);
-        let lat = it.latency() as f64;
+        let lat = it.delay_top() as f64 / factor as f64;
         let mut out = [0.0; 8];
         let mut worst: f64 = 0.0;
         for n in 0..3000 {
@@ -704,7 +818,7 @@ mod tests {
             let err = (1000..n)
                 .map(|i| (y[i] - x[i - lat]).abs())
                 .fold(0.0, f64::max);
-            assert!(err < 1e-4, "factor {factor}: latency {lat} error {err}");
+            assert!(err < 5e-4, "factor {factor}: latency {lat} error {err}");
         }
     }
 

@@ -10,7 +10,8 @@ const QUANT: f64 = 4_294_967_296.0; // 2^32
 /// Rounds a gain in [0, 1] down to the box filters' grid.
 #[inline(always)]
 pub fn quantize_down(g: f64) -> f64 {
-    libm::floor(g * QUANT) * (1.0 / QUANT)
+    // Truncation is rounding down for g ≥ 0, and g · 2^32 fits an i64.
+    ((g * QUANT) as i64) as f64 * (1.0 / QUANT)
 }
 
 /// Minimum of the last `len` values pushed (a monotonic deque over a preallocated ring).
