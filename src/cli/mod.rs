@@ -3,6 +3,7 @@
 
 mod demo;
 mod graph;
+mod play;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ enum Command {
     Demo(demo::Args),
     /// Print the compiled graph as text or Graphviz DOT.
     Graph(graph::Args),
+    /// Play a recipe live, reloading it on every save, with meters.
+    Play(play::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -33,6 +36,7 @@ pub fn main() -> i32 {
         Command::Render(args) => render::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Play(args) => play::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -167,14 +167,38 @@ impl LiveEngine {
     /// A live engine running `schedule`, with every output delayed to `live_latency` frames (at
     /// least the schedule's latency: later schedules with more latency shift the output).
     pub fn new(schedule: Schedule, live_latency: usize) -> (LiveEngine, LiveControl) {
+        let max_block = schedule.max_block();
+        let inputs = (0..schedule.input_count())
+            .map(|i| AudioBuffer::new(schedule.input_channels(i).max(1), max_block))
+            .collect();
+        Self::with_inputs(schedule, live_latency, inputs)
+    }
+
+    /// Like [`LiveEngine::new`], with room for `inputs` stereo inputs whatever the first
+    /// schedule has, so that later schedules may add stems or turn a mono stem stereo (live
+    /// playback with hot reload). Inputs a schedule does not read are ignored.
+    pub fn with_input_capacity(
+        schedule: Schedule,
+        live_latency: usize,
+        inputs: usize,
+    ) -> (LiveEngine, LiveControl) {
+        let max_block = schedule.max_block();
+        let inputs = (0..inputs.max(schedule.input_count()))
+            .map(|_| AudioBuffer::new(MAX_CHANNELS, max_block))
+            .collect();
+        Self::with_inputs(schedule, live_latency, inputs)
+    }
+
+    fn with_inputs(
+        schedule: Schedule,
+        live_latency: usize,
+        inputs: Vec<AudioBuffer>,
+    ) -> (LiveEngine, LiveControl) {
         let (outgoing, incoming) = RingBuffer::new(QUEUE);
         let (retired_tx, retired_rx) = RingBuffer::new(QUEUE * 2);
         let (events_tx, events_rx) = RingBuffer::new(1024);
         let live_latency = live_latency.max(schedule.latency());
         let max_block = schedule.max_block();
-        let inputs = (0..schedule.input_count())
-            .map(|i| AudioBuffer::new(schedule.input_channels(i).max(1), max_block))
-            .collect();
         let engine = LiveEngine {
             current: Running::new(Box::new(schedule), live_latency, 0),
             fading: None,
