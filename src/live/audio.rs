@@ -51,6 +51,7 @@ pub struct AudioSide {
     waiting: bool,
     expected: Option<i64>,
     ended: bool,
+    consumed: u64,
     dirty_inputs: usize,
     stem_gain: [f64; STEM_CAPACITY],
     ab: f64,
@@ -104,6 +105,7 @@ impl AudioSide {
             waiting: true,
             expected: None,
             ended: false,
+            consumed: 0,
             dirty_inputs: engine.input_count(),
             stem_gain: [1.0; STEM_CAPACITY],
             ab: 0.0,
@@ -251,7 +253,11 @@ impl AudioSide {
                 self.chunks.give_back(c);
                 continue;
             }
+            if c.epoch != self.epoch || self.waiting {
+                self.consumed = 0;
+            }
             self.epoch = c.epoch;
+            self.status.epoch.store(c.epoch, Ordering::Relaxed);
             self.waiting = false;
             self.ended = false;
             if self.expected != Some(c.position) {
@@ -435,6 +441,8 @@ impl AudioSide {
 
         self.offset = off + n;
         self.expected = Some(chunk.position + self.offset as i64);
+        self.consumed += n as u64;
+        self.status.consumed.store(self.consumed, Ordering::Relaxed);
         self.current = Some(chunk);
     }
 

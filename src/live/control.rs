@@ -449,6 +449,32 @@ impl Controller {
         }
     }
 
+    /// Frames the streamer has decoded ahead of the callback in the epoch the transport wants
+    /// (`i64::MAX` once it has read to the end), for tools and tests that drive the callback
+    /// themselves.
+    pub fn decoded_ahead(&self) -> i64 {
+        let st = self.transport.streamer().status();
+        let epoch = st.epoch.load(Ordering::Acquire);
+        if epoch < self.transport.epoch() {
+            // Nothing of the new epoch yet; if the callback has not flushed the old one, it
+            // must run first (a reopen waits for that flush).
+            let acked = self.status().epoch_acked.load(Ordering::Acquire);
+            return if acked < self.transport.epoch() {
+                i64::MAX
+            } else {
+                0
+            };
+        }
+        let written = st.written.load(Ordering::Acquire) as i64;
+        if st.write_position.load(Ordering::Relaxed) >= self.transport.end() {
+            return i64::MAX;
+        }
+        if self.status().epoch.load(Ordering::Relaxed) < epoch {
+            return written;
+        }
+        written - self.status().consumed.load(Ordering::Relaxed) as i64
+    }
+
     /// The session rate.
     pub fn sample_rate(&self) -> f64 {
         self.rate

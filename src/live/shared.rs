@@ -159,6 +159,10 @@ pub struct SharedStatus {
     pub ended: AtomicBool,
     /// The last epoch whose flush the callback has carried out.
     pub epoch_acked: AtomicU64,
+    /// The epoch the callback plays.
+    pub epoch: AtomicU64,
+    /// Frames of that epoch's chunks the callback has consumed.
+    pub consumed: AtomicU64,
     /// Callbacks so far.
     pub callbacks: AtomicU64,
     /// Times the stems were not there in time (the callback played silence instead).
@@ -189,6 +193,8 @@ impl Default for SharedStatus {
             running: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             epoch_acked: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
             callbacks: AtomicU64::new(0),
             underruns: AtomicU64::new(0),
             underrun_frames: AtomicU64::new(0),

@@ -25,7 +25,7 @@ use crate::session::Session;
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rtrb::{Consumer, Producer, RingBuffer};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -222,6 +222,10 @@ pub enum StreamerCommand {
 pub struct StreamerStatus {
     /// The next frame it will write.
     pub write_position: AtomicI64,
+    /// The epoch it writes.
+    pub epoch: AtomicU64,
+    /// Frames pushed in that epoch.
+    pub written: AtomicU64,
     /// Chunks decoded and waiting for the callback.
     pub buffered_chunks: AtomicUsize,
     /// Decoding errors (the files are played as silence from there).
@@ -323,6 +327,7 @@ pub fn spawn(
         decoded_to: 0,
         position: 0,
         epoch: 0,
+        written: 0,
         loop_region,
         end,
         done: false,
@@ -359,6 +364,7 @@ struct Streamer {
     /// The next frame to write into a chunk.
     position: i64,
     epoch: u64,
+    written: u64,
     loop_region: Option<Region>,
     end: i64,
     done: bool,
@@ -381,6 +387,7 @@ impl Streamer {
             if !self.done {
                 if let Ok(mut chunk) = self.free.pop() {
                     self.fill(&mut chunk);
+                    let n = chunk.frames;
                     if let Err(rtrb::PushError::Full(c)) = self.full.push(chunk) {
                         drop(c); // cannot happen: both rings hold the whole pool
                     }
@@ -388,6 +395,8 @@ impl Streamer {
                         self.full.buffer().capacity() - self.full.slots(),
                         Ordering::Relaxed,
                     );
+                    self.written += n as u64;
+                    self.status.written.store(self.written, Ordering::Release);
                     continue;
                 }
             }
@@ -402,7 +411,7 @@ impl Streamer {
     fn apply(&mut self, cmd: StreamerCommand) {
         match cmd {
             StreamerCommand::Seek { position, epoch } => {
-                self.epoch = epoch;
+                self.set_epoch(epoch);
                 self.seek(position.max(0));
             }
             StreamerCommand::Reopen {
@@ -412,7 +421,7 @@ impl Streamer {
             } => {
                 self.opened = *opened;
                 self.decoded_to = 0;
-                self.epoch = epoch;
+                self.set_epoch(epoch);
                 self.seek(position.max(0));
             }
             StreamerCommand::SetLoop(region) => {
@@ -424,6 +433,13 @@ impl Streamer {
                 self.done = false;
             }
         }
+    }
+
+    fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.written = 0;
+        self.status.written.store(0, Ordering::Relaxed);
+        self.status.epoch.store(epoch, Ordering::Release);
     }
 
     fn report(&self, message: String) {

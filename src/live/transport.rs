@@ -151,6 +151,11 @@ impl Transport {
         }
     }
 
+    /// The epoch of the last seek or reopen.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     fn next_epoch(&mut self) -> u64 {
         self.epoch += 1;
         self.epoch
