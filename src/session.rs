@@ -81,6 +81,9 @@ pub struct Session {
     pub automation: Vec<AutomationDecl>,
     /// Every file the recipe loaded (the recipe itself first), for watching and hashing.
     pub loaded_files: Vec<PathBuf>,
+    /// Named sections of the song (`session { sections = { chorus = "1:12" } }`), as
+    /// (name, start in seconds of song time), sorted by start.
+    pub sections: Vec<(String, f64)>,
 }
 
 /// A fade as written: length in seconds and shape name.

@@ -4,6 +4,7 @@
 mod check;
 mod demo;
 mod graph;
+mod play;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Command {
     Graph(graph::Args),
     /// Check the stems: rates, lengths, offsets, levels, and the null test against the reference.
     Check(check::Args),
+    /// Play a recipe live, reloading it on every save, with meters.
+    Play(play::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -37,6 +40,7 @@ pub fn main() -> i32 {
         Command::Demo(args) => demo::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Check(args) => check::run(args),
+        Command::Play(args) => play::run(args),
     };
     match result {
         Ok(()) => 0,
