@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Errors come back as one paragraph on stderr and a
 //! non-zero exit status; `--json` output goes to stdout alone.
 
+mod analyze;
 mod demo;
 mod graph;
 mod render;
@@ -24,6 +25,8 @@ enum Command {
     Demo(demo::Args),
     /// Print the compiled graph as text or Graphviz DOT.
     Graph(graph::Args),
+    /// Loudness and level analysis of audio files (table, JSON, plot).
+    Analyze(analyze::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -33,6 +36,7 @@ pub fn main() -> i32 {
         Command::Render(args) => render::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Analyze(args) => analyze::run(args),
     };
     match result {
         Ok(()) => 0,
