@@ -7,5 +7,6 @@ pub mod check;
 pub mod json;
 pub mod meters;
 pub mod plot;
+pub mod report;
 pub mod series;
 pub mod spectrum;

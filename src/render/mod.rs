@@ -9,6 +9,7 @@
 pub mod deliver;
 pub mod edits;
 
+use crate::analysis::report::{self, RenderReport, ReportCollector, ReportError};
 use crate::engine::{Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
 use crate::io::atomic::OutputError;
@@ -38,6 +39,9 @@ pub enum RenderError {
     /// The recipe declares something the render cannot do.
     #[error("{0}")]
     Invalid(String),
+    /// The render report could not be made or written (the deliverables were).
+    #[error(transparent)]
+    Report(#[from] ReportError),
     /// Stopped by the user (Ctrl-C); nothing was left behind.
     #[error("render interrupted; no output was written")]
     Interrupted,
@@ -55,6 +59,8 @@ pub struct RenderOptions {
     pub taps: Vec<(String, Box<dyn Tap>)>,
     /// Called after each block with (frames done, frames in all).
     pub progress: Option<Box<dyn FnMut(u64, u64)>>,
+    /// Write `report.json` and `report.md` beside the deliverables (default: yes).
+    pub report: bool,
 }
 
 impl RenderOptions {
@@ -66,6 +72,7 @@ impl RenderOptions {
             interrupt: None,
             taps: Vec::new(),
             progress: None,
+            report: true,
         }
     }
 }
@@ -88,6 +95,8 @@ pub struct RenderResult {
     pub seconds: f64,
     /// The taps, with the node each observed, after the last block.
     pub taps: Vec<(String, Box<dyn Tap>)>,
+    /// The render report (also written as `report.json` / `report.md`), if asked for.
+    pub report: Option<RenderReport>,
 }
 
 /// What the stems say about the session: its rate and length.
@@ -242,9 +251,19 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     let (mut streams, mut warnings) = open_stems(session, &plan)?;
     let mut copts = CompileOptions::new(f64::from(plan.sample_rate), opts.block_size);
     copts.taps = std::mem::take(&mut opts.taps);
-    let compiled = compile(&session.graph_at(f64::from(plan.sample_rate)), copts)?;
+    let graph = session.graph_at(f64::from(plan.sample_rate));
+    // Render report (analysis::report): meter taps on stems and outputs.
+    let mut collector = opts.report.then(|| {
+        let (c, taps) = ReportCollector::new(&graph, f64::from(plan.sample_rate));
+        copts.taps.extend(taps);
+        c
+    });
+    let compiled = compile(&graph, copts)?;
     warnings.extend(compiled.warnings);
     let mut schedule = compiled.schedule;
+    if let Some(c) = collector.as_mut() {
+        c.watch(&schedule);
+    }
     if session.deliverables.is_empty() {
         return Err(RenderError::Invalid(format!(
             "{}: the recipe declares no deliverables (add e.g. s:deliver {{ bits = 24 }})",
@@ -271,16 +290,25 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             &protected,
         )?);
     }
+    // After each block: the report's telemetry sampling, then the caller's progress.
+    let mut user_progress = opts.progress.take();
+    let mut last_done = 0u64;
+    let mut after_block = |done: u64, total: u64| {
+        if let Some(c) = collector.as_mut() {
+            c.observe_block(done - last_done);
+        }
+        last_done = done;
+        if let Some(p) = user_progress.as_mut() {
+            p(done, total);
+        }
+    };
     run(
         &mut schedule,
         &mut streams,
         plan.song_frames,
         opts.block_size,
         opts.interrupt.as_deref(),
-        match opts.progress.as_mut() {
-            Some(p) => Some(&mut **p as &mut dyn FnMut(u64, u64)),
-            None => None,
-        },
+        Some(&mut after_block),
         |o, pos, block| {
             let Some(block) = edits.apply(pos, block, &mut scratch) else {
                 return Ok(());
@@ -295,6 +323,29 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     for s in sinks {
         files.push(s.finish()?);
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut taps = schedule.take_taps();
+    // Render report: collect the meters, analyse the files written, write report.json/.md.
+    let report = match collector {
+        Some(c) => {
+            let report = report::build_report(report::ReportInputs {
+                session,
+                sample_rate: plan.sample_rate,
+                song_frames: plan.song_frames,
+                latency: schedule.latency(),
+                tail: schedule.tail(),
+                files: &files,
+                out_dir: &opts.out_dir,
+                meters: c.finish(&mut taps),
+                null_test: None,
+                warnings: &warnings,
+                render_seconds: seconds,
+            })?;
+            report::write_report(&opts.out_dir, &report, &protected)?;
+            Some(report)
+        }
+        None => None,
+    };
     Ok(RenderResult {
         sample_rate: plan.sample_rate,
         song_frames: plan.song_frames,
@@ -302,7 +353,8 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
         tail: schedule.tail(),
         files,
         warnings,
-        seconds: started.elapsed().as_secs_f64(),
-        taps: schedule.take_taps(),
+        seconds,
+        taps,
+        report,
     })
 }
