@@ -278,7 +278,7 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
 }
 
 /// DC offsets above this are worth a note, dBFS.
-const DC_NOTE_DBFS: f64 = -60.0;
+const DC_NOTE_DBFS: f64 = -50.0;
 /// True peaks above this are worth a note (the usual streaming ceiling), dBTP.
 const TRUE_PEAK_NOTE_DBTP: f64 = -1.0;
 

@@ -315,3 +315,85 @@ fn reaches_output(graph: &GraphSpec) -> Vec<bool> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meter(t: &Arc<Telemetry>) -> GainReductionMeter {
+        GainReductionMeter {
+            node: "lim".into(),
+            kind: "limiter".into(),
+            telemetry: t.clone(),
+            slot: 0,
+            max: 0.0,
+            active_sum: 0.0,
+            active_frames: 0,
+            frames: 0,
+        }
+    }
+
+    #[test]
+    fn gain_reduction_statistics() {
+        let t = Arc::new(Telemetry::new(&[GAIN_REDUCTION_DB]));
+        let mut m = meter(&t);
+        // 3 blocks of 100 frames: idle, 2 dB, 4 dB; then 100 frames at 0.05 dB (inactive).
+        for gr in [0.0, 2.0, 4.0, 0.05] {
+            t.set(0, gr);
+            m.observe(100);
+        }
+        let r = m.result();
+        assert_eq!(r.max_db, 4.0);
+        assert_eq!(r.mean_active_db, 3.0);
+        assert_eq!(r.active_percent, 50.0);
+        // Frame-weighted: a long block counts more.
+        t.set(0, 1.0);
+        m.observe(200);
+        let r = m.result();
+        assert!((r.mean_active_db - (200.0 + 400.0 + 200.0) / 400.0).abs() < 1e-12);
+        assert!((r.active_percent - 100.0 * 400.0 / 600.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn never_active_reads_zero() {
+        let t = Arc::new(Telemetry::new(&[GAIN_REDUCTION_DB]));
+        let mut m = meter(&t);
+        m.observe(512);
+        let r = m.result();
+        assert_eq!(
+            (r.max_db, r.mean_active_db, r.active_percent),
+            (0.0, 0.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn meter_tap_reads_a_stereo_tone() {
+        let mut tap = MeterTap::new(48_000.0, 2);
+        let amp = 10f64.powf(-23.0 / 20.0);
+        let x: Vec<f64> = (0..48_000 * 5)
+            .map(|i| amp * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 48_000.0).sin())
+            .collect();
+        let mut buf = crate::dsp::AudioBuffer::new(2, 1024);
+        for chunk in x.chunks(1024) {
+            {
+                let mut v = buf.view_mut(chunk.len());
+                let (l, r) = v.stereo_mut();
+                l.copy_from_slice(chunk);
+                r.copy_from_slice(chunk);
+            }
+            tap.observe(buf.view(chunk.len()));
+        }
+        let m = tap.meters();
+        assert!(
+            (m.integrated_lufs - -23.0).abs() < 0.1,
+            "{}",
+            m.integrated_lufs
+        );
+        assert!((m.sample_peak_dbfs - -23.0).abs() < 0.01);
+        assert_eq!(tap.mismatched_blocks(), 0);
+        // A mono block on a stereo tap is skipped, not a panic.
+        let mono = crate::dsp::AudioBuffer::new(1, 16);
+        tap.observe(mono.view(16));
+        assert_eq!(tap.mismatched_blocks(), 1);
+    }
+}
