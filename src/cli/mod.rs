@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Errors come back as one paragraph on stderr and a
 //! non-zero exit status; `--json` output goes to stdout alone.
 
+mod analyze;
 mod check;
 mod demo;
 mod graph;
@@ -30,6 +31,8 @@ enum Command {
     Check(check::Args),
     /// Play a recipe live, reloading it on every save, with meters.
     Play(play::Args),
+    /// Loudness and level analysis of audio files (table, JSON, plot).
+    Analyze(analyze::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -41,6 +44,7 @@ pub fn main() -> i32 {
         Command::Graph(args) => graph::run(args),
         Command::Check(args) => check::run(args),
         Command::Play(args) => play::run(args),
+        Command::Analyze(args) => analyze::run(args),
     };
     match result {
         Ok(()) => 0,

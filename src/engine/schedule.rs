@@ -23,7 +23,7 @@ pub type BufId = usize;
 ///
 /// # Realtime safety
 /// `observe` runs on the audio thread: no allocation, locks or I/O.
-pub trait Tap: Send {
+pub trait Tap: Send + std::any::Any {
     /// Sees one block of the tapped signal.
     fn observe(&mut self, audio: AudioRef<'_>);
 }

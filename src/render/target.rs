@@ -15,6 +15,7 @@
 
 use super::{render_graph, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;
+use crate::analysis::report::{CollectedMeters, ReportCollector};
 use crate::dsp::{ConfigValue, Port};
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec};
 use crate::io::decode::{StemStream, StreamOptions};
@@ -221,7 +222,7 @@ pub fn render_to_target(
     plan: &StemPlan,
     target: f64,
     opts: &mut RenderOptions,
-) -> Result<RenderResult, RenderError> {
+) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
     let rate = plan.sample_rate;
     let output = match session.deliverables.iter().find_map(|d| d.output.clone()) {
         Some(o) => o,
@@ -251,9 +252,25 @@ pub fn render_to_target(
     pass1.connect(&tail.feed, "__spill");
     let mut copts = crate::graph::CompileOptions::new(f64::from(rate), opts.block_size);
     copts.taps = std::mem::take(&mut opts.taps);
+    // The report's stem meters and the gain reduction before the limiter come from this pass.
+    let mut collector = opts.report.then(|| {
+        let (c, taps) = ReportCollector::new(spec, f64::from(rate));
+        copts.taps.extend(taps);
+        c
+    });
     let compiled = crate::graph::compile(&pass1, copts)?;
     let mut warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
+    if let Some(c) = collector.as_mut() {
+        c.watch(&schedule);
+    }
+    let mut last_done = 0u64;
+    let mut after_block = |done: u64, _total: u64| {
+        if let Some(c) = collector.as_mut() {
+            c.observe_block(done - last_done);
+        }
+        last_done = done;
+    };
     let spill_index = (0..schedule.output_count())
         .find(|&o| schedule.output_slot(o).id == "__spill")
         .expect("added above");
@@ -275,7 +292,7 @@ pub fn render_to_target(
         plan.song_frames,
         opts.block_size,
         opts.interrupt.as_deref(),
-        None,
+        Some(&mut after_block),
         |o, _, b| {
             if o == spill_index {
                 let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
@@ -286,7 +303,8 @@ pub fn render_to_target(
         },
     )?;
     writer.finish()?;
-    let taps = schedule.take_taps();
+    let mut taps = schedule.take_taps();
+    let pass1_meters = collector.map(|c| c.finish(&mut taps));
     let spilled = plan.song_frames + schedule.tail() as u64;
     let pre_lufs = pre.integrated_lufs();
     if !pre_lufs.is_finite() {
@@ -325,7 +343,36 @@ pub fn render_to_target(
     // 3. The deliverables from the spill with the solved drive.
     let g = tail_spec(spec, &tail, drive, channels);
     let stream = spill_stream(&spill.0, rate, channels)?;
-    let mut result = render_graph(session, &g, vec![stream], spilled, rate, opts, 0)?;
+    let (mut result, tail_meters) =
+        render_graph(session, &g, vec![stream], spilled, rate, opts, 0)?;
+    // Stems and everything before the limiter from the full pass; the limiter, what follows it
+    // and the outputs from the final pass.
+    let meters = match (pass1_meters, tail_meters) {
+        (Some(first), Some(last)) => {
+            let stems: Vec<&str> = session.stems.iter().map(|s| s.name.as_str()).collect();
+            let mut nodes: Vec<_> = first
+                .nodes
+                .into_iter()
+                .filter(|(id, _)| stems.contains(&id.as_str()))
+                .collect();
+            nodes.extend(
+                last.nodes
+                    .into_iter()
+                    .filter(|(id, _)| id != "__pre_limiter"),
+            );
+            let mut gain_reduction: Vec<_> = first
+                .gain_reduction
+                .into_iter()
+                .filter(|g| !tail.tail.contains(&g.node))
+                .collect();
+            gain_reduction.extend(last.gain_reduction);
+            Some(CollectedMeters {
+                nodes,
+                gain_reduction,
+            })
+        }
+        _ => None,
+    };
     // The spill already holds the graph's tail: trim the final pass to the song plus that tail.
     result.song_frames = plan.song_frames;
     result.warnings.splice(0..0, warnings);
@@ -341,5 +388,5 @@ pub fn render_to_target(
         limiter: tail.tail[0].clone(),
     });
     drop(spill);
-    Ok(result)
+    Ok((result, meters))
 }
