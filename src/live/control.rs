@@ -108,6 +108,10 @@ pub struct SwapRecord {
     pub reload_took: Option<Duration>,
     /// From the first file event of the save to the moment the swap is heard.
     pub saved_to_audible: Option<Duration>,
+    /// When the swap is heard: the callback's clock plus the engine's and the device's latency.
+    pub audible_at: Option<Instant>,
+    /// The integrated loudness measured until the swap (the meters' marker for it), LUFS.
+    pub integrated_lufs: Option<f64>,
 }
 
 /// Something worth a line in the log.
@@ -132,7 +136,7 @@ pub enum LiveEvent {
         /// Compiler warnings.
         warnings: Vec<String>,
     },
-    /// The engine's queue was full: the newest graph waits for room.
+    /// The engine has not taken the previous graph yet (paused, or a burst): the newest waits.
     Waiting {
         /// Its generation.
         generation: u64,
@@ -192,7 +196,10 @@ impl fmt::Display for LiveEvent {
                 Ok(())
             }
             LiveEvent::Waiting { generation } => {
-                write!(f, "reload #{generation} waits for the engine's queue")
+                write!(
+                    f,
+                    "reload #{generation} waits until the engine takes the previous one"
+                )
             }
             LiveEvent::ReloadFailed { error, took } => write!(
                 f,
@@ -213,6 +220,9 @@ impl fmt::Display for LiveEvent {
                 }
                 if let Some(t) = s.saved_to_audible {
                     write!(f, ", saved to audible {:.1} ms", ms(t))?;
+                }
+                if let Some(i) = s.integrated_lufs.filter(|i| i.is_finite()) {
+                    write!(f, ", integrated so far {i:.1} LUFS")?;
                 }
                 Ok(())
             }
@@ -722,6 +732,10 @@ impl Controller {
                 self.update_song();
                 self.measure_loudness(generation);
                 let _ = saved;
+                self.last_reload = Some(format!(
+                    "{} #{generation} handed over",
+                    wall_clock(SystemTime::now())
+                ));
                 vec![LiveEvent::Info(format!(
                     "reload #{generation} handed over{}",
                     if crossfade { " (crossfade)" } else { "" }
@@ -778,10 +792,15 @@ impl Controller {
                         .and_then(|t| t.saved)
                         .zip(audible)
                         .map(|(s, a)| a.saturating_duration_since(s)),
+                    audible_at: audible,
+                    integrated_lufs: self
+                        .meters
+                        .as_ref()
+                        .map(|m| m.readings().integrated_lufs),
                 };
                 if let Some(m) = &self.meters {
                     m.mark(format!(
-                        "reload #{generation} at {}",
+                        "#{generation} at {}",
                         super::transport::clock(position as f64 / self.rate)
                     ));
                 }
