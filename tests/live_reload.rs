@@ -254,7 +254,7 @@ fn a_rewritten_recipe_changes_the_output_from_the_swap_on_without_a_click() {
         assert_eq!(swaps[0].crossfade, what == "structure");
         assert_eq!(swaps[0].output_position as usize, p + latency);
         assert!(
-            p >= 100 * BLOCK && p <= 101 * BLOCK,
+            (100 * BLOCK..=101 * BLOCK).contains(&p),
             "{what}: swap at the next block boundary, got {p}"
         );
 
@@ -737,7 +737,7 @@ fn while_the_engine_cannot_take_schedules_only_the_newest_waits() {
     rig.play(4);
     let mut waiting = 0;
     for k in 1..=6 {
-        rig.song.save(&recipe(-1.0 * k as f64, 0.0, k % 2 == 0));
+        rig.song.save(&recipe(-(k as f64), 0.0, k % 2 == 0));
         for e in rig.reload() {
             match e {
                 LiveEvent::Waiting { .. } => waiting += 1,
@@ -817,4 +817,70 @@ fn resampling_to_another_device_rate_does_not_allocate() {
         (20.0 * (live / offline).log10()).abs() < 0.2,
         "level {live} vs {offline}"
     );
+}
+
+#[test]
+fn bypassing_the_master_chain_crossfades_to_the_bus_and_back() {
+    let text = recipe(0.0, 0.0, false);
+    let mut rig = Rig::new(&text, false);
+    let latency = rig.ctl.live_latency();
+    rig.play(20);
+    rig.ctl.command(Command::ToggleBypass);
+    rig.play(60);
+    assert!(rig.ctl.snapshot().bypass_master);
+    let swaps = swapped(&rig.events);
+    assert_eq!(swaps.len(), 1, "{:?}", rig.events);
+    assert!(swaps[0].crossfade);
+    // The master chain (gain -1 dB) bypassed: the plain bus sum.
+    let bypassed = rig
+        .song
+        .offline(&text.replace("gain_db = -1", "gain_db = 0"));
+    let settled = swaps[0].position as usize + latency + 1440;
+    assert_eq!(
+        diff(&rig.out, &bypassed, latency as i64, settled, rig.frames()),
+        0.0
+    );
+    rig.ctl.command(Command::ToggleBypass);
+    rig.play(60);
+    let swaps = swapped(&rig.events);
+    assert_eq!(swaps.len(), 2);
+    let settled = swaps[1].position as usize + latency + 1440;
+    assert_eq!(
+        diff(
+            &rig.out,
+            &rig.song.offline(&text),
+            latency as i64,
+            settled,
+            rig.frames()
+        ),
+        0.0
+    );
+    assert_eq!(rig.violations, 0);
+}
+
+#[test]
+fn adding_a_stem_reopens_the_streamer_and_plays_it() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let before = recipe(0.0, 0.0, false);
+    let mut rig = Rig::new(&before, false);
+    let latency = rig.ctl.live_latency();
+    rig.play(40);
+    let after = before.replace(
+        "master:chain",
+        "s:stem(\"other\", \"stems/other.wav\", { gain_db = 3 }):to(master)\nmaster:chain",
+    );
+    rig.song.save(&after);
+    rig.reload();
+    rig.play(200);
+    assert_eq!(swapped(&rig.events).len(), 1, "{:?}", rig.events);
+    assert_eq!(rig.ctl.session().stems.len(), 3);
+    let gap = rig.frames() - rig.ctl.status().position.load(Relaxed) as usize;
+    // A structural change: the crossfade starts when the new graph is heard.
+    let from = swapped(&rig.events)[0].position as usize + gap + latency + 1440;
+    let b = rig.song.offline(&after);
+    assert_eq!(
+        diff(&rig.out, &b, (latency + gap) as i64, from, rig.frames()),
+        0.0
+    );
+    assert_eq!(rig.violations, 0);
 }
