@@ -171,6 +171,7 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
         ])
         .arg(&raw)
         .env("XDG_RUNTIME_DIR", runtime.path())
+        .env_remove("PULSE_SERVER")
         .spawn()
         .expect("parec");
     let mut rec = Reaper(Some(rec));
@@ -192,6 +193,7 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
         .args(["--buffer-frames", "1024"])
         .current_dir(dir)
         .env("XDG_RUNTIME_DIR", runtime.path())
+        .env_remove("PULSE_SERVER")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
