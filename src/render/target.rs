@@ -11,7 +11,7 @@
 //! 3. the tail chain runs a last time over the spill with the solved drive and writes the
 //!    deliverables.
 //!
-//! Memory stays flat: every stage streams. The limiter's drive is its `input_gain_db` parameter.
+//! Memory stays flat: every stage streams. The drive is a gain ahead of the limiter (−60…+36 dB).
 
 use super::{render_graph, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;
@@ -24,8 +24,10 @@ use crate::session::Session;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// The limiter parameter the solver drives.
-pub const DRIVE_PARAM: &str = "input_gain_db";
+/// The gain node the solver adds ahead of the master limiter.
+pub const DRIVE_NODE: &str = "__target_gain";
+/// The range of the solver's drive, dB.
+const DRIVE_RANGE: (f64, f64) = (-60.0, 36.0);
 /// Integrated-loudness tolerance the solver aims for (the promise is ±0.1 LU).
 pub const TOLERANCE_LU: f64 = 0.05;
 /// Average gain reduction above which the report warns that the target is pushed too hard.
@@ -113,7 +115,9 @@ fn plan_tail(spec: &GraphSpec, output: &str) -> Result<TailPlan, RenderError> {
     }
 }
 
-/// The tail chain as a graph of its own, fed by engine input 0 (the spill), with `drive`.
+/// The tail chain as a graph of its own, fed by engine input 0 (the spill) through a gain of
+/// `drive` dB (the master gain the solver adjusts; ahead of the limiter, so the limiter's own
+/// settings stay as the recipe wrote them).
 fn tail_spec(spec: &GraphSpec, plan: &TailPlan, drive: f64, channels: usize) -> GraphSpec {
     let mut g = GraphSpec::new();
     g.node(
@@ -124,16 +128,15 @@ fn tail_spec(spec: &GraphSpec, plan: &TailPlan, drive: f64, channels: usize) -> 
             config: Default::default(),
         },
     );
-    let mut prev = "__pre_limiter".to_string();
-    for (i, id) in plan.tail.iter().enumerate() {
-        let mut node: NodeSpec = spec.find(id).expect("planned from this graph").clone();
-        if i == 0 {
-            if let NodeKind::Processor { config, .. } = &mut node.kind {
-                config
-                    .entries
-                    .insert(DRIVE_PARAM.to_string(), ConfigValue::Number(drive));
-            }
-        }
+    g.processor(
+        DRIVE_NODE,
+        "gain",
+        crate::dsp::ProcessorConfig::new().with("gain_db", ConfigValue::Number(drive)),
+    );
+    g.connect("__pre_limiter", DRIVE_NODE);
+    let mut prev = DRIVE_NODE.to_string();
+    for id in &plan.tail {
+        let node: NodeSpec = spec.find(id).expect("planned from this graph").clone();
         g.nodes.push(node);
         g.connect(&prev, id);
         prev = id.clone();
@@ -315,7 +318,7 @@ pub fn render_to_target(
 
     // 2. Solve the drive on the spill.
     let block = opts.block_size;
-    let mut drive = (target - pre_lufs).clamp(-12.0, 24.0);
+    let mut drive = (target - pre_lufs).clamp(DRIVE_RANGE.0, DRIVE_RANGE.1);
     let mut tail_passes = 0;
     let mut lufs = f64::NAN;
     for _ in 0..6 {
@@ -325,7 +328,7 @@ pub fn render_to_target(
         if error.abs() <= TOLERANCE_LU {
             break;
         }
-        drive = (drive + error).clamp(-12.0, 24.0);
+        drive = (drive + error).clamp(DRIVE_RANGE.0, DRIVE_RANGE.1);
     }
     if (target - lufs).abs() > 0.1 {
         warnings.push(format!(
