@@ -309,6 +309,7 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             out_dir: &opts.out_dir,
             meters,
             null_test: None,
+            loudness_target: result.target.clone(),
             warnings: &result.warnings,
             render_seconds: result.seconds,
         })?;

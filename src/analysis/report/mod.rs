@@ -175,6 +175,8 @@ pub struct RenderReport {
     pub gain_reduction: Vec<GainReduction>,
     /// The null test of the stems against the reference mix, when it was run.
     pub null_test: Option<NullTest>,
+    /// How the loudness target was met (drive, limiting cost, passes), when the recipe set one.
+    pub loudness_target: Option<crate::render::target::TargetOutcome>,
     /// The files written, in recipe order.
     pub deliverables: Vec<DeliverableReport>,
     /// The render's warnings.
@@ -203,6 +205,8 @@ pub struct ReportInputs<'a> {
     pub meters: CollectedMeters,
     /// The null test, if one was run.
     pub null_test: Option<NullTest>,
+    /// How the loudness target was met, if the recipe set one.
+    pub loudness_target: Option<crate::render::target::TargetOutcome>,
     /// The render's warnings.
     pub warnings: &'a [String],
     /// Wall time of the render, seconds.
@@ -309,6 +313,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         outputs,
         gain_reduction: inputs.meters.gain_reduction,
         null_test: inputs.null_test,
+        loudness_target: inputs.loudness_target,
         deliverables,
         warnings: inputs.warnings.to_vec(),
         run: RunInfo {
