@@ -5,7 +5,9 @@ use super::ScriptError;
 use crate::automation::Shape;
 use crate::dsp::{ConfigValue, Port, ProcessorConfig};
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec, Origin};
-use crate::session::{AutomationDecl, Deliverable, DitherKind, PointDecl, Session, StemDecl};
+use crate::session::{
+    AutomationDecl, Deliverable, DitherKind, FileFormat, PointDecl, Session, StemDecl,
+};
 use mlua::{Table, Value};
 use std::path::{Path, PathBuf};
 
@@ -324,15 +326,25 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
     for d in dels.sequence_values::<Table>() {
         let d = d.map_err(ScriptError::lua)?;
         let origin = origin_of(&d);
-        let format = get_string(&d, "format", &origin)?.unwrap_or_else(|| "wav".into());
-        if format != "wav" {
-            return Err(recipe_err(
-                &origin,
-                format!("unknown deliverable format `{format}`: use \"wav\""),
-            ));
-        }
+        let format = match get_string(&d, "format", &origin)?.as_deref() {
+            None | Some("wav") => FileFormat::Wav,
+            Some("flac") => FileFormat::Flac,
+            Some(other) => {
+                return Err(recipe_err(
+                    &origin,
+                    format!("unknown deliverable format `{other}`: use \"wav\" or \"flac\""),
+                ))
+            }
+        };
         let bits = match get_number(&d, "bits", &origin)? {
             None => 24,
+            Some(b) if format == FileFormat::Flac && (b == 16.0 || b == 24.0) => b as u32,
+            Some(b) if format == FileFormat::Flac => {
+                return Err(recipe_err(
+                    &origin,
+                    format!("`bits` = {b}: FLAC deliverables are 16 or 24 bits"),
+                ))
+            }
             Some(b) if b == 16.0 || b == 24.0 || b == 32.0 => b as u32,
             Some(b) => {
                 return Err(recipe_err(
@@ -341,6 +353,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
                 ))
             }
         };
+        let tags = deliverable_tags(&d, &origin)?;
         let dither = match get_string(&d, "dither", &origin)?.as_deref() {
             None if bits == 16 => DitherKind::Tpdf,
             None | Some("none") => DitherKind::None,
@@ -375,12 +388,19 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         }
         let file = get_string(&d, "file", &origin)?.unwrap_or_else(|| {
             format!(
-                "{{title}}_{bits}bit{}.wav",
-                sample_rate.map(|r| format!("_{r}")).unwrap_or_default()
+                "{{title}}_{bits}bit{}.{}",
+                sample_rate.map(|r| format!("_{r}")).unwrap_or_default(),
+                if format == FileFormat::Flac {
+                    "flac"
+                } else {
+                    "wav"
+                }
             )
         });
         deliverables.push(Deliverable {
             file,
+            format,
+            tags,
             output: get_string(&d, "output", &origin)?,
             bits,
             sample_rate,
@@ -433,4 +453,51 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         automation,
         loaded_files: vec![recipe.to_path_buf()],
     })
+}
+
+/// A deliverable's `tags = { KEY = "value", ... }`, in key order (values may be numbers).
+fn deliverable_tags(
+    d: &Table,
+    origin: &Option<Origin>,
+) -> Result<Vec<(String, String)>, ScriptError> {
+    let t = match d.get::<Value>("tags").map_err(ScriptError::lua)? {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Table(t) => t,
+        other => {
+            return Err(recipe_err(
+                origin,
+                format!(
+                    "`tags` must be a table {{ KEY = \"value\" }}, not {}",
+                    describe(&other)
+                ),
+            ))
+        }
+    };
+    let mut tags = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(ScriptError::lua)?;
+        let key = match k {
+            Value::String(s) => s.to_str().map_err(ScriptError::lua)?.to_string(),
+            other => {
+                return Err(recipe_err(
+                    origin,
+                    format!("tag names are strings, not {}", describe(&other)),
+                ))
+            }
+        };
+        let value = match v {
+            Value::String(s) => s.to_str().map_err(ScriptError::lua)?.to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(recipe_err(
+                    origin,
+                    format!("tag `{key}` must be a string, not {}", describe(&other)),
+                ))
+            }
+        };
+        tags.push((key, value));
+    }
+    tags.sort();
+    Ok(tags)
 }
