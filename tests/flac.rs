@@ -295,7 +295,7 @@ fn buffers_are_bounded_by_design() {
     let bound = FlacOutput::buffer_bound(2);
     for _ in 0..60 {
         out.write(buf.view(48_000)).unwrap();
-        assert!(out.buffered_bytes() <= bound);
+        assert!(out.buffered_bytes() <= bound, "{} > {bound}", out.buffered_bytes());
     }
     // One block of samples and one encoded frame: well under a megabyte.
     assert!(bound < 1 << 20, "{bound} bytes");

@@ -175,10 +175,12 @@ impl FlacOutput {
         self.block.capacity() * 4 + self.frame_buf.size() * self.channels * 4 + self.max_frame_bytes
     }
 
-    /// The most bytes a writer of `channels` channels buffers: two blocks of 32-bit samples and
-    /// one frame stored verbatim (FLAC's worst case) with its header and footer.
+    /// The most bytes a writer of `channels` channels buffers: one block of 32-bit samples in
+    /// each of the gathering and the encoder's buffers, and one encoded frame at up to 64 bits
+    /// per sample (a frame needs fewer than 33 bits per sample, even verbatim or rice-coded at
+    /// its worst).
     pub fn buffer_bound(channels: usize) -> usize {
-        BLOCK_FRAMES * channels * 4 * 3 + 64
+        BLOCK_FRAMES * channels * 4 * 4 + 64
     }
 
     /// Appends one block (its channel count must be the file's).
