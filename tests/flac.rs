@@ -41,7 +41,8 @@ fn signal(frames: usize, bits: u32, seed: u64) -> Vec<Vec<i32>> {
                     state ^= state << 17;
                     let noise = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
                     let t = i as f64 / 48_000.0;
-                    let x = 0.5 * (2.0 * std::f64::consts::PI * (220.0 + 110.0 * c as f64) * t).sin()
+                    let x = 0.5
+                        * (2.0 * std::f64::consts::PI * (220.0 + 110.0 * c as f64) * t).sin()
                         + 0.05 * noise;
                     match i {
                         10 => -full as i32,
@@ -151,7 +152,11 @@ fn ffmpeg_pcm(path: &Path, bits: u32) -> Vec<u8> {
         .args(["-f", fmt, "-"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -215,7 +220,8 @@ fn check_round_trip(bits: u32, frames: usize, block: usize) {
     let si = &blocks[0].1;
     assert_eq!(u16::from_be_bytes([si[0], si[1]]) as usize, BLOCK_FRAMES);
     assert_eq!(u16::from_be_bytes([si[2], si[3]]) as usize, BLOCK_FRAMES);
-    let total = (u64::from(si[13] & 0x0f) << 32) | u64::from(u32::from_be_bytes([si[14], si[15], si[16], si[17]]));
+    let total = (u64::from(si[13] & 0x0f) << 32)
+        | u64::from(u32::from_be_bytes([si[14], si[15], si[16], si[17]]));
     assert_eq!(total, frames as u64);
     let md5: String = si[18..34].iter().map(|b| format!("{b:02x}")).collect();
     if let Some(want) = md5_hex(&interleaved_le(&ints, bits)) {
@@ -295,7 +301,11 @@ fn buffers_are_bounded_by_design() {
     let bound = FlacOutput::buffer_bound(2);
     for _ in 0..60 {
         out.write(buf.view(48_000)).unwrap();
-        assert!(out.buffered_bytes() <= bound, "{} > {bound}", out.buffered_bytes());
+        assert!(
+            out.buffered_bytes() <= bound,
+            "{} > {bound}",
+            out.buffered_bytes()
+        );
     }
     // One block of samples and one encoded frame: well under a megabyte.
     assert!(bound < 1 << 20, "{bound} bytes");
@@ -369,9 +379,14 @@ fn a_ten_minute_encode_needs_no_more_memory_than_a_short_one() {
     let long_kib = child_peak_kib(600, &long);
     eprintln!("peak RSS: 10 s encode {short_kib} KiB, 10 min encode {long_kib} KiB");
     assert!(short_kib > 0 && long_kib > 0, "no reading of /proc");
-    assert!(long_kib <= short_kib + 1024, "{long_kib} KiB vs {short_kib} KiB");
+    assert!(
+        long_kib <= short_kib + 1024,
+        "{long_kib} KiB vs {short_kib} KiB"
+    );
     let d = Decoder::open(&long).unwrap();
     assert_eq!(d.info().frames, Some(600 * 48_000));
     // The long file really is the long song: its size grew, its memory did not.
-    assert!(std::fs::metadata(&long).unwrap().len() > 50 * std::fs::metadata(&short).unwrap().len());
+    assert!(
+        std::fs::metadata(&long).unwrap().len() > 50 * std::fs::metadata(&short).unwrap().len()
+    );
 }

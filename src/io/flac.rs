@@ -108,7 +108,9 @@ impl FlacOutput {
             message,
         };
         if bits != 16 && bits != 24 {
-            return Err(encode(format!("FLAC masters are 16 or 24 bits, not {bits}")));
+            return Err(encode(format!(
+                "FLAC masters are 16 or 24 bits, not {bits}"
+            )));
         }
         let info = StreamInfo::new(sample_rate as usize, channels, bits as usize)
             .map_err(|e| encode(format!("{e}")))?;
@@ -119,7 +121,9 @@ impl FlacOutput {
             FrameBuf::with_size(channels, BLOCK_FRAMES).map_err(|e| encode(format!("{e}")))?;
         let comment = vorbis_comment(VENDOR, tags).map_err(encode)?;
         if comment.len() >= 1 << 24 {
-            return Err(encode("the tags are larger than a FLAC block can hold".into()));
+            return Err(encode(
+                "the tags are larger than a FLAC block can hold".into(),
+            ));
         }
         let (atomic, mut file) = AtomicFile::create(dest, protected)?;
         let io = |source| OutputError::Io {
@@ -281,7 +285,9 @@ impl FlacOutput {
             source,
         };
         writer.flush().map_err(io)?;
-        writer.seek(SeekFrom::Start(STREAMINFO_OFFSET)).map_err(io)?;
+        writer
+            .seek(SeekFrom::Start(STREAMINFO_OFFSET))
+            .map_err(io)?;
         writer.write_all(&body).map_err(io)?;
         let file = writer.into_inner().map_err(|e| io(e.into_error()))?;
         drop(file);

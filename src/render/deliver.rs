@@ -177,9 +177,9 @@ impl FileOut {
         protected: &[PathBuf],
     ) -> Result<FileOut, OutputError> {
         Ok(match kind {
-            FileFormat::Wav => FileOut::Wav(WavOutput::create(
-                dest, rate, channels, format, protected,
-            )?),
+            FileFormat::Wav => {
+                FileOut::Wav(WavOutput::create(dest, rate, channels, format, protected)?)
+            }
             FileFormat::Flac => FileOut::Flac(FlacOutput::create(
                 dest,
                 rate,
