@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Errors come back as one paragraph on stderr and a
 //! non-zero exit status; `--json` output goes to stdout alone.
 
+mod album;
 mod check;
 mod demo;
 mod graph;
@@ -27,6 +28,8 @@ enum Command {
     Graph(graph::Args),
     /// Check the stems: rates, lengths, offsets, levels, and the null test against the reference.
     Check(check::Args),
+    /// Render an album: every song, one loudness policy, every deliverable, in parallel.
+    Album(album::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -37,6 +40,7 @@ pub fn main() -> i32 {
         Command::Demo(args) => demo::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Check(args) => check::run(args),
+        Command::Album(args) => album::run(args),
     };
     match result {
         Ok(()) => 0,
