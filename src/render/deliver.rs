@@ -349,7 +349,12 @@ impl DeliverableSink {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let spill_path = out_dir.join(format!(".{name}.{}.spill.wav", std::process::id()));
+            // Beside the file it becomes: unique per deliverable (two deliverables may share a
+            // file name in different folders).
+            let spill_path = dest
+                .parent()
+                .unwrap_or(out_dir)
+                .join(format!(".{name}.{}.spill.wav", std::process::id()));
             let spill = WavOutput::create(
                 &spill_path,
                 session_rate,
