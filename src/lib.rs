@@ -10,11 +10,13 @@
 //! - [`render`]: the offline render (streamed decode → engine → atomic file writes);
 //! - [`script`]: Lua recipes;
 //! - [`live`]: live playback with hot reload (`stemgraph play`).
+//! - [`album`]: albums (many songs, one loudness policy, parallel and incremental renders).
 //!
 //! The control side may allocate, block and fail with rich errors; the audio side (the engine and
 //! the processors) never allocates, locks, does I/O or runs Lua.
 #![warn(missing_docs)]
 
+pub mod album;
 pub mod analysis;
 pub mod automation;
 pub mod demo;

@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand. Errors come back as one paragraph on stderr and a
 //! non-zero exit status; `--json` output goes to stdout alone.
 
+mod album;
 mod analyze;
 mod check;
 mod demo;
@@ -33,6 +34,8 @@ enum Command {
     Play(play::Args),
     /// Loudness and level analysis of audio files (table, JSON, plot).
     Analyze(analyze::Args),
+    /// Render an album: every song, one loudness policy, every deliverable, in parallel.
+    Album(album::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -45,6 +48,7 @@ pub fn main() -> i32 {
         Command::Check(args) => check::run(args),
         Command::Play(args) => play::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Album(args) => album::run(args),
     };
     match result {
         Ok(()) => 0,
