@@ -135,6 +135,10 @@ fn interpolate(a: &Breakpoint, b: &Breakpoint, t: i64) -> f64 {
     if span <= 0.0 {
         return b.value;
     }
+    if t == a.pos {
+        // Exactly the breakpoint's value, whatever the shape's arithmetic.
+        return a.value;
+    }
     let x = (t - a.pos) as f64 / span;
     match a.shape {
         Shape::Step => a.value,

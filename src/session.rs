@@ -40,6 +40,10 @@ pub struct Deliverable {
     pub sample_rate: Option<u32>,
     /// Dither applied before quantization.
     pub dither: DitherKind,
+    /// True-peak ceiling of this file's safety limiter (the session's when `None`).
+    pub ceiling_dbtp: Option<f64>,
+    /// Seed of the dither noise (renders are reproducible).
+    pub seed: u64,
     /// Seconds of silence before the song.
     pub lead_silence_s: f64,
     /// Seconds of silence after the song.
@@ -77,6 +81,9 @@ pub struct Session {
     pub automation: Vec<AutomationDecl>,
     /// Every file the recipe loaded (the recipe itself first), for watching and hashing.
     pub loaded_files: Vec<PathBuf>,
+    /// Named sections of the song (`session { sections = { chorus = "1:12" } }`), as
+    /// (name, start in seconds of song time), sorted by start.
+    pub sections: Vec<(String, f64)>,
 }
 
 /// A fade as written: length in seconds and shape name.

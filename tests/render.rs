@@ -236,3 +236,46 @@ fn trims_fades_and_silence() {
     let half: f64 = stems.iter().map(|s| s[0][2400 + 240]).sum::<f64>() * 0.5;
     assert!((m[0][4800 + 240] - half).abs() <= 0.5 / 8_388_608.0 + 1e-12);
 }
+
+#[test]
+fn a_deliverable_at_another_rate_is_resampled_to_the_exact_length() {
+    let body = UNITY.replace(
+        "s:deliver { file = \"null_24.wav\", bits = 24 }",
+        "s:deliver { file = \"cd_rate.wav\", bits = 24, sample_rate_hz = 44100, silence = { tail = 0.5 } }",
+    );
+    let (dir, recipe, stems) = project(&body);
+    let session = load_recipe(&recipe).unwrap();
+    let out = dir.path().join("out");
+    let result = render(&session, RenderOptions::new(&out)).unwrap();
+    let (spec, m) = read_wav(&out.join("cd_rate.wav"));
+    assert_eq!(spec.sample_rate, 44_100);
+    // 24 000 frames at 48 kHz → 22 050 at 44.1 kHz, then 0.5 s of silence.
+    assert_eq!(m[0].len(), 22_050 + 22_050);
+    // Level preserved: the stems are white noise up to 24 kHz and the 44.1 kHz file keeps the
+    // band up to the resampler's cutoff (≈ 0.993 × 22 050 Hz), so its RMS is the 48 kHz sum's
+    // minus 10·log10(21 896 / 24 000) = −0.40 dB of lost band.
+    let rms = |x: &[f64]| (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt();
+    let sum: Vec<f64> = (0..24_000)
+        .map(|k| {
+            stems
+                .iter()
+                .map(|s| s[0].get(k).copied().unwrap_or(0.0))
+                .sum()
+        })
+        .collect();
+    let ratio_db = 20.0 * (rms(&m[0][1000..21_000]) / rms(&sum[1088..22_857])).log10();
+    let expected = 10.0 * (0.993 * 22_050.0f64 / 24_000.0).log10();
+    assert!(
+        (ratio_db - expected).abs() < 0.05,
+        "{ratio_db} dB, expected {expected} dB"
+    );
+    assert!(result.files.iter().any(|f| f.sample_rate == 44_100));
+    // Nothing but the deliverables (and the render report) is left in the folder (the spill is
+    // gone).
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "report.json" && n != "report.md")
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}

@@ -356,8 +356,9 @@ pub fn best_lag(stem: &[f64], mix: &[f64], max_lag: usize) -> i64 {
         } else {
             n - (-k) as usize
         };
-        if c[idx] > best.1 {
-            best = (k, c[idx]);
+        // The strongest peak of either sign: an inverted stem correlates negatively.
+        if c[idx].abs() > best.1 {
+            best = (k, c[idx].abs());
         }
     }
     // `mix[i + k] ≈ stem[i]`: the material sits k samples later in the mix, so the stem is early by k.

@@ -16,12 +16,19 @@ pub struct Args {
     /// Length of the demo song in seconds.
     #[arg(long, default_value_t = 40.0)]
     seconds: f64,
+    /// Number of stems (2–8). The bundled recipe expects the default 4.
+    #[arg(long, default_value_t = 4)]
+    stems: usize,
+    /// Only write the song (stems and reference mix); do not render.
+    #[arg(long)]
+    no_render: bool,
 }
 
 /// Runs `demo`.
 pub fn run(args: Args) -> Result<(), CliError> {
     let opts = DemoOptions {
         seconds: args.seconds,
+        stems: args.stems,
         ..DemoOptions::default()
     };
     let files = write_demo(&args.out, &opts)?;
@@ -30,6 +37,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         files.stems.len(),
         args.out.join("stems").display()
     );
+    if args.no_render {
+        return Ok(());
+    }
+    if args.stems != 4 {
+        return Err(format!(
+            "the bundled demo recipe is written for 4 stems; with --stems {} use --no-render and your own recipe",
+            args.stems
+        )
+        .into());
+    }
     let recipe = args.out.join("demo.lua");
     match std::fs::read_to_string(&recipe) {
         Ok(existing) if existing != DEMO_RECIPE => {
@@ -45,6 +62,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &args.out.join("out"),
         stemgraph::render::DEFAULT_BLOCK,
         &[],
+        false,
     )?;
     println!(
         "edit {} and run `stemgraph render {}` again",

@@ -2,8 +2,10 @@
 //! non-zero exit status; `--json` output goes to stdout alone.
 
 mod analyze;
+mod check;
 mod demo;
 mod graph;
+mod play;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +29,10 @@ enum Command {
     Graph(graph::Args),
     /// Loudness and level analysis of audio files (table, JSON, plot).
     Analyze(analyze::Args),
+    /// Check the stems: rates, lengths, offsets, levels, and the null test against the reference.
+    Check(check::Args),
+    /// Play a recipe live, reloading it on every save, with meters.
+    Play(play::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -37,6 +43,8 @@ pub fn main() -> i32 {
         Command::Demo(args) => demo::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Play(args) => play::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -18,12 +18,23 @@
 
 pub mod buffer;
 pub mod config;
+pub mod crossover;
+pub mod delay;
+pub mod dither;
+pub mod dynamics;
+pub mod eq;
+pub mod filters;
 pub mod gain;
 pub mod latency_delay;
+pub mod limiter;
+pub mod oversample;
 pub mod pan;
 pub mod param;
 pub mod registry;
+pub mod saturation;
+pub mod standalone;
 pub mod telemetry;
+pub mod width;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -145,9 +156,12 @@ pub trait Processor: Send {
 /// Implements [`Processor::adopt_state`] by swapping with the old instance when its shape (kind,
 /// channels, parameter list, latency) is unchanged, plus [`Processor::as_any`] and
 /// [`Processor::as_any_mut`].
+///
+/// `adopt_by_swap!(keep telemetry)` swaps the named fields back after the swap, so that the new
+/// instance keeps its own (the `Arc<Telemetry>` the control side holds for the new schedule).
 #[macro_export]
 macro_rules! adopt_by_swap {
-    () => {
+    ($(keep $($field:ident),+)?) => {
         fn adopt_state(&mut self, old: &mut dyn $crate::dsp::Processor) -> bool {
             if !$crate::dsp::same_shape(self, old) {
                 return false;
@@ -155,6 +169,7 @@ macro_rules! adopt_by_swap {
             match old.as_any_mut().downcast_mut::<Self>() {
                 Some(old) => {
                     ::std::mem::swap(self, old);
+                    $($( ::std::mem::swap(&mut self.$field, &mut old.$field); )+)?
                     true
                 }
                 None => false,

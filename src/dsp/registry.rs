@@ -88,7 +88,19 @@ pub fn kinds() -> &'static [KindInfo] {
     KINDS
 }
 
-static KINDS: &[KindInfo] = &[super::gain::KIND, super::pan::KIND];
+static KINDS: &[KindInfo] = &[
+    super::gain::KIND,
+    super::pan::KIND,
+    super::eq::KIND,
+    super::delay::KIND,
+    super::dynamics::compressor::KIND,
+    super::dynamics::deesser::KIND,
+    super::dynamics::multiband::KIND,
+    super::width::KIND,
+    super::limiter::KIND,
+    super::dither::KIND,
+    super::saturation::KIND,
+];
 
 /// Looks a kind up by name.
 pub fn find(name: &str) -> Option<&'static KindInfo> {

@@ -1,14 +1,19 @@
 //! Deliverables: one output of the graph turned into one file.
 //!
-//! The pipeline per deliverable is: (sample-rate conversion) → (dither) → quantize → write.
-//! Sample-rate conversion, the true-peak safety limiter and dither join here as they are built;
-//! a deliverable that asks for a stage that does not exist yet is refused with a clear message,
-//! never silently ignored.
+//! The pipeline of every deliverable is: sample-rate conversion (when it asks for another rate)
+//! → true-peak safety limiter (when a ceiling is declared; transparent below it) → dither (TPDF,
+//! by default for 16-bit) → quantize → WAV, written atomically. A deliverable at the session rate
+//! is produced while the graph runs. One at another rate is produced after it: the output is
+//! spilled to a temporary 32-bit float file during the render and then streamed through the
+//! resampler, so memory stays flat either way. Resampling recreates inter-sample peaks, which is
+//! why the safety limiter comes after it.
 
 use super::RenderError;
-use crate::dsp::AudioRef;
+use crate::dsp::standalone::Standalone;
+use crate::dsp::{AudioBuffer, AudioRef, ProcessorConfig};
 use crate::engine::Schedule;
 use crate::io::atomic::OutputError;
+use crate::io::decode::{StemStream, StreamOptions};
 use crate::io::wav::{WavFormat, WavOutput, WavSummary};
 use crate::session::{Deliverable, DitherKind, Session};
 use std::path::{Path, PathBuf};
@@ -24,13 +29,156 @@ pub struct DeliveredFile {
     pub sample_rate: u32,
     /// The output node it came from.
     pub output: String,
+    /// Whether it was dithered.
+    pub dithered: bool,
+    /// The safety limiter's ceiling, if one ran.
+    pub ceiling_dbtp: Option<f64>,
+    /// The safety limiter's largest gain reduction, dB (0 when it never acted).
+    pub safety_gain_reduction_db: f64,
+}
+
+/// The stages after the graph: safety limiter and dither, with the limiter's delay removed.
+struct Stages {
+    limiter: Option<Standalone>,
+    dither: Option<Standalone>,
+    scratch: AudioBuffer,
+    /// Output frames still to drop (the limiter's latency).
+    skip: usize,
+    max_gr_db: f64,
+}
+
+impl Stages {
+    fn new(
+        channels: usize,
+        rate: u32,
+        ceiling: Option<f64>,
+        dither_bits: Option<u32>,
+        seed: u64,
+        block: usize,
+    ) -> Result<Self, String> {
+        let limiter = match ceiling {
+            Some(c) => Some(
+                Standalone::new(
+                    "limiter",
+                    &ProcessorConfig::new().num("ceiling_dbtp", c),
+                    channels,
+                    f64::from(rate),
+                    block,
+                )
+                .map_err(|e| format!("safety limiter: {e}"))?,
+            ),
+            None => None,
+        };
+        let dither = match dither_bits {
+            Some(bits) => Some(
+                Standalone::new(
+                    "dither",
+                    &ProcessorConfig::new()
+                        .num("bits", f64::from(bits))
+                        .num("seed", seed as f64),
+                    channels,
+                    f64::from(rate),
+                    block,
+                )
+                .map_err(|e| format!("dither: {e}"))?,
+            ),
+            None => None,
+        };
+        let skip = limiter.as_ref().map_or(0, |l| l.latency());
+        Ok(Self {
+            limiter,
+            dither,
+            scratch: AudioBuffer::new(channels, block),
+            skip,
+            max_gr_db: 0.0,
+        })
+    }
+
+    fn latency(&self) -> usize {
+        self.limiter.as_ref().map_or(0, |l| l.latency())
+    }
+
+    /// Runs `block` through the stages and hands what comes out to `write`.
+    fn run(
+        &mut self,
+        block: AudioRef<'_>,
+        write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+    ) -> Result<(), OutputError> {
+        if self.limiter.is_none() && self.dither.is_none() {
+            return write(block);
+        }
+        let max = self.scratch.max_frames();
+        let mut start = 0;
+        while start < block.frames() {
+            let n = (block.frames() - start).min(max);
+            let part = block.slice(start, start + n);
+            for c in 0..part.channels() {
+                self.scratch
+                    .channel_mut(c, n)
+                    .copy_from_slice(part.channel(c));
+            }
+            if let Some(l) = &mut self.limiter {
+                l.process(&mut self.scratch.view_mut(n));
+                if let Some(gr) = l
+                    .processor()
+                    .telemetry()
+                    .and_then(|t| t.get_named(crate::dsp::telemetry::GAIN_REDUCTION_DB))
+                {
+                    self.max_gr_db = self.max_gr_db.max(gr);
+                }
+            }
+            if let Some(d) = &mut self.dither {
+                d.process(&mut self.scratch.view_mut(n));
+            }
+            let drop = self.skip.min(n);
+            self.skip -= drop;
+            if drop < n {
+                write(self.scratch.view(n).slice(drop, n))?;
+            }
+            start += n;
+        }
+        Ok(())
+    }
+
+    /// Pushes the limiter's delay out with silence.
+    fn flush(
+        &mut self,
+        write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+    ) -> Result<(), OutputError> {
+        let mut left = self.latency();
+        let zeros = AudioBuffer::new(self.scratch.channels(), self.scratch.max_frames());
+        while left > 0 {
+            let n = left.min(zeros.max_frames());
+            self.run(zeros.view(n), write)?;
+            left -= n;
+        }
+        Ok(())
+    }
+}
+
+enum Mode {
+    /// At the session rate: processed as the graph runs.
+    Direct,
+    /// At another rate: spilled now, converted at the end.
+    Spill {
+        spill: WavOutput,
+        spill_path: PathBuf,
+        to_rate: u32,
+    },
 }
 
 /// A deliverable being written.
 pub struct DeliverableSink {
     output_index: usize,
     output_id: String,
-    wav: WavOutput,
+    wav: Option<WavOutput>,
+    dest: PathBuf,
+    format: WavFormat,
+    channels: usize,
+    protected: Vec<PathBuf>,
+    stages: Option<Stages>,
+    stage_config: (Option<f64>, Option<u32>, u64),
+    mode: Mode,
     bits: u32,
     sample_rate: u32,
     lead_silence: u64,
@@ -52,6 +200,22 @@ pub fn expand_file_name(pattern: &str, session: &Session) -> String {
         })
         .collect();
     pattern.replace("{title}", title.trim())
+}
+
+/// Writes `frames` frames of silence through `write`.
+fn silence(
+    channels: usize,
+    frames: u64,
+    write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+) -> Result<(), OutputError> {
+    let zeros = AudioBuffer::new(channels, 4096);
+    let mut left = frames;
+    while left > 0 {
+        let n = left.min(4096) as usize;
+        write(zeros.view(n))?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 impl DeliverableSink {
@@ -86,32 +250,71 @@ impl DeliverableSink {
             }
         };
         let sample_rate = d.sample_rate.unwrap_or(session_rate);
-        if sample_rate != session_rate {
-            return Err(RenderError::Invalid(format!(
-                "{at}deliverable `{}` asks for {sample_rate} Hz, but sample-rate conversion of \
-                 deliverables is not available yet; deliver at the session rate ({session_rate} Hz)",
-                d.file
-            )));
-        }
-        if d.dither != DitherKind::None {
-            return Err(RenderError::Invalid(format!(
-                "{at}deliverable `{}` asks for dither, which is not available yet",
-                d.file
-            )));
-        }
         let format = WavFormat::from_bits(d.bits).ok_or_else(|| {
             RenderError::Invalid(format!(
                 "{at}deliverable `{}`: {} bits is not a WAV format",
                 d.file, d.bits
             ))
         })?;
-        let path = out_dir.join(expand_file_name(&d.file, session));
+        let dither_bits = match d.dither {
+            DitherKind::Tpdf if format.is_integer() => Some(d.bits),
+            DitherKind::Tpdf => None,
+            DitherKind::None => None,
+        };
+        let ceiling = d.ceiling_dbtp.or(session.ceiling_dbtp);
+        let dest = out_dir.join(expand_file_name(&d.file, session));
         let channels = schedule.output(output_index, 0).channels();
-        let wav = WavOutput::create(&path, sample_rate, channels, format, protected)?;
+        let seed = d.seed;
+        let block = schedule.max_block().max(1024);
+        let mode = if sample_rate == session_rate {
+            Mode::Direct
+        } else {
+            let name = dest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let spill_path = out_dir.join(format!(".{name}.{}.spill.wav", std::process::id()));
+            let spill = WavOutput::create(
+                &spill_path,
+                session_rate,
+                channels,
+                WavFormat::Float32,
+                protected,
+            )?;
+            Mode::Spill {
+                spill,
+                spill_path,
+                to_rate: sample_rate,
+            }
+        };
+        let (wav, stages) = match mode {
+            Mode::Direct => (
+                Some(WavOutput::create(
+                    &dest,
+                    sample_rate,
+                    channels,
+                    format,
+                    protected,
+                )?),
+                Some(
+                    Stages::new(channels, sample_rate, ceiling, dither_bits, seed, block).map_err(
+                        |e| RenderError::Invalid(format!("{at}deliverable `{}`: {e}", d.file)),
+                    )?,
+                ),
+            ),
+            Mode::Spill { .. } => (None, None),
+        };
         Ok(DeliverableSink {
             output_index,
             output_id: outputs[output_index].to_string(),
             wav,
+            dest,
+            format,
+            channels,
+            protected: protected.to_vec(),
+            stages,
+            stage_config: (ceiling, dither_bits, seed),
+            mode,
             bits: d.bits,
             sample_rate,
             lead_silence: crate::units::seconds_to_samples(d.lead_silence_s, f64::from(sample_rate))
@@ -127,39 +330,118 @@ impl DeliverableSink {
         self.output_index
     }
 
-    /// Writes `frames` frames of silence.
-    fn write_silence(&mut self, frames: u64) -> Result<(), OutputError> {
-        let channels = self.wav.channels();
-        let zeros = crate::dsp::AudioBuffer::new(channels, 4096);
-        let mut left = frames;
-        while left > 0 {
-            let n = left.min(4096) as usize;
-            self.wav.write(zeros.view(n))?;
-            left -= n as u64;
-        }
-        Ok(())
-    }
-
-    /// Writes one block of the output.
+    /// Takes one block of the output (at the session rate).
     pub fn write(&mut self, block: AudioRef<'_>) -> Result<(), OutputError> {
-        if !self.started {
-            self.started = true;
-            self.write_silence(self.lead_silence)?;
+        match &mut self.mode {
+            Mode::Spill { spill, .. } => spill.write(block),
+            Mode::Direct => {
+                let wav = self
+                    .wav
+                    .as_mut()
+                    .expect("direct deliverables write as they go");
+                if !self.started {
+                    self.started = true;
+                    silence(self.channels, self.lead_silence, &mut |b| wav.write(b))?;
+                }
+                let stages = self
+                    .stages
+                    .as_mut()
+                    .expect("direct deliverables have their stages");
+                stages.run(block, &mut |b| wav.write(b))
+            }
         }
-        self.wav.write(block)
     }
 
-    /// Completes the file.
-    pub fn finish(mut self) -> Result<DeliveredFile, OutputError> {
-        if !self.started {
-            self.write_silence(self.lead_silence)?;
+    /// Completes the file (for another rate: converts the spilled output first).
+    pub fn finish(mut self) -> Result<DeliveredFile, RenderError> {
+        if let Mode::Spill {
+            spill,
+            spill_path,
+            to_rate,
+        } = std::mem::replace(&mut self.mode, Mode::Direct)
+        {
+            let guard = SpillFile(spill_path.clone());
+            spill.finish()?;
+            let mut wav = WavOutput::create(
+                &self.dest,
+                to_rate,
+                self.channels,
+                self.format,
+                &self.protected,
+            )?;
+            let (ceiling, dither_bits, seed) = self.stage_config;
+            let block = 4096;
+            let mut stages = Stages::new(self.channels, to_rate, ceiling, dither_bits, seed, block)
+                .map_err(RenderError::Invalid)?;
+            let (mut stream, _) = StemStream::open(
+                &guard.0,
+                &StreamOptions {
+                    target_rate: to_rate,
+                    target_channels: self.channels,
+                    length_frames: None,
+                },
+            )?;
+            let total = stream.length_frames().unwrap_or(0);
+            silence(self.channels, self.lead_silence, &mut |b| wav.write(b))?;
+            let mut buf = AudioBuffer::new(self.channels, block);
+            let mut done = 0u64;
+            while done < total {
+                let n = block.min((total - done) as usize);
+                {
+                    let mut view = buf.view_mut(n);
+                    if self.channels == 2 {
+                        let (l, r) = view.stereo_mut();
+                        stream.read_block(&mut [l, r], n)?;
+                    } else {
+                        stream.read_block(&mut [view.channel_mut(0)], n)?;
+                    }
+                }
+                stages.run(buf.view(n), &mut |b| wav.write(b))?;
+                done += n as u64;
+            }
+            stages.flush(&mut |b| wav.write(b))?;
+            silence(self.channels, self.tail_silence, &mut |b| wav.write(b))?;
+            let summary = wav.finish()?;
+            return Ok(DeliveredFile {
+                wav: summary,
+                bits: self.bits,
+                sample_rate: self.sample_rate,
+                output: self.output_id,
+                dithered: dither_bits.is_some(),
+                ceiling_dbtp: ceiling,
+                safety_gain_reduction_db: stages.max_gr_db,
+            });
         }
-        self.write_silence(self.tail_silence)?;
+        let mut wav = self
+            .wav
+            .take()
+            .expect("direct deliverables have their file");
+        let mut stages = self
+            .stages
+            .take()
+            .expect("direct deliverables have their stages");
+        if !self.started {
+            silence(self.channels, self.lead_silence, &mut |b| wav.write(b))?;
+        }
+        stages.flush(&mut |b| wav.write(b))?;
+        silence(self.channels, self.tail_silence, &mut |b| wav.write(b))?;
         Ok(DeliveredFile {
-            wav: self.wav.finish()?,
+            wav: wav.finish()?,
             bits: self.bits,
             sample_rate: self.sample_rate,
             output: self.output_id,
+            dithered: self.stage_config.1.is_some(),
+            ceiling_dbtp: self.stage_config.0,
+            safety_gain_reduction_db: stages.max_gr_db,
         })
+    }
+}
+
+/// Removes the spilled output when done (or when the render fails).
+struct SpillFile(PathBuf);
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod deliver;
 pub mod edits;
+pub mod target;
 
 use crate::analysis::report::{self, RenderReport, ReportCollector, ReportError};
 use crate::engine::{Schedule, Tap};
@@ -27,15 +28,26 @@ pub const DEFAULT_BLOCK: usize = 1024;
 /// Why a render failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// A stem could not be read.
+    /// A file could not be read.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A stem the recipe declares could not be read.
+    #[error("{}stem `{name}`: {source}", crate::graph::spec::at(.origin))]
+    Stem {
+        /// The stem's name.
+        name: String,
+        /// Where the recipe declared it.
+        origin: Option<crate::graph::Origin>,
+        /// Why it could not be read.
+        source: DecodeError,
+    },
     /// The graph does not validate.
     #[error(transparent)]
     Graph(#[from] GraphError),
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+
     /// The recipe declares something the render cannot do.
     #[error("{0}")]
     Invalid(String),
@@ -61,6 +73,8 @@ pub struct RenderOptions {
     pub progress: Option<Box<dyn FnMut(u64, u64)>>,
     /// Write `report.json` and `report.md` beside the deliverables (default: yes).
     pub report: bool,
+    /// The report's collector while a render runs.
+    collector: Option<ReportCollector>,
 }
 
 impl RenderOptions {
@@ -73,6 +87,7 @@ impl RenderOptions {
             taps: Vec::new(),
             progress: None,
             report: true,
+            collector: None,
         }
     }
 }
@@ -95,6 +110,8 @@ pub struct RenderResult {
     pub seconds: f64,
     /// The taps, with the node each observed, after the last block.
     pub taps: Vec<(String, Box<dyn Tap>)>,
+    /// How the loudness target was met, when the recipe set one.
+    pub target: Option<target::TargetOutcome>,
     /// The render report (also written as `report.json` / `report.md`), if asked for.
     pub report: Option<RenderReport>,
 }
@@ -118,7 +135,12 @@ pub fn plan_stems(session: &Session) -> Result<StemPlan, RenderError> {
     }
     let mut infos = Vec::new();
     for stem in &session.stems {
-        infos.push(Decoder::open(&stem.path)?.info().clone());
+        let decoder = Decoder::open(&stem.path).map_err(|source| RenderError::Stem {
+            name: stem.name.clone(),
+            origin: stem.origin.clone(),
+            source,
+        })?;
+        infos.push(decoder.info().clone());
     }
     let sample_rate = session.sample_rate.unwrap_or_else(|| {
         let mut counts: Vec<(u32, usize)> = Vec::new();
@@ -173,7 +195,12 @@ pub fn open_stems(
                 target_channels: stem.channels,
                 length_frames: Some(plan.song_frames),
             },
-        )?;
+        )
+        .map_err(|source| RenderError::Stem {
+            name: stem.name.clone(),
+            origin: stem.origin.clone(),
+            source,
+        })?;
         warnings.extend(w.iter().map(|w| w.to_string()));
         streams.push(stream);
     }
@@ -218,6 +245,7 @@ where
         .map(|o| schedule.output_slot(o).latency as u64)
         .collect();
     let total = song_frames + tail + latencies.iter().copied().max().unwrap_or(0);
+    // Streams past their end read silence, so the tail and the latency are rendered from zeros.
     let mut done: u64 = 0;
     while done < total {
         if interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
@@ -244,39 +272,112 @@ where
     Ok(())
 }
 
-/// Renders every deliverable of `session`.
+/// Renders every deliverable of `session`; with a loudness target, solves for the master
+/// limiter's drive first (see [`target`]).
 pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult, RenderError> {
     let started = Instant::now();
-    let plan = plan_stems(session)?;
-    let (mut streams, mut warnings) = open_stems(session, &plan)?;
-    let mut copts = CompileOptions::new(f64::from(plan.sample_rate), opts.block_size);
-    copts.taps = std::mem::take(&mut opts.taps);
-    let graph = session.graph_at(f64::from(plan.sample_rate));
-    // Render report (analysis::report): meter taps on stems and outputs.
-    let mut collector = opts.report.then(|| {
-        let (c, taps) = ReportCollector::new(&graph, f64::from(plan.sample_rate));
-        copts.taps.extend(taps);
-        c
-    });
-    let compiled = compile(&graph, copts)?;
-    warnings.extend(compiled.warnings);
-    let mut schedule = compiled.schedule;
-    if let Some(c) = collector.as_mut() {
-        c.watch(&schedule);
-    }
     if session.deliverables.is_empty() {
         return Err(RenderError::Invalid(format!(
             "{}: the recipe declares no deliverables (add e.g. s:deliver {{ bits = 24 }})",
             session.recipe.display()
         )));
     }
+    let plan = plan_stems(session)?;
+    let (streams, warnings) = open_stems(session, &plan)?;
+    let spec = session.graph_at(f64::from(plan.sample_rate));
+    // Render report (analysis::report): meters on the stems ride with the caller's taps into
+    // the graph the stems go through; `render_graph` adds the outputs' and the telemetry.
+    if opts.report {
+        let c = ReportCollector::new(f64::from(plan.sample_rate));
+        opts.taps.extend(c.stem_taps(&spec));
+        opts.collector = Some(c);
+    }
+    let mut result = match session.target_lufs {
+        None => render_graph(
+            session,
+            &spec,
+            streams,
+            plan.song_frames,
+            plan.sample_rate,
+            &mut opts,
+            0,
+        )?,
+        Some(target) => {
+            target::render_to_target(session, &spec, streams, &plan, target, &mut opts)?
+        }
+    };
+    result.warnings.splice(0..0, warnings);
+    result.seconds = started.elapsed().as_secs_f64();
+    if let Some(mut c) = opts.collector.take() {
+        c.collect(&mut result.taps);
+        result.report = Some(write_render_report(session, &result, &opts.out_dir, c)?);
+    }
+    Ok(result)
+}
+
+/// Builds the render report from a finished render and writes `report.json` / `report.md`
+/// beside the deliverables (the deliverables are analysed from their files).
+fn write_render_report(
+    session: &Session,
+    result: &RenderResult,
+    out_dir: &std::path::Path,
+    collector: ReportCollector,
+) -> Result<RenderReport, RenderError> {
+    let report = report::build_report(report::ReportInputs {
+        session,
+        sample_rate: result.sample_rate,
+        song_frames: result.song_frames,
+        latency: result.latency,
+        tail: result.tail,
+        files: &result.files,
+        out_dir,
+        meters: collector.finish(),
+        target: result.target.as_ref(),
+        null_test: None,
+        warnings: &result.warnings,
+        render_seconds: result.seconds,
+    })?;
+    report::write_report(out_dir, &report, &protected_inputs(session))?;
+    Ok(report)
+}
+
+/// The files a render must never overwrite: its stems, the reference and the recipe.
+fn protected_inputs(session: &Session) -> Vec<PathBuf> {
     let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
     protected.extend(session.reference.clone());
     protected.push(session.recipe.clone());
-    let rate = f64::from(plan.sample_rate);
+    protected
+}
+
+/// Compiles `spec`, runs it over `streams` and writes the session's deliverables from its
+/// outputs. `song_frames` counts from the first frame of the streams.
+pub(crate) fn render_graph(
+    session: &Session,
+    spec: &crate::graph::GraphSpec,
+    mut streams: Vec<StemStream>,
+    song_frames: u64,
+    sample_rate: u32,
+    opts: &mut RenderOptions,
+    extra_tail: usize,
+) -> Result<RenderResult, RenderError> {
+    let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
+    copts.taps = std::mem::take(&mut opts.taps);
+    if let Some(c) = &opts.collector {
+        copts.taps.extend(c.output_taps(spec));
+    }
+    let compiled = compile(spec, copts)?;
+    let warnings = compiled.warnings;
+    let mut schedule = compiled.schedule;
+    if let Some(c) = opts.collector.as_mut() {
+        c.watch(&schedule, spec);
+    }
+    let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
+    protected.extend(session.reference.clone());
+    protected.push(session.recipe.clone());
+    let rate = f64::from(sample_rate);
     let edits = session
         .edits
-        .resolve(plan.song_frames + schedule.tail() as u64, rate);
+        .resolve(song_frames + (schedule.tail() + extra_tail) as u64, rate);
     let mut scratch =
         crate::dsp::AudioBuffer::new(crate::dsp::buffer::MAX_CHANNELS, opts.block_size);
     let mut sinks = Vec::new();
@@ -285,14 +386,14 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             d,
             session,
             &schedule,
-            plan.sample_rate,
+            sample_rate,
             &opts.out_dir,
             &protected,
         )?);
     }
     // After each block: the report's telemetry sampling, then the caller's progress.
-    let mut user_progress = opts.progress.take();
     let mut last_done = 0u64;
+    let (collector, user_progress) = (&mut opts.collector, &mut opts.progress);
     let mut after_block = |done: u64, total: u64| {
         if let Some(c) = collector.as_mut() {
             c.observe_block(done - last_done);
@@ -305,7 +406,7 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     run(
         &mut schedule,
         &mut streams,
-        plan.song_frames,
+        song_frames,
         opts.block_size,
         opts.interrupt.as_deref(),
         Some(&mut after_block),
@@ -323,38 +424,20 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     for s in sinks {
         files.push(s.finish()?);
     }
-    let seconds = started.elapsed().as_secs_f64();
     let mut taps = schedule.take_taps();
-    // Render report: collect the meters, analyse the files written, write report.json/.md.
-    let report = match collector {
-        Some(c) => {
-            let report = report::build_report(report::ReportInputs {
-                session,
-                sample_rate: plan.sample_rate,
-                song_frames: plan.song_frames,
-                latency: schedule.latency(),
-                tail: schedule.tail(),
-                files: &files,
-                out_dir: &opts.out_dir,
-                meters: c.finish(&mut taps),
-                null_test: None,
-                warnings: &warnings,
-                render_seconds: seconds,
-            })?;
-            report::write_report(&opts.out_dir, &report, &protected)?;
-            Some(report)
-        }
-        None => None,
-    };
+    if let Some(c) = opts.collector.as_mut() {
+        c.collect(&mut taps);
+    }
     Ok(RenderResult {
-        sample_rate: plan.sample_rate,
-        song_frames: plan.song_frames,
+        sample_rate,
+        song_frames,
         latency: schedule.latency(),
         tail: schedule.tail(),
         files,
         warnings,
-        seconds,
+        seconds: 0.0,
         taps,
-        report,
+        target: None,
+        report: None,
     })
 }

@@ -342,6 +342,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             }
         };
         let dither = match get_string(&d, "dither", &origin)?.as_deref() {
+            None if bits == 16 => DitherKind::Tpdf,
             None | Some("none") => DitherKind::None,
             Some("tpdf") => DitherKind::Tpdf,
             Some(other) => {
@@ -384,6 +385,8 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             bits,
             sample_rate,
             dither,
+            ceiling_dbtp: get_number(&d, "ceiling_dbtp", &origin)?,
+            seed: get_number(&d, "seed", &origin)?.map_or(0x5eed, |v| v as u64),
             lead_silence_s,
             tail_silence_s,
             origin,
@@ -415,6 +418,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         }
     }
     let ceiling_dbtp = get_number(&t, "ceiling_dbtp", &s_origin)?;
+    let sections = sections(&t, &s_origin)?;
     Ok(Session {
         edits,
         target_lufs,
@@ -429,5 +433,32 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         deliverables,
         automation,
         loaded_files: vec![recipe.to_path_buf()],
+        sections,
     })
+}
+
+/// The session's named sections, each resolved to seconds by the session's own `seconds` method
+/// (so a section may be given as seconds, `m:ss`, another section or a bar), sorted by start.
+fn sections(t: &Table, origin: &Option<Origin>) -> Result<Vec<(String, f64)>, ScriptError> {
+    let Value::Table(list) = t.get::<Value>("sections").map_err(ScriptError::lua)? else {
+        return Ok(Vec::new());
+    };
+    let seconds: mlua::Function = t.get("seconds").map_err(ScriptError::lua)?;
+    let mut out = Vec::new();
+    for pair in list.pairs::<Value, Value>() {
+        let (name, time) = pair.map_err(ScriptError::lua)?;
+        let Value::String(name) = name else {
+            return Err(recipe_err(origin, "section names must be strings"));
+        };
+        let name = name.to_str().map_err(ScriptError::lua)?.to_string();
+        let secs: f64 = seconds.call((t.clone(), time)).map_err(|e| {
+            recipe_err(
+                origin,
+                format!("section `{name}`: {}", super::sandbox::message_of(&e)),
+            )
+        })?;
+        out.push((name, secs));
+    }
+    out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
 }

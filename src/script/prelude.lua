@@ -41,6 +41,16 @@ for _, kind in ipairs(kinds) do
   end
 end
 
+-- EQ band shortcuts: bell { freq_hz = 3500, gain_db = -1.5, q = 2 } is
+-- { type = "bell", freq_hz = 3500, gain_db = -1.5, q = 2 }.
+for _, band in ipairs { "bell", "low_shelf", "high_shelf", "high_pass", "low_pass", "notch", "band_pass", "tilt" } do
+  _G[band] = function(options)
+    local b = copy(check_table(options, band .. " { ... }"))
+    b.type = band
+    return b
+  end
+end
+
 local Session = {}
 Session.__index = Session
 Session.__name = "session"

@@ -25,6 +25,7 @@ use super::json;
 use crate::graph::spec::NodeKind;
 use crate::io::atomic::{AtomicFile, OutputError};
 use crate::render::deliver::DeliveredFile;
+use crate::render::target::TargetOutcome;
 use crate::session::{DitherKind, Session};
 use serde::Serialize;
 use std::io::Write;
@@ -133,6 +134,12 @@ pub struct DeliverableReport {
     pub sample_rate_hz: u32,
     /// Dither before quantization: `none` or `tpdf`.
     pub dither: String,
+    /// Ceiling of the deliverable's true-peak safety limiter, if one ran, dBTP.
+    #[serde(serialize_with = "json::opt_db")]
+    pub ceiling_dbtp: Option<f64>,
+    /// Largest gain reduction of that safety limiter, dB (0 when it never acted).
+    #[serde(serialize_with = "json::db")]
+    pub safety_gain_reduction_db: f64,
     /// Samples clipped by the integer conversion.
     pub clipped_samples: u64,
     /// The analysis of the written file (its `path` relative to the output folder).
@@ -173,6 +180,8 @@ pub struct RenderReport {
     pub outputs: Vec<OutputReport>,
     /// Gain reduction of every dynamics processor that publishes it, in recipe order.
     pub gain_reduction: Vec<GainReduction>,
+    /// How the loudness target was met, when the recipe sets one.
+    pub target: Option<TargetOutcome>,
     /// The null test of the stems against the reference mix, when it was run.
     pub null_test: Option<NullTest>,
     /// The files written, in recipe order.
@@ -201,6 +210,8 @@ pub struct ReportInputs<'a> {
     pub out_dir: &'a Path,
     /// What the [`ReportCollector`] collected.
     pub meters: CollectedMeters,
+    /// The loudness-target outcome, if the recipe set a target.
+    pub target: Option<&'a TargetOutcome>,
     /// The null test, if one was run.
     pub null_test: Option<NullTest>,
     /// The render's warnings.
@@ -273,7 +284,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         let mut analysis = analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures;
         analysis.path = PathBuf::from(relative(&f.wav.path, inputs.out_dir));
         let dither = match s.deliverables.get(i).map(|d| d.dither) {
-            Some(DitherKind::Tpdf) => "tpdf",
+            Some(DitherKind::Tpdf) if f.dithered => "tpdf",
             _ => "none",
         };
         deliverables.push(DeliverableReport {
@@ -282,6 +293,8 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
             bits: f.bits,
             sample_rate_hz: f.sample_rate,
             dither: dither.into(),
+            ceiling_dbtp: f.ceiling_dbtp,
+            safety_gain_reduction_db: f.safety_gain_reduction_db,
             clipped_samples: f.wav.clipped,
             analysis,
         });
@@ -308,6 +321,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         stems,
         outputs,
         gain_reduction: inputs.meters.gain_reduction,
+        target: inputs.target.cloned(),
         null_test: inputs.null_test,
         deliverables,
         warnings: inputs.warnings.to_vec(),

@@ -1,0 +1,313 @@
+//! Compressor: feed-forward, log-domain, with parallel mix, side-chain high-pass and an external
+//! side-chain key.
+//!
+//! The detector listens to the main input, or to the `key` input when one is connected (a kick
+//! on the key ducks the bass on the main input). Detector options are structural:
+//! `detector = "peak"` (default: a steady sine's level is its peak) or `"rms"` (a steady sine's
+//! level is its RMS, 3.01 dB under its peak; `rms_window_ms` is the time constant of the mean of
+//! the squares). `sidechain_hpf_hz` switches on a 2nd-order Butterworth high-pass (12 dB/octave)
+//! on the detector only; absent or 0 means no filter (and no parameter), any value 20–500 Hz
+//! makes it an automatable parameter.
+//!
+//! Stereo: `link_pct` moves each channel's level towards the louder channel's (100 %: one gain
+//! for both). A mono key drives both channels alike; a stereo key on a mono input is read at the
+//! louder of its channels.
+//!
+//! The gain is `mix·g + (1 − mix)` (parallel compression, dry and wet sample-aligned since the
+//! latency is 0): `mix_pct = 0` is the dry signal bit for bit, and below threshold with 0 dB
+//! makeup the output is the input bit for bit. Publishes `gain_reduction_db` (the block's max).
+
+use super::core::{fmax, Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, CHUNK};
+use super::{adopt_keeping_telemetry, optional_param};
+use crate::dsp::crossover::{SvfCoefs, SvfState};
+use crate::dsp::registry::{BuildContext, KindInfo};
+use crate::dsp::telemetry::GAIN_REDUCTION_DB;
+use crate::dsp::{
+    AudioMut, AudioRef, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor,
+    ProcessorConfig, Telemetry, Unit,
+};
+use std::sync::Arc;
+
+/// Index of `threshold_db`.
+pub const THRESHOLD_DB: usize = 0;
+/// Index of `ratio`.
+pub const RATIO: usize = 1;
+/// Index of `knee_db`.
+pub const KNEE_DB: usize = 2;
+/// Index of `attack_ms`.
+pub const ATTACK_MS: usize = 3;
+/// Index of `release_ms`.
+pub const RELEASE_MS: usize = 4;
+/// Index of `makeup_db`.
+pub const MAKEUP_DB: usize = 5;
+/// Index of `mix_pct`.
+pub const MIX_PCT: usize = 6;
+/// Index of `link_pct`.
+pub const LINK_PCT: usize = 7;
+
+static TELEMETRY: [&str; 1] = [GAIN_REDUCTION_DB];
+
+/// The registry entry.
+pub const KIND: KindInfo = KindInfo {
+    name: "compressor",
+    doc: "Feed-forward compressor (threshold, ratio, soft knee, attack/release on the gain in \
+          dB, makeup, parallel mix, stereo link). `detector = \"peak\"` (default) or `\"rms\"` \
+          (with `rms_window_ms`); optional `sidechain_hpf_hz` high-pass on the detector; an \
+          external side-chain on the `key` input drives the detector instead of the input. \
+          Publishes `gain_reduction_db`.",
+    build,
+    example,
+};
+
+fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
+    if !(1..=2).contains(&cx.input_channels) {
+        return Err(format!(
+            "compressor takes a mono or stereo input, not {} channels",
+            cx.input_channels
+        ));
+    }
+    let detector = match cx
+        .config
+        .take_choice("detector", &["peak", "rms"], "peak")?
+    {
+        "rms" => DetectorKind::Rms,
+        _ => DetectorKind::Peak,
+    };
+    let hpf = optional_param(cx.config, "sidechain_hpf_hz");
+    Ok(Box::new(Compressor::new(cx.input_channels, detector, hpf)))
+}
+
+fn example() -> ProcessorConfig {
+    ProcessorConfig::new()
+        .text("detector", "rms")
+        .num("rms_window_ms", 10.0)
+        .num("sidechain_hpf_hz", 80.0)
+        .num("threshold_db", -18.0)
+        .num("ratio", 3.0)
+}
+
+/// The parameters of a compressor.
+fn params(detector: DetectorKind, hpf: bool) -> Vec<ParamInfo> {
+    let mut p = vec![
+        ParamInfo::new("threshold_db", Unit::Decibels, -60.0, 0.0, -18.0)
+            .doc("level above which the gain is reduced"),
+        ParamInfo::new("ratio", Unit::Ratio, 1.0, 20.0, 4.0)
+            .log()
+            .doc("input dB over threshold per output dB over threshold"),
+        ParamInfo::new("knee_db", Unit::Decibels, 0.0, 24.0, 6.0)
+            .doc("width of the soft knee centred on the threshold (0: hard knee)"),
+        ParamInfo::new("attack_ms", Unit::Milliseconds, 0.05, 500.0, 10.0)
+            .log()
+            .doc("time for a growing reduction to cover 63 % of its change"),
+        ParamInfo::new("release_ms", Unit::Milliseconds, 5.0, 5000.0, 150.0)
+            .log()
+            .doc("time for a shrinking reduction to cover 63 % of its change"),
+        ParamInfo::new("makeup_db", Unit::Decibels, -12.0, 24.0, 0.0)
+            .doc("gain added after the reduction (wet signal only)"),
+        ParamInfo::new("mix_pct", Unit::Percent, 0.0, 100.0, 100.0)
+            .doc("wet share for parallel compression (0: dry, bit-exact)"),
+        ParamInfo::new("link_pct", Unit::Percent, 0.0, 100.0, 100.0)
+            .doc("stereo link: 100 one gain from the louder channel, 0 independent channels"),
+    ];
+    if detector == DetectorKind::Rms {
+        p.push(
+            ParamInfo::new("rms_window_ms", Unit::Milliseconds, 1.0, 1000.0, 10.0)
+                .log()
+                .doc("time constant of the RMS detector's mean of squares"),
+        );
+    }
+    if hpf {
+        p.push(
+            ParamInfo::new("sidechain_hpf_hz", Unit::Hertz, 20.0, 500.0, 80.0)
+                .log()
+                .doc("12 dB/octave high-pass on the detector only (absent or 0: off)"),
+        );
+    }
+    p
+}
+
+/// A compressor.
+pub struct Compressor {
+    params: Vec<ParamInfo>,
+    channels: usize,
+    window_index: Option<usize>,
+    hpf_index: Option<usize>,
+    sample_rate: f64,
+    detector: LevelDetector,
+    stage: GainStage,
+    hpf: SvfState,
+    hpf_coefs: Cached<SvfCoefs>,
+    /// Samples processed since the last reset: chunk boundaries are aligned to it.
+    position: u64,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Compressor {
+    /// A compressor for `channels` (1 or 2) channels.
+    pub fn new(channels: usize, detector: DetectorKind, sidechain_hpf: bool) -> Self {
+        let params = params(detector, sidechain_hpf);
+        let index = |name: &str| params.iter().position(|p| p.name == name);
+        Self {
+            window_index: index("rms_window_ms"),
+            hpf_index: index("sidechain_hpf_hz"),
+            params,
+            channels,
+            sample_rate: 48000.0,
+            detector: LevelDetector::new(detector),
+            stage: GainStage::new(),
+            hpf: SvfState::default(),
+            hpf_coefs: Cached::new(SvfCoefs::default()),
+            position: 0,
+            telemetry: Arc::new(Telemetry::new(&TELEMETRY)),
+        }
+    }
+}
+
+impl Processor for Compressor {
+    fn kind(&self) -> &'static str {
+        "compressor"
+    }
+    fn params(&self) -> &[ParamInfo] {
+        &self.params
+    }
+    fn output_channels(&self) -> usize {
+        self.channels
+    }
+    fn prepare(&mut self, spec: &ProcessSpec) {
+        self.sample_rate = spec.sample_rate;
+        self.detector.prepare(spec.sample_rate);
+        self.stage.prepare(spec.sample_rate);
+        self.hpf_coefs.clear();
+        self.reset();
+    }
+    fn reset(&mut self) {
+        self.detector.reset();
+        self.stage.reset();
+        self.hpf.reset();
+        self.position = 0;
+    }
+    fn process(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        key: Option<AudioRef<'_>>,
+        params: ParamBlock<'_>,
+    ) {
+        let frames = audio.frames();
+        let p = GainParams {
+            threshold_db: params.get(THRESHOLD_DB),
+            ratio: params.get(RATIO),
+            knee_db: params.get(KNEE_DB),
+            range_db: ParamValues::Constant(f64::INFINITY),
+            attack_ms: params.get(ATTACK_MS),
+            release_ms: params.get(RELEASE_MS),
+            makeup_db: params.get(MAKEUP_DB),
+            link_pct: params.get(LINK_PCT),
+        };
+        let mix = params.get(MIX_PCT);
+        let window = self
+            .window_index
+            .map_or(ParamValues::Constant(10.0), |i| params.get(i));
+        let hpf = self.hpf_index.map(|i| params.get(i));
+        let scale = self.detector.kind().db_per_octave();
+        let fs = self.sample_rate;
+        let mut max_gr: f64 = 0.0;
+        let mut k = 0;
+        while k < frames {
+            let n = (CHUNK - (self.position % CHUNK as u64) as usize).min(frames - k);
+            // Detector input: the key when connected, else the input.
+            let mut det: [Chunk; 2] = [[0.0; CHUNK]; 2];
+            let det_channels = match &key {
+                Some(key) => {
+                    let kc = key.channels().min(2);
+                    for (c, d) in det.iter_mut().enumerate().take(kc) {
+                        d[..n].copy_from_slice(&key.channel(c)[k..k + n]);
+                    }
+                    kc
+                }
+                None => {
+                    for (c, d) in det.iter_mut().enumerate().take(self.channels) {
+                        d[..n].copy_from_slice(&audio.channel(c)[k..k + n]);
+                    }
+                    self.channels
+                }
+            };
+            if let Some(freq) = hpf {
+                let q = std::f64::consts::FRAC_1_SQRT_2;
+                let mut c = self.hpf_coefs.get(freq.at(k), |f| SvfCoefs::new(f, q, fs));
+                for i in 0..n {
+                    if !freq.is_constant() {
+                        c = self
+                            .hpf_coefs
+                            .get(freq.at(k + i), |f| SvfCoefs::new(f, q, fs));
+                    }
+                    let y = self.hpf.highpass(&c, [det[0][i], det[1][i]]);
+                    det[0][i] = y[0];
+                    det[1][i] = y[1];
+                }
+            }
+            self.detector.run(&mut det, det_channels, window, k, n);
+            let level_channels = if self.channels == 1 && det_channels == 2 {
+                for i in 0..n {
+                    det[0][i] = fmax(det[0][i], det[1][i]);
+                }
+                1
+            } else {
+                det_channels.min(self.channels)
+            };
+            let mut gains: [Chunk; 2] = [[0.0; CHUNK]; 2];
+            let gr = self.stage.run(
+                &det,
+                level_channels,
+                scale,
+                self.channels,
+                &p,
+                k,
+                n,
+                &mut gains,
+            );
+            max_gr = max_gr.max(gr);
+            for (c, g) in gains.iter().enumerate().take(self.channels) {
+                let x = &mut audio.channel_mut(c)[k..k + n];
+                if mix.is_constant() {
+                    let m = mix.first() / 100.0;
+                    for (x, g) in x.iter_mut().zip(g) {
+                        *x *= (1.0 - m) + m * g;
+                    }
+                } else {
+                    for (i, (x, g)) in x.iter_mut().zip(g).enumerate() {
+                        let m = mix.at(k + i) / 100.0;
+                        *x *= (1.0 - m) + m * g;
+                    }
+                }
+            }
+            self.position += n as u64;
+            if self.position.is_multiple_of(CHUNK as u64) {
+                self.detector.flush();
+                self.stage.flush();
+                self.hpf.flush();
+            }
+            k += n;
+        }
+        self.telemetry.set(0, max_gr);
+    }
+    fn accepts_key(&self) -> bool {
+        true
+    }
+    fn telemetry(&self) -> Option<Arc<Telemetry>> {
+        Some(self.telemetry.clone())
+    }
+    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
+        adopt_keeping_telemetry(
+            self,
+            old,
+            |a, b| a.channels == b.channels && a.detector.kind() == b.detector.kind(),
+            |s| &mut s.telemetry,
+        )
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,525 @@
+//! The shared dynamics engine: level detection, the static curve, ballistics and stereo link.
+//!
+//! The design is the feed-forward, log-domain compressor of Giannoulis, Massberg and Reiss
+//! (“Digital Dynamic Range Compressor Design — A Tutorial and Analysis”, JAES 2012), with the
+//! smoothing placed after the gain computer (“smooth branching” on the gain reduction in dB):
+//!
+//! 1. **level** ([`LevelDetector`]): per detector channel, `|x|` (peak) or a one-pole mean of
+//!    `x²` with a time constant (RMS); converted to dB with [`super::fastmath`];
+//! 2. **link**: each channel's level moves towards the loudest channel's by `link_pct`
+//!    (100 %: both channels see the maximum and get the same gain);
+//! 3. **static curve** ([`StaticCurve`]): the gain reduction `c(x)` in dB for threshold T, ratio
+//!    R, knee width W (quadratic knee), capped at `range_db`;
+//! 4. **ballistics**: `g ← α·g + (1 − α)·c`, α = e^(−1/(τ·fs)) with τ the attack time while the
+//!    reduction grows and the release time while it shrinks: a step of the target is covered to
+//!    63 % in τ;
+//! 5. **gain**: `10^((makeup − g)/20)`.
+//!
+//! A consequence worth knowing: the peak detector is the ballistics themselves. On a steady sine
+//! the reduction charges near each crest and releases in between, so with an attack short
+//! compared with the period (and a release long compared with it) the sine's level is its peak;
+//! a long attack reads lower.
+//!
+//! Everything runs in chunks of at most [`CHUNK`] frames whose boundaries the processors align
+//! to their own sample count (never to block boundaries), so denormal flushing at chunk ends
+//! keeps the output independent of the block size.
+
+use super::fastmath;
+use crate::dsp::ParamValues;
+
+/// Frames per chunk; state is flushed at multiples of this many processed samples.
+pub const CHUNK: usize = 64;
+/// One chunk of one channel.
+pub type Chunk = [f64; CHUNK];
+
+/// Detector values (amplitudes or mean squares) are floored here before the logarithm.
+const LEVEL_FLOOR: f64 = 1e-40;
+/// Gain reduction (dB) below this is flushed to zero (its gain factor rounds to exactly 1).
+const GR_FLUSH: f64 = 1e-20;
+/// Mean squares below this are flushed to zero.
+const MS_FLUSH: f64 = 1e-60;
+
+/// What the detector measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorKind {
+    /// The absolute value of each sample (a steady sine reads its peak).
+    Peak,
+    /// The root of a one-pole mean of the squares (a steady sine reads its RMS, peak − 3.01 dB).
+    Rms,
+}
+
+impl DetectorKind {
+    /// Decibels per doubling of the detector value (amplitude: 6.02; mean square: 3.01).
+    pub fn db_per_octave(self) -> f64 {
+        match self {
+            DetectorKind::Peak => fastmath::DB_PER_OCTAVE_AMP,
+            DetectorKind::Rms => 0.5 * fastmath::DB_PER_OCTAVE_AMP,
+        }
+    }
+}
+
+/// A value computed from one parameter value, recomputed only when the value changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Cached<T: Copy> {
+    key: f64,
+    value: T,
+}
+
+impl<T: Copy> Cached<T> {
+    /// An empty cache (the first lookup computes).
+    pub fn new(value: T) -> Self {
+        Self {
+            key: f64::NAN,
+            value,
+        }
+    }
+    /// The value for `key`, computed by `f` if `key` differs from the last one.
+    #[inline(always)]
+    pub fn get(&mut self, key: f64, f: impl FnOnce(f64) -> T) -> T {
+        if key != self.key {
+            self.key = key;
+            self.value = f(key);
+        }
+        self.value
+    }
+    /// Forgets the cached value.
+    pub fn clear(&mut self) {
+        self.key = f64::NAN;
+    }
+}
+
+/// The one-pole coefficient for a time constant of `ms` milliseconds.
+#[inline]
+pub fn pole(ms: f64, sample_rate: f64) -> f64 {
+    libm::exp(-1000.0 / (ms * sample_rate))
+}
+
+/// The static gain computer with a quadratic soft knee (Giannoulis et al. 2012, eq. 4):
+///
+/// ```text
+/// c(x) = 0                                   for x − T < −W/2
+///        (1 − 1/R)·(x − T + W/2)² / (2W)     for |x − T| ≤ W/2
+///        (1 − 1/R)·(x − T)                   for x − T > W/2
+/// ```
+///
+/// capped at `range_db`; `c` is the gain reduction in dB (positive = reducing).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StaticCurve {
+    threshold_db: f64,
+    slope: f64,
+    knee_db: f64,
+    inv_2knee: f64,
+    range_db: f64,
+}
+
+impl StaticCurve {
+    /// A curve (`range_db` = ∞ for no cap).
+    #[inline(always)]
+    pub fn new(threshold_db: f64, ratio: f64, knee_db: f64, range_db: f64) -> Self {
+        Self {
+            threshold_db,
+            slope: 1.0 - 1.0 / ratio,
+            knee_db,
+            inv_2knee: if knee_db > 0.0 { 0.5 / knee_db } else { 0.0 },
+            range_db,
+        }
+    }
+
+    /// The gain reduction in dB for a level of `level_db`.
+    #[inline(always)]
+    pub fn reduction_db(&self, level_db: f64) -> f64 {
+        let over = level_db - self.threshold_db + 0.5 * self.knee_db;
+        let e = fmin(fmax(over, 0.0), self.knee_db);
+        let c = self.slope * (e * e * self.inv_2knee + fmax(over - self.knee_db, 0.0));
+        fmin(c, self.range_db)
+    }
+}
+
+/// The larger of two values (plain compare-and-select: one `maxsd`, no NaN handling, which
+/// the signal path never needs).
+#[inline(always)]
+pub fn fmax(a: f64, b: f64) -> f64 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of two values (one `minsd`).
+#[inline(always)]
+pub fn fmin(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// One step of the branching ballistics: attack while the reduction grows, release otherwise.
+///
+/// `g' = α·g + (1 − α)·target` with α the attack or the release pole; both candidates are
+/// computed and one is selected, so the loop-carried chain is one multiply and one add.
+#[inline(always)]
+fn smooth(g: f64, target: f64, attack: (f64, f64), release: (f64, f64)) -> f64 {
+    let up = attack.0 * g + attack.1 * target;
+    let down = release.0 * g + release.1 * target;
+    if target > g {
+        up
+    } else {
+        down
+    }
+}
+
+/// A one-pole coefficient pair (α, 1 − α).
+#[inline(always)]
+fn pair(alpha: f64) -> (f64, f64) {
+    (alpha, 1.0 - alpha)
+}
+
+/// The parameters of a gain stage for one block (absent ones as constants).
+#[derive(Clone, Copy)]
+pub struct GainParams<'a> {
+    /// Threshold in dB.
+    pub threshold_db: ParamValues<'a>,
+    /// Ratio (≥ 1).
+    pub ratio: ParamValues<'a>,
+    /// Knee width in dB.
+    pub knee_db: ParamValues<'a>,
+    /// Largest reduction in dB (∞: none).
+    pub range_db: ParamValues<'a>,
+    /// Attack time constant.
+    pub attack_ms: ParamValues<'a>,
+    /// Release time constant.
+    pub release_ms: ParamValues<'a>,
+    /// Gain after the reduction.
+    pub makeup_db: ParamValues<'a>,
+    /// Stereo link in percent.
+    pub link_pct: ParamValues<'a>,
+}
+
+impl GainParams<'_> {
+    fn curve_constant(&self) -> bool {
+        self.threshold_db.is_constant()
+            && self.ratio.is_constant()
+            && self.knee_db.is_constant()
+            && self.range_db.is_constant()
+    }
+    #[inline(always)]
+    fn curve_at(&self, n: usize) -> StaticCurve {
+        StaticCurve::new(
+            self.threshold_db.at(n),
+            self.ratio.at(n),
+            self.knee_db.at(n),
+            self.range_db.at(n),
+        )
+    }
+}
+
+/// Level detection for up to two detector channels.
+#[derive(Debug, Clone)]
+pub struct LevelDetector {
+    kind: DetectorKind,
+    mean_square: [f64; 2],
+    window: Cached<f64>,
+    sample_rate: f64,
+}
+
+impl LevelDetector {
+    /// A detector of `kind`.
+    pub fn new(kind: DetectorKind) -> Self {
+        Self {
+            kind,
+            mean_square: [0.0; 2],
+            window: Cached::new(0.0),
+            sample_rate: 48000.0,
+        }
+    }
+
+    /// What it measures.
+    pub fn kind(&self) -> DetectorKind {
+        self.kind
+    }
+
+    /// Sets the sample rate.
+    pub fn prepare(&mut self, sample_rate: f64) {
+        self.sample_rate = sample_rate;
+        self.window.clear();
+    }
+
+    /// Clears the state.
+    pub fn reset(&mut self) {
+        self.mean_square = [0.0; 2];
+    }
+
+    /// Flushes tiny state to zero.
+    pub fn flush(&mut self) {
+        for v in &mut self.mean_square {
+            if *v < MS_FLUSH {
+                *v = 0.0;
+            }
+        }
+    }
+
+    /// Turns `n` frames of detector input in `x` (channels `0..channels`) into detector values in
+    /// place: amplitudes (peak) or mean squares (RMS, time constant `window_ms` from frame `k0`
+    /// of the block on).
+    pub fn run(
+        &mut self,
+        x: &mut [Chunk; 2],
+        channels: usize,
+        window_ms: ParamValues<'_>,
+        k0: usize,
+        n: usize,
+    ) {
+        match self.kind {
+            DetectorKind::Peak => {
+                for ch in x.iter_mut().take(channels) {
+                    for v in &mut ch[..n] {
+                        *v = v.abs();
+                    }
+                }
+            }
+            DetectorKind::Rms => {
+                // ms ← β·ms + (1 − β)·x², both channels in lockstep.
+                let fs = self.sample_rate;
+                let mut ms = self.mean_square;
+                let constant = window_ms.is_constant();
+                let mut b = self.window.get(window_ms.first(), |w| pole(w, fs));
+                for i in 0..n {
+                    if !constant {
+                        b = self.window.get(window_ms.at(k0 + i), |w| pole(w, fs));
+                    }
+                    for c in 0..channels {
+                        let v = x[c][i];
+                        ms[c] = b * ms[c] + (1.0 - b) * (v * v);
+                        x[c][i] = ms[c];
+                    }
+                }
+                self.mean_square = ms;
+            }
+        }
+    }
+}
+
+/// Static curve, ballistics, link and gain for up to two channels.
+#[derive(Debug, Clone)]
+pub struct GainStage {
+    gr: [f64; 2],
+    attack: Cached<f64>,
+    release: Cached<f64>,
+    sample_rate: f64,
+}
+
+impl Default for GainStage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GainStage {
+    /// A stage at rest.
+    pub fn new() -> Self {
+        Self {
+            gr: [0.0; 2],
+            attack: Cached::new(0.0),
+            release: Cached::new(0.0),
+            sample_rate: 48000.0,
+        }
+    }
+
+    /// Sets the sample rate.
+    pub fn prepare(&mut self, sample_rate: f64) {
+        self.sample_rate = sample_rate;
+        self.attack.clear();
+        self.release.clear();
+    }
+
+    /// Clears the state.
+    pub fn reset(&mut self) {
+        self.gr = [0.0; 2];
+    }
+
+    /// Flushes tiny state to zero.
+    pub fn flush(&mut self) {
+        for g in &mut self.gr {
+            if *g < GR_FLUSH {
+                *g = 0.0;
+            }
+        }
+    }
+
+    /// The current gain reduction of each channel in dB.
+    pub fn gain_reduction_db(&self) -> [f64; 2] {
+        self.gr
+    }
+
+    /// Turns `n` frames of detector values into gain factors for `channels` (1 or 2) channels.
+    ///
+    /// `values` holds `level_channels` detector channels: 1 (one level for every channel, e.g.
+    /// a mono key) or `channels`. `db_per_octave` converts them to dB (see [`DetectorKind`]).
+    /// Parameters are read from frame `k0` of the block on. Fills `gains[..channels]` and
+    /// returns the largest gain reduction of the chunk in dB.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &mut self,
+        values: &[Chunk; 2],
+        level_channels: usize,
+        db_per_octave: f64,
+        channels: usize,
+        p: &GainParams<'_>,
+        k0: usize,
+        n: usize,
+        gains: &mut [Chunk; 2],
+    ) -> f64 {
+        // Ratio 1, no makeup and no reduction left: every gain is exactly 1 and stays so (the
+        // computation below would give the same bits), e.g. the untouched bands of a multiband.
+        if p.ratio.is_constant()
+            && p.ratio.first() == 1.0
+            && p.makeup_db.is_constant()
+            && p.makeup_db.first() == 0.0
+            && self.gr == [0.0; 2]
+        {
+            for g in gains.iter_mut().take(channels) {
+                g[..n].fill(1.0);
+            }
+            return 0.0;
+        }
+        let mut levels = [[0.0; CHUNK]; 2];
+        let full_link = p.link_pct.is_constant() && p.link_pct.first() / 100.0 == 1.0;
+        // One gain track serves both channels when they would compute the same thing anyway
+        // (bit for bit: the per-channel path below gives the same values in that case).
+        let single =
+            channels == 1 || (self.gr[0] == self.gr[1] && (level_channels == 1 || full_link));
+        if single {
+            if level_channels == 2 {
+                for i in 0..n {
+                    let v = fmax(values[0][i], values[1][i]);
+                    levels[0][i] = db_per_octave * fastmath::log2(fmax(v, LEVEL_FLOOR));
+                }
+            } else {
+                for i in 0..n {
+                    levels[0][i] = db_per_octave * fastmath::log2(fmax(values[0][i], LEVEL_FLOOR));
+                }
+            }
+            let max = self.tracks::<1>(&levels, p, k0, n, gains);
+            if channels == 2 {
+                self.gr[1] = self.gr[0];
+                gains[1] = gains[0];
+            }
+            max
+        } else {
+            if level_channels == 2 {
+                for i in 0..n {
+                    let (v0, v1) = (values[0][i], values[1][i]);
+                    let d0 = db_per_octave * fastmath::log2(fmax(v0, LEVEL_FLOOR));
+                    let d1 = db_per_octave * fastmath::log2(fmax(v1, LEVEL_FLOOR));
+                    let loudest = if v0 >= v1 { d0 } else { d1 };
+                    let link = p.link_pct.at(k0 + i) / 100.0;
+                    levels[0][i] = link * loudest + (1.0 - link) * d0;
+                    levels[1][i] = link * loudest + (1.0 - link) * d1;
+                }
+            } else {
+                for i in 0..n {
+                    levels[0][i] = db_per_octave * fastmath::log2(fmax(values[0][i], LEVEL_FLOOR));
+                }
+                levels[1] = levels[0];
+            }
+            self.tracks::<2>(&levels, p, k0, n, gains)
+        }
+    }
+
+    /// Static curve, ballistics and gain of the first `T` channels' tracks, in lockstep (the
+    /// two ballistics recursions of a stereo pair run side by side). Returns the largest
+    /// reduction.
+    #[inline(always)]
+    fn tracks<const T: usize>(
+        &mut self,
+        levels: &[Chunk; 2],
+        p: &GainParams<'_>,
+        k0: usize,
+        n: usize,
+        gains: &mut [Chunk; 2],
+    ) -> f64 {
+        let fs = self.sample_rate;
+        let mut g = [[0.0; CHUNK]; T];
+        if p.curve_constant() {
+            let curve = p.curve_at(0);
+            for t in 0..T {
+                for i in 0..n {
+                    g[t][i] = curve.reduction_db(levels[t][i]);
+                }
+            }
+        } else {
+            for i in 0..n {
+                let curve = p.curve_at(k0 + i);
+                for t in 0..T {
+                    g[t][i] = curve.reduction_db(levels[t][i]);
+                }
+            }
+        }
+        let mut state = [0.0; T];
+        state.copy_from_slice(&self.gr[..T]);
+        let mut max = [0.0f64; T];
+        if p.attack_ms.is_constant() && p.release_ms.is_constant() {
+            let a = pair(self.attack.get(p.attack_ms.first(), |ms| pole(ms, fs)));
+            let r = pair(self.release.get(p.release_ms.first(), |ms| pole(ms, fs)));
+            for i in 0..n {
+                for t in 0..T {
+                    state[t] = smooth(state[t], g[t][i], a, r);
+                    g[t][i] = state[t];
+                    max[t] = fmax(max[t], state[t]);
+                }
+            }
+        } else {
+            for i in 0..n {
+                let a = pair(self.attack.get(p.attack_ms.at(k0 + i), |ms| pole(ms, fs)));
+                let r = pair(self.release.get(p.release_ms.at(k0 + i), |ms| pole(ms, fs)));
+                for t in 0..T {
+                    state[t] = smooth(state[t], g[t][i], a, r);
+                    g[t][i] = state[t];
+                    max[t] = fmax(max[t], state[t]);
+                }
+            }
+        }
+        self.gr[..T].copy_from_slice(&state);
+        if p.makeup_db.is_constant() {
+            let m = p.makeup_db.first();
+            for t in 0..T {
+                for i in 0..n {
+                    gains[t][i] = fastmath::db_to_amp(m - g[t][i]);
+                }
+            }
+        } else {
+            for i in 0..n {
+                let m = p.makeup_db.at(k0 + i);
+                for t in 0..T {
+                    gains[t][i] = fastmath::db_to_amp(m - g[t][i]);
+                }
+            }
+        }
+        max.iter().copied().fold(0.0, fmax)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curve_matches_the_formula() {
+        let hard = StaticCurve::new(-20.0, 4.0, 0.0, f64::INFINITY);
+        assert_eq!(hard.reduction_db(-30.0), 0.0);
+        assert_eq!(hard.reduction_db(-20.0), 0.0);
+        assert!((hard.reduction_db(-8.0) - 9.0).abs() < 1e-12);
+        let soft = StaticCurve::new(-20.0, 4.0, 10.0, f64::INFINITY);
+        assert_eq!(soft.reduction_db(-25.0), 0.0);
+        assert!((soft.reduction_db(-20.0) - 0.75 * 25.0 / 20.0).abs() < 1e-12);
+        assert!((soft.reduction_db(-15.0) - 0.75 * 5.0).abs() < 1e-12);
+        assert!((soft.reduction_db(-5.0) - 0.75 * 15.0).abs() < 1e-12);
+        let capped = StaticCurve::new(-20.0, 4.0, 0.0, 6.0);
+        assert_eq!(capped.reduction_db(0.0), 6.0);
+        let unity = StaticCurve::new(-60.0, 1.0, 12.0, f64::INFINITY);
+        assert_eq!(unity.reduction_db(0.0), 0.0);
+    }
+}

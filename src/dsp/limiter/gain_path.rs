@@ -1,0 +1,304 @@
+//! The building blocks of the limiter's gain computer, all per sample and allocation-free after
+//! construction: a sliding-window minimum (monotonic deque), exact box filters, the release
+//! envelopes and a fixed delay line.
+
+/// Gains are quantised (rounded down) to multiples of 2⁻³² before the box filters, so that the
+/// running sums are exact in f64 (every partial sum is a multiple of 2⁻³² below 2²¹): no drift
+/// over hours of audio, and a gain of exactly 1 comes out as exactly 1.
+const QUANT: f64 = 4_294_967_296.0; // 2^32
+
+/// Rounds a gain in [0, 1] down to the box filters' grid.
+#[inline(always)]
+pub fn quantize_down(g: f64) -> f64 {
+    // Truncation is rounding down for g ≥ 0, and g · 2^32 fits an i64.
+    ((g * QUANT) as i64) as f64 * (1.0 / QUANT)
+}
+
+/// Minimum of the last `len` values pushed (a monotonic deque over a preallocated ring).
+#[derive(Debug, Clone)]
+pub struct SlidingMin {
+    vals: Vec<f64>,
+    stamps: Vec<u64>,
+    head: usize,
+    count: usize,
+    len: u64,
+    t: u64,
+}
+
+impl SlidingMin {
+    /// A window of `len` samples (≥ 1). Allocates.
+    pub fn new(len: usize) -> Self {
+        let cap = len + 1;
+        Self {
+            vals: vec![0.0; cap],
+            stamps: vec![0; cap],
+            head: 0,
+            count: 0,
+            len: len.max(1) as u64,
+            t: 0,
+        }
+    }
+
+    /// Forgets everything (the window then holds only what is pushed next).
+    pub fn reset(&mut self) {
+        self.head = 0;
+        self.count = 0;
+        self.t = 0;
+    }
+
+    /// Pushes `v` and returns the minimum of the window ending with it.
+    #[inline]
+    pub fn push(&mut self, v: f64) -> f64 {
+        let cap = self.vals.len();
+        // Drop from the back everything not smaller than v: it can never be the minimum again.
+        while self.count > 0 {
+            let back = (self.head + self.count - 1) % cap;
+            if self.vals[back] >= v {
+                self.count -= 1;
+            } else {
+                break;
+            }
+        }
+        let slot = (self.head + self.count) % cap;
+        self.vals[slot] = v;
+        self.stamps[slot] = self.t;
+        self.count += 1;
+        // Drop from the front what has left the window.
+        if self.stamps[self.head] + self.len <= self.t {
+            self.head = (self.head + 1) % cap;
+            self.count -= 1;
+        }
+        self.t += 1;
+        self.vals[self.head]
+    }
+}
+
+/// A moving sum over the last `len` values (exact for values on the [`quantize_down`] grid).
+#[derive(Debug, Clone)]
+pub struct BoxSum {
+    ring: Vec<f64>,
+    pos: usize,
+    sum: f64,
+    fill: f64,
+}
+
+impl BoxSum {
+    /// A sum over `len` ≥ 1 values, starting as if `fill` had been pushed `len` times.
+    pub fn new(len: usize, fill: f64) -> Self {
+        let len = len.max(1);
+        Self {
+            ring: vec![fill; len],
+            pos: 0,
+            sum: fill * len as f64,
+            fill,
+        }
+    }
+    /// Back to the initial state.
+    pub fn reset(&mut self) {
+        self.ring.fill(self.fill);
+        self.pos = 0;
+        self.sum = self.fill * self.ring.len() as f64;
+    }
+    /// Pushes `v` and returns the sum of the window ending with it.
+    #[inline(always)]
+    pub fn push(&mut self, v: f64) -> f64 {
+        self.sum += v - self.ring[self.pos];
+        self.ring[self.pos] = v;
+        self.pos += 1;
+        if self.pos == self.ring.len() {
+            self.pos = 0;
+        }
+        self.sum
+    }
+}
+
+/// Two cascaded moving averages whose combined support is `support` samples: the smoothed gain
+/// of a step reaches its final value exactly `support − 1` samples after the step starts.
+#[derive(Debug, Clone)]
+pub struct BoxCascade {
+    a: BoxSum,
+    b: BoxSum,
+    norm: f64,
+}
+
+impl BoxCascade {
+    /// A cascade with support `support` ≥ 1 (lengths ⌈(support+1)/2⌉ and the rest), resting at 1.
+    pub fn new(support: usize) -> Self {
+        let support = support.max(1);
+        let la = support.div_ceil(2).max(1);
+        let lb = support + 1 - la;
+        Self {
+            a: BoxSum::new(la, 1.0),
+            b: BoxSum::new(lb, la as f64),
+            norm: (la * lb) as f64,
+        }
+    }
+    /// Back to rest (gain 1).
+    pub fn reset(&mut self) {
+        self.a.reset();
+        self.b.reset();
+    }
+    /// Pushes a quantised gain, returns the smoothed gain.
+    #[inline(always)]
+    pub fn push(&mut self, g: f64) -> f64 {
+        let s = self.a.push(g);
+        self.b.push(s) / self.norm
+    }
+}
+
+/// A fixed delay of `len` samples.
+#[derive(Debug, Clone)]
+pub struct Delay {
+    ring: Vec<f64>,
+    pos: usize,
+}
+
+impl Delay {
+    /// A delay of `len` ≥ 1 samples, filled with `fill`.
+    pub fn new(len: usize, fill: f64) -> Self {
+        Self {
+            ring: vec![fill; len.max(1)],
+            pos: 0,
+        }
+    }
+    /// Fills the line with `v`.
+    pub fn reset(&mut self, v: f64) {
+        self.ring.fill(v);
+        self.pos = 0;
+    }
+    /// Pushes `x`, returns the sample pushed `len` samples ago.
+    #[inline(always)]
+    pub fn swap(&mut self, x: f64) -> f64 {
+        let out = std::mem::replace(&mut self.ring[self.pos], x);
+        self.pos += 1;
+        if self.pos == self.ring.len() {
+            self.pos = 0;
+        }
+        out
+    }
+}
+
+/// Reductions below this (as 1 − gain) are flushed to zero: far under the 2⁻³² gain grid, and
+/// it keeps the envelopes out of denormals.
+const FLUSH: f64 = 1.0 / 17_179_869_184.0; // 2^-34
+
+/// Release coefficients, per sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReleaseCoefs {
+    /// Fixed release, or the slow (sustained) release in auto mode.
+    pub slow: f64,
+    /// Fast release for short peaks (auto mode).
+    pub fast: f64,
+    /// How fast the sustained envelope charges (auto mode): 1 − e^(−1/(τ·fs)).
+    pub charge: f64,
+}
+
+impl ReleaseCoefs {
+    /// Coefficients for a release time of `release_ms` at `fs`. In auto mode the fast release is
+    /// a tenth of it and the sustained envelope charges with a time constant of `release_ms`.
+    pub fn new(release_ms: f64, fs: f64) -> Self {
+        let pole = |ms: f64| libm::exp(-1000.0 / (ms * fs));
+        Self {
+            slow: pole(release_ms),
+            fast: pole(release_ms * 0.1),
+            charge: 1.0 - pole(release_ms),
+        }
+    }
+}
+
+/// The release stage, in the reduction domain u = 1 − gain. It never lets the gain above its
+/// input (`min` with the held target), so it cannot break the lookahead guarantee.
+#[derive(Debug, Clone, Default)]
+pub struct Release {
+    fast: f64,
+    slow: f64,
+}
+
+impl Release {
+    /// Back to no reduction.
+    pub fn reset(&mut self) {
+        self.fast = 0.0;
+        self.slow = 0.0;
+    }
+
+    /// Fixed release: the reduction follows the target up at once and decays exponentially.
+    #[inline(always)]
+    pub fn fixed(&mut self, target: f64, k: &ReleaseCoefs) -> f64 {
+        let u_t = 1.0 - target;
+        let mut u = self.slow * k.slow;
+        if u < FLUSH {
+            u = 0.0;
+        }
+        if u_t > u {
+            u = u_t;
+        }
+        self.slow = u;
+        (1.0 - u).min(target)
+    }
+
+    /// Program-dependent release: a fast envelope (instant attack, release τ/10) and a
+    /// sustained envelope that charges towards the reduction with time constant τ and releases
+    /// with τ. The larger reduction wins: a short peak barely charges the sustained envelope and
+    /// recovers at the fast rate; a long stretch of limiting recovers at the slow rate.
+    #[inline(always)]
+    pub fn auto(&mut self, target: f64, k: &ReleaseCoefs) -> f64 {
+        let u_t = 1.0 - target;
+        let mut f = self.fast * k.fast;
+        if f < FLUSH {
+            f = 0.0;
+        }
+        if u_t > f {
+            f = u_t;
+        }
+        let mut s = if u_t > self.slow {
+            self.slow + (u_t - self.slow) * k.charge
+        } else {
+            self.slow * k.slow
+        };
+        if s < FLUSH {
+            s = 0.0;
+        }
+        self.fast = f;
+        self.slow = s;
+        (1.0 - f.max(s)).min(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_min_matches_brute_force() {
+        let mut sm = SlidingMin::new(7);
+        let mut r = 12345u64;
+        let mut hist = Vec::new();
+        for _ in 0..2000 {
+            r = r
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = (r >> 11) as f64 / (1u64 << 53) as f64;
+            hist.push(v);
+            let got = sm.push(v);
+            let lo = hist.len().saturating_sub(7);
+            let want = hist[lo..].iter().cloned().fold(f64::INFINITY, f64::min);
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn box_cascade_reaches_target_after_support() {
+        let mut b = BoxCascade::new(10);
+        for _ in 0..20 {
+            assert_eq!(b.push(1.0), 1.0);
+        }
+        let g = quantize_down(0.5);
+        let out: Vec<f64> = (0..12).map(|_| b.push(g)).collect();
+        assert!(out[8] > g);
+        assert_eq!(out[9], g);
+        for _ in 0..20 {
+            b.push(1.0);
+        }
+        assert_eq!(b.push(1.0), 1.0);
+    }
+}

@@ -1,0 +1,87 @@
+//! Memory stays flat with song length: a render streams, so a long song needs no more memory
+//! than a short one. Measured on the real binary (peak RSS of the child process, from /proc).
+
+use std::path::Path;
+use std::process::Command;
+
+const RECIPE: &str = r#"
+local s = session { title = "mem" }
+local m = s:bus "master"
+s:stem("drums", "stems/drums.wav"):to(m)
+s:stem("music", "stems/music.wav"):to(m)
+m:chain { gain { gain_db = -1 } }:to(s:output())
+s:deliver { file = "master.wav", bits = 24 }
+return s
+"#;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_stemgraph")
+}
+
+/// Peak RSS of a running process (its `VmHWM`, which only grows), in KiB.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn project(dir: &Path, seconds: u32) {
+    let status = Command::new(bin())
+        .args([
+            "demo",
+            "--no-render",
+            "--stems",
+            "2",
+            "--seconds",
+            &seconds.to_string(),
+            "--out",
+        ])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(dir.join("mem.lua"), RECIPE).unwrap();
+}
+
+/// Renders and returns the render's peak RSS in KiB, read from /proc while it runs (the last
+/// reading before it exits; `VmHWM` never decreases).
+fn render(dir: &Path) -> u64 {
+    let mut child = Command::new(bin())
+        .arg("render")
+        .arg(dir.join("mem.lua"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    loop {
+        if let Some(kib) = vm_hwm_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            return peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_ten_times_longer_song_needs_no_more_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (short, long) = (tmp.path().join("short"), tmp.path().join("long"));
+    project(&short, 30);
+    project(&long, 300);
+    let short_rss = render(&short);
+    let long_rss = render(&long);
+    eprintln!("peak RSS: 30 s render {short_rss} KiB, 300 s render {long_rss} KiB");
+    assert!(short_rss > 0 && long_rss > 0, "no reading of /proc");
+    assert!(
+        long_rss <= short_rss + 1024,
+        "{long_rss} KiB vs {short_rss} KiB"
+    );
+    let master = hound::WavReader::open(long.join("out/master.wav")).unwrap();
+    assert_eq!(master.duration(), 300 * 48_000);
+}
