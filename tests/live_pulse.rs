@@ -171,6 +171,7 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
         ])
         .arg(&raw)
         .env("XDG_RUNTIME_DIR", runtime.path())
+        .env_remove("PULSE_SERVER")
         .spawn()
         .expect("parec");
     let mut rec = Reaper(Some(rec));
@@ -192,6 +193,7 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
         .args(["--buffer-frames", "1024"])
         .current_dir(dir)
         .env("XDG_RUNTIME_DIR", runtime.path())
+        .env_remove("PULSE_SERVER")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -205,7 +207,7 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
         }
     });
     let mut log = Vec::new();
-    let mut wait_for = |what: &str, log: &mut Vec<String>| -> String {
+    let wait_for = |what: &str, log: &mut Vec<String>| -> String {
         let t = Instant::now();
         loop {
             let left = Duration::from_secs(15).saturating_sub(t.elapsed());
@@ -230,10 +232,10 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
     let status = player.0.take().unwrap().wait().unwrap();
     assert!(status.success(), "log:\n{}", log.join("\n"));
     std::thread::sleep(Duration::from_millis(300));
-    drop(rec.0.take().map(|mut c| {
+    if let Some(mut c) = rec.0.take() {
         let _ = c.kill();
         let _ = c.wait();
-    }));
+    }
     let log = log.join("\n");
     // Neither the streamer nor the device ran dry.
     assert!(

@@ -289,7 +289,7 @@ fn a_mastered_render_reports_the_limiter_the_target_and_each_deliverable_as_writ
     assert!(lim["max_db"].as_f64().unwrap() > 0.5, "{lim}");
     assert!(lim["active_percent"].as_f64().unwrap() > 0.0, "{lim}");
     // The target outcome is there, and the delivered master is on target.
-    let target = &json["target"];
+    let target = &json["loudness_target"];
     assert_eq!(target["target_lufs"], -7.0);
     let dl = json["deliverables"].as_array().unwrap();
     let i24 = dl[0]["analysis"]["integrated_lufs"].as_f64().unwrap();

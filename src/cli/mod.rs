@@ -27,12 +27,12 @@ enum Command {
     Demo(demo::Args),
     /// Print the compiled graph as text or Graphviz DOT.
     Graph(graph::Args),
-    /// Loudness and level analysis of audio files (table, JSON, plot).
-    Analyze(analyze::Args),
     /// Check the stems: rates, lengths, offsets, levels, and the null test against the reference.
     Check(check::Args),
     /// Play a recipe live, reloading it on every save, with meters.
     Play(play::Args),
+    /// Loudness and level analysis of audio files (table, JSON, plot).
+    Analyze(analyze::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -42,9 +42,9 @@ pub fn main() -> i32 {
         Command::Render(args) => render::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Graph(args) => graph::run(args),
-        Command::Analyze(args) => analyze::run(args),
         Command::Check(args) => check::run(args),
         Command::Play(args) => play::run(args),
+        Command::Analyze(args) => analyze::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -366,6 +366,11 @@ impl LiveControl {
         self.outgoing.slots() > 0
     }
 
+    /// Plans handed over that the audio side has not taken yet.
+    pub fn in_flight(&self) -> usize {
+        self.outgoing.buffer().capacity() - self.outgoing.slots()
+    }
+
     /// Drops what the audio side retired (old schedules, spent plans) here, on the control
     /// thread. Returns how many old schedules were dropped.
     pub fn collect_garbage(&mut self) -> usize {

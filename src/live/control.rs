@@ -11,9 +11,12 @@
 //!
 //! Never runs on the audio thread; may allocate, block briefly and run Lua.
 
+pub use super::events::{wall_clock, LiveEvent, SwapRecord};
+pub use super::snapshot::{Snapshot, StemView};
+
 use super::audio::{AudioSide, AudioWiring};
 use super::loudness::{LoudnessJob, LoudnessResult, LoudnessWorker};
-use super::meters::{MeterReadings, Meters};
+use super::meters::Meters;
 use super::reload::{Debouncer, Prepared, Reloader, Submitted, Watcher, DEBOUNCE};
 use super::shared::{SharedControls, SharedStatus, COMMAND_QUEUE};
 use super::streamer::{self, Opened};
@@ -23,7 +26,6 @@ use crate::engine::live::{EngineEvent, LiveControl, LiveEngine};
 use crate::render::plan_stems;
 use crate::session::Session;
 use crate::units::{gain_to_db, ms_to_samples};
-use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -89,213 +91,6 @@ pub enum Command {
     Reload,
     /// Stop playing.
     Quit,
-}
-
-/// A swap as the engine reported it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SwapRecord {
-    /// The reload's generation.
-    pub generation: u64,
-    /// Stream sample where the new graph took over (its first input frame).
-    pub position: i64,
-    /// Output sample where that is heard (position plus the engine's live latency).
-    pub output_position: i64,
-    /// Whether it crossfades.
-    pub crossfade: bool,
-    /// Wall-clock time the control side learnt of it.
-    pub wall: SystemTime,
-    /// Load + compile + hand-over time of the reload.
-    pub reload_took: Option<Duration>,
-    /// From the first file event of the save to the moment the swap is heard.
-    pub saved_to_audible: Option<Duration>,
-}
-
-/// Something worth a line in the log.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LiveEvent {
-    /// A transport change or a notice.
-    Info(String),
-    /// A new graph was handed to the engine.
-    Reloaded {
-        /// Its generation.
-        generation: u64,
-        /// Whether it will crossfade.
-        crossfade: bool,
-        /// Whether the stems were reopened.
-        stems_changed: bool,
-        /// Time to load the recipe.
-        load: Duration,
-        /// Time to compile.
-        compile: Duration,
-        /// From the start of the reload to the hand-over.
-        took: Duration,
-        /// Compiler warnings.
-        warnings: Vec<String>,
-    },
-    /// The engine's queue was full: the newest graph waits for room.
-    Waiting {
-        /// Its generation.
-        generation: u64,
-    },
-    /// The recipe failed; the last good graph keeps playing.
-    ReloadFailed {
-        /// The error, with its file and line.
-        error: String,
-        /// Time spent.
-        took: Duration,
-    },
-    /// The engine swapped.
-    Swapped(SwapRecord),
-    /// A problem the audio side or the streamer reported.
-    Problem(String),
-    /// The A/B loudness match was measured.
-    Loudness(LoudnessResult),
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-impl fmt::Display for LiveEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LiveEvent::Info(s) => write!(f, "{s}"),
-            LiveEvent::Reloaded {
-                generation,
-                crossfade,
-                stems_changed,
-                load,
-                compile,
-                took,
-                warnings,
-            } => {
-                write!(
-                    f,
-                    "reload #{generation} ok in {:.1} ms (load {:.1} ms, compile {:.1} ms){}{}",
-                    ms(*took),
-                    ms(*load),
-                    ms(*compile),
-                    if *crossfade {
-                        ", structural: crossfade"
-                    } else {
-                        ", parameters only: glide"
-                    },
-                    if *stems_changed {
-                        ", stems reopened"
-                    } else {
-                        ""
-                    }
-                )?;
-                for w in warnings {
-                    write!(f, "\n  warning: {w}")?;
-                }
-                Ok(())
-            }
-            LiveEvent::Waiting { generation } => {
-                write!(f, "reload #{generation} waits for the engine's queue")
-            }
-            LiveEvent::ReloadFailed { error, took } => write!(
-                f,
-                "reload failed after {:.1} ms, still playing the last good graph: {error}",
-                ms(*took)
-            ),
-            LiveEvent::Swapped(s) => {
-                write!(
-                    f,
-                    "swap #{} at stream sample {} (output sample {}), {}",
-                    s.generation,
-                    s.position,
-                    s.output_position,
-                    if s.crossfade { "crossfade" } else { "glide" }
-                )?;
-                if let Some(t) = s.reload_took {
-                    write!(f, ", reload took {:.1} ms", ms(t))?;
-                }
-                if let Some(t) = s.saved_to_audible {
-                    write!(f, ", saved to audible {:.1} ms", ms(t))?;
-                }
-                Ok(())
-            }
-            LiveEvent::Problem(s) => write!(f, "problem: {s}"),
-            LiveEvent::Loudness(r) => {
-                match &r.master_lufs {
-                    Ok(m) => write!(f, "A/B match: master {m:.1} LUFS")?,
-                    Err(e) => write!(f, "A/B match: master not measured ({e})")?,
-                }
-                match &r.reference_lufs {
-                    Some(Ok(v)) => write!(f, ", reference {v:.1} LUFS")?,
-                    Some(Err(e)) => write!(f, ", reference not measured ({e})")?,
-                    None => {}
-                }
-                if let Some(g) = r.reference_gain_db() {
-                    write!(f, " → reference {g:+.1} dB")?;
-                }
-                write!(f, " (measured in {:.0} ms)", ms(r.took))
-            }
-        }
-    }
-}
-
-/// One stem as the display shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StemView {
-    /// Its name.
-    pub name: String,
-    /// Peak of the last ~50 ms, dBFS.
-    pub peak_db: f64,
-    /// RMS of the last ~50 ms, dBFS.
-    pub rms_db: f64,
-    /// Muted.
-    pub muted: bool,
-    /// Soloed.
-    pub soloed: bool,
-}
-
-/// Everything the display shows, read at one moment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
-    /// Song title.
-    pub title: String,
-    /// Song time heard now, seconds.
-    pub position_s: f64,
-    /// Song length, seconds.
-    pub song_s: f64,
-    /// Paused.
-    pub paused: bool,
-    /// Played to the end.
-    pub ended: bool,
-    /// The section the playhead is in.
-    pub section: Option<String>,
-    /// The loop: start and end in seconds, label.
-    pub looping: Option<(f64, f64, String)>,
-    /// Listening to the reference (B).
-    pub listening_reference: bool,
-    /// The recipe has a reference mix.
-    pub has_reference: bool,
-    /// Gain applied to the reference for the loudness match, dB.
-    pub reference_gain_db: Option<f64>,
-    /// Integrated loudness of master and reference from the last measurement.
-    pub ab_lufs: (Option<f64>, Option<f64>),
-    /// Master chain bypassed.
-    pub bypass_master: bool,
-    /// Meters.
-    pub meters: MeterReadings,
-    /// Gain reduction per node that reports it, dB.
-    pub gain_reduction: Vec<(String, f64)>,
-    /// Stems.
-    pub stems: Vec<StemView>,
-    /// The last reload: when, and how it went.
-    pub last_reload: Option<String>,
-    /// Underruns so far.
-    pub underruns: u64,
-    /// Blocks the meters missed.
-    pub meter_drops: u64,
-    /// Callback load now and at most, percent of the deadline.
-    pub load_pct: (f64, f64),
-    /// The engine's fixed latency in milliseconds.
-    pub latency_ms: f64,
-    /// Watching the recipe.
-    pub watching: bool,
 }
 
 struct Timing {
@@ -697,7 +492,7 @@ impl Controller {
                 self.last_reload = Some(format!(
                     "{} #{generation} ok in {:.0} ms",
                     wall_clock(SystemTime::now()),
-                    ms(took)
+                    took.as_secs_f64() * 1000.0
                 ));
                 vec![LiveEvent::Reloaded {
                     generation,
@@ -722,6 +517,10 @@ impl Controller {
                 self.update_song();
                 self.measure_loudness(generation);
                 let _ = saved;
+                self.last_reload = Some(format!(
+                    "{} #{generation} handed over",
+                    wall_clock(SystemTime::now())
+                ));
                 vec![LiveEvent::Info(format!(
                     "reload #{generation} handed over{}",
                     if crossfade { " (crossfade)" } else { "" }
@@ -778,10 +577,15 @@ impl Controller {
                         .and_then(|t| t.saved)
                         .zip(audible)
                         .map(|(s, a)| a.saturating_duration_since(s)),
+                    audible_at: audible,
+                    integrated_lufs: self
+                        .meters
+                        .as_ref()
+                        .map(|m| m.readings().integrated_lufs),
                 };
                 if let Some(m) = &self.meters {
                     m.mark(format!(
-                        "reload #{generation} at {}",
+                        "#{generation} at {}",
                         super::transport::clock(position as f64 / self.rate)
                     ));
                 }
@@ -896,17 +700,4 @@ impl Controller {
         self.retired += n;
         n
     }
-}
-
-/// `HH:MM:SS.mmm` (UTC) of a wall-clock time.
-pub fn wall_clock(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let s = d.as_secs();
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        (s / 3600) % 24,
-        (s / 60) % 60,
-        s % 60,
-        d.subsec_millis()
-    )
 }

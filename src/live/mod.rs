@@ -21,18 +21,21 @@
 //!   ([`transport`]), garbage collection of old schedules, engine events and the reload log.
 //! - [`meters`] and [`loudness`] measure on their own threads, never on the audio thread.
 //! - [`output`] opens the device (cpal); [`player`] runs the interactive loop and the display
-//!   ([`tui`], or [`status`] lines with `--no-tui`).
+//!   ([`tui`], or [`status`] lines with `--no-tui`), which show [`snapshot`]s and log
+//!   [`events`].
 //!
 //! Threads other than the callback may allocate and block; the callback waits for nobody.
 
 pub mod audio;
 pub mod control;
+pub mod events;
 pub mod loudness;
 pub mod meters;
 pub mod output;
 pub mod player;
 pub mod resample;
 pub mod shared;
+pub mod snapshot;
 pub mod status;
 pub mod streamer;
 pub mod transport;

@@ -9,8 +9,9 @@
 //!   into one reload once the files have been quiet for [`DEBOUNCE`].
 //! - [`Reloader`] loads and compiles on the control thread, keeps the last good session when a
 //!   recipe fails (the error keeps its file and line), plans the swap against the shape of the
-//!   schedule last handed over, and submits it. When the engine's queue is full it keeps only the
-//!   newest prepared schedule and retries: stale schedules are never queued.
+//!   schedule last handed over, and submits it. At most one schedule is in flight: while the
+//!   engine has not taken it, only the newest prepared schedule waits here, so a burst of saves
+//!   never queues stale schedules.
 //!
 //! Never runs on the audio thread; Lua runs here and nowhere else.
 
@@ -192,7 +193,8 @@ pub enum Submitted {
         /// Whether it crossfades (something structural changed).
         crossfade: bool,
     },
-    /// The engine's queue is full: kept (replacing any older one) until there is room.
+    /// The engine has not taken the previous schedule yet: kept (replacing any older one
+    /// waiting) until it has.
     Waiting,
 }
 
@@ -275,7 +277,7 @@ impl Reloader {
         self.submitted
     }
 
-    /// Whether a prepared graph waits for room in the engine's queue.
+    /// Whether a prepared graph waits for the engine to take the previous one.
     pub fn has_pending(&self) -> bool {
         self.pending.is_some()
     }
@@ -343,9 +345,14 @@ impl Reloader {
         })
     }
 
-    /// Hands `prepared` to the engine, or keeps it (dropping any older one waiting) when the
-    /// engine's queue is full.
+    /// Hands `prepared` to the engine, or keeps it (dropping any older one waiting) while the
+    /// engine has not taken the previous one yet: at most one schedule is ever in flight, so a
+    /// burst of saves never queues stale schedules, and the newest waits here.
     pub fn submit(&mut self, prepared: Prepared, control: &mut LiveControl) -> Submitted {
+        if control.in_flight() > 0 {
+            self.pending = Some(prepared);
+            return Submitted::Waiting;
+        }
         let Prepared {
             generation,
             session,
@@ -399,9 +406,9 @@ impl Reloader {
         }
     }
 
-    /// Tries again to hand over the graph waiting for room, if any.
+    /// Tries again to hand over the graph waiting for the engine, if any.
     pub fn retry(&mut self, control: &mut LiveControl) -> Option<Submitted> {
-        if !control.has_room() {
+        if control.in_flight() > 0 {
             return None;
         }
         let p = self.pending.take()?;

@@ -106,7 +106,7 @@ fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
     let stems_h = s.stems.len() as u16 + 2;
     let [top, meters, ab, stems, logs, help] = Layout::vertical([
         Constraint::Length(4),
-        Constraint::Length(4),
+        Constraint::Length(5),
         Constraint::Length(3),
         Constraint::Length(stems_h),
         Constraint::Min(3),
@@ -175,6 +175,17 @@ fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
         Line::from(format!(
             "{gr}   load {:.0}% (max {:.0}%)   latency {:.1} ms   underruns {}   meter drops {}",
             s.load_pct.0, s.load_pct.1, s.latency_ms, s.underruns, s.meter_drops
+        )),
+        Line::from(format!(
+            "integrated at reloads: {}",
+            m.markers
+                .iter()
+                .rev()
+                .take(4)
+                .rev()
+                .map(|(label, i)| format!("{label}: {}", db(*i)))
+                .collect::<Vec<_>>()
+                .join("   ")
         )),
     ];
     f.render_widget(

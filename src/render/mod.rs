@@ -10,7 +10,7 @@ pub mod deliver;
 pub mod edits;
 pub mod target;
 
-use crate::analysis::report::{self, RenderReport, ReportCollector, ReportError};
+use crate::analysis::report::{self, CollectedMeters, RenderReport, ReportCollector, ReportError};
 use crate::engine::{Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
 use crate::io::atomic::OutputError;
@@ -73,8 +73,6 @@ pub struct RenderOptions {
     pub progress: Option<Box<dyn FnMut(u64, u64)>>,
     /// Write `report.json` and `report.md` beside the deliverables (default: yes).
     pub report: bool,
-    /// The report's collector while a render runs.
-    collector: Option<ReportCollector>,
 }
 
 impl RenderOptions {
@@ -87,7 +85,6 @@ impl RenderOptions {
             taps: Vec::new(),
             progress: None,
             report: true,
-            collector: None,
         }
     }
 }
@@ -285,14 +282,7 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     let plan = plan_stems(session)?;
     let (streams, warnings) = open_stems(session, &plan)?;
     let spec = session.graph_at(f64::from(plan.sample_rate));
-    // Render report (analysis::report): meters on the stems ride with the caller's taps into
-    // the graph the stems go through; `render_graph` adds the outputs' and the telemetry.
-    if opts.report {
-        let c = ReportCollector::new(f64::from(plan.sample_rate));
-        opts.taps.extend(c.stem_taps(&spec));
-        opts.collector = Some(c);
-    }
-    let mut result = match session.target_lufs {
+    let (mut result, meters) = match session.target_lufs {
         None => render_graph(
             session,
             &spec,
@@ -308,40 +298,28 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     };
     result.warnings.splice(0..0, warnings);
     result.seconds = started.elapsed().as_secs_f64();
-    if let Some(mut c) = opts.collector.take() {
-        c.collect(&mut result.taps);
-        result.report = Some(write_render_report(session, &result, &opts.out_dir, c)?);
+    if let Some(meters) = meters {
+        let report = report::build_report(report::ReportInputs {
+            session,
+            sample_rate: plan.sample_rate,
+            song_frames: plan.song_frames,
+            latency: result.latency,
+            tail: result.tail,
+            files: &result.files,
+            out_dir: &opts.out_dir,
+            meters,
+            null_test: None,
+            loudness_target: result.target.clone(),
+            warnings: &result.warnings,
+            render_seconds: result.seconds,
+        })?;
+        report::write_report(&opts.out_dir, &report, &protected_inputs(session))?;
+        result.report = Some(report);
     }
     Ok(result)
 }
 
-/// Builds the render report from a finished render and writes `report.json` / `report.md`
-/// beside the deliverables (the deliverables are analysed from their files).
-fn write_render_report(
-    session: &Session,
-    result: &RenderResult,
-    out_dir: &std::path::Path,
-    collector: ReportCollector,
-) -> Result<RenderReport, RenderError> {
-    let report = report::build_report(report::ReportInputs {
-        session,
-        sample_rate: result.sample_rate,
-        song_frames: result.song_frames,
-        latency: result.latency,
-        tail: result.tail,
-        files: &result.files,
-        out_dir,
-        meters: collector.finish(),
-        target: result.target.as_ref(),
-        null_test: None,
-        warnings: &result.warnings,
-        render_seconds: result.seconds,
-    })?;
-    report::write_report(out_dir, &report, &protected_inputs(session))?;
-    Ok(report)
-}
-
-/// The files a render must never overwrite: its stems, the reference and the recipe.
+/// The files a render must never write over: the stems, the reference and the recipe.
 fn protected_inputs(session: &Session) -> Vec<PathBuf> {
     let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
     protected.extend(session.reference.clone());
@@ -350,7 +328,8 @@ fn protected_inputs(session: &Session) -> Vec<PathBuf> {
 }
 
 /// Compiles `spec`, runs it over `streams` and writes the session's deliverables from its
-/// outputs. `song_frames` counts from the first frame of the streams.
+/// outputs. `song_frames` counts from the first frame of the streams. Returns the report's
+/// meters too when `opts.report` asks for them.
 pub(crate) fn render_graph(
     session: &Session,
     spec: &crate::graph::GraphSpec,
@@ -359,21 +338,22 @@ pub(crate) fn render_graph(
     sample_rate: u32,
     opts: &mut RenderOptions,
     extra_tail: usize,
-) -> Result<RenderResult, RenderError> {
+) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
     let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
     copts.taps = std::mem::take(&mut opts.taps);
-    if let Some(c) = &opts.collector {
-        copts.taps.extend(c.output_taps(spec));
-    }
+    // The report's meters: taps on stems and outputs, gain reduction sampled per block.
+    let mut collector = opts.report.then(|| {
+        let (c, taps) = ReportCollector::new(spec, f64::from(sample_rate));
+        copts.taps.extend(taps);
+        c
+    });
     let compiled = compile(spec, copts)?;
     let warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
-    if let Some(c) = opts.collector.as_mut() {
-        c.watch(&schedule, spec);
+    if let Some(c) = collector.as_mut() {
+        c.watch(&schedule);
     }
-    let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
-    protected.extend(session.reference.clone());
-    protected.push(session.recipe.clone());
+    let protected = protected_inputs(session);
     let rate = f64::from(sample_rate);
     let edits = session
         .edits
@@ -392,8 +372,8 @@ pub(crate) fn render_graph(
         )?);
     }
     // After each block: the report's telemetry sampling, then the caller's progress.
+    let mut user_progress = opts.progress.take();
     let mut last_done = 0u64;
-    let (collector, user_progress) = (&mut opts.collector, &mut opts.progress);
     let mut after_block = |done: u64, total: u64| {
         if let Some(c) = collector.as_mut() {
             c.observe_block(done - last_done);
@@ -424,20 +404,22 @@ pub(crate) fn render_graph(
     for s in sinks {
         files.push(s.finish()?);
     }
+    opts.progress = user_progress;
     let mut taps = schedule.take_taps();
-    if let Some(c) = opts.collector.as_mut() {
-        c.collect(&mut taps);
-    }
-    Ok(RenderResult {
-        sample_rate,
-        song_frames,
-        latency: schedule.latency(),
-        tail: schedule.tail(),
-        files,
-        warnings,
-        seconds: 0.0,
-        taps,
-        target: None,
-        report: None,
-    })
+    let meters = collector.map(|c| c.finish(&mut taps));
+    Ok((
+        RenderResult {
+            sample_rate,
+            song_frames,
+            latency: schedule.latency(),
+            tail: schedule.tail(),
+            files,
+            warnings,
+            seconds: 0.0,
+            taps,
+            target: None,
+            report: None,
+        },
+        meters,
+    ))
 }

@@ -11,10 +11,11 @@
 //! 3. the tail chain runs a last time over the spill with the solved drive and writes the
 //!    deliverables.
 //!
-//! Memory stays flat: every stage streams. The limiter's drive is its `input_gain_db` parameter.
+//! Memory stays flat: every stage streams. The drive is a gain ahead of the limiter (−60…+36 dB).
 
 use super::{render_graph, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;
+use crate::analysis::report::{CollectedMeters, ReportCollector};
 use crate::dsp::{ConfigValue, Port};
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec};
 use crate::io::decode::{StemStream, StreamOptions};
@@ -23,8 +24,10 @@ use crate::session::Session;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// The limiter parameter the solver drives.
-pub const DRIVE_PARAM: &str = "input_gain_db";
+/// The gain node the solver adds ahead of the master limiter.
+pub const DRIVE_NODE: &str = "__target_gain";
+/// The range of the solver's drive, dB.
+const DRIVE_RANGE: (f64, f64) = (-60.0, 36.0);
 /// Integrated-loudness tolerance the solver aims for (the promise is ±0.1 LU).
 pub const TOLERANCE_LU: f64 = 0.05;
 /// Average gain reduction above which the report warns that the target is pushed too hard.
@@ -112,7 +115,9 @@ fn plan_tail(spec: &GraphSpec, output: &str) -> Result<TailPlan, RenderError> {
     }
 }
 
-/// The tail chain as a graph of its own, fed by engine input 0 (the spill), with `drive`.
+/// The tail chain as a graph of its own, fed by engine input 0 (the spill) through a gain of
+/// `drive` dB (the master gain the solver adjusts; ahead of the limiter, so the limiter's own
+/// settings stay as the recipe wrote them).
 fn tail_spec(spec: &GraphSpec, plan: &TailPlan, drive: f64, channels: usize) -> GraphSpec {
     let mut g = GraphSpec::new();
     g.node(
@@ -123,16 +128,15 @@ fn tail_spec(spec: &GraphSpec, plan: &TailPlan, drive: f64, channels: usize) -> 
             config: Default::default(),
         },
     );
-    let mut prev = "__pre_limiter".to_string();
-    for (i, id) in plan.tail.iter().enumerate() {
-        let mut node: NodeSpec = spec.find(id).expect("planned from this graph").clone();
-        if i == 0 {
-            if let NodeKind::Processor { config, .. } = &mut node.kind {
-                config
-                    .entries
-                    .insert(DRIVE_PARAM.to_string(), ConfigValue::Number(drive));
-            }
-        }
+    g.processor(
+        DRIVE_NODE,
+        "gain",
+        crate::dsp::ProcessorConfig::new().with("gain_db", ConfigValue::Number(drive)),
+    );
+    g.connect("__pre_limiter", DRIVE_NODE);
+    let mut prev = DRIVE_NODE.to_string();
+    for id in &plan.tail {
+        let node: NodeSpec = spec.find(id).expect("planned from this graph").clone();
         g.nodes.push(node);
         g.connect(&prev, id);
         prev = id.clone();
@@ -221,7 +225,7 @@ pub fn render_to_target(
     plan: &StemPlan,
     target: f64,
     opts: &mut RenderOptions,
-) -> Result<RenderResult, RenderError> {
+) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
     let rate = plan.sample_rate;
     let output = match session.deliverables.iter().find_map(|d| d.output.clone()) {
         Some(o) => o,
@@ -251,9 +255,25 @@ pub fn render_to_target(
     pass1.connect(&tail.feed, "__spill");
     let mut copts = crate::graph::CompileOptions::new(f64::from(rate), opts.block_size);
     copts.taps = std::mem::take(&mut opts.taps);
+    // The report's stem meters and the gain reduction before the limiter come from this pass.
+    let mut collector = opts.report.then(|| {
+        let (c, taps) = ReportCollector::new(spec, f64::from(rate));
+        copts.taps.extend(taps);
+        c
+    });
     let compiled = crate::graph::compile(&pass1, copts)?;
     let mut warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
+    if let Some(c) = collector.as_mut() {
+        c.watch(&schedule);
+    }
+    let mut last_done = 0u64;
+    let mut after_block = |done: u64, _total: u64| {
+        if let Some(c) = collector.as_mut() {
+            c.observe_block(done - last_done);
+        }
+        last_done = done;
+    };
     let spill_index = (0..schedule.output_count())
         .find(|&o| schedule.output_slot(o).id == "__spill")
         .expect("added above");
@@ -275,7 +295,7 @@ pub fn render_to_target(
         plan.song_frames,
         opts.block_size,
         opts.interrupt.as_deref(),
-        None,
+        Some(&mut after_block),
         |o, _, b| {
             if o == spill_index {
                 let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
@@ -286,7 +306,8 @@ pub fn render_to_target(
         },
     )?;
     writer.finish()?;
-    let taps = schedule.take_taps();
+    let mut taps = schedule.take_taps();
+    let pass1_meters = collector.map(|c| c.finish(&mut taps));
     let spilled = plan.song_frames + schedule.tail() as u64;
     let pre_lufs = pre.integrated_lufs();
     if !pre_lufs.is_finite() {
@@ -297,7 +318,7 @@ pub fn render_to_target(
 
     // 2. Solve the drive on the spill.
     let block = opts.block_size;
-    let mut drive = (target - pre_lufs).clamp(-12.0, 24.0);
+    let mut drive = (target - pre_lufs).clamp(DRIVE_RANGE.0, DRIVE_RANGE.1);
     let mut tail_passes = 0;
     let mut lufs = f64::NAN;
     for _ in 0..6 {
@@ -307,7 +328,7 @@ pub fn render_to_target(
         if error.abs() <= TOLERANCE_LU {
             break;
         }
-        drive = (drive + error).clamp(-12.0, 24.0);
+        drive = (drive + error).clamp(DRIVE_RANGE.0, DRIVE_RANGE.1);
     }
     if (target - lufs).abs() > 0.1 {
         warnings.push(format!(
@@ -325,7 +346,36 @@ pub fn render_to_target(
     // 3. The deliverables from the spill with the solved drive.
     let g = tail_spec(spec, &tail, drive, channels);
     let stream = spill_stream(&spill.0, rate, channels)?;
-    let mut result = render_graph(session, &g, vec![stream], spilled, rate, opts, 0)?;
+    let (mut result, tail_meters) =
+        render_graph(session, &g, vec![stream], spilled, rate, opts, 0)?;
+    // Stems and everything before the limiter from the full pass; the limiter, what follows it
+    // and the outputs from the final pass.
+    let meters = match (pass1_meters, tail_meters) {
+        (Some(first), Some(last)) => {
+            let stems: Vec<&str> = session.stems.iter().map(|s| s.name.as_str()).collect();
+            let mut nodes: Vec<_> = first
+                .nodes
+                .into_iter()
+                .filter(|(id, _)| stems.contains(&id.as_str()))
+                .collect();
+            nodes.extend(
+                last.nodes
+                    .into_iter()
+                    .filter(|(id, _)| id != "__pre_limiter"),
+            );
+            let mut gain_reduction: Vec<_> = first
+                .gain_reduction
+                .into_iter()
+                .filter(|g| !tail.tail.contains(&g.node))
+                .collect();
+            gain_reduction.extend(last.gain_reduction);
+            Some(CollectedMeters {
+                nodes,
+                gain_reduction,
+            })
+        }
+        _ => None,
+    };
     // The spill already holds the graph's tail: trim the final pass to the song plus that tail.
     result.song_frames = plan.song_frames;
     result.warnings.splice(0..0, warnings);
@@ -341,5 +391,5 @@ pub fn render_to_target(
         limiter: tail.tail[0].clone(),
     });
     drop(spill);
-    Ok(result)
+    Ok((result, meters))
 }

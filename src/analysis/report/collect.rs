@@ -3,8 +3,8 @@
 //!
 //! # Realtime safety
 //! [`MeterTap::observe`] and [`ReportCollector::observe_block`] run once per block inside the
-//! render loop: they never allocate, lock or do I/O (everything is sized when the taps are
-//! made and in [`ReportCollector::watch`]).
+//! render loop: they never allocate, lock or do I/O (everything is sized in
+//! [`ReportCollector::new`] and [`ReportCollector::watch`]).
 
 use crate::analysis::meters::{LevelMeter, LoudnessMeter, TruePeakMeter};
 use crate::dsp::buffer::MAX_CHANNELS;
@@ -182,24 +182,19 @@ impl GainReductionMeter {
     }
 }
 
-/// The render's side of a report: makes the meter taps, samples telemetry per block and
-/// gathers the readings.
-///
-/// A render may run more than one graph (a loudness target renders the full graph once, then
-/// the master limiter's chain again over its output), so taps are asked for per graph:
-/// [`stem_taps`](Self::stem_taps) for the graph the stems go through,
-/// [`output_taps`](Self::output_taps) and [`watch`](Self::watch) for the graph that writes the
-/// deliverables; [`collect`](Self::collect) takes the readings of this collector's taps out of
-/// whatever `Schedule::take_taps` returned.
+/// The render's side of a report: says which taps to attach, samples telemetry per block and
+/// hands back the readings at the end.
 pub struct ReportCollector {
     /// Marks this collector's taps.
     owner: u64,
-    sample_rate: f64,
-    nodes: Vec<(String, NodeMeters)>,
+    /// Node ids of the stems and outputs tapped, in the order their taps were made.
+    tapped: Vec<String>,
     gain_reduction: Vec<GainReductionMeter>,
+    /// Processor kind of each processor node, for the gain-reduction table.
+    kinds: Vec<(String, String)>,
 }
 
-/// The readings of a [`ReportCollector`].
+/// The readings of the taps a [`ReportCollector`] made, by node id.
 #[derive(Debug, Clone, Default)]
 pub struct CollectedMeters {
     /// Node id → readings, for every tapped stem and output node.
@@ -209,64 +204,54 @@ pub struct CollectedMeters {
 }
 
 impl ReportCollector {
-    /// A collector for a render at `sample_rate`.
-    pub fn new(sample_rate: f64) -> Self {
-        Self {
-            owner: next_owner(),
-            sample_rate,
-            nodes: Vec::new(),
-            gain_reduction: Vec::new(),
-        }
-    }
-
-    /// Meter taps for every stem source of `graph` that reaches an output (a stem that
-    /// reaches none is not rendered), to pass in `CompileOptions::taps`.
-    pub fn stem_taps(&self, graph: &GraphSpec) -> Vec<(String, Box<dyn Tap>)> {
-        self.taps(graph, |k| matches!(k, NodeKind::Source { .. }))
-    }
-
-    /// Meter taps for every output of `graph`.
-    pub fn output_taps(&self, graph: &GraphSpec) -> Vec<(String, Box<dyn Tap>)> {
-        self.taps(graph, |k| matches!(k, NodeKind::Output { .. }))
-    }
-
-    fn taps(
-        &self,
-        graph: &GraphSpec,
-        wanted: impl Fn(&NodeKind) -> bool,
-    ) -> Vec<(String, Box<dyn Tap>)> {
+    /// A collector for `graph` rendered at `sample_rate`, with the meter taps to attach
+    /// (through `CompileOptions::taps`): one on every stem source and every output that
+    /// reaches an output (a stem that reaches none is not rendered, so not metered).
+    pub fn new(graph: &GraphSpec, sample_rate: f64) -> (Self, Vec<(String, Box<dyn Tap>)>) {
+        let owner = next_owner();
         let live = reaches_output(graph);
         let mut taps: Vec<(String, Box<dyn Tap>)> = Vec::new();
+        let mut tapped = Vec::new();
+        let mut kinds = Vec::new();
         for (i, node) in graph.nodes.iter().enumerate() {
             let channels = match &node.kind {
                 NodeKind::Source { channels, .. } | NodeKind::Output { channels } => *channels,
-                _ => continue,
+                NodeKind::Processor { kind, .. } => {
+                    kinds.push((node.id.clone(), kind.clone()));
+                    continue;
+                }
+                NodeKind::Bus { .. } => continue,
             };
-            if !wanted(&node.kind) || !live[i] || channels == 0 || channels > MAX_CHANNELS {
+            if !live[i] || channels == 0 || channels > MAX_CHANNELS {
                 continue;
             }
-            let mut tap = MeterTap::new(self.sample_rate, channels);
-            tap.owner = self.owner;
+            let mut tap = MeterTap::new(sample_rate, channels);
+            tap.owner = owner;
             taps.push((node.id.clone(), Box::new(tap)));
+            tapped.push(node.id.clone());
         }
-        taps
+        (
+            Self {
+                owner,
+                tapped,
+                gain_reduction: Vec::new(),
+                kinds,
+            },
+            taps,
+        )
     }
 
-    /// Finds the processors of `graph`, compiled into `schedule`, that publish
-    /// `gain_reduction_db`; [`observe_block`](Self::observe_block) then samples them.
-    pub fn watch(&mut self, schedule: &Schedule, graph: &GraphSpec) {
-        for node in &graph.nodes {
-            let NodeKind::Processor { kind, .. } = &node.kind else {
-                continue;
-            };
-            let Some(t) = schedule.telemetry(&node.id) else {
+    /// Finds the processors of the compiled `schedule` that publish `gain_reduction_db`.
+    pub fn watch(&mut self, schedule: &Schedule) {
+        for (id, kind) in &self.kinds {
+            let Some(t) = schedule.telemetry(id) else {
                 continue;
             };
             let Some(slot) = t.names().iter().position(|n| *n == GAIN_REDUCTION_DB) else {
                 continue;
             };
             self.gain_reduction.push(GainReductionMeter {
-                node: node.id.clone(),
+                node: id.clone(),
                 kind: kind.clone(),
                 telemetry: t,
                 slot,
@@ -278,7 +263,7 @@ impl ReportCollector {
         }
     }
 
-    /// Samples the watched telemetry after a block of `frames` frames. Real-time safe.
+    /// Samples the telemetry after a block of `frames` frames was processed. Real-time safe.
     pub fn observe_block(&mut self, frames: u64) {
         for g in &mut self.gain_reduction {
             g.observe(frames);
@@ -286,23 +271,22 @@ impl ReportCollector {
     }
 
     /// Takes this collector's taps out of `taps` (what `Schedule::take_taps` returned) and
-    /// keeps their readings; other taps stay in `taps`, in order.
-    pub fn collect(&mut self, taps: &mut Vec<(String, Box<dyn Tap>)>) {
+    /// returns their readings with the gain-reduction statistics; other taps stay in `taps`.
+    pub fn finish(self, taps: &mut Vec<(String, Box<dyn Tap>)>) -> CollectedMeters {
+        let mut nodes = Vec::new();
         let mut kept = Vec::with_capacity(taps.len());
         for (id, mut tap) in taps.drain(..) {
             let any: &mut dyn std::any::Any = &mut *tap;
             match any.downcast_mut::<MeterTap>() {
-                Some(m) if m.owner == self.owner => self.nodes.push((id, m.meters())),
+                Some(m) if m.owner == self.owner => nodes.push((id, m.meters())),
                 _ => kept.push((id, tap)),
             }
         }
         *taps = kept;
-    }
-
-    /// Everything collected.
-    pub fn finish(self) -> CollectedMeters {
+        // In graph order (the order the taps were made).
+        nodes.sort_by_key(|(id, _)| self.tapped.iter().position(|t| t == id));
         CollectedMeters {
-            nodes: self.nodes,
+            nodes,
             gain_reduction: self.gain_reduction.iter().map(|g| g.result()).collect(),
         }
     }

@@ -172,6 +172,14 @@ pub fn render(r: &RenderReport) -> String {
         );
     }
 
+    if let Some(t) = &r.loudness_target {
+        let _ = writeln!(
+            o,
+            "\n## Loudness target\n\n{:.2} LUFS for a target of {} LUFS: gain {:+.2} dB into `{}`, \
+             {:.2} LU of limiting; {} full pass, {} passes of the limiter.",
+            t.integrated_lufs, t.target_lufs, t.drive_db, t.limiter, t.limiting_cost_lu, t.full_passes, t.tail_passes
+        );
+    }
     if let Some(t) = &r.null_test {
         let _ = writeln!(o, "\n## Null test (stems at unity against the reference)\n");
         let _ = writeln!(

@@ -25,7 +25,6 @@ use super::json;
 use crate::graph::spec::NodeKind;
 use crate::io::atomic::{AtomicFile, OutputError};
 use crate::render::deliver::DeliveredFile;
-use crate::render::target::TargetOutcome;
 use crate::session::{DitherKind, Session};
 use serde::Serialize;
 use std::io::Write;
@@ -180,10 +179,10 @@ pub struct RenderReport {
     pub outputs: Vec<OutputReport>,
     /// Gain reduction of every dynamics processor that publishes it, in recipe order.
     pub gain_reduction: Vec<GainReduction>,
-    /// How the loudness target was met, when the recipe sets one.
-    pub target: Option<TargetOutcome>,
     /// The null test of the stems against the reference mix, when it was run.
     pub null_test: Option<NullTest>,
+    /// How the loudness target was met (drive, limiting cost, passes), when the recipe set one.
+    pub loudness_target: Option<crate::render::target::TargetOutcome>,
     /// The files written, in recipe order.
     pub deliverables: Vec<DeliverableReport>,
     /// The render's warnings.
@@ -210,10 +209,10 @@ pub struct ReportInputs<'a> {
     pub out_dir: &'a Path,
     /// What the [`ReportCollector`] collected.
     pub meters: CollectedMeters,
-    /// The loudness-target outcome, if the recipe set a target.
-    pub target: Option<&'a TargetOutcome>,
     /// The null test, if one was run.
     pub null_test: Option<NullTest>,
+    /// How the loudness target was met, if the recipe set one.
+    pub loudness_target: Option<crate::render::target::TargetOutcome>,
     /// The render's warnings.
     pub warnings: &'a [String],
     /// Wall time of the render, seconds.
@@ -321,8 +320,8 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         stems,
         outputs,
         gain_reduction: inputs.meters.gain_reduction,
-        target: inputs.target.cloned(),
         null_test: inputs.null_test,
+        loudness_target: inputs.loudness_target,
         deliverables,
         warnings: inputs.warnings.to_vec(),
         run: RunInfo {
