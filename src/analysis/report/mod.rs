@@ -16,7 +16,9 @@ pub mod collect;
 mod hash;
 mod markdown;
 
-pub use collect::{CollectedMeters, GainReduction, MeterTap, NodeMeters, ReportCollector};
+pub use collect::{
+    CollectedMeters, GainReduction, MeterTap, NodeMeters, NodeTaps, ReportCollector,
+};
 pub use hash::sha256_file;
 
 use super::analyze::{analyze_with, AnalyzeError, AnalyzeOptions, FileAnalysis};
