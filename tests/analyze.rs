@@ -60,7 +60,11 @@ fn music_like(fs: f64, seconds: f64, seed: u64) -> Vec<Vec<f64>> {
     let mut hat = 0.0;
     for i in 0..n {
         let t = i as f64 / fs;
-        let section = if (t / 4.0) as u64 % 2 == 0 { 1.0 } else { 0.45 };
+        let section = if ((t / 4.0) as u64).is_multiple_of(2) {
+            1.0
+        } else {
+            0.45
+        };
         let beat = (t * 2.0).fract();
         let env = (-beat * 6.0).exp();
         let bass = 0.30 * env * (2.0 * PI * 55.0 * t).sin();
@@ -136,8 +140,8 @@ fn ffmpeg_r128(path: &Path) -> FfmpegR128 {
     let text = std::fs::read_to_string(meta).unwrap();
     let integrated = text
         .lines()
-        .filter_map(|l| l.strip_prefix("lavfi.r128.I="))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("lavfi.r128.I="))
         .and_then(|v| v.parse().ok())
         .expect("ffmpeg reports lavfi.r128.I");
     // The summary's "True peak:" section: "Peak: -2.8 dBFS".

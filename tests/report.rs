@@ -254,3 +254,62 @@ fn no_report_when_not_asked_for() {
     assert!(!out.join("report.json").exists() && !out.join("report.md").exists());
     assert!(out.join("Report 24.wav").exists());
 }
+
+const MASTERED: &str = r#"
+local s = session { title = "Mastered", target_lufs = -7, ceiling_dbtp = -1.0 }
+local master = s:bus "master"
+s:stem("bass", "stems/bass.wav"):chain {
+  compressor { threshold_db = -30, ratio = 4, attack_ms = 10, release_ms = 100 },
+}:to(master)
+s:stem("drums", "stems/drums.wav"):to(master)
+s:stem("vocals", "stems/vocals.wav"):to(master)
+master:chain {
+  limiter { ceiling_dbtp = -1.0, lookahead_ms = 1.5 },
+}:to(s:output "main")
+s:deliver { file = "{title} 24.wav", bits = 24 }
+s:deliver { file = "{title} 16 44k1.wav", bits = 16, sample_rate_hz = 44100, dither = "tpdf" }
+return s
+"#;
+
+#[test]
+fn a_mastered_render_reports_the_limiter_the_target_and_each_deliverable_as_written() {
+    let (dir, recipe) = project(MASTERED);
+    let session = load_recipe(&recipe).unwrap();
+    let out = dir.path().join("out");
+    let result = render(&session, RenderOptions::new(&out)).unwrap();
+    let json = read_json(&out.join("report.json"));
+    assert_valid(&json);
+    assert!(result.taps.is_empty());
+    // The limiter worked and says so.
+    let gr = json["gain_reduction"].as_array().unwrap();
+    let lim = gr
+        .iter()
+        .find(|g| g["kind"] == "limiter")
+        .unwrap_or_else(|| panic!("{gr:#?}"));
+    assert!(lim["max_db"].as_f64().unwrap() > 0.5, "{lim}");
+    assert!(lim["active_percent"].as_f64().unwrap() > 0.0, "{lim}");
+    // The target outcome is there, and the delivered master is on target.
+    let target = &json["loudness_target"];
+    assert_eq!(target["target_lufs"], -7.0);
+    let dl = json["deliverables"].as_array().unwrap();
+    let i24 = dl[0]["analysis"]["integrated_lufs"].as_f64().unwrap();
+    assert!((i24 - -7.0).abs() < 0.15, "{i24} {target}");
+    // The CD master is measured after its own conversion and dither.
+    let cd = &dl[1];
+    assert_eq!(cd["sample_rate_hz"], 44_100);
+    assert_eq!(cd["analysis"]["sample_rate_hz"], 44_100);
+    assert_eq!(cd["analysis"]["bits"], 16);
+    assert_eq!(cd["dither"], "tpdf");
+    for d in dl {
+        assert!(
+            d["analysis"]["true_peak_dbtp"].as_f64().unwrap() <= -0.9,
+            "{d}"
+        );
+    }
+    // Stems are metered in the first pass; the master in the last.
+    assert!(json["stems"][0]["meters"]["integrated_lufs"].is_number());
+    let mi = json["outputs"][0]["meters"]["integrated_lufs"]
+        .as_f64()
+        .unwrap();
+    assert!((mi - i24).abs() < 0.05, "{mi} vs {i24}");
+}

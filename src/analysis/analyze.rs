@@ -90,7 +90,7 @@ pub struct FileAnalysis {
     /// Bits per sample of the container (PCM and lossless codecs).
     pub bits: Option<u32>,
     /// Bits the samples actually use (`None`: finer than 32 bits, i.e. floating-point
-    /// content, or a lossy codec).
+    /// content, a lossy codec, or digital silence).
     pub effective_bits: Option<u32>,
     /// Integrated (gated) loudness, LUFS.
     #[serde(serialize_with = "json::db")]
@@ -118,7 +118,8 @@ pub struct FileAnalysis {
     /// RMS over all samples of all channels, dBFS (full-scale sine: −3.01).
     #[serde(serialize_with = "json::db")]
     pub rms_dbfs: f64,
-    /// Peak-to-loudness ratio: true peak − integrated loudness, dB.
+    /// Peak-to-loudness ratio: true peak − integrated loudness, dB (NaN, i.e. `null`, when
+    /// the integrated loudness is undefined).
     #[serde(serialize_with = "json::db")]
     pub plr_db: f64,
     /// Crest factor: sample peak − RMS, dB.
@@ -251,7 +252,8 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
         channels,
         duration_s: frames as f64 / rate,
         bits: info.bits_per_sample,
-        effective_bits: level.effective_bits(),
+        // All-zero samples fit any word length: say nothing rather than "8 bits".
+        effective_bits: level.effective_bits().filter(|_| level.sample_peak() > 0.0),
         integrated_lufs: integrated,
         short_term_max_lufs: loudness.short_term_max_lufs(),
         momentary_max_lufs: loudness.momentary_max_lufs(),
@@ -261,7 +263,12 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
         true_peak_8x_dbtp: true_peak_8x.as_ref().map(|m| m.true_peak_dbtp()),
         sample_peak_dbfs: level.sample_peak_dbfs(),
         rms_dbfs: level.rms_dbfs(),
-        plr_db: tp - integrated,
+        // Undefined when nothing passes the gate.
+        plr_db: if integrated.is_finite() {
+            tp - integrated
+        } else {
+            f64::NAN
+        },
         crest_factor_db: level.crest_factor_db(),
         correlation: stereo.then(|| level.correlation()),
         width: stereo.then(|| level.width()),
@@ -370,8 +377,9 @@ impl Difference {
     /// `file` minus `reference`. A difference involving −∞ (silence) is not finite and
     /// serializes as `null`.
     pub fn between(file: &FileAnalysis, reference: &FileAnalysis) -> Self {
+        // Equal readings (two silences included) differ by 0.
         let d = |a: f64, b: f64| if a == b { 0.0 } else { a - b };
-        let od = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+        let od = |a: Option<f64>, b: Option<f64>| Some(d(a?, b?));
         Self {
             path: file.path.clone(),
             reference: reference.path.clone(),

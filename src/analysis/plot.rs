@@ -111,12 +111,14 @@ fn file_name(a: &Analysis) -> String {
         .unwrap_or_else(|| a.figures.path.display().to_string())
 }
 
-/// `-inf`-safe number for captions.
+/// A number for captions: `−∞` for silence, `n/a` when undefined.
 fn num(v: f64, decimals: usize) -> String {
     if v.is_finite() {
         format!("{v:.decimals$}").replace('-', "−")
-    } else {
+    } else if v == f64::NEG_INFINITY {
         "−∞".into()
+    } else {
+        "n/a".into()
     }
 }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 pub type BufId = usize;
 
 /// Something that looks at a node's output every block without changing it (a meter).
+/// `Any`, so whoever attached a tap can downcast it back after a render to read it.
 ///
 /// # Realtime safety
 /// `observe` runs on the audio thread: no allocation, locks or I/O.

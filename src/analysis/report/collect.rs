@@ -17,6 +17,10 @@ use std::sync::Arc;
 
 use crate::analysis::json;
 
+/// Taps with the id of the node each observes, as `CompileOptions::taps` takes them and
+/// `Schedule::take_taps` returns them.
+pub type NodeTaps = Vec<(String, Box<dyn Tap>)>;
+
 /// Gain reduction from which a dynamics processor counts as active, dB.
 pub const ACTIVE_GAIN_REDUCTION_DB: f64 = 0.1;
 
@@ -207,10 +211,10 @@ impl ReportCollector {
     /// A collector for `graph` rendered at `sample_rate`, with the meter taps to attach
     /// (through `CompileOptions::taps`): one on every stem source and every output that
     /// reaches an output (a stem that reaches none is not rendered, so not metered).
-    pub fn new(graph: &GraphSpec, sample_rate: f64) -> (Self, Vec<(String, Box<dyn Tap>)>) {
+    pub fn new(graph: &GraphSpec, sample_rate: f64) -> (Self, NodeTaps) {
         let owner = next_owner();
         let live = reaches_output(graph);
-        let mut taps: Vec<(String, Box<dyn Tap>)> = Vec::new();
+        let mut taps: NodeTaps = Vec::new();
         let mut tapped = Vec::new();
         let mut kinds = Vec::new();
         for (i, node) in graph.nodes.iter().enumerate() {
@@ -272,7 +276,7 @@ impl ReportCollector {
 
     /// Takes this collector's taps out of `taps` (what `Schedule::take_taps` returned) and
     /// returns their readings with the gain-reduction statistics; other taps stay in `taps`.
-    pub fn finish(self, taps: &mut Vec<(String, Box<dyn Tap>)>) -> CollectedMeters {
+    pub fn finish(self, taps: &mut NodeTaps) -> CollectedMeters {
         let mut nodes = Vec::new();
         let mut kept = Vec::with_capacity(taps.len());
         for (id, mut tap) in taps.drain(..) {

@@ -16,7 +16,9 @@ pub mod collect;
 mod hash;
 mod markdown;
 
-pub use collect::{CollectedMeters, GainReduction, MeterTap, NodeMeters, ReportCollector};
+pub use collect::{
+    CollectedMeters, GainReduction, MeterTap, NodeMeters, NodeTaps, ReportCollector,
+};
 pub use hash::sha256_file;
 
 use super::analyze::{analyze_with, AnalyzeError, AnalyzeOptions, FileAnalysis};
@@ -133,6 +135,12 @@ pub struct DeliverableReport {
     pub sample_rate_hz: u32,
     /// Dither before quantization: `none` or `tpdf`.
     pub dither: String,
+    /// Ceiling of the deliverable's true-peak safety limiter, if one ran, dBTP.
+    #[serde(serialize_with = "json::opt_db")]
+    pub ceiling_dbtp: Option<f64>,
+    /// Largest gain reduction of that safety limiter, dB (0 when it never acted).
+    #[serde(serialize_with = "json::db")]
+    pub safety_gain_reduction_db: f64,
     /// Samples clipped by the integer conversion.
     pub clipped_samples: u64,
     /// The analysis of the written file (its `path` relative to the output folder).
@@ -277,7 +285,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         let mut analysis = analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures;
         analysis.path = PathBuf::from(relative(&f.wav.path, inputs.out_dir));
         let dither = match s.deliverables.get(i).map(|d| d.dither) {
-            Some(DitherKind::Tpdf) => "tpdf",
+            Some(DitherKind::Tpdf) if f.dithered => "tpdf",
             _ => "none",
         };
         deliverables.push(DeliverableReport {
@@ -286,6 +294,8 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
             bits: f.bits,
             sample_rate_hz: f.sample_rate,
             dither: dither.into(),
+            ceiling_dbtp: f.ceiling_dbtp,
+            safety_gain_reduction_db: f.safety_gain_reduction_db,
             clipped_samples: f.wav.clipped,
             analysis,
         });
