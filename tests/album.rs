@@ -211,8 +211,26 @@ fn one_template_per_track_loudness_and_incremental_renders() {
         &template,
     )
     .unwrap();
+    // Song Three is a recipe of its own, built on the same template.
+    std::fs::write(
+        dir.path().join("three.lua"),
+        r#"local band = template "band_4stem"
+return band {
+  title = "Three", tempo_bpm = 120,
+  stems = { drums = "songs/03/stems/drums.wav", bass = "songs/03/stems/bass.wav",
+            music = "songs/03/stems/music.wav", vocals = "songs/03/stems/vocals.wav" },
+  drums = { gain_db = -3 },
+  master = { target_lufs = -20 },
+}
+"#,
+    )
+    .unwrap();
+    let songs = THREE_SONGS.replace(
+        r#"{ title = "Three", stems = "songs/03/stems", drums = { gain_db = -3 } },"#,
+        r#"{ recipe = "three.lua" },"#,
+    );
     let policy = r#"{ mode = "per_track", target_lufs = -14, ceiling_dbtp = -1 }"#;
-    let album = album_file(dir.path(), policy, THREE_SONGS, "");
+    let album = album_file(dir.path(), policy, &songs, "");
     let out = dir.path().join("out");
 
     let first = render(&album, &out, 2, None);
@@ -254,7 +272,7 @@ fn one_template_per_track_loudness_and_incremental_renders() {
     let album = album_file(
         dir.path(),
         policy,
-        &THREE_SONGS.replace("vocals = { gain_db = 1 }", "vocals = { gain_db = 2 }"),
+        &songs.replace("vocals = { gain_db = 1 }", "vocals = { gain_db = 2 }"),
         "",
     );
     let one_before = std::fs::read(out.join("01 One.wav")).unwrap();
@@ -704,4 +722,43 @@ fn plan_jobs_and_finish_in_separate_processes_give_the_same_bits() {
             x.display()
         );
     }
+}
+
+#[test]
+fn album_file_mistakes_are_errors_that_say_where() {
+    let dir = project(1);
+    let load = |body: &str| {
+        let p = dir.path().join("bad.lua");
+        std::fs::write(&p, body).unwrap();
+        load_album(&p).map(|_| ()).unwrap_err().to_string()
+    };
+    let e = load(r#"return album { songs = { { title = "One", stems = "songs/01/stems" } } }"#);
+    assert!(e.contains("song 1 (One)") && e.contains("template"), "{e}");
+    let e = load(
+        r#"return album { template = "band_4stem", songs = { { title = "One", stems = "songs/01/stems", isrc = "XX" } } }"#,
+    );
+    assert!(e.contains("ISRC") && e.contains("bad.lua:1"), "{e}");
+    let e = load(
+        r#"return album { template = "band_4stem", policy = { mode = "loud" }, songs = { { stems = "songs/01/stems" } } }"#,
+    );
+    assert!(e.contains("per_track"), "{e}");
+    let e = load(r#"return album { template = "band_4stem", songs = { { stems = "nowhere" } } }"#);
+    assert!(e.contains("nowhere"), "{e}");
+    let e = load("return session {}");
+    assert!(e.contains("album"), "{e}");
+    let e = load(r#"return album { songs = {} }"#);
+    assert!(e.contains("at least one song"), "{e}");
+    // Two songs writing one file.
+    let p = dir.path().join("clash.lua");
+    std::fs::write(
+        &p,
+        r#"return album { template = "band_4stem", deliver = { wav { file = "master.wav" } },
+  songs = { { stems = "songs/01/stems" }, { stems = "songs/01/stems" } } }"#,
+    )
+    .unwrap();
+    let spec = load_album(&p).unwrap();
+    let e = render_album(&spec, &AlbumOptions::new(dir.path().join("out")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("both write master.wav"), "{e}");
 }
