@@ -86,7 +86,7 @@ pub enum FinishOutcome {
     /// After the measure phase: the drives were computed (or were current); run the render jobs.
     Gain(GainRecord),
     /// After the render phase: the report (`None` when it was current).
-    Report(Option<AlbumReport>),
+    Report(Option<Box<AlbumReport>>),
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -230,9 +230,9 @@ pub fn finish(spec: &AlbumSpec, opts: &AlbumOptions) -> Result<FinishOutcome, Al
                 "render jobs {missing:?} have not run since the album gain was computed: run them, then --finish again"
             )));
         }
-        Ok(FinishOutcome::Report(report_phase(
-            &ctx, &measures, &gain, &renders,
-        )?))
+        Ok(FinishOutcome::Report(
+            report_phase(&ctx, &measures, &gain, &renders)?.map(Box::new),
+        ))
     })();
     ctx.save_digests();
     result

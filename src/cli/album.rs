@@ -115,7 +115,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     );
                 }
             }
-            FinishOutcome::Report(r) => print_report(r.as_ref(), &out, args.json)?,
+            FinishOutcome::Report(r) => print_report(r.as_deref(), &out, args.json)?,
         }
         return Ok(());
     }

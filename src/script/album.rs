@@ -71,7 +71,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
     let artist = get_string(&t, "artist", &origin)?;
     let policy = policy(&t, &origin)?;
     let default_gap = get_number(&t, "gap_s", &origin)?.unwrap_or(2.0);
-    if !(default_gap >= 0.0) {
+    if default_gap.is_nan() || default_gap < 0.0 {
         return Err(recipe_err(&origin, "`gap_s` cannot be negative"));
     }
     let cd = cd_image(&t, &origin)?;
@@ -111,7 +111,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         } else {
             gap.unwrap_or(default_gap)
         };
-        if !(gap_before_s >= 0.0) {
+        if gap_before_s.is_nan() || gap_before_s < 0.0 {
             return Err(at(recipe_err(&origin, "`gap_s` cannot be negative")));
         }
         let song_deliver: Option<Table> = table_field(&song, "deliver", &origin).map_err(at)?;
@@ -151,7 +151,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
                     &master,
                     deliver.as_ref(),
                 )
-                .map_err(|e| at(e))?;
+                .map_err(at)?;
                 let f: Function = lua
                     .globals()
                     .get::<Function>("template")
@@ -406,12 +406,12 @@ fn template_options(
     Ok(options)
 }
 
+/// A stems folder's stems (name, file) and its reference mix.
+type StemsFolder = (Vec<(String, String)>, Option<String>);
+
 /// The audio files of a stems folder by name (file name without extension), as paths relative
 /// to the album (as written, joined), and the reference mix if the folder has one.
-fn stems_in(
-    base: &Path,
-    folder: &str,
-) -> Result<(Vec<(String, String)>, Option<String>), ScriptError> {
+fn stems_in(base: &Path, folder: &str) -> Result<StemsFolder, ScriptError> {
     let dir = resolve(base, folder);
     let entries = std::fs::read_dir(&dir).map_err(|e| ScriptError::Recipe {
         origin: None,
