@@ -174,11 +174,22 @@ pub fn run_job(spec: &AlbumSpec, opts: &AlbumOptions, k: usize) -> Result<JobOut
         let i = k - n;
         (|| {
             let measure = current_measure(&ctx, i)?;
+            // The gain must come from the measurements on record now, every song's: a song
+            // measured again since --finish may have moved the album gain.
+            let on_record: Vec<Option<String>> = spec
+                .songs
+                .iter()
+                .map(|s| read_json::<MeasureRecord>(&ctx.work.measure(s.track)).map(|m| m.key))
+                .collect();
             let gain = read_json::<GainRecord>(&ctx.work.gain())
                 .filter(|g| {
                     g.policy == spec.policy
                         && g.measure_keys.len() == n
                         && g.measure_keys[i] == measure.key
+                        && g.measure_keys
+                            .iter()
+                            .zip(&on_record)
+                            .all(|(k, r)| r.as_ref() == Some(k))
                 })
                 .ok_or_else(|| {
                     AlbumError::Plan(
