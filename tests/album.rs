@@ -153,6 +153,10 @@ const DELIVER: &str = r#"
 "#;
 
 fn album_file(dir: &Path, policy: &str, songs: &str, extra: &str) -> PathBuf {
+    album_file_with(dir, policy, DELIVER, songs, extra)
+}
+
+fn album_file_with(dir: &Path, policy: &str, deliver: &str, songs: &str, extra: &str) -> PathBuf {
     let path = dir.join("album.lua");
     std::fs::write(
         &path,
@@ -161,7 +165,7 @@ fn album_file(dir: &Path, policy: &str, songs: &str, extra: &str) -> PathBuf {
   title = "Test Album", artist = "The Examples",
   template = "band_4stem",
   policy = {policy},
-  {DELIVER}
+  {deliver}
   {extra}
   songs = {{
 {songs}
@@ -207,8 +211,26 @@ fn one_template_per_track_loudness_and_incremental_renders() {
         &template,
     )
     .unwrap();
+    // Song Three is a recipe of its own, built on the same template.
+    std::fs::write(
+        dir.path().join("three.lua"),
+        r#"local band = template "band_4stem"
+return band {
+  title = "Three", tempo_bpm = 120,
+  stems = { drums = "songs/03/stems/drums.wav", bass = "songs/03/stems/bass.wav",
+            music = "songs/03/stems/music.wav", vocals = "songs/03/stems/vocals.wav" },
+  drums = { gain_db = -3 },
+  master = { target_lufs = -20 },
+}
+"#,
+    )
+    .unwrap();
+    let songs = THREE_SONGS.replace(
+        r#"{ title = "Three", stems = "songs/03/stems", drums = { gain_db = -3 } },"#,
+        r#"{ recipe = "three.lua" },"#,
+    );
     let policy = r#"{ mode = "per_track", target_lufs = -14, ceiling_dbtp = -1 }"#;
-    let album = album_file(dir.path(), policy, THREE_SONGS, "");
+    let album = album_file(dir.path(), policy, &songs, "");
     let out = dir.path().join("out");
 
     let first = render(&album, &out, 2, None);
@@ -250,7 +272,7 @@ fn one_template_per_track_loudness_and_incremental_renders() {
     let album = album_file(
         dir.path(),
         policy,
-        &THREE_SONGS.replace("vocals = { gain_db = 1 }", "vocals = { gain_db = 2 }"),
+        &songs.replace("vocals = { gain_db = 1 }", "vocals = { gain_db = 2 }"),
         "",
     );
     let one_before = std::fs::read(out.join("01 One.wav")).unwrap();
@@ -611,9 +633,9 @@ fn cd_masters_flac_tags_and_the_cd_image() {
     assert_eq!(i00 % 588, 0);
     let (_, img) = ints16(&image);
     assert_eq!((img.len() / 2) % 588, 0, "the image is whole CD frames");
-    let tracks = out.join(".stemgraph-album/cd");
-    let (_, t1) = ints16(&tracks.join("01.wav"));
-    let (_, t2) = ints16(&tracks.join("02.wav"));
+    // The image is made of the CD masters the album delivers.
+    let (_, t1) = ints16(&out.join("cd/01 One.wav"));
+    let (_, t2) = ints16(&out.join("cd/02 Two.wav"));
     assert_eq!(&img[..t1.len()], &t1[..]);
     assert!(
         img[t1.len()..2 * i01 as usize].iter().all(|s| *s == 0),
@@ -627,7 +649,14 @@ fn cd_masters_flac_tags_and_the_cd_image() {
 fn plan_jobs_and_finish_in_separate_processes_give_the_same_bits() {
     let dir = project(3);
     let policy = r#"{ mode = "album_gain", key = "whole", target_lufs = -14, ceiling_dbtp = -1 }"#;
-    let album = album_file(dir.path(), policy, THREE_SONGS, "cd = true,");
+    // No CD master among the deliverables: the CD image gets CD tracks of its own.
+    let deliver = r#"
+  deliver = {
+    wav { file = "{track:02} {title}.wav", bits = 24 },
+    flac { file = "flac/{track:02} {title}.flac", bits = 16, sample_rate_hz = 44100 },
+  },
+"#;
+    let album = album_file_with(dir.path(), policy, deliver, THREE_SONGS, "cd = true,");
     let one = dir.path().join("one");
     render(&album, &one, 2, None);
 
@@ -684,7 +713,8 @@ fn plan_jobs_and_finish_in_separate_processes_give_the_same_bits() {
             .collect()
     };
     assert_eq!(rel(&one, &a), rel(&many, &b));
-    assert!(a.len() >= 3 * 3 + 4, "{a:?}");
+    assert!(a.len() >= 3 * 2 + 4, "{a:?}");
+    assert!(one.join(".stemgraph-album/cd/03.wav").is_file());
     for (x, y) in a.iter().zip(&b) {
         assert!(
             std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
@@ -692,4 +722,43 @@ fn plan_jobs_and_finish_in_separate_processes_give_the_same_bits() {
             x.display()
         );
     }
+}
+
+#[test]
+fn album_file_mistakes_are_errors_that_say_where() {
+    let dir = project(1);
+    let load = |body: &str| {
+        let p = dir.path().join("bad.lua");
+        std::fs::write(&p, body).unwrap();
+        load_album(&p).map(|_| ()).unwrap_err().to_string()
+    };
+    let e = load(r#"return album { songs = { { title = "One", stems = "songs/01/stems" } } }"#);
+    assert!(e.contains("song 1 (One)") && e.contains("template"), "{e}");
+    let e = load(
+        r#"return album { template = "band_4stem", songs = { { title = "One", stems = "songs/01/stems", isrc = "XX" } } }"#,
+    );
+    assert!(e.contains("ISRC") && e.contains("bad.lua:1"), "{e}");
+    let e = load(
+        r#"return album { template = "band_4stem", policy = { mode = "loud" }, songs = { { stems = "songs/01/stems" } } }"#,
+    );
+    assert!(e.contains("per_track"), "{e}");
+    let e = load(r#"return album { template = "band_4stem", songs = { { stems = "nowhere" } } }"#);
+    assert!(e.contains("nowhere"), "{e}");
+    let e = load("return session {}");
+    assert!(e.contains("album"), "{e}");
+    let e = load(r#"return album { songs = {} }"#);
+    assert!(e.contains("at least one song"), "{e}");
+    // Two songs writing one file.
+    let p = dir.path().join("clash.lua");
+    std::fs::write(
+        &p,
+        r#"return album { template = "band_4stem", deliver = { wav { file = "master.wav" } },
+  songs = { { stems = "songs/01/stems" }, { stems = "songs/01/stems" } } }"#,
+    )
+    .unwrap();
+    let spec = load_album(&p).unwrap();
+    let e = render_album(&spec, &AlbumOptions::new(dir.path().join("out")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("both write master.wav"), "{e}");
 }

@@ -293,8 +293,8 @@ fn buffers_are_bounded_by_design() {
     let mut out = FlacOutput::create(&dir.path().join("b.flac"), 48_000, 2, 24, &[], &[]).unwrap();
     let ints = signal(48_000, 24, 1);
     let mut buf = AudioBuffer::new(2, 48_000);
-    for c in 0..2 {
-        for (d, &s) in buf.channel_mut(c, 48_000).iter_mut().zip(&ints[c]) {
+    for (c, ch) in ints.iter().enumerate() {
+        for (d, &s) in buf.channel_mut(c, 48_000).iter_mut().zip(ch) {
             *d = f64::from(s) / 8_388_608.0;
         }
     }
@@ -330,8 +330,8 @@ fn child_encode() {
     let block = 48_000;
     let ints = signal(block, 24, 9);
     let mut buf = AudioBuffer::new(2, block);
-    for c in 0..2 {
-        for (d, &s) in buf.channel_mut(c, block).iter_mut().zip(&ints[c]) {
+    for (c, ch) in ints.iter().enumerate() {
+        for (d, &s) in buf.channel_mut(c, block).iter_mut().zip(ch) {
             *d = f64::from(s) / 8_388_608.0;
         }
     }

@@ -50,7 +50,7 @@ use std::sync::Arc;
 pub enum AlbumError {
     /// The album file or a song's recipe could not be loaded.
     #[error(transparent)]
-    Script(#[from] ScriptError),
+    Script(Box<ScriptError>),
     /// A song failed to measure or render.
     #[error("track {track} ({title}): {source}")]
     Song {
@@ -63,10 +63,10 @@ pub enum AlbumError {
     },
     /// A delivered file could not be read back.
     #[error(transparent)]
-    Decode(#[from] DecodeError),
+    Decode(Box<DecodeError>),
     /// An album-level file could not be written.
     #[error(transparent)]
-    Output(#[from] OutputError),
+    Output(Box<OutputError>),
     /// A file-system error in the work folder.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -91,6 +91,9 @@ pub enum AlbumError {
     Invalid(String),
 }
 
+/// Receives lines of progress (from worker threads).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Settings of an album render.
 #[derive(Clone)]
 pub struct AlbumOptions {
@@ -105,7 +108,7 @@ pub struct AlbumOptions {
     /// Set from another thread (Ctrl-C) to stop.
     pub interrupt: Option<Arc<AtomicBool>>,
     /// Called with a line of progress (from worker threads).
-    pub progress: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub progress: Option<Progress>,
 }
 
 impl AlbumOptions {
@@ -138,7 +141,7 @@ pub struct AlbumContext<'a> {
     pub interrupt: Option<Arc<AtomicBool>>,
     /// Digests of the inputs.
     pub digests: hash::DigestCache,
-    progress: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    progress: Option<Progress>,
 }
 
 impl<'a> AlbumContext<'a> {
@@ -180,5 +183,23 @@ impl<'a> AlbumContext<'a> {
     /// Saves the digest cache.
     pub fn save_digests(&self) {
         self.digests.save(&self.work.digests());
+    }
+}
+
+impl From<ScriptError> for AlbumError {
+    fn from(e: ScriptError) -> Self {
+        AlbumError::Script(Box::new(e))
+    }
+}
+
+impl From<DecodeError> for AlbumError {
+    fn from(e: DecodeError) -> Self {
+        AlbumError::Decode(Box::new(e))
+    }
+}
+
+impl From<OutputError> for AlbumError {
+    fn from(e: OutputError) -> Self {
+        AlbumError::Output(Box::new(e))
     }
 }

@@ -86,7 +86,7 @@ pub enum FinishOutcome {
     /// After the measure phase: the drives were computed (or were current); run the render jobs.
     Gain(GainRecord),
     /// After the render phase: the report (`None` when it was current).
-    Report(Option<AlbumReport>),
+    Report(Option<Box<AlbumReport>>),
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -174,11 +174,22 @@ pub fn run_job(spec: &AlbumSpec, opts: &AlbumOptions, k: usize) -> Result<JobOut
         let i = k - n;
         (|| {
             let measure = current_measure(&ctx, i)?;
+            // The gain must come from the measurements on record now, every song's: a song
+            // measured again since --finish may have moved the album gain.
+            let on_record: Vec<Option<String>> = spec
+                .songs
+                .iter()
+                .map(|s| read_json::<MeasureRecord>(&ctx.work.measure(s.track)).map(|m| m.key))
+                .collect();
             let gain = read_json::<GainRecord>(&ctx.work.gain())
                 .filter(|g| {
                     g.policy == spec.policy
                         && g.measure_keys.len() == n
                         && g.measure_keys[i] == measure.key
+                        && g.measure_keys
+                            .iter()
+                            .zip(&on_record)
+                            .all(|(k, r)| r.as_ref() == Some(k))
                 })
                 .ok_or_else(|| {
                     AlbumError::Plan(
@@ -230,9 +241,9 @@ pub fn finish(spec: &AlbumSpec, opts: &AlbumOptions) -> Result<FinishOutcome, Al
                 "render jobs {missing:?} have not run since the album gain was computed: run them, then --finish again"
             )));
         }
-        Ok(FinishOutcome::Report(report_phase(
-            &ctx, &measures, &gain, &renders,
-        )?))
+        Ok(FinishOutcome::Report(
+            report_phase(&ctx, &measures, &gain, &renders)?.map(Box::new),
+        ))
     })();
     ctx.save_digests();
     result

@@ -64,12 +64,8 @@ where
     for r in results {
         match r {
             Some(Ok(v)) => out.push(v),
-            Some(Err(e)) => {
-                if first_err.is_none() {
-                    first_err = Some(e);
-                }
-            }
-            None => {}
+            Some(Err(e)) if first_err.is_none() => first_err = Some(e),
+            Some(Err(_)) | None => {}
         }
     }
     match first_err {

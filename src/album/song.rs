@@ -253,27 +253,47 @@ pub fn tail_loudness(
         .map_err(|e| render_err(song, e))
 }
 
-/// The session as rendered in the album: its deliverables, plus the CD track when the album
-/// has a CD image.
-pub fn album_session(ctx: &AlbumContext<'_>, song: &SongSpec) -> Session {
+/// The deliverable of a song's session that the CD image is made from: one of its own when it
+/// is a CD master already (16-bit 44.1 kHz TPDF-dithered WAV without added silence), else a
+/// hidden one [`album_session`] adds.
+fn cd_master(session: &Session) -> Option<usize> {
+    session.deliverables.iter().position(|d| {
+        d.format == FileFormat::Wav
+            && d.bits == 16
+            && d.sample_rate == Some(super::cd::CD_RATE)
+            && d.dither == DitherKind::Tpdf
+            && d.lead_silence_s == 0.0
+            && d.tail_silence_s == 0.0
+    })
+}
+
+/// The session as rendered in the album: its deliverables, plus a CD track in the work folder
+/// when the album has a CD image and no deliverable is a CD master already. Returns the index of
+/// the CD master among the deliverables, if any, and whether it is the hidden one.
+pub fn album_session(ctx: &AlbumContext<'_>, song: &SongSpec) -> (Session, Option<(usize, bool)>) {
     let mut s = song.session.clone();
-    if ctx.spec.cd.is_some() {
-        s.deliverables.push(Deliverable {
-            file: WorkDir::cd_track_relative(song.track),
-            format: FileFormat::Wav,
-            tags: Vec::new(),
-            output: s.deliverables.first().and_then(|d| d.output.clone()),
-            bits: 16,
-            sample_rate: Some(super::cd::CD_RATE),
-            dither: DitherKind::Tpdf,
-            ceiling_dbtp: None,
-            seed: CD_DITHER_SEED,
-            lead_silence_s: 0.0,
-            tail_silence_s: 0.0,
-            origin: None,
-        });
+    if ctx.spec.cd.is_none() {
+        return (s, None);
     }
-    s
+    if let Some(i) = cd_master(&s) {
+        return (s, Some((i, false)));
+    }
+    s.deliverables.push(Deliverable {
+        file: WorkDir::cd_track_relative(song.track),
+        format: FileFormat::Wav,
+        tags: Vec::new(),
+        output: s.deliverables.first().and_then(|d| d.output.clone()),
+        bits: 16,
+        sample_rate: Some(super::cd::CD_RATE),
+        dither: DitherKind::Tpdf,
+        ceiling_dbtp: None,
+        seed: CD_DITHER_SEED,
+        lead_silence_s: 0.0,
+        tail_silence_s: 0.0,
+        origin: None,
+    });
+    let i = s.deliverables.len() - 1;
+    (s, Some((i, true)))
 }
 
 /// The current render key of a song rendered with `drive`.
@@ -283,7 +303,7 @@ pub fn current_render_key(
     measure_key: &str,
     drive: f64,
 ) -> String {
-    render_key(measure_key, drive, &album_session(ctx, song), "")
+    render_key(measure_key, drive, &album_session(ctx, song).0, "")
 }
 
 /// Phase 3 for one song. Returns the record and whether it was already current.
@@ -294,7 +314,7 @@ pub fn render(
     drive: f64,
     force: bool,
 ) -> Result<(RenderRecord, bool), AlbumError> {
-    let session = album_session(ctx, song);
+    let (session, cd) = album_session(ctx, song);
     let key = render_key(&record.key, drive, &session, "");
     let path = ctx.work.render(song.track);
     if !force {
@@ -322,16 +342,11 @@ pub fn render(
         &mut options(ctx),
     )
     .map_err(|e| render_err(song, e))?;
-    let cd_name = ctx
-        .spec
-        .cd
-        .as_ref()
-        .map(|_| WorkDir::cd_track_relative(song.track));
     let mut files = Vec::new();
     let mut cd_track = None;
     let mut stats = None;
     let mut measured_file = String::new();
-    for f in &result.files {
+    for (j, f) in result.files.iter().enumerate() {
         let rel = f
             .wav
             .path
@@ -339,9 +354,13 @@ pub fn render(
             .unwrap_or(&f.wav.path)
             .to_string_lossy()
             .into_owned();
-        if Some(&rel) == cd_name.as_ref() {
-            cd_track = Some(rel);
-            continue;
+        if let Some((c, hidden)) = cd {
+            if c == j {
+                cd_track = Some(rel.clone());
+                if hidden {
+                    continue;
+                }
+            }
         }
         let m = measure_file(&f.wav.path)?;
         if stats.is_none() && f.sample_rate == record.sample_rate_hz {

@@ -115,7 +115,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     );
                 }
             }
-            FinishOutcome::Report(r) => print_report(r.as_ref(), &out, args.json)?,
+            FinishOutcome::Report(r) => print_report(r.as_deref(), &out, args.json)?,
         }
         return Ok(());
     }
@@ -143,9 +143,11 @@ fn print_report(
     match (report, json) {
         (Some(r), true) => println!("{}", serde_json::to_string_pretty(r)?),
         (None, true) => {
-            // Current: print the report on disk.
-            let text = std::fs::read_to_string(out.join("album.json"))?;
-            println!("{text}");
+            // The report on disk is current (or, with stale songs, none was written).
+            match std::fs::read_to_string(out.join("album.json")) {
+                Ok(text) => println!("{}", text.trim_end()),
+                Err(_) => println!("null"),
+            }
         }
         (Some(r), false) => {
             for s in &r.songs {

@@ -162,7 +162,7 @@ impl Stages {
 /// The encoder a deliverable is written with.
 enum FileOut {
     Wav(WavOutput),
-    Flac(FlacOutput),
+    Flac(Box<FlacOutput>),
 }
 
 impl FileOut {
@@ -180,14 +180,14 @@ impl FileOut {
             FileFormat::Wav => {
                 FileOut::Wav(WavOutput::create(dest, rate, channels, format, protected)?)
             }
-            FileFormat::Flac => FileOut::Flac(FlacOutput::create(
+            FileFormat::Flac => FileOut::Flac(Box::new(FlacOutput::create(
                 dest,
                 rate,
                 channels,
                 format.bits(),
                 tags,
                 protected,
-            )?),
+            )?)),
         })
     }
 

@@ -56,13 +56,22 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
             })
         }
     };
-    let origin = origin_of(&t);
+    // `return album { ... }` is a tail call, which leaves Lua no line of the album file to
+    // report: find it in the text instead.
+    let text = String::from_utf8_lossy(&source);
+    let album_origin = origin_of(&t).or_else(|| {
+        Some(Origin::new(
+            path.to_string_lossy(),
+            line_of(&text, &["album {", "album{", "album("]).unwrap_or(1),
+        ))
+    });
+    let origin = album_origin.clone();
     let base = path.parent().map(PathBuf::from).unwrap_or_default();
     let title = get_string(&t, "title", &origin)?.unwrap_or_else(|| "untitled album".into());
     let artist = get_string(&t, "artist", &origin)?;
     let policy = policy(&t, &origin)?;
     let default_gap = get_number(&t, "gap_s", &origin)?.unwrap_or(2.0);
-    if !(default_gap >= 0.0) {
+    if default_gap.is_nan() || default_gap < 0.0 {
         return Err(recipe_err(&origin, "`gap_s` cannot be negative"));
     }
     let cd = cd_image(&t, &origin)?;
@@ -77,13 +86,17 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
     for (i, song) in songs.sequence_values::<Table>().enumerate() {
         let song = song.map_err(ScriptError::lua)?;
         let track = i + 1;
-        let song_title = get_string(&song, "title", &origin)?;
+        let song_title = get_string(&song, "title", &album_origin)?;
+        // The song's own line when its title or recipe can be found in the text.
+        let origin = song_line(&text, &song)
+            .map(|line| Origin::new(path.to_string_lossy(), line))
+            .or_else(|| album_origin.clone());
         let name = song_title
             .clone()
             .unwrap_or_else(|| format!("track {track}"));
         let at = |e: ScriptError| match e {
-            ScriptError::Recipe { origin, message } => ScriptError::Recipe {
-                origin,
+            ScriptError::Recipe { origin: o, message } => ScriptError::Recipe {
+                origin: o.or_else(|| origin.clone()),
                 message: format!("song {track} ({name}): {message}"),
             },
             other => other,
@@ -98,7 +111,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         } else {
             gap.unwrap_or(default_gap)
         };
-        if !(gap_before_s >= 0.0) {
+        if gap_before_s.is_nan() || gap_before_s < 0.0 {
             return Err(at(recipe_err(&origin, "`gap_s` cannot be negative")));
         }
         let song_deliver: Option<Table> = table_field(&song, "deliver", &origin).map_err(at)?;
@@ -138,7 +151,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
                     &master,
                     deliver.as_ref(),
                 )
-                .map_err(|e| at(e))?;
+                .map_err(at)?;
                 let f: Function = lua
                     .globals()
                     .get::<Function>("template")
@@ -180,7 +193,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         specs[i].session.loaded_files = loaded.clone();
     }
     if specs.is_empty() {
-        return Err(recipe_err(&origin, "the album has no songs"));
+        return Err(recipe_err(&album_origin, "the album has no songs"));
     }
     Ok(AlbumSpec {
         file: path.to_path_buf(),
@@ -190,6 +203,32 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         cd,
         songs: specs,
     })
+}
+
+/// The first line (from 1) of `text` containing one of `needles`.
+fn line_of(text: &str, needles: &[&str]) -> Option<u32> {
+    text.lines()
+        .position(|l| needles.iter().any(|n| l.contains(n)))
+        .map(|i| i as u32 + 1)
+}
+
+/// The line of a song in the album text: where its title or recipe is written, if only once.
+fn song_line(text: &str, song: &Table) -> Option<u32> {
+    for key in ["title", "recipe"] {
+        if let Ok(Some(v)) = song.get::<Option<String>>(key) {
+            let quoted = [format!("\"{v}\""), format!("'{v}'")];
+            let hits: Vec<u32> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains(key) && quoted.iter().any(|q| l.contains(q.as_str())))
+                .map(|(i, _)| i as u32 + 1)
+                .collect();
+            if hits.len() == 1 {
+                return Some(hits[0]);
+            }
+        }
+    }
+    None
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
@@ -367,12 +406,12 @@ fn template_options(
     Ok(options)
 }
 
+/// A stems folder's stems (name, file) and its reference mix.
+type StemsFolder = (Vec<(String, String)>, Option<String>);
+
 /// The audio files of a stems folder by name (file name without extension), as paths relative
 /// to the album (as written, joined), and the reference mix if the folder has one.
-fn stems_in(
-    base: &Path,
-    folder: &str,
-) -> Result<(Vec<(String, String)>, Option<String>), ScriptError> {
+fn stems_in(base: &Path, folder: &str) -> Result<StemsFolder, ScriptError> {
     let dir = resolve(base, folder);
     let entries = std::fs::read_dir(&dir).map_err(|e| ScriptError::Recipe {
         origin: None,
