@@ -50,9 +50,9 @@ fn bench_kind(c: &mut Criterion, name: &str, kind: &str, config: ProcessorConfig
     group.throughput(Throughput::Elements(BLOCK as u64));
     group.bench_function(name, |b| {
         b.iter(|| {
-            for ch in 0..2 {
+            for (ch, src) in signal.iter().enumerate() {
                 buf.channel_mut(ch, BLOCK)
-                    .copy_from_slice(&signal[ch][offset..offset + BLOCK]);
+                    .copy_from_slice(&src[offset..offset + BLOCK]);
             }
             offset = (offset + BLOCK) % (BLOCK * 16);
             p.process(&mut buf.view_mut(BLOCK), None, ParamBlock::new(&slots));

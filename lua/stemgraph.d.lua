@@ -53,6 +53,10 @@ function Node:chain(processors) end
 ---@field sample_rate_hz? integer
 ---@field dither? "none"|"tpdf"
 ---@field output? string
+---@field ceiling_dbtp? number
+---@field seed? integer
+---@field silence? { lead?: number, tail?: number }
+---@field tags? table<string, string|number>
 
 ---@class stemgraph.Session
 local Session = {}
@@ -98,6 +102,43 @@ function session(options) end
 ---@param options stemgraph.Deliverable
 ---@return stemgraph.Deliverable
 function wav(options) end
+
+---@param options stemgraph.Deliverable
+---@return stemgraph.Deliverable
+function flac(options) end
+
+---@class stemgraph.AlbumPolicy
+---@field mode? "album_gain"|"per_track"
+---@field key? "loudest"|"whole"
+---@field target_lufs? number
+---@field ceiling_dbtp? number
+
+---@class stemgraph.Song
+---@field title? string
+---@field recipe? string a recipe file for this song (instead of a template and stems)
+---@field template? string
+---@field stems? string|table<string, string> a stems folder, or the template's stem table
+---@field isrc? string
+---@field gap_s? number
+---@field master? table
+---@field deliver? stemgraph.Deliverable[]
+
+---@class stemgraph.AlbumOptions
+---@field title? string
+---@field artist? string
+---@field template? string
+---@field master? table
+---@field policy? stemgraph.AlbumPolicy
+---@field deliver? stemgraph.Deliverable[]
+---@field cd? boolean|{ file?: string, cue?: string }
+---@field gap_s? number
+---@field songs stemgraph.Song[]
+
+---@class stemgraph.Album
+
+---@param options stemgraph.AlbumOptions
+---@return stemgraph.Album
+function album(options) end
 
 ---@param name string
 ---@return fun(options: table): stemgraph.Session

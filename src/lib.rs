@@ -8,12 +8,15 @@
 //!   validated on the control side and compiled into a flat, preallocated program that the audio
 //!   side runs block by block;
 //! - [`render`]: the offline render (streamed decode → engine → atomic file writes);
-//! - [`script`]: Lua recipes.
+//! - [`script`]: Lua recipes;
+//! - [`live`]: live playback with hot reload (`stemgraph play`).
+//! - [`album`]: albums (many songs, one loudness policy, parallel and incremental renders).
 //!
 //! The control side may allocate, block and fail with rich errors; the audio side (the engine and
 //! the processors) never allocates, locks, does I/O or runs Lua.
 #![warn(missing_docs)]
 
+pub mod album;
 pub mod analysis;
 pub mod automation;
 pub mod demo;
@@ -21,6 +24,7 @@ pub mod dsp;
 pub mod engine;
 pub mod graph;
 pub mod io;
+pub mod live;
 pub mod render;
 pub mod script;
 pub mod session;

@@ -3,5 +3,12 @@
 mod cli;
 
 fn main() {
+    // Rust ignores SIGPIPE, which turns `stemgraph analyze --json … | head` into a panic on the
+    // next print; the default action ends the process quietly, as command-line tools do.
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to its default at start-up, before any thread runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::process::exit(cli::main());
 }

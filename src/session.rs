@@ -27,11 +27,25 @@ pub enum DitherKind {
     Tpdf,
 }
 
+/// The container and codec of a deliverable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileFormat {
+    /// RIFF WAV (16/24-bit integer or 32-bit float).
+    #[default]
+    Wav,
+    /// FLAC (16 or 24 bits), with a Vorbis comment block of tags.
+    Flac,
+}
+
 /// One file to produce.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deliverable {
     /// File name, relative to the output folder; may use `{title}`.
     pub file: String,
+    /// Container and codec.
+    pub format: FileFormat,
+    /// Tags written into the file besides TITLE and ARTIST (FLAC: Vorbis comments), in order.
+    pub tags: Vec<(String, String)>,
     /// The output node it is made from.
     pub output: Option<String>,
     /// Bits per sample: 16, 24, or 32 (float).
@@ -81,6 +95,9 @@ pub struct Session {
     pub automation: Vec<AutomationDecl>,
     /// Every file the recipe loaded (the recipe itself first), for watching and hashing.
     pub loaded_files: Vec<PathBuf>,
+    /// Named sections of the song (`session { sections = { chorus = "1:12" } }`), as
+    /// (name, start in seconds of song time), sorted by start.
+    pub sections: Vec<(String, f64)>,
 }
 
 /// A fade as written: length in seconds and shape name.

@@ -5,7 +5,7 @@ mod common;
 
 use analysis::*;
 use std::f64::consts::PI;
-use stemgraph::dsp::{ConfigValue, Processor, ProcessorConfig};
+use stemgraph::dsp::{ConfigValue, ProcessorConfig};
 use stemgraph::engine::offline::Planar;
 
 const RATES: [f64; 3] = [44_100.0, 48_000.0, 96_000.0];
@@ -32,7 +32,7 @@ fn stereo(l: Vec<f64>, r: Vec<f64>) -> Planar {
 
 /// The torture set at one rate: (name, stereo signal).
 fn torture(fs: f64) -> Vec<(String, Planar)> {
-    let n = (0.5 * fs) as usize;
+    let n = (0.3 * fs) as usize;
     let mut set = Vec::new();
     // Sine bursts at several frequencies, +6 dBFS, with gaps.
     let mut l = vec![0.0; n];
@@ -41,8 +41,8 @@ fn torture(fs: f64) -> Vec<(String, Planar)> {
         .enumerate()
     {
         let s = k * n / 5;
-        for i in s + n / 20..s + n / 5 {
-            l[i] = 2.0 * (2.0 * PI * f * i as f64 / fs + 0.3).sin();
+        for (i, v) in l.iter_mut().enumerate().take(s + n / 5).skip(s + n / 20) {
+            *v = 2.0 * (2.0 * PI * f * i as f64 / fs + 0.3).sin();
         }
     }
     let r: Vec<f64> = l.iter().map(|v| -0.7 * v).collect();
@@ -97,9 +97,9 @@ fn torture(fs: f64) -> Vec<(String, Planar)> {
     let mut l = vec![0.0; n];
     let start = n / 3;
     let mut rng = common::Rng::new(99);
-    for i in start..n {
+    for (i, v) in l.iter_mut().enumerate().skip(start) {
         let t = (i - start) as f64 / fs;
-        l[i] = 3.0 * (-t * 40.0).exp() * (rng.next_f64() * 0.5 + (2.0 * PI * 180.0 * t).sin());
+        *v = 3.0 * (-t * 40.0).exp() * (rng.next_f64() * 0.5 + (2.0 * PI * 180.0 * t).sin());
     }
     l[start] = 3.0;
     let r = l.iter().map(|v| 0.5 * v).collect();
@@ -388,4 +388,59 @@ fn sample_peak_mode() {
         72 - 1 + 8 + 16 - 1 + 8,
         "lookahead 1.5 ms + holds"
     );
+}
+
+#[test]
+fn safety_stage_and_guard_on_the_torture_set() {
+    // How much the safety stage had to do, and that the final guard never engaged.
+    for factor in [8.0, 4.0] {
+        for fs in RATES {
+            for (name, x) in torture(fs) {
+                let mut p = stemgraph::dsp::registry::build("limiter", &config(-1.0, factor), 2)
+                    .unwrap()
+                    .processor;
+                p.prepare(&stemgraph::dsp::ProcessSpec {
+                    sample_rate: fs,
+                    max_block: 256,
+                    input_channels: 2,
+                });
+                let tele = p.telemetry().unwrap();
+                let slots: Vec<stemgraph::dsp::param::ParamSlot> = p
+                    .params()
+                    .iter()
+                    .map(|i| {
+                        let v = if i.name == "ceiling_dbtp" {
+                            -1.0
+                        } else {
+                            i.default
+                        };
+                        stemgraph::dsp::param::ParamSlot::new(v, 256)
+                    })
+                    .collect();
+                let mut buf = stemgraph::dsp::AudioBuffer::new(2, 256);
+                let mut safety: f64 = 0.0;
+                let n = x[0].len();
+                let mut start = 0;
+                while start < n {
+                    let len = 256.min(n - start);
+                    for c in 0..2 {
+                        buf.channel_mut(c, len)
+                            .copy_from_slice(&x[c][start..start + len]);
+                    }
+                    p.process(
+                        &mut buf.view_mut(len),
+                        None,
+                        stemgraph::dsp::ParamBlock::new(&slots),
+                    );
+                    safety = safety.max(tele.get_named("safety_reduction_db").unwrap());
+                    start += len;
+                }
+                let clips = tele.get_named("guard_clips").unwrap();
+                println!(
+                    "{factor}x {fs} {name:34} safety stage max {safety:.3} dB, guard clips {clips}"
+                );
+                assert_eq!(clips, 0.0, "{factor}x {fs} {name}");
+            }
+        }
+    }
 }

@@ -73,7 +73,8 @@ fn dry_path_is_latency_aligned() {
         assert_eq!(run(sat(character, 24.0, 0.0), &x, 64), x, "{character}");
     }
     // Mix 50 % at a level where the soft curve is linear: wet ≈ dry, so any misalignment of the
-    // two paths would leave a large residual at 5 kHz.
+    // two paths would leave a large residual at 5 kHz (one sample: −10 dB). What remains is the
+    // oversampler's passband ripple (about 1e−4).
     let quiet = common::sine(n, 5_000.0, 1e-4, FS);
     let y = run(sat("soft", 0.0, 50.0), &quiet, 64);
     // (Away from the abrupt start and end, whose content above 0.45·fs the wet path filters.)
@@ -86,7 +87,7 @@ fn dry_path_is_latency_aligned() {
         "mix 50 %: residual {:.1} dB relative to the signal",
         db(err / 1e-4)
     );
-    assert!(db(err / 1e-4) < -80.0);
+    assert!(db(err / 1e-4) < -70.0);
 }
 
 #[test]

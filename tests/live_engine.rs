@@ -54,9 +54,21 @@ fn play(
     stems: &[Vec<Vec<f64>>],
     crossfade: usize,
 ) -> (Vec<Vec<f64>>, Vec<EngineEvent>) {
+    play_with_latency(first, later, at_block, stems, crossfade, 0)
+}
+
+/// [`play`] with the engine's output delayed to `latency` frames.
+fn play_with_latency(
+    first: &GraphSpec,
+    later: &GraphSpec,
+    at_block: usize,
+    stems: &[Vec<Vec<f64>>],
+    crossfade: usize,
+    latency: usize,
+) -> (Vec<Vec<f64>>, Vec<EngineEvent>) {
     let c0 = compile(first, CompileOptions::new(FS, BLOCK)).unwrap();
     let shape0 = ScheduleShape::of(first, &c0.schedule);
-    let (mut engine, mut control) = LiveEngine::new(c0.schedule, 0);
+    let (mut engine, mut control) = LiveEngine::new(c0.schedule, latency);
     let n = stems[0][0].len();
     let mut out = vec![Vec::new(), Vec::new()];
     let mut events = Vec::new();
@@ -196,5 +208,60 @@ fn nan_from_a_node_is_muted_and_reported() {
             .iter()
             .any(|e| matches!(e, EngineEvent::NonFinite { .. })),
         "{events:?}"
+    );
+}
+
+#[test]
+fn with_latency_headroom_a_structural_crossfade_starts_when_the_new_graph_is_heard() {
+    // Live playback reserves output latency beyond the graph's own: the new schedule's output
+    // only carries what it processed after that delay, so the crossfade must start there (not
+    // fade towards the silence of a delay line still filling).
+    let n = 48_000;
+    let latency = 480;
+    let sine = common::sine(n, 220.0, 0.3, FS);
+    let quiet = vec![vec![0.0; n], vec![0.0; n]];
+    let stems = vec![sine.clone(), quiet, sine];
+    let at_block = 200;
+    let (live, events) = play_with_latency(
+        &song(0.0, false),
+        &song(0.0, true),
+        at_block,
+        &stems,
+        1200,
+        latency,
+    );
+    let swap_at = at_block * BLOCK;
+    assert!(events.iter().any(|e| matches!(e, EngineEvent::Swapped { crossfade: true, position, .. } if *position == swap_at as i64)));
+    let before = render_in_memory(&song(0.0, false), &stems, FS, BLOCK).unwrap();
+    let after = render_in_memory(&song(0.0, true), &stems, FS, BLOCK).unwrap();
+    let max_jump = |x: &[f64]| {
+        x.windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f64::max)
+    };
+    for c in 0..2 {
+        assert!(live[c][..latency].iter().all(|&x| x == 0.0));
+        // The old graph until the swap is heard, the new one after the crossfade: exactly.
+        assert_eq!(
+            &live[c][latency..swap_at + latency],
+            &before[0][c][..swap_at]
+        );
+        assert_eq!(
+            &live[c][swap_at + latency + 1200..],
+            &after[0][c][swap_at + 1200..n - latency]
+        );
+        let own = max_jump(&before[0][c]).max(max_jump(&after[0][c]));
+        assert!(max_jump(&live[c]) <= own * 1.0001, "channel {c}: a click");
+    }
+    // Half-way through the crossfade: between the two, no dip.
+    let mid = swap_at + latency + 600;
+    let (b, a, l) = (
+        before[0][0][mid - latency],
+        after[0][0][mid - latency],
+        live[0][mid],
+    );
+    assert!(
+        (l - (a + b) / 2.0).abs() < 0.01 * b.abs().max(1e-3),
+        "{b} {a} {l}"
     );
 }

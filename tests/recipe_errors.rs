@@ -112,3 +112,89 @@ fn processor_ids_follow_their_chain() {
         ]
     );
 }
+
+/// A template in the recipe's folder, and a song calling it with a bad value.
+fn template_song(song: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("graphs")).unwrap();
+    std::fs::write(
+        dir.path().join("graphs/strip.lua"),
+        "return function(o)\n  local s = session {}\n  local m = s:bus 'master'\n\
+         s:stem('vox', 'v.wav'):chain { gain { gain_db = o.gain_db } }:to(m)\n\
+         m:to(s:output())\n  return s\nend\n",
+    )
+    .unwrap();
+    let path = dir.path().join("song.lua");
+    std::fs::write(&path, song).unwrap();
+    match load_recipe(&path) {
+        Err(e) => e.to_string(),
+        Ok(s) => compile(&s.graph_at(48_000.0), CompileOptions::new(48_000.0, 64))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "no error".into()),
+    }
+}
+
+#[test]
+fn errors_through_a_template_point_at_the_song_and_the_template() {
+    let msg =
+        template_song("local strip = template 'strip'\n\nreturn strip {\n  gain_db = 99,\n}\n");
+    assert!(
+        msg.contains("song.lua:3") && msg.contains("graphs/strip.lua:4"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("out of range") && msg.contains("-120") && msg.contains("36"),
+        "{msg}"
+    );
+    let msg = template_song("local strip = template 'strip'\nreturn strip { gain_db = 'loud' }\n");
+    assert!(
+        msg.contains("song.lua:2") && msg.contains("must be a number"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_names_wrong_types_and_cycles_have_lines() {
+    let msg = compile_err(
+        "local s = session {}\nlocal m = s:bus 'master'\nlocal v = s:stem('vocals', 'v.wav')\n\
+         v:chain { gain { gian_db = 1 } }:to(m)\nm:to(s:output())\nreturn s\n",
+    );
+    assert!(
+        msg.contains("song.lua:4") && msg.contains("`gain_db`"),
+        "{msg}"
+    );
+    let msg = compile_err(
+        "local s = session {}\nlocal m = s:bus 'master'\nlocal a = s:bus 'a'\n\
+         m:to(a)\na:to(m)\ns:stem('v', 'v.wav'):to(m)\nm:to(s:output())\nreturn s\n",
+    );
+    assert!(
+        msg.contains("cycle") && msg.contains("`a`") && msg.contains("`master`"),
+        "{msg}"
+    );
+    assert!(msg.contains("song.lua:"), "{msg}");
+    let msg = compile_err(
+        "local s = session {}\nlocal m = s:bus 'master'\ns:stem('v', 'v.wav'):to(m)\n\
+         m:chain { eq { bands = { bell { freq_hz = 'high' } } } }:to(s:output())\nreturn s\n",
+    );
+    assert!(
+        msg.contains("song.lua:4") && msg.contains("number"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_missing_stem_file_names_the_recipe_line() {
+    let (dir, s) = load("local s = session {}\n\nlocal m = s:bus 'master'\ns:stem('drums', 'nope/drums.wav'):to(m)\nm:to(s:output())\ns:deliver { bits = 24 }\nreturn s\n");
+    let err = stemgraph::render::render(
+        &s.unwrap(),
+        stemgraph::render::RenderOptions::new(dir.path().join("out")),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("song.lua:4") && err.contains("drums.wav"),
+        "{err}"
+    );
+}

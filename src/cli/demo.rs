@@ -63,6 +63,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         stemgraph::render::DEFAULT_BLOCK,
         &[],
         0,
+        false,
     )?;
     println!(
         "edit {} and run `stemgraph render {}` again",

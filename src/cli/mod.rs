@@ -1,9 +1,12 @@
 //! The command line: one module per subcommand. Errors come back as one paragraph on stderr and a
 //! non-zero exit status; `--json` output goes to stdout alone.
 
+mod album;
+mod analyze;
 mod check;
 mod demo;
 mod graph;
+mod play;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +30,12 @@ enum Command {
     Graph(graph::Args),
     /// Check the stems: rates, lengths, offsets, levels, and the null test against the reference.
     Check(check::Args),
+    /// Play a recipe live, reloading it on every save, with meters.
+    Play(play::Args),
+    /// Loudness and level analysis of audio files (table, JSON, plot).
+    Analyze(analyze::Args),
+    /// Render an album: every song, one loudness policy, every deliverable, in parallel.
+    Album(album::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -37,6 +46,9 @@ pub fn main() -> i32 {
         Command::Demo(args) => demo::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Check(args) => check::run(args),
+        Command::Play(args) => play::run(args),
+        Command::Analyze(args) => analyze::run(args),
+        Command::Album(args) => album::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -25,6 +25,9 @@ pub struct Args {
     /// The output is the same, bit for bit, whatever the number.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Print one JSON document describing the render on stdout (and nothing else there).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Loads `recipe` and renders it to `out`, with a progress bar; prints what was written.
@@ -34,12 +37,17 @@ pub fn render_recipe(
     block: usize,
     set: &[String],
     threads: usize,
+    json: bool,
 ) -> Result<RenderResult, CliError> {
     let mut session = load_recipe(recipe)?;
     for s in set {
         session.apply_override(s)?;
     }
-    let bar = ProgressBar::new(1000);
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1000)
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} rendering {msg} [{bar:30}] {percent}% ({eta})")
             .expect("valid template")
@@ -62,6 +70,13 @@ pub fn render_recipe(
     let result = render(&session, opts);
     bar.finish_and_clear();
     let result = result?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary(&session, &result))?
+        );
+        return Ok(result);
+    }
     for w in &result.warnings {
         eprintln!("warning: {w}");
     }
@@ -74,6 +89,13 @@ pub fn render_recipe(
         result.seconds,
         secs / result.seconds.max(1e-9)
     );
+    if let Some(t) = &result.target {
+        println!(
+            "  loudness: {:.2} LUFS for a target of {} LUFS (limiter `{}` driven {:+.2} dB, {:.2} LU of limiting; \
+             {} full pass, {} passes of the limiter)",
+            t.integrated_lufs, t.target_lufs, t.limiter, t.drive_db, t.limiting_cost_lu, t.full_passes, t.tail_passes
+        );
+    }
     for f in &result.files {
         print!(
             "  {} ({}-bit, {} Hz",
@@ -81,12 +103,44 @@ pub fn render_recipe(
             f.bits,
             f.sample_rate
         );
+        if f.dithered {
+            print!(", dithered");
+        }
+        if f.safety_gain_reduction_db > 0.0 {
+            print!(", safety limiter {:.2} dB", f.safety_gain_reduction_db);
+        }
         if f.wav.clipped > 0 {
             print!(", {} samples clipped", f.wav.clipped);
         }
         println!(")");
     }
     Ok(result)
+}
+
+/// The render as one JSON document (keys in snake_case with their unit).
+fn summary(session: &stemgraph::session::Session, r: &RenderResult) -> serde_json::Value {
+    serde_json::json!({
+        "title": session.title,
+        "recipe": session.recipe,
+        "sample_rate_hz": r.sample_rate,
+        "duration_s": r.song_frames as f64 / f64::from(r.sample_rate),
+        "latency_samples": r.latency,
+        "tail_samples": r.tail,
+        "render_s": r.seconds,
+        "target": r.target,
+        "files": r.files.iter().map(|f| serde_json::json!({
+            "path": f.wav.path,
+            "bits": f.bits,
+            "sample_rate_hz": f.sample_rate,
+            "frames": f.wav.frames,
+            "clipped_samples": f.wav.clipped,
+            "dithered": f.dithered,
+            "ceiling_dbtp": f.ceiling_dbtp,
+            "safety_gain_reduction_db": f.safety_gain_reduction_db,
+            "output": f.output,
+        })).collect::<Vec<_>>(),
+        "warnings": r.warnings,
+    })
 }
 
 /// Runs `render`.
@@ -97,6 +151,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .map(|p| p.join("out"))
             .unwrap_or_else(|| PathBuf::from("out"))
     });
-    render_recipe(&args.recipe, &out, args.block, &args.set, args.threads)?;
+    render_recipe(
+        &args.recipe,
+        &out,
+        args.block,
+        &args.set,
+        args.threads,
+        args.json,
+    )?;
     Ok(())
 }

@@ -258,8 +258,8 @@ impl Processor for Dither {
             for x in audio.channel_mut(c).iter_mut() {
                 let v = if x.is_finite() { *x * scale } else { 0.0 };
                 let mut w = v;
-                for k in 0..taps {
-                    w -= coefs[k] * ch.err[k];
+                for (c, e) in coefs.iter().zip(&ch.err) {
+                    w -= c * e;
                 }
                 let q = round_nearest(w + ch.rng.tpdf()).clamp(lo, hi);
                 if taps > 0 {

@@ -24,7 +24,7 @@
 
 use super::config::ProcessorConfig;
 use super::limiter::gain_path::Delay;
-use super::oversample::{BlockOversampler, OS_CHUNK};
+use super::oversample::Oversampler;
 use super::registry::{BuildContext, KindInfo};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
 use crate::units::db_to_gain;
@@ -77,15 +77,16 @@ pub fn params() -> Vec<ParamInfo> {
     ]
 }
 
-/// e^x for x ≤ 0 (down to about −700), without the C library.
+/// e^x for −700 ≤ x ≤ 0, without the C library (branch-free, so loops over it vectorise).
 #[inline(always)]
 fn exp_neg(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     // ln 2 split in two for an exact reduction (Cody–Waite).
-    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    let x = x.max(-700.0);
-    let k = ((x * LOG2E) - 0.5).ceil(); // round to nearest (x ≤ 0)
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52: adding it rounds to an integer
+    const TWO52: f64 = 4_503_599_627_370_496.0; // 2^52
+    let k = (x * LOG2E + MAGIC) - MAGIC;
     let r = (x - k * LN2_HI) - k * LN2_LO; // |r| ≤ ln2/2
                                            // Taylor series of e^r to degree 11 (truncation < 2e−14 relative for |r| ≤ 0.347).
     let mut p = 1.0 / 39_916_800.0;
@@ -100,68 +101,22 @@ fn exp_neg(x: f64) -> f64 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    // 2^k for the integer k in [−1010, 0]: k + 1023 lands in the low mantissa bits of
-    // 2^52 + k + 1023 (exactly, no conversion to an integer register, so it vectorises).
-    p * f64::from_bits((k + (1023.0 + 4_503_599_627_370_496.0)).to_bits() << 52)
+    // 2^k: the low bits of k + 1023 + 2^52 are the biased exponent.
+    let scale = f64::from_bits((k + (TWO52 + 1023.0)).to_bits() << 52);
+    p * scale
 }
 
-/// tanh without the C library (relative error below 1e−13).
+/// tanh without the C library (relative error below 1e−13). For |u| ≥ 20 it is ±1 exactly.
 #[inline(always)]
 pub fn tanh(u: f64) -> f64 {
-    let a = u.abs();
-    let t = if a > 20.0 {
-        1.0
-    } else {
-        let e = exp_neg(-2.0 * a);
-        (1.0 - e) / (1.0 + e)
-    };
-    t.copysign(u)
-}
-
-/// The curve of `character` (0 soft, 1 tape, 2 tube) on high-rate samples, in place.
-fn curve(character: u8, hi: &mut [f64], lp: &mut f64, lp_coef: f64, tube_offset: f64) {
-    #[cfg(target_arch = "x86_64")]
-    if character != 1 && crate::dsp::simd::avx2() {
-        // SAFETY: the CPU has AVX2 (checked at run time).
-        return unsafe { curve_avx2(character, hi, tube_offset) };
-    }
-    curve_impl(character, hi, lp, lp_coef, tube_offset)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn curve_avx2(character: u8, hi: &mut [f64], tube_offset: f64) {
-    let mut lp = 0.0;
-    curve_impl(character, hi, &mut lp, 0.0, tube_offset)
-}
-
-#[inline(always)]
-fn curve_impl(character: u8, hi: &mut [f64], lp_state: &mut f64, lp_coef: f64, tube_offset: f64) {
-    match character {
-        0 => hi.iter_mut().for_each(|v| *v = tanh(*v)),
-        1 => {
-            // The tape's one-pole runs on; its state is flushed after every input sample's
-            // FACTOR values.
-            for group in hi.chunks_mut(FACTOR) {
-                let mut lp = *lp_state;
-                for v in group.iter_mut() {
-                    let w = *v * std::f64::consts::FRAC_2_PI;
-                    let s = w / (1.0 + w * w).sqrt();
-                    lp += lp_coef * (s - lp);
-                    *v = lp;
-                }
-                *lp_state = if lp.abs() < 1e-30 { 0.0 } else { lp };
-            }
-        }
-        _ => hi
-            .iter_mut()
-            .for_each(|v| *v = tanh(*v + TUBE_BIAS) - tube_offset),
-    }
+    let a = u.abs().min(20.0);
+    let e = exp_neg(-2.0 * a);
+    ((1.0 - e) / (1.0 + e)).copysign(u)
 }
 
 /// Per-channel state.
 struct Channel {
-    os: BlockOversampler,
+    os: Oversampler,
     dry: Delay,
     /// Tape's one-pole state at the high rate.
     lp: f64,
@@ -192,7 +147,7 @@ impl Saturation {
             params: params(),
             channels,
             character,
-            latency: BlockOversampler::new(FACTOR).latency(),
+            latency: Oversampler::new(FACTOR).latency(),
             lp_coef: 0.0,
             dc_pole: 0.0,
             state: Vec::new(),
@@ -213,7 +168,7 @@ impl Processor for Saturation {
         self.channels
     }
     fn prepare(&mut self, spec: &ProcessSpec) {
-        let os = BlockOversampler::new(FACTOR);
+        let os = Oversampler::new(FACTOR);
         self.latency = os.latency();
         let high = spec.sample_rate * FACTOR as f64;
         self.lp_coef = 1.0 - libm::exp(-2.0 * std::f64::consts::PI * 30_000.0 / high);
@@ -249,60 +204,51 @@ impl Processor for Saturation {
         let lp_coef = self.lp_coef;
         let dc_pole = self.dc_pole;
         let tube_offset = tanh(TUBE_BIAS);
-        let character: u8 = match self.character {
+        let character = match self.character {
             "tape" => 1,
             "tube" => 2,
             _ => 0,
         };
-        // A chunk at a time: inputs, drive, the oversampled curve, the dry path and the mix, each
-        // over the whole chunk (the same operations per sample as one sample at a time).
-        let mut input = [0.0f64; OS_CHUNK];
-        let mut dry = [0.0f64; OS_CHUNK];
-        let mut wet = [0.0f64; OS_CHUNK];
-        let mut hi = [0.0f64; FACTOR * OS_CHUNK];
-        let frames = audio.frames();
+        let mut buf = [0.0f64; FACTOR];
         for c in 0..self.channels {
-            let mut start = 0;
-            while start < frames {
-                let n = (frames - start).min(OS_CHUNK);
-                let ch = &mut self.state[c];
-                let x = &mut audio.channel_mut(c)[start..start + n];
-                for (i, (v, d)) in x.iter().zip(input.iter_mut()).enumerate() {
-                    let v = if v.is_finite() { *v } else { 0.0 };
-                    let g = drive.at(start + i);
-                    if g != self.drive.0 {
-                        self.drive = (g, db_to_gain(g));
-                    }
-                    dry[i] = v;
-                    *d = v * self.drive.1;
+            let ch = &mut self.state[c];
+            for (i, x) in audio.channel_mut(c).iter_mut().enumerate() {
+                let d = drive.at(i);
+                if d != self.drive.0 {
+                    self.drive = (d, db_to_gain(d));
                 }
-                ch.dry.swap_block(&mut dry[..n]);
-                ch.os.up(&input[..n], &mut hi[..FACTOR * n]);
-                curve(
-                    character,
-                    &mut hi[..FACTOR * n],
-                    &mut ch.lp,
-                    lp_coef,
-                    tube_offset,
-                );
-                ch.os.down(&hi[..FACTOR * n], &mut wet[..n]);
+                let o = output.at(i);
+                if o != self.output.0 {
+                    self.output = (o, db_to_gain(o));
+                }
+                let m = mix.at(i) * 0.01;
+                let input = if x.is_finite() { *x } else { 0.0 };
+                let dry = ch.dry.swap(input);
+                ch.os.up(input * self.drive.1, &mut buf);
+                match character {
+                    0 => buf.iter_mut().for_each(|v| *v = tanh(*v)),
+                    1 => {
+                        let mut lp = ch.lp;
+                        for v in buf.iter_mut() {
+                            let w = *v * std::f64::consts::FRAC_2_PI;
+                            let s = w / (1.0 + w * w).sqrt();
+                            lp += lp_coef * (s - lp);
+                            *v = lp;
+                        }
+                        ch.lp = if lp.abs() < 1e-30 { 0.0 } else { lp };
+                    }
+                    _ => buf
+                        .iter_mut()
+                        .for_each(|v| *v = tanh(*v + TUBE_BIAS) - tube_offset),
+                }
+                let mut wet = ch.os.down(&mut buf);
                 if character == 2 {
-                    for w in &mut wet[..n] {
-                        let y = *w - ch.dc_x + dc_pole * ch.dc_y;
-                        ch.dc_x = *w;
-                        ch.dc_y = if y.abs() < 1e-30 { 0.0 } else { y };
-                        *w = y;
-                    }
+                    let y = wet - ch.dc_x + dc_pole * ch.dc_y;
+                    ch.dc_x = wet;
+                    ch.dc_y = if y.abs() < 1e-30 { 0.0 } else { y };
+                    wet = y;
                 }
-                for (i, x) in x.iter_mut().enumerate() {
-                    let o = output.at(start + i);
-                    if o != self.output.0 {
-                        self.output = (o, db_to_gain(o));
-                    }
-                    let m = mix.at(start + i) * 0.01;
-                    *x = self.output.1 * (m * wet[i] + (1.0 - m) * dry[i]);
-                }
-                start += n;
+                *x = self.output.1 * (m * wet + (1.0 - m) * dry);
             }
         }
     }

@@ -6,6 +6,8 @@
 //! queue. At the next block boundary the audio side ([`LiveEngine`]) lets the new schedule take
 //! over the state of the unchanged nodes; if the structure changed it runs both schedules for the
 //! crossfade (equal gain), each delayed to the same output latency so the crossfade does not comb.
+//! The crossfade starts once the new schedule's first frame reaches the output (after the live
+//! latency), so it never fades towards the silence of a delay line that is still filling.
 //! The old schedule travels back through a second queue and is dropped on the control thread.
 //!
 //! A NaN or infinity from any node is caught at that node (muted, node reset) and reported; a
@@ -167,14 +169,38 @@ impl LiveEngine {
     /// A live engine running `schedule`, with every output delayed to `live_latency` frames (at
     /// least the schedule's latency: later schedules with more latency shift the output).
     pub fn new(schedule: Schedule, live_latency: usize) -> (LiveEngine, LiveControl) {
+        let max_block = schedule.max_block();
+        let inputs = (0..schedule.input_count())
+            .map(|i| AudioBuffer::new(schedule.input_channels(i).max(1), max_block))
+            .collect();
+        Self::with_inputs(schedule, live_latency, inputs)
+    }
+
+    /// Like [`LiveEngine::new`], with room for `inputs` stereo inputs whatever the first
+    /// schedule has, so that later schedules may add stems or turn a mono stem stereo (live
+    /// playback with hot reload). Inputs a schedule does not read are ignored.
+    pub fn with_input_capacity(
+        schedule: Schedule,
+        live_latency: usize,
+        inputs: usize,
+    ) -> (LiveEngine, LiveControl) {
+        let max_block = schedule.max_block();
+        let inputs = (0..inputs.max(schedule.input_count()))
+            .map(|_| AudioBuffer::new(MAX_CHANNELS, max_block))
+            .collect();
+        Self::with_inputs(schedule, live_latency, inputs)
+    }
+
+    fn with_inputs(
+        schedule: Schedule,
+        live_latency: usize,
+        inputs: Vec<AudioBuffer>,
+    ) -> (LiveEngine, LiveControl) {
         let (outgoing, incoming) = RingBuffer::new(QUEUE);
         let (retired_tx, retired_rx) = RingBuffer::new(QUEUE * 2);
         let (events_tx, events_rx) = RingBuffer::new(1024);
         let live_latency = live_latency.max(schedule.latency());
         let max_block = schedule.max_block();
-        let inputs = (0..schedule.input_count())
-            .map(|i| AudioBuffer::new(schedule.input_channels(i).max(1), max_block))
-            .collect();
         let engine = LiveEngine {
             current: Running::new(Box::new(schedule), live_latency, 0),
             fading: None,
@@ -292,8 +318,11 @@ impl LiveEngine {
         if let Some(old) = self.fading.as_mut().and_then(|t| t.running.as_mut()) {
             old.run(&self.inputs, frames, &mut self.events);
             let len = self.fade_len as f64;
+            // The new schedule's output (padded to the live latency) only carries what it
+            // processed after `live_latency` frames: until then the old one plays alone.
+            let delay = self.live_latency;
             for k in 0..frames {
-                let x = ((self.fade_pos + k) as f64 / len).min(1.0);
+                let x = ((self.fade_pos + k).saturating_sub(delay) as f64 / len).min(1.0);
                 for c in 0..channels {
                     let o = old.out.channel(c.min(old.out.channels() - 1), frames)[k];
                     let y = &mut self.out.channel_mut(c, frames)[k];
@@ -301,7 +330,7 @@ impl LiveEngine {
                 }
             }
             self.fade_pos += frames;
-            if self.fade_pos >= self.fade_len {
+            if self.fade_pos >= self.fade_len + delay {
                 if let Some(old) = self.fading.take() {
                     let _ = self.retired.push(old);
                 }
@@ -335,6 +364,11 @@ impl LiveControl {
     /// Whether the audio side has room for another plan.
     pub fn has_room(&self) -> bool {
         self.outgoing.slots() > 0
+    }
+
+    /// Plans handed over that the audio side has not taken yet.
+    pub fn in_flight(&self) -> usize {
+        self.outgoing.buffer().capacity() - self.outgoing.slots()
     }
 
     /// Drops what the audio side retired (old schedules, spent plans) here, on the control

@@ -22,10 +22,11 @@ use std::sync::Arc;
 pub type BufId = usize;
 
 /// Something that looks at a node's output every block without changing it (a meter).
+/// `Any`, so whoever attached a tap can downcast it back after a render to read it.
 ///
 /// # Realtime safety
 /// `observe` runs on the audio thread: no allocation, locks or I/O.
-pub trait Tap: Send {
+pub trait Tap: Send + std::any::Any {
     /// Sees one block of the tapped signal.
     fn observe(&mut self, audio: AudioRef<'_>);
 }

@@ -1,10 +1,11 @@
 //! Files in and out (control side): streamed decoding of stems (with sample-rate conversion,
-//! channel mapping and padding), the resampler, and writing masters atomically.
+//! channel mapping and padding), the resampler, and writing masters (WAV, FLAC) atomically.
 //!
 //! Nothing here runs on the audio thread: a render's loop calls into it between blocks, and live
 //! playback reads stems on a streamer thread.
 
 pub mod atomic;
 pub mod decode;
+pub mod flac;
 pub mod resample;
 pub mod wav;

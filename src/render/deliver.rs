@@ -2,7 +2,7 @@
 //!
 //! The pipeline of every deliverable is: sample-rate conversion (when it asks for another rate)
 //! → true-peak safety limiter (when a ceiling is declared; transparent below it) → dither (TPDF,
-//! by default for 16-bit) → quantize → WAV, written atomically. A deliverable at the session rate
+//! by default for 16-bit) → quantize → WAV or FLAC (with tags), written atomically. A deliverable at the session rate
 //! is produced while the graph runs. One at another rate is produced after it: the output is
 //! spilled to a temporary 32-bit float file during the render and then streamed through the
 //! resampler, so memory stays flat either way. Resampling recreates inter-sample peaks, which is
@@ -14,15 +14,18 @@ use crate::dsp::{AudioBuffer, AudioRef, ProcessorConfig};
 use crate::engine::Schedule;
 use crate::io::atomic::OutputError;
 use crate::io::decode::{StemStream, StreamOptions};
+use crate::io::flac::FlacOutput;
 use crate::io::wav::{WavFormat, WavOutput, WavSummary};
-use crate::session::{Deliverable, DitherKind, Session};
+use crate::session::{Deliverable, DitherKind, FileFormat, Session};
 use std::path::{Path, PathBuf};
 
 /// A file a render produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveredFile {
-    /// The WAV summary (path, frames, clipped samples).
+    /// What was written (path, frames, clipped samples), WAV or FLAC.
     pub wav: WavSummary,
+    /// Container and codec.
+    pub format: FileFormat,
     /// Bits per sample.
     pub bits: u32,
     /// Sample rate.
@@ -156,6 +159,68 @@ impl Stages {
     }
 }
 
+/// The encoder a deliverable is written with.
+enum FileOut {
+    Wav(WavOutput),
+    Flac(Box<FlacOutput>),
+}
+
+impl FileOut {
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        kind: FileFormat,
+        dest: &Path,
+        rate: u32,
+        channels: usize,
+        format: WavFormat,
+        tags: &[(String, String)],
+        protected: &[PathBuf],
+    ) -> Result<FileOut, OutputError> {
+        Ok(match kind {
+            FileFormat::Wav => {
+                FileOut::Wav(WavOutput::create(dest, rate, channels, format, protected)?)
+            }
+            FileFormat::Flac => FileOut::Flac(Box::new(FlacOutput::create(
+                dest,
+                rate,
+                channels,
+                format.bits(),
+                tags,
+                protected,
+            )?)),
+        })
+    }
+
+    fn write(&mut self, audio: AudioRef<'_>) -> Result<(), OutputError> {
+        match self {
+            FileOut::Wav(w) => w.write(audio),
+            FileOut::Flac(f) => f.write(audio),
+        }
+    }
+
+    fn finish(self) -> Result<WavSummary, OutputError> {
+        match self {
+            FileOut::Wav(w) => w.finish(),
+            FileOut::Flac(f) => f.finish(),
+        }
+    }
+}
+
+/// The tags of a deliverable: TITLE and ARTIST from the session, then the deliverable's own.
+fn tags_of(d: &Deliverable, session: &Session) -> Vec<(String, String)> {
+    let mut tags = vec![("TITLE".to_string(), session.title.clone())];
+    if let Some(artist) = &session.artist {
+        tags.push(("ARTIST".to_string(), artist.clone()));
+    }
+    for (k, v) in &d.tags {
+        match tags.iter_mut().find(|(key, _)| key.eq_ignore_ascii_case(k)) {
+            Some(slot) => slot.1 = v.clone(),
+            None => tags.push((k.clone(), v.clone())),
+        }
+    }
+    tags
+}
+
 enum Mode {
     /// At the session rate: processed as the graph runs.
     Direct,
@@ -171,9 +236,11 @@ enum Mode {
 pub struct DeliverableSink {
     output_index: usize,
     output_id: String,
-    wav: Option<WavOutput>,
+    wav: Option<FileOut>,
     dest: PathBuf,
     format: WavFormat,
+    file_format: FileFormat,
+    tags: Vec<(String, String)>,
     channels: usize,
     protected: Vec<PathBuf>,
     stages: Option<Stages>,
@@ -250,12 +317,21 @@ impl DeliverableSink {
             }
         };
         let sample_rate = d.sample_rate.unwrap_or(session_rate);
-        let format = WavFormat::from_bits(d.bits).ok_or_else(|| {
-            RenderError::Invalid(format!(
-                "{at}deliverable `{}`: {} bits is not a WAV format",
-                d.file, d.bits
-            ))
-        })?;
+        let format = WavFormat::from_bits(d.bits)
+            .filter(|f| d.format == FileFormat::Wav || f.is_integer())
+            .ok_or_else(|| {
+                RenderError::Invalid(format!(
+                    "{at}deliverable `{}`: {} bits is not a {} format",
+                    d.file,
+                    d.bits,
+                    if d.format == FileFormat::Flac {
+                        "FLAC"
+                    } else {
+                        "WAV"
+                    }
+                ))
+            })?;
+        let tags = tags_of(d, session);
         let dither_bits = match d.dither {
             DitherKind::Tpdf if format.is_integer() => Some(d.bits),
             DitherKind::Tpdf => None,
@@ -273,7 +349,12 @@ impl DeliverableSink {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let spill_path = out_dir.join(format!(".{name}.{}.spill.wav", std::process::id()));
+            // Beside the file it becomes: unique per deliverable (two deliverables may share a
+            // file name in different folders).
+            let spill_path = dest
+                .parent()
+                .unwrap_or(out_dir)
+                .join(format!(".{name}.{}.spill.wav", std::process::id()));
             let spill = WavOutput::create(
                 &spill_path,
                 session_rate,
@@ -289,11 +370,13 @@ impl DeliverableSink {
         };
         let (wav, stages) = match mode {
             Mode::Direct => (
-                Some(WavOutput::create(
+                Some(FileOut::create(
+                    d.format,
                     &dest,
                     sample_rate,
                     channels,
                     format,
+                    &tags,
                     protected,
                 )?),
                 Some(
@@ -310,6 +393,8 @@ impl DeliverableSink {
             wav,
             dest,
             format,
+            file_format: d.format,
+            tags,
             channels,
             protected: protected.to_vec(),
             stages,
@@ -362,11 +447,13 @@ impl DeliverableSink {
         {
             let guard = SpillFile(spill_path.clone());
             spill.finish()?;
-            let mut wav = WavOutput::create(
+            let mut wav = FileOut::create(
+                self.file_format,
                 &self.dest,
                 to_rate,
                 self.channels,
                 self.format,
+                &self.tags,
                 &self.protected,
             )?;
             let (ceiling, dither_bits, seed) = self.stage_config;
@@ -404,6 +491,7 @@ impl DeliverableSink {
             let summary = wav.finish()?;
             return Ok(DeliveredFile {
                 wav: summary,
+                format: self.file_format,
                 bits: self.bits,
                 sample_rate: self.sample_rate,
                 output: self.output_id,
@@ -427,6 +515,7 @@ impl DeliverableSink {
         silence(self.channels, self.tail_silence, &mut |b| wav.write(b))?;
         Ok(DeliveredFile {
             wav: wav.finish()?,
+            format: self.file_format,
             bits: self.bits,
             sample_rate: self.sample_rate,
             output: self.output_id,

@@ -10,6 +10,7 @@ pub mod deliver;
 pub mod edits;
 pub mod target;
 
+use crate::analysis::report::{self, CollectedMeters, RenderReport, ReportCollector, ReportError};
 use crate::dsp::AudioBuffer;
 use crate::engine::{parallel, Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
@@ -28,9 +29,19 @@ pub const DEFAULT_BLOCK: usize = 1024;
 /// Why a render failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// A stem could not be read.
+    /// A file could not be read.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A stem the recipe declares could not be read.
+    #[error("{}stem `{name}`: {source}", crate::graph::spec::at(.origin))]
+    Stem {
+        /// The stem's name.
+        name: String,
+        /// Where the recipe declared it.
+        origin: Option<crate::graph::Origin>,
+        /// Why it could not be read.
+        source: DecodeError,
+    },
     /// The graph does not validate.
     #[error(transparent)]
     Graph(#[from] GraphError),
@@ -41,6 +52,9 @@ pub enum RenderError {
     /// The recipe declares something the render cannot do.
     #[error("{0}")]
     Invalid(String),
+    /// The render report could not be made or written (the deliverables were).
+    #[error(transparent)]
+    Report(#[from] ReportError),
     /// Stopped by the user (Ctrl-C); nothing was left behind.
     #[error("render interrupted; no output was written")]
     Interrupted,
@@ -60,6 +74,8 @@ pub struct RenderOptions {
     pub progress: Option<Box<dyn FnMut(u64, u64)>>,
     /// Threads to render on (1 or 2 are used; the output does not depend on it).
     pub threads: usize,
+    /// Write `report.json` and `report.md` beside the deliverables (default: yes).
+    pub report: bool,
 }
 
 impl RenderOptions {
@@ -72,6 +88,7 @@ impl RenderOptions {
             taps: Vec::new(),
             progress: None,
             threads: 1,
+            report: true,
         }
     }
 }
@@ -96,6 +113,8 @@ pub struct RenderResult {
     pub taps: Vec<(String, Box<dyn Tap>)>,
     /// How the loudness target was met, when the recipe set one.
     pub target: Option<target::TargetOutcome>,
+    /// The render report (also written as `report.json` / `report.md`), if asked for.
+    pub report: Option<RenderReport>,
 }
 
 /// What the stems say about the session: its rate and length.
@@ -117,7 +136,12 @@ pub fn plan_stems(session: &Session) -> Result<StemPlan, RenderError> {
     }
     let mut infos = Vec::new();
     for stem in &session.stems {
-        infos.push(Decoder::open(&stem.path)?.info().clone());
+        let decoder = Decoder::open(&stem.path).map_err(|source| RenderError::Stem {
+            name: stem.name.clone(),
+            origin: stem.origin.clone(),
+            source,
+        })?;
+        infos.push(decoder.info().clone());
     }
     let sample_rate = session.sample_rate.unwrap_or_else(|| {
         let mut counts: Vec<(u32, usize)> = Vec::new();
@@ -172,7 +196,12 @@ pub fn open_stems(
                 target_channels: stem.channels,
                 length_frames: Some(plan.song_frames),
             },
-        )?;
+        )
+        .map_err(|source| RenderError::Stem {
+            name: stem.name.clone(),
+            origin: stem.origin.clone(),
+            source,
+        })?;
         warnings.extend(w.iter().map(|w| w.to_string()));
         streams.push(stream);
     }
@@ -665,7 +694,7 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     let plan = plan_stems(session)?;
     let (streams, warnings) = open_stems(session, &plan)?;
     let spec = session.graph_at(f64::from(plan.sample_rate));
-    let mut result = match session.target_lufs {
+    let (mut result, meters) = match session.target_lufs {
         None => render_graph(
             session,
             &spec,
@@ -681,11 +710,38 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     };
     result.warnings.splice(0..0, warnings);
     result.seconds = started.elapsed().as_secs_f64();
+    if let Some(meters) = meters {
+        let report = report::build_report(report::ReportInputs {
+            session,
+            sample_rate: plan.sample_rate,
+            song_frames: plan.song_frames,
+            latency: result.latency,
+            tail: result.tail,
+            files: &result.files,
+            out_dir: &opts.out_dir,
+            meters,
+            null_test: None,
+            loudness_target: result.target.clone(),
+            warnings: &result.warnings,
+            render_seconds: result.seconds,
+        })?;
+        report::write_report(&opts.out_dir, &report, &protected_inputs(session))?;
+        result.report = Some(report);
+    }
     Ok(result)
 }
 
+/// The files a render must never write over: the stems, the reference and the recipe.
+fn protected_inputs(session: &Session) -> Vec<PathBuf> {
+    let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
+    protected.extend(session.reference.clone());
+    protected.push(session.recipe.clone());
+    protected
+}
+
 /// Compiles `spec`, runs it over `streams` and writes the session's deliverables from its
-/// outputs. `song_frames` counts from the first frame of the streams.
+/// outputs. `song_frames` counts from the first frame of the streams. Returns the report's
+/// meters too when `opts.report` asks for them.
 pub(crate) fn render_graph(
     session: &Session,
     spec: &crate::graph::GraphSpec,
@@ -694,15 +750,22 @@ pub(crate) fn render_graph(
     sample_rate: u32,
     opts: &mut RenderOptions,
     extra_tail: usize,
-) -> Result<RenderResult, RenderError> {
+) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
     let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
     copts.taps = std::mem::take(&mut opts.taps);
+    // The report's meters: taps on stems and outputs, gain reduction sampled per block.
+    let mut collector = opts.report.then(|| {
+        let (c, taps) = ReportCollector::new(spec, f64::from(sample_rate));
+        copts.taps.extend(taps);
+        c
+    });
     let compiled = compile(spec, copts)?;
     let warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
-    let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
-    protected.extend(session.reference.clone());
-    protected.push(session.recipe.clone());
+    if let Some(c) = collector.as_mut() {
+        c.watch(&schedule);
+    }
+    let protected = protected_inputs(session);
     let rate = f64::from(sample_rate);
     let edits = session
         .edits
@@ -720,16 +783,25 @@ pub(crate) fn render_graph(
             &protected,
         )?);
     }
+    // After each block: the report's telemetry sampling, then the caller's progress.
+    let mut user_progress = opts.progress.take();
+    let mut last_done = 0u64;
+    let mut after_block = |done: u64, total: u64| {
+        if let Some(c) = collector.as_mut() {
+            c.observe_block(done - last_done);
+        }
+        last_done = done;
+        if let Some(p) = user_progress.as_mut() {
+            p(done, total);
+        }
+    };
     run_threads(
         &mut schedule,
         &mut streams,
         song_frames,
         opts.block_size,
         opts.interrupt.as_deref(),
-        match opts.progress.as_mut() {
-            Some(p) => Some(&mut **p as &mut dyn FnMut(u64, u64)),
-            None => None,
-        },
+        Some(&mut after_block),
         |o, pos, block| {
             let Some(block) = edits.apply(pos, block, &mut scratch) else {
                 return Ok(());
@@ -745,15 +817,22 @@ pub(crate) fn render_graph(
     for s in sinks {
         files.push(s.finish()?);
     }
-    Ok(RenderResult {
-        sample_rate,
-        song_frames,
-        latency: schedule.latency(),
-        tail: schedule.tail(),
-        files,
-        warnings,
-        seconds: 0.0,
-        taps: schedule.take_taps(),
-        target: None,
-    })
+    opts.progress = user_progress;
+    let mut taps = schedule.take_taps();
+    let meters = collector.map(|c| c.finish(&mut taps));
+    Ok((
+        RenderResult {
+            sample_rate,
+            song_frames,
+            latency: schedule.latency(),
+            tail: schedule.tail(),
+            files,
+            warnings,
+            seconds: 0.0,
+            taps,
+            target: None,
+            report: None,
+        },
+        meters,
+    ))
 }

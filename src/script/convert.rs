@@ -5,18 +5,20 @@ use super::ScriptError;
 use crate::automation::Shape;
 use crate::dsp::{ConfigValue, Port, ProcessorConfig};
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec, Origin};
-use crate::session::{AutomationDecl, Deliverable, DitherKind, PointDecl, Session, StemDecl};
+use crate::session::{
+    AutomationDecl, Deliverable, DitherKind, FileFormat, PointDecl, Session, StemDecl,
+};
 use mlua::{Table, Value};
 use std::path::{Path, PathBuf};
 
-fn recipe_err(origin: &Option<Origin>, message: impl Into<String>) -> ScriptError {
+pub(crate) fn recipe_err(origin: &Option<Origin>, message: impl Into<String>) -> ScriptError {
     ScriptError::Recipe {
         origin: origin.clone(),
         message: message.into(),
     }
 }
 
-fn origin_of(t: &Table) -> Option<Origin> {
+pub(crate) fn origin_of(t: &Table) -> Option<Origin> {
     let o: Table = t.get("origin").ok()?;
     Some(Origin {
         file: o.get("file").ok()?,
@@ -25,7 +27,7 @@ fn origin_of(t: &Table) -> Option<Origin> {
     })
 }
 
-fn describe(v: &Value) -> &'static str {
+pub(crate) fn describe(v: &Value) -> &'static str {
     match v {
         Value::Nil => "nil",
         Value::Boolean(_) => "a boolean",
@@ -37,7 +39,7 @@ fn describe(v: &Value) -> &'static str {
     }
 }
 
-fn get_string(
+pub(crate) fn get_string(
     t: &Table,
     key: &str,
     origin: &Option<Origin>,
@@ -52,7 +54,11 @@ fn get_string(
     }
 }
 
-fn get_number(t: &Table, key: &str, origin: &Option<Origin>) -> Result<Option<f64>, ScriptError> {
+pub(crate) fn get_number(
+    t: &Table,
+    key: &str,
+    origin: &Option<Origin>,
+) -> Result<Option<f64>, ScriptError> {
     match t.get::<Value>(key).map_err(ScriptError::lua)? {
         Value::Nil => Ok(None),
         Value::Integer(i) => Ok(Some(i as f64)),
@@ -319,20 +325,151 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         });
     }
 
-    let mut deliverables = Vec::new();
     let dels: Table = t.get("deliverables").map_err(ScriptError::lua)?;
+    let deliverables = deliverables(&dels)?;
+
+    let target_lufs = get_number(&t, "target_lufs", &s_origin)?;
+    let mut edits = crate::session::EditsDecl::default();
+    if let Value::Table(trim) = t.get::<Value>("trim").map_err(ScriptError::lua)? {
+        edits.start_s = get_number(&trim, "start", &s_origin)?;
+        edits.finish_s = get_number(&trim, "finish", &s_origin)?;
+    }
+    for (key, slot) in [
+        ("fade_in", &mut edits.fade_in),
+        ("fade_out", &mut edits.fade_out),
+    ] {
+        if let Value::Table(f) = t.get::<Value>(key).map_err(ScriptError::lua)? {
+            let shape_name = get_string(&f, "shape", &s_origin)?.unwrap_or_else(|| "sine".into());
+            let shape = crate::render::edits::FadeShape::parse(&shape_name).ok_or_else(|| {
+                recipe_err(
+                    &s_origin,
+                    format!("unknown fade shape `{shape_name}`: use linear, sine, exp or s_curve"),
+                )
+            })?;
+            *slot = Some(crate::session::FadeDecl {
+                seconds: get_number(&f, "length", &s_origin)?.unwrap_or(0.0),
+                shape,
+            });
+        }
+    }
+    let ceiling_dbtp = get_number(&t, "ceiling_dbtp", &s_origin)?;
+    let sections = sections(&t, &s_origin)?;
+    Ok(Session {
+        edits,
+        target_lufs,
+        ceiling_dbtp,
+        title,
+        artist,
+        recipe: recipe.to_path_buf(),
+        sample_rate,
+        stems,
+        reference,
+        graph,
+        deliverables,
+        automation,
+        loaded_files: vec![recipe.to_path_buf()],
+        sections,
+    })
+}
+
+/// The session's named sections, each resolved to seconds by the session's own `seconds` method
+/// (so a section may be given as seconds, `m:ss`, another section or a bar), sorted by start.
+fn sections(t: &Table, origin: &Option<Origin>) -> Result<Vec<(String, f64)>, ScriptError> {
+    let Value::Table(list) = t.get::<Value>("sections").map_err(ScriptError::lua)? else {
+        return Ok(Vec::new());
+    };
+    let seconds: mlua::Function = t.get("seconds").map_err(ScriptError::lua)?;
+    let mut out = Vec::new();
+    for pair in list.pairs::<Value, Value>() {
+        let (name, time) = pair.map_err(ScriptError::lua)?;
+        let Value::String(name) = name else {
+            return Err(recipe_err(origin, "section names must be strings"));
+        };
+        let name = name.to_str().map_err(ScriptError::lua)?.to_string();
+        let secs: f64 = seconds.call((t.clone(), time)).map_err(|e| {
+            recipe_err(
+                origin,
+                format!("section `{name}`: {}", super::sandbox::message_of(&e)),
+            )
+        })?;
+        out.push((name, secs));
+    }
+    out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// A deliverable's `tags = { KEY = "value", ... }`, in key order (values may be numbers).
+fn deliverable_tags(
+    d: &Table,
+    origin: &Option<Origin>,
+) -> Result<Vec<(String, String)>, ScriptError> {
+    let t = match d.get::<Value>("tags").map_err(ScriptError::lua)? {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Table(t) => t,
+        other => {
+            return Err(recipe_err(
+                origin,
+                format!(
+                    "`tags` must be a table {{ KEY = \"value\" }}, not {}",
+                    describe(&other)
+                ),
+            ))
+        }
+    };
+    let mut tags = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(ScriptError::lua)?;
+        let key = match k {
+            Value::String(s) => s.to_str().map_err(ScriptError::lua)?.to_string(),
+            other => {
+                return Err(recipe_err(
+                    origin,
+                    format!("tag names are strings, not {}", describe(&other)),
+                ))
+            }
+        };
+        let value = match v {
+            Value::String(s) => s.to_str().map_err(ScriptError::lua)?.to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(recipe_err(
+                    origin,
+                    format!("tag `{key}` must be a string, not {}", describe(&other)),
+                ))
+            }
+        };
+        tags.push((key, value));
+    }
+    tags.sort();
+    Ok(tags)
+}
+
+/// Reads a list of deliverable tables (`wav { ... }`, `flac { ... }` or plain tables).
+pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError> {
+    let mut deliverables = Vec::new();
     for d in dels.sequence_values::<Table>() {
         let d = d.map_err(ScriptError::lua)?;
         let origin = origin_of(&d);
-        let format = get_string(&d, "format", &origin)?.unwrap_or_else(|| "wav".into());
-        if format != "wav" {
-            return Err(recipe_err(
-                &origin,
-                format!("unknown deliverable format `{format}`: use \"wav\""),
-            ));
-        }
+        let format = match get_string(&d, "format", &origin)?.as_deref() {
+            None | Some("wav") => FileFormat::Wav,
+            Some("flac") => FileFormat::Flac,
+            Some(other) => {
+                return Err(recipe_err(
+                    &origin,
+                    format!("unknown deliverable format `{other}`: use \"wav\" or \"flac\""),
+                ))
+            }
+        };
         let bits = match get_number(&d, "bits", &origin)? {
             None => 24,
+            Some(b) if format == FileFormat::Flac && (b == 16.0 || b == 24.0) => b as u32,
+            Some(b) if format == FileFormat::Flac => {
+                return Err(recipe_err(
+                    &origin,
+                    format!("`bits` = {b}: FLAC deliverables are 16 or 24 bits"),
+                ))
+            }
             Some(b) if b == 16.0 || b == 24.0 || b == 32.0 => b as u32,
             Some(b) => {
                 return Err(recipe_err(
@@ -341,6 +478,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
                 ))
             }
         };
+        let tags = deliverable_tags(&d, &origin)?;
         let dither = match get_string(&d, "dither", &origin)?.as_deref() {
             None if bits == 16 => DitherKind::Tpdf,
             None | Some("none") => DitherKind::None,
@@ -375,12 +513,19 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         }
         let file = get_string(&d, "file", &origin)?.unwrap_or_else(|| {
             format!(
-                "{{title}}_{bits}bit{}.wav",
-                sample_rate.map(|r| format!("_{r}")).unwrap_or_default()
+                "{{title}}_{bits}bit{}.{}",
+                sample_rate.map(|r| format!("_{r}")).unwrap_or_default(),
+                if format == FileFormat::Flac {
+                    "flac"
+                } else {
+                    "wav"
+                }
             )
         });
         deliverables.push(Deliverable {
             file,
+            format,
+            tags,
             output: get_string(&d, "output", &origin)?,
             bits,
             sample_rate,
@@ -392,45 +537,5 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             origin,
         });
     }
-
-    let target_lufs = get_number(&t, "target_lufs", &s_origin)?;
-    let mut edits = crate::session::EditsDecl::default();
-    if let Value::Table(trim) = t.get::<Value>("trim").map_err(ScriptError::lua)? {
-        edits.start_s = get_number(&trim, "start", &s_origin)?;
-        edits.finish_s = get_number(&trim, "finish", &s_origin)?;
-    }
-    for (key, slot) in [
-        ("fade_in", &mut edits.fade_in),
-        ("fade_out", &mut edits.fade_out),
-    ] {
-        if let Value::Table(f) = t.get::<Value>(key).map_err(ScriptError::lua)? {
-            let shape_name = get_string(&f, "shape", &s_origin)?.unwrap_or_else(|| "sine".into());
-            let shape = crate::render::edits::FadeShape::parse(&shape_name).ok_or_else(|| {
-                recipe_err(
-                    &s_origin,
-                    format!("unknown fade shape `{shape_name}`: use linear, sine, exp or s_curve"),
-                )
-            })?;
-            *slot = Some(crate::session::FadeDecl {
-                seconds: get_number(&f, "length", &s_origin)?.unwrap_or(0.0),
-                shape,
-            });
-        }
-    }
-    let ceiling_dbtp = get_number(&t, "ceiling_dbtp", &s_origin)?;
-    Ok(Session {
-        edits,
-        target_lufs,
-        ceiling_dbtp,
-        title,
-        artist,
-        recipe: recipe.to_path_buf(),
-        sample_rate,
-        stems,
-        reference,
-        graph,
-        deliverables,
-        automation,
-        loaded_files: vec![recipe.to_path_buf()],
-    })
+    Ok(deliverables)
 }

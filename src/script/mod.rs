@@ -5,12 +5,16 @@
 //! provides: `__stemgraph_origin()` (the recipe file and line of the caller, for error messages)
 //! and `__stemgraph_kinds` (the processor kinds of the registry). A recipe builds plain tables;
 //! this module reads them back, so Lua never runs after loading and never on the audio path.
+//! Album files (`album { ... }`) are read the same way ([`load_album`]).
 
+pub mod album;
 mod convert;
 pub mod docs;
 pub mod modules;
 pub(crate) mod sandbox;
 pub mod time;
+
+pub use album::load_album;
 
 use crate::graph::{GraphError, Origin};
 use crate::session::Session;

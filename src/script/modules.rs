@@ -37,6 +37,8 @@ pub struct ScriptContext {
     pub loaded: Vec<PathBuf>,
     /// Modules already loaded by `require`, by name.
     pub modules: Vec<(String, mlua::RegistryKey)>,
+    /// Recipe locations of the template calls under way (innermost last).
+    pub call_sites: Vec<(String, usize)>,
 }
 
 impl ScriptContext {
@@ -56,6 +58,7 @@ impl ScriptContext {
             search_path,
             loaded: vec![recipe.to_path_buf()],
             modules: Vec::new(),
+            call_sites: Vec::new(),
         }
     }
 }
@@ -133,7 +136,7 @@ fn load_file(lua: &Lua, name: &str) -> mlua::Result<Value> {
 /// Installs `template` and `require`.
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let globals = lua.globals();
-    let template = lua.create_function(|lua, name: String| {
+    let template = lua.create_function(|lua, name: String| -> mlua::Result<Function> {
         let value = load_file(lua, &name)?;
         let f: Function = match value {
             Value::Function(f) => f,
@@ -147,7 +150,27 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
                 ))
             }
         };
-        Ok(f)
+        // A Rust function around the template: unlike a Lua function it keeps its caller's
+        // frame even when called as `return band { ... }` (a tail call), so the recipe line of
+        // the call is known and errors inside the template can point at it.
+        let wrapper = lua.create_function(move |lua, args: mlua::MultiValue| {
+            let site = super::sandbox::frame_at(lua, 1);
+            if let Some(site) = &site {
+                lua.app_data_mut::<ScriptContext>()
+                    .expect("script context installed")
+                    .call_sites
+                    .push(site.clone());
+            }
+            let result = f.call::<mlua::MultiValue>(args);
+            if site.is_some() {
+                lua.app_data_mut::<ScriptContext>()
+                    .expect("script context installed")
+                    .call_sites
+                    .pop();
+            }
+            result
+        })?;
+        Ok(wrapper)
     })?;
     globals.set("template", template)?;
     let require = lua.create_function(|lua, name: String| {

@@ -189,6 +189,15 @@ function wav(options)
   return setmetatable(d, Deliverable)
 end
 
+--- A FLAC deliverable description: flac { bits = 24, tags = { GENRE = "Rock" } }. FLAC files
+--- carry TITLE and ARTIST (and, in an album, ALBUM, TRACKNUMBER, TRACKTOTAL and ISRC) tags.
+function flac(options)
+  local d = copy(check_table(options, "flac { ... }"))
+  d.format = "flac"
+  d.origin = origin()
+  return setmetatable(d, Deliverable)
+end
+
 --- A deliverable: a file made from an output (a table, or wav { ... }).
 function Session:deliver(options)
   local d = copy(check_table(options, "deliver { ... }"))
@@ -276,4 +285,24 @@ function Node:chain(list)
     prev = node
   end
   return prev
+end
+
+local Album = {}
+Album.__index = Album
+Album.__name = "album"
+
+--- An album: songs in order (each a recipe file or a stems folder plus overrides of a shared
+--- template), the shared master chain, the loudness policy and the deliverables. The engine
+--- reads it back when the album file returns it (see `stemgraph album`).
+function album(options)
+  options = copy(check_table(options, "album { ... }"))
+  local songs = check_table(options.songs, "album { songs = { ... } }")
+  if #songs == 0 then error("album { songs = { ... } } needs at least one song", 2) end
+  for i, song in ipairs(songs) do
+    if type(song) ~= "table" then
+      error("song " .. i .. " must be a table such as { title = ..., stems = \"folder\" } or { recipe = \"song.lua\" }", 2)
+    end
+  end
+  options.origin = origin()
+  return setmetatable(options, Album)
 end

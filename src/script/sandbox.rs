@@ -147,6 +147,13 @@ pub(crate) fn caller_origin(lua: &Lua) -> Option<mlua::Table> {
             }
         }
     }
+    if in_recipe.is_none() {
+        // The recipe's frame can be gone (a tail call such as `return band { ... }`): the
+        // template wrapper remembered where it was called from.
+        in_recipe = lua
+            .app_data_ref::<ScriptContext>()
+            .and_then(|c| c.call_sites.first().cloned());
+    }
     let (file, line, via) = match (innermost, in_recipe) {
         (Some(inner), Some(outer)) if inner != outer => {
             (outer.0, outer.1, Some(format!("{}:{}", inner.0, inner.1)))
@@ -159,6 +166,21 @@ pub(crate) fn caller_origin(lua: &Lua) -> Option<mlua::Table> {
     t.set("line", line).ok()?;
     t.set("via", via).ok()?;
     Some(t)
+}
+
+/// The file and line of the Lua function at stack `level` (1 = the caller of the running
+/// function), if it is a Lua function outside the API.
+pub fn frame_at(lua: &Lua, level: usize) -> Option<(String, usize)> {
+    lua.inspect_stack(level, |d| {
+        let src = d.source();
+        let source = src.source.as_deref().unwrap_or("").to_string();
+        if src.what == "C" || source.starts_with('=') {
+            return None;
+        }
+        let file = source.strip_prefix('@').unwrap_or(&source).to_string();
+        Some((file, d.current_line().unwrap_or(0)))
+    })
+    .flatten()
 }
 
 /// The message of a Lua error as a person should read it: Lua's own `file:line: message`, without

@@ -200,8 +200,9 @@ pub fn sine_fit(x: &[f64], freq: f64, fs: f64) -> (f64, f64) {
     for k in 0..3 {
         for r in k + 1..3 {
             let f = m[r][k] / m[k][k];
-            for c in k..3 {
-                m[r][c] -= f * m[k][c];
+            let pivot = m[k];
+            for (dst, src) in m[r].iter_mut().zip(pivot).skip(k) {
+                *dst -= f * src;
             }
             y[r] -= f * y[k];
         }

@@ -191,6 +191,8 @@ pub struct TruePeakMeter {
     /// Per channel: the last `taps - 1` samples followed by up to `CHUNK` staged samples.
     buffers: Box<[Box<[f64]>]>,
     peaks: Box<[f64]>,
+    /// Per channel: the peak since the last [`take_interval_peak`](Self::take_interval_peak).
+    interval: Box<[f64]>,
     /// Whether the CPU has 256-bit vectors (AVX2) for the inner loops.
     wide: bool,
 }
@@ -249,6 +251,7 @@ impl TruePeakMeter {
                 .map(|_| vec![0.0; len].into_boxed_slice())
                 .collect(),
             peaks: vec![0.0; channels].into_boxed_slice(),
+            interval: vec![0.0; channels].into_boxed_slice(),
             interp,
             wide: has_avx2(),
         }
@@ -308,14 +311,17 @@ impl TruePeakMeter {
         let t = self.interp.taps();
         let buf = &mut self.buffers[ch];
         buf[t - 1..t - 1 + input.len()].copy_from_slice(input);
+        // Scanned against the interval's peak (the skip test in `scan` only avoids values
+        // that cannot raise it), so both the interval and the overall peak are exact.
         let peak = scan(
             &self.interp,
             self.bound_gain,
             &buf[..t - 1 + input.len()],
-            self.peaks[ch],
+            self.interval[ch],
             self.wide,
         );
-        self.peaks[ch] = peak;
+        self.interval[ch] = peak;
+        self.peaks[ch] = self.peaks[ch].max(peak);
         buf.copy_within(input.len()..input.len() + t - 1, 0);
     }
 
@@ -339,9 +345,21 @@ impl TruePeakMeter {
         lin_to_db(self.peaks[ch])
     }
 
+    /// Highest true peak over all channels since the previous call (or construction or
+    /// reset), linear, and starts a new interval; the filter history and the overall peak are
+    /// kept. For a peak-over-time series: call it every 100 ms of audio pushed. Inter-sample
+    /// values are evaluated `taps/2` samples late, so an interval's reading may include a
+    /// peak from the last `taps/2` samples of the interval before. Does not allocate.
+    pub fn take_interval_peak(&mut self) -> f64 {
+        let peak = self.interval.iter().copied().fold(0.0, f64::max);
+        self.interval.fill(0.0);
+        peak
+    }
+
     /// Forgets the peaks and the filter history.
     pub fn reset(&mut self) {
         self.peaks.fill(0.0);
+        self.interval.fill(0.0);
         for b in self.buffers.iter_mut() {
             b.fill(0.0);
         }

@@ -10,15 +10,8 @@ const QUANT: f64 = 4_294_967_296.0; // 2^32
 /// Rounds a gain in [0, 1] down to the box filters' grid.
 #[inline(always)]
 pub fn quantize_down(g: f64) -> f64 {
-    let t = g * QUANT;
-    // floor: truncation for the non-negative values gains are (exact below 2^63, no call);
-    // anything else (never met) goes through libm as before.
-    let f = if t >= 0.0 && t < 9.2e18 {
-        t as u64 as f64
-    } else {
-        libm::floor(t)
-    };
-    f * (1.0 / QUANT)
+    // Truncation is rounding down for g ≥ 0, and g · 2^32 fits an i64.
+    ((g * QUANT) as i64) as f64 * (1.0 / QUANT)
 }
 
 /// Minimum of the last `len` values pushed (a monotonic deque over a preallocated ring).

@@ -1,0 +1,147 @@
+//! Album render throughput with 1 and with 2 (or more) jobs: how much the song pool gains.
+//!
+//! A small timing tool (not criterion: one album render takes seconds). It writes an album of
+//! four demo songs (different seeds, 20 s each, band template, album gain, 24-bit WAV + 16-bit
+//! 44.1 kHz WAV + FLAC deliverables), renders it from scratch with `--jobs 1` and with
+//! `--jobs N` (N = the available parallelism, at least 2), alternately, best of three each, and
+//! prints the speed-up with the CPU time used (on a busy machine the wall-clock speed-up says
+//! more about the other processes than about the pool: the load average is printed too).
+//!
+//!     cargo bench --bench album
+//!     STEMGRAPH_ALBUM_SONGS=8 STEMGRAPH_ALBUM_SECONDS=30 cargo bench --bench album
+
+use std::path::Path;
+use std::time::Instant;
+use stemgraph::album::{render_album, AlbumOptions};
+use stemgraph::demo::{write_demo, DemoOptions};
+use stemgraph::script::load_album;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn write_album(dir: &Path, songs: usize, seconds: f64) -> std::path::PathBuf {
+    let mut list = String::new();
+    for n in 1..=songs {
+        let song_dir = dir.join(format!("songs/{n:02}"));
+        write_demo(
+            &song_dir,
+            &DemoOptions {
+                seconds,
+                seed: 1000 + n as u64,
+                ..DemoOptions::default()
+            },
+        )
+        .expect("demo song");
+        let stems = song_dir.join("stems");
+        std::fs::rename(stems.join("keys.wav"), stems.join("music.wav")).unwrap();
+        std::fs::rename(stems.join("lead.wav"), stems.join("vocals.wav")).unwrap();
+        list.push_str(&format!(
+            "    {{ title = \"Song {n}\", stems = \"songs/{n:02}/stems\", vocals = {{ gain_db = {} }} }},\n",
+            n as f64 * 0.5
+        ));
+    }
+    let album = dir.join("album.lua");
+    std::fs::write(
+        &album,
+        format!(
+            r#"return album {{
+  title = "Bench", artist = "stemgraph",
+  template = "band_4stem",
+  policy = {{ mode = "album_gain", key = "loudest", target_lufs = -14, ceiling_dbtp = -1 }},
+  deliver = {{
+    wav {{ file = "{{track:02}} {{title}}.wav", bits = 24 }},
+    wav {{ file = "cd/{{track:02}} {{title}}.wav", bits = 16, sample_rate_hz = 44100 }},
+    flac {{ file = "flac/{{track:02}} {{title}}.flac", bits = 24 }},
+  }},
+  songs = {{
+{list}  }},
+}}
+"#
+        ),
+    )
+    .unwrap();
+    album
+}
+
+/// CPU seconds this process has used (all threads), from /proc (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses): utime and stime are the 12th
+    // and 13th, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Wall and CPU seconds of one render from scratch with `jobs` workers.
+fn time(album: &Path, dir: &Path, jobs: usize, run: usize) -> (f64, f64) {
+    let spec = load_album(album).expect("album");
+    let out = dir.join(format!("out-{jobs}-{run}"));
+    let mut opts = AlbumOptions::new(&out);
+    opts.jobs = jobs;
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let outcome = render_album(&spec, &opts).expect("render");
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    assert_eq!(outcome.rendered.len(), spec.songs.len());
+    let _ = std::fs::remove_dir_all(&out);
+    (secs, cpu)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this once quickly.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let songs = env_or("STEMGRAPH_ALBUM_SONGS", if quick { 2 } else { 4 });
+    let seconds = env_or("STEMGRAPH_ALBUM_SECONDS", if quick { 3 } else { 20 }) as f64;
+    let runs = if quick { 1 } else { 3 };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = cores.max(2);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let album = write_album(dir.path(), songs, seconds);
+    // Alternate the two settings so a change in the machine's load affects both alike; keep the
+    // best of each.
+    let (mut one, mut many) = ((f64::INFINITY, 0.0), (f64::INFINITY, 0.0));
+    for run in 0..runs {
+        let a = time(&album, dir.path(), 1, run);
+        let b = time(&album, dir.path(), jobs, run);
+        eprintln!(
+            "run {run}: --jobs 1 {:.2} s wall, {:.2} s CPU; --jobs {jobs} {:.2} s wall, {:.2} s CPU (load average {})",
+            a.0,
+            a.1,
+            b.0,
+            b.1,
+            load_average()
+        );
+        if a.0 < one.0 {
+            one = a;
+        }
+        if b.0 < many.0 {
+            many = b;
+        }
+    }
+    let audio = songs as f64 * seconds;
+    println!(
+        "album of {songs} songs × {seconds} s ({cores} cores): --jobs 1 {:.2} s ({:.1}x real time), \
+         --jobs {jobs} {:.2} s ({:.1}x real time, {:.0}% CPU): {:.2}x faster",
+        one.0,
+        audio / one.0,
+        many.0,
+        audio / many.0,
+        100.0 * many.1 / many.0,
+        one.0 / many.0
+    );
+}

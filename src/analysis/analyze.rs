@@ -1,0 +1,401 @@
+//! The analysis of one audio file: loudness, peaks, levels, stereo image, word length, and the
+//! series and spectrum behind the plots, in one streamed pass with bounded memory.
+//!
+//! This module owns [`analyze`] (what `stemgraph analyze` and render reports measure),
+//! [`FileAnalysis`] (the figures, serialized with the JSON keys of the command-line contract)
+//! and [`Difference`] (one file against a reference). Measurements come from
+//! [`crate::analysis::meters`]:
+//!
+//! - loudness per ITU-R BS.1770-4 / EBU R128 with the default channel weights: a mono file is
+//!   one channel (a −23 dBFS mono sine reads −26 LUFS, as BS.1770 and ffmpeg say), stereo is
+//!   L + R;
+//! - true peak per BS.1770-4 Annex 2: 4× oversampling below 96 kHz, 2× from 96 kHz, 1× from
+//!   192 kHz (each at least 192 kHz after oversampling), plus an 8× reading that under-reads
+//!   by at most 0.14 dB (4×: 0.55 dB) for content up to 0.45·fs;
+//! - RMS with `20·log10(rms)`, so a full-scale sine reads −3.01 dBFS.
+
+use super::json;
+use super::meters::{lin_to_db, LevelMeter, LoudnessMeter, TruePeakMeter};
+use super::series::{Series, SeriesBuilder, SeriesPoint, DEFAULT_MAX_POINTS};
+use super::spectrum::{Spectrum, WelchAnalyzer, DEFAULT_FFT_SIZE};
+use crate::io::decode::{DecodeError, Decoder};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Why a file could not be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// The file could not be decoded (the error names the file).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The file decodes but cannot be measured.
+    #[error("{} cannot be measured: {reason}", path.display())]
+    Unmeasurable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What to compute besides the figures.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// Welch segment length of the spectrum (a power of two ≥ 64); `None`: no spectrum.
+    pub fft_size: Option<usize>,
+    /// Most points of the loudness / true-peak series; 0: no series.
+    pub max_series_points: usize,
+    /// Also measure true peak at 8× oversampling.
+    pub true_peak_8x: bool,
+}
+
+impl Default for AnalyzeOptions {
+    /// Everything: 8192-point spectrum, series of up to 4096 points, the 8× true peak.
+    fn default() -> Self {
+        Self {
+            fft_size: Some(DEFAULT_FFT_SIZE),
+            max_series_points: DEFAULT_MAX_POINTS,
+            true_peak_8x: true,
+        }
+    }
+}
+
+impl AnalyzeOptions {
+    /// Only the figures (no spectrum, no series): what a render report needs.
+    pub fn figures_only() -> Self {
+        Self {
+            fft_size: None,
+            max_series_points: 0,
+            true_peak_8x: true,
+        }
+    }
+}
+
+/// The figures of one file. JSON keys are snake_case with the unit as suffix; values that are
+/// not finite (the −∞ of digital silence) are `null`, and numbers are rounded to 0.001 dB
+/// (ratios and seconds to 4 decimals).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileAnalysis {
+    /// The file, as given.
+    pub path: PathBuf,
+    /// The codec's short name (`pcm_s24le`, `flac`, `mp3`, …).
+    pub codec: String,
+    /// Sample rate, Hz.
+    pub sample_rate_hz: u32,
+    /// Channel count.
+    pub channels: usize,
+    /// Length, seconds (frames decoded / rate).
+    #[serde(serialize_with = "json::ratio")]
+    pub duration_s: f64,
+    /// Bits per sample of the container (PCM and lossless codecs).
+    pub bits: Option<u32>,
+    /// Bits the samples actually use (`None`: finer than 32 bits, i.e. floating-point
+    /// content, a lossy codec, or digital silence).
+    pub effective_bits: Option<u32>,
+    /// Integrated (gated) loudness, LUFS.
+    #[serde(serialize_with = "json::db")]
+    pub integrated_lufs: f64,
+    /// Highest short-term (3 s) loudness, LUFS.
+    #[serde(serialize_with = "json::db")]
+    pub short_term_max_lufs: f64,
+    /// Highest momentary (400 ms) loudness, LUFS.
+    #[serde(serialize_with = "json::db")]
+    pub momentary_max_lufs: f64,
+    /// Loudness range (EBU Tech 3342), LU.
+    #[serde(serialize_with = "json::db")]
+    pub loudness_range_lu: f64,
+    /// True peak at the BS.1770-4 oversampling (see `true_peak_oversampling`), dBTP.
+    #[serde(serialize_with = "json::db")]
+    pub true_peak_dbtp: f64,
+    /// Oversampling factor of `true_peak_dbtp` (4 below 96 kHz).
+    pub true_peak_oversampling: u32,
+    /// True peak at 8× oversampling, dBTP (`None` when not measured).
+    #[serde(serialize_with = "json::opt_db")]
+    pub true_peak_8x_dbtp: Option<f64>,
+    /// Highest sample magnitude, dBFS.
+    #[serde(serialize_with = "json::db")]
+    pub sample_peak_dbfs: f64,
+    /// RMS over all samples of all channels, dBFS (full-scale sine: −3.01).
+    #[serde(serialize_with = "json::db")]
+    pub rms_dbfs: f64,
+    /// Peak-to-loudness ratio: true peak − integrated loudness, dB (NaN, i.e. `null`, when
+    /// the integrated loudness is undefined).
+    #[serde(serialize_with = "json::db")]
+    pub plr_db: f64,
+    /// Crest factor: sample peak − RMS, dB.
+    #[serde(serialize_with = "json::db")]
+    pub crest_factor_db: f64,
+    /// Pearson correlation of L and R (−1..1); `None` for mono.
+    #[serde(serialize_with = "json::opt_ratio")]
+    pub correlation: Option<f64>,
+    /// Side energy over mid energy (0 = mono, 1 = uncorrelated); `None` for mono, infinite
+    /// (`null`) for a signal with no mid at all.
+    #[serde(serialize_with = "json::opt_ratio")]
+    pub width: Option<f64>,
+    /// Largest DC offset (mean) of the channels, dBFS.
+    #[serde(serialize_with = "json::db")]
+    pub dc_offset_dbfs: f64,
+    /// Samples at or above 32767/32768 of full scale.
+    pub clipped_samples: u64,
+    /// Findings for people (word length, silence, clipping, DC, overs).
+    pub notes: Vec<String>,
+}
+
+/// Everything [`analyze`] measured: the figures and what the plots draw.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The figures.
+    pub figures: FileAnalysis,
+    /// Loudness and true peak over time (empty unless asked for).
+    pub series: Series,
+    /// The averaged spectrum (if asked for).
+    pub spectrum: Option<Spectrum>,
+}
+
+/// Analyses `path` with everything on ([`AnalyzeOptions::default`]).
+pub fn analyze(path: &Path) -> Result<Analysis, AnalyzeError> {
+    analyze_with(path, &AnalyzeOptions::default())
+}
+
+/// Analyses `path`: decodes it once, block by block, into every meter. Memory does not grow
+/// with the file's length.
+pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
+    let mut decoder = Decoder::open(path)?;
+    let info = decoder.info().clone();
+    let unmeasurable = |reason: String| AnalyzeError::Unmeasurable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let channels = info.channels;
+    if channels == 0 {
+        return Err(unmeasurable("it has no channels".into()));
+    }
+    let rate = f64::from(info.sample_rate);
+    if rate < 8000.0 {
+        return Err(unmeasurable(format!(
+            "its sample rate of {} Hz is below the 8 kHz loudness meters need",
+            info.sample_rate
+        )));
+    }
+    let mut loudness = LoudnessMeter::new(rate, channels);
+    let mut true_peak = TruePeakMeter::bs1770(rate, channels);
+    let mut true_peak_8x = opts
+        .true_peak_8x
+        .then(|| TruePeakMeter::new(rate, channels, 8));
+    let mut level = LevelMeter::new(channels);
+    let mut welch = opts.fft_size.map(|n| WelchAnalyzer::new(rate, channels, n));
+    let hop = libm::round(rate / 10.0) as usize;
+    let mut series = (opts.max_series_points > 0)
+        .then(|| SeriesBuilder::new(hop as f64 / rate, opts.max_series_points));
+    let mut history = Vec::with_capacity(8);
+
+    // Blocks end on the loudness meter's 100 ms hops, so each hop's true peak is known when
+    // its loudness is.
+    let mut bufs = vec![vec![0.0f64; hop]; channels];
+    let mut frames: u64 = 0;
+    loop {
+        let mut fill = 0;
+        while fill < hop {
+            let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| &mut b[fill..]).collect();
+            let n = decoder.read(&mut outs, hop - fill)?;
+            if n == 0 {
+                break;
+            }
+            fill += n;
+        }
+        if fill == 0 {
+            break;
+        }
+        frames += fill as u64;
+        let block: Vec<&[f64]> = bufs.iter().map(|b| &b[..fill]).collect();
+        loudness.push(&block);
+        true_peak.push(&block);
+        if let Some(m) = true_peak_8x.as_mut() {
+            m.push(&block);
+        }
+        level.push(&block);
+        if let Some(w) = welch.as_mut() {
+            w.push(&block);
+        }
+        if fill < hop {
+            break;
+        }
+        let hop_peak = lin_to_db(true_peak.take_interval_peak());
+        if let Some(s) = series.as_mut() {
+            history.clear();
+            loudness.drain_history(&mut history);
+            for &(t_s, momentary_lufs, short_term_lufs) in &history {
+                s.push(SeriesPoint {
+                    t_s,
+                    momentary_lufs,
+                    short_term_lufs,
+                    true_peak_dbtp: hop_peak,
+                });
+            }
+        }
+    }
+    true_peak.finish();
+    if let Some(m) = true_peak_8x.as_mut() {
+        m.finish();
+    }
+
+    let integrated = loudness.integrated_lufs();
+    let tp = true_peak.true_peak_dbtp();
+    let stereo = channels >= 2;
+    let dc = (0..channels)
+        .map(|c| level.dc_offset(c).abs())
+        .fold(0.0, f64::max);
+    let mut figures = FileAnalysis {
+        path: path.to_path_buf(),
+        codec: info.codec.clone(),
+        sample_rate_hz: info.sample_rate,
+        channels,
+        duration_s: frames as f64 / rate,
+        bits: info.bits_per_sample,
+        // All-zero samples fit any word length: say nothing rather than "8 bits".
+        effective_bits: level.effective_bits().filter(|_| level.sample_peak() > 0.0),
+        integrated_lufs: integrated,
+        short_term_max_lufs: loudness.short_term_max_lufs(),
+        momentary_max_lufs: loudness.momentary_max_lufs(),
+        loudness_range_lu: loudness.loudness_range_lu(),
+        true_peak_dbtp: tp,
+        true_peak_oversampling: true_peak.factor() as u32,
+        true_peak_8x_dbtp: true_peak_8x.as_ref().map(|m| m.true_peak_dbtp()),
+        sample_peak_dbfs: level.sample_peak_dbfs(),
+        rms_dbfs: level.rms_dbfs(),
+        // Undefined when nothing passes the gate.
+        plr_db: if integrated.is_finite() {
+            tp - integrated
+        } else {
+            f64::NAN
+        },
+        crest_factor_db: level.crest_factor_db(),
+        correlation: stereo.then(|| level.correlation()),
+        width: stereo.then(|| level.width()),
+        dc_offset_dbfs: lin_to_db(dc),
+        clipped_samples: level.clipped_samples(),
+        notes: Vec::new(),
+    };
+    figures.notes = notes(&figures, info.lossless, level.clip_runs());
+    Ok(Analysis {
+        figures,
+        series: series.map(SeriesBuilder::finish).unwrap_or_default(),
+        spectrum: welch.map(WelchAnalyzer::finish),
+    })
+}
+
+/// DC offsets above this are worth a note, dBFS.
+const DC_NOTE_DBFS: f64 = -50.0;
+/// True peaks above this are worth a note (the usual streaming ceiling), dBTP.
+const TRUE_PEAK_NOTE_DBTP: f64 = -1.0;
+
+/// Findings for people, in a fixed order.
+fn notes(f: &FileAnalysis, lossless: bool, clip_runs: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    if f.sample_peak_dbfs == f64::NEG_INFINITY {
+        out.push("digital silence: every sample is zero".to_string());
+    } else if f.integrated_lufs == f64::NEG_INFINITY {
+        out.push("nothing above the −70 LUFS gate: integrated loudness is undefined".into());
+    }
+    if let (Some(bits), Some(eff)) = (f.bits, f.effective_bits) {
+        if lossless && eff < bits && f.sample_peak_dbfs > f64::NEG_INFINITY {
+            let float = f.codec.starts_with("pcm_f");
+            out.push(format!(
+                "{eff}-bit content in a {bits}-bit{} file",
+                if float { " float" } else { "" }
+            ));
+        }
+    }
+    if clip_runs > 0 {
+        out.push(format!(
+            "clipping: {} samples at full scale, {clip_runs} run(s) of 3 or more",
+            f.clipped_samples
+        ));
+    }
+    if f.dc_offset_dbfs > DC_NOTE_DBFS {
+        out.push(format!("DC offset of {:.1} dBFS", f.dc_offset_dbfs));
+    }
+    if f.true_peak_dbtp > TRUE_PEAK_NOTE_DBTP {
+        out.push(format!(
+            "true peak {:.2} dBTP is above {TRUE_PEAK_NOTE_DBTP} dBTP",
+            f.true_peak_dbtp
+        ));
+    }
+    out
+}
+
+/// One file against a reference: this file's figure minus the reference's. JSON keys name
+/// the unit of the difference (`integrated_lu`: a difference of LUFS is in LU).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    /// The file.
+    pub path: PathBuf,
+    /// The reference.
+    pub reference: PathBuf,
+    /// Δ integrated loudness, LU.
+    #[serde(serialize_with = "json::db")]
+    pub integrated_lu: f64,
+    /// Δ short-term maximum, LU.
+    #[serde(serialize_with = "json::db")]
+    pub short_term_max_lu: f64,
+    /// Δ momentary maximum, LU.
+    #[serde(serialize_with = "json::db")]
+    pub momentary_max_lu: f64,
+    /// Δ loudness range, LU.
+    #[serde(serialize_with = "json::db")]
+    pub loudness_range_lu: f64,
+    /// Δ true peak, dB.
+    #[serde(serialize_with = "json::db")]
+    pub true_peak_db: f64,
+    /// Δ true peak at 8×, dB (`None` if either was not measured).
+    #[serde(serialize_with = "json::opt_db")]
+    pub true_peak_8x_db: Option<f64>,
+    /// Δ sample peak, dB.
+    #[serde(serialize_with = "json::db")]
+    pub sample_peak_db: f64,
+    /// Δ RMS, dB.
+    #[serde(serialize_with = "json::db")]
+    pub rms_db: f64,
+    /// Δ PLR, dB.
+    #[serde(serialize_with = "json::db")]
+    pub plr_db: f64,
+    /// Δ crest factor, dB.
+    #[serde(serialize_with = "json::db")]
+    pub crest_factor_db: f64,
+    /// Δ correlation (`None` if either is mono).
+    #[serde(serialize_with = "json::opt_ratio")]
+    pub correlation: Option<f64>,
+    /// Δ width (`None` if either is mono).
+    #[serde(serialize_with = "json::opt_ratio")]
+    pub width: Option<f64>,
+    /// Δ duration, seconds.
+    #[serde(serialize_with = "json::ratio")]
+    pub duration_s: f64,
+}
+
+impl Difference {
+    /// `file` minus `reference`. A difference involving −∞ (silence) is not finite and
+    /// serializes as `null`.
+    pub fn between(file: &FileAnalysis, reference: &FileAnalysis) -> Self {
+        // Equal readings (two silences included) differ by 0.
+        let d = |a: f64, b: f64| if a == b { 0.0 } else { a - b };
+        let od = |a: Option<f64>, b: Option<f64>| Some(d(a?, b?));
+        Self {
+            path: file.path.clone(),
+            reference: reference.path.clone(),
+            integrated_lu: d(file.integrated_lufs, reference.integrated_lufs),
+            short_term_max_lu: d(file.short_term_max_lufs, reference.short_term_max_lufs),
+            momentary_max_lu: d(file.momentary_max_lufs, reference.momentary_max_lufs),
+            loudness_range_lu: d(file.loudness_range_lu, reference.loudness_range_lu),
+            true_peak_db: d(file.true_peak_dbtp, reference.true_peak_dbtp),
+            true_peak_8x_db: od(file.true_peak_8x_dbtp, reference.true_peak_8x_dbtp),
+            sample_peak_db: d(file.sample_peak_dbfs, reference.sample_peak_dbfs),
+            rms_db: d(file.rms_dbfs, reference.rms_dbfs),
+            plr_db: d(file.plr_db, reference.plr_db),
+            crest_factor_db: d(file.crest_factor_db, reference.crest_factor_db),
+            correlation: od(file.correlation, reference.correlation),
+            width: od(file.width, reference.width),
+            duration_s: file.duration_s - reference.duration_s,
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! What a render measures for its report while it runs: meter taps on the stem and output
+//! nodes, and gain-reduction statistics sampled from processor telemetry every block.
+//!
+//! # Realtime safety
+//! [`MeterTap::observe`] and [`ReportCollector::observe_block`] run once per block inside the
+//! render loop: they never allocate, lock or do I/O (everything is sized in
+//! [`ReportCollector::new`] and [`ReportCollector::watch`]).
+
+use crate::analysis::meters::{LevelMeter, LoudnessMeter, TruePeakMeter};
+use crate::dsp::buffer::MAX_CHANNELS;
+use crate::dsp::telemetry::GAIN_REDUCTION_DB;
+use crate::dsp::{AudioRef, Telemetry};
+use crate::engine::{Schedule, Tap};
+use crate::graph::spec::{GraphSpec, NodeKind};
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::analysis::json;
+
+/// Taps with the id of the node each observes, as `CompileOptions::taps` takes them and
+/// `Schedule::take_taps` returns them.
+pub type NodeTaps = Vec<(String, Box<dyn Tap>)>;
+
+/// Gain reduction from which a dynamics processor counts as active, dB.
+pub const ACTIVE_GAIN_REDUCTION_DB: f64 = 0.1;
+
+/// Loudness, peaks and RMS of one node's signal over the whole render.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeMeters {
+    /// Integrated loudness, LUFS.
+    #[serde(serialize_with = "json::db")]
+    pub integrated_lufs: f64,
+    /// Highest short-term loudness, LUFS.
+    #[serde(serialize_with = "json::db")]
+    pub short_term_max_lufs: f64,
+    /// Highest momentary loudness, LUFS.
+    #[serde(serialize_with = "json::db")]
+    pub momentary_max_lufs: f64,
+    /// Loudness range, LU.
+    #[serde(serialize_with = "json::db")]
+    pub loudness_range_lu: f64,
+    /// True peak (BS.1770-4 oversampling), dBTP.
+    #[serde(serialize_with = "json::db")]
+    pub true_peak_dbtp: f64,
+    /// Sample peak, dBFS.
+    #[serde(serialize_with = "json::db")]
+    pub sample_peak_dbfs: f64,
+    /// RMS over all samples, dBFS.
+    #[serde(serialize_with = "json::db")]
+    pub rms_dbfs: f64,
+}
+
+/// A tap that meters a node's output: loudness, true peak, sample peak and RMS.
+pub struct MeterTap {
+    loudness: LoudnessMeter,
+    true_peak: TruePeakMeter,
+    level: LevelMeter,
+    /// Blocks whose channel count did not match the meters (skipped, never expected).
+    mismatched: u64,
+    /// The [`ReportCollector`] that made it (0: made by someone else).
+    owner: u64,
+}
+
+/// A fresh, non-zero collector id.
+fn next_owner() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl MeterTap {
+    /// A tap for a `channels`-channel node at `sample_rate`. Allocates: build it on the
+    /// control side.
+    pub fn new(sample_rate: f64, channels: usize) -> Self {
+        let mut loudness = LoudnessMeter::new(sample_rate, channels);
+        // Only the figures: no series, so nothing is buffered per hop.
+        loudness.set_history_capacity(0);
+        Self {
+            loudness,
+            true_peak: TruePeakMeter::bs1770(sample_rate, channels),
+            level: LevelMeter::new(channels),
+            mismatched: 0,
+            owner: 0,
+        }
+    }
+
+    /// The readings so far (completes the true-peak filter's tail first).
+    pub fn meters(&mut self) -> NodeMeters {
+        self.true_peak.finish();
+        NodeMeters {
+            integrated_lufs: self.loudness.integrated_lufs(),
+            short_term_max_lufs: self.loudness.short_term_max_lufs(),
+            momentary_max_lufs: self.loudness.momentary_max_lufs(),
+            loudness_range_lu: self.loudness.loudness_range_lu(),
+            true_peak_dbtp: self.true_peak.true_peak_dbtp(),
+            sample_peak_dbfs: self.level.sample_peak_dbfs(),
+            rms_dbfs: self.level.rms_dbfs(),
+        }
+    }
+
+    /// Blocks skipped because their channel count differed from the meters'.
+    pub fn mismatched_blocks(&self) -> u64 {
+        self.mismatched
+    }
+}
+
+impl Tap for MeterTap {
+    fn observe(&mut self, audio: AudioRef<'_>) {
+        let ch = audio.channels();
+        if ch != self.level.channels() || ch > MAX_CHANNELS {
+            self.mismatched += 1;
+            return;
+        }
+        let mut planar: [&[f64]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
+        for (c, p) in planar.iter_mut().enumerate().take(ch) {
+            *p = audio.channel(c);
+        }
+        let planar = &planar[..ch];
+        self.loudness.push(planar);
+        self.true_peak.push(planar);
+        self.level.push(planar);
+    }
+}
+
+/// Gain-reduction statistics of one dynamics processor, sampled once per block.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GainReduction {
+    /// The node id.
+    pub node: String,
+    /// Its processor kind (`limiter`, `compressor`, …).
+    pub kind: String,
+    /// Largest gain reduction, dB (0 if never active).
+    #[serde(serialize_with = "json::db")]
+    pub max_db: f64,
+    /// Mean gain reduction over the blocks where it was active, dB (0 if never).
+    #[serde(serialize_with = "json::db")]
+    pub mean_active_db: f64,
+    /// Share of the render's frames in blocks with at least 0.1 dB of gain reduction, %.
+    #[serde(serialize_with = "json::db")]
+    pub active_percent: f64,
+}
+
+/// The running statistics behind a [`GainReduction`].
+#[derive(Debug)]
+struct GainReductionMeter {
+    node: String,
+    kind: String,
+    telemetry: Arc<Telemetry>,
+    slot: usize,
+    max: f64,
+    active_sum: f64,
+    active_frames: u64,
+    frames: u64,
+}
+
+impl GainReductionMeter {
+    fn observe(&mut self, frames: u64) {
+        let gr = self.telemetry.get(self.slot);
+        if !gr.is_finite() {
+            return;
+        }
+        self.frames += frames;
+        self.max = self.max.max(gr);
+        if gr >= ACTIVE_GAIN_REDUCTION_DB {
+            self.active_frames += frames;
+            self.active_sum += gr * frames as f64;
+        }
+    }
+
+    fn result(&self) -> GainReduction {
+        GainReduction {
+            node: self.node.clone(),
+            kind: self.kind.clone(),
+            max_db: self.max.max(0.0),
+            mean_active_db: if self.active_frames > 0 {
+                self.active_sum / self.active_frames as f64
+            } else {
+                0.0
+            },
+            active_percent: if self.frames > 0 {
+                100.0 * self.active_frames as f64 / self.frames as f64
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// The render's side of a report: says which taps to attach, samples telemetry per block and
+/// hands back the readings at the end.
+pub struct ReportCollector {
+    /// Marks this collector's taps.
+    owner: u64,
+    /// Node ids of the stems and outputs tapped, in the order their taps were made.
+    tapped: Vec<String>,
+    gain_reduction: Vec<GainReductionMeter>,
+    /// Processor kind of each processor node, for the gain-reduction table.
+    kinds: Vec<(String, String)>,
+}
+
+/// The readings of the taps a [`ReportCollector`] made, by node id.
+#[derive(Debug, Clone, Default)]
+pub struct CollectedMeters {
+    /// Node id → readings, for every tapped stem and output node.
+    pub nodes: Vec<(String, NodeMeters)>,
+    /// Gain-reduction statistics of every processor publishing `gain_reduction_db`.
+    pub gain_reduction: Vec<GainReduction>,
+}
+
+impl ReportCollector {
+    /// A collector for `graph` rendered at `sample_rate`, with the meter taps to attach
+    /// (through `CompileOptions::taps`): one on every stem source and every output that
+    /// reaches an output (a stem that reaches none is not rendered, so not metered).
+    pub fn new(graph: &GraphSpec, sample_rate: f64) -> (Self, NodeTaps) {
+        let owner = next_owner();
+        let live = reaches_output(graph);
+        let mut taps: NodeTaps = Vec::new();
+        let mut tapped = Vec::new();
+        let mut kinds = Vec::new();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let channels = match &node.kind {
+                NodeKind::Source { channels, .. } | NodeKind::Output { channels } => *channels,
+                NodeKind::Processor { kind, .. } => {
+                    kinds.push((node.id.clone(), kind.clone()));
+                    continue;
+                }
+                NodeKind::Bus { .. } => continue,
+            };
+            if !live[i] || channels == 0 || channels > MAX_CHANNELS {
+                continue;
+            }
+            let mut tap = MeterTap::new(sample_rate, channels);
+            tap.owner = owner;
+            taps.push((node.id.clone(), Box::new(tap)));
+            tapped.push(node.id.clone());
+        }
+        (
+            Self {
+                owner,
+                tapped,
+                gain_reduction: Vec::new(),
+                kinds,
+            },
+            taps,
+        )
+    }
+
+    /// Finds the processors of the compiled `schedule` that publish `gain_reduction_db`.
+    pub fn watch(&mut self, schedule: &Schedule) {
+        for (id, kind) in &self.kinds {
+            let Some(t) = schedule.telemetry(id) else {
+                continue;
+            };
+            let Some(slot) = t.names().iter().position(|n| *n == GAIN_REDUCTION_DB) else {
+                continue;
+            };
+            self.gain_reduction.push(GainReductionMeter {
+                node: id.clone(),
+                kind: kind.clone(),
+                telemetry: t,
+                slot,
+                max: 0.0,
+                active_sum: 0.0,
+                active_frames: 0,
+                frames: 0,
+            });
+        }
+    }
+
+    /// Samples the telemetry after a block of `frames` frames was processed. Real-time safe.
+    pub fn observe_block(&mut self, frames: u64) {
+        for g in &mut self.gain_reduction {
+            g.observe(frames);
+        }
+    }
+
+    /// Takes this collector's taps out of `taps` (what `Schedule::take_taps` returned) and
+    /// returns their readings with the gain-reduction statistics; other taps stay in `taps`.
+    pub fn finish(self, taps: &mut NodeTaps) -> CollectedMeters {
+        let mut nodes = Vec::new();
+        let mut kept = Vec::with_capacity(taps.len());
+        for (id, mut tap) in taps.drain(..) {
+            let any: &mut dyn std::any::Any = &mut *tap;
+            match any.downcast_mut::<MeterTap>() {
+                Some(m) if m.owner == self.owner => nodes.push((id, m.meters())),
+                _ => kept.push((id, tap)),
+            }
+        }
+        *taps = kept;
+        // In graph order (the order the taps were made).
+        nodes.sort_by_key(|(id, _)| self.tapped.iter().position(|t| t == id));
+        CollectedMeters {
+            nodes,
+            gain_reduction: self.gain_reduction.iter().map(|g| g.result()).collect(),
+        }
+    }
+}
+
+/// Whether each node's signal reaches an output (through main or key inputs).
+fn reaches_output(graph: &GraphSpec) -> Vec<bool> {
+    let mut live: Vec<bool> = graph
+        .nodes
+        .iter()
+        .map(|n| matches!(n.kind, NodeKind::Output { .. }))
+        .collect();
+    let index = |id: &str| graph.nodes.iter().position(|n| n.id == id);
+    loop {
+        let mut changed = false;
+        for e in &graph.edges {
+            if let (Some(from), Some(to)) = (index(&e.from), index(&e.to)) {
+                if live[to] && !live[from] {
+                    live[from] = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return live;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meter(t: &Arc<Telemetry>) -> GainReductionMeter {
+        GainReductionMeter {
+            node: "lim".into(),
+            kind: "limiter".into(),
+            telemetry: t.clone(),
+            slot: 0,
+            max: 0.0,
+            active_sum: 0.0,
+            active_frames: 0,
+            frames: 0,
+        }
+    }
+
+    #[test]
+    fn gain_reduction_statistics() {
+        let t = Arc::new(Telemetry::new(&[GAIN_REDUCTION_DB]));
+        let mut m = meter(&t);
+        // 3 blocks of 100 frames: idle, 2 dB, 4 dB; then 100 frames at 0.05 dB (inactive).
+        for gr in [0.0, 2.0, 4.0, 0.05] {
+            t.set(0, gr);
+            m.observe(100);
+        }
+        let r = m.result();
+        assert_eq!(r.max_db, 4.0);
+        assert_eq!(r.mean_active_db, 3.0);
+        assert_eq!(r.active_percent, 50.0);
+        // Frame-weighted: a long block counts more.
+        t.set(0, 1.0);
+        m.observe(200);
+        let r = m.result();
+        assert!((r.mean_active_db - (200.0 + 400.0 + 200.0) / 400.0).abs() < 1e-12);
+        assert!((r.active_percent - 100.0 * 400.0 / 600.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn never_active_reads_zero() {
+        let t = Arc::new(Telemetry::new(&[GAIN_REDUCTION_DB]));
+        let mut m = meter(&t);
+        m.observe(512);
+        let r = m.result();
+        assert_eq!(
+            (r.max_db, r.mean_active_db, r.active_percent),
+            (0.0, 0.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn meter_tap_reads_a_stereo_tone() {
+        let mut tap = MeterTap::new(48_000.0, 2);
+        let amp = 10f64.powf(-23.0 / 20.0);
+        let x: Vec<f64> = (0..48_000 * 5)
+            .map(|i| amp * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 48_000.0).sin())
+            .collect();
+        let mut buf = crate::dsp::AudioBuffer::new(2, 1024);
+        for chunk in x.chunks(1024) {
+            {
+                let mut v = buf.view_mut(chunk.len());
+                let (l, r) = v.stereo_mut();
+                l.copy_from_slice(chunk);
+                r.copy_from_slice(chunk);
+            }
+            tap.observe(buf.view(chunk.len()));
+        }
+        let m = tap.meters();
+        assert!(
+            (m.integrated_lufs - -23.0).abs() < 0.1,
+            "{}",
+            m.integrated_lufs
+        );
+        assert!((m.sample_peak_dbfs - -23.0).abs() < 0.01);
+        assert_eq!(tap.mismatched_blocks(), 0);
+        // A mono block on a stereo tap is skipped, not a panic.
+        let mono = crate::dsp::AudioBuffer::new(1, 16);
+        tap.observe(mono.view(16));
+        assert_eq!(tap.mismatched_blocks(), 1);
+    }
+}

@@ -1,0 +1,217 @@
+//! `report.md`: the render report as Markdown tables for people. Same content as the JSON,
+//! fewer decimals; like the JSON it holds nothing that changes between identical renders but
+//! the render time.
+
+use super::{NodeMeters, RenderReport};
+use std::fmt::Write;
+
+/// `v` with `d` decimals, `−∞` for silence, `–` when absent.
+fn n(v: f64, d: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.d$}")
+    } else if v == f64::NEG_INFINITY {
+        "−∞".into()
+    } else {
+        "–".into()
+    }
+}
+
+fn on(v: Option<f64>, d: usize) -> String {
+    v.map_or_else(|| "–".into(), |v| n(v, d))
+}
+
+/// Escapes `|` so a value cannot break a table row.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+const METER_HEADER: &str = "| I (LUFS) | S max (LUFS) | M max (LUFS) | LRA (LU) | TP (dBTP) \
+                            | sample peak (dBFS) | RMS (dBFS) |";
+const METER_RULE: &str = "|---:|---:|---:|---:|---:|---:|---:|";
+
+fn meter_cells(m: &NodeMeters) -> String {
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} |",
+        n(m.integrated_lufs, 1),
+        n(m.short_term_max_lufs, 1),
+        n(m.momentary_max_lufs, 1),
+        n(m.loudness_range_lu, 1),
+        n(m.true_peak_dbtp, 2),
+        n(m.sample_peak_dbfs, 2),
+        n(m.rms_dbfs, 1),
+    )
+}
+
+/// The whole report as Markdown.
+pub fn render(r: &RenderReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Render report: {}", r.title);
+    if let Some(a) = &r.artist {
+        let _ = writeln!(o, "\n{a}");
+    }
+    let s = &r.settings;
+    let _ = writeln!(
+        o,
+        "\n{} {} · recipe `{}` (sha256 `{}`) · {} Hz · {} s · latency {} samples · tail {} samples",
+        r.engine.name,
+        r.engine.version,
+        r.recipe.path,
+        &r.recipe.sha256[..16.min(r.recipe.sha256.len())],
+        s.sample_rate_hz,
+        n(s.song_duration_s, 2),
+        s.latency_samples,
+        s.tail_samples
+    );
+    if s.target_lufs.is_some() || s.ceiling_dbtp.is_some() {
+        let _ = writeln!(
+            o,
+            "\nTarget: {} LUFS integrated, ceiling {} dBTP.",
+            on(s.target_lufs, 1),
+            on(s.ceiling_dbtp, 1)
+        );
+    }
+
+    let _ = writeln!(o, "\n## Deliverables (measured from the written files)\n");
+    let _ = writeln!(
+        o,
+        "| file | format | I (LUFS) | S max (LUFS) | M max (LUFS) | LRA (LU) | TP 4× (dBTP) \
+         | TP 8× (dBTP) | sample peak (dBFS) | RMS (dBFS) | PLR (dB) | bits used | clipped |"
+    );
+    let _ = writeln!(
+        o,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for d in &r.deliverables {
+        let a = &d.analysis;
+        let _ = writeln!(
+            o,
+            "| `{}` | {}-bit{}, {} Hz{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&d.file.path),
+            d.bits,
+            if d.bits == 32 { " float" } else { "" },
+            d.sample_rate_hz,
+            if d.dither == "none" {
+                String::new()
+            } else {
+                format!(", {} dither", d.dither)
+            },
+            n(a.integrated_lufs, 1),
+            n(a.short_term_max_lufs, 1),
+            n(a.momentary_max_lufs, 1),
+            n(a.loudness_range_lu, 1),
+            n(a.true_peak_dbtp, 2),
+            on(a.true_peak_8x_dbtp, 2),
+            n(a.sample_peak_dbfs, 2),
+            n(a.rms_dbfs, 1),
+            n(a.plr_db, 1),
+            a.effective_bits
+                .map_or_else(|| "float".into(), |b| b.to_string()),
+            d.clipped_samples,
+        );
+    }
+    let notes: Vec<String> = r
+        .deliverables
+        .iter()
+        .flat_map(|d| {
+            d.analysis
+                .notes
+                .iter()
+                .map(move |x| format!("- `{}`: {x}", d.file.path))
+        })
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(o, "\n{}", notes.join("\n"));
+    }
+
+    if !r.outputs.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## Master (graph outputs, before conversion, dither and quantization)\n"
+        );
+        let _ = writeln!(o, "| output {METER_HEADER}");
+        let _ = writeln!(o, "|---{METER_RULE}");
+        for out in &r.outputs {
+            let _ = writeln!(o, "| `{}` {}", cell(&out.id), meter_cells(&out.meters));
+        }
+    }
+
+    if !r.gain_reduction.is_empty() {
+        let _ = writeln!(o, "\n## Gain reduction\n");
+        let _ = writeln!(
+            o,
+            "| node | kind | max (dB) | mean while active (dB) | active (% of time) |"
+        );
+        let _ = writeln!(o, "|---|---|---:|---:|---:|");
+        for g in &r.gain_reduction {
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} | {} | {} |",
+                cell(&g.node),
+                cell(&g.kind),
+                n(g.max_db, 2),
+                n(g.mean_active_db, 2),
+                n(g.active_percent, 1)
+            );
+        }
+    }
+
+    let _ = writeln!(o, "\n## Stems (after each stem's fader)\n");
+    let _ = writeln!(o, "| stem | file {METER_HEADER} sha256 |");
+    let _ = writeln!(o, "|---|---{METER_RULE}---|");
+    for st in &r.stems {
+        let cells = st.meters.as_ref().map_or_else(
+            || "| not rendered (reaches no output) | | | | | | |".to_string(),
+            meter_cells,
+        );
+        let _ = writeln!(
+            o,
+            "| {} | `{}` {cells} `{}` |",
+            cell(&st.name),
+            cell(&st.file.path),
+            &st.file.sha256[..16.min(st.file.sha256.len())]
+        );
+    }
+
+    if let Some(t) = &r.loudness_target {
+        let _ = writeln!(
+            o,
+            "\n## Loudness target\n\n{:.2} LUFS for a target of {} LUFS: gain {:+.2} dB into `{}`, \
+             {:.2} LU of limiting; {} full pass, {} passes of the limiter.",
+            t.integrated_lufs, t.target_lufs, t.drive_db, t.limiter, t.limiting_cost_lu, t.full_passes, t.tail_passes
+        );
+    }
+    if let Some(t) = &r.null_test {
+        let _ = writeln!(o, "\n## Null test (stems at unity against the reference)\n");
+        let _ = writeln!(
+            o,
+            "Residual RMS {} dBFS, peak {} dBFS; reference level against the stems {} dB; \
+             result: {:?}.",
+            n(t.residual_rms_dbfs, 1),
+            n(t.residual_peak_dbfs, 1),
+            n(t.reference_gain_db, 2),
+            t.severity
+        );
+    }
+
+    if !r.recipe_modules.is_empty() {
+        let _ = writeln!(o, "\n## Templates and modules\n");
+        for m in &r.recipe_modules {
+            let _ = writeln!(o, "- `{}` (sha256 `{}`)", m.path, m.sha256);
+        }
+    }
+
+    if !r.warnings.is_empty() {
+        let _ = writeln!(o, "\n## Warnings\n");
+        for w in &r.warnings {
+            let _ = writeln!(o, "- {w}");
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "\n---\nRendered in {} s ({}× real time).",
+        n(r.run.render_seconds, 2),
+        n(r.run.realtime_factor, 0)
+    );
+    o
+}

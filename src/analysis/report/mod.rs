@@ -1,0 +1,408 @@
+//! Render reports: what a render did and measured, written as `report.json` and `report.md`
+//! beside the deliverables.
+//!
+//! This module owns [`RenderReport`] (its JSON form is described by `docs/report.schema.json`
+//! and `docs/reports.md`), [`build_report`] (hashes of the inputs, the meters collected during
+//! the render, and every deliverable analysed from the written file, i.e. after its own
+//! sample-rate conversion and dither) and [`write_report`]. The collectors the render loop
+//! drives are in [`collect`].
+//!
+//! Reports are made to be diffed between two versions of a recipe: keys are sorted, numbers
+//! are rounded to fixed decimals, paths are relative to the recipe's folder or the output
+//! folder, and there is no timestamp; the one field that changes from run to run is
+//! `run.render_seconds` (with `run.realtime_factor`).
+
+pub mod collect;
+mod hash;
+mod markdown;
+
+pub use collect::{
+    CollectedMeters, GainReduction, MeterTap, NodeMeters, NodeTaps, ReportCollector,
+};
+pub use hash::sha256_file;
+
+use super::analyze::{analyze_with, AnalyzeError, AnalyzeOptions, FileAnalysis};
+use super::check::NullTest;
+use super::json;
+use crate::graph::spec::NodeKind;
+use crate::io::atomic::{AtomicFile, OutputError};
+use crate::render::deliver::DeliveredFile;
+use crate::session::{DitherKind, Session};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Version of the report's layout; bumped when fields change meaning or go away.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+/// File name of the JSON report.
+pub const REPORT_JSON: &str = "report.json";
+/// File name of the Markdown report.
+pub const REPORT_MD: &str = "report.md";
+
+/// Why a report could not be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// An input could not be read for hashing.
+    #[error("cannot read {} to hash it: {source}", path.display())]
+    Hash {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A deliverable could not be analysed.
+    #[error(transparent)]
+    Analyze(#[from] AnalyzeError),
+    /// A report file could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The report could not be turned into JSON.
+    #[error("cannot serialize the render report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A file and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HashedFile {
+    /// Relative to the recipe's folder (inputs) or the output folder (deliverables) when
+    /// inside it; as given otherwise. Always with `/` separators.
+    pub path: String,
+    /// SHA-256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Which program made the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineInfo {
+    /// `stemgraph`.
+    pub name: String,
+    /// The crate version.
+    pub version: String,
+}
+
+/// Settings the render ran with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderSettings {
+    /// Session sample rate, Hz.
+    pub sample_rate_hz: u32,
+    /// Song length (the longest stem), seconds.
+    #[serde(serialize_with = "json::ratio")]
+    pub song_duration_s: f64,
+    /// Latency of the graph, trimmed from the outputs, samples.
+    pub latency_samples: usize,
+    /// Tail rendered after the song, samples.
+    pub tail_samples: usize,
+    /// Integrated loudness the recipe asks for, LUFS.
+    #[serde(serialize_with = "json::opt_db")]
+    pub target_lufs: Option<f64>,
+    /// True-peak ceiling the recipe asks for, dBTP.
+    #[serde(serialize_with = "json::opt_db")]
+    pub ceiling_dbtp: Option<f64>,
+}
+
+/// One stem: its file and its meters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StemReport {
+    /// The stem's name (its node id).
+    pub name: String,
+    /// The stem file.
+    pub file: HashedFile,
+    /// Meters on the stem's node (after its fader); `None` if it reaches no output.
+    pub meters: Option<NodeMeters>,
+}
+
+/// One output node of the graph (the master): its meters before the deliverables.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputReport {
+    /// The output's node id.
+    pub id: String,
+    /// Meters on the output (as rendered, before conversion, dither and quantization).
+    pub meters: NodeMeters,
+}
+
+/// One deliverable, measured from the file written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliverableReport {
+    /// The file (relative to the output folder) and its hash.
+    pub file: HashedFile,
+    /// The output node it was made from.
+    pub output: String,
+    /// Bits per sample (32 = float).
+    pub bits: u32,
+    /// Sample rate, Hz.
+    pub sample_rate_hz: u32,
+    /// Dither before quantization: `none` or `tpdf`.
+    pub dither: String,
+    /// Ceiling of the deliverable's true-peak safety limiter, if one ran, dBTP.
+    #[serde(serialize_with = "json::opt_db")]
+    pub ceiling_dbtp: Option<f64>,
+    /// Largest gain reduction of that safety limiter, dB (0 when it never acted).
+    #[serde(serialize_with = "json::db")]
+    pub safety_gain_reduction_db: f64,
+    /// Samples clipped by the integer conversion.
+    pub clipped_samples: u64,
+    /// The analysis of the written file (its `path` relative to the output folder).
+    pub analysis: FileAnalysis,
+}
+
+/// Facts of the run that change every time (kept together so a diff can skip them).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunInfo {
+    /// Wall time of the render (not of the report), seconds.
+    #[serde(serialize_with = "json::ratio")]
+    pub render_seconds: f64,
+    /// Song seconds rendered per second of wall time.
+    #[serde(serialize_with = "json::ratio")]
+    pub realtime_factor: f64,
+}
+
+/// Everything a render reports. See `docs/reports.md`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderReport {
+    /// [`REPORT_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The program.
+    pub engine: EngineInfo,
+    /// Song title.
+    pub title: String,
+    /// Artist, if the recipe names one.
+    pub artist: Option<String>,
+    /// The recipe and its hash.
+    pub recipe: HashedFile,
+    /// Templates and modules the recipe loaded, with hashes.
+    pub recipe_modules: Vec<HashedFile>,
+    /// Settings of the render.
+    pub settings: RenderSettings,
+    /// The stems, in recipe order.
+    pub stems: Vec<StemReport>,
+    /// The graph's outputs, in recipe order.
+    pub outputs: Vec<OutputReport>,
+    /// Gain reduction of every dynamics processor that publishes it, in recipe order.
+    pub gain_reduction: Vec<GainReduction>,
+    /// The null test of the stems against the reference mix, when it was run.
+    pub null_test: Option<NullTest>,
+    /// How the loudness target was met (drive, limiting cost, passes), when the recipe set one.
+    pub loudness_target: Option<crate::render::target::TargetOutcome>,
+    /// The files written, in recipe order.
+    pub deliverables: Vec<DeliverableReport>,
+    /// The render's warnings.
+    pub warnings: Vec<String>,
+    /// Wall-clock facts of this run.
+    pub run: RunInfo,
+}
+
+/// What [`build_report`] needs from a finished render.
+pub struct ReportInputs<'a> {
+    /// The session rendered.
+    pub session: &'a Session,
+    /// Session rate, Hz.
+    pub sample_rate: u32,
+    /// Song length, frames.
+    pub song_frames: u64,
+    /// Graph latency, samples.
+    pub latency: usize,
+    /// Tail, samples.
+    pub tail: usize,
+    /// The deliverables written, in recipe order.
+    pub files: &'a [DeliveredFile],
+    /// The output folder.
+    pub out_dir: &'a Path,
+    /// What the [`ReportCollector`] collected.
+    pub meters: CollectedMeters,
+    /// The null test, if one was run.
+    pub null_test: Option<NullTest>,
+    /// How the loudness target was met, if the recipe set one.
+    pub loudness_target: Option<crate::render::target::TargetOutcome>,
+    /// The render's warnings.
+    pub warnings: &'a [String],
+    /// Wall time of the render, seconds.
+    pub render_seconds: f64,
+}
+
+/// `path` relative to `base` when inside it, with `/` separators.
+fn relative(path: &Path, base: &Path) -> String {
+    let p = path.strip_prefix(base).unwrap_or(path);
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn hashed(path: &Path, base: &Path) -> Result<HashedFile, ReportError> {
+    let (sha256, bytes) = sha256_file(path).map_err(|source| ReportError::Hash {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(HashedFile {
+        path: relative(path, base),
+        sha256,
+        bytes,
+    })
+}
+
+/// Builds the report: hashes the recipe, its modules, the stems and the deliverables, and
+/// analyses every deliverable from its file.
+pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportError> {
+    let s = inputs.session;
+    let base = s.base_dir();
+    let recipe = hashed(&s.recipe, &base)?;
+    let mut recipe_modules = Vec::new();
+    for f in s.loaded_files.iter().filter(|f| **f != s.recipe) {
+        recipe_modules.push(hashed(f, &base)?);
+    }
+    let meters_of = |id: &str| {
+        inputs
+            .meters
+            .nodes
+            .iter()
+            .find(|(n, _)| n == id)
+            .map(|(_, m)| m.clone())
+    };
+    let mut stems = Vec::new();
+    for stem in &s.stems {
+        stems.push(StemReport {
+            name: stem.name.clone(),
+            file: hashed(&stem.path, &base)?,
+            meters: meters_of(&stem.name),
+        });
+    }
+    let outputs = s
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Output { .. }))
+        .filter_map(|n| {
+            meters_of(&n.id).map(|meters| OutputReport {
+                id: n.id.clone(),
+                meters,
+            })
+        })
+        .collect();
+    let mut deliverables = Vec::new();
+    for (i, f) in inputs.files.iter().enumerate() {
+        let mut analysis = analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures;
+        analysis.path = PathBuf::from(relative(&f.wav.path, inputs.out_dir));
+        let dither = match s.deliverables.get(i).map(|d| d.dither) {
+            Some(DitherKind::Tpdf) if f.dithered => "tpdf",
+            _ => "none",
+        };
+        deliverables.push(DeliverableReport {
+            file: hashed(&f.wav.path, inputs.out_dir)?,
+            output: f.output.clone(),
+            bits: f.bits,
+            sample_rate_hz: f.sample_rate,
+            dither: dither.into(),
+            ceiling_dbtp: f.ceiling_dbtp,
+            safety_gain_reduction_db: f.safety_gain_reduction_db,
+            clipped_samples: f.wav.clipped,
+            analysis,
+        });
+    }
+    let song_s = inputs.song_frames as f64 / f64::from(inputs.sample_rate.max(1));
+    Ok(RenderReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        engine: EngineInfo {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        title: s.title.clone(),
+        artist: s.artist.clone(),
+        recipe,
+        recipe_modules,
+        settings: RenderSettings {
+            sample_rate_hz: inputs.sample_rate,
+            song_duration_s: song_s,
+            latency_samples: inputs.latency,
+            tail_samples: inputs.tail,
+            target_lufs: s.target_lufs,
+            ceiling_dbtp: s.ceiling_dbtp,
+        },
+        stems,
+        outputs,
+        gain_reduction: inputs.meters.gain_reduction,
+        null_test: inputs.null_test,
+        loudness_target: inputs.loudness_target,
+        deliverables,
+        warnings: inputs.warnings.to_vec(),
+        run: RunInfo {
+            render_seconds: inputs.render_seconds,
+            realtime_factor: song_s / inputs.render_seconds.max(1e-9),
+        },
+    })
+}
+
+/// Decimals every JSON number of a report is rounded to (the fields themselves round dB to
+/// 3; this catches the rest, such as the null test's).
+const REPORT_DECIMALS: i32 = 4;
+
+/// Rounds every non-integer number in `v` to [`REPORT_DECIMALS`].
+fn round_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => {
+            if let Some(r) = n
+                .as_f64()
+                .and_then(|f| json::rounded(f, REPORT_DECIMALS))
+                .and_then(serde_json::Number::from_f64)
+            {
+                *n = r;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(round_numbers),
+        Value::Object(o) => o.values_mut().for_each(round_numbers),
+        _ => {}
+    }
+}
+
+/// The report as JSON: keys sorted, numbers rounded, two-space indentation, final newline.
+pub fn report_json(report: &RenderReport) -> Result<String, ReportError> {
+    // Through `Value`, whose maps are sorted by key.
+    let mut v = serde_json::to_value(report)?;
+    round_numbers(&mut v);
+    let mut s = serde_json::to_string_pretty(&v)?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// The report as Markdown, for people.
+pub fn report_markdown(report: &RenderReport) -> String {
+    markdown::render(report)
+}
+
+/// The two report files written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportFiles {
+    /// `report.json`.
+    pub json: PathBuf,
+    /// `report.md`.
+    pub markdown: PathBuf,
+}
+
+/// Writes `report.json` and `report.md` into `dir`, each atomically (temporary file, then
+/// rename), refusing to overwrite any path in `protected` (the render's inputs).
+pub fn write_report(
+    dir: &Path,
+    report: &RenderReport,
+    protected: &[PathBuf],
+) -> Result<ReportFiles, ReportError> {
+    let json = report_json(report)?;
+    let md = report_markdown(report);
+    let write = |name: &str, text: &str| -> Result<PathBuf, ReportError> {
+        let dest = dir.join(name);
+        let (atomic, mut w) = AtomicFile::create(&dest, protected)?;
+        let io = |source| OutputError::Io {
+            path: dest.clone(),
+            source,
+        };
+        w.write_all(text.as_bytes()).map_err(io)?;
+        w.flush().map_err(io)?;
+        drop(w);
+        Ok(atomic.commit()?)
+    };
+    Ok(ReportFiles {
+        json: write(REPORT_JSON, &json)?,
+        markdown: write(REPORT_MD, &md)?,
+    })
+}

@@ -1,0 +1,77 @@
+//! `stemgraph play RECIPE`: live playback with hot reload and meters.
+
+use super::CliError;
+use std::path::PathBuf;
+use stemgraph::live::player::{play, PlayOptions};
+use stemgraph::live::transport::parse_from;
+
+/// Arguments of `play`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The recipe (a Lua file).
+    #[arg(required_unless_present = "list_devices")]
+    recipe: Option<PathBuf>,
+    /// Where to start: seconds or m:ss.
+    #[arg(long, value_name = "TIME", default_value = "0")]
+    from: String,
+    /// Output device: its name, id, or a unique part of its name (see --list-devices).
+    #[arg(long, value_name = "NAME")]
+    device: Option<String>,
+    /// List the output devices and exit.
+    #[arg(long)]
+    list_devices: bool,
+    /// Frames per audio callback.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(16..=8192))]
+    buffer_frames: u32,
+    /// Do not reload the recipe when it is saved.
+    #[arg(long)]
+    no_watch: bool,
+    /// Print a status line per second and one per reload instead of the terminal UI.
+    #[arg(long)]
+    no_tui: bool,
+    /// Crossfade of structural reloads, in milliseconds (20-50).
+    #[arg(long, value_name = "MS", default_value_t = 30.0,
+          value_parser = crossfade_ms)]
+    crossfade_ms: f64,
+    /// Stop after this many seconds (for tests and scripts).
+    #[arg(long, value_name = "S")]
+    seconds: Option<f64>,
+    /// Loop a region from the start: START..END (seconds or m:ss) or a section name.
+    #[arg(long = "loop", value_name = "REGION")]
+    loop_region: Option<String>,
+}
+
+fn crossfade_ms(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (20.0..=50.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} ms is outside 20-50 ms"))
+    }
+}
+
+/// Runs `play`.
+pub fn run(args: Args) -> Result<(), CliError> {
+    if args.list_devices {
+        for line in stemgraph::live::output::list_devices()? {
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    let recipe = args.recipe.expect("clap requires it");
+    let opts = PlayOptions {
+        recipe,
+        from_seconds: parse_from(&args.from).map_err(|e| format!("--from: {e}"))?,
+        device: args.device,
+        buffer_frames: args.buffer_frames,
+        watch: !args.no_watch,
+        tui: !args.no_tui,
+        crossfade_ms: args.crossfade_ms,
+        seconds: args.seconds,
+        loop_region: args.loop_region,
+        interrupt: Some(super::interrupt_flag()),
+    };
+    play(&opts)?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Loudness targets: on the demo song and a quiet and a loud variant, the master lands within
+//! ±0.1 LU of −9, −14 and −23 LUFS with its true peak under −1 dBTP, measured on the files by our
+//! meter and by ffmpeg's `ebur128` filter; the 16-bit 44.1 kHz deliverable holds its ceiling after
+//! resampling and dither. `--set` overrides reach the graph and refuse unknown keys.
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use stemgraph::analysis::analyze::analyze;
+use stemgraph::demo::{write_demo, DemoOptions};
+use stemgraph::render::{render, RenderOptions};
+use stemgraph::script::load_recipe;
+
+/// ffmpeg's integrated loudness and true peak of a file, or None when ffmpeg is missing (which
+/// fails the test under CI).
+fn ffmpeg_ebur128(path: &Path) -> Option<(f64, f64)> {
+    let out = match Command::new("ffmpeg")
+        .args(["-nostats", "-hide_banner", "-i"])
+        .arg(path)
+        .args(["-af", "ebur128=peak=true", "-f", "null", "-"])
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "ffmpeg is needed under CI"
+            );
+            eprintln!("ffmpeg not installed: skipping the independent measurement");
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stderr);
+    let summary = &text[text.rfind("Summary:")?..];
+    let value = |key: &str| -> Option<f64> {
+        let at = summary.find(key)? + key.len();
+        summary[at..].split_whitespace().next()?.parse().ok()
+    };
+    Some((value("I:")?, value("Peak:")?))
+}
+
+#[test]
+fn targets_land_on_the_demo_and_its_quiet_and_loud_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(
+        dir.path(),
+        &DemoOptions {
+            seconds: 12.0,
+            ..DemoOptions::default()
+        },
+    )
+    .unwrap();
+    let recipe = dir.path().join("demo.lua");
+    std::fs::write(&recipe, include_str!("../scripts/demo.lua")).unwrap();
+    for (variant, trim_db) in [("normal", 0.0), ("quiet", -12.0), ("loud", 6.0)] {
+        for target in [-9.0, -14.0, -23.0] {
+            let mut session = load_recipe(&recipe).unwrap();
+            for stem in ["drums", "bass", "keys", "lead"] {
+                let base = if stem == "bass" {
+                    -0.5
+                } else if stem == "lead" {
+                    0.5
+                } else {
+                    0.0
+                };
+                session
+                    .apply_override(&format!("{stem}.gain_db={}", base + trim_db))
+                    .unwrap();
+            }
+            session
+                .apply_override(&format!("master.target_lufs={target}"))
+                .unwrap();
+            let out = dir.path().join(format!("out_{variant}_{}", -target as i32));
+            let result = render(&session, RenderOptions::new(&out)).unwrap();
+            let t = result.target.as_ref().expect("a target was set");
+            assert!(t.full_passes == 1 && t.tail_passes >= 2, "{t:?}");
+            let report = result.report.as_ref().expect("a report was written");
+            assert!(out.join("report.json").exists() && !report.deliverables.is_empty());
+            for file in ["stemgraph demo 24bit.wav", "stemgraph demo 16bit 44k1.wav"] {
+                let a = analyze(&out.join(file)).unwrap().figures;
+                let lufs = a.integrated_lufs;
+                let tp = a.true_peak_dbtp;
+                assert!(
+                    (lufs - target).abs() <= 0.1,
+                    "{variant} {target}: {file} at {lufs} LUFS"
+                );
+                assert!(tp <= -1.0, "{variant} {target}: {file} true peak {tp} dBTP");
+                if let Some((i, peak)) = ffmpeg_ebur128(&out.join(file)) {
+                    assert!(
+                        (i - target).abs() <= 0.15,
+                        "{variant} {target}: ffmpeg reads {i} LUFS for {file}"
+                    );
+                    assert!(
+                        peak <= -1.0 + 0.05,
+                        "{variant} {target}: ffmpeg reads {peak} dBTP for {file}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn set_overrides_reach_the_graph_and_unknown_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("song.lua");
+    std::fs::write(
+        &recipe,
+        "local s = session {}\nlocal m = s:bus 'master'\ns:stem('vocals', 'v.wav'):chain { eq { bands = { bell { freq_hz = 1000 } } } }:to(m)\n\
+         m:to(s:output())\nreturn s\n",
+    )
+    .unwrap();
+    let mut s = load_recipe(&recipe).unwrap();
+    s.apply_override("vocals.gain_db=1.5").unwrap();
+    s.apply_override("vocals.eq.1.gain_db=-2").unwrap();
+    s.apply_override("master.send.vocals.eq.gain_db=-3")
+        .unwrap();
+    s.apply_override("master.target_lufs=-12").unwrap();
+    assert_eq!(s.target_lufs, Some(-12.0));
+    let compiled = stemgraph::graph::compile(
+        &s.graph_at(48_000.0),
+        stemgraph::graph::CompileOptions::new(48_000.0, 64),
+    )
+    .unwrap();
+    let params: Vec<(String, f64)> = compiled
+        .summary
+        .iter()
+        .flat_map(|n| {
+            n.params
+                .iter()
+                .map(move |(p, v)| (format!("{}.{p}", n.id), *v))
+        })
+        .collect();
+    assert!(params.contains(&("vocals.gain_db".into(), 1.5)));
+    assert!(params.contains(&("vocals.eq.1.gain_db".into(), -2.0)));
+    assert!(params.contains(&("master.send.vocals.eq.gain_db".into(), -3.0)));
+    let err = s
+        .apply_override("vocals.gian_db=1")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("vocals.gain_db"), "{err}");
+    let err = s.apply_override("vocals.gain_db").unwrap_err().to_string();
+    assert!(err.contains("KEY=VALUE"), "{err}");
+}

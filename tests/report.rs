@@ -1,0 +1,315 @@
+//! Render reports: written beside the deliverables, valid against `docs/report.schema.json`,
+//! measured from the written files, identical between identical renders.
+mod common;
+
+use std::path::{Path, PathBuf};
+use stemgraph::analysis::analyze::analyze;
+use stemgraph::analysis::check::{NullTest, Severity};
+use stemgraph::analysis::report::{self, sha256_file, GainReduction, RenderReport};
+use stemgraph::dsp::AudioRef;
+use stemgraph::engine::Tap;
+use stemgraph::render::{render, RenderOptions};
+use stemgraph::script::load_recipe;
+
+fn write_wav24(path: &Path, ch: &[Vec<f64>], rate: u32) {
+    let spec = hound::WavSpec {
+        channels: ch.len() as u16,
+        sample_rate: rate,
+        bits_per_sample: 24,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for n in 0..ch[0].len() {
+        for c in ch {
+            w.write_sample(
+                (c[n] * 8_388_608.0)
+                    .round()
+                    .clamp(-8_388_608.0, 8_388_607.0) as i32,
+            )
+            .unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+/// Three stems of 2 s (noise and tones) plus one stem the recipe leaves unconnected.
+fn project(recipe_body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("stems")).unwrap();
+    let fs = 48_000.0;
+    for (i, name) in ["bass", "drums", "vocals", "spare"].iter().enumerate() {
+        let mut ch = common::noise(96_000, 0.05, i as u64 + 3);
+        let tone = common::sine(96_000, 110.0 * (i + 1) as f64, 0.2, fs);
+        for (c, t) in ch.iter_mut().zip(&tone) {
+            for (x, y) in c.iter_mut().zip(t) {
+                *x += y;
+            }
+        }
+        write_wav24(&dir.path().join(format!("stems/{name}.wav")), &ch, 48_000);
+    }
+    let recipe = dir.path().join("song.lua");
+    std::fs::write(&recipe, recipe_body).unwrap();
+    (dir, recipe)
+}
+
+const RECIPE: &str = r#"
+local s = session { title = "Report" }
+local master = s:bus "master"
+s:stem("bass", "stems/bass.wav", { gain_db = -2 }):to(master)
+s:stem("drums", "stems/drums.wav"):to(master)
+s:stem("vocals", "stems/vocals.wav"):chain { gain { gain_db = 1.5 } }:to(master)
+s:stem("spare", "stems/spare.wav")
+master:to(s:output "main")
+s:deliver { file = "{title} 24.wav", bits = 24 }
+s:deliver { file = "{title} 16.wav", bits = 16 }
+return s
+"#;
+
+fn schema() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn assert_valid(doc: &serde_json::Value) {
+    let schema = schema();
+    let v = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A tap that counts frames (someone else's tap, which the report must leave alone).
+struct Counter(u64);
+
+impl Tap for Counter {
+    fn observe(&mut self, audio: AudioRef<'_>) {
+        self.0 += audio.frames() as u64;
+    }
+}
+
+#[test]
+fn a_render_writes_a_report_that_validates_against_its_schema() {
+    let (dir, recipe) = project(RECIPE);
+    let session = load_recipe(&recipe).unwrap();
+    let out = dir.path().join("out");
+    let mut opts = RenderOptions::new(&out);
+    opts.taps.push(("drums".into(), Box::new(Counter(0))));
+    let (result, violations) = common::alloc_violations(|| render(&session, opts).unwrap());
+    assert_eq!(violations, 0, "the report's taps must not allocate");
+    // Only the caller's tap comes back.
+    assert_eq!(result.taps.len(), 1);
+    assert_eq!(result.taps[0].0, "drums");
+    let report = result.report.expect("a report by default");
+
+    let json = read_json(&out.join("report.json"));
+    assert_valid(&json);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("# Render report: Report"), "{md}");
+    assert!(md.contains("Report 16.wav"), "{md}");
+
+    // Hashes are of the real files.
+    assert_eq!(
+        json["recipe"]["sha256"].as_str().unwrap(),
+        sha256_file(&recipe).unwrap().0
+    );
+    assert_eq!(json["recipe"]["path"], "song.lua");
+    let stems = json["stems"].as_array().unwrap();
+    assert_eq!(stems.len(), 4);
+    for s in stems {
+        let name = s["name"].as_str().unwrap();
+        let path = dir.path().join("stems").join(format!("{name}.wav"));
+        assert_eq!(
+            s["file"]["sha256"].as_str().unwrap(),
+            sha256_file(&path).unwrap().0
+        );
+        assert_eq!(s["file"]["path"], format!("stems/{name}.wav"));
+        if name == "spare" {
+            assert!(s["meters"].is_null(), "an unconnected stem is not metered");
+        } else {
+            assert!(s["meters"]["integrated_lufs"].as_f64().unwrap() < -5.0);
+        }
+    }
+    assert_eq!(json["engine"]["version"], env!("CARGO_PKG_VERSION"));
+
+    // Each deliverable is measured from its file: the same figures `analyze` gives.
+    let dl = json["deliverables"].as_array().unwrap();
+    assert_eq!(dl.len(), 2);
+    for (d, bits) in dl.iter().zip([24, 16]) {
+        let name = d["file"]["path"].as_str().unwrap();
+        let path = out.join(name);
+        assert_eq!(d["bits"], bits);
+        assert_eq!(
+            d["file"]["sha256"].as_str().unwrap(),
+            sha256_file(&path).unwrap().0
+        );
+        let mut direct = analyze(&path).unwrap().figures;
+        direct.path = PathBuf::from(name);
+        assert_eq!(d["analysis"], serde_json::to_value(&direct).unwrap());
+        assert_eq!(d["analysis"]["effective_bits"], bits);
+    }
+    // The master's tap saw what the 24-bit file holds (within its quantization).
+    let master_i = json["outputs"][0]["meters"]["integrated_lufs"]
+        .as_f64()
+        .unwrap();
+    let file_i = dl[0]["analysis"]["integrated_lufs"].as_f64().unwrap();
+    assert!((master_i - file_i).abs() < 0.01, "{master_i} vs {file_i}");
+    // The struct the render returned is what was written.
+    assert_eq!(
+        report::report_json(&report).unwrap(),
+        std::fs::read_to_string(out.join("report.json")).unwrap()
+    );
+}
+
+#[test]
+fn reports_are_sorted_and_identical_between_renders_but_for_the_run() {
+    let (dir, recipe) = project(RECIPE);
+    let session = load_recipe(&recipe).unwrap();
+    let mut texts = Vec::new();
+    for (i, block) in [1024usize, 333].iter().enumerate() {
+        let out = dir.path().join(format!("out{i}"));
+        let mut opts = RenderOptions::new(&out);
+        opts.block_size = *block;
+        render(&session, opts).unwrap();
+        let mut v = read_json(&out.join("report.json"));
+        v.as_object_mut().unwrap().remove("run");
+        texts.push(serde_json::to_string_pretty(&v).unwrap());
+    }
+    assert_eq!(texts[0], texts[1]);
+    // Keys in the file are sorted.
+    let out = dir.path().join("out0");
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
+    let top: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
+        .map(|l| l.trim().split('"').nth(1).unwrap())
+        .collect();
+    let mut sorted = top.clone();
+    sorted.sort_unstable();
+    assert_eq!(top, sorted);
+    assert!(text.ends_with("}\n"));
+}
+
+#[test]
+fn every_optional_part_of_a_report_validates() {
+    let (dir, recipe) = project(RECIPE);
+    let session = load_recipe(&recipe).unwrap();
+    let out = dir.path().join("out");
+    let mut r: RenderReport = render(&session, RenderOptions::new(&out))
+        .unwrap()
+        .report
+        .unwrap();
+    r.artist = Some("The Testers".into());
+    r.recipe_modules.push(r.recipe.clone());
+    r.settings.target_lufs = Some(-14.0);
+    r.settings.ceiling_dbtp = Some(-1.0);
+    r.gain_reduction.push(GainReduction {
+        node: "master.limiter".into(),
+        kind: "limiter".into(),
+        max_db: 4.25,
+        mean_active_db: 1.5,
+        active_percent: 37.5,
+    });
+    r.null_test = Some(NullTest {
+        residual_rms_dbfs: -120.5,
+        residual_peak_dbfs: f64::NEG_INFINITY,
+        reference_gain_db: 0.0,
+        residual_band_hz: Some((1000.0, 2000.0)),
+        residual_in_peaks: 0.1,
+        severity: Severity::Pass,
+    });
+    r.warnings.push("a warning".into());
+    let v: serde_json::Value = serde_json::from_str(&report::report_json(&r).unwrap()).unwrap();
+    assert_valid(&v);
+    assert!(v["null_test"]["residual_peak_dbfs"].is_null());
+    // And the schema does reject what it does not declare.
+    let mut extra = v.clone();
+    extra["stems"][0]["meters"]["surprise"] = serde_json::json!(1);
+    let schema = schema();
+    assert!(!jsonschema::draft202012::new(&schema)
+        .unwrap()
+        .is_valid(&extra));
+    let md = report::report_markdown(&r);
+    assert!(
+        md.contains("## Gain reduction") && md.contains("master.limiter"),
+        "{md}"
+    );
+    assert!(md.contains("## Null test"), "{md}");
+}
+
+#[test]
+fn no_report_when_not_asked_for() {
+    let (dir, recipe) = project(RECIPE);
+    let session = load_recipe(&recipe).unwrap();
+    let out = dir.path().join("out");
+    let mut opts = RenderOptions::new(&out);
+    opts.report = false;
+    let result = render(&session, opts).unwrap();
+    assert!(result.report.is_none());
+    assert!(!out.join("report.json").exists() && !out.join("report.md").exists());
+    assert!(out.join("Report 24.wav").exists());
+}
+
+const MASTERED: &str = r#"
+local s = session { title = "Mastered", target_lufs = -7, ceiling_dbtp = -1.0 }
+local master = s:bus "master"
+s:stem("bass", "stems/bass.wav"):chain {
+  compressor { threshold_db = -30, ratio = 4, attack_ms = 10, release_ms = 100 },
+}:to(master)
+s:stem("drums", "stems/drums.wav"):to(master)
+s:stem("vocals", "stems/vocals.wav"):to(master)
+master:chain {
+  limiter { ceiling_dbtp = -1.0, lookahead_ms = 1.5 },
+}:to(s:output "main")
+s:deliver { file = "{title} 24.wav", bits = 24 }
+s:deliver { file = "{title} 16 44k1.wav", bits = 16, sample_rate_hz = 44100, dither = "tpdf" }
+return s
+"#;
+
+#[test]
+fn a_mastered_render_reports_the_limiter_the_target_and_each_deliverable_as_written() {
+    let (dir, recipe) = project(MASTERED);
+    let session = load_recipe(&recipe).unwrap();
+    let out = dir.path().join("out");
+    let result = render(&session, RenderOptions::new(&out)).unwrap();
+    let json = read_json(&out.join("report.json"));
+    assert_valid(&json);
+    assert!(result.taps.is_empty());
+    // The limiter worked and says so.
+    let gr = json["gain_reduction"].as_array().unwrap();
+    let lim = gr
+        .iter()
+        .find(|g| g["kind"] == "limiter")
+        .unwrap_or_else(|| panic!("{gr:#?}"));
+    assert!(lim["max_db"].as_f64().unwrap() > 0.5, "{lim}");
+    assert!(lim["active_percent"].as_f64().unwrap() > 0.0, "{lim}");
+    // The target outcome is there, and the delivered master is on target.
+    let target = &json["loudness_target"];
+    assert_eq!(target["target_lufs"], -7.0);
+    let dl = json["deliverables"].as_array().unwrap();
+    let i24 = dl[0]["analysis"]["integrated_lufs"].as_f64().unwrap();
+    assert!((i24 - -7.0).abs() < 0.15, "{i24} {target}");
+    // The CD master is measured after its own conversion and dither.
+    let cd = &dl[1];
+    assert_eq!(cd["sample_rate_hz"], 44_100);
+    assert_eq!(cd["analysis"]["sample_rate_hz"], 44_100);
+    assert_eq!(cd["analysis"]["bits"], 16);
+    assert_eq!(cd["dither"], "tpdf");
+    for d in dl {
+        assert!(
+            d["analysis"]["true_peak_dbtp"].as_f64().unwrap() <= -0.9,
+            "{d}"
+        );
+    }
+    // Stems are metered in the first pass; the master in the last.
+    assert!(json["stems"][0]["meters"]["integrated_lufs"].is_number());
+    let mi = json["outputs"][0]["meters"]["integrated_lufs"]
+        .as_f64()
+        .unwrap();
+    assert!((mi - i24).abs() < 0.05, "{mi} vs {i24}");
+}
