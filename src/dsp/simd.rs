@@ -39,6 +39,17 @@ fn decide() -> bool {
     fast
 }
 
+/// Whether the AVX2 builds run and the CPU also has fused multiply-add. Only measurements
+/// (meter readings, never audio) use it: a fused multiply-add rounds once where the portable
+/// build rounds twice, so readings may differ between the builds in the last bits.
+#[inline]
+pub fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return avx2() && std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Which build runs, for reports: `"avx2"` or `"portable"`.
 pub fn path_name() -> &'static str {
     if avx2() {
