@@ -313,3 +313,70 @@ fn a_mastered_render_reports_the_limiter_the_target_and_each_deliverable_as_writ
         .unwrap();
     assert!((mi - i24).abs() < 0.05, "{mi} vs {i24}");
 }
+
+/// The stem cache: a second render takes the stems' hashes and meters from it (same report),
+/// a stem written again is hashed and metered again, and a render without the cache agrees.
+#[test]
+fn the_stem_cache_gives_the_same_report_and_follows_changed_stems() {
+    use stemgraph::analysis::report::{StemCache, REPORT_JSON};
+    let (dir, recipe) = project(RECIPE);
+    // Entries are only trusted (and written) two seconds after a file last changed.
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let session = load_recipe(&recipe).unwrap();
+    let cache_dir = dir.path().join("cache");
+    let stems_of = |out: &Path| {
+        let v = read_json(&out.join(REPORT_JSON));
+        v["stems"].clone()
+    };
+    let run = |name: &str, cached: bool| {
+        let out = dir.path().join(name);
+        let mut opts = RenderOptions::new(&out);
+        if cached {
+            opts.stem_cache = StemCache::new(Some(cache_dir.clone()));
+        }
+        render(&session, opts).unwrap();
+        out
+    };
+    let plain = stems_of(&run("plain", false));
+    assert!(!cache_dir.exists(), "no cache unless asked for");
+    let first = stems_of(&run("first", true));
+    // One entry per connected stem (the unconnected one is not metered, but hashed: stored).
+    let entries: Vec<PathBuf> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    let second = stems_of(&run("second", true));
+    assert_eq!(first, plain);
+    assert_eq!(second, plain);
+    // The second render read the cache: an entry altered by hand shows up in its report.
+    for e in &entries {
+        let text = std::fs::read_to_string(e).unwrap();
+        let sha = read_json(e)["sha256"].as_str().unwrap().to_string();
+        std::fs::write(e, text.replace(&sha, &"f".repeat(64))).unwrap();
+    }
+    let altered = stems_of(&run("altered", true));
+    assert!(altered
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["file"]["sha256"] == "f".repeat(64)));
+    // A stem written again (same bytes) is hashed afresh.
+    let bass = dir.path().join("stems/bass.wav");
+    let bytes = std::fs::read(&bass).unwrap();
+    std::fs::write(&bass, &bytes).unwrap();
+    let after = stems_of(&run("after", true));
+    let bass_sha = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "bass")
+            .unwrap()["file"]["sha256"]
+            .clone()
+    };
+    assert_eq!(bass_sha(&after), bass_sha(&plain));
+    assert_eq!(
+        bass_sha(&after).as_str().unwrap(),
+        sha256_file(&bass).unwrap().0
+    );
+}

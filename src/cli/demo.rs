@@ -64,6 +64,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &[],
         0,
         false,
+        true,
     )?;
     println!(
         "edit {} and run `stemgraph render {}` again",

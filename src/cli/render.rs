@@ -3,6 +3,7 @@
 use super::CliError;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
+use stemgraph::analysis::report::StemCache;
 use stemgraph::render::{render, RenderOptions, RenderResult};
 use stemgraph::script::load_recipe;
 
@@ -28,6 +29,12 @@ pub struct Args {
     /// Print one JSON document describing the render on stdout (and nothing else there).
     #[arg(long)]
     json: bool,
+    /// Hash and meter every stem for the report even if an earlier render already did (by
+    /// default their SHA-256 and meters are remembered in `$STEMGRAPH_CACHE_DIR`, else
+    /// `~/.cache/stemgraph/stems`, keyed by the file's identity; `STEMGRAPH_CACHE_DIR=off`
+    /// also turns this off).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 /// Loads `recipe` and renders it to `out`, with a progress bar; prints what was written.
@@ -38,6 +45,7 @@ pub fn render_recipe(
     set: &[String],
     threads: usize,
     json: bool,
+    cache: bool,
 ) -> Result<RenderResult, CliError> {
     let mut session = load_recipe(recipe)?;
     for s in set {
@@ -62,6 +70,9 @@ pub fn render_recipe(
         threads
     };
     opts.interrupt = Some(super::interrupt_flag());
+    if cache {
+        opts.stem_cache = StemCache::new(StemCache::default_dir());
+    }
     let b = bar.clone();
     opts.progress = Some(Box::new(move |done, total| {
         b.set_length(total);
@@ -158,6 +169,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &args.set,
         args.threads,
         args.json,
+        !args.no_cache,
     )?;
     Ok(())
 }

@@ -10,7 +10,10 @@ pub mod deliver;
 pub mod edits;
 pub mod target;
 
-use crate::analysis::report::{self, CollectedMeters, RenderReport, ReportCollector, ReportError};
+use crate::analysis::report::{
+    self, CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
+    StemCache,
+};
 use crate::dsp::AudioBuffer;
 use crate::engine::{parallel, Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
@@ -76,9 +79,19 @@ pub struct RenderOptions {
     pub threads: usize,
     /// Write `report.json` and `report.md` beside the deliverables (default: yes).
     pub report: bool,
+    /// Where the stems' hashes and meters are remembered between renders (default: nowhere;
+    /// the command line uses [`StemCache::default_dir`]).
+    pub stem_cache: StemCache,
+    /// Stem meters already known (from the cache), for the report's collector.
+    known_stems: Vec<(String, NodeMeters)>,
 }
 
 impl RenderOptions {
+    /// Stem meters already known, for the report's collector.
+    pub(crate) fn known_stems(&self) -> &[(String, NodeMeters)] {
+        &self.known_stems
+    }
+
     /// Defaults: the default block, no interrupt flag, no taps.
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -89,6 +102,8 @@ impl RenderOptions {
             progress: None,
             threads: 1,
             report: true,
+            stem_cache: StemCache::default(),
+            known_stems: Vec::new(),
         }
     }
 }
@@ -694,6 +709,29 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     let plan = plan_stems(session)?;
     let (streams, warnings) = open_stems(session, &plan)?;
     let spec = session.graph_at(f64::from(plan.sample_rate));
+    // What the cache knows of the stems: their meters are not measured again, nor their
+    // hashes computed.
+    let contexts: Vec<String> = session
+        .stems
+        .iter()
+        .map(|stem| stem_context(&spec, &plan, &stem.name, stem.channels))
+        .collect();
+    let cached: Vec<Option<CachedStem>> = if opts.report {
+        session
+            .stems
+            .iter()
+            .zip(&contexts)
+            .map(|(stem, ctx)| opts.stem_cache.lookup(&stem.path, ctx))
+            .collect()
+    } else {
+        vec![None; session.stems.len()]
+    };
+    opts.known_stems = session
+        .stems
+        .iter()
+        .zip(&cached)
+        .filter_map(|(stem, c)| Some((stem.name.clone(), c.as_ref()?.meters.clone()?)))
+        .collect();
     let (mut result, meters) = match session.target_lufs {
         None => render_graph(
             session,
@@ -724,11 +762,51 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             loudness_target: result.target.clone(),
             warnings: &result.warnings,
             render_seconds: result.seconds,
+            stem_hashes: cached
+                .iter()
+                .map(|c| c.as_ref().map(|c| (c.sha256.clone(), c.bytes)))
+                .collect(),
         })?;
         report::write_report(&opts.out_dir, &report, &protected_inputs(session))?;
+        // Remember what was learnt about stems the cache did not know (or knew unmetered).
+        for ((stem, ctx), (was, rep)) in session
+            .stems
+            .iter()
+            .zip(&contexts)
+            .zip(cached.iter().zip(&report.stems))
+        {
+            let now = CachedStem {
+                sha256: rep.file.sha256.clone(),
+                bytes: rep.file.bytes,
+                meters: rep.meters.clone(),
+            };
+            if was.as_ref() != Some(&now) {
+                opts.stem_cache.store(&stem.path, ctx, &now);
+            }
+        }
         result.report = Some(report);
     }
     Ok(result)
+}
+
+/// What shapes a stem's signal in the graph besides its file, for the [`StemCache`] key: the
+/// session rate, the song's length, the channel count and the stem fader's settings.
+fn stem_context(
+    spec: &crate::graph::GraphSpec,
+    plan: &StemPlan,
+    name: &str,
+    channels: usize,
+) -> String {
+    let fader = spec
+        .nodes
+        .iter()
+        .find(|n| n.id == name)
+        .map(|n| format!("{:?}", n.kind))
+        .unwrap_or_default();
+    format!(
+        "rate {} frames {} channels {channels} node {fader}",
+        plan.sample_rate, plan.song_frames
+    )
 }
 
 /// The files a render must never write over: the stems, the reference and the recipe.
@@ -755,7 +833,8 @@ pub(crate) fn render_graph(
     copts.taps = std::mem::take(&mut opts.taps);
     // The report's meters: taps on stems and outputs, gain reduction sampled per block.
     let mut collector = opts.report.then(|| {
-        let (c, taps) = ReportCollector::new(spec, f64::from(sample_rate));
+        let (c, taps) =
+            ReportCollector::new(spec, f64::from(sample_rate), song_frames, &opts.known_stems);
         copts.taps.extend(taps);
         c
     });

@@ -271,7 +271,8 @@ pub fn spill_pre_limiter(
     copts.taps = std::mem::take(&mut opts.taps);
     // The report's stem meters and the gain reduction before the limiter come from this pass.
     let mut collector = opts.report.then(|| {
-        let (c, taps) = ReportCollector::new(spec, f64::from(rate));
+        let (c, taps) =
+            ReportCollector::new(spec, f64::from(rate), plan.song_frames, opts.known_stems());
         copts.taps.extend(taps);
         c
     });

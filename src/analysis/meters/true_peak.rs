@@ -640,7 +640,11 @@ mod tests {
             }
             // Within one build the reading does not depend on the block size.
             for block in [1, 7, 333] {
-                assert_eq!(measure(factor, &x, block, false), portable, "{factor}x {block}");
+                assert_eq!(
+                    measure(factor, &x, block, false),
+                    portable,
+                    "{factor}x {block}"
+                );
                 assert_eq!(measure(factor, &x, block, true), wide, "{factor}x {block}");
             }
         }

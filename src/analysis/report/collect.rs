@@ -59,6 +59,10 @@ pub struct MeterTap {
     mismatched: u64,
     /// The [`ReportCollector`] that made it (0: made by someone else).
     owner: u64,
+    /// Frames to meter (the rest is ignored): a stem's own length, not the render's tail.
+    limit: u64,
+    /// Frames seen so far.
+    seen: u64,
 }
 
 /// A fresh, non-zero collector id.
@@ -81,7 +85,15 @@ impl MeterTap {
             level: LevelMeter::new(channels),
             mismatched: 0,
             owner: 0,
+            limit: u64::MAX,
+            seen: 0,
         }
+    }
+
+    /// Meters only the first `frames` frames observed.
+    pub fn with_limit(mut self, frames: u64) -> Self {
+        self.limit = frames;
+        self
     }
 
     /// The readings so far (completes the true-peak filter's tail first).
@@ -111,9 +123,14 @@ impl Tap for MeterTap {
             self.mismatched += 1;
             return;
         }
+        let n = (audio.frames() as u64).min(self.limit - self.seen.min(self.limit)) as usize;
+        self.seen += audio.frames() as u64;
+        if n == 0 {
+            return;
+        }
         let mut planar: [&[f64]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
         for (c, p) in planar.iter_mut().enumerate().take(ch) {
-            *p = audio.channel(c);
+            *p = &audio.channel(c)[..n];
         }
         let planar = &planar[..ch];
         self.loudness.push(planar);
@@ -196,6 +213,8 @@ pub struct ReportCollector {
     gain_reduction: Vec<GainReductionMeter>,
     /// Processor kind of each processor node, for the gain-reduction table.
     kinds: Vec<(String, String)>,
+    /// Readings known without metering (stems found in the [`super::StemCache`]).
+    known: Vec<(String, NodeMeters)>,
 }
 
 /// The readings of the taps a [`ReportCollector`] made, by node id.
@@ -210,8 +229,15 @@ pub struct CollectedMeters {
 impl ReportCollector {
     /// A collector for `graph` rendered at `sample_rate`, with the meter taps to attach
     /// (through `CompileOptions::taps`): one on every stem source and every output that
-    /// reaches an output (a stem that reaches none is not rendered, so not metered).
-    pub fn new(graph: &GraphSpec, sample_rate: f64) -> (Self, NodeTaps) {
+    /// reaches an output (a stem that reaches none is not rendered, so not metered). Stems are
+    /// metered over their first `stem_frames` frames (the song, not the render's tail); those
+    /// in `known` are not metered again, their readings are taken as given.
+    pub fn new(
+        graph: &GraphSpec,
+        sample_rate: f64,
+        stem_frames: u64,
+        known: &[(String, NodeMeters)],
+    ) -> (Self, NodeTaps) {
         let owner = next_owner();
         let live = reaches_output(graph);
         let mut taps: NodeTaps = Vec::new();
@@ -229,7 +255,15 @@ impl ReportCollector {
             if !live[i] || channels == 0 || channels > MAX_CHANNELS {
                 continue;
             }
+            let is_stem = matches!(node.kind, NodeKind::Source { .. });
+            if is_stem && known.iter().any(|(id, _)| *id == node.id) {
+                tapped.push(node.id.clone());
+                continue;
+            }
             let mut tap = MeterTap::new(sample_rate, channels);
+            if is_stem {
+                tap = tap.with_limit(stem_frames);
+            }
             tap.owner = owner;
             taps.push((node.id.clone(), Box::new(tap)));
             tapped.push(node.id.clone());
@@ -240,6 +274,7 @@ impl ReportCollector {
                 tapped,
                 gain_reduction: Vec::new(),
                 kinds,
+                known: known.to_vec(),
             },
             taps,
         )
@@ -287,6 +322,12 @@ impl ReportCollector {
             }
         }
         *taps = kept;
+        nodes.extend(
+            self.known
+                .iter()
+                .filter(|(id, _)| self.tapped.contains(id))
+                .cloned(),
+        );
         // In graph order (the order the taps were made).
         nodes.sort_by_key(|(id, _)| self.tapped.iter().position(|t| t == id));
         CollectedMeters {

@@ -15,11 +15,13 @@
 pub mod collect;
 mod hash;
 mod markdown;
+pub mod stem_cache;
 
 pub use collect::{
     CollectedMeters, GainReduction, MeterTap, NodeMeters, NodeTaps, ReportCollector,
 };
 pub use hash::sha256_file;
+pub use stem_cache::{CachedStem, StemCache};
 
 use super::analyze::{analyze_with, AnalyzeError, AnalyzeOptions, FileAnalysis};
 use super::check::NullTest;
@@ -219,6 +221,9 @@ pub struct ReportInputs<'a> {
     pub warnings: &'a [String],
     /// Wall time of the render, seconds.
     pub render_seconds: f64,
+    /// Per stem (recipe order), its SHA-256 and size when already known (from the
+    /// [`StemCache`]); the others are hashed.
+    pub stem_hashes: Vec<Option<(String, u64)>>,
 }
 
 /// `path` relative to `base` when inside it, with `/` separators.
@@ -261,10 +266,18 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
             .map(|(_, m)| m.clone())
     };
     let mut stems = Vec::new();
-    for stem in &s.stems {
+    for (i, stem) in s.stems.iter().enumerate() {
+        let file = match inputs.stem_hashes.get(i).cloned().flatten() {
+            Some((sha256, bytes)) => HashedFile {
+                path: relative(&stem.path, &base),
+                sha256,
+                bytes,
+            },
+            None => hashed(&stem.path, &base)?,
+        };
         stems.push(StemReport {
             name: stem.name.clone(),
-            file: hashed(&stem.path, &base)?,
+            file,
             meters: meters_of(&stem.name),
         });
     }
