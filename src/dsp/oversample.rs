@@ -282,18 +282,269 @@ impl MeterInterpolator {
 }
 
 /// A true-peak reading per input sample: the larger of the accurate [`Interpolator`] and the
-/// [`MeterInterpolator`], time-aligned.
+/// [`MeterInterpolator`], time-aligned, the accurate one refined between its grid points (see
+/// [`vertex`]).
+///
+/// It computes exactly what running the two interpolators sample by sample gives (the same
+/// products and sums in the same order for every value, so the same bits; a unit test compares
+/// them), but a chunk at a time: each half-band stage filters a whole chunk with the taps as the
+/// outer loop and several consecutive outputs side by side in the inner one (AVX2 when the CPU
+/// has it, see [`crate::dsp::simd`]), with no per-sample bookkeeping.
 #[derive(Debug, Clone)]
 pub struct TruePeakDetector {
-    fine: Interpolator,
-    meter: MeterInterpolator,
-    /// Delays the earlier of the two readings so both refer to the same interval.
-    align: Vec<f64>,
-    align_pos: usize,
+    factor: usize,
+    stages: Vec<BlockUp2>,
+    /// The meter interpolator's rows `coef[t][p]` and its last inputs (then the new ones).
+    meter_coef: Vec<[f64; 4]>,
+    meter_ext: Vec<f64>,
+    /// The fine values at the top rate: the previous step's last two, then the chunk's.
+    top: Vec<f64>,
+    /// Readings of the earlier interpolator, delayed by `align` steps: the last `align`
+    /// readings, then the chunk's.
+    align: usize,
+    early: Vec<f64>,
+    late: Vec<f64>,
     fine_first: bool,
     latency: usize,
-    /// The last two fine values of the previous step.
-    prev: [f64; 2],
+    /// Stage outputs (ping-pong) and per-stage dot products.
+    work: [Vec<f64>; 2],
+    dots: Vec<f64>,
+}
+
+const TP_CHUNK: usize = 256;
+
+/// One half-band 2× stage run on chunks: [`Up2`] or [`ShortUp2`], the same sums in the same
+/// order.
+#[derive(Debug, Clone)]
+struct BlockUp2 {
+    /// Odd-tap coefficients, newest input first (as [`HalfbandDesign`]; a short stage's
+    /// zero-padded to [`SHORT`], as [`ShortUp2`] multiplies them).
+    a: Vec<f64>,
+    /// Which input of the window is the delayed centre (`m − 1`, newest first).
+    centre: usize,
+    /// The last `a.len() − 1` inputs in time order, then the chunk's inputs.
+    ext: Vec<f64>,
+}
+
+impl BlockUp2 {
+    fn from_long(st: &Up2, max_in: usize) -> Self {
+        Self::with(st.d.a.clone(), st.d.m - 1, max_in)
+    }
+
+    fn from_short(st: &ShortUp2, max_in: usize) -> Self {
+        Self::with(st.a.to_vec(), st.centre, max_in)
+    }
+
+    fn with(a: Vec<f64>, centre: usize, max_in: usize) -> Self {
+        let h = a.len() - 1;
+        Self {
+            a,
+            centre,
+            ext: vec![0.0; h + max_in],
+        }
+    }
+
+    fn reset(&mut self) {
+        self.ext.fill(0.0);
+    }
+
+    /// Two outputs per input of `u` into `out` (in time order: the interpolated value, then
+    /// the delayed input), as [`Up2::up`] / [`ShortUp2::up`] give them one by one. `dots` is scratch.
+    #[inline(always)]
+    fn run(&mut self, u: &[f64], out: &mut [f64], dots: &mut [f64]) {
+        let h = self.a.len() - 1;
+        let n = u.len();
+        self.ext[h..h + n].copy_from_slice(u);
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            unsafe { halfband_dots_avx2(&self.a, &self.ext[..h + n], &mut dots[..n]) };
+        } else {
+            halfband_dots(&self.a, &self.ext[..h + n], &mut dots[..n]);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        halfband_dots(&self.a, &self.ext[..h + n], &mut dots[..n]);
+        for (t, o) in out[..2 * n].chunks_exact_mut(2).enumerate() {
+            o[0] = dots[t];
+            o[1] = self.ext[h + t - self.centre];
+        }
+        self.ext.copy_within(n..n + h, 0);
+    }
+}
+
+/// `out[t] = dot(a, w_t)` with `w_t[j] = ext[h + t − j]` (h = `a.len() − 1`), summed exactly as
+/// [`dot`] sums: four partial sums over the taps in steps of four, `(s0 + s2) + (s1 + s3)`, then
+/// the remaining taps one by one. Four outputs at a time share each tap.
+#[inline(always)]
+fn halfband_dots(a: &[f64], ext: &[f64], out: &mut [f64]) {
+    let taps = a.len();
+    let h = taps - 1;
+    let whole = taps / 4 * 4;
+    let n = out.len();
+    let quads = n / 4 * 4;
+    let mut t = 0;
+    while t < quads {
+        let mut s = [[0.0f64; 4]; 4];
+        let mut q = 0;
+        while q < whole {
+            for k in 0..4 {
+                let c = a[q + k];
+                let x = &ext[h + t - q - k..h + t - q - k + 4];
+                for l in 0..4 {
+                    s[k][l] += c * x[l];
+                }
+            }
+            q += 4;
+        }
+        let mut tot = [0.0f64; 4];
+        for l in 0..4 {
+            tot[l] = (s[0][l] + s[2][l]) + (s[1][l] + s[3][l]);
+        }
+        for (j, &c) in a.iter().enumerate().skip(whole) {
+            let x = &ext[h + t - j..h + t - j + 4];
+            for l in 0..4 {
+                tot[l] += c * x[l];
+            }
+        }
+        out[t..t + 4].copy_from_slice(&tot);
+        t += 4;
+    }
+    for t in quads..n {
+        let mut s = [0.0f64; 4];
+        let mut q = 0;
+        while q < whole {
+            for k in 0..4 {
+                s[k] += a[q + k] * ext[h + t - q - k];
+            }
+            q += 4;
+        }
+        let mut tot = (s[0] + s[2]) + (s[1] + s[3]);
+        for (j, &c) in a.iter().enumerate().skip(whole) {
+            tot += c * ext[h + t - j];
+        }
+        out[t] = tot;
+    }
+}
+
+/// [`halfband_dots`] with AVX2 intrinsics: eight outputs (two registers) per pass over the taps,
+/// the same products and sums per output in the same order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn halfband_dots_avx2(a: &[f64], ext: &[f64], out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let taps = a.len();
+    let h = taps - 1;
+    let whole = taps / 4 * 4;
+    let n = out.len();
+    assert!(ext.len() >= h + n);
+    let p = ext.as_ptr();
+    let mut t = 0;
+    // SAFETY: every load reads ext[h + t − j .. h + t − j + 4] (or + 8) with j ≤ h and
+    // t + 8 ≤ n (t + 4 ≤ n), inside `ext` by the assertion; stores stay inside `out`.
+    unsafe {
+        while t + 8 <= n {
+            let mut s = [_mm256_setzero_pd(); 8];
+            let mut q = 0;
+            while q < whole {
+                for k in 0..4 {
+                    let c = _mm256_broadcast_sd(&a[q + k]);
+                    let x = p.add(h + t - q - k);
+                    s[k] = _mm256_add_pd(s[k], _mm256_mul_pd(c, _mm256_loadu_pd(x)));
+                    s[4 + k] = _mm256_add_pd(s[4 + k], _mm256_mul_pd(c, _mm256_loadu_pd(x.add(4))));
+                }
+                q += 4;
+            }
+            let mut lo = _mm256_add_pd(_mm256_add_pd(s[0], s[2]), _mm256_add_pd(s[1], s[3]));
+            let mut hi = _mm256_add_pd(_mm256_add_pd(s[4], s[6]), _mm256_add_pd(s[5], s[7]));
+            for (j, c) in a.iter().enumerate().skip(whole) {
+                let c = _mm256_broadcast_sd(c);
+                let x = p.add(h + t - j);
+                lo = _mm256_add_pd(lo, _mm256_mul_pd(c, _mm256_loadu_pd(x)));
+                hi = _mm256_add_pd(hi, _mm256_mul_pd(c, _mm256_loadu_pd(x.add(4))));
+            }
+            _mm256_storeu_pd(out.as_mut_ptr().add(t), lo);
+            _mm256_storeu_pd(out.as_mut_ptr().add(t + 4), hi);
+            t += 8;
+        }
+        while t + 4 <= n {
+            let mut s = [_mm256_setzero_pd(); 4];
+            let mut q = 0;
+            while q < whole {
+                for k in 0..4 {
+                    let c = _mm256_broadcast_sd(&a[q + k]);
+                    let x = p.add(h + t - q - k);
+                    s[k] = _mm256_add_pd(s[k], _mm256_mul_pd(c, _mm256_loadu_pd(x)));
+                }
+                q += 4;
+            }
+            let mut tot = _mm256_add_pd(_mm256_add_pd(s[0], s[2]), _mm256_add_pd(s[1], s[3]));
+            for (j, c) in a.iter().enumerate().skip(whole) {
+                let c = _mm256_broadcast_sd(c);
+                tot = _mm256_add_pd(tot, _mm256_mul_pd(c, _mm256_loadu_pd(p.add(h + t - j))));
+            }
+            _mm256_storeu_pd(out.as_mut_ptr().add(t), tot);
+            t += 4;
+        }
+    }
+    if t < n {
+        halfband_dots(a, &ext[t..h + n], &mut out[t..]);
+    }
+}
+
+/// The meter interpolator's readings for `n` inputs: per output, the four phases in one
+/// vector, rows in order (as [`MeterInterpolator::peak`]), the largest magnitude.
+#[inline(always)]
+fn meter_peaks(coef: &[[f64; 4]], ext: &[f64], out: &mut [f64]) {
+    let h = coef.len() - 1;
+    for (t, mo) in out.iter_mut().enumerate() {
+        let mut acc = [0.0f64; 4];
+        for (r, row) in coef.iter().enumerate() {
+            let xv = ext[h + t - r];
+            for p in 0..4 {
+                acc[p] += row[p] * xv;
+            }
+        }
+        let mut m = 0.0f64;
+        for a in &acc {
+            let a = a.abs();
+            if a > m {
+                m = a;
+            }
+        }
+        *mo = m;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn meter_peaks_avx2(coef: &[[f64; 4]], ext: &[f64], out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let h = coef.len() - 1;
+    let n = out.len();
+    assert!(ext.len() >= h + n);
+    let sign = _mm256_set1_pd(-0.0);
+    // SAFETY: rows are four doubles; `ext` reads stay below h + n by the assertion.
+    unsafe {
+        let rows: [__m256d; 24] = std::array::from_fn(|r| {
+            if r < coef.len() {
+                _mm256_loadu_pd(coef[r].as_ptr())
+            } else {
+                _mm256_setzero_pd()
+            }
+        });
+        let nrows = coef.len().min(24);
+        for (t, mo) in out.iter_mut().enumerate() {
+            let mut acc = _mm256_setzero_pd();
+            for (r, row) in rows.iter().enumerate().take(nrows) {
+                let xv = _mm256_broadcast_sd(ext.get_unchecked(h + t - r));
+                acc = _mm256_add_pd(acc, _mm256_mul_pd(*row, xv));
+            }
+            let a = _mm256_andnot_pd(sign, acc);
+            let m2 = _mm_max_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd::<1>(a));
+            let m1 = _mm_max_sd(m2, _mm_unpackhi_pd(m2, m2));
+            *mo = _mm_cvtsd_f64(m1);
+        }
+    }
 }
 
 impl TruePeakDetector {
@@ -302,14 +553,29 @@ impl TruePeakDetector {
         let fine = Interpolator::detector(factor);
         let meter = MeterInterpolator::new(sample_rate);
         let (a, b) = (fine.latency(), meter.latency());
+        let mut stages = vec![
+            BlockUp2::from_long(&fine.first, TP_CHUNK),
+            BlockUp2::from_short(&fine.second, 2 * TP_CHUNK),
+        ];
+        if let Some(third) = &fine.third {
+            stages.push(BlockUp2::from_short(third, 4 * TP_CHUNK));
+        }
+        let align = a.abs_diff(b);
+        let rows = meter.coef.len();
+        crate::dsp::simd::avx2();
         Self {
-            align: vec![0.0; a.abs_diff(b).max(1)],
-            align_pos: 0,
+            factor,
+            stages,
+            meter_ext: vec![0.0; rows - 1 + TP_CHUNK],
+            meter_coef: meter.coef,
+            top: vec![0.0; 2 + factor * TP_CHUNK],
+            align,
+            early: vec![0.0; align + TP_CHUNK],
+            late: vec![0.0; TP_CHUNK],
             fine_first: a < b,
             latency: a.max(b),
-            fine,
-            meter,
-            prev: [0.0; 2],
+            work: [vec![0.0; factor * TP_CHUNK], vec![0.0; factor * TP_CHUNK]],
+            dots: vec![0.0; factor / 2 * TP_CHUNK],
         }
     }
 
@@ -320,51 +586,111 @@ impl TruePeakDetector {
 
     /// Clears all history.
     pub fn reset(&mut self) {
-        self.fine.reset();
-        self.meter.reset();
-        self.align.fill(0.0);
-        self.align_pos = 0;
-        self.prev = [0.0; 2];
+        self.stages.iter_mut().for_each(BlockUp2::reset);
+        self.meter_ext.fill(0.0);
+        self.top.fill(0.0);
+        self.early.fill(0.0);
     }
 
     /// For every sample of `input`, writes the true-peak reading of its interval to `peaks`.
     pub fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
-        // Values beyond the factor stay zero, so the maximum can always run over 8.
-        let mut buf = [0.0f64; 8];
-        let factor = self.fine.factor();
-        let len = self.align.len();
-        let same = self.fine.latency() == self.meter.latency();
-        for (&x, out) in input.iter().zip(peaks.iter_mut()) {
-            self.fine.interpolate(x, &mut buf);
-            let mut m = [0.0f64; 4];
-            for k in 0..4 {
-                m[k] = buf[k].abs().max(buf[k + 4].abs());
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.peaks_avx2(input, peaks) };
+        }
+        self.peaks_impl(input, peaks)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn peaks_avx2(&mut self, input: &[f64], peaks: &mut [f64]) {
+        self.peaks_impl(input, peaks)
+    }
+
+    #[inline(always)]
+    fn peaks_impl(&mut self, input: &[f64], peaks: &mut [f64]) {
+        let n = input.len().min(peaks.len());
+        let mut done = 0;
+        while done < n {
+            let c = (n - done).min(TP_CHUNK);
+            self.chunk(&input[done..done + c], &mut peaks[done..done + c]);
+            done += c;
+        }
+    }
+
+    #[inline(always)]
+    fn chunk(&mut self, x: &[f64], out: &mut [f64]) {
+        let n = x.len();
+        let factor = self.factor;
+        // The fine interpolator: the cascade, the last stage writing after the two values
+        // kept from the previous chunk.
+        let [w0, w1] = &mut self.work;
+        let stages = self.stages.len();
+        let mut len = n;
+        for (i, st) in self.stages.iter_mut().enumerate() {
+            let last = i + 1 == stages;
+            let (src, dst): (&[f64], &mut [f64]) = match (i, i % 2) {
+                (0, _) => (x, &mut w0[..]),
+                (_, 1) => (&w0[..len], &mut w1[..]),
+                _ => (&w1[..len], &mut w0[..]),
+            };
+            if last {
+                st.run(src, &mut self.top[2..2 + 2 * len], &mut self.dots);
+            } else {
+                st.run(src, dst, &mut self.dots);
             }
-            let mut a = m[0].max(m[1]).max(m[2].max(m[3]));
-            // Between grid points: the vertex of the parabola through a local maximum and its
-            // neighbours (for the previous step's last point, whose right neighbour is here).
-            a = a.max(vertex(self.prev[0], self.prev[1], buf[0]));
+            len *= 2;
+        }
+        let fine: &mut [f64] = if self.fine_first {
+            &mut self.early[self.align..self.align + n]
+        } else {
+            &mut self.late[..n]
+        };
+        for (t, f) in fine.iter_mut().enumerate() {
+            // `v[0]`, `v[1]`: the previous step's last two values; `v[2..]`: this step's.
+            let v = &self.top[factor * t..factor * t + factor + 2];
+            let buf = &v[2..];
+            let mut a = buf.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            a = a.max(vertex(v[0], v[1], buf[0]));
             let mut k = 0;
-            for (i, v) in buf[..factor - 1].iter().enumerate() {
-                if v.abs() > buf[k].abs() {
+            for (i, x) in buf[..factor - 1].iter().enumerate() {
+                if x.abs() > buf[k].abs() {
                     k = i;
                 }
             }
-            let left = if k == 0 { self.prev[1] } else { buf[k - 1] };
-            a = a.max(vertex(left, buf[k], buf[k + 1]));
-            self.prev = [buf[factor - 2], buf[factor - 1]];
-            let mut b = self.meter.peak(x);
-            if !same {
-                let early = if self.fine_first { &mut a } else { &mut b };
-                *early = std::mem::replace(&mut self.align[self.align_pos], *early);
-                self.align_pos = if self.align_pos + 1 == len {
-                    0
-                } else {
-                    self.align_pos + 1
-                };
-            }
-            *out = a.max(b);
+            a = a.max(vertex(v[k + 1], buf[k], buf[k + 1]));
+            *f = a;
         }
+        self.top.copy_within(factor * n..factor * n + 2, 0);
+        // The meter interpolator: all phases of one output in one vector, the rows as the
+        // inner loop.
+        let rows = self.meter_coef.len();
+        let h = rows - 1;
+        self.meter_ext[h..h + n].copy_from_slice(x);
+        let meter: &mut [f64] = if self.fine_first {
+            &mut self.late[..n]
+        } else {
+            &mut self.early[self.align..self.align + n]
+        };
+        let ext = &self.meter_ext[..h + n];
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() && rows <= 24 {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            unsafe { meter_peaks_avx2(&self.meter_coef, ext, meter) };
+        } else {
+            meter_peaks(&self.meter_coef, ext, meter);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        meter_peaks(&self.meter_coef, ext, meter);
+        self.meter_ext.copy_within(n..n + h, 0);
+        // Align: the earlier readings come out `align` steps late.
+        for ((o, &e), &l) in out.iter_mut().zip(&self.early[..n]).zip(&self.late[..n]) {
+            let (a, b) = if self.fine_first { (e, l) } else { (l, e) };
+            *o = a.max(b);
+        }
+        let align = self.align;
+        self.early.copy_within(n..n + align, 0);
     }
 }
 
@@ -766,6 +1092,134 @@ impl Oversampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The detector one sample at a time: the reference the chunked [`TruePeakDetector`]
+    /// must match bit for bit.
+    /// A true-peak reading per input sample: the larger of the accurate [`Interpolator`] and the
+    /// [`MeterInterpolator`], time-aligned.
+    #[derive(Debug, Clone)]
+    struct PerSample {
+        fine: Interpolator,
+        meter: MeterInterpolator,
+        /// Delays the earlier of the two readings so both refer to the same interval.
+        align: Vec<f64>,
+        align_pos: usize,
+        fine_first: bool,
+        latency: usize,
+        /// The last two fine values of the previous step.
+        prev: [f64; 2],
+    }
+
+    impl PerSample {
+        /// The detector at `factor` (4 or 8) for `sample_rate`. Allocates.
+        fn new(factor: usize, sample_rate: f64) -> Self {
+            let fine = Interpolator::detector(factor);
+            let meter = MeterInterpolator::new(sample_rate);
+            let (a, b) = (fine.latency(), meter.latency());
+            Self {
+                align: vec![0.0; a.abs_diff(b).max(1)],
+                align_pos: 0,
+                fine_first: a < b,
+                latency: a.max(b),
+                fine,
+                meter,
+                prev: [0.0; 2],
+            }
+        }
+
+        /// Delay in input samples: the reading of input step `n` covers `[n − latency, n − latency + 1)`.
+        fn latency(&self) -> usize {
+            self.latency
+        }
+
+        /// Clears all history.
+        fn reset(&mut self) {
+            self.fine.reset();
+            self.meter.reset();
+            self.align.fill(0.0);
+            self.align_pos = 0;
+            self.prev = [0.0; 2];
+        }
+
+        /// For every sample of `input`, writes the true-peak reading of its interval to `peaks`.
+        fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
+            // Values beyond the factor stay zero, so the maximum can always run over 8.
+            let mut buf = [0.0f64; 8];
+            let factor = self.fine.factor();
+            let len = self.align.len();
+            let same = self.fine.latency() == self.meter.latency();
+            for (&x, out) in input.iter().zip(peaks.iter_mut()) {
+                self.fine.interpolate(x, &mut buf);
+                let mut m = [0.0f64; 4];
+                for k in 0..4 {
+                    m[k] = buf[k].abs().max(buf[k + 4].abs());
+                }
+                let mut a = m[0].max(m[1]).max(m[2].max(m[3]));
+                // Between grid points: the vertex of the parabola through a local maximum and its
+                // neighbours (for the previous step's last point, whose right neighbour is here).
+                a = a.max(vertex(self.prev[0], self.prev[1], buf[0]));
+                let mut k = 0;
+                for (i, v) in buf[..factor - 1].iter().enumerate() {
+                    if v.abs() > buf[k].abs() {
+                        k = i;
+                    }
+                }
+                let left = if k == 0 { self.prev[1] } else { buf[k - 1] };
+                a = a.max(vertex(left, buf[k], buf[k + 1]));
+                self.prev = [buf[factor - 2], buf[factor - 1]];
+                let mut b = self.meter.peak(x);
+                if !same {
+                    let early = if self.fine_first { &mut a } else { &mut b };
+                    *early = std::mem::replace(&mut self.align[self.align_pos], *early);
+                    self.align_pos = if self.align_pos + 1 == len {
+                        0
+                    } else {
+                        self.align_pos + 1
+                    };
+                }
+                *out = a.max(b);
+            }
+        }
+    }
+
+    #[test]
+    fn block_detector_matches_the_per_sample_one() {
+        for (factor, fs) in [(4, 48_000.0), (8, 48_000.0), (8, 96_000.0), (4, 192_000.0)] {
+            for portable in [true, false] {
+                crate::dsp::simd::force_portable(portable);
+                let mut block = TruePeakDetector::new(factor, fs);
+                let mut reference = PerSample::new(factor, fs);
+                let mut r = 0x1234_5678u64;
+                let mut pos = 0usize;
+                for len in [1usize, 3, 255, 256, 257, 1000, 4, 7, 513] {
+                    let x: Vec<f64> = (0..len)
+                        .map(|i| {
+                            r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
+                            let noise = (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                            ((pos + i) as f64 * 0.37).sin() * 0.8 + noise
+                        })
+                        .collect();
+                    pos += len;
+                    let (mut a, mut b) = (vec![0.0; len], vec![0.0; len]);
+                    block.peaks(&x, &mut a);
+                    reference.peaks(&x, &mut b);
+                    assert!(
+                        a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                        "{factor}x {fs} (portable {portable}): block of {len} differs"
+                    );
+                }
+                // After a reset both start again from silence.
+                block.reset();
+                reference.reset();
+                let x: Vec<f64> = (0..700).map(|i| (i as f64 * 1.3).sin()).collect();
+                let (mut a, mut b) = (vec![0.0; 700], vec![0.0; 700]);
+                block.peaks(&x, &mut a);
+                reference.peaks(&x, &mut b);
+                assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
+            }
+        }
+        crate::dsp::simd::force_portable(false);
+    }
 
     /// Largest error of the interpolated values against the analytic sine, relative to its
     /// amplitude, for a tone at `f` (cycles per input sample).

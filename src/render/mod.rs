@@ -230,15 +230,25 @@ pub fn read_inputs(
     frames: usize,
 ) -> Result<(), DecodeError> {
     for (i, stream) in streams.iter_mut().enumerate() {
-        let mut input = schedule.input_mut(i, frames);
-        if input.channels() == 2 {
-            let (l, r) = input.stereo_mut();
-            stream.read_block(&mut [l, r], frames)?;
-        } else {
-            stream.read_block(&mut [input.channel_mut(0)], frames)?;
-        }
+        fill_input(schedule, i, stream, frames)?;
     }
     Ok(())
+}
+
+/// Decodes the next `frames` frames of `stream` into the schedule's input `k`.
+fn fill_input(
+    schedule: &mut Schedule,
+    k: usize,
+    stream: &mut StemStream,
+    frames: usize,
+) -> Result<(), DecodeError> {
+    let mut input = schedule.input_mut(k, frames);
+    if input.channels() == 2 {
+        let (l, r) = input.stereo_mut();
+        stream.read_block(&mut [l, r], frames)
+    } else {
+        stream.read_block(&mut [input.channel_mut(0)], frames)
+    }
 }
 
 /// Runs the schedule over the whole song, handing every output block (latency-trimmed, with the
@@ -331,13 +341,7 @@ fn read_some(
     n: usize,
 ) -> Result<(), DecodeError> {
     for (k, stream) in streams.iter_mut().enumerate() {
-        let mut input = into.input_mut(k, n);
-        if input.channels() == 2 {
-            let (l, r) = input.stereo_mut();
-            stream.read_block(&mut [l, r], n)?;
-        } else {
-            stream.read_block(&mut [input.channel_mut(0)], n)?;
-        }
+        fill_input(into, k, stream, n)?;
     }
     Ok(())
 }
@@ -400,13 +404,7 @@ where
             blocks += 1;
             for (i, stream) in streams.iter_mut().enumerate() {
                 let t = Instant::now();
-                let mut input = schedule.input_mut(i, n);
-                if input.channels() == 2 {
-                    let (l, r) = input.stereo_mut();
-                    stream.read_block(&mut [l, r], n)?;
-                } else {
-                    stream.read_block(&mut [input.channel_mut(0)], n)?;
-                }
+                fill_input(schedule, i, stream, n)?;
                 decode[i] += t.elapsed().as_secs_f64();
             }
             assert_no_alloc::assert_no_alloc(|| schedule.process_profiled(n, &mut costs));
