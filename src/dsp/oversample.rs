@@ -916,6 +916,14 @@ impl Stage {
             d,
         }
     }
+    /// The coefficients as [`Self::fir`] multiplies them (short kernels zero-padded).
+    fn coefs(&self) -> Vec<f64> {
+        match &self.kernel {
+            Kernel::S8(a) => a.to_vec(),
+            Kernel::S16(a) => a.to_vec(),
+            Kernel::Long => self.d.a.clone(),
+        }
+    }
     #[inline(always)]
     fn fir(&self, w: &[f64]) -> f64 {
         match &self.kernel {
@@ -1089,6 +1097,177 @@ impl Oversampler {
     }
 }
 
+/// One half-band decimating stage run on chunks (the down half of [`Stage`], the same sums in
+/// the same order).
+#[derive(Debug, Clone)]
+struct BlockDown2 {
+    /// The stage's coefficients as [`Stage::fir`] uses them (short ones zero-padded).
+    a: Vec<f64>,
+    m: usize,
+    /// The last `a.len() − 1` even inputs, then the chunk's.
+    even: Vec<f64>,
+    /// The last `m` odd inputs, then the chunk's.
+    odd: Vec<f64>,
+}
+
+impl BlockDown2 {
+    fn new(st: &Stage, max_out: usize) -> Self {
+        let a = st.coefs();
+        Self {
+            even: vec![0.0; a.len() - 1 + max_out],
+            odd: vec![0.0; st.d.m + max_out],
+            a,
+            m: st.d.m,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.even.fill(0.0);
+        self.odd.fill(0.0);
+    }
+
+    /// One output per pair of `z` (in time order), as [`Stage::down`] gives them one by one:
+    /// `½·(dot(a, evens) + the odd input m pairs back)`.
+    #[inline(always)]
+    fn run(&mut self, z: &[f64], out: &mut [f64]) {
+        let n = z.len() / 2;
+        let (h, m) = (self.a.len() - 1, self.m);
+        for (t, p) in z.chunks_exact(2).enumerate() {
+            self.even[h + t] = p[0];
+            self.odd[m + t] = p[1];
+        }
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            unsafe { halfband_dots_avx2(&self.a, &self.even[..h + n], &mut out[..n]) };
+        } else {
+            halfband_dots(&self.a, &self.even[..h + n], &mut out[..n]);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        halfband_dots(&self.a, &self.even[..h + n], &mut out[..n]);
+        for (o, &c) in out[..n].iter_mut().zip(&self.odd[..n]) {
+            *o = 0.5 * (*o + c);
+        }
+        self.even.copy_within(n..n + h, 0);
+        self.odd.copy_within(n..n + m, 0);
+    }
+}
+
+/// Base-rate samples per chunk of [`BlockOversampler`].
+pub const OS_CHUNK: usize = 256;
+
+/// [`Oversampler`] a chunk at a time: the same values, bit for bit (a unit test compares), with
+/// the stages' filters computed as vector loops over whole chunks.
+#[derive(Debug, Clone)]
+pub struct BlockOversampler {
+    factor: usize,
+    up: Vec<BlockUp2>,
+    down: Vec<BlockDown2>,
+    /// Top-rate pad before decimation: its last `pad` values, then the chunk's.
+    pad: usize,
+    padded: Vec<f64>,
+    work: [Vec<f64>; 2],
+    dots: Vec<f64>,
+    latency: usize,
+}
+
+impl BlockOversampler {
+    /// A converter by `factor` (2, 4 or 8), designed as [`Oversampler::new`]. Allocates.
+    pub fn new(factor: usize) -> Self {
+        let os = Oversampler::new(factor);
+        let pad = os.latency * factor - os.raw_round_trip();
+        crate::dsp::simd::avx2();
+        Self {
+            factor,
+            up: os
+                .stages
+                .iter()
+                .enumerate()
+                .map(|(i, st)| BlockUp2::with(st.coefs(), st.d.m - 1, OS_CHUNK << i))
+                .collect(),
+            down: os
+                .stages
+                .iter()
+                .enumerate()
+                .map(|(i, st)| BlockDown2::new(st, OS_CHUNK << i))
+                .collect(),
+            pad,
+            padded: vec![0.0; pad + factor * OS_CHUNK],
+            work: [vec![0.0; factor * OS_CHUNK], vec![0.0; factor * OS_CHUNK]],
+            dots: vec![0.0; factor / 2 * OS_CHUNK],
+            latency: os.latency,
+        }
+    }
+
+    /// The factor.
+    pub fn factor(&self) -> usize {
+        self.factor
+    }
+
+    /// Latency of [`Self::up`] followed by [`Self::down`], in base-rate samples.
+    pub fn latency(&self) -> usize {
+        self.latency
+    }
+
+    /// Clears all histories.
+    pub fn reset(&mut self) {
+        self.up.iter_mut().for_each(BlockUp2::reset);
+        self.down.iter_mut().for_each(BlockDown2::reset);
+        self.padded.fill(0.0);
+    }
+
+    /// Up to [`OS_CHUNK`] base-rate samples → `factor` times as many at the high rate, in `out`.
+    pub fn up(&mut self, x: &[f64], out: &mut [f64]) {
+        let n = x.len();
+        assert!(n <= OS_CHUNK && out.len() >= self.factor * n);
+        let [w0, w1] = &mut self.work;
+        let stages = self.up.len();
+        let mut len = n;
+        for (i, st) in self.up.iter_mut().enumerate() {
+            let last = i + 1 == stages;
+            let (src, dst): (&[f64], &mut [f64]) = match (i, i % 2) {
+                (0, _) => (x, &mut w0[..]),
+                (_, 1) => (&w0[..len], &mut w1[..]),
+                _ => (&w1[..len], &mut w0[..]),
+            };
+            if last {
+                st.run(src, &mut out[..2 * len], &mut self.dots);
+            } else {
+                st.run(src, dst, &mut self.dots);
+            }
+            len *= 2;
+        }
+    }
+
+    /// `factor · n` high-rate samples (in time order) → `n` base-rate samples in `out`.
+    pub fn down(&mut self, z: &[f64], out: &mut [f64]) {
+        let n = out.len();
+        assert!(n <= OS_CHUNK && z.len() >= self.factor * n);
+        let top = self.factor * n;
+        let pad = self.pad;
+        self.padded[pad..pad + top].copy_from_slice(&z[..top]);
+        let [w0, w1] = &mut self.work;
+        let stages = self.down.len();
+        let mut len = top;
+        // From the top stage down: the padded stream, then w0, w1, … alternately.
+        for (k, st) in self.down.iter_mut().rev().enumerate() {
+            let last = k + 1 == stages;
+            let (src, dst): (&[f64], &mut [f64]) = match (k, k % 2) {
+                (0, _) => (&self.padded[..len], &mut w0[..]),
+                (_, 1) => (&w0[..len], &mut w1[..]),
+                _ => (&w1[..len], &mut w0[..]),
+            };
+            if last {
+                st.run(src, &mut out[..len / 2]);
+            } else {
+                st.run(src, &mut dst[..len / 2]);
+            }
+            len /= 2;
+        }
+        self.padded.copy_within(top..top + pad, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1180,6 +1359,55 @@ mod tests {
                 *out = a.max(b);
             }
         }
+    }
+
+    #[test]
+    fn block_oversampler_matches_the_per_sample_one() {
+        for factor in [2, 4, 8] {
+            for portable in [true, false] {
+                crate::dsp::simd::force_portable(portable);
+                let mut block = BlockOversampler::new(factor);
+                let mut reference = Oversampler::new(factor);
+                assert_eq!(block.latency(), reference.latency());
+                let mut pos = 0usize;
+                for len in [1usize, 7, 256, 100, 255, 3] {
+                    let x: Vec<f64> = (0..len)
+                        .map(|i| (((pos + i) as f64) * 0.123).sin() * 1.7)
+                        .collect();
+                    pos += len;
+                    let mut hi = vec![0.0; factor * len];
+                    block.up(&x, &mut hi);
+                    let mut want_hi = vec![0.0; factor * len];
+                    let mut want = vec![0.0; len];
+                    for (i, &v) in x.iter().enumerate() {
+                        let mut buf = [0.0; 8];
+                        reference.up(v, &mut buf);
+                        want_hi[factor * i..factor * (i + 1)].copy_from_slice(&buf[..factor]);
+                        // A nonlinearity between, as saturation has.
+                        for b in &mut buf[..factor] {
+                            *b = (*b * 0.9).sin();
+                        }
+                        want[i] = reference.down(&mut buf);
+                    }
+                    assert!(hi
+                        .iter()
+                        .zip(&want_hi)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()));
+                    for h in &mut hi {
+                        *h = (*h * 0.9).sin();
+                    }
+                    let mut got = vec![0.0; len];
+                    block.down(&hi, &mut got);
+                    assert!(
+                        got.iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{factor}x portable {portable}: chunk of {len} differs"
+                    );
+                }
+            }
+        }
+        crate::dsp::simd::force_portable(false);
     }
 
     #[test]
