@@ -1417,6 +1417,7 @@ mod tests {
                 crate::dsp::simd::force_portable(portable);
                 let mut block = TruePeakDetector::new(factor, fs);
                 let mut reference = PerSample::new(factor, fs);
+                assert_eq!(block.latency(), reference.latency());
                 let mut r = 0x1234_5678u64;
                 let mut pos = 0usize;
                 for len in [1usize, 3, 255, 256, 257, 1000, 4, 7, 513] {
