@@ -4,8 +4,10 @@
 //! four demo songs (different seeds, 20 s each, band template, album gain, 24-bit WAV + 16-bit
 //! 44.1 kHz WAV + FLAC deliverables), renders it from scratch with `--jobs 1` and with
 //! `--jobs N` (N = the available parallelism, at least 2), alternately, best of three each, and
-//! prints the speed-up with the CPU time used (on a busy machine the wall-clock speed-up says
-//! more about the other processes than about the pool: the load average is printed too).
+//! prints the speed-up with the CPU time used. On a busy machine the wall-clock speed-up says
+//! more about the other processes than about the pool, so the CPU time other processes used
+//! during each run is printed too (from /proc/stat), with a warning when it was more than 5% of
+//! the machine. Issue 7 asks for at least 1.7x with 2 jobs on 2 cores.
 //!
 //!     cargo bench --bench album
 //!     STEMGRAPH_ALBUM_SONGS=8 STEMGRAPH_ALBUM_SECONDS=30 cargo bench --bench album
@@ -80,26 +82,59 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds the whole machine has spent busy (every process, every core), from /proc/stat
+/// (Linux; 0 elsewhere). Minus our own CPU time, it tells how much other processes took from a
+/// run: on a shared 2-core machine that, not the pool, decides the wall-clock speed-up.
+fn machine_busy_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
+    };
+    // cpu user nice system idle iowait irq softirq steal …: every field but idle and iowait.
+    line.split_whitespace()
+        .skip(1)
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum::<f64>()
+        / 100.0
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
 }
 
-/// Wall and CPU seconds of one render from scratch with `jobs` workers.
-fn time(album: &Path, dir: &Path, jobs: usize, run: usize) -> (f64, f64) {
+/// One timed render.
+#[derive(Clone, Copy)]
+struct Timing {
+    /// Wall-clock seconds.
+    wall: f64,
+    /// CPU seconds of this process.
+    cpu: f64,
+    /// CPU seconds other processes used meanwhile.
+    others: f64,
+}
+
+/// One render from scratch with `jobs` workers.
+fn time(album: &Path, dir: &Path, jobs: usize, run: usize) -> Timing {
     let spec = load_album(album).expect("album");
     let out = dir.join(format!("out-{jobs}-{run}"));
     let mut opts = AlbumOptions::new(&out);
     opts.jobs = jobs;
-    let cpu = cpu_seconds();
+    let (cpu, busy) = (cpu_seconds(), machine_busy_seconds());
     let started = Instant::now();
     let outcome = render_album(&spec, &opts).expect("render");
-    let secs = started.elapsed().as_secs_f64();
+    let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu;
+    let others = (machine_busy_seconds() - busy - cpu).max(0.0);
     assert_eq!(outcome.rendered.len(), spec.songs.len());
     let _ = std::fs::remove_dir_all(&out);
-    (secs, cpu)
+    Timing { wall, cpu, others }
 }
 
 fn main() {
@@ -114,22 +149,30 @@ fn main() {
     let album = write_album(dir.path(), songs, seconds);
     // Alternate the two settings so a change in the machine's load affects both alike; keep the
     // best of each.
-    let (mut one, mut many) = ((f64::INFINITY, 0.0), (f64::INFINITY, 0.0));
+    let none = Timing {
+        wall: f64::INFINITY,
+        cpu: 0.0,
+        others: 0.0,
+    };
+    let (mut one, mut many) = (none, none);
     for run in 0..runs {
         let a = time(&album, dir.path(), 1, run);
         let b = time(&album, dir.path(), jobs, run);
         eprintln!(
-            "run {run}: --jobs 1 {:.2} s wall, {:.2} s CPU; --jobs {jobs} {:.2} s wall, {:.2} s CPU (load average {})",
-            a.0,
-            a.1,
-            b.0,
-            b.1,
+            "run {run}: --jobs 1 {:.2} s wall, {:.2} s CPU; --jobs {jobs} {:.2} s wall, {:.2} s CPU; \
+             other processes {:.2} s and {:.2} s CPU (load average {})",
+            a.wall,
+            a.cpu,
+            b.wall,
+            b.cpu,
+            a.others,
+            b.others,
             load_average()
         );
-        if a.0 < one.0 {
+        if a.wall < one.wall {
             one = a;
         }
-        if b.0 < many.0 {
+        if b.wall < many.wall {
             many = b;
         }
     }
@@ -137,11 +180,21 @@ fn main() {
     println!(
         "album of {songs} songs × {seconds} s ({cores} cores): --jobs 1 {:.2} s ({:.1}x real time), \
          --jobs {jobs} {:.2} s ({:.1}x real time, {:.0}% CPU): {:.2}x faster",
-        one.0,
-        audio / one.0,
-        many.0,
-        audio / many.0,
-        100.0 * many.1 / many.0,
-        one.0 / many.0
+        one.wall,
+        audio / one.wall,
+        many.wall,
+        audio / many.wall,
+        100.0 * many.cpu / many.wall,
+        one.wall / many.wall
     );
+    // Other processes on the cores make the figure say little about the pool.
+    let busy = |t: &Timing| t.others / (t.wall * cores as f64);
+    if busy(&one).max(busy(&many)) > 0.05 {
+        println!(
+            "warning: other processes took {:.0}% and {:.0}% of the machine during the best runs: \
+             run again on a quiet machine",
+            100.0 * busy(&one),
+            100.0 * busy(&many)
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! Memory stays flat with song length: a render streams, so a long song needs no more memory
-//! than a short one. Measured on the real binary (peak RSS of the child process, from /proc).
+//! Memory stays flat with song length: a render streams, and so does an album job, so a long song
+//! needs no more memory than a short one. Measured on the real binary (peak RSS of the child
+//! process, from /proc).
 
 use std::path::Path;
 use std::process::Command;
@@ -84,4 +85,86 @@ fn a_ten_times_longer_song_needs_no_more_memory() {
     );
     let master = hound::WavReader::open(long.join("out/master.wav")).unwrap();
     assert_eq!(master.duration(), 300 * 48_000);
+}
+
+/// Writes a one-song album of a `seconds`-long demo song on the band template, delivered as a
+/// 24-bit WAV, a 24-bit FLAC and a 16-bit 44.1 kHz FLAC (resampled, limited, dithered).
+fn album_project(dir: &Path, seconds: u32) {
+    let status = Command::new(bin())
+        .args([
+            "demo",
+            "--no-render",
+            "--stems",
+            "4",
+            "--seconds",
+            &seconds.to_string(),
+            "--out",
+        ])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stems = dir.join("stems");
+    std::fs::rename(stems.join("keys.wav"), stems.join("music.wav")).unwrap();
+    std::fs::rename(stems.join("lead.wav"), stems.join("vocals.wav")).unwrap();
+    std::fs::write(
+        dir.join("album.lua"),
+        r#"return album {
+  title = "Memory", artist = "stemgraph", template = "band_4stem",
+  policy = { mode = "per_track", target_lufs = -14, ceiling_dbtp = -1 },
+  deliver = {
+    wav { file = "{track:02} {title}.wav", bits = 24 },
+    flac { file = "{track:02} {title}.flac", bits = 24 },
+    flac { file = "cd/{track:02} {title}.flac", bits = 16, sample_rate_hz = 44100 },
+  },
+  songs = { { title = "Long", stems = "stems" } },
+}
+"#,
+    )
+    .unwrap();
+}
+
+/// Peak RSS (KiB) of `stemgraph album` on `dir/album.lua` with one job.
+fn render_album(dir: &Path) -> u64 {
+    let mut child = Command::new(bin())
+        .arg("album")
+        .arg(dir.join("album.lua"))
+        .args(["--jobs", "1", "--out"])
+        .arg(dir.join("out"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    loop {
+        if let Some(kib) = vm_hwm_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            return peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// An album job streams its song through every phase (measure, drive solve, render, FLAC
+/// encoding, resampling, the measurements of the files): a song ten times longer needs no more
+/// memory.
+#[test]
+fn an_album_song_ten_times_longer_needs_no_more_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (short, long) = (tmp.path().join("short"), tmp.path().join("long"));
+    album_project(&short, 10);
+    album_project(&long, 100);
+    let short_rss = render_album(&short);
+    let long_rss = render_album(&long);
+    eprintln!("peak RSS: album of a 10 s song {short_rss} KiB, of a 100 s song {long_rss} KiB");
+    assert!(short_rss > 0 && long_rss > 0, "no reading of /proc");
+    assert!(
+        long_rss <= short_rss + 1024,
+        "{long_rss} KiB vs {short_rss} KiB"
+    );
+    let flac = stemgraph::io::decode::Decoder::open(&long.join("out/01 Long.flac")).unwrap();
+    assert!(flac.info().frames.unwrap() >= 100 * 48_000);
 }

@@ -7,7 +7,7 @@
 
 use super::cd::CdOutcome;
 use super::spec::{AlbumSpec, GainKey, Policy, PolicyMode};
-use super::work::{level_db, FileRecord, GainRecord, MeasureRecord, RenderRecord};
+use super::work::{level_db, FileRecord, GainMove, GainRecord, MeasureRecord, RenderRecord};
 use crate::analysis::meters::LoudnessMeter;
 use serde::Serialize;
 use std::fmt::Write;
@@ -118,6 +118,9 @@ pub struct AlbumReport {
     pub album_gain_db: Option<f64>,
     /// Album gain keyed to the loudest song: that song.
     pub reference_track: Option<usize>,
+    /// Album gain: how it moved since the previous render, when it did (one song's change
+    /// moves every song's drive).
+    pub album_gain_move: Option<GainMove>,
     /// The album measured as one programme, LUFS.
     #[serde(with = "level_db")]
     pub album_integrated_lufs: f64,
@@ -133,11 +136,13 @@ pub struct AlbumReport {
     /// Whether every file's true peak is at or under the ceiling (within
     /// [`CEILING_TOLERANCE_DB`]).
     pub ceiling_holds: bool,
-    /// Album-level notes: songs moved by their own limiting, ceilings exceeded.
+    /// Album-level notes: a move of the album gain, songs moved by their own limiting, ceilings
+    /// exceeded.
     pub notes: Vec<String>,
 }
 
-/// Builds the report. `meters[i]` measures song `i`'s measured file.
+/// Builds the report. `meters[i]` measures song `i`'s measured file; `gain_move` is how the
+/// album gain moved since the previous render.
 pub fn build(
     spec: &AlbumSpec,
     gain: &GainRecord,
@@ -145,6 +150,7 @@ pub fn build(
     renders: &[RenderRecord],
     meters: &[LoudnessMeter],
     cd: Option<CdOutcome>,
+    gain_move: Option<GainMove>,
 ) -> AlbumReport {
     let policy: Policy = spec.policy;
     let gr = |i: usize| {
@@ -162,7 +168,7 @@ pub fn build(
                     .unwrap_or(0)
             })
         });
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = gain_move.iter().map(GainMove::describe).collect();
     let mut songs = Vec::new();
     let mut ceiling_holds = true;
     for (i, s) in spec.songs.iter().enumerate() {
@@ -254,6 +260,7 @@ pub fn build(
         },
         album_gain_db: gain.album_gain_db,
         reference_track: gain.reference_track,
+        album_gain_move: gain_move,
         album_integrated_lufs: LoudnessMeter::integrated_lufs_of(&refs),
         album_loudness_range_lu: LoudnessMeter::loudness_range_lu_of(&refs),
         spread,

@@ -5,7 +5,7 @@
 use super::hash::KeyBuilder;
 use super::report::{self, AlbumReport};
 use super::work::{
-    read_json, write_json, Digested, GainRecord, Manifest, ManifestSong, MeasureRecord,
+    read_json, write_json, Digested, GainMove, GainRecord, Manifest, ManifestSong, MeasureRecord,
     RenderRecord,
 };
 use super::{gain, pool, song, AlbumContext, AlbumError, AlbumOptions, AlbumSpec};
@@ -81,16 +81,23 @@ pub(crate) fn gain_phase(
             return Ok((g, false));
         }
     }
+    let before = read_json::<GainRecord>(&ctx.work.gain()).and_then(|g| g.album_gain_db);
     let g = gain::solve(ctx, measures)?;
     write_json(&ctx.work.gain(), &g)?;
     match g.album_gain_db {
         Some(d) => ctx.say(&format!(
-            "album gain: {d:+.2} dB of drive for every song{}",
+            "album gain: {d:+.2} dB of drive for every song{}{}",
             g.reference_track
                 .map(|t| format!(" (track {t} is the loudest)"))
                 .or(g
                     .album_lufs_at_gain
                     .map(|l| format!(" (the album at {l:.2} LUFS)")))
+                .unwrap_or_default(),
+            before
+                .filter(|b| b.to_bits() != d.to_bits())
+                .map(|b| format!(
+                    "; it was {b:+.2} dB, so every song is rendered again with the new drive"
+                ))
                 .unwrap_or_default()
         )),
         None => ctx.say("per-track drives solved"),
@@ -190,7 +197,8 @@ pub(crate) fn report_phase(
     let key = report_key(ctx, renders);
     let json_path = ctx.out_dir.join("album.json");
     let md_path = ctx.out_dir.join("album.md");
-    if let Some(m) = read_json::<Manifest>(&ctx.work.manifest()) {
+    let previous = read_json::<Manifest>(&ctx.work.manifest());
+    if let Some(m) = &previous {
         let cd_there = match &ctx.spec.cd {
             None => true,
             Some(cd) => [&cd.file, &cd.cue].iter().all(|p| {
@@ -221,7 +229,18 @@ pub(crate) fn report_phase(
         .map(|r| r.cd_track.clone().unwrap_or_default())
         .collect();
     let cd = super::cd::write(ctx.spec, &ctx.out_dir, &cd_tracks)?;
-    let report = report::build(ctx.spec, gain, measures, renders, &meters, cd);
+    let gain_move = previous
+        .as_ref()
+        .and_then(|m| GainMove::between(m, measures, gain));
+    let report = report::build(
+        ctx.spec,
+        gain,
+        measures,
+        renders,
+        &meters,
+        cd,
+        gain_move.clone(),
+    );
     write_json(&json_path, &report)?;
     super::work::write_atomic(&md_path, report::markdown(&report).as_bytes()).map_err(
         |source| AlbumError::Io {
@@ -267,6 +286,7 @@ pub(crate) fn report_phase(
         policy: ctx.spec.policy,
         album_gain_db: gain.album_gain_db,
         report_key: key,
+        album_gain_move: gain_move,
         songs: manifest_songs,
     };
     write_json(&ctx.work.manifest(), &manifest)?;

@@ -11,6 +11,7 @@
 //! | `render/NN.json` | the render job of track NN | [`RenderRecord`]: the files and their measurements |
 //! | `cd/NN.wav` | the render job, when the album has a CD image | the track at 16 bits, 44.1 kHz |
 //! | `digests.json` | single runs and `--finish` | cached SHA-256 digests of the inputs |
+//! | `manifest.json` | the report step | [`Manifest`]: every input and file with its digest, the keys, the album gain and how it moved ([`GainMove`]) |
 //!
 //! The records are also the manifest of incremental renders: a job whose record carries the
 //! current key has nothing to do. The spills are a cache: deleting the folder only costs time.
@@ -223,7 +224,19 @@ pub struct RenderRecord {
 }
 
 /// Writes `bytes` to `path` through a temporary file renamed into place.
+///
+/// The temporary name is unique to the writer even across machines sharing the folder (jobs on
+/// two machines may have the same process id): it carries the process id, the thread and a
+/// random number drawn once per process.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::hash::{BuildHasher, Hasher};
+    static WRITER: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let writer = *WRITER.get_or_init(|| {
+        // RandomState is seeded from the system's randomness, differently in every process.
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    });
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let name = path
@@ -231,7 +244,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(
-        ".{name}.{}.{:?}.partial",
+        ".{name}.{}.{writer:016x}.{:?}.partial",
         std::process::id(),
         std::thread::current().id()
     ));
@@ -306,8 +319,84 @@ pub struct Manifest {
     pub album_gain_db: Option<f64>,
     /// Key of the report: every render key, the album's title, artist, policy and CD image.
     pub report_key: String,
+    /// How the album gain moved since the previous manifest, when it did.
+    #[serde(default)]
+    pub album_gain_move: Option<GainMove>,
     /// The songs.
     pub songs: Vec<ManifestSong>,
+}
+
+/// In album-gain mode, one song's change can move the album gain, and with it every song's
+/// drive: what moved since the previous finished render (the previous manifest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GainMove {
+    /// The album gain of the previous render, dB.
+    pub previous_db: f64,
+    /// The album gain now, dB.
+    pub current_db: f64,
+    /// `current_db - previous_db`, dB.
+    pub moved_db: f64,
+    /// Songs whose inputs changed (measured again): what moved the gain.
+    pub changed_tracks: Vec<usize>,
+    /// Songs whose inputs did not change but whose drive did: rendered again for the new album
+    /// gain alone.
+    pub moved_tracks: Vec<usize>,
+}
+
+impl GainMove {
+    /// What moved between the `previous` manifest and the drives of `gain` given to songs
+    /// measured with `measures` (in track order); `None` unless both have an album gain and it
+    /// differs (to the bit: a render key changes with any change of the drive).
+    pub fn between(
+        previous: &Manifest,
+        measures: &[MeasureRecord],
+        gain: &GainRecord,
+    ) -> Option<GainMove> {
+        let (before, now) = (previous.album_gain_db?, gain.album_gain_db?);
+        if before.to_bits() == now.to_bits() {
+            return None;
+        }
+        let mut changed_tracks = Vec::new();
+        let mut moved_tracks = Vec::new();
+        for (m, drive) in measures.iter().zip(&gain.drives_db) {
+            match previous.songs.iter().find(|s| s.track == m.track) {
+                Some(old) if old.measure_key == m.key => {
+                    if old.drive_db.to_bits() != drive.to_bits() {
+                        moved_tracks.push(m.track);
+                    }
+                }
+                _ => changed_tracks.push(m.track),
+            }
+        }
+        Some(GainMove {
+            previous_db: before,
+            current_db: now,
+            moved_db: now - before,
+            changed_tracks,
+            moved_tracks,
+        })
+    }
+
+    /// The move in words, for reports.
+    pub fn describe(&self) -> String {
+        let list = |t: &[usize]| {
+            let names: Vec<String> = t.iter().map(usize::to_string).collect();
+            match names.len() {
+                0 => "none".to_string(),
+                1 => format!("track {}", names[0]),
+                _ => format!("tracks {}", names.join(", ")),
+            }
+        };
+        format!(
+            "the album gain moved from {:+.2} dB to {:+.2} dB ({:+.2} dB) since the previous render; \
+             changed: {}; rendered again for the new gain alone: {}",
+            self.previous_db,
+            self.current_db,
+            self.moved_db,
+            list(&self.changed_tracks),
+            list(&self.moved_tracks)
+        )
+    }
 }
 
 impl WorkDir {
