@@ -393,6 +393,8 @@ def main():
         ("sg2", "R", "stemgraph, 2 threads", sg_cmd(r_dir / "reference.lua", 2, "sg2")),
         ("sg1_cold", "R", "stemgraph, 1 thread, first render (`--no-cache`: stems hashed and metered)",
          sg_cmd(r_dir / "reference.lua", 1, "sg1_cold") + ["--no-cache"]),
+        ("sg1_bare", "R", "stemgraph, 1 thread, `--no-report` (the same DSP and WAV, no report)",
+         sg_cmd(r_dir / "reference.lua", 1, "sg1_bare") + ["--no-report"]),
         ("sg1_tp4", "R*", "stemgraph, 1 thread, limiter with 4x true-peak detection",
          sg_cmd(r_dir / "reference_tp4.lua", 1, "sg1_tp4")),
         ("master1", "M", "stemgraph full mastering chain, 1 thread", sg_cmd(r_dir / "mastering.lua", 1, "master1")),
@@ -420,7 +422,8 @@ def main():
     sg_out = out / "sg1" / "reference.wav"
     ag_ff = agreement(sg_out, out / "ffmpeg.wav")
     ag_pb = agreement(sg_out, out / "pedalboard.wav")
-    same_bits = (sg_out.read_bytes() == (out / "sg2" / "reference.wav").read_bytes())
+    same_bits = all(sg_out.read_bytes() == (out / d / "reference.wav").read_bytes()
+                    for d in ("sg2", "sg1_cold", "sg1_bare"))
     same_bits_m = all(
         (out / "master1" / f).read_bytes() == (out / "master2" / f).read_bytes()
         for f in ("mastering 24bit.wav", "mastering 16bit 44k1.wav"))
@@ -493,7 +496,8 @@ def main():
     w("true peak at 4x and 8x, levels) and hashed (SHA-256); ffmpeg and pedalboard do none of this.")
     w("The stems' hashes and meters are remembered between renders (the stem cache,")
     w("`docs/reports.md`), as in an engineer's re-render after a change to the recipe; the")
-    w("`--no-cache` row is the first render of a project, which hashes and meters them too.")
+    w("`--no-cache` row is the first render of a project, which hashes and meters them too; the")
+    w("`--no-report` row does the same work as ffmpeg and pedalboard and nothing more.")
     w("")
     w("| workload | renderer | wall s | CPU s | peak RSS MiB | x real time | wall vs ffmpeg | wall vs pedalboard |")
     w("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -525,7 +529,7 @@ def main():
       f"{ag_ff['tp'][1]:.2f}, pedalboard {ag_pb['tp'][1]:.2f} dBTP; M's 16-bit 44.1 kHz "
       f"deliverable: {m_lufs[0]:.1f} LUFS, {m_lufs[1]:.2f} dBTP.")
     w("")
-    w(f"Bit-identical across thread counts: R {'yes' if same_bits else 'NO'}, M "
+    w(f"Bit-identical across thread counts (and with or without the cache and the report): R {'yes' if same_bits else 'NO'}, M "
       f"{'yes' if same_bits_m else 'NO'}, O {'yes' if same_bits_o else 'NO'}. SIMD path that "
       f"rendered: {'AVX2' if avx2 else 'portable'}; the portable build (`STEMGRAPH_SIMD=portable`) "
       f"gives {'the same bits' if same_simd else 'DIFFERENT BITS'} on R and M.")

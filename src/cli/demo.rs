@@ -60,11 +60,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     super::render::render_recipe(
         &recipe,
         &args.out.join("out"),
-        stemgraph::render::DEFAULT_BLOCK,
-        &[],
-        0,
-        false,
-        true,
+        &super::render::Settings::default(),
     )?;
     println!(
         "edit {} and run `stemgraph render {}` again",

@@ -35,18 +35,55 @@ pub struct Args {
     /// also turns this off).
     #[arg(long)]
     no_cache: bool,
+    /// Write no `report.json` / `report.md` (and skip the meters and file analyses they need):
+    /// for quick previews and pipelines that measure elsewhere.
+    #[arg(long)]
+    no_report: bool,
+}
+
+/// How `render_recipe` renders.
+pub struct Settings<'a> {
+    /// Frames per processing block.
+    pub block: usize,
+    /// `--set` overrides.
+    pub set: &'a [String],
+    /// Threads (0: all cores).
+    pub threads: usize,
+    /// One JSON document on stdout instead of text.
+    pub json: bool,
+    /// Use the stem cache.
+    pub cache: bool,
+    /// Write the render report.
+    pub report: bool,
+}
+
+impl Default for Settings<'_> {
+    fn default() -> Self {
+        Self {
+            block: stemgraph::render::DEFAULT_BLOCK,
+            set: &[],
+            threads: 0,
+            json: false,
+            cache: true,
+            report: true,
+        }
+    }
 }
 
 /// Loads `recipe` and renders it to `out`, with a progress bar; prints what was written.
 pub fn render_recipe(
     recipe: &Path,
     out: &Path,
-    block: usize,
-    set: &[String],
-    threads: usize,
-    json: bool,
-    cache: bool,
+    settings: &Settings<'_>,
 ) -> Result<RenderResult, CliError> {
+    let Settings {
+        block,
+        set,
+        threads,
+        json,
+        cache,
+        report,
+    } = *settings;
     let mut session = load_recipe(recipe)?;
     for s in set {
         session.apply_override(s)?;
@@ -73,6 +110,7 @@ pub fn render_recipe(
     if cache {
         opts.stem_cache = StemCache::new(StemCache::default_dir());
     }
+    opts.report = report;
     let b = bar.clone();
     opts.progress = Some(Box::new(move |done, total| {
         b.set_length(total);
@@ -165,11 +203,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
     render_recipe(
         &args.recipe,
         &out,
-        args.block,
-        &args.set,
-        args.threads,
-        args.json,
-        !args.no_cache,
+        &Settings {
+            block: args.block,
+            set: &args.set,
+            threads: args.threads,
+            json: args.json,
+            cache: !args.no_cache,
+            report: !args.no_report,
+        },
     )?;
     Ok(())
 }

@@ -64,20 +64,9 @@ fn step(st: &mut Lanes4, j: usize, x: f64, scale: f64) {
     st.odd[j] |= (r != y) | (a > FAST_WORD_LIMIT) | a.is_nan();
 }
 
-/// [`step`] over `input`, whose first sample goes to lane 0; on CPUs with AVX2 a build of the
-/// same code with wider vectors (the same operations per lane, so the same bits).
+/// [`step`] over `input`, whose first sample goes to lane 0. (An AVX2 build of this loop
+/// measured 40 % slower than the baseline one: the lanes are already independent.)
 fn lane_pass(l: &mut Lanes4, input: &[f64], scale: f64) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx2() {
-        // SAFETY: the CPU has AVX2 (checked at run time).
-        return unsafe { lane_pass_avx2(l, input, scale) };
-    }
-    lane_pass_body(l, input, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn lane_pass_avx2(l: &mut Lanes4, input: &[f64], scale: f64) {
     lane_pass_body(l, input, scale)
 }
 

@@ -446,6 +446,8 @@ struct Folded {
     /// Whether each pair, and the middle phase, lie on the sub-grid.
     pair_in_sub: Box<[bool]>,
     middle_in_sub: bool,
+    /// Whether a sub-grid was set (some phases are not on it).
+    has_sub: bool,
 }
 
 impl Folded {
@@ -459,6 +461,7 @@ impl Folded {
                 middle: Box::new([]),
                 pair_in_sub: Box::new([]),
                 middle_in_sub: true,
+                has_sub: false,
             };
         }
         let half = t / 2;
@@ -476,6 +479,7 @@ impl Folded {
             middle,
             pair_in_sub: vec![true; f / 2 - 1].into_boxed_slice(),
             middle_in_sub: true,
+            has_sub: false,
         }
     }
 
@@ -487,6 +491,7 @@ impl Folded {
             *s = (q + 1) % stride == 0;
         }
         self.middle_in_sub = (f / 2) % stride == 0;
+        self.has_sub = stride > 1;
     }
 }
 
@@ -615,21 +620,40 @@ fn outputs_peak<const G: usize, const FMA: bool>(
     buf: &[f64],
     peak: [f64; 2],
 ) -> [f64; 2] {
-    match folded.pairs.len() / (2 * folded.half.max(1)) {
-        0 => outputs_peak_np::<G, 0, FMA>(folded, buf, peak),
-        1 => outputs_peak_np::<G, 1, FMA>(folded, buf, peak),
-        3 => outputs_peak_np::<G, 3, FMA>(folded, buf, peak),
-        _ => outputs_peak_np::<G, 7, FMA>(folded, buf, peak),
+    let np = folded.pairs.len() / (2 * folded.half.max(1));
+    if folded.has_sub {
+        match np {
+            0 => outputs_peak_np::<G, 0, FMA, true, 2>(folded, buf, peak),
+            1 => outputs_peak_np::<G, 1, FMA, true, 2>(folded, buf, peak),
+            3 => outputs_peak_np::<G, 3, FMA, true, 2>(folded, buf, peak),
+            _ => outputs_peak_np::<G, 7, FMA, true, 2>(folded, buf, peak),
+        }
+    } else {
+        // One grid: the second reading is the first.
+        let [p] = match np {
+            0 => outputs_peak_np::<G, 0, FMA, false, 1>(folded, buf, [peak[0]]),
+            1 => outputs_peak_np::<G, 1, FMA, false, 1>(folded, buf, [peak[0]]),
+            3 => outputs_peak_np::<G, 3, FMA, false, 1>(folded, buf, [peak[0]]),
+            _ => outputs_peak_np::<G, 7, FMA, false, 1>(folded, buf, [peak[0]]),
+        };
+        [p, p]
     }
 }
 
-/// [`outputs_peak`] for `NP` phase pairs (factor `2·NP + 2`).
+/// [`outputs_peak`] for `NP` phase pairs (factor `2·NP + 2`); with `SUB` the sub-grid's
+/// running peak too (`R` = 2 readings, else 1).
 #[inline(always)]
-fn outputs_peak_np<const G: usize, const NP: usize, const FMA: bool>(
+fn outputs_peak_np<
+    const G: usize,
+    const NP: usize,
+    const FMA: bool,
+    const SUB: bool,
+    const R: usize,
+>(
     folded: &Folded,
     buf: &[f64],
-    peak: [f64; 2],
-) -> [f64; 2] {
+    peak: [f64; R],
+) -> [f64; R] {
     let h = folded.half;
     let t = 2 * h;
     let mut mid = [0.0f64; G];
@@ -663,23 +687,30 @@ fn outputs_peak_np<const G: usize, const NP: usize, const FMA: bool>(
     for j in 0..G {
         m[j] = mid[j].abs();
     }
-    if folded.middle_in_sub {
+    if SUB && folded.middle_in_sub {
         ms = m;
     }
     for q in 0..NP {
-        let sub = folded.pair_in_sub[q];
-        for j in 0..G {
-            let v = 0.5 * (even[q][j].abs() + odd[q][j].abs());
-            m[j] = larger(m[j], v);
-            if sub {
+        if SUB && folded.pair_in_sub[q] {
+            for j in 0..G {
+                let v = 0.5 * (even[q][j].abs() + odd[q][j].abs());
+                m[j] = larger(m[j], v);
                 ms[j] = larger(ms[j], v);
+            }
+        } else {
+            for j in 0..G {
+                m[j] = larger(m[j], 0.5 * (even[q][j].abs() + odd[q][j].abs()));
             }
         }
     }
-    [
-        m.iter().fold(peak[0], |a, &b| larger(a, b)),
-        ms.iter().fold(peak[1], |a, &b| larger(a, b)),
-    ]
+    let full = m.iter().fold(peak[0], |a, &b| larger(a, b));
+    std::array::from_fn(|r| {
+        if r == 0 {
+            full
+        } else {
+            ms.iter().fold(peak[r], |a, &b| larger(a, b))
+        }
+    })
 }
 
 #[cfg(test)]
