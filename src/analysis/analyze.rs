@@ -178,17 +178,10 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
         )));
     }
     let mut loudness = LoudnessMeter::new(rate, channels);
-    // With the 8x reading asked for, one 8x pass also gives the BS.1770 reading (its grid is
-    // part of the 8x one: see `TruePeakMeter::with_sub_factor`).
-    let bs1770 = TruePeakMeter::bs1770_factor(rate);
-    let shared = opts.true_peak_8x && bs1770 >= 2 && 8 % bs1770 == 0;
-    let mut true_peak = if shared {
-        TruePeakMeter::new(rate, channels, 8).with_sub_factor(bs1770)
-    } else {
-        TruePeakMeter::bs1770(rate, channels)
-    };
-    let mut true_peak_8x =
-        (opts.true_peak_8x && !shared).then(|| TruePeakMeter::new(rate, channels, 8));
+    let mut true_peak = TruePeakMeter::bs1770(rate, channels);
+    let mut true_peak_8x = opts
+        .true_peak_8x
+        .then(|| TruePeakMeter::new(rate, channels, 8));
     let mut level = LevelMeter::new(channels);
     let mut welch = opts.fft_size.map(|n| WelchAnalyzer::new(rate, channels, n));
     let hop = libm::round(rate / 10.0) as usize;
@@ -227,8 +220,7 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
         if fill < hop {
             break;
         }
-        true_peak.take_interval_peak();
-        let hop_peak = lin_to_db(true_peak.take_sub_interval_peak());
+        let hop_peak = lin_to_db(true_peak.take_interval_peak());
         if let Some(s) = series.as_mut() {
             history.clear();
             loudness.drain_history(&mut history);
@@ -248,8 +240,7 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
     }
 
     let integrated = loudness.integrated_lufs();
-    // The BS.1770 reading (the sub-grid's when the meter runs at 8x, its own otherwise).
-    let tp = true_peak.sub_true_peak_dbtp();
+    let tp = true_peak.true_peak_dbtp();
     let stereo = channels >= 2;
     let dc = (0..channels)
         .map(|c| level.dc_offset(c).abs())
@@ -268,12 +259,8 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
         momentary_max_lufs: loudness.momentary_max_lufs(),
         loudness_range_lu: loudness.loudness_range_lu(),
         true_peak_dbtp: tp,
-        true_peak_oversampling: true_peak.sub_factor() as u32,
-        true_peak_8x_dbtp: if shared {
-            Some(true_peak.true_peak_dbtp())
-        } else {
-            true_peak_8x.as_ref().map(|m| m.true_peak_dbtp())
-        },
+        true_peak_oversampling: true_peak.factor() as u32,
+        true_peak_8x_dbtp: true_peak_8x.as_ref().map(|m| m.true_peak_dbtp()),
         sample_peak_dbfs: level.sample_peak_dbfs(),
         rms_dbfs: level.rms_dbfs(),
         // Undefined when nothing passes the gate.

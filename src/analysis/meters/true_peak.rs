@@ -193,11 +193,6 @@ pub struct TruePeakMeter {
     peaks: Box<[f64]>,
     /// Per channel: the peak since the last [`take_interval_peak`](Self::take_interval_peak).
     interval: Box<[f64]>,
-    /// The same two on the sub-grid ([`Self::with_sub_factor`]; the full grid without one).
-    sub_peaks: Box<[f64]>,
-    sub_interval: Box<[f64]>,
-    /// The sub-grid's factor (the meter's own without one).
-    sub_factor: usize,
     /// Whether the CPU has 256-bit vectors and fused multiply-add (AVX2, FMA) for the inner
     /// loops.
     wide: bool,
@@ -263,52 +258,9 @@ impl TruePeakMeter {
                 .collect(),
             peaks: vec![0.0; channels].into_boxed_slice(),
             interval: vec![0.0; channels].into_boxed_slice(),
-            sub_peaks: vec![0.0; channels].into_boxed_slice(),
-            sub_interval: vec![0.0; channels].into_boxed_slice(),
-            sub_factor: factor,
             interp,
             wide: crate::dsp::simd::avx2_fma(),
         }
-    }
-
-    /// Also measures on the grid of a lower factor `sub` (2, 4 or 8, dividing the meter's):
-    /// the oversampled values of factor `sub` are among this meter's (the same phases, with the
-    /// same coefficients), so one pass gives both readings, the sub-grid's bit-identical to a
-    /// meter of factor `sub` with the same taps. Read it with [`Self::sub_true_peak`].
-    ///
-    /// # Panics
-    /// If `sub` is not a divisor of the factor between 2 and the factor.
-    pub fn with_sub_factor(mut self, sub: usize) -> Self {
-        let f = self.factor();
-        assert!(
-            sub >= 2 && sub <= f && f % sub == 0,
-            "sub-grid factor {sub} does not divide {f}"
-        );
-        self.sub_factor = sub;
-        self.folded.set_sub(f / sub);
-        self
-    }
-
-    /// The sub-grid's factor ([`Self::with_sub_factor`]; the meter's own without one).
-    pub fn sub_factor(&self) -> usize {
-        self.sub_factor
-    }
-
-    /// Highest true peak on the sub-grid over all channels, linear.
-    pub fn sub_true_peak(&self) -> f64 {
-        self.sub_peaks.iter().copied().fold(0.0, f64::max)
-    }
-
-    /// Highest true peak on the sub-grid over all channels, dBTP.
-    pub fn sub_true_peak_dbtp(&self) -> f64 {
-        lin_to_db(self.sub_true_peak())
-    }
-
-    /// [`Self::take_interval_peak`] on the sub-grid (take both, or the other keeps growing).
-    pub fn take_sub_interval_peak(&mut self) -> f64 {
-        let peak = self.sub_interval.iter().copied().fold(0.0, f64::max);
-        self.sub_interval.fill(0.0);
-        peak
     }
 
     /// Sample rate in Hz.
@@ -367,17 +319,15 @@ impl TruePeakMeter {
         buf[t - 1..t - 1 + input.len()].copy_from_slice(input);
         // Scanned against the interval's peak (the skip test in `scan` only avoids values
         // that cannot raise it), so both the interval and the overall peak are exact.
-        let [peak, sub] = scan(
+        let peak = scan(
             &self.folded,
             self.bound_gain,
             &buf[..t - 1 + input.len()],
-            [self.interval[ch], self.sub_interval[ch]],
+            self.interval[ch],
             self.wide,
         );
         self.interval[ch] = peak;
         self.peaks[ch] = self.peaks[ch].max(peak);
-        self.sub_interval[ch] = sub;
-        self.sub_peaks[ch] = self.sub_peaks[ch].max(sub);
         buf.copy_within(input.len()..input.len() + t - 1, 0);
     }
 
@@ -409,10 +359,6 @@ impl TruePeakMeter {
     pub fn take_interval_peak(&mut self) -> f64 {
         let peak = self.interval.iter().copied().fold(0.0, f64::max);
         self.interval.fill(0.0);
-        if self.sub_factor == self.factor() {
-            // No sub-grid: the two are one.
-            self.sub_interval.fill(0.0);
-        }
         peak
     }
 
@@ -420,8 +366,6 @@ impl TruePeakMeter {
     pub fn reset(&mut self) {
         self.peaks.fill(0.0);
         self.interval.fill(0.0);
-        self.sub_peaks.fill(0.0);
-        self.sub_interval.fill(0.0);
         for b in self.buffers.iter_mut() {
             b.fill(0.0);
         }
@@ -443,11 +387,6 @@ struct Folded {
     pairs: Box<[f64]>,
     /// The middle phase's first half (symmetrised).
     middle: Box<[f64]>,
-    /// Whether each pair, and the middle phase, lie on the sub-grid.
-    pair_in_sub: Box<[bool]>,
-    middle_in_sub: bool,
-    /// Whether a sub-grid was set (some phases are not on it).
-    has_sub: bool,
 }
 
 impl Folded {
@@ -459,9 +398,6 @@ impl Folded {
                 half: 0,
                 pairs: Box::new([]),
                 middle: Box::new([]),
-                pair_in_sub: Box::new([]),
-                middle_in_sub: true,
-                has_sub: false,
             };
         }
         let half = t / 2;
@@ -477,21 +413,7 @@ impl Folded {
             half,
             pairs: pairs.into_boxed_slice(),
             middle,
-            pair_in_sub: vec![true; f / 2 - 1].into_boxed_slice(),
-            middle_in_sub: true,
-            has_sub: false,
         }
-    }
-
-    /// Marks the phases `p` with `p % stride == 0` as the sub-grid (pair `q` holds `q + 1` and
-    /// `F − q − 1`; the middle is `F/2`).
-    fn set_sub(&mut self, stride: usize) {
-        let f = 2 * (self.pair_in_sub.len() + 1);
-        for (q, s) in self.pair_in_sub.iter_mut().enumerate() {
-            *s = (q + 1) % stride == 0;
-        }
-        self.middle_in_sub = (f / 2) % stride == 0;
-        self.has_sub = stride > 1;
     }
 }
 
@@ -511,7 +433,7 @@ fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
 /// `wide` selects a build of the same code for AVX2 with fused multiply-add: its readings may
 /// differ from the portable build's in the last bits (they are meter readings, not audio), and
 /// never depend on the block size within one build.
-fn scan(folded: &Folded, bound_gain: f64, buf: &[f64], peak: [f64; 2], wide: bool) -> [f64; 2] {
+fn scan(folded: &Folded, bound_gain: f64, buf: &[f64], peak: f64, wide: bool) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if wide {
         // SAFETY: `wide` is only true when the CPU supports AVX2 and FMA
@@ -524,7 +446,7 @@ fn scan(folded: &Folded, bound_gain: f64, buf: &[f64], peak: [f64; 2], wide: boo
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn scan_avx2(folded: &Folded, bound_gain: f64, buf: &[f64], peak: [f64; 2]) -> [f64; 2] {
+unsafe fn scan_avx2(folded: &Folded, bound_gain: f64, buf: &[f64], peak: f64) -> f64 {
     scan_body::<true>(folded, bound_gain, buf, peak)
 }
 
@@ -564,20 +486,13 @@ const GROUPS: usize = (CHUNK + 64 + GROUP - 1) / GROUP + 1;
 /// evaluating everything (every value skipped is at most a value of the same interval), only
 /// faster once a programme's peak has been seen.
 #[inline(always)]
-fn scan_body<const FMA: bool>(
-    folded: &Folded,
-    bound_gain: f64,
-    buf: &[f64],
-    peak: [f64; 2],
-) -> [f64; 2] {
+fn scan_body<const FMA: bool>(folded: &Folded, bound_gain: f64, buf: &[f64], peak: f64) -> f64 {
     let t = 2 * folded.half;
     if t == 0 {
-        let m = abs_max(buf);
-        return [larger(peak[0], m), larger(peak[1], m)];
+        return larger(peak, abs_max(buf));
     }
     let n = buf.len() + 1 - t;
-    let samples = abs_max(&buf[t - 1..]);
-    let mut peak = [larger(peak[0], samples), larger(peak[1], samples)];
+    let mut peak = larger(peak, abs_max(&buf[t - 1..]));
     // Largest magnitude per group of `GROUP` samples of the buffer (the last one partial).
     let mut gmax = [0.0f64; GROUPS];
     let groups = buf.len().div_ceil(GROUP);
@@ -593,9 +508,7 @@ fn scan_body<const FMA: bool>(
         let win_max = gmax[first..(first + span).min(groups)]
             .iter()
             .fold(0.0, |a, &b| larger(a, b));
-        // Against the smaller of the two running peaks: exact for both readings (whichever
-        // interval was started last).
-        if win_max * bound_gain > peak[0].min(peak[1]) {
+        if win_max * bound_gain > peak {
             peak = if g == GROUP {
                 outputs_peak::<GROUP, FMA>(folded, &buf[i..i + t - 1 + GROUP], peak)
             } else {
@@ -615,45 +528,22 @@ fn scan_body<const FMA: bool>(
 /// the same operations in the same order whatever `G` is, so readings do not depend on how the
 /// stream was cut into blocks.
 #[inline(always)]
-fn outputs_peak<const G: usize, const FMA: bool>(
-    folded: &Folded,
-    buf: &[f64],
-    peak: [f64; 2],
-) -> [f64; 2] {
-    let np = folded.pairs.len() / (2 * folded.half.max(1));
-    if folded.has_sub {
-        match np {
-            0 => outputs_peak_np::<G, 0, FMA, true, 2>(folded, buf, peak),
-            1 => outputs_peak_np::<G, 1, FMA, true, 2>(folded, buf, peak),
-            3 => outputs_peak_np::<G, 3, FMA, true, 2>(folded, buf, peak),
-            _ => outputs_peak_np::<G, 7, FMA, true, 2>(folded, buf, peak),
-        }
-    } else {
-        // One grid: the second reading is the first.
-        let [p] = match np {
-            0 => outputs_peak_np::<G, 0, FMA, false, 1>(folded, buf, [peak[0]]),
-            1 => outputs_peak_np::<G, 1, FMA, false, 1>(folded, buf, [peak[0]]),
-            3 => outputs_peak_np::<G, 3, FMA, false, 1>(folded, buf, [peak[0]]),
-            _ => outputs_peak_np::<G, 7, FMA, false, 1>(folded, buf, [peak[0]]),
-        };
-        [p, p]
+fn outputs_peak<const G: usize, const FMA: bool>(folded: &Folded, buf: &[f64], peak: f64) -> f64 {
+    match folded.pairs.len() / (2 * folded.half.max(1)) {
+        0 => outputs_peak_np::<G, 0, FMA>(folded, buf, peak),
+        1 => outputs_peak_np::<G, 1, FMA>(folded, buf, peak),
+        3 => outputs_peak_np::<G, 3, FMA>(folded, buf, peak),
+        _ => outputs_peak_np::<G, 7, FMA>(folded, buf, peak),
     }
 }
 
-/// [`outputs_peak`] for `NP` phase pairs (factor `2·NP + 2`); with `SUB` the sub-grid's
-/// running peak too (`R` = 2 readings, else 1).
+/// [`outputs_peak`] for `NP` phase pairs (factor `2·NP + 2`).
 #[inline(always)]
-fn outputs_peak_np<
-    const G: usize,
-    const NP: usize,
-    const FMA: bool,
-    const SUB: bool,
-    const R: usize,
->(
+fn outputs_peak_np<const G: usize, const NP: usize, const FMA: bool>(
     folded: &Folded,
     buf: &[f64],
-    peak: [f64; R],
-) -> [f64; R] {
+    peak: f64,
+) -> f64 {
     let h = folded.half;
     let t = 2 * h;
     let mut mid = [0.0f64; G];
@@ -681,36 +571,16 @@ fn outputs_peak_np<
             }
         }
     }
-    // Lane maxima on the full grid and on the sub-grid.
     let mut m = [0.0f64; G];
-    let mut ms = [0.0f64; G];
     for j in 0..G {
         m[j] = mid[j].abs();
     }
-    if SUB && folded.middle_in_sub {
-        ms = m;
-    }
     for q in 0..NP {
-        if SUB && folded.pair_in_sub[q] {
-            for j in 0..G {
-                let v = 0.5 * (even[q][j].abs() + odd[q][j].abs());
-                m[j] = larger(m[j], v);
-                ms[j] = larger(ms[j], v);
-            }
-        } else {
-            for j in 0..G {
-                m[j] = larger(m[j], 0.5 * (even[q][j].abs() + odd[q][j].abs()));
-            }
+        for j in 0..G {
+            m[j] = larger(m[j], 0.5 * (even[q][j].abs() + odd[q][j].abs()));
         }
     }
-    let full = m.iter().fold(peak[0], |a, &b| larger(a, b));
-    std::array::from_fn(|r| {
-        if r == 0 {
-            full
-        } else {
-            ms.iter().fold(peak[r], |a, &b| larger(a, b))
-        }
-    })
+    m.iter().fold(peak, |a, &b| larger(a, b))
 }
 
 #[cfg(test)]
@@ -776,43 +646,6 @@ mod tests {
                     "{factor}x {block}"
                 );
                 assert_eq!(measure(factor, &x, block, true), wide, "{factor}x {block}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_sub_grid_reads_as_a_meter_of_its_own_factor() {
-        let x = signal(30_000);
-        for (factor, sub) in [(8, 4), (8, 2), (16, 4), (16, 8), (4, 2)] {
-            for wide in [false, true] {
-                let mut both = TruePeakMeter::new(48_000.0, 1, factor).with_sub_factor(sub);
-                let mut own = TruePeakMeter::new(48_000.0, 1, sub);
-                let mut full = TruePeakMeter::new(48_000.0, 1, factor);
-                for m in [&mut both, &mut own, &mut full] {
-                    m.wide = wide && crate::dsp::simd::avx2_fma();
-                }
-                let mut intervals = (Vec::new(), Vec::new());
-                for b in x.chunks(4_800) {
-                    for m in [&mut both, &mut own, &mut full] {
-                        m.push(&[b]);
-                    }
-                    intervals.0.push(both.take_sub_interval_peak().to_bits());
-                    both.take_interval_peak();
-                    intervals.1.push(own.take_interval_peak().to_bits());
-                    full.take_interval_peak();
-                }
-                for m in [&mut both, &mut own, &mut full] {
-                    m.finish();
-                }
-                assert_eq!(both.sub_factor(), sub);
-                assert_eq!(
-                    both.sub_true_peak().to_bits(),
-                    own.true_peak().to_bits(),
-                    "{factor}x/{sub}x"
-                );
-                assert_eq!(both.true_peak().to_bits(), full.true_peak().to_bits());
-                assert_eq!(intervals.0, intervals.1, "{factor}x/{sub}x intervals");
-                assert!(both.sub_true_peak() <= both.true_peak());
             }
         }
     }
