@@ -329,6 +329,10 @@ def main():
     ap.add_argument("--long-minutes", type=float, default=60)
     ap.add_argument("--realtime-md", default=None, help="benches/realtime.rs's table, to include")
     ap.add_argument("--command", default="benches/compare/run.sh", help="the command shown in the report")
+    ap.add_argument("--baseline-bin", default=None,
+                    help="an older stemgraph build (e.g. before the optimization work) to render R*, M and O "
+                         "beside this one, for the speed-up per recipe")
+    ap.add_argument("--baseline-label", default="baseline", help="what the baseline build is")
     a = ap.parse_args()
 
     sg = str(Path(a.bin).resolve())
@@ -402,6 +406,20 @@ def main():
         ("other1", "O", "stemgraph other recipe (8 stems), 1 thread", sg_cmd(w8_dir / "other.lua", 1, "other1")),
         ("other2", "O", "stemgraph other recipe (8 stems), 2 threads", sg_cmd(w8_dir / "other.lua", 2, "other2")),
     ]
+
+    # The baseline build renders what it can (it predates `--threads`, the report and the
+    # sample-peak limiter mode): R*, M and O on one thread.
+    if a.baseline_bin:
+        base = str(Path(a.baseline_bin).resolve())
+
+        def base_cmd(recipe, dest):
+            return [base, "render", str(recipe), "--out", str(out / dest)]
+
+        jobs += [
+            ("base_tp4", "R*", f"{a.baseline_label}, 1 thread", base_cmd(r_dir / "reference_tp4.lua", "base_tp4")),
+            ("base_master", "M", f"{a.baseline_label}, 1 thread", base_cmd(r_dir / "mastering.lua", "base_master")),
+            ("base_other", "O", f"{a.baseline_label}, 1 thread", base_cmd(w8_dir / "other.lua", "base_other")),
+        ]
 
     # 3. Warm-up (page cache, pyc), then REPS alternating rounds.
     log("warm-up round")
@@ -507,6 +525,14 @@ def main():
         w(f"| {wl} | {label} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {audio / wall:.0f} | "
           f"{ff_wall / wall:.1f}x | {pb_wall / wall:.1f}x |")
     w("")
+    if a.baseline_bin:
+        w(f"Speed-up per recipe over {a.baseline_label} (wall time, 1 thread; the baseline writes no "
+          "report, the current build does): "
+          + ", ".join(f"{wl} {med(bk, 0) / med(nk, 0):.1f}x ({med(bk, 0):.2f} s -> {med(nk, 0):.2f} s)"
+                      for wl, bk, nk in (("R*", "base_tp4", "sg1_tp4"), ("M", "base_master", "master1"),
+                                         ("O", "base_other", "other1")))
+          + ".")
+        w("")
     w("CPU-time ratios (less sensitive to other load on the machine): stemgraph 1 thread uses "
       f"{ff_cpu / med('sg1', 1):.1f}x less CPU than ffmpeg and {pb_cpu / med('sg1', 1):.1f}x less than "
       "pedalboard on R.")

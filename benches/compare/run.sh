@@ -3,6 +3,11 @@
 # chain, same run; writes docs/PERFORMANCE.md. Takes several minutes. Not part of .ci/run.
 #
 #   benches/compare/run.sh [--reps N] [--no-long] [--no-realtime] [--work DIR]
+#                          [--baseline-bin OLD_STEMGRAPH --baseline-label TEXT]
+#
+# --baseline-bin adds an older build's renders of R*, M and O (e.g. the commit before the
+# optimization work: `git worktree add ../base 8bcc619 && cargo build --release` there), and the
+# speed-up per recipe.
 #
 # Needs ffmpeg on the PATH and `pip install pedalboard numpy` for the Python on the PATH.
 set -euo pipefail
