@@ -101,9 +101,11 @@ fn main() {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1).cloned())
     };
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this is a smoke run.
+    let smoke = !args.iter().any(|a| a == "--bench");
     let seconds: f64 = value("--seconds")
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60.0);
+        .unwrap_or(if smoke { 2.0 } else { 60.0 });
     let tmp;
     let dir: PathBuf = match value("--stems-dir") {
         Some(d) => PathBuf::from(d),

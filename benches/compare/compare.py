@@ -43,21 +43,35 @@ def log(msg):
 # Running and measuring a process
 
 
+# A child's peak RSS as wait4 reports it includes what it inherited at fork (Linux keeps the
+# high-water mark across exec), i.e. this Python process's own footprint, which grows once the
+# renders are analysed. GNU time forks the measured program from its own small process and
+# reports that child's peak alone.
+GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+
+
 def measure(cmd, env=None, cwd=None):
     """Runs `cmd`; returns (wall s, cpu s, peak RSS MiB). Fails loudly on a non-zero exit."""
     import tempfile
 
+    full = [GNU_TIME, "-f", "MAXRSS_KB=%M"] + list(cmd) if GNU_TIME else list(cmd)
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
+        p = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read().decode(errors="replace")
         if p.returncode != 0:
-            err.seek(0)
-            raise SystemExit(f"failed ({p.returncode}): {' '.join(map(str, cmd))}\n"
-                             + err.read().decode(errors="replace"))
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+            raise SystemExit(f"failed ({p.returncode}): {' '.join(map(str, cmd))}\n" + text)
+    rss = ru.ru_maxrss / 1024.0
+    if GNU_TIME:
+        m = re.findall(r"MAXRSS_KB=(\d+)", text)
+        if not m:
+            raise SystemExit(f"no peak RSS from {GNU_TIME}: {text}")
+        rss = int(m[-1]) / 1024.0
+    return wall, ru.ru_utime + ru.ru_stime, rss
 
 
 def run(cmd, **kw):
@@ -508,7 +522,8 @@ def main():
     w("- **O**: `other.lua` on W8: saturation, de-esser, multiband, width, a delay return, pans;")
     w("  master multiband + width + true-peak limiter.")
     w("")
-    w("Medians of the rounds; CPU = user + system time of the process; RSS = its peak resident set.")
+    w("Medians of the rounds; CPU = user + system time of the process; RSS = its peak resident set "
+      "(by GNU time).")
     w("Every stemgraph render also writes its report (`report.json`, `report.md`): meters on the")
     w("stems and the output, and every deliverable analysed again from the written file (loudness,")
     w("true peak at 4x and 8x, levels) and hashed (SHA-256); ffmpeg and pedalboard do none of this.")
