@@ -50,6 +50,16 @@ pub fn avx2_fma() -> bool {
     false
 }
 
+/// Which builds run, for reports: `"avx2+fma"` (meters use fused multiply-add), `"avx2"` or
+/// `"portable"`.
+pub fn build_name() -> &'static str {
+    if avx2_fma() {
+        "avx2+fma"
+    } else {
+        path_name()
+    }
+}
+
 /// Which build runs, for reports: `"avx2"` or `"portable"`.
 pub fn path_name() -> &'static str {
     if avx2() {

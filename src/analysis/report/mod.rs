@@ -82,6 +82,9 @@ pub struct EngineInfo {
     pub name: String,
     /// The crate version.
     pub version: String,
+    /// Which build of the hot loops ran: `avx2+fma`, `avx2` or `portable`
+    /// ([`crate::dsp::simd`]).
+    pub simd: String,
 }
 
 /// Settings the render ran with.
@@ -319,6 +322,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         engine: EngineInfo {
             name: env!("CARGO_PKG_NAME").into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            simd: crate::dsp::simd::build_name().into(),
         },
         title: s.title.clone(),
         artist: s.artist.clone(),
