@@ -478,7 +478,7 @@ fn abs_max(x: &[f64]) -> f64 {
 }
 
 /// Groups of the staged buffer: its length in `GROUP`-sample groups.
-const GROUPS: usize = (CHUNK + 64 + GROUP - 1) / GROUP + 1;
+const GROUPS: usize = (CHUNK + 64).div_ceil(GROUP) + 1;
 
 /// See [`scan`]. The sample peak of the new samples comes first; then groups of `GROUP`
 /// outputs whose window holds no sample louder than `peak / bound_gain` cannot raise the peak

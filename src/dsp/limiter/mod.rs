@@ -227,7 +227,7 @@ pub fn margin_db(factor: usize) -> f64 {
 /// (oversampled), or the sample's own magnitude.
 #[derive(Clone)]
 enum Detector {
-    TruePeak(TruePeakDetector),
+    TruePeak(Box<TruePeakDetector>),
     Sample,
 }
 
@@ -236,7 +236,7 @@ impl Detector {
         if factor == 1 {
             Detector::Sample
         } else {
-            Detector::TruePeak(TruePeakDetector::new(factor, sample_rate))
+            Detector::TruePeak(Box::new(TruePeakDetector::new(factor, sample_rate)))
         }
     }
     fn latency(&self) -> usize {
