@@ -174,6 +174,17 @@ pub struct BatchItem<'a> {
     pub params: ParamBlock<'a>,
 }
 
+/// A batched processor as its concrete kind (the kernel's own type).
+///
+/// # Panics
+/// If the processor is not a `T` (the engine batches processors of one kind only).
+pub fn batch_kind<T: 'static>(processor: &mut dyn Processor) -> &mut T {
+    processor
+        .as_any_mut()
+        .downcast_mut::<T>()
+        .expect("a batch holds processors of its kernel's kind")
+}
+
 /// Processes a batch of independent processors of one kind (every slot `Some`, at most
 /// [`MAX_BATCH`]) side by side: several signals in one pass, so that their recursions overlap
 /// in the processor instead of each waiting on its own. It must leave every processor and every

@@ -87,9 +87,20 @@ pub struct RenderOptions {
 }
 
 impl RenderOptions {
-    /// Stem meters already known, for the report's collector.
-    pub(crate) fn known_stems(&self) -> &[(String, NodeMeters)] {
-        &self.known_stems
+    /// The report's collector for a render of `spec` when a report is asked for, its meter
+    /// taps added to `copts` (stems already known from the cache are not tapped).
+    pub(crate) fn report_collector(
+        &self,
+        spec: &crate::graph::GraphSpec,
+        sample_rate: f64,
+        song_frames: u64,
+        copts: &mut CompileOptions,
+    ) -> Option<ReportCollector> {
+        self.report.then(|| {
+            let (c, taps) = ReportCollector::new(spec, sample_rate, song_frames, &self.known_stems);
+            copts.taps.extend(taps);
+            c
+        })
     }
 
     /// Defaults: the default block, no interrupt flag, no taps.
@@ -787,6 +798,24 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     Ok(result)
 }
 
+/// What runs after each block of a render: the report's telemetry sampling, then the caller's
+/// progress.
+pub(crate) fn after_each_block<'a>(
+    collector: &'a mut Option<ReportCollector>,
+    progress: &'a mut Option<Box<dyn FnMut(u64, u64)>>,
+) -> impl FnMut(u64, u64) + 'a {
+    let mut last_done = 0u64;
+    move |done, total| {
+        if let Some(c) = collector.as_mut() {
+            c.observe_block(done - last_done);
+        }
+        last_done = done;
+        if let Some(p) = progress.as_mut() {
+            p(done, total);
+        }
+    }
+}
+
 /// What shapes a stem's signal in the graph besides its file, for the [`StemCache`] key: the
 /// session rate, the song's length, the channel count and the stem fader's settings.
 fn stem_context(
@@ -830,12 +859,8 @@ pub(crate) fn render_graph(
     let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
     copts.taps = std::mem::take(&mut opts.taps);
     // The report's meters: taps on stems and outputs, gain reduction sampled per block.
-    let mut collector = opts.report.then(|| {
-        let (c, taps) =
-            ReportCollector::new(spec, f64::from(sample_rate), song_frames, &opts.known_stems);
-        copts.taps.extend(taps);
-        c
-    });
+    let mut collector =
+        opts.report_collector(spec, f64::from(sample_rate), song_frames, &mut copts);
     let compiled = compile(spec, copts)?;
     let warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
@@ -860,18 +885,8 @@ pub(crate) fn render_graph(
             &protected,
         )?);
     }
-    // After each block: the report's telemetry sampling, then the caller's progress.
     let mut user_progress = opts.progress.take();
-    let mut last_done = 0u64;
-    let mut after_block = |done: u64, total: u64| {
-        if let Some(c) = collector.as_mut() {
-            c.observe_block(done - last_done);
-        }
-        last_done = done;
-        if let Some(p) = user_progress.as_mut() {
-            p(done, total);
-        }
-    };
+    let mut after_block = after_each_block(&mut collector, &mut user_progress);
     run_threads(
         &mut schedule,
         &mut streams,
@@ -894,6 +909,7 @@ pub(crate) fn render_graph(
     for s in sinks {
         files.push(s.finish()?);
     }
+    drop(after_block);
     opts.progress = user_progress;
     let mut taps = schedule.take_taps();
     let meters = collector.map(|c| c.finish(&mut taps));

@@ -20,7 +20,7 @@
 
 use super::{render_graph, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;
-use crate::analysis::report::{CollectedMeters, ReportCollector};
+use crate::analysis::report::CollectedMeters;
 use crate::dsp::{ConfigValue, Port};
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec};
 use crate::io::decode::{StemStream, StreamOptions};
@@ -270,12 +270,7 @@ pub fn spill_pre_limiter(
     let mut copts = crate::graph::CompileOptions::new(f64::from(rate), opts.block_size);
     copts.taps = std::mem::take(&mut opts.taps);
     // The report's stem meters and the gain reduction before the limiter come from this pass.
-    let mut collector = opts.report.then(|| {
-        let (c, taps) =
-            ReportCollector::new(spec, f64::from(rate), plan.song_frames, opts.known_stems());
-        copts.taps.extend(taps);
-        c
-    });
+    let mut collector = opts.report_collector(spec, f64::from(rate), plan.song_frames, &mut copts);
     let compiled = crate::graph::compile(&pass1, copts)?;
     let warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
@@ -283,16 +278,7 @@ pub fn spill_pre_limiter(
         c.watch(&schedule);
     }
     let mut user_progress = opts.progress.take();
-    let mut last_done = 0u64;
-    let mut after_block = |done: u64, total: u64| {
-        if let Some(c) = collector.as_mut() {
-            c.observe_block(done - last_done);
-        }
-        last_done = done;
-        if let Some(p) = user_progress.as_mut() {
-            p(done, total);
-        }
-    };
+    let mut after_block = super::after_each_block(&mut collector, &mut user_progress);
     let spill_index = (0..schedule.output_count())
         .find(|&o| schedule.output_slot(o).id == "__spill")
         .expect("added above");
@@ -316,6 +302,7 @@ pub fn spill_pre_limiter(
         opts.threads,
     )?;
     writer.finish()?;
+    drop(after_block);
     opts.progress = user_progress;
     let mut taps = schedule.take_taps();
     let meters = collector.map(|c| c.finish(&mut taps));

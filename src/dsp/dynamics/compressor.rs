@@ -27,8 +27,8 @@ use crate::dsp::crossover::{SvfCoefs, SvfState};
 use crate::dsp::registry::{BuildContext, KindInfo};
 use crate::dsp::telemetry::GAIN_REDUCTION_DB;
 use crate::dsp::{
-    AudioMut, AudioRef, BatchItem, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor,
-    ProcessorConfig, Telemetry, Unit, MAX_BATCH,
+    batch_kind, AudioMut, AudioRef, BatchItem, ParamBlock, ParamInfo, ParamValues, ProcessSpec,
+    Processor, ProcessorConfig, Telemetry, Unit, MAX_BATCH,
 };
 use std::sync::Arc;
 
@@ -467,11 +467,7 @@ fn run_group<const K: usize>(
         for k in 0..K {
             let m = members[k].as_mut().expect("a full group");
             let params = m.params;
-            let c = m
-                .processor
-                .as_any_mut()
-                .downcast_mut::<Compressor>()
-                .expect("a compressor");
+            let c = batch_kind::<Compressor>(&mut *m.processor);
             n = c.chunk_len(k0, frames);
             c.fast_targets(&m.audio, &params, k0, n, &fasts[k], &mut g[k]);
             state[k] = c.stage.single_state();
@@ -479,11 +475,7 @@ fn run_group<const K: usize>(
         let max = ballistics::<K>(&mut state, &mut g, n, &coefs);
         for k in 0..K {
             let m = members[k].as_mut().expect("a full group");
-            let c = m
-                .processor
-                .as_any_mut()
-                .downcast_mut::<Compressor>()
-                .expect("a compressor");
+            let c = batch_kind::<Compressor>(&mut *m.processor);
             max_gr[k] = max_gr[k].max(fmax(0.0, max[k]));
             c.fast_finish(&mut m.audio, k0, n, &fasts[k], &g[k], state[k]);
         }
@@ -491,11 +483,7 @@ fn run_group<const K: usize>(
     }
     for k in 0..K {
         let m = members[k].as_mut().expect("a full group");
-        let c = m
-            .processor
-            .as_any_mut()
-            .downcast_mut::<Compressor>()
-            .expect("a compressor");
+        let c = batch_kind::<Compressor>(&mut *m.processor);
         c.telemetry.set(0, max_gr[k]);
     }
 }

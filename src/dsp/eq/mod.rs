@@ -26,8 +26,8 @@ use super::config::{ConfigValue, ProcessorConfig};
 use super::filters::svf::{run_series2, run_series2_batch};
 use super::filters::{flush_state, FlushClock, SvfCoefs, SvfState};
 use super::registry::{BuildContext, KindInfo};
+use super::{batch_kind, BatchItem, MAX_BATCH};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
-use super::{BatchItem, MAX_BATCH};
 use crate::suggest::{closest, did_you_mean};
 
 /// The registry entry.
@@ -608,9 +608,7 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
 }
 
 fn eq_of<'a>(item: &'a mut Option<BatchItem<'_>>) -> &'a mut Eq {
-    item.as_mut()
-        .and_then(|i| i.processor.as_any_mut().downcast_mut::<Eq>())
-        .expect("an EQ")
+    batch_kind::<Eq>(&mut *item.as_mut().expect("a full group").processor)
 }
 
 /// Runs `K` qualifying EQs of `S` active sections each side by side over their blocks, run by
@@ -623,11 +621,7 @@ fn run_group<const K: usize, const S: usize>(
     let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
     for k in 0..K {
         let item = members[k].as_mut().expect("a full group");
-        let eq = item
-            .processor
-            .as_any_mut()
-            .downcast_mut::<Eq>()
-            .expect("an EQ");
+        let eq = batch_kind::<Eq>(&mut *item.processor);
         let mut i = 0;
         for band in &mut eq.bands {
             if let Some((c, a, b)) = band.constant_sections() {
@@ -644,10 +638,7 @@ fn run_group<const K: usize, const S: usize>(
     while start < frames {
         let mut run = (0, false);
         for m in members.iter_mut().take(K) {
-            let eq = m
-                .as_mut()
-                .and_then(|i| i.processor.as_any_mut().downcast_mut::<Eq>())
-                .expect("an EQ");
+            let eq = batch_kind::<Eq>(&mut *m.as_mut().expect("a full group").processor);
             run = eq.clock.next_run(frames - start);
         }
         let (len, flush) = run;
@@ -669,11 +660,7 @@ fn run_group<const K: usize, const S: usize>(
     }
     for k in 0..K {
         let item = members[k].as_mut().expect("a full group");
-        let eq = item
-            .processor
-            .as_any_mut()
-            .downcast_mut::<Eq>()
-            .expect("an EQ");
+        let eq = batch_kind::<Eq>(&mut *item.processor);
         let mut i = 0;
         for band in &mut eq.bands {
             if let Some((c, a, b)) = band.constant_sections() {
