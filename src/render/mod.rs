@@ -8,9 +8,10 @@
 
 pub mod deliver;
 pub mod edits;
+pub mod report;
 pub mod target;
 
-use crate::analysis::report::{
+use report::{
     self, CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
     StemCache,
 };
