@@ -12,7 +12,7 @@ pub mod report;
 pub mod target;
 
 use report::{
-    self, CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
+    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
     StemCache,
 };
 use crate::dsp::AudioBuffer;
