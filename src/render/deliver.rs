@@ -7,8 +7,12 @@
 //! spilled to a temporary 32-bit float file during the render and then streamed through the
 //! resampler, so memory stays flat either way. Resampling recreates inter-sample peaks, which is
 //! why the safety limiter comes after it.
+//!
+//! In a render, the run stage (or, with a loudness target, the target stage) opens the
+//! deliverables ([`open_all`]) and writes them as the graph runs; the deliver stage ([`finish`])
+//! completes them.
 
-use super::RenderError;
+use super::{RenderContext, RenderError};
 use crate::dsp::standalone::Standalone;
 use crate::dsp::{AudioBuffer, AudioRef, ProcessorConfig};
 use crate::engine::Schedule;
@@ -533,4 +537,39 @@ impl Drop for SpillFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// The files a render must never write over: the stems, the reference and the recipe.
+pub(crate) fn protected_inputs(session: &Session) -> Vec<PathBuf> {
+    let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
+    protected.extend(session.reference.clone());
+    protected.push(session.recipe.clone());
+    protected
+}
+
+/// Prepares every deliverable of `session` (recipe order) from the outputs of `schedule`.
+pub(crate) fn open_all(
+    session: &Session,
+    schedule: &Schedule,
+    sample_rate: u32,
+    out_dir: &Path,
+) -> Result<Vec<DeliverableSink>, RenderError> {
+    let protected = protected_inputs(session);
+    session
+        .deliverables
+        .iter()
+        .map(|d| DeliverableSink::create(d, session, schedule, sample_rate, out_dir, &protected))
+        .collect()
+}
+
+/// Completes every deliverable, in order.
+pub(crate) fn finish_all(sinks: Vec<DeliverableSink>) -> Result<Vec<DeliveredFile>, RenderError> {
+    sinks.into_iter().map(DeliverableSink::finish).collect()
+}
+
+/// The deliver stage: every deliverable the run (or target) stage wrote is completed (one at
+/// another rate converted from its spill, limited and dithered) and committed to its file.
+pub(super) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
+    ctx.result.files = finish_all(std::mem::take(&mut ctx.sinks))?;
+    Ok(())
 }

@@ -14,13 +14,17 @@
 //! Memory stays flat: every stage streams. The drive is a gain ahead of the limiter (the
 //! master gain, −60…+36 dB), so the limiter's own settings stay as the recipe wrote them.
 //!
-//! Each stage is a public function ([`master_tail`], [`spill_pre_limiter`], [`measure_tail`],
-//! [`solve_drive`], [`render_tail`]) so that an album can run stage 1 for every song, decide the
-//! drives across songs (album gain), and then run stage 3 per song.
+//! In a render, stage 1 is the run stage ([`spill`], called by [`super::run`]) and stages 2
+//! and 3 are the target stage ([`meet`]); the deliver stage then finishes the files.
+//!
+//! Each stage is also a public function ([`master_tail`], [`spill_pre_limiter`],
+//! [`measure_tail`], [`solve_drive`], [`render_tail`]) so that an album can run stage 1 for
+//! every song, decide the drives across songs (album gain), and then run stage 3 per song.
 
-use super::{render_graph, RenderError, RenderOptions, RenderResult, StemPlan};
-use crate::analysis::meters::LoudnessMeter;
 use super::report::CollectedMeters;
+use super::run::{after_each_block, run, run_threads, Pass};
+use super::{RenderContext, RenderError, RenderOptions, RenderResult, StemPlan};
+use crate::analysis::meters::LoudnessMeter;
 use crate::dsp::{ConfigValue, Port};
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec};
 use crate::io::decode::{StemStream, StreamOptions};
@@ -278,13 +282,13 @@ pub fn spill_pre_limiter(
         c.watch(&schedule);
     }
     let mut user_progress = opts.progress.take();
-    let mut after_block = super::after_each_block(&mut collector, &mut user_progress);
+    let mut after_block = after_each_block(&mut collector, &mut user_progress);
     let spill_index = (0..schedule.output_count())
         .find(|&o| schedule.output_slot(o).id == "__spill")
         .expect("added above");
     let mut writer = WavOutput::create(spill_path, rate, channels, WavFormat::Float32, &[])?;
     let mut pre = LoudnessMeter::new(f64::from(rate), channels);
-    super::run_threads(
+    run_threads(
         &mut schedule,
         &mut streams,
         plan.song_frames,
@@ -338,7 +342,7 @@ pub fn measure_tail(
     .schedule;
     let mut streams = vec![spill_stream(spill)?];
     let mut meter = LoudnessMeter::new(f64::from(rate), spill.channels);
-    super::run(
+    run(
         &mut schedule,
         &mut streams,
         spill.frames,
@@ -395,20 +399,30 @@ pub fn render_tail(
     song_frames: u64,
     opts: &mut RenderOptions,
 ) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
+    let pass = tail_pass(session, spec, tail, drive, spill, opts)?;
+    // The spill already holds the graph's tail: trim the final pass to the song plus that tail.
+    pass.finish(spill.sample_rate, song_frames)
+}
+
+/// The tail chain over the spill with `drive`, its deliverables written but not finished.
+fn tail_pass(
+    session: &Session,
+    spec: &GraphSpec,
+    tail: &MasterTail,
+    drive: f64,
+    spill: &SpilledMaster,
+    opts: &mut RenderOptions,
+) -> Result<Pass, RenderError> {
     let g = tail_spec(spec, tail, drive);
     let stream = spill_stream(spill)?;
-    let (mut result, meters) = render_graph(
+    Pass::run(
         session,
         &g,
         vec![stream],
         spill.frames,
         spill.sample_rate,
         opts,
-        0,
-    )?;
-    // The spill already holds the graph's tail: trim the final pass to the song plus that tail.
-    result.song_frames = song_frames;
-    Ok((result, meters))
+    )
 }
 
 /// Removes the spill when done or failed.
@@ -420,18 +434,21 @@ impl Drop for SpillGuard {
     }
 }
 
-/// Renders `session` so its master lands on `target` LUFS.
-pub fn render_to_target(
-    session: &Session,
-    spec: &GraphSpec,
-    streams: Vec<StemStream>,
-    plan: &StemPlan,
-    target: f64,
-    opts: &mut RenderOptions,
-) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
-    let tail = master_tail(session, spec)?;
+/// What a render with a loudness target carries from its run stage to its target stage.
+pub(crate) struct Spilled {
+    /// The master limiter and what follows it.
+    tail: MasterTail,
+    /// The spill and its meter (its warnings and taps already in the render's result).
+    pre: PreLimiter,
+    /// Removes the spill when the render is done with it, or fails.
+    guard: SpillGuard,
+}
 
-    // 1. The full graph once, spilling what enters the limiter.
+/// Stage 1 of a render to a target, its run stage: the full graph once over the stems,
+/// spilling what enters the master limiter next to the deliverables.
+pub(super) fn spill(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
+    let tail = master_tail(ctx.session, &ctx.spec)?;
+    let opts = &mut ctx.opts;
     std::fs::create_dir_all(&opts.out_dir).map_err(|source| {
         crate::io::atomic::OutputError::Io {
             path: opts.out_dir.clone(),
@@ -444,10 +461,24 @@ pub fn render_to_target(
     );
     // Progress is reported by the final pass only.
     let progress = opts.progress.take();
-    let pre = spill_pre_limiter(spec, &tail, streams, plan, &guard.0, opts);
+    let streams = std::mem::take(&mut ctx.streams);
+    let pre = spill_pre_limiter(&ctx.spec, &tail, streams, &ctx.plan, &guard.0, opts);
     opts.progress = progress;
-    let pre = pre?;
-    let mut warnings = pre.warnings;
+    let mut pre = pre?;
+    ctx.result.warnings.append(&mut pre.warnings);
+    ctx.result.taps = std::mem::take(&mut pre.taps);
+    ctx.pre_limiter = Some(Spilled { tail, pre, guard });
+    Ok(())
+}
+
+/// The target stage: with a loudness target, the limiter's drive solved on the spill
+/// (stage 2), then the tail chain run over the spill with it into the deliverables (stage 3),
+/// which the deliver stage finishes. Without a target, nothing.
+pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
+    let (Some(target), Some(spilled)) = (ctx.session.target_lufs, ctx.pre_limiter.take()) else {
+        return Ok(());
+    };
+    let Spilled { tail, pre, guard } = spilled;
     let pre_lufs = pre.meter.integrated_lufs();
     if !pre_lufs.is_finite() {
         return Err(RenderError::Invalid(
@@ -456,66 +487,22 @@ pub fn render_to_target(
     }
 
     // 2. Solve the drive on the spill.
-    let solved = solve_drive(spec, &tail, &pre.spill, pre_lufs, target, opts.block_size)?;
+    let block = ctx.opts.block_size;
+    let solved = solve_drive(&ctx.spec, &tail, &pre.spill, pre_lufs, target, block)?;
     let (drive, lufs) = (solved.drive_db, solved.lufs);
-    if (target - lufs).abs() > 0.1 {
-        warnings.push(format!(
-            "target_lufs {target}: the master reaches {lufs:.2} LUFS at the largest drive the limiter allows"
-        ));
-    }
     let cost = drive - (lufs - pre_lufs);
-    if cost > SENSIBLE_MEAN_REDUCTION_DB {
-        warnings.push(format!(
-            "target_lufs {target}: the limiter takes {cost:.1} LU away to get there; that is a lot of limiting \
-             (consider a lower target or more compression before the limiter)"
-        ));
-    }
+    ctx.result
+        .warnings
+        .extend(solver_warnings(target, lufs, cost));
 
     // 3. The deliverables from the spill with the solved drive.
-    let (mut result, tail_meters) = render_tail(
-        session,
-        spec,
-        &tail,
-        drive,
-        &pre.spill,
-        plan.song_frames,
-        opts,
-    )?;
-    // Stems and everything before the limiter from the full pass; the limiter, what follows it
-    // and the outputs from the final pass.
-    let meters = match (pre.meters, tail_meters) {
-        (Some(first), Some(last)) => {
-            let stems: Vec<&str> = session.stems.iter().map(|s| s.name.as_str()).collect();
-            let mut nodes: Vec<_> = first
-                .nodes
-                .into_iter()
-                .filter(|(id, _)| stems.contains(&id.as_str()))
-                .collect();
-            nodes.extend(
-                last.nodes
-                    .into_iter()
-                    .filter(|(id, _)| id != "__pre_limiter"),
-            );
-            let mut gain_reduction: Vec<_> = first
-                .gain_reduction
-                .into_iter()
-                .filter(|g| !tail.tail.contains(&g.node))
-                .collect();
-            gain_reduction.extend(
-                last.gain_reduction
-                    .into_iter()
-                    .filter(|g| g.node != DRIVE_NODE),
-            );
-            Some(CollectedMeters {
-                nodes,
-                gain_reduction,
-            })
-        }
-        _ => None,
-    };
-    result.warnings.splice(0..0, warnings);
-    result.taps = pre.taps;
-    result.target = Some(TargetOutcome {
+    let pass = tail_pass(ctx.session, &ctx.spec, &tail, drive, &pre.spill, &mut ctx.opts)?;
+    drop(guard);
+    let r = &mut ctx.result;
+    r.latency = pass.latency;
+    r.tail = pass.tail;
+    r.warnings.extend(pass.warnings);
+    r.target = Some(TargetOutcome {
         target_lufs: target,
         integrated_lufs: lufs,
         pre_limiter_lufs: pre_lufs,
@@ -525,6 +512,60 @@ pub fn render_to_target(
         tail_passes: solved.passes + 1,
         limiter: tail.limiter().to_string(),
     });
-    drop(guard);
-    Ok((result, meters))
+    ctx.meters = merge_meters(ctx.session, &tail, pre.meters, pass.meters);
+    ctx.sinks = pass.sinks;
+    Ok(())
+}
+
+/// What the report says of a solve that missed the target or limited hard.
+fn solver_warnings(target: f64, lufs: f64, cost: f64) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if (target - lufs).abs() > 0.1 {
+        warnings.push(format!(
+            "target_lufs {target}: the master reaches {lufs:.2} LUFS at the largest drive the limiter allows"
+        ));
+    }
+    if cost > SENSIBLE_MEAN_REDUCTION_DB {
+        warnings.push(format!(
+            "target_lufs {target}: the limiter takes {cost:.1} LU away to get there; that is a lot of limiting \
+             (consider a lower target or more compression before the limiter)"
+        ));
+    }
+    warnings
+}
+
+/// The report's meters of a render to a target: stems and everything before the limiter from
+/// the full pass; the limiter, what follows it and the outputs from the final pass.
+fn merge_meters(
+    session: &Session,
+    tail: &MasterTail,
+    first: Option<CollectedMeters>,
+    last: Option<CollectedMeters>,
+) -> Option<CollectedMeters> {
+    let (first, last) = (first?, last?);
+    let stems: Vec<&str> = session.stems.iter().map(|s| s.name.as_str()).collect();
+    let mut nodes: Vec<_> = first
+        .nodes
+        .into_iter()
+        .filter(|(id, _)| stems.contains(&id.as_str()))
+        .collect();
+    nodes.extend(
+        last.nodes
+            .into_iter()
+            .filter(|(id, _)| id != "__pre_limiter"),
+    );
+    let mut gain_reduction: Vec<_> = first
+        .gain_reduction
+        .into_iter()
+        .filter(|g| !tail.tail.contains(&g.node))
+        .collect();
+    gain_reduction.extend(
+        last.gain_reduction
+            .into_iter()
+            .filter(|g| g.node != DRIVE_NODE),
+    );
+    Some(CollectedMeters {
+        nodes,
+        gain_reduction,
+    })
 }

@@ -45,6 +45,18 @@ fn meter_cells(m: &NodeMeters) -> String {
 /// The whole report as Markdown.
 pub fn render(r: &RenderReport) -> String {
     let mut o = String::new();
+    header(&mut o, r);
+    deliverables(&mut o, r);
+    masters(&mut o, r);
+    gain_reduction(&mut o, r);
+    stems(&mut o, r);
+    target_and_null_test(&mut o, r);
+    footer(&mut o, r);
+    o
+}
+
+/// Title, program, recipe, settings.
+fn header(o: &mut String, r: &RenderReport) {
     let _ = writeln!(o, "# Render report: {}", r.title);
     if let Some(a) = &r.artist {
         let _ = writeln!(o, "\n{a}");
@@ -70,7 +82,10 @@ pub fn render(r: &RenderReport) -> String {
             on(s.ceiling_dbtp, 1)
         );
     }
+}
 
+/// The deliverables, measured from their files, and the analysis' notes on them.
+fn deliverables(o: &mut String, r: &RenderReport) {
     let _ = writeln!(o, "\n## Deliverables (measured from the written files)\n");
     let _ = writeln!(
         o,
@@ -122,7 +137,10 @@ pub fn render(r: &RenderReport) -> String {
     if !notes.is_empty() {
         let _ = writeln!(o, "\n{}", notes.join("\n"));
     }
+}
 
+/// The graph's outputs, as rendered.
+fn masters(o: &mut String, r: &RenderReport) {
     if !r.outputs.is_empty() {
         let _ = writeln!(
             o,
@@ -134,7 +152,10 @@ pub fn render(r: &RenderReport) -> String {
             let _ = writeln!(o, "| `{}` {}", cell(&out.id), meter_cells(&out.meters));
         }
     }
+}
 
+/// The dynamics processors' gain reduction.
+fn gain_reduction(o: &mut String, r: &RenderReport) {
     if !r.gain_reduction.is_empty() {
         let _ = writeln!(o, "\n## Gain reduction\n");
         let _ = writeln!(
@@ -154,7 +175,10 @@ pub fn render(r: &RenderReport) -> String {
             );
         }
     }
+}
 
+/// The stems: files, hashes, meters.
+fn stems(o: &mut String, r: &RenderReport) {
     let _ = writeln!(o, "\n## Stems (after each stem's fader)\n");
     let _ = writeln!(o, "| stem | file {METER_HEADER} sha256 |");
     let _ = writeln!(o, "|---|---{METER_RULE}---|");
@@ -171,7 +195,10 @@ pub fn render(r: &RenderReport) -> String {
             &st.file.sha256[..16.min(st.file.sha256.len())]
         );
     }
+}
 
+/// How the loudness target was met; the null test.
+fn target_and_null_test(o: &mut String, r: &RenderReport) {
     if let Some(t) = &r.loudness_target {
         let _ = writeln!(
             o,
@@ -192,7 +219,10 @@ pub fn render(r: &RenderReport) -> String {
             t.severity
         );
     }
+}
 
+/// Templates and modules, warnings, the render time.
+fn footer(o: &mut String, r: &RenderReport) {
     if !r.recipe_modules.is_empty() {
         let _ = writeln!(o, "\n## Templates and modules\n");
         for m in &r.recipe_modules {
@@ -213,5 +243,4 @@ pub fn render(r: &RenderReport) -> String {
         n(r.run.render_seconds, 2),
         n(r.run.realtime_factor, 0)
     );
-    o
 }

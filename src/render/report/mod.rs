@@ -5,7 +5,8 @@
 //! and `docs/reports.md`), [`build_report`] (hashes of the inputs, the meters collected during
 //! the render, and every deliverable analysed from the written file, i.e. after its own
 //! sample-rate conversion and dither) and [`write_report`]. The collectors the render loop
-//! drives are in [`collect`].
+//! drives are in [`collect`], the cache of stem hashes and meters in [`stem_cache`], and the
+//! render's report stage in `stage`.
 //!
 //! Reports are made to be diffed between two versions of a recipe: keys are sorted, numbers
 //! are rounded to fixed decimals, paths are relative to the recipe's folder or the output
@@ -15,12 +16,14 @@
 pub mod collect;
 mod hash;
 mod markdown;
+mod stage;
 pub mod stem_cache;
 
 pub use collect::{
     CollectedMeters, GainReduction, MeterTap, NodeMeters, NodeTaps, ReportCollector,
 };
 pub use hash::sha256_file;
+pub(super) use stage::finish;
 pub use stem_cache::{CachedStem, StemCache};
 
 use crate::analysis::analyze::{analyze_with, AnalyzeError, AnalyzeOptions, FileAnalysis};

@@ -1,4 +1,4 @@
-//! Splitting a schedule in two for a second thread.
+//! The split layout: a schedule cut in two for a second thread.
 //!
 //! The stems' strips are independent until they reach a bus. [`split`] gives some of them
 //! (whole *units*: the steps connected to one another before any bus; reading a stem is a unit
@@ -10,10 +10,10 @@
 //! thread. [`join`] puts the nodes back.
 //!
 //! Nothing here runs on the audio thread: splitting allocates (the two schedules' buffer pools,
-//! their plans), the render calls it once, before the loop.
+//! their plans); the runner ([`super::runner`]) calls it between stretches of the loop.
 
-use super::schedule::{BusInput, OutputSlot, Step};
-use super::{RtKind, RtNode, Schedule};
+use crate::engine::schedule::{BusInput, OutputSlot, Step};
+use crate::engine::{RtKind, RtNode, Schedule};
 use crate::dsp::buffer::MAX_CHANNELS;
 use crate::dsp::AudioBuffer;
 

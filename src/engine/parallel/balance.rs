@@ -1,0 +1,244 @@
+//! Rebalancing: which units go to the worker thread, chosen from measured costs.
+//!
+//! The runner times every step (and every source read) over the first blocks on one thread;
+//! [`plan`] sums those times per unit ([`super::units`]) and picks the split whose larger half
+//! is smallest ([`best_split`]). The estimate misses how the halves' batches and caches behave
+//! apart, so after each trial stretch [`rebalance`] moves one unit to the other side when the
+//! measured busy times say that evens them out. None of this changes a bit of the output.
+
+use super::split::{unit_deps, units, valid};
+use crate::engine::schedule::Step;
+use crate::engine::Schedule;
+
+/// What the first blocks on one thread measured, in seconds.
+pub struct Profile {
+    /// Per step of the schedule.
+    pub steps: Vec<f64>,
+    /// Per source (engine input): reading it.
+    pub sources: Vec<f64>,
+    /// Handing the outputs to the sink (encoding, writing): stays on the main thread.
+    pub emitting: f64,
+}
+
+impl Profile {
+    /// Zeroed for `schedule` and `sources` sources.
+    pub fn new(schedule: &Schedule, sources: usize) -> Self {
+        Self {
+            steps: vec![0.0; schedule.steps.len()],
+            sources: vec![0.0; sources],
+            emitting: 0.0,
+        }
+    }
+
+    /// Forgets what was measured (the cold first blocks).
+    pub fn clear(&mut self) {
+        self.steps.fill(0.0);
+        self.sources.fill(0.0);
+        self.emitting = 0.0;
+    }
+}
+
+/// The split chosen from a [`Profile`].
+pub struct Plan {
+    /// Per step, its unit (`None`: stays on the main thread).
+    pub unit: Vec<Option<usize>>,
+    /// Estimated seconds of each unit.
+    pub unit_cost: Vec<f64>,
+    /// Per unit, the units it reads from ([`unit_deps`]).
+    pub deps: Vec<Vec<usize>>,
+    /// Per unit, whether the worker runs it.
+    pub to_worker: Vec<bool>,
+    /// Estimated seconds of everything, both threads.
+    pub all: f64,
+}
+
+impl Plan {
+    /// Estimated seconds of the worker's half.
+    pub fn worker_cost(&self) -> f64 {
+        self.unit_cost
+            .iter()
+            .zip(&self.to_worker)
+            .filter(|(_, w)| **w)
+            .map(|(c, _)| c)
+            .sum()
+    }
+}
+
+/// The most even split of the measured cost of `schedule` (see [`best_split`]).
+pub fn plan(schedule: &Schedule, profile: &Profile) -> Plan {
+    let (unit, count) = units(schedule);
+    let mut unit_cost = vec![0.0; count];
+    // What stays on this thread whatever the split: the sink (encoding, writing) and the steps
+    // after the buses.
+    let mut rest = profile.emitting;
+    for (i, c) in profile.steps.iter().enumerate() {
+        match unit[i] {
+            Some(u) => unit_cost[u] += c,
+            None => rest += c,
+        }
+    }
+    for (i, step) in schedule.steps.iter().enumerate() {
+        if let (Step::Input { input, .. }, Some(u)) = (step, unit[i]) {
+            unit_cost[u] += profile.sources[*input];
+        }
+    }
+    let all: f64 = unit_cost.iter().sum::<f64>() + rest;
+    let deps = unit_deps(schedule, &unit, count);
+    let to_worker = best_split(&unit_cost, all, &deps);
+    Plan {
+        unit,
+        unit_cost,
+        deps,
+        to_worker,
+        all,
+    }
+}
+
+/// One unit moved to the other side, if the measured busy times (scaled by unit estimates)
+/// say the larger of the two gets smaller by more than a few percent.
+pub fn rebalance(
+    unit_cost: &[f64],
+    to_worker: &[bool],
+    main: f64,
+    worker: f64,
+    deps: &[Vec<usize>],
+) -> Option<Vec<bool>> {
+    let est = |w: bool| -> f64 {
+        unit_cost
+            .iter()
+            .zip(to_worker)
+            .filter(|(_, &t)| t == w)
+            .map(|(c, _)| c)
+            .sum()
+    };
+    // Seconds of this trial per estimated second, on each side (the main side also carries
+    // what no unit holds: its estimate is what the measure says).
+    let k_worker = worker / est(true).max(1e-12);
+    let before = main.max(worker);
+    let mut best: Option<(f64, usize)> = None;
+    for (u, &c) in unit_cost.iter().enumerate() {
+        let (m, w) = if to_worker[u] {
+            (main + c * k_worker, worker - c * k_worker)
+        } else {
+            (main - c * k_worker, worker + c * k_worker)
+        };
+        let after = m.max(w);
+        let mut t = to_worker.to_vec();
+        t[u] = !t[u];
+        if !valid(&t, deps) {
+            continue;
+        }
+        if after < 0.97 * before && best.is_none_or(|(b, _)| after < b) {
+            best = Some((after, u));
+        }
+    }
+    best.map(|(_, u)| {
+        let mut t = to_worker.to_vec();
+        t[u] = !t[u];
+        t
+    })
+}
+
+/// The units (by cost) to give the worker so that the larger half is as small as possible:
+/// every valid choice when there are few units, greedily otherwise.
+pub fn best_split(unit_cost: &[f64], all: f64, deps: &[Vec<usize>]) -> Vec<bool> {
+    if unit_cost.len() <= 20 {
+        exhaustive_split(unit_cost, all, deps)
+    } else {
+        greedy_split(unit_cost, all, deps)
+    }
+}
+
+/// Tries every valid choice of units.
+fn exhaustive_split(unit_cost: &[f64], all: f64, deps: &[Vec<usize>]) -> Vec<bool> {
+    let n = unit_cost.len();
+    let mut best = (f64::INFINITY, vec![false; n]);
+    for mask in 1u32..(1 << n) {
+        let choice: Vec<bool> = (0..n).map(|u| mask & (1 << u) != 0).collect();
+        if !valid(&choice, deps) {
+            continue;
+        }
+        let w: f64 = (0..n)
+            .filter(|u| mask & (1 << u) != 0)
+            .map(|u| unit_cost[u])
+            .sum();
+        let larger = w.max(all - w);
+        if larger < best.0 {
+            best = (larger, choice);
+        }
+    }
+    best.1
+}
+
+/// Units with their dependencies, costliest first, while the worker stays under half.
+fn greedy_split(unit_cost: &[f64], all: f64, deps: &[Vec<usize>]) -> Vec<bool> {
+    let n = unit_cost.len();
+    let mut chosen = vec![false; n];
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| unit_cost[*b].total_cmp(&unit_cost[*a]));
+    let mut w = 0.0;
+    for u in order {
+        let mut with = chosen.clone();
+        with[u] = true;
+        for &d in &deps[u] {
+            with[d] = true;
+        }
+        let add: f64 = (0..n)
+            .filter(|&v| with[v] && !chosen[v])
+            .map(|v| unit_cost[v])
+            .sum();
+        if valid(&with, deps) && w + add <= all / 2.0 {
+            w += add;
+            chosen = with;
+        }
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_split_halves_the_cost() {
+        let cost = [4.0, 3.0, 2.0, 1.0];
+        let deps = vec![Vec::new(); 4];
+        let w = best_split(&cost, 10.0, &deps);
+        let worker: f64 = cost.iter().zip(&w).filter(|(_, w)| **w).map(|(c, _)| c).sum();
+        assert_eq!(worker, 5.0, "{w:?}");
+    }
+
+    #[test]
+    fn best_split_keeps_dependencies_together() {
+        // Unit 0 reads unit 1: the worker may take 0 only with 1.
+        let cost = [5.0, 1.0, 4.0];
+        let deps = vec![vec![1], vec![], vec![]];
+        let w = best_split(&cost, 10.0, &deps);
+        assert!(valid(&w, &deps), "{w:?}");
+        assert!(!w[0] || w[1], "{w:?}");
+    }
+
+    #[test]
+    fn greedy_split_stays_under_half_and_valid() {
+        let cost: Vec<f64> = (0..24).map(|u| 1.0 + (u % 5) as f64).collect();
+        let all: f64 = cost.iter().sum();
+        let mut deps = vec![Vec::new(); 24];
+        deps[3] = vec![7];
+        let w = best_split(&cost, all, &deps);
+        let worker: f64 = cost.iter().zip(&w).filter(|(_, w)| **w).map(|(c, _)| c).sum();
+        assert!(valid(&w, &deps));
+        assert!(worker <= all / 2.0 && worker > 0.4 * all, "{worker} of {all}");
+    }
+
+    #[test]
+    fn rebalance_moves_work_off_the_busier_thread() {
+        let cost = [1.0, 1.0, 1.0, 1.0];
+        let deps = vec![Vec::new(); 4];
+        let to_worker = [true, true, false, false];
+        // The worker took three times as long as the main thread: one unit comes back.
+        let better = rebalance(&cost, &to_worker, 1.0, 3.0, &deps).expect("a move");
+        assert_eq!(better.iter().filter(|w| **w).count(), 1, "{better:?}");
+        // Even already: nothing to gain.
+        assert!(rebalance(&cost, &to_worker, 1.0, 1.0, &deps).is_none());
+    }
+}

@@ -1,0 +1,463 @@
+//! The offline runner: a schedule run over its sources block by block, on one thread or two.
+//!
+//! Each block, every source fills its input of the schedule, the schedule processes, and the
+//! outputs go to the sink, latency-trimmed, with the tail. With two threads the first blocks
+//! run on one thread while every step is timed; then the stems' strips are split into two
+//! halves of about equal cost ([`super::balance`], [`super::split`]): a worker thread reads and
+//! processes its sources a few blocks ahead while this thread does the rest, the buses, the
+//! master chain and the sink. The output is the same, bit for bit, whatever the thread count.
+//!
+//! The runner knows nothing of files or renders: the sources are [`BlockSource`]s, the sink
+//! a closure, and errors the caller's own type (made from the sources' errors and from
+//! [`Interrupted`]).
+
+use super::balance::{self, Plan, Profile};
+use super::split::{join, split, Split};
+use crate::dsp::{AudioBuffer, AudioMut, AudioRef};
+use crate::engine::Schedule;
+use crossbeam::channel::{Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Where one engine input's blocks come from (a stem being decoded, a spill file…).
+pub trait BlockSource: Send {
+    /// Why a block could not be read.
+    type Error: Send;
+    /// Writes the next `frames` frames into `input` (the schedule's input, `frames` long).
+    fn read_into(&mut self, input: AudioMut<'_>, frames: usize) -> Result<(), Self::Error>;
+}
+
+/// The interrupt flag was raised: the run stopped between two blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted;
+
+/// How to run.
+pub struct RunSettings<'a, 'b> {
+    /// Frames per block (at most the schedule's largest block).
+    pub block: usize,
+    /// Threads to run on (1 or 2 are used).
+    pub threads: usize,
+    /// Checked before every block; raised, the run stops with [`Interrupted`].
+    pub interrupt: Option<&'a AtomicBool>,
+    /// Called after every block with (frames done, frames in all).
+    pub progress: Option<&'b mut dyn FnMut(u64, u64)>,
+}
+
+/// Blocks rendered on one thread first, timing every step, before the work is split (the first
+/// [`WARM_BLOCKS`] of them not counted: cold caches).
+const PROFILE_BLOCKS: u64 = 96;
+/// See [`PROFILE_BLOCKS`].
+const WARM_BLOCKS: u64 = 8;
+/// Blocks the worker renders per hand-over.
+const GROUP: usize = 8;
+/// Hand-overs in flight: how far the worker may run ahead.
+const IN_FLIGHT: usize = 3;
+/// Trial stretches of the two-thread loop, and their length in blocks.
+const ADAPT_TRIALS: usize = 3;
+const ADAPT_BLOCKS: u64 = 400;
+
+/// Runs `schedule` over `song_frames` frames of `sources` (source `i` feeds engine input `i`;
+/// past their end they must read silence, from which the tail and the latency are rendered),
+/// handing every output block, latency-trimmed and with the tail, to
+/// `sink(output_index, song_position, block)`.
+pub fn run<S, E, F>(
+    schedule: &mut Schedule,
+    sources: &mut [S],
+    song_frames: u64,
+    settings: RunSettings<'_, '_>,
+    sink: F,
+) -> Result<(), E>
+where
+    S: BlockSource,
+    E: From<S::Error> + From<Interrupted>,
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
+{
+    let block = settings.block.min(schedule.max_block()).max(1);
+    let mut cur = Cursor::new(
+        schedule,
+        song_frames,
+        settings.interrupt,
+        settings.progress,
+        sink,
+    );
+    let total = cur.total;
+    if settings.threads < 2 || sources.len() < 2 {
+        return one_thread(schedule, sources, block, &mut cur, total);
+    }
+    let profile = profiled(schedule, sources, block, &mut cur)?;
+    if cur.done >= total {
+        return Ok(());
+    }
+    let plan = balance::plan(schedule, &profile);
+    if plan.worker_cost() < 0.1 * plan.all {
+        // Not worth a thread: finish on this one.
+        return one_thread(schedule, sources, block, &mut cur, total);
+    }
+    two_threads(schedule, sources, block, &mut cur, plan)
+}
+
+/// Where the loop stands and what it hands on: shared by the one- and two-thread loops.
+struct Cursor<'a, 'b, F> {
+    done: u64,
+    total: u64,
+    song_frames: u64,
+    tail: u64,
+    latencies: Vec<u64>,
+    interrupt: Option<&'a AtomicBool>,
+    progress: Option<&'b mut dyn FnMut(u64, u64)>,
+    sink: F,
+}
+
+impl<'a, 'b, F> Cursor<'a, 'b, F> {
+    fn new(
+        schedule: &Schedule,
+        song_frames: u64,
+        interrupt: Option<&'a AtomicBool>,
+        progress: Option<&'b mut dyn FnMut(u64, u64)>,
+        sink: F,
+    ) -> Self {
+        let tail = schedule.tail() as u64;
+        let latencies: Vec<u64> = (0..schedule.output_count())
+            .map(|o| schedule.output_slot(o).latency as u64)
+            .collect();
+        // Sources past their end read silence, so the tail and the latency are rendered from
+        // zeros.
+        let total = song_frames + tail + latencies.iter().copied().max().unwrap_or(0);
+        Self {
+            done: 0,
+            total,
+            song_frames,
+            tail,
+            latencies,
+            interrupt,
+            progress,
+            sink,
+        }
+    }
+
+    fn check_interrupt(&self) -> Result<(), Interrupted> {
+        if self.interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
+            return Err(Interrupted);
+        }
+        Ok(())
+    }
+
+    /// Hands the outputs of the block just processed (`n` frames at `self.done`) to the sink.
+    fn emit<E>(&mut self, schedule: &Schedule, n: usize) -> Result<(), E>
+    where
+        F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
+    {
+        let done = self.done;
+        for (o, &lat) in self.latencies.iter().enumerate() {
+            let start = lat.max(done).min(done + n as u64);
+            let end = (lat + self.song_frames + self.tail)
+                .min(done + n as u64)
+                .max(start);
+            if end > start {
+                let view = schedule
+                    .output(o, n)
+                    .slice((start - done) as usize, (end - done) as usize);
+                (self.sink)(o, start - lat, view)?;
+            }
+        }
+        self.done += n as u64;
+        if let Some(p) = self.progress.as_mut() {
+            p(self.done, self.total);
+        }
+        Ok(())
+    }
+}
+
+/// Reads `n` frames of every source into the schedule's inputs, in order.
+fn read_all<S: BlockSource>(
+    into: &mut Schedule,
+    sources: &mut [S],
+    n: usize,
+) -> Result<(), S::Error> {
+    for (k, source) in sources.iter_mut().enumerate() {
+        source.read_into(into.input_mut(k, n), n)?;
+    }
+    Ok(())
+}
+
+/// [`read_all`] over borrowed sources (one side of a split run).
+fn read<S: BlockSource>(
+    into: &mut Schedule,
+    sources: &mut [&mut S],
+    n: usize,
+) -> Result<(), S::Error> {
+    for (k, source) in sources.iter_mut().enumerate() {
+        source.read_into(into.input_mut(k, n), n)?;
+    }
+    Ok(())
+}
+
+/// Moves the sources of `inputs` (engine input indexes) out of `by_input`, in that order.
+fn take_sources<'x, S>(by_input: &mut [Option<&'x mut S>], inputs: &[usize]) -> Vec<&'x mut S> {
+    inputs
+        .iter()
+        .map(|&i| by_input[i].take().expect("one owner per source"))
+        .collect()
+}
+
+/// The loop on this thread alone, up to frame `until`.
+fn one_thread<S, E, F>(
+    schedule: &mut Schedule,
+    sources: &mut [S],
+    block: usize,
+    cur: &mut Cursor<'_, '_, F>,
+    until: u64,
+) -> Result<(), E>
+where
+    S: BlockSource,
+    E: From<S::Error> + From<Interrupted>,
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
+{
+    while cur.done < until {
+        cur.check_interrupt()?;
+        let n = block.min((cur.total - cur.done) as usize);
+        read_all(schedule, sources, n)?;
+        assert_no_alloc::assert_no_alloc(|| schedule.process(n));
+        cur.emit(schedule, n)?;
+    }
+    Ok(())
+}
+
+/// The first [`PROFILE_BLOCKS`] on this thread, timing every step and every source read.
+fn profiled<S, E, F>(
+    schedule: &mut Schedule,
+    sources: &mut [S],
+    block: usize,
+    cur: &mut Cursor<'_, '_, F>,
+) -> Result<Profile, E>
+where
+    S: BlockSource,
+    E: From<S::Error> + From<Interrupted>,
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
+{
+    let mut profile = Profile::new(schedule, sources.len());
+    let until = (PROFILE_BLOCKS * block as u64).min(cur.total);
+    let mut blocks = 0u64;
+    while cur.done < until {
+        cur.check_interrupt()?;
+        let n = block.min((cur.total - cur.done) as usize);
+        if blocks == WARM_BLOCKS {
+            profile.clear();
+        }
+        blocks += 1;
+        for (i, source) in sources.iter_mut().enumerate() {
+            let t = Instant::now();
+            source.read_into(schedule.input_mut(i, n), n)?;
+            profile.sources[i] += t.elapsed().as_secs_f64();
+        }
+        assert_no_alloc::assert_no_alloc(|| schedule.process_profiled(n, &mut profile.steps));
+        let t = Instant::now();
+        cur.emit(schedule, n)?;
+        profile.emitting += t.elapsed().as_secs_f64();
+    }
+    Ok(profile)
+}
+
+/// The rest of the run on two threads. The first stretches run as trials: after each, the
+/// busier thread gives a unit to the other if that evens them out (splitting again is cheap
+/// and changes no bits).
+fn two_threads<S, E, F>(
+    schedule: &mut Schedule,
+    sources: &mut [S],
+    block: usize,
+    cur: &mut Cursor<'_, '_, F>,
+    plan: Plan,
+) -> Result<(), E>
+where
+    S: BlockSource,
+    E: From<S::Error> + From<Interrupted>,
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
+{
+    let total = cur.total;
+    let mut to_worker = plan.to_worker.clone();
+    let mut trials = ADAPT_TRIALS;
+    loop {
+        let until = if trials > 0 {
+            (cur.done + ADAPT_BLOCKS * block as u64).min(total)
+        } else {
+            total
+        };
+        let mut halves = split(schedule, &plan.unit, &to_worker);
+        let busy = run_split(&mut halves, sources, block, cur, until);
+        join(schedule, halves);
+        let (main_busy, worker_busy) = busy?;
+        if cur.done >= total {
+            return Ok(());
+        }
+        if trials > 0 {
+            trials -= 1;
+            match balance::rebalance(
+                &plan.unit_cost,
+                &to_worker,
+                main_busy,
+                worker_busy,
+                &plan.deps,
+            ) {
+                Some(better) => to_worker = better,
+                None => trials = 0,
+            }
+        }
+    }
+}
+
+/// The worker's values for [`GROUP`] blocks, one buffer per worker output.
+type Set = Vec<AudioBuffer>;
+
+/// The two-thread loop over a split schedule, up to frame `until`; returns the seconds each
+/// thread was busy (main, worker).
+fn run_split<S, E, F>(
+    halves: &mut Split,
+    sources: &mut [S],
+    block: usize,
+    cur: &mut Cursor<'_, '_, F>,
+    until: u64,
+) -> Result<(f64, f64), E>
+where
+    S: BlockSource,
+    E: From<S::Error> + From<Interrupted>,
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
+{
+    let Split {
+        worker,
+        main,
+        worker_inputs,
+        main_inputs,
+        ..
+    } = halves;
+    let mut by_input: Vec<Option<&mut S>> = sources.iter_mut().map(Some).collect();
+    let worker_sources = take_sources(&mut by_input, worker_inputs);
+    let mut main_sources = take_sources(&mut by_input, main_inputs);
+    let exports: Vec<usize> = (0..worker.output_count())
+        .map(|e| worker.output(e, 0).channels())
+        .collect();
+    let (free_tx, free_rx) = crossbeam::channel::bounded::<Set>(IN_FLIGHT);
+    let (full_tx, full_rx) = crossbeam::channel::bounded(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        let set: Set = exports
+            .iter()
+            .map(|&c| AudioBuffer::new(c, GROUP * block))
+            .collect();
+        free_tx.send(set).expect("room for every set");
+    }
+    let start = cur.done;
+    std::thread::scope(|scope| {
+        let worker_thread = scope.spawn(move || {
+            worker_loop(worker, worker_sources, block, start, until, free_rx, full_tx)
+        });
+        let main = MainSide {
+            schedule: main,
+            own: main_inputs.len(),
+            block,
+            until,
+        };
+        let result = main.run(&mut main_sources, cur, &full_rx, &free_tx);
+        // Stops the worker if this side ended early: its next send or receive fails.
+        drop(full_rx);
+        drop(free_tx);
+        let worker_busy = worker_thread.join().expect("the runner's worker thread");
+        result.map(|busy| (busy, worker_busy))
+    })
+}
+
+/// The worker thread: its sources and its half of the schedule, [`GROUP`] blocks per set,
+/// from frame `done` to `until`. Returns the seconds it was busy.
+fn worker_loop<S: BlockSource>(
+    worker: &mut Schedule,
+    mut sources: Vec<&mut S>,
+    block: usize,
+    mut done: u64,
+    until: u64,
+    free: Receiver<Set>,
+    full: Sender<Result<(Set, usize), S::Error>>,
+) -> f64 {
+    let mut busy = 0.0;
+    while done < until {
+        let Ok(mut set) = free.recv() else {
+            break;
+        };
+        let t = Instant::now();
+        let mut blocks = 0;
+        while blocks < GROUP && done < until {
+            let n = block.min((until - done) as usize);
+            if let Err(e) = read(worker, &mut sources, n) {
+                let _ = full.send(Err(e));
+                return busy;
+            }
+            assert_no_alloc::assert_no_alloc(|| worker.process(n));
+            for (e, buf) in set.iter_mut().enumerate() {
+                let src = worker.output(e, n);
+                for c in 0..src.channels() {
+                    buf.channel_mut(c, GROUP * block)[blocks * block..blocks * block + n]
+                        .copy_from_slice(src.channel(c));
+                }
+            }
+            done += n as u64;
+            blocks += 1;
+        }
+        busy += t.elapsed().as_secs_f64();
+        if full.send(Ok((set, blocks))).is_err() {
+            break;
+        }
+    }
+    busy
+}
+
+/// This thread's half of a split run.
+struct MainSide<'s> {
+    schedule: &'s mut Schedule,
+    /// Inputs read from this side's own sources (the worker's values follow them).
+    own: usize,
+    block: usize,
+    until: u64,
+}
+
+impl MainSide<'_> {
+    /// Takes the worker's sets as they come, runs this half over them and hands the outputs to
+    /// the sink. Returns the seconds it was busy.
+    fn run<S, E, F>(
+        self,
+        sources: &mut [&mut S],
+        cur: &mut Cursor<'_, '_, F>,
+        full: &Receiver<Result<(Set, usize), S::Error>>,
+        free: &Sender<Set>,
+    ) -> Result<f64, E>
+    where
+        S: BlockSource,
+        E: From<S::Error> + From<Interrupted>,
+        F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
+    {
+        let (main, block) = (self.schedule, self.block);
+        let mut busy = 0.0;
+        while cur.done < self.until {
+            cur.check_interrupt()?;
+            let (set, blocks) = match full.recv() {
+                Ok(Ok(got)) => got,
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => panic!("the runner's worker thread stopped"),
+            };
+            let t = Instant::now();
+            for b in 0..blocks {
+                let n = block.min((self.until - cur.done) as usize);
+                read(main, sources, n)?;
+                for (e, buf) in set.iter().enumerate() {
+                    let mut input = main.input_mut(self.own + e, n);
+                    for c in 0..buf.channels() {
+                        input.channel_mut(c).copy_from_slice(
+                            &buf.channel(c, GROUP * block)[b * block..b * block + n],
+                        );
+                    }
+                }
+                assert_no_alloc::assert_no_alloc(|| main.process(n));
+                cur.emit(main, n)?;
+            }
+            busy += t.elapsed().as_secs_f64();
+            let _ = free.send(set);
+        }
+        Ok(busy)
+    }
+}

@@ -1,0 +1,233 @@
+//! The run stage: the full graph over the stems. Without a loudness target its outputs go
+//! straight into the deliverables; with one, what enters the master limiter is spilled for the
+//! target stage ([`super::target`]).
+//!
+//! Also the render's passes in general: a [`Pass`] compiles a graph, runs it over streams on
+//! the engine's offline runner ([`crate::engine::parallel`]) and leaves its deliverables open
+//! for the deliver stage. The stems are the runner's [`BlockSource`]s.
+
+use super::deliver::{self, DeliverableSink, DeliveredFile};
+use super::report::{CollectedMeters, NodeTaps, ReportCollector};
+use super::{target, RenderContext, RenderError, RenderOptions, RenderResult};
+use crate::dsp::{AudioMut, AudioRef};
+use crate::engine::parallel::{self, BlockSource, RunSettings};
+use crate::engine::Schedule;
+use crate::graph::{compile, CompileOptions, GraphSpec};
+use crate::io::decode::{DecodeError, StemStream};
+use crate::session::Session;
+use std::sync::atomic::AtomicBool;
+
+impl BlockSource for StemStream {
+    type Error = DecodeError;
+
+    fn read_into(&mut self, mut input: AudioMut<'_>, frames: usize) -> Result<(), DecodeError> {
+        if input.channels() == 2 {
+            let (l, r) = input.stereo_mut();
+            self.read_block(&mut [l, r], frames)
+        } else {
+            self.read_block(&mut [input.channel_mut(0)], frames)
+        }
+    }
+}
+
+/// Runs the schedule over the whole song on this thread, handing every output block
+/// (latency-trimmed, with the tail) to `sink(output_index, song_position, block)`.
+pub fn run<F>(
+    schedule: &mut Schedule,
+    streams: &mut [StemStream],
+    song_frames: u64,
+    block: usize,
+    interrupt: Option<&AtomicBool>,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+    sink: F,
+) -> Result<(), RenderError>
+where
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), RenderError>,
+{
+    run_threads(
+        schedule,
+        streams,
+        song_frames,
+        block,
+        interrupt,
+        progress,
+        sink,
+        1,
+    )
+}
+
+/// [`run`] on up to `threads` threads (1 or 2; more are not used): see
+/// [`crate::engine::parallel::runner`]. The output is the same, bit for bit, whatever the
+/// thread count.
+#[allow(clippy::too_many_arguments)]
+pub fn run_threads<F>(
+    schedule: &mut Schedule,
+    streams: &mut [StemStream],
+    song_frames: u64,
+    block: usize,
+    interrupt: Option<&AtomicBool>,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+    sink: F,
+    threads: usize,
+) -> Result<(), RenderError>
+where
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), RenderError>,
+{
+    let settings = RunSettings {
+        block,
+        threads,
+        interrupt,
+        progress,
+    };
+    parallel::run(schedule, streams, song_frames, settings, sink)
+}
+
+/// What runs after each block of a pass: the report's telemetry sampling, then the caller's
+/// progress.
+pub(crate) fn after_each_block<'a>(
+    collector: &'a mut Option<ReportCollector>,
+    progress: &'a mut Option<Box<dyn FnMut(u64, u64)>>,
+) -> impl FnMut(u64, u64) + 'a {
+    let mut last_done = 0u64;
+    move |done, total| {
+        if let Some(c) = collector.as_mut() {
+            c.observe_block(done - last_done);
+        }
+        last_done = done;
+        if let Some(p) = progress.as_mut() {
+            p(done, total);
+        }
+    }
+}
+
+/// A graph run over its streams, its deliverables written but not yet finished.
+pub(crate) struct Pass {
+    /// The deliverables, in recipe order, to finish ([`deliver::finish_all`]).
+    pub sinks: Vec<DeliverableSink>,
+    /// Latency trimmed from the outputs.
+    pub latency: usize,
+    /// Tail rendered after the song.
+    pub tail: usize,
+    /// The compiler's warnings.
+    pub warnings: Vec<String>,
+    /// The taps, with the node each observed, after the last block.
+    pub taps: NodeTaps,
+    /// The report's meters, when `opts.report` asked for them.
+    pub meters: Option<CollectedMeters>,
+}
+
+impl Pass {
+    /// Compiles `spec`, runs it over `streams` and writes the session's deliverables from its
+    /// outputs. `song_frames` counts from the first frame of the streams. Uses (and gives back)
+    /// the progress of `opts`, takes its taps.
+    pub(crate) fn run(
+        session: &Session,
+        spec: &GraphSpec,
+        mut streams: Vec<StemStream>,
+        song_frames: u64,
+        sample_rate: u32,
+        opts: &mut RenderOptions,
+    ) -> Result<Pass, RenderError> {
+        let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
+        copts.taps = std::mem::take(&mut opts.taps);
+        // The report's meters: taps on stems and outputs, gain reduction sampled per block.
+        let mut collector =
+            opts.report_collector(spec, f64::from(sample_rate), song_frames, &mut copts);
+        let compiled = compile(spec, copts)?;
+        let warnings = compiled.warnings;
+        let mut schedule = compiled.schedule;
+        if let Some(c) = collector.as_mut() {
+            c.watch(&schedule);
+        }
+        let rate = f64::from(sample_rate);
+        let edits = session
+            .edits
+            .resolve(song_frames + schedule.tail() as u64, rate);
+        let mut scratch =
+            crate::dsp::AudioBuffer::new(crate::dsp::buffer::MAX_CHANNELS, opts.block_size);
+        let mut sinks = deliver::open_all(session, &schedule, sample_rate, &opts.out_dir)?;
+        let mut user_progress = opts.progress.take();
+        let mut after_block = after_each_block(&mut collector, &mut user_progress);
+        let ran = run_threads(
+            &mut schedule,
+            &mut streams,
+            song_frames,
+            opts.block_size,
+            opts.interrupt.as_deref(),
+            Some(&mut after_block),
+            |o, pos, block| {
+                let Some(block) = edits.apply(pos, block, &mut scratch) else {
+                    return Ok(());
+                };
+                for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
+                    s.write(block)?;
+                }
+                Ok(())
+            },
+            opts.threads,
+        );
+        drop(after_block);
+        opts.progress = user_progress;
+        ran?;
+        let mut taps = schedule.take_taps();
+        let meters = collector.map(|c| c.finish(&mut taps));
+        Ok(Pass {
+            sinks,
+            latency: schedule.latency(),
+            tail: schedule.tail(),
+            warnings,
+            taps,
+            meters,
+        })
+    }
+
+    /// Finishes the deliverables: the pass as a render's result (`song_frames` long, at
+    /// `sample_rate`) and its report meters.
+    pub(crate) fn finish(
+        self,
+        sample_rate: u32,
+        song_frames: u64,
+    ) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
+        let files: Vec<DeliveredFile> = deliver::finish_all(self.sinks)?;
+        Ok((
+            RenderResult {
+                sample_rate,
+                song_frames,
+                latency: self.latency,
+                tail: self.tail,
+                files,
+                warnings: self.warnings,
+                seconds: 0.0,
+                taps: self.taps,
+                target: None,
+                report: None,
+            },
+            self.meters,
+        ))
+    }
+}
+
+/// The run stage: the full graph over the stems, into the deliverables, or, with a loudness
+/// target, into the spill of the pre-limiter master (see [`target::spill`]).
+pub(super) fn full_graph(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
+    if ctx.session.target_lufs.is_some() {
+        return target::spill(ctx);
+    }
+    let streams = std::mem::take(&mut ctx.streams);
+    let pass = Pass::run(
+        ctx.session,
+        &ctx.spec,
+        streams,
+        ctx.plan.song_frames,
+        ctx.plan.sample_rate,
+        &mut ctx.opts,
+    )?;
+    let r = &mut ctx.result;
+    r.latency = pass.latency;
+    r.tail = pass.tail;
+    r.warnings.extend(pass.warnings);
+    r.taps = pass.taps;
+    ctx.meters = pass.meters;
+    ctx.sinks = pass.sinks;
+    Ok(())
+}
