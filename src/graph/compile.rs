@@ -23,7 +23,7 @@ use crate::dsp::param::{ParamInfo, ParamSlot, Scale, Unit};
 use crate::dsp::registry::{self, check_range};
 use crate::dsp::{AudioBuffer, Port, ProcessSpec, Processor};
 use crate::engine::params::ParamState;
-use crate::engine::schedule::{BusInput, OutputSlot, RtKind, RtNode, Schedule, Step, Tap};
+use crate::engine::{BusInput, RtKind, RtNode, Schedule, ScheduleBuilder, Step, Tap};
 use crate::suggest::closest;
 use crate::units::ms_to_samples;
 use petgraph::algo::{tarjan_scc, toposort};
@@ -99,6 +99,7 @@ struct Built {
 
 /// Validates `spec` and compiles it into a schedule.
 pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, GraphError> {
+    crate::dsp::simd::init();
     let fs = opts.sample_rate;
     let n = spec.nodes.len();
     let ids: Vec<&str> = spec.nodes.iter().map(|n| n.id.as_str()).collect();
@@ -286,6 +287,9 @@ pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, G
                     max_block: opts.max_block,
                     input_channels: in_ch,
                 });
+                if let Some(w) = b.processor.warning() {
+                    warnings.push(format!("{}`{}`: {w}", super::spec::at(&node.origin), node.id));
+                }
                 let keys = &key_in[i];
                 if keys.len() > 1 {
                     return Err(GraphError::TooManyInputs {
@@ -466,6 +470,7 @@ pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, G
     )?;
     let (steps, pool_size) = assign_buffers(&sym);
 
+    let mut builder = ScheduleBuilder::new(fs, opts.max_block);
     let mut nodes: Vec<RtNode> = Vec::new();
     let mut node_of_spec = vec![usize::MAX; n];
     let mut summary = Vec::new();
@@ -562,51 +567,35 @@ pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, G
         }
     }
 
-    let mut schedule = Schedule {
-        sample_rate: fs,
-        max_block: opts.max_block,
-        nodes,
-        steps,
-        pool: (0..pool_size)
-            .map(|_| AudioBuffer::new(MAX_CHANNELS, opts.max_block))
-            .collect(),
-        inputs: sym
-            .input_channels
-            .iter()
-            .map(|&c| AudioBuffer::new(c.max(1), opts.max_block))
-            .collect(),
-        outputs: outputs
-            .iter()
-            .map(|&i| OutputSlot {
-                id: ids[i].to_string(),
-                buffer: AudioBuffer::new(built[i].out_channels, opts.max_block),
-                latency: arrival[i],
-            })
-            .collect(),
-        taps: Vec::new(),
-        tap_nodes: Vec::new(),
-        latency: outputs.iter().map(|&i| arrival[i]).max().unwrap_or(0),
-        tail: outputs.iter().map(|&i| tail[i]).max().unwrap_or(0),
-        position: 0,
-        guard_nonfinite: false,
-        nonfinite: Default::default(),
-        plan: Vec::new(),
-        batch_members: Vec::new(),
-    };
-    for (id, tap) in sym.taps {
-        schedule.tap_nodes.push(id);
-        schedule.taps.push(tap);
+    for node in nodes {
+        builder.node(node);
     }
+    for &c in &sym.input_channels {
+        builder.input(c.max(1));
+    }
+    builder.buffers(pool_size);
+    for step in steps {
+        builder.step(step);
+    }
+    for &i in &outputs {
+        builder.output(ids[i], built[i].out_channels, arrival[i]);
+    }
+    for (id, tap) in sym.taps {
+        builder.tap(id, tap);
+    }
+    builder.latency(outputs.iter().map(|&i| arrival[i]).max().unwrap_or(0));
+    builder.tail(outputs.iter().map(|&i| tail[i]).max().unwrap_or(0));
 
     // Automation.
     for a in &spec.automation {
-        let (node, param) =
-            resolve_param(&schedule, &a.param).ok_or_else(|| GraphError::UnknownParam {
+        let (node, param) = resolve_param_in(builder.nodes(), &a.param).ok_or_else(|| {
+            GraphError::UnknownParam {
                 id: a.param.clone(),
-                suggestion: closest(&a.param, all_param_ids(&schedule)),
+                suggestion: closest(&a.param, param_ids(builder.nodes())),
                 origin: a.origin.clone(),
-            })?;
-        let spec_index = index[schedule.nodes[node].id.as_str()];
+            }
+        })?;
+        let spec_index = index[builder.nodes()[node].id.as_str()];
         let info = &built[spec_index].infos[param];
         if !info.automatable {
             return Err(GraphError::NotAutomatable {
@@ -628,10 +617,10 @@ pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, G
                 unreachable!("log-scaled parameters have positive ranges");
             }
         }
-        schedule.nodes[node].params[param].set_curve(Some(a.curve.clone()));
+        builder.node_mut(node).params[param].set_curve(Some(a.curve.clone()));
     }
 
-    schedule.plan_batches();
+    let schedule = builder.build()?;
     Ok(Compiled {
         schedule,
         warnings,
@@ -642,8 +631,13 @@ pub fn compile(spec: &GraphSpec, mut opts: CompileOptions) -> Result<Compiled, G
 /// Finds the (node, parameter) indexes of a parameter id `<node id>.<param>`: the longest node id
 /// that prefixes it wins.
 pub fn resolve_param(schedule: &Schedule, id: &str) -> Option<(usize, usize)> {
+    resolve_param_in(schedule.nodes(), id)
+}
+
+/// [`resolve_param`] over a list of nodes.
+fn resolve_param_in(nodes: &[RtNode], id: &str) -> Option<(usize, usize)> {
     let mut best: Option<(usize, usize, usize)> = None;
-    for (ni, node) in schedule.nodes.iter().enumerate() {
+    for (ni, node) in nodes.iter().enumerate() {
         if let Some(rest) = id
             .strip_prefix(node.id.as_str())
             .and_then(|r| r.strip_prefix('.'))
@@ -660,8 +654,12 @@ pub fn resolve_param(schedule: &Schedule, id: &str) -> Option<(usize, usize)> {
 
 /// Every parameter id of a schedule (for suggestions and listings).
 pub fn all_param_ids(schedule: &Schedule) -> Vec<String> {
-    schedule
-        .nodes
+    param_ids(schedule.nodes())
+}
+
+/// [`all_param_ids`] over a list of nodes.
+fn param_ids(nodes: &[RtNode]) -> Vec<String> {
+    nodes
         .iter()
         .flat_map(|n| n.param_names.iter().map(move |p| format!("{}.{}", n.id, p)))
         .collect()
