@@ -9,10 +9,11 @@
 pub mod deliver;
 pub mod edits;
 pub mod in_memory;
+pub mod report;
 pub mod target;
 
-use crate::analysis::report::{
-    self, CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
+use report::{
+    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
     StemCache,
 };
 use crate::dsp::AudioBuffer;
