@@ -14,6 +14,7 @@
 
 pub mod deliver;
 pub mod edits;
+pub mod in_memory;
 pub mod inputs;
 pub mod report;
 pub mod run;
