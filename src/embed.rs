@@ -56,7 +56,7 @@
 
 use crate::dsp::{AudioMut, AudioRef};
 use crate::engine::live::{EngineEvent, LiveControl, LiveEngine};
-use crate::engine::swap::{plan, ScheduleShape};
+use crate::graph::diff::{plan, ScheduleShape};
 use crate::graph::{compile, CompileOptions, GraphError, GraphSpec};
 
 /// Why a graph could not be started or replaced.

@@ -8,13 +8,10 @@
 
 pub mod deliver;
 pub mod edits;
+pub mod in_memory;
 pub mod report;
 pub mod target;
 
-use report::{
-    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
-    StemCache,
-};
 use crate::dsp::AudioBuffer;
 use crate::engine::{parallel, Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
@@ -22,6 +19,9 @@ use crate::io::atomic::OutputError;
 use crate::io::decode::{DecodeError, Decoder, StemStream, StreamOptions};
 use crate::session::Session;
 use deliver::{DeliverableSink, DeliveredFile};
+use report::{
+    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError, StemCache,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -395,7 +395,7 @@ where
         sink,
     };
     let parallel = threads >= 2 && streams.len() >= 2;
-    let mut costs = vec![0.0; if parallel { schedule.steps.len() } else { 0 }];
+    let mut costs = vec![0.0; if parallel { schedule.step_count() } else { 0 }];
     let mut decode = vec![0.0; if parallel { streams.len() } else { 0 }];
     let mut emitting = 0.0;
     let mut blocks = 0u64;
@@ -444,7 +444,7 @@ where
             None => rest += c,
         }
     }
-    for (i, step) in schedule.steps.iter().enumerate() {
+    for (i, step) in schedule.steps().iter().enumerate() {
         if let (crate::engine::schedule::Step::Input { input, .. }, Some(u)) = (step, unit[i]) {
             unit_cost[u] += decode[*input];
         }
