@@ -31,6 +31,13 @@ pub fn dir_for(dir: &Path) -> PathBuf {
 /// processes that are gone, in it and in `dir`.
 pub fn path_in(dir: &Path, what: &str) -> std::io::Result<PathBuf> {
     let tmp = dir_for(dir);
+    // A link would put the temporaries (and the sweep) somewhere else: the inputs' folder.
+    if std::fs::symlink_metadata(&tmp).is_ok_and(|m| !m.is_dir()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} is not a folder of temporaries", tmp.display()),
+        ));
+    }
     std::fs::create_dir_all(&tmp)?;
     sweep(dir);
     Ok(tmp.join(format!("{}.{what}", std::process::id())))
@@ -62,8 +69,14 @@ pub fn alive(_pid: u32) -> bool {
     true
 }
 
-/// The process that left `name` in a temporaries folder (`<pid>.…`).
+/// The endings of the temporaries this module's users make.
+const ENDINGS: &[&str] = &[".partial", ".spill.wav"];
+
+/// The process that left `name` in a temporaries folder (`<pid>.….partial`, `<pid>.….spill.wav`).
 fn owner_in_temp_dir(name: &str) -> Option<u32> {
+    if !ENDINGS.iter().any(|e| name.ends_with(e)) {
+        return None;
+    }
     name.split('.').next()?.parse().ok()
 }
 
