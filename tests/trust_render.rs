@@ -711,13 +711,25 @@ fn the_ceiling_holds_against_a_16x_reference() {
     for rate in [44_100, 48_000] {
         let dir = tempfile::tempdir().unwrap();
         demo(dir.path(), rate, 12.0);
-        for (target, ceiling) in [(-9.0, -1.0), (-6.0, -1.0), (-9.0, -0.3)] {
+        // Targets driving the master limiter, and (target 0) no master limiter at all: the
+        // safety limiter alone holds a master pushed 10 dB into the ceiling.
+        for (target, ceiling) in [(-9.0, -1.0), (-6.0, -1.0), (-9.0, -0.3), (0.0, -1.0)] {
+            let (session, chain) = if target == 0.0 {
+                (
+                    format!("ceiling_dbtp = {ceiling}"),
+                    "gain { gain_db = 10 }".to_string(),
+                )
+            } else {
+                (
+                    format!("target_lufs = {target}, ceiling_dbtp = {ceiling}"),
+                    format!("limiter {{ ceiling_dbtp = {ceiling} }}"),
+                )
+            };
             let recipe = recipe(
                 dir.path(),
-                &format!("target_lufs = {target}, ceiling_dbtp = {ceiling}"),
+                &session,
                 &format!(
-                    "eq {{ bands = {{ high_shelf {{ freq_hz = 8000, gain_db = 4 }} }} }}, \
-                     limiter {{ ceiling_dbtp = {ceiling} }}"
+                    "eq {{ bands = {{ high_shelf {{ freq_hz = 8000, gain_db = 4 }} }} }}, {chain}"
                 ),
                 r#"s:deliver { file = "m24.wav", bits = 24 }
 s:deliver { file = "m16.wav", bits = 16, sample_rate_hz = 44100 }
