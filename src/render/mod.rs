@@ -2,19 +2,22 @@
 //!
 //! Stems are decoded block by block, the compiled schedule runs over each block, and each
 //! deliverable is written as the blocks come. The graph's latency is trimmed from the start of
-//! every output so a master starts at sample 0 of the song, and the render runs on for the
-//! latency plus the declared tails so nothing is cut at the end. Outputs are written atomically;
-//! an error or an interruption leaves no partial file.
+//! every output so a master starts at sample 0 of the song, and the render runs on after the
+//! song for the tail the processors ring on, measured and cut where it falls silent ([`tail`]).
+//! Before anything is rendered, every output path is checked against every input
+//! ([`preflight`]). Outputs are written atomically; an error or an interruption leaves no
+//! partial file.
 
 pub mod deliver;
 pub mod edits;
 pub mod null;
 pub mod preflight;
+pub mod report;
 pub mod tail;
 pub mod target;
 
-use crate::analysis::report::{
-    self, CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
+use report::{
+    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
     StemCache,
 };
 use crate::dsp::AudioBuffer;
