@@ -17,10 +17,6 @@ pub mod report;
 pub mod tail;
 pub mod target;
 
-use report::{
-    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
-    StemCache,
-};
 use crate::dsp::AudioBuffer;
 use crate::engine::{parallel, Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
@@ -28,6 +24,9 @@ use crate::io::atomic::OutputError;
 use crate::io::decode::{DecodeError, Decoder, NonFinite, StemStream, StreamOptions};
 use crate::session::Session;
 use deliver::{DeliverableSink, DeliveredFile};
+use report::{
+    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError, StemCache,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
