@@ -1268,6 +1268,18 @@ impl BlockOversampler {
     }
 }
 
+// Hot reload: the converters' whole contents are handed over in place (see `dsp::state`).
+crate::signal_state!(BlockUp2 { copy: centre; state: a, ext; });
+crate::signal_state!(BlockDown2 { copy: m; state: a, even, odd; });
+crate::signal_state!(BlockOversampler {
+    copy: factor, pad, latency;
+    state: up, down, padded, work, dots;
+});
+crate::signal_state!(TruePeakDetector {
+    copy: factor, align, fine_first, latency;
+    state: stages, meter_coef, meter_ext, top, early, late, work, dots;
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

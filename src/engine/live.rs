@@ -22,7 +22,7 @@ use super::swap::SwapPlan;
 use super::Schedule;
 use crate::dsp::buffer::MAX_CHANNELS;
 use crate::dsp::latency_delay::LatencyDelay;
-use crate::dsp::{AudioBuffer, AudioMut, AudioRef, ParamBlock, ProcessSpec, Processor};
+use crate::dsp::{AudioBuffer, AudioMut, AudioRef, Handover, ParamBlock, ProcessSpec, Processor};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 /// Something the audio side reports to the control side.
@@ -277,7 +277,7 @@ impl LiveEngine {
                 .adopt_from(&mut self.current.schedule, &transit.matches, !seamless);
             if seamless {
                 // Same latency and structure: the output pad continues too.
-                next.pad.adopt_state(&mut self.current.pad);
+                next.pad.take_state(&mut self.current.pad, Handover::Move);
             }
             let position = next.schedule.position();
             let old = std::mem::replace(&mut self.current, next);

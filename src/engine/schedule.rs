@@ -14,7 +14,8 @@
 use super::params::ParamState;
 use crate::dsp::param::ParamSlot;
 use crate::dsp::{
-    AudioBuffer, AudioMut, AudioRef, BatchItem, ParamBlock, Processor, Telemetry, MAX_BATCH,
+    AudioBuffer, AudioMut, AudioRef, BatchItem, Handover, ParamBlock, Processor, Telemetry,
+    MAX_BATCH,
 };
 use std::sync::Arc;
 
@@ -292,7 +293,7 @@ impl Schedule {
     /// values, gliding to the new ones exactly as an automated step at this sample would. The
     /// stream position continues. With `keep_old`, processors copy the old state (the old schedule
     /// goes on running for a crossfade); otherwise they take it over by swapping and `old` is
-    /// left with fresh state, to be discarded.
+    /// left with fresh state, to be discarded ([`crate::dsp::Processor::take_state`]).
     ///
     /// # Realtime safety
     /// No allocation: swaps move pointers, copies go into same-sized buffers, parameters copy
@@ -304,11 +305,14 @@ impl Schedule {
             if let (RtKind::Processor(a), RtKind::Processor(b)) =
                 (&mut new_node.kind, &mut old_node.kind)
             {
-                if keep_old {
-                    a.copy_state(&**b);
-                } else {
-                    a.adopt_state(&mut **b);
-                }
+                a.take_state(
+                    &mut **b,
+                    if keep_old {
+                        Handover::Copy
+                    } else {
+                        Handover::Move
+                    },
+                );
             }
             for (k, name) in new_node.param_names.iter().enumerate() {
                 if let Some(ok) = old_node.param_names.iter().position(|n| n == name) {
