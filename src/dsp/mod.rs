@@ -4,12 +4,15 @@
 //! `Box<dyn Processor>` in a compiled schedule. Its life has three phases:
 //!
 //! 1. **build** (control side): the registry ([`registry`]) turns a node's configuration from the
-//!    recipe into a processor whose channel counts and parameter list are fixed from then on;
+//!    recipe into a processor whose channel counts and parameter list are fixed from then on
+//!    (each kind declares itself with the contract in [`kind`]);
 //! 2. **prepare** (control side, may allocate): sample rate and largest block are known;
-//! 3. **process / reset** (audio side): never allocate, lock, do I/O or panic.
+//! 3. **process / reset** (audio side): never allocate, lock, do I/O or panic;
+//! 4. at a hot reload, a processor that continues an old one takes its signal state over
+//!    ([`Processor::take_state`], [`state`]).
 //!
 //! # Real-time rules
-//! `process()` and `reset()` run on the audio thread. They must not allocate, take a lock, touch a
+//! `process()`, `reset()` and `take_state()` run on the audio thread. They must not allocate, take a lock, touch a
 //! file or call into Lua. Tests run them under `assert_no_alloc`.
 //!
 //! Signals are planar `f64` ([`buffer`]). A processor works **in place**: the engine hands it a
