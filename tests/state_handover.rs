@@ -11,9 +11,10 @@ use stemgraph::dsp::{
     AudioBuffer, ConfigValue, Handover, ParamBlock, ProcessSpec, Processor, ProcessorConfig,
 };
 use stemgraph::engine::live::{EngineEvent, LiveEngine};
-use stemgraph::engine::offline::render_in_memory;
-use stemgraph::engine::swap::{plan, ScheduleShape, SwapPlan};
+use stemgraph::engine::swap::SwapPlan;
+use stemgraph::graph::diff::{plan, ScheduleShape};
 use stemgraph::graph::{compile, CompileOptions, GraphSpec};
+use stemgraph::render::in_memory::render_in_memory;
 
 const FS: f64 = 48_000.0;
 const BLOCK: usize = 64;
@@ -354,7 +355,8 @@ fn swap_plan(first: &GraphSpec, later: &GraphSpec, hand_over: bool) -> SwapPlan 
     );
     let mut plan = plan(&shape0, &shape1, c1.schedule, CROSSFADE, 1);
     if !hand_over {
-        plan.matches.iter_mut().for_each(|m| *m = None);
+        // Every node starts fresh (the parameters are constant: nothing to glide either).
+        plan.handovers.clear();
     }
     plan
 }

@@ -185,6 +185,8 @@ pub struct Dither {
     coefs: &'static [f64],
     state: Vec<Channel>,
     telemetry: Arc<Telemetry>,
+    /// Why the shaping asked for is not used (found by `prepare`).
+    warning: Option<String>,
 }
 
 impl Dither {
@@ -199,6 +201,7 @@ impl Dither {
             coefs: coefficients(shaping),
             state: Vec::new(),
             telemetry: Arc::new(Telemetry::new(&["noise_shaping_active"])),
+            warning: None,
         };
         d.reset_state();
         d
@@ -224,14 +227,18 @@ impl Processor for Dither {
     fn output_channels(&self) -> usize {
         self.channels
     }
+    fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
+    }
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.coefs = coefficients(self.shaping);
+        self.warning = None;
         if !self.coefs.is_empty() && !shaping_valid_at(spec.sample_rate) {
-            eprintln!(
-                "warning: dither: noise shaping \"{}\" is designed for 44.1/48 kHz and is not \
-                 valid at {} Hz; using flat TPDF dither instead",
+            self.warning = Some(format!(
+                "dither: noise shaping \"{}\" is designed for 44.1/48 kHz and is not valid at \
+                 {} Hz; using flat TPDF dither instead",
                 self.shaping, spec.sample_rate
-            );
+            ));
             self.coefs = &[];
         }
         self.telemetry
@@ -286,6 +293,6 @@ impl Processor for Dither {
     crate::hand_over! {
         config: channels, bits, shaping, seed;
         state: state;
-        own: params, coefs, telemetry;
+        own: params, coefs, telemetry, warning;
     }
 }

@@ -129,6 +129,13 @@ pub trait Processor: Send {
         None
     }
 
+    /// Something `prepare` found worth telling the user (a setting not valid at this sample
+    /// rate, and what it did instead). The graph compiler reports it as a warning; processors
+    /// never print.
+    fn warning(&self) -> Option<&str> {
+        None
+    }
+
     /// Takes over the signal state of `old`, the processor this one replaces at a hot reload
     /// (same kind, channels, parameter list, latency and structural options): by
     /// [`Handover::Move`] when `old` is discarded after (only parameter values changed), by
