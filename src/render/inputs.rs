@@ -1,5 +1,7 @@
-//! The inputs stage: the stems planned (session rate, song length) and opened as streams, the
-//! graph at the session rate, and what the stem cache already knows of the stems.
+//! The inputs stage: the preflight (no output may land on an input, [`super::preflight`]), the
+//! stems planned (session rate, song length) and opened as streams, the graph at the session
+//! rate, and what the stem cache already knows of the stems. Also what the streams found:
+//! non-finite samples, muted ([`stems_non_finite`]).
 //!
 //! [`plan_stems`] and [`open_stems`] are also how live playback and albums read a session's
 //! stems.
@@ -7,7 +9,7 @@
 use super::report::{CachedStem, StemCache};
 use super::{RenderContext, RenderError, RenderOptions, RenderResult};
 use crate::graph::GraphSpec;
-use crate::io::decode::{Decoder, StemStream, StreamOptions};
+use crate::io::decode::{Decoder, NonFinite, StemStream, StreamOptions};
 use crate::session::Session;
 use std::time::Instant;
 
@@ -41,6 +43,8 @@ pub(super) fn open(
             session.recipe.display()
         )));
     }
+    // Inputs are sacred: no output may land on one.
+    super::preflight::check(session, &opts)?;
     let plan = plan_stems(session)?;
     let (streams, warnings) = open_stems(session, &plan)?;
     let spec = session.graph_at(f64::from(plan.sample_rate));
@@ -62,6 +66,7 @@ pub(super) fn open(
         taps: Vec::new(),
         target: None,
         report: None,
+        non_finite: Vec::new(),
     };
     Ok(RenderContext {
         session,
@@ -201,4 +206,40 @@ pub fn open_stems(
         streams.push(stream);
     }
     Ok((streams, warnings))
+}
+
+/// The stems whose streams muted non-finite samples, with what they found (nothing when the
+/// streams are not the session's stems).
+pub(crate) fn stems_non_finite(
+    session: &Session,
+    streams: &[StemStream],
+) -> Vec<(String, NonFinite)> {
+    if streams.len() != session.stems.len() {
+        return Vec::new();
+    }
+    session
+        .stems
+        .iter()
+        .zip(streams)
+        .filter(|(stem, s)| s.non_finite().any() && s.info().path == stem.path)
+        .map(|(stem, s)| (stem.name.clone(), s.non_finite()))
+        .collect()
+}
+
+/// One warning per stem with non-finite samples.
+pub(crate) fn non_finite_warnings(found: &[(String, NonFinite)], rate: f64) -> Vec<String> {
+    found
+        .iter()
+        .map(|(name, n)| {
+            let at = n.first_frame.unwrap_or(0) as f64 / rate;
+            format!(
+                "stem `{name}`: {} non-finite sample{} (NaN or infinity), the first at {}:{:06.3} \
+                 ({at:.3} s); muted",
+                n.count,
+                if n.count == 1 { "" } else { "s" },
+                (at / 60.0).floor() as u64,
+                at % 60.0
+            )
+        })
+        .collect()
 }

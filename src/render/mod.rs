@@ -2,12 +2,14 @@
 //!
 //! Stems are decoded block by block, the compiled schedule runs over each block, and each
 //! deliverable is written as the blocks come. The graph's latency is trimmed from the start of
-//! every output so a master starts at sample 0 of the song, and the render runs on for the
-//! latency plus the declared tails so nothing is cut at the end. Outputs are written atomically;
-//! an error or an interruption leaves no partial file.
+//! every output so a master starts at sample 0 of the song, and the render runs on after the
+//! song for the tail the processors ring on, measured and cut where it falls silent ([`tail`]).
+//! Before anything is rendered, every output path is checked against every input
+//! ([`preflight`]). Outputs are written atomically; an error or an interruption leaves no
+//! partial file.
 //!
 //! [`render`] runs the stages in order, a module each, carrying one context (`RenderContext`):
-//! [`inputs`] (plan and open the stems) → [`run`](mod@run) (the full graph, on the engine's
+//! [`inputs`] (the preflight, plan and open the stems) → [`run`](mod@run) (the full graph, on the engine's
 //! offline runner) → [`target`] (the loudness solve) → [`deliver`] (the files completed) →
 //! [`report`] (`report.json`, `report.md`, the stem cache). [`edits`] are the song's trims and
 //! fades, applied to the outputs on their way to the deliverables.
@@ -16,18 +18,21 @@ pub mod deliver;
 pub mod edits;
 pub mod in_memory;
 pub mod inputs;
+pub mod null;
+pub mod preflight;
 pub mod report;
 pub mod run;
+pub mod tail;
 pub mod target;
 
 pub use inputs::{open_stems, plan_stems, StemPlan};
-pub use run::{run, run_threads};
+pub use run::{run, run_threads, run_threads_until};
 
 use crate::engine::parallel::Interrupted;
 use crate::engine::Tap;
 use crate::graph::{CompileOptions, GraphError, GraphSpec};
 use crate::io::atomic::OutputError;
-use crate::io::decode::{DecodeError, StemStream};
+use crate::io::decode::{DecodeError, NonFinite, StemStream};
 use crate::session::Session;
 use deliver::{DeliverableSink, DeliveredFile};
 use report::{CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError, StemCache};
@@ -68,6 +73,9 @@ pub enum RenderError {
     /// The render report could not be made or written (the deliverables were).
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// `--strict`: the loudness target cannot be reached (the outcome line); nothing was written.
+    #[error("{0} (--strict: no file was written)")]
+    TargetMissed(String),
     /// Stopped by the user (Ctrl-C); nothing was left behind.
     #[error("render interrupted; no output was written")]
     Interrupted,
@@ -98,6 +106,9 @@ pub struct RenderOptions {
     /// Where the stems' hashes and meters are remembered between renders (default: nowhere;
     /// the command line uses [`StemCache::default_dir`]).
     pub stem_cache: StemCache,
+    /// A loudness target that cannot be reached is an error, and nothing is written
+    /// (`render --strict`); by default it is a warning.
+    pub strict: bool,
     /// Stem meters already known (from the cache), for the report's collector.
     known_stems: Vec<(String, NodeMeters)>,
 }
@@ -130,6 +141,7 @@ impl RenderOptions {
             threads: 1,
             report: true,
             stem_cache: StemCache::default(),
+            strict: false,
             known_stems: Vec::new(),
         }
     }
@@ -157,6 +169,8 @@ pub struct RenderResult {
     pub target: Option<target::TargetOutcome>,
     /// The render report (also written as `report.json` / `report.md`), if asked for.
     pub report: Option<RenderReport>,
+    /// Stems with non-finite samples (muted), with how many and the first one's frame.
+    pub non_finite: Vec<(String, NonFinite)>,
 }
 
 /// What the stages of one render hand on to each other: made by the inputs stage, filled in

@@ -1,5 +1,6 @@
 //! The run stage: the full graph over the stems. Without a loudness target its outputs go
-//! straight into the deliverables; with one, what enters the master limiter is spilled for the
+//! straight into the deliverables (latency trimmed, the tail measured and cut where it falls
+//! silent, see [`super::tail`]); with one, what enters the master limiter is spilled for the
 //! target stage ([`super::target`]).
 //!
 //! Also the render's passes in general: a [`Pass`] compiles a graph, runs it over streams on
@@ -8,13 +9,16 @@
 
 use super::deliver::{self, DeliverableSink, DeliveredFile};
 use super::report::{CollectedMeters, NodeTaps, ReportCollector};
+use super::inputs::{non_finite_warnings, stems_non_finite};
+use super::tail::TailTrim;
 use super::{target, RenderContext, RenderError, RenderOptions, RenderResult};
 use crate::dsp::{AudioMut, AudioRef};
 use crate::engine::parallel::{self, BlockSource, RunSettings};
 use crate::engine::Schedule;
 use crate::graph::{compile, CompileOptions, GraphSpec};
-use crate::io::decode::{DecodeError, StemStream};
+use crate::io::decode::{DecodeError, NonFinite, StemStream};
 use crate::session::Session;
+use std::cell::Cell;
 use std::sync::atomic::AtomicBool;
 
 impl BlockSource for StemStream {
@@ -73,11 +77,41 @@ pub fn run_threads<F>(
 where
     F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), RenderError>,
 {
+    run_threads_until(
+        schedule,
+        streams,
+        song_frames,
+        block,
+        interrupt,
+        progress,
+        sink,
+        threads,
+        None,
+    )
+}
+
+/// [`run_threads`], ending early once `stop` is set (by the sink: the tail has ended).
+#[allow(clippy::too_many_arguments)]
+pub fn run_threads_until<F>(
+    schedule: &mut Schedule,
+    streams: &mut [StemStream],
+    song_frames: u64,
+    block: usize,
+    interrupt: Option<&AtomicBool>,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+    sink: F,
+    threads: usize,
+    stop: Option<&Cell<bool>>,
+) -> Result<(), RenderError>
+where
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), RenderError>,
+{
     let settings = RunSettings {
         block,
         threads,
         interrupt,
         progress,
+        stop,
     };
     parallel::run(schedule, streams, song_frames, settings, sink)
 }
@@ -106,9 +140,13 @@ pub(crate) struct Pass {
     pub sinks: Vec<DeliverableSink>,
     /// Latency trimmed from the outputs.
     pub latency: usize,
-    /// Tail rendered after the song.
+    /// Tail rendered after the song (measured: cut where it falls silent).
     pub tail: usize,
-    /// The compiler's warnings.
+    /// The song's end, where the measured tail starts.
+    pub song_end: u64,
+    /// Stems whose streams muted non-finite samples.
+    pub non_finite: Vec<(String, NonFinite)>,
+    /// The compiler's warnings (and one per stem with non-finite samples).
     pub warnings: Vec<String>,
     /// The taps, with the node each observed, after the last block.
     pub taps: NodeTaps,
@@ -118,81 +156,101 @@ pub(crate) struct Pass {
 
 impl Pass {
     /// Compiles `spec`, runs it over `streams` and writes the session's deliverables from its
-    /// outputs. `song_frames` counts from the first frame of the streams. Uses (and gives back)
-    /// the progress of `opts`, takes its taps.
+    /// outputs. `input_frames` counts from the first frame of the streams (the song, or a spill
+    /// holding the song and a tail); `song_end` is the song's own end, where the measured tail
+    /// starts ([`super::tail`]). Uses (and gives back) the progress of `opts`, takes its taps.
     pub(crate) fn run(
         session: &Session,
         spec: &GraphSpec,
         mut streams: Vec<StemStream>,
-        song_frames: u64,
+        input_frames: u64,
         sample_rate: u32,
         opts: &mut RenderOptions,
+        song_end: u64,
     ) -> Result<Pass, RenderError> {
         let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
         copts.taps = std::mem::take(&mut opts.taps);
         // The report's meters: taps on stems and outputs, gain reduction sampled per block.
         let mut collector =
-            opts.report_collector(spec, f64::from(sample_rate), song_frames, &mut copts);
+            opts.report_collector(spec, f64::from(sample_rate), input_frames, &mut copts);
         let compiled = compile(spec, copts)?;
-        let warnings = compiled.warnings;
+        let mut warnings = compiled.warnings;
         let mut schedule = compiled.schedule;
         if let Some(c) = collector.as_mut() {
             c.watch(&schedule);
         }
         let rate = f64::from(sample_rate);
-        let edits = session
-            .edits
-            .resolve(song_frames + schedule.tail() as u64, rate);
-        let mut scratch =
-            crate::dsp::AudioBuffer::new(crate::dsp::buffer::MAX_CHANNELS, opts.block_size);
+        let channels: Vec<usize> = (0..schedule.output_count())
+            .map(|o| schedule.output(o, 0).channels())
+            .collect();
+        let declared_tail = (input_frames + schedule.tail() as u64).saturating_sub(song_end);
+        let mut trim = TailTrim::new(
+            &session.tail,
+            &session.edits,
+            song_end,
+            declared_tail,
+            rate,
+            &channels,
+            opts.block_size,
+        );
         let mut sinks = deliver::open_all(session, &schedule, sample_rate, &opts.out_dir)?;
+        let mut write = |o: usize, block: AudioRef<'_>| -> Result<(), RenderError> {
+            for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
+                s.write(block)?;
+            }
+            Ok(())
+        };
         let mut user_progress = opts.progress.take();
         let mut after_block = after_each_block(&mut collector, &mut user_progress);
-        let ran = run_threads(
+        let stop = Cell::new(false);
+        let ran = run_threads_until(
             &mut schedule,
             &mut streams,
-            song_frames,
+            input_frames,
             opts.block_size,
             opts.interrupt.as_deref(),
             Some(&mut after_block),
             |o, pos, block| {
-                let Some(block) = edits.apply(pos, block, &mut scratch) else {
-                    return Ok(());
-                };
-                for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
-                    s.write(block)?;
+                trim.push(o, pos, block, &mut write)?;
+                if trim.done() {
+                    stop.set(true);
                 }
                 Ok(())
             },
             opts.threads,
+            Some(&stop),
         );
         drop(after_block);
         opts.progress = user_progress;
         ran?;
+        let tail = trim.finish(&mut write)?;
         let mut taps = schedule.take_taps();
         let meters = collector.map(|c| c.finish(&mut taps));
+        let non_finite = stems_non_finite(session, &streams);
+        warnings.extend(non_finite_warnings(&non_finite, rate));
         Ok(Pass {
             sinks,
             latency: schedule.latency(),
-            tail: schedule.tail(),
+            tail: tail as usize,
+            song_end,
+            non_finite,
             warnings,
             taps,
             meters,
         })
     }
 
-    /// Finishes the deliverables: the pass as a render's result (`song_frames` long, at
-    /// `sample_rate`) and its report meters.
+    /// Finishes the deliverables: the pass as a render's result (at `sample_rate`) and its
+    /// report meters.
     pub(crate) fn finish(
         self,
         sample_rate: u32,
-        song_frames: u64,
     ) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
         let files: Vec<DeliveredFile> = deliver::finish_all(self.sinks)?;
         Ok((
             RenderResult {
                 sample_rate,
-                song_frames,
+                song_frames: self.song_end,
                 latency: self.latency,
                 tail: self.tail,
                 files,
@@ -201,6 +259,7 @@ impl Pass {
                 taps: self.taps,
                 target: None,
                 report: None,
+                non_finite: self.non_finite,
             },
             self.meters,
         ))
@@ -221,10 +280,12 @@ pub(super) fn full_graph(ctx: &mut RenderContext<'_>) -> Result<(), RenderError>
         ctx.plan.song_frames,
         ctx.plan.sample_rate,
         &mut ctx.opts,
+        ctx.plan.song_frames,
     )?;
     let r = &mut ctx.result;
     r.latency = pass.latency;
     r.tail = pass.tail;
+    r.non_finite = pass.non_finite;
     r.warnings.extend(pass.warnings);
     r.taps = pass.taps;
     ctx.meters = pass.meters;

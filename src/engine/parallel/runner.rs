@@ -1,7 +1,8 @@
 //! The offline runner: a schedule run over its sources block by block, on one thread or two.
 //!
 //! Each block, every source fills its input of the schedule, the schedule processes, and the
-//! outputs go to the sink, latency-trimmed, with the tail. With two threads the first blocks
+//! outputs go to the sink, latency-trimmed, with the tail (the run ends early once the sink
+//! raises the stop flag: it has all it needs). With two threads the first blocks
 //! run on one thread while every step is timed; then the stems' strips are split into two
 //! halves of about equal cost ([`super::balance`], [`super::split`]): a worker thread reads and
 //! processes its sources a few blocks ahead while this thread does the rest, the buses, the
@@ -16,6 +17,7 @@ use super::split::{join, split, Split};
 use crate::dsp::{AudioBuffer, AudioMut, AudioRef};
 use crate::engine::Schedule;
 use crossbeam::channel::{Receiver, Sender};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -41,6 +43,9 @@ pub struct RunSettings<'a, 'b> {
     pub interrupt: Option<&'a AtomicBool>,
     /// Called after every block with (frames done, frames in all).
     pub progress: Option<&'b mut dyn FnMut(u64, u64)>,
+    /// Raised by the sink when it needs no more (a measured tail has ended): the run ends
+    /// after that block.
+    pub stop: Option<&'a Cell<bool>>,
 }
 
 /// Blocks rendered on one thread first, timing every step, before the work is split (the first
@@ -73,19 +78,14 @@ where
     F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
 {
     let block = settings.block.min(schedule.max_block()).max(1);
-    let mut cur = Cursor::new(
-        schedule,
-        song_frames,
-        settings.interrupt,
-        settings.progress,
-        sink,
-    );
+    let threads = settings.threads;
+    let mut cur = Cursor::new(schedule, song_frames, settings, sink);
     let total = cur.total;
-    if settings.threads < 2 || sources.len() < 2 {
+    if threads < 2 || sources.len() < 2 {
         return one_thread(schedule, sources, block, &mut cur, total);
     }
     let profile = profiled(schedule, sources, block, &mut cur)?;
-    if cur.done >= total {
+    if cur.finished() {
         return Ok(());
     }
     let plan = balance::plan(schedule, &profile);
@@ -105,17 +105,12 @@ struct Cursor<'a, 'b, F> {
     latencies: Vec<u64>,
     interrupt: Option<&'a AtomicBool>,
     progress: Option<&'b mut dyn FnMut(u64, u64)>,
+    stop: Option<&'a Cell<bool>>,
     sink: F,
 }
 
 impl<'a, 'b, F> Cursor<'a, 'b, F> {
-    fn new(
-        schedule: &Schedule,
-        song_frames: u64,
-        interrupt: Option<&'a AtomicBool>,
-        progress: Option<&'b mut dyn FnMut(u64, u64)>,
-        sink: F,
-    ) -> Self {
+    fn new(schedule: &Schedule, song_frames: u64, settings: RunSettings<'a, 'b>, sink: F) -> Self {
         let tail = schedule.tail() as u64;
         let latencies: Vec<u64> = (0..schedule.output_count())
             .map(|o| schedule.output_slot(o).latency as u64)
@@ -129,10 +124,16 @@ impl<'a, 'b, F> Cursor<'a, 'b, F> {
             song_frames,
             tail,
             latencies,
-            interrupt,
-            progress,
+            interrupt: settings.interrupt,
+            progress: settings.progress,
+            stop: settings.stop,
             sink,
         }
+    }
+
+    /// Whether the run is over: everything rendered, or the sink needs no more.
+    fn finished(&self) -> bool {
+        self.done >= self.total || self.stop.is_some_and(Cell::get)
     }
 
     fn check_interrupt(&self) -> Result<(), Interrupted> {
@@ -213,7 +214,7 @@ where
     E: From<S::Error> + From<Interrupted>,
     F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
 {
-    while cur.done < until {
+    while cur.done < until && !cur.finished() {
         cur.check_interrupt()?;
         let n = block.min((cur.total - cur.done) as usize);
         read_all(schedule, sources, n)?;
@@ -238,7 +239,7 @@ where
     let mut profile = Profile::new(schedule, sources.len());
     let until = (PROFILE_BLOCKS * block as u64).min(cur.total);
     let mut blocks = 0u64;
-    while cur.done < until {
+    while cur.done < until && !cur.finished() {
         cur.check_interrupt()?;
         let n = block.min((cur.total - cur.done) as usize);
         if blocks == WARM_BLOCKS {
@@ -286,7 +287,7 @@ where
         let busy = run_split(&mut halves, sources, block, cur, until);
         join(schedule, halves);
         let (main_busy, worker_busy) = busy?;
-        if cur.done >= total {
+        if cur.finished() {
             return Ok(());
         }
         if trials > 0 {
@@ -433,7 +434,7 @@ impl MainSide<'_> {
     {
         let (main, block) = (self.schedule, self.block);
         let mut busy = 0.0;
-        while cur.done < self.until {
+        while cur.done < self.until && !cur.finished() {
             cur.check_interrupt()?;
             let (set, blocks) = match full.recv() {
                 Ok(Ok(got)) => got,
@@ -442,6 +443,9 @@ impl MainSide<'_> {
             };
             let t = Instant::now();
             for b in 0..blocks {
+                if cur.finished() {
+                    break;
+                }
                 let n = block.min((self.until - cur.done) as usize);
                 read(main, sources, n)?;
                 for (e, buf) in set.iter().enumerate() {

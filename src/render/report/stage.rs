@@ -1,18 +1,31 @@
-//! The report stage of a render: the report built from what the render measured and wrote,
-//! written beside the deliverables, and what was learnt about the stems remembered in the
+//! The report stage of a render: the null test against the reference mix (when the recipe
+//! names one), the report built from what the render measured and wrote, written beside the
+//! deliverables, and what was learnt about the stems remembered in the
 //! stem cache.
 
 use super::{build_report, write_report, CachedStem, ReportInputs};
 use crate::render::deliver::protected_inputs;
+use crate::render::null;
 use crate::render::{RenderContext, RenderError};
 
-/// Stamps the render's wall time; then, when a report was asked for, builds and writes it and
-/// updates the stem cache.
+/// Stamps the render's wall time; then, when a report was asked for, runs the null test, builds
+/// and writes the report and updates the stem cache.
 pub(in crate::render) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
     ctx.result.seconds = ctx.started.elapsed().as_secs_f64();
     let Some(meters) = ctx.meters.take() else {
         return Ok(());
     };
+    let null_test = null::null_test(ctx.session, &ctx.plan)?;
+    if let Some(nt) = null_test
+        .as_ref()
+        .filter(|nt| nt.residual_rms_dbfs > null::PASS_DBFS)
+    {
+        ctx.result.warnings.push(format!(
+            "null test: the stems summed at unity differ from the reference mix by {:.1} dBFS RMS \
+             (run `stemgraph check` for where)",
+            nt.residual_rms_dbfs
+        ));
+    }
     let (session, result) = (ctx.session, &ctx.result);
     let cached = &ctx.stems.cached;
     let report = build_report(ReportInputs {
@@ -24,7 +37,7 @@ pub(in crate::render) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), Rende
         files: &result.files,
         out_dir: &ctx.opts.out_dir,
         meters,
-        null_test: None,
+        null_test,
         loudness_target: result.target.clone(),
         warnings: &result.warnings,
         render_seconds: result.seconds,
