@@ -135,6 +135,7 @@ fn render(
         threads,
         interrupt: Some(&flag),
         progress: Some(&mut progress),
+        stop: None,
     };
     let ended = run(&mut s, &mut sources, len, settings, |o, pos, block| {
         assert_eq!(o, 0);
@@ -162,6 +163,35 @@ fn two_threads_give_the_bits_of_one() {
     );
     // The nodes are back in the schedule, at the end of the run.
     assert_eq!(s2.position(), s.position());
+}
+
+#[test]
+fn the_sink_ends_the_run_with_the_stop_flag() {
+    for threads in [1, 2] {
+        let mut s = schedule();
+        let mut sources = tones(200_000, None);
+        let stop = std::cell::Cell::new(false);
+        let mut seen = 0u64;
+        let settings = RunSettings {
+            block: BLOCK,
+            threads,
+            interrupt: None,
+            progress: None,
+            stop: Some(&stop),
+        };
+        let ended = run(&mut s, &mut sources, 200_000, settings, |_, _, block| {
+            seen += block.frames() as u64;
+            if seen >= 30_000 {
+                stop.set(true);
+            }
+            Ok::<(), Error>(())
+        });
+        assert_eq!(ended, Ok(()), "{threads} threads");
+        assert!(
+            (30_000..30_000 + BLOCK as u64).contains(&seen),
+            "{threads} threads: {seen} frames after the stop"
+        );
+    }
 }
 
 #[test]
