@@ -571,7 +571,6 @@ mod tests {
         }
     }
 
-
     /// A music-like test signal: a bass line, chords of detuned partials with envelopes,
     /// noise bursts (drums) and a few hard transients, peaking near 1.
     fn music(n: usize, fs: f64) -> Vec<f64> {
