@@ -404,6 +404,13 @@ fn bound_weights(
         .collect()
 }
 
+// Hot reload: the whole contents are handed over in place (see `dsp::state`); the signal state
+// proper is `raw`, the input history every reading is computed from.
+crate::signal_state!(TruePeakDetector {
+    copy: factor, fine_delay, meter_delay, latency, hist;
+    state: stages, meter_rows, raw, bound, gmax, work, dots, fine, meter;
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
