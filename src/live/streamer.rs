@@ -12,7 +12,10 @@
 //! sample-aligned by construction. Each chunk carries its stream position and an *epoch*: a seek
 //! or a reopen starts a new epoch, and the callback drops what is left of the old one. A loop is
 //! the streamer's own business: at the loop end it marks the chunk (`jump_after`), rewinds, and
-//! the callback sees the position jump.
+//! the callback sees the position jump. A seek (a key, `--from`, a loop wrap) moves each file on
+//! its own without decoding what lies before the new position where the file allows it (plain
+//! PCM by byte offset, lossless formats through their demuxer); a resampled or lossy stem reads
+//! forward to it (reopened first to go back).
 //!
 //! Never runs on the audio thread, and never makes the callback wait: when it falls behind the
 //! callback plays silence and counts an underrun.

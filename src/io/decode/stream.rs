@@ -186,11 +186,13 @@ impl StemStream {
             return Ok(false);
         }
         let material = self.limit.map_or(frame, |l| frame.min(l));
-        if !self.decoder.seek(material)? {
+        let past_end = self.decoder.info().frames.is_some_and(|f| material >= f);
+        if !past_end && !self.decoder.seek(material)? {
             return Ok(false);
         }
         self.emitted = material;
-        self.material_done = self.limit.is_some_and(|l| material >= l);
+        // Past the file's end only padding follows.
+        self.material_done = past_end || self.limit.is_some_and(|l| material >= l);
         Ok(true)
     }
 
