@@ -70,8 +70,8 @@ pub const KIND: KindInfo = KindInfo {
 
 fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
     let shaping = cx.config.take_choice("noise_shaping", SHAPINGS, "none")?;
-    let bits = super::limiter::peek_number(cx.config, "bits", 16.0)?;
-    let seed = super::limiter::peek_number(cx.config, "seed", 0.0)?;
+    let bits = cx.config.peek_number("bits", 16.0)?;
+    let seed = cx.config.peek_number("seed", 0.0)?;
     if bits.fract() != 0.0 {
         return Err(format!("`bits` must be a whole number, not {bits}"));
     }
