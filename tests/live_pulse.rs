@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use stemgraph::engine::offline::render_in_memory;
+use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::script::load_recipe;
 
 const FS: usize = 48_000;
