@@ -7,5 +7,7 @@
 pub mod atomic;
 pub mod decode;
 pub mod flac;
+pub mod paths;
 pub mod resample;
+pub mod temp;
 pub mod wav;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{DecodeError, Decoder, StemInfo};
+use super::{DecodeError, Decoder, NonFinite, StemInfo};
 use crate::io::resample::{ResampleError, StreamResampler};
 
 /// How a stem is to be delivered.
@@ -102,6 +102,8 @@ pub struct StemStream {
     emitted: u64,
     /// Set once the material is exhausted (or cut off): from then on only silence.
     material_done: bool,
+    /// Non-finite samples found (and muted) in the material so far.
+    non_finite: NonFinite,
 }
 
 /// A failure while pulling frames through the resampler.
@@ -162,8 +164,15 @@ impl StemStream {
             length: opts.length_frames.or(material),
             emitted: 0,
             material_done: false,
+            non_finite: NonFinite::default(),
         };
         Ok((stream, warnings))
+    }
+
+    /// Non-finite samples (NaN, infinity) found in the material so far: each was delivered
+    /// as 0.
+    pub fn non_finite(&self) -> NonFinite {
+        self.non_finite
     }
 
     /// What the source file is.
@@ -214,6 +223,7 @@ impl StemStream {
             "output slices shorter than frames"
         );
         let mut filled = 0;
+        let first = self.emitted;
         while filled < frames && !self.material_done {
             let mut want = frames - filled;
             if let Some(limit) = self.limit {
@@ -231,6 +241,8 @@ impl StemStream {
             filled += got;
             self.emitted += got as u64;
         }
+        let decoded = if self.duplicate_mono { 1 } else { out.len() };
+        self.non_finite.mute(&mut out[..decoded], filled, first);
         if self.duplicate_mono {
             let (first, rest) = out.split_at_mut(1);
             rest[0][..filled].copy_from_slice(&first[0][..filled]);
