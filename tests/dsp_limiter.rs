@@ -446,6 +446,7 @@ fn safety_stage_and_guard_on_the_torture_set() {
 }
 
 /// The demo song's reference mix (stereo), `seconds` long.
+#[cfg(feature = "demo")]
 fn demo_mix(seconds: f64) -> Planar {
     use stemgraph::demo::{write_demo, DemoOptions};
     use stemgraph::io::decode::Decoder;
@@ -477,6 +478,7 @@ fn demo_mix(seconds: f64) -> Planar {
 /// several drives and once more on the limited master, on the EBU true-peak cases and the
 /// inter-sample-peak torture signals, at 8× and 4×, at several rates and block sizes.
 #[test]
+#[cfg(feature = "demo")]
 fn threshold_aware_detection_gives_the_full_detectors_bits() {
     use stemgraph::dsp::oversample::force_full;
     let mix = demo_mix(8.0);
