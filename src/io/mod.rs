@@ -7,5 +7,6 @@
 pub mod atomic;
 pub mod decode;
 pub mod flac;
+pub mod offset;
 pub mod resample;
 pub mod wav;

@@ -95,6 +95,8 @@ pub struct StemSource {
     pub path: PathBuf,
     /// Channels it is played on (1 or 2).
     pub channels: usize,
+    /// Its move on the timeline in samples (the recipe's `offset_samples`).
+    pub offset_samples: f64,
     /// Where the recipe declared it (for error messages).
     pub origin: Option<Origin>,
 }
@@ -129,6 +131,7 @@ impl Sources {
                 .map(|s| StemSource {
                     path: s.path.clone(),
                     channels: s.channels,
+                    offset_samples: s.offset_samples,
                     origin: s.origin.clone(),
                 })
                 .collect(),
@@ -149,7 +152,7 @@ pub struct Opened {
 impl Opened {
     /// Opens every file (on the calling thread, so that errors come back to the caller).
     pub fn open(sources: &Sources) -> Result<Opened, LiveError> {
-        let open = |path: &PathBuf, channels: usize| {
+        let open = |path: &PathBuf, channels: usize, offset: f64| {
             StemStream::open(
                 path,
                 &StreamOptions {
@@ -158,19 +161,19 @@ impl Opened {
                     length_frames: Some(sources.song_frames),
                 },
             )
-            .map(|(s, _warnings)| s)
+            .and_then(|(s, _warnings)| s.with_offset(offset))
         };
         let mut stems = Vec::with_capacity(sources.stems.len());
         for s in &sources.stems {
             stems.push(
-                open(&s.path, s.channels).map_err(|source| LiveError::Decode {
+                open(&s.path, s.channels, s.offset_samples).map_err(|source| LiveError::Decode {
                     origin: s.origin.clone(),
                     source,
                 })?,
             );
         }
         let reference = match &sources.reference {
-            Some(path) => Some(open(path, 2).map_err(|source| LiveError::Decode {
+            Some(path) => Some(open(path, 2, 0.0).map_err(|source| LiveError::Decode {
                 origin: None,
                 source,
             })?),
