@@ -17,7 +17,7 @@ const GENERIC: &[&str] = &[
 const INSTRUMENT_NUMBERS: &[&str] = &["808", "909", "303", "707", "606"];
 
 /// Whether `name` is a generic label that does not say what the stem is: made only of generic
-/// words, numbers and separators (`Audio 1`, `Track_03`, `01`, `Stem 2 (bounce)`).
+/// words, numbers, single letters and separators (`Audio 1`, `Track_03`, `01`, `Stem 2 (bounce)`, `x`).
 pub fn is_generic(name: &str) -> bool {
     let lower = name.to_lowercase();
     let parts: Vec<&str> = lower
@@ -33,7 +33,7 @@ pub fn is_generic(name: &str) -> bool {
         .collect();
     words
         .iter()
-        .all(|w| w.is_empty() || w.chars().all(|c| c.is_ascii_digit()) || GENERIC.contains(&w.as_str()))
+        .all(|w| w.chars().count() <= 1 || GENERIC.contains(&w.as_str()))
 }
 
 #[cfg(test)]
@@ -42,7 +42,7 @@ mod tests {
 
     #[test]
     fn generic_names_are_found_and_instruments_are_not() {
-        for g in ["Audio 1", "track3", "Track_03", "01", "Stem 2 (bounce)", "untitled", "Audio 1.L"] {
+        for g in ["Audio 1", "track3", "Track_03", "01", "Stem 2 (bounce)", "untitled", "Audio 1.L", "x"] {
             assert!(is_generic(g), "{g}");
         }
         for n in [
