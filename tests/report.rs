@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use stemgraph::analysis::analyze::analyze;
 use stemgraph::analysis::check::{NullTest, Severity};
-use stemgraph::analysis::report::{self, sha256_file, GainReduction, RenderReport};
+use stemgraph::render::report::{self, sha256_file, GainReduction, RenderReport};
 use stemgraph::dsp::AudioRef;
 use stemgraph::engine::Tap;
 use stemgraph::render::{render, RenderOptions};
@@ -318,7 +318,7 @@ fn a_mastered_render_reports_the_limiter_the_target_and_each_deliverable_as_writ
 /// a stem written again is hashed and metered again, and a render without the cache agrees.
 #[test]
 fn the_stem_cache_gives_the_same_report_and_follows_changed_stems() {
-    use stemgraph::analysis::report::{StemCache, REPORT_JSON};
+    use stemgraph::render::report::{StemCache, REPORT_JSON};
     let (dir, recipe) = project(RECIPE);
     // Entries are only trusted (and written) two seconds after a file last changed.
     std::thread::sleep(std::time::Duration::from_millis(2_100));

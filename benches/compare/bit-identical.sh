@@ -27,14 +27,20 @@ echo "work folder: $work" >&2
 
 # Stems, by the old build: the demo song (for scripts/), six stems (R) and eight (W8).
 "$old" demo --no-render --seconds "$secs" --out "$work/demo" >/dev/null
+"$old" demo --no-render --stems 8 --seconds "$secs" --out "$work/demo8" >/dev/null
 "$old" demo --no-render --stems 6 --seconds "$secs" --out "$work/R" >/dev/null
 "$old" demo --no-render --stems 8 --seconds "$secs" --out "$work/W8" >/dev/null
 cp -r "$root/scripts" "$root/graphs" "$work/"
+cp "$root/scripts/demo.lua" "$work/demo/demo.lua"
 cp "$root/benches/compare/reference.lua" "$root/benches/compare/mastering.lua" "$work/R/"
 sed 's/oversampling = 1/oversampling = 4/' "$root/benches/compare/reference.lua" > "$work/R/reference_tp4.lua"
 cp "$root/benches/compare/other.lua" "$work/W8/"
 
-recipes=("$work"/scripts/*.lua "$work"/R/*.lua "$work"/W8/*.lua)
+# scripts/demo.lua reads the demo song's stems from beside it: it renders from the demo folder.
+recipes=("$work"/demo/demo.lua)
+for f in "$work"/scripts/*.lua "$work"/R/*.lua "$work"/W8/*.lua; do
+  [ "$f" = "$work/scripts/demo.lua" ] || recipes+=("$f")
+done
 status=0
 compare_dirs() { # label, old dir, new dir
   local label=$1 a=$2 b=$3 found=0

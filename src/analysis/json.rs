@@ -3,7 +3,7 @@
 //! `null` for values that are not finite (the −∞ dB of silence, an undefined ratio).
 //!
 //! Used through `#[serde(serialize_with = "...")]` on the result types of
-//! [`analyze`](super::analyze) and [`report`](super::report).
+//! [`analyze`](super::analyze) and the render report (`render::report`).
 
 use serde::Serializer;
 

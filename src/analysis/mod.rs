@@ -1,12 +1,11 @@
 //! Signal analysis (control side): meters and measurements that observe audio without changing
-//! it, the stem checks and the null test, the analysis of audio files with its plots, and the
-//! reports a render writes.
+//! it, the stem checks and the null test, the analysis of audio files with its plots.
+//! Render reports (which use these meters) belong to `render::report`.
 
 pub mod analyze;
 pub mod check;
 pub mod json;
 pub mod meters;
 pub mod plot;
-pub mod report;
 pub mod series;
 pub mod spectrum;

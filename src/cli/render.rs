@@ -3,7 +3,7 @@
 use super::CliError;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
-use stemgraph::analysis::report::StemCache;
+use stemgraph::render::report::StemCache;
 use stemgraph::render::{render, RenderOptions, RenderResult};
 use stemgraph::script::load_recipe;
 

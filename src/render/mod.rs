@@ -8,10 +8,11 @@
 
 pub mod deliver;
 pub mod edits;
+pub mod report;
 pub mod target;
 
-use crate::analysis::report::{
-    self, CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
+use report::{
+    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
     StemCache,
 };
 use crate::dsp::AudioBuffer;

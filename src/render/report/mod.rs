@@ -23,12 +23,12 @@ pub use collect::{
 pub use hash::sha256_file;
 pub use stem_cache::{CachedStem, StemCache};
 
-use super::analyze::{analyze_with, AnalyzeError, AnalyzeOptions, FileAnalysis};
-use super::check::NullTest;
-use super::json;
+use crate::analysis::analyze::{analyze_with, AnalyzeError, AnalyzeOptions, FileAnalysis};
+use crate::analysis::check::NullTest;
+use crate::analysis::json;
 use crate::graph::spec::NodeKind;
 use crate::io::atomic::{AtomicFile, OutputError};
-use crate::render::deliver::DeliveredFile;
+use super::deliver::DeliveredFile;
 use crate::session::{DitherKind, Session};
 use serde::Serialize;
 use std::io::Write;
@@ -189,7 +189,7 @@ pub struct RenderReport {
     /// The null test of the stems against the reference mix, when it was run.
     pub null_test: Option<NullTest>,
     /// How the loudness target was met (drive, limiting cost, passes), when the recipe set one.
-    pub loudness_target: Option<crate::render::target::TargetOutcome>,
+    pub loudness_target: Option<super::target::TargetOutcome>,
     /// The files written, in recipe order.
     pub deliverables: Vec<DeliverableReport>,
     /// The render's warnings.
@@ -219,7 +219,7 @@ pub struct ReportInputs<'a> {
     /// The null test, if one was run.
     pub null_test: Option<NullTest>,
     /// How the loudness target was met, if the recipe set one.
-    pub loudness_target: Option<crate::render::target::TargetOutcome>,
+    pub loudness_target: Option<super::target::TargetOutcome>,
     /// The render's warnings.
     pub warnings: &'a [String],
     /// Wall time of the render, seconds.
