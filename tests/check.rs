@@ -208,7 +208,11 @@ fn a_missing_element_is_diagnosed_with_its_band() {
     let r = p.check();
     let f = find(&r, "missing_element", Some("drums")).expect("drums named");
     assert_eq!(f.severity, Severity::Fail);
-    assert!(r.fixes.iter().any(|f| f.add && f.stem == "drums"), "{:?}", r.fixes);
+    assert!(
+        r.fixes.iter().any(|f| f.add && f.stem == "drums"),
+        "{:?}",
+        r.fixes
+    );
     // Gone from the folder too: the residual's band says what kind of element is missing.
     std::fs::remove_file(p.dir.path().join("stems/drums.wav")).unwrap();
     let r = p.check();

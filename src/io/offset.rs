@@ -226,7 +226,9 @@ mod tests {
 
     #[test]
     fn whole_offsets_move_exactly() {
-        let x: Vec<f64> = (0..5000).map(|k| ((k * 7919) % 1000) as f64 / 1000.0).collect();
+        let x: Vec<f64> = (0..5000)
+            .map(|k| ((k * 7919) % 1000) as f64 / 1000.0)
+            .collect();
         let later = run(37.0, &x, 5000);
         assert!(later[..37].iter().all(|v| *v == 0.0));
         assert_eq!(&later[37..], &x[..5000 - 37]);

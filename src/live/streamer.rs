@@ -166,9 +166,11 @@ impl Opened {
         let mut stems = Vec::with_capacity(sources.stems.len());
         for s in &sources.stems {
             stems.push(
-                open(&s.path, s.channels, s.offset_samples).map_err(|source| LiveError::Decode {
-                    origin: s.origin.clone(),
-                    source,
+                open(&s.path, s.channels, s.offset_samples).map_err(|source| {
+                    LiveError::Decode {
+                        origin: s.origin.clone(),
+                        source,
+                    }
                 })?,
             );
         }

@@ -79,7 +79,18 @@ pub fn smf(parts: &[&Part], bpm: f64, end_beats: f64) -> Vec<u8> {
     out.extend_from_slice(&(parts.len() as u16 + 1).to_be_bytes());
     out.extend_from_slice(&(PPQ as u16).to_be_bytes());
     let us = (60_000_000.0 / bpm).round() as u32;
-    let mut tempo = vec![(0, 0, vec![0xff, 0x51, 0x03, (us >> 16) as u8, (us >> 8) as u8, us as u8])];
+    let mut tempo = vec![(
+        0,
+        0,
+        vec![
+            0xff,
+            0x51,
+            0x03,
+            (us >> 16) as u8,
+            (us >> 8) as u8,
+            us as u8,
+        ],
+    )];
     out.extend(track(&mut tempo, end));
     for p in parts {
         let ch = p.channel & 0x0f;

@@ -28,7 +28,9 @@ use std::process::Command;
 const GENERATOR_VERSION: &str = "corpus-1";
 const SOUNDFONT: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
 /// fluidsynth: no MIDI input, no shell, quiet, reverb on, chorus off, float WAV, fast render.
-const FLUID_ARGS: &[&str] = &["-n", "-i", "-q", "-R", "1", "-C", "0", "-g", "0.5", "-O", "float", "-T", "wav"];
+const FLUID_ARGS: &[&str] = &[
+    "-n", "-i", "-q", "-R", "1", "-C", "0", "-g", "0.5", "-O", "float", "-T", "wav",
+];
 
 /// One rendered song: its stems and reference mix on disk (read-only cache).
 pub struct Song {
@@ -47,7 +49,10 @@ pub struct Song {
 /// # Panics
 /// Under `CI=true` when the tools are missing, or when a render fails.
 pub fn songs() -> Option<Vec<Song>> {
-    let have = Command::new("fluidsynth").arg("--version").output().is_ok_and(|o| o.status.success())
+    let have = Command::new("fluidsynth")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
         && Path::new(SOUNDFONT).exists();
     if !have {
         let msg = "the real-material corpus needs fluidsynth and fluid-soundfont-gm (.ci/install-deps test)";
@@ -61,8 +66,15 @@ pub fn songs() -> Option<Vec<Song>> {
 }
 
 fn fluid_version() -> String {
-    let o = Command::new("fluidsynth").arg("--version").output().unwrap();
-    String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string()
+    let o = Command::new("fluidsynth")
+        .arg("--version")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn stem_midis(def: &SongDef) -> Vec<Vec<u8>> {
@@ -77,13 +89,22 @@ fn key(def: &SongDef, midis: &[Vec<u8>]) -> String {
     h.update(GENERATOR_VERSION);
     h.update(fluid_version());
     h.update(FLUID_ARGS.join(" "));
-    h.update(std::fs::metadata(SOUNDFONT).map(|m| m.len()).unwrap_or(0).to_le_bytes());
+    h.update(
+        std::fs::metadata(SOUNDFONT)
+            .map(|m| m.len())
+            .unwrap_or(0)
+            .to_le_bytes(),
+    );
     h.update(format!("{}|{}|{:?}", def.name, def.rate, def.mix));
     for ((name, _), m) in def.stems.iter().zip(midis) {
         h.update(name);
         h.update(m);
     }
-    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn build(def: &SongDef) -> Song {
@@ -97,7 +118,11 @@ fn build(def: &SongDef) -> Song {
         frames,
         dir: dir.clone(),
         stems: def.stems.iter().map(|(n, _)| n.to_string()).collect(),
-        mix_bits: if matches!(def.mix, MixExport::Dithered16) { 16 } else { 24 },
+        mix_bits: if matches!(def.mix, MixExport::Dithered16) {
+            16
+        } else {
+            24
+        },
     };
     if dir.join("complete").exists() {
         return song;
@@ -130,10 +155,20 @@ fn build(def: &SongDef) -> Song {
         s.iter_mut().flatten().for_each(|x| *x *= g);
     }
     for ((name, _), s) in def.stems.iter().zip(&floats) {
-        write_wav(&tmp.path().join(format!("{name}.wav")), s, def.rate, 24, None);
+        write_wav(
+            &tmp.path().join(format!("{name}.wav")),
+            s,
+            def.rate,
+            24,
+            None,
+        );
     }
     let mix: Vec<Vec<f64>> = (0..2)
-        .map(|c| (0..frames).map(|k| floats.iter().map(|s| s[c][k]).sum()).collect())
+        .map(|c| {
+            (0..frames)
+                .map(|k| floats.iter().map(|s| s[c][k]).sum())
+                .collect()
+        })
         .collect();
     let (bits, dither) = match def.mix {
         MixExport::Dithered24 => (24, Some(7)),
@@ -161,7 +196,12 @@ fn read_float(path: &Path, frames: usize) -> Vec<Vec<f64>> {
     let all: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
     (0..2)
         .map(|c| {
-            let mut v: Vec<f64> = all.iter().skip(c.min(ch - 1)).step_by(ch).map(|&x| f64::from(x)).collect();
+            let mut v: Vec<f64> = all
+                .iter()
+                .skip(c.min(ch - 1))
+                .step_by(ch)
+                .map(|&x| f64::from(x))
+                .collect();
             v.resize(frames, 0.0);
             v
         })
@@ -177,10 +217,14 @@ pub fn read_wav(path: &Path) -> (Vec<Vec<f64>>, hound::WavSpec) {
         hound::SampleFormat::Float => r.samples::<f32>().map(|x| f64::from(x.unwrap())).collect(),
         hound::SampleFormat::Int => {
             let scale = f64::from(1u32 << (spec.bits_per_sample - 1));
-            r.samples::<i32>().map(|x| f64::from(x.unwrap()) / scale).collect()
+            r.samples::<i32>()
+                .map(|x| f64::from(x.unwrap()) / scale)
+                .collect()
         }
     };
-    let planes = (0..ch).map(|c| all.iter().skip(c).step_by(ch).copied().collect()).collect();
+    let planes = (0..ch)
+        .map(|c| all.iter().skip(c).step_by(ch).copied().collect())
+        .collect();
     (planes, spec)
 }
 
@@ -188,7 +232,10 @@ pub fn read_wav(path: &Path) -> (Vec<Vec<f64>>, hound::WavSpec) {
 struct Lcg(u64);
 impl Lcg {
     fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -201,7 +248,11 @@ pub fn write_wav(path: &Path, planes: &[Vec<f64>], rate: u32, bits: u16, dither:
         channels: planes.len() as u16,
         sample_rate: rate,
         bits_per_sample: bits,
-        sample_format: if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int },
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
     };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     let scale = f64::from(1u32 << (bits.min(24) - 1));
@@ -235,7 +286,11 @@ impl Song {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("stems")).unwrap();
         for f in self.stems.iter().map(String::as_str).chain(["mix"]) {
-            std::fs::copy(self.dir.join(format!("{f}.wav")), dir.path().join(format!("stems/{f}.wav"))).unwrap();
+            std::fs::copy(
+                self.dir.join(format!("{f}.wav")),
+                dir.path().join(format!("stems/{f}.wav")),
+            )
+            .unwrap();
         }
         let p = Project {
             dir,
@@ -243,7 +298,13 @@ impl Song {
             rate: self.rate,
             stems: self.stems.clone(),
         };
-        p.write_recipe(&self.stems.iter().map(|s| (s.as_str(), "")).collect::<Vec<_>>());
+        p.write_recipe(
+            &self
+                .stems
+                .iter()
+                .map(|s| (s.as_str(), ""))
+                .collect::<Vec<_>>(),
+        );
         p
     }
 }
@@ -262,7 +323,9 @@ impl Project {
             self.song
         );
         for (name, opts) in stems {
-            lua.push_str(&format!("s:stem('{name}', 'stems/{name}.wav', {{ {opts} }}):to(m)\n"));
+            lua.push_str(&format!(
+                "s:stem('{name}', 'stems/{name}.wav', {{ {opts} }}):to(m)\n"
+            ));
         }
         lua.push_str("m:to(s:output())\nreturn s\n");
         std::fs::write(self.recipe(), lua).unwrap();
@@ -272,8 +335,20 @@ impl Project {
         read_wav(&self.path(&format!("stems/{stem}.wav")))
     }
     /// Replaces a stem by `f` of its samples, written at `rate` with `bits`.
-    pub fn replace(&self, stem: &str, rate: u32, bits: u16, f: impl Fn(Vec<Vec<f64>>) -> Vec<Vec<f64>>) {
+    pub fn replace(
+        &self,
+        stem: &str,
+        rate: u32,
+        bits: u16,
+        f: impl Fn(Vec<Vec<f64>>) -> Vec<Vec<f64>>,
+    ) {
         let (planes, _) = self.read(stem);
-        write_wav(&self.path(&format!("stems/{stem}.wav")), &f(planes), rate, bits, None);
+        write_wav(
+            &self.path(&format!("stems/{stem}.wav")),
+            &f(planes),
+            rate,
+            bits,
+            None,
+        );
     }
 }

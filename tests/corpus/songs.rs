@@ -50,11 +50,20 @@ fn rock() -> SongDef {
     for bar in 0..bars {
         let b0 = f64::from(bar * 4);
         let (root, minor) = prog[bar as usize % 4];
-        drums.note(b0, 0.5, KICK, 110).note(b0 + 2.0, 0.5, KICK, 100);
+        drums
+            .note(b0, 0.5, KICK, 110)
+            .note(b0 + 2.0, 0.5, KICK, 100);
         drums.note(b0 + 2.5, 0.5, KICK, 80);
-        drums.note(b0 + 1.0, 0.5, SNARE, 105).note(b0 + 3.0, 0.5, SNARE, 110);
+        drums
+            .note(b0 + 1.0, 0.5, SNARE, 105)
+            .note(b0 + 3.0, 0.5, SNARE, 110);
         for e in 0..8 {
-            drums.note(b0 + f64::from(e) * 0.5, 0.25, HAT, if e % 2 == 0 { 85 } else { 60 });
+            drums.note(
+                b0 + f64::from(e) * 0.5,
+                0.25,
+                HAT,
+                if e % 2 == 0 { 85 } else { 60 },
+            );
         }
         if bar % 4 == 0 {
             drums.note(b0, 1.0, CRASH, 100);
@@ -103,7 +112,8 @@ fn ballad() -> SongDef {
         for q in 0..4 {
             drums.note(b0 + f64::from(q), 0.5, RIDE, 60 + (q % 2) as u8 * 15);
         }
-        bass.note(b0, 1.9, root - 12, 100).note(b0 + 2.0, 1.9, root - 5, 90);
+        bass.note(b0, 1.9, root - 12, 100)
+            .note(b0 + 2.0, 1.9, root - 5, 90);
         strings.chord(b0, 3.95, &triad(root, minor), 85);
         if bar >= 2 {
             choir.chord(b0, 3.95, &triad(root + 12, minor), 75);

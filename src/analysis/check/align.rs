@@ -76,6 +76,16 @@ pub(super) fn read_window(
     Ok(out)
 }
 
+/// Fills the lower triangle of a symmetric matrix from its upper triangle.
+pub(super) fn mirror(a: &mut [Vec<f64>]) {
+    for p in 0..a.len() {
+        let (upper, lower) = a.split_at_mut(p);
+        for (q, row) in upper.iter().enumerate() {
+            lower[0][q] = row[p];
+        }
+    }
+}
+
 /// Solves `a x = b` (symmetric, small) by Gaussian elimination with partial pivoting; a tiny
 /// ridge keeps silent or collinear columns at zero instead of blowing up.
 pub(super) fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
@@ -94,10 +104,11 @@ pub(super) fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         if d.abs() < 1e-300 {
             continue;
         }
+        let pivot = a[col].clone();
         for r in col + 1..n {
             let f = a[r][col] / d;
-            for c in col..n {
-                a[r][c] -= f * a[col][c];
+            for (x, p) in a[r][col..].iter_mut().zip(&pivot[col..]) {
+                *x -= f * p;
             }
             b[r] -= f * b[col];
         }
@@ -273,7 +284,14 @@ fn round(
         for &j in &act {
             let f = &facts[j];
             let offset = f.recipe.offset_samples + placed[j];
-            xs.push(read_window(&f.path, song.rate, offset, f.recipe.gain(), start, len)?);
+            xs.push(read_window(
+                &f.path,
+                song.rate,
+                offset,
+                f.recipe.gain(),
+                start,
+                len,
+            )?);
         }
         let m = read_window(song.reference, song.rate, 0.0, 1.0, start, len)?;
         // Levels of the others in this window (least squares over the region).
@@ -288,11 +306,7 @@ fn round(
                 }
             }
         }
-        for p in 0..k {
-            for q in 0..p {
-                a[p][q] = a[q][p];
-            }
-        }
+        mirror(&mut a);
         let g = solve(a, b);
         let me = act.iter().position(|&j| j == i).unwrap_or(0);
         let mut r = vec![0.0; len];

@@ -59,7 +59,10 @@ fn select_missing(fit: &Fit, candidates: &[Candidate]) -> Vec<usize> {
             let g = fit.solve(&trial);
             let gc = g[trial.len() - 1].abs();
             let e = fit.energy(&trial, &g);
-            if (0.25..=4.0).contains(&gc) && e < e_prev * MISSING_DROP && best.is_none_or(|b| e < b.1) {
+            if (0.25..=4.0).contains(&gc)
+                && e < e_prev * MISSING_DROP
+                && best.is_none_or(|b| e < b.1)
+            {
                 best = Some((c, e));
             }
         }
@@ -111,19 +114,28 @@ pub(super) fn verdicts(
     let g = fit.solve(&cols);
     let stem_cols: Vec<usize> = (0..ns).collect();
     let sum_cross: f64 = stem_cols.iter().map(|&p| fit.cross[p]).sum();
-    let sum_energy: f64 = stem_cols.iter().flat_map(|&p| stem_cols.iter().map(move |&q| (p, q))).map(|(p, q)| fit.gram[p][q]).sum();
+    let sum_energy: f64 = stem_cols
+        .iter()
+        .flat_map(|&p| stem_cols.iter().map(move |&q| (p, q)))
+        .map(|(p, q)| fit.gram[p][q])
+        .sum();
     let reference_gain_db = if sum_energy > 0.0 && sum_cross > 0.0 {
         gain_to_db(sum_cross / sum_energy)
     } else {
         0.0
     };
     // The stem's level against its part in the reference: the reference holds it × g.
-    let gains_db: Vec<f64> = g[..ns].iter().map(|x| -gain_to_db(x.abs().max(1e-12))).collect();
+    let gains_db: Vec<f64> = g[..ns]
+        .iter()
+        .map(|x| -gain_to_db(x.abs().max(1e-12)))
+        .collect();
     let mean = gains_db.iter().sum::<f64>() / ns.max(1) as f64;
     let common_level = ns >= 2
         && mean.abs() >= GAIN_TOLERANCE_DB
         && g[..ns].iter().all(|x| *x > 0.0)
-        && gains_db.iter().all(|d| (d - mean).abs() < GAIN_TOLERANCE_DB);
+        && gains_db
+            .iter()
+            .all(|d| (d - mean).abs() < GAIN_TOLERANCE_DB);
     let mut v = Verdict {
         findings: Vec::new(),
         columns: Vec::new(),
@@ -165,10 +177,18 @@ pub(super) fn verdicts(
                 let gd = gains_db[a];
                 v.findings.push(sized(
                     finding(
-                        if gd.abs() >= 0.5 { Severity::Fail } else { Severity::Warn },
+                        if gd.abs() >= 0.5 {
+                            Severity::Fail
+                        } else {
+                            Severity::Warn
+                        },
                         "gain",
                         Some(&f.name),
-                        format!("{} is {} against its level in the reference mix", f.name, db_text(gd)),
+                        format!(
+                            "{} is {} against its level in the reference mix",
+                            f.name,
+                            db_text(gd)
+                        ),
                     ),
                     gd,
                     "dB",
@@ -210,7 +230,12 @@ pub(super) fn verdicts(
                 )
             }
         };
-        v.findings.push(finding(Severity::Fail, "missing_element", Some(&name), message));
+        v.findings.push(finding(
+            Severity::Fail,
+            "missing_element",
+            Some(&name),
+            message,
+        ));
         v.columns.push(Column {
             path: cand.path.clone(),
             offset,
@@ -254,7 +279,9 @@ fn residual_band(after: &After) -> Option<(f64, f64)> {
                 .spectrum
                 .iter()
                 .enumerate()
-                .filter(|(b, _)| (*b as f64 * after.bin_hz) >= *lo && (*b as f64 * after.bin_hz) < *hi)
+                .filter(|(b, _)| {
+                    (*b as f64 * after.bin_hz) >= *lo && (*b as f64 * after.bin_hz) < *hi
+                })
                 .map(|(_, p)| p)
                 .sum()
         })
@@ -264,8 +291,8 @@ fn residual_band(after: &After) -> Option<(f64, f64)> {
         let mut best = (0, BANDS.len() - 1);
         for a in 0..BANDS.len() {
             let mut acc = 0.0;
-            for b in a..BANDS.len() {
-                acc += band_energy[b];
+            for (b, e) in band_energy.iter().enumerate().skip(a) {
+                acc += e;
                 if acc >= 0.6 * all {
                     if b - a < best.1 - best.0 {
                         best = (a, b);
@@ -320,7 +347,10 @@ pub(super) fn null_finding(
         residual_rms_dbfs,
         gain_to_db(fit.as_is_peak.max(1e-15))
     );
-    let explained = verdict.findings.iter().any(|f| f.severity != Severity::Pass);
+    let explained = verdict
+        .findings
+        .iter()
+        .any(|f| f.severity != Severity::Pass);
     if explained {
         message.push_str(&format!(
             "; with the changes of `check --fix` it is {after_fix_rms_dbfs:.1} dBFS RMS"
@@ -364,7 +394,9 @@ pub(super) fn null_finding(
         } else if let Some(band) = band.filter(|_| !explained) {
             let hint = match band {
                 (_, hi) if hi <= 250.0 => "a bass or kick element may be missing from the stems",
-                (lo, _) if lo >= 8000.0 => "cymbals, air or a high-frequency effect may be missing from the stems",
+                (lo, _) if lo >= 8000.0 => {
+                    "cymbals, air or a high-frequency effect may be missing from the stems"
+                }
                 (lo, _) if lo >= 1000.0 => "a reverb or vocal return may be missing from the stems",
                 _ => "an instrument or vocal may be missing from the stems",
             };

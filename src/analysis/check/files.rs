@@ -97,9 +97,8 @@ pub(super) fn recipe_fader(session: &Session, decl: usize) -> RecipeFader {
             if *input != decl {
                 continue;
             }
-            match config.entries.get("gain_db") {
-                Some(ConfigValue::Number(g)) => f.gain_db = *g,
-                _ => {}
+            if let Some(ConfigValue::Number(g)) = config.entries.get("gain_db") {
+                f.gain_db = *g;
             }
             match config.entries.get("invert") {
                 Some(ConfigValue::Bool(b)) => f.invert = *b,

@@ -254,7 +254,7 @@ pub fn check(session: &Session) -> Result<CheckReport, CheckError> {
         }
         None => files::length_findings(&facts, rate, longest, None, &mut findings),
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Ok(CheckReport {
         sample_rate_hz: rate,
         stems: facts,

@@ -6,11 +6,59 @@
 
 /// Words that only number or label a track in a DAW's default naming.
 const GENERIC: &[&str] = &[
-    "audio", "track", "trk", "tr", "stem", "stems", "untitled", "unnamed", "new", "bus", "ch",
-    "chan", "channel", "input", "in", "out", "output", "mono", "stereo", "st", "copy", "bounce",
-    "bounced", "export", "exported", "consolidated", "rec", "recording", "take", "comp", "file",
-    "sound", "sample", "clip", "region", "aux", "group", "grp", "master", "final", "print", "l",
-    "r", "wav", "aif", "aiff", "flac", "dup", "duplicate", "alt", "version", "v", "mix",
+    "audio",
+    "track",
+    "trk",
+    "tr",
+    "stem",
+    "stems",
+    "untitled",
+    "unnamed",
+    "new",
+    "bus",
+    "ch",
+    "chan",
+    "channel",
+    "input",
+    "in",
+    "out",
+    "output",
+    "mono",
+    "stereo",
+    "st",
+    "copy",
+    "bounce",
+    "bounced",
+    "export",
+    "exported",
+    "consolidated",
+    "rec",
+    "recording",
+    "take",
+    "comp",
+    "file",
+    "sound",
+    "sample",
+    "clip",
+    "region",
+    "aux",
+    "group",
+    "grp",
+    "master",
+    "final",
+    "print",
+    "l",
+    "r",
+    "wav",
+    "aif",
+    "aiff",
+    "flac",
+    "dup",
+    "duplicate",
+    "alt",
+    "version",
+    "v",
+    "mix",
 ];
 
 /// Numbers that name an instrument (drum machines and the bass sound named after one).
@@ -42,12 +90,34 @@ mod tests {
 
     #[test]
     fn generic_names_are_found_and_instruments_are_not() {
-        for g in ["Audio 1", "track3", "Track_03", "01", "Stem 2 (bounce)", "untitled", "Audio 1.L", "x"] {
+        for g in [
+            "Audio 1",
+            "track3",
+            "Track_03",
+            "01",
+            "Stem 2 (bounce)",
+            "untitled",
+            "Audio 1.L",
+            "x",
+        ] {
             assert!(is_generic(g), "{g}");
         }
         for n in [
-            "trumpet", "sax", "strings", "choir", "synth", "fx", "Gesang", "lead_synth", "bass",
-            "drums", "Kick In", "BV 2", "piano", "808", "Chor",
+            "trumpet",
+            "sax",
+            "strings",
+            "choir",
+            "synth",
+            "fx",
+            "Gesang",
+            "lead_synth",
+            "bass",
+            "drums",
+            "Kick In",
+            "BV 2",
+            "piano",
+            "808",
+            "Chor",
         ] {
             assert!(!is_generic(n), "{n}");
         }

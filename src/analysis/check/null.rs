@@ -28,7 +28,9 @@ pub(super) struct Candidate {
 
 /// The most files beside the stems considered as missing elements.
 const MAX_CANDIDATES: usize = 8;
-const AUDIO: &[&str] = &["wav", "wave", "flac", "aif", "aiff", "mp3", "ogg", "m4a", "caf"];
+const AUDIO: &[&str] = &[
+    "wav", "wave", "flac", "aif", "aiff", "mp3", "ogg", "m4a", "caf",
+];
 
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
@@ -39,7 +41,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// The candidate missing elements: stems the recipe mutes, and audio files in the stems'
 /// folders that are neither a stem nor the reference.
-pub(super) fn candidates(session: &Session, facts: &[StemFacts], reference: &Path) -> Vec<Candidate> {
+pub(super) fn candidates(
+    session: &Session,
+    facts: &[StemFacts],
+    reference: &Path,
+) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = facts
         .iter()
         .enumerate()
@@ -77,10 +83,16 @@ pub(super) fn candidates(session: &Session, facts: &[StemFacts], reference: &Pat
         }
     }
     files.sort();
-    out.extend(files.into_iter().take(MAX_CANDIDATES).map(|p| Candidate {
-        name: p.file_stem().unwrap_or_default().to_string_lossy().into_owned(),
-        path: p,
-        muted_stem: None,
+    out.extend(files.into_iter().take(MAX_CANDIDATES).map(|p| {
+        Candidate {
+            name: p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            path: p,
+            muted_stem: None,
+        }
     }));
     out
 }
@@ -148,7 +160,12 @@ fn open(path: &Path, song: &Song, offset: f64) -> Result<StemStream, CheckError>
 const BLOCK: usize = 4096;
 
 /// Reads the next `n` frames of `s` into `buf` (two planes), scaled, non-finite muted.
-fn read(s: &mut StemStream, buf: &mut [Vec<f64>; 2], n: usize, gain: f64) -> Result<(), CheckError> {
+fn read(
+    s: &mut StemStream,
+    buf: &mut [Vec<f64>; 2],
+    n: usize,
+    gain: f64,
+) -> Result<(), CheckError> {
     let [l, r] = buf;
     s.read_block(&mut [&mut l[..], &mut r[..]], n)?;
     for x in l[..n].iter_mut().chain(r[..n].iter_mut()) {
@@ -174,11 +191,17 @@ pub(super) fn fit(
     for &i in &stems {
         let f = &facts[i];
         let c = corrections[i].map_or(0.0, |c| c.samples);
-        cols.push((open(&f.path, song, f.recipe.offset_samples + c)?, f.recipe.gain()));
+        cols.push((
+            open(&f.path, song, f.recipe.offset_samples + c)?,
+            f.recipe.gain(),
+        ));
     }
     for c in candidates {
         let (offset, gain) = match c.muted_stem {
-            Some(i) => (facts[i].recipe.offset_samples, if facts[i].recipe.invert { -1.0 } else { 1.0 }),
+            Some(i) => (
+                facts[i].recipe.offset_samples,
+                if facts[i].recipe.invert { -1.0 } else { 1.0 },
+            ),
             None => (0.0, 1.0),
         };
         cols.push((open(&c.path, song, offset)?, gain));
@@ -188,7 +211,10 @@ pub(super) fn fit(
     for &i in &stems {
         let f = &facts[i];
         if corrections[i].is_some_and(|c| c.samples != 0.0) {
-            as_is.push((Some(open(&f.path, song, f.recipe.offset_samples)?), f.recipe.gain()));
+            as_is.push((
+                Some(open(&f.path, song, f.recipe.offset_samples)?),
+                f.recipe.gain(),
+            ));
         } else {
             as_is.push((None, 0.0));
         }
@@ -245,11 +271,7 @@ pub(super) fn fit(
         }
         done += n as u64;
     }
-    for p in 0..k {
-        for q in 0..p {
-            fit.gram[p][q] = fit.gram[q][p];
-        }
-    }
+    super::align::mirror(&mut fit.gram);
     Ok(fit)
 }
 

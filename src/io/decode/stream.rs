@@ -186,7 +186,9 @@ impl StemStream {
             let plan = off.plan();
             self.limit = self.limit.map(|l| l + plan.skip);
             if self.limit.is_none() {
-                self.length = self.length.map(|l| (l + plan.lead).saturating_sub(plan.skip));
+                self.length = self
+                    .length
+                    .map(|l| (l + plan.lead).saturating_sub(plan.skip));
             }
         }
         Ok(self)
@@ -214,7 +216,9 @@ impl StemStream {
         match self.offset.take() {
             None => self.read_material(out, frames),
             Some(mut off) => {
-                let r = off.read(out, frames, |b: &mut [&mut [f64]], n| self.read_material(b, n));
+                let r = off.read(out, frames, |b: &mut [&mut [f64]], n| {
+                    self.read_material(b, n)
+                });
                 self.offset = Some(off);
                 r
             }
