@@ -3,7 +3,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::engine::offline::render_in_memory;
+use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::graph::{compile, CompileOptions, GraphSpec};
 
 /// 8 stems, each with a gain and a pan, into a master bus with a gain: 26 steps.

@@ -10,5 +10,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Which instruction set the hot loops use, decided once before any audio runs.
+    stemgraph::dsp::simd::init();
     std::process::exit(cli::main());
 }

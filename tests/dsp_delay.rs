@@ -6,7 +6,7 @@ mod common;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::registry::build;
 use stemgraph::dsp::{ConfigValue, ProcessSpec, ProcessorConfig};
-use stemgraph::engine::offline::{render_in_memory, single_processor_graph, Planar};
+use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 use stemgraph::graph::{AutomationSpec, GraphSpec};
 
 fn delay_graph(config: ProcessorConfig, channels: usize) -> GraphSpec {

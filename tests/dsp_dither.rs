@@ -6,7 +6,7 @@ mod common;
 use analysis::*;
 use std::f64::consts::PI;
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::engine::offline::Planar;
+use stemgraph::render::in_memory::Planar;
 
 const FS: f64 = 44_100.0;
 const LSB16: f64 = 1.0 / 32_768.0;

@@ -6,7 +6,7 @@ mod common;
 use analysis::*;
 use std::f64::consts::PI;
 use stemgraph::dsp::{ConfigValue, ProcessorConfig};
-use stemgraph::engine::offline::Planar;
+use stemgraph::render::in_memory::Planar;
 
 const RATES: [f64; 3] = [44_100.0, 48_000.0, 96_000.0];
 

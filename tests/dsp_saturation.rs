@@ -5,7 +5,7 @@ mod common;
 
 use analysis::*;
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::engine::offline::Planar;
+use stemgraph::render::in_memory::Planar;
 
 const FS: f64 = 48_000.0;
 const CHARACTERS: [&str; 3] = ["soft", "tape", "tube"];

@@ -4,7 +4,7 @@ mod common;
 use common::{alloc_violations, noise};
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::engine::offline::render_in_memory;
+use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::graph::{AutomationSpec, GraphSpec};
 
 const FS: f64 = 48_000.0;

@@ -5,10 +5,10 @@ mod common;
 use common::{alloc_violations, noise};
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::engine::live::{EngineEvent, LiveEngine};
-use stemgraph::engine::offline::render_in_memory;
-use stemgraph::engine::swap::{plan, ScheduleShape};
+use stemgraph::engine::live::{EngineEvent, LiveEngine, MAX_IN_FLIGHT};
+use stemgraph::graph::diff::{plan, ScheduleShape};
 use stemgraph::graph::{compile, AutomationSpec, CompileOptions, GraphSpec};
+use stemgraph::render::in_memory::render_in_memory;
 
 const FS: f64 = 48_000.0;
 const BLOCK: usize = 64;
@@ -264,4 +264,66 @@ fn with_latency_headroom_a_structural_crossfade_starts_when_the_new_graph_is_hea
         (l - (a + b) / 2.0).abs() < 0.01 * b.abs().max(1e-3),
         "{b} {a} {l}"
     );
+}
+
+#[test]
+fn a_burst_of_swaps_never_frees_a_schedule_on_the_audio_thread() {
+    // One swap per block, three times as many as the retire queue holds, and nothing collected
+    // meanwhile: the control side must refuse once `MAX_IN_FLIGHT` are out, the audio side must
+    // never find the retire queue full (it would free the schedule there), and every schedule
+    // handed over must come back to be dropped on this thread.
+    let first = song(0.0, true);
+    let c0 = compile(&first, CompileOptions::new(FS, BLOCK)).unwrap();
+    let mut shape = ScheduleShape::of(&first, &c0.schedule);
+    let (mut engine, mut control) = LiveEngine::new(c0.schedule, 0);
+    let stems = stems(BLOCK);
+    let (mut accepted, mut refused, mut violations) = (0, 0, 0);
+    let run_block = |engine: &mut LiveEngine| {
+        for (i, s) in stems.iter().enumerate() {
+            let mut input = engine.input_mut(i, BLOCK);
+            for (c, ch) in s.iter().enumerate() {
+                input.channel_mut(c).copy_from_slice(ch);
+            }
+        }
+        let ((), v) = alloc_violations(|| {
+            assert_no_alloc::assert_no_alloc(|| {
+                engine.process(BLOCK);
+            })
+        });
+        v
+    };
+    for round in 0..3 * MAX_IN_FLIGHT {
+        // Parameter changes (seamless swaps) and structural ones (crossfades), alternating.
+        let spec = song(-((round % 5) as f64), round % 3 != 0);
+        let c = compile(&spec, CompileOptions::new(FS, BLOCK)).unwrap();
+        let next = ScheduleShape::of(&spec, &c.schedule);
+        match control.submit(plan(&shape, &next, c.schedule, 4 * BLOCK, round as u64 + 1)) {
+            Ok(()) => {
+                accepted += 1;
+                shape = next;
+            }
+            Err(_) => refused += 1,
+        }
+        assert!(control.outstanding() <= MAX_IN_FLIGHT);
+        violations += run_block(&mut engine);
+    }
+    assert_eq!(violations, 0, "the audio side allocated or freed");
+    assert_eq!(engine.retire_overflows(), 0);
+    assert_eq!(accepted, MAX_IN_FLIGHT, "the bound lets exactly the queue's worth through");
+    assert_eq!(refused, 2 * MAX_IN_FLIGHT);
+    // Let the last crossfade finish, then everything handed over comes back here.
+    for _ in 0..16 {
+        violations += run_block(&mut engine);
+    }
+    assert_eq!(violations, 0);
+    assert_eq!(control.collect_garbage(), accepted);
+    assert_eq!(control.outstanding(), 0);
+    assert!(control.has_room());
+    assert_eq!(engine.generation(), accepted as u64);
+    let swaps = control
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, EngineEvent::Swapped { .. }))
+        .count();
+    assert_eq!(swaps, accepted);
 }

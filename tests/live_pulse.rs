@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use stemgraph::engine::offline::render_in_memory;
+use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::script::load_recipe;
 
 const FS: usize = 48_000;

@@ -6,7 +6,7 @@ mod common;
 use common::{alloc_violations, Rng};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use stemgraph::engine::offline::render_in_memory;
+use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::live::audio::AudioSide;
 use stemgraph::live::control::{start, Command, Controller, LiveConfig, LiveEvent, SwapRecord};
 use stemgraph::script::load_recipe;

@@ -350,7 +350,7 @@ fn tech3341_true_peak_cases_15_to_19() {
 
 /// Worst reading of a single peak of a sine at `f` (cycles per sample) through the
 /// interpolator, over 100 sub-sample positions of the peak; also the best reading.
-fn single_peak_readings(interp: &Interpolator, f: f64) -> (f64, f64) {
+fn single_peak_readings(interp: &PolyphaseInterpolator, f: f64) -> (f64, f64) {
     let l = interp.factor();
     let d = interp.delay() as f64;
     let (mut worst, mut best) = (f64::INFINITY, 0.0f64);
@@ -418,7 +418,7 @@ fn true_peak_under_read_per_factor() {
         assert!(worst_excess <= 0.01 && worst_over <= 0.03);
     }
     // BS.1770's own filter length (12 taps per phase at 4x) for comparison.
-    let short = Interpolator::new(4, 12, default_kaiser_beta(12));
+    let short = PolyphaseInterpolator::new(4, 12, default_kaiser_beta(12));
     let (worst, _) = single_peak_readings(&short, 0.45);
     report(
         "true-peak 4x, 12 taps/phase",

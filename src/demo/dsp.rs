@@ -5,6 +5,8 @@
 //! as nothing is fused) or the `libm` crate for the few transcendental calls made when a note
 //! starts. The per-sample paths use [`sin_cycles`] (a polynomial) and never the C library.
 
+use crate::dsp::filters::SvfCoefs;
+
 /// A full turn in radians.
 const TAU: f64 = core::f64::consts::TAU;
 
@@ -168,15 +170,37 @@ pub(crate) struct SvfOut {
 }
 
 /// Topology-preserving state-variable filter (Simper / Zavalishin): low, band and high pass at once,
-/// stable under per-sample modulation.
-#[derive(Clone, Debug, Default)]
+/// stable under per-sample modulation. Simper's original recursion on the engine's SVF
+/// coefficients ([`SvfCoefs`], with the demo's own fast prewarp).
+#[derive(Clone, Debug)]
 pub(crate) struct Svf {
-    k: f64,
-    a1: f64,
-    a2: f64,
-    a3: f64,
+    c: SvfCoefs,
     ic1: f64,
     ic2: f64,
+}
+
+impl Default for Svf {
+    /// A filter not yet tuned (every coefficient zero: the high output is the input, the others
+    /// silent) until [`Svf::set`].
+    fn default() -> Self {
+        Self {
+            c: SvfCoefs {
+                k: 0.0,
+                a1: 0.0,
+                a2: 0.0,
+                a3: 0.0,
+                a11: 0.0,
+                a22: 0.0,
+                b1: 0.0,
+                b2: 0.0,
+                c1: 0.0,
+                c2: 0.0,
+                d: 0.0,
+            },
+            ic1: 0.0,
+            ic2: 0.0,
+        }
+    }
 }
 
 impl Svf {
@@ -188,24 +212,21 @@ impl Svf {
 
     #[inline]
     pub(crate) fn set(&mut self, freq: f64, q: f64, sample_rate: f64) {
-        let g = prewarp(freq, sample_rate);
-        self.k = 1.0 / q;
-        self.a1 = 1.0 / (1.0 + g * (g + self.k));
-        self.a2 = g * self.a1;
-        self.a3 = g * self.a2;
+        self.c = SvfCoefs::new(prewarp(freq, sample_rate), 1.0 / q, 0.0, 0.0, 1.0);
     }
 
     #[inline]
     pub(crate) fn tick(&mut self, x: f64) -> SvfOut {
+        let c = &self.c;
         let v3 = x - self.ic2;
-        let v1 = self.a1 * self.ic1 + self.a2 * v3;
-        let v2 = self.ic2 + self.a2 * self.ic1 + self.a3 * v3;
+        let v1 = c.a1 * self.ic1 + c.a2 * v3;
+        let v2 = self.ic2 + c.a2 * self.ic1 + c.a3 * v3;
         self.ic1 = 2.0 * v1 - self.ic1;
         self.ic2 = 2.0 * v2 - self.ic2;
         SvfOut {
             low: v2,
             band: v1,
-            high: x - self.k * v1 - v2,
+            high: x - c.k * v1 - v2,
         }
     }
 
@@ -222,7 +243,7 @@ impl Svf {
     /// Band pass normalized to unity gain at the centre frequency.
     #[inline]
     pub(crate) fn band(&mut self, x: f64) -> f64 {
-        self.k * self.tick(x).band
+        self.c.k * self.tick(x).band
     }
 }
 

@@ -81,6 +81,19 @@ impl ProcessorConfig {
         }
     }
 
+    /// A numeric option's value without taking it, or `default` when absent: for an option that
+    /// is also a parameter (the registry takes it later) or that a build only looks at.
+    pub fn peek_number(&self, key: &str, default: f64) -> Result<f64, String> {
+        match self.entries.get(key) {
+            None => Ok(default),
+            Some(ConfigValue::Number(v)) => Ok(*v),
+            Some(other) => Err(format!(
+                "`{key}` must be a number, not {}",
+                other.type_name()
+            )),
+        }
+    }
+
     /// Removes a boolean option, or returns `default` when absent.
     pub fn take_bool(&mut self, key: &str, default: bool) -> Result<bool, String> {
         match self.take(key) {

@@ -16,12 +16,13 @@
 //! Everything works on a pair of channels at once (`[f64; 2]`, the second lane unused for mono),
 //! which lets the compiler keep both channels in one SIMD register.
 //!
-//! The filters are Andrew Simper's trapezoidal state-variable filter (see `dsp-reference.md`):
-//! all outputs of one section come from one state, and the bilinear transform preserves the
-//! identity `LP + HP = AP` exactly, so the digital crossover sums to an all-pass too.
-//! Coefficients are f64. The SVF here is private to the dynamics processors until the filters
-//! module offers one (to be deduplicated).
+//! The filters are Andrew Simper's trapezoidal state-variable filter (see `dsp-reference.md`),
+//! with the one SVF coefficient type of the filters module ([`SvfCoefs::tuned`]): all outputs of
+//! one section come from one state ([`SvfState`], a pair of channels), and the bilinear
+//! transform preserves the identity `LP + HP = AP` exactly, so the digital crossover sums to an
+//! all-pass too. Coefficients are f64.
 
+use super::filters::SvfCoefs;
 use std::f64::consts::PI;
 
 /// A pair of channels processed in lockstep (lane 1 unused for mono signals).
@@ -29,54 +30,6 @@ pub type Pair = [f64; 2];
 
 /// State below this magnitude is flushed to zero (denormal protection).
 const FLUSH: f64 = 1e-30;
-
-/// Coefficients of one Simper SVF section.
-///
-/// Simper's recursion (`a1, a2, a3`, see `dsp-reference.md`) is kept as the equivalent 2×2 state
-/// update (`ic' = A·ic + b·v0`), whose dependency chain is shorter (one multiply and two adds
-/// instead of five dependent operations): cascades of sections run at the speed of their
-/// arithmetic, not of their latency.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SvfCoefs {
-    /// Damping, 1/Q.
-    pub k: f64,
-    /// State update: ic1' = c11·ic1 + c12·ic2 + b1·v0; ic2' = c21·ic1 + c22·ic2 + b2·v0.
-    c11: f64,
-    c12: f64,
-    c21: f64,
-    c22: f64,
-    b1: f64,
-    b2: f64,
-}
-
-impl SvfCoefs {
-    /// A section tuned to `freq_hz` (kept below 0.49·fs) with quality `q` at `sample_rate`.
-    pub fn new(freq_hz: f64, q: f64, sample_rate: f64) -> Self {
-        let f = freq_hz.min(0.49 * sample_rate).max(1e-3);
-        let g = libm::tan(PI * f / sample_rate);
-        let k = 1.0 / q;
-        let a1 = 1.0 / (1.0 + g * (g + k));
-        let a2 = g * a1;
-        let a3 = g * a2;
-        // From ic1' = 2·v1 − ic1 and ic2' = 2·v2 − ic2 with v3 = v0 − ic2,
-        // v1 = a1·ic1 + a2·v3, v2 = ic2 + a2·ic1 + a3·v3.
-        Self {
-            k,
-            c11: 2.0 * a1 - 1.0,
-            c12: -2.0 * a2,
-            c21: 2.0 * a2,
-            c22: 1.0 - 2.0 * a3,
-            b1: 2.0 * a2,
-            b2: 2.0 * a3,
-        }
-    }
-}
-
-impl Default for SvfCoefs {
-    fn default() -> Self {
-        Self::new(1000.0, std::f64::consts::FRAC_1_SQRT_2, 48000.0)
-    }
-}
 
 /// The state of one SVF section for a pair of channels.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -94,8 +47,10 @@ impl SvfState {
         let mut v2 = [0.0; 2];
         for j in 0..2 {
             let (s1, s2) = (self.ic1[j], self.ic2[j]);
-            let n1 = (c.c11 * s1 + c.c12 * s2) + c.b1 * v0[j];
-            let n2 = (c.c21 * s1 + c.c22 * s2) + c.b2 * v0[j];
+            // Simper's recursion as a 2×2 state update (`ic' = A·ic + b·v0`): a dependency chain
+            // of one multiply and two adds instead of five dependent operations.
+            let n1 = (c.a11 * s1 + (-c.b1) * s2) + c.b1 * v0[j];
+            let n2 = (c.b1 * s1 + c.a22 * s2) + c.b2 * v0[j];
             // ic' = 2·v − ic, so v = (ic + ic')/2.
             v1[j] = 0.5 * (s1 + n1);
             v2[j] = 0.5 * (s2 + n2);
@@ -162,9 +117,9 @@ fn butterworth_qs<const N: usize>() -> [f64; N] {
 /// order `4 * N` at `freq_hz`.
 pub fn lr_sections<const N: usize>(freq_hz: f64, sample_rate: f64) -> [SvfCoefs; N] {
     let qs = butterworth_qs::<N>();
-    let mut c = [SvfCoefs::default(); N];
+    let mut c = [SvfCoefs::IDENTITY; N];
     for (c, q) in c.iter_mut().zip(qs) {
-        *c = SvfCoefs::new(freq_hz, q, sample_rate);
+        *c = SvfCoefs::tuned(freq_hz, q, sample_rate);
     }
     c
 }

@@ -70,8 +70,8 @@ pub const KIND: KindInfo = KindInfo {
 
 fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
     let shaping = cx.config.take_choice("noise_shaping", SHAPINGS, "none")?;
-    let bits = super::limiter::peek_number(cx.config, "bits", 16.0)?;
-    let seed = super::limiter::peek_number(cx.config, "seed", 0.0)?;
+    let bits = cx.config.peek_number("bits", 16.0)?;
+    let seed = cx.config.peek_number("seed", 0.0)?;
     if bits.fract() != 0.0 {
         return Err(format!("`bits` must be a whole number, not {bits}"));
     }
@@ -182,6 +182,8 @@ pub struct Dither {
     coefs: &'static [f64],
     state: Vec<Channel>,
     telemetry: Arc<Telemetry>,
+    /// Why the shaping asked for is not used (found by `prepare`).
+    warning: Option<String>,
 }
 
 impl Dither {
@@ -196,6 +198,7 @@ impl Dither {
             coefs: coefficients(shaping),
             state: Vec::new(),
             telemetry: Arc::new(Telemetry::new(&["noise_shaping_active"])),
+            warning: None,
         };
         d.reset_state();
         d
@@ -221,14 +224,18 @@ impl Processor for Dither {
     fn output_channels(&self) -> usize {
         self.channels
     }
+    fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
+    }
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.coefs = coefficients(self.shaping);
+        self.warning = None;
         if !self.coefs.is_empty() && !shaping_valid_at(spec.sample_rate) {
-            eprintln!(
-                "warning: dither: noise shaping \"{}\" is designed for 44.1/48 kHz and is not \
-                 valid at {} Hz; using flat TPDF dither instead",
+            self.warning = Some(format!(
+                "dither: noise shaping \"{}\" is designed for 44.1/48 kHz and is not valid at \
+                 {} Hz; using flat TPDF dither instead",
                 self.shaping, spec.sample_rate
-            );
+            ));
             self.coefs = &[];
         }
         self.telemetry

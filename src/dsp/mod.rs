@@ -123,6 +123,13 @@ pub trait Processor: Send {
         None
     }
 
+    /// Something `prepare` found worth telling the user (a setting not valid at this sample
+    /// rate, and what it did instead). The graph compiler reports it as a warning; processors
+    /// never print.
+    fn warning(&self) -> Option<&str> {
+        None
+    }
+
     /// Takes over the signal state of `old`, a processor of the same kind and shape that played
     /// until now and is discarded after (a hot reload that changed only parameter values).
     /// Returns whether it did; the default keeps nothing. [`adopt_by_swap!`] implements it by

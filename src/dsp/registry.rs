@@ -113,6 +113,9 @@ pub fn build(
     config: &ProcessorConfig,
     input_channels: usize,
 ) -> Result<Built, BuildError> {
+    // Building is the control side's business: the instruction set is decided here, before
+    // anything is processed.
+    crate::dsp::simd::init();
     let info = find(kind).ok_or_else(|| BuildError::UnknownKind {
         kind: kind.to_string(),
         suggestion: closest(kind, KINDS.iter().map(|k| k.name)),

@@ -11,43 +11,53 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// 0: not decided yet; 1: portable; 2: AVX2.
+/// 0: not decided yet; 1: portable; 2: AVX2; 3: AVX2 and fused multiply-add.
 static LEVEL: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the AVX2 builds run: the CPU has AVX2 and `STEMGRAPH_SIMD` is not `portable`.
-/// Decided once (the first call reads the environment; it never allocates after that).
-#[inline]
-pub fn avx2() -> bool {
-    match LEVEL.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
-        _ => decide(),
+/// Decides which builds run (reads `STEMGRAPH_SIMD`, asks the CPU), once. Control side only:
+/// the graph compiler, the processor registry and the command line call it before anything is
+/// processed; after the first call it is a load.
+pub fn init() {
+    if LEVEL.load(Ordering::Relaxed) == 0 {
+        decide();
     }
 }
 
+/// Whether the AVX2 builds run: the CPU has AVX2 and `STEMGRAPH_SIMD` is not `portable`.
+/// A load of what [`init`] decided, nothing more (safe in `process`); before [`init`], the
+/// portable build (the same bits, only slower).
+#[inline]
+pub fn avx2() -> bool {
+    LEVEL.load(Ordering::Relaxed) >= 2
+}
+
 #[cold]
-fn decide() -> bool {
+fn decide() {
     let portable = std::env::var_os("STEMGRAPH_SIMD").is_some_and(|v| v == "portable");
     #[cfg(target_arch = "x86_64")]
-    let fast = !portable && std::arch::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    let fast = {
-        let _ = portable;
-        false
+    let level = if portable || !std::arch::is_x86_feature_detected!("avx2") {
+        1
+    } else if std::arch::is_x86_feature_detected!("fma") {
+        3
+    } else {
+        2
     };
-    LEVEL.store(if fast { 2 } else { 1 }, Ordering::Relaxed);
-    fast
+    #[cfg(not(target_arch = "x86_64"))]
+    let level = {
+        let _ = portable;
+        1
+    };
+    LEVEL.store(level, Ordering::Relaxed);
 }
 
 /// Whether the AVX2 builds run and the CPU also has fused multiply-add. Only measurements
 /// (meter readings, never audio) use it: a fused multiply-add rounds once where the portable
-/// build rounds twice, so readings may differ between the builds in the last bits.
+/// build rounds twice, so readings may differ between the builds in the last bits. Asked when a
+/// meter is made (control side), so it decides (see [`init`]) if nothing did yet.
 #[inline]
 pub fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return avx2() && std::arch::is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    init();
+    LEVEL.load(Ordering::Relaxed) == 3
 }
 
 /// Which builds run, for reports: `"avx2+fma"` (meters use fused multiply-add), `"avx2"` or
@@ -62,6 +72,7 @@ pub fn build_name() -> &'static str {
 
 /// Which build runs, for reports: `"avx2"` or `"portable"`.
 pub fn path_name() -> &'static str {
+    init();
     if avx2() {
         "avx2"
     } else {
@@ -75,11 +86,6 @@ pub fn force_portable(portable: bool) {
     if portable {
         LEVEL.store(1, Ordering::Relaxed);
     } else {
-        LEVEL.store(0, Ordering::Relaxed);
-        if std::env::var_os("STEMGRAPH_SIMD").is_some_and(|v| v == "portable") {
-            LEVEL.store(1, Ordering::Relaxed);
-        } else {
-            decide();
-        }
+        decide();
     }
 }

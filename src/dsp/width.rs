@@ -15,7 +15,8 @@
 //! `E[LR]/√(E[L²]·E[R²])` with exponential averages of time constant 300 ms, updated every 64
 //! samples (0 in silence).
 
-use crate::dsp::crossover::{lr_sections, SvfCoefs, SvfState};
+use crate::dsp::crossover::{lr_sections, SvfState};
+use crate::dsp::filters::SvfCoefs;
 use crate::dsp::dynamics::core::{pole, Cached, CHUNK};
 use crate::dsp::registry::{BuildContext, KindInfo};
 use crate::dsp::{

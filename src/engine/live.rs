@@ -1,14 +1,19 @@
 //! The real-time engine: runs the current schedule in a device callback, takes new schedules
 //! from the control thread without a click, and sends the old ones back to be dropped there.
 //!
-//! The control side ([`LiveControl`]) compiles a new schedule, plans the swap
-//! ([`super::swap::plan`]) and pushes it through a lock-free single-producer single-consumer
-//! queue. At the next block boundary the audio side ([`LiveEngine`]) lets the new schedule take
+//! The control side compiles a new schedule, plans the swap (a [`SwapPlan`], by index) and
+//! hands it to [`LiveControl::submit`], which pushes it through a lock-free single-producer
+//! single-consumer queue. At the next block boundary the audio side ([`LiveEngine`]) lets the new schedule take
 //! over the state of the unchanged nodes; if the structure changed it runs both schedules for the
 //! crossfade (equal gain), each delayed to the same output latency so the crossfade does not comb.
 //! The crossfade starts once the new schedule's first frame reaches the output (after the live
 //! latency), so it never fades towards the silence of a delay line that is still filling.
 //! The old schedule travels back through a second queue and is dropped on the control thread.
+//!
+//! Every schedule handed over comes back through that second queue exactly once, so the control
+//! side bounds the number in flight (handed over and not yet collected back) by the queue's
+//! capacity: [`LiveControl::submit`] refuses a new one until [`LiveControl::collect_garbage`]
+//! frees a place, and the audio side never finds the queue full (nothing is ever dropped there).
 //!
 //! A NaN or infinity from any node is caught at that node (muted, node reset) and reported; a
 //! panic inside processing becomes silence and a report, and the engine waits for the next
@@ -18,7 +23,8 @@
 //! [`LiveEngine::process`] never allocates, locks or does I/O: swaps copy state into buffers the
 //! control side allocated, and every queue is preallocated.
 
-use super::swap::SwapPlan;
+use super::schedule::hand_over_state;
+use super::swap::{NodeHandover, SwapPlan};
 use super::Schedule;
 use crate::dsp::buffer::MAX_CHANNELS;
 use crate::dsp::latency_delay::LatencyDelay;
@@ -133,7 +139,7 @@ impl Running {
 /// the old schedule inside) so that nothing is freed on the audio thread.
 struct Transit {
     running: Option<Running>,
-    matches: Vec<Option<usize>>,
+    handovers: Vec<NodeHandover>,
     crossfade_frames: usize,
     generation: u64,
 }
@@ -151,6 +157,7 @@ pub struct LiveEngine {
     retired: Producer<Box<Transit>>,
     events: Producer<EngineEvent>,
     max_block: usize,
+    retire_overflows: u64,
 }
 
 /// The control side of live playback: hands schedules over, collects the old ones and the events.
@@ -159,11 +166,17 @@ pub struct LiveControl {
     retired: Consumer<Box<Transit>>,
     events: Consumer<EngineEvent>,
     live_latency: usize,
+    /// Plans handed over and not yet collected back from the retire queue.
+    outstanding: usize,
 }
 
 /// How many plans may wait at once (a burst of saves keeps only what fits; the control side
 /// waits for room).
 const QUEUE: usize = 8;
+
+/// Capacity of the retire queue, and so the most plans in flight at once (handed over and not
+/// yet collected back): each comes back exactly once, so the audio side always has room.
+pub const MAX_IN_FLIGHT: usize = QUEUE * 2;
 
 impl LiveEngine {
     /// A live engine running `schedule`, with every output delayed to `live_latency` frames (at
@@ -197,7 +210,7 @@ impl LiveEngine {
         inputs: Vec<AudioBuffer>,
     ) -> (LiveEngine, LiveControl) {
         let (outgoing, incoming) = RingBuffer::new(QUEUE);
-        let (retired_tx, retired_rx) = RingBuffer::new(QUEUE * 2);
+        let (retired_tx, retired_rx) = RingBuffer::new(MAX_IN_FLIGHT);
         let (events_tx, events_rx) = RingBuffer::new(1024);
         let live_latency = live_latency.max(schedule.latency());
         let max_block = schedule.max_block();
@@ -213,6 +226,7 @@ impl LiveEngine {
             retired: retired_tx,
             events: events_tx,
             max_block,
+            retire_overflows: 0,
         };
         (
             engine,
@@ -221,6 +235,7 @@ impl LiveEngine {
                 retired: retired_rx,
                 events: events_rx,
                 live_latency,
+                outstanding: 0,
             },
         )
     }
@@ -255,13 +270,28 @@ impl LiveEngine {
         self.inputs.len()
     }
 
+    /// How many times the retire queue was found full (the control side's bound makes it
+    /// impossible; the spent plan would then be leaked, never freed here). Zero.
+    pub fn retire_overflows(&self) -> u64 {
+        self.retire_overflows
+    }
+
+    /// Sends a spent plan back to the control side. The bound on plans in flight guarantees
+    /// room; should it ever be missing, the plan is leaked rather than freed on this thread.
+    fn retire(&mut self, transit: Box<Transit>) {
+        if let Err(rtrb::PushError::Full(t)) = self.retired.push(transit) {
+            std::mem::forget(t);
+            self.retire_overflows += 1;
+        }
+    }
+
     /// Moves the stream position (seek). Signal state is cleared so nothing of the old place
     /// rings on.
     pub fn seek(&mut self, position: i64) {
         self.current.schedule.reset(position);
         self.current.pad.reset();
         if let Some(old) = self.fading.take() {
-            let _ = self.retired.push(old);
+            self.retire(old);
         }
     }
 
@@ -269,25 +299,25 @@ impl LiveEngine {
     fn take_new_schedule(&mut self) {
         while let Ok(mut transit) = self.incoming.pop() {
             let Some(mut next) = transit.running.take() else {
-                let _ = self.retired.push(transit);
+                self.retire(transit);
                 continue;
             };
             let seamless = transit.crossfade_frames == 0;
             next.schedule
-                .adopt_from(&mut self.current.schedule, &transit.matches, !seamless);
+                .take_over(&mut self.current.schedule, &transit.handovers, !seamless);
             if seamless {
                 // Same latency and structure: the output pad continues too.
-                next.pad.adopt_state(&mut self.current.pad);
+                hand_over_state(&mut next.pad, &mut self.current.pad, false);
             }
             let position = next.schedule.position();
             let old = std::mem::replace(&mut self.current, next);
             if let Some(older) = self.fading.take() {
-                let _ = self.retired.push(older);
+                self.retire(older);
             }
             transit.running = Some(old);
             let (generation, crossfade) = (transit.generation, transit.crossfade_frames);
             if seamless {
-                let _ = self.retired.push(transit);
+                self.retire(transit);
             } else {
                 self.fading = Some(transit);
                 self.fade_pos = 0;
@@ -332,7 +362,7 @@ impl LiveEngine {
             self.fade_pos += frames;
             if self.fade_pos >= self.fade_len + delay {
                 if let Some(old) = self.fading.take() {
-                    let _ = self.retired.push(old);
+                    self.retire(old);
                 }
             }
         }
@@ -342,15 +372,19 @@ impl LiveEngine {
 
 impl LiveControl {
     /// Prepares `plan` for the audio side (allocating here, on the control thread) and hands it
-    /// over. Gives the plan's schedule back if the queue is full.
+    /// over. Gives the plan's schedule back if the queue is full, or if [`MAX_IN_FLIGHT`] plans
+    /// are in flight already (call [`LiveControl::collect_garbage`], then submit again).
     pub fn submit(&mut self, plan: SwapPlan) -> Result<(), Box<Schedule>> {
+        if self.outstanding >= MAX_IN_FLIGHT {
+            return Err(plan.schedule);
+        }
         let transit = Box::new(Transit {
             running: Some(Running::new(
                 plan.schedule,
                 self.live_latency,
                 plan.generation,
             )),
-            matches: plan.matches,
+            handovers: plan.handovers,
             crossfade_frames: plan.crossfade_frames,
             generation: plan.generation,
         });
@@ -358,12 +392,19 @@ impl LiveControl {
             .push(transit)
             .map_err(|rtrb::PushError::Full(mut t)| {
                 t.running.take().map(|r| r.schedule).expect("just built")
-            })
+            })?;
+        self.outstanding += 1;
+        Ok(())
     }
 
     /// Whether the audio side has room for another plan.
     pub fn has_room(&self) -> bool {
-        self.outgoing.slots() > 0
+        self.outgoing.slots() > 0 && self.outstanding < MAX_IN_FLIGHT
+    }
+
+    /// Plans handed over and not collected back yet (at most [`MAX_IN_FLIGHT`]).
+    pub fn outstanding(&self) -> usize {
+        self.outstanding
     }
 
     /// Plans handed over that the audio side has not taken yet.
@@ -376,6 +417,7 @@ impl LiveControl {
     pub fn collect_garbage(&mut self) -> usize {
         let mut n = 0;
         while let Ok(t) = self.retired.pop() {
+            self.outstanding -= 1;
             n += usize::from(t.running.is_some());
             drop(t);
         }

@@ -11,7 +11,9 @@
 //! the pool with `std::mem::take` (an empty boxed slice costs nothing), and all sizes were fixed
 //! at compile time.
 
+use super::batches::{plan_batches, Exec};
 use super::params::ParamState;
+use super::swap::NodeHandover;
 use crate::dsp::param::ParamSlot;
 use crate::dsp::{
     AudioBuffer, AudioMut, AudioRef, BatchItem, ParamBlock, Processor, Telemetry, MAX_BATCH,
@@ -119,16 +121,6 @@ pub enum Step {
     },
 }
 
-/// One entry of the execution plan: a step alone, or a batch of independent processor steps of
-/// one kind run side by side by their kind's [`crate::dsp::BatchKernel`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Exec {
-    /// `steps[i]`.
-    Step(usize),
-    /// The process steps `batch_members[start..start + len]`.
-    Batch { start: usize, len: usize },
-}
-
 /// An engine output.
 pub struct OutputSlot {
     /// The output node's id.
@@ -139,29 +131,45 @@ pub struct OutputSlot {
     pub latency: usize,
 }
 
-/// A compiled graph, ready to run.
+/// A compiled graph, ready to run. Built through [`super::ScheduleBuilder`]; its parts are
+/// the engine's own (the parallel splitter, a sibling module, takes them apart and back).
 pub struct Schedule {
-    pub(crate) sample_rate: f64,
-    pub(crate) max_block: usize,
-    pub(crate) nodes: Vec<RtNode>,
-    pub(crate) steps: Vec<Step>,
-    pub(crate) pool: Vec<AudioBuffer>,
-    pub(crate) inputs: Vec<AudioBuffer>,
-    pub(crate) outputs: Vec<OutputSlot>,
-    pub(crate) taps: Vec<Box<dyn Tap>>,
-    pub(crate) tap_nodes: Vec<String>,
-    pub(crate) latency: usize,
-    pub(crate) tail: usize,
-    pub(crate) position: i64,
+    pub(super) sample_rate: f64,
+    pub(super) max_block: usize,
+    pub(super) nodes: Vec<RtNode>,
+    pub(super) steps: Vec<Step>,
+    pub(super) pool: Vec<AudioBuffer>,
+    pub(super) inputs: Vec<AudioBuffer>,
+    pub(super) outputs: Vec<OutputSlot>,
+    pub(super) taps: Vec<Box<dyn Tap>>,
+    pub(super) tap_nodes: Vec<String>,
+    pub(super) latency: usize,
+    pub(super) tail: usize,
+    pub(super) position: i64,
     /// Live mode: check every processor's output for NaN or infinity.
-    pub(crate) guard_nonfinite: bool,
+    pub(super) guard_nonfinite: bool,
     /// Counted non-finite outputs and the last node that produced one.
-    pub(crate) nonfinite: NonFiniteReport,
-    /// The order the steps run in, with batches (see [`Schedule::plan_batches`]); empty: the
-    /// steps in order, one by one.
-    pub(crate) plan: Vec<Exec>,
+    pub(super) nonfinite: NonFiniteReport,
+    /// The order the steps run in, with batches (see [`super::batches`]); empty: the steps in
+    /// order, one by one.
+    pub(super) plan: Vec<Exec>,
     /// Members of the plan's batches (step indexes).
-    pub(crate) batch_members: Vec<usize>,
+    pub(super) batch_members: Vec<usize>,
+}
+
+/// What [`super::ScheduleBuilder`] hands over once it has checked and allocated everything.
+pub(super) struct Parts {
+    pub sample_rate: f64,
+    pub max_block: usize,
+    pub nodes: Vec<RtNode>,
+    pub steps: Vec<Step>,
+    pub pool: Vec<AudioBuffer>,
+    pub inputs: Vec<AudioBuffer>,
+    pub outputs: Vec<OutputSlot>,
+    pub taps: Vec<Box<dyn Tap>>,
+    pub tap_nodes: Vec<String>,
+    pub latency: usize,
+    pub tail: usize,
 }
 
 /// NaN or infinity caught at a node's output (live mode): the block was muted at that node and
@@ -177,6 +185,28 @@ pub struct NonFiniteReport {
 }
 
 impl Schedule {
+    /// A schedule of `parts`, at stream position 0, without a batch plan yet.
+    pub(super) fn from_parts(p: Parts) -> Self {
+        Self {
+            sample_rate: p.sample_rate,
+            max_block: p.max_block,
+            nodes: p.nodes,
+            steps: p.steps,
+            pool: p.pool,
+            inputs: p.inputs,
+            outputs: p.outputs,
+            taps: p.taps,
+            tap_nodes: p.tap_nodes,
+            latency: p.latency,
+            tail: p.tail,
+            position: 0,
+            guard_nonfinite: false,
+            nonfinite: NonFiniteReport::default(),
+            plan: Vec::new(),
+            batch_members: Vec::new(),
+        }
+    }
+
     /// Sample rate the schedule was compiled for.
     pub fn sample_rate(&self) -> f64 {
         self.sample_rate
@@ -287,36 +317,39 @@ impl Schedule {
         self.position = position;
     }
 
-    /// Takes over the signal state of `old` (a hot reload): every node `i` with
-    /// `matches[i] = Some(j)` continues old node `j`, and its parameters continue from the old
-    /// values, gliding to the new ones exactly as an automated step at this sample would. The
-    /// stream position continues. With `keep_old`, processors copy the old state (the old schedule
-    /// goes on running for a crossfade); otherwise they take it over by swapping and `old` is
-    /// left with fresh state, to be discarded.
+    /// Takes over the signal state of `old` (a hot reload), as the control side planned it:
+    /// each handover's new node continues its old node (processor state, see
+    /// [`hand_over_state`]), and each listed parameter continues from its old slot, gliding to
+    /// the new value exactly as an automated step at this sample would. The stream position
+    /// continues. With `keep_old`, processors copy the old state (the old schedule goes on
+    /// running for a crossfade); otherwise they take it over and `old` is left to be discarded.
     ///
     /// # Realtime safety
-    /// No allocation: swaps move pointers, copies go into same-sized buffers, parameters copy
-    /// scalars.
-    pub fn adopt_from(&mut self, old: &mut Schedule, matches: &[Option<usize>], keep_old: bool) {
-        for (i, m) in matches.iter().enumerate() {
-            let Some(j) = *m else { continue };
-            let (new_node, old_node) = (&mut self.nodes[i], &mut old.nodes[j]);
+    /// No allocation, no search, no string comparison: indexes planned on the control side,
+    /// state moved or copied into buffers of the same size, parameters copy scalars.
+    pub fn take_over(&mut self, old: &mut Schedule, handovers: &[NodeHandover], keep_old: bool) {
+        for h in handovers {
+            let (new_node, old_node) = (&mut self.nodes[h.new], &mut old.nodes[h.old]);
             if let (RtKind::Processor(a), RtKind::Processor(b)) =
                 (&mut new_node.kind, &mut old_node.kind)
             {
-                if keep_old {
-                    a.copy_state(&**b);
-                } else {
-                    a.adopt_state(&mut **b);
-                }
+                hand_over_state(&mut **a, &mut **b, keep_old);
             }
-            for (k, name) in new_node.param_names.iter().enumerate() {
-                if let Some(ok) = old_node.param_names.iter().position(|n| n == name) {
-                    new_node.params[k].continue_from(&old_node.params[ok]);
-                }
+            for &(k, ok) in &h.params {
+                new_node.params[k].continue_from(&old_node.params[ok]);
             }
         }
         self.position = old.position;
+    }
+
+    /// Number of steps of the program (what [`Schedule::process_profiled`] charges).
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// The steps of the program, in program order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
     }
 
     /// Clears all signal state and returns to stream position `position`.
@@ -409,92 +442,10 @@ impl Schedule {
         *position += frames as i64;
     }
 
-    /// Plans batches: independent process steps of one kind that has a
-    /// [`crate::dsp::BatchKernel`] (the EQs of the stem strips, their compressors…) run side by
-    /// side. The plan is a reordering of the steps that respects every data dependency through
-    /// the buffers (a step runs after every step whose buffers it reads or overwrites), so every
-    /// node sees the same input and the output is the same, bit for bit. Allocates: call it on
-    /// the control side (compilation does).
-    pub fn plan_batches(&mut self) {
-        let n = self.steps.len();
-        let (reads, writes): (Vec<Vec<BufId>>, Vec<Vec<BufId>>) =
-            self.steps.iter().map(step_buffers).unzip();
-        // deps[j]: earlier steps that step j must follow (it reads what they write, or writes
-        // what they read or write). Taps and outputs keep their relative order too.
-        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for j in 0..n {
-            for i in 0..j {
-                let conflict = writes[i]
-                    .iter()
-                    .any(|b| reads[j].contains(b) || writes[j].contains(b))
-                    || reads[i].iter().any(|b| writes[j].contains(b))
-                    || (is_io(&self.steps[i]) && is_io(&self.steps[j]));
-                if conflict {
-                    deps[j].push(i);
-                }
-            }
-        }
-        let batchable: Vec<Option<(&'static str, usize, usize)>> = self
-            .steps
-            .iter()
-            .map(|st| match st {
-                Step::Process {
-                    node,
-                    key: None,
-                    in_channels,
-                    out_channels,
-                    ..
-                } => match &self.nodes[*node].kind {
-                    RtKind::Processor(p) if p.batch_kernel().is_some() => {
-                        Some((p.kind(), *in_channels, *out_channels))
-                    }
-                    _ => None,
-                },
-                _ => None,
-            })
-            .collect();
-        let mut done = vec![false; n];
-        let mut plan = Vec::with_capacity(n);
-        let mut members = Vec::new();
-        let mut left = n;
-        while left > 0 {
-            let ready: Vec<usize> = (0..n)
-                .filter(|&j| !done[j] && deps[j].iter().all(|&i| done[i]))
-                .collect();
-            // Steps that cannot batch go first (in program order), so that as many members of a
-            // batch as possible are ready together; then the earliest batchable kind, with every
-            // ready step of that kind.
-            if let Some(&j) = ready.iter().find(|&&j| batchable[j].is_none()) {
-                plan.push(Exec::Step(j));
-                done[j] = true;
-                left -= 1;
-                continue;
-            }
-            let first = ready[0];
-            let group: Vec<usize> = ready
-                .iter()
-                .copied()
-                .filter(|&j| batchable[j] == batchable[first])
-                .collect();
-            for chunk in group.chunks(MAX_BATCH) {
-                if chunk.len() == 1 {
-                    plan.push(Exec::Step(chunk[0]));
-                } else {
-                    plan.push(Exec::Batch {
-                        start: members.len(),
-                        len: chunk.len(),
-                    });
-                    members.extend_from_slice(chunk);
-                }
-                for &j in chunk {
-                    done[j] = true;
-                    left -= 1;
-                }
-            }
-        }
-        if members.is_empty() {
-            plan.clear();
-        }
+    /// Plans batches (see [`super::batches`]). Allocates: control side only (building and
+    /// splitting a schedule do it).
+    pub(super) fn plan_batches(&mut self) {
+        let (plan, members) = plan_batches(&self.steps, &self.nodes);
         self.plan = plan;
         self.batch_members = members;
     }
@@ -508,25 +459,6 @@ impl Schedule {
             .count();
         (batches, self.batch_members.len())
     }
-}
-
-/// The buffers a step reads and writes.
-fn step_buffers(step: &Step) -> (Vec<BufId>, Vec<BufId>) {
-    match step {
-        Step::Input { buf, .. } => (vec![], vec![*buf]),
-        Step::Process { src, dst, key, .. } => {
-            let mut r = vec![*src];
-            r.extend(key);
-            (r, vec![*dst])
-        }
-        Step::Bus { inputs, dst, .. } => (inputs.iter().map(|i| i.buf).collect(), vec![*dst]),
-        Step::Tap { buf, .. } | Step::Output { buf, .. } => (vec![*buf], vec![]),
-    }
-}
-
-/// Steps with effects outside the pool (taps, outputs), kept in their order.
-fn is_io(step: &Step) -> bool {
-    matches!(step, Step::Tap { .. } | Step::Output { .. })
 }
 
 /// What running one step needs: the schedule's parts, borrowed apart.
@@ -729,6 +661,17 @@ impl StepCx<'_> {
             self.guard(*node, &mut out);
             self.pool[*dst] = out;
         }
+    }
+}
+
+/// Hands processor state from `old` to `new` (same node, a hot reload): moved when the old
+/// schedule is discarded, copied when it goes on playing for a crossfade. The one place the
+/// engine hands state over. Real-time safe.
+pub fn hand_over_state(new: &mut dyn Processor, old: &mut dyn Processor, keep_old: bool) {
+    if keep_old {
+        new.copy_state(old);
+    } else {
+        new.adopt_state(old);
     }
 }
 

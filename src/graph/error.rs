@@ -148,6 +148,10 @@ pub enum GraphError {
     /// No output node.
     #[error("the graph has no output: add an output node and connect the master to it")]
     NoOutput,
+    /// The compiler laid out a program the engine refuses (a bug in the compiler, not in the
+    /// recipe).
+    #[error("internal error: the compiled program is invalid: {0}")]
+    Schedule(#[from] crate::engine::ScheduleError),
 }
 
 fn cycle_text(nodes: &[String]) -> String {
@@ -178,7 +182,7 @@ impl GraphError {
             | GraphError::UnknownParam { origin, .. }
             | GraphError::NotAutomatable { origin, .. }
             | GraphError::OutOfRange { origin, .. } => origin.as_ref(),
-            GraphError::NoOutput => None,
+            GraphError::NoOutput | GraphError::Schedule(_) => None,
         }
     }
 }

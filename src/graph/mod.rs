@@ -5,6 +5,7 @@
 
 pub mod compile;
 pub mod describe;
+pub mod diff;
 pub mod error;
 pub mod spec;
 

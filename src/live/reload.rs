@@ -20,7 +20,7 @@ use super::LiveError;
 use crate::dsp::telemetry::GAIN_REDUCTION_DB;
 use crate::dsp::Telemetry;
 use crate::engine::live::LiveControl;
-use crate::engine::swap::{plan, ScheduleShape};
+use crate::graph::diff::{plan, ScheduleShape};
 use crate::engine::Schedule;
 use crate::graph::{compile, CompileOptions, GraphSpec, NodeKind};
 use crate::render::{plan_stems, StemPlan};

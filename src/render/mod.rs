@@ -8,6 +8,7 @@
 
 pub mod deliver;
 pub mod edits;
+pub mod in_memory;
 pub mod report;
 pub mod target;
 
@@ -396,7 +397,7 @@ where
         sink,
     };
     let parallel = threads >= 2 && streams.len() >= 2;
-    let mut costs = vec![0.0; if parallel { schedule.steps.len() } else { 0 }];
+    let mut costs = vec![0.0; if parallel { schedule.step_count() } else { 0 }];
     let mut decode = vec![0.0; if parallel { streams.len() } else { 0 }];
     let mut emitting = 0.0;
     let mut blocks = 0u64;
@@ -445,7 +446,7 @@ where
             None => rest += c,
         }
     }
-    for (i, step) in schedule.steps.iter().enumerate() {
+    for (i, step) in schedule.steps().iter().enumerate() {
         if let (crate::engine::schedule::Step::Input { input, .. }, Some(u)) = (step, unit[i]) {
             unit_cost[u] += decode[*input];
         }

@@ -6,7 +6,7 @@
 use std::f64::consts::PI;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::engine::offline::{render_in_memory, single_processor_graph, Planar};
+use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 use stemgraph::graph::{AutomationSpec, GraphSpec};
 
 /// Modified Bessel I0 by its series.

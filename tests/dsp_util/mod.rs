@@ -6,7 +6,7 @@
 use std::f64::consts::PI;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::engine::offline::{single_processor_graph, Planar};
+use stemgraph::render::in_memory::{single_processor_graph, Planar};
 use stemgraph::graph::{compile, AutomationSpec, CompileOptions, GraphSpec};
 
 /// Sample rate of every test.

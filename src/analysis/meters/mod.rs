@@ -3,7 +3,7 @@
 //! This module owns stemgraph's own implementation of ITU-R BS.1770-4 / EBU R128 loudness
 //! ([`LoudnessMeter`]: K-weighting, momentary, short-term, gated integrated loudness and
 //! EBU Tech 3342 loudness range), oversampled true peak ([`TruePeakMeter`], built on the
-//! polyphase [`Interpolator`]) and sample-level statistics ([`LevelMeter`]: sample peak, RMS,
+//! polyphase [`PolyphaseInterpolator`]) and sample-level statistics ([`LevelMeter`]: sample peak, RMS,
 //! DC, correlation, width, crest factor, clipping, effective word length), plus dB helpers.
 //!
 //! All meters take planar `f64` audio (one slice per channel, full scale ±1.0) in blocks of
@@ -24,4 +24,5 @@ pub use histogram::ABSOLUTE_GATE_LUFS;
 pub use kweight::{k_weighting_coefficients, BiquadCoeffs, KWeighting};
 pub use level::{LevelMeter, DEFAULT_CLIP_THRESHOLD, DEFAULT_MIN_CLIP_RUN};
 pub use loudness::{ChannelLayout, LoudnessMeter, SURROUND_WEIGHT};
-pub use true_peak::{default_kaiser_beta, default_taps, Interpolator, TruePeakMeter};
+pub use crate::dsp::oversample::{default_kaiser_beta, default_taps, PolyphaseInterpolator};
+pub use true_peak::TruePeakMeter;

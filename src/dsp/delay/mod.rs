@@ -109,14 +109,6 @@ pub fn note_ms(note: &str, bpm: f64) -> Result<f64, String> {
     Ok(f64::from(num) / f64::from(den) * 4.0 * 60_000.0 / bpm * factor)
 }
 
-/// A number option's value without taking it (for the tail estimate).
-fn peek_number(config: &ProcessorConfig, key: &str) -> Option<f64> {
-    match config.entries.get(key) {
-        Some(ConfigValue::Number(v)) => Some(*v),
-        _ => None,
-    }
-}
-
 fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
     let channels = cx.input_channels;
     if !(1..=2).contains(&channels) {
@@ -182,18 +174,19 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
     };
     let mut delay = Delay::new(layout);
     let c = &*cx.config;
+    // For the tail estimate only: a malformed option is reported when the registry takes it.
+    let peek = |key: &str, default: f64| c.peek_number(key, default).unwrap_or(default);
     delay.tail_from = TailFrom {
-        time_ms: peek_number(c, "time_ms").unwrap_or(delay.params[delay.idx.time].default),
-        feedback_pct: peek_number(c, "feedback_pct")
-            .unwrap_or(delay.params[delay.idx.feedback].default),
+        time_ms: peek("time_ms", delay.params[delay.idx.time].default),
+        feedback_pct: peek("feedback_pct", delay.params[delay.idx.feedback].default),
         low_cut_hz: delay
             .idx
             .low_cut
-            .map(|i| peek_number(c, "low_cut_hz").unwrap_or(delay.params[i].default)),
+            .map(|i| peek("low_cut_hz", delay.params[i].default)),
         high_cut_hz: delay
             .idx
             .high_cut
-            .map(|i| peek_number(c, "high_cut_hz").unwrap_or(delay.params[i].default)),
+            .map(|i| peek("high_cut_hz", delay.params[i].default)),
     };
     Ok(Box::new(delay))
 }

@@ -23,7 +23,8 @@ use super::core::{
 };
 use super::fastmath;
 use super::{adopt_keeping_telemetry, optional_param};
-use crate::dsp::crossover::{SvfCoefs, SvfState};
+use crate::dsp::crossover::SvfState;
+use crate::dsp::filters::SvfCoefs;
 use crate::dsp::registry::{BuildContext, KindInfo};
 use crate::dsp::telemetry::GAIN_REDUCTION_DB;
 use crate::dsp::{
@@ -566,12 +567,12 @@ impl Processor for Compressor {
             };
             if let Some(freq) = hpf {
                 let q = std::f64::consts::FRAC_1_SQRT_2;
-                let mut c = self.hpf_coefs.get(freq.at(k), |f| SvfCoefs::new(f, q, fs));
+                let mut c = self.hpf_coefs.get(freq.at(k), |f| SvfCoefs::tuned(f, q, fs));
                 for i in 0..n {
                     if !freq.is_constant() {
                         c = self
                             .hpf_coefs
-                            .get(freq.at(k + i), |f| SvfCoefs::new(f, q, fs));
+                            .get(freq.at(k + i), |f| SvfCoefs::tuned(f, q, fs));
                     }
                     let y = self.hpf.highpass(&c, [det[0][i], det[1][i]]);
                     det[0][i] = y[0];

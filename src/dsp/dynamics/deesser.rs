@@ -17,7 +17,8 @@
 
 use super::adopt_keeping_telemetry;
 use super::core::{Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, CHUNK};
-use crate::dsp::crossover::{SvfCoefs, SvfState};
+use crate::dsp::crossover::SvfState;
+use crate::dsp::filters::SvfCoefs;
 use crate::dsp::registry::{BuildContext, KindInfo};
 use crate::dsp::telemetry::GAIN_REDUCTION_DB;
 use crate::dsp::{
@@ -160,7 +161,7 @@ impl Deesser {
             self.coefs.clear();
         }
         let fs = self.sample_rate;
-        self.coefs.get(freq, |f| SvfCoefs::new(f, q, fs))
+        self.coefs.get(freq, |f| SvfCoefs::tuned(f, q, fs))
     }
 }
 

@@ -30,10 +30,25 @@
 //! A response with `m = (1, 0, 0)` (a bell, shelf or tilt at 0 dB) gives `c1 = c2 = 0`, `d = 1`:
 //! the output is the input, bit for bit.
 
-/// The coefficients of one SVF section in state-space form. Computed in `f64` on any thread;
-/// [`SvfCoefs::tick`] is the per-sample update.
+/// The coefficients of one SVF section: the one SVF coefficient type of the code base. Computed
+/// in `f64` on any thread. It holds Simper's coefficients (`k`, `a1`, `a2`, `a3`) and the
+/// state-space form derived from them, so each user runs the form it was written for with the
+/// same values:
+///
+/// - [`SvfCoefs::tick`] (EQ, delay filters): the state-space update with the output mix;
+/// - `crossover::SvfState` (crossovers, side-chain filters): the state update on a pair of
+///   channels, outputs taken from the states;
+/// - the demo synthesizer: Simper's original recursion.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SvfCoefs {
+    /// Damping, `1/Q`.
+    pub k: f64,
+    /// Simper's `a1 = 1/(1 + g(g + k))`.
+    pub a1: f64,
+    /// Simper's `a2 = g·a1`.
+    pub a2: f64,
+    /// Simper's `a3 = g·a2`.
+    pub a3: f64,
     /// State matrix, (1,1).
     pub a11: f64,
     /// State matrix, (2,2).
@@ -53,9 +68,20 @@ pub struct SvfCoefs {
 /// The two integrator states of one SVF section on one channel.
 pub type SvfState = [f64; 2];
 
+impl Default for SvfCoefs {
+    /// [`SvfCoefs::IDENTITY`].
+    fn default() -> Self {
+        Self::IDENTITY
+    }
+}
+
 impl SvfCoefs {
     /// The section that passes its input unchanged (and keeps its state at rest).
     pub const IDENTITY: SvfCoefs = SvfCoefs {
+        k: 0.0,
+        a1: 1.0,
+        a2: 0.0,
+        a3: 0.0,
         a11: 1.0,
         a22: 1.0,
         b1: 0.0,
@@ -73,6 +99,10 @@ impl SvfCoefs {
         let a2 = g * a1;
         let a3 = g * a2;
         SvfCoefs {
+            k,
+            a1,
+            a2,
+            a3,
             a11: 2.0 * a1 - 1.0,
             a22: 1.0 - 2.0 * a3,
             b1: 2.0 * a2,
@@ -81,6 +111,15 @@ impl SvfCoefs {
             c2: m2 * (1.0 - a3) - m1 * a2,
             d: m0 + m1 * a2 + m2 * a3,
         }
+    }
+
+    /// A section tuned to `freq_hz` (held within 1 mHz … 0.49·fs) with quality `q` at
+    /// `sample_rate`, its state-space output the low-pass: the sections of the crossovers and of
+    /// the side-chain filters, which take their outputs from the states.
+    pub fn tuned(freq_hz: f64, q: f64, sample_rate: f64) -> Self {
+        let f = freq_hz.min(0.49 * sample_rate).max(1e-3);
+        let g = libm::tan(std::f64::consts::PI * f / sample_rate);
+        Self::new(g, 1.0 / q, 0.0, 0.0, 1.0)
     }
 
     /// One sample through the section: returns the output and advances `s`.

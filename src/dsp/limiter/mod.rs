@@ -122,22 +122,6 @@ fn example() -> ProcessorConfig {
         .with("auto_release", ConfigValue::Bool(true))
 }
 
-/// Reads a numeric option without taking it (it is also a parameter, taken by the registry).
-pub(crate) fn peek_number(
-    config: &ProcessorConfig,
-    key: &str,
-    default: f64,
-) -> Result<f64, String> {
-    match config.entries.get(key) {
-        None => Ok(default),
-        Some(ConfigValue::Number(v)) => Ok(*v),
-        Some(other) => Err(format!(
-            "`{key}` must be a number, not {}",
-            other.type_name()
-        )),
-    }
-}
-
 fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
     if !(1..=2).contains(&cx.input_channels) {
         return Err(format!(
@@ -152,7 +136,7 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
         ));
     }
     let auto_release = cx.config.take_bool("auto_release", true)?;
-    let lookahead = peek_number(cx.config, "lookahead_ms", DEFAULT_LOOKAHEAD_MS)?;
+    let lookahead = cx.config.peek_number("lookahead_ms", DEFAULT_LOOKAHEAD_MS)?;
     Ok(Box::new(Limiter::new(
         cx.input_channels,
         factor as usize,

@@ -1,4 +1,5 @@
-//! In-memory rendering: run a graph over signals held in memory.
+//! In-memory rendering (control side of tests, benches and tools): compile a graph and run it
+//! over signals held in memory.
 //!
 //! For tests, benches and tools that work on short material (the file-based render streams
 //! instead). The same schedule and the same latency trimming as a real render.
