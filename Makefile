@@ -1,6 +1,7 @@
 # stemgraph: the two commands of the quick start, and a few helpers.
 #   make demo   writes the built-in demo song and renders the demo recipe on it
-#   make test   runs the whole test suite (the sound-server playback test last, alone)
+#   make test   runs the whole test suite (the sound-server playback test last, alone), then
+#               builds and tests the headless library (cargo --no-default-features)
 # Both first install the system packages they need when missing (see .ci/install-deps).
 
 CARGO ?= cargo
@@ -20,11 +21,18 @@ demo: build
 	$(CARGO) run --release --quiet -- demo --out demo
 
 # The playback test through a PulseAudio null sink plays in real time: it runs alone, after the
-# others (it is #[ignore]d in the plain run), and whatever they did.
+# others (it is #[ignore]d in the plain run), and whatever they did. Then the headless build
+# (`--no-default-features`: no live playback, plots or demo) is built and tested, and its
+# dependency tree is checked for ALSA (it must build without the ALSA headers).
 test: test-deps
 	@status=0; \
 	$(CARGO) test --all-targets --no-fail-fast || status=1; \
 	$(CARGO) test --test live_pulse -- --ignored --test-threads=1 || status=1; \
+	$(CARGO) build --no-default-features || status=1; \
+	$(CARGO) test --no-default-features --no-fail-fast || status=1; \
+	if $(CARGO) tree --no-default-features --edges normal,build --prefix none | grep -i alsa; then \
+		echo "error: the --no-default-features build depends on ALSA" >&2; status=1; \
+	fi; \
 	exit $$status
 
 bench: deps

@@ -3,8 +3,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::graph::{compile, CompileOptions, GraphSpec};
+use stemgraph::render::in_memory::render_in_memory;
 
 /// 8 stems, each with a gain and a pan, into a master bus with a gain: 26 steps.
 fn graph() -> GraphSpec {

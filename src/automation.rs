@@ -1,4 +1,5 @@
-//! Automation curves: parameter values over song time, as data.
+//! Automation curves: parameter values over song time, as data; and the curves of fades
+//! ([`FadeShape`]).
 //!
 //! A recipe's curves (breakpoints with shapes, or a Lua function sampled at control rate when the
 //! recipe loads) are compiled into a [`Curve`] of breakpoints at whole sample positions. The
@@ -158,6 +159,46 @@ fn interpolate(a: &Breakpoint, b: &Breakpoint, t: i64) -> f64 {
             } else {
                 a.value + (b.value - a.value) * x
             }
+        }
+    }
+}
+
+/// The curve of a fade, from silence (x = 0) to full level (x = 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FadeShape {
+    /// Straight line in amplitude.
+    Linear,
+    /// Quarter sine: equal power, the usual musical fade.
+    Sine,
+    /// Exponential: slow start, fast finish (sounds even in loudness).
+    Exponential,
+    /// S-curve (smoothstep).
+    SCurve,
+}
+
+impl FadeShape {
+    /// Parses a shape name.
+    pub fn parse(name: &str) -> Option<FadeShape> {
+        Some(match name {
+            "linear" => FadeShape::Linear,
+            "sine" | "equal_power" => FadeShape::Sine,
+            "exp" | "exponential" | "log" => FadeShape::Exponential,
+            "s" | "smooth" | "s_curve" => FadeShape::SCurve,
+            _ => return None,
+        })
+    }
+
+    /// The gain at position `x` in 0..=1.
+    pub fn gain(self, x: f64) -> f64 {
+        let x = x.clamp(0.0, 1.0);
+        match self {
+            FadeShape::Linear => x,
+            FadeShape::Sine => libm::sin(x * std::f64::consts::FRAC_PI_2),
+            FadeShape::Exponential => {
+                const K: f64 = 4.0;
+                (libm::exp(K * x) - 1.0) / (libm::exp(K) - 1.0)
+            }
+            FadeShape::SCurve => x * x * (3.0 - 2.0 * x),
         }
     }
 }

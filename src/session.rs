@@ -109,10 +109,11 @@ pub struct FadeDecl {
     /// Length in seconds.
     pub seconds: f64,
     /// Curve.
-    pub shape: crate::render::edits::FadeShape,
+    pub shape: crate::automation::FadeShape,
 }
 
-/// Song edits as written (seconds of song time).
+/// Song edits as written (seconds of song time); the render resolves them into frames
+/// (`EditsDecl::resolve`, in `render/edits.rs`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EditsDecl {
     /// Start trim.
@@ -123,28 +124,6 @@ pub struct EditsDecl {
     pub fade_in: Option<FadeDecl>,
     /// Fade out.
     pub fade_out: Option<FadeDecl>,
-}
-
-impl EditsDecl {
-    /// The edits in frames for a song of `length` frames (including its tail) at `rate`.
-    pub fn resolve(&self, length: u64, rate: f64) -> crate::render::edits::SongEdits {
-        use crate::render::edits::{Fade, SongEdits};
-        let frames = |s: f64| crate::units::seconds_to_samples(s, rate).max(0) as u64;
-        let start = self.start_s.map_or(0, frames).min(length);
-        let end = self.finish_s.map_or(length, frames).clamp(start, length);
-        let fade = |f: &Option<FadeDecl>| {
-            f.as_ref().map(|f| Fade {
-                frames: frames(f.seconds),
-                shape: f.shape,
-            })
-        };
-        SongEdits {
-            start,
-            end,
-            fade_in: fade(&self.fade_in),
-            fade_out: fade(&self.fade_out),
-        }
-    }
 }
 
 /// One breakpoint as written: time in seconds, value, shape name.

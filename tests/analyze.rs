@@ -512,6 +512,7 @@ fn the_file_analysis_is_described_alike_in_both_schemas() {
 }
 
 /// Width and height from a PNG's IHDR chunk.
+#[cfg(feature = "plot")]
 fn png_size(path: &Path) -> (u32, u32) {
     let b = std::fs::read(path).unwrap();
     assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
@@ -521,6 +522,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 }
 
 #[test]
+#[cfg(feature = "plot")]
 fn plot_writes_a_png_of_the_expected_size() {
     use stemgraph::analysis::plot::{PLOT_HEIGHT, PLOT_WIDTH};
     let dir = tempfile::tempdir().unwrap();

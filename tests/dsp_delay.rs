@@ -6,8 +6,8 @@ mod common;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::registry::build;
 use stemgraph::dsp::{ConfigValue, ProcessSpec, ProcessorConfig};
-use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 use stemgraph::graph::{AutomationSpec, GraphSpec};
+use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 
 fn delay_graph(config: ProcessorConfig, channels: usize) -> GraphSpec {
     single_processor_graph("delay", config, channels)

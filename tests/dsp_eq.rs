@@ -7,8 +7,8 @@ mod common;
 use std::f64::consts::PI;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::{ConfigValue, ProcessorConfig};
-use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 use stemgraph::graph::{AutomationSpec, GraphSpec};
+use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

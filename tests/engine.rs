@@ -4,8 +4,8 @@ mod common;
 use common::{alloc_violations, noise};
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::graph::{AutomationSpec, GraphSpec};
+use stemgraph::render::in_memory::render_in_memory;
 
 const FS: f64 = 48_000.0;
 

@@ -309,7 +309,10 @@ fn a_burst_of_swaps_never_frees_a_schedule_on_the_audio_thread() {
     }
     assert_eq!(violations, 0, "the audio side allocated or freed");
     assert_eq!(engine.retire_overflows(), 0);
-    assert_eq!(accepted, MAX_IN_FLIGHT, "the bound lets exactly the queue's worth through");
+    assert_eq!(
+        accepted, MAX_IN_FLIGHT,
+        "the bound lets exactly the queue's worth through"
+    );
     assert_eq!(refused, 2 * MAX_IN_FLIGHT);
     // Let the last crossfade finish, then everything handed over comes back here.
     for _ in 0..16 {

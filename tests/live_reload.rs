@@ -6,9 +6,9 @@ mod common;
 use common::{alloc_violations, Rng};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::live::audio::AudioSide;
 use stemgraph::live::control::{start, Command, Controller, LiveConfig, LiveEvent, SwapRecord};
+use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::script::load_recipe;
 
 const FS: u32 = 48_000;

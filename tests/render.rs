@@ -285,6 +285,7 @@ fn a_deliverable_at_another_rate_is_resampled_to_the_exact_length() {
 /// Two threads render the same bytes as one (and as other block sizes): stems with strips into
 /// two buses, a send and a master chain.
 #[test]
+#[cfg(feature = "demo")]
 fn thread_count_does_not_change_the_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -5,9 +5,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use stemgraph::analysis::analyze::analyze;
 use stemgraph::analysis::check::{NullTest, Severity};
-use stemgraph::render::report::{self, sha256_file, GainReduction, RenderReport};
 use stemgraph::dsp::AudioRef;
 use stemgraph::engine::Tap;
+use stemgraph::render::report::{self, sha256_file, GainReduction, RenderReport};
 use stemgraph::render::{render, RenderOptions};
 use stemgraph::script::load_recipe;
 

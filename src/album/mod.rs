@@ -40,7 +40,6 @@ pub use spec::{AlbumSpec, GainKey, Policy, PolicyMode, SongSpec};
 use crate::io::atomic::OutputError;
 use crate::io::decode::DecodeError;
 use crate::render::RenderError;
-use crate::script::ScriptError;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -48,9 +47,6 @@ use std::sync::Arc;
 /// Why an album could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum AlbumError {
-    /// The album file or a song's recipe could not be loaded.
-    #[error(transparent)]
-    Script(Box<ScriptError>),
     /// A song failed to measure or render.
     #[error("track {track} ({title}): {source}")]
     Song {
@@ -183,12 +179,6 @@ impl<'a> AlbumContext<'a> {
     /// Saves the digest cache.
     pub fn save_digests(&self) {
         self.digests.save(&self.work.digests());
-    }
-}
-
-impl From<ScriptError> for AlbumError {
-    fn from(e: ScriptError) -> Self {
-        AlbumError::Script(Box::new(e))
     }
 }
 

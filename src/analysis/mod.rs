@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod check;
 pub mod json;
 pub mod meters;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod series;
 pub mod spectrum;

@@ -4,8 +4,9 @@
 use super::CliError;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use stemgraph::analysis::analyze::{analyze_with, AnalyzeOptions, Difference, FileAnalysis};
-use stemgraph::analysis::plot::plot;
+use stemgraph::analysis::analyze::{
+    analyze_with, Analysis, AnalyzeOptions, Difference, FileAnalysis,
+};
 
 /// Arguments of `analyze`.
 #[derive(clap::Args)]
@@ -35,6 +36,11 @@ struct Document<'a> {
 
 /// Runs `analyze`.
 pub fn run(args: Args) -> Result<(), CliError> {
+    #[cfg(not(feature = "plot"))]
+    if args.plot.is_some() {
+        // Said before measuring anything.
+        return Err(super::missing_feature("`analyze --plot`", "plot"));
+    }
     let opts = AnalyzeOptions {
         fft_size: args
             .plot
@@ -64,7 +70,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(png) = &args.plot {
         for (i, a) in analyses.iter().enumerate() {
             let path = numbered(png, i, analyses.len());
-            plot(&path, a, reference.as_ref())?;
+            draw(&path, a, reference.as_ref())?;
             plots.push(path);
         }
     }
@@ -92,6 +98,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Draws the plot of `a` into `path` (feature `plot`).
+#[cfg(feature = "plot")]
+fn draw(path: &Path, a: &Analysis, reference: Option<&Analysis>) -> Result<(), CliError> {
+    Ok(stemgraph::analysis::plot::plot(path, a, reference)?)
+}
+
+/// Without the `plot` feature: says which feature `--plot` needs.
+#[cfg(not(feature = "plot"))]
+fn draw(_: &Path, _: &Analysis, _: Option<&Analysis>) -> Result<(), CliError> {
+    Err(super::missing_feature("`analyze --plot`", "plot"))
 }
 
 /// `png` itself for one file; `NAME-<i+1>.EXT` for several.
@@ -138,6 +156,109 @@ fn clock(s: f64) -> String {
     format!("{}:{:04.1}", m as u64, s - m * 60.0)
 }
 
+/// A figure of a file: from its analysis, and its difference from the reference's.
+type Figure = fn(&FileAnalysis) -> f64;
+/// A difference between a file and the reference.
+type Delta = fn(&Difference) -> f64;
+
+/// One line of the table.
+struct Row {
+    label: String,
+    value: f64,
+    reference: Option<f64>,
+    delta: Option<f64>,
+    unit: &'static str,
+    decimals: usize,
+}
+
+/// The table's figures, in order, with the reference's and the differences when given.
+fn rows(f: &FileAnalysis, cmp: Option<(&FileAnalysis, &Difference)>) -> Vec<Row> {
+    let row = |label: &str, figure: Figure, delta: Option<Delta>, unit, decimals| Row {
+        label: label.to_string(),
+        value: figure(f),
+        reference: cmp.map(|(r, _)| figure(r)),
+        delta: cmp.and_then(|(_, d)| delta.map(|delta| delta(d))),
+        unit,
+        decimals,
+    };
+    let tp_label = format!("true peak ({}×)", f.true_peak_oversampling);
+    vec![
+        row(
+            "integrated",
+            |a| a.integrated_lufs,
+            Some(|d| d.integrated_lu),
+            "LUFS",
+            1,
+        ),
+        row(
+            "short-term max",
+            |a| a.short_term_max_lufs,
+            Some(|d| d.short_term_max_lu),
+            "LUFS",
+            1,
+        ),
+        row(
+            "momentary max",
+            |a| a.momentary_max_lufs,
+            Some(|d| d.momentary_max_lu),
+            "LUFS",
+            1,
+        ),
+        row(
+            "loudness range",
+            |a| a.loudness_range_lu,
+            Some(|d| d.loudness_range_lu),
+            "LU",
+            1,
+        ),
+        row(
+            &tp_label,
+            |a| a.true_peak_dbtp,
+            Some(|d| d.true_peak_db),
+            "dBTP",
+            2,
+        ),
+        row(
+            "true peak (8×)",
+            |a| a.true_peak_8x_dbtp.unwrap_or(f64::NAN),
+            Some(|d| d.true_peak_8x_db.unwrap_or(f64::NAN)),
+            "dBTP",
+            2,
+        ),
+        row(
+            "sample peak",
+            |a| a.sample_peak_dbfs,
+            Some(|d| d.sample_peak_db),
+            "dBFS",
+            2,
+        ),
+        row("RMS", |a| a.rms_dbfs, Some(|d| d.rms_db), "dBFS", 1),
+        row("PLR", |a| a.plr_db, Some(|d| d.plr_db), "dB", 1),
+        row(
+            "crest factor",
+            |a| a.crest_factor_db,
+            Some(|d| d.crest_factor_db),
+            "dB",
+            1,
+        ),
+        row(
+            "correlation",
+            |a| a.correlation.unwrap_or(f64::NAN),
+            Some(|d| d.correlation.unwrap_or(f64::NAN)),
+            "",
+            2,
+        ),
+        row(
+            "width (S/M)",
+            |a| a.width.unwrap_or(f64::NAN),
+            Some(|d| d.width.unwrap_or(f64::NAN)),
+            "",
+            2,
+        ),
+        row("DC offset", |a| a.dc_offset_dbfs, None, "dBFS", 1),
+    ]
+}
+
 /// The table of one file, with the reference's figures and the differences when given.
 fn table(f: &FileAnalysis, cmp: Option<(&FileAnalysis, &Difference)>) -> String {
     use std::fmt::Write;
@@ -164,119 +285,15 @@ fn table(f: &FileAnalysis, cmp: Option<(&FileAnalysis, &Difference)>) -> String 
             "", "file", "reference", "Δ"
         );
     }
-    let tp_label = format!("true peak ({}×)", f.true_peak_oversampling);
-    type Row<'a> = (&'a str, f64, Option<f64>, Option<f64>, &'a str, usize);
-    let rows: Vec<Row> = {
-        let r = cmp.map(|c| c.0);
-        let d = cmp.map(|c| c.1);
-        vec![
-            (
-                "integrated",
-                f.integrated_lufs,
-                r.map(|r| r.integrated_lufs),
-                d.map(|d| d.integrated_lu),
-                "LUFS",
-                1,
-            ),
-            (
-                "short-term max",
-                f.short_term_max_lufs,
-                r.map(|r| r.short_term_max_lufs),
-                d.map(|d| d.short_term_max_lu),
-                "LUFS",
-                1,
-            ),
-            (
-                "momentary max",
-                f.momentary_max_lufs,
-                r.map(|r| r.momentary_max_lufs),
-                d.map(|d| d.momentary_max_lu),
-                "LUFS",
-                1,
-            ),
-            (
-                "loudness range",
-                f.loudness_range_lu,
-                r.map(|r| r.loudness_range_lu),
-                d.map(|d| d.loudness_range_lu),
-                "LU",
-                1,
-            ),
-            (
-                &tp_label,
-                f.true_peak_dbtp,
-                r.map(|r| r.true_peak_dbtp),
-                d.map(|d| d.true_peak_db),
-                "dBTP",
-                2,
-            ),
-            (
-                "true peak (8×)",
-                f.true_peak_8x_dbtp.unwrap_or(f64::NAN),
-                r.map(|r| r.true_peak_8x_dbtp.unwrap_or(f64::NAN)),
-                d.map(|d| d.true_peak_8x_db.unwrap_or(f64::NAN)),
-                "dBTP",
-                2,
-            ),
-            (
-                "sample peak",
-                f.sample_peak_dbfs,
-                r.map(|r| r.sample_peak_dbfs),
-                d.map(|d| d.sample_peak_db),
-                "dBFS",
-                2,
-            ),
-            (
-                "RMS",
-                f.rms_dbfs,
-                r.map(|r| r.rms_dbfs),
-                d.map(|d| d.rms_db),
-                "dBFS",
-                1,
-            ),
-            (
-                "PLR",
-                f.plr_db,
-                r.map(|r| r.plr_db),
-                d.map(|d| d.plr_db),
-                "dB",
-                1,
-            ),
-            (
-                "crest factor",
-                f.crest_factor_db,
-                r.map(|r| r.crest_factor_db),
-                d.map(|d| d.crest_factor_db),
-                "dB",
-                1,
-            ),
-            (
-                "correlation",
-                f.correlation.unwrap_or(f64::NAN),
-                r.map(|r| r.correlation.unwrap_or(f64::NAN)),
-                d.map(|d| d.correlation.unwrap_or(f64::NAN)),
-                "",
-                2,
-            ),
-            (
-                "width (S/M)",
-                f.width.unwrap_or(f64::NAN),
-                r.map(|r| r.width.unwrap_or(f64::NAN)),
-                d.map(|d| d.width.unwrap_or(f64::NAN)),
-                "",
-                2,
-            ),
-            (
-                "DC offset",
-                f.dc_offset_dbfs,
-                r.map(|r| r.dc_offset_dbfs),
-                None,
-                "dBFS",
-                1,
-            ),
-        ]
-    };
-    for (label, v, rv, dv, unit, d) in rows {
+    for Row {
+        label,
+        value: v,
+        reference: rv,
+        delta: dv,
+        unit,
+        decimals: d,
+    } in rows(f, cmp)
+    {
         let unit_col = format!(" {unit:<4}");
         match (rv, dv) {
             (Some(rv), dv) => {

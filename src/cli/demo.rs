@@ -1,14 +1,16 @@
-//! `stemgraph demo [--out DIR]`: the zero-setup first run.
+//! `stemgraph demo [--out DIR]`: the zero-setup first run (feature `demo`; without it the command
+//! says which feature it needs).
 
 use super::CliError;
 use std::path::PathBuf;
-use stemgraph::demo::{write_demo, DemoOptions};
 
 /// The bundled demo recipe, written beside the demo stems.
+#[cfg(feature = "demo")]
 pub const DEMO_RECIPE: &str = include_str!("../../scripts/demo.lua");
 
 /// Arguments of `demo`.
 #[derive(clap::Args)]
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
 pub struct Args {
     /// Folder for the demo song, its recipe and the rendered masters.
     #[arg(long, default_value = "demo")]
@@ -25,7 +27,15 @@ pub struct Args {
 }
 
 /// Runs `demo`.
+#[cfg(not(feature = "demo"))]
+pub fn run(_args: Args) -> Result<(), CliError> {
+    Err(super::missing_feature("`stemgraph demo`", "demo"))
+}
+
+/// Runs `demo`.
+#[cfg(feature = "demo")]
 pub fn run(args: Args) -> Result<(), CliError> {
+    use stemgraph::demo::{write_demo, DemoOptions};
     let opts = DemoOptions {
         seconds: args.seconds,
         stems: args.stems,

@@ -80,3 +80,13 @@ pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     })
     .clone()
 }
+
+/// The error of a command (or option) that needs a Cargo feature this build was made without.
+#[cfg(any(not(feature = "live"), not(feature = "plot"), not(feature = "demo")))]
+pub fn missing_feature(what: &str, feature: &str) -> CliError {
+    format!(
+        "{what} needs the `{feature}` feature, which this build of stemgraph was made without; \
+         build it with `cargo build --features {feature}` (or with the default features)"
+    )
+    .into()
+}

@@ -1,12 +1,12 @@
-//! `stemgraph play RECIPE`: live playback with hot reload and meters.
+//! `stemgraph play RECIPE`: live playback with hot reload and meters (feature `live`; without
+//! it the command says which feature it needs).
 
 use super::CliError;
 use std::path::PathBuf;
-use stemgraph::live::player::{play, PlayOptions};
-use stemgraph::live::transport::parse_from;
 
 /// Arguments of `play`.
 #[derive(clap::Args)]
+#[cfg_attr(not(feature = "live"), allow(dead_code))]
 pub struct Args {
     /// The recipe (a Lua file).
     #[arg(required_unless_present = "list_devices")]
@@ -52,7 +52,16 @@ fn crossfade_ms(s: &str) -> Result<f64, String> {
 }
 
 /// Runs `play`.
+#[cfg(not(feature = "live"))]
+pub fn run(_args: Args) -> Result<(), CliError> {
+    Err(super::missing_feature("`stemgraph play`", "live"))
+}
+
+/// Runs `play`.
+#[cfg(feature = "live")]
 pub fn run(args: Args) -> Result<(), CliError> {
+    use stemgraph::live::player::{play, PlayOptions};
+    use stemgraph::live::transport::parse_from;
     if args.list_devices {
         for line in stemgraph::live::output::list_devices()? {
             println!("{line}");

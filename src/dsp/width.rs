@@ -16,8 +16,8 @@
 //! samples (0 in silence).
 
 use crate::dsp::crossover::{lr_sections, SvfState};
-use crate::dsp::filters::SvfCoefs;
 use crate::dsp::dynamics::core::{pole, Cached, CHUNK};
+use crate::dsp::filters::SvfCoefs;
 use crate::dsp::registry::{BuildContext, KindInfo};
 use crate::dsp::{
     AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, ProcessorConfig, Telemetry,

@@ -217,8 +217,15 @@ impl ScheduleBuilder {
 
     fn check_channels(&self) -> Result<(), ScheduleError> {
         let bad = |c: usize| c == 0 || c > MAX_CHANNELS;
-        let inputs = self.inputs.iter().enumerate().map(|(i, &c)| (format!("input {i}"), c));
-        let outputs = self.outputs.iter().map(|(id, c, _)| (format!("output `{id}`"), *c));
+        let inputs = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (format!("input {i}"), c));
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|(id, c, _)| (format!("output `{id}`"), *c));
         for (what, channels) in inputs.chain(outputs) {
             if bad(channels) {
                 return Err(ScheduleError::Channels { what, channels });
@@ -378,7 +385,12 @@ mod tests {
             max_block: BLOCK,
             input_channels: 1,
         });
-        let names = b.processor.params().iter().map(|p| p.name.clone()).collect();
+        let names = b
+            .processor
+            .params()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         RtNode {
             id: id.into(),
             kind: RtKind::Processor(b.processor),
@@ -388,7 +400,11 @@ mod tests {
                 .iter()
                 .map(|&v| ParamState::new(v, Scale::Linear, 0))
                 .collect(),
-            slots: b.initial.iter().map(|&v| ParamSlot::new(v, BLOCK)).collect(),
+            slots: b
+                .initial
+                .iter()
+                .map(|&v| ParamSlot::new(v, BLOCK))
+                .collect(),
             upstream_latency: 0,
             telemetry: None,
             bypassed: false,
@@ -447,18 +463,31 @@ mod tests {
             channels: 1,
         });
         let out = b.output("out", 1, 0);
-        b.step(Step::Output { output: out, buf: 2 });
+        b.step(Step::Output {
+            output: out,
+            buf: 2,
+        });
         b
     }
 
     #[test]
     fn built_program_runs_its_steps() {
         let mut s = two_strips().build().expect("valid");
-        assert_eq!((s.input_count(), s.output_count(), s.nodes().len()), (2, 1, 3));
-        s.input_mut(0, 4).channel_mut(0).copy_from_slice(&[1.0, 0.5, 0.0, -1.0]);
-        s.input_mut(1, 4).channel_mut(0).copy_from_slice(&[1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(
+            (s.input_count(), s.output_count(), s.nodes().len()),
+            (2, 1, 3)
+        );
+        s.input_mut(0, 4)
+            .channel_mut(0)
+            .copy_from_slice(&[1.0, 0.5, 0.0, -1.0]);
+        s.input_mut(1, 4)
+            .channel_mut(0)
+            .copy_from_slice(&[1.0, 1.0, 1.0, 1.0]);
         s.process(4);
-        let (ga, gb) = (crate::units::db_to_gain(6.0), crate::units::db_to_gain(-6.0));
+        let (ga, gb) = (
+            crate::units::db_to_gain(6.0),
+            crate::units::db_to_gain(-6.0),
+        );
         let expected = [ga + gb, 0.5 * ga + gb, gb, -ga + gb];
         assert_eq!(s.output(0, 4).channel(0), &expected);
         assert_eq!(s.position(), 4);
@@ -512,7 +541,10 @@ mod tests {
             out_channels: 1,
             key: None,
         });
-        assert!(matches!(b.build(), Err(ScheduleError::UnknownNode { node: 9, .. })));
+        assert!(matches!(
+            b.build(),
+            Err(ScheduleError::UnknownNode { node: 9, .. })
+        ));
         for step in [
             Step::Input { input: 2, buf: 0 },
             Step::Output { output: 1, buf: 0 },
@@ -551,7 +583,10 @@ mod tests {
         });
         assert!(matches!(
             b.build(),
-            Err(ScheduleError::WrongKind { expected: "bus", .. })
+            Err(ScheduleError::WrongKind {
+                expected: "bus",
+                ..
+            })
         ));
     }
 

@@ -232,7 +232,10 @@ mod tests {
             0,
         );
         let new = shape(
-            &[("x", "eq", &["1.freq", "2.freq"]), ("y", "delay", &["gain_db"])],
+            &[
+                ("x", "eq", &["1.freq", "2.freq"]),
+                ("y", "delay", &["gain_db"]),
+            ],
             "b",
             0,
         );
@@ -245,7 +248,11 @@ mod tests {
         let b_same = shape(&[("x", "gain", &["gain_db"])], "s", 0);
         let b_later = shape(&[("x", "gain", &["gain_db"])], "s", 64);
         let b_other = shape(&[("x", "gain", &["gain_db"])], "t", 0);
-        let empty = || crate::engine::ScheduleBuilder::new(48_000.0, 16).build().unwrap();
+        let empty = || {
+            crate::engine::ScheduleBuilder::new(48_000.0, 16)
+                .build()
+                .unwrap()
+        };
         assert_eq!(plan(&a, &b_same, empty(), 480, 1).crossfade_frames, 0);
         assert_eq!(plan(&a, &b_later, empty(), 480, 2).crossfade_frames, 480);
         assert_eq!(plan(&a, &b_other, empty(), 0, 3).crossfade_frames, 1);

@@ -102,6 +102,7 @@ fn meter_ratio(dbfs: f64) -> f64 {
     ((dbfs + 60.0) / 60.0).clamp(0.0, 1.0)
 }
 
+/// Draws the whole display, a panel per part, top to bottom.
 fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
     let stems_h = s.stems.len() as u16 + 2;
     let [top, meters, ab, stems, logs, help] = Layout::vertical([
@@ -113,8 +114,19 @@ fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
         Constraint::Length(1),
     ])
     .areas(f.area());
+    draw_transport(f, s, top);
+    draw_meters(f, s, meters);
+    draw_ab(f, s, ab);
+    draw_stems(f, s, stems);
+    draw_log(f, s, log, logs);
+    f.render_widget(
+        Paragraph::new(HELP).style(Style::default().fg(Color::DarkGray)),
+        help,
+    );
+}
 
-    // Transport.
+/// Play state, section, loop and the position in the song.
+fn draw_transport(f: &mut Frame, s: &Snapshot, top: Rect) {
     let state = if s.ended {
         "■ ended"
     } else if s.paused {
@@ -141,8 +153,10 @@ fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
             .label(format!("{} / {}", clock(s.position_s), clock(s.song_s))),
         line2,
     );
+}
 
-    // Loudness.
+/// Loudness and true peak, gain reduction, load, and the integrated loudness at reloads.
+fn draw_meters(f: &mut Frame, s: &Snapshot, meters: Rect) {
     let gr = if s.gain_reduction.is_empty() {
         "GR —".to_string()
     } else {
@@ -192,8 +206,10 @@ fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
         Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" meters ")),
         meters,
     );
+}
 
-    // A/B and bypass.
+/// What is heard (master or reference, loudness-matched) and the master chain's bypass.
+fn draw_ab(f: &mut Frame, s: &Snapshot, ab: Rect) {
     let ab_text = if !s.has_reference {
         "A master (no reference mix declared)".to_string()
     } else {
@@ -220,8 +236,10 @@ fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
         Paragraph::new(ab_text).block(Block::default().borders(Borders::ALL).title(" A/B ")),
         ab,
     );
+}
 
-    // Stems.
+/// A level bar per stem, with its mute and solo marks.
+fn draw_stems(f: &mut Frame, s: &Snapshot, stems: Rect) {
     let block = Block::default().borders(Borders::ALL).title(" stems ");
     let inner = block.inner(stems);
     f.render_widget(block, stems);
@@ -257,8 +275,10 @@ fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
             bar,
         );
     }
+}
 
-    // Log.
+/// The last reload and as much of the log as fits.
+fn draw_log(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>, logs: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     if let Some(r) = &s.last_reload {
         lines.push(Line::styled(
@@ -284,10 +304,6 @@ fn draw(f: &mut Frame, s: &Snapshot, log: &VecDeque<String>) {
             }
         ))),
         logs,
-    );
-    f.render_widget(
-        Paragraph::new(HELP).style(Style::default().fg(Color::DarkGray)),
-        help,
     );
 }
 

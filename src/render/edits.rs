@@ -5,45 +5,8 @@
 
 use crate::dsp::{AudioBuffer, AudioRef};
 
-/// The curve of a fade, from silence (x = 0) to full level (x = 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FadeShape {
-    /// Straight line in amplitude.
-    Linear,
-    /// Quarter sine: equal power, the usual musical fade.
-    Sine,
-    /// Exponential: slow start, fast finish (sounds even in loudness).
-    Exponential,
-    /// S-curve (smoothstep).
-    SCurve,
-}
-
-impl FadeShape {
-    /// Parses a shape name.
-    pub fn parse(name: &str) -> Option<FadeShape> {
-        Some(match name {
-            "linear" => FadeShape::Linear,
-            "sine" | "equal_power" => FadeShape::Sine,
-            "exp" | "exponential" | "log" => FadeShape::Exponential,
-            "s" | "smooth" | "s_curve" => FadeShape::SCurve,
-            _ => return None,
-        })
-    }
-
-    /// The gain at position `x` in 0..=1.
-    pub fn gain(self, x: f64) -> f64 {
-        let x = x.clamp(0.0, 1.0);
-        match self {
-            FadeShape::Linear => x,
-            FadeShape::Sine => libm::sin(x * std::f64::consts::FRAC_PI_2),
-            FadeShape::Exponential => {
-                const K: f64 = 4.0;
-                (libm::exp(K * x) - 1.0) / (libm::exp(K) - 1.0)
-            }
-            FadeShape::SCurve => x * x * (3.0 - 2.0 * x),
-        }
-    }
-}
+pub use crate::automation::FadeShape;
+use crate::session::{EditsDecl, FadeDecl};
 
 /// A fade of `frames` frames.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,6 +100,29 @@ impl SongEdits {
             }
         }
         Some(scratch.view(b - a))
+    }
+}
+
+/// The render resolves the edits a recipe declares (seconds) into frames; the declaration stays
+/// plain data in [`crate::session`].
+impl EditsDecl {
+    /// The edits in frames for a song of `length` frames (including its tail) at `rate`.
+    pub fn resolve(&self, length: u64, rate: f64) -> SongEdits {
+        let frames = |s: f64| crate::units::seconds_to_samples(s, rate).max(0) as u64;
+        let start = self.start_s.map_or(0, frames).min(length);
+        let end = self.finish_s.map_or(length, frames).clamp(start, length);
+        let fade = |f: &Option<FadeDecl>| {
+            f.as_ref().map(|f| Fade {
+                frames: frames(f.seconds),
+                shape: f.shape,
+            })
+        };
+        SongEdits {
+            start,
+            end,
+            fade_in: fade(&self.fade_in),
+            fade_out: fade(&self.fade_out),
+        }
     }
 }
 

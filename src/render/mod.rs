@@ -12,10 +12,6 @@ pub mod in_memory;
 pub mod report;
 pub mod target;
 
-use report::{
-    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError,
-    StemCache,
-};
 use crate::dsp::AudioBuffer;
 use crate::engine::{parallel, Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
@@ -23,6 +19,9 @@ use crate::io::atomic::OutputError;
 use crate::io::decode::{DecodeError, Decoder, StemStream, StreamOptions};
 use crate::session::Session;
 use deliver::{DeliverableSink, DeliveredFile};
+use report::{
+    CachedStem, CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError, StemCache,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

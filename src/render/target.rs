@@ -18,9 +18,9 @@
 //! [`solve_drive`], [`render_tail`]) so that an album can run stage 1 for every song, decide the
 //! drives across songs (album gain), and then run stage 3 per song.
 
+use super::report::CollectedMeters;
 use super::{render_graph, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;
-use super::report::CollectedMeters;
 use crate::dsp::{ConfigValue, Port};
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec};
 use crate::io::decode::{StemStream, StreamOptions};

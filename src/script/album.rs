@@ -37,25 +37,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
     modules::install(&lua).map_err(ScriptError::lua)?;
     let value: Value =
         sandbox::run(&lua, &source, &super::chunk_name(path)).map_err(ScriptError::lua)?;
-    let t = match value {
-        Value::Table(t)
-            if t.metatable()
-                .and_then(|m| m.get::<String>("__name").ok())
-                .as_deref()
-                == Some("album") =>
-        {
-            t
-        }
-        other => {
-            return Err(ScriptError::Recipe {
-                origin: Some(Origin::new(path.to_string_lossy(), 1)),
-                message: format!(
-                    "an album file must return its album (`return album {{ ... }}`), but it returned {}",
-                    describe(&other)
-                ),
-            })
-        }
-    };
+    let t = album_table(value, path)?;
     // `return album { ... }` is a tail call, which leaves Lua no line of the album file to
     // report: find it in the text instead.
     let text = String::from_utf8_lossy(&source);
@@ -116,53 +98,22 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         }
         let song_deliver: Option<Table> = table_field(&song, "deliver", &origin).map_err(at)?;
         let deliver = song_deliver.or_else(|| deliver.clone());
-        let (mut session, inputs) = match get_string(&song, "recipe", &origin).map_err(at)? {
-            Some(recipe) => {
-                let file = resolve(&base, &recipe);
-                let mut s = super::load_recipe(&file)?;
-                if let Some(t) = &song_title {
-                    s.title = t.clone();
-                }
-                if let Some(a) = get_string(&song, "artist", &origin)? {
-                    s.artist = Some(a);
-                }
-                if let Some(d) = &deliver {
-                    s.deliverables = convert::deliverables(d)?;
-                }
-                let inputs = s.loaded_files.clone();
-                (s, inputs)
-            }
-            None => {
-                let template = get_string(&song, "template", &origin)?
-                    .or_else(|| default_template.clone())
-                    .ok_or_else(|| {
-                        at(recipe_err(
-                            &origin,
-                            "say which template renders it (`template = \"band_4stem\"` on the \
-                             album or the song), or give its `recipe`",
-                        ))
-                    })?;
-                let options = template_options(
-                    &lua,
-                    &song,
-                    &base,
-                    &name,
-                    artist.as_deref(),
-                    &master,
-                    deliver.as_ref(),
-                )
-                .map_err(at)?;
-                let f: Function = lua
-                    .globals()
-                    .get::<Function>("template")
-                    .and_then(|t| t.call::<Function>(template))
-                    .map_err(ScriptError::lua)?;
-                let value: Value = f.call(options).map_err(ScriptError::lua)?;
-                let s = convert::session(value, path).map_err(at)?;
-                from_template.push(specs.len());
-                (s, Vec::new())
-            }
+        let cx = SongCx {
+            lua: &lua,
+            path,
+            base: &base,
+            artist: artist.as_deref(),
+            default_template: default_template.as_deref(),
+            master: &master,
+            deliver: deliver.as_ref(),
+            origin: &origin,
+            name: &name,
         };
+        let (mut session, inputs, templated) =
+            song_session(&cx, &song, song_title.as_deref(), &at)?;
+        if templated {
+            from_template.push(specs.len());
+        }
         if session.artist.is_none() {
             session.artist = artist.clone();
         }
@@ -203,6 +154,97 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         cd,
         songs: specs,
     })
+}
+
+/// The table of an `album`, or the error of an album file that returned something else.
+fn album_table(value: Value, path: &Path) -> Result<Table, ScriptError> {
+    match value {
+        Value::Table(t)
+            if t.metatable()
+                .and_then(|m| m.get::<String>("__name").ok())
+                .as_deref()
+                == Some("album") =>
+        {
+            Ok(t)
+        }
+        other => Err(ScriptError::Recipe {
+            origin: Some(Origin::new(path.to_string_lossy(), 1)),
+            message: format!(
+                "an album file must return its album (`return album {{ ... }}`), but it returned {}",
+                describe(&other)
+            ),
+        }),
+    }
+}
+
+/// What a song's session is made with: the album's Lua state and values, and the song's own.
+struct SongCx<'a> {
+    lua: &'a Lua,
+    /// The album file.
+    path: &'a Path,
+    /// Its folder.
+    base: &'a Path,
+    /// The album's artist.
+    artist: Option<&'a str>,
+    /// The album's template.
+    default_template: Option<&'a str>,
+    /// The album's `master` options.
+    master: &'a Value,
+    /// The song's deliverables (its own, else the album's).
+    deliver: Option<&'a Table>,
+    /// Where the song is written.
+    origin: &'a Option<Origin>,
+    /// Its title, or `track N`.
+    name: &'a str,
+}
+
+/// The session of one song, from its recipe file or from a template called with its options;
+/// with the files it depends on (a recipe's own; empty for templates, which depend on the
+/// album's Lua state) and whether it came from a template. `at` places an error at the song.
+fn song_session(
+    cx: &SongCx,
+    song: &Table,
+    title: Option<&str>,
+    at: &dyn Fn(ScriptError) -> ScriptError,
+) -> Result<(Session, Vec<PathBuf>, bool), ScriptError> {
+    let origin = cx.origin;
+    if let Some(recipe) = get_string(song, "recipe", origin).map_err(at)? {
+        let file = resolve(cx.base, &recipe);
+        let mut s = super::load_recipe(&file)?;
+        if let Some(t) = title {
+            s.title = t.to_string();
+        }
+        if let Some(a) = get_string(song, "artist", origin)? {
+            s.artist = Some(a);
+        }
+        if let Some(d) = cx.deliver {
+            s.deliverables = convert::deliverables(d)?;
+        }
+        let inputs = s.loaded_files.clone();
+        return Ok((s, inputs, false));
+    }
+    let template = get_string(song, "template", origin)?
+        .or_else(|| cx.default_template.map(str::to_string))
+        .ok_or_else(|| {
+            at(recipe_err(
+                origin,
+                "say which template renders it (`template = \"band_4stem\"` on the \
+                 album or the song), or give its `recipe`",
+            ))
+        })?;
+    let options = template_options(
+        cx.lua, song, cx.base, cx.name, cx.artist, cx.master, cx.deliver,
+    )
+    .map_err(at)?;
+    let f: Function = cx
+        .lua
+        .globals()
+        .get::<Function>("template")
+        .and_then(|t| t.call::<Function>(template))
+        .map_err(ScriptError::lua)?;
+    let value: Value = f.call(options).map_err(ScriptError::lua)?;
+    let s = convert::session(value, cx.path).map_err(at)?;
+    Ok((s, Vec::new(), true))
 }
 
 /// The first line (from 1) of `text` containing one of `needles`.

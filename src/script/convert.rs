@@ -152,25 +152,7 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 
 /// Reads the session a recipe returned.
 pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
-    let t = match value {
-        Value::Table(t)
-            if t.metatable()
-                .and_then(|m| m.get::<String>("__name").ok())
-                .as_deref()
-                == Some("session") =>
-        {
-            t
-        }
-        other => {
-            return Err(ScriptError::Recipe {
-                origin: Some(Origin::new(recipe.to_string_lossy(), 1)),
-                message: format!(
-                "the recipe must return its session (end it with `return s`), but it returned {}",
-                describe(&other)
-            ),
-            })
-        }
-    };
+    let t = session_table(value, recipe)?;
     let base = recipe.parent().map(PathBuf::from).unwrap_or_default();
     let s_origin = origin_of(&t);
     let title = get_string(&t, "title", &s_origin)?.unwrap_or_else(|| "untitled".into());
@@ -186,7 +168,57 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         }
     };
     let reference = get_string(&t, "reference", &s_origin)?.map(|p| resolve(&base, &p));
+    let (mut graph, stems) = nodes(&t, &base)?;
+    graph.edges = edges(&t)?;
+    let automation = automation(&t)?;
+    let dels: Table = t.get("deliverables").map_err(ScriptError::lua)?;
+    let deliverables = deliverables(&dels)?;
+    let target_lufs = get_number(&t, "target_lufs", &s_origin)?;
+    let edits = edits(&t, &s_origin)?;
+    let ceiling_dbtp = get_number(&t, "ceiling_dbtp", &s_origin)?;
+    let sections = sections(&t, &s_origin)?;
+    Ok(Session {
+        edits,
+        target_lufs,
+        ceiling_dbtp,
+        title,
+        artist,
+        recipe: recipe.to_path_buf(),
+        sample_rate,
+        stems,
+        reference,
+        graph,
+        deliverables,
+        automation,
+        loaded_files: vec![recipe.to_path_buf()],
+        sections,
+    })
+}
 
+/// The table of a `session`, or the error of a recipe that returned something else.
+fn session_table(value: Value, recipe: &Path) -> Result<Table, ScriptError> {
+    match value {
+        Value::Table(t)
+            if t.metatable()
+                .and_then(|m| m.get::<String>("__name").ok())
+                .as_deref()
+                == Some("session") =>
+        {
+            Ok(t)
+        }
+        other => Err(ScriptError::Recipe {
+            origin: Some(Origin::new(recipe.to_string_lossy(), 1)),
+            message: format!(
+                "the recipe must return its session (end it with `return s`), but it returned {}",
+                describe(&other)
+            ),
+        }),
+    }
+}
+
+/// The session's nodes as a graph without edges, and its stems (engine input `i` = `stems[i]`);
+/// stem paths are resolved against `base`.
+fn nodes(t: &Table, base: &Path) -> Result<(GraphSpec, Vec<StemDecl>), ScriptError> {
     let mut graph = GraphSpec::new();
     let mut stems = Vec::new();
     let nodes: Table = t.get("nodes").map_err(ScriptError::lua)?;
@@ -210,7 +242,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
                 }
                 stems.push(StemDecl {
                     name: id.clone(),
-                    path: resolve(&base, &path),
+                    path: resolve(base, &path),
                     channels,
                     offset_samples,
                     origin: origin.clone(),
@@ -242,6 +274,12 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         };
         graph.nodes.push(NodeSpec { id, kind, origin });
     }
+    Ok((graph, stems))
+}
+
+/// The session's edges.
+fn edges(t: &Table) -> Result<Vec<EdgeSpec>, ScriptError> {
+    let mut out = Vec::new();
     let edges: Table = t.get("edges").map_err(ScriptError::lua)?;
     for edge in edges.sequence_values::<Table>() {
         let edge = edge.map_err(ScriptError::lua)?;
@@ -256,7 +294,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
                 ))
             }
         };
-        graph.edges.push(EdgeSpec {
+        out.push(EdgeSpec {
             from: get_string(&edge, "from", &origin)?.unwrap_or_default(),
             to: get_string(&edge, "to", &origin)?.unwrap_or_default(),
             port,
@@ -264,7 +302,11 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             origin,
         });
     }
+    Ok(out)
+}
 
+/// The session's automation, its points as written (seconds).
+fn automation(t: &Table) -> Result<Vec<AutomationDecl>, ScriptError> {
     let mut automation = Vec::new();
     let autos: Table = t.get("automation").map_err(ScriptError::lua)?;
     for a in autos.sequence_values::<Table>() {
@@ -274,59 +316,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         let pts: Table = a.get("points").map_err(ScriptError::lua)?;
         let mut points = Vec::new();
         for (i, p) in pts.sequence_values::<Value>().enumerate() {
-            let p = match p.map_err(ScriptError::lua)? {
-                Value::Table(p) => p,
-                other => {
-                    return Err(recipe_err(
-                        &origin,
-                        format!(
-                            "automation point {} must be {{ time, value }}, not {}",
-                            i + 1,
-                            describe(&other)
-                        ),
-                    ))
-                }
-            };
-            let seconds = match p.get::<Value>(1).map_err(ScriptError::lua)? {
-                Value::Integer(i) => i as f64,
-                Value::Number(n) => n,
-                Value::String(s) => {
-                    parse_time(&s.to_string_lossy()).map_err(|m| recipe_err(&origin, m))?
-                }
-                other => {
-                    return Err(recipe_err(
-                        &origin,
-                        format!("a time cannot be {}", describe(&other)),
-                    ))
-                }
-            };
-            let value = match p.get::<Value>(2).map_err(ScriptError::lua)? {
-                Value::Integer(i) => i as f64,
-                Value::Number(n) => n,
-                other => {
-                    return Err(recipe_err(
-                        &origin,
-                        format!("an automation value cannot be {}", describe(&other)),
-                    ))
-                }
-            };
-            let shape = match p.get::<Option<String>>(3).map_err(ScriptError::lua)? {
-                None => Shape::Linear,
-                Some(name) => Shape::parse(&name).ok_or_else(|| {
-                    recipe_err(
-                        &origin,
-                        format!(
-                            "unknown shape `{name}`: use one of {}",
-                            Shape::NAMES.join(", ")
-                        ),
-                    )
-                })?,
-            };
-            points.push(PointDecl {
-                seconds,
-                value,
-                shape,
-            });
+            points.push(point(p.map_err(ScriptError::lua)?, i, &origin)?);
         }
         automation.push(AutomationDecl {
             param,
@@ -334,52 +324,90 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
             origin,
         });
     }
+    Ok(automation)
+}
 
-    let dels: Table = t.get("deliverables").map_err(ScriptError::lua)?;
-    let deliverables = deliverables(&dels)?;
+/// Automation point `i` (0-based): `{ time, value [, shape] }`.
+fn point(p: Value, i: usize, origin: &Option<Origin>) -> Result<PointDecl, ScriptError> {
+    let p = match p {
+        Value::Table(p) => p,
+        other => {
+            return Err(recipe_err(
+                origin,
+                format!(
+                    "automation point {} must be {{ time, value }}, not {}",
+                    i + 1,
+                    describe(&other)
+                ),
+            ))
+        }
+    };
+    let seconds = match p.get::<Value>(1).map_err(ScriptError::lua)? {
+        Value::Integer(i) => i as f64,
+        Value::Number(n) => n,
+        Value::String(s) => parse_time(&s.to_string_lossy()).map_err(|m| recipe_err(origin, m))?,
+        other => {
+            return Err(recipe_err(
+                origin,
+                format!("a time cannot be {}", describe(&other)),
+            ))
+        }
+    };
+    let value = match p.get::<Value>(2).map_err(ScriptError::lua)? {
+        Value::Integer(i) => i as f64,
+        Value::Number(n) => n,
+        other => {
+            return Err(recipe_err(
+                origin,
+                format!("an automation value cannot be {}", describe(&other)),
+            ))
+        }
+    };
+    let shape = match p.get::<Option<String>>(3).map_err(ScriptError::lua)? {
+        None => Shape::Linear,
+        Some(name) => Shape::parse(&name).ok_or_else(|| {
+            recipe_err(
+                origin,
+                format!(
+                    "unknown shape `{name}`: use one of {}",
+                    Shape::NAMES.join(", ")
+                ),
+            )
+        })?,
+    };
+    Ok(PointDecl {
+        seconds,
+        value,
+        shape,
+    })
+}
 
-    let target_lufs = get_number(&t, "target_lufs", &s_origin)?;
+/// The session's trims and fades.
+fn edits(t: &Table, s_origin: &Option<Origin>) -> Result<crate::session::EditsDecl, ScriptError> {
     let mut edits = crate::session::EditsDecl::default();
     if let Value::Table(trim) = t.get::<Value>("trim").map_err(ScriptError::lua)? {
-        edits.start_s = get_number(&trim, "start", &s_origin)?;
-        edits.finish_s = get_number(&trim, "finish", &s_origin)?;
+        edits.start_s = get_number(&trim, "start", s_origin)?;
+        edits.finish_s = get_number(&trim, "finish", s_origin)?;
     }
     for (key, slot) in [
         ("fade_in", &mut edits.fade_in),
         ("fade_out", &mut edits.fade_out),
     ] {
         if let Value::Table(f) = t.get::<Value>(key).map_err(ScriptError::lua)? {
-            let shape_name = get_string(&f, "shape", &s_origin)?.unwrap_or_else(|| "sine".into());
-            let shape = crate::render::edits::FadeShape::parse(&shape_name).ok_or_else(|| {
+            let shape_name = get_string(&f, "shape", s_origin)?.unwrap_or_else(|| "sine".into());
+            let shape = crate::automation::FadeShape::parse(&shape_name).ok_or_else(|| {
                 recipe_err(
-                    &s_origin,
+                    s_origin,
                     format!("unknown fade shape `{shape_name}`: use linear, sine, exp or s_curve"),
                 )
             })?;
             *slot = Some(crate::session::FadeDecl {
-                seconds: get_number(&f, "length", &s_origin)?.unwrap_or(0.0),
+                seconds: get_number(&f, "length", s_origin)?.unwrap_or(0.0),
                 shape,
             });
         }
     }
-    let ceiling_dbtp = get_number(&t, "ceiling_dbtp", &s_origin)?;
-    let sections = sections(&t, &s_origin)?;
-    Ok(Session {
-        edits,
-        target_lufs,
-        ceiling_dbtp,
-        title,
-        artist,
-        recipe: recipe.to_path_buf(),
-        sample_rate,
-        stems,
-        reference,
-        graph,
-        deliverables,
-        automation,
-        loaded_files: vec![recipe.to_path_buf()],
-        sections,
-    })
+    Ok(edits)
 }
 
 /// The session's named sections, each resolved to seconds by the session's own `seconds` method

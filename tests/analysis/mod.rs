@@ -6,8 +6,8 @@
 use std::f64::consts::PI;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 use stemgraph::graph::{AutomationSpec, GraphSpec};
+use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 
 /// Modified Bessel I0 by its series.
 fn i0(x: f64) -> f64 {

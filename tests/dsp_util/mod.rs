@@ -6,8 +6,8 @@
 use std::f64::consts::PI;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
-use stemgraph::render::in_memory::{single_processor_graph, Planar};
 use stemgraph::graph::{compile, AutomationSpec, CompileOptions, GraphSpec};
+use stemgraph::render::in_memory::{single_processor_graph, Planar};
 
 /// Sample rate of every test.
 pub const FS: f64 = 48000.0;

@@ -17,6 +17,7 @@ mod level;
 mod loudness;
 mod true_peak;
 
+pub use crate::dsp::oversample::{default_kaiser_beta, default_taps, PolyphaseInterpolator};
 pub use db::{
     db_to_lin, db_to_power, energy_to_lufs, lin_to_db, lufs_to_energy, power_to_db, LUFS_OFFSET,
 };
@@ -24,5 +25,4 @@ pub use histogram::ABSOLUTE_GATE_LUFS;
 pub use kweight::{k_weighting_coefficients, BiquadCoeffs, KWeighting};
 pub use level::{LevelMeter, DEFAULT_CLIP_THRESHOLD, DEFAULT_MIN_CLIP_RUN};
 pub use loudness::{ChannelLayout, LoudnessMeter, SURROUND_WEIGHT};
-pub use crate::dsp::oversample::{default_kaiser_beta, default_taps, PolyphaseInterpolator};
 pub use true_peak::TruePeakMeter;

@@ -257,7 +257,10 @@ mod tests {
                 want = out[..factor].iter().fold(want, |m, y| m.max(y.abs()));
             }
             let got = measure(factor, &x, 4096);
-            assert!((got - want).abs() <= 1e-13 * want, "{factor}x: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-13 * want,
+                "{factor}x: {got} vs {want}"
+            );
             for block in [1, 7, 333] {
                 assert_eq!(measure(factor, &x, block), got, "{factor}x block {block}");
             }

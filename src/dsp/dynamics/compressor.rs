@@ -567,7 +567,9 @@ impl Processor for Compressor {
             };
             if let Some(freq) = hpf {
                 let q = std::f64::consts::FRAC_1_SQRT_2;
-                let mut c = self.hpf_coefs.get(freq.at(k), |f| SvfCoefs::tuned(f, q, fs));
+                let mut c = self
+                    .hpf_coefs
+                    .get(freq.at(k), |f| SvfCoefs::tuned(f, q, fs));
                 for i in 0..n {
                     if !freq.is_constant() {
                         c = self

@@ -136,7 +136,9 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
         ));
     }
     let auto_release = cx.config.take_bool("auto_release", true)?;
-    let lookahead = cx.config.peek_number("lookahead_ms", DEFAULT_LOOKAHEAD_MS)?;
+    let lookahead = cx
+        .config
+        .peek_number("lookahead_ms", DEFAULT_LOOKAHEAD_MS)?;
     Ok(Box::new(Limiter::new(
         cx.input_channels,
         factor as usize,

@@ -170,7 +170,11 @@ mod tests {
             }
             // Within one build the reading does not depend on the block size.
             for block in [1, 7, 333] {
-                assert_eq!(scanned(factor, &x, block, true), portable, "{factor}x {block}");
+                assert_eq!(
+                    scanned(factor, &x, block, true),
+                    portable,
+                    "{factor}x {block}"
+                );
                 assert_eq!(scanned(factor, &x, block, false), wide, "{factor}x {block}");
             }
         }

@@ -46,7 +46,13 @@ pub(super) fn schedule(
             SymNode::Spec(i) => {
                 summary.push(summarize(&parts, i));
                 let arrival = parts.lat.arrival[i];
-                spec_node(&mut parts.built[i], parts.w.ids[i], arrival, sample_rate, max_block)
+                spec_node(
+                    &mut parts.built[i],
+                    parts.w.ids[i],
+                    arrival,
+                    sample_rate,
+                    max_block,
+                )
             }
             SymNode::Align {
                 ref id,
@@ -168,13 +174,12 @@ fn summarize(parts: &Parts<'_, '_>, i: usize) -> NodeSummary {
 /// and every point in range.
 fn automate(b: &mut ScheduleBuilder, parts: &Parts<'_, '_>) -> Result<(), GraphError> {
     for a in &parts.spec.automation {
-        let (node, param) = resolve_param_in(b.nodes(), &a.param).ok_or_else(|| {
-            GraphError::UnknownParam {
+        let (node, param) =
+            resolve_param_in(b.nodes(), &a.param).ok_or_else(|| GraphError::UnknownParam {
                 id: a.param.clone(),
                 suggestion: closest(&a.param, param_ids(b.nodes())),
                 origin: a.origin.clone(),
-            }
-        })?;
+            })?;
         let spec_index = parts.w.index[b.nodes()[node].id.as_str()];
         let info = &parts.built[spec_index].infos[param];
         if !info.automatable {
@@ -240,7 +245,10 @@ mod tests {
         assert!(lim > 0);
         assert_eq!(s.nodes()[3].upstream_latency, lim as i64);
         assert_eq!(s.nodes()[2].upstream_latency, 0);
-        assert_eq!(s.nodes()[3].param_names, ["send.lim.gain_db", "send.s.gain_db"]);
+        assert_eq!(
+            s.nodes()[3].param_names,
+            ["send.lim.gain_db", "send.s.gain_db"]
+        );
         assert_eq!((s.latency(), s.output_count()), (lim, 1));
         assert_eq!(s.output_slot(0).id, "out");
         let mix = c.summary.iter().find(|n| n.id == "mix").unwrap();

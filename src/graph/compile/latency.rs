@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(l.delay(ix("lim"), ix("mix")), 0);
         let comp = built[ix("comp")].latency;
         assert_eq!(l.arrival[ix("out")], lim + comp + built[ix("echo")].latency);
-        let tails: usize = ["lim", "comp", "echo"].iter().map(|id| built[ix(id)].tail).sum();
+        let tails: usize = ["lim", "comp", "echo"]
+            .iter()
+            .map(|id| built[ix(id)].tail)
+            .sum();
         assert_eq!(l.tail[ix("out")], tails);
         assert!(l.tail[ix("out")] > 0);
     }

@@ -162,4 +162,3 @@ fn param_ids(nodes: &[RtNode]) -> Vec<String> {
         .flat_map(|n| n.param_names.iter().map(move |p| format!("{}.{}", n.id, p)))
         .collect()
 }
-

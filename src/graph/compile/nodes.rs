@@ -403,6 +403,10 @@ mod tests {
         let mut at_96k = Vec::new();
         build_nodes(&g, &w, &o.topo, 96_000.0, 64, &mut at_96k).unwrap();
         assert_eq!(at_96k.len(), 1);
-        assert!(at_96k[0].starts_with("`fx`: dither: noise shaping"), "{}", at_96k[0]);
+        assert!(
+            at_96k[0].starts_with("`fx`: dither: noise shaping"),
+            "{}",
+            at_96k[0]
+        );
     }
 }

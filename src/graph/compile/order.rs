@@ -62,7 +62,12 @@ pub(super) fn reachable(
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<usize>, Vec<bool>), GraphError> {
     let is_output = |i: usize| matches!(spec.nodes[i].kind, NodeKind::Output { .. });
-    let outputs: Vec<usize> = order.topo.iter().copied().filter(|&i| is_output(i)).collect();
+    let outputs: Vec<usize> = order
+        .topo
+        .iter()
+        .copied()
+        .filter(|&i| is_output(i))
+        .collect();
     if outputs.is_empty() {
         return Err(GraphError::NoOutput);
     }

@@ -332,7 +332,10 @@ mod tests {
     #[test]
     fn taps_observe_their_node_and_must_reach_an_output() {
         let p = lay(&parallel(), vec![("lim".into(), Box::new(Nop))]).unwrap();
-        let tap = p.steps.iter().position(|s| matches!(s, SymStep::Tap { .. }));
+        let tap = p
+            .steps
+            .iter()
+            .position(|s| matches!(s, SymStep::Tap { .. }));
         assert_eq!(tap, Some(3), "right after the limiter's step");
         assert_eq!(p.taps[0].0, "lim");
         let mut g = parallel();

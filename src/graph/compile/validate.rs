@@ -161,16 +161,28 @@ mod tests {
         ));
         let mut g = mix();
         g.connect("mix", "a");
-        assert!(matches!(validate(&g), Err(GraphError::BadConnection { .. })));
+        assert!(matches!(
+            validate(&g),
+            Err(GraphError::BadConnection { .. })
+        ));
         let mut g = mix();
         g.connect_port("a", "mix", Port::Key, 0.0);
-        assert!(matches!(validate(&g), Err(GraphError::BadConnection { .. })));
+        assert!(matches!(
+            validate(&g),
+            Err(GraphError::BadConnection { .. })
+        ));
         let mut g = mix();
         g.connect_port("a", "comp", Port::Main, -3.0);
-        assert!(matches!(validate(&g), Err(GraphError::BadConnection { .. })));
+        assert!(matches!(
+            validate(&g),
+            Err(GraphError::BadConnection { .. })
+        ));
         let mut g = mix();
         g.connect("out", "mix");
-        assert!(matches!(validate(&g), Err(GraphError::BadConnection { .. })));
+        assert!(matches!(
+            validate(&g),
+            Err(GraphError::BadConnection { .. })
+        ));
         let mut g = mix();
         g.connect("a", "mix");
         assert!(matches!(

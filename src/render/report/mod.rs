@@ -23,12 +23,12 @@ pub use collect::{
 pub use hash::sha256_file;
 pub use stem_cache::{CachedStem, StemCache};
 
+use super::deliver::DeliveredFile;
 use crate::analysis::analyze::{analyze_with, AnalyzeError, AnalyzeOptions, FileAnalysis};
 use crate::analysis::check::NullTest;
 use crate::analysis::json;
 use crate::graph::spec::NodeKind;
 use crate::io::atomic::{AtomicFile, OutputError};
-use super::deliver::DeliveredFile;
 use crate::session::{DitherKind, Session};
 use serde::Serialize;
 use std::io::Write;

@@ -165,7 +165,9 @@ mod tests {
         let mut r = seed;
         (0..n)
             .map(|_| {
-                r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                r = r
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
             })
             .collect()
@@ -188,7 +190,9 @@ mod tests {
                     let mut got = vec![0.0; n];
                     halfband_dots(&a, &ext[..taps - 1 + n], &mut got);
                     assert!(
-                        got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                        got.iter()
+                            .zip(&want)
+                            .all(|(g, w)| g.to_bits() == w.to_bits()),
                         "{taps} taps, {n} outputs, portable {portable}"
                     );
                 }
@@ -211,12 +215,19 @@ mod tests {
         // The reading of output t by hand.
         let t = 37;
         let by_hand = (0..4)
-            .map(|p| (0..12).fold(0.0, |s, r| s + rows[r][p] * ext[11 + t - r]).abs())
+            .map(|p| {
+                (0..12)
+                    .fold(0.0, |s, r| s + rows[r][p] * ext[11 + t - r])
+                    .abs()
+            })
             .fold(0.0, f64::max);
         assert_eq!(want[t], by_hand);
         crate::dsp::simd::force_portable(false);
         let mut got = vec![0.0; 100];
         delay_rows_peaks(&rows, &ext, &mut got);
-        assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()));
+        assert!(got
+            .iter()
+            .zip(&want)
+            .all(|(g, w)| g.to_bits() == w.to_bits()));
     }
 }
