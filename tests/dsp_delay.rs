@@ -5,7 +5,7 @@ mod common;
 
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::registry::build;
-use stemgraph::dsp::{ConfigValue, ProcessSpec, ProcessorConfig};
+use stemgraph::dsp::{ConfigValue, Handover, ProcessSpec, ProcessorConfig};
 use stemgraph::graph::{AutomationSpec, GraphSpec};
 use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 
@@ -408,7 +408,9 @@ fn hot_reload_keeps_the_repeats_of_the_same_shape() {
     old.processor.prepare(&spec);
     let mut new = build("delay", &ProcessorConfig::new().num("time_ms", 200.0), 2).unwrap();
     new.processor.prepare(&spec);
-    assert!(new.processor.adopt_state(&mut *old.processor));
+    assert!(new
+        .processor
+        .take_state(&mut *old.processor, Handover::Move));
     let mut pp = build(
         "delay",
         &ProcessorConfig::new().with("ping_pong", ConfigValue::Bool(true)),
@@ -417,7 +419,7 @@ fn hot_reload_keeps_the_repeats_of_the_same_shape() {
     .unwrap();
     pp.processor.prepare(&spec);
     assert!(
-        !pp.processor.adopt_state(&mut *new.processor),
+        !pp.processor.take_state(&mut *new.processor, Handover::Move),
         "ping-pong is another shape"
     );
 }

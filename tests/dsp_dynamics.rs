@@ -7,7 +7,7 @@ mod dsp_util;
 
 use dsp_util::*;
 use stemgraph::automation::Shape;
-use stemgraph::dsp::{ConfigValue, Port, ProcessorConfig};
+use stemgraph::dsp::{ConfigValue, Handover, Port, ProcessorConfig};
 use stemgraph::graph::{GraphSpec, NodeKind};
 
 /// The gain reduction (dB) of the static curve, written from the paper's equation.
@@ -602,7 +602,9 @@ fn adopted_state_keeps_the_new_telemetry() {
         run_block(old.processor.as_mut());
     }
     let new_telemetry = new.processor.telemetry().unwrap();
-    assert!(new.processor.adopt_state(old.processor.as_mut()));
+    assert!(new
+        .processor
+        .take_state(old.processor.as_mut(), Handover::Move));
     let continued = run_block(new.processor.as_mut());
     let fresh = {
         let mut f = build("compressor", &cfg, 2).unwrap();

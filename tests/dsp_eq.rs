@@ -6,7 +6,7 @@ mod common;
 
 use std::f64::consts::PI;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
-use stemgraph::dsp::{ConfigValue, ProcessorConfig};
+use stemgraph::dsp::{ConfigValue, Handover, ProcessorConfig};
 use stemgraph::graph::{AutomationSpec, GraphSpec};
 use stemgraph::render::in_memory::{render_in_memory, single_processor_graph, Planar};
 
@@ -952,7 +952,9 @@ fn hot_reload_carries_the_filter_states_of_an_unchanged_layout() {
     // response to the step (not the response of a filter at rest).
     let mut new = build("eq", &cfg(3.0, "bell"), 2).unwrap();
     new.processor.prepare(&spec);
-    assert!(new.processor.adopt_state(&mut *old.processor));
+    assert!(new
+        .processor
+        .take_state(&mut *old.processor, Handover::Move));
     let carried = run(&mut *new.processor, &new.initial, 1.0);
     let mut fresh = build("eq", &cfg(3.0, "bell"), 2).unwrap();
     fresh.processor.prepare(&spec);
@@ -961,5 +963,7 @@ fn hot_reload_carries_the_filter_states_of_an_unchanged_layout() {
     // Another layout (a shelf instead of a bell): not adopted.
     let mut other = build("eq", &cfg(6.0, "low_shelf"), 2).unwrap();
     other.processor.prepare(&spec);
-    assert!(!other.processor.adopt_state(&mut *new.processor));
+    assert!(!other
+        .processor
+        .take_state(&mut *new.processor, Handover::Move));
 }

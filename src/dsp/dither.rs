@@ -25,7 +25,7 @@
 //! index through SplitMix64: renders are reproducible to the bit, and channels are independent.
 
 use super::config::ProcessorConfig;
-use super::registry::{BuildContext, KindInfo};
+use super::kind::{BuildContext, KindInfo};
 use super::telemetry::Telemetry;
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
 use std::sync::Arc;
@@ -171,6 +171,9 @@ struct Channel {
     err: [f64; MAX_TAPS],
 }
 
+crate::signal_state!(Xoshiro256 { copy: s; });
+crate::signal_state!(Channel { copy: err; state: rng; });
+
 /// The dither processor.
 pub struct Dither {
     params: Vec<ParamInfo>,
@@ -287,5 +290,9 @@ impl Processor for Dither {
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())
     }
-    crate::adopt_by_swap!();
+    crate::hand_over! {
+        config: channels, bits, shaping, seed;
+        state: state;
+        own: params, coefs, telemetry, warning;
+    }
 }

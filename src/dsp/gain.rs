@@ -3,7 +3,7 @@
 //! At 0 dB and normal polarity the signal passes untouched (bit-exact), which keeps a neutral
 //! graph transparent.
 
-use super::registry::KindInfo;
+use super::kind::KindInfo;
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
 use crate::units::db_to_gain;
 
@@ -85,5 +85,5 @@ impl Processor for Gain {
     ) {
         apply(audio, &params);
     }
-    crate::adopt_by_swap!();
+    crate::no_signal_state!();
 }

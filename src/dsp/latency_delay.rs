@@ -79,6 +79,8 @@ impl Processor for LatencyDelay {
     fn latency(&self) -> usize {
         self.delay
     }
-    crate::adopt_by_swap!();
-    crate::copy_state_fields!(ring, pos);
+    crate::hand_over! {
+        config: delay, channels;
+        state: ring, pos;
+    }
 }

@@ -4,12 +4,15 @@
 //! `Box<dyn Processor>` in a compiled schedule. Its life has three phases:
 //!
 //! 1. **build** (control side): the registry ([`registry`]) turns a node's configuration from the
-//!    recipe into a processor whose channel counts and parameter list are fixed from then on;
+//!    recipe into a processor whose channel counts and parameter list are fixed from then on
+//!    (each kind declares itself with the contract in [`kind`]);
 //! 2. **prepare** (control side, may allocate): sample rate and largest block are known;
-//! 3. **process / reset** (audio side): never allocate, lock, do I/O or panic.
+//! 3. **process / reset** (audio side): never allocate, lock, do I/O or panic;
+//! 4. at a hot reload, a processor that continues an old one takes its signal state over
+//!    ([`Processor::take_state`], [`state`]).
 //!
 //! # Real-time rules
-//! `process()` and `reset()` run on the audio thread. They must not allocate, take a lock, touch a
+//! `process()`, `reset()` and `take_state()` run on the audio thread. They must not allocate, take a lock, touch a
 //! file or call into Lua. Tests run them under `assert_no_alloc`.
 //!
 //! Signals are planar `f64` ([`buffer`]). A processor works **in place**: the engine hands it a
@@ -25,6 +28,7 @@ pub mod dynamics;
 pub mod eq;
 pub mod filters;
 pub mod gain;
+pub mod kind;
 pub mod latency_delay;
 pub mod limiter;
 pub mod oversample;
@@ -34,6 +38,7 @@ pub mod registry;
 pub mod saturation;
 pub mod simd;
 pub mod standalone;
+pub mod state;
 pub mod telemetry;
 pub mod width;
 
@@ -43,6 +48,7 @@ use std::sync::Arc;
 pub use buffer::{AudioBuffer, AudioMut, AudioRef, Sample};
 pub use config::{ConfigValue, ProcessorConfig};
 pub use param::{ParamBlock, ParamInfo, ParamValues, Scale, Unit};
+pub use state::Handover;
 pub use telemetry::Telemetry;
 
 /// What a processor learns in `prepare`.
@@ -130,27 +136,19 @@ pub trait Processor: Send {
         None
     }
 
-    /// Takes over the signal state of `old`, a processor of the same kind and shape that played
-    /// until now and is discarded after (a hot reload that changed only parameter values).
-    /// Returns whether it did; the default keeps nothing. [`adopt_by_swap!`] implements it by
-    /// swapping the two instances, which costs nothing and cannot allocate.
+    /// Takes over the signal state of `old`, the processor this one replaces at a hot reload
+    /// (same kind, channels, parameter list, latency and structural options): by
+    /// [`Handover::Move`] when `old` is discarded after (only parameter values changed), by
+    /// [`Handover::Copy`] when `old` goes on playing in a crossfade (the graph's structure
+    /// changed). Afterwards this processor goes on exactly as `old` would have. Returns whether it
+    /// did; the default (a processor without signal state) keeps nothing. Stateful processors
+    /// implement it with [`hand_over!`](crate::hand_over) (see [`state`]).
     ///
     /// # Realtime safety
-    /// Runs on the audio thread at a swap: must not allocate or free.
-    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
-        let _ = old;
-        false
-    }
-
-    /// Copies the signal state of `old`, which goes on running for a crossfade (a hot reload that
-    /// changed the graph's structure). Returns whether it did; the default keeps nothing, so the
-    /// processor fades in from a clean state. [`copy_state_fields!`] implements it field by field
-    /// with `clone_from`, which does not allocate between buffers of the same size.
-    ///
-    /// # Realtime safety
-    /// Runs on the audio thread at a swap: must not allocate or free.
-    fn copy_state(&mut self, old: &dyn Processor) -> bool {
-        let _ = old;
+    /// Runs on the audio thread at a swap: must not allocate or free (a move swaps, a copy goes
+    /// into buffers of the same sizes, which [`state::SignalState::fits`] checks first).
+    fn take_state(&mut self, old: &mut dyn Processor, how: Handover) -> bool {
+        let _ = (old, how);
         false
     }
 
@@ -161,10 +159,10 @@ pub trait Processor: Send {
         None
     }
 
-    /// Access for downcasting in [`Processor::copy_state`].
+    /// Access for downcasting.
     fn as_any(&self) -> &dyn Any;
 
-    /// Access for downcasting in [`Processor::adopt_state`].
+    /// Access for downcasting (in [`Processor::take_state`] and the batch kernels).
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
@@ -202,53 +200,16 @@ pub fn batch_kind<T: 'static>(processor: &mut dyn Processor) -> &mut T {
 /// As `process`: no allocation, lock, I/O or panic.
 pub type BatchKernel = fn(items: &mut [Option<BatchItem<'_>>]);
 
-/// Implements [`Processor::adopt_state`] by swapping with the old instance when its shape (kind,
-/// channels, parameter list, latency) is unchanged, plus [`Processor::as_any`] and
-/// [`Processor::as_any_mut`].
-///
-/// `adopt_by_swap!(keep telemetry)` swaps the named fields back after the swap, so that the new
-/// instance keeps its own (the `Arc<Telemetry>` the control side holds for the new schedule).
+/// Implements [`Processor::as_any`] and [`Processor::as_any_mut`] for a processor without signal
+/// state (it keeps the default [`Processor::take_state`], which hands nothing over).
 #[macro_export]
-macro_rules! adopt_by_swap {
-    ($(keep $($field:ident),+)?) => {
-        fn adopt_state(&mut self, old: &mut dyn $crate::dsp::Processor) -> bool {
-            if !$crate::dsp::same_shape(self, old) {
-                return false;
-            }
-            match old.as_any_mut().downcast_mut::<Self>() {
-                Some(old) => {
-                    ::std::mem::swap(self, old);
-                    $($( ::std::mem::swap(&mut self.$field, &mut old.$field); )+)?
-                    true
-                }
-                None => false,
-            }
-        }
+macro_rules! no_signal_state {
+    () => {
         fn as_any(&self) -> &dyn ::std::any::Any {
             self
         }
         fn as_any_mut(&mut self) -> &mut dyn ::std::any::Any {
             self
-        }
-    };
-}
-
-/// Implements [`Processor::copy_state`] by copying the listed state fields with `clone_from`
-/// (buffers of equal size are copied in place, nothing is allocated).
-#[macro_export]
-macro_rules! copy_state_fields {
-    ($($field:ident),* $(,)?) => {
-        fn copy_state(&mut self, old: &dyn $crate::dsp::Processor) -> bool {
-            if !$crate::dsp::same_shape(self, old) {
-                return false;
-            }
-            match old.as_any().downcast_ref::<Self>() {
-                Some(old) => {
-                    $( self.$field.clone_from(&old.$field); )*
-                    true
-                }
-                None => false,
-            }
         }
     };
 }

@@ -4,7 +4,7 @@
 //! law and the output is stereo. On a stereo input it is a balance control: the far side is
 //! turned down, the near side stays at unity, and the centre is bit-transparent.
 
-use super::registry::KindInfo;
+use super::kind::KindInfo;
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
 
 /// The registry entry.
@@ -92,5 +92,5 @@ impl Processor for Pan {
             }
         }
     }
-    crate::adopt_by_swap!();
+    crate::no_signal_state!();
 }

@@ -2,32 +2,14 @@
 //!
 //! Every kind a recipe can name is listed here once, with its documentation. The Lua API, the
 //! API reference and the annotation file are all generated from or checked against this list.
+//! This is the only file that names every processor; the processors themselves import only the
+//! contract they share ([`super::kind`]), never this list.
 
 use super::config::ProcessorConfig;
+use super::kind::{BuildContext, KindInfo};
 use super::param::ParamInfo;
 use super::Processor;
 use crate::suggest::closest;
-
-/// What a builder gets to work with.
-pub struct BuildContext<'a> {
-    /// The node's options; the builder takes what it understands.
-    pub config: &'a mut ProcessorConfig,
-    /// Channels of the input signal (1 or 2).
-    pub input_channels: usize,
-}
-
-/// One kind of processor.
-pub struct KindInfo {
-    /// The name recipes use (`gain`, `eq`, …).
-    pub name: &'static str,
-    /// One paragraph for the API reference.
-    pub doc: &'static str,
-    /// Builds a processor from its options.
-    pub build: fn(&mut BuildContext) -> Result<Box<dyn Processor>, String>,
-    /// A configuration that shows every kind of parameter the processor has (for documentation:
-    /// for numbered parts such as EQ bands it declares one of each).
-    pub example: fn() -> ProcessorConfig,
-}
 
 /// Why a node could not be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

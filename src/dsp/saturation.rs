@@ -23,9 +23,9 @@
 //! polynomial, relative error below 1e−13), so renders do not depend on the C library.
 
 use super::config::ProcessorConfig;
+use super::kind::{BuildContext, KindInfo};
 use super::limiter::gain_path::Delay;
 use super::oversample::{BlockOversampler, Oversampler, OS_CHUNK};
-use super::registry::{BuildContext, KindInfo};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
 use crate::units::db_to_gain;
 
@@ -166,6 +166,8 @@ struct Channel {
     dc_y: f64,
 }
 
+crate::signal_state!(Channel { copy: lp, dc_x, dc_y; state: os, dry; });
+
 /// The saturation processor.
 pub struct Saturation {
     params: Vec<ParamInfo>,
@@ -305,7 +307,11 @@ impl Processor for Saturation {
     fn latency(&self) -> usize {
         self.latency
     }
-    crate::adopt_by_swap!();
+    crate::hand_over! {
+        config: channels, character, latency, lp_coef, dc_pole;
+        state: state, drive, output;
+        own: params;
+    }
 }
 
 #[cfg(test)]

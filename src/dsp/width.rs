@@ -18,7 +18,7 @@
 use crate::dsp::crossover::{lr_sections, SvfState};
 use crate::dsp::dynamics::core::{pole, Cached, CHUNK};
 use crate::dsp::filters::SvfCoefs;
-use crate::dsp::registry::{BuildContext, KindInfo};
+use crate::dsp::kind::{BuildContext, KindInfo};
 use crate::dsp::{
     AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, ProcessorConfig, Telemetry,
     Unit,
@@ -108,6 +108,8 @@ impl MonoMaker {
         self.second.iter_mut().for_each(SvfState::reset);
     }
 }
+
+crate::signal_state!(MonoMaker { copy: coefs, first, second; });
 
 /// A stereo width control.
 pub struct Width {
@@ -270,18 +272,9 @@ impl Processor for Width {
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())
     }
-    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
-        crate::dsp::dynamics::adopt_keeping_telemetry(
-            self,
-            old,
-            |a, b| a.mono.is_some() == b.mono.is_some(),
-            |s| &mut s.telemetry,
-        )
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    crate::hand_over! {
+        config: sample_rate, corr_pole;
+        state: mono, mono_coefs, corr, sums, position;
+        own: params, telemetry;
     }
 }

@@ -16,7 +16,8 @@ use super::params::ParamState;
 use super::swap::NodeHandover;
 use crate::dsp::param::ParamSlot;
 use crate::dsp::{
-    AudioBuffer, AudioMut, AudioRef, BatchItem, ParamBlock, Processor, Telemetry, MAX_BATCH,
+    AudioBuffer, AudioMut, AudioRef, BatchItem, Handover, ParamBlock, Processor, Telemetry,
+    MAX_BATCH,
 };
 use std::sync::Arc;
 
@@ -665,14 +666,17 @@ impl StepCx<'_> {
 }
 
 /// Hands processor state from `old` to `new` (same node, a hot reload): moved when the old
-/// schedule is discarded, copied when it goes on playing for a crossfade. The one place the
-/// engine hands state over. Real-time safe.
+/// schedule is discarded, copied when it goes on playing for a crossfade
+/// ([`Processor::take_state`]). The one place the engine hands state over. Real-time safe.
 pub fn hand_over_state(new: &mut dyn Processor, old: &mut dyn Processor, keep_old: bool) {
-    if keep_old {
-        new.copy_state(old);
-    } else {
-        new.adopt_state(old);
-    }
+    new.take_state(
+        old,
+        if keep_old {
+            Handover::Copy
+        } else {
+            Handover::Move
+        },
+    );
 }
 
 /// Whether every sample of the first `frames` frames is finite.

@@ -1,5 +1,6 @@
-//! The graph layer (control side): what a recipe describes, its validation, and its
-//! compilation into a [`Schedule`](crate::engine::Schedule).
+//! The graph layer (control side): what a recipe describes, its validation, its compilation
+//! into a [`Schedule`](crate::engine::Schedule) (`compile/`, a file per step), and the reload
+//! diff that tells the engine, by index, what a new schedule takes over from the old (`diff`).
 //!
 //! Never runs on the audio thread. petgraph lives here and nowhere else.
 

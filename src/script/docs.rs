@@ -3,8 +3,9 @@
 //! `docs/lua-api.md` and `lua/stemgraph.d.lua` are committed; a test regenerates both and fails
 //! when they differ from the code (`STEMGRAPH_BLESS=1 cargo test --test api_docs` rewrites them).
 
+use crate::dsp::kind::KindInfo;
 use crate::dsp::param::Scale;
-use crate::dsp::registry::{self, KindInfo};
+use crate::dsp::registry;
 use crate::dsp::ParamInfo;
 use std::fmt::Write;
 

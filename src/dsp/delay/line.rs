@@ -34,15 +34,6 @@ impl Ring {
         }
     }
 
-    /// Copies the contents of a ring of the same size (no allocation); false if sizes differ.
-    pub fn copy_from(&mut self, other: &Ring) -> bool {
-        if self.buf.len() != other.buf.len() {
-            return false;
-        }
-        self.buf.copy_from_slice(&other.buf);
-        true
-    }
-
     /// The largest whole delay it supports.
     pub fn max_delay(&self) -> usize {
         self.buf.len().saturating_sub(4)
@@ -76,6 +67,8 @@ impl Ring {
         hermite(xm1, x0, x1, x2, frac)
     }
 }
+
+crate::signal_state!(Ring { copy: mask; state: buf; });
 
 /// 4-point, 3rd-order Hermite (Catmull-Rom) interpolation between `x0` (t = 0) and `x1` (t = 1).
 #[inline(always)]

@@ -32,7 +32,7 @@ use self::line::{Follower, Ring, MIN_DELAY};
 use super::config::{ConfigValue, ProcessorConfig};
 use super::filters::design::{self, prewarp};
 use super::filters::{flush, flush_state, FlushClock, SvfCoefs, SvfState};
-use super::registry::{BuildContext, KindInfo};
+use super::kind::{BuildContext, KindInfo};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor, Unit};
 use std::f64::consts::FRAC_1_SQRT_2;
 
@@ -246,6 +246,8 @@ impl LoopFilter {
         }
     }
 }
+
+crate::copy_state!(LoopFilter, Follower);
 
 /// The feedback delay processor.
 pub struct Delay {
@@ -527,70 +529,10 @@ impl Processor for Delay {
         self.tail
     }
 
-    /// Takes over the delay lines, the glide and the filter states of a delay of the same layout,
-    /// so a reload that changes the time glides to it instead of restarting the repeats.
-    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
-        if old.kind() != self.kind() {
-            return false;
-        }
-        let Some(old) = old.as_any_mut().downcast_mut::<Delay>() else {
-            return false;
-        };
-        if old.layout != self.layout || old.sample_rate != self.sample_rate {
-            return false;
-        }
-        std::mem::swap(&mut self.rings, &mut old.rings);
-        std::mem::swap(&mut self.w, &mut old.w);
-        std::mem::swap(&mut self.follower, &mut old.follower);
-        std::mem::swap(&mut self.clock, &mut old.clock);
-        for (new, old) in [
-            (&mut self.low_cut, &mut old.low_cut),
-            (&mut self.high_cut, &mut old.high_cut),
-        ] {
-            if let (Some(n), Some(o)) = (new, old) {
-                std::mem::swap(&mut n.state, &mut o.state);
-            }
-        }
-        true
-    }
-
-    /// Copies the delay lines and filter states of a delay of the same layout (the old one goes
-    /// on playing in a crossfade). The rings have the same size, so nothing is allocated.
-    fn copy_state(&mut self, old: &dyn Processor) -> bool {
-        if old.kind() != self.kind() {
-            return false;
-        }
-        let Some(old) = old.as_any().downcast_ref::<Delay>() else {
-            return false;
-        };
-        if old.layout != self.layout || old.sample_rate != self.sample_rate {
-            return false;
-        }
-        for (new, old) in self.rings.iter_mut().zip(&old.rings) {
-            if !new.copy_from(old) {
-                return false;
-            }
-        }
-        self.w = old.w;
-        self.follower = old.follower;
-        self.clock = old.clock;
-        for (new, old) in [
-            (&mut self.low_cut, &old.low_cut),
-            (&mut self.high_cut, &old.high_cut),
-        ] {
-            if let (Some(n), Some(o)) = (new, old) {
-                n.state = o.state;
-            }
-        }
-        true
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    crate::hand_over! {
+        config: idx, layout, sample_rate;
+        state: rings, w, follower, low_cut, high_cut, clock;
+        own: params, tail_from, tail;
     }
 }
 

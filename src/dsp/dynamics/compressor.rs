@@ -22,10 +22,10 @@ use super::core::{
     TrackCoefs, CHUNK, LEVEL_FLOOR,
 };
 use super::fastmath;
-use super::{adopt_keeping_telemetry, optional_param};
+use super::optional_param;
 use crate::dsp::crossover::SvfState;
 use crate::dsp::filters::SvfCoefs;
-use crate::dsp::registry::{BuildContext, KindInfo};
+use crate::dsp::kind::{BuildContext, KindInfo};
 use crate::dsp::telemetry::GAIN_REDUCTION_DB;
 use crate::dsp::{
     batch_kind, AudioMut, AudioRef, BatchItem, ParamBlock, ParamInfo, ParamValues, ProcessSpec,
@@ -635,18 +635,10 @@ impl Processor for Compressor {
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())
     }
-    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
-        adopt_keeping_telemetry(
-            self,
-            old,
-            |a, b| a.channels == b.channels && a.detector.kind() == b.detector.kind(),
-            |s| &mut s.telemetry,
-        )
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    crate::hand_over! {
+        config: channels, window_index, hpf_index, sample_rate;
+        state: detector, stage, hpf, hpf_coefs, position;
+        own: params, telemetry;
+        same: |a, b| a.detector.kind() == b.detector.kind();
     }
 }

@@ -88,6 +88,8 @@ impl<T: Copy> Cached<T> {
     }
 }
 
+crate::copy_state!([T: Copy] Cached<T>);
+
 /// The one-pole coefficient for a time constant of `ms` milliseconds.
 #[inline]
 pub fn pole(ms: f64, sample_rate: f64) -> f64 {
@@ -348,6 +350,8 @@ impl LevelDetector {
     }
 }
 
+crate::signal_state!(LevelDetector { copy: kind, mean_square, window, sample_rate; });
+
 /// Static curve, ballistics, link and gain for up to two channels.
 #[derive(Debug, Clone)]
 pub struct GainStage {
@@ -356,6 +360,8 @@ pub struct GainStage {
     release: Cached<f64>,
     sample_rate: f64,
 }
+
+crate::signal_state!(GainStage { copy: gr, attack, release, sample_rate; });
 
 impl Default for GainStage {
     fn default() -> Self {

@@ -15,11 +15,10 @@
 //! With no reduction (g = 1) both give the input bit for bit, and far from the band the signal
 //! is untouched whatever the reduction. Publishes `gain_reduction_db` (the block's max).
 
-use super::adopt_keeping_telemetry;
 use super::core::{Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, CHUNK};
 use crate::dsp::crossover::SvfState;
 use crate::dsp::filters::SvfCoefs;
-use crate::dsp::registry::{BuildContext, KindInfo};
+use crate::dsp::kind::{BuildContext, KindInfo};
 use crate::dsp::telemetry::GAIN_REDUCTION_DB;
 use crate::dsp::{
     AudioMut, AudioRef, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor,
@@ -281,18 +280,9 @@ impl Processor for Deesser {
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())
     }
-    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
-        adopt_keeping_telemetry(
-            self,
-            old,
-            |a, b| a.channels == b.channels && a.mode == b.mode,
-            |s| &mut s.telemetry,
-        )
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    crate::hand_over! {
+        config: channels, mode, sample_rate;
+        state: filter, coefs, coefs_q, detector, stage, position;
+        own: params, telemetry;
     }
 }

@@ -19,36 +19,6 @@ pub mod deesser;
 pub mod fastmath;
 pub mod multiband;
 
-use crate::dsp::{Processor, Telemetry};
-use std::sync::Arc;
-
-/// Carries the whole state of `old` over into `this` (hot reload) when both have the same kind,
-/// channels, parameters, latency and `same_structure`, but keeps `this`'s telemetry: the new
-/// schedule reads the slots of the new processor.
-pub(crate) fn adopt_keeping_telemetry<T: Processor + 'static>(
-    this: &mut T,
-    old: &mut dyn Processor,
-    same_structure: fn(&T, &T) -> bool,
-    telemetry: fn(&mut T) -> &mut Arc<Telemetry>,
-) -> bool {
-    if old.kind() != this.kind()
-        || old.output_channels() != this.output_channels()
-        || old.params() != this.params()
-        || old.latency() != this.latency()
-    {
-        return false;
-    }
-    let Some(old) = old.as_any_mut().downcast_mut::<T>() else {
-        return false;
-    };
-    if !same_structure(this, old) {
-        return false;
-    }
-    std::mem::swap(this, old);
-    std::mem::swap(telemetry(this), telemetry(old));
-    true
-}
-
 /// Whether an optional parameter is switched on: absent or 0 means off (and a 0 is removed so
 /// the registry does not look for it); any other value, even a wrong one, switches it on and is
 /// then validated by the registry like every parameter.

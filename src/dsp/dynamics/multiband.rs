@@ -11,10 +11,9 @@
 //! detector on its own signal. Publishes `gain_reduction_db` (the largest of all bands) and
 //! `n.gain_reduction_db` per band (block maxima).
 
-use super::adopt_keeping_telemetry;
 use super::core::{Chunk, DetectorKind, GainParams, GainStage, LevelDetector, CHUNK};
 use crate::dsp::crossover::{Crossover, MAX_BANDS};
-use crate::dsp::registry::{BuildContext, KindInfo};
+use crate::dsp::kind::{BuildContext, KindInfo};
 use crate::dsp::telemetry::GAIN_REDUCTION_DB;
 use crate::dsp::{
     AudioMut, AudioRef, ConfigValue, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor,
@@ -207,6 +206,17 @@ fn params(bands: usize) -> Vec<ParamInfo> {
     p
 }
 
+// The crossover holds its filter states and coefficients in fixed-size arrays: cloning it in
+// place allocates nothing.
+impl crate::dsp::state::SignalState for Crossover {
+    fn fits(&self, other: &Self) -> bool {
+        self.bands() == other.bands()
+    }
+    fn copy_from(&mut self, other: &Self) {
+        self.clone_from(other);
+    }
+}
+
 /// A multiband compressor.
 pub struct Multiband {
     params: Vec<ParamInfo>,
@@ -343,18 +353,10 @@ impl Processor for Multiband {
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())
     }
-    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
-        adopt_keeping_telemetry(
-            self,
-            old,
-            |a, b| a.channels == b.channels && a.crossover.freqs() == b.crossover.freqs(),
-            |s| &mut s.telemetry,
-        )
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    crate::hand_over! {
+        config: channels;
+        state: crossover, detector, stages, position;
+        own: params, telemetry;
+        same: |a, b| a.crossover.freqs() == b.crossover.freqs();
     }
 }

@@ -228,6 +228,13 @@ pub struct Band {
     state: [[SvfState; MAX_SECTIONS]; 2],
 }
 
+// A band holds no heap data: its whole run-time state (the values its coefficients were made
+// from, the coefficients, the section memories) is handed over at a hot reload.
+crate::signal_state!(Band {
+    copy: spec, params, qs, sections, cur_freq, cur_gain, cur_q, t, a, coefs, identity, varying,
+        state;
+});
+
 /// One channel (or both) of a block's run.
 pub enum Lanes<'a> {
     /// A single channel: mono, or mid or side in the M/S domain.
@@ -282,16 +289,6 @@ impl Band {
                 flush_state(s);
             }
         }
-    }
-
-    /// Swaps signal states with `other` (hot reload of an unchanged band).
-    pub fn swap_state(&mut self, other: &mut Band) {
-        std::mem::swap(&mut self.state, &mut other.state);
-    }
-
-    /// Copies the filter memories of a band of the same structure.
-    pub fn copy_state(&mut self, other: &Band) {
-        self.state = other.state;
     }
 
     /// The values of this band's (frequency, gain, q) at frame `n`.

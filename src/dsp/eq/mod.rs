@@ -25,7 +25,7 @@ use self::band::{Band, BandParams, BandSpec, BandType, Lanes, Mode};
 use super::config::{ConfigValue, ProcessorConfig};
 use super::filters::svf::{run_series2, run_series2_batch};
 use super::filters::{flush_state, FlushClock, SvfCoefs, SvfState};
-use super::registry::{BuildContext, KindInfo};
+use super::kind::{BuildContext, KindInfo};
 use super::{batch_kind, BatchItem, MAX_BATCH};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
 use crate::suggest::{closest, did_you_mean};
@@ -474,50 +474,11 @@ impl Processor for Eq {
         Some(batch)
     }
 
-    /// Takes over the filter states of an EQ with the same bands (types, slopes, modes), so a
-    /// hot reload that only changes values carries on without a transient.
-    fn adopt_state(&mut self, old: &mut dyn Processor) -> bool {
-        if old.kind() != self.kind() || old.output_channels() != self.output_channels() {
-            return false;
-        }
-        let Some(old) = old.as_any_mut().downcast_mut::<Eq>() else {
-            return false;
-        };
-        if !self.layout().eq(old.layout()) {
-            return false;
-        }
-        for (new, old) in self.bands.iter_mut().zip(old.bands.iter_mut()) {
-            new.swap_state(old);
-        }
-        std::mem::swap(&mut self.clock, &mut old.clock);
-        true
-    }
-
-    /// Copies the filter states of an EQ with the same bands (the old one goes on playing in a
-    /// crossfade). Bands hold no heap data, so this is a plain copy.
-    fn copy_state(&mut self, old: &dyn Processor) -> bool {
-        if old.kind() != self.kind() || old.output_channels() != self.output_channels() {
-            return false;
-        }
-        let Some(old) = old.as_any().downcast_ref::<Eq>() else {
-            return false;
-        };
-        if !self.layout().eq(old.layout()) {
-            return false;
-        }
-        for (new, old) in self.bands.iter_mut().zip(old.bands.iter()) {
-            new.copy_state(old);
-        }
-        self.clock = old.clock;
-        true
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    crate::hand_over! {
+        config: channels, sample_rate;
+        state: bands, clock;
+        own: params;
+        same: |a, b| a.layout().eq(b.layout());
     }
 }
 

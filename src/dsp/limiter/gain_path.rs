@@ -92,16 +92,6 @@ impl SlidingMin {
         self.count = 1;
         self.t += n as u64;
     }
-
-    /// Takes the state of `other` (same window length), without allocating.
-    pub fn copy_from(&mut self, other: &SlidingMin) {
-        self.vals.copy_from_slice(&other.vals);
-        self.stamps.copy_from_slice(&other.stamps);
-        self.head = other.head;
-        self.count = other.count;
-        self.len = other.len;
-        self.t = other.t;
-    }
 }
 
 /// A moving sum over the last `len` values (exact for values on the [`quantize_down`] grid).
@@ -142,13 +132,6 @@ impl BoxSum {
         self.pos = (self.pos + n) % self.ring.len();
     }
 
-    /// Takes the state of `other` (same length), without allocating.
-    pub fn copy_from(&mut self, other: &BoxSum) {
-        self.ring.copy_from_slice(&other.ring);
-        self.pos = other.pos;
-        self.sum = other.sum;
-        self.fill = other.fill;
-    }
     /// Pushes `v` and returns the sum of the window ending with it.
     #[inline(always)]
     pub fn push(&mut self, v: f64) -> f64 {
@@ -199,12 +182,6 @@ impl BoxCascade {
         self.b.skip_full(n);
     }
 
-    /// Takes the state of `other` (same support), without allocating.
-    pub fn copy_from(&mut self, other: &BoxCascade) {
-        self.a.copy_from(&other.a);
-        self.b.copy_from(&other.b);
-        self.norm = other.norm;
-    }
     /// Pushes a quantised gain, returns the smoothed gain.
     #[inline(always)]
     pub fn push(&mut self, g: f64) -> f64 {
@@ -259,6 +236,13 @@ impl Delay {
         out
     }
 }
+
+// The blocks' whole contents are their state: copied in place for the limiter's linked paths
+// and at a hot reload (see `dsp::state`).
+crate::signal_state!(SlidingMin { copy: head, count, len, t; state: vals, stamps; });
+crate::signal_state!(BoxSum { copy: pos, sum, fill; state: ring; });
+crate::signal_state!(BoxCascade { copy: norm; state: a, b; });
+crate::signal_state!(Delay { copy: pos; state: ring; });
 
 /// Reductions below this (as 1 − gain) are flushed to zero: far under the 2⁻³² gain grid, and
 /// it keeps the envelopes out of denormals.

@@ -64,8 +64,9 @@
 pub(crate) mod gain_path;
 
 use super::config::{ConfigValue, ProcessorConfig};
+use super::kind::{BuildContext, KindInfo};
 use super::oversample::TruePeakDetector;
-use super::registry::{BuildContext, KindInfo};
+use super::state::SignalState;
 use super::telemetry::{Telemetry, GAIN_REDUCTION_DB};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
 use crate::units::{db_to_gain, gain_to_db};
@@ -277,13 +278,6 @@ impl GainPathA {
         self.hold.skip_unity(n);
         self.smooth.skip_unity(n);
     }
-
-    /// Takes the state of `other` (same lengths), without allocating.
-    fn copy_from(&mut self, other: &GainPathA) {
-        self.hold.copy_from(&other.hold);
-        self.release = other.release;
-        self.smooth.copy_from(&other.smooth);
-    }
 }
 
 /// Per-channel state.
@@ -295,6 +289,25 @@ struct Channel {
     hold_b: SlidingMin,
     smooth_b: BoxCascade,
     delay_b: Delay,
+}
+
+crate::copy_state!([T: Copy] Cached<T>);
+crate::signal_state!(GainPathA { copy: release; state: hold, smooth; });
+crate::signal_state!(Channel { state: det, a, delay, check, hold_b, smooth_b, delay_b; });
+
+impl SignalState for Detector {
+    fn fits(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Detector::TruePeak(a), Detector::TruePeak(b)) => a.fits(b),
+            (Detector::Sample, Detector::Sample) => true,
+            _ => false,
+        }
+    }
+    fn copy_from(&mut self, other: &Self) {
+        if let (Detector::TruePeak(a), Detector::TruePeak(b)) = (self, other) {
+            a.copy_from(b);
+        }
+    }
 }
 
 /// The limiter.
@@ -456,7 +469,11 @@ impl Processor for Limiter {
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())
     }
-    crate::adopt_by_swap!(keep telemetry);
+    crate::hand_over! {
+        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a;
+        state: state, drive, target, release, link, guard_clips, paths_equal;
+        own: params, x, p, telemetry;
+    }
 }
 
 impl Limiter {

@@ -190,6 +190,12 @@ fn vertex(l: f64, c: f64, r: f64) -> f64 {
     }
 }
 
+// Hot reload: the whole contents are handed over in place (see `dsp::state`).
+crate::signal_state!(TruePeakDetector {
+    copy: factor, align, fine_first, latency;
+    state: stages, meter_coef, meter_ext, top, early, late, work, dots;
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

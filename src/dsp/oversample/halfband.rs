@@ -283,3 +283,7 @@ impl BlockDown2 {
         self.odd.copy_within(n..n + m, 0);
     }
 }
+
+// Hot reload: the whole contents are handed over in place (see `dsp::state`).
+crate::signal_state!(BlockUp2 { copy: centre; state: a, ext; });
+crate::signal_state!(BlockDown2 { copy: m; state: a, even, odd; });

@@ -263,6 +263,12 @@ impl BlockOversampler {
     }
 }
 
+// Hot reload: the whole contents are handed over in place (see `dsp::state`).
+crate::signal_state!(BlockOversampler {
+    copy: factor, pad, latency;
+    state: up, down, padded, work, dots;
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
