@@ -90,10 +90,15 @@ pub struct Session {
     pub deliverables: Vec<Deliverable>,
     /// Integrated loudness the master is driven to, if any.
     pub target_lufs: Option<f64>,
+    /// How far from `target_lufs` the master may land and still count as reaching it, LU
+    /// ([`crate::render::target::DEFAULT_TOLERANCE_LU`] when `None`).
+    pub target_tolerance_lu: Option<f64>,
     /// True-peak ceiling of the master and every deliverable.
     pub ceiling_dbtp: Option<f64>,
     /// Trims and fades.
     pub edits: EditsDecl,
+    /// How the end of the tail after the song is found.
+    pub tail: crate::render::tail::TailSettings,
     /// Automation points not yet placed on the sample grid (times in seconds), by parameter id.
     pub automation: Vec<AutomationDecl>,
     /// Every file the recipe loaded (the recipe itself first), for watching and hashing.

@@ -205,6 +205,7 @@ pub fn render_key(measure_key: &str, drive_db: f64, session: &Session, extra: &s
         .part("drive_bits", &format!("{:016x}", drive_db.to_bits()))
         .part("deliverables", &format!("{:?}", s.deliverables))
         .part("edits", &format!("{:?}", s.edits))
+        .part("tail", &format!("{:?}", s.tail))
         .part("title", &s.title)
         .part("artist", &format!("{:?}", s.artist))
         .part("ceiling", &format!("{:?}", s.ceiling_dbtp))

@@ -121,6 +121,33 @@ impl AlbumOptions {
     }
 }
 
+/// Inputs are sacred: refuses an album whose outputs (every song's deliverables, the album's
+/// report, the CD image and its CUE sheet, the work folder) resolve to any input of any song
+/// (stems, references, recipes, modules, templates) or to the album file.
+fn check_inputs(spec: &AlbumSpec, out: &std::path::Path) -> Result<(), AlbumError> {
+    let mut inputs = vec![spec.file.clone()];
+    let mut outputs = vec![
+        out.join("album.json"),
+        out.join("album.md"),
+        out.join(work::WORK_DIR),
+    ];
+    for s in &spec.songs {
+        inputs.extend(crate::render::preflight::inputs_of(&s.session));
+        inputs.extend(s.inputs.iter().cloned());
+        for d in &s.session.deliverables {
+            outputs.push(out.join(crate::render::deliver::expand_file_name(&d.file, &s.session)));
+        }
+    }
+    if let Some(cd) = &spec.cd {
+        for p in [&cd.file, &cd.cue] {
+            let rel =
+                spec::expand_album_pattern(p, None, &spec.title, spec.artist.as_deref(), None);
+            outputs.push(out.join(rel));
+        }
+    }
+    Ok(crate::render::preflight::check_paths(&inputs, &outputs)?)
+}
+
 /// What every job of an album shares.
 pub struct AlbumContext<'a> {
     /// The album.
@@ -157,6 +184,7 @@ impl<'a> AlbumContext<'a> {
                 seen.push((name, s.track));
             }
         }
+        check_inputs(spec, &opts.out_dir)?;
         Ok(AlbumContext {
             spec,
             out_dir: opts.out_dir.clone(),

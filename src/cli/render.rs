@@ -39,6 +39,10 @@ pub struct Args {
     /// for quick previews and pipelines that measure elsewhere.
     #[arg(long)]
     no_report: bool,
+    /// Make a loudness target that cannot be reached (within the recipe's `target_tolerance_lu`)
+    /// an error: the render stops before writing any file and exits non-zero.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// How `render_recipe` renders.
@@ -55,6 +59,8 @@ pub struct Settings<'a> {
     pub cache: bool,
     /// Write the render report.
     pub report: bool,
+    /// A missed loudness target is an error.
+    pub strict: bool,
 }
 
 impl Default for Settings<'_> {
@@ -66,6 +72,7 @@ impl Default for Settings<'_> {
             json: false,
             cache: true,
             report: true,
+            strict: false,
         }
     }
 }
@@ -83,6 +90,7 @@ pub fn render_recipe(
         json,
         cache,
         report,
+        strict,
     } = *settings;
     let mut session = load_recipe(recipe)?;
     for s in set {
@@ -111,6 +119,7 @@ pub fn render_recipe(
         opts.stem_cache = StemCache::new(StemCache::default_dir());
     }
     opts.report = report;
+    opts.strict = strict;
     let b = bar.clone();
     opts.progress = Some(Box::new(move |done, total| {
         b.set_length(total);
@@ -126,7 +135,11 @@ pub fn render_recipe(
         );
         return Ok(result);
     }
-    for w in &result.warnings {
+    for w in result
+        .warnings
+        .iter()
+        .filter(|w| result.target.as_ref().is_none_or(|t| **w != t.outcome))
+    {
         eprintln!("warning: {w}");
     }
     let secs = result.song_frames as f64 / f64::from(result.sample_rate);
@@ -139,6 +152,7 @@ pub fn render_recipe(
         secs / result.seconds.max(1e-9)
     );
     if let Some(t) = &result.target {
+        println!("  {}", t.outcome);
         println!(
             "  loudness: {:.2} LUFS for a target of {} LUFS (limiter `{}` driven {:+.2} dB, {:.2} LU of limiting; \
              {} full pass, {} passes of the limiter)",
@@ -174,6 +188,7 @@ fn summary(session: &stemgraph::session::Session, r: &RenderResult) -> serde_jso
         "sample_rate_hz": r.sample_rate,
         "duration_s": r.song_frames as f64 / f64::from(r.sample_rate),
         "latency_samples": r.latency,
+        "non_finite": r.non_finite,
         "tail_samples": r.tail,
         "render_s": r.seconds,
         "target": r.target,
@@ -210,6 +225,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             json: args.json,
             cache: !args.no_cache,
             report: !args.no_report,
+            strict: args.strict,
         },
     )?;
     Ok(())

@@ -1,8 +1,10 @@
 //! Output files that appear whole or not at all.
 //!
-//! Every output is written to a hidden temporary file in the destination folder and renamed over
-//! the destination only when complete, so a failed or interrupted render leaves no half file.
-//! An output path that is one of the inputs is refused: inputs are never overwritten.
+//! Every output is written to a temporary file in the destination folder's temporaries folder
+//! ([`crate::io::temp`]) and renamed over the destination only when complete, so a failed or
+//! interrupted render leaves no half file (and a killed one leaves its partial file where the
+//! next run removes it). An output path that resolves to one of the inputs is refused
+//! ([`crate::io::paths`]): inputs are never overwritten.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -12,10 +14,16 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The destination is one of the render's inputs.
-    #[error("refusing to write {path}: it is an input of this render")]
+    #[error(
+        "refusing to write {}: it is {}, an input of this render (a stem, the reference, the recipe \
+         or one of its modules); inputs are never overwritten: choose another file name or output folder",
+        path.display(), input.display()
+    )]
     WouldOverwriteInput {
         /// The destination.
         path: PathBuf,
+        /// The input it resolves to.
+        input: PathBuf,
     },
     /// A file-system error.
     #[error("cannot write {path}: {source}")]
@@ -44,14 +52,6 @@ pub struct AtomicFile {
     committed: bool,
 }
 
-/// Whether two paths name the same file (by canonical path when both exist).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::canonicalize(a), fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
-}
-
 impl AtomicFile {
     /// Creates the temporary file for `dest` (creating its folder), refusing any path in
     /// `protected` (the render's inputs).
@@ -59,9 +59,10 @@ impl AtomicFile {
         dest: &Path,
         protected: &[PathBuf],
     ) -> Result<(AtomicFile, BufWriter<File>), OutputError> {
-        if protected.iter().any(|p| same_file(p, dest)) {
+        if let Some(c) = crate::io::paths::Inputs::new(protected).collision(dest) {
             return Err(OutputError::WouldOverwriteInput {
                 path: dest.to_path_buf(),
+                input: c.input,
             });
         }
         let io_err = |source| OutputError::Io {
@@ -77,7 +78,7 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
+        let tmp = crate::io::temp::path_in(dir, &format!("{name}.partial")).map_err(io_err)?;
         let file = File::create(&tmp).map_err(io_err)?;
         Ok((
             AtomicFile {
@@ -106,6 +107,9 @@ impl AtomicFile {
             source,
         })?;
         self.committed = true;
+        if let Some(dir) = self.tmp.parent().and_then(Path::parent) {
+            crate::io::temp::tidy(dir);
+        }
         Ok(self.dest.clone())
     }
 }
@@ -114,6 +118,9 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_file(&self.tmp);
+            if let Some(dir) = self.tmp.parent().and_then(Path::parent) {
+                crate::io::temp::tidy(dir);
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   exactly-sized blocks without allocating.
 //! - [`DecodeError`]: every failure names the file and says why in plain words.
 
+mod finite;
 mod pcm;
 mod pcm_header;
 mod stream;
@@ -22,6 +23,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use finite::NonFinite;
 pub use stream::{StemStream, StreamOptions, StreamWarning};
 
 /// What a stem file is, read from its header.

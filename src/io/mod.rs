@@ -8,5 +8,7 @@ pub mod atomic;
 pub mod decode;
 pub mod flac;
 pub mod offset;
+pub mod paths;
 pub mod resample;
+pub mod temp;
 pub mod wav;

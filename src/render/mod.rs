@@ -2,21 +2,26 @@
 //!
 //! Stems are decoded block by block, the compiled schedule runs over each block, and each
 //! deliverable is written as the blocks come. The graph's latency is trimmed from the start of
-//! every output so a master starts at sample 0 of the song, and the render runs on for the
-//! latency plus the declared tails so nothing is cut at the end. Outputs are written atomically;
-//! an error or an interruption leaves no partial file.
+//! every output so a master starts at sample 0 of the song, and the render runs on after the
+//! song for the tail the processors ring on, measured and cut where it falls silent ([`tail`]).
+//! Before anything is rendered, every output path is checked against every input
+//! ([`preflight`]). Outputs are written atomically; an error or an interruption leaves no
+//! partial file.
 
 pub mod deliver;
 pub mod edits;
 pub mod in_memory;
+pub mod null;
+pub mod preflight;
 pub mod report;
+pub mod tail;
 pub mod target;
 
 use crate::dsp::AudioBuffer;
 use crate::engine::{parallel, Schedule, Tap};
 use crate::graph::{compile, CompileOptions, GraphError};
 use crate::io::atomic::OutputError;
-use crate::io::decode::{DecodeError, Decoder, StemStream, StreamOptions};
+use crate::io::decode::{DecodeError, Decoder, NonFinite, StemStream, StreamOptions};
 use crate::session::Session;
 use deliver::{DeliverableSink, DeliveredFile};
 use report::{
@@ -59,6 +64,9 @@ pub enum RenderError {
     /// The render report could not be made or written (the deliverables were).
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// `--strict`: the loudness target cannot be reached (the outcome line); nothing was written.
+    #[error("{0} (--strict: no file was written)")]
+    TargetMissed(String),
     /// Stopped by the user (Ctrl-C); nothing was left behind.
     #[error("render interrupted; no output was written")]
     Interrupted,
@@ -83,6 +91,9 @@ pub struct RenderOptions {
     /// Where the stems' hashes and meters are remembered between renders (default: nowhere;
     /// the command line uses [`StemCache::default_dir`]).
     pub stem_cache: StemCache,
+    /// A loudness target that cannot be reached is an error, and nothing is written
+    /// (`render --strict`); by default it is a warning.
+    pub strict: bool,
     /// Stem meters already known (from the cache), for the report's collector.
     known_stems: Vec<(String, NodeMeters)>,
 }
@@ -115,6 +126,7 @@ impl RenderOptions {
             threads: 1,
             report: true,
             stem_cache: StemCache::default(),
+            strict: false,
             known_stems: Vec::new(),
         }
     }
@@ -142,6 +154,8 @@ pub struct RenderResult {
     pub target: Option<target::TargetOutcome>,
     /// The render report (also written as `report.json` / `report.md`), if asked for.
     pub report: Option<RenderReport>,
+    /// Stems with non-finite samples (muted), with how many and the first one's frame.
+    pub non_finite: Vec<(String, NonFinite)>,
 }
 
 /// What the stems say about the session: its rate and length.
@@ -310,12 +324,19 @@ struct Cursor<'a, 'b, F> {
     interrupt: Option<&'a AtomicBool>,
     progress: Option<&'b mut dyn FnMut(u64, u64)>,
     sink: F,
+    /// Set by the sink when it needs no more (the tail has ended).
+    stop: Option<&'a std::cell::Cell<bool>>,
 }
 
 impl<F> Cursor<'_, '_, F>
 where
     F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
 {
+    /// Whether the loop is over: everything rendered, or the sink needs no more.
+    fn finished(&self) -> bool {
+        self.done >= self.total || self.stop.is_some_and(std::cell::Cell::get)
+    }
+
     fn check_interrupt(&self) -> Result<(), RenderError> {
         if self.interrupt.is_some_and(|f| f.load(Ordering::Relaxed)) {
             return Err(RenderError::Interrupted);
@@ -378,6 +399,35 @@ pub fn run_threads<F>(
 where
     F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
 {
+    run_threads_until(
+        schedule,
+        streams,
+        song_frames,
+        block,
+        interrupt,
+        progress,
+        sink,
+        threads,
+        None,
+    )
+}
+
+/// [`run_threads`], ending early once `stop` is set (by the sink: the tail has ended).
+#[allow(clippy::too_many_arguments)]
+pub fn run_threads_until<F>(
+    schedule: &mut Schedule,
+    streams: &mut [StemStream],
+    song_frames: u64,
+    block: usize,
+    interrupt: Option<&AtomicBool>,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+    sink: F,
+    threads: usize,
+    stop: Option<&std::cell::Cell<bool>>,
+) -> Result<(), RenderError>
+where
+    F: FnMut(usize, u64, crate::dsp::AudioRef<'_>) -> Result<(), RenderError>,
+{
     let block = block.min(schedule.max_block()).max(1);
     let tail = schedule.tail() as u64;
     let latencies: Vec<u64> = (0..schedule.output_count())
@@ -394,6 +444,7 @@ where
         interrupt,
         progress,
         sink,
+        stop,
     };
     let parallel = threads >= 2 && streams.len() >= 2;
     let mut costs = vec![0.0; if parallel { schedule.step_count() } else { 0 }];
@@ -405,7 +456,7 @@ where
     } else {
         total
     };
-    while cur.done < profile_until {
+    while cur.done < profile_until && !cur.finished() {
         cur.check_interrupt()?;
         let n = block.min((total - cur.done) as usize);
         if parallel {
@@ -430,7 +481,7 @@ where
             cur.emit(schedule, n)?;
         }
     }
-    if cur.done >= total {
+    if cur.finished() {
         return Ok(());
     }
     // Choose the worker's units: the most even split of the measured cost.
@@ -461,7 +512,7 @@ where
         .sum();
     if worker_cost < 0.1 * all {
         // Not worth a thread: finish on this one.
-        while cur.done < total {
+        while !cur.finished() {
             cur.check_interrupt()?;
             let n = block.min((total - cur.done) as usize);
             read_inputs(schedule, streams, n)?;
@@ -485,7 +536,7 @@ where
         let busy = run_split(&mut halves, streams, block, &mut cur, until);
         parallel::join(schedule, halves);
         let (main_busy, worker_busy) = busy?;
-        if cur.done >= total {
+        if cur.finished() {
             return Ok(());
         }
         if trials > 0 {
@@ -672,7 +723,7 @@ where
         });
         let mut busy = 0.0;
         let result = (|| -> Result<(), RenderError> {
-            while cur.done < total {
+            while cur.done < total && !cur.finished() {
                 cur.check_interrupt()?;
                 let (set, blocks) = match full_rx.recv() {
                     Ok(Ok(got)) => got,
@@ -681,6 +732,9 @@ where
                 };
                 let t = Instant::now();
                 for b in 0..blocks {
+                    if cur.finished() {
+                        break;
+                    }
                     let n = block.min((total - cur.done) as usize);
                     read_some(main, &mut main_streams, n)?;
                     for (e, buf) in set.iter().enumerate() {
@@ -717,6 +771,8 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             session.recipe.display()
         )));
     }
+    // Inputs are sacred: no output may land on one.
+    preflight::check(session, &opts)?;
     let plan = plan_stems(session)?;
     let (streams, warnings) = open_stems(session, &plan)?;
     let spec = session.graph_at(f64::from(plan.sample_rate));
@@ -751,7 +807,7 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             plan.song_frames,
             plan.sample_rate,
             &mut opts,
-            0,
+            plan.song_frames,
         )?,
         Some(target) => {
             target::render_to_target(session, &spec, streams, &plan, target, &mut opts)?
@@ -760,6 +816,14 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     result.warnings.splice(0..0, warnings);
     result.seconds = started.elapsed().as_secs_f64();
     if let Some(meters) = meters {
+        let null_test = null::null_test(session, &plan)?;
+        if let Some(nt) = null_test.as_ref().filter(|nt| nt.residual_rms_dbfs > null::PASS_DBFS) {
+            result.warnings.push(format!(
+                "null test: the stems summed at unity differ from the reference mix by {:.1} dBFS RMS \
+                 (run `stemgraph check` for where)",
+                nt.residual_rms_dbfs
+            ));
+        }
         let report = report::build_report(report::ReportInputs {
             session,
             sample_rate: plan.sample_rate,
@@ -769,7 +833,7 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
             files: &result.files,
             out_dir: &opts.out_dir,
             meters,
-            null_test: None,
+            null_test,
             loudness_target: result.target.clone(),
             warnings: &result.warnings,
             render_seconds: result.seconds,
@@ -838,44 +902,51 @@ fn stem_context(
     )
 }
 
-/// The files a render must never write over: the stems, the reference and the recipe.
+/// The files a render must never write over: the stems, the reference, the recipe and its
+/// modules and templates.
 fn protected_inputs(session: &Session) -> Vec<PathBuf> {
-    let mut protected: Vec<PathBuf> = session.stems.iter().map(|s| s.path.clone()).collect();
-    protected.extend(session.reference.clone());
-    protected.push(session.recipe.clone());
-    protected
+    preflight::inputs_of(session)
 }
 
 /// Compiles `spec`, runs it over `streams` and writes the session's deliverables from its
-/// outputs. `song_frames` counts from the first frame of the streams. Returns the report's
-/// meters too when `opts.report` asks for them.
+/// outputs. `input_frames` counts from the first frame of the streams (the song, or a spill
+/// holding the song and a tail); `song_end` is the song's own end, where the measured tail
+/// starts ([`tail`]). Returns the report's meters too when `opts.report` asks for them.
 pub(crate) fn render_graph(
     session: &Session,
     spec: &crate::graph::GraphSpec,
     mut streams: Vec<StemStream>,
-    song_frames: u64,
+    input_frames: u64,
     sample_rate: u32,
     opts: &mut RenderOptions,
-    extra_tail: usize,
+    song_end: u64,
 ) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
     let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
     copts.taps = std::mem::take(&mut opts.taps);
     // The report's meters: taps on stems and outputs, gain reduction sampled per block.
     let mut collector =
-        opts.report_collector(spec, f64::from(sample_rate), song_frames, &mut copts);
+        opts.report_collector(spec, f64::from(sample_rate), input_frames, &mut copts);
     let compiled = compile(spec, copts)?;
-    let warnings = compiled.warnings;
+    let mut warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
     if let Some(c) = collector.as_mut() {
         c.watch(&schedule);
     }
     let protected = protected_inputs(session);
     let rate = f64::from(sample_rate);
-    let edits = session
-        .edits
-        .resolve(song_frames + (schedule.tail() + extra_tail) as u64, rate);
-    let mut scratch =
-        crate::dsp::AudioBuffer::new(crate::dsp::buffer::MAX_CHANNELS, opts.block_size);
+    let channels: Vec<usize> = (0..schedule.output_count())
+        .map(|o| schedule.output(o, 0).channels())
+        .collect();
+    let declared_tail = (input_frames + schedule.tail() as u64).saturating_sub(song_end);
+    let mut trim = tail::TailTrim::new(
+        &session.tail,
+        &session.edits,
+        song_end,
+        declared_tail,
+        rate,
+        &channels,
+        opts.block_size,
+    );
     let mut sinks = Vec::new();
     for d in &session.deliverables {
         sinks.push(DeliverableSink::create(
@@ -887,26 +958,33 @@ pub(crate) fn render_graph(
             &protected,
         )?);
     }
+    let mut write = |o: usize, block: crate::dsp::AudioRef<'_>| -> Result<(), RenderError> {
+        for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
+            s.write(block)?;
+        }
+        Ok(())
+    };
     let mut user_progress = opts.progress.take();
     let mut after_block = after_each_block(&mut collector, &mut user_progress);
-    run_threads(
+    let stop = std::cell::Cell::new(false);
+    run_threads_until(
         &mut schedule,
         &mut streams,
-        song_frames,
+        input_frames,
         opts.block_size,
         opts.interrupt.as_deref(),
         Some(&mut after_block),
         |o, pos, block| {
-            let Some(block) = edits.apply(pos, block, &mut scratch) else {
-                return Ok(());
-            };
-            for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
-                s.write(block)?;
+            trim.push(o, pos, block, &mut write)?;
+            if trim.done() {
+                stop.set(true);
             }
             Ok(())
         },
         opts.threads,
+        Some(&stop),
     )?;
+    let tail = trim.finish(&mut write)?;
     let mut files = Vec::new();
     for s in sinks {
         files.push(s.finish()?);
@@ -915,19 +993,58 @@ pub(crate) fn render_graph(
     opts.progress = user_progress;
     let mut taps = schedule.take_taps();
     let meters = collector.map(|c| c.finish(&mut taps));
+    let non_finite = stems_non_finite(session, &streams);
+    warnings.extend(non_finite_warnings(&non_finite, rate));
     Ok((
         RenderResult {
             sample_rate,
-            song_frames,
+            song_frames: song_end,
             latency: schedule.latency(),
-            tail: schedule.tail(),
+            tail: tail as usize,
             files,
             warnings,
             seconds: 0.0,
             taps,
             target: None,
             report: None,
+            non_finite,
         },
         meters,
     ))
+}
+
+/// The stems whose streams muted non-finite samples, with what they found (nothing when the
+/// streams are not the session's stems).
+pub(crate) fn stems_non_finite(
+    session: &Session,
+    streams: &[StemStream],
+) -> Vec<(String, NonFinite)> {
+    if streams.len() != session.stems.len() {
+        return Vec::new();
+    }
+    session
+        .stems
+        .iter()
+        .zip(streams)
+        .filter(|(stem, s)| s.non_finite().any() && s.info().path == stem.path)
+        .map(|(stem, s)| (stem.name.clone(), s.non_finite()))
+        .collect()
+}
+
+/// One warning per stem with non-finite samples.
+pub(crate) fn non_finite_warnings(found: &[(String, NonFinite)], rate: f64) -> Vec<String> {
+    found
+        .iter()
+        .map(|(name, n)| {
+            let at = n.first_frame.unwrap_or(0) as f64 / rate;
+            format!(
+                "stem `{name}`: {} non-finite sample{} (NaN or infinity), the first at {}:{:06.3} \
+                 ({at:.3} s); muted",
+                n.count,
+                if n.count == 1 { "" } else { "s" },
+                (at / 60.0).floor() as u64,
+                at % 60.0
+            )
+        })
+        .collect()
 }

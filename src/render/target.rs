@@ -33,6 +33,9 @@ use std::path::PathBuf;
 pub const DRIVE_NODE: &str = "__target_gain";
 /// Integrated-loudness tolerance the solver aims for (the promise is ±0.1 LU).
 pub const TOLERANCE_LU: f64 = 0.05;
+/// How far from the target the master may land and count as reaching it, unless the recipe
+/// says otherwise (`session { target_tolerance_lu = … }`).
+pub const DEFAULT_TOLERANCE_LU: f64 = 0.1;
 /// Average gain reduction above which the report warns that the target is pushed too hard.
 pub const SENSIBLE_MEAN_REDUCTION_DB: f64 = 3.0;
 
@@ -55,6 +58,91 @@ pub struct TargetOutcome {
     pub tail_passes: u32,
     /// The limiter node driven.
     pub limiter: String,
+    /// Whether the master landed within `tolerance_lu` of the target.
+    pub reached: bool,
+    /// The tolerance, LU.
+    pub tolerance_lu: f64,
+    /// How far the master is from the target (target minus measured: positive when it is
+    /// quieter), LU.
+    pub missed_by_lu: f64,
+    /// Why the target was not reached, when it was not.
+    pub reason: Option<String>,
+    /// The outcome in one line, as the render prints it.
+    pub outcome: String,
+}
+
+impl TargetOutcome {
+    /// Judges the solved drive against the target.
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge(
+        target: f64,
+        tolerance: f64,
+        solved: &SolvedDrive,
+        pre_lufs: f64,
+        ceiling_dbtp: Option<f64>,
+        limiter: &str,
+        tail_passes: u32,
+    ) -> TargetOutcome {
+        let lufs = solved.lufs;
+        let missed = target - lufs;
+        let reached = missed.abs() <= tolerance;
+        let reason = (!reached).then(|| miss_reason(target, solved, ceiling_dbtp, limiter));
+        let outcome = if reached {
+            format!(
+                "loudness target {target} LUFS: reached ({lufs:.2} LUFS, within ±{tolerance} LU)"
+            )
+        } else {
+            format!(
+                "loudness target {target} LUFS: not reached (by {:.2} LU: {lufs:.2} LUFS, because {})",
+                missed.abs(),
+                reason.as_deref().unwrap_or("")
+            )
+        };
+        TargetOutcome {
+            target_lufs: target,
+            integrated_lufs: lufs,
+            pre_limiter_lufs: pre_lufs,
+            drive_db: solved.drive_db,
+            limiting_cost_lu: solved.drive_db - (lufs - pre_lufs),
+            full_passes: 1,
+            tail_passes,
+            limiter: limiter.to_string(),
+            reached,
+            tolerance_lu: tolerance,
+            missed_by_lu: missed,
+            reason,
+            outcome,
+        }
+    }
+}
+
+/// Why the solver stopped short of `target`.
+fn miss_reason(
+    target: f64,
+    solved: &SolvedDrive,
+    ceiling_dbtp: Option<f64>,
+    limiter: &str,
+) -> String {
+    let (lo, hi) = DRIVE_RANGE_DB;
+    let louder = target > solved.lufs;
+    if louder && solved.drive_db >= hi {
+        return format!("the drive into limiter `{limiter}` is at its maximum of {hi:+} dB");
+    }
+    if !louder && solved.drive_db <= lo {
+        return format!("the drive into limiter `{limiter}` is at its minimum of {lo} dB");
+    }
+    let ceiling = ceiling_dbtp.map_or_else(String::new, |c| format!(" at its {c} dBTP ceiling"));
+    match solved.last_step {
+        Some((dd, dl)) if louder && dd > 0.0 && dl < 0.5 * dd => format!(
+            "limiter `{limiter}`{ceiling} holds the master there: the last {dd:+.2} dB of drive gained \
+             only {dl:.2} LU (a lower target, a higher ceiling or less dynamic material would)"
+        ),
+        _ => format!(
+            "the solver stopped after {} passes {:.2} LU away",
+            solved.passes,
+            (target - solved.lufs).abs()
+        ),
+    }
 }
 
 /// The master limiter and the chain from it to the output: what the loudness solvers drive.
@@ -102,6 +190,8 @@ pub struct PreLimiter {
     pub taps: Vec<(String, Box<dyn crate::engine::Tap>)>,
     /// The report's meters of the full pass (stems, gain reduction before the limiter).
     pub meters: Option<CollectedMeters>,
+    /// Non-finite samples each stem stream muted, in stem order.
+    pub non_finite: Vec<crate::io::decode::NonFinite>,
 }
 
 /// How the drive was solved in stage 2.
@@ -113,7 +203,14 @@ pub struct SolvedDrive {
     pub lufs: f64,
     /// Passes of the tail chain over the spill.
     pub passes: u32,
+    /// The last change of drive and what it gained (dB, LU), when there were two passes.
+    pub last_step: Option<(f64, f64)>,
 }
+
+/// Passes of plain steps (drive += error) before the solver turns to secant steps.
+pub const PLAIN_PASSES: u32 = 6;
+/// Passes of the tail chain the solver makes at most.
+pub const MAX_PASSES: u32 = 12;
 
 /// The drive range the solver searches (a gain ahead of the limiter).
 pub const DRIVE_RANGE_DB: (f64, f64) = (-60.0, 36.0);
@@ -317,6 +414,7 @@ pub fn spill_pre_limiter(
         warnings,
         taps,
         meters,
+        non_finite: streams.iter().map(StemStream::non_finite).collect(),
     })
 }
 
@@ -356,6 +454,11 @@ pub fn measure_tail(
 
 /// Stage 2: the drive that puts the tail chain's output on `target` LUFS, within
 /// [`TOLERANCE_LU`] when the limiter allows it (the largest drive otherwise).
+///
+/// The drive moves by the remaining error for up to [`PLAIN_PASSES`] passes (the limiter's
+/// loudness gain is nearly linear while it does little); if that has not converged (a limiter
+/// working hard gains less than a dB per dB of drive), secant steps on the measured curve follow,
+/// up to [`MAX_PASSES`] passes in all.
 pub fn solve_drive(
     spec: &GraphSpec,
     tail: &MasterTail,
@@ -368,19 +471,37 @@ pub fn solve_drive(
     let mut drive = (target - pre_lufs).clamp(lo, hi);
     let mut passes = 0;
     let mut lufs = f64::NAN;
-    for _ in 0..6 {
+    let mut last_step = None;
+    let mut prev: Option<(f64, f64)> = None;
+    while passes < MAX_PASSES {
         lufs = measure_tail(spec, tail, drive, spill, block)?.integrated_lufs();
         passes += 1;
+        if let Some((d0, l0)) = prev {
+            last_step = Some((drive - d0, lufs - l0));
+        }
         let error = target - lufs;
         if error.abs() <= TOLERANCE_LU {
             break;
         }
-        drive = (drive + error).clamp(lo, hi);
+        let step = match last_step {
+            // Secant on the measured curve, once the plain steps have not converged.
+            Some((dd, dl)) if passes >= PLAIN_PASSES && dd.abs() > 1e-9 && dl.abs() > 1e-6 => {
+                (error * dd / dl).clamp(-12.0, 12.0)
+            }
+            _ => error,
+        };
+        let next = (drive + step).clamp(lo, hi);
+        if next == drive {
+            break; // at the end of the drive range
+        }
+        prev = Some((drive, lufs));
+        drive = next;
     }
     Ok(SolvedDrive {
         drive_db: drive,
         lufs,
         passes,
+        last_step,
     })
 }
 
@@ -397,18 +518,27 @@ pub fn render_tail(
 ) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
     let g = tail_spec(spec, tail, drive);
     let stream = spill_stream(spill)?;
-    let (mut result, meters) = render_graph(
+    let (result, meters) = render_graph(
         session,
         &g,
         vec![stream],
         spill.frames,
         spill.sample_rate,
         opts,
-        0,
+        song_frames,
     )?;
-    // The spill already holds the graph's tail: trim the final pass to the song plus that tail.
-    result.song_frames = song_frames;
     Ok((result, meters))
+}
+
+/// The ceiling of limiter `id` as the recipe sets it (the limiter's default otherwise).
+fn limiter_ceiling(spec: &GraphSpec, id: &str) -> Option<f64> {
+    match &spec.find(id)?.kind {
+        NodeKind::Processor { config, .. } => match config.clone().take("ceiling_dbtp") {
+            Some(ConfigValue::Number(c)) => Some(c),
+            _ => Some(-1.0),
+        },
+        _ => None,
+    }
 }
 
 /// Removes the spill when done or failed.
@@ -417,6 +547,9 @@ struct SpillGuard(PathBuf);
 impl Drop for SpillGuard {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent().and_then(std::path::Path::parent) {
+            crate::io::temp::tidy(dir);
+        }
     }
 }
 
@@ -438,9 +571,15 @@ pub fn render_to_target(
             source,
         }
     })?;
+    // In the output folder's temporaries folder, where a killed run's spill is found and
+    // removed by the next run (see crate::io::temp).
     let guard = SpillGuard(
-        opts.out_dir
-            .join(format!(".pre-limiter.{}.spill.wav", std::process::id())),
+        crate::io::temp::path_in(&opts.out_dir, "pre-limiter.spill.wav").map_err(|source| {
+            crate::io::atomic::OutputError::Io {
+                path: crate::io::temp::dir_for(&opts.out_dir),
+                source,
+            }
+        })?,
     );
     // Progress is reported by the final pass only.
     let progress = opts.progress.take();
@@ -448,6 +587,17 @@ pub fn render_to_target(
     opts.progress = progress;
     let pre = pre?;
     let mut warnings = pre.warnings;
+    let non_finite: Vec<_> = session
+        .stems
+        .iter()
+        .zip(&pre.non_finite)
+        .filter(|(_, n)| n.any())
+        .map(|(stem, n)| (stem.name.clone(), *n))
+        .collect();
+    warnings.extend(super::non_finite_warnings(
+        &non_finite,
+        f64::from(plan.sample_rate),
+    ));
     let pre_lufs = pre.meter.integrated_lufs();
     if !pre_lufs.is_finite() {
         return Err(RenderError::Invalid(
@@ -458,10 +608,21 @@ pub fn render_to_target(
     // 2. Solve the drive on the spill.
     let solved = solve_drive(spec, &tail, &pre.spill, pre_lufs, target, opts.block_size)?;
     let (drive, lufs) = (solved.drive_db, solved.lufs);
-    if (target - lufs).abs() > 0.1 {
-        warnings.push(format!(
-            "target_lufs {target}: the master reaches {lufs:.2} LUFS at the largest drive the limiter allows"
-        ));
+    let outcome = TargetOutcome::judge(
+        target,
+        session.target_tolerance_lu.unwrap_or(DEFAULT_TOLERANCE_LU),
+        &solved,
+        pre_lufs,
+        limiter_ceiling(spec, tail.limiter()),
+        tail.limiter(),
+        solved.passes + 1,
+    );
+    if !outcome.reached {
+        if opts.strict {
+            // Nothing is written: the deliverables would not meet the recipe's target.
+            return Err(RenderError::TargetMissed(outcome.outcome));
+        }
+        warnings.push(outcome.outcome.clone());
     }
     let cost = drive - (lufs - pre_lufs);
     if cost > SENSIBLE_MEAN_REDUCTION_DB {
@@ -515,16 +676,8 @@ pub fn render_to_target(
     };
     result.warnings.splice(0..0, warnings);
     result.taps = pre.taps;
-    result.target = Some(TargetOutcome {
-        target_lufs: target,
-        integrated_lufs: lufs,
-        pre_limiter_lufs: pre_lufs,
-        drive_db: drive,
-        limiting_cost_lu: cost,
-        full_passes: 1,
-        tail_passes: solved.passes + 1,
-        limiter: tail.limiter().to_string(),
-    });
+    result.target = Some(outcome);
+    result.non_finite = non_finite;
     drop(guard);
     Ok((result, meters))
 }

@@ -45,7 +45,12 @@ function Node:chain(processors) end
 ---@field beats_per_bar? integer
 ---@field sections? table<string, stemgraph.Time>
 ---@field target_lufs? number
+---@field target_tolerance_lu? number
 ---@field ceiling_dbtp? number
+---@field trim? { start?: stemgraph.Time, finish?: stemgraph.Time }
+---@field fade_in? number|{ length: number, shape?: "linear"|"sine"|"exp"|"s_curve" }
+---@field fade_out? number|{ length: number, shape?: "linear"|"sine"|"exp"|"s_curve" }
+---@field tail? { threshold_db?: number, hold_s?: number, max_s?: number }
 
 ---@class stemgraph.Deliverable
 ---@field file? string

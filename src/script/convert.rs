@@ -176,9 +176,19 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
     let target_lufs = get_number(&t, "target_lufs", &s_origin)?;
     let edits = edits(&t, &s_origin)?;
     let ceiling_dbtp = get_number(&t, "ceiling_dbtp", &s_origin)?;
+    let target_tolerance_lu = get_number(&t, "target_tolerance_lu", &s_origin)?;
+    if let Some(v) = target_tolerance_lu.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= 10.0)) {
+        return Err(recipe_err(
+            &s_origin,
+            format!("target_tolerance_lu = {v}: use a tolerance above 0 and up to 10 LU"),
+        ));
+    }
+    let tail = tail_settings(&t, &s_origin)?;
     let sections = sections(&t, &s_origin)?;
     Ok(Session {
         edits,
+        tail,
+        target_tolerance_lu,
         target_lufs,
         ceiling_dbtp,
         title,
@@ -408,6 +418,39 @@ fn edits(t: &Table, s_origin: &Option<Origin>) -> Result<crate::session::EditsDe
         }
     }
     Ok(edits)
+}
+
+/// `session { tail = { threshold_db, hold_s, max_s } }`, checked.
+fn tail_settings(
+    t: &Table,
+    origin: &Option<Origin>,
+) -> Result<crate::render::tail::TailSettings, ScriptError> {
+    let mut settings = crate::render::tail::TailSettings::default();
+    let Value::Table(tail) = t.get::<Value>("tail").map_err(ScriptError::lua)? else {
+        return Ok(settings);
+    };
+    if let Some(v) = get_number(&tail, "threshold_db", origin)? {
+        if !(-200.0..=-20.0).contains(&v) {
+            return Err(recipe_err(
+                origin,
+                format!("tail threshold_db = {v}: use -200 to -20 dBFS"),
+            ));
+        }
+        settings.threshold_db = v;
+    }
+    if let Some(v) = get_number(&tail, "hold_s", origin)? {
+        if !(0.01..=60.0).contains(&v) {
+            return Err(recipe_err(origin, format!("tail hold_s = {v}: use 0.01 to 60 s")));
+        }
+        settings.hold_s = v;
+    }
+    if let Some(v) = get_number(&tail, "max_s", origin)? {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(recipe_err(origin, format!("tail max_s = {v}: use 0 s or more")));
+        }
+        settings.max_s = Some(v);
+    }
+    Ok(settings)
 }
 
 /// The session's named sections, each resolved to seconds by the session's own `seconds` method

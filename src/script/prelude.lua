@@ -100,6 +100,8 @@ function session(options)
     sections = options.sections or {},
     target_lufs = options.target_lufs,
     ceiling_dbtp = options.ceiling_dbtp,
+    target_tolerance_lu = options.target_tolerance_lu,
+    tail = options.tail,
     trim = options.trim,
     fade_in = options.fade_in,
     fade_out = options.fade_out,

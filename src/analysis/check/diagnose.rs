@@ -411,7 +411,7 @@ pub(super) fn null_finding(
     NullTest {
         residual_rms_dbfs,
         residual_peak_dbfs: gain_to_db(fit.as_is_peak.max(1e-15)),
-        after_fix_rms_dbfs,
+        after_fix_rms_dbfs: Some(after_fix_rms_dbfs),
         reference_gain_db: verdict.reference_gain_db,
         residual_band_hz: band,
         residual_in_peaks: in_peaks,

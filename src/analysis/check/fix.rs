@@ -104,7 +104,8 @@ pub fn text(report: &CheckReport, recipe: &std::path::Path) -> String {
     if let Some(nt) = &report.null_test {
         s.push_str(&format!(
             "-- residual now {:.1} dBFS RMS, with these changes {:.1} dBFS RMS\n",
-            nt.residual_rms_dbfs, nt.after_fix_rms_dbfs
+            nt.residual_rms_dbfs,
+            nt.after_fix_rms_dbfs.unwrap_or(nt.residual_rms_dbfs)
         ));
     }
     if report.fixes.is_empty() {

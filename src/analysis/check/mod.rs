@@ -148,8 +148,10 @@ pub struct NullTest {
     pub residual_rms_dbfs: f64,
     /// Residual peak, dBFS.
     pub residual_peak_dbfs: f64,
-    /// Residual RMS with the `--fix` changes applied (and missing elements added), dBFS.
-    pub after_fix_rms_dbfs: f64,
+    /// Residual RMS with the `--fix` changes applied (and missing elements added), dBFS
+    /// (`check` only; a render's null test does not diagnose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_fix_rms_dbfs: Option<f64>,
     /// Level of the reference against the sum of the stems (least squares), dB.
     pub reference_gain_db: f64,
     /// The octave-band range holding most of the residual left after the fix, Hz.

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::{DecodeError, Decoder, StemInfo};
+use super::{DecodeError, Decoder, NonFinite, StemInfo};
 use crate::io::offset::{Offset, MAX_OFFSET_SAMPLES};
 use crate::io::resample::{ResampleError, StreamResampler};
 
@@ -105,6 +105,8 @@ pub struct StemStream {
     material_done: bool,
     /// The stem's move on the timeline (`offset_samples`), if any.
     offset: Option<Offset>,
+    /// Non-finite samples found (and muted) in the material so far.
+    non_finite: NonFinite,
 }
 
 /// A failure while pulling frames through the resampler.
@@ -166,6 +168,7 @@ impl StemStream {
             emitted: 0,
             material_done: false,
             offset: None,
+            non_finite: NonFinite::default(),
         };
         Ok((stream, warnings))
     }
@@ -192,6 +195,12 @@ impl StemStream {
             }
         }
         Ok(self)
+    }
+
+    /// Non-finite samples (NaN, infinity) found in the material so far: each was delivered
+    /// as 0.
+    pub fn non_finite(&self) -> NonFinite {
+        self.non_finite
     }
 
     /// What the source file is.
@@ -237,6 +246,7 @@ impl StemStream {
             "output slices shorter than frames"
         );
         let mut filled = 0;
+        let first = self.emitted;
         while filled < frames && !self.material_done {
             let mut want = frames - filled;
             if let Some(limit) = self.limit {
@@ -254,6 +264,8 @@ impl StemStream {
             filled += got;
             self.emitted += got as u64;
         }
+        let decoded = if self.duplicate_mono { 1 } else { out.len() };
+        self.non_finite.mute(&mut out[..decoded], filled, first);
         if self.duplicate_mono {
             let (first, rest) = out.split_at_mut(1);
             rest[0][..filled].copy_from_slice(&first[0][..filled]);

@@ -142,6 +142,11 @@ impl StemCache {
         Some(base.join("stemgraph").join("stems"))
     }
 
+    /// The cache's folder, if it has one.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     /// Whether lookups can hit.
     pub fn enabled(&self) -> bool {
         self.dir.is_some()
@@ -189,6 +194,10 @@ impl StemCache {
         let Some(target) = self.entry_path(&id, context) else {
             return;
         };
+        // Never over the stem itself (a cache folder pointed at the stems).
+        if crate::io::paths::same_file(path, &target) {
+            return;
+        }
         let entry = Entry {
             sha256: stem.sha256.clone(),
             bytes: stem.bytes,
