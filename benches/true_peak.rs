@@ -93,7 +93,16 @@ fn bench_case(c: &mut Criterion, name: &str, x: &[f64], threshold: f64) {
             }
         })
     });
-    let _ = threshold;
+    let mut det = TruePeakDetector::new(FACTOR, FS);
+    group.bench_function(format!("{name}/above"), |b| {
+        b.iter(|| {
+            det.reset();
+            for chunk in x.chunks(BLOCK) {
+                det.peaks_above(chunk, &mut p[..chunk.len()], threshold);
+                black_box(p[0]);
+            }
+        })
+    });
     group.finish();
 }
 

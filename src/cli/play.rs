@@ -20,10 +20,14 @@ pub struct Args {
     /// List the output devices and exit.
     #[arg(long)]
     list_devices: bool,
-    /// Frames per audio callback.
-    #[arg(long, value_name = "N", default_value_t = 256,
+    /// Frames per audio callback (the device holds two callbacks' worth).
+    #[arg(long, value_name = "N",
+          default_value_t = stemgraph::live::output::DEFAULT_BUFFER_FRAMES,
           value_parser = clap::value_parser!(u32).range(16..=8192))]
     buffer_frames: u32,
+    /// Do not ask for real-time priority for the audio thread.
+    #[arg(long)]
+    no_realtime: bool,
     /// Do not reload the recipe when it is saved.
     #[arg(long)]
     no_watch: bool,
@@ -74,6 +78,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         from_seconds: parse_from(&args.from).map_err(|e| format!("--from: {e}"))?,
         device: args.device,
         buffer_frames: args.buffer_frames,
+        realtime: !args.no_realtime,
         watch: !args.no_watch,
         tui: !args.no_tui,
         crossfade_ms: args.crossfade_ms,

@@ -200,6 +200,28 @@ impl Decoder {
         &self.info
     }
 
+    /// Moves to frame `frame` of the file (clamped to its end) without decoding what lies
+    /// before it: plain PCM by byte offset, lossless formats through the demuxer's seek.
+    /// `Ok(false)` when the file cannot seek that way (lossy formats, whose decode depends on
+    /// what came before): the caller reads forward, or reopens and reads forward.
+    pub fn seek(&mut self, frame: u64) -> Result<bool, DecodeError> {
+        let path = &self.info.path;
+        let landed = match &mut self.backend {
+            Backend::Pcm(pcm) => Some(pcm.seek(frame).map_err(|f| f.at(path))?),
+            Backend::Symphonia(src) => src
+                .seek(frame, self.info.sample_rate)
+                .map_err(|f| f.at(path))?
+                .then_some(frame),
+        };
+        match landed {
+            Some(f) => {
+                self.frames_read = f;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Decodes up to `max_frames` frames into `out` (planar; `out.len() == info.channels`, each
     /// slice at least `max_frames` long) and returns the frames written, which may be fewer than
     /// asked; `Ok(0)` only at the end (or when `max_frames` is 0).

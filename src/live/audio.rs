@@ -51,6 +51,7 @@ pub struct AudioSide {
     waiting: bool,
     expected: Option<i64>,
     ended: bool,
+    starving: bool,
     consumed: u64,
     dirty_inputs: usize,
     stem_gain: [f64; STEM_CAPACITY],
@@ -105,6 +106,7 @@ impl AudioSide {
             waiting: true,
             expected: None,
             ended: false,
+            starving: false,
             consumed: 0,
             dirty_inputs: engine.input_count(),
             stem_gain: [1.0; STEM_CAPACITY],
@@ -119,6 +121,11 @@ impl AudioSide {
             level_window: (sample_rate / 20.0) as usize,
             engine,
         }
+    }
+
+    /// What the callback reports (the device wrapper adds its own counts to it).
+    pub fn status(&self) -> &Arc<SharedStatus> {
+        &self.status
     }
 
     /// The engine's fixed output latency in frames.
@@ -170,7 +177,12 @@ impl AudioSide {
                 if let Some(epoch) = self.flush {
                     self.flush_now(epoch);
                 } else if !self.paused && !self.waiting && !self.ended {
-                    self.status.underruns.fetch_add(1, Ordering::Relaxed);
+                    if !self.starving {
+                        // One dropout per stretch of callbacks without stems.
+                        self.starving = true;
+                        self.status.starved.fetch_add(1, Ordering::Relaxed);
+                        self.status.underruns.fetch_add(1, Ordering::Relaxed);
+                    }
                     self.status
                         .underrun_frames
                         .fetch_add((frames - done) as u64, Ordering::Relaxed);
@@ -178,6 +190,7 @@ impl AudioSide {
                 self.gate = 0.0;
                 break;
             }
+            self.starving = false;
             let closing = self.paused || self.flush.is_some();
             let left_in_chunk = self.current.as_ref().map_or(0, |c| c.frames) - self.offset;
             let mut n = (frames - done)

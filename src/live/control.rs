@@ -21,6 +21,7 @@ use super::reload::{Debouncer, Prepared, Reloader, Submitted, Watcher, DEBOUNCE}
 use super::shared::{SharedControls, SharedStatus, COMMAND_QUEUE};
 use super::streamer::{self, Opened};
 use super::transport::{Transport, TransportParts};
+use super::xruns::UnderrunCounts;
 use super::{LiveError, LATENCY_HEADROOM_MS, STEM_CAPACITY};
 use crate::engine::live::{EngineEvent, LiveControl, LiveEngine};
 use crate::render::plan_stems;
@@ -125,6 +126,8 @@ pub struct Controller {
     last_loudness: Option<LoudnessResult>,
     retired: u64,
     underruns_seen: u64,
+    underruns_told: Option<Instant>,
+    realtime_told: bool,
     swaps: Vec<SwapRecord>,
 }
 
@@ -212,6 +215,8 @@ pub fn start(session: Session, config: &LiveConfig) -> Result<(Controller, Audio
         last_loudness: None,
         retired: 0,
         underruns_seen: 0,
+        underruns_told: None,
+        realtime_told: false,
         swaps: Vec::new(),
     };
     ctl.update_song();
@@ -344,15 +349,7 @@ impl Controller {
         for e in self.transport.streamer().take_errors() {
             events.push(LiveEvent::Problem(e));
         }
-        let underruns = self.status().underruns.load(Ordering::Relaxed);
-        if underruns > self.underruns_seen {
-            events.push(LiveEvent::Problem(format!(
-                "{} underrun(s): the stems were not decoded in time ({} frames of silence so far)",
-                underruns - self.underruns_seen,
-                self.status().underrun_frames.load(Ordering::Relaxed)
-            )));
-            self.underruns_seen = underruns;
-        }
+        events.extend(self.underrun_events(now));
         if let Some(r) = self.loudness.as_ref().and_then(|l| l.poll()) {
             if let Some(g) = r.reference_gain_db() {
                 self.transport
@@ -362,6 +359,43 @@ impl Controller {
             }
             self.last_loudness = Some(r.clone());
             events.push(LiveEvent::Loudness(r));
+        }
+        events
+    }
+
+    /// The audio thread's priority (once), and new underruns (at most one line a second).
+    fn underrun_events(&mut self, now: Instant) -> Vec<LiveEvent> {
+        let mut events = Vec::new();
+        if !self.realtime_told {
+            if let Some((line, problem)) =
+                super::realtime::describe(self.status().realtime.load(Ordering::Relaxed))
+            {
+                self.realtime_told = true;
+                events.push(if problem {
+                    LiveEvent::Problem(line)
+                } else {
+                    LiveEvent::Info(line)
+                });
+            }
+        }
+        let counts = UnderrunCounts::read(self.status());
+        let due = self
+            .underruns_told
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if counts.total > self.underruns_seen && due {
+            let late_ms = self.status().late_micros.load(Ordering::Relaxed) as f64 / 1000.0;
+            events.push(LiveEvent::Problem(format!(
+                "{} underrun(s), {} so far: device xruns {}, late callbacks {} ({late_ms:.1} ms \
+                 dry), stems not decoded in time {} ({} frames)",
+                counts.total - self.underruns_seen,
+                counts.total,
+                counts.device_xruns,
+                counts.late_callbacks,
+                counts.starved,
+                self.status().underrun_frames.load(Ordering::Relaxed)
+            )));
+            self.underruns_seen = counts.total;
+            self.underruns_told = Some(now);
         }
         events
     }
@@ -582,6 +616,7 @@ impl Controller {
                         .meters
                         .as_ref()
                         .map(|m| m.readings().integrated_lufs),
+                    underruns: self.status().underruns.load(Ordering::Relaxed),
                 };
                 if let Some(m) = &self.meters {
                     m.mark(format!(
@@ -683,7 +718,7 @@ impl Controller {
             gain_reduction: self.reloader.gain_reduction(),
             stems,
             last_reload: self.last_reload.clone(),
-            underruns: status.underruns.load(Ordering::Relaxed),
+            underruns: UnderrunCounts::read(status),
             meter_drops: status.meter_drops.load(Ordering::Relaxed),
             load_pct: (
                 f64::from(status.load_permille.load(Ordering::Relaxed)) / 10.0,

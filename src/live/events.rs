@@ -29,6 +29,8 @@ pub struct SwapRecord {
     pub audible_at: Option<Instant>,
     /// The integrated loudness measured until the swap (the meters' marker for it), LUFS.
     pub integrated_lufs: Option<f64>,
+    /// Underruns heard so far, from every source.
+    pub underruns: u64,
 }
 
 /// Something worth a line in the log.
@@ -141,7 +143,7 @@ impl fmt::Display for LiveEvent {
                 if let Some(i) = s.integrated_lufs.filter(|i| i.is_finite()) {
                     write!(f, ", integrated so far {i:.1} LUFS")?;
                 }
-                Ok(())
+                write!(f, ", underruns so far {}", s.underruns)
             }
             LiveEvent::Problem(s) => write!(f, "problem: {s}"),
             LiveEvent::Loudness(r) => {

@@ -20,7 +20,8 @@
 //! - [`control::Controller`] is the control side: hot reload ([`reload`]), the transport
 //!   ([`transport`]), garbage collection of old schedules, engine events and the reload log.
 //! - [`meters`] and [`loudness`] measure on their own threads, never on the audio thread.
-//! - [`output`] opens the device (cpal); [`player`] runs the interactive loop and the display
+//! - [`output`] opens the device (cpal), asks for real-time priority ([`realtime`]) and counts
+//!   the device's dropouts; [`xruns`] accounts for every underrun, once. [`player`] runs the interactive loop and the display
 //!   ([`tui`], or [`status`] lines with `--no-tui`), which show [`snapshot`]s and log
 //!   [`events`].
 //!
@@ -33,6 +34,7 @@ pub mod loudness;
 pub mod meters;
 pub mod output;
 pub mod player;
+pub mod realtime;
 pub mod resample;
 pub mod shared;
 pub mod snapshot;
@@ -40,6 +42,7 @@ pub mod status;
 pub mod streamer;
 pub mod transport;
 pub mod tui;
+pub mod xruns;
 
 pub mod reload;
 

@@ -6,14 +6,32 @@
 //! ([`super::resample`]). The data callback hands the buffer to [`AudioSide::render`] under
 //! `assert_no_alloc`, with the device's latency from the callback's timestamps.
 //!
+//! Around each data callback it does the device's share of the underrun accounting
+//! ([`super::xruns`]: the missed-deadline check, xruns from the error callback), and on the first
+//! one asks for real-time priority ([`super::realtime`]). The error callback only counts and
+//! queues (lock-free); [`Output::take_errors`] reads the queue on the control side.
+//!
 //! Owns the cpal stream; never calls into the control side from the callback.
 
 use super::audio::AudioSide;
 use super::resample::Resampled;
+use super::shared::RT_NOT_ASKED;
+use super::xruns::{count_device_error, CallbackWatch};
 use super::LiveError;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, SampleFormat, StreamConfig, SupportedBufferSize};
-use std::sync::{Arc, Mutex};
+use rtrb::{Consumer, RingBuffer};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Frames per callback when `--buffer-frames` is not given: 1024 frames (21.3 ms at 48 kHz; the
+/// device holds two periods). On a 2-core machine with a busy loop on each core, 256 and 512
+/// dropped out without real-time priority and 1024 did not in our measurement; with real-time
+/// priority even 256 held (docs/PERFORMANCE.md, "Live playback under load").
+pub const DEFAULT_BUFFER_FRAMES: u32 = 1024;
+
+/// Device errors queued between two [`Output::take_errors`] (more are counted, not kept).
+const ERROR_QUEUE: usize = 256;
 
 /// What was opened.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,16 +53,18 @@ pub struct Output {
     _stream: cpal::Stream,
     /// What was opened.
     pub info: OutputInfo,
-    errors: Arc<Mutex<Vec<String>>>,
+    errors: Consumer<cpal::Error>,
 }
 
 impl Output {
-    /// Stream errors reported since the last call (xruns, a lost device), repeats counted
-    /// (PulseAudio's ALSA plugin reports many while its stream connects).
-    pub fn take_errors(&self) -> Vec<String> {
-        let errors = std::mem::take(&mut *self.errors.lock().unwrap_or_else(|e| e.into_inner()));
+    /// Stream errors other than xruns reported since the last call (a lost device, failing
+    /// calls), repeats counted (PulseAudio's ALSA plugin reports many while its stream
+    /// reconnects after an xrun). Xruns are counted as underruns instead
+    /// ([`super::xruns::UnderrunCounts`]).
+    pub fn take_errors(&mut self) -> Vec<String> {
         let mut out: Vec<(String, usize)> = Vec::new();
-        for e in errors {
+        while let Ok(e) = self.errors.pop() {
+            let e = e.to_string();
             match out.last_mut() {
                 Some((last, n)) if *last == e => *n += 1,
                 _ => out.push((e, 1)),
@@ -188,16 +208,25 @@ enum Source {
     Resampled(Box<Resampled>),
 }
 
-/// Opens the device (`name`, or the default) at the session `rate` with `buffer_frames` per
-/// callback and starts playing `audio`.
-pub fn open(
-    name: Option<&str>,
-    rate: u32,
-    buffer_frames: u32,
-    audio: AudioSide,
-) -> Result<Output, LiveError> {
-    let device = find_device(name)?;
-    let (config, device_rate) = choose(&device, rate, buffer_frames)?;
+/// What device to open, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRequest<'a> {
+    /// The device (name, id, or a unique part of the name); the default if `None`.
+    pub name: Option<&'a str>,
+    /// The session rate.
+    pub rate: u32,
+    /// Frames per callback.
+    pub buffer_frames: u32,
+    /// Ask for real-time priority for the audio thread.
+    pub realtime: bool,
+}
+
+/// Opens the device and starts playing `audio`.
+pub fn open(request: &DeviceRequest<'_>, audio: AudioSide) -> Result<Output, LiveError> {
+    let rate = request.rate;
+    let device = find_device(request.name)?;
+    let (config, device_rate) = choose(&device, rate, request.buffer_frames)?;
+    let status = audio.status().clone();
     let mut source = match device_rate {
         None => Source::Direct(Box::new(audio)),
         Some(to) => Source::Resampled(Box::new(
@@ -205,8 +234,11 @@ pub fn open(
         )),
     };
     let channels = usize::from(config.channels);
-    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
-    let errs = errors.clone();
+    let (mut errors_tx, errors) = RingBuffer::<cpal::Error>::new(ERROR_QUEUE);
+    let err_status = status.clone();
+    let mut watch = CallbackWatch::new(f64::from(config.sample_rate));
+    let mut asked = false;
+    let realtime = request.realtime;
     let info = OutputInfo {
         device: device_name(&device),
         sample_rate: config.sample_rate,
@@ -221,17 +253,29 @@ pub fn open(
         .build_output_stream(
             config,
             move |data: &mut [f32], cb: &cpal::OutputCallbackInfo| {
+                let now = Instant::now();
+                if !asked {
+                    asked = true;
+                    let rt = if realtime {
+                        super::realtime::promote_current_thread().unwrap_or_else(|e| -e.max(1))
+                    } else {
+                        RT_NOT_ASKED
+                    };
+                    status.realtime.store(rt, Ordering::Relaxed);
+                }
                 let ts = cb.timestamp();
                 let latency = ts.playback.duration_since(ts.callback);
+                let playing = status.running.load(Ordering::Relaxed);
+                watch.begin(&status, now, latency, data.len() / channels.max(1), playing);
                 match &mut source {
                     Source::Direct(a) => a.render(data, channels, latency),
                     Source::Resampled(r) => r.render(data, channels, latency),
                 }
             },
-            move |e| {
-                // Not the data callback: reporting may allocate.
-                if let Ok(mut v) = errs.lock() {
-                    v.push(e.to_string());
+            move |e: cpal::Error| {
+                // On the device's thread (between data callbacks): count, queue, never block.
+                if !count_device_error(&err_status, e.kind() == cpal::ErrorKind::Xrun) {
+                    let _ = errors_tx.push(e);
                 }
             },
             None,
@@ -240,6 +284,9 @@ pub fn open(
     stream
         .play()
         .map_err(|e| LiveError::Device(format!("{}: {e}", info.device)))?;
+    if request.realtime {
+        super::realtime::promote_client_threads();
+    }
     Ok(Output {
         _stream: stream,
         info,

@@ -26,6 +26,8 @@ pub struct PlayOptions {
     pub device: Option<String>,
     /// Frames per callback.
     pub buffer_frames: u32,
+    /// Ask for real-time priority for the audio thread.
+    pub realtime: bool,
     /// Reload on save.
     pub watch: bool,
     /// The terminal UI (else plain status lines).
@@ -59,7 +61,15 @@ pub fn play(opts: &PlayOptions) -> Result<(), LiveError> {
     let (mut ctl, audio) = control::start(session, &config)?;
     ctl.wait_ready(Duration::from_secs(10));
     let rate = ctl.sample_rate() as u32;
-    let out = output::open(opts.device.as_deref(), rate, opts.buffer_frames, audio)?;
+    let mut out = output::open(
+        &output::DeviceRequest {
+            name: opts.device.as_deref(),
+            rate,
+            buffer_frames: opts.buffer_frames,
+            realtime: opts.realtime,
+        },
+        audio,
+    )?;
     let mut display: Box<dyn Display> = if opts.tui {
         Box::new(TuiDisplay::new()?)
     } else {

@@ -12,7 +12,9 @@
 //! memory allocated beforehand.
 
 use super::STEM_CAPACITY;
-use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering,
+};
 use std::time::{Duration, Instant};
 
 /// An event for the audio side (bounded lock-free queue).
@@ -146,6 +148,9 @@ impl Clock {
     }
 }
 
+/// [`SharedStatus::realtime`] when real-time priority was not asked for (`--no-realtime`).
+pub const RT_NOT_ASKED: i32 = i32::MIN;
+
 /// Audio → control: what the callback reports, atomics only.
 #[derive(Debug)]
 pub struct SharedStatus {
@@ -165,10 +170,28 @@ pub struct SharedStatus {
     pub consumed: AtomicU64,
     /// Callbacks so far.
     pub callbacks: AtomicU64,
-    /// Times the stems were not there in time (the callback played silence instead).
+    /// Dropouts heard, from every source: one per stretch of silence the listener gets where
+    /// the song should be (a device xrun, a missed callback deadline, or stems not decoded in
+    /// time; a cause reported twice for the same dropout counts once). See [`super::xruns`].
     pub underruns: AtomicU64,
-    /// Frames of silence played because of underruns.
+    /// Of those: times the stems were not decoded in time (the callback played silence).
+    pub starved: AtomicU64,
+    /// Frames of silence the callback played because the stems were not there.
     pub underrun_frames: AtomicU64,
+    /// Xruns the device reported (cpal's error callback: ALSA's EPIPE, a server's underflow).
+    pub device_xruns: AtomicU64,
+    /// Other errors the device reported (counted; their text goes to the event log).
+    pub device_errors: AtomicU64,
+    /// Callbacks that came after the device had played out everything written before them
+    /// (the missed-deadline check, [`super::xruns::DeadlineWatch`]).
+    pub late_callbacks: AtomicU64,
+    /// Total time the device ran dry by the missed-deadline check, microseconds.
+    pub late_micros: AtomicU64,
+    /// A device xrun was reported and the next callback has not accounted for it yet.
+    pub xrun_pending: AtomicBool,
+    /// The audio thread's scheduling, once the first callback asked: 0 not yet, > 0 real-time
+    /// at that priority, < 0 refused with that `-errno`, [`RT_NOT_ASKED`] not asked for.
+    pub realtime: AtomicI32,
     /// Output blocks the meters missed because their ring was full.
     pub meter_drops: AtomicU64,
     /// Time spent in the last callback relative to its deadline, per mille.
@@ -197,7 +220,14 @@ impl Default for SharedStatus {
             consumed: AtomicU64::new(0),
             callbacks: AtomicU64::new(0),
             underruns: AtomicU64::new(0),
+            starved: AtomicU64::new(0),
             underrun_frames: AtomicU64::new(0),
+            device_xruns: AtomicU64::new(0),
+            device_errors: AtomicU64::new(0),
+            late_callbacks: AtomicU64::new(0),
+            late_micros: AtomicU64::new(0),
+            xrun_pending: AtomicBool::new(false),
+            realtime: AtomicI32::new(0),
             meter_drops: AtomicU64::new(0),
             load_permille: AtomicU32::new(0),
             load_max_permille: AtomicU32::new(0),

@@ -3,6 +3,7 @@
 //! Plain data built on the control side by `Controller::snapshot`. Never touches the audio side.
 
 use super::meters::MeterReadings;
+use super::xruns::UnderrunCounts;
 
 /// One stem as the display shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,8 +55,8 @@ pub struct Snapshot {
     pub stems: Vec<StemView>,
     /// The last reload: when, and how it went.
     pub last_reload: Option<String>,
-    /// Underruns so far.
-    pub underruns: u64,
+    /// Underruns so far, from every source.
+    pub underruns: UnderrunCounts,
     /// Blocks the meters missed.
     pub meter_drops: u64,
     /// Callback load now and at most, percent of the deadline.

@@ -12,7 +12,10 @@
 //! sample-aligned by construction. Each chunk carries its stream position and an *epoch*: a seek
 //! or a reopen starts a new epoch, and the callback drops what is left of the old one. A loop is
 //! the streamer's own business: at the loop end it marks the chunk (`jump_after`), rewinds, and
-//! the callback sees the position jump.
+//! the callback sees the position jump. A seek (a key, `--from`, a loop wrap) moves each file on
+//! its own without decoding what lies before the new position where the file allows it (plain
+//! PCM by byte offset, lossless formats through their demuxer); a resampled or lossy stem reads
+//! forward to it (reopened first to go back).
 //!
 //! Never runs on the audio thread, and never makes the callback wait: when it falls behind the
 //! callback plays silence and counts an underrun.
@@ -152,33 +155,12 @@ pub struct Opened {
 impl Opened {
     /// Opens every file (on the calling thread, so that errors come back to the caller).
     pub fn open(sources: &Sources) -> Result<Opened, LiveError> {
-        let open = |path: &PathBuf, channels: usize, offset: f64| {
-            StemStream::open(
-                path,
-                &StreamOptions {
-                    target_rate: sources.sample_rate,
-                    target_channels: channels,
-                    length_frames: Some(sources.song_frames),
-                },
-            )
-            .and_then(|(s, _warnings)| s.with_offset(offset))
-        };
         let mut stems = Vec::with_capacity(sources.stems.len());
-        for s in &sources.stems {
-            stems.push(
-                open(&s.path, s.channels, s.offset_samples).map_err(|source| {
-                    LiveError::Decode {
-                        origin: s.origin.clone(),
-                        source,
-                    }
-                })?,
-            );
+        for slot in 0..sources.stems.len() {
+            stems.push(Self::open_slot(sources, slot)?);
         }
         let reference = match &sources.reference {
-            Some(path) => Some(open(path, 2, 0.0).map_err(|source| LiveError::Decode {
-                origin: None,
-                source,
-            })?),
+            Some(_) => Some(Self::open_slot(sources, REFERENCE_SLOT)?),
             None => None,
         };
         Ok(Opened {
@@ -186,6 +168,46 @@ impl Opened {
             stems,
             reference,
         })
+    }
+
+    /// Opens the file of chunk slot `slot` (a stem, or [`REFERENCE_SLOT`]) at its start.
+    fn open_slot(sources: &Sources, slot: usize) -> Result<StemStream, LiveError> {
+        let (path, channels, offset, origin) = match sources.stems.get(slot) {
+            Some(s) => (s.path.as_path(), s.channels, s.offset_samples, s.origin.clone()),
+            None => match &sources.reference {
+                Some(r) => (r.as_path(), 2, 0.0, None),
+                None => return Err(LiveError::Unsupported("no reference mix".into())),
+            },
+        };
+        StemStream::open(
+            path,
+            &StreamOptions {
+                target_rate: sources.sample_rate,
+                target_channels: channels,
+                length_frames: Some(sources.song_frames),
+            },
+        )
+        .and_then(|(s, _warnings)| s.with_offset(offset))
+        .map_err(|source| LiveError::Decode { origin, source })
+    }
+
+    /// The stream of chunk slot `slot`.
+    fn slot_mut(&mut self, slot: usize) -> &mut StemStream {
+        match self.stems.get_mut(slot) {
+            Some(s) => s,
+            None => self.reference.as_mut().expect("a reference slot is only used when open"),
+        }
+    }
+
+    /// Every open stream with its slot and channels.
+    fn streams(&mut self) -> impl Iterator<Item = (usize, usize, &mut StemStream)> {
+        let channels: Vec<usize> = self.sources.stems.iter().map(|s| s.channels).collect();
+        let stems = self
+            .stems
+            .iter_mut()
+            .enumerate()
+            .map(move |(i, s)| (i, channels[i], s));
+        stems.chain(self.reference.iter_mut().map(|r| (REFERENCE_SLOT, 2, r)))
     }
 }
 
@@ -455,30 +477,43 @@ impl Streamer {
             .push(message);
     }
 
-    /// Moves the decoders to `position`: forward by decoding and dropping, backward by
-    /// reopening (the decoders cannot seek).
+    /// Moves the decoders to `position`. Each file seeks on its own where it can (plain PCM by
+    /// byte offset, lossless formats through their demuxer); one that cannot (a lossy format, a
+    /// resampled stem) reads forward from where it is, or from its start, reopened, to go back.
     fn seek(&mut self, position: i64) {
         self.done = false;
         self.position = position;
-        if position < self.decoded_to {
-            match Opened::open(&self.opened.sources) {
-                Ok(o) => self.opened = o,
-                Err(e) => self.report(e.to_string()),
+        let from = self.decoded_to;
+        let mut forward: Vec<(usize, usize, i64)> = Vec::new();
+        let mut errors = Vec::new();
+        for (slot, channels, s) in self.opened.streams() {
+            match s.seek(position as u64) {
+                Ok(true) => {}
+                Ok(false) if position >= from => forward.push((slot, channels, from)),
+                Ok(false) => forward.push((slot, channels, 0)),
+                Err(e) => errors.push(e.to_string()),
             }
-            self.decoded_to = 0;
         }
-        while self.decoded_to < position {
-            let n = ((position - self.decoded_to) as usize).min(self.scratch[0].len());
-            let [a, b] = &mut self.scratch;
-            let (a, b) = (&mut a[..n], &mut b[..n]);
-            for (s, src) in self.opened.stems.iter_mut().zip(&self.opened.sources.stems) {
-                read(s, src.channels, a, b, n, &self.status);
-            }
-            if let Some(r) = &mut self.opened.reference {
-                read(r, 2, a, b, n, &self.status);
-            }
-            self.decoded_to += n as i64;
+        for e in errors {
+            self.report(e);
         }
+        for (slot, channels, start) in forward {
+            if start == 0 && from > 0 {
+                match Opened::open_slot(&self.opened.sources, slot) {
+                    Ok(s) => *self.opened.slot_mut(slot) = s,
+                    Err(e) => self.report(e.to_string()),
+                }
+            }
+            let mut at = start;
+            while at < position {
+                let n = ((position - at) as usize).min(self.scratch[0].len());
+                let [a, b] = &mut self.scratch;
+                let s = self.opened.slot_mut(slot);
+                read(s, channels, &mut a[..n], &mut b[..n], n, &self.status);
+                at += n as i64;
+            }
+        }
+        self.decoded_to = position;
         self.status
             .write_position
             .store(self.position, Ordering::Relaxed);

@@ -237,10 +237,12 @@ impl Detector {
             d.reset();
         }
     }
+    /// The reading of every sample where it can exceed `threshold`, elsewhere a value at most
+    /// `threshold` ([`TruePeakDetector::peaks_above`]; a negative threshold reads every sample).
     #[inline]
-    fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
+    fn peaks(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
         match self {
-            Detector::TruePeak(d) => d.peaks(input, peaks),
+            Detector::TruePeak(d) => d.peaks_above(input, peaks, threshold),
             Detector::Sample => {
                 for (p, x) in peaks.iter_mut().zip(input) {
                     *p = x.abs();
@@ -512,11 +514,19 @@ impl Limiter {
                 }
             }
         }
-        // 2. Detector: peak per interval.
+        // 2. Detector: peak per interval. Only readings above stage A's target change the gain
+        // (`need` below), so with a constant ceiling the detector reads exactly only where one
+        // can exceed it.
+        let (thr_a, thr_b) = if ceiling.is_constant() {
+            let t = self.target.get(ceiling.first(), |db| targets(db, factor));
+            (if self.stage_a { t.a } else { f64::INFINITY }, t.b)
+        } else {
+            (f64::NEG_INFINITY, f64::NEG_INFINITY)
+        };
         for c in 0..channels {
             self.state[c]
                 .det
-                .peaks(&self.x[c][..n], &mut self.p[c][..n]);
+                .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
         }
         // 3. Required gains, linked.
         if ceiling.is_constant() && link.is_constant() {
@@ -618,7 +628,7 @@ impl Limiter {
         let mut min_b = 1.0f64;
         for c in 0..channels {
             let ch = &mut self.state[c];
-            ch.check.peaks(&self.x[c][..n], &mut self.p[c][..n]);
+            ch.check.peaks(&self.x[c][..n], &mut self.p[c][..n], thr_b);
             if ceiling.is_constant() {
                 let t = self.target.get(ceiling.first(), |db| targets(db, factor));
                 // At rest with every reading under the target, the stage is a delay.

@@ -1,40 +1,86 @@
-//! The limiter's true-peak detector, a chunk at a time ([`TruePeakDetector`]).
+//! The limiter's true-peak detector, a chunk at a time ([`TruePeakDetector`]), in full or
+//! threshold-aware mode.
+//!
+//! Its only state is the recent input: every reading is computed from the input samples of its
+//! window (the cascade's stages are evaluated on the range a reading needs), so a stretch that
+//! was skipped costs nothing and leaves nothing to catch up.
+//!
+//! **Threshold-aware mode** ([`TruePeakDetector::peaks_above`]). A reading is at most
+//! `Σ_j W[j]·|x[t − j]|`, with `W` the largest magnitude, over the values a reading looks at,
+//! of the interpolators' combined impulse responses (plus, for the parabolic refinement, an
+//! eighth of the largest difference between neighbouring values: the vertex of a parabola
+//! through a local maximum `c` and neighbours `l`, `r` exceeds `c` by
+//! `(c−l−(c−r))²/(8·(2c−l−r)) ≤ max(c−l, c−r)/8`). Evaluated per group of eight steps on the
+//! group maxima of `|x|` (a few multiply-adds per step), that bound says where no reading can
+//! exceed the threshold; the interpolators run only where one can, and give there exactly the
+//! values of the full mode. Elsewhere the reading written is 0 (≤ the threshold), so anything
+//! that only asks "is the reading above the threshold, and by how much" — the limiter's
+//! required gain — gets the same bits as from the full detector.
 
-use super::halfband::BlockUp2;
 use super::interpolator::{HalfbandInterpolator, MeterInterpolator};
-use super::kernels::delay_rows_peaks;
+use super::kernels::{delay_rows_peaks, halfband_dots};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A true-peak reading per input sample: the larger of the accurate [`HalfbandInterpolator`] and the
-/// [`MeterInterpolator`], time-aligned, the accurate one refined between its grid points (see
-/// [`vertex`]).
+/// Set by [`force_full`].
+static FORCE_FULL: AtomicBool = AtomicBool::new(false);
+
+/// Makes every detector read every sample, in threshold-aware mode too (process-wide): for
+/// tests and benchmarks that compare the two modes through whole processors.
+pub fn force_full(full: bool) {
+    FORCE_FULL.store(full, Ordering::Relaxed);
+}
+
+/// Input steps per chunk.
+const TP_CHUNK: usize = 256;
+/// Steps per group of the bound.
+const GROUP: usize = 8;
+
+/// A true-peak reading per input sample: the larger of the accurate [`HalfbandInterpolator`]
+/// and the [`MeterInterpolator`], time-aligned, the accurate one refined between its grid points
+/// (see [`vertex`]).
 ///
 /// It computes exactly what running the two interpolators sample by sample gives (the same
 /// products and sums in the same order for every value, so the same bits; a unit test compares
-/// them), but a chunk at a time: each half-band stage filters a whole chunk with the taps as the
-/// outer loop and several consecutive outputs side by side in the inner one (AVX2 when the CPU
-/// has it, see [`crate::dsp::simd`]), with no per-sample bookkeeping.
+/// them), but a range of steps at a time: each half-band stage filters the whole range with the
+/// taps as the outer loop and several consecutive outputs side by side in the inner one (AVX2
+/// when the CPU has it, see [`crate::dsp::simd`]).
 #[derive(Debug, Clone)]
 pub struct TruePeakDetector {
     factor: usize,
-    stages: Vec<BlockUp2>,
-    /// The meter interpolator's rows `coef[t][p]` and its last inputs (then the new ones).
-    meter_coef: Vec<[f64; 4]>,
-    meter_ext: Vec<f64>,
-    /// The fine values at the top rate: the previous step's last two, then the chunk's.
-    top: Vec<f64>,
-    /// Readings of the earlier interpolator, delayed by `align` steps: the last `align`
-    /// readings, then the chunk's.
-    align: usize,
-    early: Vec<f64>,
-    late: Vec<f64>,
-    fine_first: bool,
+    /// The accurate interpolator's half-band stages: odd-tap coefficients (newest input first,
+    /// short stages zero-padded as the per-sample form multiplies them) and the centre tap.
+    stages: Vec<(Vec<f64>, usize)>,
+    /// The meter interpolator's rows `rows[t][p]` (phase p, input t steps back).
+    meter_rows: Vec<[f64; 4]>,
+    /// Steps by which the accurate (`fine_delay`) and the meter (`meter_delay`) readings are
+    /// delayed so that both refer to the same interval: `out[t] = max(fine(t − fine_delay),
+    /// meter(t − meter_delay))`.
+    fine_delay: usize,
+    meter_delay: usize,
     latency: usize,
-    /// Stage outputs (ping-pong) and per-stage dot products.
-    work: [Vec<f64>; 2],
+    /// Input: `hist` samples of history, then the chunk.
+    raw: Vec<f64>,
+    hist: usize,
+    /// The bound's weight per group offset (see the module docs): a group of steps whose input
+    /// group maxima `M` give `Σ_k bound[k]·M[g − k] ≤ threshold` has no reading above it.
+    bound: Vec<f64>,
+    /// Group maxima of `|raw|`.
+    gmax: Vec<f64>,
+    /// Stage outputs, the dot products of one stage, and the two interpolators' readings.
+    work: Vec<Vec<f64>>,
     dots: Vec<f64>,
+    fine: Vec<f64>,
+    meter: Vec<f64>,
 }
 
-const TP_CHUNK: usize = 256;
+/// Which inputs each stage of the cascade takes to give the fine values of a range of steps.
+#[derive(Debug, Clone, Copy, Default)]
+struct StagePlan {
+    /// The stage's inputs `[lo, hi)` whose outputs are computed, in positions at the stage's
+    /// input rate (its outputs cover `[2·lo, 2·hi)` at its output rate).
+    lo: isize,
+    hi: isize,
+}
 
 impl TruePeakDetector {
     /// The detector at `factor` (4 or 8) for `sample_rate`. Allocates.
@@ -43,29 +89,49 @@ impl TruePeakDetector {
         let meter = MeterInterpolator::new(sample_rate);
         let (a, b) = (fine.latency(), meter.latency());
         let mut stages = vec![
-            BlockUp2::from_long(&fine.first, TP_CHUNK),
-            BlockUp2::from_short(&fine.second, 2 * TP_CHUNK),
+            (fine.first.d.a.clone(), fine.first.d.m - 1),
+            (fine.second.a.to_vec(), fine.second.centre),
         ];
         if let Some(third) = &fine.third {
-            stages.push(BlockUp2::from_short(third, 4 * TP_CHUNK));
+            stages.push((third.a.to_vec(), third.centre));
         }
-        let align = a.abs_diff(b);
-        let rows = meter.coef.len();
-        crate::dsp::simd::avx2();
-        Self {
+        let (fine_delay, meter_delay) = if a < b { (b - a, 0) } else { (0, a - b) };
+        let meter_rows = meter.coef.clone();
+        let bound = bound_weights(factor, &meter_rows, fine_delay, meter_delay);
+        let mut det = Self {
             factor,
             stages,
-            meter_ext: vec![0.0; rows - 1 + TP_CHUNK],
-            meter_coef: meter.coef,
-            top: vec![0.0; 2 + factor * TP_CHUNK],
-            align,
-            early: vec![0.0; align + TP_CHUNK],
-            late: vec![0.0; TP_CHUNK],
-            fine_first: a < b,
+            meter_rows,
+            fine_delay,
+            meter_delay,
             latency: a.max(b),
-            work: [vec![0.0; factor * TP_CHUNK], vec![0.0; factor * TP_CHUNK]],
-            dots: vec![0.0; factor / 2 * TP_CHUNK],
-        }
+            raw: Vec::new(),
+            hist: 0,
+            bound,
+            gmax: Vec::new(),
+            work: Vec::new(),
+            dots: Vec::new(),
+            fine: vec![0.0; TP_CHUNK],
+            meter: vec![0.0; TP_CHUNK],
+        };
+        // Sizes from the plan of a whole chunk (every run's plan lies within it).
+        let mut plan = [StagePlan::default(); 3];
+        let raw_lo = det.plan(0, TP_CHUNK as isize, &mut plan);
+        let reach = [
+            (-raw_lo) as usize,
+            meter_delay + meter.coef.len() - 1,
+            GROUP * det.bound.len(),
+        ];
+        det.hist = reach.iter().max().copied().unwrap_or(0).next_multiple_of(GROUP);
+        det.raw = vec![0.0; det.hist + TP_CHUNK];
+        det.gmax = vec![0.0; (det.hist + TP_CHUNK) / GROUP + 1];
+        det.work = plan[..det.stages.len()]
+            .iter()
+            .map(|p| vec![0.0; 2 * (p.hi - p.lo) as usize])
+            .collect();
+        det.dots = vec![0.0; det.work.iter().map(Vec::len).max().unwrap_or(0) / 2];
+        crate::dsp::simd::avx2();
+        det
     }
 
     /// Delay in input samples: the reading of input step `n` covers `[n − latency, n − latency + 1)`.
@@ -75,104 +141,181 @@ impl TruePeakDetector {
 
     /// Clears all history.
     pub fn reset(&mut self) {
-        self.stages.iter_mut().for_each(BlockUp2::reset);
-        self.meter_ext.fill(0.0);
-        self.top.fill(0.0);
-        self.early.fill(0.0);
+        self.raw.fill(0.0);
     }
 
     /// For every sample of `input`, writes the true-peak reading of its interval to `peaks`.
     pub fn peaks(&mut self, input: &[f64], peaks: &mut [f64]) {
+        self.peaks_above(input, peaks, f64::NEG_INFINITY);
+    }
+
+    /// [`Self::peaks`] where a reading can exceed `threshold`; elsewhere 0 (see the module
+    /// docs). Every reading above `threshold` has the bits the full detector gives it, every
+    /// other is at most `threshold`. A negative (or NaN) `threshold` reads every sample.
+    pub fn peaks_above(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
+        let threshold = if FORCE_FULL.load(Ordering::Relaxed) {
+            f64::NEG_INFINITY
+        } else {
+            threshold
+        };
         #[cfg(target_arch = "x86_64")]
         if crate::dsp::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { self.peaks_avx2(input, peaks) };
+            return unsafe { self.peaks_avx2(input, peaks, threshold) };
         }
-        self.peaks_impl(input, peaks)
+        self.peaks_impl(input, peaks, threshold)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn peaks_avx2(&mut self, input: &[f64], peaks: &mut [f64]) {
-        self.peaks_impl(input, peaks)
+    fn peaks_avx2(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
+        self.peaks_impl(input, peaks, threshold)
     }
 
     #[inline(always)]
-    fn peaks_impl(&mut self, input: &[f64], peaks: &mut [f64]) {
+    fn peaks_impl(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
         let n = input.len().min(peaks.len());
         let mut done = 0;
         while done < n {
             let c = (n - done).min(TP_CHUNK);
-            self.chunk(&input[done..done + c], &mut peaks[done..done + c]);
+            self.chunk(&input[done..done + c], &mut peaks[done..done + c], threshold);
             done += c;
         }
     }
 
     #[inline(always)]
-    fn chunk(&mut self, x: &[f64], out: &mut [f64]) {
+    fn chunk(&mut self, x: &[f64], out: &mut [f64], threshold: f64) {
         let n = x.len();
-        let factor = self.factor;
-        // The fine interpolator: the cascade, the last stage writing after the two values
-        // kept from the previous chunk.
-        let [w0, w1] = &mut self.work;
-        let stages = self.stages.len();
-        let mut len = n;
-        for (i, st) in self.stages.iter_mut().enumerate() {
-            let last = i + 1 == stages;
-            let (src, dst): (&[f64], &mut [f64]) = match (i, i % 2) {
-                (0, _) => (x, &mut w0[..]),
-                (_, 1) => (&w0[..len], &mut w1[..]),
-                _ => (&w1[..len], &mut w0[..]),
-            };
-            if last {
-                st.run(src, &mut self.top[2..2 + 2 * len], &mut self.dots);
-            } else {
-                st.run(src, dst, &mut self.dots);
-            }
-            len *= 2;
-        }
-        let fine: &mut [f64] = if self.fine_first {
-            &mut self.early[self.align..self.align + n]
+        let hist = self.hist;
+        self.raw[hist..hist + n].copy_from_slice(x);
+        if !(threshold >= 0.0) {
+            // Negative (or NaN): every reading.
+            self.run(0, n, out);
         } else {
-            &mut self.late[..n]
-        };
-        for (t, f) in fine.iter_mut().enumerate() {
-            // `v[0]`, `v[1]`: the previous step's last two values; `v[2..]`: this step's.
-            let v = &self.top[factor * t..factor * t + factor + 2];
-            let buf = &v[2..];
-            let mut a = buf.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-            a = a.max(vertex(v[0], v[1], buf[0]));
-            let mut k = 0;
-            for (i, x) in buf[..factor - 1].iter().enumerate() {
-                if x.abs() > buf[k].abs() {
-                    k = i;
+            self.group_maxima(n);
+            let groups = n.div_ceil(GROUP);
+            let mut g = 0;
+            while g < groups {
+                if !self.hot(g, threshold) {
+                    let e = ((g + 1) * GROUP).min(n);
+                    out[g * GROUP..e].fill(0.0);
+                    g += 1;
+                    continue;
                 }
+                let start = g;
+                while g < groups && self.hot(g, threshold) {
+                    g += 1;
+                }
+                self.run(start * GROUP, (g * GROUP).min(n), out);
             }
-            a = a.max(vertex(v[k + 1], buf[k], buf[k + 1]));
-            *f = a;
         }
-        self.top.copy_within(factor * n..factor * n + 2, 0);
-        // The meter interpolator: all phases of one output in one vector, the rows as the
-        // inner loop.
-        let rows = self.meter_coef.len();
-        let h = rows - 1;
-        self.meter_ext[h..h + n].copy_from_slice(x);
-        let meter: &mut [f64] = if self.fine_first {
-            &mut self.late[..n]
-        } else {
-            &mut self.early[self.align..self.align + n]
-        };
-        let ext = &self.meter_ext[..h + n];
-        delay_rows_peaks(&self.meter_coef, ext, meter);
-        self.meter_ext.copy_within(n..n + h, 0);
-        // Align: the earlier readings come out `align` steps late.
-        for ((o, &e), &l) in out.iter_mut().zip(&self.early[..n]).zip(&self.late[..n]) {
-            let (a, b) = if self.fine_first { (e, l) } else { (l, e) };
+        self.raw.copy_within(n..n + hist, 0);
+    }
+
+    /// The largest `|x|` of every group of [`GROUP`] inputs of `raw` (history and the `n` new
+    /// ones; the last group may be partial).
+    #[inline(always)]
+    fn group_maxima(&mut self, n: usize) {
+        let len = self.hist + n;
+        for (g, m) in self.gmax.iter_mut().enumerate().take(len.div_ceil(GROUP)) {
+            let end = ((g + 1) * GROUP).min(len);
+            *m = self.raw[g * GROUP..end]
+                .iter()
+                .fold(0.0f64, |a, v| a.max(v.abs()));
+        }
+    }
+
+    /// Whether a reading of the steps of group `g` of the chunk may exceed `threshold`.
+    #[inline(always)]
+    fn hot(&self, g: usize, threshold: f64) -> bool {
+        let q = self.hist / GROUP + g;
+        let mut b = 0.0;
+        for (k, w) in self.bound.iter().enumerate() {
+            b += w * self.gmax[q - k];
+        }
+        b > threshold
+    }
+
+    /// The stage ranges that give the fine values of steps `[s − fine_delay, e − fine_delay)`
+    /// (relative to the chunk), top stage first; returns the first input step they read.
+    fn plan(&self, s: isize, e: isize, plan: &mut [StagePlan; 3]) -> isize {
+        let f = self.factor as isize;
+        let d = self.fine_delay as isize;
+        // The top-rate values of those steps and the previous step's last two.
+        let (mut lo, mut hi) = (f * (s - d) - 2, f * (e - d));
+        for (k, (a, _)) in self.stages.iter().enumerate().rev() {
+            let (qlo, qhi) = (lo.div_euclid(2), (hi + 1).div_euclid(2));
+            plan[k] = StagePlan { lo: qlo, hi: qhi };
+            lo = qlo - (a.len() as isize - 1);
+            hi = qhi;
+        }
+        lo
+    }
+
+    /// Exact readings of the chunk's steps `[s, e)` into `out[s..e]`.
+    #[inline(always)]
+    fn run(&mut self, s: usize, e: usize, out: &mut [f64]) {
+        let factor = self.factor;
+        let hist = self.hist as isize;
+        let mut plan = [StagePlan::default(); 3];
+        self.plan(s as isize, e as isize, &mut plan);
+        // The cascade, bottom up: stage k reads its inputs from the raw history (k = 0) or
+        // from the stage below, whose outputs start at `2·plan[k − 1].lo`.
+        let stages = self.stages.len();
+        for k in 0..stages {
+            let (a, centre) = (&self.stages[k].0, self.stages[k].1);
+            let h = a.len() - 1;
+            let StagePlan { lo, hi } = plan[k];
+            let m = (hi - lo) as usize;
+            let (below, rest) = self.work.split_at_mut(k);
+            let src: &[f64] = if k == 0 {
+                &self.raw[(hist + lo) as usize - h..(hist + hi) as usize]
+            } else {
+                let start = 2 * plan[k - 1].lo;
+                &below[k - 1][(lo - start) as usize - h..(hi - start) as usize]
+            };
+            halfband_dots(a, src, &mut self.dots[..m]);
+            for (t, o) in rest[0][..2 * m].chunks_exact_mut(2).enumerate() {
+                o[0] = self.dots[t];
+                o[1] = src[h + t - centre];
+            }
+        }
+        // Fine readings: step τ's values and the previous step's last two.
+        let top = &self.work[stages - 1];
+        let top_start = 2 * plan[stages - 1].lo;
+        let d = self.fine_delay as isize;
+        for (i, fo) in self.fine[..e - s].iter_mut().enumerate() {
+            let tau = (s + i) as isize - d;
+            let z = (factor as isize * tau - 2 - top_start) as usize;
+            let v = &top[z..z + factor + 2];
+            *fo = fine_reading(v, factor);
+        }
+        // Meter readings.
+        let rows = self.meter_rows.len();
+        let first = hist + s as isize - self.meter_delay as isize;
+        let ext = &self.raw[first as usize - (rows - 1)..first as usize + (e - s)];
+        delay_rows_peaks(&self.meter_rows, ext, &mut self.meter[..e - s]);
+        for ((o, &a), &b) in out[s..e].iter_mut().zip(&self.fine).zip(&self.meter) {
             *o = a.max(b);
         }
-        let align = self.align;
-        self.early.copy_within(n..n + align, 0);
     }
+}
+
+/// The accurate interpolator's reading of one step from its values `v` (the previous step's
+/// last two, then the step's `factor`): the largest magnitude, refined by the parabola through
+/// the largest and its neighbours, and through the previous step's last value.
+#[inline(always)]
+fn fine_reading(v: &[f64], factor: usize) -> f64 {
+    let buf = &v[2..];
+    let mut a = buf.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    a = a.max(vertex(v[0], v[1], buf[0]));
+    let mut k = 0;
+    for (i, x) in buf[..factor - 1].iter().enumerate() {
+        if x.abs() > buf[k].abs() {
+            k = i;
+        }
+    }
+    a.max(vertex(v[k + 1], buf[k], buf[k + 1]))
 }
 
 /// The magnitude at the vertex of the parabola through `(−1, l)`, `(0, c)`, `(1, r)` when `c` is
@@ -190,10 +333,82 @@ fn vertex(l: f64, c: f64, r: f64) -> f64 {
     }
 }
 
-// Hot reload: the whole contents are handed over in place (see `dsp::state`).
+/// The bound's weights per group offset (module docs): `W[j]` bounds how much input `t − j`
+/// can contribute to the reading of step `t`, and `bound[k] = max_u Σ_v W[8k + u − v]` how much
+/// a group of inputs `k` groups back can contribute to a reading of a group of steps.
+fn bound_weights(
+    factor: usize,
+    meter_rows: &[[f64; 4]],
+    fine_delay: usize,
+    meter_delay: usize,
+) -> Vec<f64> {
+    // The accurate interpolator's impulse response at the top rate.
+    let mut it = HalfbandInterpolator::detector(factor);
+    let steps = 512;
+    let mut h = vec![0.0; factor * steps];
+    for (t, out) in h.chunks_exact_mut(factor).enumerate() {
+        it.interpolate(if t == 0 { 1.0 } else { 0.0 }, out);
+    }
+    let len = h.iter().rposition(|&v| v != 0.0).map_or(0, |i| i + 1);
+    assert!(len + 4 * factor < h.len(), "impulse response longer than expected");
+    let at = |z: isize| if z < 0 { 0.0 } else { h[z as usize] };
+    let f = factor as isize;
+    // Per input j steps back: the largest |value| over the step's values and the previous
+    // step's last two, plus an eighth of the largest neighbour difference (the refinement).
+    let fine_len = len.div_ceil(factor) + 2;
+    let fine: Vec<f64> = (0..fine_len as isize)
+        .map(|j| {
+            let m = (-2..f).map(|p| at(f * j + p).abs()).fold(0.0, f64::max);
+            let d = (-1..f)
+                .map(|p| (at(f * j + p) - at(f * j + p - 1)).abs())
+                .fold(0.0, f64::max);
+            m + d / 8.0
+        })
+        .collect();
+    let meter: Vec<f64> = meter_rows
+        .iter()
+        .map(|r| r.iter().fold(0.0f64, |m, c| m.max(c.abs())))
+        .collect();
+    let span = (fine_len + fine_delay).max(meter.len() + meter_delay);
+    // Margins: relative for the rounding of the bound's own sums, absolute for the rounding of
+    // the readings (a few units in the last place of the window's largest input).
+    let w: Vec<f64> = (0..span)
+        .map(|j| {
+            let a = j
+                .checked_sub(fine_delay)
+                .and_then(|i| fine.get(i))
+                .copied()
+                .unwrap_or(0.0);
+            let b = j
+                .checked_sub(meter_delay)
+                .and_then(|i| meter.get(i))
+                .copied()
+                .unwrap_or(0.0);
+            a.max(b) * (1.0 + 1e-6) + 1e-12
+        })
+        .collect();
+    let wj = |j: isize| {
+        if j < 0 || j as usize >= w.len() {
+            0.0
+        } else {
+            w[j as usize]
+        }
+    };
+    let g = GROUP as isize;
+    (0..(span + 2 * GROUP).div_ceil(GROUP) as isize)
+        .map(|k| {
+            (0..g)
+                .map(|u| (0..g).map(|v| wj(g * k + u - v)).sum::<f64>())
+                .fold(0.0, f64::max)
+        })
+        .collect()
+}
+
+// Hot reload: the whole contents are handed over in place (see `dsp::state`); the signal state
+// proper is `raw`, the input history every reading is computed from.
 crate::signal_state!(TruePeakDetector {
-    copy: factor, align, fine_first, latency;
-    state: stages, meter_coef, meter_ext, top, early, late, work, dots;
+    copy: factor, fine_delay, meter_delay, latency, hist;
+    state: stages, meter_rows, raw, bound, gmax, work, dots, fine, meter;
 });
 
 #[cfg(test)]
@@ -361,5 +576,185 @@ mod tests {
                 assert!(err < 5e-3, "factor {factor} f {f}: error {err}");
             }
         }
+    }
+
+    /// A music-like test signal: a bass line, chords of detuned partials with envelopes,
+    /// noise bursts (drums) and a few hard transients, peaking near 1.
+    fn music(n: usize, fs: f64) -> Vec<f64> {
+        let mut r = 0x9e37_79b9_7f4a_7c15u64;
+        let mut noise = move || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let beat = (fs * 0.5) as usize;
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / fs;
+                let bar = i / (4 * beat);
+                let root = [55.0, 73.4, 61.7, 82.4][bar % 4];
+                let since = (i % beat) as f64 / fs;
+                let bass = 0.35 * (2.0 * PI * root * t).sin() * (-since * 3.0).exp();
+                let chord: f64 = [1.0, 1.26, 1.5, 2.0, 3.01, 4.02]
+                    .iter()
+                    .map(|m| (2.0 * PI * root * 4.0 * m * t + m).sin())
+                    .sum::<f64>()
+                    * 0.06;
+                let hat = if i % (beat / 2) < 2_000 {
+                    0.3 * noise() * (-since * 60.0).exp()
+                } else {
+                    0.0
+                };
+                let kick = if i % beat < 4_000 {
+                    0.6 * (2.0 * PI * 50.0 * since * (1.0 + 2.0 * (-since * 30.0).exp())).sin()
+                        * (-since * 12.0).exp()
+                } else {
+                    0.0
+                };
+                let click = if i % (3 * beat + 17) == 0 { 0.8 } else { 0.0 };
+                bass + chord + hat + kick + click
+            })
+            .collect()
+    }
+
+    /// Tech 3341 true-peak cases 15–19 (as tests/meters.rs makes them), back to back.
+    fn ebu_true_peak(fs: f64) -> Vec<f64> {
+        let n = (fs * 0.1) as usize;
+        let mut x = Vec::new();
+        for (div, amp, phase) in [
+            (4.0, 0.5, 0.0),
+            (4.0, 0.5, 45.0),
+            (6.0, 0.5, 60.0),
+            (8.0, 0.5, 67.5),
+            (4.0, 1.41, 45.0),
+        ] {
+            x.extend((0..n).map(|i| {
+                amp * (2.0 * PI * i as f64 / div + phase * PI / 180.0).sin()
+            }));
+            x.extend(std::iter::repeat_n(0.0, 500));
+        }
+        x
+    }
+
+    /// Inter-sample-peak torture: the worst cases of both interpolators (±1 in the sign pattern
+    /// of an 8× phase's impulse response, time-reversed, which meets the bound's L1 part with
+    /// equality), ±1 patterns near fs/4 with phase offsets, sinc bursts at fs/2 − ε, a lone
+    /// full-scale sample pair of opposite signs, white noise.
+    fn torture(fs: f64) -> Vec<f64> {
+        let mut x = Vec::new();
+        let mut it = HalfbandInterpolator::detector(8);
+        let mut h = vec![0.0; 8 * 256];
+        for (t, out) in h.chunks_exact_mut(8).enumerate() {
+            it.interpolate(if t == 0 { 1.0 } else { 0.0 }, out);
+        }
+        for p in [1, 3, 4] {
+            let c: Vec<f64> = (0..256).map(|j| h[8 * j + p]).collect();
+            x.extend(c.iter().rev().map(|v| if *v < 0.0 { -1.0 } else { 1.0 }));
+            x.extend(std::iter::repeat_n(0.0, 200));
+        }
+        let meter = MeterInterpolator::new(fs);
+        for p in 1..meter.factor() {
+            x.extend(meter.coef.iter().rev().map(|r| if r[p] < 0.0 { -1.0 } else { 1.0 }));
+            x.extend(std::iter::repeat_n(0.0, 200));
+        }
+        for (f, ph) in [(0.25, 0.785), (0.25, 0.0), (0.2437, 0.3), (0.2561, 1.1)] {
+            x.extend((0..3000).map(|i| (2.0 * PI * f * i as f64 + ph).sin().signum()));
+        }
+        for k in 0..6 {
+            let c = 0.49 - 0.01 * k as f64;
+            x.extend((0..600).map(|i| {
+                let u = (i as f64 - 300.0 + 0.37 * k as f64) * c * 2.0;
+                if u == 0.0 {
+                    1.0
+                } else {
+                    (PI * u).sin() / (PI * u)
+                }
+            }));
+        }
+        x.extend(std::iter::repeat_n(0.0, 300));
+        x.extend([1.0, -1.0, 1.0, -1.0]);
+        x.extend(std::iter::repeat_n(0.0, 300));
+        let mut r = 5u64;
+        x.extend((0..5000).map(|_| {
+            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            2.0 * ((r >> 11) as f64 / (1u64 << 53) as f64 - 0.5)
+        }));
+        x
+    }
+
+    /// Every reading above `threshold` has the full detector's bits, every other is at most
+    /// `threshold`; and the limiter's required gain `min(1, thr/p)` is the same bits. Returns
+    /// the share of steps read exactly.
+    fn check_against_full(x: &[f64], fs: f64, threshold: f64, block: usize) -> f64 {
+        let mut full = TruePeakDetector::new(8, fs);
+        let mut aware = full.clone();
+        let (mut p, mut q) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        for (i, c) in x.chunks(block).enumerate() {
+            let s = i * block;
+            full.peaks(c, &mut p[s..s + c.len()]);
+            aware.peaks_above(c, &mut q[s..s + c.len()], threshold);
+        }
+        let need = |p: f64| if p > threshold { threshold / p } else { 1.0 };
+        let mut exact = 0;
+        for (i, (&a, &b)) in p.iter().zip(&q).enumerate() {
+            if a > threshold {
+                assert_eq!(a.to_bits(), b.to_bits(), "step {i}: {a} read as {b}");
+            } else {
+                assert!(b <= threshold, "step {i}: {b} over {threshold}");
+            }
+            assert_eq!(need(a).to_bits(), need(b).to_bits());
+            if a.to_bits() == b.to_bits() {
+                exact += 1;
+            }
+        }
+        exact as f64 / x.len() as f64
+    }
+
+    fn peak(x: &[f64], fs: f64) -> f64 {
+        let mut det = TruePeakDetector::new(8, fs);
+        let mut p = vec![0.0; x.len()];
+        det.peaks(x, &mut p);
+        p.iter().fold(0.0, |m: f64, &v| m.max(v))
+    }
+
+    #[test]
+    fn threshold_aware_readings_are_the_full_ones_above_the_threshold() {
+        for portable in [true, false] {
+            crate::dsp::simd::force_portable(portable);
+            for fs in [44_100.0, 96_000.0] {
+                for (name, x) in [
+                    ("music", music(60_000, fs)),
+                    ("ebu 15-19", ebu_true_peak(fs)),
+                    ("torture", torture(fs)),
+                ] {
+                    let tp = peak(&x, fs);
+                    // Thresholds from well over the peak (nothing to read) to well under it
+                    // (almost everything), and block sizes that cut groups and chunks.
+                    for db in [3.0, 0.0, -0.01, -1.0, -3.0, -6.0, -20.0] {
+                        let thr = tp * 10f64.powf(db / 20.0);
+                        for block in [1000, 7, 256, 4096] {
+                            check_against_full(&x, fs, thr, block);
+                        }
+                        let _ = name;
+                    }
+                }
+            }
+        }
+        crate::dsp::simd::force_portable(false);
+    }
+
+    #[test]
+    fn threshold_aware_mode_skips_what_stays_well_under_the_threshold() {
+        let fs = 48_000.0;
+        let x = music(96_000, fs);
+        let tp = peak(&x, fs);
+        let read = |db: f64| check_against_full(&x, fs, tp * 10f64.powf(db / 20.0), 512);
+        let (six, one, none) = (read(6.0), read(1.0), read(-40.0));
+        // 6 dB under its threshold most of the signal is skipped, 1 dB under less of it, and a
+        // threshold far under the signal reads (nearly) everything.
+        assert!(six < 0.25, "6 dB under: {six} read");
+        assert!(one >= six && one < 0.9, "1 dB under: {one} read");
+        assert!(none > 0.99, "far over: {none} read");
     }
 }

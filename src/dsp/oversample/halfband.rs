@@ -73,8 +73,8 @@ pub(crate) const SHORT: usize = 12;
 /// A short half-band 2× upsampling stage (at most [`SHORT`] odd taps), unrolled.
 #[derive(Debug, Clone)]
 pub(crate) struct ShortUp2 {
-    a: [f64; SHORT],
-    centre: usize,
+    pub(crate) a: [f64; SHORT],
+    pub(crate) centre: usize,
     hist: History,
 }
 
@@ -199,14 +199,6 @@ pub(crate) struct BlockUp2 {
 }
 
 impl BlockUp2 {
-    pub(crate) fn from_long(st: &Up2, max_in: usize) -> Self {
-        Self::with(st.d.a.clone(), st.d.m - 1, max_in)
-    }
-
-    pub(crate) fn from_short(st: &ShortUp2, max_in: usize) -> Self {
-        Self::with(st.a.to_vec(), st.centre, max_in)
-    }
-
     pub(crate) fn with(a: Vec<f64>, centre: usize, max_in: usize) -> Self {
         let h = a.len() - 1;
         Self {

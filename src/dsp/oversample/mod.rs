@@ -51,7 +51,7 @@ pub mod oversampler;
 pub mod polyphase;
 
 pub use design::{kaiser_beta, PolyphaseTable};
-pub use detector::TruePeakDetector;
+pub use detector::{force_full, TruePeakDetector};
 pub use interpolator::{HalfbandInterpolator, MeterInterpolator};
 pub use oversampler::{BlockOversampler, Oversampler, OS_CHUNK};
 pub use polyphase::{

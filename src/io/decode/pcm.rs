@@ -22,6 +22,8 @@ pub(super) struct PcmReader {
     frames_read: u64,
     /// Set once the file ended before the data did.
     hit_eof: bool,
+    /// Byte offset of the first sample.
+    data_start: u64,
     bytes: Vec<u8>,
 }
 
@@ -48,6 +50,7 @@ impl PcmReader {
             file.seek(SeekFrom::Start(0))?;
             return Ok(Err(file));
         };
+        let data_start = file.stream_position()?;
         let info = StemInfo {
             path: path.to_path_buf(),
             sample_rate,
@@ -64,9 +67,21 @@ impl PcmReader {
             frames_stored,
             frames_read: 0,
             hit_eof: false,
+            data_start,
             bytes: vec![0; BLOCK_FRAMES * channels * encoding.bytes()],
         };
         Ok(Ok((reader, info)))
+    }
+
+    /// Moves to frame `frame` (clamped to the end of the data) by byte offset.
+    pub(super) fn seek(&mut self, frame: u64) -> Result<u64, Failure> {
+        let frame = frame.min(self.frames_stored);
+        let block_align = (self.channels * self.encoding.bytes()) as u64;
+        self.file
+            .seek(SeekFrom::Start(self.data_start + frame * block_align))?;
+        self.frames_read = frame;
+        self.hit_eof = false;
+        Ok(frame)
     }
 
     /// Reads up to `max` frames into `out`; 0 at the end of the data or of the file.

@@ -214,6 +214,27 @@ impl StemStream {
         self.length
     }
 
+    /// Moves to output frame `frame` without decoding what lies before it, when the file can
+    /// seek ([`Decoder::seek`]: plain PCM, lossless formats) and is not resampled (a resampler's
+    /// output depends on the input before the frame). `Ok(false)` when it cannot: the stream
+    /// has not moved, and the caller reads forward (or reopens and reads forward) instead.
+    pub fn seek(&mut self, frame: u64) -> Result<bool, DecodeError> {
+        // A resampled stem, or one moved on the timeline (`offset_samples`, whose filter and
+        // read position hold state), is read forward instead.
+        if self.resampler.is_some() || self.offset.is_some() {
+            return Ok(false);
+        }
+        let material = self.limit.map_or(frame, |l| frame.min(l));
+        let past_end = self.decoder.info().frames.is_some_and(|f| material >= f);
+        if !past_end && !self.decoder.seek(material)? {
+            return Ok(false);
+        }
+        self.emitted = material;
+        // Past the file's end only padding follows.
+        self.material_done = past_end || self.limit.is_some_and(|l| material >= l);
+        Ok(true)
+    }
+
     /// Fills exactly `frames` frames of `out` (planar, `target_channels` slices, each at least
     /// `frames` long). Past the end of the material it writes zeros. Allocates nothing: the
     /// WAV path is allocation-free end to end; for other formats symphonia's demuxer allocates

@@ -15,9 +15,10 @@ use symphonia::core::codecs::audio::well_known as codec_ids;
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::Timestamp;
 
 use super::{Failure, StemInfo};
 
@@ -36,6 +37,8 @@ pub(super) struct SymphoniaSource {
     /// Whether a file that ends mid-packet with no stated length is an error (lossless) or just
     /// the end (lossy streams often end with a partial frame).
     strict_end: bool,
+    /// The decode reproduces the stored samples, so a seek lands on exactly the same ones.
+    lossless: bool,
     pending: Vec<Vec<f64>>,
     pending_pos: usize,
     pending_len: usize,
@@ -108,6 +111,7 @@ impl SymphoniaSource {
             track_id,
             channels,
             strict_end: lossless && frames.is_none(),
+            lossless,
             pending: vec![vec![0.0; prealloc]; channels],
             pending_pos: 0,
             pending_len: 0,
@@ -115,6 +119,56 @@ impl SymphoniaSource {
             poisoned: false,
         };
         Ok((source, info))
+    }
+
+    /// Moves to frame `frame` through the demuxer's seek (sample-accurate: it lands at or before
+    /// the frame, and the decoded frames before it are skipped). Only for lossless tracks whose
+    /// timestamps count frames; `Ok(false)` when this file cannot seek that way (the caller
+    /// decodes forward instead).
+    pub(super) fn seek(&mut self, frame: u64, sample_rate: u32) -> Result<bool, Failure> {
+        if self.poisoned {
+            return Err(Failure::Corrupt(PANIC_REASON.into()));
+        }
+        guard(|| self.seek_unguarded(frame, sample_rate))
+    }
+
+    fn seek_unguarded(&mut self, frame: u64, sample_rate: u32) -> Result<bool, Failure> {
+        let Some(track) = self.reader.tracks().iter().find(|t| t.id == self.track_id) else {
+            return Ok(false);
+        };
+        let counts_frames = track
+            .time_base
+            .is_some_and(|tb| tb.numer.get() == 1 && tb.denom.get() == sample_rate);
+        if !self.lossless || !counts_frames || track.start_ts != Timestamp::new(0) {
+            return Ok(false);
+        }
+        let to = SeekTo::Timestamp {
+            ts: Timestamp::new(frame as i64),
+            track_id: self.track_id,
+        };
+        let seeked = match self.reader.seek(SeekMode::Accurate, to) {
+            Ok(s) => s,
+            Err(SymError::SeekError(_)) | Err(SymError::Unsupported(_)) => return Ok(false),
+            Err(e) => return Err(decode_failure(e, "cannot seek")),
+        };
+        self.decoder.reset();
+        self.pending_pos = 0;
+        self.pending_len = 0;
+        self.ended = false;
+        let mut skip = seeked.required_ts.get() - seeked.actual_ts.get();
+        while skip > 0 {
+            if self.pending_pos == self.pending_len {
+                if self.ended {
+                    break;
+                }
+                self.decode_next()?;
+                continue;
+            }
+            let n = (self.pending_len - self.pending_pos).min(skip as usize);
+            self.pending_pos += n;
+            skip -= n as i64;
+        }
+        Ok(true)
     }
 
     /// Reads up to `max` frames into `out`; 0 at the end of the stream.
