@@ -68,7 +68,7 @@ local Session = {}
 
 ---@param name string
 ---@param path string
----@param options? { gain_db?: number, invert?: number, channels?: 1|2 }
+---@param options? { gain_db?: number, invert?: number, channels?: 1|2, offset_samples?: number }
 ---@return stemgraph.Node
 function Session:stem(name, path, options) end
 

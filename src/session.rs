@@ -14,6 +14,9 @@ pub struct StemDecl {
     pub path: PathBuf,
     /// Channels it is played on (1 or 2).
     pub channels: usize,
+    /// Its move on the timeline in samples at the session rate (fractional; positive = later),
+    /// applied by the stem readers (see [`crate::io::offset`]).
+    pub offset_samples: f64,
     /// Where the recipe declared it.
     pub origin: Option<Origin>,
 }

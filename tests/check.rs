@@ -119,7 +119,7 @@ fn clean_stems_pass_with_a_deep_null() {
     let nt = r.null_test.as_ref().unwrap();
     assert!(nt.residual_rms_dbfs < -90.0, "{}", nt.residual_rms_dbfs);
     assert_eq!(nt.severity, Severity::Pass);
-    assert!(r.stems.iter().all(|s| s.offset_samples == Some(0)));
+    assert!(r.stems.iter().all(|s| s.offset_samples == Some(0.0)));
 }
 
 #[test]
@@ -204,6 +204,17 @@ fn a_missing_element_is_diagnosed_with_its_band() {
         .unwrap()
         .replace("'drums', ", "");
     std::fs::write(p.dir.path().join("song.lua"), recipe).unwrap();
+    // Its file is still beside the stems: it is named.
+    let r = p.check();
+    let f = find(&r, "missing_element", Some("drums")).expect("drums named");
+    assert_eq!(f.severity, Severity::Fail);
+    assert!(
+        r.fixes.iter().any(|f| f.add && f.stem == "drums"),
+        "{:?}",
+        r.fixes
+    );
+    // Gone from the folder too: the residual's band says what kind of element is missing.
+    std::fs::remove_file(p.dir.path().join("stems/drums.wav")).unwrap();
     let r = p.check();
     let f = find(&r, "null_test", None).unwrap();
     assert_eq!(f.severity, Severity::Fail);

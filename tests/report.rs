@@ -218,6 +218,7 @@ fn every_optional_part_of_a_report_validates() {
     r.null_test = Some(NullTest {
         residual_rms_dbfs: -120.5,
         residual_peak_dbfs: f64::NEG_INFINITY,
+        after_fix_rms_dbfs: None,
         reference_gain_db: 0.0,
         residual_band_hz: Some((1000.0, 2000.0)),
         residual_in_peaks: 0.1,

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod decode;
 pub mod flac;
+pub mod offset;
 pub mod paths;
 pub mod resample;
 pub mod temp;

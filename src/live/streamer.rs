@@ -98,6 +98,8 @@ pub struct StemSource {
     pub path: PathBuf,
     /// Channels it is played on (1 or 2).
     pub channels: usize,
+    /// Its move on the timeline in samples (the recipe's `offset_samples`).
+    pub offset_samples: f64,
     /// Where the recipe declared it (for error messages).
     pub origin: Option<Origin>,
 }
@@ -132,6 +134,7 @@ impl Sources {
                 .map(|s| StemSource {
                     path: s.path.clone(),
                     channels: s.channels,
+                    offset_samples: s.offset_samples,
                     origin: s.origin.clone(),
                 })
                 .collect(),
@@ -169,10 +172,10 @@ impl Opened {
 
     /// Opens the file of chunk slot `slot` (a stem, or [`REFERENCE_SLOT`]) at its start.
     fn open_slot(sources: &Sources, slot: usize) -> Result<StemStream, LiveError> {
-        let (path, channels, origin) = match sources.stems.get(slot) {
-            Some(s) => (s.path.as_path(), s.channels, s.origin.clone()),
+        let (path, channels, offset, origin) = match sources.stems.get(slot) {
+            Some(s) => (s.path.as_path(), s.channels, s.offset_samples, s.origin.clone()),
             None => match &sources.reference {
-                Some(r) => (r.as_path(), 2, None),
+                Some(r) => (r.as_path(), 2, 0.0, None),
                 None => return Err(LiveError::Unsupported("no reference mix".into())),
             },
         };
@@ -184,7 +187,7 @@ impl Opened {
                 length_frames: Some(sources.song_frames),
             },
         )
-        .map(|(s, _warnings)| s)
+        .and_then(|(s, _warnings)| s.with_offset(offset))
         .map_err(|source| LiveError::Decode { origin, source })
     }
 

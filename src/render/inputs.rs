@@ -197,6 +197,7 @@ pub fn open_stems(
                 length_frames: Some(plan.song_frames),
             },
         )
+        .and_then(|(s, w)| Ok((s.with_offset(stem.offset_samples)?, w)))
         .map_err(|source| RenderError::Stem {
             name: stem.name.clone(),
             origin: stem.origin.clone(),

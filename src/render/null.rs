@@ -83,6 +83,7 @@ pub fn null_test(session: &Session, plan: &StemPlan) -> Result<Option<NullTest>,
     Ok(Some(NullTest {
         residual_rms_dbfs,
         residual_peak_dbfs: db(peak.max(1e-15)),
+        after_fix_rms_dbfs: None,
         reference_gain_db: if ss > 0.0 && sm > 0.0 { db(sm / ss) } else { 0.0 },
         residual_band_hz: None,
         residual_in_peaks: if res_total > 0.0 {

@@ -241,10 +241,20 @@ fn nodes(t: &Table, base: &Path) -> Result<(GraphSpec, Vec<StemDecl>), ScriptErr
                 let path = get_string(&node, "path", &origin)?.unwrap_or_default();
                 let channels = get_channels(&node, &origin)?;
                 let options: Table = node.get("options").map_err(ScriptError::lua)?;
+                let offset_samples = get_number(&node, "offset_samples", &origin)?.unwrap_or(0.0);
+                if !offset_samples.is_finite()
+                    || offset_samples.abs() > crate::io::offset::MAX_OFFSET_SAMPLES
+                {
+                    return Err(recipe_err(
+                        &origin,
+                        format!("stem `{id}`: `offset_samples` = {offset_samples} is out of range"),
+                    ));
+                }
                 stems.push(StemDecl {
                     name: id.clone(),
                     path: resolve(base, &path),
                     channels,
+                    offset_samples,
                     origin: origin.clone(),
                 });
                 NodeKind::Source {

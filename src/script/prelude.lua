@@ -144,15 +144,17 @@ function Session:seconds(t, level)
   error("a time is seconds, \"m:ss.mmm\", a section name or { bar = n, beat = n }, not " .. type(t), level)
 end
 
---- A stem source: a file with its fader (`gain_db`, `invert`).
+--- A stem source: a file with its fader (`gain_db`, `invert`) and its place on the timeline
+--- (`offset_samples`, fractional, positive = later; not automatable).
 function Session:stem(name, path, options)
   check_string(name, "a stem's name")
   check_string(path, "the file of stem `" .. name .. "`")
   options = copy(check_table(options, "the options of stem `" .. name .. "`"))
   local channels = options.channels or 2
-  options.channels = nil
+  local offset = options.offset_samples
+  options.channels, options.offset_samples = nil, nil
   return new_node(self, { id = name, type = "stem", path = path, channels = channels,
-                          options = options, origin = origin() })
+                          offset_samples = offset, options = options, origin = origin() })
 end
 
 --- A bus: sums everything connected to it.

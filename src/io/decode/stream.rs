@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::{DecodeError, Decoder, NonFinite, StemInfo};
+use crate::io::offset::{Offset, MAX_OFFSET_SAMPLES};
 use crate::io::resample::{ResampleError, StreamResampler};
 
 /// How a stem is to be delivered.
@@ -102,6 +103,8 @@ pub struct StemStream {
     emitted: u64,
     /// Set once the material is exhausted (or cut off): from then on only silence.
     material_done: bool,
+    /// The stem's move on the timeline (`offset_samples`), if any.
+    offset: Option<Offset>,
     /// Non-finite samples found (and muted) in the material so far.
     non_finite: NonFinite,
 }
@@ -164,9 +167,34 @@ impl StemStream {
             length: opts.length_frames.or(material),
             emitted: 0,
             material_done: false,
+            offset: None,
             non_finite: NonFinite::default(),
         };
         Ok((stream, warnings))
+    }
+
+    /// Moves what the stream delivers by `samples` at the target rate (fractional, either
+    /// direction: positive is later; see [`crate::io::offset`]). The asked-for length stays the
+    /// same: material moved past the end is cut, material moved earlier is read from further
+    /// into the file. Allocates here, never while reading.
+    pub fn with_offset(mut self, samples: f64) -> Result<StemStream, DecodeError> {
+        if !samples.is_finite() || samples.abs() > MAX_OFFSET_SAMPLES {
+            return Err(DecodeError::InvalidOptions {
+                path: self.decoder.info().path.clone(),
+                reason: format!("an offset of {samples} samples is out of range"),
+            });
+        }
+        self.offset = Offset::new(samples, self.target_channels);
+        if let Some(off) = &self.offset {
+            let plan = off.plan();
+            self.limit = self.limit.map(|l| l + plan.skip);
+            if self.limit.is_none() {
+                self.length = self
+                    .length
+                    .map(|l| (l + plan.lead).saturating_sub(plan.skip));
+            }
+        }
+        Ok(self)
     }
 
     /// Non-finite samples (NaN, infinity) found in the material so far: each was delivered
@@ -191,7 +219,9 @@ impl StemStream {
     /// output depends on the input before the frame). `Ok(false)` when it cannot: the stream
     /// has not moved, and the caller reads forward (or reopens and reads forward) instead.
     pub fn seek(&mut self, frame: u64) -> Result<bool, DecodeError> {
-        if self.resampler.is_some() {
+        // A resampled stem, or one moved on the timeline (`offset_samples`, whose filter and
+        // read position hold state), is read forward instead.
+        if self.resampler.is_some() || self.offset.is_some() {
             return Ok(false);
         }
         let material = self.limit.map_or(frame, |l| frame.min(l));
@@ -213,6 +243,20 @@ impl StemStream {
     /// # Panics
     /// If `out` has the wrong number of channels or a slice shorter than `frames`.
     pub fn read_block(&mut self, out: &mut [&mut [f64]], frames: usize) -> Result<(), DecodeError> {
+        match self.offset.take() {
+            None => self.read_material(out, frames),
+            Some(mut off) => {
+                let r = off.read(out, frames, |b: &mut [&mut [f64]], n| {
+                    self.read_material(b, n)
+                });
+                self.offset = Some(off);
+                r
+            }
+        }
+    }
+
+    /// [`StemStream::read_block`] before the offset.
+    fn read_material(&mut self, out: &mut [&mut [f64]], frames: usize) -> Result<(), DecodeError> {
         assert_eq!(
             out.len(),
             self.target_channels,
