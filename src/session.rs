@@ -98,7 +98,7 @@ pub struct Session {
     /// Trims and fades.
     pub edits: EditsDecl,
     /// How the end of the tail after the song is found.
-    pub tail: crate::render::tail::TailSettings,
+    pub tail: TailSettings,
     /// Automation points not yet placed on the sample grid (times in seconds), by parameter id.
     pub automation: Vec<AutomationDecl>,
     /// Every file the recipe loaded (the recipe itself first), for watching and hashing.
@@ -302,3 +302,29 @@ impl Session {
         keys
     }
 }
+
+/// How the end of the tail is found (`session { tail = { ... } }`; `render::tail` uses it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TailSettings {
+    /// Level under which the output counts as silent, dBFS.
+    pub threshold_db: f64,
+    /// How long the output must stay under it, seconds.
+    pub hold_s: f64,
+    /// The longest tail rendered, seconds (the processors' declared tails when `None`).
+    pub max_s: Option<f64>,
+}
+
+impl Default for TailSettings {
+    fn default() -> Self {
+        Self {
+            threshold_db: DEFAULT_THRESHOLD_DB,
+            hold_s: DEFAULT_HOLD_S,
+            max_s: None,
+        }
+    }
+}
+
+/// The default silence threshold, dBFS.
+pub const DEFAULT_THRESHOLD_DB: f64 = -120.0;
+/// The default time the output must stay under it, seconds.
+pub const DEFAULT_HOLD_S: f64 = 1.0;

@@ -79,7 +79,7 @@ impl AtomicFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = crate::io::temp::path_in(dir, &format!("{name}.partial")).map_err(io_err)?;
-        let file = File::create(&tmp).map_err(io_err)?;
+        let file = create_in_temp_dir(&tmp).map_err(io_err)?;
         Ok((
             AtomicFile {
                 dest: dest.to_path_buf(),
@@ -121,6 +121,25 @@ impl Drop for AtomicFile {
             if let Some(dir) = self.tmp.parent().and_then(Path::parent) {
                 crate::io::temp::tidy(dir);
             }
+        }
+    }
+}
+
+/// Creates `tmp` in its temporaries folder. Another render of this process (an album's songs
+/// share output folders) may remove the folder while it is empty ([`crate::io::temp::tidy`])
+/// between `path_in` making it and this call: make it again and retry. Once the file exists the
+/// folder is not empty and stays.
+fn create_in_temp_dir(tmp: &Path) -> std::io::Result<File> {
+    let mut attempts = 0;
+    loop {
+        match File::create(tmp) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 8 => {
+                attempts += 1;
+                if let Some(dir) = tmp.parent() {
+                    fs::create_dir_all(dir)?;
+                }
+            }
+            other => return other,
         }
     }
 }

@@ -20,31 +20,7 @@ use crate::dsp::{AudioBuffer, AudioRef};
 use crate::session::EditsDecl;
 use std::collections::VecDeque;
 
-/// How the end of the tail is found (`session { tail = { ... } }`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TailSettings {
-    /// Level under which the output counts as silent, dBFS.
-    pub threshold_db: f64,
-    /// How long the output must stay under it, seconds.
-    pub hold_s: f64,
-    /// The longest tail rendered, seconds (the processors' declared tails when `None`).
-    pub max_s: Option<f64>,
-}
-
-impl Default for TailSettings {
-    fn default() -> Self {
-        Self {
-            threshold_db: DEFAULT_THRESHOLD_DB,
-            hold_s: DEFAULT_HOLD_S,
-            max_s: None,
-        }
-    }
-}
-
-/// The default silence threshold, dBFS.
-pub const DEFAULT_THRESHOLD_DB: f64 = -120.0;
-/// The default time the output must stay under it, seconds.
-pub const DEFAULT_HOLD_S: f64 = 1.0;
+pub use crate::session::{TailSettings, DEFAULT_HOLD_S, DEFAULT_THRESHOLD_DB};
 
 /// One output's held-back frames.
 struct Held {
