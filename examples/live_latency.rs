@@ -63,7 +63,13 @@ fn main() {
     };
     let (mut ctl, audio) = start(session, &config).unwrap();
     ctl.wait_ready(Duration::from_secs(5));
-    let out = output::open(None, 48_000, buffer, audio).unwrap();
+    let request = output::DeviceRequest {
+        name: None,
+        rate: 48_000,
+        buffer_frames: buffer,
+        realtime: true,
+    };
+    let out = output::open(&request, audio).unwrap();
     println!(
         "device {} at {} Hz, {} frames per callback; engine latency {:.1} ms",
         out.info.device,
