@@ -485,7 +485,10 @@ fn threshold_aware_detection_gives_the_full_detectors_bits() {
     let mut cases: Vec<(String, Planar, f64)> = Vec::new();
     for drive in [-6.0, 0.0, 6.0, 12.0] {
         let g = 10f64.powf(drive / 20.0);
-        let x = mix.iter().map(|c| c.iter().map(|v| v * g).collect()).collect();
+        let x = mix
+            .iter()
+            .map(|c| c.iter().map(|v| v * g).collect())
+            .collect();
         cases.push((format!("demo mix {drive:+} dB"), x, 48_000.0));
     }
     for fs in [44_100.0, 96_000.0] {
@@ -514,10 +517,16 @@ fn threshold_aware_detection_gives_the_full_detectors_bits() {
                         .all(|(p, q)| p.iter().zip(q).all(|(u, w)| u.to_bits() == w.to_bits()))
                 };
                 if !same(&full, &aware) || !same(&full2, &aware2) {
-                    failures.push(format!("{factor}x {fs} {name} ceiling {ceiling} block {block}"));
+                    failures.push(format!(
+                        "{factor}x {fs} {name} ceiling {ceiling} block {block}"
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "outputs differ:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "outputs differ:\n{}",
+        failures.join("\n")
+    );
 }

@@ -106,7 +106,6 @@ impl Drop for Reaper {
     }
 }
 
-
 /// A private PulseAudio server with a null sink, stopped on drop; `None` when the tools are
 /// missing outside CI (the test is then skipped, loudly).
 struct Pulse {
@@ -391,7 +390,6 @@ impl Drop for Hog {
     }
 }
 
-
 #[test]
 #[ignore = "plays in real time through a sound server; run alone: \
             `cargo test --test live_pulse -- --ignored --test-threads=1` (make test does)"]
@@ -530,7 +528,6 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
          change {change_db:.2} dB"
     );
 }
-
 
 #[test]
 #[ignore = "plays in real time through a sound server; run alone: \

@@ -45,8 +45,7 @@ fn write_flac(path: &Path, samples: &[i32]) {
     use flacenc::error::Verify;
     let config = flacenc::config::Encoder::default().into_verified().unwrap();
     let source = flacenc::source::MemSource::from_samples(samples, 2, 24, 48_000);
-    let stream =
-        flacenc::encode_with_fixed_block_size(&config, source, config.block_size).unwrap();
+    let stream = flacenc::encode_with_fixed_block_size(&config, source, config.block_size).unwrap();
     let mut sink = flacenc::bitsink::ByteSink::new();
     stream.write(&mut sink).unwrap();
     std::fs::write(path, sink.as_slice()).unwrap();
@@ -79,7 +78,16 @@ fn check_seeks(path: &Path) {
     let mut s = open(path, length);
     // Forward and backward on one stream, block edges, inside a packet, into the padding.
     for p in [
-        12_345, 4096, 4095, 0, 1, 16_383, 17_000, FRAMES - 100, FRAMES + 10, 777,
+        12_345,
+        4096,
+        4095,
+        0,
+        1,
+        16_383,
+        17_000,
+        FRAMES - 100,
+        FRAMES + 10,
+        777,
     ] {
         assert!(s.seek(p as u64).unwrap(), "{}: seek to {p}", path.display());
         let got = read(&mut s, n);
@@ -118,7 +126,11 @@ fn resampled_and_lossy_stems_refuse_and_stay_where_they_are() {
         let forward = read(&mut open(path, 8000), 8000);
         let mut s = open(path, 8000);
         let head = read(&mut s, 3000);
-        assert!(!s.seek(100).unwrap(), "{} cannot seek exactly", path.display());
+        assert!(
+            !s.seek(100).unwrap(),
+            "{} cannot seek exactly",
+            path.display()
+        );
         let rest = read(&mut s, 5000);
         assert_eq!(head[0], forward[0][..3000]);
         assert_eq!(rest[0], forward[0][3000..], "{} moved", path.display());

@@ -3,13 +3,13 @@
 //! from whichever thread read it; and the split layout on its own: every valid split of a
 //! schedule gives the bits of the whole.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use stemgraph::dsp::{AudioMut, ProcessorConfig};
 use stemgraph::engine::parallel::{
     join, run, split, unit_deps, units, valid, BlockSource, Interrupted, RunSettings,
 };
 use stemgraph::engine::Schedule;
 use stemgraph::graph::{compile, CompileOptions, GraphSpec};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 const FS: f64 = 48_000.0;
 const BLOCK: usize = 64;
@@ -152,13 +152,19 @@ fn two_threads_give_the_bits_of_one() {
     let len = 200_000;
     let (one, ended, s) = render(1, len, None, None);
     ended.unwrap();
-    assert_eq!(one.len() as u64, len + s.tail() as u64, "song plus tail, latency trimmed");
+    assert_eq!(
+        one.len() as u64,
+        len + s.tail() as u64,
+        "song plus tail, latency trimmed"
+    );
     assert!(one.iter().any(|x| x.abs() > 0.1), "a signal came through");
     let (two, ended, s2) = render(2, len, None, None);
     ended.unwrap();
     assert_eq!(two.len(), one.len());
     assert!(
-        two.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits()),
+        two.iter()
+            .zip(&one)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
         "the thread count changes the output"
     );
     // The nodes are back in the schedule, at the end of the run.

@@ -76,7 +76,11 @@ fn whole_sample_offsets_move_the_stem_exactly_either_way() {
     // The file is 37 samples late; the recipe moves it back.
     let late: Vec<Vec<f64>> = x
         .iter()
-        .map(|c| std::iter::repeat_n(0.0, 37).chain(c[..N - 37].iter().copied()).collect())
+        .map(|c| {
+            std::iter::repeat_n(0.0, 37)
+                .chain(c[..N - 37].iter().copied())
+                .collect()
+        })
         .collect();
     let fixed = render_one(&late, "offset_samples = -37");
     assert_eq!(plain.len(), fixed.len());

@@ -63,7 +63,9 @@ fn write_wav(path: &Path, ch: &[Vec<f64>], rate: u32, float: bool) {
             if float {
                 w.write_sample(c[n] as f32).unwrap();
             } else {
-                let v = (c[n] * 8_388_608.0).round().clamp(-8_388_608.0, 8_388_607.0) as i32;
+                let v = (c[n] * 8_388_608.0)
+                    .round()
+                    .clamp(-8_388_608.0, 8_388_607.0) as i32;
                 w.write_sample(v).unwrap();
             }
         }
@@ -118,7 +120,11 @@ fn render_to(recipe: &Path, out: &Path) -> Result<RenderResult, RenderError> {
 }
 
 fn peak_db(x: &[f64]) -> f64 {
-    20.0 * x.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30).log10()
+    20.0 * x
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(1e-30)
+        .log10()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,14 +156,25 @@ fn the_master_ends_at_the_song_end_plus_the_measured_tail() {
         last_loud > song + rate as usize / 2,
         "the delay rings on after the song"
     );
-    assert!(r_full.tail > last_loud + 1 - song, "the declared tail is longer");
+    assert!(
+        r_full.tail > last_loud + 1 - song,
+        "the declared tail is longer"
+    );
 
     // The default: the master is cut at the last sample above −120 dBFS.
     let trimmed = recipe(dir.path(), "", "", deliver);
     let r = render_to(&trimmed, &dir.path().join("trim")).unwrap();
     let (_, master) = decode(&dir.path().join("trim/master.wav"));
-    assert_eq!(master[0].len(), last_loud + 1, "ends at the song end plus the tail");
-    assert_eq!(r.tail, last_loud + 1 - song, "the result's tail is the measured one");
+    assert_eq!(
+        master[0].len(),
+        last_loud + 1,
+        "ends at the song end plus the tail"
+    );
+    assert_eq!(
+        r.tail,
+        last_loud + 1 - song,
+        "the result's tail is the measured one"
+    );
     for (a, b) in master.iter().zip(&long) {
         assert_eq!(a[..], b[..=last_loud], "the same samples up to the end");
     }
@@ -170,8 +187,13 @@ fn the_master_ends_at_the_song_end_plus_the_measured_tail() {
         (last_loud + 1 - song) as u64,
         "the report's tail matches the file"
     );
-    let secs = report["deliverables"][0]["analysis"]["duration_s"].as_f64().unwrap();
-    assert!((secs - (last_loud + 1) as f64 / f64::from(rate)).abs() < 1e-3, "{secs}");
+    let secs = report["deliverables"][0]["analysis"]["duration_s"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (secs - (last_loud + 1) as f64 / f64::from(rate)).abs() < 1e-3,
+        "{secs}"
+    );
 
     // `max_s` bounds it.
     let bounded = recipe(dir.path(), "tail = { max_s = 0.5 }", "", deliver);
@@ -191,12 +213,20 @@ fn the_master_ends_at_the_song_end_plus_the_measured_tail() {
     );
     render_to(&faded, &dir.path().join("fade")).unwrap();
     let (_, f) = decode(&dir.path().join("fade/master.wav"));
-    assert_eq!(f[0].len(), master[0].len(), "the fade does not change the length");
+    assert_eq!(
+        f[0].len(),
+        master[0].len(),
+        "the fade does not change the length"
+    );
     let end = f[0].len();
     let fade = 2 * rate as usize;
     for (fc, mc) in f.iter().zip(&master) {
         assert_eq!(fc[end - 1], 0.0, "silent on the last sample");
-        assert_eq!(fc[..end - fade], mc[..end - fade], "untouched before the fade");
+        assert_eq!(
+            fc[..end - fade],
+            mc[..end - fade],
+            "untouched before the fade"
+        );
         for i in [end - fade / 2, end - fade / 4, end - 10] {
             let gain = (end - i - 1) as f64 / fade as f64;
             assert!(
@@ -279,7 +309,9 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 /// the project changed.
 fn assert_refused(dir: &Path, recipe: &Path, out: &Path, what: &str) {
     let before = snapshot(dir);
-    let err = render_to(recipe, out).err().unwrap_or_else(|| panic!("{what}: rendered"));
+    let err = render_to(recipe, out)
+        .err()
+        .unwrap_or_else(|| panic!("{what}: rendered"));
     let msg = err.to_string();
     assert!(
         msg.contains("refusing to write") && msg.contains("input"),
@@ -307,15 +339,33 @@ fn no_output_path_may_resolve_to_an_input() {
     let (dir, recipe) = sacred_project(r#"s:deliver { file = "linked/lead.wav", bits = 24 }"#);
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
     symlink(dir.path().join("stems"), dir.path().join("out/linked")).unwrap();
-    assert_refused(dir.path(), &recipe, &dir.path().join("out"), "symlinked folder");
+    assert_refused(
+        dir.path(),
+        &recipe,
+        &dir.path().join("out"),
+        "symlinked folder",
+    );
     let (dir, recipe) = sacred_project(r#"s:deliver { file = "hard.wav", bits = 24 }"#);
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
-    std::fs::hard_link(dir.path().join("stems/bass.wav"), dir.path().join("out/hard.wav")).unwrap();
+    std::fs::hard_link(
+        dir.path().join("stems/bass.wav"),
+        dir.path().join("out/hard.wav"),
+    )
+    .unwrap();
     assert_refused(dir.path(), &recipe, &dir.path().join("out"), "hard link");
     let (dir, recipe) = sacred_project(r#"s:deliver { file = "sym.wav", bits = 24 }"#);
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
-    symlink(dir.path().join("stems/bass.wav"), dir.path().join("out/sym.wav")).unwrap();
-    assert_refused(dir.path(), &recipe, &dir.path().join("out"), "symlinked file");
+    symlink(
+        dir.path().join("stems/bass.wav"),
+        dir.path().join("out/sym.wav"),
+    )
+    .unwrap();
+    assert_refused(
+        dir.path(),
+        &recipe,
+        &dir.path().join("out"),
+        "symlinked file",
+    );
 
     // Reports: a recipe (an input) where the report goes, by name, through `..`, a link.
     let deliver = r#"s:deliver { file = "master.wav", bits = 24 }"#;
@@ -332,17 +382,26 @@ fn no_output_path_may_resolve_to_an_input() {
     let (dir, recipe) = sacred_project(deliver);
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
     std::fs::hard_link(&recipe, dir.path().join("out/report.md")).unwrap();
-    assert_refused(dir.path(), &recipe, &dir.path().join("out"), "report hard-linked");
+    assert_refused(
+        dir.path(),
+        &recipe,
+        &dir.path().join("out"),
+        "report hard-linked",
+    );
     let (dir, recipe) = sacred_project(deliver);
     symlink(dir.path(), dir.path().join("here")).unwrap();
     let named = dir.path().join("report.md");
     std::fs::rename(&recipe, &named).unwrap();
-    assert_refused(dir.path(), &named, &dir.path().join("here"), "report through a link");
+    assert_refused(
+        dir.path(),
+        &named,
+        &dir.path().join("here"),
+        "report through a link",
+    );
 
     // Spills (a deliverable at another rate, a loudness target): their temporaries folder may
     // not be an input either, nor lead into the inputs' folder.
-    let spill_deliver =
-        r#"s:deliver { file = "m44.wav", bits = 16, sample_rate_hz = 44100 }"#;
+    let spill_deliver = r#"s:deliver { file = "m44.wav", bits = 16, sample_rate_hz = 44100 }"#;
     let (dir, recipe) = sacred_project(spill_deliver);
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
     std::fs::hard_link(
@@ -350,11 +409,25 @@ fn no_output_path_may_resolve_to_an_input() {
         dir.path().join("out/.stemgraph-tmp"),
     )
     .unwrap();
-    assert_refused(dir.path(), &recipe, &dir.path().join("out"), "spill folder hard-linked");
+    assert_refused(
+        dir.path(),
+        &recipe,
+        &dir.path().join("out"),
+        "spill folder hard-linked",
+    );
     let (dir, recipe) = sacred_project(spill_deliver);
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
-    symlink(dir.path().join("stems/keys.wav"), dir.path().join("out/.stemgraph-tmp")).unwrap();
-    assert_refused(dir.path(), &recipe, &dir.path().join("out"), "spill folder symlinked");
+    symlink(
+        dir.path().join("stems/keys.wav"),
+        dir.path().join("out/.stemgraph-tmp"),
+    )
+    .unwrap();
+    assert_refused(
+        dir.path(),
+        &recipe,
+        &dir.path().join("out"),
+        "spill folder symlinked",
+    );
     let (dir, recipe) = sacred_project(spill_deliver);
     std::fs::create_dir_all(dir.path().join("a")).unwrap();
     std::fs::hard_link(
@@ -416,7 +489,10 @@ fn album_outputs_may_not_resolve_to_an_input() {
     );
     check(&a, &dir.path().join("out"), "album deliverable over a stem");
     // The album report over the album file (by name, and through a symbolic link).
-    let b = album(r#"wav { file = "{track:02}.wav", bits = 24 }"#, "album.json");
+    let b = album(
+        r#"wav { file = "{track:02}.wav", bits = 24 }"#,
+        "album.json",
+    );
     check(&b, dir.path(), "album.json over the album file");
     std::os::unix::fs::symlink(dir.path(), dir.path().join("link")).unwrap();
     check(&b, &dir.path().join("link"), "album.json through a link");
@@ -428,7 +504,11 @@ fn album_outputs_may_not_resolve_to_an_input() {
         dir.path().join("out3/01.wav"),
     )
     .unwrap();
-    check(&c, &dir.path().join("out3"), "album deliverable hard-linked");
+    check(
+        &c,
+        &dir.path().join("out3"),
+        "album deliverable hard-linked",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,7 +531,15 @@ s:deliver { file = "cd/m44.wav", bits = 16, sample_rate_hz = 44100 }"#,
     let bin = env!("CARGO_BIN_EXE_stemgraph");
     let run = || {
         std::process::Command::new(bin)
-            .args(["render", "--no-cache", "--threads", "1", "--block", "64", "--out"])
+            .args([
+                "render",
+                "--no-cache",
+                "--threads",
+                "1",
+                "--block",
+                "64",
+                "--out",
+            ])
             .arg(&out)
             .arg(&recipe)
             .stdout(std::process::Stdio::null())
@@ -469,7 +557,10 @@ s:deliver { file = "cd/m44.wav", bits = 16, sample_rate_hz = 44100 }"#,
     // Wait for the spills to appear, then kill it.
     while temp_files(&out).is_empty() && started.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
     }
     std::thread::sleep(std::time::Duration::from_millis(100));
     child.kill().unwrap(); // SIGKILL
@@ -491,7 +582,10 @@ s:deliver { file = "cd/m44.wav", bits = 16, sample_rate_hz = 44100 }"#,
         assert!(!f.exists(), "{} is still there", f.display());
     }
     assert!(temp_files(&out).is_empty());
-    assert!(!out.join(".stemgraph-tmp").exists(), "the folder goes when empty");
+    assert!(
+        !out.join(".stemgraph-tmp").exists(),
+        "the folder goes when empty"
+    );
     assert!(!out.join("cd/.stemgraph-tmp").exists());
     assert!(out.join("m.wav").is_file() && out.join("cd/m44.wav").is_file());
 }
@@ -530,7 +624,10 @@ fn the_loudness_target_outcome_is_one_line_and_a_field() {
     let ok = go("-16", false, "ok");
     assert!(ok.status.success());
     let text = String::from_utf8_lossy(&ok.stdout);
-    let line: Vec<&str> = text.lines().filter(|l| l.contains("loudness target")).collect();
+    let line: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("loudness target"))
+        .collect();
     assert_eq!(line.len(), 1, "{text}");
     assert!(line[0].contains("-16 LUFS: reached"), "{}", line[0]);
     let t = &report("ok")["loudness_target"];
@@ -541,7 +638,10 @@ fn the_loudness_target_outcome_is_one_line_and_a_field() {
     let miss = go("-1", false, "miss");
     assert!(miss.status.success(), "a miss is a warning by default");
     let text = String::from_utf8_lossy(&miss.stdout);
-    let line: Vec<&str> = text.lines().filter(|l| l.contains("loudness target")).collect();
+    let line: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("loudness target"))
+        .collect();
     assert_eq!(line.len(), 1, "{text}");
     assert!(
         line[0].contains("-1 LUFS: not reached (by ") && line[0].contains("because"),
@@ -560,7 +660,10 @@ fn the_loudness_target_outcome_is_one_line_and_a_field() {
     let strict = go("-1", true, "strict");
     assert!(!strict.status.success());
     let err = String::from_utf8_lossy(&strict.stderr);
-    assert!(err.contains("not reached") && err.contains("--strict"), "{err}");
+    assert!(
+        err.contains("not reached") && err.contains("--strict"),
+        "{err}"
+    );
     let written: Vec<_> = std::fs::read_dir(dir.path().join("strict"))
         .map(|r| r.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -602,12 +705,14 @@ fn non_finite_samples_are_muted_counted_and_reported() {
         err.contains("stem `keys`: 11 non-finite samples") && err.contains("0:01.000"),
         "{err}"
     );
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/report.json")).unwrap(),
-    )
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
     let warnings = report["warnings"].to_string();
-    assert!(warnings.contains("stem `keys`: 11 non-finite"), "{warnings}");
+    assert!(
+        warnings.contains("stem `keys`: 11 non-finite"),
+        "{warnings}"
+    );
     let (_, m) = decode(&dir.path().join("out/m.wav"));
     assert!(m.iter().flatten().all(|x| x.is_finite()));
     // Muted where they were, not from there on: the filter after them still passes music.
@@ -625,10 +730,9 @@ fn render_runs_the_null_test_when_the_recipe_has_a_reference() {
         r#"s:deliver { file = "m.wav", bits = 24 }"#,
     );
     render_to(&recipe, &dir.path().join("out")).unwrap();
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/report.json")).unwrap(),
-    )
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
     let nt = &report["null_test"];
     assert!(nt.is_object(), "{nt}");
     // The stems sum to the reference to the 24-bit floor.
@@ -640,10 +744,9 @@ fn render_runs_the_null_test_when_the_recipe_has_a_reference() {
     assert_ne!(text, without);
     std::fs::write(&bad, without).unwrap();
     render_to(&bad, &dir.path().join("bad")).unwrap();
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("bad/report.json")).unwrap(),
-    )
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bad/report.json")).unwrap())
+            .unwrap();
     assert!(report["null_test"]["residual_rms_dbfs"].as_f64().unwrap() > -60.0);
 }
 
@@ -698,8 +801,7 @@ fn the_16x_reference_agrees_with_known_peaks() {
         .map(|i| {
             let edge = (i.min(n - 1 - i) as f64 / 2000.0).min(1.0);
             let taper = 0.5 - 0.5 * (std::f64::consts::PI * edge).cos();
-            taper
-                * (std::f64::consts::FRAC_PI_2 * i as f64 + std::f64::consts::FRAC_PI_4).sin()
+            taper * (std::f64::consts::FRAC_PI_2 * i as f64 + std::f64::consts::FRAC_PI_4).sin()
         })
         .collect();
     assert!((peak_db(&x[4000..8000]) + 3.0103).abs() < 1e-3);

@@ -135,7 +135,9 @@ fn check_inputs(spec: &AlbumSpec, out: &std::path::Path) -> Result<(), AlbumErro
         inputs.extend(crate::render::preflight::inputs_of(&s.session));
         inputs.extend(s.inputs.iter().cloned());
         for d in &s.session.deliverables {
-            outputs.push(out.join(crate::render::deliver::expand_file_name(&d.file, &s.session)));
+            outputs.push(out.join(crate::render::deliver::expand_file_name(
+                &d.file, &s.session,
+            )));
         }
     }
     if let Some(cd) = &spec.cd {

@@ -123,8 +123,7 @@ impl Inputs {
         self.inputs
             .iter()
             .find(|i| {
-                i.canonical.as_deref() == Some(canonical.as_path())
-                    || (id.is_some() && i.id == id)
+                i.canonical.as_deref() == Some(canonical.as_path()) || (id.is_some() && i.id == id)
             })
             .map(|i| Collision {
                 output: output.to_path_buf(),

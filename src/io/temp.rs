@@ -128,7 +128,9 @@ mod tests {
         // A pid above the kernel's pid_max is never alive.
         let dead = dir_for(dir.path()).join("4194999.b.wav.partial");
         std::fs::write(&dead, b"x").unwrap();
-        let legacy = dir.path().join("..pre-limiter.4194999.spill.wav.4194999.partial");
+        let legacy = dir
+            .path()
+            .join("..pre-limiter.4194999.spill.wav.4194999.partial");
         std::fs::write(&legacy, b"x").unwrap();
         let deliverable = dir.path().join("master.wav");
         std::fs::write(&deliverable, b"x").unwrap();

@@ -49,7 +49,11 @@ pub fn promote_client_threads() -> usize {
         if !CLIENT_THREADS.contains(&comm.trim()) {
             continue;
         }
-        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<i32>().ok()) else {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+        else {
             continue;
         };
         // SAFETY: a plain system call on a thread of this process, with an initialised
@@ -113,7 +117,10 @@ mod tests {
         assert!(granted.contains("SCHED_FIFO 10") && !problem);
         let (refused, problem) = describe(-libc::EPERM).unwrap();
         assert!(refused.contains("refused") && problem, "{refused}");
-        assert!(refused.to_lowercase().contains("not permitted"), "{refused}");
+        assert!(
+            refused.to_lowercase().contains("not permitted"),
+            "{refused}"
+        );
         let (off, problem) = describe(super::super::shared::RT_NOT_ASKED).unwrap();
         assert!(off.contains("--no-realtime") && !problem);
     }

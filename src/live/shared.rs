@@ -12,9 +12,7 @@
 //! memory allocated beforehand.
 
 use super::STEM_CAPACITY;
-use std::sync::atomic::{
-    fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering,
-};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// An event for the audio side (bounded lock-free queue).

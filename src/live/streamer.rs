@@ -173,7 +173,12 @@ impl Opened {
     /// Opens the file of chunk slot `slot` (a stem, or [`REFERENCE_SLOT`]) at its start.
     fn open_slot(sources: &Sources, slot: usize) -> Result<StemStream, LiveError> {
         let (path, channels, offset, origin) = match sources.stems.get(slot) {
-            Some(s) => (s.path.as_path(), s.channels, s.offset_samples, s.origin.clone()),
+            Some(s) => (
+                s.path.as_path(),
+                s.channels,
+                s.offset_samples,
+                s.origin.clone(),
+            ),
             None => match &sources.reference {
                 Some(r) => (r.as_path(), 2, 0.0, None),
                 None => return Err(LiveError::Unsupported("no reference mix".into())),
@@ -195,7 +200,10 @@ impl Opened {
     fn slot_mut(&mut self, slot: usize) -> &mut StemStream {
         match self.stems.get_mut(slot) {
             Some(s) => s,
-            None => self.reference.as_mut().expect("a reference slot is only used when open"),
+            None => self
+                .reference
+                .as_mut()
+                .expect("a reference slot is only used when open"),
         }
     }
 

@@ -76,7 +76,8 @@ pub fn null_test(session: &Session, plan: &StemPlan) -> Result<Option<NullTest>,
         done += n as u64;
     }
     let db = |x: f64| 20.0 * libm::log10(x);
-    let residual_rms_dbfs = 10.0 * libm::log10((rr / (2 * plan.song_frames.max(1)) as f64).max(1e-30));
+    let residual_rms_dbfs =
+        10.0 * libm::log10((rr / (2 * plan.song_frames.max(1)) as f64).max(1e-30));
     envelope.sort_by(|a, b| b.0.total_cmp(&a.0));
     let top = (envelope.len() / 10).max(1);
     let res_total: f64 = envelope.iter().map(|e| e.1).sum();
@@ -84,7 +85,11 @@ pub fn null_test(session: &Session, plan: &StemPlan) -> Result<Option<NullTest>,
         residual_rms_dbfs,
         residual_peak_dbfs: db(peak.max(1e-15)),
         after_fix_rms_dbfs: None,
-        reference_gain_db: if ss > 0.0 && sm > 0.0 { db(sm / ss) } else { 0.0 },
+        reference_gain_db: if ss > 0.0 && sm > 0.0 {
+            db(sm / ss)
+        } else {
+            0.0
+        },
         residual_band_hz: None,
         residual_in_peaks: if res_total > 0.0 {
             envelope.iter().take(top).map(|e| e.1).sum::<f64>() / res_total

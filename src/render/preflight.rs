@@ -48,7 +48,10 @@ pub fn check(session: &Session, opts: &RenderOptions) -> Result<(), RenderError>
 /// The first of `outputs` that resolves to one of `inputs`, as an error.
 pub fn check_paths(inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<(), OutputError> {
     let inputs = Inputs::new(inputs);
-    match inputs.collisions(outputs.iter().map(PathBuf::as_path)).first() {
+    match inputs
+        .collisions(outputs.iter().map(PathBuf::as_path))
+        .first()
+    {
         Some(c) => Err(OutputError::WouldOverwriteInput {
             path: c.output.clone(),
             input: c.input.clone(),

@@ -8,8 +8,8 @@
 //! for the deliver stage. The stems are the runner's [`BlockSource`]s.
 
 use super::deliver::{self, DeliverableSink, DeliveredFile};
-use super::report::{CollectedMeters, NodeTaps, ReportCollector};
 use super::inputs::{non_finite_warnings, stems_non_finite};
+use super::report::{CollectedMeters, NodeTaps, ReportCollector};
 use super::tail::TailTrim;
 use super::{target, RenderContext, RenderError, RenderOptions, RenderResult};
 use crate::dsp::{AudioMut, AudioRef};

@@ -123,7 +123,9 @@ impl TailTrim {
 
     /// Frames before this song position can be handed on: the end cannot move before it.
     fn release_bound(&self) -> u64 {
-        let end = self.finish.map_or(self.content_end, |f| f.min(self.content_end));
+        let end = self
+            .finish
+            .map_or(self.content_end, |f| f.min(self.content_end));
         end.saturating_sub(self.lookback)
     }
 
@@ -166,7 +168,14 @@ impl TailTrim {
             0
         };
         if direct > 0 {
-            Self::emit(&self.edits, &mut self.faded, o, pos, block.slice(0, direct), sink)?;
+            Self::emit(
+                &self.edits,
+                &mut self.faded,
+                o,
+                pos,
+                block.slice(0, direct),
+                sink,
+            )?;
         }
         let rest = block.slice(direct, block.frames());
         let held = &mut self.outputs[o];
@@ -207,7 +216,14 @@ impl TailTrim {
             }
             let from = held.from;
             held.from += n as u64;
-            Self::emit(&self.edits, &mut self.faded, o, from, self.stage.view(n), sink)?;
+            Self::emit(
+                &self.edits,
+                &mut self.faded,
+                o,
+                from,
+                self.stage.view(n),
+                sink,
+            )?;
         }
     }
 
@@ -248,7 +264,13 @@ mod tests {
     use crate::session::FadeDecl;
 
     /// Feeds `signal` (one channel) through a trim in blocks of `block`; returns what came out.
-    fn run(signal: &[f64], song: u64, declared: u64, edits: &EditsDecl, block: usize) -> (Vec<f64>, u64) {
+    fn run(
+        signal: &[f64],
+        song: u64,
+        declared: u64,
+        edits: &EditsDecl,
+        block: usize,
+    ) -> (Vec<f64>, u64) {
         let settings = TailSettings {
             threshold_db: -60.0,
             hold_s: 10.0,
@@ -264,7 +286,9 @@ mod tests {
         };
         while pos < signal.len() && !t.done() {
             let n = block.min(signal.len() - pos);
-            input.channel_mut(0, n).copy_from_slice(&signal[pos..pos + n]);
+            input
+                .channel_mut(0, n)
+                .copy_from_slice(&signal[pos..pos + n]);
             t.push(0, pos as u64, input.view(n), &mut sink).unwrap();
             pos += n;
         }

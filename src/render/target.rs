@@ -21,8 +21,8 @@
 //! [`measure_tail`], [`solve_drive`], [`render_tail`]) so that an album can run stage 1 for
 //! every song, decide the drives across songs (album gain), and then run stage 3 per song.
 
-use super::report::CollectedMeters;
 use super::inputs::non_finite_warnings;
+use super::report::CollectedMeters;
 use super::run::{after_each_block, run, run_threads, Pass};
 use super::{RenderContext, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;

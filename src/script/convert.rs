@@ -440,13 +440,19 @@ fn tail_settings(
     }
     if let Some(v) = get_number(&tail, "hold_s", origin)? {
         if !(0.01..=60.0).contains(&v) {
-            return Err(recipe_err(origin, format!("tail hold_s = {v}: use 0.01 to 60 s")));
+            return Err(recipe_err(
+                origin,
+                format!("tail hold_s = {v}: use 0.01 to 60 s"),
+            ));
         }
         settings.hold_s = v;
     }
     if let Some(v) = get_number(&tail, "max_s", origin)? {
         if !(v.is_finite() && v >= 0.0) {
-            return Err(recipe_err(origin, format!("tail max_s = {v}: use 0 s or more")));
+            return Err(recipe_err(
+                origin,
+                format!("tail max_s = {v}: use 0 s or more"),
+            ));
         }
         settings.max_s = Some(v);
     }

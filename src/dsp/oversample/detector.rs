@@ -122,7 +122,12 @@ impl TruePeakDetector {
             meter_delay + meter.coef.len() - 1,
             GROUP * det.bound.len(),
         ];
-        det.hist = reach.iter().max().copied().unwrap_or(0).next_multiple_of(GROUP);
+        det.hist = reach
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(0)
+            .next_multiple_of(GROUP);
         det.raw = vec![0.0; det.hist + TP_CHUNK];
         det.gmax = vec![0.0; (det.hist + TP_CHUNK) / GROUP + 1];
         det.work = plan[..det.stages.len()]
@@ -178,7 +183,11 @@ impl TruePeakDetector {
         let mut done = 0;
         while done < n {
             let c = (n - done).min(TP_CHUNK);
-            self.chunk(&input[done..done + c], &mut peaks[done..done + c], threshold);
+            self.chunk(
+                &input[done..done + c],
+                &mut peaks[done..done + c],
+                threshold,
+            );
             done += c;
         }
     }
@@ -350,7 +359,10 @@ fn bound_weights(
         it.interpolate(if t == 0 { 1.0 } else { 0.0 }, out);
     }
     let len = h.iter().rposition(|&v| v != 0.0).map_or(0, |i| i + 1);
-    assert!(len + 4 * factor < h.len(), "impulse response longer than expected");
+    assert!(
+        len + 4 * factor < h.len(),
+        "impulse response longer than expected"
+    );
     let at = |z: isize| if z < 0 { 0.0 } else { h[z as usize] };
     let f = factor as isize;
     // Per input j steps back: the largest |value| over the step's values and the previous
@@ -629,9 +641,7 @@ mod tests {
             (8.0, 0.5, 67.5),
             (4.0, 1.41, 45.0),
         ] {
-            x.extend((0..n).map(|i| {
-                amp * (2.0 * PI * i as f64 / div + phase * PI / 180.0).sin()
-            }));
+            x.extend((0..n).map(|i| amp * (2.0 * PI * i as f64 / div + phase * PI / 180.0).sin()));
             x.extend(std::iter::repeat_n(0.0, 500));
         }
         x
@@ -655,7 +665,13 @@ mod tests {
         }
         let meter = MeterInterpolator::new(fs);
         for p in 1..meter.factor() {
-            x.extend(meter.coef.iter().rev().map(|r| if r[p] < 0.0 { -1.0 } else { 1.0 }));
+            x.extend(
+                meter
+                    .coef
+                    .iter()
+                    .rev()
+                    .map(|r| if r[p] < 0.0 { -1.0 } else { 1.0 }),
+            );
             x.extend(std::iter::repeat_n(0.0, 200));
         }
         for (f, ph) in [(0.25, 0.785), (0.25, 0.0), (0.2437, 0.3), (0.2561, 1.1)] {
@@ -677,7 +693,9 @@ mod tests {
         x.extend(std::iter::repeat_n(0.0, 300));
         let mut r = 5u64;
         x.extend((0..5000).map(|_| {
-            r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            r = r
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             2.0 * ((r >> 11) as f64 / (1u64 << 53) as f64 - 0.5)
         }));
         x

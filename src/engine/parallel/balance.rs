@@ -204,7 +204,12 @@ mod tests {
         let cost = [4.0, 3.0, 2.0, 1.0];
         let deps = vec![Vec::new(); 4];
         let w = best_split(&cost, 10.0, &deps);
-        let worker: f64 = cost.iter().zip(&w).filter(|(_, w)| **w).map(|(c, _)| c).sum();
+        let worker: f64 = cost
+            .iter()
+            .zip(&w)
+            .filter(|(_, w)| **w)
+            .map(|(c, _)| c)
+            .sum();
         assert_eq!(worker, 5.0, "{w:?}");
     }
 
@@ -225,9 +230,17 @@ mod tests {
         let mut deps = vec![Vec::new(); 24];
         deps[3] = vec![7];
         let w = best_split(&cost, all, &deps);
-        let worker: f64 = cost.iter().zip(&w).filter(|(_, w)| **w).map(|(c, _)| c).sum();
+        let worker: f64 = cost
+            .iter()
+            .zip(&w)
+            .filter(|(_, w)| **w)
+            .map(|(c, _)| c)
+            .sum();
         assert!(valid(&w, &deps));
-        assert!(worker <= all / 2.0 && worker > 0.4 * all, "{worker} of {all}");
+        assert!(
+            worker <= all / 2.0 && worker > 0.4 * all,
+            "{worker} of {all}"
+        );
     }
 
     #[test]

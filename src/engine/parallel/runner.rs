@@ -348,7 +348,15 @@ where
     let start = cur.done;
     std::thread::scope(|scope| {
         let worker_thread = scope.spawn(move || {
-            worker_loop(worker, worker_sources, block, start, until, free_rx, full_tx)
+            worker_loop(
+                worker,
+                worker_sources,
+                block,
+                start,
+                until,
+                free_rx,
+                full_tx,
+            )
         });
         let main = MainSide {
             schedule: main,

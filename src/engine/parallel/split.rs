@@ -12,10 +12,10 @@
 //! Nothing here runs on the audio thread: splitting allocates (the two schedules' buffer pools,
 //! their plans); the runner ([`super::runner`]) calls it between stretches of the loop.
 
-use crate::engine::schedule::{BusInput, OutputSlot, Step};
-use crate::engine::{RtKind, RtNode, Schedule};
 use crate::dsp::buffer::MAX_CHANNELS;
 use crate::dsp::AudioBuffer;
+use crate::engine::schedule::{BusInput, OutputSlot, Step};
+use crate::engine::{RtKind, RtNode, Schedule};
 
 /// The two halves of a split schedule.
 pub struct Split {
