@@ -4,6 +4,12 @@
 use super::CliError;
 use std::path::PathBuf;
 
+/// Frames per callback when `--buffer-frames` is not given. The `live` module owns the figure;
+/// this copy lets the argument list exist in a build without it (the assertion keeps them equal).
+const DEFAULT_BUFFER_FRAMES: u32 = 1024;
+#[cfg(feature = "live")]
+const _: () = assert!(DEFAULT_BUFFER_FRAMES == stemgraph::live::output::DEFAULT_BUFFER_FRAMES);
+
 /// Arguments of `play`.
 #[derive(clap::Args)]
 #[cfg_attr(not(feature = "live"), allow(dead_code))]
@@ -22,7 +28,7 @@ pub struct Args {
     list_devices: bool,
     /// Frames per audio callback (the device holds two callbacks' worth).
     #[arg(long, value_name = "N",
-          default_value_t = stemgraph::live::output::DEFAULT_BUFFER_FRAMES,
+          default_value_t = DEFAULT_BUFFER_FRAMES,
           value_parser = clap::value_parser!(u32).range(16..=8192))]
     buffer_frames: u32,
     /// Do not ask for real-time priority for the audio thread.
