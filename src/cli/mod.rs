@@ -6,6 +6,7 @@ mod analyze;
 mod check;
 mod demo;
 mod graph;
+mod r#match;
 mod play;
 mod render;
 
@@ -36,6 +37,8 @@ enum Command {
     Analyze(analyze::Args),
     /// Render an album: every song, one loudness policy, every deliverable, in parallel.
     Album(album::Args),
+    /// Propose an editable recipe change (per stem, EQ, width, loudness) toward a reference track.
+    Match(r#match::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -49,6 +52,7 @@ pub fn main() -> i32 {
         Command::Play(args) => play::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::Album(args) => album::run(args),
+        Command::Match(args) => r#match::run(args),
     };
     match result {
         Ok(()) => 0,
