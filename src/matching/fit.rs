@@ -106,10 +106,9 @@ impl Fit {
     }
 }
 
-/// Penalty weights: stems (L1-like, per dB), EQ gains and width (L2, per dB).
-const STEM_PENALTY: f64 = 0.35;
-const STEM_EPS_DB: f64 = 0.2;
-const EQ_PENALTY: f64 = 0.08;
+/// Penalty weights per dB: stems, EQ gains and width, bells.
+const STEM_PENALTY: f64 = 0.05;
+const EQ_PENALTY: f64 = 0.1;
 const BELL_PENALTY: f64 = 0.25;
 /// Side EQ corner frequencies, Hz.
 const SIDE_LOW_HZ: f64 = 250.0;
@@ -153,6 +152,8 @@ struct Joint<'a> {
     fit_side: bool,
     /// Frequencies and Qs held at these values (a refit with a fixed structure).
     pinned: Option<Vec<f64>>,
+    /// Stems held at 0 dB.
+    zero: Vec<bool>,
 }
 
 impl<'a> Joint<'a> {
@@ -169,6 +170,7 @@ impl<'a> Joint<'a> {
             base_side,
             fit_side: input.w_side.iter().any(|w| *w > 0.0),
             pinned: None,
+            zero: vec![false; stems],
         }
     }
 
@@ -254,7 +256,7 @@ impl Problem for Joint<'_> {
             }
         }
         for &d in &x[..l.stems] {
-            r.push(STEM_PENALTY * (d * d + STEM_EPS_DB * STEM_EPS_DB).sqrt().sqrt());
+            r.push(STEM_PENALTY * d);
         }
         let e = l.eq();
         for i in [e, e + 1, e + 3] {
@@ -283,6 +285,7 @@ impl Problem for Joint<'_> {
             return (p[i], p[i]);
         }
         match i {
+            _ if i < l.stems && self.zero[i] => pin,
             _ if i < l.stems => (-lim.stem_db, lim.stem_db),
             _ if i == l.offset() => (-60.0, 60.0),
             _ if i == l.width() => if side_ok { (-lim.width_db, lim.width_db) } else { pin },
@@ -317,8 +320,54 @@ pub fn fit(input: &FitInput<'_>) -> Fit {
         x = next;
         cost = next_cost;
     }
+    let x = sparse_stems(&mut joint, x);
     finish(&joint, x, rms_before)
 }
+
+/// The smallest change that explains the difference: stems whose change is small are held at
+/// 0 dB, one at a time from the smallest, when the fit without them is as good (its weighted
+/// RMS worse by at most `SPARSE_TOLERANCE_DB`). The level common to all stems is the offset's.
+fn sparse_stems(joint: &mut Joint<'_>, x: Vec<f64>) -> Vec<f64> {
+    let n = joint.layout.stems;
+    let mut x = x;
+    let relative = |x: &[f64]| {
+        let mut v = x[..n].to_vec();
+        v.sort_by(f64::total_cmp);
+        let m = v.get(n / 2).copied().unwrap_or(0.0);
+        x[..n].iter().map(|d| d - m).collect::<Vec<_>>()
+    };
+    let base = weighted_rms(joint, &x, joint.input);
+    let mut order: Vec<usize> = (0..n).collect();
+    let rel = relative(&x);
+    order.sort_by(|&a, &b| rel[a].abs().total_cmp(&rel[b].abs()));
+    for k in order {
+        let rel = relative(&x);
+        if rel[k].abs() > SPARSE_MAX_DB || joint.zero[k] {
+            continue;
+        }
+        joint.zero[k] = true;
+        let mut y = x.clone();
+        // Hold it at the others' median level (the level is the offset's).
+        let shift = rel[k] - y[k];
+        for v in &mut y[..n] {
+            *v += shift;
+        }
+        y[k] = 0.0;
+        y[joint.layout.offset()] -= shift;
+        lm::solve(joint, &mut y, 200);
+        if weighted_rms(joint, &y, joint.input) <= base + SPARSE_TOLERANCE_DB {
+            x = y;
+        } else {
+            joint.zero[k] = false;
+        }
+    }
+    x
+}
+
+/// Stem changes up to this size may be dropped, dB.
+const SPARSE_MAX_DB: f64 = 1.5;
+/// How much worse (weighted RMS, dB) the fit may get when a stem is held at 0 dB.
+const SPARSE_TOLERANCE_DB: f64 = 0.03;
 
 /// Fits `input` again with the structure of `global` (its frequencies, Qs and bells), from
 /// its values: the per-section fits.
@@ -331,8 +380,21 @@ pub fn refit(input: &FitInput<'_>, global: &Fit) -> Fit {
     finish(&joint, x, rms_before)
 }
 
-fn finish(joint: &Joint<'_>, x: Vec<f64>, rms_before: f64) -> Fit {
+fn finish(joint: &Joint<'_>, mut x: Vec<f64>, rms_before: f64) -> Fit {
     let l = joint.layout;
+    // A change common to every stem is a level change (the offset's): move the stems' median
+    // there, so that stems the reference does not move stay at 0 dB. The prediction is the
+    // same to the last bit of the model: P(a·t) = t²·P(a).
+    if l.stems > 0 {
+        let mut sorted = x[..l.stems].to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 { sorted[n / 2] } else { 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]) };
+        for v in &mut x[..l.stems] {
+            *v -= median;
+        }
+        x[l.offset()] += median;
+    }
     Fit {
         stem_db: x[..l.stems].to_vec(),
         offset_db: x[l.offset()],

@@ -24,7 +24,7 @@ impl Grid {
         }
     }
 
-    /// The grid of the fit: sixth-octave bands from 35 Hz to 18 kHz.
+    /// The grid of the fit: twelfth-octave bands from 35 Hz to 18 kHz.
     pub fn fit() -> Grid {
         Grid::new(35.0, 18_000.0, 6)
     }

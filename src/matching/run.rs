@@ -217,22 +217,38 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
     let opts = MatchOptions { references: refs, section: opts.section.clone(), interrupt: opts.interrupt.clone(), work_dir: opts.work_dir.clone(), ..*opts };
     let m = measure_all(session, &opts)?;
     let input = fit_input(&m, &m.refs, &m.master, &m.stems, opts.limits);
-    let fitted = fit::fit(&input);
     let amount = opts.amount_pct / 100.0;
     let dynamics = dynamics::compare(&m.refs.iter().map(|(w, r)| (*w, r)).collect::<Vec<_>>(), &m.master);
     let mut notes = m.notes.clone();
-    let mut proposal = build(session, &m, &input, &fitted, amount, &dynamics, &mut notes);
-    let section_reports = if opts.section.is_none() && !session.sections.is_empty() {
-        sections::propose(session, &m, &fitted, &mut proposal, amount, opts.limits, &mut notes)?
-    } else {
-        Vec::new()
-    };
+    let mut best = attempt(session, &m, &input, &opts, &dynamics, &mut notes)?;
+    // The model is linear up to the mix bus; the master chain (compressor, limiter) is not.
+    // With the check render in hand, the model's error is known: fit once more with the target
+    // corrected by it, and keep whichever proposal lands closer.
+    if let (Some(after), true) = (&best.after, amount >= 0.999) {
+        let predicted = best.fitted.predicted_db(&input);
+        let actual: Vec<f64> = after
+            .levels(false, false)
+            .iter()
+            .zip(m.master.levels(false, false))
+            .map(|(a, b)| a - b)
+            .collect();
+        let err: Vec<f64> = actual.iter().zip(&predicted).map(|(a, p)| a - p).collect();
+        let mean = weighted_mean_pub(&err, &input.w_mid);
+        let mut corrected = fit_input(&m, &m.refs, &m.master, &m.stems, opts.limits);
+        for (d, e) in corrected.diff_mid.iter_mut().zip(&err) {
+            *d -= e - mean;
+        }
+        let mut notes2 = m.notes.clone();
+        let second = attempt(session, &m, &corrected, &opts, &dynamics, &mut notes2)?;
+        let rms = |a: &Attempt| a.check.as_ref().map_or(f64::MAX, |c| c.after_rms_db);
+        if rms(&second) < rms(&best) {
+            best = second;
+            notes = notes2;
+            notes.push("refined once with the check render's error (the master chain is not linear)".into());
+        }
+    }
+    let Attempt { fitted, proposal, sections: section_reports, check, .. } = best;
     let curves = Curves::new(&m, &input, &fitted);
-    let check = if opts.check {
-        Some(check(session, &proposal, &m, &opts)?)
-    } else {
-        None
-    };
     Ok(MatchReport {
         recipe: session.recipe.clone(),
         references: m.refs.iter().zip(&opts.references).map(|((w, r), spec)| RefReport::new(spec, *w, r)).collect(),
@@ -250,6 +266,46 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
         curves,
         check,
         notes,
+    })
+}
+
+/// One fit, its proposal and its check.
+struct Attempt {
+    fitted: Fit,
+    proposal: Proposal,
+    sections: Vec<sections::SectionReport>,
+    check: Option<Check>,
+    after: Option<Measured>,
+}
+
+fn attempt(
+    session: &Session,
+    m: &Measurements,
+    input: &FitInput<'_>,
+    opts: &MatchOptions,
+    dynamics: &Dynamics,
+    notes: &mut Vec<String>,
+) -> Result<Attempt, MatchError> {
+    let amount = opts.amount_pct / 100.0;
+    let fitted = fit::fit(input);
+    let mut proposal = build(session, m, input, &fitted, amount, dynamics, notes);
+    let sections = if opts.section.is_none() && !session.sections.is_empty() {
+        sections::propose(session, m, &fitted, &mut proposal, amount, opts.limits, notes)?
+    } else {
+        Vec::new()
+    };
+    let (check, after) = if opts.check {
+        let (c, a) = check(session, &proposal, m, opts)?;
+        (Some(c), Some(a))
+    } else {
+        (None, None)
+    };
+    Ok(Attempt {
+        fitted,
+        proposal,
+        sections,
+        check,
+        after,
     })
 }
 
@@ -326,7 +382,12 @@ fn unique_id(session: &Session, base: &str) -> String {
 }
 
 /// Renders the session with the proposal and measures it against the references.
-fn check(session: &Session, proposal: &Proposal, m: &Measurements, opts: &MatchOptions) -> Result<Check, MatchError> {
+fn check(
+    session: &Session,
+    proposal: &Proposal,
+    m: &Measurements,
+    opts: &MatchOptions,
+) -> Result<(Check, Measured), MatchError> {
     let mut s = session.clone();
     proposal.apply(&mut s)?;
     let (path, result) = measure::render_master(&s, &opts.work_dir, "after.wav", opts.interrupt.clone())?;
@@ -337,5 +398,5 @@ fn check(session: &Session, proposal: &Proposal, m: &Measurements, opts: &MatchO
     };
     let sel = select::loudest(&after_scan, range);
     let after = Measured::new(after_scan, sel, (&m.grid, &m.thirds))?;
-    Ok(Check::new(m, &after, result.target.as_ref().map(|t| t.drive_db)))
+    Ok((Check::new(m, &after, result.target.as_ref().map(|t| t.drive_db)), after))
 }

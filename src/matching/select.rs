@@ -82,7 +82,28 @@ pub fn rank(scan: &Scan, range_s: Option<(f64, f64)>, lo_q: f64, hi_q: f64) -> S
     }
 }
 
-/// The loudest 30 % of the short-term windows (within `range_s`, if given).
+/// How far under the loud level (the 90th percentile of the short-term loudness) a window may
+/// be and still count among the loudest sections, LU.
+pub const LOUDEST_RANGE_LU: f64 = 8.0;
+
+/// The loudest sections (within `range_s`, if given): the short-term windows within
+/// [`LOUDEST_RANGE_LU`] of the loud level. A band of loudness rather than a share of the song,
+/// so that a reference whose balance differs (a quieter lead part) is measured over the same
+/// kind of music as the master, not over different parts of it.
 pub fn loudest(scan: &Scan, range_s: Option<(f64, f64)>) -> Selection {
-    rank(scan, range_s, 0.7, 1.0)
+    let all = rank(scan, range_s, 0.0, 1.0);
+    let mut st: Vec<f64> = scan
+        .short_term
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| all.hops[*i] && l.is_finite() && **l > ABSOLUTE_GATE_LUFS)
+        .map(|(_, l)| *l)
+        .collect();
+    if st.is_empty() {
+        return all;
+    }
+    st.sort_by(f64::total_cmp);
+    let loud = st[((0.9 * (st.len() - 1) as f64).round() as usize).min(st.len() - 1)];
+    let lo = st.partition_point(|l| *l < loud - LOUDEST_RANGE_LU) as f64 / (st.len() - 1).max(1) as f64;
+    rank(scan, range_s, lo, 1.0)
 }
