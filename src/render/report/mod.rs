@@ -166,6 +166,44 @@ pub struct RunInfo {
     pub realtime_factor: f64,
 }
 
+/// A third-party plugin node of the graph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginReport {
+    /// The node's id.
+    pub node: String,
+    /// The plugin's URI.
+    pub uri: String,
+    /// The state file restored into it, with its hash, if the recipe names one.
+    pub state: Option<HashedFile>,
+}
+
+/// The plugin nodes of `session`'s graph with their state files hashed.
+fn plugin_reports(s: &Session, base: &Path) -> Result<Vec<PluginReport>, ReportError> {
+    use crate::dsp::ConfigValue;
+    let mut out = Vec::new();
+    for node in &s.graph.nodes {
+        let NodeKind::Processor { kind, config, .. } = &node.kind else {
+            continue;
+        };
+        if kind != crate::dsp::plugin::KIND.name {
+            continue;
+        }
+        let state = match crate::dsp::plugin::state_path(config) {
+            Some(p) => Some(hashed(&p, base)?),
+            None => None,
+        };
+        out.push(PluginReport {
+            node: node.id.clone(),
+            uri: match config.entries.get("lv2") {
+                Some(ConfigValue::Text(t)) => t.clone(),
+                _ => String::new(),
+            },
+            state,
+        });
+    }
+    Ok(out)
+}
+
 /// Everything a render reports. See `docs/reports.md`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RenderReport {
@@ -195,6 +233,8 @@ pub struct RenderReport {
     pub loudness_target: Option<super::target::TargetOutcome>,
     /// The files written, in recipe order.
     pub deliverables: Vec<DeliverableReport>,
+    /// The third-party plugins of the graph, in recipe order (empty without any).
+    pub plugins: Vec<PluginReport>,
     /// The render's warnings.
     pub warnings: Vec<String>,
     /// Wall-clock facts of this run.
@@ -345,6 +385,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         null_test: inputs.null_test,
         loudness_target: inputs.loudness_target,
         deliverables,
+        plugins: plugin_reports(s, &base)?,
         warnings: inputs.warnings.to_vec(),
         run: RunInfo {
             render_seconds: inputs.render_seconds,
