@@ -255,6 +255,9 @@ pub struct ReportInputs<'a> {
     pub tail: usize,
     /// The deliverables written, in recipe order.
     pub files: &'a [DeliveredFile],
+    /// Each deliverable analysed from its file and hashed ([`analyse_deliverable`]), in the
+    /// same order.
+    pub analyses: Vec<(FileAnalysis, HashedFile)>,
     /// The output folder.
     pub out_dir: &'a Path,
     /// What the [`ReportCollector`] collected.
@@ -293,8 +296,20 @@ fn hashed(path: &Path, base: &Path) -> Result<HashedFile, ReportError> {
     })
 }
 
-/// Builds the report: hashes the recipe, its modules, the stems and the deliverables, and
-/// analyses every deliverable from its file.
+/// One deliverable analysed from its file (as a listener's decoder reads it) and hashed: what
+/// the report says of it. Deliverables are independent: the deliver stage runs this for each
+/// as soon as its file is complete, on its own thread when the render has two.
+pub fn analyse_deliverable(
+    f: &DeliveredFile,
+    out_dir: &Path,
+) -> Result<(FileAnalysis, HashedFile), ReportError> {
+    let mut analysis = analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures;
+    analysis.path = PathBuf::from(relative(&f.wav.path, out_dir));
+    Ok((analysis, hashed(&f.wav.path, out_dir)?))
+}
+
+/// Builds the report: hashes the recipe, its modules and the stems, and gathers the meters and
+/// the deliverables' analyses.
 pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportError> {
     let s = inputs.session;
     let base = s.base_dir();
@@ -340,15 +355,13 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         })
         .collect();
     let mut deliverables = Vec::new();
-    for (i, f) in inputs.files.iter().enumerate() {
-        let mut analysis = analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures;
-        analysis.path = PathBuf::from(relative(&f.wav.path, inputs.out_dir));
+    for (i, (f, (analysis, file))) in inputs.files.iter().zip(inputs.analyses).enumerate() {
         let dither = match s.deliverables.get(i).map(|d| d.dither) {
             Some(DitherKind::Tpdf) if f.dithered => "tpdf",
             _ => "none",
         };
         deliverables.push(DeliverableReport {
-            file: hashed(&f.wav.path, inputs.out_dir)?,
+            file,
             output: f.output.clone(),
             bits: f.bits,
             sample_rate_hz: f.sample_rate,
