@@ -17,6 +17,8 @@ const LAYERS: &[&str] = &[
     // Leaves: units and their parsing, "did you mean" suggestions.
     "units",
     "suggest",
+    // A pool of worker threads for independent jobs (songs, deliverables).
+    "pool",
     // Curves as data.
     "automation",
     // The audio side: processors, then the engine that runs schedules.

@@ -7,6 +7,7 @@ mod check;
 mod demo;
 mod graph;
 mod play;
+mod plugins;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,10 @@ enum Command {
     Analyze(analyze::Args),
     /// Render an album: every song, one loudness policy, every deliverable, in parallel.
     Album(album::Args),
+    /// List the installed LV2 plugins (ports, parameters, latency); `plugin save-state` saves a
+    /// plugin node's state beside the recipe.
+    #[command(alias = "plugin")]
+    Plugins(plugins::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -49,6 +54,7 @@ pub fn main() -> i32 {
         Command::Play(args) => play::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::Album(args) => album::run(args),
+        Command::Plugins(args) => plugins::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -196,6 +196,8 @@ pub(crate) struct RenderContext<'s> {
     sinks: Vec<DeliverableSink>,
     /// The report's meters, when a report is asked for.
     meters: Option<CollectedMeters>,
+    /// With a report: each deliverable analysed from its file and hashed, by the deliver stage.
+    analyses: Vec<(crate::analysis::analyze::FileAnalysis, report::HashedFile)>,
     /// The result so far.
     result: RenderResult,
 }

@@ -379,7 +379,8 @@ pub fn spill_pre_limiter(
     opts.taps = later;
     // The report's stem meters and the gain reduction before the limiter come from this pass
     // (its outputs are metered in stage 3: no meter on the spill).
-    let mut collector = opts.report_collector(&pass1, f64::from(rate), plan.song_frames, &mut copts);
+    let mut collector =
+        opts.report_collector(&pass1, f64::from(rate), plan.song_frames, &mut copts);
     let spill_output = |id: &str| id == "__spill";
     copts.taps.retain(|(id, _)| !spill_output(id));
     let compiled = crate::graph::compile(&pass1, copts)?;

@@ -68,6 +68,15 @@ pub fn own_params() -> Vec<ParamInfo> {
         .doc("1: the plugin is heard; 0: the input, delayed by the plugin's latency (glides: a click-free bypass)")]
 }
 
+/// The state file a plugin node's configuration names (already resolved against the recipe's
+/// folder by the recipe layer), for the report and the album's incremental key.
+pub fn state_path(config: &ProcessorConfig) -> Option<std::path::PathBuf> {
+    match config.entries.get("state") {
+        Some(ConfigValue::Text(p)) => Some(p.into()),
+        _ => None,
+    }
+}
+
 /// The node's options as the recipe gave them (the parameters stay in the configuration for the
 /// registry to take).
 #[derive(Debug, Clone, PartialEq)]
@@ -259,6 +268,28 @@ fn find(uri: &str) -> Result<PluginDesc, String> {
     }
 }
 
+/// Every installed plugin this build can host, described (metadata only: nothing is loaded).
+pub fn installed() -> Result<Vec<PluginDesc>, String> {
+    #[cfg(feature = "plugins")]
+    return Ok(lv2::list());
+    #[cfg(not(feature = "plugins"))]
+    Err(NOT_BUILT.into())
+}
+
+/// Instantiates the installed plugin `uri` with its defaults and probes it with an impulse
+/// (what `stemgraph plugins` runs in its child process).
+pub fn probe_installed(uri: &str, sample_rate: f64, block: usize) -> Result<probe::Probe, String> {
+    let desc = find(uri)?;
+    let mut host = instantiate(uri, sample_rate, block, None)?;
+    probe::run(
+        host.as_mut(),
+        &desc.inputs,
+        desc.outputs,
+        sample_rate,
+        block,
+    )
+}
+
 /// An activated instance of an installed plugin.
 fn instantiate(
     uri: &str,
@@ -383,7 +414,12 @@ impl PluginNode {
             self.host.set_control(i, *v as f32);
         }
         self.allocate(id.max_block);
-        probe::warm_up(self.host.as_mut(), &self.ins, &mut self.outs)
+        probe::warm_up(
+            self.host.as_mut(),
+            id.max_block,
+            &mut self.ins,
+            &mut self.outs,
+        )
     }
 
     fn allocate(&mut self, max_block: usize) {

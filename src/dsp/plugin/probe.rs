@@ -37,7 +37,7 @@ pub fn run(
     let block = block.max(1);
     let mut ins = vec![vec![0.0f32; block]; inputs.len()];
     let mut outs = vec![vec![0.0f32; block]; outputs];
-    warm_up(host, &ins, &mut outs)?;
+    warm_up(host, block, &mut ins, &mut outs)?;
     // The first block: the impulse, and the latency the plugin reports once it has run.
     for (buf, role) in ins.iter_mut().zip(inputs) {
         if matches!(role, InputRole::Main(_)) {
@@ -96,19 +96,17 @@ pub fn run(
 /// lines and report their latency only from their second run.
 pub const WARM_UP_BLOCKS: usize = 2;
 
-/// Runs [`WARM_UP_BLOCKS`] blocks of silence through `host` (control side, after activation).
+/// Runs [`WARM_UP_BLOCKS`] blocks of silence of `frames` frames through `host` (control side,
+/// after activation); `ins` and `outs` are its buffers, at least `frames` long.
 pub fn warm_up(
     host: &mut dyn Hosted,
-    ins: &[Vec<f32>],
+    frames: usize,
+    ins: &mut [Vec<f32>],
     outs: &mut [Vec<f32>],
 ) -> Result<(), String> {
-    let silent: Vec<Vec<f32>> = ins.iter().map(|b| vec![0.0; b.len()]).collect();
+    ins.iter_mut().for_each(|b| b.fill(0.0));
     for _ in 0..WARM_UP_BLOCKS {
-        if !host.run(
-            silent.first().map_or(outs[0].len(), Vec::len),
-            &silent,
-            outs,
-        ) {
+        if !host.run(frames, ins, outs) {
             return Err("the plugin refused to process a block of silence".into());
         }
     }

@@ -35,6 +35,7 @@ pub(in crate::render) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), Rende
         latency: result.latency,
         tail: result.tail,
         files: &result.files,
+        analyses: std::mem::take(&mut ctx.analyses),
         out_dir: &ctx.opts.out_dir,
         meters,
         null_test,
