@@ -5,28 +5,11 @@
 //! child process), a recipe that uses the failing one gets an error with its file and line, and
 //! a saved state restores the parameter values, with its hash in the render report.
 
-use std::path::{Path, PathBuf};
+mod plugin_util;
+
+use plugin_util::bundle;
+use std::path::Path;
 use std::process::{Command, Output};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lv2");
-
-/// Builds the test bundle into `dir/lv2/stemgraph-test.lv2`; returns `dir/lv2` (for `LV2_PATH`).
-fn bundle(dir: &Path) -> PathBuf {
-    let lv2 = dir.join("lv2");
-    let b = lv2.join("stemgraph-test.lv2");
-    std::fs::create_dir_all(&b).unwrap();
-    for f in ["manifest.ttl", "stemgraph-test.ttl"] {
-        std::fs::copy(Path::new(FIXTURES).join(f), b.join(f)).unwrap();
-    }
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(b.join("stemgraph-test.so"))
-        .arg(Path::new(FIXTURES).join("stemgraph-test.c"))
-        .status()
-        .expect("a C compiler (`cc`) builds the test plugins");
-    assert!(status.success(), "the test plugins did not compile");
-    lv2
-}
 
 fn stemgraph(lv2: &Path, dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stemgraph"))

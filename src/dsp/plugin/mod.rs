@@ -10,7 +10,7 @@
 //! names), a throw-away instance measures its latency and tail with an impulse ([`probe`]),
 //! and the instance that will run is instantiated, activated and given its saved state.
 //! Audio side (`process`): the input is converted to the plugin's `f32` buffers (preallocated),
-//! control values are written (per block; per 32-frame slice while a parameter glides or is
+//! control values are written (per block; per 16-frame slice while a parameter glides or is
 //! automated: LV2 control ports have no sample offset), the plugin runs, and its output is mixed
 //! with the delayed input by `active`. The plugin's own process call runs outside the engine's
 //! allocation guard (`assert_no_alloc::permit_alloc`): a plugin that allocates is the plugin's
@@ -40,7 +40,7 @@ use host::{Hosted, InputRole, PluginDesc};
 /// Index of `active`, the host's own parameter.
 pub const ACTIVE: usize = 0;
 /// Frames per slice while a control glides or is automated.
-pub const SLICE: usize = 32;
+pub const SLICE: usize = 16;
 
 /// The registry entry.
 pub const KIND: KindInfo = KindInfo {
@@ -49,7 +49,7 @@ pub const KIND: KindInfo = KindInfo {
           state = \"file.ttl\" }`. The plugin's control ports are its parameters \
           (`<node>.<symbol>`, in the plugin's declared ranges; `stemgraph plugins` lists them), \
           after `active`. Its reported latency is compensated; at load an impulse measures it and \
-          the report warns when the two differ. Control values change once per block, or every 32 \
+          the report warns when the two differ. Control values change once per block, or every 16 \
           frames while they glide or are automated. `state` restores a state saved with \
           `stemgraph plugin save-state` (path relative to the recipe; its hash is in the report). \
           A side-chain `key` input feeds the plugin's side-chain ports.",
