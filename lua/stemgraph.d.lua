@@ -284,3 +284,14 @@ function dither(options) end
 ---@param options? stemgraph.saturationOptions
 ---@return stemgraph.Processor
 function saturation(options) end
+
+---@class stemgraph.pluginOptions: stemgraph.ProcessorOptions
+---@field active? number 1: the plugin is heard; 0: the input, delayed by the plugin's latency (glides: a click-free bypass) (0 … 1)
+---@field lv2? string
+---@field params? table
+---@field state? string
+
+--- A third-party LV2 plugin: `plugin { lv2 = "http://…", params = { symbol = value }, state = "file.ttl" }`. The plugin's control ports are its parameters (`<node>.<symbol>`, in the plugin's declared ranges; `stemgraph plugins` lists them), after `active`. Its reported latency is compensated; at load an impulse measures it and the report warns when the two differ. Control values change once per block, or every 16 frames while they glide or are automated. `state` restores a state saved with `stemgraph plugin save-state` (path relative to the recipe; its hash is in the report). A side-chain `key` input feeds the plugin's side-chain ports.
+---@param options? stemgraph.pluginOptions
+---@return stemgraph.Processor
+function plugin(options) end

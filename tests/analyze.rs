@@ -2,6 +2,7 @@
 //! `ebur128` filter, the JSON document against its schema, plots, errors.
 mod common;
 
+use common::tools::{ffmpeg_r128, have};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use stemgraph::analysis::analyze::{analyze, Analysis};
@@ -112,70 +113,6 @@ fn near_silent(fs: f64) -> Vec<Vec<f64>> {
                 .collect()
         })
         .collect()
-}
-
-/// What ffmpeg's `ebur128=peak=true` filter reports for a file.
-struct FfmpegR128 {
-    /// Integrated loudness, LUFS (its per-frame metadata, 3 decimals).
-    integrated: f64,
-    /// True peak, dBTP (its summary, 1 decimal: the metadata prints the linear value with 3
-    /// decimals, which is too coarse for quiet files).
-    true_peak: f64,
-}
-
-/// Runs ffmpeg's `ebur128=peak=true` filter on `path` (ffmpeg must be installed).
-fn ffmpeg_r128(path: &Path) -> FfmpegR128 {
-    let meta = path.with_extension("r128.txt");
-    let filter = format!(
-        "ebur128=peak=true:metadata=1,ametadata=print:file={}",
-        meta.display()
-    );
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostats", "-y", "-i"])
-        .arg(path)
-        .args(["-af", &filter, "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(out.status.success(), "ffmpeg failed on {}", path.display());
-    let text = std::fs::read_to_string(meta).unwrap();
-    let integrated = text
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("lavfi.r128.I="))
-        .and_then(|v| v.parse().ok())
-        .expect("ffmpeg reports lavfi.r128.I");
-    // The summary's "True peak:" section: "Peak: -2.8 dBFS".
-    let log = String::from_utf8_lossy(&out.stderr);
-    let summary = &log[log.rfind("True peak:").expect("a true-peak summary")..];
-    let true_peak = summary
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Peak:"))
-        .and_then(|v| v.trim().trim_end_matches("dBFS").trim().parse().ok())
-        .expect("ffmpeg's summary gives the true peak");
-    FfmpegR128 {
-        integrated,
-        true_peak,
-    }
-}
-
-/// Whether ffmpeg can be used; under CI (`CI=true`) its absence fails the test.
-fn ffmpeg_available() -> bool {
-    let ok = Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "ffmpeg is needed for the analyze agreement test under CI (make test installs it)"
-        );
-        eprintln!(
-            "\n***** SKIPPED: ffmpeg is not installed, so `analyze` was NOT compared with \
-             ffmpeg's ebur128 filter (install ffmpeg, or run `make test`) *****\n"
-        );
-    }
-    ok
 }
 
 struct Fixture {
@@ -378,7 +315,7 @@ fn digital_silence_reads_minus_infinity_and_null() {
 
 #[test]
 fn agrees_with_ffmpeg_ebur128() {
-    if !ffmpeg_available() {
+    if !have("ffmpeg") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

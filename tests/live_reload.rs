@@ -884,3 +884,45 @@ fn adding_a_stem_reopens_the_streamer_and_plays_it() {
     );
     assert_eq!(rig.violations, 0);
 }
+
+#[test]
+fn an_empty_recipe_is_a_save_under_way_until_it_stays_empty() {
+    use stemgraph::live::control::EMPTY_GRACE;
+    let mut rig = Rig::new(&recipe(0.0, 0.0, false), false);
+    let failed = |rig: &Rig| {
+        rig.events
+            .iter()
+            .filter(|e| matches!(e, LiveEvent::ReloadFailed { .. }))
+            .count()
+    };
+    // An editor truncated the file and has not written yet: no failure, the graph plays on,
+    // and the reload is tried again when the grace is over.
+    std::fs::write(rig.song.recipe(), "").unwrap();
+    let t0 = Instant::now();
+    rig.reload();
+    assert_eq!(failed(&rig), 0, "{:?}", rig.events);
+    // The write lands within the grace: the next look loads it without an error.
+    rig.song.save(&recipe(-1.0, 0.0, false));
+    while t0.elapsed() < EMPTY_GRACE + Duration::from_millis(150) {
+        rig.play(1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(failed(&rig), 0, "{:?}", rig.events);
+    assert!(
+        rig.events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::Reloaded { .. })),
+        "{:?}",
+        rig.events
+    );
+    // A file that stays empty past the grace is reported (and the last good graph kept).
+    std::fs::write(rig.song.recipe(), "").unwrap();
+    rig.reload();
+    assert_eq!(failed(&rig), 0);
+    let t1 = Instant::now();
+    while t1.elapsed() < EMPTY_GRACE + Duration::from_millis(150) {
+        rig.play(1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(failed(&rig), 1, "{:?}", rig.events);
+}

@@ -6,8 +6,8 @@
 //! - the measure key covers what decides the pre-limiter master and its loudness: the engine
 //!   version, the song's graph, stems, automation and sample rate as resolved (source locations
 //!   left out, so moving a line changes nothing), the content of every stem and of every file
-//!   the song was loaded from besides the album file (its recipe, templates, modules), and the
-//!   loudness policy;
+//!   the song was loaded from besides the album file (its recipe, templates, modules) and of
+//!   every plugin state file its plugin nodes restore, and the loudness policy;
 //! - the render key adds what decides the files: the limiter drive the album gain gave the song,
 //!   its deliverables (names, formats, tags), edits, title and artist.
 //!
@@ -189,6 +189,15 @@ pub fn measure_key(
             &format!("{}:{}:{}", st.name, st.channels, st.path.display()),
         );
         k.part("stem_sha256", &digests.digest(&st.path)?);
+    }
+    for node in &s.graph.nodes {
+        if let crate::graph::NodeKind::Processor { kind, config, .. } = &node.kind {
+            let state = crate::dsp::plugin::state_path(config);
+            if let (true, Some(path)) = (kind == crate::dsp::plugin::KIND.name, state) {
+                k.part("plugin_state", &format!("{}:{}", node.id, path.display()));
+                k.part("plugin_state_sha256", &digests.digest(&path)?);
+            }
+        }
     }
     for f in inputs {
         k.part("input", &f.display().to_string());

@@ -26,7 +26,7 @@ pub mod cd;
 pub mod gain;
 pub mod hash;
 pub mod plan;
-pub mod pool;
+pub use crate::pool;
 pub mod report;
 mod run;
 pub mod song;

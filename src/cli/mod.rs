@@ -8,6 +8,7 @@ mod demo;
 mod graph;
 mod r#match;
 mod play;
+mod plugins;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,10 @@ enum Command {
     Album(album::Args),
     /// Propose an editable recipe change (per stem, EQ, width, loudness) toward a reference track.
     Match(r#match::Args),
+    /// List the installed LV2 plugins (ports, parameters, latency); `plugin save-state` saves a
+    /// plugin node's state beside the recipe.
+    #[command(alias = "plugin")]
+    Plugins(plugins::Args),
 }
 
 /// Runs the command line; returns the process exit status.
@@ -53,6 +58,7 @@ pub fn main() -> i32 {
         Command::Analyze(args) => analyze::run(args),
         Command::Album(args) => album::run(args),
         Command::Match(args) => r#match::run(args),
+        Command::Plugins(args) => plugins::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -13,6 +13,11 @@ pub struct BuildContext<'a> {
     pub config: &'a mut ProcessorConfig,
     /// Channels of the input signal (1 or 2).
     pub input_channels: usize,
+    /// The sample rate `prepare` will most likely be given (the session's when the graph
+    /// compiler builds; kinds that must know it early, such as hosted plugins, use it).
+    pub sample_rate: f64,
+    /// The largest block `prepare` will most likely be given.
+    pub max_block: usize,
 }
 
 /// One kind of processor.

@@ -34,6 +34,7 @@ pub mod limiter;
 pub mod oversample;
 pub mod pan;
 pub mod param;
+pub mod plugin;
 pub mod registry;
 pub mod saturation;
 pub mod simd;

@@ -82,6 +82,7 @@ static KINDS: &[KindInfo] = &[
     super::limiter::KIND,
     super::dither::KIND,
     super::saturation::KIND,
+    super::plugin::KIND,
 ];
 
 /// Looks a kind up by name.
@@ -89,11 +90,34 @@ pub fn find(name: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.name == name)
 }
 
+/// The sample rate [`build`] assumes (a processor prepared at another rate adapts in `prepare`).
+pub const DEFAULT_RATE: f64 = 48_000.0;
+/// The largest block [`build`] assumes.
+pub const DEFAULT_MAX_BLOCK: usize = 4096;
+
 /// Builds a processor of `kind` from `config` for a signal of `input_channels` channels.
 pub fn build(
     kind: &str,
     config: &ProcessorConfig,
     input_channels: usize,
+) -> Result<Built, BuildError> {
+    build_at(
+        kind,
+        config,
+        input_channels,
+        DEFAULT_RATE,
+        DEFAULT_MAX_BLOCK,
+    )
+}
+
+/// [`build`] for a processor that will be prepared at `sample_rate` with blocks of at most
+/// `max_block` frames (what the graph compiler knows).
+pub fn build_at(
+    kind: &str,
+    config: &ProcessorConfig,
+    input_channels: usize,
+    sample_rate: f64,
+    max_block: usize,
 ) -> Result<Built, BuildError> {
     // Building is the control side's business: the instruction set is decided here, before
     // anything is processed.
@@ -106,6 +130,8 @@ pub fn build(
     let mut cx = BuildContext {
         config: &mut config,
         input_channels,
+        sample_rate,
+        max_block,
     };
     let processor = (info.build)(&mut cx).map_err(BuildError::Invalid)?;
     let mut initial = Vec::with_capacity(processor.params().len());

@@ -18,6 +18,9 @@ use super::audio::{AudioSide, AudioWiring};
 use super::loudness::{LoudnessJob, LoudnessResult, LoudnessWorker};
 use super::meters::Meters;
 use super::reload::{Debouncer, Prepared, Reloader, Submitted, Watcher, DEBOUNCE};
+
+/// How long an empty recipe file may stay empty before its reload is tried (and fails).
+pub const EMPTY_GRACE: Duration = Duration::from_millis(300);
 use super::shared::{SharedControls, SharedStatus, COMMAND_QUEUE};
 use super::streamer::{self, Opened};
 use super::transport::{Transport, TransportParts};
@@ -118,6 +121,8 @@ pub struct Controller {
     loudness_match: bool,
     watcher: Option<Watcher>,
     debouncer: Debouncer,
+    /// When a reload first found the recipe file empty (a save under way), until it is not.
+    empty_since: Option<Instant>,
     rate: f64,
     latency: usize,
     timings: Vec<Timing>,
@@ -207,6 +212,7 @@ pub fn start(session: Session, config: &LiveConfig) -> Result<(Controller, Audio
         loudness_match: config.loudness_match,
         watcher,
         debouncer: Debouncer::new(DEBOUNCE),
+        empty_since: None,
         rate,
         latency,
         timings: Vec::new(),
@@ -414,9 +420,37 @@ impl Controller {
         self.debouncer.last().is_some_and(|l| l > t0)
     }
 
+    /// Whether the recipe file is empty: an editor that truncates it and then writes leaves it
+    /// so for a moment (on a loaded machine, for longer than the debounce). It is given
+    /// [`EMPTY_GRACE`] to fill before its reload is tried and reported; meanwhile the last good
+    /// graph plays on.
+    fn still_being_written(&mut self, t0: Instant) -> bool {
+        let empty = std::fs::metadata(&self.reloader.session().recipe).is_ok_and(|m| m.len() == 0);
+        if !empty {
+            self.empty_since = None;
+            return false;
+        }
+        let first = *self.empty_since.get_or_insert(t0);
+        if t0.duration_since(first) >= EMPTY_GRACE {
+            self.empty_since = None;
+            return false;
+        }
+        // Look again once the grace is over, unless a write comes first.
+        self.debouncer.note(
+            (first + EMPTY_GRACE)
+                .checked_sub(DEBOUNCE)
+                .unwrap_or(t0)
+                .max(t0),
+        );
+        true
+    }
+
     /// Loads the recipe now and hands the result over; `saved` is when the save began.
     pub fn reload(&mut self, saved: Option<Instant>) -> Vec<LiveEvent> {
         let t0 = Instant::now();
+        if self.still_being_written(t0) {
+            return Vec::new();
+        }
         let result = self.reloader.load();
         if self.superseded(t0) {
             // Never queue a stale schedule: the debouncer reloads again for the newer save.

@@ -578,9 +578,48 @@ pub(crate) fn finish_all(sinks: Vec<DeliverableSink>) -> Result<Vec<DeliveredFil
     sinks.into_iter().map(DeliverableSink::finish).collect()
 }
 
+/// Completes every deliverable and runs `then` on it as soon as its file is committed, each
+/// deliverable a job on up to `threads` threads ([`crate::pool`]): a file that only needs
+/// committing is analysed while another is still being resampled. Results in recipe order; the
+/// first error (in recipe order) wins, and deliverables not yet started are dropped, which
+/// removes their temporary files.
+pub(crate) fn finish_each<T: Send>(
+    sinks: Vec<DeliverableSink>,
+    threads: usize,
+    then: impl Fn(&DeliveredFile) -> Result<T, RenderError> + Sync,
+) -> Result<Vec<(DeliveredFile, T)>, RenderError> {
+    let jobs: Vec<std::sync::Mutex<Option<DeliverableSink>>> = sinks
+        .into_iter()
+        .map(|s| std::sync::Mutex::new(Some(s)))
+        .collect();
+    crate::pool::try_run(threads.max(1), jobs.len(), |i| {
+        let sink = jobs[i]
+            .lock()
+            .map_err(|_| RenderError::Invalid("a deliverable's worker panicked".into()))?
+            .take()
+            .expect("each job runs once");
+        let file = sink.finish()?;
+        let t = then(&file)?;
+        Ok((file, t))
+    })
+}
+
 /// The deliver stage: every deliverable the run (or target) stage wrote is completed (one at
-/// another rate converted from its spill, limited and dithered) and committed to its file.
+/// another rate converted from its spill, limited and dithered) and committed to its file;
+/// with a report, each is analysed from its file right after (see
+/// [`super::report::analyse_deliverable`]), beside the others on the render's threads.
 pub(super) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
-    ctx.result.files = finish_all(std::mem::take(&mut ctx.sinks))?;
+    let analyse = ctx.meters.is_some();
+    let out_dir = ctx.opts.out_dir.clone();
+    let done = finish_each(std::mem::take(&mut ctx.sinks), ctx.opts.threads, |f| {
+        Ok(if analyse {
+            Some(super::report::analyse_deliverable(f, &out_dir)?)
+        } else {
+            None
+        })
+    })?;
+    let (files, analyses): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+    ctx.result.files = files;
+    ctx.analyses = analyses.into_iter().flatten().collect();
     Ok(())
 }

@@ -79,6 +79,7 @@ pub(super) fn open(
         pre_limiter: None,
         sinks: Vec::new(),
         meters: None,
+        analyses: Vec::new(),
         result,
     })
 }

@@ -359,7 +359,7 @@ pub fn spill_pre_limiter(
 ) -> Result<PreLimiter, RenderError> {
     let rate = plan.sample_rate;
     let channels = tail.channels;
-    let mut pass1 = spec.clone();
+    let mut pass1 = without_tail(spec, tail);
     pass1.output("__spill");
     if let Some(NodeSpec {
         kind: NodeKind::Output { channels: c },
@@ -370,9 +370,19 @@ pub fn spill_pre_limiter(
     }
     pass1.connect(&tail.feed, "__spill");
     let mut copts = crate::graph::CompileOptions::new(f64::from(rate), opts.block_size);
-    copts.taps = std::mem::take(&mut opts.taps);
-    // The report's stem meters and the gain reduction before the limiter come from this pass.
-    let mut collector = opts.report_collector(spec, f64::from(rate), plan.song_frames, &mut copts);
+    // Taps on the nodes this pass runs; those on the tail chain and its output wait in `opts`
+    // for the pass that runs them (stage 3).
+    let (here, later) = std::mem::take(&mut opts.taps)
+        .into_iter()
+        .partition(|(id, _)| pass1.find(id).is_some());
+    copts.taps = here;
+    opts.taps = later;
+    // The report's stem meters and the gain reduction before the limiter come from this pass
+    // (its outputs are metered in stage 3: no meter on the spill).
+    let mut collector =
+        opts.report_collector(&pass1, f64::from(rate), plan.song_frames, &mut copts);
+    let spill_output = |id: &str| id == "__spill";
+    copts.taps.retain(|(id, _)| !spill_output(id));
     let compiled = crate::graph::compile(&pass1, copts)?;
     let warnings = compiled.warnings;
     let mut schedule = compiled.schedule;
@@ -421,6 +431,23 @@ pub fn spill_pre_limiter(
         meters,
         non_finite: streams.iter().map(StemStream::non_finite).collect(),
     })
+}
+
+/// `spec` without the master limiter, what follows it and the output it feeds: the part of the
+/// graph stage 1 runs (the tail chain runs over the spill in stages 2 and 3, so running it in
+/// stage 1 too would be wasted work, and its true-peak detection is the dearest part of a render).
+fn without_tail(spec: &GraphSpec, tail: &MasterTail) -> GraphSpec {
+    let cut = |id: &str| id == tail.output || tail.tail.iter().any(|t| t == id);
+    let mut g = spec.clone();
+    g.nodes.retain(|n| !cut(&n.id));
+    g.edges.retain(|e| !cut(&e.from) && !cut(&e.to));
+    g.automation.retain(|a| {
+        !tail
+            .tail
+            .iter()
+            .any(|id| a.param.starts_with(&format!("{id}.")))
+    });
+    g
 }
 
 /// Loudness of the tail chain's output over the spill with `drive` (a full meter, so several
@@ -663,6 +690,7 @@ pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
     r.latency = pass.latency;
     r.tail = pass.tail;
     r.warnings.extend(pass.warnings);
+    r.taps.extend(pass.taps);
     r.target = Some(outcome);
     ctx.meters = merge_meters(ctx.session, &tail, pre.meters, pass.meters);
     ctx.sinks = pass.sinks;

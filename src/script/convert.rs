@@ -290,9 +290,14 @@ fn nodes(t: &Table, base: &Path) -> Result<(GraphSpec, Vec<StemDecl>), ScriptErr
             },
             Some("processor") => {
                 let options: Table = node.get("options").map_err(ScriptError::lua)?;
+                let kind = get_string(&node, "kind", &origin)?.unwrap_or_default();
+                let mut config = config_table(&options, &origin)?;
+                if kind == "plugin" {
+                    plugin_config(&mut config, base);
+                }
                 NodeKind::Processor {
-                    kind: get_string(&node, "kind", &origin)?.unwrap_or_default(),
-                    config: config_table(&options, &origin)?,
+                    kind,
+                    config,
                     bypass: node
                         .get::<Option<bool>>("bypass")
                         .map_err(ScriptError::lua)?
@@ -304,6 +309,30 @@ fn nodes(t: &Table, base: &Path) -> Result<(GraphSpec, Vec<StemDecl>), ScriptErr
         graph.nodes.push(NodeSpec { id, kind, origin });
     }
     Ok((graph, stems))
+}
+
+/// A plugin node's options as the graph sees them: its `state` file resolved against the
+/// recipe's folder, its `params` at the top level like any processor's parameters (so that a
+/// reload that changes only their values glides instead of crossfading).
+fn plugin_config(config: &mut ProcessorConfig, base: &Path) {
+    if let Some(ConfigValue::Text(p)) = config.entries.get_mut("state") {
+        *p = resolve(base, p).to_string_lossy().into_owned();
+    }
+    match config.entries.remove("params") {
+        Some(ConfigValue::Table(params))
+            if !params
+                .entries
+                .keys()
+                .any(|k| config.entries.contains_key(k)) =>
+        {
+            config.entries.extend(params.entries);
+        }
+        // A clash or a wrong type: left for the plugin's builder to report.
+        Some(other) => {
+            config.entries.insert("params".into(), other);
+        }
+        None => {}
+    }
 }
 
 /// The session's edges.

@@ -10,7 +10,11 @@ use crate::dsp::ParamInfo;
 use std::fmt::Write;
 
 /// The parameters of a kind, as built from its documentation example (mono and stereo input).
+/// A `plugin` node's parameters are its plugin's: only the host's own are documented.
 pub fn kind_params(kind: &KindInfo) -> Vec<ParamInfo> {
+    if kind.name == crate::dsp::plugin::KIND.name {
+        return crate::dsp::plugin::own_params();
+    }
     let config = (kind.example)();
     registry::build(kind.name, &config, 2)
         .or_else(|_| registry::build(kind.name, &config, 1))

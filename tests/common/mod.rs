@@ -1,7 +1,12 @@
 //! Shared test helpers. Every test binary that includes this module runs under the allocation
 //! guard: `assert_no_alloc` regions (the engine's `process`) count allocations instead of
-//! aborting (its warn mode), and tests assert the count stays zero.
+//! aborting (its warn mode), and tests assert the count stays zero. [`audio`]: decoding and
+//! writing test files, the independent 16× true-peak reference; [`tools`]: external tools
+//! (ffmpeg's meter).
 #![allow(dead_code)]
+
+pub mod audio;
+pub mod tools;
 
 use assert_no_alloc::AllocDisabler;
 

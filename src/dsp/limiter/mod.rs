@@ -68,7 +68,7 @@ use super::kind::{BuildContext, KindInfo};
 use super::oversample::TruePeakDetector;
 use super::state::SignalState;
 use super::telemetry::{Telemetry, GAIN_REDUCTION_DB};
-use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
+use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor, Unit};
 use crate::units::{db_to_gain, gain_to_db};
 use gain_path::{quantize_down, BoxCascade, Delay, Release, ReleaseCoefs, SlidingMin};
 use std::sync::Arc;
@@ -280,6 +280,45 @@ impl GainPathA {
         self.hold.skip_unity(n);
         self.smooth.skip_unity(n);
     }
+
+    /// Holds, releases and smooths the required gains `r` in place (frame `start` of the block
+    /// first). Returns the smallest smoothed gain.
+    fn run(
+        &mut self,
+        r: &mut [f64],
+        release: ReleaseSource<'_, '_>,
+        auto: bool,
+        start: usize,
+    ) -> f64 {
+        let ReleaseSource { cache, values, fs } = release;
+        let constant = values.is_constant();
+        let mut k = cache.get(values.first(), |ms| ReleaseCoefs::new(ms, fs));
+        let mut min = 1.0f64;
+        for (i, r) in r.iter_mut().enumerate() {
+            if !constant {
+                k = cache.get(values.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
+            }
+            let held = self.hold.push(*r);
+            let released = if auto {
+                self.release.auto(held, &k)
+            } else {
+                self.release.fixed(held, &k)
+            };
+            let s = self.smooth.push(quantize_down(released));
+            min = min.min(s);
+            // The smoothed gain replaces the required gain in place.
+            *r = s;
+        }
+        min
+    }
+}
+
+/// Where stage A's release coefficients come from: the `release_ms` values of the block and
+/// their cache.
+struct ReleaseSource<'c, 'v> {
+    cache: &'c mut Cached<ReleaseCoefs>,
+    values: ParamValues<'v>,
+    fs: f64,
 }
 
 /// Per-channel state.
@@ -488,18 +527,28 @@ impl Limiter {
         start: usize,
         n: usize,
     ) -> (f64, f64) {
-        let channels = self.channels;
-        let factor = self.factor;
-        let fs = self.fs;
         let ceiling = params.get(CEILING_DBTP);
-        let release = params.get(RELEASE_MS);
         let link = params.get(LINK_PCT);
-        let drive = params.get(INPUT_GAIN_DB);
+        self.drive_in(audio, params.get(INPUT_GAIN_DB), start, n);
+        let (thr_a, thr_b) = self.thresholds(ceiling);
+        for c in 0..self.channels {
+            self.state[c]
+                .det
+                .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
+        }
+        self.required_gains(ceiling, link, start, n);
+        let (shared, unity, min_a) = self.gain_path_a(link, params.get(RELEASE_MS), start, n);
+        self.delay_and_apply_a(shared, unity, n);
+        let min_b = self.safety_stage(audio, ceiling, thr_b, start, n);
+        (min_a, min_b)
+    }
 
-        // 1. Drive (non-finite input becomes silence so it cannot poison the filters).
+    /// Step 1, drive: the input times the drive gain into the scratch `x` (non-finite input
+    /// becomes silence so it cannot poison the filters).
+    fn drive_in(&mut self, audio: &AudioMut<'_>, drive: ParamValues<'_>, start: usize, n: usize) {
         if drive.is_constant() {
             let g = self.drive.get(drive.first(), db_to_gain);
-            for c in 0..channels {
+            for c in 0..self.channels {
                 let src = &audio.channel(c)[start..start + n];
                 for (x, &v) in self.x[c][..n].iter_mut().zip(src) {
                     *x = if v.is_finite() { v * g } else { 0.0 };
@@ -508,70 +557,105 @@ impl Limiter {
         } else {
             for i in 0..n {
                 let g = self.drive.get(drive.at(start + i), db_to_gain);
-                for c in 0..channels {
+                for c in 0..self.channels {
                     let v = audio.channel(c)[start + i];
                     self.x[c][i] = if v.is_finite() { v * g } else { 0.0 };
                 }
             }
         }
-        // 2. Detector: peak per interval. Only readings above stage A's target change the gain
-        // (`need` below), so with a constant ceiling the detector reads exactly only where one
-        // can exceed it.
-        let (thr_a, thr_b) = if ceiling.is_constant() {
+    }
+
+    /// Step 2's thresholds for stage A's and stage B's detectors. Only readings above stage A's
+    /// target change the gain ([`Self::required_gains`]), so with a constant ceiling the
+    /// detectors read exactly only where one can exceed their target; with a moving ceiling
+    /// they read every sample.
+    fn thresholds(&mut self, ceiling: ParamValues<'_>) -> (f64, f64) {
+        if ceiling.is_constant() {
+            let factor = self.factor;
             let t = self.target.get(ceiling.first(), |db| targets(db, factor));
             (if self.stage_a { t.a } else { f64::INFINITY }, t.b)
         } else {
             (f64::NEG_INFINITY, f64::NEG_INFINITY)
-        };
-        for c in 0..channels {
-            self.state[c]
-                .det
-                .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
         }
-        // 3. Required gains, linked.
-        if ceiling.is_constant() && link.is_constant() {
-            let t = self.target.get(ceiling.first(), |db| targets(db, factor));
-            let stage_a = self.stage_a;
-            let need = |p: f64| if p > t.a && stage_a { t.a / p } else { 1.0 };
-            if channels == 2 {
-                let l = self.link.get(link.first(), |pct| pct * 0.01);
-                let (p0, p1) = self.p.split_at_mut(1);
-                for (a, b) in p0[0][..n].iter_mut().zip(p1[0][..n].iter_mut()) {
-                    let g = [need(*a), need(*b)];
-                    let m = g[0].min(g[1]);
-                    *a = ((1.0 - l) * g[0] + l * m).min(g[0]);
-                    *b = ((1.0 - l) * g[1] + l * m).min(g[1]);
-                }
-            } else {
-                for p in &mut self.p[0][..n] {
-                    *p = need(*p);
-                }
+    }
+
+    /// Step 3: the detector readings in `p` become the required gains, linked across channels.
+    fn required_gains(
+        &mut self,
+        ceiling: ParamValues<'_>,
+        link: ParamValues<'_>,
+        start: usize,
+        n: usize,
+    ) {
+        let factor = self.factor;
+        let stage_a = self.stage_a;
+        if !(ceiling.is_constant() && link.is_constant()) {
+            return self.required_gains_varying(ceiling, link, start, n);
+        }
+        let t = self.target.get(ceiling.first(), |db| targets(db, factor));
+        let need = |p: f64| if p > t.a && stage_a { t.a / p } else { 1.0 };
+        if self.channels == 2 {
+            let l = self.link.get(link.first(), |pct| pct * 0.01);
+            let (p0, p1) = self.p.split_at_mut(1);
+            for (a, b) in p0[0][..n].iter_mut().zip(p1[0][..n].iter_mut()) {
+                let g = [need(*a), need(*b)];
+                let m = g[0].min(g[1]);
+                *a = ((1.0 - l) * g[0] + l * m).min(g[0]);
+                *b = ((1.0 - l) * g[1] + l * m).min(g[1]);
             }
         } else {
-            for i in 0..n {
-                let t = self
-                    .target
-                    .get(ceiling.at(start + i), |db| targets(db, factor));
-                let mut g = [1.0f64; 2];
-                for (c, gc) in g.iter_mut().enumerate().take(channels) {
-                    let p = self.p[c][i];
-                    if p > t.a && self.stage_a {
-                        *gc = t.a / p;
-                    }
-                }
-                if channels == 2 {
-                    let l = self.link.get(link.at(start + i), |pct| pct * 0.01);
-                    let m = g[0].min(g[1]);
-                    for (c, gc) in g.iter().enumerate() {
-                        self.p[c][i] = ((1.0 - l) * gc + l * m).min(*gc);
-                    }
-                } else {
-                    self.p[0][i] = g[0];
-                }
+            for p in &mut self.p[0][..n] {
+                *p = need(*p);
             }
         }
-        // 4. Gain path A and the delayed audio. With a full link every channel's required gain
-        // is the same (`(0·g + m).min(g) = m`), so while the paths are in step one serves all.
+    }
+
+    /// [`Self::required_gains`] with the ceiling or the link moving within the block: targets
+    /// and link per sample.
+    fn required_gains_varying(
+        &mut self,
+        ceiling: ParamValues<'_>,
+        link: ParamValues<'_>,
+        start: usize,
+        n: usize,
+    ) {
+        let factor = self.factor;
+        for i in 0..n {
+            let t = self
+                .target
+                .get(ceiling.at(start + i), |db| targets(db, factor));
+            let mut g = [1.0f64; 2];
+            for (c, gc) in g.iter_mut().enumerate().take(self.channels) {
+                let p = self.p[c][i];
+                if p > t.a && self.stage_a {
+                    *gc = t.a / p;
+                }
+            }
+            if self.channels == 2 {
+                let l = self.link.get(link.at(start + i), |pct| pct * 0.01);
+                let m = g[0].min(g[1]);
+                for (c, gc) in g.iter().enumerate() {
+                    self.p[c][i] = ((1.0 - l) * gc + l * m).min(*gc);
+                }
+            } else {
+                self.p[0][i] = g[0];
+            }
+        }
+    }
+
+    /// Step 4, gain path A: the required gains in `p` are held, released and smoothed in place.
+    /// With a full link every channel's required gain is the same (`(0·g + m).min(g) = m`), so
+    /// while the paths are in step one serves all. Returns whether one path serves all
+    /// (`shared`), which paths gave exactly 1 throughout (and were skipped), and the smallest
+    /// gain.
+    fn gain_path_a(
+        &mut self,
+        link: ParamValues<'_>,
+        release: ParamValues<'_>,
+        start: usize,
+        n: usize,
+    ) -> (bool, [bool; 2], f64) {
+        let channels = self.channels;
         let full_link = channels == 2 && link.is_constant() && link.first() * 0.01 == 1.0;
         if channels == 2 && !full_link && self.paths_equal {
             let (first, rest) = self.state.split_at_mut(1);
@@ -584,37 +668,27 @@ impl Limiter {
         let mut unity = [false; 2];
         for c in 0..paths {
             let a = &mut self.state[c].a;
-            let r = &mut self.p[c];
+            let r = &mut self.p[c][..n];
             // At rest and asked for no reduction, the path gives exactly 1 throughout: skip it.
-            if a.is_idle() && r[..n].iter().all(|&g| g == 1.0) {
+            if a.is_idle() && r.iter().all(|&g| g == 1.0) {
                 a.skip_unity(n);
                 unity[c] = true;
                 continue;
             }
-            let auto = self.auto_release;
-            let constant = release.is_constant();
-            let mut k = self
-                .release
-                .get(release.first(), |ms| ReleaseCoefs::new(ms, fs));
-            for (i, r) in r[..n].iter_mut().enumerate() {
-                if !constant {
-                    k = self
-                        .release
-                        .get(release.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
-                }
-                let held = a.hold.push(*r);
-                let released = if auto {
-                    a.release.auto(held, &k)
-                } else {
-                    a.release.fixed(held, &k)
-                };
-                let s = a.smooth.push(quantize_down(released));
-                min_a = min_a.min(s);
-                // The smoothed gain replaces the required gain in place.
-                *r = s;
-            }
+            let coefs = ReleaseSource {
+                cache: &mut self.release,
+                values: release,
+                fs: self.fs,
+            };
+            min_a = min_a.min(a.run(r, coefs, self.auto_release, start));
         }
-        for c in 0..channels {
+        (shared, unity, min_a)
+    }
+
+    /// Step 4's audio side: the drive's output through delay `D_A`, times stage A's gain (path 0's
+    /// when `shared`; none where the path gave 1 throughout).
+    fn delay_and_apply_a(&mut self, shared: bool, unity: [bool; 2], n: usize) {
+        for c in 0..self.channels {
             let p = if shared { 0 } else { c };
             let x = &mut self.x[c][..n];
             self.state[c].delay.swap_block(x);
@@ -624,31 +698,34 @@ impl Limiter {
                 }
             }
         }
-        // 5. Safety stage B on stage A's output, then the guard.
+    }
+
+    /// Step 5: safety stage B on stage A's output in `x`, then the guard, into `audio`.
+    /// Returns stage B's smallest gain.
+    fn safety_stage(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        ceiling: ParamValues<'_>,
+        thr_b: f64,
+        start: usize,
+        n: usize,
+    ) -> f64 {
+        let factor = self.factor;
         let mut min_b = 1.0f64;
-        for c in 0..channels {
+        for c in 0..self.channels {
             let ch = &mut self.state[c];
-            ch.check.peaks(&self.x[c][..n], &mut self.p[c][..n], thr_b);
+            let x = &mut self.x[c][..n];
+            let q = &mut self.p[c][..n];
+            let out = &mut audio.channel_mut(c)[start..start + n];
+            ch.check.peaks(x, q, thr_b);
             if ceiling.is_constant() {
                 let t = self.target.get(ceiling.first(), |db| targets(db, factor));
                 // At rest with every reading under the target, the stage is a delay.
-                if ch.hold_b.is_unity()
-                    && ch.smooth_b.is_unity()
-                    && self.p[c][..n].iter().all(|&q| q <= t.b)
-                {
+                if ch.hold_b.is_unity() && ch.smooth_b.is_unity() && q.iter().all(|&q| q <= t.b) {
                     ch.hold_b.skip_unity(n);
                     ch.smooth_b.skip_unity(n);
-                    let x = &mut self.x[c][..n];
                     ch.delay_b.swap_block(x);
-                    let out = &mut audio.channel_mut(c)[start..start + n];
-                    for (o, &z) in out.iter_mut().zip(x.iter()) {
-                        *o = if z.abs() > t.ceiling {
-                            self.guard_clips += 1;
-                            t.ceiling.copysign(z)
-                        } else {
-                            z
-                        };
-                    }
+                    self.guard_clips += guard_block(x, out, t.ceiling);
                     continue;
                 }
             }
@@ -656,21 +733,35 @@ impl Limiter {
                 let t = self
                     .target
                     .get(ceiling.at(start + i), |db| targets(db, factor));
-                let q = self.p[c][i];
-                let r = if q > t.b { t.b / q } else { 1.0 };
+                let r = if q[i] > t.b { t.b / q[i] } else { 1.0 };
                 let held = ch.hold_b.push(r);
                 let s = ch.smooth_b.push(quantize_down(held));
                 min_b = min_b.min(s);
-                let mut z = s * ch.delay_b.swap(self.x[c][i]);
+                let mut z = s * ch.delay_b.swap(x[i]);
                 if z.abs() > t.ceiling {
                     z = t.ceiling.copysign(z);
                     self.guard_clips += 1;
                 }
-                audio.channel_mut(c)[start + i] = z;
+                out[i] = z;
             }
         }
-        (min_a, min_b)
+        min_b
     }
+}
+
+/// The guard over a block: `x` into `out`, every sample above `ceiling` in magnitude set to it.
+/// Returns how many were.
+fn guard_block(x: &[f64], out: &mut [f64], ceiling: f64) -> u64 {
+    let mut clips = 0;
+    for (o, &z) in out.iter_mut().zip(x) {
+        *o = if z.abs() > ceiling {
+            clips += 1;
+            ceiling.copysign(z)
+        } else {
+            z
+        };
+    }
+    clips
 }
 
 #[cfg(test)]

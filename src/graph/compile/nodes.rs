@@ -200,7 +200,8 @@ impl Cx<'_, '_> {
             return Err(self.too_many("in", main.len()));
         }
         let in_ch = self.channels_of(main[0].0);
-        let mut b = registry::build(kind, config, in_ch).map_err(|e| self.build_err(e))?;
+        let mut b = registry::build_at(kind, config, in_ch, self.fs, self.max_block)
+            .map_err(|e| self.build_err(e))?;
         b.processor.prepare(&self.prepare_spec(in_ch));
         if let Some(w) = b.processor.warning() {
             warnings.push(format!("{}`{}`: {w}", at(&node.origin), node.id));

@@ -230,6 +230,17 @@ fn footer(o: &mut String, r: &RenderReport) {
         }
     }
 
+    if !r.plugins.is_empty() {
+        let _ = writeln!(o, "\n## Plugins\n");
+        for p in &r.plugins {
+            let state = match &p.state {
+                Some(s) => format!(", state `{}` (sha256 `{}`)", s.path, s.sha256),
+                None => String::new(),
+            };
+            let _ = writeln!(o, "- `{}`: `{}`{state}", p.node, p.uri);
+        }
+    }
+
     if !r.warnings.is_empty() {
         let _ = writeln!(o, "\n## Warnings\n");
         for w in &r.warnings {

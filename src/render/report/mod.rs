@@ -166,6 +166,44 @@ pub struct RunInfo {
     pub realtime_factor: f64,
 }
 
+/// A third-party plugin node of the graph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginReport {
+    /// The node's id.
+    pub node: String,
+    /// The plugin's URI.
+    pub uri: String,
+    /// The state file restored into it, with its hash, if the recipe names one.
+    pub state: Option<HashedFile>,
+}
+
+/// The plugin nodes of `session`'s graph with their state files hashed.
+fn plugin_reports(s: &Session, base: &Path) -> Result<Vec<PluginReport>, ReportError> {
+    use crate::dsp::ConfigValue;
+    let mut out = Vec::new();
+    for node in &s.graph.nodes {
+        let NodeKind::Processor { kind, config, .. } = &node.kind else {
+            continue;
+        };
+        if kind != crate::dsp::plugin::KIND.name {
+            continue;
+        }
+        let state = match crate::dsp::plugin::state_path(config) {
+            Some(p) => Some(hashed(&p, base)?),
+            None => None,
+        };
+        out.push(PluginReport {
+            node: node.id.clone(),
+            uri: match config.entries.get("lv2") {
+                Some(ConfigValue::Text(t)) => t.clone(),
+                _ => String::new(),
+            },
+            state,
+        });
+    }
+    Ok(out)
+}
+
 /// Everything a render reports. See `docs/reports.md`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RenderReport {
@@ -195,6 +233,10 @@ pub struct RenderReport {
     pub loudness_target: Option<super::target::TargetOutcome>,
     /// The files written, in recipe order.
     pub deliverables: Vec<DeliverableReport>,
+    /// The third-party plugins of the graph, in recipe order (empty without any).
+    pub plugins: Vec<PluginReport>,
+    /// Whether a second render came out identical (`render --twice`), when one was asked for.
+    pub determinism: Option<crate::render::twice::Determinism>,
     /// The render's warnings.
     pub warnings: Vec<String>,
     /// Wall-clock facts of this run.
@@ -215,6 +257,9 @@ pub struct ReportInputs<'a> {
     pub tail: usize,
     /// The deliverables written, in recipe order.
     pub files: &'a [DeliveredFile],
+    /// Each deliverable analysed from its file and hashed ([`analyse_deliverable`]), in the
+    /// same order.
+    pub analyses: Vec<(FileAnalysis, HashedFile)>,
     /// The output folder.
     pub out_dir: &'a Path,
     /// What the [`ReportCollector`] collected.
@@ -253,8 +298,20 @@ fn hashed(path: &Path, base: &Path) -> Result<HashedFile, ReportError> {
     })
 }
 
-/// Builds the report: hashes the recipe, its modules, the stems and the deliverables, and
-/// analyses every deliverable from its file.
+/// One deliverable analysed from its file (as a listener's decoder reads it) and hashed: what
+/// the report says of it. Deliverables are independent: the deliver stage runs this for each
+/// as soon as its file is complete, on its own thread when the render has two.
+pub fn analyse_deliverable(
+    f: &DeliveredFile,
+    out_dir: &Path,
+) -> Result<(FileAnalysis, HashedFile), ReportError> {
+    let mut analysis = analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures;
+    analysis.path = PathBuf::from(relative(&f.wav.path, out_dir));
+    Ok((analysis, hashed(&f.wav.path, out_dir)?))
+}
+
+/// Builds the report: hashes the recipe, its modules and the stems, and gathers the meters and
+/// the deliverables' analyses.
 pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportError> {
     let s = inputs.session;
     let base = s.base_dir();
@@ -300,15 +357,13 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         })
         .collect();
     let mut deliverables = Vec::new();
-    for (i, f) in inputs.files.iter().enumerate() {
-        let mut analysis = analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures;
-        analysis.path = PathBuf::from(relative(&f.wav.path, inputs.out_dir));
+    for (i, (f, (analysis, file))) in inputs.files.iter().zip(inputs.analyses).enumerate() {
         let dither = match s.deliverables.get(i).map(|d| d.dither) {
             Some(DitherKind::Tpdf) if f.dithered => "tpdf",
             _ => "none",
         };
         deliverables.push(DeliverableReport {
-            file: hashed(&f.wav.path, inputs.out_dir)?,
+            file,
             output: f.output.clone(),
             bits: f.bits,
             sample_rate_hz: f.sample_rate,
@@ -345,6 +400,8 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         null_test: inputs.null_test,
         loudness_target: inputs.loudness_target,
         deliverables,
+        plugins: plugin_reports(s, &base)?,
+        determinism: None,
         warnings: inputs.warnings.to_vec(),
         run: RunInfo {
             render_seconds: inputs.render_seconds,

@@ -1,9 +1,10 @@
-//! A small pool of worker threads for album jobs (one job = one song's phase).
+//! A small pool of worker threads for independent jobs: an album's songs, a render's
+//! deliverables (each finished and analysed on its own thread).
 //!
 //! Jobs are taken in order from a shared counter by `workers` threads; results come back in job
 //! order whatever thread ran them, so nothing downstream depends on scheduling. After the first
-//! failure no new job starts (jobs under way finish). Each job streams its song, so memory is
-//! bounded per worker.
+//! failure no new job starts (jobs under way finish). Each job streams what it works on (a song, a
+//! file), so memory is bounded per worker.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;

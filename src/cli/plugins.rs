@@ -1,0 +1,307 @@
+//! `stemgraph plugins [FILTER] [--json]`: the installed LV2 plugins with their ports, parameters
+//! and latency; `stemgraph plugin save-state RECIPE NODE [--out FILE]`: a plugin node's state to a
+//! file beside the recipe.
+//!
+//! The descriptions come from the plugins' metadata; the latency needs an instance, so every
+//! plugin is instantiated and probed with an impulse in a child process (`stemgraph plugins
+//! --probe-child`, reading URIs on stdin and answering a line each): a plugin that crashes or
+//! hangs takes the child down, is listed as broken, and a new child goes on with the rest.
+
+use super::CliError;
+use serde::Serialize;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use stemgraph::dsp::plugin::host::PluginDesc;
+use stemgraph::dsp::plugin::{self, PluginNode};
+use stemgraph::engine::RtKind;
+use stemgraph::graph::{compile, CompileOptions};
+use stemgraph::script::load_recipe;
+
+/// How long one plugin may take to instantiate and answer the probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Arguments of `plugins`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// Only plugins whose URI or name contains this (case-insensitive).
+    filter: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Do not instantiate the plugins (no latency, no crash check): metadata only.
+    #[arg(long)]
+    no_probe: bool,
+    /// Internal: probe the URIs read on stdin (the scan's child process).
+    #[arg(long, hide = true)]
+    probe_child: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Saves the state of a plugin node, as the recipe sets it up, to a file (default
+    /// `<node>.state.ttl` beside the recipe); `state = "<file>"` in the node restores it.
+    SaveState {
+        /// The recipe.
+        recipe: PathBuf,
+        /// The plugin node's id.
+        node: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a parameter before saving: `--set comp.threshold=-12` (repeatable).
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
+}
+
+/// One plugin as listed.
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    desc: PluginDesc,
+    /// `ok`, `broken` (the child crashed or timed out on it) or `not probed`.
+    status: String,
+    /// Why it is broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Latency the plugin reports, in samples at 48 kHz.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency: Option<usize>,
+    /// Where its impulse response peaks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measured_latency: Option<usize>,
+    /// How long its impulse response rings after the peak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tail: Option<usize>,
+}
+
+/// Runs `plugins`.
+pub fn run(args: Args) -> Result<(), CliError> {
+    if let Some(Action::SaveState {
+        recipe,
+        node,
+        out,
+        set,
+    }) = args.action
+    {
+        return save_state(recipe, &node, out, &set);
+    }
+    if args.probe_child {
+        return probe_child();
+    }
+    let filter = args.filter.as_deref().map(str::to_lowercase);
+    let descs: Vec<PluginDesc> = plugin::installed()?
+        .into_iter()
+        .filter(|d| {
+            filter.as_ref().is_none_or(|f| {
+                d.uri.to_lowercase().contains(f) || d.name.to_lowercase().contains(f)
+            })
+        })
+        .collect();
+    let listed = if args.no_probe {
+        descs
+            .into_iter()
+            .map(|d| not_probed(d, "not probed"))
+            .collect()
+    } else {
+        scan(descs)?
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&listed)?);
+    } else {
+        print_text(&listed);
+    }
+    Ok(())
+}
+
+fn not_probed(desc: PluginDesc, status: &str) -> Listed {
+    Listed {
+        desc,
+        status: status.into(),
+        error: None,
+        latency: None,
+        measured_latency: None,
+        tail: None,
+    }
+}
+
+/// The child: for each URI on stdin, `start` then the probe's answer, flushed line by line.
+fn probe_child() -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    for uri in std::io::stdin().lock().lines() {
+        let uri = uri?;
+        writeln!(out, "start\t{uri}")?;
+        out.flush()?;
+        match plugin::probe_installed(&uri, 48_000.0, 1024) {
+            Ok(p) => writeln!(
+                out,
+                "ok\t{}\t{}\t{}",
+                p.reported,
+                p.measured.map_or("-".into(), |m| m.to_string()),
+                p.tail
+            )?,
+            Err(e) => writeln!(out, "error\t{}", e.replace(['\n', '\t'], " "))?,
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Probes every plugin in child processes, a new child after each crash or hang.
+fn scan(descs: Vec<PluginDesc>) -> Result<Vec<Listed>, CliError> {
+    let mut listed: Vec<Listed> = Vec::with_capacity(descs.len());
+    let mut rest = descs.into_iter().peekable();
+    while rest.peek().is_some() {
+        let batch: Vec<PluginDesc> = rest.by_ref().collect();
+        let (done, left) = scan_in_child(batch)?;
+        listed.extend(done);
+        rest = left.into_iter().peekable();
+    }
+    listed.sort_by(|a, b| a.desc.uri.cmp(&b.desc.uri));
+    Ok(listed)
+}
+
+/// One child over `batch`: the plugins it answered (and the one it died on), and those left.
+fn scan_in_child(batch: Vec<PluginDesc>) -> Result<(Vec<Listed>, Vec<PluginDesc>), CliError> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["plugins", "--probe-child"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().ok_or("no stdin for the scan")?;
+    let stdout = child.stdout.take().ok_or("no stdout from the scan")?;
+    let uris: String = batch.iter().map(|d| format!("{}\n", d.uri)).collect();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(uris.as_bytes());
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut done = Vec::new();
+    let mut batch = batch.into_iter();
+    while let Some(desc) = batch.next() {
+        let answer = recv(&rx).and_then(|start| {
+            (start == format!("start\t{}", desc.uri))
+                .then(|| recv(&rx))
+                .flatten()
+        });
+        let Some(answer) = answer else {
+            let _ = child.kill();
+            let status = child.wait()?;
+            let mut l = not_probed(desc, "broken");
+            l.error = Some(format!(
+                "the plugin crashed or hung while it was instantiated and probed ({status})"
+            ));
+            done.push(l);
+            return Ok((done, batch.collect()));
+        };
+        done.push(parse_answer(desc, &answer));
+    }
+    let _ = child.wait();
+    Ok((done, Vec::new()))
+}
+
+fn recv(rx: &mpsc::Receiver<std::io::Result<String>>) -> Option<String> {
+    rx.recv_timeout(PROBE_TIMEOUT).ok()?.ok()
+}
+
+fn parse_answer(desc: PluginDesc, answer: &str) -> Listed {
+    let mut fields = answer.split('\t');
+    match fields.next() {
+        Some("ok") => {
+            let mut num = || fields.next().and_then(|f| f.parse::<usize>().ok());
+            let (latency, measured, tail) = (num(), num(), num());
+            Listed {
+                latency,
+                measured_latency: measured,
+                tail,
+                ..not_probed(desc, "ok")
+            }
+        }
+        _ => Listed {
+            error: Some(fields.collect::<Vec<_>>().join(" ")),
+            ..not_probed(desc, "broken")
+        },
+    }
+}
+
+fn print_text(listed: &[Listed]) {
+    for l in listed {
+        let d = &l.desc;
+        let key = match d.key_inputs() {
+            0 => String::new(),
+            k => format!(" + {k} key"),
+        };
+        let latency = match (l.latency, l.measured_latency) {
+            (Some(r), Some(m)) if r != m => format!(", latency {r} (measured {m})"),
+            (Some(r), _) => format!(", latency {r}"),
+            _ => String::new(),
+        };
+        println!(
+            "{} ({}) — {}: {}{key} in, {} out, {} parameters{latency}{}",
+            d.uri,
+            d.format,
+            d.name,
+            d.main_inputs(),
+            d.outputs,
+            d.controls.len(),
+            if l.status == "broken" {
+                format!(" — BROKEN: {}", l.error.as_deref().unwrap_or(""))
+            } else {
+                String::new()
+            }
+        );
+        for c in &d.controls {
+            println!(
+                "    {:<24} {} … {} (default {}) {}",
+                c.symbol, c.min, c.max, c.default, c.name
+            );
+        }
+    }
+    println!("{} plugin(s)", listed.len());
+}
+
+/// `plugin save-state`: compiles the recipe and writes the node's state.
+fn save_state(
+    recipe: PathBuf,
+    node: &str,
+    out: Option<PathBuf>,
+    set: &[String],
+) -> Result<(), CliError> {
+    let mut session = load_recipe(&recipe)?;
+    for s in set {
+        session.apply_override(s)?;
+    }
+    let rate = f64::from(session.sample_rate.unwrap_or(48_000));
+    let compiled = compile(&session.graph_at(rate), CompileOptions::new(rate, 1024))?;
+    let found = compiled.schedule.nodes().iter().find(|n| n.id == node);
+    let Some(found) = found else {
+        return Err(format!("the recipe has no node `{node}`").into());
+    };
+    let p = match &found.kind {
+        RtKind::Processor(p) => p.as_any().downcast_ref::<PluginNode>(),
+        RtKind::Bus => None,
+    };
+    let p = p.ok_or_else(|| format!("`{node}` is not a plugin node"))?;
+    let text = p.save_state()?;
+    let path = out.unwrap_or_else(|| session.base_dir().join(format!("{node}.state.ttl")));
+    plugin::state::write(&path, &text)?;
+    println!(
+        "{}: state of `{node}` ({}), sha256 {}",
+        path.display(),
+        p.desc().uri,
+        plugin::state::sha256_hex(text.as_bytes())
+    );
+    Ok(())
+}
