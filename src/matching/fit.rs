@@ -154,6 +154,8 @@ struct Joint<'a> {
     pinned: Option<Vec<f64>>,
     /// Stems held at 0 dB.
     zero: Vec<bool>,
+    /// The values the penalties pull toward (0 dB, or the whole-song fit's for a section).
+    anchor: Option<Vec<f64>>,
 }
 
 impl<'a> Joint<'a> {
@@ -171,6 +173,7 @@ impl<'a> Joint<'a> {
             fit_side: input.w_side.iter().any(|w| *w > 0.0),
             pinned: None,
             zero: vec![false; stems],
+            anchor: None,
         }
     }
 
@@ -255,21 +258,22 @@ impl Problem for Joint<'_> {
                 r.push(inp.w_side[b] * (side - inp.diff_side[b]));
             }
         }
-        for &d in &x[..l.stems] {
-            r.push(STEM_PENALTY * d);
+        let d = |i: usize| x[i] - self.anchor.as_ref().map_or(0.0, |a| a[i]);
+        for i in 0..l.stems {
+            r.push(STEM_PENALTY * d(i));
         }
         let e = l.eq();
         for i in [e, e + 1, e + 3] {
-            r.push(EQ_PENALTY * x[i]);
+            r.push(EQ_PENALTY * d(i));
         }
         if self.fit_side {
             let s = l.side();
             for i in [l.width(), s, s + 1, s + 2] {
-                r.push(EQ_PENALTY * x[i]);
+                r.push(EQ_PENALTY * d(i));
             }
         }
         for i in 0..l.bells {
-            r.push(BELL_PENALTY * x[l.bell(i)]);
+            r.push(BELL_PENALTY * d(l.bell(i)));
         }
     }
 
@@ -370,10 +374,11 @@ const SPARSE_MAX_DB: f64 = 1.5;
 const SPARSE_TOLERANCE_DB: f64 = 0.03;
 
 /// Fits `input` again with the structure of `global` (its frequencies, Qs and bells), from
-/// its values: the per-section fits.
+/// its values and pulled toward them rather than toward 0 dB: the per-section fits.
 pub fn refit(input: &FitInput<'_>, global: &Fit) -> Fit {
     let mut joint = Joint::new(input, global.params.1);
     joint.pinned = Some(global.params.0.clone());
+    joint.anchor = Some(global.params.0.clone());
     let mut x = global.params.0.clone();
     let rms_before = weighted_rms(&joint, &vec![0.0; x.len()], input);
     lm::solve(&joint, &mut x, 200);

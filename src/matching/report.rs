@@ -322,11 +322,11 @@ impl MatchReport {
             );
         }
         if !self.sections.is_empty() {
-            o += "\n## Sections\n\n| section | from | to | master loudness | reference parts (quantiles) | fit RMS |\n|---|---|---|---|---|---|\n";
+            o += "\n## Sections\n\n| section | from | to | master loudness | reference parts (LU under its loud level) | fit RMS |\n|---|---|---|---|---|---|\n";
             for s in &self.sections {
                 o += &format!(
-                    "| {} | {:.1} s | {:.1} s | {:.1} LUFS | {:.2}–{:.2} | {:.2} dB |\n",
-                    s.name, s.from_s, s.to_s, s.master_lufs, s.reference_quantiles.0, s.reference_quantiles.1, s.rms_after_db
+                    "| {} | {:.1} s | {:.1} s | {:.1} LUFS | {:.1}–{:.1} | {:.2} dB |\n",
+                    s.name, s.from_s, s.to_s, s.master_lufs, s.reference_below_lu.0, s.reference_below_lu.1, s.rms_after_db
                 );
             }
         }

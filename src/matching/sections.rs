@@ -1,7 +1,8 @@
 //! Section-aware matching: where the recipe declares sections, each is matched on its own, to
-//! the part of the references at the same loudness rank (the loudest section to the references'
-//! loudest 30 %, a quieter verse to their quieter parts), with the structure of the whole-song
-//! fit (its EQ frequencies and Qs); the per-section stem and EQ gains that differ are emitted
+//! the parts of the references as far under their loud level as the section is under the
+//! song's loudest section (the chorus to the references' loudest part, a verse 2 LU quieter to
+//! their parts 2 LU under it), with the structure of the whole-song fit (its EQ frequencies and
+//! Qs) and pulled toward its values; the per-section stem and EQ gains that differ are emitted
 //! as step automation at the sections' starts.
 
 use super::eq::round;
@@ -13,6 +14,9 @@ use super::select;
 use super::MatchError;
 use crate::session::Session;
 
+/// How far the loudness band of the references' parts a section is matched to reaches beyond
+/// the section's own level where no other section bounds it, LU.
+const SECTION_BAND_LU: f64 = 3.0;
 /// A section's values that differ by less than this across sections are not automated, dB.
 const MIN_SPREAD_DB: f64 = 0.3;
 
@@ -27,8 +31,8 @@ pub struct SectionReport {
     pub to_s: f64,
     /// The master's loudness there (mean short-term), LUFS.
     pub master_lufs: f64,
-    /// The references' loudness quantiles it is matched to.
-    pub reference_quantiles: (f64, f64),
+    /// How far under the references' loud level their parts matched to it lie, LU (from, to).
+    pub reference_below_lu: (f64, f64),
     /// Fitted stem changes, dB (before `--amount`).
     pub stem_db: Vec<f64>,
     /// Fitted EQ gains, dB (before `--amount`), in the order of the whole-song fit's bands.
@@ -72,20 +76,29 @@ pub(crate) fn propose(
     if measured.len() < 2 {
         return Ok(Vec::new());
     }
-    // Rank of each section's loudness among the sections: 0 quietest, 1 loudest.
-    let mut order: Vec<usize> = (0..measured.len()).collect();
-    order.sort_by(|&a, &b| measured[a].2.loudness_lufs.total_cmp(&measured[b].2.loudness_lufs));
+    // Each section's loudness under the loudest section's, matched to the references' parts
+    // that lie as far under their own loud level (the loudest section to their loudest part).
+    // The references' windows are shared out: each goes to the section whose distance under
+    // the loud level is nearest its own (the bands meet halfway between sections).
+    let top = measured.iter().map(|m| m.2.loudness_lufs).fold(f64::MIN, f64::max);
+    let below: Vec<f64> = measured.iter().map(|m| top - m.2.loudness_lufs).collect();
     let mut reports = Vec::new();
     for (i, (name, range, sel)) in measured.iter().enumerate() {
-        let p = order.iter().position(|&o| o == i).unwrap_or(0) as f64 / (measured.len() - 1) as f64;
-        let q = (0.7 * p, 0.7 * p + 0.3);
+        let b = below[i];
+        let nearer = |f: &dyn Fn(f64) -> bool, edge: f64| {
+            below.iter().filter(|&&o| f(o)).map(|&o| 0.5 * (b + o)).fold(edge, |a, m| if (m - b).abs() < (a - b).abs() { m } else { a })
+        };
+        let q = (
+            nearer(&|o| o < b, b - SECTION_BAND_LU),
+            nearer(&|o| o > b, b + SECTION_BAND_LU),
+        );
         let master = Measured::new(m.master.scan.clone(), sel.clone(), (&m.grid, &m.thirds))?;
         let stems = measure::bands(&m.stem_paths, m.rate, m.master.scan.frames, sel, &m.grid)?;
         let refs = m
             .refs
             .iter()
             .map(|(w, r)| {
-                let s = select::rank(&r.scan, None, q.0, q.1);
+                let s = select::below_loud(&r.scan, q.0, q.1);
                 Measured::new(r.scan.clone(), s, (&m.grid, &m.thirds)).map(|x| (*w, x))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -96,7 +109,7 @@ pub(crate) fn propose(
             from_s: range.0,
             to_s: range.1,
             master_lufs: sel.loudness_lufs,
-            reference_quantiles: q,
+            reference_below_lu: q,
             stem_db: f.stem_db.clone(),
             eq_db: f.eq.iter().map(|b| b.gain_db).collect(),
             rms_after_db: f.rms_after_db,
@@ -125,7 +138,7 @@ fn automate(m: &Measurements, global: &Fit, reports: &[SectionReport], p: &mut P
                     .map(|(r, v)| (r.from_s, round(s.gain_db + v, 2)))
                     .collect(),
                 why: format!(
-                    "{} per section ({}), each matched to the reference's parts of the same loudness rank",
+                    "{} per section ({}), each matched to the reference's parts of the same loudness",
                     route.stem,
                     reports.iter().zip(&vals).map(|(r, v)| format!("{} {v:+.1} dB", r.name)).collect::<Vec<_>>().join(", ")
                 ),

@@ -107,3 +107,31 @@ pub fn loudest(scan: &Scan, range_s: Option<(f64, f64)>) -> Selection {
     let lo = st.partition_point(|l| *l < loud - LOUDEST_RANGE_LU) as f64 / (st.len() - 1).max(1) as f64;
     rank(scan, range_s, lo, 1.0)
 }
+
+/// The short-term windows between `from_lu` and `to_lu` under the loud level (the 90th
+/// percentile short-term loudness): the parts of a reference matched to a quieter section.
+/// The nearest windows when none lies in the band.
+pub fn below_loud(scan: &Scan, from_lu: f64, to_lu: f64) -> Selection {
+    let mut st: Vec<f64> = scan
+        .short_term
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite() && *l > ABSOLUTE_GATE_LUFS)
+        .collect();
+    if st.is_empty() {
+        return rank(scan, None, 0.0, 1.0);
+    }
+    st.sort_by(f64::total_cmp);
+    let n = st.len();
+    let loud = st[((0.9 * (n - 1) as f64).round() as usize).min(n - 1)];
+    let (lo, hi) = (loud - to_lu, loud - from_lu);
+    let q = |l: f64| st.partition_point(|x| *x < l) as f64 / (n - 1).max(1) as f64;
+    let (mut a, mut b) = (q(lo), q(hi).min(1.0));
+    if b <= a {
+        // No window in the band: the tenth of the windows nearest to it.
+        let c = q(0.5 * (lo + hi));
+        a = (c - 0.05).max(0.0);
+        b = (c + 0.05).min(1.0);
+    }
+    rank(scan, None, a, b)
+}

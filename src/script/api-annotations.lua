@@ -96,6 +96,18 @@ function Session:deliver(deliverable) end
 ---@return stemgraph.Session
 function Session:automate(param, points, range) end
 
+--- Overrides a parameter or session field once the recipe is built, as `--set KEY=VALUE` does.
+---@param key string
+---@param value number
+---@return stemgraph.Session
+function Session:set(key, value) end
+
+--- Places processors right after node `id`: what `id` fed now comes from the last of them.
+---@param id string
+---@param list stemgraph.Processor[]
+---@return stemgraph.Node
+function Session:insert(id, list) end
+
 ---@param time stemgraph.Time
 ---@return number
 function Session:seconds(time) end
