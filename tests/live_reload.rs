@@ -3,8 +3,9 @@
 //! a simulated device under the allocation guard.
 mod common;
 
+use common::audio::{read_wav, write_wav24};
 use common::{alloc_violations, Rng};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use stemgraph::live::audio::AudioSide;
 use stemgraph::live::control::{start, Command, Controller, LiveConfig, LiveEvent, SwapRecord};
@@ -14,39 +15,6 @@ use stemgraph::script::load_recipe;
 const FS: u32 = 48_000;
 const BLOCK: usize = 256;
 const SONG: usize = 3 * FS as usize;
-
-/// Writes a 24-bit stereo WAV.
-fn write_wav(path: &Path, ch: &[Vec<f64>; 2]) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: FS,
-        bits_per_sample: 24,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..ch[0].len() {
-        for c in ch {
-            w.write_sample((c[i] * 8_388_608.0).round() as i32).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-/// Reads a WAV the way the decoder does (24-bit → f64 by 2^-23).
-fn read_wav(path: &Path) -> Vec<Vec<f64>> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let ch = r.spec().channels as usize;
-    let s: Vec<i32> = r.samples::<i32>().map(|x| x.unwrap()).collect();
-    (0..ch)
-        .map(|c| {
-            s.iter()
-                .skip(c)
-                .step_by(ch)
-                .map(|&v| f64::from(v) / 8_388_608.0)
-                .collect()
-        })
-        .collect()
-}
 
 struct Song {
     dir: tempfile::TempDir,
@@ -60,13 +28,21 @@ impl Song {
         let mut rng = Rng::new(7);
         let noise: Vec<f64> = (0..SONG).map(|_| 0.2 * rng.next_f64()).collect();
         let noise_r: Vec<f64> = (0..SONG).map(|_| 0.2 * rng.next_f64()).collect();
-        write_wav(&dir.path().join("stems/noise.wav"), &[noise, noise_r]);
+        write_wav24(&dir.path().join("stems/noise.wav"), &[noise, noise_r], FS);
         let tone: Vec<f64> = (0..SONG)
             .map(|i| 0.3 * (2.0 * std::f64::consts::PI * 220.0 * i as f64 / 48_000.0).sin())
             .collect();
-        write_wav(&dir.path().join("stems/tone.wav"), &[tone.clone(), tone]);
+        write_wav24(
+            &dir.path().join("stems/tone.wav"),
+            &[tone.clone(), tone],
+            FS,
+        );
         let other: Vec<f64> = (0..SONG).map(|_| 0.1 * rng.next_f64()).collect();
-        write_wav(&dir.path().join("stems/other.wav"), &[other.clone(), other]);
+        write_wav24(
+            &dir.path().join("stems/other.wav"),
+            &[other.clone(), other],
+            FS,
+        );
         Song { dir }
     }
 
@@ -86,7 +62,7 @@ impl Song {
         let path = self.dir.path().join("offline.lua");
         std::fs::write(&path, text).unwrap();
         let session = load_recipe(&path).unwrap();
-        let stems: Vec<Vec<Vec<f64>>> = session.stems.iter().map(|s| read_wav(&s.path)).collect();
+        let stems: Vec<Vec<Vec<f64>>> = session.stems.iter().map(|s| read_wav(&s.path).1).collect();
         let out = render_in_memory(&session.graph_at(48_000.0), &stems, 48_000.0, 1024).unwrap();
         let o = &out[0];
         (0..o[0].len())
@@ -632,7 +608,11 @@ fn ab_plays_the_reference_loudness_matched_and_time_aligned() {
             .map(|&x| 0.5 * f64::from(x))
             .collect()
     };
-    write_wav(&song.dir.path().join("stems/mix.wav"), &[half(0), half(1)]);
+    write_wav24(
+        &song.dir.path().join("stems/mix.wav"),
+        &[half(0), half(1)],
+        FS,
+    );
     let with_ref = text.replace(
         "session { title = \"t\" }",
         "session { title = \"t\", reference = \"stems/mix.wav\" }",
