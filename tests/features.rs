@@ -17,7 +17,7 @@ fn every_command_is_listed_whatever_the_features() {
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     for command in [
-        "render", "demo", "graph", "check", "play", "analyze", "album",
+        "render", "demo", "graph", "check", "play", "analyze", "album", "plugins",
     ] {
         assert!(
             help.lines()
@@ -78,4 +78,10 @@ fn analyze_plot_with_the_plot_feature_reads_the_file() {
         err.contains("missing.wav") && !err.contains("feature"),
         "{err}"
     );
+}
+
+#[test]
+#[cfg(not(feature = "plugins"))]
+fn plugins_without_the_plugins_feature_names_it() {
+    assert_names_feature(&stemgraph(&["plugins"]), "plugins");
 }

@@ -459,3 +459,167 @@ fn a_parameter_reload_moves_the_running_instance_over() {
     let cold = run_unit(fresh.as_mut(), &slots, &x, 6_000, 12_000, block);
     assert_ne!(cold[..600], expected[6_000..6_600]);
 }
+
+#[test]
+fn an_automated_lsp_compressor_reduces_by_its_ratio() {
+    const COMP: &str = "http://lsp-plug.in/plugins/lv2/compressor_stereo";
+    if !installed(COMP) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FS as usize;
+    // A steady 1 kHz sine at -6 dBFS peak (-9 dBFS RMS), 11 dB over a -20 dB threshold.
+    let sine: Vec<f64> = (0..3 * fs)
+        .map(|n| 0.5 * (std::f64::consts::TAU * 1000.0 * n as f64 / f64::from(FS)).sin())
+        .collect();
+    let input = vec![sine.clone(), sine];
+    // The ratio is automated from 1:1 (no compression) to 4:1 at one second; RMS detection,
+    // hard knee, fast attack and release.
+    let body = format!(
+        r#"local s = session {{ title = "p" }}
+s:stem("mix", "in.wav"):chain {{
+  plugin {{ id = "comp", lv2 = "{COMP}", params = {{ al = 0.1, kn = 1, at = 1, rt = 20, scm = 1, cr = 1 }} }},
+}}:to(s:output())
+s:automate("comp.cr", {{ {{ 1.0, 1 }}, {{ 1.01, 4 }} }})
+s:deliver {{ file = "out.wav", bits = 32 }}
+return s
+"#
+    );
+    let out = render_recipe(dir.path(), &body, &input);
+    let level = |a: usize, b: usize| rms_db(&out[0][a..b]);
+    let open = level(fs / 2, fs - fs / 10);
+    let compressed = level(2 * fs, 3 * fs);
+    assert!(
+        (open - rms_db(&input[0][..fs])).abs() < 0.1,
+        "1:1 changes the level: {open}"
+    );
+    // Static curve: 11 dB over the threshold at 4:1 leaves 2.75 dB: 8.25 dB of gain reduction.
+    let reduction = open - compressed;
+    eprintln!("gain reduction at 4:1: {reduction:.2} dB");
+    assert!(
+        (reduction - 8.25).abs() < 0.5,
+        "gain reduction {reduction:.2} dB, expected 8.25"
+    );
+}
+
+#[test]
+fn the_lv2_example_recipe_renders_under_its_true_peak_threshold() {
+    if !installed("http://lsp-plug.in/plugins/lv2/compressor_stereo") || !installed(DPL) {
+        return;
+    }
+    // Laid out like the repository after `make demo`: scripts/ and demo/stems/mix.wav.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::create_dir_all(dir.path().join("demo/stems")).unwrap();
+    let recipe = dir.path().join("scripts/lv2_master.lua");
+    std::fs::write(&recipe, include_str!("../scripts/lv2_master.lua")).unwrap();
+    let fs = FS as usize;
+    let mix: Vec<Vec<f64>> = (0..2)
+        .map(|c| {
+            (0..12 * fs)
+                .map(|n| {
+                    let t = n as f64 / f64::from(FS);
+                    let beat = (-8.0 * (t % 0.5)).exp();
+                    0.5 * beat * (std::f64::consts::TAU * 55.0 * t).sin()
+                        + 0.2 * (std::f64::consts::TAU * (440.0 + 3.0 * c as f64) * t).sin()
+                })
+                .collect()
+        })
+        .collect();
+    write_wav(&dir.path().join("demo/stems/mix.wav"), &mix);
+    let session = load_recipe(&recipe).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out");
+    render(&session, RenderOptions::new(&out)).unwrap_or_else(|e| panic!("{e}"));
+    let mut r = hound::WavReader::open(out.join("LV2 Master 24bit.wav")).unwrap();
+    let v: Vec<f64> = r
+        .samples::<i32>()
+        .map(|s| f64::from(s.unwrap()) / 8_388_608.0)
+        .collect();
+    let planar: Vec<Vec<f64>> = (0..2)
+        .map(|c| v.iter().skip(c).step_by(2).copied().collect())
+        .collect();
+    let mut meter = TruePeakMeter::new(f64::from(FS), 2, 8);
+    meter.push(&[&planar[0][..], &planar[1][..]]);
+    let tp = meter.true_peak_dbtp();
+    assert!(tp <= -1.0 + 0.1, "{tp:.2} dBTP");
+    assert!(tp > -3.0, "the limiter is not reached: {tp:.2} dBTP");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let nodes: Vec<&str> = report["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["glue", "limit"]);
+}
+
+/// Renders `body` with `--twice`; the report's `determinism`.
+fn determinism(dir: &Path, body: &str, input: &[Vec<f64>]) -> serde_json::Value {
+    write_wav(&dir.join("in.wav"), input);
+    let path = dir.join("song.lua");
+    std::fs::write(&path, body).unwrap();
+    let session = load_recipe(&path).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("out");
+    let mut opts = RenderOptions::new(&out);
+    opts.twice = true;
+    let result = render(&session, opts).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !out.join(".stemgraph-tmp").exists(),
+        "the second render is cleaned up"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&result.report.unwrap().determinism).unwrap(),
+        report["determinism"]
+    );
+    report
+}
+
+#[test]
+fn render_twice_says_whether_two_renders_were_identical() {
+    const NOISE: &str = "http://lsp-plug.in/plugins/lv2/noise_generator_x1";
+    if !installed(NODELAY) || !installed(NOISE) {
+        return;
+    }
+    let input = vec![common::noise(FS as usize / 2, 0.25, 10).swap_remove(0)];
+    let recipe = |plugin: &str| {
+        format!(
+            "local s = session {{ title = \"p\" }}\ns:stem(\"mix\", \"in.wav\", {{ channels = 1 }}):chain {{ {plugin} }}:to(s:output(\"main\", {{ channels = 1 }}))\ns:deliver {{ file = \"out.wav\", bits = 32 }}\nreturn s\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let same = determinism(
+        dir.path(),
+        &recipe(&format!(
+            "plugin {{ lv2 = \"{NODELAY}\", params = {{ delay = 100 }} }}"
+        )),
+        &input,
+    );
+    assert_eq!(
+        same["determinism"]["identical"], true,
+        "{}",
+        same["determinism"]
+    );
+    // LSP's noise generator draws new noise in every instance.
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = determinism(
+        dir.path(),
+        &recipe(&format!(
+            "plugin {{ lv2 = \"{NOISE}\", params = {{ na_1 = 0.1 }} }}"
+        )),
+        &input,
+    );
+    assert_eq!(
+        noisy["determinism"]["identical"], false,
+        "{}",
+        noisy["determinism"]
+    );
+    assert_eq!(noisy["determinism"]["differing"][0], "out.wav");
+    assert!(
+        noisy["warnings"].to_string().contains("not deterministic"),
+        "{}",
+        noisy["warnings"]
+    );
+}

@@ -43,6 +43,11 @@ pub struct Args {
     /// an error: the render stops before writing any file and exits non-zero.
     #[arg(long)]
     strict: bool,
+    /// Render a second time (into a temporary folder) and say in the report whether every
+    /// deliverable came out identical, byte for byte: third-party plugins may not be
+    /// deterministic. Needs the report.
+    #[arg(long)]
+    twice: bool,
 }
 
 /// How `render_recipe` renders.
@@ -61,6 +66,8 @@ pub struct Settings<'a> {
     pub report: bool,
     /// A missed loudness target is an error.
     pub strict: bool,
+    /// Render twice and compare (`--twice`).
+    pub twice: bool,
 }
 
 impl Default for Settings<'_> {
@@ -73,6 +80,7 @@ impl Default for Settings<'_> {
             cache: true,
             report: true,
             strict: false,
+            twice: false,
         }
     }
 }
@@ -91,6 +99,7 @@ pub fn render_recipe(
         cache,
         report,
         strict,
+        twice,
     } = *settings;
     let mut session = load_recipe(recipe)?;
     for s in set {
@@ -120,6 +129,7 @@ pub fn render_recipe(
     }
     opts.report = report;
     opts.strict = strict;
+    opts.twice = twice;
     let b = bar.clone();
     opts.progress = Some(Box::new(move |done, total| {
         b.set_length(total);
@@ -151,6 +161,16 @@ pub fn render_recipe(
         result.seconds,
         secs / result.seconds.max(1e-9)
     );
+    if let Some(d) = result.report.as_ref().and_then(|r| r.determinism.as_ref()) {
+        if d.identical {
+            println!("  determinism: a second render was identical, byte for byte");
+        } else {
+            println!(
+                "  determinism: a second render differs ({})",
+                d.differing.join(", ")
+            );
+        }
+    }
     if let Some(t) = &result.target {
         println!("  {}", t.outcome);
         println!(
@@ -226,6 +246,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             cache: !args.no_cache,
             report: !args.no_report,
             strict: args.strict,
+            twice: args.twice,
         },
     )?;
     Ok(())

@@ -24,6 +24,7 @@ pub mod report;
 pub mod run;
 pub mod tail;
 pub mod target;
+pub mod twice;
 
 pub use inputs::{open_stems, plan_stems, StemPlan};
 pub use run::{run, run_threads, run_threads_until};
@@ -109,6 +110,11 @@ pub struct RenderOptions {
     /// A loudness target that cannot be reached is an error, and nothing is written
     /// (`render --strict`); by default it is a warning.
     pub strict: bool,
+    /// Render the song a second time (into a temporary folder) and say in the report whether
+    /// every deliverable came out identical (`render --twice`; plugins may not be deterministic).
+    pub twice: bool,
+    /// The second render's deliverables (name, SHA-256), for the report's comparison.
+    second: Option<Vec<(String, String)>>,
     /// Stem meters already known (from the cache), for the report's collector.
     known_stems: Vec<(String, NodeMeters)>,
 }
@@ -142,6 +148,8 @@ impl RenderOptions {
             report: true,
             stem_cache: StemCache::default(),
             strict: false,
+            twice: false,
+            second: None,
             known_stems: Vec::new(),
         }
     }
@@ -206,7 +214,10 @@ pub(crate) struct RenderContext<'s> {
 /// stems), [`run`](mod@run) (the full graph), [`target`] (with a loudness target: the limiter's drive
 /// solved, and the master limiter's chain run again with it), [`deliver`] (the files
 /// completed), [`report`].
-pub fn render(session: &Session, opts: RenderOptions) -> Result<RenderResult, RenderError> {
+pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult, RenderError> {
+    if opts.twice && opts.report {
+        opts.second = Some(twice::second_render(session, &opts)?);
+    }
     let mut ctx = inputs::open(session, opts)?;
     run::full_graph(&mut ctx)?;
     target::meet(&mut ctx)?;

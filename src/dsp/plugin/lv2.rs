@@ -118,9 +118,9 @@ fn describe(world: &livi::World, p: &livi::Plugin) -> PluginDesc {
             PortType::ControlInput => controls.push(ControlDesc {
                 symbol: port.symbol.clone(),
                 name: port.name.clone(),
-                min: port.min_value.map_or(f64::NEG_INFINITY, f64::from),
-                max: port.max_value.map_or(f64::INFINITY, f64::from),
-                default: f64::from(port.default_value),
+                min: port.min_value.map_or(f64::NEG_INFINITY, tidy),
+                max: port.max_value.map_or(f64::INFINITY, tidy),
+                default: tidy(port.default_value),
                 integer: has_property(world, &rp, format!("{LV2_CORE}integer"))
                     || has_property(world, &rp, format!("{LV2_CORE}enumeration")),
                 toggled: has_property(world, &rp, format!("{LV2_CORE}toggled")),
@@ -139,6 +139,12 @@ fn describe(world: &livi::World, p: &livi::Plugin) -> PluginDesc {
         reports_latency: raw.has_latency(),
         has_state: raw.has_extension_data(&world.raw().new_uri(STATE_INTERFACE)),
     }
+}
+
+/// An `f32` from the plugin's description as the shortest decimal that reads back as it (0.001,
+/// not 0.0010000000474974513), so that a recipe can write the bound it reads.
+fn tidy(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
 }
 
 /// A running LV2 instance with its port buffers.
@@ -234,7 +240,7 @@ impl Hosted for Lv2Instance {
     fn control_values(&self) -> Vec<f64> {
         self.controls
             .iter()
-            .map(|&p| self.instance.control_input(p).map_or(0.0, f64::from))
+            .map(|&p| self.instance.control_input(p).map_or(0.0, tidy))
             .collect()
     }
 

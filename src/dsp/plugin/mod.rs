@@ -254,8 +254,8 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
 
 /// Without the `plugins` feature, what building a plugin node says.
 #[cfg(not(feature = "plugins"))]
-const NOT_BUILT: &str =
-    "this stemgraph was built without the `plugins` feature: it cannot host plugins";
+const NOT_BUILT: &str = "hosting plugins needs the `plugins` feature, which this build of stemgraph \
+     was made without; build it with `cargo build --features plugins` (or with the default features)";
 
 /// The description of an installed plugin.
 fn find(uri: &str) -> Result<PluginDesc, String> {

@@ -235,6 +235,8 @@ pub struct RenderReport {
     pub deliverables: Vec<DeliverableReport>,
     /// The third-party plugins of the graph, in recipe order (empty without any).
     pub plugins: Vec<PluginReport>,
+    /// Whether a second render came out identical (`render --twice`), when one was asked for.
+    pub determinism: Option<crate::render::twice::Determinism>,
     /// The render's warnings.
     pub warnings: Vec<String>,
     /// Wall-clock facts of this run.
@@ -399,6 +401,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         loudness_target: inputs.loudness_target,
         deliverables,
         plugins: plugin_reports(s, &base)?,
+        determinism: None,
         warnings: inputs.warnings.to_vec(),
         run: RunInfo {
             render_seconds: inputs.render_seconds,

@@ -47,6 +47,30 @@ pub(in crate::render) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), Rende
             .map(|c| c.as_ref().map(|c| (c.sha256.clone(), c.bytes)))
             .collect(),
     })?;
+    let mut report = report;
+    if let Some(second) = &ctx.opts.second {
+        let first: Vec<(String, String)> = result
+            .files
+            .iter()
+            .zip(&report.deliverables)
+            .map(|(f, d)| {
+                let name = f
+                    .wav
+                    .path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                (name, d.file.sha256.clone())
+            })
+            .collect();
+        let d = crate::render::twice::compare(&first, second);
+        if !d.identical {
+            report.warnings.push(format!(
+                "two renders of this recipe differ ({}): something in the graph (a plugin?) is not deterministic",
+                d.differing.join(", ")
+            ));
+        }
+        report.determinism = Some(d);
+    }
     write_report(&ctx.opts.out_dir, &report, &protected_inputs(session))?;
     // Remember what was learnt about stems the cache did not know (or knew unmetered).
     for ((stem, key), (was, rep)) in session
