@@ -26,9 +26,16 @@ fn the_chorus_is_matched_to_the_loudest_part_and_emitted_as_automation() {
     let k = r.stems.iter().position(|s| s == "bass").unwrap();
     let chorus = &r.sections[2];
     eprintln!("sections: {:#?}", r.sections);
-    assert!((chorus.stem_db[k] - 5.0).abs() <= 1.0, "chorus bass {:+.2}", chorus.stem_db[k]);
+    assert!(
+        (chorus.stem_db[k] - 5.0).abs() <= 1.0,
+        "chorus bass {:+.2}",
+        chorus.stem_db[k]
+    );
     // The chorus is matched to the reference's loudest part.
-    assert!(chorus.reference_below_lu.0 < 0.0 && chorus.reference_below_lu.1 > 0.0, "{chorus:?}");
+    assert!(
+        chorus.reference_below_lu.0 < 0.0 && chorus.reference_below_lu.1 > 0.0,
+        "{chorus:?}"
+    );
     let bass = r
         .proposal
         .automation
@@ -42,7 +49,10 @@ fn the_chorus_is_matched_to_the_loudest_part_and_emitted_as_automation() {
     let file = dir.path().join("demo.match.lua");
     let module = stemgraph::matching::writer::module_name(&recipe, &file).unwrap();
     let lua = stemgraph::matching::writer::override_lua(&r, &module);
-    assert!(lua.contains("s:automate(\"master.send.bass.compressor.gain_db\""), "{lua}");
+    assert!(
+        lua.contains("s:automate(\"master.send.bass.compressor.gain_db\""),
+        "{lua}"
+    );
     stemgraph::matching::writer::write(&file, &lua, &[recipe.clone()]).unwrap();
     render_recipe(&file, &dir.path().join("after"));
 }

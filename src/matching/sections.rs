@@ -68,7 +68,9 @@ pub(crate) fn propose(
     for (name, range) in &ranges {
         let sel = select::rank(&m.master.scan, Some(*range), 0.3, 1.0);
         if sel.seconds() < 1.0 {
-            notes.push(format!("section `{name}` is too short or silent to be matched on its own"));
+            notes.push(format!(
+                "section `{name}` is too short or silent to be matched on its own"
+            ));
             continue;
         }
         measured.push((name.clone(), *range, sel));
@@ -80,13 +82,23 @@ pub(crate) fn propose(
     // that lie as far under their own loud level (the loudest section to their loudest part).
     // The references' windows are shared out: each goes to the section whose distance under
     // the loud level is nearest its own (the bands meet halfway between sections).
-    let top = measured.iter().map(|m| m.2.loudness_lufs).fold(f64::MIN, f64::max);
+    let top = measured
+        .iter()
+        .map(|m| m.2.loudness_lufs)
+        .fold(f64::MIN, f64::max);
     let below: Vec<f64> = measured.iter().map(|m| top - m.2.loudness_lufs).collect();
     let mut reports = Vec::new();
     for (i, (name, range, sel)) in measured.iter().enumerate() {
         let b = below[i];
         let nearer = |f: &dyn Fn(f64) -> bool, edge: f64| {
-            below.iter().filter(|&&o| f(o)).map(|&o| 0.5 * (b + o)).fold(edge, |a, m| if (m - b).abs() < (a - b).abs() { m } else { a })
+            below
+                .iter()
+                .filter(|&&o| f(o))
+                .map(|&o| 0.5 * (b + o))
+                .fold(
+                    edge,
+                    |a, m| if (m - b).abs() < (a - b).abs() { m } else { a },
+                )
         };
         let q = (
             nearer(&|o| o < b, b - SECTION_BAND_LU),
@@ -120,12 +132,21 @@ pub(crate) fn propose(
 }
 
 /// Step automation of the stem sends and EQ gains whose section values differ.
-fn automate(m: &Measurements, global: &Fit, reports: &[SectionReport], p: &mut Proposal, amount: f64) {
+fn automate(
+    m: &Measurements,
+    global: &Fit,
+    reports: &[SectionReport],
+    p: &mut Proposal,
+    amount: f64,
+) {
     let spread = |v: &[f64]| {
         v.iter().copied().fold(f64::MIN, f64::max) - v.iter().copied().fold(f64::MAX, f64::min)
     };
     for (k, route) in m.routing.stems.iter().enumerate() {
-        let vals: Vec<f64> = reports.iter().map(|r| round(amount * r.stem_db[k], 2)).collect();
+        let vals: Vec<f64> = reports
+            .iter()
+            .map(|r| round(amount * r.stem_db[k], 2))
+            .collect();
         if spread(&vals) < MIN_SPREAD_DB {
             continue;
         }
@@ -155,18 +176,30 @@ fn automate(m: &Measurements, global: &Fit, reports: &[SectionReport], p: &mut P
             continue;
         }
         n += 1;
-        let vals: Vec<f64> = reports.iter().map(|r| round(amount * r.eq_db[i], 2)).collect();
+        let vals: Vec<f64> = reports
+            .iter()
+            .map(|r| round(amount * r.eq_db[i], 2))
+            .collect();
         if spread(&vals) < MIN_SPREAD_DB {
             continue;
         }
         autos.push(AutomationChange {
             param: format!("{node}.{n}.gain_db"),
-            points: reports.iter().zip(&vals).map(|(r, v)| (r.from_s, *v)).collect(),
+            points: reports
+                .iter()
+                .zip(&vals)
+                .map(|(r, v)| (r.from_s, *v))
+                .collect(),
             why: format!(
                 "{} {:.0} Hz per section ({})",
                 b.kind.name(),
                 b.freq_hz,
-                reports.iter().zip(&vals).map(|(r, v)| format!("{} {v:+.1} dB", r.name)).collect::<Vec<_>>().join(", ")
+                reports
+                    .iter()
+                    .zip(&vals)
+                    .map(|(r, v)| format!("{} {v:+.1} dB", r.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
     }
