@@ -459,7 +459,18 @@ pub fn measure_tail(
     spill: &SpilledMaster,
     block: usize,
 ) -> Result<LoudnessMeter, RenderError> {
-    let g = tail_spec(spec, tail, drive);
+    let mut g = tail_spec(spec, tail, drive);
+    // Only the loudness is wanted: the master limiter without its safety stage (see
+    // crate::dsp::limiter::MEASURE_ONLY).
+    if let Some(NodeSpec {
+        kind: NodeKind::Processor { config, .. },
+        ..
+    }) = g.nodes.iter_mut().find(|n| n.id == tail.limiter())
+    {
+        *config = config
+            .clone()
+            .with(crate::dsp::limiter::MEASURE_ONLY, ConfigValue::Bool(true));
+    }
     let rate = spill.sample_rate;
     let mut schedule = crate::graph::compile(
         &g,

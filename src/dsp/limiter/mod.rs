@@ -137,16 +137,20 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
         ));
     }
     let auto_release = cx.config.take_bool("auto_release", true)?;
+    let measure_only = cx.config.take_bool(MEASURE_ONLY, false)?;
     let lookahead = cx
         .config
         .peek_number("lookahead_ms", DEFAULT_LOOKAHEAD_MS)?;
-    Ok(Box::new(Limiter::new(
-        cx.input_channels,
-        factor as usize,
-        auto_release,
-        lookahead,
-    )))
+    let mut limiter = Limiter::new(cx.input_channels, factor as usize, auto_release, lookahead);
+    limiter.stage_b = !measure_only;
+    Ok(Box::new(limiter))
 }
+
+/// Internal option, set by the loudness solver on the copies of the limiter it only measures
+/// (`render::target`): no safety stage B (the delay stays, so the timing is the same). Stage B
+/// moves a master's loudness by far less than the solver's tolerance (on the torture set it never
+/// acts), and its detector is the dearer half of a limiter limiting throughout.
+pub const MEASURE_ONLY: &str = "__measure_only";
 
 /// The parameters.
 pub fn params() -> Vec<ParamInfo> {
@@ -237,6 +241,16 @@ impl Detector {
             d.reset();
         }
     }
+    /// [`Self::peaks`] where `wanted`; elsewhere 0
+    /// ([`TruePeakDetector::peaks_above_where`]).
+    #[inline]
+    fn peaks_where(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64, wanted: &[bool]) {
+        match self {
+            Detector::TruePeak(d) => d.peaks_above_where(input, peaks, threshold, wanted),
+            Detector::Sample => self.peaks(input, peaks, threshold),
+        }
+    }
+
     /// The reading of every sample where it can exceed `threshold`, elsewhere a value at most
     /// `threshold` ([`TruePeakDetector::peaks_above`]; a negative threshold reads every sample).
     #[inline]
@@ -330,11 +344,28 @@ struct Channel {
     hold_b: SlidingMin,
     smooth_b: BoxCascade,
     delay_b: Delay,
+    /// Stage A's gain on this channel: its latest value and for how many steps it has held it.
+    flat: FlatRun,
+}
+
+/// A run of equal gains: the value and its length in steps.
+#[derive(Debug, Clone, Copy)]
+struct FlatRun {
+    value: f64,
+    len: usize,
+}
+
+impl FlatRun {
+    /// No run yet: the next gain starts one.
+    const NONE: FlatRun = FlatRun {
+        value: f64::NAN,
+        len: 0,
+    };
 }
 
 crate::copy_state!([T: Copy] Cached<T>);
 crate::signal_state!(GainPathA { copy: release; state: hold, smooth; });
-crate::signal_state!(Channel { state: det, a, delay, check, hold_b, smooth_b, delay_b; });
+crate::signal_state!(Channel { copy: flat; state: det, a, delay, check, hold_b, smooth_b, delay_b; });
 
 impl SignalState for Detector {
     fn fits(&self, other: &Self) -> bool {
@@ -363,6 +394,12 @@ pub struct Limiter {
     state: Vec<Channel>,
     x: Vec<Vec<f64>>,
     p: Vec<Vec<f64>>,
+    /// Per channel and step of the block: whether stage B needs the reading (stage A's gain
+    /// moved within the detector's window; see [`Limiter::mark_moving_gain`]).
+    wanted: Vec<Vec<bool>>,
+    /// How many steps of equal stage-A gain make stage B's reading of a step unneeded: the
+    /// detector's window plus the step itself.
+    flat_steps: usize,
     drive: Cached<f64>,
     target: Cached<Targets>,
     release: Cached<ReleaseCoefs>,
@@ -375,6 +412,8 @@ pub struct Limiter {
     telemetry: Arc<Telemetry>,
     /// Stage A on (only the safety stage's own test turns it off).
     stage_a: bool,
+    /// Stage B on (off only in the loudness solver's measuring copies, see [`MEASURE_ONLY`]).
+    stage_b: bool,
 }
 
 impl Limiter {
@@ -415,6 +454,9 @@ impl Limiter {
             paths_equal: true,
             telemetry: Arc::new(Telemetry::new(TELEMETRY)),
             stage_a: true,
+            stage_b: true,
+            wanted: Vec::new(),
+            flat_steps: usize::MAX,
         }
     }
 }
@@ -451,11 +493,17 @@ impl Processor for Limiter {
                 hold_b: SlidingMin::new(ATTACK_B + 2 * HOLD_B + 1),
                 smooth_b: BoxCascade::new(ATTACK_B),
                 delay_b: Delay::new(delay_b, 0.0),
+                flat: FlatRun::NONE,
             })
             .collect();
         let block = spec.max_block.max(1);
         self.x = vec![vec![0.0; block]; self.channels];
         self.p = vec![vec![0.0; block]; self.channels];
+        self.wanted = vec![vec![true; block]; self.channels];
+        self.flat_steps = match &det {
+            Detector::TruePeak(d) => d.window() + 1,
+            Detector::Sample => 1,
+        };
         self.release.key = f64::NAN;
         self.reset();
     }
@@ -471,6 +519,7 @@ impl Processor for Limiter {
             ch.hold_b.reset();
             ch.smooth_b.reset();
             ch.delay_b.reset(0.0);
+            ch.flat = FlatRun::NONE;
         }
         self.guard_clips = 0;
         self.paths_equal = true;
@@ -511,9 +560,9 @@ impl Processor for Limiter {
         Some(self.telemetry.clone())
     }
     crate::hand_over! {
-        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a;
+        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a, stage_b, flat_steps;
         state: state, drive, target, release, link, guard_clips, paths_equal;
-        own: params, x, p, telemetry;
+        own: params, x, p, wanted, telemetry;
     }
 }
 
@@ -539,6 +588,7 @@ impl Limiter {
         self.required_gains(ceiling, link, start, n);
         let (shared, unity, min_a) = self.gain_path_a(link, params.get(RELEASE_MS), start, n);
         self.delay_and_apply_a(shared, unity, n);
+        self.mark_moving_gain(shared, n);
         let min_b = self.safety_stage(audio, ceiling, thr_b, start, n);
         (min_a, min_b)
     }
@@ -700,6 +750,29 @@ impl Limiter {
         }
     }
 
+    /// Step 4's note for stage B: which of its readings are needed. Where stage A's gain is the
+    /// same over a reading's whole window, stage B's detector sees the input times a constant,
+    /// whose reading stage A already holds at or under its target `c_A` (0.009 dB under stage
+    /// B's `c_B`): such a reading cannot exceed `c_B`, so it is not computed (it reads 0, under
+    /// the target, as it would have by far). Only readings over a moving gain are computed: in a
+    /// master that is seldom limited, a few; in one limited throughout, most. The output is the
+    /// same, bit for bit (tests/dsp_limiter.rs compares it with every reading computed).
+    fn mark_moving_gain(&mut self, shared: bool, n: usize) {
+        let flat_steps = self.flat_steps;
+        for c in 0..self.channels {
+            let p = if shared { 0 } else { c };
+            let run = &mut self.state[c].flat;
+            for (w, &s) in self.wanted[c][..n].iter_mut().zip(&self.p[p][..n]) {
+                if s == run.value {
+                    run.len = run.len.saturating_add(1);
+                } else {
+                    *run = FlatRun { value: s, len: 1 };
+                }
+                *w = run.len < flat_steps;
+            }
+        }
+    }
+
     /// Step 5: safety stage B on stage A's output in `x`, then the guard, into `audio`.
     /// Returns stage B's smallest gain.
     fn safety_stage(
@@ -712,12 +785,27 @@ impl Limiter {
     ) -> f64 {
         let factor = self.factor;
         let mut min_b = 1.0f64;
+        if !self.stage_b && ceiling.is_constant() {
+            // Measuring only: the stage's delay and the guard.
+            for c in 0..self.channels {
+                let t = self.target.get(ceiling.first(), |db| targets(db, factor));
+                let x = &mut self.x[c][..n];
+                self.state[c].delay_b.swap_block(x);
+                let out = &mut audio.channel_mut(c)[start..start + n];
+                self.guard_clips += guard_block(x, out, t.ceiling);
+            }
+            return min_b;
+        }
         for c in 0..self.channels {
             let ch = &mut self.state[c];
             let x = &mut self.x[c][..n];
             let q = &mut self.p[c][..n];
             let out = &mut audio.channel_mut(c)[start..start + n];
-            ch.check.peaks(x, q, thr_b);
+            if self.stage_a {
+                ch.check.peaks_where(x, q, thr_b, &self.wanted[c][..n]);
+            } else {
+                ch.check.peaks(x, q, thr_b);
+            }
             if ceiling.is_constant() {
                 let t = self.target.get(ceiling.first(), |db| targets(db, factor));
                 // At rest with every reading under the target, the stage is a delay.

@@ -171,10 +171,52 @@ impl TruePeakDetector {
         self.peaks_impl(input, peaks, threshold)
     }
 
+    /// [`Self::peaks_above`] where the caller also says which readings it needs at all:
+    /// `wanted[i]` false lets step `i` read 0 (a group of steps is read only when one of them is
+    /// wanted and may exceed `threshold`). The wanted readings above `threshold` have the bits
+    /// of the full detector. A negative (or NaN) `threshold` reads every sample, wanted or not.
+    pub fn peaks_above_where(
+        &mut self,
+        input: &[f64],
+        peaks: &mut [f64],
+        threshold: f64,
+        wanted: &[bool],
+    ) {
+        let threshold = if FORCE_FULL.load(Ordering::Relaxed) {
+            f64::NEG_INFINITY
+        } else {
+            threshold
+        };
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.peaks_where_avx2(input, peaks, threshold, wanted) };
+        }
+        self.peaks_where_impl(input, peaks, threshold, wanted)
+    }
+
+    /// How many input samples before a step its reading depends on at most: a reading of step
+    /// `n` is a function of the input samples `n − window() ..= n`.
+    pub fn window(&self) -> usize {
+        self.hist
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn peaks_avx2(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
         self.peaks_impl(input, peaks, threshold)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn peaks_where_avx2(
+        &mut self,
+        input: &[f64],
+        peaks: &mut [f64],
+        threshold: f64,
+        wanted: &[bool],
+    ) {
+        self.peaks_where_impl(input, peaks, threshold, wanted)
     }
 
     #[inline(always)]
@@ -187,13 +229,36 @@ impl TruePeakDetector {
                 &input[done..done + c],
                 &mut peaks[done..done + c],
                 threshold,
+                None,
             );
             done += c;
         }
     }
 
     #[inline(always)]
-    fn chunk(&mut self, x: &[f64], out: &mut [f64], threshold: f64) {
+    fn peaks_where_impl(
+        &mut self,
+        input: &[f64],
+        peaks: &mut [f64],
+        threshold: f64,
+        wanted: &[bool],
+    ) {
+        let n = input.len().min(peaks.len()).min(wanted.len());
+        let mut done = 0;
+        while done < n {
+            let c = (n - done).min(TP_CHUNK);
+            self.chunk(
+                &input[done..done + c],
+                &mut peaks[done..done + c],
+                threshold,
+                Some(&wanted[done..done + c]),
+            );
+            done += c;
+        }
+    }
+
+    #[inline(always)]
+    fn chunk(&mut self, x: &[f64], out: &mut [f64], threshold: f64, wanted: Option<&[bool]>) {
         let n = x.len();
         let hist = self.hist;
         self.raw[hist..hist + n].copy_from_slice(x);
@@ -203,16 +268,20 @@ impl TruePeakDetector {
         } else {
             self.group_maxima(n);
             let groups = n.div_ceil(GROUP);
+            let read = |det: &Self, g: usize| {
+                wanted.is_none_or(|w| w[g * GROUP..((g + 1) * GROUP).min(n)].contains(&true))
+                    && det.hot(g, threshold)
+            };
             let mut g = 0;
             while g < groups {
-                if !self.hot(g, threshold) {
+                if !read(self, g) {
                     let e = ((g + 1) * GROUP).min(n);
                     out[g * GROUP..e].fill(0.0);
                     g += 1;
                     continue;
                 }
                 let start = g;
-                while g < groups && self.hot(g, threshold) {
+                while g < groups && read(self, g) {
                     g += 1;
                 }
                 self.run(start * GROUP, (g * GROUP).min(n), out);
