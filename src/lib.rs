@@ -91,6 +91,7 @@ pub mod graph;
 pub mod io;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod matching;
 pub mod pool;
 pub mod render;
 pub mod script;

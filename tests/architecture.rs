@@ -36,6 +36,8 @@ const LAYERS: &[&str] = &[
     "render",
     "album",
     "script",
+    // Reference matching (`stemgraph match`): renders, measures, fits, writes override files.
+    "matching",
     "live",
 ];
 

@@ -55,8 +55,9 @@ pub enum PlotError {
     },
 }
 
-/// Registers the bundled font with plotters (once per process).
-fn register_font() {
+/// Registers the bundled font with plotters (once per process); text styles then use
+/// [`font`].
+pub fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The font is compiled in and known to parse (see the tests), so this cannot fail.
@@ -79,12 +80,21 @@ pub fn plot(png: &Path, file: &Analysis, reference: Option<&Analysis>) -> Result
         draw(&root, file, reference).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
+    save_png(png, &rgb, (PLOT_WIDTH, PLOT_HEIGHT))
+}
+
+/// Encodes an RGB buffer of `size` pixels as a PNG written atomically at `png`.
+pub fn save_png(png: &Path, rgb: &[u8], size: (u32, u32)) -> Result<(), PlotError> {
+    let err = |message: String| PlotError::Draw {
+        path: png.display().to_string(),
+        message,
+    };
     let (atomic, mut writer) = AtomicFile::create(png, &[])?;
-    let mut enc = ::png::Encoder::new(&mut writer, PLOT_WIDTH, PLOT_HEIGHT);
+    let mut enc = ::png::Encoder::new(&mut writer, size.0, size.1);
     enc.set_color(::png::ColorType::Rgb);
     enc.set_depth(::png::BitDepth::Eight);
     let encoded = enc.write_header().and_then(|mut w| {
-        w.write_image_data(&rgb)?;
+        w.write_image_data(rgb)?;
         w.finish()
     });
     encoded.map_err(|e| err(e.to_string()))?;
@@ -99,7 +109,8 @@ pub fn plot(png: &Path, file: &Analysis, reference: Option<&Analysis>) -> Result
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-fn font(size: u32) -> TextStyle<'static> {
+/// The bundled font at `size` pixels.
+pub fn font(size: u32) -> TextStyle<'static> {
     (FAMILY, size).into_font().into()
 }
 
@@ -512,7 +523,7 @@ fn time_label(t: f64, t_max: f64) -> String {
 }
 
 /// `1k`, `20k`, `200` style frequency labels.
-fn hz_label(f: f64) -> String {
+pub fn hz_label(f: f64) -> String {
     if f >= 1000.0 {
         let k = f / 1000.0;
         if (k - k.round()).abs() < 1e-6 {

@@ -6,6 +6,7 @@ mod analyze;
 mod check;
 mod demo;
 mod graph;
+mod r#match;
 mod play;
 mod plugins;
 mod render;
@@ -37,6 +38,8 @@ enum Command {
     Analyze(analyze::Args),
     /// Render an album: every song, one loudness policy, every deliverable, in parallel.
     Album(album::Args),
+    /// Propose an editable recipe change (per stem, EQ, width, loudness) toward a reference track.
+    Match(r#match::Args),
     /// List the installed LV2 plugins (ports, parameters, latency); `plugin save-state` saves a
     /// plugin node's state beside the recipe.
     #[command(alias = "plugin")]
@@ -54,6 +57,7 @@ pub fn main() -> i32 {
         Command::Play(args) => play::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::Album(args) => album::run(args),
+        Command::Match(args) => r#match::run(args),
         Command::Plugins(args) => plugins::run(args),
     };
     match result {

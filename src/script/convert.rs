@@ -185,7 +185,7 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
     }
     let tail = tail_settings(&t, &s_origin)?;
     let sections = sections(&t, &s_origin)?;
-    Ok(Session {
+    let mut session = Session {
         edits,
         tail,
         target_tolerance_lu,
@@ -202,7 +202,26 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
         automation,
         loaded_files: vec![recipe.to_path_buf()],
         sections,
-    })
+    };
+    apply_sets(&t, &mut session)?;
+    Ok(session)
+}
+
+/// The session's `s:set(key, value)` overrides, applied in order as `--set` applies them.
+fn apply_sets(t: &Table, session: &mut Session) -> Result<(), ScriptError> {
+    let Some(sets) = t.get::<Option<Table>>("sets").map_err(ScriptError::lua)? else {
+        return Ok(());
+    };
+    for set in sets.sequence_values::<Table>() {
+        let set = set.map_err(ScriptError::lua)?;
+        let origin = origin_of(&set);
+        let key = get_string(&set, "key", &origin)?.unwrap_or_default();
+        let value = get_number(&set, "value", &origin)?.unwrap_or(f64::NAN);
+        session
+            .apply_override(&format!("{key}={value}"))
+            .map_err(|e| recipe_err(&origin, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The table of a `session`, or the error of a recipe that returned something else.

@@ -105,7 +105,7 @@ function session(options)
     trim = options.trim,
     fade_in = options.fade_in,
     fade_out = options.fade_out,
-    nodes = {}, edges = {}, automation = {}, deliverables = {}, ids = {},
+    nodes = {}, edges = {}, automation = {}, deliverables = {}, ids = {}, sets = {},
     origin = origin(),
   }, Session)
   -- Song edits, with their times in seconds.
@@ -208,6 +208,34 @@ function Session:deliver(options)
   d.origin = d.origin or origin()
   self.deliverables[#self.deliverables + 1] = d
   return self
+end
+
+--- Overrides a parameter or session field once the recipe is built, as `--set KEY=VALUE` does:
+--- `s:set("vocals.gain_db", 1.5)`, `s:set("master.send.bass.gain_db", 2)`, `s:set("target_lufs", -12)`.
+--- For override files that `require` a recipe and change it (`stemgraph match --write`).
+function Session:set(key, value)
+  check_string(key, "the key of `set`")
+  if type(value) ~= "number" then fail("`set` needs a number for `" .. key .. "`") end
+  self.sets[#self.sets + 1] = { key = key, value = value, origin = origin() }
+  return self
+end
+
+--- Places processors right after node `id`: what `id` fed now comes from the last of them.
+--- Returns the last one. For override files (a match EQ after the mix bus).
+function Session:insert(id, list)
+  check_string(id, "the node id of `insert`")
+  local node
+  for _, n in ipairs(self.nodes) do
+    if n.id == id then node = n end
+  end
+  if node == nil then fail("`insert`: the session has no node `" .. id .. "`") end
+  local moved = {}
+  for _, e in ipairs(self.edges) do
+    if e.from == id and e.port == "in" then moved[#moved + 1] = e end
+  end
+  local last = node:chain(list)
+  for _, e in ipairs(moved) do e.from = last.id end
+  return last
 end
 
 --- Automation of one parameter: either a list of { time, value [, shape] } breakpoints, or a

@@ -379,6 +379,34 @@ impl Band {
         self.identity = self.spec.kind.has_gain() && gain_db == 0.0;
     }
 
+    /// The band's magnitude response in dB at `at_hz`, set to (`freq`, `gain_db`, `q`) at
+    /// `sample_rate`: the very sections [`Band::process`] runs (same design, same SVF), so a fit
+    /// or a plot of an EQ is of stemgraph's real bands. Control side; `q` is ignored by types
+    /// without one.
+    pub fn response_db(
+        spec: BandSpec,
+        (freq, gain_db, q): (f64, f64, f64),
+        at_hz: f64,
+        sample_rate: f64,
+    ) -> f64 {
+        let has_q = spec.kind.has_q(spec.slope_db);
+        let params = BandParams {
+            freq: 0,
+            gain: spec.kind.has_gain().then_some(1),
+            q: has_q.then_some(2),
+        };
+        let mut band = Band::new(spec, params);
+        let q = if has_q { q } else { spec.kind.default_q() };
+        band.update(sample_rate, freq, gain_db, q);
+        band.coefs[..band.sections]
+            .iter()
+            .map(|c| {
+                let (re, im) = c.response(at_hz, sample_rate);
+                10.0 * libm::log10(re * re + im * im)
+            })
+            .sum()
+    }
+
     /// The sections to run this block when the band is constant and not the identity (then its
     /// run is the plain series of these sections, see [`crate::dsp::filters::svf::run_series2`]):
     /// coefficients and the states of both channels.

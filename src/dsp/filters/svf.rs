@@ -122,6 +122,33 @@ impl SvfCoefs {
         Self::new(g, 1.0 / q, 0.0, 0.0, 1.0)
     }
 
+    /// The section's frequency response at `freq_hz` for `sample_rate`, as (re, im): the
+    /// state-space form run by [`SvfCoefs::tick`], `H(z) = d + c·(zI − A)⁻¹·b` on the unit
+    /// circle. Control side (fits and plots of the EQ's real response); not used on the audio path.
+    pub fn response(&self, freq_hz: f64, sample_rate: f64) -> (f64, f64) {
+        let w = 2.0 * std::f64::consts::PI * freq_hz / sample_rate;
+        let (zr, zi) = (libm::cos(w), libm::sin(w));
+        // zI − A = [[z − a11, b1], [−b1, z − a22]]; its inverse is adj / det.
+        let (p_r, p_i) = (zr - self.a11, zi);
+        let (q_r, q_i) = (zr - self.a22, zi);
+        let mul = |a: (f64, f64), b: (f64, f64)| (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0);
+        let pq = mul((p_r, p_i), (q_r, q_i));
+        let det = (pq.0 + self.b1 * self.b1, pq.1);
+        // adj·b = [(z − a22)·b1 − b1·b2, b1·b1 + (z − a11)·b2]
+        let v1 = (q_r * self.b1 - self.b1 * self.b2, q_i * self.b1);
+        let v2 = (self.b1 * self.b1 + p_r * self.b2, p_i * self.b2);
+        let num = (
+            self.c1 * v1.0 + self.c2 * v2.0,
+            self.c1 * v1.1 + self.c2 * v2.1,
+        );
+        let dd = det.0 * det.0 + det.1 * det.1;
+        let frac = (
+            (num.0 * det.0 + num.1 * det.1) / dd,
+            (num.1 * det.0 - num.0 * det.1) / dd,
+        );
+        (self.d + frac.0, frac.1)
+    }
+
     /// One sample through the section: returns the output and advances `s`.
     #[inline(always)]
     pub fn tick(&self, s: &mut SvfState, x: f64) -> f64 {

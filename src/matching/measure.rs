@@ -1,0 +1,139 @@
+//! Renders and measurements: the master as the recipe renders it now, the stems'
+//! contributions to the mix, and the band powers of a programme over chosen sections.
+
+use super::grid::Grid;
+use super::routing::{contributions_graph, param_in, Routing};
+use super::scan::{self, Scan};
+use super::select::Selection;
+use super::spectra::{self, CrossBands};
+use super::MatchError;
+use crate::render::{render, RenderOptions, RenderResult};
+use crate::session::{Deliverable, DitherKind, FileFormat, Session};
+use std::path::{Path, PathBuf};
+
+/// A 32-bit float file of `output` at the session rate, with no safety limiter unless
+/// `ceiling` (the master keeps its own).
+fn float_file(file: &str, output: Option<String>, ceiling: Option<f64>) -> Deliverable {
+    Deliverable {
+        file: file.to_string(),
+        format: FileFormat::Wav,
+        tags: Vec::new(),
+        output,
+        bits: 32,
+        sample_rate: None,
+        dither: DitherKind::None,
+        ceiling_dbtp: ceiling,
+        seed: 0,
+        lead_silence_s: 0.0,
+        tail_silence_s: 0.0,
+        origin: None,
+    }
+}
+
+fn options(dir: &Path, interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> RenderOptions {
+    let mut o = RenderOptions::new(dir);
+    o.report = false;
+    o.threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    o.interrupt = interrupt;
+    o
+}
+
+/// Renders `session`'s master (its first deliverable's output) into `dir` as a float file
+/// at the session rate, with the recipe's loudness target and ceiling.
+pub fn render_master(
+    session: &Session,
+    dir: &Path,
+    name: &str,
+    interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<(PathBuf, RenderResult), MatchError> {
+    let mut s = session.clone();
+    let output = session.deliverables.first().and_then(|d| d.output.clone());
+    s.deliverables = vec![float_file(name, output, None)];
+    let result = render(&s, options(dir, interrupt))?;
+    Ok((result.files[0].wav.path.clone(), result))
+}
+
+/// Renders each routed stem's contribution to the mix into `dir`: one float file per stem, in
+/// the order of `routing.stems`.
+pub fn render_contributions(
+    session: &Session,
+    routing: &Routing,
+    dir: &Path,
+    interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<Vec<PathBuf>, MatchError> {
+    let mut s = session.clone();
+    s.graph = contributions_graph(&session.graph, routing);
+    s.automation.retain(|a| param_in(&s.graph, &a.param));
+    let graph = s.graph.clone();
+    s.graph.automation.retain(|a| param_in(&graph, &a.param));
+    s.target_lufs = None;
+    s.ceiling_dbtp = None;
+    s.reference = None;
+    s.deliverables = (0..routing.stems.len())
+        .map(|i| float_file(&format!("stem-{i}.wav"), Some(format!("__match.{i}.out")), None))
+        .collect();
+    let result = render(&s, options(dir, interrupt))?;
+    Ok(result.files.iter().map(|f| f.wav.path.clone()).collect())
+}
+
+/// Band powers of the time-aligned files `paths` (read at `rate`) over `selection`, on
+/// `grid`.
+pub fn bands(
+    paths: &[PathBuf],
+    rate: u32,
+    frames: u64,
+    selection: &Selection,
+    grid: &Grid,
+) -> Result<CrossBands, MatchError> {
+    let mut streams = paths
+        .iter()
+        .map(|p| scan::open(p, rate).map(|(s, _)| s))
+        .collect::<Result<Vec<_>, _>>()?;
+    spectra::measure(&mut streams, frames, rate, selection, grid)
+}
+
+/// One programme measured: its scan, the sections chosen and its band powers on the fit grid
+/// and on the third-octave grid.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// The first pass.
+    pub scan: Scan,
+    /// The sections measured.
+    pub selection: Selection,
+    /// Band powers on the fit grid.
+    pub fit: CrossBands,
+    /// Band powers on the third-octave grid.
+    pub thirds: CrossBands,
+}
+
+impl Measured {
+    /// Measures `path` (already scanned) over `selection`.
+    pub fn new(scan: Scan, selection: Selection, grids: (&Grid, &Grid)) -> Result<Measured, MatchError> {
+        let paths = [scan.path.clone()];
+        let fit = bands(&paths, scan.sample_rate, scan.frames, &selection, grids.0)?;
+        let thirds = bands(&paths, scan.sample_rate, scan.frames, &selection, grids.1)?;
+        Ok(Measured {
+            scan,
+            selection,
+            fit,
+            thirds,
+        })
+    }
+
+    /// Band levels in dB relative to the selection's loudness (loudness-matched levels), mid
+    /// or side, on the fit grid or the third-octave grid.
+    pub fn levels(&self, side: bool, thirds: bool) -> Vec<f64> {
+        let c = if thirds { &self.thirds } else { &self.fit };
+        c.total(side)
+            .iter()
+            .map(|p| 10.0 * p.max(1e-30).log10() - self.selection.loudness_lufs)
+            .collect()
+    }
+
+    /// Side-to-mid ratio over the chosen sections, dB.
+    pub fn side_to_mid_db(&self) -> f64 {
+        let m: f64 = self.fit.total(false).iter().sum();
+        let s: f64 = self.fit.total(true).iter().sum();
+        10.0 * (s.max(1e-30) / m.max(1e-30)).log10()
+    }
+}

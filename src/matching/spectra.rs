@@ -1,0 +1,147 @@
+//! Band powers of one or more time-aligned signals over a selection, mid and side apart, with
+//! every cross term: for signals `k` and `j` and band `b`, `C[k][j][b] = Σ Re(X_k · conj X_j)`
+//! over the band's bins and the chosen frames (Hann window, half overlap), divided by the
+//! frames used. For one signal it is its band power; for the stems of a mix, the power of any
+//! weighted sum `Σ a_k x_k` in band `b` is exactly `Σ_k Σ_j a_k a_j C[k][j][b]`, which is
+//! what the per-stem fit needs.
+
+use super::grid::Grid;
+use super::select::Selection;
+use super::MatchError;
+use crate::io::decode::StemStream;
+use realfft::num_complex::Complex;
+use realfft::RealFftPlanner;
+
+/// Cross-band powers of `n` signals, mid and side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossBands {
+    /// Signals.
+    pub n: usize,
+    /// `mid[pair(k, j)][band]`.
+    pub mid: Vec<Vec<f64>>,
+    /// `side[pair(k, j)][band]`.
+    pub side: Vec<Vec<f64>>,
+    /// FFT frames averaged.
+    pub frames: usize,
+}
+
+impl CrossBands {
+    /// Index of the pair `(k, j)` (either order).
+    pub fn pair(&self, k: usize, j: usize) -> usize {
+        let (a, b) = if k <= j { (k, j) } else { (j, k) };
+        a * self.n - a * (a + 1) / 2 + b
+    }
+
+    /// Power in band `b` of `Σ a_k x_k` (mid when `side` is false).
+    pub fn power(&self, a: &[f64], b: usize, side: bool) -> f64 {
+        let c = if side { &self.side } else { &self.mid };
+        let mut p = 0.0;
+        for k in 0..self.n {
+            p += a[k] * a[k] * c[self.pair(k, k)][b];
+            for j in k + 1..self.n {
+                p += 2.0 * a[k] * a[j] * c[self.pair(k, j)][b];
+            }
+        }
+        p
+    }
+
+    /// Band powers of the sum of all signals (every gain 1), mid or side.
+    pub fn total(&self, side: bool) -> Vec<f64> {
+        let ones = vec![1.0; self.n];
+        let bands = self.mid.first().map_or(0, Vec::len);
+        (0..bands).map(|b| self.power(&ones, b, side)).collect()
+    }
+}
+
+/// The FFT size for `rate`: about 0.68 s (32768 at 48 kHz), so a sixth-octave band at 35 Hz
+/// spans a few bins.
+pub fn fft_size(rate: u32) -> usize {
+    let n = (f64::from(rate) * 0.68).log2().round() as u32;
+    1usize << n.clamp(12, 17)
+}
+
+/// Reads `streams` (stereo, time-aligned, `frames` long) together and measures their cross
+/// band powers on `grid` over the frames whose centre lies in `selection`.
+pub fn measure(
+    streams: &mut [StemStream],
+    frames: u64,
+    rate: u32,
+    selection: &Selection,
+    grid: &Grid,
+) -> Result<CrossBands, MatchError> {
+    let n = streams.len();
+    let size = fft_size(rate);
+    let hop = size / 2;
+    let fft = RealFftPlanner::<f64>::new().plan_fft_forward(size);
+    let window: Vec<f64> = (0..size)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / size as f64).cos())
+        .collect();
+    let bins = size / 2 + 1;
+    let bands = grid.bin_bands(bins, f64::from(rate) / size as f64);
+    let pairs = n * (n + 1) / 2;
+    let mut out = CrossBands {
+        n,
+        mid: vec![vec![0.0; grid.len()]; pairs],
+        side: vec![vec![0.0; grid.len()]; pairs],
+        frames: 0,
+    };
+    // A sliding buffer of `size` frames per signal and channel.
+    let mut buf = vec![[vec![0.0; size], vec![0.0; size]]; n];
+    let mut spectra = vec![[vec![Complex::default(); bins], vec![Complex::default(); bins]]; n];
+    let mut input = fft.make_input_vec();
+    let mut scratch = fft.make_scratch_vec();
+    let mut start: u64 = 0;
+    let mut filled = 0usize;
+    while start < frames {
+        // Top up each buffer to `size` frames (zeros past the end).
+        let need = size - filled;
+        for (s, b) in streams.iter_mut().zip(&mut buf) {
+            let [l, r] = b;
+            s.read_block(&mut [&mut l[filled..], &mut r[filled..]], need)?;
+        }
+        let centre = start + size as u64 / 2;
+        if centre < frames && selection.contains(centre, rate) {
+            for (b, sp) in buf.iter().zip(&mut spectra) {
+                for (ch, sign) in [(0usize, 1.0f64), (1, -1.0)] {
+                    for i in 0..size {
+                        input[i] = 0.5 * (b[0][i] + sign * b[1][i]) * window[i];
+                    }
+                    fft.process_with_scratch(&mut input, &mut sp[ch], &mut scratch)
+                        .map_err(|e| MatchError::Internal(e.to_string()))?;
+                }
+            }
+            accumulate(&mut out, &spectra, &bands);
+            out.frames += 1;
+        }
+        for b in &mut buf {
+            for ch in b.iter_mut() {
+                ch.copy_within(hop.., 0);
+            }
+        }
+        filled = size - hop;
+        start += hop as u64;
+    }
+    let norm = 1.0 / out.frames.max(1) as f64;
+    for v in out.mid.iter_mut().chain(out.side.iter_mut()).flatten() {
+        *v *= norm;
+    }
+    Ok(out)
+}
+
+/// Adds one frame's cross powers per band.
+fn accumulate(out: &mut CrossBands, spectra: &[[Vec<Complex<f64>>; 2]], bands: &[Option<usize>]) {
+    let n = out.n;
+    for k in 0..n {
+        for j in k..n {
+            let p = out.pair(k, j);
+            for (side, dst) in [(0usize, &mut out.mid[p]), (1, &mut out.side[p])] {
+                let (xk, xj) = (&spectra[k][side], &spectra[j][side]);
+                for (i, band) in bands.iter().enumerate() {
+                    if let Some(b) = band {
+                        dst[*b] += xk[i].re * xj[i].re + xk[i].im * xj[i].im;
+                    }
+                }
+            }
+        }
+    }
+}
