@@ -31,7 +31,8 @@ fn write_wav(path: &Path, planes: &[Vec<f64>], rate: u32) {
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for k in 0..planes[0].len() {
         for p in planes {
-            w.write_sample((p[k].clamp(-1.0, 1.0 - 1e-7) * 8_388_608.0).round() as i32).unwrap();
+            w.write_sample((p[k].clamp(-1.0, 1.0 - 1e-7) * 8_388_608.0).round() as i32)
+                .unwrap();
         }
     }
     w.finalize().unwrap();
@@ -42,7 +43,11 @@ fn assert_bounded(r: &MatchReport, what: &str) {
     let lim = r.limits;
     for s in &r.proposal.stems {
         assert!(s.change_db.abs() <= lim.stem_db + 1e-9, "{what}: {s:?}");
-        assert!(s.change_db > -lim.stem_db + 0.5, "{what}: {} is nearly muted: {s:?}", s.stem);
+        assert!(
+            s.change_db > -lim.stem_db + 0.5,
+            "{what}: {} is nearly muted: {s:?}",
+            s.stem
+        );
     }
     for b in r.proposal.eq.iter().flat_map(|e| &e.bands) {
         assert!(b.gain_db.abs() <= lim.eq_db + 1e-9, "{what}: {b:?}");
@@ -57,7 +62,10 @@ fn assert_bounded(r: &MatchReport, what: &str) {
         r.proposal.eq.as_ref().map(|e| e.bands.iter().map(|b| (b.kind.name(), b.freq_hz, b.gain_db)).collect::<Vec<_>>()),
         c.after_rms_db, c.before_rms_db, c.after_max_db, c.before_max_db, r.notes
     );
-    assert!(c.after_rms_db < c.before_rms_db, "{what}: the proposal got no closer: {c:?}");
+    assert!(
+        c.after_rms_db < c.before_rms_db,
+        "{what}: the proposal got no closer: {c:?}"
+    );
     assert!(r.markdown().contains("How close it gets"));
 }
 
@@ -67,13 +75,25 @@ fn a_different_song_gives_a_bounded_proposal() {
     let recipe = dir.path().join("demo.lua");
     // Another demo seed: the same arrangement played differently, its unprocessed stem mix.
     let other = demo_project(30.0, 0xD1FF);
-    let r = run_match(&recipe, &[other.path().join("stems/mix.wav").display().to_string()], 100.0);
+    let r = run_match(
+        &recipe,
+        &[other.path().join("stems/mix.wav").display().to_string()],
+        100.0,
+    );
     assert_bounded(&r, "demo seed 0xD1FF");
     // A song of another style at another sample rate (the corpus ballad, 44.1 kHz).
     if let Some(songs) = corpus::songs() {
         let ballad = songs.iter().find(|s| s.name == "ballad").unwrap();
-        let r = run_match(&recipe, &[ballad.dir.join("mix.wav").display().to_string()], 100.0);
-        assert!(r.notes.iter().any(|n| n.contains("resampled")), "{:?}", r.notes);
+        let r = run_match(
+            &recipe,
+            &[ballad.dir.join("mix.wav").display().to_string()],
+            100.0,
+        );
+        assert!(
+            r.notes.iter().any(|n| n.contains("resampled")),
+            "{:?}",
+            r.notes
+        );
         assert_bounded(&r, "ballad");
     }
 }
@@ -86,26 +106,67 @@ fn bad_references_are_errors_or_notes() {
     let rate = spec.sample_rate;
     let at = |name: &str| dir.path().join(name);
     // Shorter than 10 s.
-    let short: Vec<Vec<f64>> = planes.iter().map(|c| c[..(rate * 8) as usize].to_vec()).collect();
+    let short: Vec<Vec<f64>> = planes
+        .iter()
+        .map(|c| c[..(rate * 8) as usize].to_vec())
+        .collect();
     write_wav(&at("short.wav"), &short, rate);
-    let e = try_match(&recipe, &[at("short.wav").display().to_string()], 100.0, None).unwrap_err();
-    assert!(matches!(e, MatchError::Input { .. }) && e.to_string().contains("at least 10 s"), "{e}");
+    let e = try_match(
+        &recipe,
+        &[at("short.wav").display().to_string()],
+        100.0,
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, MatchError::Input { .. }) && e.to_string().contains("at least 10 s"),
+        "{e}"
+    );
     // Silent.
-    write_wav(&at("silent.wav"), &[vec![0.0; (rate * 15) as usize], vec![0.0; (rate * 15) as usize]], rate);
-    let e = try_match(&recipe, &[at("silent.wav").display().to_string()], 100.0, None).unwrap_err();
+    write_wav(
+        &at("silent.wav"),
+        &[
+            vec![0.0; (rate * 15) as usize],
+            vec![0.0; (rate * 15) as usize],
+        ],
+        rate,
+    );
+    let e = try_match(
+        &recipe,
+        &[at("silent.wav").display().to_string()],
+        100.0,
+        None,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("silent"), "{e}");
     // Mono: matched, without width or side EQ.
-    let mono = vec![planes[0].iter().zip(&planes[1]).map(|(a, b)| 0.5 * (a + b)).collect::<Vec<f64>>()];
+    let mono = vec![planes[0]
+        .iter()
+        .zip(&planes[1])
+        .map(|(a, b)| 0.5 * (a + b))
+        .collect::<Vec<f64>>()];
     write_wav(&at("mono.wav"), &mono, rate);
     let r = run_match(&recipe, &[at("mono.wav").display().to_string()], 100.0);
     assert!(r.notes.iter().any(|n| n.contains("mono")), "{:?}", r.notes);
     assert!(r.proposal.width.is_none(), "{:?}", r.proposal.width);
-    assert!(r.proposal.eq.iter().flat_map(|e| &e.bands).all(|b| b.mode != stemgraph::dsp::eq::band::Mode::Side));
+    assert!(r
+        .proposal
+        .eq
+        .iter()
+        .flat_map(|e| &e.bands)
+        .all(|b| b.mode != stemgraph::dsp::eq::band::Mode::Side));
     // Clipped: 12 dB hotter, hard-clipped at full scale.
-    let hot: Vec<Vec<f64>> = planes.iter().map(|c| c.iter().map(|x| (x * 4.0).clamp(-1.0, 1.0)).collect()).collect();
+    let hot: Vec<Vec<f64>> = planes
+        .iter()
+        .map(|c| c.iter().map(|x| (x * 4.0).clamp(-1.0, 1.0)).collect())
+        .collect();
     write_wav(&at("clipped.wav"), &hot, rate);
     let r = run_match(&recipe, &[at("clipped.wav").display().to_string()], 100.0);
-    assert!(r.notes.iter().any(|n| n.contains("clipped")), "{:?}", r.notes);
+    assert!(
+        r.notes.iter().any(|n| n.contains("clipped")),
+        "{:?}",
+        r.notes
+    );
     // Nonexistent.
     assert!(try_match(&recipe, &["nowhere.wav".into()], 100.0, None).is_err());
 }
@@ -125,6 +186,15 @@ fn the_override_file_never_replaces_the_recipe() {
     let elsewhere = tempfile::tempdir().unwrap();
     assert!(writer::module_name(&recipe, &elsewhere.path().join("o.lua")).is_err());
     // Matched to its own master, the recipe needs next to nothing.
-    assert!(r.proposal.stems.iter().all(|s| s.change_db.abs() < 0.3), "{:?}", r.proposal.stems);
-    assert!(r.proposal.eq.iter().flat_map(|e| &e.bands).all(|b| b.gain_db.abs() < 0.3));
+    assert!(
+        r.proposal.stems.iter().all(|s| s.change_db.abs() < 0.3),
+        "{:?}",
+        r.proposal.stems
+    );
+    assert!(r
+        .proposal
+        .eq
+        .iter()
+        .flat_map(|e| &e.bands)
+        .all(|b| b.gain_db.abs() < 0.3));
 }

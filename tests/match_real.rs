@@ -40,10 +40,17 @@ fn known_changes_are_recovered_on_the_corpus_songs() {
         );
         let reference = render_lua(dir, "truth", &truth);
         let report = run_match(&recipe, &[reference.display().to_string()], 100.0);
-        let changes: Vec<(String, f64)> = song.stems.iter().map(|s| (s.clone(), stem_change(&report, s))).collect();
+        let changes: Vec<(String, f64)> = song
+            .stems
+            .iter()
+            .map(|s| (s.clone(), stem_change(&report, s)))
+            .collect();
         let eq_err = eq_error_db(
             &report,
-            &[band(BandType::HighShelf, 8000.0, 2.0, 0.707), band(BandType::Tilt, 1000.0, -1.5, 0.707)],
+            &[
+                band(BandType::HighShelf, 8000.0, 2.0, 0.707),
+                band(BandType::Tilt, 1000.0, -1.5, 0.707),
+            ],
             f64::from(song.rate),
         );
         let check = report.check.clone().unwrap();
@@ -53,16 +60,44 @@ fn known_changes_are_recovered_on_the_corpus_songs() {
         );
         if let Some(e) = &report.proposal.eq {
             for b in &e.bands {
-                eprintln!("  {} {:?} {:.0} Hz {:+.2} dB q {:.2}", b.kind.name(), b.mode, b.freq_hz, b.gain_db, b.q);
+                eprintln!(
+                    "  {} {:?} {:.0} Hz {:+.2} dB q {:.2}",
+                    b.kind.name(),
+                    b.mode,
+                    b.freq_hz,
+                    b.gain_db,
+                    b.q
+                );
             }
         }
-        eprintln!("  width {:?}; model rms {:.2} → {:.2}", report.proposal.width, report.model_rms_before_db, report.model_rms_after_db);
+        eprintln!(
+            "  width {:?}; model rms {:.2} → {:.2}",
+            report.proposal.width, report.model_rms_before_db, report.model_rms_after_db
+        );
         for (name, c) in &changes {
-            let want = if name == up { 3.0 } else if name == down { -2.0 } else { 0.0 };
-            assert!((c - want).abs() <= 0.5, "{}: {name} {c:+.2} dB, truth {want:+.1}", song.name);
+            let want = if name == up {
+                3.0
+            } else if name == down {
+                -2.0
+            } else {
+                0.0
+            };
+            assert!(
+                (c - want).abs() <= 0.5,
+                "{}: {name} {c:+.2} dB, truth {want:+.1}",
+                song.name
+            );
         }
-        assert!(eq_err <= 0.5, "{}: EQ response {eq_err:.2} dB from the truth", song.name);
-        assert!((check.after_lufs - check.reference_lufs).abs() <= 0.1, "{}: {check:?}", song.name);
+        assert!(
+            eq_err <= 0.5,
+            "{}: EQ response {eq_err:.2} dB from the truth",
+            song.name
+        );
+        assert!(
+            (check.after_lufs - check.reference_lufs).abs() <= 0.1,
+            "{}: {check:?}",
+            song.name
+        );
         assert!(check.after_max_db <= 0.5, "{}: {check:?}", song.name);
     }
 }

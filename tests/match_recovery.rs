@@ -8,9 +8,9 @@ mod common;
 mod matching;
 
 use matching::*;
+use std::sync::OnceLock;
 use stemgraph::dsp::eq::band::BandType;
 use stemgraph::matching::writer;
-use std::sync::OnceLock;
 
 const TRUTH: &str = r#"
 local s = require "demo"
@@ -51,28 +51,50 @@ fn known_changes_are_recovered_and_the_override_file_lands_on_the_reference() {
     eprintln!("stems: bass {bass:+.2} lead {lead:+.2} drums {drums:+.2} keys {keys:+.2}");
     assert!((bass - 3.0).abs() <= 0.5, "bass {bass}");
     assert!((lead + 2.0).abs() <= 0.5, "lead {lead}");
-    assert!(drums.abs() <= 0.5 && keys.abs() <= 0.5, "drums {drums}, keys {keys}");
+    assert!(
+        drums.abs() <= 0.5 && keys.abs() <= 0.5,
+        "drums {drums}, keys {keys}"
+    );
     let eq_err = eq_error_db(&report, &truth_eq(), 48_000.0);
     eprintln!("EQ response error {eq_err:.2} dB; {:?}", report.proposal.eq);
     assert!(eq_err <= 0.5, "EQ response {eq_err} dB from the truth");
     let check = report.check.as_ref().unwrap();
     eprintln!(
         "check: after max {:.2} dB rms {:.2} (before {:.2}); {:.2} LUFS vs {:.2}",
-        check.after_max_db, check.after_rms_db, check.before_max_db, check.after_lufs, check.reference_lufs
+        check.after_max_db,
+        check.after_rms_db,
+        check.before_max_db,
+        check.after_lufs,
+        check.reference_lufs
     );
     assert!((check.after_lufs - check.reference_lufs).abs() <= 0.1);
     assert!(check.after_max_db <= 0.5, "{check:?}");
-    assert!(check.before_max_db > 1.5, "the change was visible before: {check:?}");
+    assert!(
+        check.before_max_db > 1.5,
+        "the change was visible before: {check:?}"
+    );
 
     // The override file, written and rendered as a user would.
     let file = dir.path().join("demo.match.lua");
     let module = writer::module_name(&recipe, &file).unwrap();
     let recipe_bytes = std::fs::read(&recipe).unwrap();
-    writer::write(&file, &writer::override_lua(&report, &module), &[recipe.clone()]).unwrap();
-    assert_eq!(std::fs::read(&recipe).unwrap(), recipe_bytes, "the recipe is never rewritten");
+    writer::write(
+        &file,
+        &writer::override_lua(&report, &module),
+        &[recipe.clone()],
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&recipe).unwrap(),
+        recipe_bytes,
+        "the recipe is never rewritten"
+    );
     let after = render_recipe(&file, &dir.path().join("after"));
     let (d, after_lufs, ref_lufs) = third_octave_diff(&after, reference, 48_000);
-    eprintln!("override file: max {:.2} dB, {after_lufs:.2} LUFS vs {ref_lufs:.2}", max_abs(&d));
+    eprintln!(
+        "override file: max {:.2} dB, {after_lufs:.2} LUFS vs {ref_lufs:.2}",
+        max_abs(&d)
+    );
     assert!(max_abs(&d) <= 0.5, "{d:?}");
     assert!((after_lufs - ref_lufs).abs() <= 0.1);
 }
@@ -85,7 +107,11 @@ fn the_amount_scales_the_proposal() {
     let bass = stem_change(&half, "bass");
     assert!((bass - 1.5).abs() <= 0.35, "bass at 50 %: {bass}");
     let none = run_match(&recipe, &[reference.display().to_string()], 0.0);
-    assert!(none.proposal.stems.is_empty() && none.proposal.eq.is_none(), "{:?}", none.proposal);
+    assert!(
+        none.proposal.stems.is_empty() && none.proposal.eq.is_none(),
+        "{:?}",
+        none.proposal
+    );
 }
 
 #[test]
@@ -96,7 +122,10 @@ fn weighted_references_pull_toward_their_weights() {
     let plain = render_recipe(&recipe, &dir.path().join("plain"));
     let r = run_match(
         &recipe,
-        &[format!("{}:0.7", reference.display()), format!("{}:0.3", plain.display())],
+        &[
+            format!("{}:0.7", reference.display()),
+            format!("{}:0.3", plain.display()),
+        ],
         100.0,
     );
     let bass = stem_change(&r, "bass");

@@ -323,19 +323,40 @@ return s
     .unwrap();
     let session = stemgraph::script::load_recipe(&recipe).unwrap();
     let mut outputs = Vec::new();
+    let mut reports = Vec::new();
     for (threads, block) in [(1, 1024), (2, 1024), (2, 333)] {
         let out = dir.join(format!("out{threads}_{block}"));
         let mut opts = stemgraph::render::RenderOptions::new(&out);
         opts.threads = threads;
         opts.block_size = block;
-        stemgraph::render::render(&session, opts).unwrap();
+        let result = stemgraph::render::render(&session, opts).unwrap();
+        let report = result.report.expect("a report by default");
         outputs.push((
             std::fs::read(out.join("out.wav")).unwrap(),
             std::fs::read(out.join("out 16bit 44k1.wav")).unwrap(),
+            // The report's contents (all but the wall time), gain-reduction statistics included.
+            format!(
+                "{:?} {:?} {:?} {:?}",
+                report.gain_reduction, report.stems, report.outputs, report.deliverables
+            ),
         ));
+        if block == 1024 {
+            reports.push(outputs.last().unwrap().2.clone());
+        }
     }
     assert!(
-        outputs.windows(2).all(|w| w[0] == w[1]),
+        outputs
+            .windows(2)
+            .all(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1),
         "same bytes at any thread count"
+    );
+    assert!(
+        reports[0].matches("GainReduction {").count() >= 7,
+        "the report lists the compressors and the limiter: {}",
+        reports[0]
+    );
+    assert_eq!(
+        reports[0], reports[1],
+        "the same report on one thread and two"
     );
 }

@@ -390,6 +390,11 @@ def main():
     (work / "chain.json").write_text(json.dumps(chain, indent=1))
     fgraph = ffmpeg_graph(chain)
     (work / "ffmpeg_filter_complex.txt").write_text(fgraph + "\n")
+    # M for ffmpeg: the same strips and R's master chain without its limiter; the loudness
+    # target, the limiter and the deliverables are ffmpeg_master.py's.
+    mgraph = ffmpeg_graph({"stems": chain["stems"],
+                           "master": [p for p in chain["master"] if p["kind"] != "limiter"]})
+    (work / "ffmpeg_master_filter_complex.txt").write_text(mgraph + "\n")
     out = work / "out"
     out.mkdir(exist_ok=True)
     ff_cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
@@ -400,6 +405,8 @@ def main():
                str(out / "ffmpeg.wav")]
     pb_cmd = [sys.executable, str(HERE / "pedalboard_render.py"), str(work / "chain.json"),
               str(out / "pedalboard.wav")]
+    ffm_cmd = [sys.executable, str(HERE / "ffmpeg_master.py"),
+               str(work / "ffmpeg_master_filter_complex.txt"), str(out)] + [s["path"] for s in chain["stems"]]
 
     def sg_cmd(recipe, threads, dest):
         return [sg, "render", str(recipe), "--out", str(out / dest), "--threads", str(threads)]
@@ -415,6 +422,8 @@ def main():
          sg_cmd(r_dir / "reference.lua", 1, "sg1_bare") + ["--no-report"]),
         ("sg1_tp4", "R*", "stemgraph, 1 thread, limiter with 4x true-peak detection",
          sg_cmd(r_dir / "reference_tp4.lua", 1, "sg1_tp4")),
+        ("ffmpeg_master", "M", "ffmpeg: loudnorm two-pass + alimiter + aresample + dither, 1 thread",
+         ffm_cmd),
         ("master1", "M", "stemgraph full mastering chain, 1 thread", sg_cmd(r_dir / "mastering.lua", 1, "master1")),
         ("master2", "M", "stemgraph full mastering chain, 2 threads", sg_cmd(r_dir / "mastering.lua", 2, "master2")),
         ("other1", "O", "stemgraph other recipe (8 stems), 1 thread", sg_cmd(w8_dir / "other.lua", 1, "other1")),
@@ -461,6 +470,7 @@ def main():
         for f in ("mastering 24bit.wav", "mastering 16bit 44k1.wav"))
     same_bits_o = (out / "other1" / "other.wav").read_bytes() == (out / "other2" / "other.wav").read_bytes()
     m_lufs = loudness(out / "master1" / "mastering 16bit 44k1.wav")
+    ffm_lufs = loudness(out / "ffmpeg_master 16bit 44k1.wav")
     # The portable build (no AVX2) must give the same bits.
     measure(sg_cmd(r_dir / "reference.lua", 1, "sg1_portable") + [], env=dict(env1, STEMGRAPH_SIMD="portable"))
     measure(sg_cmd(r_dir / "mastering.lua", 1, "master1_portable"), env=dict(env1, STEMGRAPH_SIMD="portable"))
@@ -516,9 +526,12 @@ def main():
     w("  ffmpeg's `alimiter` and pedalboard's `Limiter`); one 24-bit WAV. ffmpeg and pedalboard get")
     w("  the same numbers, read from the compiled recipe.")
     w("- **R\\***: R with stemgraph's limiter detecting true peak at 4x (`oversampling = 4` instead of 1).")
-    w("- **M**: `mastering.lua`, the full mastering chain on R's stems: the same stem strips; master")
-    w("  high-pass + bell, glue compressor, width, true-peak limiter with 8x detection at -1 dBTP;")
-    w("  24-bit 48 kHz and TPDF-dithered 16-bit 44.1 kHz deliverables.")
+    w("- **M**: `mastering.lua`, the full mastering chain on R's stems to a loudness target of")
+    w("  -14 LUFS: the same stem strips; master high-pass + bell, glue compressor, width, true-peak")
+    w("  limiter with 8x detection at -1 dBTP, its drive solved for the target; 24-bit 48 kHz and")
+    w("  TPDF-dithered 16-bit 44.1 kHz deliverables. ffmpeg's row, for the record")
+    w("  (`ffmpeg_master.py`): the same strips, `loudnorm` two-pass to -14 LUFS, `alimiter` (sample")
+    w("  peak), `aresample` with triangular dither, the same two files.")
     w("- **O**: `other.lua` on W8: saturation, de-esser, multiband, width, a delay return, pans;")
     w("  master multiband + width + true-peak limiter.")
     w("")
@@ -568,7 +581,8 @@ def main():
       f"{ag_pb['worst_band_db']:.2f} dB at {ag_pb['worst_band_hz']:.0f} Hz.")
     w(f"True peak of the R renders (ffmpeg's meter): stemgraph {ag_ff['tp'][0]:.2f}, ffmpeg "
       f"{ag_ff['tp'][1]:.2f}, pedalboard {ag_pb['tp'][1]:.2f} dBTP; M's 16-bit 44.1 kHz "
-      f"deliverable: {m_lufs[0]:.1f} LUFS, {m_lufs[1]:.2f} dBTP.")
+      f"deliverable: {m_lufs[0]:.1f} LUFS, {m_lufs[1]:.2f} dBTP (ffmpeg's: {ffm_lufs[0]:.1f} LUFS, "
+      f"{ffm_lufs[1]:.2f} dBTP).")
     w("")
     w(f"Bit-identical across thread counts (and with or without the cache and the report): R {'yes' if same_bits else 'NO'}, M "
       f"{'yes' if same_bits_m else 'NO'}, O {'yes' if same_bits_o else 'NO'}. SIMD path that "

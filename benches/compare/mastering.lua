@@ -1,10 +1,10 @@
 -- The full mastering chain on the reference stems (benches/compare/run.sh, workload M): R's six
--- stem strips, then a master chain as a mastering engineer would run it: high-pass and a bell,
+-- stem strips, then a master chain as a mastering engineer would run it, to -14 LUFS: high-pass and a bell,
 -- glue compression, width with a mono low end, and the true-peak limiter detecting at 8x, to a
 -- 24-bit 48 kHz master and a TPDF-dithered 16-bit 44.1 kHz deliverable. Set beside R, it shows
 -- what the better limiter, the resampling and the dither cost.
 
-local s = session { title = "mastering" }
+local s = session { title = "mastering", target_lufs = -14 }
 local master = s:bus "master"
 
 local function strip(name, b1, b2, comp, gain_db)

@@ -81,14 +81,21 @@ pub fn run(args: Args) -> Result<(), CliError> {
     opts.check = !args.no_check;
     opts.interrupt = Some(super::interrupt_flag());
     if !args.json {
-        eprintln!("matching \"{}\": rendering the master and the stems…", session.title);
+        eprintln!(
+            "matching \"{}\": rendering the master and the stems…",
+            session.title
+        );
     }
     let report = propose(&session, &opts)?;
     drop(work);
     let md = report.markdown();
     let protected = session.loaded_files.clone();
     writer::write(&out.join("match.md"), &md, &protected)?;
-    writer::write(&out.join("match.json"), &serde_json::to_string_pretty(&report)?, &protected)?;
+    writer::write(
+        &out.join("match.json"),
+        &serde_json::to_string_pretty(&report)?,
+        &protected,
+    )?;
     #[cfg(feature = "plot")]
     stemgraph::matching::plot::plot(&out.join("match.png"), &report)?;
     if let (Some(path), Some(module)) = (&args.write, &module) {

@@ -102,7 +102,9 @@ impl Fit {
     pub fn stems_db(&self, input: &FitInput<'_>) -> Vec<f64> {
         let joint = Joint::new(input, self.params.1);
         let a = joint.stem_gains(&self.params.0);
-        (0..input.centres.len()).map(|b| joint.stems_at(&a, b, false)).collect()
+        (0..input.centres.len())
+            .map(|b| joint.stems_at(&a, b, false))
+            .collect()
     }
 }
 
@@ -161,7 +163,10 @@ impl<'a> Joint<'a> {
         let stems = input.stems.map_or(0, |c| c.n);
         let (base_mid, base_side) = match input.stems {
             Some(c) => (c.total(false), c.total(true)),
-            None => (vec![0.0; input.centres.len()], vec![0.0; input.centres.len()]),
+            None => (
+                vec![0.0; input.centres.len()],
+                vec![0.0; input.centres.len()],
+            ),
         };
         Joint {
             input,
@@ -176,7 +181,11 @@ impl<'a> Joint<'a> {
 
     /// The stems' part of the change in band `b`, dB.
     fn stems_at(&self, a: &[f64], b: usize, side: bool) -> f64 {
-        let base = if side { self.base_side[b] } else { self.base_mid[b] };
+        let base = if side {
+            self.base_side[b]
+        } else {
+            self.base_mid[b]
+        };
         match self.input.stems {
             Some(c) if base > 0.0 => 10.0 * (c.power(a, b, side).max(1e-300) / base).log10(),
             _ => 0.0,
@@ -204,17 +213,47 @@ impl<'a> Joint<'a> {
         let e = l.eq();
         let mut b = vec![
             band(BandType::Tilt, TILT_HZ, x[e], SHELF_Q, Mode::Stereo),
-            band(BandType::LowShelf, 2f64.powf(x[e + 2]), x[e + 1], SHELF_Q, Mode::Stereo),
-            band(BandType::HighShelf, 2f64.powf(x[e + 4]), x[e + 3], SHELF_Q, Mode::Stereo),
+            band(
+                BandType::LowShelf,
+                2f64.powf(x[e + 2]),
+                x[e + 1],
+                SHELF_Q,
+                Mode::Stereo,
+            ),
+            band(
+                BandType::HighShelf,
+                2f64.powf(x[e + 4]),
+                x[e + 3],
+                SHELF_Q,
+                Mode::Stereo,
+            ),
         ];
         for i in 0..l.bells {
             let p = l.bell(i);
-            b.push(band(BandType::Bell, 2f64.powf(x[p + 1]), x[p], 2f64.powf(x[p + 2]), Mode::Stereo));
+            b.push(band(
+                BandType::Bell,
+                2f64.powf(x[p + 1]),
+                x[p],
+                2f64.powf(x[p + 2]),
+                Mode::Stereo,
+            ));
         }
         let s = l.side();
         b.push(band(BandType::Tilt, TILT_HZ, x[s], SHELF_Q, Mode::Side));
-        b.push(band(BandType::LowShelf, SIDE_LOW_HZ, x[s + 1], SHELF_Q, Mode::Side));
-        b.push(band(BandType::HighShelf, SIDE_HIGH_HZ, x[s + 2], SHELF_Q, Mode::Side));
+        b.push(band(
+            BandType::LowShelf,
+            SIDE_LOW_HZ,
+            x[s + 1],
+            SHELF_Q,
+            Mode::Side,
+        ));
+        b.push(band(
+            BandType::HighShelf,
+            SIDE_HIGH_HZ,
+            x[s + 2],
+            SHELF_Q,
+            Mode::Side,
+        ));
         b
     }
 
@@ -288,11 +327,23 @@ impl Problem for Joint<'_> {
             _ if i < l.stems && self.zero[i] => pin,
             _ if i < l.stems => (-lim.stem_db, lim.stem_db),
             _ if i == l.offset() => (-60.0, 60.0),
-            _ if i == l.width() => if side_ok { (-lim.width_db, lim.width_db) } else { pin },
+            _ if i == l.width() => {
+                if side_ok {
+                    (-lim.width_db, lim.width_db)
+                } else {
+                    pin
+                }
+            }
             _ if i == e || i == e + 1 || i == e + 3 => (-lim.eq_db, lim.eq_db),
             _ if i == e + 2 => (40f64.log2(), 400f64.log2()),
             _ if i == e + 4 => (2000f64.log2(), 14000f64.log2()),
-            _ if (s..s + 3).contains(&i) => if side_ok { (-lim.eq_db, lim.eq_db) } else { pin },
+            _ if (s..s + 3).contains(&i) => {
+                if side_ok {
+                    (-lim.eq_db, lim.eq_db)
+                } else {
+                    pin
+                }
+            }
             _ => match (i - l.bell(0)) % 3 {
                 0 => (-lim.eq_db, lim.eq_db),
                 1 => (40f64.log2(), 16000f64.log2()),
@@ -389,7 +440,11 @@ fn finish(joint: &Joint<'_>, mut x: Vec<f64>, rms_before: f64) -> Fit {
         let mut sorted = x[..l.stems].to_vec();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
-        let median = if n % 2 == 1 { sorted[n / 2] } else { 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]) };
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+        };
         for v in &mut x[..l.stems] {
             *v -= median;
         }
@@ -416,7 +471,12 @@ fn add_bell(joint: &Joint<'_>, x: &[f64], cost: f64) -> Option<(Vec<f64>, f64)> 
     let n = inp.centres.len();
     // Residuals over three neighbouring bands, mid only.
     let (best, _) = (1..n.saturating_sub(1))
-        .map(|b| (b, (r[(b - 1) * step] + r[b * step] + r[(b + 1) * step]).abs()))
+        .map(|b| {
+            (
+                b,
+                (r[(b - 1) * step] + r[b * step] + r[(b + 1) * step]).abs(),
+            )
+        })
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
     let trial = Joint::new(inp, joint.layout.bells + 1);
     let mut y = x.to_vec();

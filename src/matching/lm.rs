@@ -131,7 +131,12 @@ mod tests {
     impl Problem for Exp {
         fn residuals(&self, x: &[f64], r: &mut Vec<f64>) {
             r.clear();
-            r.extend(self.t.iter().zip(&self.y).map(|(t, y)| x[0] * (x[1] * t).exp() - y));
+            r.extend(
+                self.t
+                    .iter()
+                    .zip(&self.y)
+                    .map(|(t, y)| x[0] * (x[1] * t).exp() - y),
+            );
         }
         fn bounds(&self, i: usize) -> (f64, f64) {
             [(-10.0, 10.0), (-1.0, 0.3)][i]
@@ -150,6 +155,9 @@ mod tests {
         let p = Exp { t: p.t, y };
         let mut x = [1.0, 0.0];
         let cost = solve(&p, &mut x, 100);
-        assert!((x[0] - 2.0).abs() < 1e-6 && (x[1] + 0.5).abs() < 1e-6 && cost < 1e-12, "{x:?}");
+        assert!(
+            (x[0] - 2.0).abs() < 1e-6 && (x[1] + 0.5).abs() < 1e-6 && cost < 1e-12,
+            "{x:?}"
+        );
     }
 }

@@ -30,7 +30,10 @@ fn float_file(file: &str, output: Option<String>, ceiling: Option<f64>) -> Deliv
     }
 }
 
-fn options(dir: &Path, interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> RenderOptions {
+fn options(
+    dir: &Path,
+    interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) -> RenderOptions {
     let mut o = RenderOptions::new(dir);
     o.report = false;
     o.threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
@@ -70,7 +73,13 @@ pub fn render_contributions(
     s.ceiling_dbtp = None;
     s.reference = None;
     s.deliverables = (0..routing.stems.len())
-        .map(|i| float_file(&format!("stem-{i}.wav"), Some(format!("__match.{i}.out")), None))
+        .map(|i| {
+            float_file(
+                &format!("stem-{i}.wav"),
+                Some(format!("__match.{i}.out")),
+                None,
+            )
+        })
         .collect();
     let result = render(&s, options(dir, interrupt))?;
     Ok(result.files.iter().map(|f| f.wav.path.clone()).collect())
@@ -108,7 +117,11 @@ pub struct Measured {
 
 impl Measured {
     /// Measures `path` (already scanned) over `selection`.
-    pub fn new(scan: Scan, selection: Selection, grids: (&Grid, &Grid)) -> Result<Measured, MatchError> {
+    pub fn new(
+        scan: Scan,
+        selection: Selection,
+        grids: (&Grid, &Grid),
+    ) -> Result<Measured, MatchError> {
         let paths = [scan.path.clone()];
         let fit = bands(&paths, scan.sample_rate, scan.frames, &selection, grids.0)?;
         let thirds = bands(&paths, scan.sample_rate, scan.frames, &selection, grids.1)?;

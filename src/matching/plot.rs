@@ -24,19 +24,52 @@ pub fn plot(png: &Path, report: &MatchReport) -> Result<(), PlotError> {
         let areas = root.split_evenly((2, 1));
         let c = &report.curves;
         let fit: Vec<(&str, RGBColor, Vec<(f64, f64)>)> = vec![
-            ("reference − master", RGBColor(31, 119, 180), zip(&c.fit_hz, &c.difference_db)),
-            ("proposal (predicted)", RGBColor(230, 110, 0), zip(&c.fit_hz, &c.predicted_db)),
-            ("proposed EQ", RGBColor(30, 140, 60), zip(&c.fit_hz, &c.eq_db)),
-            ("stem changes", RGBColor(150, 60, 170), zip(&c.fit_hz, &c.stems_db)),
+            (
+                "reference − master",
+                RGBColor(31, 119, 180),
+                zip(&c.fit_hz, &c.difference_db),
+            ),
+            (
+                "proposal (predicted)",
+                RGBColor(230, 110, 0),
+                zip(&c.fit_hz, &c.predicted_db),
+            ),
+            (
+                "proposed EQ",
+                RGBColor(30, 140, 60),
+                zip(&c.fit_hz, &c.eq_db),
+            ),
+            (
+                "stem changes",
+                RGBColor(150, 60, 170),
+                zip(&c.fit_hz, &c.stems_db),
+            ),
         ];
-        chart(&areas[0], "Tonal balance: the difference and the fit (mid, loudness-matched)", &fit)
-            .map_err(err)?;
+        chart(
+            &areas[0],
+            "Tonal balance: the difference and the fit (mid, loudness-matched)",
+            &fit,
+        )
+        .map_err(err)?;
         if let Some(k) = &report.check {
             let curves = vec![
-                ("master − reference, before", RGBColor(200, 30, 30), zip(&k.thirds_hz, &k.before_db)),
-                ("after the proposal", RGBColor(30, 140, 60), zip(&k.thirds_hz, &k.after_db)),
+                (
+                    "master − reference, before",
+                    RGBColor(200, 30, 30),
+                    zip(&k.thirds_hz, &k.before_db),
+                ),
+                (
+                    "after the proposal",
+                    RGBColor(30, 140, 60),
+                    zip(&k.thirds_hz, &k.after_db),
+                ),
             ];
-            chart(&areas[1], "Check render: third-octave bands, loudness-matched", &curves).map_err(err)?;
+            chart(
+                &areas[1],
+                "Check render: third-octave bands, loudness-matched",
+                &curves,
+            )
+            .map_err(err)?;
         }
         root.present().map_err(|e| err(e.to_string()))?;
     }
@@ -44,13 +77,24 @@ pub fn plot(png: &Path, report: &MatchReport) -> Result<(), PlotError> {
 }
 
 fn zip(x: &[f64], y: &[f64]) -> Vec<(f64, f64)> {
-    x.iter().copied().zip(y.iter().copied()).filter(|p| p.1.is_finite()).collect()
+    x.iter()
+        .copied()
+        .zip(y.iter().copied())
+        .filter(|p| p.1.is_finite())
+        .collect()
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
-fn chart(area: &Area, title: &str, curves: &[(&str, RGBColor, Vec<(f64, f64)>)]) -> Result<(), String> {
-    let worst = curves.iter().flat_map(|c| c.2.iter().map(|p| p.1.abs())).fold(3.0, f64::max);
+fn chart(
+    area: &Area,
+    title: &str,
+    curves: &[(&str, RGBColor, Vec<(f64, f64)>)],
+) -> Result<(), String> {
+    let worst = curves
+        .iter()
+        .flat_map(|c| c.2.iter().map(|p| p.1.abs()))
+        .fold(3.0, f64::max);
     let span = (worst / 3.0).ceil() * 3.0;
     let mut ch = ChartBuilder::on(area)
         .caption(title, font(18))
@@ -73,7 +117,9 @@ fn chart(area: &Area, title: &str, curves: &[(&str, RGBColor, Vec<(f64, f64)>)])
         ch.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
             .map_err(|e| e.to_string())?
             .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     ch.configure_series_labels()
         .label_font(font(15))

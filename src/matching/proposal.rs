@@ -95,7 +95,9 @@ impl Proposal {
         let err = |e: crate::session::OverrideError| MatchError::Apply(e.to_string());
         for s in &self.stems {
             for (key, _, to) in &s.sends {
-                session.apply_override(&format!("{key}={to}")).map_err(err)?;
+                session
+                    .apply_override(&format!("{key}={to}"))
+                    .map_err(err)?;
             }
         }
         let mut after = None;
@@ -114,7 +116,8 @@ impl Proposal {
                     .apply_override(&format!("{}.width_pct={}", w.node, w.to_pct))
                     .map_err(err)?;
             } else {
-                let after = after.ok_or_else(|| MatchError::Apply("a new width node needs the EQ".into()))?;
+                let after = after
+                    .ok_or_else(|| MatchError::Apply("a new width node needs the EQ".into()))?;
                 let kind = NodeKind::Processor {
                     kind: "width".into(),
                     config: crate::dsp::ProcessorConfig::new().num("width_pct", w.to_pct),
@@ -146,12 +149,19 @@ impl Proposal {
 }
 
 /// Inserts node `id` after `after`: what `after` fed now comes from `id`.
-fn insert_after(session: &mut Session, after: &str, id: &str, kind: NodeKind) -> Result<(), MatchError> {
+fn insert_after(
+    session: &mut Session,
+    after: &str,
+    id: &str,
+    kind: NodeKind,
+) -> Result<(), MatchError> {
     if session.graph.find(after).is_none() {
         return Err(MatchError::Apply(format!("no node `{after}`")));
     }
     if session.graph.find(id).is_some() {
-        return Err(MatchError::Apply(format!("the recipe already has a node `{id}`")));
+        return Err(MatchError::Apply(format!(
+            "the recipe already has a node `{id}`"
+        )));
     }
     for e in &mut session.graph.edges {
         if e.from == after && e.port == crate::dsp::Port::Main {

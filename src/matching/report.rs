@@ -187,13 +187,20 @@ pub(crate) fn stem_reason(m: &Measurements, input: &FitInput<'_>, k: usize) -> S
     let share: Vec<f64> = (0..total.len())
         .map(|b| {
             let own: f64 = (0..c.n).map(|j| c.mid[c.pair(k, j)][b]).sum();
-            if total[b] > 0.0 { (own / total[b]).clamp(0.0, 1.0) } else { 0.0 }
+            if total[b] > 0.0 {
+                (own / total[b]).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
         })
         .collect();
-    let (peak, top) = share
-        .iter()
-        .enumerate()
-        .fold((0, 0.0), |a, (b, &s)| if s * input.w_mid[b] > a.1 { (b, s * input.w_mid[b]) } else { a });
+    let (peak, top) = share.iter().enumerate().fold((0, 0.0), |a, (b, &s)| {
+        if s * input.w_mid[b] > a.1 {
+            (b, s * input.w_mid[b])
+        } else {
+            a
+        }
+    });
     let keep = |b: usize| share[b] * input.w_mid[b] >= 0.6 * top;
     let mut b0 = peak;
     while b0 > 0 && keep(b0 - 1) {
@@ -229,29 +236,46 @@ pub(crate) fn eq_reason(input: &FitInput<'_>, stems_db: &[f64], offset: f64, b: 
         })
         .collect();
     let mean_where = |pred: &dyn Fn(f64) -> bool| {
-        let v: Vec<f64> = (0..c.len()).filter(|&i| pred(c[i])).map(|i| left[i]).collect();
+        let v: Vec<f64> = (0..c.len())
+            .filter(|&i| pred(c[i]))
+            .map(|i| left[i])
+            .collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64
     };
-    let side = if side_band { " in the side, beyond the mid's difference" } else { "" };
+    let side = if side_band {
+        " in the side, beyond the mid's difference"
+    } else {
+        ""
+    };
     match b.kind {
-        BandType::Tilt => format!(
+        BandType::Tilt => {
+            format!(
             "reference is {} overall{side}: {:+.1} dB above 4 kHz against {:+.1} dB below 250 Hz{}",
             if b.gain_db > 0.0 { "brighter" } else { "darker" },
             mean_where(&|f| f > 4000.0),
             mean_where(&|f| f < 250.0),
             if side_band { "" } else { ", after the stem changes" }
-        ),
+        )
+        }
         BandType::HighShelf => format!(
             "reference has {:+.1} dB above {:.0} Hz{side}{}",
             mean_where(&|f| f > b.freq_hz),
             b.freq_hz,
-            if side_band { "" } else { " after the stem changes" }
+            if side_band {
+                ""
+            } else {
+                " after the stem changes"
+            }
         ),
         BandType::LowShelf => format!(
             "reference has {:+.1} dB below {:.0} Hz{side}{}",
             mean_where(&|f| f < b.freq_hz),
             b.freq_hz,
-            if side_band { "" } else { " after the stem changes" }
+            if side_band {
+                ""
+            } else {
+                " after the stem changes"
+            }
         ),
         _ => {
             let w = 2f64.powf(0.5 / b.q);
@@ -280,20 +304,33 @@ impl MatchReport {
         if let Some(s) = &self.section {
             o += &format!("- section matched: `{s}`\n");
         }
-        o += &format!("- amount: {:.0} %\n\n## Proposal\n\n| change | why |\n|---|---|\n", self.amount_pct);
+        o += &format!(
+            "- amount: {:.0} %\n\n## Proposal\n\n| change | why |\n|---|---|\n",
+            self.amount_pct
+        );
         for s in &p.stems {
-            o += &format!("| `{}` {:+.2} dB (its sends) | {} |\n", s.stem, s.change_db, s.why);
+            o += &format!(
+                "| `{}` {:+.2} dB (its sends) | {} |\n",
+                s.stem, s.change_db, s.why
+            );
         }
         if let Some(e) = &p.eq {
             for (b, why) in e.bands.iter().zip(&e.why) {
                 o += &format!(
                     "| `{}` {} {:.0} Hz {:+.2} dB | {} |\n",
-                    e.node, b.kind.name(), b.freq_hz, b.gain_db, why
+                    e.node,
+                    b.kind.name(),
+                    b.freq_hz,
+                    b.gain_db,
+                    why
                 );
             }
         }
         if let Some(w) = &p.width {
-            o += &format!("| `{}` width {:.0} → {:.1} % | {} |\n", w.node, w.from_pct, w.to_pct, w.why);
+            o += &format!(
+                "| `{}` width {:.0} → {:.1} % | {} |\n",
+                w.node, w.from_pct, w.to_pct, w.why
+            );
         }
         if let Some(l) = &p.loudness {
             o += &format!("| target {:.2} LUFS | {} |\n", l.to_lufs, l.why);
@@ -306,8 +343,14 @@ impl MatchReport {
             "\n## Dynamics and width\n\n| | reference | master |\n|---|---|---|\n\
              | integrated | {:.1} LUFS | {:.1} LUFS |\n| PLR | {:.1} dB | {:.1} dB |\n\
              | LRA | {:.1} LU | {:.1} LU |\n| side to mid | {:.1} dB | {:.1} dB |\n",
-            d.reference_lufs, d.master_lufs, d.reference_plr_db, d.master_plr_db,
-            d.reference_lra_lu, d.master_lra_lu, d.reference_side_to_mid_db, d.master_side_to_mid_db
+            d.reference_lufs,
+            d.master_lufs,
+            d.reference_plr_db,
+            d.master_plr_db,
+            d.reference_lra_lu,
+            d.master_lra_lu,
+            d.reference_side_to_mid_db,
+            d.master_side_to_mid_db
         );
         o += &format!(
             "\nThe fit leaves {:.2} dB RMS of the {:.2} dB RMS difference (weighted, sixth-octave bands).\n",
@@ -326,7 +369,13 @@ impl MatchReport {
             for s in &self.sections {
                 o += &format!(
                     "| {} | {:.1} s | {:.1} s | {:.1} LUFS | {:.2}–{:.2} | {:.2} dB |\n",
-                    s.name, s.from_s, s.to_s, s.master_lufs, s.reference_quantiles.0, s.reference_quantiles.1, s.rms_after_db
+                    s.name,
+                    s.from_s,
+                    s.to_s,
+                    s.master_lufs,
+                    s.reference_quantiles.0,
+                    s.reference_quantiles.1,
+                    s.rms_after_db
                 );
             }
         }

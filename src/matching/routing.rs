@@ -70,8 +70,12 @@ pub fn routing(graph: &GraphSpec, stems: &[String]) -> Result<Routing, MatchErro
         .iter()
         .map(|s| (s.clone(), reach(graph, s)))
         .filter(|(_, r)| {
-            r.iter()
-                .any(|n| matches!(graph.find(n).map(|n| &n.kind), Some(NodeKind::Output { .. })))
+            r.iter().any(|n| {
+                matches!(
+                    graph.find(n).map(|n| &n.kind),
+                    Some(NodeKind::Output { .. })
+                )
+            })
         })
         .collect();
     if reaches.is_empty() {
@@ -160,8 +164,12 @@ pub fn contributions_graph(graph: &GraphSpec, routing: &Routing) -> GraphSpec {
     for e in &graph.edges {
         match (owner.get(e.from.as_str()), owner.get(e.to.as_str())) {
             (Some(a), Some(b)) if a == b => g.edges.push(e.clone()),
-            (Some(&a), _) if e.port == Port::Main
-                && routing.stems[a].sends.iter().any(|s| s.from == e.from && s.bus == e.to) =>
+            (Some(&a), _)
+                if e.port == Port::Main
+                    && routing.stems[a]
+                        .sends
+                        .iter()
+                        .any(|s| s.from == e.from && s.bus == e.to) =>
             {
                 let mut e = e.clone();
                 e.to = format!("__match.{a}");

@@ -75,7 +75,11 @@ fn section_range(session: &Session, name: &str, song_s: f64) -> Result<(f64, f64
             let known: Vec<&str> = session.sections.iter().map(|(n, _)| n.as_str()).collect();
             MatchError::Usage(format!(
                 "--section {name}: the recipe declares no such section (sections: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ))
         })
 }
@@ -87,7 +91,12 @@ fn measure_all(session: &Session, opts: &MatchOptions) -> Result<Measurements, M
     let rate = result.sample_rate;
     let names: Vec<String> = session.stems.iter().map(|s| s.name.clone()).collect();
     let routing = routing::routing(&session.graph, &names)?;
-    let stem_paths = measure::render_contributions(session, &routing, &dir.join("stems"), opts.interrupt.clone())?;
+    let stem_paths = measure::render_contributions(
+        session,
+        &routing,
+        &dir.join("stems"),
+        opts.interrupt.clone(),
+    )?;
     let (grid, thirds) = (Grid::fit(), Grid::third_octave());
     let master_scan = scan::scan(&master_path, rate)?;
     let range = match &opts.section {
@@ -127,7 +136,12 @@ fn measure_all(session: &Session, opts: &MatchOptions) -> Result<Measurements, M
 
 /// Reference minus master per band (loudness-matched levels, references weighted), mid and
 /// side, on the fit grid or the third-octave grid, against `master`.
-pub(crate) fn difference(refs: &[(f64, Measured)], master: &Measured, side: bool, thirds: bool) -> Vec<f64> {
+pub(crate) fn difference(
+    refs: &[(f64, Measured)],
+    master: &Measured,
+    side: bool,
+    thirds: bool,
+) -> Vec<f64> {
     let m = master.levels(side, thirds);
     let mut d = vec![0.0; m.len()];
     for (w, r) in refs {
@@ -144,7 +158,12 @@ pub(crate) fn weights(refs: &[(f64, Measured)], master: &Measured) -> (Vec<f64>,
     let mut ref_mid = vec![0.0; master.fit.mid[0].len()];
     let mut ref_side = ref_mid.clone();
     for (w, r) in refs {
-        for (b, (m, s)) in r.levels(false, false).into_iter().zip(r.levels(true, false)).enumerate() {
+        for (b, (m, s)) in r
+            .levels(false, false)
+            .into_iter()
+            .zip(r.levels(true, false))
+            .enumerate()
+        {
             ref_mid[b] += w * m;
             ref_side[b] += w * s;
         }
@@ -155,7 +174,13 @@ pub(crate) fn weights(refs: &[(f64, Measured)], master: &Measured) -> (Vec<f64>,
     let w_mid: Vec<f64> = ref_mid
         .iter()
         .zip(&mm)
-        .map(|(l, m)| if *m < top - 100.0 { 0.0 } else { ((l - top + 50.0) / 40.0).clamp(0.1, 1.0) })
+        .map(|(l, m)| {
+            if *m < top - 100.0 {
+                0.0
+            } else {
+                ((l - top + 50.0) / 40.0).clamp(0.1, 1.0)
+            }
+        })
         .collect();
     let w_side = (0..w_mid.len())
         .map(|b| {
@@ -214,11 +239,20 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
     }
     let mut refs = opts.references.clone();
     reference::normalise(&mut refs);
-    let opts = MatchOptions { references: refs, section: opts.section.clone(), interrupt: opts.interrupt.clone(), work_dir: opts.work_dir.clone(), ..*opts };
+    let opts = MatchOptions {
+        references: refs,
+        section: opts.section.clone(),
+        interrupt: opts.interrupt.clone(),
+        work_dir: opts.work_dir.clone(),
+        ..*opts
+    };
     let m = measure_all(session, &opts)?;
     let input = fit_input(&m, &m.refs, &m.master, &m.stems, opts.limits);
     let amount = opts.amount_pct / 100.0;
-    let dynamics = dynamics::compare(&m.refs.iter().map(|(w, r)| (*w, r)).collect::<Vec<_>>(), &m.master);
+    let dynamics = dynamics::compare(
+        &m.refs.iter().map(|(w, r)| (*w, r)).collect::<Vec<_>>(),
+        &m.master,
+    );
     let mut notes = m.notes.clone();
     let mut best = attempt(session, &m, &input, &opts, &dynamics, &mut notes)?;
     // The model is linear up to the mix bus; the master chain (compressor, limiter) is not.
@@ -244,14 +278,28 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
         if rms(&second) < rms(&best) {
             best = second;
             notes = notes2;
-            notes.push("refined once with the check render's error (the master chain is not linear)".into());
+            notes.push(
+                "refined once with the check render's error (the master chain is not linear)"
+                    .into(),
+            );
         }
     }
-    let Attempt { fitted, proposal, sections: section_reports, check, .. } = best;
+    let Attempt {
+        fitted,
+        proposal,
+        sections: section_reports,
+        check,
+        ..
+    } = best;
     let curves = Curves::new(&m, &input, &fitted);
     Ok(MatchReport {
         recipe: session.recipe.clone(),
-        references: m.refs.iter().zip(&opts.references).map(|((w, r), spec)| RefReport::new(spec, *w, r)).collect(),
+        references: m
+            .refs
+            .iter()
+            .zip(&opts.references)
+            .map(|((w, r), spec)| RefReport::new(spec, *w, r))
+            .collect(),
         section: opts.section.clone(),
         amount_pct: opts.amount_pct,
         limits: opts.limits,
@@ -290,7 +338,15 @@ fn attempt(
     let fitted = fit::fit(input);
     let mut proposal = build(session, m, input, &fitted, amount, dynamics, notes);
     let sections = if opts.section.is_none() && !session.sections.is_empty() {
-        sections::propose(session, m, &fitted, &mut proposal, amount, opts.limits, notes)?
+        sections::propose(
+            session,
+            m,
+            &fitted,
+            &mut proposal,
+            amount,
+            opts.limits,
+            notes,
+        )?
     } else {
         Vec::new()
     };
@@ -356,12 +412,21 @@ fn build(
         p.eq = Some(EqChange {
             node: unique_id(session, &format!("{}.match_eq", m.routing.mix_bus)),
             after: m.routing.mix_bus.clone(),
-            why: bands.iter().map(|b| super::report::eq_reason(input, &stems_db, fitted.offset_db, b)).collect(),
+            why: bands
+                .iter()
+                .map(|b| super::report::eq_reason(input, &stems_db, fitted.offset_db, b))
+                .collect(),
             bands,
         });
     }
     let width_id = unique_id(session, &format!("{}.match_width", m.routing.mix_bus));
-    p.width = dynamics::width(session, &m.routing.mix_bus, &width_id, amount * fitted.width_db, d);
+    p.width = dynamics::width(
+        session,
+        &m.routing.mix_bus,
+        &width_id,
+        amount * fitted.width_db,
+        d,
+    );
     if p.eq.is_none() && p.width.as_ref().is_some_and(|w| !w.exists) {
         p.width = None;
         notes.push("the width change is too small to add a width node for".into());
@@ -378,7 +443,10 @@ fn unique_id(session: &Session, base: &str) -> String {
     if session.graph.find(base).is_none() {
         return base.to_string();
     }
-    (2..).map(|i| format!("{base}_{i}")).find(|id| session.graph.find(id).is_none()).unwrap_or_default()
+    (2..)
+        .map(|i| format!("{base}_{i}"))
+        .find(|id| session.graph.find(id).is_none())
+        .unwrap_or_default()
 }
 
 /// Renders the session with the proposal and measures it against the references.
@@ -390,7 +458,8 @@ fn check(
 ) -> Result<(Check, Measured), MatchError> {
     let mut s = session.clone();
     proposal.apply(&mut s)?;
-    let (path, result) = measure::render_master(&s, &opts.work_dir, "after.wav", opts.interrupt.clone())?;
+    let (path, result) =
+        measure::render_master(&s, &opts.work_dir, "after.wav", opts.interrupt.clone())?;
     let after_scan = scan::scan(&path, m.rate)?;
     let range = match &opts.section {
         Some(name) => Some(section_range(session, name, after_scan.seconds())?),
@@ -398,5 +467,8 @@ fn check(
     };
     let sel = select::loudest(&after_scan, range);
     let after = Measured::new(after_scan, sel, (&m.grid, &m.thirds))?;
-    Ok((Check::new(m, &after, result.target.as_ref().map(|t| t.drive_db)), after))
+    Ok((
+        Check::new(m, &after, result.target.as_ref().map(|t| t.drive_db)),
+        after,
+    ))
 }

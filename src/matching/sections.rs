@@ -64,7 +64,9 @@ pub(crate) fn propose(
     for (name, range) in &ranges {
         let sel = select::rank(&m.master.scan, Some(*range), 0.3, 1.0);
         if sel.seconds() < 1.0 {
-            notes.push(format!("section `{name}` is too short or silent to be matched on its own"));
+            notes.push(format!(
+                "section `{name}` is too short or silent to be matched on its own"
+            ));
             continue;
         }
         measured.push((name.clone(), *range, sel));
@@ -74,10 +76,16 @@ pub(crate) fn propose(
     }
     // Rank of each section's loudness among the sections: 0 quietest, 1 loudest.
     let mut order: Vec<usize> = (0..measured.len()).collect();
-    order.sort_by(|&a, &b| measured[a].2.loudness_lufs.total_cmp(&measured[b].2.loudness_lufs));
+    order.sort_by(|&a, &b| {
+        measured[a]
+            .2
+            .loudness_lufs
+            .total_cmp(&measured[b].2.loudness_lufs)
+    });
     let mut reports = Vec::new();
     for (i, (name, range, sel)) in measured.iter().enumerate() {
-        let p = order.iter().position(|&o| o == i).unwrap_or(0) as f64 / (measured.len() - 1) as f64;
+        let p =
+            order.iter().position(|&o| o == i).unwrap_or(0) as f64 / (measured.len() - 1) as f64;
         let q = (0.7 * p, 0.7 * p + 0.3);
         let master = Measured::new(m.master.scan.clone(), sel.clone(), (&m.grid, &m.thirds))?;
         let stems = measure::bands(&m.stem_paths, m.rate, m.master.scan.frames, sel, &m.grid)?;
@@ -107,12 +115,21 @@ pub(crate) fn propose(
 }
 
 /// Step automation of the stem sends and EQ gains whose section values differ.
-fn automate(m: &Measurements, global: &Fit, reports: &[SectionReport], p: &mut Proposal, amount: f64) {
+fn automate(
+    m: &Measurements,
+    global: &Fit,
+    reports: &[SectionReport],
+    p: &mut Proposal,
+    amount: f64,
+) {
     let spread = |v: &[f64]| {
         v.iter().copied().fold(f64::MIN, f64::max) - v.iter().copied().fold(f64::MAX, f64::min)
     };
     for (k, route) in m.routing.stems.iter().enumerate() {
-        let vals: Vec<f64> = reports.iter().map(|r| round(amount * r.stem_db[k], 2)).collect();
+        let vals: Vec<f64> = reports
+            .iter()
+            .map(|r| round(amount * r.stem_db[k], 2))
+            .collect();
         if spread(&vals) < MIN_SPREAD_DB {
             continue;
         }
@@ -142,18 +159,30 @@ fn automate(m: &Measurements, global: &Fit, reports: &[SectionReport], p: &mut P
             continue;
         }
         n += 1;
-        let vals: Vec<f64> = reports.iter().map(|r| round(amount * r.eq_db[i], 2)).collect();
+        let vals: Vec<f64> = reports
+            .iter()
+            .map(|r| round(amount * r.eq_db[i], 2))
+            .collect();
         if spread(&vals) < MIN_SPREAD_DB {
             continue;
         }
         autos.push(AutomationChange {
             param: format!("{node}.{n}.gain_db"),
-            points: reports.iter().zip(&vals).map(|(r, v)| (r.from_s, *v)).collect(),
+            points: reports
+                .iter()
+                .zip(&vals)
+                .map(|(r, v)| (r.from_s, *v))
+                .collect(),
             why: format!(
                 "{} {:.0} Hz per section ({})",
                 b.kind.name(),
                 b.freq_hz,
-                reports.iter().zip(&vals).map(|(r, v)| format!("{} {v:+.1} dB", r.name)).collect::<Vec<_>>().join(", ")
+                reports
+                    .iter()
+                    .zip(&vals)
+                    .map(|(r, v)| format!("{} {v:+.1} dB", r.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
     }

@@ -68,7 +68,9 @@ pub fn rank(scan: &Scan, range_s: Option<(f64, f64)>, lo_q: f64, hi_q: f64) -> S
     let mut n = 0;
     for &(i, l) in &candidates {
         if l >= lo && l <= hi {
-            let start = (i + 1).saturating_sub(SHORT_TERM_HOPS).max((from / HOP_S) as usize);
+            let start = (i + 1)
+                .saturating_sub(SHORT_TERM_HOPS)
+                .max((from / HOP_S) as usize);
             for h in &mut hops[start..=i] {
                 *h = true;
             }
@@ -104,6 +106,7 @@ pub fn loudest(scan: &Scan, range_s: Option<(f64, f64)>) -> Selection {
     }
     st.sort_by(f64::total_cmp);
     let loud = st[((0.9 * (st.len() - 1) as f64).round() as usize).min(st.len() - 1)];
-    let lo = st.partition_point(|l| *l < loud - LOUDEST_RANGE_LU) as f64 / (st.len() - 1).max(1) as f64;
+    let lo =
+        st.partition_point(|l| *l < loud - LOUDEST_RANGE_LU) as f64 / (st.len() - 1).max(1) as f64;
     rank(scan, range_s, lo, 1.0)
 }

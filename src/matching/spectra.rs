@@ -87,7 +87,13 @@ pub fn measure(
     };
     // A sliding buffer of `size` frames per signal and channel.
     let mut buf = vec![[vec![0.0; size], vec![0.0; size]]; n];
-    let mut spectra = vec![[vec![Complex::default(); bins], vec![Complex::default(); bins]]; n];
+    let mut spectra = vec![
+        [
+            vec![Complex::default(); bins],
+            vec![Complex::default(); bins]
+        ];
+        n
+    ];
     let mut input = fft.make_input_vec();
     let mut scratch = fft.make_scratch_vec();
     let mut start: u64 = 0;

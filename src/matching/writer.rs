@@ -15,7 +15,11 @@ use std::path::{Path, PathBuf};
 pub fn module_name(recipe: &Path, file: &Path) -> Result<String, MatchError> {
     let dir = |p: &Path| {
         let d = p.parent().map(Path::to_path_buf).unwrap_or_default();
-        let d = if d.as_os_str().is_empty() { PathBuf::from(".") } else { d };
+        let d = if d.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            d
+        };
         d.canonicalize().unwrap_or(d)
     };
     if dir(recipe) != dir(file) {
@@ -30,7 +34,9 @@ pub fn module_name(recipe: &Path, file: &Path) -> Result<String, MatchError> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     crate::script::modules::check_name(&name).map_err(|m| {
-        MatchError::Usage(format!("the recipe's file name cannot be loaded as a module: {m}"))
+        MatchError::Usage(format!(
+            "the recipe's file name cannot be loaded as a module: {m}"
+        ))
     })?;
     Ok(name)
 }
@@ -48,15 +54,34 @@ pub fn override_lua(report: &MatchReport, module: &str) -> String {
         .iter()
         .map(|r| format!("{} (weight {:.2})", r.path.display(), r.weight))
         .collect();
-    let _ = writeln!(o, "-- Proposed by `stemgraph match` for {} against {}, amount {:.0} %.", report.recipe.display(), refs.join(", "), p.amount_pct);
+    let _ = writeln!(
+        o,
+        "-- Proposed by `stemgraph match` for {} against {}, amount {:.0} %.",
+        report.recipe.display(),
+        refs.join(", "),
+        p.amount_pct
+    );
     let _ = writeln!(o, "-- The recipe itself is unchanged: render this file instead (`stemgraph render THIS_FILE`),");
-    let _ = writeln!(o, "-- edit any line, or copy the values you keep into the recipe.");
+    let _ = writeln!(
+        o,
+        "-- edit any line, or copy the values you keep into the recipe."
+    );
     let _ = writeln!(o, "local s = require {}\n", lua_str(module));
     if !p.stems.is_empty() {
-        let _ = writeln!(o, "-- Per-stem balance, on each stem's sends (after its own chain).");
+        let _ = writeln!(
+            o,
+            "-- Per-stem balance, on each stem's sends (after its own chain)."
+        );
         for st in &p.stems {
             for (key, from, to) in &st.sends {
-                let _ = writeln!(o, "s:set({}, {to})  -- {} {:+.2} dB (from {from} dB): {}", lua_str(key), st.stem, st.change_db, st.why);
+                let _ = writeln!(
+                    o,
+                    "s:set({}, {to})  -- {} {:+.2} dB (from {from} dB): {}",
+                    lua_str(key),
+                    st.stem,
+                    st.change_db,
+                    st.why
+                );
             }
         }
         o.push('\n');
@@ -64,30 +89,77 @@ pub fn override_lua(report: &MatchReport, module: &str) -> String {
     let eq = p.eq.as_ref();
     let width_new = p.width.as_ref().filter(|w| !w.exists);
     if let Some(e) = eq {
-        let _ = writeln!(o, "-- Tonal balance: stemgraph's own EQ bands after `{}` (mode \"side\": the side only).", e.after);
+        let _ = writeln!(
+            o,
+            "-- Tonal balance: stemgraph's own EQ bands after `{}` (mode \"side\": the side only).",
+            e.after
+        );
         let _ = writeln!(o, "s:insert({}, {{", lua_str(&e.after));
         let _ = writeln!(o, "  eq {{ id = {}, bands = {{", lua_str(&e.node));
         for (b, why) in e.bands.iter().zip(&e.why) {
-            let q = if b.kind == crate::dsp::eq::band::BandType::Tilt { String::new() } else { format!(", q = {}", b.q) };
-            let mode = if b.mode == crate::dsp::eq::band::Mode::Side { ", mode = \"side\"" } else { "" };
-            let _ = writeln!(o, "    {} {{ freq_hz = {}, gain_db = {}{q}{mode} }},  -- {why}", b.kind.name(), b.freq_hz, b.gain_db);
+            let q = if b.kind == crate::dsp::eq::band::BandType::Tilt {
+                String::new()
+            } else {
+                format!(", q = {}", b.q)
+            };
+            let mode = if b.mode == crate::dsp::eq::band::Mode::Side {
+                ", mode = \"side\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                o,
+                "    {} {{ freq_hz = {}, gain_db = {}{q}{mode} }},  -- {why}",
+                b.kind.name(),
+                b.freq_hz,
+                b.gain_db
+            );
         }
         let _ = writeln!(o, "  }} }},");
         if let Some(w) = width_new {
-            let _ = writeln!(o, "  width {{ id = {}, width_pct = {} }},  -- {}", lua_str(&w.node), w.to_pct, w.why);
+            let _ = writeln!(
+                o,
+                "  width {{ id = {}, width_pct = {} }},  -- {}",
+                lua_str(&w.node),
+                w.to_pct,
+                w.why
+            );
         }
         let _ = writeln!(o, "}})\n");
     }
     if let Some(w) = p.width.as_ref().filter(|w| w.exists) {
-        let _ = writeln!(o, "s:set({}, {})  -- width from {} %: {}\n", lua_str(&format!("{}.width_pct", w.node)), w.to_pct, w.from_pct, w.why);
+        let _ = writeln!(
+            o,
+            "s:set({}, {})  -- width from {} %: {}\n",
+            lua_str(&format!("{}.width_pct", w.node)),
+            w.to_pct,
+            w.from_pct,
+            w.why
+        );
     }
     if let Some(l) = &p.loudness {
-        let from = l.from_lufs.map_or("none".to_string(), |f| format!("{f} LUFS"));
-        let _ = writeln!(o, "s:set(\"target_lufs\", {})  -- from {from}: {}\n", l.to_lufs, l.why);
+        let from = l
+            .from_lufs
+            .map_or("none".to_string(), |f| format!("{f} LUFS"));
+        let _ = writeln!(
+            o,
+            "s:set(\"target_lufs\", {})  -- from {from}: {}\n",
+            l.to_lufs, l.why
+        );
     }
     for a in &p.automation {
-        let pts: Vec<String> = a.points.iter().map(|(t, v)| format!("{{ {t}, {v}, \"step\" }}")).collect();
-        let _ = writeln!(o, "s:automate({}, {{ {} }})  -- {}", lua_str(&a.param), pts.join(", "), a.why);
+        let pts: Vec<String> = a
+            .points
+            .iter()
+            .map(|(t, v)| format!("{{ {t}, {v}, \"step\" }}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "s:automate({}, {{ {} }})  -- {}",
+            lua_str(&a.param),
+            pts.join(", "),
+            a.why
+        );
     }
     if !p.automation.is_empty() {
         o.push('\n');

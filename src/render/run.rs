@@ -9,7 +9,7 @@
 
 use super::deliver::{self, DeliverableSink, DeliveredFile};
 use super::inputs::{non_finite_warnings, stems_non_finite};
-use super::report::{CollectedMeters, NodeTaps, ReportCollector};
+use super::report::{CollectedMeters, NodeTaps};
 use super::tail::TailTrim;
 use super::{target, RenderContext, RenderError, RenderOptions, RenderResult};
 use crate::dsp::{AudioMut, AudioRef};
@@ -116,20 +116,17 @@ where
     parallel::run(schedule, streams, song_frames, settings, sink)
 }
 
-/// What runs after each block of a pass: the report's telemetry sampling, then the caller's
-/// progress.
+/// What runs after each block of a pass: the count of frames the pass's (main) schedule has
+/// processed, kept in `done` (the report's gain-reduction statistics are per frame of the
+/// pass), then the caller's progress.
 pub(crate) fn after_each_block<'a>(
-    collector: &'a mut Option<ReportCollector>,
+    done: &'a Cell<u64>,
     progress: &'a mut Option<Box<dyn FnMut(u64, u64)>>,
 ) -> impl FnMut(u64, u64) + 'a {
-    let mut last_done = 0u64;
-    move |done, total| {
-        if let Some(c) = collector.as_mut() {
-            c.observe_block(done - last_done);
-        }
-        last_done = done;
+    move |d, total| {
+        done.set(d);
         if let Some(p) = progress.as_mut() {
-            p(done, total);
+            p(d, total);
         }
     }
 }
@@ -201,7 +198,8 @@ impl Pass {
             Ok(())
         };
         let mut user_progress = opts.progress.take();
-        let mut after_block = after_each_block(&mut collector, &mut user_progress);
+        let frames_done = Cell::new(0);
+        let mut after_block = after_each_block(&frames_done, &mut user_progress);
         let stop = Cell::new(false);
         let ran = run_threads_until(
             &mut schedule,
@@ -225,7 +223,7 @@ impl Pass {
         ran?;
         let tail = trim.finish(&mut write)?;
         let mut taps = schedule.take_taps();
-        let meters = collector.map(|c| c.finish(&mut taps));
+        let meters = collector.map(|c| c.finish(&mut taps, frames_done.get()));
         let non_finite = stems_non_finite(session, &streams);
         warnings.extend(non_finite_warnings(&non_finite, rate));
         Ok(Pass {

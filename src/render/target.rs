@@ -390,7 +390,8 @@ pub fn spill_pre_limiter(
         c.watch(&schedule);
     }
     let mut user_progress = opts.progress.take();
-    let mut after_block = after_each_block(&mut collector, &mut user_progress);
+    let frames_done = std::cell::Cell::new(0);
+    let mut after_block = after_each_block(&frames_done, &mut user_progress);
     let spill_index = (0..schedule.output_count())
         .find(|&o| schedule.output_slot(o).id == "__spill")
         .expect("added above");
@@ -417,7 +418,7 @@ pub fn spill_pre_limiter(
     drop(after_block);
     opts.progress = user_progress;
     let mut taps = schedule.take_taps();
-    let meters = collector.map(|c| c.finish(&mut taps));
+    let meters = collector.map(|c| c.finish(&mut taps, frames_done.get()));
     Ok(PreLimiter {
         spill: SpilledMaster {
             path: spill_path.to_path_buf(),

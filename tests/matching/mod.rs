@@ -90,14 +90,21 @@ pub fn band(kind: BandType, freq_hz: f64, gain_db: f64, q: f64) -> EqBand {
 /// 16 kHz (mid and side), after aligning their mean level (a level offset is the loudness
 /// target's business), dB.
 pub fn eq_error_db(r: &MatchReport, truth: &[EqBand], rate: f64) -> f64 {
-    let bands = r.proposal.eq.as_ref().map(|e| e.bands.clone()).unwrap_or_default();
+    let bands = r
+        .proposal
+        .eq
+        .as_ref()
+        .map(|e| e.bands.clone())
+        .unwrap_or_default();
     let grid = Grid::new(50.0, 16_000.0, 12);
     let mut worst = 0.0f64;
     for side in [false, true] {
         let d: Vec<f64> = grid
             .centres
             .iter()
-            .map(|&f| eq::response_db(&bands, f, rate, side) - eq::response_db(truth, f, rate, side))
+            .map(|&f| {
+                eq::response_db(&bands, f, rate, side) - eq::response_db(truth, f, rate, side)
+            })
             .collect();
         let mean = d.iter().sum::<f64>() / d.len() as f64;
         worst = worst.max(d.iter().fold(0.0f64, |m, x| m.max((x - mean).abs())));

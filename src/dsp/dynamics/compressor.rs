@@ -485,7 +485,7 @@ fn run_group<const K: usize>(
     for k in 0..K {
         let m = members[k].as_mut().expect("a full group");
         let c = batch_kind::<Compressor>(&mut *m.processor);
-        c.telemetry.set(0, max_gr[k]);
+        c.telemetry.set_block(0, max_gr[k], frames);
     }
 }
 
@@ -533,7 +533,7 @@ impl Processor for Compressor {
                 self.fast_finish(audio, k, n, &fast, &g[0], state[0]);
                 k += n;
             }
-            self.telemetry.set(0, max_gr);
+            self.telemetry.set_block(0, max_gr, frames);
             return;
         }
         let p = gain_params(&params);
@@ -624,7 +624,7 @@ impl Processor for Compressor {
             }
             k += n;
         }
-        self.telemetry.set(0, max_gr);
+        self.telemetry.set_block(0, max_gr, frames);
     }
     fn accepts_key(&self) -> bool {
         true

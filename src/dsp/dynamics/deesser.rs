@@ -275,7 +275,7 @@ impl Processor for Deesser {
             }
             k += n;
         }
-        self.telemetry.set(0, max_gr);
+        self.telemetry.set_block(0, max_gr, frames);
     }
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())

@@ -345,7 +345,7 @@ impl Processor for Multiband {
             k += n;
         }
         let overall = max_gr.iter().copied().fold(0.0, f64::max);
-        self.telemetry.set(0, overall);
+        self.telemetry.set_block(0, overall, frames);
         for (b, gr) in max_gr.iter().enumerate().take(bands) {
             self.telemetry.set(b + 1, *gr);
         }

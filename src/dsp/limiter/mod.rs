@@ -547,7 +547,8 @@ impl Processor for Limiter {
             start += n;
         }
         let gr = -gain_to_db(min_a * min_b);
-        self.telemetry.set(0, if gr > 0.0 { gr } else { 0.0 });
+        self.telemetry
+            .set_block(0, if gr > 0.0 { gr } else { 0.0 }, frames);
         let grb = -gain_to_db(min_b);
         self.telemetry.set(1, if grb > 0.0 { grb } else { 0.0 });
         self.telemetry.set(2, self.guard_clips as f64);

@@ -1,14 +1,13 @@
 //! What a render measures for its report while it runs: meter taps on the stem and output
-//! nodes, and gain-reduction statistics sampled from processor telemetry every block.
+//! nodes, and the gain-reduction statistics the processors keep in their telemetry.
 //!
 //! # Realtime safety
-//! [`MeterTap::observe`] and [`ReportCollector::observe_block`] run once per block inside the
-//! render loop: they never allocate, lock or do I/O (everything is sized in
+//! [`MeterTap::observe`] runs once per block inside the render loop: they never allocate, lock or do I/O (everything is sized in
 //! [`ReportCollector::new`] and [`ReportCollector::watch`]).
 
 use crate::analysis::meters::{LevelMeter, LoudnessMeter, TruePeakMeter};
 use crate::dsp::buffer::MAX_CHANNELS;
-use crate::dsp::telemetry::GAIN_REDUCTION_DB;
+use crate::dsp::telemetry::{BlockStatistics, GAIN_REDUCTION_DB};
 use crate::dsp::{AudioRef, Telemetry};
 use crate::engine::{Schedule, Tap};
 use crate::graph::spec::{GraphSpec, NodeKind};
@@ -22,7 +21,7 @@ use crate::analysis::json;
 pub type NodeTaps = Vec<(String, Box<dyn Tap>)>;
 
 /// Gain reduction from which a dynamics processor counts as active, dB.
-pub const ACTIVE_GAIN_REDUCTION_DB: f64 = 0.1;
+pub use crate::dsp::telemetry::ACTIVE_GAIN_REDUCTION_DB;
 
 /// Loudness, peaks and RMS of one node's signal over the whole render.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -139,7 +138,7 @@ impl Tap for MeterTap {
     }
 }
 
-/// Gain-reduction statistics of one dynamics processor, sampled once per block.
+/// Gain-reduction statistics of one dynamics processor, block by block.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GainReduction {
     /// The node id.
@@ -157,45 +156,38 @@ pub struct GainReduction {
     pub active_percent: f64,
 }
 
-/// The running statistics behind a [`GainReduction`].
+/// Where the statistics behind a [`GainReduction`] accumulate: the processor's telemetry, block
+/// by block on the thread that runs it ([`Telemetry::set_block`]), so they are the same
+/// whatever the thread count.
 #[derive(Debug)]
 struct GainReductionMeter {
     node: String,
     kind: String,
     telemetry: Arc<Telemetry>,
-    slot: usize,
-    max: f64,
-    active_sum: f64,
-    active_frames: u64,
-    frames: u64,
 }
 
 impl GainReductionMeter {
-    fn observe(&mut self, frames: u64) {
-        let gr = self.telemetry.get(self.slot);
-        if !gr.is_finite() {
-            return;
-        }
-        self.frames += frames;
-        self.max = self.max.max(gr);
-        if gr >= ACTIVE_GAIN_REDUCTION_DB {
-            self.active_frames += frames;
-            self.active_sum += gr * frames as f64;
-        }
-    }
-
-    fn result(&self) -> GainReduction {
+    /// The statistics, as a share of `frames` when given (the frames of the pass; otherwise
+    /// of every frame recorded).
+    fn result(&self, frames: Option<u64>) -> GainReduction {
+        let BlockStatistics {
+            max,
+            active_sum,
+            active_frames,
+            frames: recorded,
+        } = self.telemetry.block_statistics();
+        let frames = frames.filter(|&f| f > 0).unwrap_or(recorded);
         GainReduction {
             node: self.node.clone(),
             kind: self.kind.clone(),
-            max_db: self.max.max(0.0),
-            mean_active_db: if self.active_frames > 0 {
-                self.active_sum / self.active_frames as f64
+            max_db: max.max(0.0),
+            mean_active_db: if active_frames > 0 {
+                active_sum / active_frames as f64
             } else {
                 0.0
             },
-            active_percent: if self.frames > 0 {
-                100.0 * self.active_frames as f64 / self.frames as f64
+            active_percent: if frames > 0 {
+                100.0 * active_frames.min(frames) as f64 / frames as f64
             } else {
                 0.0
             },
@@ -203,7 +195,7 @@ impl GainReductionMeter {
     }
 }
 
-/// The render's side of a report: says which taps to attach, samples telemetry per block and
+/// The render's side of a report: says which taps to attach, finds the processors' telemetry and
 /// hands back the readings at the end.
 pub struct ReportCollector {
     /// Marks this collector's taps.
@@ -289,29 +281,22 @@ impl ReportCollector {
             let Some(slot) = t.names().iter().position(|n| *n == GAIN_REDUCTION_DB) else {
                 continue;
             };
+            if slot != 0 {
+                continue; // set_block statistics are kept for the first slot
+            }
             self.gain_reduction.push(GainReductionMeter {
                 node: id.clone(),
                 kind: kind.clone(),
                 telemetry: t,
-                slot,
-                max: 0.0,
-                active_sum: 0.0,
-                active_frames: 0,
-                frames: 0,
             });
         }
     }
 
-    /// Samples the telemetry after a block of `frames` frames was processed. Real-time safe.
-    pub fn observe_block(&mut self, frames: u64) {
-        for g in &mut self.gain_reduction {
-            g.observe(frames);
-        }
-    }
-
     /// Takes this collector's taps out of `taps` (what `Schedule::take_taps` returned) and
-    /// returns their readings with the gain-reduction statistics; other taps stay in `taps`.
-    pub fn finish(self, taps: &mut NodeTaps) -> CollectedMeters {
+    /// returns their readings with the gain-reduction statistics over the `frames` the pass
+    /// rendered (a second thread may have run a few blocks further; their frames do not
+    /// count); other taps stay in `taps`.
+    pub fn finish(self, taps: &mut NodeTaps, frames: u64) -> CollectedMeters {
         let mut nodes = Vec::new();
         let mut kept = Vec::with_capacity(taps.len());
         for (id, mut tap) in taps.drain(..) {
@@ -332,7 +317,11 @@ impl ReportCollector {
         nodes.sort_by_key(|(id, _)| self.tapped.iter().position(|t| t == id));
         CollectedMeters {
             nodes,
-            gain_reduction: self.gain_reduction.iter().map(|g| g.result()).collect(),
+            gain_reduction: self
+                .gain_reduction
+                .iter()
+                .map(|g| g.result(Some(frames)))
+                .collect(),
         }
     }
 }
@@ -370,41 +359,37 @@ mod tests {
             node: "lim".into(),
             kind: "limiter".into(),
             telemetry: t.clone(),
-            slot: 0,
-            max: 0.0,
-            active_sum: 0.0,
-            active_frames: 0,
-            frames: 0,
         }
     }
 
     #[test]
     fn gain_reduction_statistics() {
         let t = Arc::new(Telemetry::new(&[GAIN_REDUCTION_DB]));
-        let mut m = meter(&t);
+        let m = meter(&t);
         // 3 blocks of 100 frames: idle, 2 dB, 4 dB; then 100 frames at 0.05 dB (inactive).
         for gr in [0.0, 2.0, 4.0, 0.05] {
-            t.set(0, gr);
-            m.observe(100);
+            t.set_block(0, gr, 100);
         }
-        let r = m.result();
+        let r = m.result(None);
         assert_eq!(r.max_db, 4.0);
         assert_eq!(r.mean_active_db, 3.0);
         assert_eq!(r.active_percent, 50.0);
         // Frame-weighted: a long block counts more.
-        t.set(0, 1.0);
-        m.observe(200);
-        let r = m.result();
+        t.set_block(0, 1.0, 200);
+        let r = m.result(None);
         assert!((r.mean_active_db - (200.0 + 400.0 + 200.0) / 400.0).abs() < 1e-12);
         assert!((r.active_percent - 100.0 * 400.0 / 600.0).abs() < 1e-12);
+        // A plain `set` (a live display's reading) does not count.
+        t.set(0, 9.0);
+        assert_eq!(m.result(None).max_db, 4.0);
     }
 
     #[test]
     fn never_active_reads_zero() {
         let t = Arc::new(Telemetry::new(&[GAIN_REDUCTION_DB]));
-        let mut m = meter(&t);
-        m.observe(512);
-        let r = m.result();
+        let m = meter(&t);
+        t.set_block(0, 0.0, 512);
+        let r = m.result(None);
         assert_eq!(
             (r.max_db, r.mean_active_db, r.active_percent),
             (0.0, 0.0, 0.0)
