@@ -6,13 +6,18 @@
 //! on the delivered files, with the crate's meters (true peak 8× oversampled). ffmpeg checks are
 //! skipped when ffmpeg is missing, except under `CI=true`, where that is a failure.
 
+mod common;
+
+use common::audio::decode;
+use common::demo::band_4stem_song;
+use common::flac::vorbis_comments;
+use common::tools::{ffmpeg_pcm, have};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use stemgraph::album::{render_album, AlbumOptions, AlbumOutcome};
 use stemgraph::analysis::meters::{LoudnessMeter, TruePeakMeter};
-use stemgraph::demo::{write_demo, DemoOptions};
-use stemgraph::io::decode::Decoder;
+use stemgraph::demo::DemoOptions;
 use stemgraph::script::load_album;
 
 const SECONDS: f64 = 10.0;
@@ -22,19 +27,12 @@ const TP_SLACK_DB: f64 = 0.02;
 
 /// Writes song `n` (demo seed `seed`) as the four stems band_4stem wants, and its mix.
 fn song(dir: &Path, n: usize, seed: u64) {
-    let song_dir = dir.join(format!("songs/{n:02}"));
-    write_demo(
-        &song_dir,
-        &DemoOptions {
-            seconds: SECONDS,
-            seed,
-            ..DemoOptions::default()
-        },
-    )
-    .unwrap();
-    let stems = song_dir.join("stems");
-    std::fs::rename(stems.join("keys.wav"), stems.join("music.wav")).unwrap();
-    std::fs::rename(stems.join("lead.wav"), stems.join("vocals.wav")).unwrap();
+    let opts = DemoOptions {
+        seconds: SECONDS,
+        seed,
+        ..DemoOptions::default()
+    };
+    band_4stem_song(dir, n, &opts);
 }
 
 fn project(songs: usize) -> tempfile::TempDir {
@@ -51,27 +49,6 @@ fn render(album: &Path, out: &Path, jobs: usize, only: Option<&str>) -> AlbumOut
     opts.jobs = jobs;
     opts.only = only.map(|s| spec.find_song(s).unwrap());
     render_album(&spec, &opts).unwrap()
-}
-
-/// Decodes a file into planar f64.
-fn decode(path: &Path) -> (u32, Vec<Vec<f64>>) {
-    let mut d = Decoder::open(path).unwrap();
-    let info = d.info().clone();
-    let mut out = vec![Vec::new(); info.channels];
-    let mut bufs = vec![vec![0.0; 8192]; info.channels];
-    loop {
-        let n = {
-            let mut s: Vec<&mut [f64]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
-            d.read(&mut s, 8192).unwrap()
-        };
-        if n == 0 {
-            break;
-        }
-        for (o, b) in out.iter_mut().zip(&bufs) {
-            o.extend_from_slice(&b[..n]);
-        }
-    }
-    (info.sample_rate, out)
 }
 
 fn loudness(path: &Path) -> LoudnessMeter {
@@ -125,23 +102,6 @@ fn mtimes(out: &Path) -> BTreeMap<PathBuf, std::time::SystemTime> {
 
 fn report(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("album.json")).unwrap()).unwrap()
-}
-
-/// Whether `tool` runs; under `CI=true` its absence fails the test.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true"
-        );
-        eprintln!("note: {tool} not found; skipping the checks that need it");
-    }
-    ok
 }
 
 const DELIVER: &str = r#"
@@ -614,34 +574,6 @@ fn decoded_ints(path: &Path, bits: u32) -> Vec<Vec<i64>> {
         .collect()
 }
 
-fn vorbis_comments(path: &Path) -> Vec<(String, String)> {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..4], b"fLaC");
-    let mut at = 4;
-    loop {
-        let kind = bytes[at];
-        let len = u32::from_be_bytes([0, bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
-        let body = &bytes[at + 4..at + 4 + len];
-        if kind & 0x7f == 4 {
-            let u = |i: usize| u32::from_le_bytes(body[i..i + 4].try_into().unwrap()) as usize;
-            let mut i = 4 + u(0);
-            let n = u(i);
-            i += 4;
-            return (0..n)
-                .map(|_| {
-                    let l = u(i);
-                    let f = std::str::from_utf8(&body[i + 4..i + 4 + l]).unwrap();
-                    i += 4 + l;
-                    let (k, v) = f.split_once('=').unwrap();
-                    (k.to_string(), v.to_string())
-                })
-                .collect();
-        }
-        assert_eq!(kind & 0x80, 0, "no VORBIS_COMMENT block");
-        at += 4 + len;
-    }
-}
-
 /// The tags of a FLAC file as symphonia reads them (key upper-cased).
 fn symphonia_tags(path: &Path) -> BTreeMap<String, String> {
     use symphonia::core::formats::probe::Hint;
@@ -670,22 +602,6 @@ fn symphonia_tags(path: &Path) -> BTreeMap<String, String> {
         .iter()
         .map(|t| (t.raw.key.to_ascii_uppercase(), t.raw.value.to_string()))
         .collect()
-}
-
-/// Raw interleaved little-endian PCM of a file decoded by ffmpeg (`s16le` or `s24le`).
-fn ffmpeg_pcm(path: &Path, bits: u32) -> Vec<u8> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", if bits == 16 { "s16le" } else { "s24le" }, "-"])
-        .output()
-        .unwrap();
-    assert!(
-        raw.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    raw.stdout
 }
 
 /// The samples of a PCM WAV's `data` chunk, as stored.

@@ -2,33 +2,10 @@
 //! trim) at every block size, and a function curve equals the breakpoint curve of the same ramp.
 mod common;
 
+use common::audio::{read_wav, write_f32};
 use std::path::Path;
 use stemgraph::render::{render, RenderOptions};
 use stemgraph::script::load_recipe;
-
-fn write_f32(path: &Path, ch: &[Vec<f64>]) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 48_000,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for n in 0..ch[0].len() {
-        for c in ch {
-            w.write_sample(c[n] as f32).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-fn read_f32(path: &Path) -> Vec<f64> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    r.samples::<f32>()
-        .step_by(2)
-        .map(|s| f64::from(s.unwrap()))
-        .collect()
-}
 
 /// A steady signal through a limiter (latency) and then an automated gain.
 fn recipe(automation: &str) -> String {
@@ -54,7 +31,7 @@ fn render_with(dir: &Path, name: &str, body: &str, block: usize) -> Vec<f64> {
     let mut opts = RenderOptions::new(&out);
     opts.block_size = block;
     render(&session, opts).unwrap();
-    read_f32(&out.join("out.wav"))
+    read_wav(&out.join("out.wav")).1.swap_remove(0)
 }
 
 #[test]
@@ -64,6 +41,7 @@ fn a_ramp_starts_on_the_sample_it_names_after_the_latency_trim() {
     write_f32(
         &dir.path().join("tone.wav"),
         &[vec![0.25; n], vec![0.25; n]],
+        48_000,
     );
     let plain = render_with(dir.path(), "plain", &recipe(""), 256);
     // 0.5 s = sample 24 000 exactly; 0.3217 s rounds to sample 15 442.
@@ -92,7 +70,7 @@ fn a_function_curve_equals_the_breakpoint_curve() {
     let dir = tempfile::tempdir().unwrap();
     let n = 48_000;
     let noise = common::noise(n, 0.2, 9);
-    write_f32(&dir.path().join("tone.wav"), &noise);
+    write_f32(&dir.path().join("tone.wav"), &noise, 48_000);
     let points = render_with(
         dir.path(),
         "points",

@@ -1,32 +1,11 @@
 //! `check` catches each planted fault and reports its size, and passes clean stems.
 mod common;
 
-use std::path::Path;
+use common::audio::write_wav24;
 use stemgraph::analysis::check::{check, CheckReport, Severity};
 use stemgraph::script::load_recipe;
 
 const FS: u32 = 48_000;
-
-fn write24(path: &Path, ch: &[Vec<f64>], rate: u32) {
-    let spec = hound::WavSpec {
-        channels: ch.len() as u16,
-        sample_rate: rate,
-        bits_per_sample: 24,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for n in 0..ch[0].len() {
-        for c in ch {
-            w.write_sample(
-                (c[n] * 8_388_608.0)
-                    .round()
-                    .clamp(-8_388_608.0, 8_388_607.0) as i32,
-            )
-            .unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
 
 /// A music-like stem: filtered noise bursts at a tempo, so offsets are findable.
 fn stem(seed: u64, n: usize, lp: f64) -> Vec<Vec<f64>> {
@@ -75,10 +54,10 @@ fn project() -> Project {
                 .collect()
         })
         .collect();
-    write24(&dir.path().join("stems/mix.wav"), &mix, FS);
+    write_wav24(&dir.path().join("stems/mix.wav"), &mix, FS);
     let p = Project { dir, stems };
     for (name, s) in &p.stems {
-        write24(&p.dir.path().join(format!("stems/{name}.wav")), s, FS);
+        write_wav24(&p.dir.path().join(format!("stems/{name}.wav")), s, FS);
     }
     let recipe = "local s = session { reference = 'stems/mix.wav' }\nlocal m = s:bus 'master'\n\
         for _, n in ipairs { 'drums', 'bass', 'keys', 'vocals' } do s:stem(n, 'stems/' .. n .. '.wav'):to(m) end\n\
@@ -90,7 +69,7 @@ fn project() -> Project {
 impl Project {
     fn replace(&self, name: &str, f: impl Fn(&[Vec<f64>]) -> Vec<Vec<f64>>, rate: u32) {
         let s = &self.stems.iter().find(|(n, _)| n == name).unwrap().1;
-        write24(
+        write_wav24(
             &self.dir.path().join(format!("stems/{name}.wav")),
             &f(s),
             rate,

@@ -5,28 +5,15 @@
 //! ffmpeg is optional on a workstation (the checks that need it are skipped with a note), but
 //! under `CI=true` a missing ffmpeg is a failure.
 
+mod common;
+
+use common::flac::{metadata_blocks, vorbis_comments};
+use common::tools::{ffmpeg_pcm, have};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use stemgraph::dsp::AudioBuffer;
 use stemgraph::io::decode::Decoder;
 use stemgraph::io::flac::{FlacOutput, BLOCK_FRAMES};
-
-/// Whether `tool` runs; under `CI=true` its absence fails the test.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true"
-        );
-        eprintln!("note: {tool} not found; skipping the checks that need it");
-    }
-    ok
-}
 
 /// A deterministic test signal as integers: a chord, noise and full-scale extremes.
 fn signal(frames: usize, bits: u32, seed: u64) -> Vec<Vec<i32>> {
@@ -102,62 +89,6 @@ fn decode(path: &Path) -> (u32, Vec<Vec<i32>>) {
     }
     assert_eq!(info.frames, Some(out[0].len() as u64));
     (bits, out)
-}
-
-/// The metadata blocks of a FLAC file: (type, body).
-fn metadata_blocks(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    assert_eq!(&bytes[..4], b"fLaC");
-    let mut at = 4;
-    let mut blocks = Vec::new();
-    loop {
-        let kind = bytes[at];
-        let len = u32::from_be_bytes([0, bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
-        blocks.push((kind & 0x7f, bytes[at + 4..at + 4 + len].to_vec()));
-        at += 4 + len;
-        if kind & 0x80 != 0 {
-            return blocks;
-        }
-    }
-}
-
-/// The Vorbis comments of a FLAC file, parsed from its block.
-pub fn vorbis_comments(path: &Path) -> Vec<(String, String)> {
-    let bytes = std::fs::read(path).unwrap();
-    let (_, body) = metadata_blocks(&bytes)
-        .into_iter()
-        .find(|(k, _)| *k == 4)
-        .expect("a VORBIS_COMMENT block");
-    let u32le = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().unwrap()) as usize;
-    let vendor = u32le(0);
-    let mut at = 4 + vendor;
-    let count = u32le(at);
-    at += 4;
-    (0..count)
-        .map(|_| {
-            let len = u32le(at);
-            let field = std::str::from_utf8(&body[at + 4..at + 4 + len]).unwrap();
-            at += 4 + len;
-            let (k, v) = field.split_once('=').unwrap();
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
-/// Raw interleaved little-endian PCM of a file decoded by ffmpeg.
-fn ffmpeg_pcm(path: &Path, bits: u32) -> Vec<u8> {
-    let fmt = if bits == 16 { "s16le" } else { "s24le" };
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", fmt, "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 fn interleaved_le(ints: &[Vec<i32>], bits: u32) -> Vec<u8> {

@@ -2,7 +2,8 @@
 //! and never allocate on the audio side.
 mod common;
 
-use common::{alloc_violations, noise};
+use common::live::live_block;
+use common::noise;
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::ProcessorConfig;
 use stemgraph::engine::live::{EngineEvent, LiveEngine, MAX_IN_FLIGHT};
@@ -70,7 +71,8 @@ fn play_with_latency(
     let shape0 = ScheduleShape::of(first, &c0.schedule);
     let (mut engine, mut control) = LiveEngine::new(c0.schedule, latency);
     let n = stems[0][0].len();
-    let mut out = vec![Vec::new(), Vec::new()];
+    // Appended to inside the allocation guard: reserved here, so they never grow there.
+    let mut out = vec![Vec::with_capacity(n), Vec::with_capacity(n)];
     let mut events = Vec::new();
     let mut block = 0;
     let mut done = 0;
@@ -85,25 +87,7 @@ fn play_with_latency(
                 .unwrap();
         }
         let frames = BLOCK.min(n - done);
-        for (i, s) in stems.iter().enumerate() {
-            let mut input = engine.input_mut(i, frames);
-            for c in 0..2 {
-                input
-                    .channel_mut(c)
-                    .copy_from_slice(&s[c][done..done + frames]);
-            }
-        }
-        let (view, v) = alloc_violations(|| {
-            assert_no_alloc::assert_no_alloc(|| {
-                let o = engine.process(frames);
-                [o.channel(0).to_vec(), o.channel(1).to_vec()]
-            })
-        });
-        // The two Vec copies above are the test's own (made inside the guard on purpose: they
-        // are counted, 2 per block); the engine itself must add none.
-        violations += v.saturating_sub(2);
-        out[0].extend_from_slice(&view[0]);
-        out[1].extend_from_slice(&view[1]);
+        violations += live_block(&mut engine, stems, done, frames, &mut out);
         events.extend(control.events());
         control.collect_garbage();
         done += frames;
@@ -278,20 +262,7 @@ fn a_burst_of_swaps_never_frees_a_schedule_on_the_audio_thread() {
     let (mut engine, mut control) = LiveEngine::new(c0.schedule, 0);
     let stems = stems(BLOCK);
     let (mut accepted, mut refused, mut violations) = (0, 0, 0);
-    let run_block = |engine: &mut LiveEngine| {
-        for (i, s) in stems.iter().enumerate() {
-            let mut input = engine.input_mut(i, BLOCK);
-            for (c, ch) in s.iter().enumerate() {
-                input.channel_mut(c).copy_from_slice(ch);
-            }
-        }
-        let ((), v) = alloc_violations(|| {
-            assert_no_alloc::assert_no_alloc(|| {
-                engine.process(BLOCK);
-            })
-        });
-        v
-    };
+    let run_block = |engine: &mut LiveEngine| live_block(engine, &stems, 0, BLOCK, &mut []);
     for round in 0..3 * MAX_IN_FLIGHT {
         // Parameter changes (seamless swaps) and structural ones (crossfades), alternating.
         let spec = song(-((round % 5) as f64), round % 3 != 0);

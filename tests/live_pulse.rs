@@ -18,6 +18,7 @@
 //! with `cargo test --test live_pulse -- --ignored --test-threads=1`.
 mod common;
 
+use common::audio::{read_wav, write_wav24};
 use common::Rng;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -41,37 +42,6 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn write_wav(path: &Path, ch: &[Vec<f64>; 2]) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: FS as u32,
-        bits_per_sample: 24,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..ch[0].len() {
-        for c in ch {
-            w.write_sample((c[i] * 8_388_608.0).round() as i32).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-fn read_wav(path: &Path) -> Vec<Vec<f64>> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let ch = r.spec().channels as usize;
-    let s: Vec<i32> = r.samples::<i32>().map(|x| x.unwrap()).collect();
-    (0..ch)
-        .map(|c| {
-            s.iter()
-                .skip(c)
-                .step_by(ch)
-                .map(|&v| f64::from(v) / 8_388_608.0)
-                .collect()
-        })
-        .collect()
-}
-
 fn recipe(noise_db: f64, tone: bool) -> String {
     format!(
         "local s = session {{ title = \"pulse\" }}\n\
@@ -89,7 +59,7 @@ fn offline(dir: &Path, text: &str) -> Vec<f32> {
     let path = dir.join("offline.lua");
     std::fs::write(&path, text).unwrap();
     let session = load_recipe(&path).unwrap();
-    let stems: Vec<Vec<Vec<f64>>> = session.stems.iter().map(|s| read_wav(&s.path)).collect();
+    let stems: Vec<Vec<Vec<f64>>> = session.stems.iter().map(|s| read_wav(&s.path).1).collect();
     let out = render_in_memory(&session.graph_at(FS as f64), &stems, FS as f64, 1024).unwrap();
     out[0][0].iter().map(|&x| x as f32).collect()
 }
@@ -198,11 +168,15 @@ fn song() -> tempfile::TempDir {
         (0..n).map(|_| 0.25 * rng.next_f64()).collect(),
         (0..n).map(|_| 0.25 * rng.next_f64()).collect(),
     ];
-    write_wav(&dir.join("stems/noise.wav"), &noise);
+    write_wav24(&dir.join("stems/noise.wav"), &noise, FS as u32);
     let tone: Vec<f64> = (0..n)
         .map(|i| 0.2 * (2.0 * std::f64::consts::PI * 330.0 * i as f64 / FS as f64).sin())
         .collect();
-    write_wav(&dir.join("stems/tone.wav"), &[tone.clone(), tone]);
+    write_wav24(
+        &dir.join("stems/tone.wav"),
+        &[tone.clone(), tone],
+        FS as u32,
+    );
     std::fs::write(dir.join("song.lua"), recipe(0.0, true)).unwrap();
     song
 }

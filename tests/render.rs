@@ -1,49 +1,10 @@
 //! File-to-file renders: null test, determinism, atomic outputs, errors that write nothing.
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::audio::{read_wav, write_wav24};
+use std::path::PathBuf;
 use stemgraph::render::{render, RenderOptions};
 use stemgraph::script::load_recipe;
-
-fn write_wav24(path: &Path, ch: &[Vec<f64>], rate: u32) {
-    let spec = hound::WavSpec {
-        channels: ch.len() as u16,
-        sample_rate: rate,
-        bits_per_sample: 24,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for n in 0..ch[0].len() {
-        for c in ch {
-            w.write_sample(
-                (c[n] * 8_388_608.0)
-                    .round()
-                    .clamp(-8_388_608.0, 8_388_607.0) as i32,
-            )
-            .unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-fn read_wav(path: &Path) -> (hound::WavSpec, Vec<Vec<f64>>) {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let spec = r.spec();
-    let scale = 1.0 / f64::from(1u32 << (spec.bits_per_sample - 1));
-    let samples: Vec<i32> = r.samples::<i32>().map(|s| s.unwrap()).collect();
-    let ch = spec.channels as usize;
-    let planar = (0..ch)
-        .map(|c| {
-            samples
-                .iter()
-                .skip(c)
-                .step_by(ch)
-                .map(|&s| f64::from(s) * scale)
-                .collect()
-        })
-        .collect();
-    (spec, planar)
-}
 
 /// Writes three stems (one shorter) and a unity recipe into a temp folder.
 fn project(recipe_body: &str) -> (tempfile::TempDir, PathBuf, Vec<Vec<Vec<f64>>>) {

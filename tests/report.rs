@@ -2,6 +2,7 @@
 //! measured from the written files, identical between identical renders.
 mod common;
 
+use common::audio::write_wav24;
 use std::path::{Path, PathBuf};
 use stemgraph::analysis::analyze::analyze;
 use stemgraph::analysis::check::{NullTest, Severity};
@@ -10,27 +11,6 @@ use stemgraph::engine::Tap;
 use stemgraph::render::report::{self, sha256_file, GainReduction, RenderReport};
 use stemgraph::render::{render, RenderOptions};
 use stemgraph::script::load_recipe;
-
-fn write_wav24(path: &Path, ch: &[Vec<f64>], rate: u32) {
-    let spec = hound::WavSpec {
-        channels: ch.len() as u16,
-        sample_rate: rate,
-        bits_per_sample: 24,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for n in 0..ch[0].len() {
-        for c in ch {
-            w.write_sample(
-                (c[n] * 8_388_608.0)
-                    .round()
-                    .clamp(-8_388_608.0, 8_388_607.0) as i32,
-            )
-            .unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
 
 /// Three stems of 2 s (noise and tones) plus one stem the recipe leaves unconnected.
 fn project(recipe_body: &str) -> (tempfile::TempDir, PathBuf) {

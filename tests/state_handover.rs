@@ -3,6 +3,7 @@
 //! an unchanged node exactly as if there had been no reload, and the hand-over never allocates.
 mod common;
 
+use common::live::live_block;
 use common::{alloc_violations, Rng};
 use stemgraph::dsp::latency_delay::LatencyDelay;
 use stemgraph::dsp::param::ParamSlot;
@@ -389,23 +390,7 @@ fn play(
                 .unwrap();
         }
         let frames = BLOCK.min(N - done);
-        for (i, s) in stems.iter().enumerate() {
-            let mut input = engine.input_mut(i, frames);
-            for c in 0..2 {
-                input
-                    .channel_mut(c)
-                    .copy_from_slice(&s[c][done..done + frames]);
-            }
-        }
-        let (_, v) = alloc_violations(|| {
-            assert_no_alloc::assert_no_alloc(|| {
-                let o = engine.process(frames);
-                for (c, ch) in out.iter_mut().enumerate() {
-                    ch.extend_from_slice(o.channel(c));
-                }
-            })
-        });
-        violations += v;
+        violations += live_block(&mut engine, stems, done, frames, &mut out);
         for e in control.events() {
             swapped |= matches!(
                 e,

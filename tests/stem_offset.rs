@@ -2,43 +2,19 @@
 //! whole or fractional, either direction, without allocating in the render loop.
 mod common;
 
-use std::path::Path;
+use common::audio::{read_wav, write_f32};
 use stemgraph::render::{render, RenderOptions};
 use stemgraph::script::load_recipe;
 
 const FS: u32 = 48_000;
 const N: usize = 48_000;
 
-fn write_f32(path: &Path, ch: &[Vec<f64>]) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: FS,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for k in 0..ch[0].len() {
-        for c in ch {
-            w.write_sample(c[k] as f32).unwrap();
-        }
-    }
-    w.finalize().unwrap();
-}
-
-fn read_f32(path: &Path) -> Vec<Vec<f64>> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let s: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
-    (0..2)
-        .map(|c| s.iter().skip(c).step_by(2).map(|&x| f64::from(x)).collect())
-        .collect()
-}
-
 /// Renders one stem file with `options` through a neutral graph; the 32-bit float master.
 fn render_one(stem: &[Vec<f64>], options: &str) -> Vec<Vec<f64>> {
     let dir = tempfile::tempdir().unwrap();
-    write_f32(&dir.path().join("a.wav"), stem);
+    write_f32(&dir.path().join("a.wav"), stem, FS);
     // A second stem that is never moved fixes the song's length and timeline.
-    write_f32(&dir.path().join("b.wav"), &[vec![0.0; N], vec![0.0; N]]);
+    write_f32(&dir.path().join("b.wav"), &[vec![0.0; N], vec![0.0; N]], FS);
     let recipe = dir.path().join("song.lua");
     std::fs::write(
         &recipe,
@@ -54,7 +30,7 @@ fn render_one(stem: &[Vec<f64>], options: &str) -> Vec<Vec<f64>> {
     let (_, violations) =
         common::alloc_violations(|| render(&session, RenderOptions::new(&out)).unwrap());
     assert_eq!(violations, 0, "the render loop allocated");
-    read_f32(&out.join("m.wav"))
+    read_wav(&out.join("m.wav")).1
 }
 
 fn sine(freq: f64, delay: f64) -> Vec<Vec<f64>> {
@@ -110,7 +86,11 @@ fn a_fractional_offset_lands_at_the_fraction_with_its_latency_compensated() {
 #[test]
 fn an_offset_out_of_range_is_a_recipe_error() {
     let dir = tempfile::tempdir().unwrap();
-    write_f32(&dir.path().join("a.wav"), &[vec![0.0; 10], vec![0.0; 10]]);
+    write_f32(
+        &dir.path().join("a.wav"),
+        &[vec![0.0; 10], vec![0.0; 10]],
+        FS,
+    );
     let recipe = dir.path().join("song.lua");
     std::fs::write(
         &recipe,

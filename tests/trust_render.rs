@@ -7,23 +7,11 @@
 mod common;
 
 use common::audio::{decode, peak_db, true_peak_16x, write_wav};
+use common::demo::{band_4stem_song, demo};
 use std::path::{Path, PathBuf};
-use stemgraph::demo::{write_demo, DemoOptions};
+use stemgraph::demo::DemoOptions;
 use stemgraph::render::{render, RenderError, RenderOptions, RenderResult};
 use stemgraph::script::load_recipe;
-
-/// Writes the demo song's stems (and `mix.wav`) into `<dir>/stems`.
-fn demo(dir: &Path, rate: u32, seconds: f64) {
-    write_demo(
-        dir,
-        &DemoOptions {
-            sample_rate: rate,
-            seconds,
-            ..DemoOptions::default()
-        },
-    )
-    .unwrap();
-}
 
 /// Cuts every stem of `<dir>/stems` to `frames` (an abrupt end: the song stops on a beat).
 fn cut_stems(dir: &Path, frames: usize) {
@@ -393,12 +381,13 @@ fn album_outputs_may_not_resolve_to_an_input() {
     use stemgraph::album::{render_album, AlbumOptions};
     use stemgraph::script::load_album;
     let dir = tempfile::tempdir().unwrap();
+    let opts = DemoOptions {
+        sample_rate: 48_000,
+        seconds: 1.0,
+        ..DemoOptions::default()
+    };
     for n in 1..=2 {
-        let song = dir.path().join(format!("songs/{n:02}"));
-        demo(&song, 48_000, 1.0);
-        let stems = song.join("stems");
-        std::fs::rename(stems.join("keys.wav"), stems.join("music.wav")).unwrap();
-        std::fs::rename(stems.join("lead.wav"), stems.join("vocals.wav")).unwrap();
+        band_4stem_song(dir.path(), n, &opts);
     }
     let album = |deliver: &str, name: &str| -> PathBuf {
         let p = dir.path().join(name);

@@ -105,3 +105,34 @@ pub fn file_true_peak_16x(path: &Path) -> f64 {
     let (_, ch) = decode(path);
     ch.iter().map(|c| true_peak_16x(c)).fold(f64::MIN, f64::max)
 }
+
+/// Writes planar samples as a 24-bit WAV (rounded, no dither).
+pub fn write_wav24(path: &Path, ch: &[Vec<f64>], rate: u32) {
+    write_wav(path, ch, rate, false);
+}
+
+/// Writes planar samples as a 32-bit float WAV.
+pub fn write_f32(path: &Path, ch: &[Vec<f64>], rate: u32) {
+    write_wav(path, ch, rate, true);
+}
+
+/// Reads a 16/24-bit integer or 32-bit float WAV with hound (independently of the product's
+/// decoder; integers scaled by 2^-(bits-1), as the decoder does): its format and planar f64.
+pub fn read_wav(path: &Path) -> (hound::WavSpec, Vec<Vec<f64>>) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    let all: Vec<f64> = match spec.sample_format {
+        hound::SampleFormat::Float => r.samples::<f32>().map(|x| f64::from(x.unwrap())).collect(),
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / f64::from(1u32 << (spec.bits_per_sample - 1));
+            r.samples::<i32>()
+                .map(|x| f64::from(x.unwrap()) * scale)
+                .collect()
+        }
+    };
+    let ch = spec.channels as usize;
+    let planes = (0..ch)
+        .map(|c| all.iter().skip(c).step_by(ch).copied().collect())
+        .collect();
+    (spec, planes)
+}

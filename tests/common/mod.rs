@@ -2,10 +2,18 @@
 //! guard: `assert_no_alloc` regions (the engine's `process`) count allocations instead of
 //! aborting (its warn mode), and tests assert the count stays zero. [`audio`]: decoding and
 //! writing test files, the independent 16× true-peak reference; [`tools`]: external tools
-//! (ffmpeg's meter).
+//! (ffmpeg's meter and decoder); [`live`]: the live engine driven block by block; `live_rig`: a
+//! song folder and a simulated device for hot-reload tests; [`flac`]: FLAC metadata read as
+//! bytes; [`demo`]: demo-synthesizer songs for render tests.
 #![allow(dead_code)]
 
 pub mod audio;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod flac;
+pub mod live;
+#[cfg(feature = "live")]
+pub mod live_rig;
 pub mod tools;
 
 use assert_no_alloc::AllocDisabler;

@@ -91,3 +91,21 @@ pub fn ffmpeg_true_peak(path: &Path) -> f64 {
     assert!(peak.is_finite(), "ffmpeg reports lavfi.r128.true_peak");
     20.0 * peak.log10() - 20.0
 }
+
+/// Raw interleaved little-endian PCM (`s16le` for 16 bits, else `s24le`) of a file decoded by
+/// ffmpeg (must be installed).
+pub fn ffmpeg_pcm(path: &Path, bits: u32) -> Vec<u8> {
+    let fmt = if bits == 16 { "s16le" } else { "s24le" };
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", fmt, "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

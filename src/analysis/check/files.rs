@@ -233,15 +233,13 @@ pub(super) fn file_findings(facts: &[StemFacts], rate: u32, findings: &mut Vec<F
     let longest = facts.iter().map(|f| length_at(f, rate)).max().unwrap_or(0);
     for f in facts {
         if f.sample_rate_hz != rate {
-            findings.push(sized(
-                finding(
-                    Severity::Fail,
-                    "sample_rate",
-                    Some(&f.name),
-                    format!(
-                        "{} is at {} Hz while the session is at {rate} Hz (renders resample it)",
-                        f.name, f.sample_rate_hz
-                    ),
+            findings.push(on_stem(
+                f,
+                Severity::Fail,
+                "sample_rate",
+                format!(
+                    "{} is at {} Hz while the session is at {rate} Hz (renders resample it)",
+                    f.name, f.sample_rate_hz
                 ),
                 f64::from(f.sample_rate_hz),
                 "Hz",
@@ -250,17 +248,14 @@ pub(super) fn file_findings(facts: &[StemFacts], rate: u32, findings: &mut Vec<F
         word_length(f, findings);
         clipping(f, findings);
         if f.non_finite_samples > 0 {
-            findings.push(sized(
-                finding(
-                    Severity::Fail,
-                    "non_finite",
-                    Some(&f.name),
-                    format!(
-                        "{} has {} NaN or infinite samples, the first at {} (they are muted when it is read)",
-                        f.name,
-                        f.non_finite_samples,
-                        clock(f.first_non_finite_s.unwrap_or(0.0))
-                    ),
+            let first = clock(f.first_non_finite_s.unwrap_or(0.0));
+            findings.push(on_stem(
+                f,
+                Severity::Fail,
+                "non_finite",
+                format!(
+                    "{} has {} NaN or infinite samples, the first at {first} (they are muted when it is read)",
+                    f.name, f.non_finite_samples
                 ),
                 f.non_finite_samples as f64,
                 "samples",
@@ -269,25 +264,21 @@ pub(super) fn file_findings(facts: &[StemFacts], rate: u32, findings: &mut Vec<F
         // Sampled instruments carry DC of −40 dBFS and below (FluidR3's string ensemble does):
         // it costs under 0.1 dB of headroom and no engineer acts on it. From −30 dBFS it is a fault.
         if f.dc_offset_dbfs >= DC_WARN_DBFS {
-            findings.push(sized(
-                finding(
-                    Severity::Warn,
-                    "dc_offset",
-                    Some(&f.name),
-                    format!("{} has a DC offset of {:.1} dBFS", f.name, f.dc_offset_dbfs),
-                ),
+            findings.push(on_stem(
+                f,
+                Severity::Warn,
+                "dc_offset",
+                format!("{} has a DC offset of {:.1} dBFS", f.name, f.dc_offset_dbfs),
                 f.dc_offset_dbfs,
                 "dBFS",
             ));
         }
         if f.sample_peak_dbfs < -90.0 {
-            findings.push(sized(
-                finding(
-                    Severity::Warn,
-                    "silent",
-                    Some(&f.name),
-                    format!("{} is silent (peak {:.1} dBFS)", f.name, f.sample_peak_dbfs),
-                ),
+            findings.push(on_stem(
+                f,
+                Severity::Warn,
+                "silent",
+                format!("{} is silent (peak {:.1} dBFS)", f.name, f.sample_peak_dbfs),
                 f.sample_peak_dbfs,
                 "dBFS",
             ));
@@ -296,30 +287,42 @@ pub(super) fn file_findings(facts: &[StemFacts], rate: u32, findings: &mut Vec<F
     longest
 }
 
+/// A finding on stem `f`, with its size.
+fn on_stem(
+    f: &StemFacts,
+    severity: Severity,
+    check: &'static str,
+    message: String,
+    value: f64,
+    unit: &'static str,
+) -> Finding {
+    sized(
+        finding(severity, check, Some(&f.name), message),
+        value,
+        unit,
+    )
+}
+
 fn word_length(f: &StemFacts, findings: &mut Vec<Finding>) {
     if let Some(bits) = f.bits.filter(|b| *b < 24) {
-        findings.push(sized(
-            finding(
-                Severity::Warn,
-                "word_length",
-                Some(&f.name),
-                format!(
-                    "{} is {bits}-bit; stems for mastering should be 24-bit or float",
-                    f.name
-                ),
+        findings.push(on_stem(
+            f,
+            Severity::Warn,
+            "word_length",
+            format!(
+                "{} is {bits}-bit; stems for mastering should be 24-bit or float",
+                f.name
             ),
             f64::from(bits),
             "bits",
         ));
     } else if let (Some(bits), Some(eff)) = (f.bits, f.effective_bits) {
         if eff < 24 && bits >= 24 && f.sample_peak_dbfs > -90.0 {
-            findings.push(sized(
-                finding(
-                    Severity::Warn,
-                    "word_length",
-                    Some(&f.name),
-                    format!("{} holds {eff}-bit content in a {bits}-bit file", f.name),
-                ),
+            findings.push(on_stem(
+                f,
+                Severity::Warn,
+                "word_length",
+                format!("{} holds {eff}-bit content in a {bits}-bit file", f.name),
                 f64::from(eff),
                 "bits",
             ));
@@ -329,27 +332,16 @@ fn word_length(f: &StemFacts, findings: &mut Vec<Finding>) {
 
 fn clipping(f: &StemFacts, findings: &mut Vec<Finding>) {
     if f.clip_runs > 0 {
-        findings.push(sized(
-            finding(
-                Severity::Fail,
-                "clipping",
-                Some(&f.name),
-                format!(
+        findings.push(on_stem(f, Severity::Fail, "clipping", format!(
                     "{} is clipped: {} runs of consecutive full-scale samples ({} samples at full scale)",
                     f.name, f.clip_runs, f.clipped_samples
-                ),
-            ),
-            f.clipped_samples as f64,
-            "samples",
-        ));
+                ), f.clipped_samples as f64, "samples"));
     } else if f.clipped_samples > 0 {
-        findings.push(sized(
-            finding(
-                Severity::Warn,
-                "clipping",
-                Some(&f.name),
-                format!("{} has {} samples at full scale", f.name, f.clipped_samples),
-            ),
+        findings.push(on_stem(
+            f,
+            Severity::Warn,
+            "clipping",
+            format!("{} has {} samples at full scale", f.name, f.clipped_samples),
             f.clipped_samples as f64,
             "samples",
         ));

@@ -2,7 +2,7 @@
 //! fewer decimals; like the JSON it holds nothing that changes between identical renders but
 //! the render time.
 
-use super::{NodeMeters, RenderReport};
+use super::{DeliverableReport, NodeMeters, RenderReport};
 use std::fmt::Write;
 
 /// `v` with `d` decimals, `−∞` for silence, `–` when absent.
@@ -23,6 +23,34 @@ fn on(v: Option<f64>, d: usize) -> String {
 /// Escapes `|` so a value cannot break a table row.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|")
+}
+
+/// A section: its heading, then a table (the header row, the rule row, one row per item).
+fn table(
+    o: &mut String,
+    heading: &str,
+    head: &str,
+    rule: &str,
+    rows: impl IntoIterator<Item = String>,
+) {
+    let _ = writeln!(o, "\n## {heading}\n");
+    let _ = writeln!(o, "{head}");
+    let _ = writeln!(o, "{rule}");
+    for row in rows {
+        let _ = writeln!(o, "{row}");
+    }
+}
+
+/// A section: its heading, then one bullet per item; nothing when there are none.
+fn list(o: &mut String, heading: &str, items: impl IntoIterator<Item = String>) {
+    let mut items = items.into_iter().peekable();
+    if items.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(o, "\n## {heading}\n");
+    for item in items {
+        let _ = writeln!(o, "- {item}");
+    }
 }
 
 const METER_HEADER: &str = "| I (LUFS) | S max (LUFS) | M max (LUFS) | LRA (LU) | TP (dBTP) \
@@ -86,44 +114,14 @@ fn header(o: &mut String, r: &RenderReport) {
 
 /// The deliverables, measured from their files, and the analysis' notes on them.
 fn deliverables(o: &mut String, r: &RenderReport) {
-    let _ = writeln!(o, "\n## Deliverables (measured from the written files)\n");
-    let _ = writeln!(
+    table(
         o,
+        "Deliverables (measured from the written files)",
         "| file | format | I (LUFS) | S max (LUFS) | M max (LUFS) | LRA (LU) | TP 4× (dBTP) \
-         | TP 8× (dBTP) | sample peak (dBFS) | RMS (dBFS) | PLR (dB) | bits used | clipped |"
+         | TP 8× (dBTP) | sample peak (dBFS) | RMS (dBFS) | PLR (dB) | bits used | clipped |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        r.deliverables.iter().map(deliverable_row),
     );
-    let _ = writeln!(
-        o,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for d in &r.deliverables {
-        let a = &d.analysis;
-        let _ = writeln!(
-            o,
-            "| `{}` | {}-bit{}, {} Hz{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&d.file.path),
-            d.bits,
-            if d.bits == 32 { " float" } else { "" },
-            d.sample_rate_hz,
-            if d.dither == "none" {
-                String::new()
-            } else {
-                format!(", {} dither", d.dither)
-            },
-            n(a.integrated_lufs, 1),
-            n(a.short_term_max_lufs, 1),
-            n(a.momentary_max_lufs, 1),
-            n(a.loudness_range_lu, 1),
-            n(a.true_peak_dbtp, 2),
-            on(a.true_peak_8x_dbtp, 2),
-            n(a.sample_peak_dbfs, 2),
-            n(a.rms_dbfs, 1),
-            n(a.plr_db, 1),
-            a.effective_bits
-                .map_or_else(|| "float".into(), |b| b.to_string()),
-            d.clipped_samples,
-        );
-    }
     let notes: Vec<String> = r
         .deliverables
         .iter()
@@ -139,62 +137,93 @@ fn deliverables(o: &mut String, r: &RenderReport) {
     }
 }
 
+/// One deliverable's row.
+fn deliverable_row(d: &DeliverableReport) -> String {
+    let a = &d.analysis;
+    format!(
+        "| `{}` | {}-bit{}, {} Hz{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        cell(&d.file.path),
+        d.bits,
+        if d.bits == 32 { " float" } else { "" },
+        d.sample_rate_hz,
+        if d.dither == "none" {
+            String::new()
+        } else {
+            format!(", {} dither", d.dither)
+        },
+        n(a.integrated_lufs, 1),
+        n(a.short_term_max_lufs, 1),
+        n(a.momentary_max_lufs, 1),
+        n(a.loudness_range_lu, 1),
+        n(a.true_peak_dbtp, 2),
+        on(a.true_peak_8x_dbtp, 2),
+        n(a.sample_peak_dbfs, 2),
+        n(a.rms_dbfs, 1),
+        n(a.plr_db, 1),
+        a.effective_bits
+            .map_or_else(|| "float".into(), |b| b.to_string()),
+        d.clipped_samples,
+    )
+}
+
 /// The graph's outputs, as rendered.
 fn masters(o: &mut String, r: &RenderReport) {
     if !r.outputs.is_empty() {
-        let _ = writeln!(
+        table(
             o,
-            "\n## Master (graph outputs, before conversion, dither and quantization)\n"
+            "Master (graph outputs, before conversion, dither and quantization)",
+            &format!("| output {METER_HEADER}"),
+            &format!("|---{METER_RULE}"),
+            r.outputs
+                .iter()
+                .map(|out| format!("| `{}` {}", cell(&out.id), meter_cells(&out.meters))),
         );
-        let _ = writeln!(o, "| output {METER_HEADER}");
-        let _ = writeln!(o, "|---{METER_RULE}");
-        for out in &r.outputs {
-            let _ = writeln!(o, "| `{}` {}", cell(&out.id), meter_cells(&out.meters));
-        }
     }
 }
 
 /// The dynamics processors' gain reduction.
 fn gain_reduction(o: &mut String, r: &RenderReport) {
     if !r.gain_reduction.is_empty() {
-        let _ = writeln!(o, "\n## Gain reduction\n");
-        let _ = writeln!(
+        table(
             o,
-            "| node | kind | max (dB) | mean while active (dB) | active (% of time) |"
+            "Gain reduction",
+            "| node | kind | max (dB) | mean while active (dB) | active (% of time) |",
+            "|---|---|---:|---:|---:|",
+            r.gain_reduction.iter().map(|g| {
+                format!(
+                    "| `{}` | {} | {} | {} | {} |",
+                    cell(&g.node),
+                    cell(&g.kind),
+                    n(g.max_db, 2),
+                    n(g.mean_active_db, 2),
+                    n(g.active_percent, 1)
+                )
+            }),
         );
-        let _ = writeln!(o, "|---|---|---:|---:|---:|");
-        for g in &r.gain_reduction {
-            let _ = writeln!(
-                o,
-                "| `{}` | {} | {} | {} | {} |",
-                cell(&g.node),
-                cell(&g.kind),
-                n(g.max_db, 2),
-                n(g.mean_active_db, 2),
-                n(g.active_percent, 1)
-            );
-        }
     }
 }
 
 /// The stems: files, hashes, meters.
 fn stems(o: &mut String, r: &RenderReport) {
-    let _ = writeln!(o, "\n## Stems (after each stem's fader)\n");
-    let _ = writeln!(o, "| stem | file {METER_HEADER} sha256 |");
-    let _ = writeln!(o, "|---|---{METER_RULE}---|");
-    for st in &r.stems {
+    let rows = r.stems.iter().map(|st| {
         let cells = st.meters.as_ref().map_or_else(
             || "| not rendered (reaches no output) | | | | | | |".to_string(),
             meter_cells,
         );
-        let _ = writeln!(
-            o,
+        format!(
             "| {} | `{}` {cells} `{}` |",
             cell(&st.name),
             cell(&st.file.path),
             &st.file.sha256[..16.min(st.file.sha256.len())]
-        );
-    }
+        )
+    });
+    table(
+        o,
+        "Stems (after each stem's fader)",
+        &format!("| stem | file {METER_HEADER} sha256 |"),
+        &format!("|---|---{METER_RULE}---|"),
+        rows,
+    );
 }
 
 /// How the loudness target was met; the null test.
@@ -223,30 +252,25 @@ fn target_and_null_test(o: &mut String, r: &RenderReport) {
 
 /// Templates and modules, warnings, the render time.
 fn footer(o: &mut String, r: &RenderReport) {
-    if !r.recipe_modules.is_empty() {
-        let _ = writeln!(o, "\n## Templates and modules\n");
-        for m in &r.recipe_modules {
-            let _ = writeln!(o, "- `{}` (sha256 `{}`)", m.path, m.sha256);
-        }
-    }
-
-    if !r.plugins.is_empty() {
-        let _ = writeln!(o, "\n## Plugins\n");
-        for p in &r.plugins {
+    list(
+        o,
+        "Templates and modules",
+        r.recipe_modules
+            .iter()
+            .map(|m| format!("`{}` (sha256 `{}`)", m.path, m.sha256)),
+    );
+    list(
+        o,
+        "Plugins",
+        r.plugins.iter().map(|p| {
             let state = match &p.state {
                 Some(s) => format!(", state `{}` (sha256 `{}`)", s.path, s.sha256),
                 None => String::new(),
             };
-            let _ = writeln!(o, "- `{}`: `{}`{state}", p.node, p.uri);
-        }
-    }
-
-    if !r.warnings.is_empty() {
-        let _ = writeln!(o, "\n## Warnings\n");
-        for w in &r.warnings {
-            let _ = writeln!(o, "- {w}");
-        }
-    }
+            format!("`{}`: `{}`{state}", p.node, p.uri)
+        }),
+    );
+    list(o, "Warnings", r.warnings.iter().cloned());
 
     let _ = writeln!(
         o,
