@@ -364,29 +364,49 @@ impl Drop for Hog {
     }
 }
 
-#[test]
-#[ignore = "plays in real time through a sound server; run alone: \
-            `cargo test --test live_pulse -- --ignored --test-threads=1` (make test does)"]
-fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
-    let Some(pulse) = Pulse::start() else {
-        return;
-    };
-    let song = song();
-    let dir = song.path();
+/// What [`reload_end_to_end`] found: the recording, where the song landed in it, the swap's
+/// stream sample, the crossfade, where the checks ended, and the old recipe's render.
+struct Reloaded {
+    rec: Vec<f32>,
+    lag: i64,
+    p: usize,
+    xfade: usize,
+    end: usize,
+    a: Vec<f32>,
+}
+
+impl Reloaded {
+    /// The recorded sample of song frame `k`.
+    fn at(&self, k: usize) -> Option<f32> {
+        self.rec.get((k as i64 + self.lag) as usize).copied()
+    }
+}
+
+/// Plays `before` (written as `song.lua` in `song()`'s folder) for `seconds`, rewrites it to
+/// `after` `rewrite_ms` in, and checks: no dropout or underrun, the old recipe sample for sample before the
+/// logged swap, the change starting at it (within a glide or crossfade), the new recipe sample
+/// for sample after, no jump the song does not have.
+fn reload_end_to_end(
+    pulse: &Pulse,
+    dir: &Path,
+    (before, after): (&str, &str),
+    seconds: &str,
+    rewrite_ms: u64,
+) -> Reloaded {
     let n = SONG_S * FS;
     let song_lua = dir.join("song.lua");
+    std::fs::write(&song_lua, before).unwrap();
 
     // Record the monitor first, and wait until it delivers.
     let raw = dir.join("out.raw");
     let mut rec = pulse.record(&raw);
 
-    // Play (at the default buffer size), and rewrite the recipe two seconds in: the noise 6 dB
-    // down.
-    let mut player = Player::spawn(&pulse, dir, &["--seconds", "4.5"]);
+    // Play (at the default buffer size), and rewrite the recipe.
+    let mut player = Player::spawn(pulse, dir, &["--seconds", seconds]);
     player.wait_for("playing song.lua");
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_millis(rewrite_ms));
     let tmp = dir.join(".song.lua.tmp");
-    std::fs::write(&tmp, recipe(-6.0, true)).unwrap();
+    std::fs::write(&tmp, after).unwrap();
     std::fs::rename(&tmp, &song_lua).unwrap();
     let swap = player.wait_for("swap #");
     let log = player.finish();
@@ -417,8 +437,8 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
     let p = number_after("stream sample ");
 
     let rec = recording(&raw);
-    let a = offline(dir, &recipe(0.0, true));
-    let b = offline(dir, &recipe(-6.0, true));
+    let a = offline(dir, before);
+    let b = offline(dir, after);
 
     // Where song frame k landed: cross-correlate a window of the song (1 s in) with the
     // recording.
@@ -462,21 +482,6 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
         "after the swap the recording differs by {after}"
     );
 
-    // The change is the one written: the noise stem 6 dB down (least squares on the recording).
-    let noise_only = offline(dir, &recipe(0.0, false));
-    let tone_only: Vec<f32> = a.iter().zip(&noise_only).map(|(x, y)| x - y).collect();
-    let (mut num, mut den) = (0.0f64, 0.0f64);
-    for k in p + xfade..end {
-        let r = f64::from(at(k).unwrap()) - f64::from(tone_only[k]);
-        num += r * f64::from(noise_only[k]);
-        den += f64::from(noise_only[k]) * f64::from(noise_only[k]);
-    }
-    let change_db = 20.0 * (num / den).log10();
-    assert!(
-        (change_db + 6.0).abs() < 0.5,
-        "the noise changed by {change_db:.2} dB"
-    );
-
     // No dropout: no run of zeros and no jump the song does not have, start to end.
     let own = a
         .windows(2)
@@ -497,10 +502,99 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
         .max()
         .unwrap_or(0);
     assert!(zeros < 4, "a run of {zeros} zeros");
-    eprintln!(
-        "live_pulse: song found at lag {lag}, swap at {p}, first change at {first_change}, \
-         change {change_db:.2} dB"
+    eprintln!("live_pulse: song found at lag {lag}, swap at {p}, first change at {first_change}");
+    Reloaded {
+        rec,
+        lag,
+        p,
+        xfade,
+        end,
+        a,
+    }
+}
+
+#[test]
+#[ignore = "plays in real time through a sound server; run alone: \
+            `cargo test --test live_pulse -- --ignored --test-threads=1` (make test does)"]
+fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
+    let Some(pulse) = Pulse::start() else {
+        return;
+    };
+    let song = song();
+    let dir = song.path();
+    // The noise 6 dB down.
+    let r = reload_end_to_end(
+        &pulse,
+        dir,
+        (&recipe(0.0, true), &recipe(-6.0, true)),
+        "4.5",
+        2000,
     );
+
+    // The change is the one written: the noise stem 6 dB down (least squares on the recording).
+    let noise_only = offline(dir, &recipe(0.0, false));
+    let tone_only: Vec<f32> = r.a.iter().zip(&noise_only).map(|(x, y)| x - y).collect();
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for k in r.p + r.xfade..r.end {
+        let x = f64::from(r.at(k).unwrap()) - f64::from(tone_only[k]);
+        num += x * f64::from(noise_only[k]);
+        den += f64::from(noise_only[k]) * f64::from(noise_only[k]);
+    }
+    let change_db = 20.0 * (num / den).log10();
+    assert!(
+        (change_db + 6.0).abs() < 0.5,
+        "the noise changed by {change_db:.2} dB"
+    );
+}
+
+/// Hot reload of third-party plugins through the sound server (feature `plugins`, x42-plugins):
+/// a plugin parameter rewritten while playing glides at the logged sample (the running instance
+/// goes on), and a plugin added to the master crossfades; both without a dropout or a click, and
+/// sample for sample the new recipe after the glide or crossfade.
+#[test]
+#[cfg(feature = "plugins")]
+#[ignore = "plays in real time through a sound server; run alone: \
+            `cargo test --test live_pulse -- --ignored --test-threads=1` (make test does)"]
+fn pulse_plugin_reloads_glide_and_crossfade_at_the_logged_sample() {
+    const BALANCE: &str = "http://gareus.org/oss/lv2/balance";
+    if let Err(e) = stemgraph::dsp::plugin::lv2::find(BALANCE) {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{e}");
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let Some(pulse) = Pulse::start() else {
+        return;
+    };
+    let with = |chain: &str| {
+        recipe(0.0, true).replace(
+            "gain { gain_db = -2 } }",
+            &format!("gain {{ gain_db = -2 }}, {chain} }}"),
+        )
+    };
+    let trim = |db: f64| {
+        format!("plugin {{ id = \"trim\", lv2 = \"{BALANCE}\", params = {{ trim = {db} }} }}")
+    };
+    for (before, after) in [
+        (with(&trim(0.0)), with(&trim(-6.0))),
+        (recipe(0.0, true), with(&trim(-6.0))),
+    ] {
+        assert_ne!(before, after);
+        let song = song();
+        // Later than the others: `play` loads the installed plugins' descriptions (seconds) in
+        // the background at its start, and a first plugin compiles once they are there.
+        let r = reload_end_to_end(&pulse, song.path(), (&before, &after), "7.5", 4500);
+        // The whole mix 6 dB down after the swap (least squares against the old render).
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for k in r.p + r.xfade..r.end {
+            num += f64::from(r.at(k).unwrap()) * f64::from(r.a[k]);
+            den += f64::from(r.a[k]) * f64::from(r.a[k]);
+        }
+        let change_db = 20.0 * (num / den).log10();
+        assert!(
+            (change_db + 6.0).abs() < 0.05,
+            "the mix changed by {change_db:.2} dB"
+        );
+    }
 }
 
 #[test]

@@ -79,6 +79,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
         return Ok(());
     }
     let recipe = args.recipe.expect("clap requires it");
+    // Loading the installed LV2 plugins' descriptions takes seconds: done now, in the
+    // background at a low priority, a plugin first added to the recipe while playing compiles in
+    // milliseconds.
+    #[cfg(feature = "plugins")]
+    std::thread::spawn(|| {
+        stemgraph::live::loudness::lower_thread_priority();
+        drop(stemgraph::dsp::plugin::installed());
+    });
     let opts = PlayOptions {
         recipe,
         from_seconds: parse_from(&args.from).map_err(|e| format!("--from: {e}"))?,

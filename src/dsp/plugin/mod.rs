@@ -8,7 +8,9 @@
 //!
 //! Control side (build): the plugin is looked up (unknown URIs get the closest installed
 //! names), a throw-away instance measures its latency and tail with an impulse ([`probe`]),
-//! and the instance that will run is instantiated, activated and given its saved state.
+//! and the instance that will run is instantiated, activated, given its saved state and warmed
+//! up on half a second of silence (plugins that smooth their controls have settled when the
+//! first block comes).
 //! Audio side (`process`): the input is converted to the plugin's `f32` buffers (preallocated),
 //! control values are written (per block; per 16-frame slice while a parameter glides or is
 //! automated: LV2 control ports have no sample offset), the plugin runs, and its output is mixed
@@ -416,6 +418,7 @@ impl PluginNode {
         self.allocate(id.max_block);
         probe::warm_up(
             self.host.as_mut(),
+            id.sample_rate,
             id.max_block,
             &mut self.ins,
             &mut self.outs,

@@ -37,7 +37,7 @@ pub fn run(
     let block = block.max(1);
     let mut ins = vec![vec![0.0f32; block]; inputs.len()];
     let mut outs = vec![vec![0.0f32; block]; outputs];
-    warm_up(host, block, &mut ins, &mut outs)?;
+    warm_up(host, sample_rate, block, &mut ins, &mut outs)?;
     // The first block: the impulse, and the latency the plugin reports once it has run.
     for (buf, role) in ins.iter_mut().zip(inputs) {
         if matches!(role, InputRole::Main(_)) {
@@ -92,20 +92,25 @@ pub fn run(
     })
 }
 
-/// Blocks of silence a fresh instance runs before it is used: some plugins set up their delay
-/// lines and report their latency only from their second run.
-pub const WARM_UP_BLOCKS: usize = 2;
+/// Seconds of silence a fresh instance runs before it is used: some plugins set up their delay
+/// lines and report their latency only from their second run, and many smooth their controls
+/// from a starting value, which has settled by then.
+pub const WARM_UP_SECONDS: f64 = 0.5;
 
-/// Runs [`WARM_UP_BLOCKS`] blocks of silence of `frames` frames through `host` (control side,
-/// after activation); `ins` and `outs` are its buffers, at least `frames` long.
+/// Runs [`WARM_UP_SECONDS`] of silence (at least two blocks of `frames` frames) through `host`
+/// (control side, after activation); `ins` and `outs` are its buffers, at least `frames` long.
 pub fn warm_up(
     host: &mut dyn Hosted,
+    sample_rate: f64,
     frames: usize,
     ins: &mut [Vec<f32>],
     outs: &mut [Vec<f32>],
 ) -> Result<(), String> {
     ins.iter_mut().for_each(|b| b.fill(0.0));
-    for _ in 0..WARM_UP_BLOCKS {
+    let blocks = ((WARM_UP_SECONDS * sample_rate) as usize)
+        .div_ceil(frames.max(1))
+        .max(2);
+    for _ in 0..blocks {
         if !host.run(frames, ins, outs) {
             return Err("the plugin refused to process a block of silence".into());
         }
