@@ -50,6 +50,10 @@ pub struct Args {
     /// Loop a region from the start: START..END (seconds or m:ss) or a section name.
     #[arg(long = "loop", value_name = "REGION")]
     loop_region: Option<String>,
+    /// A reference track to A/B against (`a` key), loudness-matched, instead of the recipe's
+    /// reference mix: the track a master is matched to (`stemgraph match`).
+    #[arg(long, value_name = "FILE")]
+    reference: Option<std::path::PathBuf>,
 }
 
 fn crossfade_ms(s: &str) -> Result<f64, String> {
@@ -99,6 +103,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         seconds: args.seconds,
         loop_region: args.loop_region,
         interrupt: Some(super::interrupt_flag()),
+        reference: args.reference,
     };
     play(&opts)?;
     Ok(())

@@ -53,6 +53,10 @@ pub struct LiveConfig {
     pub loudness_match: bool,
     /// Watch the recipe and reload on save.
     pub watch: bool,
+    /// A reference track (`play --reference`, e.g. the commercial track a master is matched
+    /// to) heard on B instead of the recipe's reference mix, loudness-matched the same way;
+    /// kept across reloads.
+    pub reference_track: Option<std::path::PathBuf>,
 }
 
 impl Default for LiveConfig {
@@ -66,6 +70,7 @@ impl Default for LiveConfig {
             meters: true,
             loudness_match: true,
             watch: true,
+            reference_track: None,
         }
     }
 }
@@ -137,12 +142,19 @@ pub struct Controller {
 }
 
 /// Builds a live session for `session`: returns its control side and the callback body.
-pub fn start(session: Session, config: &LiveConfig) -> Result<(Controller, AudioSide), LiveError> {
+pub fn start(
+    mut session: Session,
+    config: &LiveConfig,
+) -> Result<(Controller, AudioSide), LiveError> {
+    if let Some(track) = &config.reference_track {
+        session.reference = Some(track.clone());
+    }
     let stem_plan = plan_stems(&session)?;
     let rate = f64::from(stem_plan.sample_rate);
     let max_block = config.buffer_frames.clamp(16, 8192);
-    let (reloader, schedule) =
+    let (mut reloader, schedule) =
         Reloader::new(session.clone(), &stem_plan, max_block, config.crossfade_ms)?;
+    reloader.keep_reference(config.reference_track.clone());
     let (engine, control) = LiveEngine::with_input_capacity(
         schedule,
         ms_to_samples(LATENCY_HEADROOM_MS, rate),

@@ -40,6 +40,8 @@ pub struct PlayOptions {
     pub loop_region: Option<String>,
     /// Set from another thread (Ctrl-C) to stop.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// A reference track heard on B (loudness-matched) instead of the recipe's reference mix.
+    pub reference: Option<PathBuf>,
 }
 
 /// How often the controller ticks.
@@ -56,6 +58,7 @@ pub fn play(opts: &PlayOptions) -> Result<(), LiveError> {
         from_seconds: opts.from_seconds,
         loop_region: opts.loop_region.clone(),
         watch: opts.watch,
+        reference_track: opts.reference.clone(),
         ..LiveConfig::default()
     };
     let (mut ctl, audio) = control::start(session, &config)?;

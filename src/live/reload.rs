@@ -212,9 +212,16 @@ pub struct Reloader {
     telemetry: Vec<(String, Arc<Telemetry>)>,
     submitted: u64,
     tail: usize,
+    /// A reference track that replaces the recipe's reference mix at every load.
+    reference_track: Option<PathBuf>,
 }
 
 impl Reloader {
+    /// Plays `track` on B instead of the recipe's reference mix, at every reload too.
+    pub fn keep_reference(&mut self, track: Option<PathBuf>) {
+        self.reference_track = track;
+    }
+
     /// Compiles `session` (planned as `plan`) for the first time; returns the reloader and the
     /// first schedule.
     pub fn new(
@@ -242,6 +249,7 @@ impl Reloader {
                 telemetry,
                 submitted: 0,
                 tail,
+                reference_track: None,
             },
             schedule,
         ))
@@ -294,7 +302,10 @@ impl Reloader {
     /// On error nothing changes: the last good graph keeps playing.
     pub fn load(&mut self) -> Result<Prepared, LiveError> {
         let t0 = Instant::now();
-        let session = crate::script::load_recipe(&self.session.recipe)?;
+        let mut session = crate::script::load_recipe(&self.session.recipe)?;
+        if let Some(track) = &self.reference_track {
+            session.reference = Some(track.clone());
+        }
         let stem_plan = plan_stems(&session).map_err(|e| with_stem_origin(e, &session))?;
         if stem_plan.sample_rate != self.rate {
             return Err(LiveError::Unsupported(format!(
