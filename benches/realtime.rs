@@ -6,8 +6,10 @@
 //!
 //!     cargo bench --bench realtime [-- --stems-dir DIR] [--seconds S]
 //!
-//! The stems (the demo song, 4 and 8 stems) are written to DIR (default: a temporary folder)
-//! and decoded into memory first; the recipes are the project's `scripts/*.lua`. Not a timed
+//! The stems (the demo song, 4, 6 and 8 stems) are written to DIR (default: a temporary
+//! folder) and decoded into memory first; the recipes are the project's `scripts/*.lua` and
+//! the full mastering chain of `benches/compare/mastering.lua` (workload M: 8x true-peak
+//! limiter). Not a timed
 //! test: a measurement to read (benches/compare/run.sh puts it in docs/PERFORMANCE.md).
 
 use std::path::{Path, PathBuf};
@@ -115,7 +117,7 @@ fn main() {
         }
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for (name, stems) in [("demo", 4), ("demo8", 8)] {
+    for (name, stems) in [("demo", 4), ("demo6", 6), ("demo8", 8)] {
         let d = dir.join(name);
         if !d.join("stems").join("drums.wav").exists() {
             let opts = DemoOptions {
@@ -142,7 +144,12 @@ fn main() {
             recipes.push(dest);
         }
     }
+    // The full mastering chain of benches/compare (workload M: six strips, 8x true-peak limiter)
+    // on six demo stems.
+    let m = dir.join("demo6").join("mastering.lua");
+    std::fs::copy(root.join("benches/compare/mastering.lua"), &m).expect("copy mastering.lua");
     recipes.sort();
+    recipes.push(m);
     let deadline_ns = BUFFER as f64 / f64::from(RATE) * 1e9;
     println!(
         "Real-time callback (`LiveEngine::process`, {BUFFER}-frame buffers at {} kHz, deadline \

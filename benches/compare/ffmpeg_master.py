@@ -19,6 +19,7 @@ from pathlib import Path
 def main():
     graph = Path(sys.argv[1]).read_text().strip()
     out = Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
     stems = sys.argv[3:]
     base = ["ffmpeg", "-nostdin", "-hide_banner", "-y", "-filter_complex_threads", "1", "-threads", "1"]
     for s in stems:
