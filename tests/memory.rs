@@ -1,6 +1,6 @@
 //! Memory stays flat with song length: a render streams, and so does an album job, so a long song
 //! needs no more memory than a short one. Measured on the real binary (peak RSS of the child
-//! process, from /proc).
+//! process, from the kernel's accounting when it exits).
 
 use std::path::Path;
 use std::process::Command;
@@ -19,11 +19,21 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_stemgraph")
 }
 
-/// Peak RSS of a running process (its `VmHWM`, which only grows), in KiB.
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// Waits for `child` and returns its peak resident set in KiB, as the kernel counted it
+/// (`wait4`'s `ru_maxrss`: exact, where polling /proc could miss a peak in the last moments
+/// before the process exits). Panics unless it exited with success.
+fn peak_rss_kib(child: std::process::Child) -> u64 {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `child` is our unwaited child; both pointers are valid for the call.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child failed: {status}"
+    );
+    usage.ru_maxrss as u64
 }
 
 fn project(dir: &Path, seconds: u32) {
@@ -44,10 +54,9 @@ fn project(dir: &Path, seconds: u32) {
     std::fs::write(dir.join("mem.lua"), RECIPE).unwrap();
 }
 
-/// Renders and returns the render's peak RSS in KiB, read from /proc while it runs (the last
-/// reading before it exits; `VmHWM` never decreases).
+/// Renders and returns the render's peak RSS in KiB.
 fn render(dir: &Path) -> u64 {
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .arg("render")
         .arg(dir.join("mem.lua"))
         .arg("--out")
@@ -56,17 +65,7 @@ fn render(dir: &Path) -> u64 {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut peak = 0;
-    loop {
-        if let Some(kib) = vm_hwm_kib(child.id()) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success());
-            return peak;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    peak_rss_kib(child)
 }
 
 #[test]
@@ -78,7 +77,7 @@ fn a_ten_times_longer_song_needs_no_more_memory() {
     let short_rss = render(&short);
     let long_rss = render(&long);
     eprintln!("peak RSS: 30 s render {short_rss} KiB, 300 s render {long_rss} KiB");
-    assert!(short_rss > 0 && long_rss > 0, "no reading of /proc");
+    assert!(short_rss > 0 && long_rss > 0, "no peak RSS reading");
     assert!(
         long_rss <= short_rss + 1024,
         "{long_rss} KiB vs {short_rss} KiB"
@@ -126,7 +125,7 @@ fn album_project(dir: &Path, seconds: u32) {
 
 /// Peak RSS (KiB) of `stemgraph album` on `dir/album.lua` with one job.
 fn render_album(dir: &Path) -> u64 {
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .arg("album")
         .arg(dir.join("album.lua"))
         .args(["--jobs", "1", "--out"])
@@ -135,17 +134,7 @@ fn render_album(dir: &Path) -> u64 {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut peak = 0;
-    loop {
-        if let Some(kib) = vm_hwm_kib(child.id()) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success());
-            return peak;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    peak_rss_kib(child)
 }
 
 /// An album job streams its song through every phase (measure, drive solve, render, FLAC
@@ -160,7 +149,7 @@ fn an_album_song_ten_times_longer_needs_no_more_memory() {
     let short_rss = render_album(&short);
     let long_rss = render_album(&long);
     eprintln!("peak RSS: album of a 10 s song {short_rss} KiB, of a 100 s song {long_rss} KiB");
-    assert!(short_rss > 0 && long_rss > 0, "no reading of /proc");
+    assert!(short_rss > 0 && long_rss > 0, "no peak RSS reading");
     assert!(
         long_rss <= short_rss + 1024,
         "{long_rss} KiB vs {short_rss} KiB"
