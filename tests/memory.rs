@@ -78,8 +78,11 @@ fn a_ten_times_longer_song_needs_no_more_memory() {
     let long_rss = render(&long);
     eprintln!("peak RSS: 30 s render {short_rss} KiB, 300 s render {long_rss} KiB");
     assert!(short_rss > 0 && long_rss > 0, "no peak RSS reading");
+    // 2 MiB of slack: the two-thread runner re-splits its schedule a timing-dependent number of
+    // times (allocator noise of ~1 MiB under load). Memory that grew with the song would be
+    // over it by far: the long song is 270 s (≈ 100 MB of stems) longer.
     assert!(
-        long_rss <= short_rss + 1024,
+        long_rss <= short_rss + 2048,
         "{long_rss} KiB vs {short_rss} KiB"
     );
     let master = hound::WavReader::open(long.join("out/master.wav")).unwrap();
