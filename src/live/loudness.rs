@@ -10,6 +10,7 @@
 //! Never runs on the audio thread; its result reaches the callback as one latest-value atomic.
 
 use super::reload::bypass_master_chain;
+use crate::engine::parallel::RunSettings;
 use crate::graph::{compile, CompileOptions};
 use crate::io::decode::{StemStream, StreamOptions};
 use crate::render::{open_stems, plan_stems, run};
@@ -185,9 +186,13 @@ fn measure_master(job: &LoudnessJob, cancel: &AtomicBool) -> Result<f64, String>
         &mut schedule,
         &mut streams,
         plan.song_frames,
-        BLOCK,
-        Some(cancel),
-        None,
+        RunSettings {
+            block: BLOCK,
+            threads: 1,
+            interrupt: Some(cancel),
+            progress: None,
+            stop: None,
+        },
         |o, _, block| {
             if o == 0 {
                 let l = block.channel(0);

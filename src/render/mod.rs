@@ -27,7 +27,7 @@ pub mod target;
 pub mod twice;
 
 pub use inputs::{open_stems, plan_stems, StemPlan};
-pub use run::{run, run_threads, run_threads_until};
+pub use run::run;
 
 use crate::engine::parallel::Interrupted;
 use crate::engine::Tap;

@@ -19,7 +19,6 @@ use crate::graph::{compile, CompileOptions, GraphSpec};
 use crate::io::decode::{DecodeError, NonFinite, StemStream};
 use crate::session::Session;
 use std::cell::Cell;
-use std::sync::atomic::AtomicBool;
 
 impl BlockSource for StemStream {
     type Error = DecodeError;
@@ -34,85 +33,20 @@ impl BlockSource for StemStream {
     }
 }
 
-/// Runs the schedule over the whole song on this thread, handing every output block
-/// (latency-trimmed, with the tail) to `sink(output_index, song_position, block)`.
+/// Runs the schedule over the whole song with `settings` (block, threads, interrupt, progress,
+/// early stop; see [`crate::engine::parallel::runner`]), handing every output block
+/// (latency-trimmed, with the tail) to `sink(output_index, song_position, block)`. The output is
+/// the same, bit for bit, whatever the thread count.
 pub fn run<F>(
     schedule: &mut Schedule,
     streams: &mut [StemStream],
     song_frames: u64,
-    block: usize,
-    interrupt: Option<&AtomicBool>,
-    progress: Option<&mut dyn FnMut(u64, u64)>,
+    settings: RunSettings<'_, '_>,
     sink: F,
 ) -> Result<(), RenderError>
 where
     F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), RenderError>,
 {
-    run_threads(
-        schedule,
-        streams,
-        song_frames,
-        block,
-        interrupt,
-        progress,
-        sink,
-        1,
-    )
-}
-
-/// [`run`] on up to `threads` threads (1 or 2; more are not used): see
-/// [`crate::engine::parallel::runner`]. The output is the same, bit for bit, whatever the
-/// thread count.
-#[allow(clippy::too_many_arguments)]
-pub fn run_threads<F>(
-    schedule: &mut Schedule,
-    streams: &mut [StemStream],
-    song_frames: u64,
-    block: usize,
-    interrupt: Option<&AtomicBool>,
-    progress: Option<&mut dyn FnMut(u64, u64)>,
-    sink: F,
-    threads: usize,
-) -> Result<(), RenderError>
-where
-    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), RenderError>,
-{
-    run_threads_until(
-        schedule,
-        streams,
-        song_frames,
-        block,
-        interrupt,
-        progress,
-        sink,
-        threads,
-        None,
-    )
-}
-
-/// [`run_threads`], ending early once `stop` is set (by the sink: the tail has ended).
-#[allow(clippy::too_many_arguments)]
-pub fn run_threads_until<F>(
-    schedule: &mut Schedule,
-    streams: &mut [StemStream],
-    song_frames: u64,
-    block: usize,
-    interrupt: Option<&AtomicBool>,
-    progress: Option<&mut dyn FnMut(u64, u64)>,
-    sink: F,
-    threads: usize,
-    stop: Option<&Cell<bool>>,
-) -> Result<(), RenderError>
-where
-    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), RenderError>,
-{
-    let settings = RunSettings {
-        block,
-        threads,
-        interrupt,
-        progress,
-        stop,
-    };
     parallel::run(schedule, streams, song_frames, settings, sink)
 }
 
@@ -201,13 +135,18 @@ impl Pass {
         let frames_done = Cell::new(0);
         let mut after_block = after_each_block(&frames_done, &mut user_progress);
         let stop = Cell::new(false);
-        let ran = run_threads_until(
+        let settings = RunSettings {
+            block: opts.block_size,
+            threads: opts.threads,
+            interrupt: opts.interrupt.as_deref(),
+            progress: Some(&mut after_block),
+            stop: Some(&stop),
+        };
+        let ran = run(
             &mut schedule,
             &mut streams,
             input_frames,
-            opts.block_size,
-            opts.interrupt.as_deref(),
-            Some(&mut after_block),
+            settings,
             |o, pos, block| {
                 trim.push(o, pos, block, &mut write)?;
                 if trim.done() {
@@ -215,8 +154,6 @@ impl Pass {
                 }
                 Ok(())
             },
-            opts.threads,
-            Some(&stop),
         );
         drop(after_block);
         opts.progress = user_progress;

@@ -23,10 +23,11 @@
 
 use super::inputs::non_finite_warnings;
 use super::report::CollectedMeters;
-use super::run::{after_each_block, run, run_threads, Pass};
+use super::run::{after_each_block, run, Pass};
 use super::{RenderContext, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;
 use crate::dsp::{ConfigValue, Port};
+use crate::engine::parallel::RunSettings;
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec};
 use crate::io::decode::{StemStream, StreamOptions};
 use crate::io::wav::{WavFormat, WavOutput};
@@ -397,13 +398,18 @@ pub fn spill_pre_limiter(
         .expect("added above");
     let mut writer = WavOutput::create(spill_path, rate, channels, WavFormat::Float32, &[])?;
     let mut pre = LoudnessMeter::new(f64::from(rate), channels);
-    run_threads(
+    let settings = RunSettings {
+        block: opts.block_size,
+        threads: opts.threads,
+        interrupt: opts.interrupt.as_deref(),
+        progress: Some(&mut after_block),
+        stop: None,
+    };
+    run(
         &mut schedule,
         &mut streams,
         plan.song_frames,
-        opts.block_size,
-        opts.interrupt.as_deref(),
-        Some(&mut after_block),
+        settings,
         |o, _, b| {
             if o == spill_index {
                 let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
@@ -412,7 +418,6 @@ pub fn spill_pre_limiter(
             }
             Ok(())
         },
-        opts.threads,
     )?;
     writer.finish()?;
     drop(after_block);
@@ -484,9 +489,13 @@ pub fn measure_tail(
         &mut schedule,
         &mut streams,
         spill.frames,
-        block,
-        None,
-        None,
+        RunSettings {
+            block,
+            threads: 1,
+            interrupt: None,
+            progress: None,
+            stop: None,
+        },
         |_, _, b| {
             let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
             meter.push(&planar);
