@@ -158,17 +158,7 @@ impl TruePeakDetector {
     /// docs). Every reading above `threshold` has the bits the full detector gives it, every
     /// other is at most `threshold`. A negative (or NaN) `threshold` reads every sample.
     pub fn peaks_above(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
-        let threshold = if FORCE_FULL.load(Ordering::Relaxed) {
-            f64::NEG_INFINITY
-        } else {
-            threshold
-        };
-        #[cfg(target_arch = "x86_64")]
-        if crate::dsp::simd::avx2() {
-            // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { self.peaks_avx2(input, peaks, threshold) };
-        }
-        self.peaks_impl(input, peaks, threshold)
+        self.dispatch(input, peaks, threshold, None)
     }
 
     /// [`Self::peaks_above`] where the caller also says which readings it needs at all:
@@ -182,17 +172,7 @@ impl TruePeakDetector {
         threshold: f64,
         wanted: &[bool],
     ) {
-        let threshold = if FORCE_FULL.load(Ordering::Relaxed) {
-            f64::NEG_INFINITY
-        } else {
-            threshold
-        };
-        #[cfg(target_arch = "x86_64")]
-        if crate::dsp::simd::avx2() {
-            // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { self.peaks_where_avx2(input, peaks, threshold, wanted) };
-        }
-        self.peaks_where_impl(input, peaks, threshold, wanted)
+        self.dispatch(input, peaks, threshold, Some(wanted))
     }
 
     /// How many input samples before a step its reading depends on at most: a reading of step
@@ -201,49 +181,51 @@ impl TruePeakDetector {
         self.hist
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn peaks_avx2(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
-        self.peaks_impl(input, peaks, threshold)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn peaks_where_avx2(
+    /// [`force_full`]'s override, then the AVX2 or the portable build.
+    fn dispatch(
         &mut self,
         input: &[f64],
         peaks: &mut [f64],
         threshold: f64,
-        wanted: &[bool],
+        wanted: Option<&[bool]>,
     ) {
-        self.peaks_where_impl(input, peaks, threshold, wanted)
-    }
-
-    #[inline(always)]
-    fn peaks_impl(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
-        let n = input.len().min(peaks.len());
-        let mut done = 0;
-        while done < n {
-            let c = (n - done).min(TP_CHUNK);
-            self.chunk(
-                &input[done..done + c],
-                &mut peaks[done..done + c],
-                threshold,
-                None,
-            );
-            done += c;
+        let threshold = if FORCE_FULL.load(Ordering::Relaxed) {
+            f64::NEG_INFINITY
+        } else {
+            threshold
+        };
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.peaks_avx2(input, peaks, threshold, wanted) };
         }
+        self.peaks_impl(input, peaks, threshold, wanted)
     }
 
-    #[inline(always)]
-    fn peaks_where_impl(
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn peaks_avx2(
         &mut self,
         input: &[f64],
         peaks: &mut [f64],
         threshold: f64,
-        wanted: &[bool],
+        wanted: Option<&[bool]>,
     ) {
-        let n = input.len().min(peaks.len()).min(wanted.len());
+        self.peaks_impl(input, peaks, threshold, wanted)
+    }
+
+    #[inline(always)]
+    fn peaks_impl(
+        &mut self,
+        input: &[f64],
+        peaks: &mut [f64],
+        threshold: f64,
+        wanted: Option<&[bool]>,
+    ) {
+        let mut n = input.len().min(peaks.len());
+        if let Some(w) = wanted {
+            n = n.min(w.len());
+        }
         let mut done = 0;
         while done < n {
             let c = (n - done).min(TP_CHUNK);
@@ -251,7 +233,7 @@ impl TruePeakDetector {
                 &input[done..done + c],
                 &mut peaks[done..done + c],
                 threshold,
-                Some(&wanted[done..done + c]),
+                wanted.map(|w| &w[done..done + c]),
             );
             done += c;
         }
