@@ -132,6 +132,22 @@ pub fn third_octave_diff(a: &Path, b: &Path, rate: u32) -> (Vec<f64>, f64, f64) 
     (d, ma.scan.integrated_lufs, mb.scan.integrated_lufs)
 }
 
+/// As [`third_octave_diff`], both measured over their loudest windows within `range_s`
+/// (seconds): the band differences only.
+pub fn third_octave_diff_in(a: &Path, b: &Path, rate: u32, range_s: (f64, f64)) -> Vec<f64> {
+    let m = |p: &Path| {
+        let s = scan::scan(p, rate).unwrap();
+        let sel = select::loudest(&s, Some(range_s));
+        Measured::new(s, sel, (&Grid::fit(), &Grid::third_octave())).unwrap()
+    };
+    let (ma, mb) = (m(a), m(b));
+    ma.levels(false, true)
+        .iter()
+        .zip(mb.levels(false, true))
+        .map(|(x, y)| x - y)
+        .collect()
+}
+
 /// Largest absolute value.
 pub fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
