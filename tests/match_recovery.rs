@@ -32,10 +32,14 @@ fn truth_eq() -> Vec<stemgraph::matching::eq::EqBand> {
 }
 
 /// The demo project and its reference with the known change (shared by the tests).
-fn project() -> &'static (tempfile::TempDir, std::path::PathBuf) {
-    static P: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
+fn project() -> &'static (SharedDir, std::path::PathBuf) {
+    static P: OnceLock<(SharedDir, std::path::PathBuf)> = OnceLock::new();
     P.get_or_init(|| {
-        let dir = demo_project(30.0, stemgraph::demo::DemoOptions::DEFAULT_SEED);
+        let dir = shared_demo_project(
+            "match_recovery",
+            30.0,
+            stemgraph::demo::DemoOptions::DEFAULT_SEED,
+        );
         let reference = render_lua(dir.path(), "truth", TRUTH);
         (dir, reference)
     })
@@ -117,7 +121,12 @@ fn the_amount_scales_the_proposal() {
     // moves half the way.
     let file = dir.path().join("demo.half.lua");
     let module = writer::module_name(&recipe, &file).unwrap();
-    writer::write(&file, &writer::override_lua(&half, &module), &[recipe.clone()]).unwrap();
+    writer::write(
+        &file,
+        &writer::override_lua(&half, &module),
+        &[recipe.clone()],
+    )
+    .unwrap();
     let after = render_recipe(&file, &dir.path().join("half"));
     let master = render_recipe(&recipe, &dir.path().join("plain_half"));
     let (moved, after_lufs, master_lufs) = third_octave_diff(&after, &master, 48_000);

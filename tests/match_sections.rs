@@ -20,10 +20,14 @@ const BASS: &str = "master.send.bass.compressor.gain_db";
 const TOLERANCE_DB: f64 = 0.75;
 
 /// The demo project with sections declared.
-fn project() -> &'static tempfile::TempDir {
-    static P: OnceLock<tempfile::TempDir> = OnceLock::new();
+fn project() -> &'static SharedDir {
+    static P: OnceLock<SharedDir> = OnceLock::new();
     P.get_or_init(|| {
-        let dir = demo_project(40.0, stemgraph::demo::DemoOptions::DEFAULT_SEED);
+        let dir = shared_demo_project(
+            "match_sections",
+            40.0,
+            stemgraph::demo::DemoOptions::DEFAULT_SEED,
+        );
         let recipe = dir.path().join("demo.lua");
         let text = std::fs::read_to_string(&recipe).unwrap().replace(
             "  tempo_bpm = 120,",
@@ -83,14 +87,22 @@ fn assert_intro_bounded(r: &MatchReport) {
     let intro = section(r, "intro");
     let lim = r.limits;
     for v in &intro.stem_db {
-        assert!(v.abs() <= lim.stem_db - 1.0, "intro stems at the clamp: {intro:?}");
+        assert!(
+            v.abs() <= lim.stem_db - 1.0,
+            "intro stems at the clamp: {intro:?}"
+        );
     }
     for v in &intro.eq_db {
-        assert!(v.abs() <= lim.eq_db - 1.0, "intro EQ at the clamp: {intro:?}");
+        assert!(
+            v.abs() <= lim.eq_db - 1.0,
+            "intro EQ at the clamp: {intro:?}"
+        );
     }
     if !intro.matched {
         assert!(
-            r.notes.iter().any(|n| n.contains("`intro`") && n.contains("too little")),
+            r.notes
+                .iter()
+                .any(|n| n.contains("`intro`") && n.contains("too little")),
             "{:?}",
             r.notes
         );
@@ -104,8 +116,14 @@ fn a_change_in_the_chorus_only_is_found_in_the_chorus_only() {
     let names: Vec<&str> = r.sections.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["intro", "verse", "chorus"]);
     let (verse, chorus) = (bass(&r, "verse"), bass(&r, "chorus"));
-    assert!(verse.abs() <= TOLERANCE_DB, "verse bass {verse:+.2} (truth 0)");
-    assert!((chorus - 5.0).abs() <= TOLERANCE_DB, "chorus bass {chorus:+.2} (truth +5)");
+    assert!(
+        verse.abs() <= TOLERANCE_DB,
+        "verse bass {verse:+.2} (truth 0)"
+    );
+    assert!(
+        (chorus - 5.0).abs() <= TOLERANCE_DB,
+        "chorus bass {chorus:+.2} (truth +5)"
+    );
     // The chorus is paired with the reference's loudest part.
     let c = section(&r, "chorus");
     assert!(c.matched && c.reference_rel_lu > -2.0, "{c:?}");
@@ -144,7 +162,13 @@ fn a_change_in_the_verse_only_is_found_in_the_verse_only() {
     let (r, _) = matched("verse_bass", 8.0, 24.0, 5.0);
     assert_close_in_loudness(&r);
     let (verse, chorus) = (bass(&r, "verse"), bass(&r, "chorus"));
-    assert!((verse - 5.0).abs() <= TOLERANCE_DB, "verse bass {verse:+.2} (truth +5)");
-    assert!(chorus.abs() <= TOLERANCE_DB, "chorus bass {chorus:+.2} (truth 0)");
+    assert!(
+        (verse - 5.0).abs() <= TOLERANCE_DB,
+        "verse bass {verse:+.2} (truth +5)"
+    );
+    assert!(
+        chorus.abs() <= TOLERANCE_DB,
+        "chorus bass {chorus:+.2} (truth 0)"
+    );
     assert_intro_bounded(&r);
 }

@@ -230,7 +230,8 @@ pub fn section_selection(master: &Windows, range_s: (f64, f64)) -> Selection {
     // Not its fade or its silences: the windows within LOUDEST_RANGE_LU of its loud level.
     let mut levels: Vec<f64> = inside.iter().map(|&i| master.lufs[i]).collect();
     levels.sort_by(f64::total_cmp);
-    if let Some(&loud) = levels.get((0.9 * levels.len().saturating_sub(1) as f64).round() as usize) {
+    if let Some(&loud) = levels.get((0.9 * levels.len().saturating_sub(1) as f64).round() as usize)
+    {
         inside.retain(|&i| master.lufs[i] >= loud - LOUDEST_RANGE_LU);
     }
     let mut chosen = vec![false; master.end_hop.len()];
@@ -383,14 +384,23 @@ mod tests {
         // Verse: the reference's second half; chorus: its first.
         let first_half = |s: &Selection| s.hops[..200].iter().filter(|h| **h).count();
         let second_half = |s: &Selection| s.hops[200..].iter().filter(|h| **h).count();
-        assert!(second_half(&p[0].selection) > 100 && first_half(&p[0].selection) < 20, "{p:?}");
-        assert!(first_half(&p[1].selection) > 100 && second_half(&p[1].selection) < 20, "{p:?}");
+        assert!(
+            second_half(&p[0].selection) > 100 && first_half(&p[0].selection) < 20,
+            "{p:?}"
+        );
+        assert!(
+            first_half(&p[1].selection) > 100 && second_half(&p[1].selection) < 20,
+            "{p:?}"
+        );
         assert!(p[0].seconds >= MIN_MATERIAL_S && p[1].seconds >= MIN_MATERIAL_S);
     }
 
     #[test]
     fn the_distance_is_symmetric_and_zero_on_itself() {
-        let a = programme(&[(100, &[1.0, 0.5, 0.2], -14.0), (100, &[0.2, 0.5, 1.0], -20.0)]);
+        let a = programme(&[
+            (100, &[1.0, 0.5, 0.2], -14.0),
+            (100, &[0.2, 0.5, 1.0], -20.0),
+        ]);
         let mut s = Vec::new();
         assert_eq!(distance(&a, 3, &a, 3, &mut s), 0.0);
         let (x, y) = (1, a.end_hop.len() - 1);

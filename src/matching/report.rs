@@ -117,7 +117,12 @@ fn max_rms(v: &[f64]) -> (f64, f64) {
 }
 
 impl Check {
-    pub(crate) fn new(m: &Measurements, after: &Measured, drive: Option<f64>, amount: f64) -> Check {
+    pub(crate) fn new(
+        m: &Measurements,
+        after: &Measured,
+        drive: Option<f64>,
+        amount: f64,
+    ) -> Check {
         let neg = |v: Vec<f64>| v.into_iter().map(|x| -x).collect::<Vec<_>>();
         let before = neg(difference(&m.refs, &m.master, false, true));
         let after_d = neg(difference(&m.refs, after, false, true));

@@ -238,7 +238,12 @@ impl Target {
 /// The model's error: what the check render `after` changed against `before` (both over the
 /// same selection, mid, fit grid) less what the fit `predicted`, its weighted mean (a level,
 /// the loudness target's business) taken out.
-pub(crate) fn model_error(after: &Measured, before: &Measured, predicted: &[f64], w: &[f64]) -> Vec<f64> {
+pub(crate) fn model_error(
+    after: &Measured,
+    before: &Measured,
+    predicted: &[f64],
+    w: &[f64],
+) -> Vec<f64> {
     let err: Vec<f64> = after
         .levels(false, false)
         .iter()
@@ -306,7 +311,14 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
         &m.refs.iter().map(|(w, r)| (*w, r)).collect::<Vec<_>>(),
         &m.master,
     );
-    let input = fit_input(&m, &m.refs, &m.master, &m.stems, opts.limits, &Target::WHOLE);
+    let input = fit_input(
+        &m,
+        &m.refs,
+        &m.master,
+        &m.stems,
+        opts.limits,
+        &Target::WHOLE,
+    );
     let first = fit::fit(&input);
     let mut base_notes = m.notes.clone();
     let plan = if opts.section.is_none() && !session.sections.is_empty() {
@@ -334,7 +346,9 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
             scale: amount,
             correction: Some(model_error(after, &m.master, &predicted, &input.w_mid)),
             sections: match &plan {
-                Some(p) => sections::corrections(p, &m, &best.section_fits, amount, opts.limits, after)?,
+                Some(p) => {
+                    sections::corrections(p, &m, &best.section_fits, amount, opts.limits, after)?
+                }
                 None => Vec::new(),
             },
         };

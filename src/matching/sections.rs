@@ -15,8 +15,8 @@ use super::fit::{self, Fit, FitInput, Limits};
 use super::measure::{self, Measured};
 use super::pairing::{self, Windows};
 use super::proposal::{AutomationChange, Proposal};
-use super::select::Selection;
 use super::run::{fit_input, model_error, Measurements, Target};
+use super::select::Selection;
 use super::spectra::CrossBands;
 use super::MatchError;
 use crate::session::Session;
@@ -99,7 +99,14 @@ impl Planned {
 
     /// The fit's input for this section.
     fn input<'a>(&'a self, m: &'a Measurements, limits: Limits, target: &Target) -> FitInput<'a> {
-        fit_input(m, &self.paired.refs, &self.master, &self.stems, limits, target)
+        fit_input(
+            m,
+            &self.paired.refs,
+            &self.master,
+            &self.stems,
+            limits,
+            target,
+        )
     }
 }
 
@@ -180,8 +187,7 @@ pub(crate) fn plan(
                 })
             })
             .collect();
-        changed =
-            master_windows.with_change(|i| member[i].and_then(|s| changes[s].as_deref()));
+        changed = master_windows.with_change(|i| member[i].and_then(|s| changes[s].as_deref()));
     }
     for s in &sections {
         let held_names = names(m, &s.held);
@@ -302,21 +308,23 @@ pub(crate) fn propose(
         .sections
         .iter()
         .zip(&fits)
-        .map(|(s, f)| {
-            SectionReport {
-                name: s.name.clone(),
-                from_s: s.range.0,
-                to_s: s.range.1,
-                master_lufs: s.master.selection.loudness_lufs,
-                reference_s: s.paired.seconds,
-                reference_rel_lu: s.paired.rel_lu,
-                distance_db: s.paired.distance_db,
-                matched: s.matched(),
-                held_stems: if s.matched() { names(m, &s.held) } else { Vec::new() },
-                stem_db: f.stem_db.clone(),
-                eq_db: f.eq.iter().map(|b| b.gain_db).collect(),
-                rms_after_db: f.rms_after_db,
-            }
+        .map(|(s, f)| SectionReport {
+            name: s.name.clone(),
+            from_s: s.range.0,
+            to_s: s.range.1,
+            master_lufs: s.master.selection.loudness_lufs,
+            reference_s: s.paired.seconds,
+            reference_rel_lu: s.paired.rel_lu,
+            distance_db: s.paired.distance_db,
+            matched: s.matched(),
+            held_stems: if s.matched() {
+                names(m, &s.held)
+            } else {
+                Vec::new()
+            },
+            stem_db: f.stem_db.clone(),
+            eq_db: f.eq.iter().map(|b| b.gain_db).collect(),
+            rms_after_db: f.rms_after_db,
         })
         .collect();
     automate(m, global, &reports, proposal, factor);

@@ -117,7 +117,12 @@ fn percentile(v: &mut [f64], p: f64) -> Option<f64> {
 /// A programme's loud level: the 90th percentile of its audible short-term loudness, LUFS
 /// (`None` when it is silent).
 pub fn loud_level(scan: &Scan) -> Option<f64> {
-    let mut st: Vec<f64> = scan.short_term.iter().copied().filter(|l| audible(*l)).collect();
+    let mut st: Vec<f64> = scan
+        .short_term
+        .iter()
+        .copied()
+        .filter(|l| audible(*l))
+        .collect();
     percentile(&mut st, 0.9)
 }
 
