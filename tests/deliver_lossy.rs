@@ -149,9 +149,23 @@ fn decoded_lossy_files_hold_the_ceiling_that_a_plain_encode_breaks() {
         .filter(|w| w.contains("_plain") && w.contains("over its ceiling"))
         .count();
     assert_eq!(over, 3, "{:?}", result.warnings);
-    // The report's JSON has the fields, and validates (tests/report.rs checks the schema).
+    // The report's JSON has the fields and validates against docs/report.schema.json.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(json["platforms"].as_array().map(Vec::len), Some(9));
     let mp3 = json["deliverables"]
         .as_array()
         .unwrap()

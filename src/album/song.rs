@@ -176,6 +176,7 @@ pub fn measure(
             pre_lufs,
             policy.target_lufs,
             ctx.block_size,
+            None,
         )
         .map_err(|e| render_err(song, e))?;
         Some(OwnDrive {
@@ -249,7 +250,7 @@ pub fn tail_loudness(
     spilled: &SpilledMaster,
     drive: f64,
 ) -> Result<LoudnessMeter, AlbumError> {
-    measure_tail(&prep.spec, &prep.tail, drive, spilled, ctx.block_size)
+    measure_tail(&prep.spec, &prep.tail, drive, spilled, ctx.block_size, None)
         .map_err(|e| render_err(song, e))
 }
 
