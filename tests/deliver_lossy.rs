@@ -409,6 +409,7 @@ fn bad_lossy_input_is_a_clear_error_at_the_recipes_line() {
         ("s:deliver { format = \"mp3\", bits = 16 }", "encoded from float"),
         ("s:deliver { format = \"wav\", bitrate_kbps = 320 }", "are for lossy deliverables"),
         ("s:deliver { format = \"mp3\", codec_safe = \"maybe\" }", "unknown codec_safe"),
+        ("s:deliver { format = \"opus\", max_encodes = 9 }", "makes 1 to 4 encodes"),
     ] {
         let e = error_of(deliver);
         assert!(e.contains("song.lua:14"), "{deliver}: {e}");
@@ -418,16 +419,16 @@ fn bad_lossy_input_is_a_clear_error_at_the_recipes_line() {
 
 #[test]
 fn a_ceiling_the_codec_cannot_meet_within_the_bound_is_an_error_with_the_figure() {
-    // MP3 at 32 kbit/s of a master limited at −0.1 dBTP, asked to decode under −6 dBTP: its
-    // peaks move by more than its input, and four encodes do not get there. An error naming the
-    // line and the figures, and no file.
+    // The loud master's MP3 at 128 kbit/s overshoots −1 dBTP when encoded as it is (the first
+    // test shows it); with the solve bounded to that one encode, the ceiling cannot be met: an
+    // error naming the line and the figures, and no file.
     let dir = tempfile::tempdir().unwrap();
     demo(dir.path(), 44_100, 10.0);
     let recipe = recipe(
         dir.path(),
-        -6.0,
-        -0.1,
-        "s:deliver { file = \"x.mp3\", format = \"mp3\", bitrate_kbps = 32, ceiling_dbtp = -6 }\n",
+        TARGET,
+        CEILING,
+        "s:deliver { file = \"x.mp3\", format = \"mp3\", bitrate_kbps = 128, max_encodes = 1 }\n",
     );
     let session = load_recipe(&recipe).unwrap();
     let out = dir.path().join("out");
@@ -437,7 +438,7 @@ fn a_ceiling_the_codec_cannot_meet_within_the_bound_is_an_error_with_the_figure(
     };
     eprintln!("{e}");
     assert!(e.contains("song.lua:14"), "{e}");
-    assert!(e.contains("over its ceiling of -6.00 dBTP, after 4 encodes"), "{e}");
+    assert!(e.contains("over its ceiling of -1.00 dBTP, after 1 encode"), "{e}");
     assert!(e.contains("the plain encode peaked at"), "{e}");
     assert!(!out.join("x.mp3").exists(), "no file over the ceiling is left");
 }

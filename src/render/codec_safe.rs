@@ -27,7 +27,7 @@
 //!
 //! A file is accepted when its decoded true peak is at most `ceiling −` [`ACCEPT_MARGIN_DB`]
 //! (covering the meter's under-read and the difference to other meters, such as ffmpeg's). At
-//! most [`MAX_ENCODES`] encodes; a ceiling still not met then is an error naming the figure (no
+//! most [`MAX_ENCODES`] encodes (`max_encodes` lowers the bound); a ceiling still not met then is an error naming the figure (no
 //! file over its ceiling is ever left behind). Memory stays flat in the song's length but for
 //! the envelope (two numbers per window: 60 KB for ten minutes): every pass streams the PCM from
 //! its file, the encoder writes as it goes, and the measurement decodes block by block.
@@ -41,7 +41,8 @@ use crate::session::FileFormat;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Most encodes a deliverable gets (the first plus three retries).
+/// Most encodes a deliverable gets (the first plus three retries); `max_encodes` in the recipe
+/// may lower it.
 pub const MAX_ENCODES: u32 = 4;
 /// A decoded file is accepted when its true peak is this far under the ceiling, dB.
 pub const ACCEPT_MARGIN_DB: f64 = 0.05;
@@ -278,7 +279,8 @@ pub fn encode(
     let mut feed = Feed::default();
     let mut first: Option<(f64, f64)> = None;
     let mut pcm_lufs = f64::NEG_INFINITY;
-    for pass in 1..=MAX_ENCODES {
+    let max = settings.max_encodes.clamp(1, MAX_ENCODES);
+    for pass in 1..=max {
         let (file, lufs) = job.encode(&feed, pass == 1)?;
         if let Some(l) = lufs {
             pcm_lufs = l;
@@ -286,7 +288,7 @@ pub fn encode(
         let m = measure(file.path())?;
         let (plain_tp, plain_lufs) = *first.get_or_insert((m.true_peak_dbtp, m.lufs));
         let peak_met = ceiling.is_none_or(|c| m.true_peak_dbtp <= c - ACCEPT_MARGIN_DB);
-        let last = pass == MAX_ENCODES;
+        let last = pass == max;
         if mode == CodecSafe::Off || peak_met {
             let frames = file.frames;
             file.commit()?;
@@ -315,14 +317,15 @@ pub fn encode(
             let c = ceiling.unwrap_or(0.0);
             return Err(RenderError::Invalid(format!(
                 "{at}deliverable `{}`: the decoded {} still peaks at {:.2} dBTP, over its ceiling of \
-                 {c:.2} dBTP, after {MAX_ENCODES} encodes (the plain encode peaked at {plain_tp:.2} \
+                 {c:.2} dBTP, after {max} encode{} (the plain encode peaked at {plain_tp:.2} \
                  dBTP); raise the bit rate, or lower the master's ceiling or loudness",
                 dest.display(),
                 format.name(),
                 m.true_peak_dbtp,
+                if max == 1 { "" } else { "s" },
             )));
         }
-        feed = next_feed(feed, mode, &m, ceiling, pcm_lufs, pass);
+        feed = next_feed(feed, mode, &m, ceiling, pcm_lufs, pass + 1 == max);
     }
     unreachable!("the last pass returns")
 }
@@ -334,7 +337,7 @@ fn next_feed(
     m: &Measured,
     ceiling: Option<f64>,
     pcm_lufs: f64,
-    pass: u32,
+    next_is_last: bool,
 ) -> Feed {
     let Some(ceiling) = ceiling else {
         return feed;
@@ -342,7 +345,7 @@ fn next_feed(
     let overshoot = m.true_peak_dbtp - (ceiling - AIM_MARGIN_DB);
     match mode {
         CodecSafe::Gain => feed.gain_db -= overshoot.max(0.0),
-        CodecSafe::Limit if pass + 1 == MAX_ENCODES => {
+        CodecSafe::Limit if next_is_last => {
             // The last encode: the envelope has not settled the codec's peaks (they move by
             // more than its input at low bit rates); the whole file goes down by what is left.
             feed.gain_db -= overshoot.max(0.0) + AIM_MARGIN_DB;
@@ -353,7 +356,7 @@ fn next_feed(
             // The make-up is set once, from the plain encode: what the codec itself took
             // off (MP3 at low rates drops the top octave). It raises every window's peak
             // as much, so the first retry's reductions count it.
-            let makeup = if pass == 1 && m.lufs.is_finite() && pcm_lufs.is_finite() {
+            let makeup = if feed.reduction.iter().all(|&r| r == 0.0) && m.lufs.is_finite() && pcm_lufs.is_finite() {
                 (pcm_lufs - m.lufs).clamp(0.0, MAX_MAKEUP_DB)
             } else {
                 0.0

@@ -389,6 +389,7 @@ impl DeliverableSink {
                 let settings = settings.unwrap_or(crate::io::lossy::LossySettings {
                     bitrate_kbps: crate::io::lossy::default_bitrate_kbps(d.format),
                     codec_safe: Default::default(),
+                    max_encodes: super::codec_safe::MAX_ENCODES,
                 });
                 let name = dest
                     .file_name()

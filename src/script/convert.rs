@@ -674,12 +674,13 @@ fn lossy_of(
             ))
         }
     };
+    let max_encodes = get_number(d, "max_encodes", origin)?;
     if !format.is_lossy() {
-        if kbps.is_some() || safe.is_some() {
+        if kbps.is_some() || safe.is_some() || max_encodes.is_some() {
             return Err(recipe_err(
                 origin,
                 format!(
-                    "`bitrate_kbps` and `codec_safe` are for lossy deliverables (mp3, opus), not {}",
+                    "`bitrate_kbps`, `codec_safe` and `max_encodes` are for lossy deliverables (mp3, opus), not {}",
                     format.name()
                 ),
             ));
@@ -693,9 +694,21 @@ fn lossy_of(
         Some(k) => lossy::check_bitrate(format, k).map_err(|e| recipe_err(origin, e))?,
         None => lossy::default_bitrate_kbps(format),
     };
+    let max = crate::render::codec_safe::MAX_ENCODES;
+    let max_encodes = match max_encodes {
+        None => max,
+        Some(n) if n.fract() == 0.0 && (1.0..=f64::from(max)).contains(&n) => n as u32,
+        Some(n) => {
+            return Err(recipe_err(
+                origin,
+                format!("`max_encodes` = {n}: the codec-safe solve makes 1 to {max} encodes"),
+            ))
+        }
+    };
     Ok(Some(lossy::LossySettings {
         bitrate_kbps: kbps,
         codec_safe: safe.unwrap_or_default(),
+        max_encodes,
     }))
 }
 

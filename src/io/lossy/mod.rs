@@ -56,6 +56,8 @@ pub struct LossySettings {
     pub bitrate_kbps: u32,
     /// How the decoded true peak is kept under the ceiling.
     pub codec_safe: CodecSafe,
+    /// Most encodes the solve may make (1–4; default 4).
+    pub max_encodes: u32,
 }
 
 /// The constant bit rates an MPEG-1 Layer III stream can have, kbit/s.
