@@ -14,12 +14,14 @@
 //! [`report`] (`report.json`, `report.md`, the stem cache). [`edits`] are the song's trims and
 //! fades, applied to the outputs on their way to the deliverables.
 
+pub mod codec_safe;
 pub mod deliver;
 pub mod edits;
 pub mod in_memory;
 pub mod inputs;
 pub mod null;
 pub mod preflight;
+pub mod readings;
 pub mod report;
 pub mod run;
 pub mod tail;
