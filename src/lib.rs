@@ -84,6 +84,7 @@ pub mod analysis;
 pub mod automation;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod delivery;
 pub mod dsp;
 pub mod embed;
 pub mod engine;

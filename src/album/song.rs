@@ -294,6 +294,7 @@ pub fn album_session(ctx: &AlbumContext<'_>, song: &SongSpec) -> (Session, Optio
         seed: CD_DITHER_SEED,
         lead_silence_s: 0.0,
         tail_silence_s: 0.0,
+        lossy: None,
         origin: None,
     });
     let i = s.deliverables.len() - 1;
@@ -373,10 +374,7 @@ pub fn render(
         }
         files.push(FileRecord {
             path: rel,
-            format: match f.format {
-                FileFormat::Wav => "wav".into(),
-                FileFormat::Flac => "flac".into(),
-            },
+            format: f.format.name().into(),
             bits: f.bits,
             sample_rate_hz: f.sample_rate,
             frames: f.wav.frames,

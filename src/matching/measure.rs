@@ -26,6 +26,7 @@ fn float_file(file: &str, output: Option<String>, ceiling: Option<f64>) -> Deliv
         seed: 0,
         lead_silence_s: 0.0,
         tail_silence_s: 0.0,
+        lossy: None,
         origin: None,
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! The pipeline of every deliverable is: sample-rate conversion (when it asks for another rate)
 //! → true-peak safety limiter (when a ceiling is declared; transparent below it) → dither (TPDF,
-//! by default for 16-bit) → quantize → WAV or FLAC (with tags), written atomically. A deliverable at the session rate
+//! by default for 16-bit) → quantize → WAV or FLAC (with tags), written atomically. A lossy
+//! deliverable (MP3, Ogg Opus) stops before dither: its float PCM goes to a temporary file, and
+//! the codec-safe solve ([`super::codec_safe`]) encodes it, decodes and measures the result, and
+//! encodes again with lowered peaks until the decoded true peak is under the ceiling. A deliverable at the session rate
 //! is produced while the graph runs. One at another rate is produced after it: the output is
 //! spilled to a temporary 32-bit float file during the render and then streamed through the
 //! resampler, so memory stays flat either way. Resampling recreates inter-sample peaks, which is
@@ -50,6 +53,8 @@ pub struct DeliveredFile {
     pub ceiling_dbtp: Option<f64>,
     /// The safety limiter's largest gain reduction, dB (0 when it never acted).
     pub safety_gain_reduction_db: f64,
+    /// A lossy deliverable (MP3, Opus): what the codec-safe solve did.
+    pub lossy: Option<super::codec_safe::LossyOutcome>,
 }
 
 /// The stages after the graph: safety limiter and dither, with the limiter's delay removed.
@@ -200,6 +205,9 @@ impl FileOut {
                 tags,
                 protected,
             )?)),
+            FileFormat::Mp3 | FileFormat::Opus => {
+                unreachable!("lossy deliverables write float WAV, then encode it")
+            }
         })
     }
 
@@ -263,6 +271,18 @@ pub struct DeliverableSink {
     lead_silence: u64,
     tail_silence: u64,
     started: bool,
+    /// A lossy deliverable: the float PCM is written to a temporary file (`dest`), then encoded.
+    lossy: Option<LossyJob>,
+}
+
+/// What a lossy deliverable is encoded to once its PCM is complete.
+struct LossyJob {
+    format: FileFormat,
+    dest: PathBuf,
+    settings: crate::io::lossy::LossySettings,
+    ceiling: Option<f64>,
+    /// The recipe's `file:line: `.
+    at: String,
 }
 
 /// Expands `{title}` (made safe for file names) in a file pattern.
@@ -328,9 +348,21 @@ impl DeliverableSink {
                 )))
             }
         };
-        let sample_rate = d.sample_rate.unwrap_or(session_rate);
-        let format = WavFormat::from_bits(d.bits)
-            .filter(|f| d.format == FileFormat::Wav || f.is_integer())
+        let lossy_format = d.format.is_lossy();
+        let sample_rate = match d.sample_rate {
+            Some(r) => r,
+            None if lossy_format => crate::io::lossy::default_rate(d.format, session_rate),
+            None => session_rate,
+        };
+        if lossy_format {
+            crate::io::lossy::check_rate(d.format, sample_rate).map_err(|e| {
+                RenderError::Invalid(format!("{at}deliverable `{}`: {e}", d.file))
+            })?;
+        }
+        // A lossy deliverable's PCM is float; the encoder quantizes.
+        let bits = if lossy_format { 32 } else { d.bits };
+        let format = WavFormat::from_bits(bits)
+            .filter(|f| lossy_format || d.format == FileFormat::Wav || f.is_integer())
             .ok_or_else(|| {
                 RenderError::Invalid(format!(
                     "{at}deliverable `{}`: {} bits is not a {} format",
@@ -350,8 +382,40 @@ impl DeliverableSink {
             DitherKind::None => None,
         };
         let ceiling = d.ceiling_dbtp.or(session.ceiling_dbtp);
-        let dest = out_dir.join(expand_file_name(&d.file, session));
+        let mut dest = out_dir.join(expand_file_name(&d.file, session));
         let channels = schedule.output(output_index, 0).channels();
+        let lossy = match (lossy_format, d.lossy) {
+            (true, settings) => {
+                let settings = settings.unwrap_or(crate::io::lossy::LossySettings {
+                    bitrate_kbps: crate::io::lossy::default_bitrate_kbps(d.format),
+                    codec_safe: Default::default(),
+                    max_encodes: super::codec_safe::MAX_ENCODES,
+                });
+                let name = dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let folder = dest.parent().unwrap_or(out_dir).to_path_buf();
+                let pcm = crate::io::temp::path_in(&folder, &format!("{name}.pcm.wav"))
+                    .map_err(|source| OutputError::Io {
+                        path: crate::io::temp::dir_for(&folder),
+                        source,
+                    })?;
+                Some(LossyJob {
+                    format: d.format,
+                    dest: std::mem::replace(&mut dest, pcm),
+                    settings,
+                    ceiling,
+                    at: at.to_string(),
+                })
+            }
+            (false, _) => None,
+        };
+        let pcm_kind = if lossy.is_some() {
+            FileFormat::Wav
+        } else {
+            d.format
+        };
         let seed = d.seed;
         let block = schedule.max_block().max(1024);
         let mode = if sample_rate == session_rate {
@@ -386,7 +450,7 @@ impl DeliverableSink {
         let (wav, stages) = match mode {
             Mode::Direct => (
                 Some(FileOut::create(
-                    d.format,
+                    pcm_kind,
                     &dest,
                     sample_rate,
                     channels,
@@ -408,20 +472,21 @@ impl DeliverableSink {
             wav,
             dest,
             format,
-            file_format: d.format,
+            file_format: pcm_kind,
             tags,
             channels,
             protected: protected.to_vec(),
             stages,
             stage_config: (ceiling, dither_bits, seed),
             mode,
-            bits: d.bits,
+            bits,
             sample_rate,
             lead_silence: crate::units::seconds_to_samples(d.lead_silence_s, f64::from(sample_rate))
                 .max(0) as u64,
             tail_silence: crate::units::seconds_to_samples(d.tail_silence_s, f64::from(sample_rate))
                 .max(0) as u64,
             started: false,
+            lossy,
         })
     }
 
@@ -452,8 +517,35 @@ impl DeliverableSink {
         }
     }
 
-    /// Completes the file (for another rate: converts the spilled output first).
+    /// Completes the file (for another rate: converts the spilled output first; a lossy one:
+    /// encodes its PCM through the codec-safe solve, [`super::codec_safe`]).
     pub fn finish(mut self) -> Result<DeliveredFile, RenderError> {
+        let Some(job) = self.lossy.take() else {
+            return self.finish_pcm();
+        };
+        let tags = std::mem::take(&mut self.tags);
+        let protected = self.protected.clone();
+        let mut f = self.finish_pcm()?;
+        let pcm = SpillFile(f.wav.path.clone());
+        let (frames, outcome) = super::codec_safe::encode(
+            &pcm.0,
+            &job.dest,
+            job.format,
+            &job.settings,
+            job.ceiling,
+            &tags,
+            &protected,
+            &job.at,
+        )?;
+        f.wav.path = job.dest;
+        f.wav.frames = frames;
+        f.format = job.format;
+        f.lossy = Some(outcome);
+        Ok(f)
+    }
+
+    /// Completes the PCM file.
+    fn finish_pcm(mut self) -> Result<DeliveredFile, RenderError> {
         if let Mode::Spill {
             spill,
             spill_path,
@@ -513,6 +605,7 @@ impl DeliverableSink {
                 dithered: dither_bits.is_some(),
                 ceiling_dbtp: ceiling,
                 safety_gain_reduction_db: stages.max_gr_db,
+                lossy: None,
             });
         }
         let mut wav = self
@@ -537,6 +630,7 @@ impl DeliverableSink {
             dithered: self.stage_config.1.is_some(),
             ceiling_dbtp: self.stage_config.0,
             safety_gain_reduction_db: stages.max_gr_db,
+            lossy: None,
         })
     }
 }
@@ -605,6 +699,22 @@ pub(crate) fn finish_each<T: Send>(
     })
 }
 
+/// A lossy file left over its ceiling (only with `codec_safe = "off"`: the solve never leaves
+/// one), said as a warning.
+fn codec_warning(f: &DeliveredFile) -> Option<String> {
+    let (lossy, ceiling) = (f.lossy.as_ref()?, f.ceiling_dbtp?);
+    (lossy.codec_true_peak_dbtp > ceiling).then(|| {
+        format!(
+            "{}: the decoded {} peaks at {:.2} dBTP, over its ceiling of {ceiling:.2} dBTP \
+             (codec_safe = \"{}\")",
+            f.wav.path.display(),
+            lossy.codec,
+            lossy.codec_true_peak_dbtp,
+            lossy.codec_safe
+        )
+    })
+}
+
 /// The deliver stage: every deliverable the run (or target) stage wrote is completed (one at
 /// another rate converted from its spill, limited and dithered) and committed to its file;
 /// with a report, each is analysed from its file right after (see
@@ -620,6 +730,7 @@ pub(super) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
         })
     })?;
     let (files, analyses): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+    ctx.result.warnings.extend(files.iter().filter_map(codec_warning));
     ctx.result.files = files;
     ctx.analyses = analyses.into_iter().flatten().collect();
     Ok(())
