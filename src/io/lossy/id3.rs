@@ -126,6 +126,6 @@ mod tests {
         assert_eq!(&body[trck + 10..trck + 15], b"\x033/12");
         let txxx = body.windows(4).position(|w| w == b"TXXX").unwrap();
         assert_eq!(&body[txxx + 10..txxx + 15], b"\x03UPC\x00");
-        assert!(!body.windows(4).any(|w| w == b"TRACKTOTAL"[..4]));
+        assert!(!body.windows(10).any(|w| w == b"TRACKTOTAL"));
     }
 }
