@@ -102,7 +102,11 @@ pub struct Options {
 }
 
 /// A text option (`None` when absent; an error when not a non-empty string).
-fn take_text(config: &mut ProcessorConfig, key: &str, what: &str) -> Result<Option<String>, String> {
+fn take_text(
+    config: &mut ProcessorConfig,
+    key: &str,
+    what: &str,
+) -> Result<Option<String>, String> {
     match config.take(key) {
         None => Ok(None),
         Some(ConfigValue::Text(s)) if !s.is_empty() => Ok(Some(s)),
@@ -126,9 +130,11 @@ fn take_source(config: &mut ProcessorConfig) -> Result<PluginRef, String> {
             id,
             path: path.map(Into::into),
         }),
-        (None, None) => Err("a plugin needs `lv2 = \"<plugin URI>\"` or `clap = \"<plugin id>\"` \
+        (None, None) => Err(
+            "a plugin needs `lv2 = \"<plugin URI>\"` or `clap = \"<plugin id>\"` \
              (see `stemgraph plugins`)"
-            .into()),
+                .into(),
+        ),
     }
 }
 
@@ -166,18 +172,23 @@ fn take_options(config: &mut ProcessorConfig) -> Result<Options, String> {
     Ok(Options { source, state })
 }
 
-/// The closest of `known` to `name`, up to three, as "; the closest: a, b, c".
-pub fn unknown_message(what: &str, name: &str, known: &[String]) -> String {
+/// The closest of `known` to `name`, up to three, quoted, closest first.
+pub fn closest(name: &str, known: &[String]) -> Vec<String> {
     let mut scored: Vec<(usize, &String)> = known
         .iter()
         .map(|k| (crate::suggest::edit_distance(name, k), k))
         .collect();
     scored.sort();
-    let close: Vec<String> = scored
+    scored
         .iter()
         .take(3)
         .map(|(_, k)| format!("`{k}`"))
-        .collect();
+        .collect()
+}
+
+/// That `name` is not installed, with the closest of `known` (up to three).
+pub fn unknown_message(what: &str, name: &str, known: &[String]) -> String {
+    let close = closest(name, known);
     if close.is_empty() {
         format!("no {what} `{name}` is installed (none are: see `stemgraph plugins`)")
     } else {

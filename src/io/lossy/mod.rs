@@ -125,7 +125,7 @@ pub fn default_rate(format: FileFormat, session_rate: u32) -> u32 {
     match format {
         FileFormat::Opus => OPUS_RATE_HZ,
         FileFormat::Mp3 if MP3_RATES_HZ.contains(&session_rate) => session_rate,
-        FileFormat::Mp3 if session_rate % 44_100 == 0 => 44_100,
+        FileFormat::Mp3 if session_rate.is_multiple_of(44_100) => 44_100,
         _ => 48_000,
     }
 }

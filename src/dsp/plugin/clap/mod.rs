@@ -92,12 +92,8 @@ fn bundle(path: &Path) -> Result<Bundle, String> {
     }
     // SAFETY: loading a library runs its code; the user named this bundle (or installed it in a
     // CLAP folder) for this host to run.
-    let entry = unsafe { PluginEntry::load(path) }.map_err(|e| {
-        format!(
-            "the CLAP bundle `{}` cannot be loaded: {e}",
-            path.display()
-        )
-    })?;
+    let entry = unsafe { PluginEntry::load(path) }
+        .map_err(|e| format!("the CLAP bundle `{}` cannot be loaded: {e}", path.display()))?;
     let plugins = entry
         .get_plugin_factory()
         .map(|f| {
@@ -162,9 +158,9 @@ fn locate(id: &str, path: Option<&Path>) -> Result<(PathBuf, Bundle), String> {
         }
         let ids: Vec<String> = b.plugins.iter().map(|(i, _)| i.clone()).collect();
         return Err(format!(
-            "{} (in `{}`)",
-            super::unknown_message("CLAP plugin", id, &ids),
-            path.display()
+            "the CLAP bundle `{}` has no plugin `{id}`; the closest: {}",
+            path.display(),
+            super::closest(id, &ids).join(", ")
         ));
     }
     let mut ids = Vec::new();
@@ -416,15 +412,8 @@ pub fn instantiate(
             .map_err(|e| format!("the state cannot be restored into `{id}`: {e}"))?;
     }
     let defaults = descs.iter().map(|d| d.default).collect();
-    let host = instance::ClapInstance::activate(
-        inst,
-        id,
-        layout,
-        ids,
-        defaults,
-        sample_rate,
-        max_block,
-    )?;
+    let host =
+        instance::ClapInstance::activate(inst, id, layout, ids, defaults, sample_rate, max_block)?;
     Ok(Box::new(host))
 }
 
