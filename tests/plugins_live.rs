@@ -118,7 +118,12 @@ fn clap_gain(db: f64) -> String {
 fn a_reload_that_changes_a_clap_parameter_glides_without_a_click() {
     // Nothing to skip: the plugin is built from the repository. Its parameter events follow the
     // host's 20 ms glide sample by sample, so the jump stays the tone's own.
-    reload_case(&recipe(&clap_gain(0.0)), &recipe(&clap_gain(-6.0)), false, 1.01);
+    reload_case(
+        &recipe(&clap_gain(0.0)),
+        &recipe(&clap_gain(-6.0)),
+        false,
+        1.01,
+    );
 }
 
 #[test]
@@ -133,9 +138,15 @@ fn a_bad_clap_reload_keeps_the_last_good_graph() {
     let latency = rig.ctl.live_latency();
     rig.play(20);
     for (what, text) in [
-        ("unknown id", good.replace("testgain-stereo", "testgain-sterio")),
+        (
+            "unknown id",
+            good.replace("testgain-stereo", "testgain-sterio"),
+        ),
         ("out of range", good.replace("gain_db = -3", "gain_db = 40")),
-        ("fails to instantiate", good.replace("testgain-stereo", "testgain-broken")),
+        (
+            "fails to instantiate",
+            good.replace("testgain-stereo", "testgain-broken"),
+        ),
     ] {
         rig.song.save(&text);
         match rig.reload().as_slice() {

@@ -189,7 +189,10 @@ impl<'a> PluginAudioProcessor<'a, Shared, MainThread<'a>> for Processor<'a> {
                 self.shared.handle(e);
             }
             let start = batch.first_sample().min(frames);
-            let end = batch.next_batch_first_sample().unwrap_or(frames).min(frames);
+            let end = batch
+                .next_batch_first_sample()
+                .unwrap_or(frames)
+                .min(frames);
             self.gain_and_delay(start, end);
         }
         let mut port = audio
@@ -436,7 +439,8 @@ pub struct TestGainEntry {
 impl Entry for TestGainEntry {
     fn new(bundle_path: Option<&CStr>) -> Result<Self, EntryLoadError> {
         use clack_plugin::plugin::features::{AUDIO_EFFECT, MONO, STEREO};
-        if let (Some(crash), Some(path)) = (std::env::var_os("STEMGRAPH_TESTGAIN_CRASH"), bundle_path)
+        if let (Some(crash), Some(path)) =
+            (std::env::var_os("STEMGRAPH_TESTGAIN_CRASH"), bundle_path)
         {
             if path.to_bytes().ends_with(crash.as_encoded_bytes()) {
                 std::process::abort();
