@@ -20,7 +20,7 @@ pub mod ogg_opus;
 
 use super::atomic::{AtomicFile, OutputError};
 use crate::dsp::AudioRef;
-use crate::session::FileFormat;
+use super::format::FileFormat;
 use std::path::{Path, PathBuf};
 
 /// What the codec-safe solve may do to the encoder's input when the decoded file's true peak
