@@ -183,7 +183,7 @@ fn the_override_file_never_replaces_the_recipe() {
     let r = run_match(&recipe, &[master.display().to_string()], 100.0);
     let module = writer::module_name(&recipe, &recipe).unwrap();
     let text = writer::override_lua(&r, &module);
-    let e = writer::write(&recipe, &text, &[recipe.clone()]).unwrap_err();
+    let e = writer::write(&recipe, &text, std::slice::from_ref(&recipe)).unwrap_err();
     assert!(e.to_string().contains("input"), "{e}");
     assert_eq!(std::fs::read(&recipe).unwrap(), before);
     // Elsewhere than beside the recipe, the file could not `require` it.

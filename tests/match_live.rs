@@ -37,10 +37,10 @@ fn ab_plays_the_reference_track_loudness_matched_across_reloads() {
     write_wav24(
         &song.dir.path().join("stems/mix.wav"),
         &[vec![0.0; n], vec![0.0; n]],
-        FS as u32,
+        FS,
     );
     let track = song.dir.path().join("track.wav");
-    write_wav24(&track, &planes(0.25), FS as u32);
+    write_wav24(&track, &planes(0.25), FS);
     let mut cfg = config(true);
     cfg.loudness_match = true;
     cfg.reference_track = Some(track.clone());

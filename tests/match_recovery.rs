@@ -85,7 +85,7 @@ fn known_changes_are_recovered_and_the_override_file_lands_on_the_reference() {
     writer::write(
         &file,
         &writer::override_lua(&report, &module),
-        &[recipe.clone()],
+        std::slice::from_ref(&recipe),
     )
     .unwrap();
     assert_eq!(
@@ -124,7 +124,7 @@ fn the_amount_scales_the_proposal() {
     writer::write(
         &file,
         &writer::override_lua(&half, &module),
-        &[recipe.clone()],
+        std::slice::from_ref(&recipe),
     )
     .unwrap();
     let after = render_recipe(&file, &dir.path().join("half"));

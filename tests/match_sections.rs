@@ -148,7 +148,7 @@ fn a_change_in_the_chorus_only_is_found_in_the_chorus_only() {
     let module = stemgraph::matching::writer::module_name(&recipe, &file).unwrap();
     let lua = stemgraph::matching::writer::override_lua(&r, &module);
     assert!(lua.contains(&format!("s:automate(\"{BASS}\"")), "{lua}");
-    stemgraph::matching::writer::write(&file, &lua, &[recipe.clone()]).unwrap();
+    stemgraph::matching::writer::write(&file, &lua, std::slice::from_ref(&recipe)).unwrap();
     let after = render_recipe(&file, &dir.path().join("after"));
     for (name, range) in [("verse", (8.0, 24.0)), ("chorus", (24.0, 40.0))] {
         let d = third_octave_diff_in(&after, &reference, 48_000, range);

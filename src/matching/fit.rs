@@ -171,7 +171,7 @@ impl Layout {
     /// Whether parameter `i` is a frequency or a Q (not a gain).
     fn structural(&self, i: usize) -> bool {
         let e = self.eq();
-        i == e + 2 || i == e + 4 || (i >= self.bell(0) && (i - self.bell(0)) % 3 != 0)
+        i == e + 2 || i == e + 4 || (i >= self.bell(0) && !(i - self.bell(0)).is_multiple_of(3))
     }
 }
 

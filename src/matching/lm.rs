@@ -104,8 +104,9 @@ pub fn solve_linear(mut m: Vec<Vec<f64>>, mut v: Vec<f64>) -> Option<Vec<f64>> {
         for row in c + 1..n {
             let f = m[row][c] / m[c][c];
             if f != 0.0 {
-                for k in c..n {
-                    m[row][k] -= f * m[c][k];
+                let (above, below) = m.split_at_mut(row);
+                for (x, p) in below[0][c..n].iter_mut().zip(&above[c][c..n]) {
+                    *x -= f * p;
                 }
                 v[row] -= f * v[c];
             }

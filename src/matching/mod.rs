@@ -45,13 +45,13 @@ use std::path::PathBuf;
 pub enum MatchError {
     /// A file could not be read.
     #[error(transparent)]
-    Decode(#[from] crate::io::decode::DecodeError),
+    Decode(Box<crate::io::decode::DecodeError>),
     /// A render (the master, the stems' contributions, the check) failed.
     #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
+    Render(Box<crate::render::RenderError>),
     /// An output could not be written.
     #[error(transparent)]
-    Output(#[from] crate::io::atomic::OutputError),
+    Output(Box<crate::io::atomic::OutputError>),
     /// A reference (or the master) cannot be matched.
     #[error("cannot match {}: {reason}", path.display())]
     Input {
@@ -72,4 +72,24 @@ pub enum MatchError {
     /// Something that should not happen (an FFT of the wrong size).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+// The errors of the layers below, boxed: they are large, and every result of this module
+// carries the enum.
+impl From<crate::io::decode::DecodeError> for MatchError {
+    fn from(e: crate::io::decode::DecodeError) -> Self {
+        MatchError::Decode(Box::new(e))
+    }
+}
+
+impl From<crate::render::RenderError> for MatchError {
+    fn from(e: crate::render::RenderError) -> Self {
+        MatchError::Render(Box::new(e))
+    }
+}
+
+impl From<crate::io::atomic::OutputError> for MatchError {
+    fn from(e: crate::io::atomic::OutputError) -> Self {
+        MatchError::Output(Box::new(e))
+    }
 }

@@ -279,7 +279,7 @@ pub fn pair(master: &Windows, sections: &[(f64, f64)], reference: &Windows) -> V
     let mut sums = vec![(0usize, 0.0f64, 0.0f64); sections.len()];
     let mut scratch = Vec::new();
     let mut d: Vec<f64> = Vec::new();
-    for j in 0..reference.end_hop.len() {
+    for (j, _) in reference.end_hop.iter().enumerate() {
         // (section, distance); the second-best distance.
         let mut best: Option<(usize, f64)> = None;
         let mut second = f64::INFINITY;

@@ -23,7 +23,7 @@ pub fn plot(png: &Path, report: &MatchReport) -> Result<(), PlotError> {
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let areas = root.split_evenly((2, 1));
         let c = &report.curves;
-        let fit: Vec<(&str, RGBColor, Vec<(f64, f64)>)> = vec![
+        let fit: Vec<Curve> = vec![
             (
                 "reference − master",
                 RGBColor(31, 119, 180),
@@ -86,11 +86,10 @@ fn zip(x: &[f64], y: &[f64]) -> Vec<(f64, f64)> {
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
-fn chart(
-    area: &Area,
-    title: &str,
-    curves: &[(&str, RGBColor, Vec<(f64, f64)>)],
-) -> Result<(), String> {
+/// A curve: its name, colour and points.
+type Curve<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+fn chart(area: &Area, title: &str, curves: &[Curve]) -> Result<(), String> {
     let worst = curves
         .iter()
         .flat_map(|c| c.2.iter().map(|p| p.1.abs()))
