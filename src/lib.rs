@@ -92,6 +92,7 @@ pub mod io;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod matching;
+pub mod metadata;
 pub mod pool;
 pub mod render;
 pub mod script;

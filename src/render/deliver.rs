@@ -13,6 +13,7 @@
 //! completes them.
 
 use super::{RenderContext, RenderError};
+use crate::analysis::analyze::FileAnalysis;
 use crate::dsp::standalone::Standalone;
 use crate::dsp::{AudioBuffer, AudioRef, ProcessorConfig};
 use crate::engine::Schedule;
@@ -50,6 +51,9 @@ pub struct DeliveredFile {
     pub ceiling_dbtp: Option<f64>,
     /// The safety limiter's largest gain reduction, dB (0 when it never acted).
     pub safety_gain_reduction_db: f64,
+    /// The file's analysis when it was measured before being committed (a WAV with a `bext`
+    /// chunk: see [`super::bwf`]); the report uses it instead of decoding the file again.
+    pub measured: Option<Box<crate::analysis::analyze::FileAnalysis>>,
 }
 
 /// The stages after the graph: safety limiter and dither, with the limiter's delay removed.
@@ -173,7 +177,8 @@ impl Stages {
 
 /// The encoder a deliverable is written with.
 enum FileOut {
-    Wav(WavOutput),
+    /// A WAV file, with the offset of its `bext` loudness fields when it has them.
+    Wav(WavOutput, Option<u64>),
     Flac(Box<FlacOutput>),
 }
 
@@ -186,12 +191,21 @@ impl FileOut {
         channels: usize,
         format: WavFormat,
         tags: &[(String, String)],
+        wav_chunks: &super::bwf::WavChunks,
         protected: &[PathBuf],
     ) -> Result<FileOut, OutputError> {
         Ok(match kind {
-            FileFormat::Wav => {
-                FileOut::Wav(WavOutput::create(dest, rate, channels, format, protected)?)
-            }
+            FileFormat::Wav => FileOut::Wav(
+                WavOutput::create_with_chunks(
+                    dest,
+                    rate,
+                    channels,
+                    format,
+                    protected,
+                    &wav_chunks.bytes,
+                )?,
+                wav_chunks.loudness_at,
+            ),
             FileFormat::Flac => FileOut::Flac(Box::new(FlacOutput::create(
                 dest,
                 rate,
@@ -205,32 +219,40 @@ impl FileOut {
 
     fn write(&mut self, audio: AudioRef<'_>) -> Result<(), OutputError> {
         match self {
-            FileOut::Wav(w) => w.write(audio),
+            FileOut::Wav(w, _) => w.write(audio),
             FileOut::Flac(f) => f.write(audio),
         }
     }
 
-    fn finish(self) -> Result<WavSummary, OutputError> {
+    /// Completes the file; a WAV with a `bext` chunk is measured and its loudness fields
+    /// patched before it is committed (the measurement is returned).
+    fn finish(self) -> Result<(WavSummary, Option<Box<FileAnalysis>>), OutputError> {
         match self {
-            FileOut::Wav(w) => w.finish(),
-            FileOut::Flac(f) => f.finish(),
+            FileOut::Wav(w, None) => Ok((w.finish()?, None)),
+            FileOut::Wav(w, Some(at)) => {
+                let mut measured = None;
+                let summary = w.finish_with(|tmp| {
+                    let dest = tmp.to_path_buf();
+                    let (patch, analysis) = super::bwf::measure(tmp, &dest, at)?;
+                    measured = Some(Box::new(analysis));
+                    Ok(patch)
+                })?;
+                Ok((summary, measured))
+            }
+            FileOut::Flac(f) => Ok((f.finish()?, None)),
         }
     }
 }
 
-/// The tags of a deliverable: TITLE and ARTIST from the session, then the deliverable's own.
+/// The tags of a deliverable: TITLE and ARTIST from the session, its metadata (album, track,
+/// ISRC, …: [`crate::metadata::tags`]), then the deliverable's own tags over them.
 fn tags_of(d: &Deliverable, session: &Session) -> Vec<(String, String)> {
-    let mut tags = vec![("TITLE".to_string(), session.title.clone())];
-    if let Some(artist) = &session.artist {
-        tags.push(("ARTIST".to_string(), artist.clone()));
-    }
-    for (k, v) in &d.tags {
-        match tags.iter_mut().find(|(key, _)| key.eq_ignore_ascii_case(k)) {
-            Some(slot) => slot.1 = v.clone(),
-            None => tags.push((k.clone(), v.clone())),
-        }
-    }
-    tags
+    crate::metadata::tags(
+        &session.title,
+        session.artist.as_deref(),
+        &session.metadata,
+        &d.tags,
+    )
 }
 
 enum Mode {
@@ -253,6 +275,7 @@ pub struct DeliverableSink {
     format: WavFormat,
     file_format: FileFormat,
     tags: Vec<(String, String)>,
+    wav_chunks: super::bwf::WavChunks,
     channels: usize,
     protected: Vec<PathBuf>,
     stages: Option<Stages>,
@@ -344,6 +367,8 @@ impl DeliverableSink {
                 ))
             })?;
         let tags = tags_of(d, session);
+        let channels = schedule.output(output_index, 0).channels();
+        let wav_chunks = super::bwf::chunks(d, session, &tags, sample_rate, channels, format);
         let dither_bits = match d.dither {
             DitherKind::Tpdf if format.is_integer() => Some(d.bits),
             DitherKind::Tpdf => None,
@@ -351,7 +376,6 @@ impl DeliverableSink {
         };
         let ceiling = d.ceiling_dbtp.or(session.ceiling_dbtp);
         let dest = out_dir.join(expand_file_name(&d.file, session));
-        let channels = schedule.output(output_index, 0).channels();
         let seed = d.seed;
         let block = schedule.max_block().max(1024);
         let mode = if sample_rate == session_rate {
@@ -392,6 +416,7 @@ impl DeliverableSink {
                     channels,
                     format,
                     &tags,
+                    &wav_chunks,
                     protected,
                 )?),
                 Some(
@@ -410,6 +435,7 @@ impl DeliverableSink {
             format,
             file_format: d.format,
             tags,
+            wav_chunks,
             channels,
             protected: protected.to_vec(),
             stages,
@@ -469,6 +495,7 @@ impl DeliverableSink {
                 self.channels,
                 self.format,
                 &self.tags,
+                &self.wav_chunks,
                 &self.protected,
             )?;
             let (ceiling, dither_bits, seed) = self.stage_config;
@@ -503,9 +530,10 @@ impl DeliverableSink {
             }
             stages.flush(&mut |b| wav.write(b))?;
             silence(self.channels, self.tail_silence, &mut |b| wav.write(b))?;
-            let summary = wav.finish()?;
+            let (summary, measured) = wav.finish()?;
             return Ok(DeliveredFile {
                 wav: summary,
+                measured,
                 format: self.file_format,
                 bits: self.bits,
                 sample_rate: self.sample_rate,
@@ -528,8 +556,10 @@ impl DeliverableSink {
         }
         stages.flush(&mut |b| wav.write(b))?;
         silence(self.channels, self.tail_silence, &mut |b| wav.write(b))?;
+        let (summary, measured) = wav.finish()?;
         Ok(DeliveredFile {
-            wav: wav.finish()?,
+            wav: summary,
+            measured,
             format: self.file_format,
             bits: self.bits,
             sample_rate: self.sample_rate,

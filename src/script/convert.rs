@@ -185,7 +185,13 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
     }
     let tail = tail_settings(&t, &s_origin)?;
     let sections = sections(&t, &s_origin)?;
+    let mut metadata = match t.get::<Value>("metadata").map_err(ScriptError::lua)? {
+        Value::Table(m) => super::metadata::read(&m, &s_origin)?,
+        _ => crate::metadata::Metadata::default(),
+    };
+    metadata.resolve_origination();
     let mut session = Session {
+        metadata,
         edits,
         tail,
         target_tolerance_lu,
@@ -613,7 +619,9 @@ pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError
                 ))
             }
         };
-        let tags = deliverable_tags(&d, &origin)?;
+        let mut tags = deliverable_tags(&d, &origin)?;
+        super::metadata::check_tags(&mut tags, &origin)?;
+        let bwf = super::metadata::bwf(&d, &origin)?;
         let dither = match get_string(&d, "dither", &origin)?.as_deref() {
             None if bits == 16 => DitherKind::Tpdf,
             None | Some("none") => DitherKind::None,
@@ -669,6 +677,7 @@ pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError
             seed: get_number(&d, "seed", &origin)?.map_or(0x5eed, |v| v as u64),
             lead_silence_s,
             tail_silence_s,
+            bwf,
             origin,
         });
     }
