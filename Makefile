@@ -23,7 +23,8 @@ demo: build
 # The playback test through a PulseAudio null sink plays in real time: it runs alone, after the
 # others (it is #[ignore]d in the plain run), and whatever they did. Then the headless build
 # (`--no-default-features`: no live playback, plots or demo) is built and tested, and its
-# dependency tree is checked for ALSA and lilv (it must build without their headers).
+# dependency tree is checked for ALSA and lilv (it must build without their headers) and for
+# clack (no plugin hosting without the `plugins` feature).
 test: test-deps
 	@status=0; \
 	$(CARGO) test --all-targets --no-fail-fast || status=1; \
@@ -35,6 +36,9 @@ test: test-deps
 	fi; \
 	if $(CARGO) tree --no-default-features --edges normal,build --prefix none | grep -i lilv; then \
 		echo "error: the --no-default-features build depends on lilv" >&2; status=1; \
+	fi; \
+	if $(CARGO) tree -p stemgraph --no-default-features --edges normal,build --prefix none | grep -i clack; then \
+		echo "error: the --no-default-features build depends on clack (CLAP hosting)" >&2; status=1; \
 	fi; \
 	exit $$status
 

@@ -317,11 +317,13 @@ function saturation(options) end
 
 ---@class stemgraph.pluginOptions: stemgraph.ProcessorOptions
 ---@field active? number 1: the plugin is heard; 0: the input, delayed by the plugin's latency (glides: a click-free bypass) (0 … 1)
+---@field clap? string
 ---@field lv2? string
 ---@field params? table
+---@field path? string
 ---@field state? string
 
---- A third-party LV2 plugin: `plugin { lv2 = "http://…", params = { symbol = value }, state = "file.ttl" }`. The plugin's control ports are its parameters (`<node>.<symbol>`, in the plugin's declared ranges; `stemgraph plugins` lists them), after `active`. Its reported latency is compensated; at load an impulse measures it and the report warns when the two differ. Control values change once per block, or every 16 frames while they glide or are automated. `state` restores a state saved with `stemgraph plugin save-state` (path relative to the recipe; its hash is in the report). A side-chain `key` input feeds the plugin's side-chain ports.
+--- A third-party LV2 or CLAP plugin: `plugin { lv2 = "http://…", params = { symbol = value }, state = "file.ttl" }` or `plugin { clap = "org.example.id", path = "x.clap", params = { … } }` (`path` relative to the recipe; without it the installed CLAP bundles are searched). The plugin's control ports (CLAP: its parameters, by name in snake_case) are its parameters (`<node>.<symbol>`, in the plugin's declared ranges; `stemgraph plugins` lists them), after `active`. Its reported latency is compensated; at load an impulse measures it and the report warns when the two differ. LV2 control values change once per block, or every 16 frames while they glide or are automated; CLAP parameters change at the exact sample (parameter events with a sample offset). `state` restores a state saved with `stemgraph plugin save-state` (path relative to the recipe; its hash is in the report). A side-chain `key` input feeds the plugin's side-chain ports.
 ---@param options? stemgraph.pluginOptions
 ---@return stemgraph.Processor
 function plugin(options) end

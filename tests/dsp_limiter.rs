@@ -530,3 +530,84 @@ fn threshold_aware_detection_gives_the_full_detectors_bits() {
         failures.join("\n")
     );
 }
+
+/// Stage A's readings recorded by a readings-only limiter and fed back through the key, times
+/// the drive (what the loudness solver does, `render::readings`), give the limiter's own output:
+/// on the demo mix at three drives, at 8× and 4×, the same within the readings' rounding up to
+/// 32-bit floats (a gain lower by at most a few parts in 10⁸), and under the ceiling by the 32×
+/// reference. Without the drive on the key the limiter would miss most peaks: the comparison
+/// would fail by decibels.
+#[test]
+#[cfg(feature = "demo")]
+fn recorded_readings_through_the_key_give_the_limiters_output() {
+    use stemgraph::dsp::limiter::{stage_a_target, STAGE_A_FROM_KEY, STAGE_A_READINGS};
+    use stemgraph::dsp::Port;
+    use stemgraph::graph::{GraphSpec, NodeKind};
+    use stemgraph::render::in_memory::render_in_memory;
+    let fs = 48_000.0;
+    let ceiling = -1.0;
+    let mix = demo_mix(6.0);
+    for factor in [8.0, 4.0] {
+        for drive in [0.0, 6.0, 12.0] {
+            let g = 10f64.powf(drive / 20.0);
+            let x: Planar = mix
+                .iter()
+                .map(|c| c.iter().map(|v| v * g).collect())
+                .collect();
+            // The undriven mix's readings, exact above the threshold of a drive 1.5 dB higher.
+            let floor = stage_a_target(ceiling, factor as usize) / 10f64.powf((drive + 1.5) / 20.0);
+            let probe = graph(
+                "limiter",
+                config(ceiling, factor).num(STAGE_A_READINGS, floor),
+                2,
+                &[],
+            );
+            let (readings, v) = render(&probe, &mix, fs, 512);
+            assert_eq!(v, 0, "allocations");
+            let mut keyed = GraphSpec::new();
+            keyed.source("in", 0).source("readings", 1);
+            keyed.processor(
+                "drive",
+                "gain",
+                ProcessorConfig::new().num("gain_db", drive),
+            );
+            keyed.processor(
+                "fx",
+                "limiter",
+                config(ceiling, factor).with(STAGE_A_FROM_KEY, ConfigValue::Bool(true)),
+            );
+            keyed.node("out", NodeKind::Output { channels: 2 });
+            keyed.connect("in", "fx").connect("fx", "out");
+            keyed.connect("readings", "drive");
+            keyed.connect_port("drive", "fx", Port::Key, 0.0);
+            let replayed = render_in_memory(&keyed, &[x.clone(), readings], fs, 512)
+                .expect("render")
+                .remove(0);
+            let (own, _) = render(
+                &graph("limiter", config(ceiling, factor), 2, &[]),
+                &x,
+                fs,
+                512,
+            );
+            let mut worst = 0.0f64;
+            for (a, b) in own.iter().zip(&replayed) {
+                for (u, w) in a.iter().zip(b) {
+                    worst = worst.max((u - w).abs());
+                }
+            }
+            assert!(
+                worst <= 1e-6,
+                "{factor}x, drive {drive:+} dB: replayed output differs by {worst:e}"
+            );
+            let floor = 10f64.powf((ceiling - 9.0) / 20.0);
+            let tp = db(replayed
+                .iter()
+                .map(|c| true_peak_32x(c, floor))
+                .fold(0.0, f64::max));
+            assert!(
+                tp <= ceiling + 0.1,
+                "{factor}x, drive {drive:+} dB: {tp:+.3} dBTP"
+            );
+        }
+    }
+}

@@ -142,3 +142,67 @@ fn set_overrides_reach_the_graph_and_unknown_keys_are_refused() {
     let err = s.apply_override("vocals.gain_db").unwrap_err().to_string();
     assert!(err.contains("KEY=VALUE"), "{err}");
 }
+
+/// The solve's passes do not each run the limiter's true-peak detector over the song: the first
+/// records its readings and the later ones (and the final pass) replay them
+/// (`render::readings`). The result is the same for any block size and thread count, and holds
+/// the target and the ceiling.
+#[test]
+fn the_solve_detects_once_and_replays_the_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(
+        dir.path(),
+        &DemoOptions {
+            seconds: 12.0,
+            ..DemoOptions::default()
+        },
+    )
+    .unwrap();
+    let recipe = dir.path().join("demo.lua");
+    std::fs::write(&recipe, include_str!("../scripts/demo.lua")).unwrap();
+    let mut session = load_recipe(&recipe).unwrap();
+    session.apply_override("master.target_lufs=-9").unwrap();
+    let mut files = Vec::new();
+    for (block, threads) in [(512, 1), (64, 2), (4096, 2)] {
+        let out = dir.path().join(format!("out_{block}_{threads}"));
+        let mut opts = RenderOptions::new(&out);
+        opts.block_size = block;
+        opts.threads = threads;
+        let result = render(&session, opts).unwrap();
+        let t = result.target.as_ref().expect("a target was set");
+        assert!(
+            t.tail_passes >= 3,
+            "a loud target takes several passes: {t:?}"
+        );
+        assert_eq!(t.detecting_passes, 1, "{t:?}");
+        assert!((t.integrated_lufs + 9.0).abs() <= 0.1, "{t:?}");
+        // Nothing of the readings is left beside the deliverables.
+        let left: Vec<_> = walk(&out)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("readings"))
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        let file = out.join("stemgraph demo 24bit.wav");
+        let tp = analyze(&file).unwrap().figures.true_peak_dbtp;
+        assert!(tp <= -1.0, "true peak {tp} dBTP");
+        files.push(std::fs::read(&file).unwrap());
+    }
+    assert!(
+        files.windows(2).all(|w| w[0] == w[1]),
+        "the master differs between block sizes or thread counts"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

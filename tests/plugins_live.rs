@@ -1,6 +1,6 @@
-//! Hot reload of recipes with a third-party LV2 plugin (x42 balance, from `x42-plugins`) through
-//! the real reload path and the simulated device of `tests/common/live_rig.rs`, under the allocation
-//! guard: a reload that changes a plugin parameter glides without a click (the running instance
+//! Hot reload of recipes with a third-party LV2 plugin (x42 balance, from `x42-plugins`) and the
+//! repository's CLAP test gain (`plugins/clap-testgain`) through the real reload path and the
+//! simulated device of `tests/common/live_rig.rs`, under the allocation guard: a reload that changes a plugin parameter glides without a click (the running instance
 //! moves over, no crossfade), one that adds a plugin crossfades without a click, and one that
 //! names an unknown plugin keeps the last good graph and reports the recipe's line.
 mod common;
@@ -103,6 +103,27 @@ fn a_reload_that_changes_a_plugin_parameter_glides_without_a_click() {
     // steps every 16 frames along the 20 ms glide, well under the click an instant -6 dB is
     // (15 times the tone's own largest step).
     reload_case(&recipe(&gain2(1.0)), &recipe(&gain2(0.5)), false, 1.5);
+}
+
+/// The CLAP test gain (`plugins/clap-testgain`, built by the test; no smoothing of its own) at
+/// `gain_db`.
+fn clap_gain(db: f64) -> String {
+    format!(
+        "plugin {{ id = \"cg\", clap = \"org.stemgraph.testgain-stereo\", path = \"{}\", params = {{ gain_db = {db} }} }}",
+        plugin_util::clap_bundle().display()
+    )
+}
+
+#[test]
+fn a_reload_that_changes_a_clap_parameter_glides_without_a_click() {
+    // Nothing to skip: the plugin is built from the repository. Its parameter events follow the
+    // host's 20 ms glide sample by sample, so the jump stays the tone's own.
+    reload_case(&recipe(&clap_gain(0.0)), &recipe(&clap_gain(-6.0)), false, 1.01);
+}
+
+#[test]
+fn a_reload_that_adds_a_clap_plugin_crossfades_without_a_click() {
+    reload_case(&recipe(""), &recipe(&clap_gain(-6.0)), true, 1.01);
 }
 
 #[test]

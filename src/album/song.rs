@@ -15,6 +15,7 @@ use crate::analysis::meters::{LevelMeter, LoudnessMeter, TruePeakMeter};
 use crate::dsp::ConfigValue;
 use crate::graph::{GraphSpec, NodeKind};
 use crate::io::decode::Decoder;
+use crate::render::readings::LimiterReadings;
 use crate::render::target::{
     master_tail, measure_tail, render_tail, solve_drive, spill_pre_limiter, MasterTail,
     SpilledMaster,
@@ -169,6 +170,8 @@ pub fn measure(
     let needs_own =
         policy.mode == PolicyMode::PerTrack || policy.key == super::spec::GainKey::Loudest;
     let own = if needs_own {
+        // The limiter's detector runs in the first pass only (render::readings).
+        let mut readings = LimiterReadings::new(&prep.spec, &prep.tail, &spilled);
         let s = solve_drive(
             &prep.spec,
             &prep.tail,
@@ -176,6 +179,7 @@ pub fn measure(
             pre_lufs,
             policy.target_lufs,
             ctx.block_size,
+            Some(&mut readings),
         )
         .map_err(|e| render_err(song, e))?;
         Some(OwnDrive {
@@ -249,7 +253,7 @@ pub fn tail_loudness(
     spilled: &SpilledMaster,
     drive: f64,
 ) -> Result<LoudnessMeter, AlbumError> {
-    measure_tail(&prep.spec, &prep.tail, drive, spilled, ctx.block_size)
+    measure_tail(&prep.spec, &prep.tail, drive, spilled, ctx.block_size, None)
         .map_err(|e| render_err(song, e))
 }
 

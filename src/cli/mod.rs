@@ -40,7 +40,7 @@ enum Command {
     Album(album::Args),
     /// Propose an editable recipe change (per stem, EQ, width, loudness) toward a reference track.
     Match(r#match::Args),
-    /// List the installed LV2 plugins (ports, parameters, latency); `plugin save-state` saves a
+    /// List the installed LV2 and CLAP plugins (ports, parameters, latency); `plugin save-state` saves a
     /// plugin node's state beside the recipe.
     #[command(alias = "plugin")]
     Plugins(plugins::Args),

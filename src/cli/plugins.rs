@@ -1,20 +1,23 @@
-//! `stemgraph plugins [FILTER] [--json]`: the installed LV2 plugins with their ports, parameters
-//! and latency; `stemgraph plugin save-state RECIPE NODE [--out FILE]`: a plugin node's state to a
-//! file beside the recipe.
+//! `stemgraph plugins [FILTER] [--json]`: the installed LV2 and CLAP plugins with their ports,
+//! parameters and latency; `stemgraph plugin save-state RECIPE NODE [--out FILE]`: a plugin node's
+//! state to a file beside the recipe.
 //!
-//! The descriptions come from the plugins' metadata; the latency needs an instance, so every
+//! LV2 descriptions come from the plugins' metadata; the latency needs an instance, so every
 //! plugin is instantiated and probed with an impulse in a child process (`stemgraph plugins
 //! --probe-child`, reading URIs on stdin and answering a line each): a plugin that crashes or
 //! hangs takes the child down, is listed as broken, and a new child goes on with the rest.
+//! A CLAP bundle must be loaded (its code run) even to be described: each bundle is described
+//! and probed in a child of its own (`stemgraph plugins --clap-child FILE`, answering JSON); a
+//! bundle whose child crashes or hangs is listed as broken.
 
 use super::CliError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use stemgraph::dsp::plugin::host::PluginDesc;
+use stemgraph::dsp::plugin::host::{PluginDesc, PluginRef};
 use stemgraph::dsp::plugin::{self, PluginNode};
 use stemgraph::engine::RtKind;
 use stemgraph::graph::{compile, CompileOptions};
@@ -39,12 +42,16 @@ pub struct Args {
     /// Internal: probe the URIs read on stdin (the scan's child process).
     #[arg(long, hide = true)]
     probe_child: bool,
+    /// Internal: describe (and probe) the plugins of one CLAP bundle, as JSON.
+    #[arg(long, hide = true)]
+    clap_child: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand)]
 enum Action {
     /// Saves the state of a plugin node, as the recipe sets it up, to a file (default
-    /// `<node>.state.ttl` beside the recipe); `state = "<file>"` in the node restores it.
+    /// `<node>.state.ttl` (LV2) or `<node>.state.hex` (CLAP) beside the recipe);
+    /// `state = "<file>"` in the node restores it.
     SaveState {
         /// The recipe.
         recipe: PathBuf,
@@ -60,7 +67,7 @@ enum Action {
 }
 
 /// One plugin as listed.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Listed {
     #[serde(flatten)]
     desc: PluginDesc,
@@ -94,16 +101,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if args.probe_child {
         return probe_child();
     }
+    if let Some(file) = args.clap_child {
+        return clap_child(file, !args.no_probe);
+    }
     let filter = args.filter.as_deref().map(str::to_lowercase);
-    let descs: Vec<PluginDesc> = plugin::installed()?
-        .into_iter()
-        .filter(|d| {
-            filter.as_ref().is_none_or(|f| {
-                d.uri.to_lowercase().contains(f) || d.name.to_lowercase().contains(f)
-            })
+    let wanted = |d: &PluginDesc| {
+        filter.as_ref().is_none_or(|f| {
+            d.uri.to_lowercase().contains(f) || d.name.to_lowercase().contains(f)
         })
-        .collect();
-    let listed = if args.no_probe {
+    };
+    let descs: Vec<PluginDesc> = plugin::installed()?.into_iter().filter(wanted).collect();
+    let mut listed = if args.no_probe {
         descs
             .into_iter()
             .map(|d| not_probed(d, "not probed"))
@@ -111,6 +119,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
     } else {
         scan(descs)?
     };
+    for file in plugin::clap_bundles()? {
+        listed.extend(
+            scan_clap_bundle(&file, args.no_probe)?
+                .into_iter()
+                .filter(|l| wanted(&l.desc)),
+        );
+    }
+    listed.sort_by(|a, b| a.desc.uri.cmp(&b.desc.uri));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&listed)?);
     } else {
@@ -137,7 +153,7 @@ fn probe_child() -> Result<(), CliError> {
         let uri = uri?;
         writeln!(out, "start\t{uri}")?;
         out.flush()?;
-        match plugin::probe_installed(&uri, 48_000.0, 1024) {
+        match plugin::probe_installed(&PluginRef::Lv2(uri.clone()), 48_000.0, 1024) {
             Ok(p) => writeln!(
                 out,
                 "ok\t{}\t{}\t{}",
@@ -210,6 +226,96 @@ fn scan_in_child(batch: Vec<PluginDesc>) -> Result<(Vec<Listed>, Vec<PluginDesc>
     }
     let _ = child.wait();
     Ok((done, Vec::new()))
+}
+
+/// A description standing for a plugin (or bundle) that could not be described.
+fn undescribed(uri: &str, path: &std::path::Path) -> PluginDesc {
+    PluginDesc {
+        format: "clap".into(),
+        uri: uri.into(),
+        path: Some(path.display().to_string()),
+        name: String::new(),
+        inputs: Vec::new(),
+        outputs: 0,
+        controls: Vec::new(),
+        reports_latency: false,
+        has_state: false,
+    }
+}
+
+/// The child for one CLAP bundle: each plugin described (and probed), as a JSON list.
+fn clap_child(file: PathBuf, probe: bool) -> Result<(), CliError> {
+    let mut listed = Vec::new();
+    for id in plugin::clap_ids(&file)? {
+        let source = PluginRef::Clap {
+            id: id.clone(),
+            path: Some(file.clone()),
+        };
+        let desc = match plugin::find(&source) {
+            Ok(d) => d,
+            Err(e) => {
+                let mut l = not_probed(undescribed(&id, &file), "broken");
+                l.error = Some(e);
+                listed.push(l);
+                continue;
+            }
+        };
+        if !probe {
+            listed.push(not_probed(desc, "not probed"));
+            continue;
+        }
+        listed.push(match plugin::probe_installed(&source, 48_000.0, 1024) {
+            Ok(p) => Listed {
+                latency: Some(p.reported),
+                measured_latency: p.measured,
+                tail: Some(p.tail),
+                ..not_probed(desc, "ok")
+            },
+            Err(e) => Listed {
+                error: Some(e),
+                ..not_probed(desc, "broken")
+            },
+        });
+    }
+    println!("{}", serde_json::to_string(&listed)?);
+    Ok(())
+}
+
+/// Describes a CLAP bundle's plugins in a child process; a crash or hang lists the bundle as
+/// broken.
+fn scan_clap_bundle(file: &std::path::Path, no_probe: bool) -> Result<Vec<Listed>, CliError> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("plugins").arg("--clap-child").arg(file);
+    if no_probe {
+        cmd.arg("--no-probe");
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdout = child.stdout.take().ok_or("no stdout from the scan")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        let _ = tx.send(text);
+    });
+    let text = rx.recv_timeout(PROBE_TIMEOUT * 4).ok();
+    if text.is_none() {
+        let _ = child.kill();
+    }
+    let status = child.wait()?;
+    match text.and_then(|t| serde_json::from_str::<Vec<Listed>>(&t).ok()) {
+        Some(listed) if status.success() => Ok(listed),
+        _ => {
+            let mut l = not_probed(undescribed(&file.display().to_string(), file), "broken");
+            l.error = Some(format!(
+                "the CLAP bundle crashed, hung or failed while it was loaded and probed ({status})"
+            ));
+            Ok(vec![l])
+        }
+    }
 }
 
 fn recv(rx: &mpsc::Receiver<std::io::Result<String>>) -> Option<String> {
@@ -295,7 +401,12 @@ fn save_state(
     };
     let p = p.ok_or_else(|| format!("`{node}` is not a plugin node"))?;
     let text = p.save_state()?;
-    let path = out.unwrap_or_else(|| session.base_dir().join(format!("{node}.state.ttl")));
+    let ext = if p.desc().format == "clap" {
+        "hex"
+    } else {
+        "ttl"
+    };
+    let path = out.unwrap_or_else(|| session.base_dir().join(format!("{node}.state.{ext}")));
     plugin::state::write(&path, &text)?;
     println!(
         "{}: state of `{node}` ({}), sha256 {}",

@@ -175,8 +175,9 @@ pub fn render_recipe(
         println!("  {}", t.outcome);
         println!(
             "  loudness: {:.2} LUFS for a target of {} LUFS (limiter `{}` driven {:+.2} dB, {:.2} LU of limiting; \
-             {} full pass, {} passes of the limiter)",
-            t.integrated_lufs, t.target_lufs, t.limiter, t.drive_db, t.limiting_cost_lu, t.full_passes, t.tail_passes
+             {} full pass, {} passes of the limiter, its detector in {})",
+            t.integrated_lufs, t.target_lufs, t.limiter, t.drive_db, t.limiting_cost_lu, t.full_passes, t.tail_passes,
+            t.detecting_passes
         );
     }
     for f in &result.files {

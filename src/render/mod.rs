@@ -21,6 +21,7 @@ pub mod in_memory;
 pub mod inputs;
 pub mod null;
 pub mod preflight;
+pub mod readings;
 pub mod report;
 pub mod run;
 pub mod tail;

@@ -22,6 +22,7 @@
 //! every song, decide the drives across songs (album gain), and then run stage 3 per song.
 
 use super::inputs::non_finite_warnings;
+use super::readings::{LimiterReadings, ReadingsMode};
 use super::report::CollectedMeters;
 use super::run::{after_each_block, run, Pass};
 use super::{RenderContext, RenderError, RenderOptions, RenderResult, StemPlan};
@@ -62,6 +63,9 @@ pub struct TargetOutcome {
     pub full_passes: u32,
     /// Passes of the tail chain over the spilled pre-limiter master.
     pub tail_passes: u32,
+    /// Those of them in which the limiter's true-peak detector ran over the spill; the others
+    /// replayed its recorded readings (see [`super::readings`]).
+    pub detecting_passes: u32,
     /// The limiter node driven.
     pub limiter: String,
     /// Whether the master landed within `tolerance_lu` of the target.
@@ -112,6 +116,7 @@ impl TargetOutcome {
             limiting_cost_lu: solved.drive_db - (lufs - pre_lufs),
             full_passes: 1,
             tail_passes,
+            detecting_passes: tail_passes,
             limiter: limiter.to_string(),
             reached,
             tolerance_lu: tolerance,
@@ -458,14 +463,24 @@ fn without_tail(spec: &GraphSpec, tail: &MasterTail) -> GraphSpec {
 
 /// Loudness of the tail chain's output over the spill with `drive` (a full meter, so several
 /// songs can be measured as one).
+///
+/// With `readings`, the limiter's stage-A readings are replayed from a recording that covers
+/// `drive`, or recorded by this pass (see [`super::readings`]).
 pub fn measure_tail(
     spec: &GraphSpec,
     tail: &MasterTail,
     drive: f64,
     spill: &SpilledMaster,
     block: usize,
+    mut readings: Option<&mut LimiterReadings>,
 ) -> Result<LoudnessMeter, RenderError> {
     let mut g = tail_spec(spec, tail, drive);
+    let mode = readings
+        .as_deref()
+        .map_or(ReadingsMode::Detect, |r| r.for_measure(drive));
+    if let Some(r) = readings.as_deref() {
+        r.wire(&mut g, tail, drive, mode);
+    }
     // Only the loudness is wanted: the master limiter without its safety stage (see
     // crate::dsp::limiter::MEASURE_ONLY).
     if let Some(NodeSpec {
@@ -484,6 +499,17 @@ pub fn measure_tail(
     )?
     .schedule;
     let mut streams = vec![spill_stream(spill)?];
+    if mode == ReadingsMode::Replay {
+        if let Some(r) = readings.as_deref_mut() {
+            streams.push(r.replay_stream()?);
+        }
+    }
+    let mut recording = match (mode, readings.as_deref()) {
+        (ReadingsMode::Record(_), Some(r)) => Some(r.start_recording()?),
+        _ => None,
+    };
+    let recorded_output = (0..schedule.output_count())
+        .find(|&o| schedule.output_slot(o).id == super::readings::READINGS_OUTPUT);
     let mut meter = LoudnessMeter::new(f64::from(rate), spill.channels);
     run(
         &mut schedule,
@@ -496,12 +522,21 @@ pub fn measure_tail(
             progress: None,
             stop: None,
         },
-        |_, _, b| {
+        |o, _, b| {
+            if Some(o) == recorded_output {
+                if let Some(w) = recording.as_mut() {
+                    w.write(b)?;
+                }
+                return Ok(());
+            }
             let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
             meter.push(&planar);
             Ok(())
         },
     )?;
+    if let (Some(w), Some(r)) = (recording, readings) {
+        r.finish_recording(w, drive)?;
+    }
     Ok(meter)
 }
 
@@ -519,6 +554,7 @@ pub fn solve_drive(
     pre_lufs: f64,
     target: f64,
     block: usize,
+    mut readings: Option<&mut LimiterReadings>,
 ) -> Result<SolvedDrive, RenderError> {
     let (lo, hi) = DRIVE_RANGE_DB;
     let mut drive = (target - pre_lufs).clamp(lo, hi);
@@ -527,7 +563,8 @@ pub fn solve_drive(
     let mut last_step = None;
     let mut prev: Option<(f64, f64)> = None;
     while passes < MAX_PASSES {
-        lufs = measure_tail(spec, tail, drive, spill, block)?.integrated_lufs();
+        lufs = measure_tail(spec, tail, drive, spill, block, readings.as_deref_mut())?
+            .integrated_lufs();
         passes += 1;
         if let Some((d0, l0)) = prev {
             last_step = Some((drive - d0, lufs - l0));
@@ -569,7 +606,7 @@ pub fn render_tail(
     song_frames: u64,
     opts: &mut RenderOptions,
 ) -> Result<(RenderResult, Option<CollectedMeters>), RenderError> {
-    tail_pass(session, spec, tail, drive, spill, song_frames, opts)?.finish(spill.sample_rate)
+    tail_pass(session, spec, tail, drive, spill, song_frames, opts, None)?.finish(spill.sample_rate)
 }
 
 /// The tail chain over the spill with `drive`, its deliverables written but not finished.
@@ -581,13 +618,21 @@ fn tail_pass(
     spill: &SpilledMaster,
     song_frames: u64,
     opts: &mut RenderOptions,
+    readings: Option<&mut LimiterReadings>,
 ) -> Result<Pass, RenderError> {
-    let g = tail_spec(spec, tail, drive);
-    let stream = spill_stream(spill)?;
+    let mut g = tail_spec(spec, tail, drive);
+    let mut streams = vec![spill_stream(spill)?];
+    if let Some(r) = readings {
+        let mode = r.for_final(drive);
+        r.wire(&mut g, tail, drive, mode);
+        if mode == ReadingsMode::Replay {
+            streams.push(r.replay_stream()?);
+        }
+    }
     Pass::run(
         session,
         &g,
-        vec![stream],
+        streams,
         spill.frames,
         spill.sample_rate,
         opts,
@@ -690,9 +735,18 @@ pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
         ));
     }
 
-    // 2. Solve the drive on the spill.
+    // 2. Solve the drive on the spill, the limiter's stage-A readings recorded once.
     let block = ctx.opts.block_size;
-    let solved = solve_drive(&ctx.spec, &tail, &pre.spill, pre_lufs, target, block)?;
+    let mut readings = LimiterReadings::new(&ctx.spec, &tail, &pre.spill);
+    let solved = solve_drive(
+        &ctx.spec,
+        &tail,
+        &pre.spill,
+        pre_lufs,
+        target,
+        block,
+        Some(&mut readings),
+    )?;
     let outcome = judge(ctx, &tail, &solved, pre_lufs, target)?;
 
     // 3. The deliverables from the spill with the solved drive.
@@ -705,7 +759,11 @@ pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
         &pre.spill,
         song_frames,
         &mut ctx.opts,
+        Some(&mut readings),
     )?;
+    let mut outcome = outcome;
+    outcome.detecting_passes = outcome.tail_passes.saturating_sub(readings.replayed);
+    drop(readings);
     drop(guard);
     let r = &mut ctx.result;
     r.latency = pass.latency;

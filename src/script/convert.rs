@@ -317,12 +317,14 @@ fn nodes(t: &Table, base: &Path) -> Result<(GraphSpec, Vec<StemDecl>), ScriptErr
     Ok((graph, stems))
 }
 
-/// A plugin node's options as the graph sees them: its `state` file resolved against the
-/// recipe's folder, its `params` at the top level like any processor's parameters (so that a
-/// reload that changes only their values glides instead of crossfading).
+/// A plugin node's options as the graph sees them: its `state` file and CLAP bundle `path`
+/// resolved against the recipe's folder, its `params` at the top level like any processor's
+/// parameters (so that a reload that changes only their values glides instead of crossfading).
 fn plugin_config(config: &mut ProcessorConfig, base: &Path) {
-    if let Some(ConfigValue::Text(p)) = config.entries.get_mut("state") {
-        *p = resolve(base, p).to_string_lossy().into_owned();
+    for key in ["state", "path"] {
+        if let Some(ConfigValue::Text(p)) = config.entries.get_mut(key) {
+            *p = resolve(base, p).to_string_lossy().into_owned();
+        }
     }
     match config.entries.remove("params") {
         Some(ConfigValue::Table(params))

@@ -41,3 +41,33 @@ pub fn in_process() {
         dir
     });
 }
+
+/// The CLAP test bundle (`plugins/clap-testgain`), built once per test binary with cargo into
+/// `<target>/clap-testgain` (a target folder of its own: the outer `cargo test` may hold its own)
+/// and copied into a temporary folder as `stemgraph-testgain.clap`. A build failure fails the
+/// test (the crate is part of the repository: nothing to skip).
+pub fn clap_bundle() -> PathBuf {
+    use std::sync::OnceLock;
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // <target>/<profile>/deps/<test binary>
+        let target = exe.ancestors().nth(3).unwrap().join("clap-testgain");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let root = env!("CARGO_MANIFEST_DIR");
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "clap-testgain", "--manifest-path"])
+            .arg(Path::new(root).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the CLAP test plugin did not build");
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("stemgraph-testgain.clap");
+        std::fs::copy(target.join("debug/libclap_testgain.so"), &bundle).unwrap();
+        (dir, bundle)
+    })
+    .1
+    .clone()
+}

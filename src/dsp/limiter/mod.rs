@@ -141,9 +141,60 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
     let lookahead = cx
         .config
         .peek_number("lookahead_ms", DEFAULT_LOOKAHEAD_MS)?;
+    let from_key = cx.config.take_bool(STAGE_A_FROM_KEY, false)?;
+    let readings_only = cx.config.take_number(STAGE_A_READINGS, -1.0)?;
     let mut limiter = Limiter::new(cx.input_channels, factor as usize, auto_release, lookahead);
     limiter.stage_b = !measure_only;
+    limiter.readings = match (from_key, readings_only >= 0.0) {
+        (_, true) if factor == 1.0 => {
+            return Err("stage-A readings need a true-peak limiter".into())
+        }
+        (true, true) => return Err("a limiter either records or takes its readings".into()),
+        (true, false) => Readings::FromKey,
+        (false, true) => Readings::Only(readings_only),
+        (false, false) => Readings::Internal,
+    };
     Ok(Box::new(limiter))
+}
+
+/// Internal option, set by the loudness solver (`render::readings`): stage A's detector
+/// readings arrive on the side-chain key, already computed (over the spilled master, times the
+/// solver's drive), instead of being computed from the input; the limiter multiplies them by its
+/// own `input_gain_db`. Everything else runs as usual.
+pub const STAGE_A_FROM_KEY: &str = "__stage_a_from_key";
+
+/// Internal option, set by the loudness solver (`render::readings`): the node outputs, per
+/// channel, stage A's detector readings of its input (the true peak per interval, exact wherever
+/// it can exceed the given floor, at most the floor elsewhere), rounded up to 32-bit floats, with
+/// no latency: what a limiter with [`STAGE_A_FROM_KEY`] takes on its key.
+pub const STAGE_A_READINGS: &str = "__stage_a_readings";
+
+/// Stage A's target for `ceiling_db` at `factor`× (linear): the reading above which stage A
+/// reduces the gain.
+pub fn stage_a_target(ceiling_db: f64, factor: usize) -> f64 {
+    targets(ceiling_db, factor).a
+}
+
+/// Where stage A's detector readings come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Readings {
+    /// Its own detector, on the driven input.
+    Internal,
+    /// The key ([`STAGE_A_FROM_KEY`]).
+    FromKey,
+    /// The limiter only outputs the readings of its input, exact above the floor
+    /// ([`STAGE_A_READINGS`]).
+    Only(f64),
+}
+
+/// `v` rounded up to the nearest 32-bit float (as f64): a reading stored as f32 never reads low.
+fn f32_up(v: f64) -> f64 {
+    let r = v as f32;
+    if f64::from(r) < v {
+        f64::from(r.next_up())
+    } else {
+        f64::from(r)
+    }
 }
 
 /// Internal option, set by the loudness solver on the copies of the limiter it only measures
@@ -414,6 +465,8 @@ pub struct Limiter {
     stage_a: bool,
     /// Stage B on (off only in the loudness solver's measuring copies, see [`MEASURE_ONLY`]).
     stage_b: bool,
+    /// Where stage A's readings come from.
+    readings: Readings,
 }
 
 impl Limiter {
@@ -455,6 +508,7 @@ impl Limiter {
             telemetry: Arc::new(Telemetry::new(TELEMETRY)),
             stage_a: true,
             stage_b: true,
+            readings: Readings::Internal,
             wanted: Vec::new(),
             flat_steps: usize::MAX,
         }
@@ -528,7 +582,7 @@ impl Processor for Limiter {
     fn process(
         &mut self,
         audio: &mut AudioMut<'_>,
-        _key: Option<AudioRef<'_>>,
+        key: Option<AudioRef<'_>>,
         params: ParamBlock<'_>,
     ) {
         let frames = audio.frames();
@@ -536,12 +590,16 @@ impl Processor for Limiter {
         if chunk == 0 {
             return;
         }
+        if let Readings::Only(floor) = self.readings {
+            return self.readings_only(audio, floor, chunk);
+        }
+        let key = key.filter(|_| self.readings == Readings::FromKey);
         let mut min_a = 1.0f64;
         let mut min_b = 1.0f64;
         let mut start = 0;
         while start < frames {
             let n = chunk.min(frames - start);
-            let (a, b) = self.run(audio, &params, start, n);
+            let (a, b) = self.run(audio, key.as_ref(), &params, start, n);
             min_a = min_a.min(a);
             min_b = min_b.min(b);
             start += n;
@@ -555,13 +613,19 @@ impl Processor for Limiter {
     }
 
     fn latency(&self) -> usize {
-        self.latency
+        match self.readings {
+            Readings::Only(_) => 0,
+            _ => self.latency,
+        }
+    }
+    fn accepts_key(&self) -> bool {
+        self.readings == Readings::FromKey
     }
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
         Some(self.telemetry.clone())
     }
     crate::hand_over! {
-        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a, stage_b, flat_steps;
+        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a, stage_b, readings, flat_steps;
         state: state, drive, target, release, link, guard_clips, paths_equal;
         own: params, x, p, wanted, telemetry;
     }
@@ -573,6 +637,7 @@ impl Limiter {
     fn run(
         &mut self,
         audio: &mut AudioMut<'_>,
+        key: Option<&AudioRef<'_>>,
         params: &ParamBlock<'_>,
         start: usize,
         n: usize,
@@ -581,10 +646,15 @@ impl Limiter {
         let link = params.get(LINK_PCT);
         self.drive_in(audio, params.get(INPUT_GAIN_DB), start, n);
         let (thr_a, thr_b) = self.thresholds(ceiling);
-        for c in 0..self.channels {
-            self.state[c]
-                .det
-                .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
+        match key {
+            Some(key) => self.readings_from_key(key, params.get(INPUT_GAIN_DB), start, n),
+            None => {
+                for c in 0..self.channels {
+                    self.state[c]
+                        .det
+                        .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
+                }
+            }
         }
         self.required_gains(ceiling, link, start, n);
         let (shared, unity, min_a) = self.gain_path_a(link, params.get(RELEASE_MS), start, n);
@@ -612,6 +682,52 @@ impl Limiter {
                     let v = audio.channel(c)[start + i];
                     self.x[c][i] = if v.is_finite() { v * g } else { 0.0 };
                 }
+            }
+        }
+    }
+
+    /// Step 2 with [`Readings::FromKey`]: stage A's readings are the key's (the readings of the
+    /// input before `input_gain_db`) times the drive.
+    fn readings_from_key(
+        &mut self,
+        key: &AudioRef<'_>,
+        drive: ParamValues<'_>,
+        start: usize,
+        n: usize,
+    ) {
+        for c in 0..self.channels {
+            let k = &key.channel(c.min(key.channels() - 1))[start..start + n];
+            if drive.is_constant() {
+                let g = self.drive.get(drive.first(), db_to_gain);
+                for (p, &r) in self.p[c][..n].iter_mut().zip(k) {
+                    *p = r * g;
+                }
+            } else {
+                for (i, (p, &r)) in self.p[c][..n].iter_mut().zip(k).enumerate() {
+                    *p = r * self.drive.get(drive.at(start + i), db_to_gain);
+                }
+            }
+        }
+    }
+
+    /// [`Readings::Only`]: every channel of `audio` replaced by stage A's detector readings of
+    /// it, exact above `floor`, rounded up to 32-bit floats.
+    fn readings_only(&mut self, audio: &mut AudioMut<'_>, floor: f64, chunk: usize) {
+        let frames = audio.frames();
+        for c in 0..self.channels {
+            let mut start = 0;
+            while start < frames {
+                let n = chunk.min(frames - start);
+                let io = &mut audio.channel_mut(c)[start..start + n];
+                for (x, &v) in self.x[c][..n].iter_mut().zip(io.iter()) {
+                    *x = if v.is_finite() { v } else { 0.0 };
+                }
+                let p = &mut self.p[c][..n];
+                self.state[c].det.peaks(&self.x[c][..n], p, floor);
+                for (o, &r) in io.iter_mut().zip(p.iter()) {
+                    *o = f32_up(r);
+                }
+                start += n;
             }
         }
     }

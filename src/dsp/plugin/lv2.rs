@@ -130,8 +130,9 @@ fn describe(world: &livi::World, p: &livi::Plugin) -> PluginDesc {
         }
     }
     PluginDesc {
-        format: "lv2",
+        format: "lv2".into(),
         uri: p.uri(),
+        path: None,
         name: p.name(),
         inputs,
         outputs,
@@ -212,7 +213,8 @@ pub fn instantiate(
 }
 
 impl Hosted for Lv2Instance {
-    fn set_control(&mut self, i: usize, value: f32) {
+    fn set_control(&mut self, i: usize, value: f64) {
+        let value = value as f32;
         if let Some(&port) = self.controls.get(i) {
             if self.instance.control_input(port) != Some(value) {
                 self.instance.set_control_input(port, value);
@@ -220,7 +222,7 @@ impl Hosted for Lv2Instance {
         }
     }
 
-    fn run(&mut self, frames: usize, inputs: &[Vec<f32>], outputs: &mut [Vec<f32>]) -> bool {
+    fn run(&mut self, frames: usize, inputs: &mut [Vec<f32>], outputs: &mut [Vec<f32>]) -> bool {
         let ports = livi::EmptyPortConnections::new()
             .with_audio_inputs(inputs.iter().map(|b| &b[..frames]))
             .with_audio_outputs(outputs.iter_mut().map(|b| &mut b[..frames]))

@@ -1,7 +1,9 @@
-//! The `plugin` processor: a third-party plugin (LV2) as a graph node.
+//! The `plugin` processor: a third-party plugin (LV2 or CLAP) as a graph node.
 //!
-//! `plugin { lv2 = URI, params = { symbol = value, … }, state = "file" }`. The plugin's control
-//! inputs become the node's parameters (`<node>.<symbol>`, validated against the plugin's
+//! `plugin { lv2 = URI, params = { symbol = value, … }, state = "file" }`, or
+//! `plugin { clap = ID, path = "bundle.clap", params = …, state = … }`. The formats live in
+//! [`lv2`] and [`clap`] behind [`host`]'s format-neutral interface; this module is the node.
+//! The plugin's control inputs (CLAP: its parameters) become the node's parameters (`<node>.<symbol>`, validated against the plugin's
 //! declared ranges, automatable, glided on a reload), after one of the host's own: `active`
 //! (1: the plugin is heard; 0: the input, delayed by the plugin's latency; glides 20 ms, so a
 //! bypass never clicks and never moves the timing).
@@ -12,9 +14,11 @@
 //! up on half a second of silence (plugins that smooth their controls have settled when the
 //! first block comes).
 //! Audio side (`process`): the input is converted to the plugin's `f32` buffers (preallocated),
-//! control values are written (per block; per 16-frame slice while a parameter glides or is
-//! automated: LV2 control ports have no sample offset), the plugin runs, and its output is mixed
-//! with the delayed input by `active`. The plugin's own process call runs outside the engine's
+//! control values are written, the plugin runs, and its output is mixed with the delayed input
+//! by `active`. LV2 control ports have no sample offset: values are written per block, and per
+//! 16-frame slice while a parameter glides or is automated. CLAP parameter events carry a
+//! sample offset: the plugin runs once per block and gets an event at every frame where a
+//! gliding or automated value changes, so a step lands on its exact sample. The plugin's own process call runs outside the engine's
 //! allocation guard (`assert_no_alloc::permit_alloc`): a plugin that allocates is the plugin's
 //! fault, not the engine's, and must not fail the engine's guard tests.
 //!
@@ -26,6 +30,8 @@
 //! Without the `plugins` cargo feature the kind exists (recipes and the reference are the same)
 //! but building one is an error.
 
+#[cfg(feature = "plugins")]
+pub mod clap;
 pub mod host;
 #[cfg(feature = "plugins")]
 pub mod lv2;
@@ -37,7 +43,7 @@ use super::kind::{BuildContext, KindInfo};
 use super::param::{ParamInfo, Unit};
 use super::state::Handover;
 use super::{AudioMut, AudioRef, ParamBlock, ProcessSpec, Processor};
-use host::{Hosted, InputRole, PluginDesc};
+use host::{Hosted, InputRole, PluginDesc, PluginRef};
 
 /// Index of `active`, the host's own parameter.
 pub const ACTIVE: usize = 0;
@@ -47,18 +53,24 @@ pub const SLICE: usize = 16;
 /// The registry entry.
 pub const KIND: KindInfo = KindInfo {
     name: "plugin",
-    doc: "A third-party LV2 plugin: `plugin { lv2 = \"http://…\", params = { symbol = value }, \
-          state = \"file.ttl\" }`. The plugin's control ports are its parameters \
-          (`<node>.<symbol>`, in the plugin's declared ranges; `stemgraph plugins` lists them), \
-          after `active`. Its reported latency is compensated; at load an impulse measures it and \
-          the report warns when the two differ. Control values change once per block, or every 16 \
-          frames while they glide or are automated. `state` restores a state saved with \
-          `stemgraph plugin save-state` (path relative to the recipe; its hash is in the report). \
-          A side-chain `key` input feeds the plugin's side-chain ports.",
+    doc: "A third-party LV2 or CLAP plugin: `plugin { lv2 = \"http://…\", params = { symbol = \
+          value }, state = \"file.ttl\" }` or `plugin { clap = \"org.example.id\", path = \
+          \"x.clap\", params = { … } }` (`path` relative to the recipe; without it the installed \
+          CLAP bundles are searched). The plugin's control ports (CLAP: its parameters, by name \
+          in snake_case) are its parameters (`<node>.<symbol>`, in the plugin's declared ranges; \
+          `stemgraph plugins` lists them), after `active`. Its reported latency is compensated; at \
+          load an impulse measures it and the report warns when the two differ. LV2 control \
+          values change once per block, or every 16 frames while they glide or are automated; \
+          CLAP parameters change at the exact sample (parameter events with a sample offset). \
+          `state` restores a state saved with `stemgraph plugin save-state` (path relative to the \
+          recipe; its hash is in the report). A side-chain `key` input feeds the plugin's \
+          side-chain ports.",
     build,
     example: || {
         ProcessorConfig::new()
             .text("lv2", "http://example.org/plugin")
+            .text("clap", "org.example.plugin")
+            .text("path", "plugins/example.clap")
             .text("state", "plugin-state.ttl")
             .with("params", ConfigValue::Table(ProcessorConfig::new()))
     },
@@ -83,30 +95,47 @@ pub fn state_path(config: &ProcessorConfig) -> Option<std::path::PathBuf> {
 /// registry to take).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// The LV2 URI.
-    pub uri: String,
+    /// The plugin.
+    pub source: PluginRef,
     /// The saved state to restore.
     pub state: Option<state::StateFile>,
 }
 
-/// Takes `lv2`, `state` and `params` from `config`; the entries of `params` move to the top
-/// level, where the registry takes parameter values.
-fn take_options(config: &mut ProcessorConfig) -> Result<Options, String> {
-    if config.entries.contains_key("clap") || config.entries.contains_key("path") {
-        return Err("CLAP plugins are not hosted yet: use an LV2 plugin (`lv2 = URI`)".into());
+/// A text option (`None` when absent; an error when not a non-empty string).
+fn take_text(config: &mut ProcessorConfig, key: &str, what: &str) -> Result<Option<String>, String> {
+    match config.take(key) {
+        None => Ok(None),
+        Some(ConfigValue::Text(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(other) => Err(format!(
+            "`{key}` must be {what} (a string), not {}",
+            other.type_name()
+        )),
     }
-    let uri = match config.take("lv2") {
-        Some(ConfigValue::Text(s)) if !s.is_empty() => s,
-        Some(other) => {
-            return Err(format!(
-                "`lv2` must be the plugin's URI (a string), not {}",
-                other.type_name()
-            ))
-        }
-        None => {
-            return Err("a plugin needs `lv2 = \"<plugin URI>\"` (see `stemgraph plugins`)".into())
-        }
-    };
+}
+
+/// Which plugin `config` names: `lv2 = URI`, or `clap = ID` with an optional `path`.
+fn take_source(config: &mut ProcessorConfig) -> Result<PluginRef, String> {
+    let lv2 = take_text(config, "lv2", "the plugin's URI")?;
+    let clap = take_text(config, "clap", "the plugin's CLAP id")?;
+    let path = take_text(config, "path", "the CLAP bundle's file")?;
+    match (lv2, clap) {
+        (Some(_), Some(_)) => Err("a plugin is either `lv2 = URI` or `clap = ID`, not both".into()),
+        (Some(uri), None) if path.is_none() => Ok(PluginRef::Lv2(uri)),
+        (Some(_), None) => Err("`path` names a CLAP bundle: use it with `clap = ID`".into()),
+        (None, Some(id)) => Ok(PluginRef::Clap {
+            id,
+            path: path.map(Into::into),
+        }),
+        (None, None) => Err("a plugin needs `lv2 = \"<plugin URI>\"` or `clap = \"<plugin id>\"` \
+             (see `stemgraph plugins`)"
+            .into()),
+    }
+}
+
+/// Takes `lv2`/`clap`/`path`, `state` and `params` from `config`; the entries of `params` move
+/// to the top level, where the registry takes parameter values.
+fn take_options(config: &mut ProcessorConfig) -> Result<Options, String> {
+    let source = take_source(config)?;
     let state = match config.take("state") {
         None => None,
         Some(ConfigValue::Text(p)) => Some(state::StateFile::read(&p)?),
@@ -134,7 +163,7 @@ fn take_options(config: &mut ProcessorConfig) -> Result<Options, String> {
             ))
         }
     }
-    Ok(Options { uri, state })
+    Ok(Options { source, state })
 }
 
 /// The closest of `known` to `name`, up to three, as "; the closest: a, b, c".
@@ -250,7 +279,7 @@ fn params_of(desc: &PluginDesc, defaults: &[f64]) -> Vec<ParamInfo> {
 
 fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
     let options = take_options(cx.config)?;
-    let desc = find(&options.uri)?;
+    let desc = find(&options.source)?;
     Ok(Box::new(PluginNode::new(desc, options, cx)?))
 }
 
@@ -259,18 +288,21 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
 const NOT_BUILT: &str = "hosting plugins needs the `plugins` feature, which this build of stemgraph \
      was made without; build it with `cargo build --features plugins` (or with the default features)";
 
-/// The description of an installed plugin.
-fn find(uri: &str) -> Result<PluginDesc, String> {
+/// The description of a plugin.
+pub fn find(source: &PluginRef) -> Result<PluginDesc, String> {
     #[cfg(feature = "plugins")]
-    return lv2::find(uri);
+    return match source {
+        PluginRef::Lv2(uri) => lv2::find(uri),
+        PluginRef::Clap { id, path } => clap::find(id, path.as_deref()),
+    };
     #[cfg(not(feature = "plugins"))]
     {
-        let _ = uri;
+        let _ = source;
         Err(NOT_BUILT.into())
     }
 }
 
-/// Every installed plugin this build can host, described (metadata only: nothing is loaded).
+/// Every installed LV2 plugin (metadata only: nothing is loaded), described.
 pub fn installed() -> Result<Vec<PluginDesc>, String> {
     #[cfg(feature = "plugins")]
     return Ok(lv2::list());
@@ -278,11 +310,35 @@ pub fn installed() -> Result<Vec<PluginDesc>, String> {
     Err(NOT_BUILT.into())
 }
 
-/// Instantiates the installed plugin `uri` with its defaults and probes it with an impulse
-/// (what `stemgraph plugins` runs in its child process).
-pub fn probe_installed(uri: &str, sample_rate: f64, block: usize) -> Result<probe::Probe, String> {
-    let desc = find(uri)?;
-    let mut host = instantiate(uri, sample_rate, block, None)?;
+/// The installed CLAP bundles (`CLAP_PATH`, `~/.clap`, `/usr/lib/clap`); describing their
+/// plugins loads their code ([`find`] with the path, best in a child process).
+pub fn clap_bundles() -> Result<Vec<std::path::PathBuf>, String> {
+    #[cfg(feature = "plugins")]
+    return Ok(clap::bundle_files());
+    #[cfg(not(feature = "plugins"))]
+    Err(NOT_BUILT.into())
+}
+
+/// The ids of the plugins in a CLAP bundle (loads its code).
+pub fn clap_ids(path: &std::path::Path) -> Result<Vec<String>, String> {
+    #[cfg(feature = "plugins")]
+    return clap::ids(path);
+    #[cfg(not(feature = "plugins"))]
+    {
+        let _ = path;
+        Err(NOT_BUILT.into())
+    }
+}
+
+/// Instantiates a plugin with its defaults and probes it with an impulse (what `stemgraph
+/// plugins` runs in its child process).
+pub fn probe_installed(
+    source: &PluginRef,
+    sample_rate: f64,
+    block: usize,
+) -> Result<probe::Probe, String> {
+    let desc = find(source)?;
+    let mut host = instantiate(source, sample_rate, block, None)?;
     probe::run(
         host.as_mut(),
         &desc.inputs,
@@ -292,18 +348,23 @@ pub fn probe_installed(uri: &str, sample_rate: f64, block: usize) -> Result<prob
     )
 }
 
-/// An activated instance of an installed plugin.
+/// An activated instance of a plugin.
 fn instantiate(
-    uri: &str,
+    source: &PluginRef,
     sample_rate: f64,
     max_block: usize,
     state: Option<&str>,
 ) -> Result<Box<dyn Hosted>, String> {
     #[cfg(feature = "plugins")]
-    return lv2::instantiate(uri, sample_rate, max_block, state);
+    return match source {
+        PluginRef::Lv2(uri) => lv2::instantiate(uri, sample_rate, max_block, state),
+        PluginRef::Clap { id, path } => {
+            clap::instantiate(id, path.as_deref(), sample_rate, max_block, state)
+        }
+    };
     #[cfg(not(feature = "plugins"))]
     {
-        let _ = (uri, sample_rate, max_block, state);
+        let _ = (source, sample_rate, max_block, state);
         Err(NOT_BUILT.into())
     }
 }
@@ -311,7 +372,7 @@ fn instantiate(
 /// What identifies the plugin a node runs (equal in both nodes for a hand-over).
 #[derive(Debug, Clone, PartialEq)]
 struct Identity {
-    uri: String,
+    source: PluginRef,
     state_hash: Option<String>,
     sample_rate: f64,
     max_block: usize,
@@ -354,7 +415,7 @@ impl PluginNode {
         check_params(&desc, cx.config)?;
         let state_text = options.state.as_ref().map(|s| s.text.clone());
         let identity = Identity {
-            uri: options.uri.clone(),
+            source: options.source.clone(),
             state_hash: options.state.as_ref().map(|s| s.sha256.clone()),
             sample_rate: cx.sample_rate,
             max_block: cx.max_block,
@@ -389,7 +450,7 @@ impl PluginNode {
     fn load(&mut self, config: &ProcessorConfig) -> Result<(), String> {
         let id = self.identity.clone();
         let state = self.state_text.as_deref();
-        let mut host = instantiate(&id.uri, id.sample_rate, id.max_block, state)?;
+        let mut host = instantiate(&id.source, id.sample_rate, id.max_block, state)?;
         let defaults = host.control_values();
         self.params = params_of(&self.desc, &defaults);
         let values: Vec<f64> = self.params[1..]
@@ -397,7 +458,7 @@ impl PluginNode {
             .map(|p| config.peek_number(&p.name, p.default).unwrap_or(p.default))
             .collect();
         for (i, v) in values.iter().enumerate() {
-            host.set_control(i, *v as f32);
+            host.set_control(i, *v);
         }
         let found = probe::run(
             host.as_mut(),
@@ -411,9 +472,9 @@ impl PluginNode {
         self.latency = found.reported;
         self.tail = found.tail;
         self.warning = found.mismatch();
-        self.host = instantiate(&id.uri, id.sample_rate, id.max_block, state)?;
+        self.host = instantiate(&id.source, id.sample_rate, id.max_block, state)?;
         for (i, v) in values.iter().enumerate() {
-            self.host.set_control(i, *v as f32);
+            self.host.set_control(i, *v);
         }
         self.allocate(id.max_block);
         probe::warm_up(
@@ -478,6 +539,39 @@ impl PluginNode {
         }
     }
 
+    /// Gives the plugin the control values of frames `start..start + frames`: the value at
+    /// `start` (formats without sample accuracy), or an event at every frame where a value
+    /// changes (CLAP: constant values first, then the moving ones in time order).
+    fn send_controls(&mut self, params: &ParamBlock<'_>, start: usize, frames: usize) {
+        let n = self.desc.controls.len();
+        if !self.host.sample_accurate() {
+            for i in 0..n {
+                self.host.set_control(i, params.get(i + 1).at(start));
+            }
+            return;
+        }
+        let mut moving = false;
+        for i in 0..n {
+            let p = params.get(i + 1);
+            if p.is_constant() {
+                self.host.set_control_at(i, 0, p.first());
+            } else {
+                moving = true;
+            }
+        }
+        if !moving {
+            return;
+        }
+        for t in 0..frames {
+            for i in 0..n {
+                let p = params.get(i + 1);
+                if !p.is_constant() {
+                    self.host.set_control_at(i, t, p.at(start + t));
+                }
+            }
+        }
+    }
+
     /// Runs one slice of `frames` frames from `start`.
     fn slice(
         &mut self,
@@ -487,9 +581,7 @@ impl PluginNode {
         start: usize,
         frames: usize,
     ) {
-        for i in 0..self.desc.controls.len() {
-            self.host.set_control(i, params.get(i + 1).at(start) as f32);
-        }
+        self.send_controls(params, start, frames);
         for (buf, role) in self.ins.iter_mut().zip(&self.desc.inputs) {
             let src: Option<&[f64]> = match role {
                 InputRole::Main(c) => Some(&audio.channel(*c)[start..start + frames]),
@@ -506,7 +598,8 @@ impl PluginNode {
             }
         }
         self.delay_dry(audio, start, frames);
-        let ok = assert_no_alloc::permit_alloc(|| self.host.run(frames, &self.ins, &mut self.outs));
+        let ok =
+            assert_no_alloc::permit_alloc(|| self.host.run(frames, &mut self.ins, &mut self.outs));
         if !ok {
             self.outs.iter_mut().for_each(|o| o[..frames].fill(0.0));
         }
@@ -561,8 +654,8 @@ fn channel_message(desc: &PluginDesc, channels: usize) -> String {
 struct NoHost;
 
 impl Hosted for NoHost {
-    fn set_control(&mut self, _: usize, _: f32) {}
-    fn run(&mut self, _: usize, _: &[Vec<f32>], _: &mut [Vec<f32>]) -> bool {
+    fn set_control(&mut self, _: usize, _: f64) {}
+    fn run(&mut self, _: usize, _: &mut [Vec<f32>], _: &mut [Vec<f32>]) -> bool {
         false
     }
     fn reported_latency(&self) -> f64 {
@@ -607,7 +700,9 @@ impl Processor for PluginNode {
         }
     }
     fn reset(&mut self) {
-        // An LV2 plugin has no real-time reset: only the host's own delay line is cleared.
+        // A CLAP plugin resets itself; an LV2 plugin has no real-time reset (only the host's own
+        // delay line is cleared).
+        assert_no_alloc::permit_alloc(|| self.host.reset());
         self.dry.iter_mut().for_each(|r| r.fill(0.0));
         self.dry_pos = 0;
     }
@@ -619,7 +714,11 @@ impl Processor for PluginNode {
     ) {
         let frames = audio.frames();
         let glides = (1..self.params.len()).any(|i| !params.get(i).is_constant());
-        let step = if glides { SLICE } else { frames.max(1) };
+        let step = if glides && !self.host.sample_accurate() {
+            SLICE
+        } else {
+            frames.max(1)
+        };
         let mut start = 0;
         while start < frames {
             let n = step.min(frames - start);

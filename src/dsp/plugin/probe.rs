@@ -50,7 +50,7 @@ pub fn run(
     let mut total = (sample_rate.max(1.0) as usize) / 2;
     let mut reported = 0;
     while t < total {
-        if !host.run(block, &ins, &mut outs) {
+        if !host.run(block, &mut ins, &mut outs) {
             return Err("the plugin refused to process the probe's impulse".into());
         }
         if t == 0 {

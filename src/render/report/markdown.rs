@@ -232,8 +232,10 @@ fn target_and_null_test(o: &mut String, r: &RenderReport) {
         let _ = writeln!(
             o,
             "\n## Loudness target\n\n{:.2} LUFS for a target of {} LUFS: gain {:+.2} dB into `{}`, \
-             {:.2} LU of limiting; {} full pass, {} passes of the limiter.",
-            t.integrated_lufs, t.target_lufs, t.drive_db, t.limiter, t.limiting_cost_lu, t.full_passes, t.tail_passes
+             {:.2} LU of limiting; {} full pass, {} passes of the limiter (its true-peak detector in {}, \
+             the others replayed its readings).",
+            t.integrated_lufs, t.target_lufs, t.drive_db, t.limiter, t.limiting_cost_lu, t.full_passes, t.tail_passes,
+            t.detecting_passes
         );
     }
     if let Some(t) = &r.null_test {

@@ -171,7 +171,7 @@ pub struct RunInfo {
 pub struct PluginReport {
     /// The node's id.
     pub node: String,
-    /// The plugin's URI.
+    /// The plugin's URI (LV2) or id (CLAP).
     pub uri: String,
     /// The state file restored into it, with its hash, if the recipe names one.
     pub state: Option<HashedFile>,
@@ -194,7 +194,7 @@ fn plugin_reports(s: &Session, base: &Path) -> Result<Vec<PluginReport>, ReportE
         };
         out.push(PluginReport {
             node: node.id.clone(),
-            uri: match config.entries.get("lv2") {
+            uri: match config.entries.get("lv2").or(config.entries.get("clap")) {
                 Some(ConfigValue::Text(t)) => t.clone(),
                 _ => String::new(),
             },
