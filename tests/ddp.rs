@@ -365,6 +365,8 @@ fn an_album_fileset_reads_back_with_its_tracks_codes_text_and_image() {
     let d = cd.ddp.expect("the report has the fileset");
     assert_eq!(d.folder, "DDP Album DDP");
     assert_eq!(d.sectors, sectors);
+    let md = std::fs::read_to_string(out.join("album.md")).unwrap();
+    assert!(md.contains("DDP 2.00 fileset `DDP Album DDP/`"), "{md}");
     let before = std::fs::read(ddp_dir.join("IMAGE.DAT")).unwrap();
     assert!(render(&album, &out).unwrap().is_none(), "nothing changed");
     assert!(std::fs::read(ddp_dir.join("IMAGE.DAT")).unwrap() == before);

@@ -128,7 +128,10 @@ fn the_clap_gain_changes_the_level_by_its_setting_in_time() {
         let worst = (0..n)
             .map(|i| (out[c][i] - input[c][i] * g).abs())
             .fold(0.0, f64::max);
-        assert!(worst < 1e-6, "channel {c}: off by {worst} from the input × gain");
+        assert!(
+            worst < 1e-6,
+            "channel {c}: off by {worst} from the input × gain"
+        );
     }
     let r = report(dir.path());
     assert_eq!(r["plugins"][0]["uri"], GAIN);
@@ -146,15 +149,22 @@ fn an_automation_step_lands_on_its_exact_sample() {
     // A step at 0.5 s + 7 samples (not on a block or a 16-frame slice), and a ramp: the plugin
     // and the native gain get the same curve; the plugin's events carry the sample offsets.
     let t = 0.5 + 7.0 / f64::from(FS);
-    let points = format!("{{ {{ 0, 0, \"step\" }}, {{ {t}, -12 }}, {{ 0.8, -12 }}, {{ 0.9, 3 }} }}");
+    let points =
+        format!("{{ {{ 0, 0, \"step\" }}, {{ {t}, -12 }}, {{ 0.8, -12 }}, {{ 0.9, 3 }} }}");
     let body = stereo(
-        &format!("{},\n  gain {{ id = \"n\", gain_db = 0 }}", clap("g", GAIN, "")),
+        &format!(
+            "{},\n  gain {{ id = \"n\", gain_db = 0 }}",
+            clap("g", GAIN, "")
+        ),
         &format!("s:automate(\"g.gain_db\", {points})"),
     );
     let plugin = render_in(dir.path(), &body, &input, false);
     let dir2 = tempfile::tempdir().unwrap();
     let body = stereo(
-        &format!("{},\n  gain {{ id = \"n\", gain_db = 0 }}", clap("g", GAIN, "")),
+        &format!(
+            "{},\n  gain {{ id = \"n\", gain_db = 0 }}",
+            clap("g", GAIN, "")
+        ),
         &format!("s:automate(\"n.gain_db\", {points})"),
     );
     let native = render_in(dir2.path(), &body, &input, false);
@@ -201,7 +211,10 @@ return s
     );
     let out = render_in(dir.path(), &body, &input, false);
     let residual = rms_db(&out[0][..input[0].len()]);
-    assert!(residual < -120.0, "the paths do not null: {residual:.1} dBFS");
+    assert!(
+        residual < -120.0,
+        "the paths do not null: {residual:.1} dBFS"
+    );
     // Without the compensation the paths would be 64 samples apart: that residual is loud.
     let x = &input[0];
     let apart: Vec<f64> = (LATENCY..x.len()).map(|i| x[i - LATENCY] - x[i]).collect();
@@ -224,7 +237,11 @@ fn a_saved_state_restores_the_same_render() {
         .arg("g")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let state = dir.path().join("g.state.hex");
     let text = std::fs::read_to_string(&state).unwrap();
     assert!(
@@ -245,8 +262,18 @@ fn a_saved_state_restores_the_same_render() {
     // The report names the state file and its hash.
     let r = report(dir2.path());
     let sha = stemgraph::dsp::plugin::state::sha256_hex(text.as_bytes());
-    assert_eq!(r["plugins"][0]["state"]["sha256"], sha.as_str(), "{}", r["plugins"]);
-    let plain = render_in(dir2.path(), &stereo(&clap("g", GAIN, ""), ""), &input, false);
+    assert_eq!(
+        r["plugins"][0]["state"]["sha256"],
+        sha.as_str(),
+        "{}",
+        r["plugins"]
+    );
+    let plain = render_in(
+        dir2.path(),
+        &stereo(&clap("g", GAIN, ""), ""),
+        &input,
+        false,
+    );
     assert_ne!(plain, expected, "without the state the gain is 0 dB");
 }
 
@@ -284,7 +311,10 @@ fn the_side_chain_key_feeds_the_plugins_second_input() {
         let worst = (0..a[c].len())
             .map(|i| (out[c][i] - (a[c][i] + b[c][i]) * g).abs())
             .fold(0.0, f64::max);
-        assert!(worst < 1e-6, "channel {c}: off by {worst} from (main + key) × gain");
+        assert!(
+            worst < 1e-6,
+            "channel {c}: off by {worst} from (main + key) × gain"
+        );
     }
 }
 
@@ -296,7 +326,11 @@ fn stemgraph_plugins_lists_the_clap_plugins_with_their_latency() {
         .env("CLAP_PATH", &dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ids: Vec<&str> = listed
         .as_array()
@@ -314,7 +348,11 @@ fn stemgraph_plugins_lists_the_clap_plugins_with_their_latency() {
         assert_eq!(l["controls"][0]["min"], -60.0);
         assert_eq!(l["controls"][0]["max"], 12.0);
     }
-    assert_eq!(listed[0]["inputs"].as_array().unwrap().len(), 4, "main + key");
+    assert_eq!(
+        listed[0]["inputs"].as_array().unwrap().len(),
+        4,
+        "main + key"
+    );
 }
 
 #[test]
@@ -339,7 +377,11 @@ fn an_installed_clap_plugin_is_found_by_id_and_set_from_the_command_line() {
         .env("CLAP_PATH", &clap_path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let y = read_wav(&dir.path().join("out/out.wav"));
     let delta = rms_db(&y[0][..input[0].len()]) - rms_db(&input[0]);
     assert!((delta + 12.0).abs() < 1e-3, "{delta}");
@@ -413,7 +455,10 @@ fn a_wrong_bundle_path_is_named_with_the_line() {
     let msg = recipe_error(
         "local s = session {}\ns:stem('a', 'a.wav'):chain {\n  plugin { clap = 'org.stemgraph.testgain', path = 'nowhere/x.clap' },\n}:to(s:output())\nreturn s\n",
     );
-    assert!(msg.contains("song.lua:3") && msg.contains("nowhere/x.clap"), "{msg}");
+    assert!(
+        msg.contains("song.lua:3") && msg.contains("nowhere/x.clap"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -460,7 +505,10 @@ fn a_missing_state_file_is_named() {
         "local s = session {{}}\ns:stem('a', 'a.wav'):chain {{\n  {},\n}}:to(s:output())\nreturn s\n",
         clap("g", GAIN, ", state = 'nowhere.hex'")
     ));
-    assert!(msg.contains("song.lua:3") && msg.contains("nowhere.hex"), "{msg}");
+    assert!(
+        msg.contains("song.lua:3") && msg.contains("nowhere.hex"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -481,5 +529,8 @@ fn a_state_that_is_not_the_plugins_is_refused() {
         .err()
         .expect("refused")
         .to_string();
-    assert!(msg.contains("song.lua:3") && msg.contains("cannot be restored"), "{msg}");
+    assert!(
+        msg.contains("song.lua:3") && msg.contains("cannot be restored"),
+        "{msg}"
+    );
 }

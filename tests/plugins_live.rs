@@ -118,7 +118,12 @@ fn clap_gain(db: f64) -> String {
 fn a_reload_that_changes_a_clap_parameter_glides_without_a_click() {
     // Nothing to skip: the plugin is built from the repository. Its parameter events follow the
     // host's 20 ms glide sample by sample, so the jump stays the tone's own.
-    reload_case(&recipe(&clap_gain(0.0)), &recipe(&clap_gain(-6.0)), false, 1.01);
+    reload_case(
+        &recipe(&clap_gain(0.0)),
+        &recipe(&clap_gain(-6.0)),
+        false,
+        1.01,
+    );
 }
 
 #[test]

@@ -106,9 +106,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     let filter = args.filter.as_deref().map(str::to_lowercase);
     let wanted = |d: &PluginDesc| {
-        filter.as_ref().is_none_or(|f| {
-            d.uri.to_lowercase().contains(f) || d.name.to_lowercase().contains(f)
-        })
+        filter
+            .as_ref()
+            .is_none_or(|f| d.uri.to_lowercase().contains(f) || d.name.to_lowercase().contains(f))
     };
     let descs: Vec<PluginDesc> = plugin::installed()?.into_iter().filter(wanted).collect();
     let mut listed = if args.no_probe {

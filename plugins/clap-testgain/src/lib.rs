@@ -177,7 +177,10 @@ impl<'a> PluginAudioProcessor<'a, Shared, MainThread<'a>> for Processor<'a> {
                 self.shared.handle(e);
             }
             let start = batch.first_sample().min(frames);
-            let end = batch.next_batch_first_sample().unwrap_or(frames).min(frames);
+            let end = batch
+                .next_batch_first_sample()
+                .unwrap_or(frames)
+                .min(frames);
             self.gain_and_delay(start, end);
         }
         let mut port = audio

@@ -102,7 +102,11 @@ pub struct Options {
 }
 
 /// A text option (`None` when absent; an error when not a non-empty string).
-fn take_text(config: &mut ProcessorConfig, key: &str, what: &str) -> Result<Option<String>, String> {
+fn take_text(
+    config: &mut ProcessorConfig,
+    key: &str,
+    what: &str,
+) -> Result<Option<String>, String> {
     match config.take(key) {
         None => Ok(None),
         Some(ConfigValue::Text(s)) if !s.is_empty() => Ok(Some(s)),
@@ -126,9 +130,11 @@ fn take_source(config: &mut ProcessorConfig) -> Result<PluginRef, String> {
             id,
             path: path.map(Into::into),
         }),
-        (None, None) => Err("a plugin needs `lv2 = \"<plugin URI>\"` or `clap = \"<plugin id>\"` \
+        (None, None) => Err(
+            "a plugin needs `lv2 = \"<plugin URI>\"` or `clap = \"<plugin id>\"` \
              (see `stemgraph plugins`)"
-            .into()),
+                .into(),
+        ),
     }
 }
 

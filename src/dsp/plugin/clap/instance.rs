@@ -122,7 +122,9 @@ impl ClapInstance {
 }
 
 /// The first `frames` frames of a buffer as a CLAP input channel (one type for every port).
-fn first_frames(frames: usize) -> impl for<'a> Fn(&'a mut Vec<f32>) -> InputChannel<'a, f32> + Copy {
+fn first_frames(
+    frames: usize,
+) -> impl for<'a> Fn(&'a mut Vec<f32>) -> InputChannel<'a, f32> + Copy {
     move |b| InputChannel::variable(&mut b[..frames])
 }
 

@@ -92,12 +92,8 @@ fn bundle(path: &Path) -> Result<Bundle, String> {
     }
     // SAFETY: loading a library runs its code; the user named this bundle (or installed it in a
     // CLAP folder) for this host to run.
-    let entry = unsafe { PluginEntry::load(path) }.map_err(|e| {
-        format!(
-            "the CLAP bundle `{}` cannot be loaded: {e}",
-            path.display()
-        )
-    })?;
+    let entry = unsafe { PluginEntry::load(path) }
+        .map_err(|e| format!("the CLAP bundle `{}` cannot be loaded: {e}", path.display()))?;
     let plugins = entry
         .get_plugin_factory()
         .map(|f| {
@@ -416,15 +412,8 @@ pub fn instantiate(
             .map_err(|e| format!("the state cannot be restored into `{id}`: {e}"))?;
     }
     let defaults = descs.iter().map(|d| d.default).collect();
-    let host = instance::ClapInstance::activate(
-        inst,
-        id,
-        layout,
-        ids,
-        defaults,
-        sample_rate,
-        max_block,
-    )?;
+    let host =
+        instance::ClapInstance::activate(inst, id, layout, ids, defaults, sample_rate, max_block)?;
     Ok(Box::new(host))
 }
 
