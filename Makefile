@@ -22,9 +22,10 @@ demo: build
 
 # The playback test through a PulseAudio null sink plays in real time: it runs alone, after the
 # others (it is #[ignore]d in the plain run), and whatever they did. Then the headless build
-# (`--no-default-features`: no live playback, plots or demo) is built and tested, and its
-# dependency tree is checked for ALSA and lilv (it must build without their headers) and for
-# clack (no plugin hosting without the `plugins` feature).
+# (`--no-default-features`: no live playback, plots, demo or lossy encoders) is built and tested,
+# and its dependency tree is checked for ALSA and lilv (it must build without their headers), for
+# clack (no plugin hosting without the `plugins` feature) and for libopus and LAME (no lossy
+# encoders without the `lossy` feature).
 test: test-deps
 	@status=0; \
 	$(CARGO) test --all-targets --no-fail-fast || status=1; \
@@ -36,6 +37,9 @@ test: test-deps
 	fi; \
 	if $(CARGO) tree --no-default-features --edges normal,build --prefix none | grep -i lilv; then \
 		echo "error: the --no-default-features build depends on lilv" >&2; status=1; \
+	fi; \
+	if $(CARGO) tree -p stemgraph --no-default-features --edges normal,build --prefix none | grep -i -E "opus|mp3lame"; then \
+		echo "error: the --no-default-features build depends on libopus or LAME" >&2; status=1; \
 	fi; \
 	if $(CARGO) tree -p stemgraph --no-default-features --edges normal,build --prefix none | grep -i clack; then \
 		echo "error: the --no-default-features build depends on clack (CLAP hosting)" >&2; status=1; \

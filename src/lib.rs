@@ -82,6 +82,7 @@
 pub mod album;
 pub mod analysis;
 pub mod automation;
+pub mod delivery;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod dsp;

@@ -38,6 +38,27 @@ pub enum FileFormat {
     Wav,
     /// FLAC (16 or 24 bits), with a Vorbis comment block of tags.
     Flac,
+    /// MP3 (LAME, constant bit rate), with an ID3v2 tag (feature `lossy`).
+    Mp3,
+    /// Ogg Opus (48 kHz), with OpusTags (feature `lossy`).
+    Opus,
+}
+
+impl FileFormat {
+    /// Whether the codec is lossy (encoded from float PCM through the codec-safe solve).
+    pub fn is_lossy(self) -> bool {
+        matches!(self, FileFormat::Mp3 | FileFormat::Opus)
+    }
+
+    /// The name recipes use (`format = "..."`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Wav => "wav",
+            FileFormat::Flac => "flac",
+            FileFormat::Mp3 => "mp3",
+            FileFormat::Opus => "opus",
+        }
+    }
 }
 
 /// One file to produce.
@@ -67,6 +88,8 @@ pub struct Deliverable {
     pub tail_silence_s: f64,
     /// What a WAV file carries besides its tags (`bext`, `iXML`).
     pub bwf: BwfDecl,
+    /// Encoder settings of a lossy deliverable (MP3, Opus): bit rate and the codec-safe solve.
+    pub lossy: Option<crate::io::lossy::LossySettings>,
     /// Where the recipe declared it.
     pub origin: Option<Origin>,
 }

@@ -299,6 +299,7 @@ pub fn album_session(ctx: &AlbumContext<'_>, song: &SongSpec) -> (Session, Optio
             bext: false,
             ..Default::default()
         },
+        lossy: None,
         origin: None,
     });
     let i = s.deliverables.len() - 1;
@@ -378,10 +379,7 @@ pub fn render(
         }
         files.push(FileRecord {
             path: rel,
-            format: match f.format {
-                FileFormat::Wav => "wav".into(),
-                FileFormat::Flac => "flac".into(),
-            },
+            format: f.format.name().into(),
             bits: f.bits,
             sample_rate_hz: f.sample_rate,
             frames: f.wav.frames,

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use stemgraph::analysis::analyze::{
     analyze_with, Analysis, AnalyzeOptions, Difference, FileAnalysis,
 };
+use stemgraph::delivery::platforms::{self, Normalization};
 
 /// Arguments of `analyze`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The audio files (WAV, AIFF, FLAC, MP3, Ogg Vorbis).
+    /// The audio files (WAV, AIFF, FLAC, MP3, Ogg Vorbis, Ogg Opus).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Print one JSON document on stdout instead of the table.
@@ -32,6 +33,8 @@ struct Document<'a> {
     files: Vec<&'a FileAnalysis>,
     reference: Option<&'a FileAnalysis>,
     differences: Vec<Difference>,
+    /// Per file: what each platform's normalization does to it.
+    platforms: Vec<Vec<Normalization>>,
 }
 
 /// Runs `analyze`.
@@ -80,6 +83,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
             files: analyses.iter().map(|a| &a.figures).collect(),
             reference: reference.as_ref().map(|r| &r.figures),
             differences,
+            platforms: analyses
+                .iter()
+                .map(|a| platforms::table(a.figures.integrated_lufs, a.figures.true_peak_dbtp))
+                .collect(),
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
         for p in &plots {
@@ -318,6 +325,30 @@ fn table(f: &FileAnalysis, cmp: Option<(&FileAnalysis, &Difference)>) -> String 
     }
     for n in &f.notes {
         let _ = writeln!(out, "  note: {n}");
+    }
+    out.push_str(&platform_lines(f));
+    out
+}
+
+/// What each streaming platform's normalization does to the file (docs/delivery.md).
+fn platform_lines(f: &FileAnalysis) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("  platform normalization (* not published by the platform):\n");
+    for r in platforms::table(f.integrated_lufs, f.true_peak_dbtp) {
+        let _ = writeln!(
+            out,
+            "    {:<14}{:>10}{:>9} dB  → {:>6} LUFS{}",
+            format!("{}{}", r.platform, if r.official { "" } else { " *" }),
+            r.target_lufs
+                .map_or_else(|| "none".to_string(), |t| format!("{t:.0} LUFS")),
+            fmt_delta(r.gain_db, 1),
+            fmt(r.played_lufs, 1),
+            if r.limiter_engages {
+                "  (its limiter engages)"
+            } else {
+                ""
+            }
+        );
     }
     out
 }

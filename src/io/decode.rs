@@ -5,8 +5,9 @@
 //! - [`Decoder`]: one file, decoded packet by packet (never the whole file in memory), at its
 //!   own rate and channel count. Plain PCM WAV (16/24/32-bit integer, 32-bit float) and AIFF
 //!   (16/24/32-bit integer) take a fast path that reads the sample data in blocks and converts
-//!   it directly; every other format (FLAC, MP3, Ogg Vorbis, AIFF-C, unusual WAV) goes through
-//!   symphonia. Integer PCM converts as `x / 2^(bits−1)`, which is exact in `f64`, so lossless
+//!   it directly; Ogg Opus goes through libopus (feature `lossy`,
+//!   [`crate::io::lossy::ogg_opus`]); every other format (FLAC, MP3, Ogg Vorbis, AIFF-C, unusual
+//!   WAV) goes through symphonia. Integer PCM converts as `x / 2^(bits−1)`, which is exact in `f64`, so lossless
 //!   formats decode bit-exact.
 //! - [`StemStream`]: what a render reads: a decoder plus sample-rate conversion
 //!   ([`crate::io::resample`]), mono-to-stereo mapping and padding to a fixed length, delivered in
@@ -160,6 +161,44 @@ enum Backend {
     Pcm(pcm::PcmReader),
     /// Everything else, through symphonia.
     Symphonia(Box<symph::SymphoniaSource>),
+    /// Ogg Opus, through libopus (symphonia has no Opus decoder).
+    #[cfg(feature = "lossy")]
+    Opus(Box<crate::io::lossy::ogg_opus::OpusReader>),
+}
+
+#[cfg(feature = "lossy")]
+impl From<crate::io::lossy::ogg_opus::ReadError> for Failure {
+    fn from(e: crate::io::lossy::ogg_opus::ReadError) -> Self {
+        match e {
+            crate::io::lossy::ogg_opus::ReadError::Io(e) => Failure::Io(e),
+            crate::io::lossy::ogg_opus::ReadError::Corrupt(r) => Failure::Corrupt(r),
+        }
+    }
+}
+
+/// An Ogg Opus file: its reader and what it is (`Err(file)` when it is not Opus).
+#[cfg(feature = "lossy")]
+fn try_opus(mut file: File, path: &Path) -> Result<Result<(Backend, StemInfo), File>, Failure> {
+    use crate::io::lossy::ogg_opus;
+    if !ogg_opus::sniff(&mut file)? {
+        return Ok(Err(file));
+    }
+    let reader = ogg_opus::OpusReader::open(file)?;
+    let info = StemInfo {
+        path: path.to_path_buf(),
+        sample_rate: crate::io::lossy::OPUS_RATE_HZ,
+        channels: reader.channels(),
+        frames: None,
+        bits_per_sample: None,
+        codec: "opus".into(),
+        lossless: false,
+    };
+    Ok(Ok((Backend::Opus(Box::new(reader)), info)))
+}
+
+#[cfg(not(feature = "lossy"))]
+fn try_opus(file: File, _path: &Path) -> Result<Result<(Backend, StemInfo), File>, Failure> {
+    Ok(Err(file))
 }
 
 /// Streaming decoder of one file: never holds the whole file.
@@ -182,11 +221,14 @@ impl Decoder {
                 source: e,
             })? {
                 Ok((pcm, info)) => (Backend::Pcm(pcm), info),
-                Err(file) => {
-                    let (source, info) =
-                        symph::SymphoniaSource::open(file, path).map_err(|f| f.at(path))?;
-                    (Backend::Symphonia(Box::new(source)), info)
-                }
+                Err(file) => match try_opus(file, path).map_err(|f| f.at(path))? {
+                    Ok(opus) => opus,
+                    Err(file) => {
+                        let (source, info) =
+                            symph::SymphoniaSource::open(file, path).map_err(|f| f.at(path))?;
+                        (Backend::Symphonia(Box::new(source)), info)
+                    }
+                },
             };
         Ok(Decoder {
             info,
@@ -212,6 +254,8 @@ impl Decoder {
                 .seek(frame, self.info.sample_rate)
                 .map_err(|f| f.at(path))?
                 .then_some(frame),
+            #[cfg(feature = "lossy")]
+            Backend::Opus(_) => None,
         };
         match landed {
             Some(f) => {
@@ -250,6 +294,8 @@ impl Decoder {
         let n = match &mut self.backend {
             Backend::Pcm(pcm) => pcm.read(out, max_frames),
             Backend::Symphonia(src) => src.read(out, max_frames),
+            #[cfg(feature = "lossy")]
+            Backend::Opus(src) => src.read(out, max_frames).map_err(Failure::from),
         }
         .map_err(|f| f.at(&self.info.path))?;
         self.frames_read += n as u64;

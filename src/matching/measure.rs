@@ -31,6 +31,7 @@ fn float_file(file: &str, output: Option<String>, ceiling: Option<f64>) -> Deliv
             bext: false,
             ..Default::default()
         },
+        lossy: None,
         origin: None,
     }
 }

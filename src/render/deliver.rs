@@ -2,7 +2,10 @@
 //!
 //! The pipeline of every deliverable is: sample-rate conversion (when it asks for another rate)
 //! → true-peak safety limiter (when a ceiling is declared; transparent below it) → dither (TPDF,
-//! by default for 16-bit) → quantize → WAV or FLAC (with tags), written atomically. A deliverable at the session rate
+//! by default for 16-bit) → quantize → WAV or FLAC (with tags), written atomically. A lossy
+//! deliverable (MP3, Ogg Opus) stops before dither: its float PCM goes to a temporary file, and
+//! the codec-safe solve ([`super::codec_safe`]) encodes it, decodes and measures the result, and
+//! encodes again with lowered peaks until the decoded true peak is under the ceiling. A deliverable at the session rate
 //! is produced while the graph runs. One at another rate is produced after it: the output is
 //! spilled to a temporary 32-bit float file during the render and then streamed through the
 //! resampler, so memory stays flat either way. Resampling recreates inter-sample peaks, which is
@@ -54,6 +57,8 @@ pub struct DeliveredFile {
     /// The file's analysis when it was measured before being committed (a WAV with a `bext`
     /// chunk: see [`super::bwf`]); the report uses it instead of decoding the file again.
     pub measured: Option<Box<crate::analysis::analyze::FileAnalysis>>,
+    /// A lossy deliverable (MP3, Opus): what the codec-safe solve did.
+    pub lossy: Option<super::codec_safe::LossyOutcome>,
 }
 
 /// The stages after the graph: safety limiter and dither, with the limiter's delay removed.
@@ -214,6 +219,9 @@ impl FileOut {
                 tags,
                 protected,
             )?)),
+            FileFormat::Mp3 | FileFormat::Opus => {
+                unreachable!("lossy deliverables write float WAV, then encode it")
+            }
         })
     }
 
@@ -286,6 +294,46 @@ pub struct DeliverableSink {
     lead_silence: u64,
     tail_silence: u64,
     started: bool,
+    /// A lossy deliverable: the float PCM is written to a temporary file (`dest`), then encoded.
+    lossy: Option<LossyJob>,
+}
+
+/// What a lossy deliverable is encoded to once its PCM is complete.
+struct LossyJob {
+    format: FileFormat,
+    dest: PathBuf,
+    settings: crate::io::lossy::LossySettings,
+    ceiling: Option<f64>,
+    /// The recipe's `file:line: `.
+    at: String,
+}
+
+/// The schedule output deliverable `d` is made from (its index and id): the one it names, or the
+/// graph's only one.
+fn output_of(
+    d: &Deliverable,
+    schedule: &Schedule,
+    at: &str,
+) -> Result<(usize, String), RenderError> {
+    let outputs: Vec<&str> = (0..schedule.output_count())
+        .map(|o| schedule.output_slot(o).id.as_str())
+        .collect();
+    let index = match &d.output {
+        Some(id) => outputs.iter().position(|o| o == id).ok_or_else(|| {
+            RenderError::Invalid(format!(
+                "{at}deliverable `{}` names output `{id}`, but the graph's outputs are: {}",
+                d.file,
+                outputs.join(", ")
+            ))
+        })?,
+        None if outputs.len() == 1 => 0,
+        None => return Err(RenderError::Invalid(format!(
+            "{at}the graph has several outputs ({}): say which one deliverable `{}` is made from",
+            outputs.join(", "),
+            d.file
+        ))),
+    };
+    Ok((index, outputs[index].to_string()))
 }
 
 /// Expands `{title}` (made safe for file names) in a file pattern.
@@ -331,29 +379,21 @@ impl DeliverableSink {
         protected: &[PathBuf],
     ) -> Result<DeliverableSink, RenderError> {
         let at = crate::graph::spec::at(&d.origin);
-        let outputs: Vec<&str> = (0..schedule.output_count())
-            .map(|o| schedule.output_slot(o).id.as_str())
-            .collect();
-        let output_index = match &d.output {
-            Some(id) => outputs.iter().position(|o| o == id).ok_or_else(|| {
-                RenderError::Invalid(format!(
-                    "{at}deliverable `{}` names output `{id}`, but the graph's outputs are: {}",
-                    d.file,
-                    outputs.join(", ")
-                ))
-            })?,
-            None if outputs.len() == 1 => 0,
-            None => {
-                return Err(RenderError::Invalid(format!(
-                    "{at}the graph has several outputs ({}): say which one deliverable `{}` is made from",
-                    outputs.join(", "),
-                    d.file
-                )))
-            }
+        let (output_index, output_id) = output_of(d, schedule, &at)?;
+        let lossy_format = d.format.is_lossy();
+        let sample_rate = match d.sample_rate {
+            Some(r) => r,
+            None if lossy_format => crate::io::lossy::default_rate(d.format, session_rate),
+            None => session_rate,
         };
-        let sample_rate = d.sample_rate.unwrap_or(session_rate);
-        let format = WavFormat::from_bits(d.bits)
-            .filter(|f| d.format == FileFormat::Wav || f.is_integer())
+        if lossy_format {
+            crate::io::lossy::check_rate(d.format, sample_rate)
+                .map_err(|e| RenderError::Invalid(format!("{at}deliverable `{}`: {e}", d.file)))?;
+        }
+        // A lossy deliverable's PCM is float; the encoder quantizes.
+        let bits = if lossy_format { 32 } else { d.bits };
+        let format = WavFormat::from_bits(bits)
+            .filter(|f| lossy_format || d.format == FileFormat::Wav || f.is_integer())
             .ok_or_else(|| {
                 RenderError::Invalid(format!(
                     "{at}deliverable `{}`: {} bits is not a {} format",
@@ -375,7 +415,40 @@ impl DeliverableSink {
             DitherKind::None => None,
         };
         let ceiling = d.ceiling_dbtp.or(session.ceiling_dbtp);
-        let dest = out_dir.join(expand_file_name(&d.file, session));
+        let mut dest = out_dir.join(expand_file_name(&d.file, session));
+        let lossy = match (lossy_format, d.lossy) {
+            (true, settings) => {
+                let settings = settings.unwrap_or(crate::io::lossy::LossySettings {
+                    bitrate_kbps: crate::io::lossy::default_bitrate_kbps(d.format),
+                    codec_safe: Default::default(),
+                    max_encodes: super::codec_safe::MAX_ENCODES,
+                });
+                let name = dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let folder = dest.parent().unwrap_or(out_dir).to_path_buf();
+                let pcm = crate::io::temp::path_in(&folder, &format!("{name}.pcm.wav")).map_err(
+                    |source| OutputError::Io {
+                        path: crate::io::temp::dir_for(&folder),
+                        source,
+                    },
+                )?;
+                Some(LossyJob {
+                    format: d.format,
+                    dest: std::mem::replace(&mut dest, pcm),
+                    settings,
+                    ceiling,
+                    at: at.to_string(),
+                })
+            }
+            (false, _) => None,
+        };
+        let pcm_kind = if lossy.is_some() {
+            FileFormat::Wav
+        } else {
+            d.format
+        };
         let seed = d.seed;
         let block = schedule.max_block().max(1024);
         let mode = if sample_rate == session_rate {
@@ -410,7 +483,7 @@ impl DeliverableSink {
         let (wav, stages) = match mode {
             Mode::Direct => (
                 Some(FileOut::create(
-                    d.format,
+                    pcm_kind,
                     &dest,
                     sample_rate,
                     channels,
@@ -429,11 +502,11 @@ impl DeliverableSink {
         };
         Ok(DeliverableSink {
             output_index,
-            output_id: outputs[output_index].to_string(),
+            output_id,
             wav,
             dest,
             format,
-            file_format: d.format,
+            file_format: pcm_kind,
             tags,
             wav_chunks,
             channels,
@@ -441,13 +514,14 @@ impl DeliverableSink {
             stages,
             stage_config: (ceiling, dither_bits, seed),
             mode,
-            bits: d.bits,
+            bits,
             sample_rate,
             lead_silence: crate::units::seconds_to_samples(d.lead_silence_s, f64::from(sample_rate))
                 .max(0) as u64,
             tail_silence: crate::units::seconds_to_samples(d.tail_silence_s, f64::from(sample_rate))
                 .max(0) as u64,
             started: false,
+            lossy,
         })
     }
 
@@ -478,8 +552,35 @@ impl DeliverableSink {
         }
     }
 
-    /// Completes the file (for another rate: converts the spilled output first).
+    /// Completes the file (for another rate: converts the spilled output first; a lossy one:
+    /// encodes its PCM through the codec-safe solve, [`super::codec_safe`]).
     pub fn finish(mut self) -> Result<DeliveredFile, RenderError> {
+        let Some(job) = self.lossy.take() else {
+            return self.finish_pcm();
+        };
+        let tags = std::mem::take(&mut self.tags);
+        let protected = self.protected.clone();
+        let mut f = self.finish_pcm()?;
+        let pcm = SpillFile(f.wav.path.clone());
+        let (frames, outcome) = super::codec_safe::encode(
+            &pcm.0,
+            &job.dest,
+            job.format,
+            &job.settings,
+            job.ceiling,
+            &tags,
+            &protected,
+            &job.at,
+        )?;
+        f.wav.path = job.dest;
+        f.wav.frames = frames;
+        f.format = job.format;
+        f.lossy = Some(outcome);
+        Ok(f)
+    }
+
+    /// Completes the PCM file.
+    fn finish_pcm(mut self) -> Result<DeliveredFile, RenderError> {
         if let Mode::Spill {
             spill,
             spill_path,
@@ -541,6 +642,7 @@ impl DeliverableSink {
                 dithered: dither_bits.is_some(),
                 ceiling_dbtp: ceiling,
                 safety_gain_reduction_db: stages.max_gr_db,
+                lossy: None,
             });
         }
         let mut wav = self
@@ -567,6 +669,7 @@ impl DeliverableSink {
             dithered: self.stage_config.1.is_some(),
             ceiling_dbtp: self.stage_config.0,
             safety_gain_reduction_db: stages.max_gr_db,
+            lossy: None,
         })
     }
 }
@@ -635,6 +738,22 @@ pub(crate) fn finish_each<T: Send>(
     })
 }
 
+/// A lossy file left over its ceiling (only with `codec_safe = "off"`: the solve never leaves
+/// one), said as a warning.
+fn codec_warning(f: &DeliveredFile) -> Option<String> {
+    let (lossy, ceiling) = (f.lossy.as_ref()?, f.ceiling_dbtp?);
+    (lossy.codec_true_peak_dbtp > ceiling).then(|| {
+        format!(
+            "{}: the decoded {} peaks at {:.2} dBTP, over its ceiling of {ceiling:.2} dBTP \
+             (codec_safe = \"{}\")",
+            f.wav.path.display(),
+            lossy.codec,
+            lossy.codec_true_peak_dbtp,
+            lossy.codec_safe
+        )
+    })
+}
+
 /// The deliver stage: every deliverable the run (or target) stage wrote is completed (one at
 /// another rate converted from its spill, limited and dithered) and committed to its file;
 /// with a report, each is analysed from its file right after (see
@@ -650,6 +769,9 @@ pub(super) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
         })
     })?;
     let (files, analyses): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+    ctx.result
+        .warnings
+        .extend(files.iter().filter_map(codec_warning));
     ctx.result.files = files;
     ctx.analyses = analyses.into_iter().flatten().collect();
     Ok(())

@@ -15,6 +15,7 @@
 //! fades, applied to the outputs on their way to the deliverables.
 
 pub mod bwf;
+pub mod codec_safe;
 pub mod deliver;
 pub mod edits;
 pub mod in_memory;

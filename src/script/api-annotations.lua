@@ -71,6 +71,11 @@ function Node:chain(processors) end
 
 ---@class stemgraph.Deliverable
 ---@field file? string
+---@field format? "wav"|"flac"|"mp3"|"opus"
+---@field preset? "spotify"|"spotify_loud"|"apple_music"|"youtube"|"tidal"|"amazon"|"deezer"|"soundcloud"|"cd"
+---@field bitrate_kbps? integer
+---@field codec_safe? "limit"|"gain"|"off"|boolean
+---@field max_encodes? integer
 ---@field bits? 16|24|32
 ---@field sample_rate_hz? integer
 ---@field dither? "none"|"tpdf"

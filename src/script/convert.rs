@@ -588,24 +588,158 @@ fn deliverable_tags(
     Ok(tags)
 }
 
+/// A deliverable's preset (`preset = "spotify"`), if it names one.
+fn preset_of(
+    d: &Table,
+    origin: &Option<Origin>,
+) -> Result<Option<crate::delivery::platforms::Preset>, ScriptError> {
+    use crate::delivery::platforms;
+    match get_string(d, "preset", origin)? {
+        None => Ok(None),
+        Some(name) => platforms::platform(&name)
+            .map(|p| Some(p.preset))
+            .ok_or_else(|| {
+                recipe_err(
+                    origin,
+                    format!(
+                        "unknown deliverable preset `{name}`: use one of {}",
+                        platforms::names()
+                    ),
+                )
+            }),
+    }
+}
+
+/// A deliverable's format: its `format`, else its preset's, else WAV.
+fn format_of(
+    d: &Table,
+    origin: &Option<Origin>,
+    preset: Option<&crate::delivery::platforms::Preset>,
+) -> Result<FileFormat, ScriptError> {
+    let format = match get_string(d, "format", origin)?.as_deref() {
+        None => preset.map_or(FileFormat::Wav, |p| p.format),
+        Some("wav") => FileFormat::Wav,
+        Some("flac") => FileFormat::Flac,
+        Some("mp3") => FileFormat::Mp3,
+        Some("opus") => FileFormat::Opus,
+        Some(other) => return Err(recipe_err(
+            origin,
+            format!(
+                "unknown deliverable format `{other}`: use \"wav\", \"flac\", \"mp3\" or \"opus\" \
+                     (AAC is not offered: see docs/delivery.md)"
+            ),
+        )),
+    };
+    if format.is_lossy() && !crate::io::lossy::AVAILABLE {
+        return Err(recipe_err(
+            origin,
+            format!(
+                "`{}` deliverables need the lossy encoders: this build was made without the \
+                 `lossy` feature",
+                format.name()
+            ),
+        ));
+    }
+    Ok(format)
+}
+
+/// The encoder settings of a lossy deliverable (`bitrate_kbps`, `codec_safe`); an error when
+/// a PCM deliverable sets them.
+fn lossy_of(
+    d: &Table,
+    origin: &Option<Origin>,
+    format: FileFormat,
+    preset: Option<&crate::delivery::platforms::Preset>,
+) -> Result<Option<crate::io::lossy::LossySettings>, ScriptError> {
+    use crate::io::lossy::{self, CodecSafe};
+    let kbps = get_number(d, "bitrate_kbps", origin)?;
+    let safe = match d.get::<Value>("codec_safe").map_err(ScriptError::lua)? {
+        Value::Nil => None,
+        Value::Boolean(true) => Some(CodecSafe::Limit),
+        Value::Boolean(false) => Some(CodecSafe::Off),
+        Value::String(s) => Some(match s.to_str().map_err(ScriptError::lua)?.as_ref() {
+            "limit" => CodecSafe::Limit,
+            "gain" => CodecSafe::Gain,
+            "off" => CodecSafe::Off,
+            other => {
+                return Err(recipe_err(
+                    origin,
+                    format!("unknown codec_safe `{other}`: use \"limit\", \"gain\" or \"off\""),
+                ))
+            }
+        }),
+        other => {
+            return Err(recipe_err(
+                origin,
+                format!(
+                    "`codec_safe` must be \"limit\", \"gain\", \"off\" or a boolean, not {}",
+                    describe(&other)
+                ),
+            ))
+        }
+    };
+    let max_encodes = get_number(d, "max_encodes", origin)?;
+    if !format.is_lossy() {
+        if kbps.is_some() || safe.is_some() || max_encodes.is_some() {
+            return Err(recipe_err(
+                origin,
+                format!(
+                    "`bitrate_kbps`, `codec_safe` and `max_encodes` are for lossy deliverables (mp3, opus), not {}",
+                    format.name()
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let kbps = match kbps.or(preset
+        .filter(|p| p.format == format)
+        .and_then(|p| p.bitrate_kbps.map(f64::from)))
+    {
+        Some(k) => lossy::check_bitrate(format, k).map_err(|e| recipe_err(origin, e))?,
+        None => lossy::default_bitrate_kbps(format),
+    };
+    let max = crate::render::codec_safe::MAX_ENCODES;
+    let max_encodes = match max_encodes {
+        None => max,
+        Some(n) if n.fract() == 0.0 && (1.0..=f64::from(max)).contains(&n) => n as u32,
+        Some(n) => {
+            return Err(recipe_err(
+                origin,
+                format!("`max_encodes` = {n}: the codec-safe solve makes 1 to {max} encodes"),
+            ))
+        }
+    };
+    Ok(Some(lossy::LossySettings {
+        bitrate_kbps: kbps,
+        codec_safe: safe.unwrap_or_default(),
+        max_encodes,
+    }))
+}
+
 /// Reads a list of deliverable tables (`wav { ... }`, `flac { ... }` or plain tables).
 pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError> {
     let mut deliverables = Vec::new();
     for d in dels.sequence_values::<Table>() {
         let d = d.map_err(ScriptError::lua)?;
         let origin = origin_of(&d);
-        let format = match get_string(&d, "format", &origin)?.as_deref() {
-            None | Some("wav") => FileFormat::Wav,
-            Some("flac") => FileFormat::Flac,
-            Some(other) => {
+        let preset = preset_of(&d, &origin)?;
+        let format = format_of(&d, &origin, preset.as_ref())?;
+        let lossy = lossy_of(&d, &origin, format, preset.as_ref())?;
+        let preset_ceiling = preset.map(|p| p.ceiling_dbtp);
+        // A preset's format fields apply when its format is the deliverable's (its ceiling always).
+        let preset = preset.filter(|p| p.format == format);
+        let bits = match get_number(&d, "bits", &origin)? {
+            None if format.is_lossy() => 32,
+            None => preset.map_or(24, |p| p.bits),
+            Some(b) if format.is_lossy() => {
                 return Err(recipe_err(
                     &origin,
-                    format!("unknown deliverable format `{other}`: use \"wav\" or \"flac\""),
+                    format!(
+                        "`bits` = {b}: {} deliverables are encoded from float at `bitrate_kbps`",
+                        format.name()
+                    ),
                 ))
             }
-        };
-        let bits = match get_number(&d, "bits", &origin)? {
-            None => 24,
             Some(b) if format == FileFormat::Flac && (b == 16.0 || b == 24.0) => b as u32,
             Some(b) if format == FileFormat::Flac => {
                 return Err(recipe_err(
@@ -625,6 +759,16 @@ pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError
         super::metadata::check_tags(&mut tags, &origin)?;
         let bwf = super::metadata::bwf(&d, &origin)?;
         let dither = match get_string(&d, "dither", &origin)?.as_deref() {
+            Some(_) if format.is_lossy() => {
+                return Err(recipe_err(
+                    &origin,
+                    format!(
+                        "`dither` is for PCM deliverables: {} encoders take float",
+                        format.name()
+                    ),
+                ))
+            }
+            None if format.is_lossy() => DitherKind::None,
             None if bits == 16 => DitherKind::Tpdf,
             None | Some("none") => DitherKind::None,
             Some("tpdf") => DitherKind::Tpdf,
@@ -635,7 +779,12 @@ pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError
                 ))
             }
         };
-        let sample_rate = get_number(&d, "sample_rate_hz", &origin)?.map(|r| r as u32);
+        let sample_rate = get_number(&d, "sample_rate_hz", &origin)?
+            .map(|r| r as u32)
+            .or(preset.and_then(|p| p.sample_rate));
+        if let Some(rate) = sample_rate {
+            crate::io::lossy::check_rate(format, rate).map_err(|e| recipe_err(&origin, e))?;
+        }
         let (lead_silence_s, tail_silence_s) =
             match d.get::<Value>("silence").map_err(ScriptError::lua)? {
                 Value::Nil => (0.0, 0.0),
@@ -656,16 +805,13 @@ pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError
         if lead_silence_s < 0.0 || tail_silence_s < 0.0 {
             return Err(recipe_err(&origin, "silence cannot be negative"));
         }
-        let file = get_string(&d, "file", &origin)?.unwrap_or_else(|| {
-            format!(
+        let file = get_string(&d, "file", &origin)?.unwrap_or_else(|| match &lossy {
+            Some(l) => format!("{{title}}_{}k.{}", l.bitrate_kbps, format.name()),
+            None => format!(
                 "{{title}}_{bits}bit{}.{}",
                 sample_rate.map(|r| format!("_{r}")).unwrap_or_default(),
-                if format == FileFormat::Flac {
-                    "flac"
-                } else {
-                    "wav"
-                }
-            )
+                format.name()
+            ),
         });
         deliverables.push(Deliverable {
             file,
@@ -675,11 +821,12 @@ pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError
             bits,
             sample_rate,
             dither,
-            ceiling_dbtp: get_number(&d, "ceiling_dbtp", &origin)?,
+            ceiling_dbtp: get_number(&d, "ceiling_dbtp", &origin)?.or(preset_ceiling),
             seed: get_number(&d, "seed", &origin)?.map_or(0x5eed, |v| v as u64),
             lead_silence_s,
             tail_silence_s,
             bwf,
+            lossy,
             origin,
         });
     }

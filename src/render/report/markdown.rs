@@ -75,7 +75,9 @@ pub fn render(r: &RenderReport) -> String {
     let mut o = String::new();
     header(&mut o, r);
     deliverables(&mut o, r);
+    lossy(&mut o, r);
     masters(&mut o, r);
+    platforms(&mut o, r);
     gain_reduction(&mut o, r);
     stems(&mut o, r);
     target_and_null_test(&mut o, r);
@@ -135,6 +137,59 @@ fn deliverables(o: &mut String, r: &RenderReport) {
     if !notes.is_empty() {
         let _ = writeln!(o, "\n{}", notes.join("\n"));
     }
+}
+
+/// The lossy deliverables: what the codec-safe solve did.
+fn lossy(o: &mut String, r: &RenderReport) {
+    let rows: Vec<String> = r
+        .deliverables
+        .iter()
+        .filter_map(|d| {
+            let l = d.lossy.as_ref()?;
+            Some(format!(
+                "| `{}` | {} {} kbit/s ({}) | {} | {} | {} | {} | {} | {} ({}% of the song) | {} | {} → {} → {} |",
+                cell(&d.file.path),
+                l.codec,
+                l.bitrate_kbps,
+                cell(&l.encoder),
+                on(d.ceiling_dbtp, 2),
+                n(l.plain_codec_true_peak_dbtp, 2),
+                n(l.codec_true_peak_dbtp, 2),
+                l.codec_safe,
+                n(l.pre_encode_gain_db, 2),
+                n(l.pre_encode_max_reduction_db, 2),
+                n(l.pre_encode_reduced_pct, 1),
+                l.encodes,
+                n(l.pcm_lufs, 2),
+                n(l.plain_decoded_lufs, 2),
+                n(l.decoded_lufs, 2),
+            ))
+        })
+        .collect();
+    if !rows.is_empty() {
+        table(
+            o,
+            "Lossy deliverables (decoded and measured: codec-safe true peak)",
+            "| file | codec | ceiling (dBTP) | plain encode TP (dBTP) | codec TP (dBTP) | solve \
+             | pre-encode gain (dB) | largest pre-encode reduction (dB) | encodes \
+             | LUFS: PCM → plain decode → delivered |",
+            "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
+            rows,
+        );
+    }
+}
+
+/// What each platform's normalization does to the master.
+fn platforms(o: &mut String, r: &RenderReport) {
+    if r.platforms.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n## Platform normalization (of output `{}`)\n\n{}",
+        r.outputs.first().map_or("", |o| o.id.as_str()),
+        crate::delivery::platforms::markdown(&r.platforms)
+    );
 }
 
 /// One deliverable's row.

@@ -153,6 +153,10 @@ pub struct DeliverableReport {
     pub clipped_samples: u64,
     /// The analysis of the written file (its `path` relative to the output folder).
     pub analysis: FileAnalysis,
+    /// A lossy deliverable (MP3, Opus): the encoder and the codec-safe solve (the decoded
+    /// file's true peak, the pre-encode change, the encodes made, the decoded loudness).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lossy: Option<super::codec_safe::LossyOutcome>,
 }
 
 /// Facts of the run that change every time (kept together so a diff can skip them).
@@ -233,6 +237,10 @@ pub struct RenderReport {
     pub loudness_target: Option<super::target::TargetOutcome>,
     /// The files written, in recipe order.
     pub deliverables: Vec<DeliverableReport>,
+    /// What each streaming platform's loudness normalization does to the first output (its
+    /// integrated loudness and true peak as rendered): gain, loudness as played, whether its
+    /// limiter engages. Empty without an output.
+    pub platforms: Vec<crate::delivery::platforms::Normalization>,
     /// The third-party plugins of the graph, in recipe order (empty without any).
     pub plugins: Vec<PluginReport>,
     /// Whether a second render came out identical (`render --twice`), when one was asked for.
@@ -347,7 +355,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
             meters: meters_of(&stem.name),
         });
     }
-    let outputs = s
+    let outputs: Vec<OutputReport> = s
         .graph
         .nodes
         .iter()
@@ -375,8 +383,15 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
             safety_gain_reduction_db: f.safety_gain_reduction_db,
             clipped_samples: f.wav.clipped,
             analysis,
+            lossy: f.lossy.clone(),
         });
     }
+    let platforms = outputs
+        .first()
+        .map(|o| {
+            crate::delivery::platforms::table(o.meters.integrated_lufs, o.meters.true_peak_dbtp)
+        })
+        .unwrap_or_default();
     let song_s = inputs.song_frames as f64 / f64::from(inputs.sample_rate.max(1));
     Ok(RenderReport {
         schema_version: REPORT_SCHEMA_VERSION,
@@ -402,6 +417,7 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
         gain_reduction: inputs.meters.gain_reduction,
         null_test: inputs.null_test,
         loudness_target: inputs.loudness_target,
+        platforms,
         deliverables,
         plugins: plugin_reports(s, &base)?,
         determinism: None,
