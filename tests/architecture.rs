@@ -35,6 +35,8 @@ const LAYERS: &[&str] = &[
     "io",
     "session",
     "analysis",
+    // Platforms: presets and loudness normalization previews.
+    "delivery",
     "render",
     "album",
     "script",

@@ -12,10 +12,14 @@ use std::sync::OnceLock;
 use stemgraph::matching::report::MatchReport;
 use stemgraph::matching::{writer, MatchError};
 
-fn project() -> &'static (tempfile::TempDir, PathBuf) {
-    static P: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+fn project() -> &'static (SharedDir, PathBuf) {
+    static P: OnceLock<(SharedDir, PathBuf)> = OnceLock::new();
     P.get_or_init(|| {
-        let dir = demo_project(24.0, stemgraph::demo::DemoOptions::DEFAULT_SEED);
+        let dir = shared_demo_project(
+            "match_inputs",
+            24.0,
+            stemgraph::demo::DemoOptions::DEFAULT_SEED,
+        );
         let master = render_recipe(&dir.path().join("demo.lua"), &dir.path().join("plain"));
         (dir, master)
     })

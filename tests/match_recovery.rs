@@ -32,10 +32,14 @@ fn truth_eq() -> Vec<stemgraph::matching::eq::EqBand> {
 }
 
 /// The demo project and its reference with the known change (shared by the tests).
-fn project() -> &'static (tempfile::TempDir, std::path::PathBuf) {
-    static P: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
+fn project() -> &'static (SharedDir, std::path::PathBuf) {
+    static P: OnceLock<(SharedDir, std::path::PathBuf)> = OnceLock::new();
     P.get_or_init(|| {
-        let dir = demo_project(30.0, stemgraph::demo::DemoOptions::DEFAULT_SEED);
+        let dir = shared_demo_project(
+            "match_recovery",
+            30.0,
+            stemgraph::demo::DemoOptions::DEFAULT_SEED,
+        );
         let reference = render_lua(dir.path(), "truth", TRUTH);
         (dir, reference)
     })
@@ -103,15 +107,45 @@ fn known_changes_are_recovered_and_the_override_file_lands_on_the_reference() {
 fn the_amount_scales_the_proposal() {
     let (dir, reference) = project();
     let recipe = dir.path().join("demo.lua");
-    let half = run_match(&recipe, &[reference.display().to_string()], 50.0);
-    let bass = stem_change(&half, "bass");
-    assert!((bass - 1.5).abs() <= 0.35, "bass at 50 %: {bass}");
     let none = run_match(&recipe, &[reference.display().to_string()], 0.0);
     assert!(
         none.proposal.stems.is_empty() && none.proposal.eq.is_none(),
         "{:?}",
         none.proposal
     );
+    let half = run_match(&recipe, &[reference.display().to_string()], 50.0);
+    let bass = stem_change(&half, "bass");
+    assert!((bass - 1.5).abs() <= 0.35, "bass at 50 %: {bass}");
+    // Not just half the parameters: the master moves half the way, measured on a render of
+    // the written override file (loudness-matched third-octave bands), and the loudness
+    // moves half the way.
+    let file = dir.path().join("demo.half.lua");
+    let module = writer::module_name(&recipe, &file).unwrap();
+    writer::write(
+        &file,
+        &writer::override_lua(&half, &module),
+        &[recipe.clone()],
+    )
+    .unwrap();
+    let after = render_recipe(&file, &dir.path().join("half"));
+    let master = render_recipe(&recipe, &dir.path().join("plain_half"));
+    let (moved, after_lufs, master_lufs) = third_octave_diff(&after, &master, 48_000);
+    let (whole, ref_lufs, _) = third_octave_diff(reference, &master, 48_000);
+    let miss: Vec<f64> = moved.iter().zip(&whole).map(|(m, w)| m - 0.5 * w).collect();
+    let c = half.check.as_ref().unwrap();
+    eprintln!(
+        "50 %: moved − half the way, max {:.2} dB (the whole way: max {:.2}); loudness {after_lufs:.2} \
+         LUFS, half way {:.2}; report: {:.2} dB max, {:.2} RMS; notes {:?}",
+        max_abs(&miss),
+        max_abs(&whole),
+        0.5 * (master_lufs + ref_lufs),
+        c.target_max_db,
+        c.target_rms_db,
+        half.notes
+    );
+    assert!(max_abs(&miss) <= 0.3, "{miss:?}");
+    assert!((after_lufs - 0.5 * (master_lufs + ref_lufs)).abs() <= 0.1);
+    assert!(c.target_max_db <= 0.3, "{c:?}");
 }
 
 #[test]

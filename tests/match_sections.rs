@@ -1,58 +1,174 @@
-//! Section-aware matching: a recipe that declares sections gets per-section values as step
-//! automation at the sections' starts, the loudest section matched to the reference's loudest
-//! part. The reference: the demo song with the bass 5 dB up in the chorus only.
+//! Section-aware matching with known answers: the demo song (intro 0–8 s, verse 8–24 s, chorus
+//! 24–40 s) against a reference made from the same stems with the bass 5 dB up in one section
+//! only. Each section is paired with the parts of the reference that resemble it, so the
+//! section with the change gets ≈ +5 dB and the other ≈ 0 dB, although verse and chorus lie
+//! within 2 LU of each other (loudness alone could not tell them apart); the quiet intro gets
+//! no clamp-hitting values; the values are step automation at the sections' starts.
 mod common;
 mod matching;
 
 use matching::*;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use stemgraph::matching::report::MatchReport;
+
+const BASS: &str = "master.send.bass.compressor.gain_db";
+/// How close each section's bass must come to the truth, dB. Measured: +0.08 / +4.95 (change
+/// in the chorus), +4.93 / +0.49 (change in the verse). Not 0.5: a section's fit trades the
+/// bass against the EQ's low shelf (both explain the lows; the shelf is shared by the song),
+/// and the refinement's correction from the check render moves each section by a few tenths.
+const TOLERANCE_DB: f64 = 0.75;
+
+/// The demo project with sections declared.
+fn project() -> &'static SharedDir {
+    static P: OnceLock<SharedDir> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = shared_demo_project(
+            "match_sections",
+            40.0,
+            stemgraph::demo::DemoOptions::DEFAULT_SEED,
+        );
+        let recipe = dir.path().join("demo.lua");
+        let text = std::fs::read_to_string(&recipe).unwrap().replace(
+            "  tempo_bpm = 120,",
+            "  tempo_bpm = 120,\n  sections = { intro = 0, verse = 8, chorus = 24 },",
+        );
+        std::fs::write(&recipe, text).unwrap();
+        dir
+    })
+}
+
+/// The reference with the bass `db` up from `from` s to `to` s (and back at 0 after), and the
+/// match of the unchanged recipe to it.
+fn matched(name: &str, from: f64, to: f64, db: f64) -> (MatchReport, PathBuf) {
+    let dir = project();
+    let lua = format!(
+        "local s = require \"demo\"\ns:automate(\"{BASS}\", {{ {{ 0, 0, \"step\" }}, {{ {from}, {db}, \"step\" }}, {{ {to}, 0, \"step\" }} }})\nreturn s\n"
+    );
+    let reference = render_lua(dir.path(), name, &lua);
+    let recipe = dir.path().join("demo.lua");
+    let r = run_match(&recipe, &[reference.display().to_string()], 100.0);
+    eprintln!("{name}: notes {:?}", r.notes);
+    for s in &r.sections {
+        eprintln!(
+            "  {}: {:.1} LUFS, paired {:.1} s at {:+.1} LU, distance {:.2} dB, matched {}, held {:?}; stems {:?} eq {:?}",
+            s.name, s.master_lufs, s.reference_s, s.reference_rel_lu, s.distance_db, s.matched,
+            s.held_stems,
+            r.stems.iter().zip(&s.stem_db).map(|(n, v)| format!("{n} {v:+.2}")).collect::<Vec<_>>(),
+            s.eq_db.iter().map(|v| format!("{v:+.2}")).collect::<Vec<_>>()
+        );
+    }
+    (r, reference)
+}
+
+fn section<'a>(r: &'a MatchReport, name: &str) -> &'a stemgraph::matching::sections::SectionReport {
+    r.sections.iter().find(|s| s.name == name).unwrap()
+}
+
+fn bass(r: &MatchReport, name: &str) -> f64 {
+    let k = r.stems.iter().position(|s| s == "bass").unwrap();
+    section(r, name).stem_db[k]
+}
+
+/// Verse and chorus lie within 2 LU of each other: loudness alone cannot pair them.
+fn assert_close_in_loudness(r: &MatchReport) {
+    let (v, c) = (section(r, "verse"), section(r, "chorus"));
+    assert!(
+        (v.master_lufs - c.master_lufs).abs() <= 2.0,
+        "verse {:.1} LUFS, chorus {:.1}",
+        v.master_lufs,
+        c.master_lufs
+    );
+}
+
+/// The intro: matched within the clamps with room to spare, or kept at the whole-song values
+/// with a note saying it had too little match material.
+fn assert_intro_bounded(r: &MatchReport) {
+    let intro = section(r, "intro");
+    let lim = r.limits;
+    for v in &intro.stem_db {
+        assert!(
+            v.abs() <= lim.stem_db - 1.0,
+            "intro stems at the clamp: {intro:?}"
+        );
+    }
+    for v in &intro.eq_db {
+        assert!(
+            v.abs() <= lim.eq_db - 1.0,
+            "intro EQ at the clamp: {intro:?}"
+        );
+    }
+    if !intro.matched {
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("`intro`") && n.contains("too little")),
+            "{:?}",
+            r.notes
+        );
+    }
+}
 
 #[test]
-fn the_chorus_is_matched_to_the_loudest_part_and_emitted_as_automation() {
-    let dir = demo_project(40.0, stemgraph::demo::DemoOptions::DEFAULT_SEED);
-    let recipe = dir.path().join("demo.lua");
-    let text = std::fs::read_to_string(&recipe).unwrap().replace(
-        "  tempo_bpm = 120,",
-        "  tempo_bpm = 120,\n  sections = { intro = 0, verse = 8, chorus = 24 },",
-    );
-    std::fs::write(&recipe, text).unwrap();
-    let reference = render_lua(
-        dir.path(),
-        "truth",
-        "local s = require \"demo\"\ns:automate(\"master.send.bass.compressor.gain_db\", { { 0, 0, \"step\" }, { 24, 5, \"step\" } })\nreturn s\n",
-    );
-    let r = run_match(&recipe, &[reference.display().to_string()], 100.0);
+fn a_change_in_the_chorus_only_is_found_in_the_chorus_only() {
+    let (r, reference) = matched("chorus_bass", 24.0, 1000.0, 5.0);
+    assert_close_in_loudness(&r);
     let names: Vec<&str> = r.sections.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["intro", "verse", "chorus"]);
-    let k = r.stems.iter().position(|s| s == "bass").unwrap();
-    let chorus = &r.sections[2];
-    eprintln!("sections: {:#?}", r.sections);
+    let (verse, chorus) = (bass(&r, "verse"), bass(&r, "chorus"));
     assert!(
-        (chorus.stem_db[k] - 5.0).abs() <= 1.0,
-        "chorus bass {:+.2}",
-        chorus.stem_db[k]
+        verse.abs() <= TOLERANCE_DB,
+        "verse bass {verse:+.2} (truth 0)"
     );
-    // The chorus is matched to the reference's loudest part.
     assert!(
-        chorus.reference_below_lu.0 < 0.0 && chorus.reference_below_lu.1 > 0.0,
-        "{chorus:?}"
+        (chorus - 5.0).abs() <= TOLERANCE_DB,
+        "chorus bass {chorus:+.2} (truth +5)"
     );
-    let bass = r
+    // The chorus is paired with the reference's loudest part.
+    let c = section(&r, "chorus");
+    assert!(c.matched && c.reference_rel_lu > -2.0, "{c:?}");
+    assert_intro_bounded(&r);
+    let auto = r
         .proposal
         .automation
         .iter()
-        .find(|a| a.param == "master.send.bass.compressor.gain_db")
+        .find(|a| a.param == BASS)
         .expect("the bass send is automated");
-    let times: Vec<f64> = bass.points.iter().map(|p| p.0).collect();
+    let times: Vec<f64> = auto.points.iter().map(|p| p.0).collect();
     assert_eq!(times, [0.0, 8.0, 24.0]);
-    assert!((bass.points[2].1 - chorus.stem_db[k]).abs() < 0.01);
-    // The override file with its automation loads and renders.
+    let send = r.proposal.stems.iter().find(|s| s.stem == "bass");
+    let from = send.map_or(0.0, |s| s.sends[0].1);
+    assert!((auto.points[2].1 - from - chorus).abs() < 0.01, "{auto:?}");
+
+    // The override file with its automation loads, renders, and lands on the reference in
+    // the chorus and in the verse.
+    let dir = project();
+    let recipe = dir.path().join("demo.lua");
     let file = dir.path().join("demo.match.lua");
     let module = stemgraph::matching::writer::module_name(&recipe, &file).unwrap();
     let lua = stemgraph::matching::writer::override_lua(&r, &module);
-    assert!(
-        lua.contains("s:automate(\"master.send.bass.compressor.gain_db\""),
-        "{lua}"
-    );
+    assert!(lua.contains(&format!("s:automate(\"{BASS}\"")), "{lua}");
     stemgraph::matching::writer::write(&file, &lua, &[recipe.clone()]).unwrap();
-    render_recipe(&file, &dir.path().join("after"));
+    let after = render_recipe(&file, &dir.path().join("after"));
+    for (name, range) in [("verse", (8.0, 24.0)), ("chorus", (24.0, 40.0))] {
+        let d = third_octave_diff_in(&after, &reference, 48_000, range);
+        eprintln!("{name}: after − reference, max {:.2} dB", max_abs(&d));
+        assert!(max_abs(&d) <= 1.0, "{name}: {d:?}");
+    }
+}
+
+#[test]
+fn a_change_in_the_verse_only_is_found_in_the_verse_only() {
+    let (r, _) = matched("verse_bass", 8.0, 24.0, 5.0);
+    assert_close_in_loudness(&r);
+    let (verse, chorus) = (bass(&r, "verse"), bass(&r, "chorus"));
+    assert!(
+        (verse - 5.0).abs() <= TOLERANCE_DB,
+        "verse bass {verse:+.2} (truth +5)"
+    );
+    assert!(
+        chorus.abs() <= TOLERANCE_DB,
+        "chorus bass {chorus:+.2} (truth 0)"
+    );
+    assert_intro_bounded(&r);
 }

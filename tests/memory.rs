@@ -1,5 +1,5 @@
-//! Memory stays flat with song length: a render streams, and so does an album job, so a long song
-//! needs no more memory than a short one. Measured on the real binary (peak RSS of the child
+//! Memory stays flat with song length: a render streams (its lossy deliverables' encodes and
+//! decodes too), and so does an album job, so a long song needs no more memory than a short one. Measured on the real binary (peak RSS of the child
 //! process, from the kernel's accounting when it exits).
 
 use std::path::Path;
@@ -12,6 +12,8 @@ s:stem("drums", "stems/drums.wav"):to(m)
 s:stem("music", "stems/music.wav"):to(m)
 m:chain { gain { gain_db = -1 } }:to(s:output())
 s:deliver { file = "master.wav", bits = 24 }
+s:deliver { file = "master.mp3", format = "mp3", bitrate_kbps = 128, ceiling_dbtp = -1 }
+s:deliver { file = "master.opus", format = "opus", bitrate_kbps = 96, ceiling_dbtp = -1 }
 return s
 "#;
 
@@ -87,6 +89,13 @@ fn a_ten_times_longer_song_needs_no_more_memory() {
     );
     let master = hound::WavReader::open(long.join("out/master.wav")).unwrap();
     assert_eq!(master.duration(), 300 * 48_000);
+    for lossy in ["master.mp3", "master.opus"] {
+        let bytes = std::fs::metadata(long.join("out").join(lossy))
+            .unwrap()
+            .len();
+        // At least 90 % of 300 s at the bit rate asked for (96 kbit/s at the least).
+        assert!(bytes > 300 * 96_000 / 8 * 9 / 10, "{lossy}: {bytes} bytes");
+    }
 }
 
 /// Writes a one-song album of a `seconds`-long demo song on the band template, delivered as a

@@ -24,6 +24,7 @@ use stemgraph::script::load_recipe;
 const GAIN: &str = "org.stemgraph.testgain-stereo";
 const MONO: &str = "org.stemgraph.testgain-mono";
 const KEY: &str = "org.stemgraph.testgain-key";
+const BROKEN: &str = "org.stemgraph.testgain-broken";
 /// The test plugins' internal delay, which they report.
 const LATENCY: usize = 64;
 const FS: u32 = 48_000;
@@ -338,8 +339,16 @@ fn stemgraph_plugins_lists_the_clap_plugins_with_their_latency() {
         .iter()
         .map(|l| l["uri"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [KEY, MONO, GAIN], "{listed}");
-    for l in listed.as_array().unwrap() {
+    assert_eq!(ids, [BROKEN, KEY, MONO, GAIN], "{listed}");
+    assert_eq!(listed[0]["status"], "broken", "{}", listed[0]);
+    assert!(
+        listed[0]["error"]
+            .to_string()
+            .contains("failed to instantiate"),
+        "{}",
+        listed[0]
+    );
+    for l in &listed.as_array().unwrap()[1..] {
         assert_eq!(l["format"], "clap");
         assert_eq!(l["status"], "ok", "{l}");
         assert_eq!(l["latency"], LATENCY, "{l}");
@@ -349,9 +358,84 @@ fn stemgraph_plugins_lists_the_clap_plugins_with_their_latency() {
         assert_eq!(l["controls"][0]["max"], 12.0);
     }
     assert_eq!(
-        listed[0]["inputs"].as_array().unwrap().len(),
+        listed[1]["inputs"].as_array().unwrap().len(),
         4,
         "main + key"
+    );
+}
+
+#[test]
+fn a_bundle_that_crashes_the_scan_is_listed_as_broken_and_the_scan_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a-crashes.clap", "b-fine.clap"] {
+        std::fs::copy(bundle(), dir.path().join(name)).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_stemgraph"))
+        .args(["plugins", "--json"])
+        .env("CLAP_PATH", dir.path())
+        .env("STEMGRAPH_TESTGAIN_CRASH", "a-crashes.clap")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let clap: Vec<&serde_json::Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["format"] == "clap")
+        .collect();
+    let crashed: Vec<_> = clap
+        .iter()
+        .filter(|l| l["uri"].as_str().unwrap().ends_with("a-crashes.clap"))
+        .collect();
+    assert_eq!(crashed.len(), 1, "{clap:?}");
+    assert_eq!(crashed[0]["status"], "broken");
+    assert!(
+        crashed[0]["error"].to_string().contains("crashed"),
+        "{}",
+        crashed[0]
+    );
+    let fine: Vec<&str> = clap
+        .iter()
+        .filter(|l| l["status"] == "ok")
+        .map(|l| l["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fine,
+        [KEY, MONO, GAIN],
+        "the other bundle is scanned: {clap:?}"
+    );
+}
+
+#[test]
+fn the_active_bypass_passes_the_input_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::noise(FS as usize / 4, 0.2, 11);
+    let body = stereo(
+        &clap("g", GAIN, ", params = { gain_db = -20, active = 0 }"),
+        "",
+    );
+    let out = render_in(dir.path(), &body, &input, false);
+    for c in 0..2 {
+        let n = input[c].len();
+        let as_f32: Vec<f64> = input[c].iter().map(|&x| f64::from(x as f32)).collect();
+        assert_eq!(&out[c][..n], &as_f32[..], "bypassed: the input, in time");
+    }
+}
+
+#[test]
+fn a_plugin_that_fails_to_instantiate_is_an_error_at_the_line() {
+    let msg = recipe_error(&format!(
+        "local s = session {{}}\ns:stem('a', 'a.wav'):chain {{\n  {},\n}}:to(s:output())\nreturn s\n",
+        clap("g", BROKEN, "")
+    ));
+    assert!(
+        msg.contains("song.lua:3") && msg.contains("failed to instantiate"),
+        "{msg}"
     );
 }
 
@@ -444,10 +528,15 @@ fn the_hosts_side_of_process_does_not_allocate() {
 fn an_unknown_id_gives_the_closest_ids_and_the_line() {
     let msg = recipe_error(&format!(
         "local s = session {{}}\ns:stem('a', 'a.wav'):chain {{\n  {},\n}}:to(s:output())\nreturn s\n",
-        clap("g", "org.stemgraph.testgian", "")
+        clap("g", "org.stemgraph.testgain-sterio", "")
     ));
     assert!(msg.contains("song.lua:3"), "{msg}");
-    assert!(msg.contains(GAIN), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "has no plugin `org.stemgraph.testgain-sterio`; the closest: `{GAIN}`"
+        )),
+        "{msg}"
+    );
 }
 
 #[test]

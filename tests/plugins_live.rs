@@ -132,6 +132,38 @@ fn a_reload_that_adds_a_clap_plugin_crossfades_without_a_click() {
 }
 
 #[test]
+fn a_bad_clap_reload_keeps_the_last_good_graph() {
+    let good = recipe(&clap_gain(-3.0));
+    let mut rig = Rig::new(&good, false);
+    let latency = rig.ctl.live_latency();
+    rig.play(20);
+    for (what, text) in [
+        (
+            "unknown id",
+            good.replace("testgain-stereo", "testgain-sterio"),
+        ),
+        ("out of range", good.replace("gain_db = -3", "gain_db = 40")),
+        (
+            "fails to instantiate",
+            good.replace("testgain-stereo", "testgain-broken"),
+        ),
+    ] {
+        rig.song.save(&text);
+        match rig.reload().as_slice() {
+            [LiveEvent::ReloadFailed { error, .. }] => {
+                assert!(error.contains("song.lua:4"), "{what}: {error}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        rig.play(20);
+    }
+    assert!(swapped(&rig.events).is_empty());
+    let a = rig.song.offline(&good);
+    assert!(diff(&rig.out, &a, latency as i64, latency + 240, rig.frames()) < 1e-6);
+    assert_eq!(rig.violations, 0);
+}
+
+#[test]
 fn a_reload_that_adds_a_plugin_crossfades_without_a_click() {
     if !installed() {
         return;

@@ -354,10 +354,13 @@ fn print_text(listed: &[Listed]) {
             (Some(r), _) => format!(", latency {r}"),
             _ => String::new(),
         };
+        let format = match &d.path {
+            Some(p) => format!("{}, {p}", d.format),
+            None => d.format.clone(),
+        };
         println!(
-            "{} ({}) — {}: {}{key} in, {} out, {} parameters{latency}{}",
+            "{} ({format}) — {}: {}{key} in, {} out, {} parameters{latency}{}",
             d.uri,
-            d.format,
             d.name,
             d.main_inputs(),
             d.outputs,

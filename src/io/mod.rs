@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod bext;
 pub mod decode;
 pub mod flac;
+pub mod format;
 pub mod lossy;
 pub mod offset;
 pub mod paths;

@@ -92,6 +92,30 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// The same fit with every gain (stems, EQ bands, width, offset) times `factor`: the
+    /// proposal at `--amount` (frequencies and Qs unchanged).
+    pub fn scaled(&self, factor: f64) -> Fit {
+        let (x, bells) = &self.params;
+        let l = Layout {
+            stems: self.stem_db.len(),
+            bells: *bells,
+        };
+        let y: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if l.structural(i) { *v } else { factor * v })
+            .collect();
+        let mut f = self.clone();
+        f.stem_db = y[..l.stems].to_vec();
+        f.offset_db = y[l.offset()];
+        f.width_db = y[l.width()];
+        for b in &mut f.eq {
+            b.gain_db *= factor;
+        }
+        f.params.0 = y;
+        f
+    }
+
     /// The master's predicted change in dB on the grid (mid): stems, EQ and offset.
     pub fn predicted_db(&self, input: &FitInput<'_>) -> Vec<f64> {
         let joint = Joint::new(input, self.params.1);
@@ -144,6 +168,11 @@ impl Layout {
     fn len(&self) -> usize {
         self.bell(self.bells)
     }
+    /// Whether parameter `i` is a frequency or a Q (not a gain).
+    fn structural(&self, i: usize) -> bool {
+        let e = self.eq();
+        i == e + 2 || i == e + 4 || (i >= self.bell(0) && (i - self.bell(0)) % 3 != 0)
+    }
 }
 
 struct Joint<'a> {
@@ -154,10 +183,10 @@ struct Joint<'a> {
     fit_side: bool,
     /// Frequencies and Qs held at these values (a refit with a fixed structure).
     pinned: Option<Vec<f64>>,
-    /// Stems held at 0 dB.
-    zero: Vec<bool>,
-    /// The values the penalties pull toward (0 dB, or the whole-song fit's for a section).
-    anchor: Option<Vec<f64>>,
+    /// Stems held at a value.
+    held: Vec<Option<f64>>,
+    /// The values the EQ gains are pulled toward (0 dB when `None`).
+    eq_anchor: Option<Vec<f64>>,
 }
 
 impl<'a> Joint<'a> {
@@ -177,8 +206,8 @@ impl<'a> Joint<'a> {
             base_side,
             fit_side: input.w_side.iter().any(|w| *w > 0.0),
             pinned: None,
-            zero: vec![false; stems],
-            anchor: None,
+            held: vec![None; stems],
+            eq_anchor: None,
         }
     }
 
@@ -297,9 +326,9 @@ impl Problem for Joint<'_> {
                 r.push(inp.w_side[b] * (side - inp.diff_side[b]));
             }
         }
-        let d = |i: usize| x[i] - self.anchor.as_ref().map_or(0.0, |a| a[i]);
-        for i in 0..l.stems {
-            r.push(STEM_PENALTY * d(i));
+        let d = |i: usize| x[i] - self.eq_anchor.as_ref().map_or(0.0, |a| a[i]);
+        for &v in &x[..l.stems] {
+            r.push(STEM_PENALTY * v);
         }
         let e = l.eq();
         for i in [e, e + 1, e + 3] {
@@ -323,12 +352,14 @@ impl Problem for Joint<'_> {
         let s = l.side();
         let side_ok = self.fit_side;
         let pin = (0.0, 0.0);
-        let structural = i == e + 2 || i == e + 4 || (i >= l.bell(0) && (i - l.bell(0)) % 3 != 0);
-        if let (true, Some(p)) = (structural, &self.pinned) {
+        if let (true, Some(p)) = (l.structural(i), &self.pinned) {
             return (p[i], p[i]);
         }
         match i {
-            _ if i < l.stems && self.zero[i] => pin,
+            _ if i < l.stems && self.held[i].is_some() => {
+                let v = self.held[i].unwrap_or(0.0);
+                (v, v)
+            }
             _ if i < l.stems => (-lim.stem_db, lim.stem_db),
             _ if i == l.offset() => (-60.0, 60.0),
             _ if i == l.width() => {
@@ -397,10 +428,10 @@ fn sparse_stems(joint: &mut Joint<'_>, x: Vec<f64>) -> Vec<f64> {
     order.sort_by(|&a, &b| rel[a].abs().total_cmp(&rel[b].abs()));
     for k in order {
         let rel = relative(&x);
-        if rel[k].abs() > SPARSE_MAX_DB || joint.zero[k] {
+        if rel[k].abs() > SPARSE_MAX_DB || joint.held[k].is_some() {
             continue;
         }
-        joint.zero[k] = true;
+        joint.held[k] = Some(0.0);
         let mut y = x.clone();
         // Hold it at the others' median level (the level is the offset's).
         let shift = rel[k] - y[k];
@@ -413,7 +444,7 @@ fn sparse_stems(joint: &mut Joint<'_>, x: Vec<f64>) -> Vec<f64> {
         if weighted_rms(joint, &y, joint.input) <= base + SPARSE_TOLERANCE_DB {
             x = y;
         } else {
-            joint.zero[k] = false;
+            joint.held[k] = None;
         }
     }
     x
@@ -425,11 +456,19 @@ const SPARSE_MAX_DB: f64 = 1.5;
 const SPARSE_TOLERANCE_DB: f64 = 0.03;
 
 /// Fits `input` again with the structure of `global` (its frequencies, Qs and bells), from
-/// its values and pulled toward them rather than toward 0 dB: the per-section fits.
-pub fn refit(input: &FitInput<'_>, global: &Fit) -> Fit {
+/// its values, the stem gains pulled toward 0 dB as in the whole-song fit (the smallest
+/// change) and the EQ and width toward its values (one tonal balance for the song unless the
+/// section shows otherwise), and the stems flagged in `held` kept at its values: the
+/// per-section fits.
+pub fn refit(input: &FitInput<'_>, global: &Fit, held: &[bool]) -> Fit {
     let mut joint = Joint::new(input, global.params.1);
     joint.pinned = Some(global.params.0.clone());
-    joint.anchor = Some(global.params.0.clone());
+    joint.eq_anchor = Some(global.params.0.clone());
+    for (k, h) in joint.held.iter_mut().enumerate() {
+        if held.get(k).copied().unwrap_or(false) {
+            *h = Some(global.params.0[k]);
+        }
+    }
     let mut x = global.params.0.clone();
     let rms_before = weighted_rms(&joint, &vec![0.0; x.len()], input);
     lm::solve(&joint, &mut x, 200);

@@ -8,7 +8,8 @@
 //! with the stems' cross terms, [`spectra`] on a [`grid`]) → [`fit`] (stem gains, [`eq`] bands
 //! and width fitted together by [`lm`]) → [`dynamics`] (loudness target, limiter, width) →
 //! [`proposal`] (what to change and why; applied to a session for the check render) →
-//! [`sections`] (per-section values as automation) → [`writer`] (the override file) and
+//! [`sections`] (per-section values as automation, each section paired by [`pairing`] with
+//! the parts of the references that resemble it) → [`writer`] (the override file) and
 //! [`report`] (JSON, Markdown; a PNG with feature `plot`). [`reference`] reads and checks the
 //! references, [`routing`] finds each stem's sends into the mix.
 //!
@@ -21,6 +22,7 @@ pub mod fit;
 pub mod grid;
 pub mod lm;
 pub mod measure;
+pub mod pairing;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod proposal;

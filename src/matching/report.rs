@@ -49,7 +49,7 @@ pub struct Curves {
     pub fit_hz: Vec<f64>,
     /// Reference minus master (mid), dB, loudness-matched.
     pub difference_db: Vec<f64>,
-    /// What the fitted proposal predicts (mid), dB.
+    /// What the proposal predicts (mid, at `--amount`), dB.
     pub predicted_db: Vec<f64>,
     /// The proposed stereo EQ's response, dB.
     pub eq_db: Vec<f64>,
@@ -100,6 +100,14 @@ pub struct Check {
     pub after_lufs: f64,
     /// The limiter's drive after, dB (when the recipe has a target).
     pub after_drive_db: Option<f64>,
+    /// How far the master moved short of (or past) the share of the way `--amount` asks for,
+    /// per third-octave band: after minus (master + amount × (reference − master)), dB. At
+    /// 100 % this is `after_db`.
+    pub target_db: Vec<f64>,
+    /// Largest |`target_db`|, dB.
+    pub target_max_db: f64,
+    /// RMS of `target_db`, dB.
+    pub target_rms_db: f64,
 }
 
 fn max_rms(v: &[f64]) -> (f64, f64) {
@@ -109,12 +117,24 @@ fn max_rms(v: &[f64]) -> (f64, f64) {
 }
 
 impl Check {
-    pub(crate) fn new(m: &Measurements, after: &Measured, drive: Option<f64>) -> Check {
+    pub(crate) fn new(
+        m: &Measurements,
+        after: &Measured,
+        drive: Option<f64>,
+        amount: f64,
+    ) -> Check {
         let neg = |v: Vec<f64>| v.into_iter().map(|x| -x).collect::<Vec<_>>();
         let before = neg(difference(&m.refs, &m.master, false, true));
         let after_d = neg(difference(&m.refs, after, false, true));
         let (bm, br) = max_rms(&before);
         let (am, ar) = max_rms(&after_d);
+        // after − master − amount·(ref − master) = after_d − (1 − amount)·before.
+        let target: Vec<f64> = after_d
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| a - (1.0 - amount) * b)
+            .collect();
+        let (tm, tr) = max_rms(&target);
         Check {
             thirds_hz: m.thirds.centres.clone(),
             before_db: before,
@@ -127,6 +147,9 @@ impl Check {
             before_lufs: m.master.scan.integrated_lufs,
             after_lufs: after.scan.integrated_lufs,
             after_drive_db: drive,
+            target_db: target,
+            target_max_db: tm,
+            target_rms_db: tr,
         }
     }
 }
@@ -363,19 +386,34 @@ impl MatchReport {
                  (before {:.2}); loudness {:.2} LUFS against the reference's {:.2} (before {:.2}).\n",
                 c.after_max_db, c.before_max_db, c.after_rms_db, c.before_rms_db, c.after_lufs, c.reference_lufs, c.before_lufs
             );
+            if self.amount_pct < 100.0 {
+                o += &format!(
+                    "\nAgainst {:.0} % of the way to the reference (what `--amount` asks for): largest \
+                     difference {:.2} dB, RMS {:.2} dB.\n",
+                    self.amount_pct, c.target_max_db, c.target_rms_db
+                );
+            }
         }
         if !self.sections.is_empty() {
-            o += "\n## Sections\n\n| section | from | to | master loudness | reference parts (LU under its loud level) | fit RMS |\n|---|---|---|---|---|---|\n";
+            o += "\n## Sections\n\nEach section is matched to the parts of the reference that resemble it \
+                  (spectral shape first, loudness rank second).\n\n\
+                  | section | from | to | master loudness | reference paired | its loudness rank | distance | fit RMS |\n\
+                  |---|---|---|---|---|---|---|---|\n";
             for s in &self.sections {
+                let paired = if s.matched {
+                    format!(
+                        "{:.1} s | {:+.1} LU | {:.1} dB | {:.2} dB",
+                        s.reference_s, s.reference_rel_lu, s.distance_db, s.rms_after_db
+                    )
+                } else {
+                    format!(
+                        "{:.1} s: too little, whole-song values kept | | |",
+                        s.reference_s
+                    )
+                };
                 o += &format!(
-                    "| {} | {:.1} s | {:.1} s | {:.1} LUFS | {:.1}–{:.1} | {:.2} dB |\n",
-                    s.name,
-                    s.from_s,
-                    s.to_s,
-                    s.master_lufs,
-                    s.reference_below_lu.0,
-                    s.reference_below_lu.1,
-                    s.rms_after_db
+                    "| {} | {:.1} s | {:.1} s | {:.1} LUFS | {paired} |\n",
+                    s.name, s.from_s, s.to_s, s.master_lufs,
                 );
             }
         }

@@ -204,20 +204,79 @@ pub(crate) fn weighted_mean_pub(v: &[f64], w: &[f64]) -> f64 {
     }
 }
 
-/// The fit's input for `master` against `refs`.
+/// What a fit aims at: the references' difference times `scale` (the share of the way to go:
+/// `--amount` in the refinement, 1 in the first pass, whose fit is scaled afterwards), less
+/// the model's error as the check render measured it (mid, per band of the fit grid, its mean
+/// taken out: level is the loudness target's business).
+/// The sections' fits get their own corrections, each measured over its section.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Target {
+    pub scale: f64,
+    pub correction: Option<Vec<f64>>,
+    /// Per section of the plan, in order.
+    pub sections: Vec<Option<Vec<f64>>>,
+}
+
+impl Target {
+    /// The whole difference, uncorrected.
+    pub const WHOLE: Target = Target {
+        scale: 1.0,
+        correction: None,
+        sections: Vec::new(),
+    };
+
+    /// The target of section `i`.
+    pub fn section(&self, i: usize) -> Target {
+        Target {
+            scale: self.scale,
+            correction: self.sections.get(i).cloned().flatten(),
+            sections: Vec::new(),
+        }
+    }
+}
+
+/// The model's error: what the check render `after` changed against `before` (both over the
+/// same selection, mid, fit grid) less what the fit `predicted`, its weighted mean (a level,
+/// the loudness target's business) taken out.
+pub(crate) fn model_error(
+    after: &Measured,
+    before: &Measured,
+    predicted: &[f64],
+    w: &[f64],
+) -> Vec<f64> {
+    let err: Vec<f64> = after
+        .levels(false, false)
+        .iter()
+        .zip(before.levels(false, false))
+        .zip(predicted)
+        .map(|((a, b), p)| a - b - p)
+        .collect();
+    let mean = weighted_mean_pub(&err, w);
+    err.iter().map(|e| e - mean).collect()
+}
+
+/// The fit's input for `master` against `refs`, aiming at `target`.
 pub(crate) fn fit_input<'a>(
     m: &'a Measurements,
     refs: &[(f64, Measured)],
     master: &Measured,
     stems: &'a CrossBands,
     limits: Limits,
+    target: &Target,
 ) -> FitInput<'a> {
     let (w_mid, w_side) = weights(refs, master);
+    let scaled = |v: Vec<f64>| v.into_iter().map(|d| target.scale * d).collect::<Vec<_>>();
+    let mut diff_mid = scaled(difference(refs, master, false, false));
+    if let Some(c) = &target.correction {
+        for (d, e) in diff_mid.iter_mut().zip(c) {
+            *d -= e;
+        }
+    }
     FitInput {
         centres: &m.grid.centres,
         rate: f64::from(m.rate),
-        diff_mid: difference(refs, master, false, false),
-        diff_side: difference(refs, master, true, false),
+        diff_mid,
+        diff_side: scaled(difference(refs, master, true, false)),
         w_mid,
         w_side,
         stems: Some(stems),
@@ -247,35 +306,57 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
         ..*opts
     };
     let m = measure_all(session, &opts)?;
-    let input = fit_input(&m, &m.refs, &m.master, &m.stems, opts.limits);
     let amount = opts.amount_pct / 100.0;
     let dynamics = dynamics::compare(
         &m.refs.iter().map(|(w, r)| (*w, r)).collect::<Vec<_>>(),
         &m.master,
     );
-    let mut notes = m.notes.clone();
-    let mut best = attempt(session, &m, &input, &opts, &dynamics, &mut notes)?;
+    let input = fit_input(
+        &m,
+        &m.refs,
+        &m.master,
+        &m.stems,
+        opts.limits,
+        &Target::WHOLE,
+    );
+    let first = fit::fit(&input);
+    let mut base_notes = m.notes.clone();
+    let plan = if opts.section.is_none() && !session.sections.is_empty() {
+        sections::plan(session, &m, &first, opts.limits, &mut base_notes)?
+    } else {
+        None
+    };
+    let ctx = Context {
+        session,
+        m: &m,
+        plan: plan.as_ref(),
+        opts: &opts,
+        dynamics: &dynamics,
+        reasons: &input,
+    };
+    let mut notes = base_notes.clone();
+    let mut best = ctx.attempt(first, Target::WHOLE, amount, &mut notes)?;
     // The model is linear up to the mix bus; the master chain (compressor, limiter) is not.
-    // With the check render in hand, the model's error is known: fit once more with the target
-    // corrected by it, and keep whichever proposal lands closer.
-    if let (Some(after), true) = (&best.after, amount >= 0.999) {
-        let predicted = best.fitted.predicted_db(&input);
-        let actual: Vec<f64> = after
-            .levels(false, false)
-            .iter()
-            .zip(m.master.levels(false, false))
-            .map(|(a, b)| a - b)
-            .collect();
-        let err: Vec<f64> = actual.iter().zip(&predicted).map(|(a, p)| a - p).collect();
-        let mean = weighted_mean_pub(&err, &input.w_mid);
-        let mut corrected = fit_input(&m, &m.refs, &m.master, &m.stems, opts.limits);
-        for (d, e) in corrected.diff_mid.iter_mut().zip(&err) {
-            *d -= e - mean;
-        }
-        let mut notes2 = m.notes.clone();
-        let second = attempt(session, &m, &corrected, &opts, &dynamics, &mut notes2)?;
-        let rms = |a: &Attempt| a.check.as_ref().map_or(f64::MAX, |c| c.after_rms_db);
-        if rms(&second) < rms(&best) {
+    // With the check render in hand, the model's error is known: fit once more toward the
+    // share of the difference `--amount` asks for, corrected by that error, and keep
+    // whichever proposal lands closer to that share.
+    if let (Some(after), true) = (&best.after, amount >= 0.01) {
+        let predicted = best.fitted.scaled(amount).predicted_db(&input);
+        let target = Target {
+            scale: amount,
+            correction: Some(model_error(after, &m.master, &predicted, &input.w_mid)),
+            sections: match &plan {
+                Some(p) => {
+                    sections::corrections(p, &m, &best.section_fits, amount, opts.limits, after)?
+                }
+                None => Vec::new(),
+            },
+        };
+        let corrected = fit_input(&m, &m.refs, &m.master, &m.stems, opts.limits, &target);
+        let mut notes2 = base_notes.clone();
+        let second = ctx.attempt(fit::fit(&corrected), target, 1.0, &mut notes2)?;
+        let miss = |a: &Attempt| a.check.as_ref().map_or(f64::MAX, |c| c.target_rms_db);
+        if miss(&second) < miss(&best) {
             best = second;
             notes = notes2;
             notes.push(
@@ -286,12 +367,15 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
     }
     let Attempt {
         fitted,
+        scale,
+        factor,
         proposal,
         sections: section_reports,
         check,
         ..
     } = best;
-    let curves = Curves::new(&m, &input, &fitted);
+    let curves = Curves::new(&m, &input, &fitted.scaled(factor));
+    let full = fitted.scaled(1.0 / scale);
     Ok(MatchReport {
         recipe: session.recipe.clone(),
         references: m
@@ -304,8 +388,8 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
         amount_pct: opts.amount_pct,
         limits: opts.limits,
         stems: m.routing.stems.iter().map(|s| s.stem.clone()).collect(),
-        fitted_stem_db: fitted.stem_db.clone(),
-        fitted_width_db: fitted.width_db,
+        fitted_stem_db: full.stem_db.clone(),
+        fitted_width_db: full.width_db,
         model_rms_before_db: fitted.rms_before_db,
         model_rms_after_db: fitted.rms_after_db,
         dynamics,
@@ -320,122 +404,139 @@ pub fn propose(session: &Session, opts: &MatchOptions) -> Result<MatchReport, Ma
 /// One fit, its proposal and its check.
 struct Attempt {
     fitted: Fit,
+    /// The share of the difference the fit aimed at.
+    scale: f64,
+    /// What the proposal takes of the fit (`--amount` when `scale` is 1, else 1).
+    factor: f64,
     proposal: Proposal,
     sections: Vec<sections::SectionReport>,
+    /// The sections' fits (as fitted, before `factor`).
+    section_fits: Vec<Fit>,
     check: Option<Check>,
     after: Option<Measured>,
 }
 
-fn attempt(
-    session: &Session,
-    m: &Measurements,
-    input: &FitInput<'_>,
-    opts: &MatchOptions,
-    dynamics: &Dynamics,
-    notes: &mut Vec<String>,
-) -> Result<Attempt, MatchError> {
-    let amount = opts.amount_pct / 100.0;
-    let fitted = fit::fit(input);
-    let mut proposal = build(session, m, input, &fitted, amount, dynamics, notes);
-    let sections = if opts.section.is_none() && !session.sections.is_empty() {
-        sections::propose(
-            session,
-            m,
-            &fitted,
-            &mut proposal,
-            amount,
-            opts.limits,
-            notes,
-        )?
-    } else {
-        Vec::new()
-    };
-    let (check, after) = if opts.check {
-        let (c, a) = check(session, &proposal, m, opts)?;
-        (Some(c), Some(a))
-    } else {
-        (None, None)
-    };
-    Ok(Attempt {
-        fitted,
-        proposal,
-        sections,
-        check,
-        after,
-    })
+/// What every pass of the match shares.
+struct Context<'a> {
+    session: &'a Session,
+    m: &'a Measurements,
+    plan: Option<&'a sections::Plan>,
+    opts: &'a MatchOptions,
+    dynamics: &'a Dynamics,
+    /// The first pass's input: the whole difference, for the reasons shown.
+    reasons: &'a FitInput<'a>,
 }
 
-/// The proposal from the fit: amounts applied, values rounded as the file writes them, and
-/// the reasons.
-fn build(
-    session: &Session,
-    m: &Measurements,
-    input: &FitInput<'_>,
-    fitted: &Fit,
-    amount: f64,
-    d: &Dynamics,
-    notes: &mut Vec<String>,
-) -> Proposal {
-    let mut p = Proposal {
-        amount_pct: amount * 100.0,
-        ..Proposal::default()
-    };
-    for (k, route) in m.routing.stems.iter().enumerate() {
-        let change = round(amount * fitted.stem_db[k], 2);
-        if change.abs() < 0.1 {
-            continue;
-        }
-        p.stems.push(StemChange {
-            stem: route.stem.clone(),
-            change_db: change,
-            sends: route
-                .sends
-                .iter()
-                .map(|s| (s.key(), s.gain_db, round(s.gain_db + change, 2)))
-                .collect(),
-            why: super::report::stem_reason(m, input, k),
-        });
-    }
-    let bands: Vec<_> = fitted
-        .eq
-        .iter()
-        .map(|b| super::eq::EqBand {
-            freq_hz: round(b.freq_hz, 0),
-            gain_db: round(amount * b.gain_db, 2),
-            q: round(b.q, 3),
-            ..*b
+impl Context<'_> {
+    /// Proposes `factor` times `fitted` (a fit aiming at `target`), and checks it.
+    fn attempt(
+        &self,
+        fitted: Fit,
+        target: Target,
+        factor: f64,
+        notes: &mut Vec<String>,
+    ) -> Result<Attempt, MatchError> {
+        let mut proposal = self.build(&fitted, target.scale, factor, notes);
+        let (sections, section_fits) = match self.plan {
+            Some(plan) => sections::propose(
+                plan,
+                self.m,
+                &fitted,
+                &mut proposal,
+                &target,
+                factor,
+                self.opts.limits,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let (check, after) = if self.opts.check {
+            let (c, a) = check(self.session, &proposal, self.m, self.opts)?;
+            (Some(c), Some(a))
+        } else {
+            (None, None)
+        };
+        Ok(Attempt {
+            fitted,
+            scale: target.scale,
+            factor,
+            proposal,
+            sections,
+            section_fits,
+            check,
+            after,
         })
-        .filter(|b| b.gain_db.abs() >= 0.1)
-        .collect();
-    if !bands.is_empty() {
-        let stems_db = fitted.stems_db(input);
-        p.eq = Some(EqChange {
-            node: unique_id(session, &format!("{}.match_eq", m.routing.mix_bus)),
-            after: m.routing.mix_bus.clone(),
-            why: bands
-                .iter()
-                .map(|b| super::report::eq_reason(input, &stems_db, fitted.offset_db, b))
-                .collect(),
-            bands,
-        });
     }
-    let width_id = unique_id(session, &format!("{}.match_width", m.routing.mix_bus));
-    p.width = dynamics::width(
-        session,
-        &m.routing.mix_bus,
-        &width_id,
-        amount * fitted.width_db,
-        d,
-    );
-    if p.eq.is_none() && p.width.as_ref().is_some_and(|w| !w.exists) {
-        p.width = None;
-        notes.push("the width change is too small to add a width node for".into());
+}
+
+impl Context<'_> {
+    /// The proposal from `fitted` (a fit of `scale` times the difference) taken `factor`
+    /// times: values rounded as the file writes them, and the reasons.
+    fn build(&self, fitted: &Fit, scale: f64, factor: f64, notes: &mut Vec<String>) -> Proposal {
+        let (session, m, input, d) = (self.session, self.m, self.reasons, self.dynamics);
+        let amount = self.opts.amount_pct / 100.0;
+        let mut p = Proposal {
+            amount_pct: self.opts.amount_pct,
+            ..Proposal::default()
+        };
+        for (k, route) in m.routing.stems.iter().enumerate() {
+            let change = round(factor * fitted.stem_db[k], 2);
+            if change.abs() < 0.1 {
+                continue;
+            }
+            p.stems.push(StemChange {
+                stem: route.stem.clone(),
+                change_db: change,
+                sends: route
+                    .sends
+                    .iter()
+                    .map(|s| (s.key(), s.gain_db, round(s.gain_db + change, 2)))
+                    .collect(),
+                why: super::report::stem_reason(m, input, k),
+            });
+        }
+        let bands: Vec<_> = fitted
+            .eq
+            .iter()
+            .map(|b| super::eq::EqBand {
+                freq_hz: round(b.freq_hz, 0),
+                gain_db: round(factor * b.gain_db, 2),
+                q: round(b.q, 3),
+                ..*b
+            })
+            .filter(|b| b.gain_db.abs() >= 0.1)
+            .collect();
+        if !bands.is_empty() {
+            // The reasons speak of the whole difference and the whole fit.
+            let full = fitted.scaled(1.0 / scale);
+            let stems_db = full.stems_db(input);
+            p.eq = Some(EqChange {
+                node: unique_id(session, &format!("{}.match_eq", m.routing.mix_bus)),
+                after: m.routing.mix_bus.clone(),
+                why: bands
+                    .iter()
+                    .map(|b| super::report::eq_reason(input, &stems_db, full.offset_db, b))
+                    .collect(),
+                bands,
+            });
+        }
+        let width_id = unique_id(session, &format!("{}.match_width", m.routing.mix_bus));
+        p.width = dynamics::width(
+            session,
+            &m.routing.mix_bus,
+            &width_id,
+            factor * fitted.width_db,
+            d,
+        );
+        if p.eq.is_none() && p.width.as_ref().is_some_and(|w| !w.exists) {
+            p.width = None;
+            notes.push("the width change is too small to add a width node for".into());
+        }
+        match dynamics::loudness(session, &m.routing.mix_bus, d, amount) {
+            Ok(l) => p.loudness = Some(l),
+            Err(n) => notes.push(n),
+        }
+        p
     }
-    match dynamics::loudness(session, &m.routing.mix_bus, d, amount) {
-        Ok(l) => p.loudness = Some(l),
-        Err(n) => notes.push(n),
-    }
-    p
 }
 
 /// `base`, or `base_2`, `base_3`… if the session already has that id.
@@ -468,7 +569,12 @@ fn check(
     let sel = select::loudest(&after_scan, range);
     let after = Measured::new(after_scan, sel, (&m.grid, &m.thirds))?;
     Ok((
-        Check::new(m, &after, result.target.as_ref().map(|t| t.drive_db)),
+        Check::new(
+            m,
+            &after,
+            result.target.as_ref().map(|t| t.drive_db),
+            opts.amount_pct / 100.0,
+        ),
         after,
     ))
 }

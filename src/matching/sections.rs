@@ -1,24 +1,31 @@
-//! Section-aware matching: where the recipe declares sections, each is matched on its own, to
-//! the parts of the references as far under their loud level as the section is under the
-//! song's loudest section (the chorus to the references' loudest part, a verse 2 LU quieter to
-//! their parts 2 LU under it), with the structure of the whole-song fit (its EQ frequencies and
-//! Qs) and pulled toward its values; the per-section stem and EQ gains that differ are emitted
-//! as step automation at the sections' starts.
+//! Section-aware matching: where the recipe declares sections, each is matched on its own to
+//! the parts of the references that resemble it ([`super::pairing`]: spectral shape first,
+//! loudness rank second), with the structure of the whole-song fit (its EQ frequencies and
+//! Qs) and, like it, every gain pulled toward 0 dB; the per-section stem and EQ gains that
+//! differ are emitted as step automation at the sections' starts.
+//!
+//! [`plan`] measures once (the pairing, each section's band powers and its references' parts);
+//! [`propose`] fits every section against a [`Target`], once per pass of the match. A section
+//! the references hold too little like ([`pairing::MIN_MATERIAL_S`]) keeps the whole-song
+//! values, and so does a stem that is (nearly) silent in a section: nothing there says what
+//! its level should be.
 
 use super::eq::round;
-use super::fit::{self, Fit};
+use super::fit::{self, Fit, FitInput, Limits};
 use super::measure::{self, Measured};
+use super::pairing::{self, Windows};
 use super::proposal::{AutomationChange, Proposal};
-use super::run::{fit_input, Measurements};
-use super::select;
+use super::run::{fit_input, model_error, Measurements, Target};
+use super::select::Selection;
+use super::spectra::CrossBands;
 use super::MatchError;
 use crate::session::Session;
 
-/// How far the loudness band of the references' parts a section is matched to reaches beyond
-/// the section's own level where no other section bounds it, LU.
-const SECTION_BAND_LU: f64 = 3.0;
 /// A section's values that differ by less than this across sections are not automated, dB.
 const MIN_SPREAD_DB: f64 = 0.3;
+/// A stem with less than this share of a section's power (weighted over the bands) keeps the
+/// whole-song value there.
+const MIN_STEM_SHARE: f64 = 0.03;
 
 /// One section as matched.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -31,8 +38,19 @@ pub struct SectionReport {
     pub to_s: f64,
     /// The master's loudness there (mean short-term), LUFS.
     pub master_lufs: f64,
-    /// How far under the references' loud level their parts matched to it lie, LU (from, to).
-    pub reference_below_lu: (f64, f64),
+    /// Seconds of the references paired with it (weighted mean over the references).
+    pub reference_s: f64,
+    /// Where the paired parts lie: their loudness under the references' loud level, LU
+    /// (negative: quieter; weighted mean).
+    pub reference_rel_lu: f64,
+    /// How alike the paired parts are: their mean distance to the section (spectral shape
+    /// and loudness rank), dB.
+    pub distance_db: f64,
+    /// Whether the section was matched on its own (false: too little match material, the
+    /// whole-song values kept).
+    pub matched: bool,
+    /// Stems that keep the whole-song value here (too quiet in the section to judge).
+    pub held_stems: Vec<String>,
     /// Fitted stem changes, dB (before `--amount`).
     pub stem_db: Vec<f64>,
     /// Fitted EQ gains, dB (before `--amount`), in the order of the whole-song fit's bands.
@@ -53,82 +71,290 @@ pub fn ranges(session: &Session, song_s: f64) -> Vec<(String, (f64, f64))> {
         .collect()
 }
 
-/// Fits every section and adds the automation of what differs between them to `proposal`.
-pub(crate) fn propose(
+/// One section, measured and paired.
+pub(crate) struct Planned {
+    name: String,
+    range: (f64, f64),
+    master: Measured,
+    stems: CrossBands,
+    /// Stems too quiet here to judge.
+    held: Vec<bool>,
+    paired: PairedRefs,
+}
+
+/// The references' parts paired with a section.
+struct PairedRefs {
+    /// Those with enough material, measured over their parts (weights renormalised).
+    refs: Vec<(f64, Measured)>,
+    /// Seconds paired (weighted mean over all references).
+    seconds: f64,
+    rel_lu: f64,
+    distance_db: f64,
+}
+
+impl Planned {
+    fn matched(&self) -> bool {
+        !self.paired.refs.is_empty()
+    }
+
+    /// The fit's input for this section.
+    fn input<'a>(&'a self, m: &'a Measurements, limits: Limits, target: &Target) -> FitInput<'a> {
+        fit_input(
+            m,
+            &self.paired.refs,
+            &self.master,
+            &self.stems,
+            limits,
+            target,
+        )
+    }
+}
+
+/// The sections measured and paired with the references, ready for [`propose`].
+pub(crate) struct Plan {
+    sections: Vec<Planned>,
+}
+
+/// Times the pairing is made again with the master as the section fits would change it.
+const REPAIR_PASSES: usize = 2;
+
+/// Measures the sections of `session`'s master and pairs each reference's parts with them.
+/// The pairing is made [`REPAIR_PASSES`] times more, each time with the master's sections
+/// changed as their fits (against the last pairing, with the structure of `global`) propose:
+/// a reference whose verse has the bass 5 dB up resembles the master's verse with the bass
+/// 5 dB up more than its chorus. `None` when fewer than two sections can be matched.
+pub(crate) fn plan(
     session: &Session,
     m: &Measurements,
     global: &Fit,
-    proposal: &mut Proposal,
-    amount: f64,
-    limits: super::fit::Limits,
+    limits: Limits,
     notes: &mut Vec<String>,
-) -> Result<Vec<SectionReport>, MatchError> {
-    let ranges = ranges(session, m.master.scan.seconds());
-    let mut measured = Vec::new();
-    for (name, range) in &ranges {
-        let sel = select::rank(&m.master.scan, Some(*range), 0.3, 1.0);
+) -> Result<Option<Plan>, MatchError> {
+    let master_windows = Windows::new(&m.master.scan, &m.grid)?;
+    let mut chosen = Vec::new();
+    for (name, range) in ranges(session, m.master.scan.seconds()) {
+        let sel = pairing::section_selection(&master_windows, range);
         if sel.seconds() < 1.0 {
             notes.push(format!(
                 "section `{name}` is too short or silent to be matched on its own"
             ));
             continue;
         }
-        measured.push((name.clone(), *range, sel));
+        chosen.push((name, range, sel));
     }
-    if measured.len() < 2 {
-        return Ok(Vec::new());
+    if chosen.len() < 2 {
+        return Ok(None);
     }
-    // Each section's loudness under the loudest section's, matched to the references' parts
-    // that lie as far under their own loud level (the loudest section to their loudest part).
-    // The references' windows are shared out: each goes to the section whose distance under
-    // the loud level is nearest its own (the bands meet halfway between sections).
-    let top = measured
+    let section_ranges: Vec<(f64, f64)> = chosen.iter().map(|c| c.1).collect();
+    let ref_windows = m
+        .refs
         .iter()
-        .map(|m| m.2.loudness_lufs)
-        .fold(f64::MIN, f64::max);
-    let below: Vec<f64> = measured.iter().map(|m| top - m.2.loudness_lufs).collect();
-    let mut reports = Vec::new();
-    for (i, (name, range, sel)) in measured.iter().enumerate() {
-        let b = below[i];
-        let nearer = |f: &dyn Fn(f64) -> bool, edge: f64| {
-            below
-                .iter()
-                .filter(|&&o| f(o))
-                .map(|&o| 0.5 * (b + o))
-                .fold(
-                    edge,
-                    |a, m| if (m - b).abs() < (a - b).abs() { m } else { a },
-                )
-        };
-        let q = (
-            nearer(&|o| o < b, b - SECTION_BAND_LU),
-            nearer(&|o| o > b, b + SECTION_BAND_LU),
-        );
-        let master = Measured::new(m.master.scan.clone(), sel.clone(), (&m.grid, &m.thirds))?;
-        let stems = measure::bands(&m.stem_paths, m.rate, m.master.scan.frames, sel, &m.grid)?;
-        let refs = m
-            .refs
+        .map(|(_, r)| Windows::new(&r.scan, &m.grid))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Which section each master window lies in.
+    let member: Vec<Option<usize>> = {
+        let mut v = vec![None; master_windows.end_hop.len()];
+        for (s, r) in section_ranges.iter().enumerate() {
+            for i in master_windows.within(*r) {
+                v[i] = Some(s);
+            }
+        }
+        v
+    };
+    let mut changed = master_windows.clone();
+    let mut sections = Vec::new();
+    for pass in 0..=REPAIR_PASSES {
+        let paired: Vec<Vec<pairing::Paired>> = ref_windows
             .iter()
-            .map(|(w, r)| {
-                let s = select::below_loud(&r.scan, q.0, q.1);
-                Measured::new(r.scan.clone(), s, (&m.grid, &m.thirds)).map(|x| (*w, x))
+            .map(|w| pairing::pair(&changed, &section_ranges, w))
+            .collect();
+        sections = chosen
+            .iter()
+            .enumerate()
+            .map(|(i, (name, range, whole))| {
+                section(m, name, *range, whole, paired.iter().map(|p| &p[i]))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let input = fit_input(m, &refs, &master, &stems, limits);
-        let f = fit::refit(&input, global);
-        reports.push(SectionReport {
-            name: name.clone(),
-            from_s: range.0,
-            to_s: range.1,
-            master_lufs: sel.loudness_lufs,
-            reference_below_lu: q,
+            .collect::<Result<Vec<Planned>, MatchError>>()?;
+        if pass == REPAIR_PASSES {
+            break;
+        }
+        let changes: Vec<Option<Vec<f64>>> = sections
+            .iter()
+            .map(|s| {
+                s.matched().then(|| {
+                    let input = s.input(m, limits, &Target::WHOLE);
+                    fit::refit(&input, global, &s.held).predicted_db(&input)
+                })
+            })
+            .collect();
+        changed = master_windows.with_change(|i| member[i].and_then(|s| changes[s].as_deref()));
+    }
+    for s in &sections {
+        let held_names = names(m, &s.held);
+        if !s.matched() {
+            notes.push(format!(
+                "section `{}`: the reference has too little that resembles it ({:.1} s, under \
+                 {:.0} s): kept at the whole-song values",
+                s.name,
+                s.paired.seconds,
+                pairing::MIN_MATERIAL_S
+            ));
+        } else if !held_names.is_empty() {
+            notes.push(format!(
+                "section `{}`: {} too quiet there to judge, kept at the whole-song value",
+                s.name,
+                held_names.join(", ")
+            ));
+        }
+    }
+    Ok(Some(Plan { sections }))
+}
+
+/// The names of the stems flagged in `held`.
+fn names(m: &Measurements, held: &[bool]) -> Vec<String> {
+    held.iter()
+        .zip(&m.routing.stems)
+        .filter(|(h, _)| **h)
+        .map(|(_, r)| r.stem.clone())
+        .collect()
+}
+
+/// A section measured against its pairings (one per reference, in order): the references
+/// with enough material, over their parts (weights renormalised), and the master over all
+/// of the section (`whole`: the parts a reference pairs with it cover its music; picking
+/// the master's windows nearest to them instead would bias the difference toward what made
+/// them near).
+fn section<'a>(
+    m: &Measurements,
+    name: &str,
+    range: (f64, f64),
+    whole: &Selection,
+    paired: impl Iterator<Item = &'a pairing::Paired>,
+) -> Result<Planned, MatchError> {
+    let mut refs = Vec::new();
+    let (mut secs, mut rel, mut dist) = (0.0, 0.0, 0.0);
+    for ((w, r), p) in m.refs.iter().zip(paired) {
+        secs += w * p.seconds;
+        if p.seconds < pairing::MIN_MATERIAL_S {
+            continue;
+        }
+        rel += w * p.rel_lu;
+        dist += w * p.distance_db;
+        let x = Measured::new(r.scan.clone(), p.selection.clone(), (&m.grid, &m.thirds))?;
+        refs.push((*w, x));
+    }
+    let total: f64 = refs.iter().map(|r| r.0).sum();
+    for r in &mut refs {
+        r.0 /= total;
+    }
+    let sel = whole.clone();
+    let master = Measured::new(m.master.scan.clone(), sel.clone(), (&m.grid, &m.thirds))?;
+    let stems = measure::bands(&m.stem_paths, m.rate, m.master.scan.frames, &sel, &m.grid)?;
+    Ok(Planned {
+        name: name.to_string(),
+        range,
+        master,
+        held: quiet_stems(&stems),
+        stems,
+        paired: PairedRefs {
+            refs,
+            seconds: secs,
+            rel_lu: if total > 0.0 { rel / total } else { f64::NAN },
+            distance_db: if total > 0.0 { dist / total } else { f64::NAN },
+        },
+    })
+}
+
+/// The stems with less than [`MIN_STEM_SHARE`] of the power in the bands where there is any.
+fn quiet_stems(c: &CrossBands) -> Vec<bool> {
+    let total = c.total(false);
+    let bands: Vec<usize> = (0..total.len()).filter(|&b| total[b] > 0.0).collect();
+    (0..c.n)
+        .map(|k| {
+            let own: f64 = bands
+                .iter()
+                .map(|&b| (c.mid[c.pair(k, k)][b] / total[b]).min(1.0))
+                .sum();
+            own < MIN_STEM_SHARE * bands.len() as f64
+        })
+        .collect()
+}
+
+/// Fits every section of `plan` against `target` and adds the automation of what differs
+/// between them to `proposal` (values times `factor`). The reports and the fits, in order.
+pub(crate) fn propose(
+    plan: &Plan,
+    m: &Measurements,
+    global: &Fit,
+    proposal: &mut Proposal,
+    target: &Target,
+    factor: f64,
+    limits: Limits,
+) -> (Vec<SectionReport>, Vec<Fit>) {
+    let fits: Vec<Fit> = plan
+        .sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.matched() {
+                let input = s.input(m, limits, &target.section(i));
+                fit::refit(&input, global, &s.held)
+            } else {
+                global.clone()
+            }
+        })
+        .collect();
+    let reports: Vec<SectionReport> = plan
+        .sections
+        .iter()
+        .zip(&fits)
+        .map(|(s, f)| SectionReport {
+            name: s.name.clone(),
+            from_s: s.range.0,
+            to_s: s.range.1,
+            master_lufs: s.master.selection.loudness_lufs,
+            reference_s: s.paired.seconds,
+            reference_rel_lu: s.paired.rel_lu,
+            distance_db: s.paired.distance_db,
+            matched: s.matched(),
+            held_stems: if s.matched() {
+                names(m, &s.held)
+            } else {
+                Vec::new()
+            },
             stem_db: f.stem_db.clone(),
             eq_db: f.eq.iter().map(|b| b.gain_db).collect(),
             rms_after_db: f.rms_after_db,
-        });
-    }
-    automate(m, global, &reports, proposal, amount);
-    Ok(reports)
+        })
+        .collect();
+    automate(m, global, &reports, proposal, factor);
+    (reports, fits)
+}
+
+/// Each matched section's model error (see [`super::run::model_error`]): the check render
+/// `after` of the proposal (`fits` times `factor`) against the master, over the section.
+pub(crate) fn corrections(
+    plan: &Plan,
+    m: &Measurements,
+    fits: &[Fit],
+    factor: f64,
+    limits: Limits,
+    after: &Measured,
+) -> Result<Vec<Option<Vec<f64>>>, MatchError> {
+    plan.sections
+        .iter()
+        .zip(fits)
+        .map(|(s, f)| {
+            if !s.matched() {
+                return Ok(None);
+            }
+            let input = s.input(m, limits, &Target::WHOLE);
+            let predicted = f.scaled(factor).predicted_db(&input);
+            let sel = s.master.selection.clone();
+            let a = Measured::new(after.scan.clone(), sel, (&m.grid, &m.thirds))?;
+            Ok(Some(model_error(&a, &s.master, &predicted, &input.w_mid)))
+        })
+        .collect()
 }
 
 /// Step automation of the stem sends and EQ gains whose section values differ.
@@ -137,15 +363,23 @@ fn automate(
     global: &Fit,
     reports: &[SectionReport],
     p: &mut Proposal,
-    amount: f64,
+    factor: f64,
 ) {
     let spread = |v: &[f64]| {
         v.iter().copied().fold(f64::MIN, f64::max) - v.iter().copied().fold(f64::MAX, f64::min)
     };
+    let per_section = |vals: &[f64]| {
+        reports
+            .iter()
+            .zip(vals)
+            .map(|(r, v)| format!("{} {v:+.1} dB", r.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for (k, route) in m.routing.stems.iter().enumerate() {
         let vals: Vec<f64> = reports
             .iter()
-            .map(|r| round(amount * r.stem_db[k], 2))
+            .map(|r| round(factor * r.stem_db[k], 2))
             .collect();
         if spread(&vals) < MIN_SPREAD_DB {
             continue;
@@ -159,9 +393,9 @@ fn automate(
                     .map(|(r, v)| (r.from_s, round(s.gain_db + v, 2)))
                     .collect(),
                 why: format!(
-                    "{} per section ({}), each matched to the reference's parts of the same loudness",
+                    "{} per section ({}), each matched to the reference's parts that resemble it",
                     route.stem,
-                    reports.iter().zip(&vals).map(|(r, v)| format!("{} {v:+.1} dB", r.name)).collect::<Vec<_>>().join(", ")
+                    per_section(&vals)
                 ),
             });
         }
@@ -172,13 +406,13 @@ fn automate(
     let mut n = 0;
     let mut autos = Vec::new();
     for (i, b) in global.eq.iter().enumerate() {
-        if round(amount * b.gain_db, 2).abs() < 0.1 {
+        if round(factor * b.gain_db, 2).abs() < 0.1 {
             continue;
         }
         n += 1;
         let vals: Vec<f64> = reports
             .iter()
-            .map(|r| round(amount * r.eq_db[i], 2))
+            .map(|r| round(factor * r.eq_db[i], 2))
             .collect();
         if spread(&vals) < MIN_SPREAD_DB {
             continue;
@@ -194,12 +428,7 @@ fn automate(
                 "{} {:.0} Hz per section ({})",
                 b.kind.name(),
                 b.freq_hz,
-                reports
-                    .iter()
-                    .zip(&vals)
-                    .map(|(r, v)| format!("{} {v:+.1} dB", r.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                per_section(&vals)
             ),
         });
     }

@@ -26,6 +26,21 @@ impl Selection {
         self.hops.get(hop).copied().unwrap_or(false)
     }
 
+    /// The hops chosen in either, with the mean of their loudnesses weighted by their
+    /// lengths.
+    pub fn union(&self, other: &Selection) -> Selection {
+        let (a, b) = (self.seconds(), other.seconds());
+        Selection {
+            hops: self
+                .hops
+                .iter()
+                .zip(&other.hops)
+                .map(|(x, y)| *x || *y)
+                .collect(),
+            loudness_lufs: (a * self.loudness_lufs + b * other.loudness_lufs) / (a + b).max(1e-9),
+        }
+    }
+
     /// Seconds chosen.
     pub fn seconds(&self) -> f64 {
         self.hops.iter().filter(|h| **h).count() as f64 * HOP_S
@@ -84,6 +99,33 @@ pub fn rank(scan: &Scan, range_s: Option<(f64, f64)>, lo_q: f64, hi_q: f64) -> S
     }
 }
 
+/// Whether a short-term loudness is music rather than silence (above BS.1770's absolute
+/// gate).
+pub fn audible(lufs: f64) -> bool {
+    lufs.is_finite() && lufs > ABSOLUTE_GATE_LUFS
+}
+
+/// The `p` quantile of `v` (sorted in place), `None` when empty.
+fn percentile(v: &mut [f64], p: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)])
+}
+
+/// A programme's loud level: the 90th percentile of its audible short-term loudness, LUFS
+/// (`None` when it is silent).
+pub fn loud_level(scan: &Scan) -> Option<f64> {
+    let mut st: Vec<f64> = scan
+        .short_term
+        .iter()
+        .copied()
+        .filter(|l| audible(*l))
+        .collect();
+    percentile(&mut st, 0.9)
+}
+
 /// How far under the loud level (the 90th percentile of the short-term loudness) a window may
 /// be and still count among the loudest sections, LU.
 pub const LOUDEST_RANGE_LU: f64 = 8.0;
@@ -98,43 +140,13 @@ pub fn loudest(scan: &Scan, range_s: Option<(f64, f64)>) -> Selection {
         .short_term
         .iter()
         .enumerate()
-        .filter(|(i, l)| all.hops[*i] && l.is_finite() && **l > ABSOLUTE_GATE_LUFS)
+        .filter(|(i, l)| all.hops[*i] && audible(**l))
         .map(|(_, l)| *l)
         .collect();
-    if st.is_empty() {
+    let Some(loud) = percentile(&mut st, 0.9) else {
         return all;
-    }
-    st.sort_by(f64::total_cmp);
-    let loud = st[((0.9 * (st.len() - 1) as f64).round() as usize).min(st.len() - 1)];
+    };
     let lo =
         st.partition_point(|l| *l < loud - LOUDEST_RANGE_LU) as f64 / (st.len() - 1).max(1) as f64;
     rank(scan, range_s, lo, 1.0)
-}
-
-/// The short-term windows between `from_lu` and `to_lu` under the loud level (the 90th
-/// percentile short-term loudness): the parts of a reference matched to a quieter section.
-/// The nearest windows when none lies in the band.
-pub fn below_loud(scan: &Scan, from_lu: f64, to_lu: f64) -> Selection {
-    let mut st: Vec<f64> = scan
-        .short_term
-        .iter()
-        .copied()
-        .filter(|l| l.is_finite() && *l > ABSOLUTE_GATE_LUFS)
-        .collect();
-    if st.is_empty() {
-        return rank(scan, None, 0.0, 1.0);
-    }
-    st.sort_by(f64::total_cmp);
-    let n = st.len();
-    let loud = st[((0.9 * (n - 1) as f64).round() as usize).min(n - 1)];
-    let (lo, hi) = (loud - to_lu, loud - from_lu);
-    let q = |l: f64| st.partition_point(|x| *x < l) as f64 / (n - 1).max(1) as f64;
-    let (mut a, mut b) = (q(lo), q(hi).min(1.0));
-    if b <= a {
-        // No window in the band: the tenth of the windows nearest to it.
-        let c = q(0.5 * (lo + hi));
-        a = (c - 0.05).max(0.0);
-        b = (c + 0.05).min(1.0);
-    }
-    rank(scan, None, a, b)
 }

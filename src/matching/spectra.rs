@@ -71,13 +71,7 @@ pub fn measure(
 ) -> Result<CrossBands, MatchError> {
     let n = streams.len();
     let size = fft_size(rate);
-    let hop = size / 2;
-    let fft = RealFftPlanner::<f64>::new().plan_fft_forward(size);
-    let window: Vec<f64> = (0..size)
-        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / size as f64).cos())
-        .collect();
-    let bins = size / 2 + 1;
-    let bands = grid.bin_bands(bins, f64::from(rate) / size as f64);
+    let bands = grid.bin_bands(size / 2 + 1, f64::from(rate) / size as f64);
     let pairs = n * (n + 1) / 2;
     let mut out = CrossBands {
         n,
@@ -85,6 +79,44 @@ pub fn measure(
         side: vec![vec![0.0; grid.len()]; pairs],
         frames: 0,
     };
+    for_each_frame(
+        streams,
+        frames,
+        rate,
+        |centre| selection.contains(centre, rate),
+        |_, spectra| {
+            accumulate(&mut out, spectra, &bands);
+            out.frames += 1;
+        },
+    )?;
+    let norm = 1.0 / out.frames.max(1) as f64;
+    for v in out.mid.iter_mut().chain(out.side.iter_mut()).flatten() {
+        *v *= norm;
+    }
+    Ok(out)
+}
+
+/// Mid and side spectra of one frame, per signal: `[signal][0 mid, 1 side][bin]`.
+pub type FrameSpectra = [[Vec<Complex<f64>>; 2]];
+
+/// Walks `streams` (stereo, time-aligned, `frames` long) in Hann-windowed frames of
+/// [`fft_size`] with half overlap; for each frame whose centre (a frame index) `wanted`
+/// accepts, calls `visit` with that centre and the signals' mid and side spectra.
+pub fn for_each_frame(
+    streams: &mut [StemStream],
+    frames: u64,
+    rate: u32,
+    wanted: impl Fn(u64) -> bool,
+    mut visit: impl FnMut(u64, &FrameSpectra),
+) -> Result<(), MatchError> {
+    let n = streams.len();
+    let size = fft_size(rate);
+    let hop = size / 2;
+    let fft = RealFftPlanner::<f64>::new().plan_fft_forward(size);
+    let window: Vec<f64> = (0..size)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / size as f64).cos())
+        .collect();
+    let bins = size / 2 + 1;
     // A sliding buffer of `size` frames per signal and channel.
     let mut buf = vec![[vec![0.0; size], vec![0.0; size]]; n];
     let mut spectra = vec![
@@ -106,7 +138,7 @@ pub fn measure(
             s.read_block(&mut [&mut l[filled..], &mut r[filled..]], need)?;
         }
         let centre = start + size as u64 / 2;
-        if centre < frames && selection.contains(centre, rate) {
+        if centre < frames && wanted(centre) {
             for (b, sp) in buf.iter().zip(&mut spectra) {
                 for (ch, sign) in [(0usize, 1.0f64), (1, -1.0)] {
                     for i in 0..size {
@@ -116,8 +148,7 @@ pub fn measure(
                         .map_err(|e| MatchError::Internal(e.to_string()))?;
                 }
             }
-            accumulate(&mut out, &spectra, &bands);
-            out.frames += 1;
+            visit(centre, &spectra);
         }
         for b in &mut buf {
             for ch in b.iter_mut() {
@@ -127,11 +158,7 @@ pub fn measure(
         filled = size - hop;
         start += hop as u64;
     }
-    let norm = 1.0 / out.frames.max(1) as f64;
-    for v in out.mid.iter_mut().chain(out.side.iter_mut()).flatten() {
-        *v *= norm;
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// Adds one frame's cross powers per band.

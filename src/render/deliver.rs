@@ -274,6 +274,43 @@ enum Mode {
     },
 }
 
+/// For a lossy deliverable: its encoding job (what `dest` becomes), with `dest` turned into the
+/// temporary float PCM file the encoder reads; `None` for WAV and FLAC.
+fn lossy_job(
+    d: &Deliverable,
+    dest: &mut PathBuf,
+    out_dir: &Path,
+    ceiling: Option<f64>,
+    at: &str,
+) -> Result<Option<LossyJob>, RenderError> {
+    if !d.format.is_lossy() {
+        return Ok(None);
+    }
+    let settings = d.lossy.unwrap_or(crate::io::lossy::LossySettings {
+        bitrate_kbps: crate::io::lossy::default_bitrate_kbps(d.format),
+        codec_safe: Default::default(),
+        max_encodes: super::codec_safe::MAX_ENCODES,
+    });
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = dest.parent().unwrap_or(out_dir).to_path_buf();
+    let pcm = crate::io::temp::path_in(&folder, &format!("{name}.pcm.wav")).map_err(|source| {
+        OutputError::Io {
+            path: crate::io::temp::dir_for(&folder),
+            source,
+        }
+    })?;
+    Ok(Some(LossyJob {
+        format: d.format,
+        dest: std::mem::replace(dest, pcm),
+        settings,
+        ceiling,
+        at: at.to_string(),
+    }))
+}
+
 /// A deliverable being written.
 pub struct DeliverableSink {
     output_index: usize,
@@ -327,11 +364,13 @@ fn output_of(
             ))
         })?,
         None if outputs.len() == 1 => 0,
-        None => return Err(RenderError::Invalid(format!(
+        None => {
+            return Err(RenderError::Invalid(format!(
             "{at}the graph has several outputs ({}): say which one deliverable `{}` is made from",
             outputs.join(", "),
             d.file
-        ))),
+        )))
+        }
     };
     Ok((index, outputs[index].to_string()))
 }
@@ -416,34 +455,7 @@ impl DeliverableSink {
         };
         let ceiling = d.ceiling_dbtp.or(session.ceiling_dbtp);
         let mut dest = out_dir.join(expand_file_name(&d.file, session));
-        let lossy = match (lossy_format, d.lossy) {
-            (true, settings) => {
-                let settings = settings.unwrap_or(crate::io::lossy::LossySettings {
-                    bitrate_kbps: crate::io::lossy::default_bitrate_kbps(d.format),
-                    codec_safe: Default::default(),
-                    max_encodes: super::codec_safe::MAX_ENCODES,
-                });
-                let name = dest
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let folder = dest.parent().unwrap_or(out_dir).to_path_buf();
-                let pcm = crate::io::temp::path_in(&folder, &format!("{name}.pcm.wav")).map_err(
-                    |source| OutputError::Io {
-                        path: crate::io::temp::dir_for(&folder),
-                        source,
-                    },
-                )?;
-                Some(LossyJob {
-                    format: d.format,
-                    dest: std::mem::replace(&mut dest, pcm),
-                    settings,
-                    ceiling,
-                    at: at.to_string(),
-                })
-            }
-            (false, _) => None,
-        };
+        let lossy = lossy_job(d, &mut dest, out_dir, ceiling, &at)?;
         let pcm_kind = if lossy.is_some() {
             FileFormat::Wav
         } else {

@@ -622,13 +622,15 @@ fn format_of(
         Some("flac") => FileFormat::Flac,
         Some("mp3") => FileFormat::Mp3,
         Some("opus") => FileFormat::Opus,
-        Some(other) => return Err(recipe_err(
-            origin,
-            format!(
+        Some(other) => {
+            return Err(recipe_err(
+                origin,
+                format!(
                 "unknown deliverable format `{other}`: use \"wav\", \"flac\", \"mp3\" or \"opus\" \
                      (AAC is not offered: see docs/delivery.md)"
             ),
-        )),
+            ))
+        }
     };
     if format.is_lossy() && !crate::io::lossy::AVAILABLE {
         return Err(recipe_err(

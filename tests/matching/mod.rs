@@ -14,17 +14,50 @@ use stemgraph::script::load_recipe;
 /// A folder with the demo song's stems (`stems/`) and the demo recipe (`demo.lua`).
 #[cfg(feature = "demo")]
 pub fn demo_project(seconds: f64, seed: u64) -> tempfile::TempDir {
-    use stemgraph::demo::{write_demo, DemoOptions};
     let dir = tempfile::tempdir().unwrap();
+    write_demo_project(dir.path(), seconds, seed);
+    dir
+}
+
+/// [`demo_project`] in a [`SharedDir`]: for a project the tests of a file share (a
+/// `static`, which is never dropped).
+#[cfg(feature = "demo")]
+pub fn shared_demo_project(name: &str, seconds: f64, seed: u64) -> SharedDir {
+    let dir = SharedDir::new(name);
+    write_demo_project(dir.path(), seconds, seed);
+    dir
+}
+
+#[cfg(feature = "demo")]
+fn write_demo_project(dir: &Path, seconds: f64, seed: u64) {
+    use stemgraph::demo::{write_demo, DemoOptions};
     let opts = DemoOptions {
         seconds,
         seed,
         ..DemoOptions::default()
     };
-    write_demo(dir.path(), &opts).unwrap();
+    write_demo(dir, &opts).unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(repo.join("scripts/demo.lua"), dir.path().join("demo.lua")).unwrap();
-    dir
+    std::fs::copy(repo.join("scripts/demo.lua"), dir.join("demo.lua")).unwrap();
+}
+
+/// A folder in the target's temporary folder, emptied when made: one per name however often
+/// the tests run (a `TempDir` in a `static` is never dropped, so it would leak one a run).
+pub struct SharedDir(PathBuf);
+
+impl SharedDir {
+    /// The empty folder `name`.
+    pub fn new(name: &str) -> SharedDir {
+        let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        SharedDir(p)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
 /// Writes `lua` as `name.lua` in `dir`, renders its first deliverable into `dir/name/` and
@@ -130,6 +163,22 @@ pub fn third_octave_diff(a: &Path, b: &Path, rate: u32) -> (Vec<f64>, f64, f64) 
         .map(|(x, y)| x - y)
         .collect();
     (d, ma.scan.integrated_lufs, mb.scan.integrated_lufs)
+}
+
+/// As [`third_octave_diff`], both measured over their loudest windows within `range_s`
+/// (seconds): the band differences only.
+pub fn third_octave_diff_in(a: &Path, b: &Path, rate: u32, range_s: (f64, f64)) -> Vec<f64> {
+    let m = |p: &Path| {
+        let s = scan::scan(p, rate).unwrap();
+        let sel = select::loudest(&s, Some(range_s));
+        Measured::new(s, sel, (&Grid::fit(), &Grid::third_octave())).unwrap()
+    };
+    let (ma, mb) = (m(a), m(b));
+    ma.levels(false, true)
+        .iter()
+        .zip(mb.levels(false, true))
+        .map(|(x, y)| x - y)
+        .collect()
 }
 
 /// Largest absolute value.

@@ -3,7 +3,11 @@
 //! - `org.stemgraph.testgain-stereo`: a stereo gain,
 //! - `org.stemgraph.testgain-mono`: the same on one channel,
 //! - `org.stemgraph.testgain-key`: stereo, with a second (side-chain, `key`) stereo input added to
-//!   the main input before the gain.
+//!   the main input before the gain,
+//! - `org.stemgraph.testgain-broken`: listed, but fails to instantiate.
+//!
+//! A bundle whose file name ends with the value of `STEMGRAPH_TESTGAIN_CRASH` aborts the process
+//! when it is loaded (the scan of `stemgraph plugins` must survive it).
 //!
 //! Each has one parameter, `gain_db` (−60 … +12 dB, default 0), changed by **sample-accurate
 //! parameter events**: a change applies from the event's sample offset on, with no smoothing, so
@@ -52,16 +56,23 @@ enum Variant {
     Stereo,
     Mono,
     Key,
+    Broken,
 }
 
 impl Variant {
-    const ALL: [Variant; 3] = [Variant::Stereo, Variant::Mono, Variant::Key];
+    const ALL: [Variant; 4] = [
+        Variant::Stereo,
+        Variant::Mono,
+        Variant::Key,
+        Variant::Broken,
+    ];
 
     fn id(self) -> &'static str {
         match self {
             Variant::Stereo => "org.stemgraph.testgain-stereo",
             Variant::Mono => "org.stemgraph.testgain-mono",
             Variant::Key => "org.stemgraph.testgain-key",
+            Variant::Broken => "org.stemgraph.testgain-broken",
         }
     }
 
@@ -70,13 +81,14 @@ impl Variant {
             Variant::Stereo => "stemgraph test gain (stereo)",
             Variant::Mono => "stemgraph test gain (mono)",
             Variant::Key => "stemgraph test gain (stereo + key)",
+            Variant::Broken => "stemgraph test gain that fails to instantiate",
         }
     }
 
     fn channels(self) -> usize {
         match self {
             Variant::Mono => 1,
-            Variant::Stereo | Variant::Key => 2,
+            Variant::Stereo | Variant::Key | Variant::Broken => 2,
         }
     }
 }
@@ -406,6 +418,9 @@ impl PluginFactoryImpl for Factory {
             host_info,
             desc,
             move |_host| {
+                if variant == Variant::Broken {
+                    return Err(PluginError::Message("this test plugin never instantiates"));
+                }
                 Ok(Shared {
                     variant,
                     gain_db: AtomicU64::new(GAIN_DEFAULT.to_bits()),
@@ -422,8 +437,15 @@ pub struct TestGainEntry {
 }
 
 impl Entry for TestGainEntry {
-    fn new(_bundle_path: Option<&CStr>) -> Result<Self, EntryLoadError> {
+    fn new(bundle_path: Option<&CStr>) -> Result<Self, EntryLoadError> {
         use clack_plugin::plugin::features::{AUDIO_EFFECT, MONO, STEREO};
+        if let (Some(crash), Some(path)) =
+            (std::env::var_os("STEMGRAPH_TESTGAIN_CRASH"), bundle_path)
+        {
+            if path.to_bytes().ends_with(crash.as_encoded_bytes()) {
+                std::process::abort();
+            }
+        }
         let descriptors = Variant::ALL
             .iter()
             .map(|&v| {

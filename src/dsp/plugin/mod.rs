@@ -172,18 +172,23 @@ fn take_options(config: &mut ProcessorConfig) -> Result<Options, String> {
     Ok(Options { source, state })
 }
 
-/// The closest of `known` to `name`, up to three, as "; the closest: a, b, c".
-pub fn unknown_message(what: &str, name: &str, known: &[String]) -> String {
+/// The closest of `known` to `name`, up to three, quoted, closest first.
+pub fn closest(name: &str, known: &[String]) -> Vec<String> {
     let mut scored: Vec<(usize, &String)> = known
         .iter()
         .map(|k| (crate::suggest::edit_distance(name, k), k))
         .collect();
     scored.sort();
-    let close: Vec<String> = scored
+    scored
         .iter()
         .take(3)
         .map(|(_, k)| format!("`{k}`"))
-        .collect();
+        .collect()
+}
+
+/// That `name` is not installed, with the closest of `known` (up to three).
+pub fn unknown_message(what: &str, name: &str, known: &[String]) -> String {
+    let close = closest(name, known);
     if close.is_empty() {
         format!("no {what} `{name}` is installed (none are: see `stemgraph plugins`)")
     } else {

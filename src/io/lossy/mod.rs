@@ -19,8 +19,8 @@ mod mp3;
 pub mod ogg_opus;
 
 use super::atomic::{AtomicFile, OutputError};
+use super::format::FileFormat;
 use crate::dsp::AudioRef;
-use crate::session::FileFormat;
 use std::path::{Path, PathBuf};
 
 /// What the codec-safe solve may do to the encoder's input when the decoded file's true peak
@@ -123,7 +123,7 @@ pub fn default_rate(format: FileFormat, session_rate: u32) -> u32 {
     match format {
         FileFormat::Opus => OPUS_RATE_HZ,
         FileFormat::Mp3 if MP3_RATES_HZ.contains(&session_rate) => session_rate,
-        FileFormat::Mp3 if session_rate % 44_100 == 0 => 44_100,
+        FileFormat::Mp3 if session_rate.is_multiple_of(44_100) => 44_100,
         _ => 48_000,
     }
 }

@@ -158,9 +158,9 @@ fn locate(id: &str, path: Option<&Path>) -> Result<(PathBuf, Bundle), String> {
         }
         let ids: Vec<String> = b.plugins.iter().map(|(i, _)| i.clone()).collect();
         return Err(format!(
-            "{} (in `{}`)",
-            super::unknown_message("CLAP plugin", id, &ids),
-            path.display()
+            "the CLAP bundle `{}` has no plugin `{id}`; the closest: {}",
+            path.display(),
+            super::closest(id, &ids).join(", ")
         ));
     }
     let mut ids = Vec::new();
