@@ -36,7 +36,24 @@ function Node:chain(processors) end
 ---@alias stemgraph.Time number|string|{ bar: integer, beat?: number }
 ---@alias stemgraph.Shape "linear"|"step"|"linear_db"|"smooth"|"exp"
 
----@class stemgraph.SessionOptions
+---@class stemgraph.Metadata
+---@field album? string album title
+---@field album_artist? string
+---@field track? integer track number, from 1
+---@field track_total? integer
+---@field isrc? string ISRC, CC-XXX-YY-NNNNN (checked)
+---@field upc? string UPC-A (12 digits) or EAN-13 (13 digits), check digit checked
+---@field composer? string
+---@field songwriter? string
+---@field genre? string
+---@field date? string
+---@field copyright? string
+---@field label? string
+---@field comment? string
+---@field originator? string BWF Originator (default "stemgraph")
+---@field origination? string "YYYY-MM-DD[ HH:MM:SS]" (BWF origination; default SOURCE_DATE_EPOCH, else blank)
+
+---@class stemgraph.SessionOptions: stemgraph.Metadata
 ---@field title? string
 ---@field artist? string
 ---@field sample_rate_hz? integer
@@ -67,6 +84,8 @@ function Node:chain(processors) end
 ---@field seed? integer
 ---@field silence? { lead?: number, tail?: number }
 ---@field tags? table<string, string|number>
+---@field bext? boolean|{ description?: string, originator?: string, originator_reference?: string } WAV: the BWF bext chunk (on by default)
+---@field ixml? boolean WAV: an iXML chunk
 
 ---@class stemgraph.Session
 local Session = {}
@@ -135,24 +154,23 @@ function flac(options) end
 ---@field target_lufs? number
 ---@field ceiling_dbtp? number
 
----@class stemgraph.Song
+---@class stemgraph.Song: stemgraph.Metadata
 ---@field title? string
 ---@field recipe? string a recipe file for this song (instead of a template and stems)
 ---@field template? string
 ---@field stems? string|table<string, string> a stems folder, or the template's stem table
----@field isrc? string
 ---@field gap_s? number
 ---@field master? table
 ---@field deliver? stemgraph.Deliverable[]
 
----@class stemgraph.AlbumOptions
+---@class stemgraph.AlbumOptions: stemgraph.Metadata
 ---@field title? string
 ---@field artist? string
 ---@field template? string
 ---@field master? table
 ---@field policy? stemgraph.AlbumPolicy
 ---@field deliver? stemgraph.Deliverable[]
----@field cd? boolean|{ file?: string, cue?: string }
+---@field cd? boolean|{ file?: string, cue?: string, ddp?: boolean|string|{ folder?: string, master_id?: string, pregap_s?: number } }
 ---@field gap_s? number
 ---@field songs stemgraph.Song[]
 

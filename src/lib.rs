@@ -82,9 +82,9 @@
 pub mod album;
 pub mod analysis;
 pub mod automation;
+pub mod delivery;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod delivery;
 pub mod dsp;
 pub mod embed;
 pub mod engine;
@@ -93,6 +93,7 @@ pub mod io;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod matching;
+pub mod metadata;
 pub mod pool;
 pub mod render;
 pub mod script;

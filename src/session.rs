@@ -58,10 +58,40 @@ pub struct Deliverable {
     pub lead_silence_s: f64,
     /// Seconds of silence after the song.
     pub tail_silence_s: f64,
+    /// What a WAV file carries besides its tags (`bext`, `iXML`).
+    pub bwf: BwfDecl,
     /// Encoder settings of a lossy deliverable (MP3, Opus): bit rate and the codec-safe solve.
     pub lossy: Option<crate::io::lossy::LossySettings>,
     /// Where the recipe declared it.
     pub origin: Option<Origin>,
+}
+
+/// The broadcast-WAV chunks of a WAV deliverable (`wav { bext = { … }, ixml = true }`); FLAC
+/// ignores them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BwfDecl {
+    /// Whether the file has a `bext` chunk (on by default).
+    pub bext: bool,
+    /// Description (default: "TITLE - ARTIST").
+    pub description: Option<String>,
+    /// Originator (default: the metadata's `originator`, else "stemgraph").
+    pub originator: Option<String>,
+    /// OriginatorReference (default: blank).
+    pub originator_reference: Option<String>,
+    /// Whether the file has an `iXML` chunk (off by default).
+    pub ixml: bool,
+}
+
+impl Default for BwfDecl {
+    fn default() -> Self {
+        BwfDecl {
+            bext: true,
+            description: None,
+            originator: None,
+            originator_reference: None,
+            ixml: false,
+        }
+    }
 }
 
 /// A song as a recipe describes it.
@@ -71,6 +101,8 @@ pub struct Session {
     pub title: String,
     /// Artist, if given.
     pub artist: Option<String>,
+    /// Album, track, ISRC, UPC and the rest (see [`crate::metadata`]).
+    pub metadata: crate::metadata::Metadata,
     /// The recipe file.
     pub recipe: PathBuf,
     /// Sample rate fixed by the recipe; otherwise the most common stem rate.

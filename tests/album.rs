@@ -576,32 +576,7 @@ fn decoded_ints(path: &Path, bits: u32) -> Vec<Vec<i64>> {
 
 /// The tags of a FLAC file as symphonia reads them (key upper-cased).
 fn symphonia_tags(path: &Path) -> BTreeMap<String, String> {
-    use symphonia::core::formats::probe::Hint;
-    use symphonia::core::formats::FormatOptions;
-    use symphonia::core::io::MediaSourceStream;
-    use symphonia::core::meta::MetadataOptions;
-    let file = std::fs::File::open(path).unwrap();
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    hint.with_extension("flac");
-    let mut reader = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .unwrap();
-    let mut metadata = reader.metadata();
-    let revision = metadata
-        .skip_to_latest()
-        .expect("symphonia reads no metadata");
-    revision
-        .media
-        .tags
-        .iter()
-        .map(|t| (t.raw.key.to_ascii_uppercase(), t.raw.value.to_string()))
-        .collect()
+    common::flac::symphonia_tags(path)
 }
 
 /// The samples of a PCM WAV's `data` chunk, as stored.

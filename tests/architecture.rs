@@ -30,6 +30,8 @@ const LAYERS: &[&str] = &[
     "graph",
     // Running a graph in a host's own audio callback (builder, runtime, handle).
     "embed",
+    // What a song says about itself (album, track, ISRC, UPC, …) and its tags.
+    "metadata",
     "io",
     "session",
     "analysis",

@@ -76,7 +76,11 @@ fn decoded_lossy_files_hold_the_ceiling_that_a_plain_encode_breaks() {
     let ff = have("ffmpeg");
     let master = ff.then(|| ffmpeg_r128(&out.join("master.wav")));
     if let Some(m) = &master {
-        assert!((m.integrated - TARGET).abs() < 0.5, "master at {} LUFS", m.integrated);
+        assert!(
+            (m.integrated - TARGET).abs() < 0.5,
+            "master at {} LUFS",
+            m.integrated
+        );
     }
     for name in ["mp3_320.mp3", "mp3_128.mp3", "opus_160.opus"] {
         let plain_name = name.replacen('.', "_plain.", 1);
@@ -116,7 +120,10 @@ fn decoded_lossy_files_hold_the_ceiling_that_a_plain_encode_breaks() {
         // 128 kbit/s drops the top octave); the solve keeps MP3 320 within 0.2 LU of the master.
         // At 128 kbit/s and in Opus the codec's peaks move by more than its input, and the
         // solve pays in loudness: its figure is printed above and in the report.
-        assert!((l.plain_decoded_lufs - l.pcm_lufs).abs() <= 0.6, "{name}: {l:?}");
+        assert!(
+            (l.plain_decoded_lufs - l.pcm_lufs).abs() <= 0.6,
+            "{name}: {l:?}"
+        );
         if name == "mp3_320.mp3" {
             assert!((l.decoded_lufs - l.pcm_lufs).abs() <= 0.2, "{name}: {l:?}");
         }
@@ -131,7 +138,10 @@ fn decoded_lossy_files_hold_the_ceiling_that_a_plain_encode_breaks() {
                 r.integrated, m.integrated
             );
             assert!(tp <= CEILING, "{name}: ffmpeg reads {tp:.3} dBTP");
-            assert!(plain_tp > CEILING, "{plain_name}: ffmpeg reads {plain_tp:.3} dBTP");
+            assert!(
+                plain_tp > CEILING,
+                "{plain_name}: ffmpeg reads {plain_tp:.3} dBTP"
+            );
             if name == "mp3_320.mp3" {
                 assert!(
                     (r.integrated - m.integrated).abs() <= 0.2,
@@ -182,7 +192,10 @@ fn decoded_lossy_files_hold_the_ceiling_that_a_plain_encode_breaks() {
         assert!(!mp3["lossy"][k].is_null(), "lossy.{k} in {mp3}");
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("codec TP") && md.contains("`mp3_128.mp3`"), "{md}");
+    assert!(
+        md.contains("codec TP") && md.contains("`mp3_128.mp3`"),
+        "{md}"
+    );
 }
 
 /// The value of tag `key` (case-insensitive) among ffprobe's format or stream tags.
@@ -199,7 +212,11 @@ fn ffprobe_tags(path: &Path) -> Vec<(String, String)> {
         .arg(path)
         .output()
         .unwrap();
-    assert!(probe.status.success(), "ffprobe failed on {}", path.display());
+    assert!(
+        probe.status.success(),
+        "ffprobe failed on {}",
+        path.display()
+    );
     let json: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
     let mut tags = Vec::new();
     let mut take = |v: &serde_json::Value| {
@@ -322,9 +339,15 @@ fn presets_choose_format_rate_bitrate_and_ceiling_and_fields_override_them() {
     assert_eq!(d[1].format, FileFormat::Mp3);
     assert_eq!(d[1].lossy.unwrap().bitrate_kbps, 256);
     assert_eq!(d[1].sample_rate, Some(44_100));
-    assert_eq!((d[2].format, d[2].bits, d[2].sample_rate), (FileFormat::Wav, 16, Some(44_100)));
+    assert_eq!(
+        (d[2].format, d[2].bits, d[2].sample_rate),
+        (FileFormat::Wav, 16, Some(44_100))
+    );
     assert_eq!(d[2].dither, stemgraph::session::DitherKind::Tpdf);
-    assert_eq!((d[3].format, d[3].bits, d[3].ceiling_dbtp), (FileFormat::Flac, 24, Some(-1.5)));
+    assert_eq!(
+        (d[3].format, d[3].bits, d[3].ceiling_dbtp),
+        (FileFormat::Flac, 24, Some(-1.5))
+    );
     let out = dir.path().join("out");
     let result = render(&session, RenderOptions::new(&out)).unwrap();
     assert_eq!(result.files.len(), 4);
@@ -352,7 +375,10 @@ fn the_platform_table_turns_a_loud_master_down_and_a_quiet_one_up_only_as_far_as
         let r = result.report.unwrap();
         let m = &r.outputs[0].meters;
         let (lufs, tp) = (m.integrated_lufs, m.true_peak_dbtp);
-        eprintln!("target {target}: master {lufs:.2} LUFS, {tp:.2} dBTP; {:?}", r.platforms);
+        eprintln!(
+            "target {target}: master {lufs:.2} LUFS, {tp:.2} dBTP; {:?}",
+            r.platforms
+        );
         assert!((lufs - target).abs() < 0.5);
         // Spotify −14, up only to −1 dBTP; YouTube, Tidal, Amazon −14 and Deezer −15 down only;
         // Apple −16 up to −1 dBTP; SoundCloud and CD: nothing.
@@ -373,9 +399,16 @@ fn the_platform_table_turns_a_loud_master_down_and_a_quiet_one_up_only_as_far_as
             let apple = -16.0 - lufs;
             let apple = if apple <= 0.0 { apple } else { apple.min(room) };
             assert!(close(gain(&r, "apple_music"), apple));
-            let loud = r.platforms.iter().find(|p| p.platform == "spotify_loud").unwrap();
+            let loud = r
+                .platforms
+                .iter()
+                .find(|p| p.platform == "spotify_loud")
+                .unwrap();
             assert!(close(loud.gain_db, -11.0 - lufs));
-            assert!(loud.limiter_engages, "+5 dB on a −1 dBTP master hits the limiter");
+            assert!(
+                loud.limiter_engages,
+                "+5 dB on a −1 dBTP master hits the limiter"
+            );
         }
         assert_eq!(gain(&r, "soundcloud"), 0.0);
         assert_eq!(gain(&r, "cd"), 0.0);
@@ -398,18 +431,42 @@ fn error_of(deliver: &str) -> String {
 fn bad_lossy_input_is_a_clear_error_at_the_recipes_line() {
     // The deliverable is on line 14 of the recipe.
     for (deliver, says) in [
-        ("s:deliver { preset = \"napster\" }", "unknown deliverable preset `napster`"),
-        ("s:deliver { format = \"aac\" }", "unknown deliverable format `aac`"),
+        (
+            "s:deliver { preset = \"napster\" }",
+            "unknown deliverable preset `napster`",
+        ),
+        (
+            "s:deliver { format = \"aac\" }",
+            "unknown deliverable format `aac`",
+        ),
         (
             "s:deliver { format = \"mp3\", bitrate_kbps = 100 }",
             "MP3 (MPEG-1 Layer III) encodes at",
         ),
-        ("s:deliver { format = \"opus\", bitrate_kbps = 600 }", "Opus encodes at 6 to 510"),
-        ("s:deliver { format = \"opus\", sample_rate_hz = 44100 }", "Ogg Opus deliverables are 48000 Hz"),
-        ("s:deliver { format = \"mp3\", bits = 16 }", "encoded from float"),
-        ("s:deliver { format = \"wav\", bitrate_kbps = 320 }", "are for lossy deliverables"),
-        ("s:deliver { format = \"mp3\", codec_safe = \"maybe\" }", "unknown codec_safe"),
-        ("s:deliver { format = \"opus\", max_encodes = 9 }", "makes 1 to 4 encodes"),
+        (
+            "s:deliver { format = \"opus\", bitrate_kbps = 600 }",
+            "Opus encodes at 6 to 510",
+        ),
+        (
+            "s:deliver { format = \"opus\", sample_rate_hz = 44100 }",
+            "Ogg Opus deliverables are 48000 Hz",
+        ),
+        (
+            "s:deliver { format = \"mp3\", bits = 16 }",
+            "encoded from float",
+        ),
+        (
+            "s:deliver { format = \"wav\", bitrate_kbps = 320 }",
+            "are for lossy deliverables",
+        ),
+        (
+            "s:deliver { format = \"mp3\", codec_safe = \"maybe\" }",
+            "unknown codec_safe",
+        ),
+        (
+            "s:deliver { format = \"opus\", max_encodes = 9 }",
+            "makes 1 to 4 encodes",
+        ),
     ] {
         let e = error_of(deliver);
         assert!(e.contains("song.lua:14"), "{deliver}: {e}");
@@ -438,9 +495,15 @@ fn a_ceiling_the_codec_cannot_meet_within_the_bound_is_an_error_with_the_figure(
     };
     eprintln!("{e}");
     assert!(e.contains("song.lua:14"), "{e}");
-    assert!(e.contains("over its ceiling of -1.00 dBTP, after 1 encode"), "{e}");
+    assert!(
+        e.contains("over its ceiling of -1.00 dBTP, after 1 encode"),
+        "{e}"
+    );
     assert!(e.contains("the plain encode peaked at"), "{e}");
-    assert!(!out.join("x.mp3").exists(), "no file over the ceiling is left");
+    assert!(
+        !out.join("x.mp3").exists(),
+        "no file over the ceiling is left"
+    );
 }
 
 #[test]
@@ -462,9 +525,16 @@ fn the_streaming_script_delivers_every_preset_under_its_ceiling() {
         assert!(f.wav.path.exists(), "{}", f.wav.path.display());
         if let Some(l) = &f.lossy {
             let ceiling = f.ceiling_dbtp.unwrap();
-            assert!(l.codec_true_peak_dbtp <= ceiling, "{}: {l:?}", f.wav.path.display());
+            assert!(
+                l.codec_true_peak_dbtp <= ceiling,
+                "{}: {l:?}",
+                f.wav.path.display()
+            );
         }
     }
     assert_eq!(result.files.iter().filter(|f| f.lossy.is_some()).count(), 4);
-    assert!(!result.warnings.iter().any(|w| w.contains("over its ceiling")));
+    assert!(!result
+        .warnings
+        .iter()
+        .any(|w| w.contains("over its ceiling")));
 }

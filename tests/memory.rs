@@ -90,7 +90,9 @@ fn a_ten_times_longer_song_needs_no_more_memory() {
     let master = hound::WavReader::open(long.join("out/master.wav")).unwrap();
     assert_eq!(master.duration(), 300 * 48_000);
     for lossy in ["master.mp3", "master.opus"] {
-        let bytes = std::fs::metadata(long.join("out").join(lossy)).unwrap().len();
+        let bytes = std::fs::metadata(long.join("out").join(lossy))
+            .unwrap()
+            .len();
         // At least 90 % of 300 s at the bit rate asked for (96 kbit/s at the least).
         assert!(bytes > 300 * 96_000 / 8 * 9 / 10, "{lossy}: {bytes} bytes");
     }

@@ -53,6 +53,9 @@ pub struct CdOutcome {
     pub total_samples: u64,
     /// The tracks.
     pub tracks: Vec<CueTrack>,
+    /// The DDP fileset made from the image, if asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ddp: Option<super::ddp::DdpOutcome>,
 }
 
 /// A sample position as `mm:ss:ff` (minutes, seconds, 1/75 s frames).
@@ -208,12 +211,15 @@ pub fn write(
         path: cue_path.clone(),
         source,
     })?;
-    Ok(Some(CdOutcome {
+    let mut outcome = CdOutcome {
         image: image_rel,
         cue: cue_rel,
         total_samples: pos,
         tracks: cue_tracks,
-    }))
+        ddp: None,
+    };
+    outcome.ddp = super::ddp::write(album, out, &outcome)?;
+    Ok(Some(outcome))
 }
 
 #[cfg(test)]

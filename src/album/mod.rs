@@ -23,6 +23,7 @@
 //! What the album file declares is plain data ([`spec`]), read by [`crate::script::load_album`].
 
 pub mod cd;
+pub mod ddp;
 pub mod gain;
 pub mod hash;
 pub mod plan;

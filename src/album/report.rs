@@ -387,6 +387,16 @@ pub fn markdown(r: &AlbumReport) -> String {
                 t.index01
             );
         }
+        if let Some(d) = &cd.ddp {
+            let _ = writeln!(
+                s,
+                "\nDDP 2.00 fileset `{}/`: {} sectors with the pre-gap, {} files with their MD5s \
+                 (`CHECKSUM.MD5`).",
+                d.folder,
+                d.sectors,
+                d.files.len()
+            );
+        }
     }
     s
 }

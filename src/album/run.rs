@@ -167,7 +167,8 @@ fn report_key(ctx: &AlbumContext<'_>, renders: &[RenderRecord]) -> String {
     k.part("title", &ctx.spec.title)
         .part("artist", &format!("{:?}", ctx.spec.artist))
         .part("policy", &format!("{:?}", ctx.spec.policy))
-        .part("cd", &format!("{:?}", ctx.spec.cd));
+        .part("cd", &format!("{:?}", ctx.spec.cd))
+        .part("metadata", &format!("{:?}", ctx.spec.metadata));
     for (s, r) in ctx.spec.songs.iter().zip(renders) {
         k.part("render", &r.key)
             .part("gap", &format!("{:?}", s.gap_before_s))
@@ -201,17 +202,27 @@ pub(crate) fn report_phase(
     if let Some(m) = &previous {
         let cd_there = match &ctx.spec.cd {
             None => true,
-            Some(cd) => [&cd.file, &cd.cue].iter().all(|p| {
-                ctx.out_dir
-                    .join(super::spec::expand_album_pattern(
-                        p,
-                        None,
-                        &ctx.spec.title,
-                        ctx.spec.artist.as_deref(),
-                        None,
-                    ))
-                    .is_file()
-            }),
+            Some(cd) => {
+                let ddp_id = cd
+                    .ddp
+                    .as_ref()
+                    .map(|d| format!("{}/CHECKSUM.MD5", d.folder));
+                let there = [Some(&cd.file), Some(&cd.cue), ddp_id.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .all(|p| {
+                        ctx.out_dir
+                            .join(super::spec::expand_album_pattern(
+                                p,
+                                None,
+                                &ctx.spec.title,
+                                ctx.spec.artist.as_deref(),
+                                None,
+                            ))
+                            .is_file()
+                    });
+                there
+            }
         };
         if m.report_key == key && json_path.is_file() && md_path.is_file() && cd_there {
             ctx.say("album report unchanged");

@@ -294,6 +294,11 @@ pub fn album_session(ctx: &AlbumContext<'_>, song: &SongSpec) -> (Session, Optio
         seed: CD_DITHER_SEED,
         lead_silence_s: 0.0,
         tail_silence_s: 0.0,
+        // A working file: no metadata, no measuring pass.
+        bwf: crate::session::BwfDecl {
+            bext: false,
+            ..Default::default()
+        },
         lossy: None,
         origin: None,
     });

@@ -78,6 +78,19 @@ pub struct CdImage {
     pub file: String,
     /// The CUE sheet's file name.
     pub cue: String,
+    /// A DDP 2.00 fileset of the image for replication, if asked for.
+    pub ddp: Option<DdpSpec>,
+}
+
+/// A DDP fileset (`cd = { ddp = "DDP" }` or `ddp = { folder = …, master_id = …, pregap_s = … }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DdpSpec {
+    /// The folder (relative to the output folder; `{album}` and `{artist}` expanded).
+    pub folder: String,
+    /// The master id (catalogue number) of `DDPID`, up to 48 characters.
+    pub master_id: String,
+    /// Seconds of silence before track 1 (index 00 to 01), at least 2.
+    pub pregap_s: f64,
 }
 
 /// One song of the album.
@@ -110,6 +123,8 @@ pub struct AlbumSpec {
     pub policy: Policy,
     /// The CD image, if asked for.
     pub cd: Option<CdImage>,
+    /// The album file's metadata keys (`upc`, `genre`, …): every song's defaults.
+    pub metadata: crate::metadata::Metadata,
     /// The songs in running order.
     pub songs: Vec<SongSpec>,
 }
@@ -126,27 +141,7 @@ impl AlbumSpec {
     }
 }
 
-/// Normalizes an ISRC (`CC-XXX-YY-NNNNN`, hyphens optional) to its 12 characters, upper case.
-pub fn normalize_isrc(isrc: &str) -> Result<String, String> {
-    let s: String = isrc
-        .chars()
-        .filter(|c| *c != '-' && *c != ' ')
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let b = s.as_bytes();
-    let ok = b.len() == 12
-        && b[..2].iter().all(u8::is_ascii_uppercase)
-        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
-        && b[5..].iter().all(u8::is_ascii_digit);
-    if ok {
-        Ok(s)
-    } else {
-        Err(format!(
-            "`{isrc}` is not an ISRC: it is 12 characters, CC-XXX-YY-NNNNN (country, registrant, \
-             year, designation)"
-        ))
-    }
-}
+pub use crate::metadata::normalize_isrc;
 
 /// Expands the album placeholders of a file-name pattern: `{track}`, `{track:02}` (any width),
 /// `{album}`, `{artist}`, `{isrc}`. `{title}` is left for the deliverable pipeline. Values are made

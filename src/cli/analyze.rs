@@ -4,10 +4,10 @@
 use super::CliError;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use stemgraph::delivery::platforms::{self, Normalization};
 use stemgraph::analysis::analyze::{
     analyze_with, Analysis, AnalyzeOptions, Difference, FileAnalysis,
 };
+use stemgraph::delivery::platforms::{self, Normalization};
 
 /// Arguments of `analyze`.
 #[derive(clap::Args)]

@@ -245,7 +245,9 @@ pub fn markdown(rows: &[Normalization]) -> String {
             if r.limiter_engages { "yes" } else { "no" }
         ));
     }
-    s.push_str("\n\\* not published by the platform: the figure measured by others (docs/delivery.md).\n");
+    s.push_str(
+        "\n\\* not published by the platform: the figure measured by others (docs/delivery.md).\n",
+    );
     s
 }
 

@@ -28,6 +28,10 @@ pub fn init() {
 /// portable build (the same bits, only slower).
 #[inline]
 pub fn avx2() -> bool {
+    #[cfg(test)]
+    if FORCED_PORTABLE.with(std::cell::Cell::get) {
+        return false;
+    }
     LEVEL.load(Ordering::Relaxed) >= 2
 }
 
@@ -57,6 +61,10 @@ fn decide() {
 #[inline]
 pub fn avx2_fma() -> bool {
     init();
+    #[cfg(test)]
+    if FORCED_PORTABLE.with(std::cell::Cell::get) {
+        return false;
+    }
     LEVEL.load(Ordering::Relaxed) == 3
 }
 
@@ -80,12 +88,17 @@ pub fn path_name() -> &'static str {
     }
 }
 
-/// Forces the portable build (`true`) or lets the CPU decide (`false`): for tests and benches
-/// that compare the two.
+#[cfg(test)]
+thread_local! {
+    /// Set by [`force_portable`] on the test thread that asked.
+    static FORCED_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Forces the portable build (`true`) or lets the CPU decide (`false`) on the calling thread:
+/// for unit tests that compare the two. Only that thread sees it, so the tests running beside it
+/// keep one build throughout (a process-wide switch made a meter's block-size test compare an
+/// AVX2+FMA reading with a portable one now and then).
+#[cfg(test)]
 pub fn force_portable(portable: bool) {
-    if portable {
-        LEVEL.store(1, Ordering::Relaxed);
-    } else {
-        decide();
-    }
+    FORCED_PORTABLE.with(|f| f.set(portable));
 }

@@ -5,6 +5,7 @@
 //! playback reads stems on a streamer thread.
 
 pub mod atomic;
+pub mod bext;
 pub mod decode;
 pub mod flac;
 pub mod format;

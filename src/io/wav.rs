@@ -219,8 +219,23 @@ impl WavOutput {
         format: WavFormat,
         protected: &[PathBuf],
     ) -> Result<WavOutput, OutputError> {
+        Self::create_with_chunks(dest, sample_rate, channels, format, protected, &[])
+    }
+
+    /// [`WavOutput::create`] with `chunks` (whole RIFF chunks, e.g. `bext`, `LIST`) between
+    /// `fmt ` and `data`; they start at byte [`WavOutput::chunks_offset`] of the file.
+    pub fn create_with_chunks(
+        dest: &Path,
+        sample_rate: u32,
+        channels: usize,
+        format: WavFormat,
+        protected: &[PathBuf],
+        chunks: &[u8],
+    ) -> Result<WavOutput, OutputError> {
         let (atomic, mut file) = AtomicFile::create(dest, protected)?;
-        let head = header(sample_rate, channels as u16, format);
+        let mut head = header(sample_rate, channels as u16, format);
+        let at = head.len() - 8;
+        head.splice(at..at, chunks.iter().copied());
         let io_err = |source| OutputError::Io {
             path: dest.to_path_buf(),
             source,
@@ -251,6 +266,11 @@ impl WavOutput {
         }
     }
 
+    /// Where the extra chunks of [`WavOutput::create_with_chunks`] start: the byte after `fmt `.
+    pub fn chunks_offset(format: WavFormat, channels: usize) -> u64 {
+        (header(1, channels as u16, format).len() - 8) as u64
+    }
+
     /// Channels per frame.
     pub fn channels(&self) -> usize {
         self.channels
@@ -278,7 +298,17 @@ impl WavOutput {
     }
 
     /// Completes the file (sizes in the header) and renames it into place.
-    pub fn finish(mut self) -> Result<WavSummary, OutputError> {
+    pub fn finish(self) -> Result<WavSummary, OutputError> {
+        self.finish_with(|_| Ok(Vec::new()))
+    }
+
+    /// [`WavOutput::finish`], with `patch` run on the complete temporary file before it is
+    /// renamed into place: the (offset, bytes) it returns are written over the file (fields
+    /// known only from the finished audio, such as `bext`'s loudness).
+    pub fn finish_with(
+        mut self,
+        patch: impl FnOnce(&Path) -> Result<Vec<(u64, Vec<u8>)>, OutputError>,
+    ) -> Result<WavSummary, OutputError> {
         let mut writer = self.writer.take().expect("finished once");
         let result = (|| -> io::Result<()> {
             let data = u32::try_from(self.data_bytes)
@@ -293,6 +323,24 @@ impl WavOutput {
         })();
         drop(writer);
         result.map_err(|e| self.io_error(e))?;
+        let tmp = self
+            .atomic
+            .as_ref()
+            .expect("committed once")
+            .tmp()
+            .to_path_buf();
+        let patches = patch(&tmp)?;
+        if !patches.is_empty() {
+            let apply = || -> io::Result<()> {
+                let mut f = std::fs::OpenOptions::new().write(true).open(&tmp)?;
+                for (at, bytes) in &patches {
+                    f.seek(SeekFrom::Start(*at))?;
+                    f.write_all(bytes)?;
+                }
+                f.flush()
+            };
+            apply().map_err(|e| self.io_error(e))?;
+        }
         let frames = self.frames;
         let clipped = self.clipped;
         let path = self.atomic.take().expect("committed once").commit()?;

@@ -26,6 +26,11 @@ fn float_file(file: &str, output: Option<String>, ceiling: Option<f64>) -> Deliv
         seed: 0,
         lead_silence_s: 0.0,
         tail_silence_s: 0.0,
+        // A working file: no metadata, no measuring pass.
+        bwf: crate::session::BwfDecl {
+            bext: false,
+            ..Default::default()
+        },
         lossy: None,
         origin: None,
     }

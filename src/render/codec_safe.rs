@@ -247,7 +247,11 @@ fn window_gains(envelope: &[f32], w: usize, gain_db: f64, out: &mut [f64]) {
         } else {
             (at(w as isize), at(w as isize + 1), x)
         };
-        let reduction = if envelope.is_empty() { 0.0 } else { a + (b - a) * t };
+        let reduction = if envelope.is_empty() {
+            0.0
+        } else {
+            a + (b - a) * t
+        };
         *g = 10f64.powf((gain_db - reduction) / 20.0);
     }
 }
@@ -304,7 +308,9 @@ pub fn encode(
                     codec_true_peak_dbtp: m.true_peak_dbtp,
                     plain_codec_true_peak_dbtp: plain_tp,
                     pre_encode_gain_db: feed.gain_db,
-                    pre_encode_max_reduction_db: f64::from(spread.iter().copied().fold(0.0, f32::max)),
+                    pre_encode_max_reduction_db: f64::from(
+                        spread.iter().copied().fold(0.0, f32::max),
+                    ),
                     pre_encode_reduced_pct: 100.0 * reduced as f64 / spread.len().max(1) as f64,
                     encodes: pass,
                     pcm_lufs,
@@ -356,7 +362,10 @@ fn next_feed(
             // The make-up is set once, from the plain encode: what the codec itself took
             // off (MP3 at low rates drops the top octave). It raises every window's peak
             // as much, so the first retry's reductions count it.
-            let makeup = if feed.reduction.iter().all(|&r| r == 0.0) && m.lufs.is_finite() && pcm_lufs.is_finite() {
+            let makeup = if feed.reduction.iter().all(|&r| r == 0.0)
+                && m.lufs.is_finite()
+                && pcm_lufs.is_finite()
+            {
                 (pcm_lufs - m.lufs).clamp(0.0, MAX_MAKEUP_DB)
             } else {
                 0.0

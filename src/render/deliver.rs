@@ -16,6 +16,7 @@
 //! completes them.
 
 use super::{RenderContext, RenderError};
+use crate::analysis::analyze::FileAnalysis;
 use crate::dsp::standalone::Standalone;
 use crate::dsp::{AudioBuffer, AudioRef, ProcessorConfig};
 use crate::engine::Schedule;
@@ -53,6 +54,9 @@ pub struct DeliveredFile {
     pub ceiling_dbtp: Option<f64>,
     /// The safety limiter's largest gain reduction, dB (0 when it never acted).
     pub safety_gain_reduction_db: f64,
+    /// The file's analysis when it was measured before being committed (a WAV with a `bext`
+    /// chunk: see [`super::bwf`]); the report uses it instead of decoding the file again.
+    pub measured: Option<Box<crate::analysis::analyze::FileAnalysis>>,
     /// A lossy deliverable (MP3, Opus): what the codec-safe solve did.
     pub lossy: Option<super::codec_safe::LossyOutcome>,
 }
@@ -178,7 +182,8 @@ impl Stages {
 
 /// The encoder a deliverable is written with.
 enum FileOut {
-    Wav(WavOutput),
+    /// A WAV file, with the offset of its `bext` loudness fields when it has them.
+    Wav(WavOutput, Option<u64>),
     Flac(Box<FlacOutput>),
 }
 
@@ -191,12 +196,21 @@ impl FileOut {
         channels: usize,
         format: WavFormat,
         tags: &[(String, String)],
+        wav_chunks: &super::bwf::WavChunks,
         protected: &[PathBuf],
     ) -> Result<FileOut, OutputError> {
         Ok(match kind {
-            FileFormat::Wav => {
-                FileOut::Wav(WavOutput::create(dest, rate, channels, format, protected)?)
-            }
+            FileFormat::Wav => FileOut::Wav(
+                WavOutput::create_with_chunks(
+                    dest,
+                    rate,
+                    channels,
+                    format,
+                    protected,
+                    &wav_chunks.bytes,
+                )?,
+                wav_chunks.loudness_at,
+            ),
             FileFormat::Flac => FileOut::Flac(Box::new(FlacOutput::create(
                 dest,
                 rate,
@@ -213,32 +227,40 @@ impl FileOut {
 
     fn write(&mut self, audio: AudioRef<'_>) -> Result<(), OutputError> {
         match self {
-            FileOut::Wav(w) => w.write(audio),
+            FileOut::Wav(w, _) => w.write(audio),
             FileOut::Flac(f) => f.write(audio),
         }
     }
 
-    fn finish(self) -> Result<WavSummary, OutputError> {
+    /// Completes the file; a WAV with a `bext` chunk is measured and its loudness fields
+    /// patched before it is committed (the measurement is returned).
+    fn finish(self) -> Result<(WavSummary, Option<Box<FileAnalysis>>), OutputError> {
         match self {
-            FileOut::Wav(w) => w.finish(),
-            FileOut::Flac(f) => f.finish(),
+            FileOut::Wav(w, None) => Ok((w.finish()?, None)),
+            FileOut::Wav(w, Some(at)) => {
+                let mut measured = None;
+                let summary = w.finish_with(|tmp| {
+                    let dest = tmp.to_path_buf();
+                    let (patch, analysis) = super::bwf::measure(tmp, &dest, at)?;
+                    measured = Some(Box::new(analysis));
+                    Ok(patch)
+                })?;
+                Ok((summary, measured))
+            }
+            FileOut::Flac(f) => Ok((f.finish()?, None)),
         }
     }
 }
 
-/// The tags of a deliverable: TITLE and ARTIST from the session, then the deliverable's own.
+/// The tags of a deliverable: TITLE and ARTIST from the session, its metadata (album, track,
+/// ISRC, …: [`crate::metadata::tags`]), then the deliverable's own tags over them.
 fn tags_of(d: &Deliverable, session: &Session) -> Vec<(String, String)> {
-    let mut tags = vec![("TITLE".to_string(), session.title.clone())];
-    if let Some(artist) = &session.artist {
-        tags.push(("ARTIST".to_string(), artist.clone()));
-    }
-    for (k, v) in &d.tags {
-        match tags.iter_mut().find(|(key, _)| key.eq_ignore_ascii_case(k)) {
-            Some(slot) => slot.1 = v.clone(),
-            None => tags.push((k.clone(), v.clone())),
-        }
-    }
-    tags
+    crate::metadata::tags(
+        &session.title,
+        session.artist.as_deref(),
+        &session.metadata,
+        &d.tags,
+    )
 }
 
 enum Mode {
@@ -298,6 +320,7 @@ pub struct DeliverableSink {
     format: WavFormat,
     file_format: FileFormat,
     tags: Vec<(String, String)>,
+    wav_chunks: super::bwf::WavChunks,
     channels: usize,
     protected: Vec<PathBuf>,
     stages: Option<Stages>,
@@ -320,6 +343,36 @@ struct LossyJob {
     ceiling: Option<f64>,
     /// The recipe's `file:line: `.
     at: String,
+}
+
+/// The schedule output deliverable `d` is made from (its index and id): the one it names, or the
+/// graph's only one.
+fn output_of(
+    d: &Deliverable,
+    schedule: &Schedule,
+    at: &str,
+) -> Result<(usize, String), RenderError> {
+    let outputs: Vec<&str> = (0..schedule.output_count())
+        .map(|o| schedule.output_slot(o).id.as_str())
+        .collect();
+    let index = match &d.output {
+        Some(id) => outputs.iter().position(|o| o == id).ok_or_else(|| {
+            RenderError::Invalid(format!(
+                "{at}deliverable `{}` names output `{id}`, but the graph's outputs are: {}",
+                d.file,
+                outputs.join(", ")
+            ))
+        })?,
+        None if outputs.len() == 1 => 0,
+        None => {
+            return Err(RenderError::Invalid(format!(
+            "{at}the graph has several outputs ({}): say which one deliverable `{}` is made from",
+            outputs.join(", "),
+            d.file
+        )))
+        }
+    };
+    Ok((index, outputs[index].to_string()))
 }
 
 /// Expands `{title}` (made safe for file names) in a file pattern.
@@ -365,26 +418,7 @@ impl DeliverableSink {
         protected: &[PathBuf],
     ) -> Result<DeliverableSink, RenderError> {
         let at = crate::graph::spec::at(&d.origin);
-        let outputs: Vec<&str> = (0..schedule.output_count())
-            .map(|o| schedule.output_slot(o).id.as_str())
-            .collect();
-        let output_index = match &d.output {
-            Some(id) => outputs.iter().position(|o| o == id).ok_or_else(|| {
-                RenderError::Invalid(format!(
-                    "{at}deliverable `{}` names output `{id}`, but the graph's outputs are: {}",
-                    d.file,
-                    outputs.join(", ")
-                ))
-            })?,
-            None if outputs.len() == 1 => 0,
-            None => {
-                return Err(RenderError::Invalid(format!(
-                    "{at}the graph has several outputs ({}): say which one deliverable `{}` is made from",
-                    outputs.join(", "),
-                    d.file
-                )))
-            }
-        };
+        let (output_index, output_id) = output_of(d, schedule, &at)?;
         let lossy_format = d.format.is_lossy();
         let sample_rate = match d.sample_rate {
             Some(r) => r,
@@ -392,9 +426,8 @@ impl DeliverableSink {
             None => session_rate,
         };
         if lossy_format {
-            crate::io::lossy::check_rate(d.format, sample_rate).map_err(|e| {
-                RenderError::Invalid(format!("{at}deliverable `{}`: {e}", d.file))
-            })?;
+            crate::io::lossy::check_rate(d.format, sample_rate)
+                .map_err(|e| RenderError::Invalid(format!("{at}deliverable `{}`: {e}", d.file)))?;
         }
         // A lossy deliverable's PCM is float; the encoder quantizes.
         let bits = if lossy_format { 32 } else { d.bits };
@@ -413,6 +446,8 @@ impl DeliverableSink {
                 ))
             })?;
         let tags = tags_of(d, session);
+        let channels = schedule.output(output_index, 0).channels();
+        let wav_chunks = super::bwf::chunks(d, session, &tags, sample_rate, channels, format);
         let dither_bits = match d.dither {
             DitherKind::Tpdf if format.is_integer() => Some(d.bits),
             DitherKind::Tpdf => None,
@@ -420,7 +455,6 @@ impl DeliverableSink {
         };
         let ceiling = d.ceiling_dbtp.or(session.ceiling_dbtp);
         let mut dest = out_dir.join(expand_file_name(&d.file, session));
-        let channels = schedule.output(output_index, 0).channels();
         let lossy = lossy_job(d, &mut dest, out_dir, ceiling, &at)?;
         let pcm_kind = if lossy.is_some() {
             FileFormat::Wav
@@ -467,6 +501,7 @@ impl DeliverableSink {
                     channels,
                     format,
                     &tags,
+                    &wav_chunks,
                     protected,
                 )?),
                 Some(
@@ -479,12 +514,13 @@ impl DeliverableSink {
         };
         Ok(DeliverableSink {
             output_index,
-            output_id: outputs[output_index].to_string(),
+            output_id,
             wav,
             dest,
             format,
             file_format: pcm_kind,
             tags,
+            wav_chunks,
             channels,
             protected: protected.to_vec(),
             stages,
@@ -572,6 +608,7 @@ impl DeliverableSink {
                 self.channels,
                 self.format,
                 &self.tags,
+                &self.wav_chunks,
                 &self.protected,
             )?;
             let (ceiling, dither_bits, seed) = self.stage_config;
@@ -606,9 +643,10 @@ impl DeliverableSink {
             }
             stages.flush(&mut |b| wav.write(b))?;
             silence(self.channels, self.tail_silence, &mut |b| wav.write(b))?;
-            let summary = wav.finish()?;
+            let (summary, measured) = wav.finish()?;
             return Ok(DeliveredFile {
                 wav: summary,
+                measured,
                 format: self.file_format,
                 bits: self.bits,
                 sample_rate: self.sample_rate,
@@ -632,8 +670,10 @@ impl DeliverableSink {
         }
         stages.flush(&mut |b| wav.write(b))?;
         silence(self.channels, self.tail_silence, &mut |b| wav.write(b))?;
+        let (summary, measured) = wav.finish()?;
         Ok(DeliveredFile {
-            wav: wav.finish()?,
+            wav: summary,
+            measured,
             format: self.file_format,
             bits: self.bits,
             sample_rate: self.sample_rate,
@@ -741,7 +781,9 @@ pub(super) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
         })
     })?;
     let (files, analyses): (Vec<_>, Vec<_>) = done.into_iter().unzip();
-    ctx.result.warnings.extend(files.iter().filter_map(codec_warning));
+    ctx.result
+        .warnings
+        .extend(files.iter().filter_map(codec_warning));
     ctx.result.files = files;
     ctx.analyses = analyses.into_iter().flatten().collect();
     Ok(())

@@ -14,6 +14,7 @@
 //! [`report`] (`report.json`, `report.md`, the stem cache). [`edits`] are the song's trims and
 //! fades, applied to the outputs on their way to the deliverables.
 
+pub mod bwf;
 pub mod codec_safe;
 pub mod deliver;
 pub mod edits;

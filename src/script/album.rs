@@ -7,15 +7,19 @@
 //! song's options, the album's `master` merged under the song's, the album's `deliver` list unless
 //! the song has its own, and `stems` given as a folder turned into `{ name = file }` (every audio
 //! file in it by name; `mix.*` or `reference.*` becomes the reference). The album then imposes
-//! its policy on every song (target, ceiling) and expands the album placeholders of file names
-//! and tags (`{track:02}`, `{album}`; ALBUM, TRACKNUMBER, TRACKTOTAL, ISRC tags).
+//! its policy on every song (target, ceiling), expands the album placeholders of file names
+//! (`{track:02}`, `{album}`) and sets each song's metadata: the album's defaults (`upc`, `genre`,
+//! `date`, …) under the song's own (its recipe's, then the keys of its entry), and the album's
+//! title, artist, track number and count over them (which become the ALBUM, ALBUMARTIST,
+//! TRACKNUMBER, TRACKTOTAL, ISRC, BARCODE, … tags of every deliverable).
 
 use super::convert::{self, describe, get_number, get_string, origin_of, recipe_err};
 use super::{modules, sandbox, ScriptError};
 use crate::album::spec::{
-    expand_album_pattern, normalize_isrc, AlbumSpec, CdImage, GainKey, Policy, PolicyMode, SongSpec,
+    expand_album_pattern, AlbumSpec, CdImage, DdpSpec, GainKey, Policy, PolicyMode, SongSpec,
 };
 use crate::graph::Origin;
+use crate::metadata::Metadata;
 use crate::session::Session;
 use mlua::{Function, Lua, Table, Value};
 use std::path::{Path, PathBuf};
@@ -23,7 +27,7 @@ use std::path::{Path, PathBuf};
 /// Audio files a stems folder may hold.
 const AUDIO_EXTENSIONS: &[&str] = &["wav", "wave", "flac", "aif", "aiff", "aifc", "mp3", "ogg"];
 /// Song keys that belong to the album, not to the template.
-const ALBUM_SONG_KEYS: &[&str] = &["recipe", "template", "isrc", "gap_s"];
+const ALBUM_SONG_KEYS: &[&str] = &["recipe", "template", "gap_s"];
 
 /// Loads an album file and every song it names.
 pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
@@ -57,6 +61,8 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         return Err(recipe_err(&origin, "`gap_s` cannot be negative"));
     }
     let cd = cd_image(&t, &origin)?;
+    // The album's metadata keys (`upc`, `genre`, `date`, …): defaults for every song.
+    let album_meta = super::metadata::read(&t, &origin)?;
     let default_template = get_string(&t, "template", &origin)?;
     let deliver: Option<Table> = table_field(&t, "deliver", &origin)?;
     let master: Value = t.get("master").map_err(ScriptError::lua)?;
@@ -83,10 +89,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
             },
             other => other,
         };
-        let isrc = get_string(&song, "isrc", &origin)?
-            .map(|i| normalize_isrc(&i).map_err(|m| recipe_err(&origin, m)))
-            .transpose()
-            .map_err(at)?;
+        let song_meta = super::metadata::read(&song, &origin).map_err(at)?;
         let gap = get_number(&song, "gap_s", &origin).map_err(at)?;
         let gap_before_s = if track == 1 {
             0.0
@@ -117,7 +120,13 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         if session.artist.is_none() {
             session.artist = artist.clone();
         }
-        apply_album(&mut session, &policy, track, total, &title, isrc.as_deref());
+        let album = AlbumMeta {
+            title: &title,
+            artist: artist.as_deref(),
+            defaults: &album_meta,
+        };
+        apply_album(&mut session, &policy, track, total, &album, &song_meta);
+        let isrc = session.metadata.isrc.clone();
         if session.deliverables.is_empty() {
             return Err(at(recipe_err(
                 &origin,
@@ -152,6 +161,7 @@ pub fn load_album(path: &Path) -> Result<AlbumSpec, ScriptError> {
         artist,
         policy,
         cd,
+        metadata: album_meta,
         songs: specs,
     })
 }
@@ -343,10 +353,60 @@ fn policy(t: &Table, origin: &Option<Origin>) -> Result<Policy, ScriptError> {
     Ok(p)
 }
 
+/// `ddp = "DDP"`, `true` (the folder `DDP`) or `{ folder = …, master_id = …, pregap_s = … }`.
+fn ddp_spec(c: &Table, origin: &Option<Origin>) -> Result<Option<DdpSpec>, ScriptError> {
+    let mut d = DdpSpec {
+        folder: "DDP".into(),
+        master_id: String::new(),
+        pregap_s: crate::album::ddp::MIN_FIRST_PREGAP_SECONDS,
+    };
+    match c.get::<Value>("ddp").map_err(ScriptError::lua)? {
+        Value::Nil | Value::Boolean(false) => return Ok(None),
+        Value::Boolean(true) => {}
+        Value::String(s) => d.folder = s.to_str().map_err(ScriptError::lua)?.to_string(),
+        Value::Table(t) => {
+            if let Some(f) = get_string(&t, "folder", origin)? {
+                d.folder = f;
+            }
+            if let Some(m) = get_string(&t, "master_id", origin)? {
+                if m.len() > 48 || !m.is_ascii() {
+                    return Err(recipe_err(
+                        origin,
+                        format!("ddp master_id `{m}`: up to 48 ASCII characters"),
+                    ));
+                }
+                d.master_id = m;
+            }
+            if let Some(p) = get_number(&t, "pregap_s", origin)? {
+                if !(p >= crate::album::ddp::MIN_FIRST_PREGAP_SECONDS && p <= 60.0) {
+                    return Err(recipe_err(
+                        origin,
+                        format!(
+                            "ddp pregap_s = {p}: the pre-gap before track 1 is at least 2 s                              (Red Book) and at most 60 s"
+                        ),
+                    ));
+                }
+                d.pregap_s = p;
+            }
+        }
+        other => {
+            return Err(recipe_err(
+                origin,
+                format!(
+                    "`ddp` must be a folder name, true or {{ folder = ..., master_id = ...,                      pregap_s = ... }}, not {}",
+                    describe(&other)
+                ),
+            ))
+        }
+    }
+    Ok(Some(d))
+}
+
 fn cd_image(t: &Table, origin: &Option<Origin>) -> Result<Option<CdImage>, ScriptError> {
     let defaults = || CdImage {
         file: "{album}.wav".into(),
         cue: "{album}.cue".into(),
+        ddp: None,
     };
     match t.get::<Value>("cd").map_err(ScriptError::lua)? {
         Value::Nil | Value::Boolean(false) => Ok(None),
@@ -356,12 +416,13 @@ fn cd_image(t: &Table, origin: &Option<Origin>) -> Result<Option<CdImage>, Scrip
             Ok(Some(CdImage {
                 file: get_string(&c, "file", origin)?.unwrap_or(d.file),
                 cue: get_string(&c, "cue", origin)?.unwrap_or(d.cue),
+                ddp: ddp_spec(&c, origin)?,
             }))
         }
         other => Err(recipe_err(
             origin,
             format!(
-                "`cd` must be true or {{ file = ..., cue = ... }}, not {}",
+                "`cd` must be true or {{ file = ..., cue = ..., ddp = ... }}, not {}",
                 describe(&other)
             ),
         )),
@@ -383,7 +444,11 @@ fn template_options(
     for pair in song.pairs::<Value, Value>() {
         let (k, v) = pair.map_err(ScriptError::lua)?;
         if let Value::String(s) = &k {
-            if ALBUM_SONG_KEYS.contains(&s.to_string_lossy().as_str()) {
+            let key = s.to_string_lossy();
+            let metadata_key = crate::metadata::TEXT_KEYS.contains(&key.as_str())
+                || key == "track"
+                || key == "track_total";
+            if ALBUM_SONG_KEYS.contains(&key.as_str()) || metadata_key {
                 continue;
             }
         }
@@ -494,30 +559,47 @@ fn stems_in(base: &Path, folder: &str) -> Result<StemsFolder, ScriptError> {
     Ok((stems, reference))
 }
 
-/// Imposes the album on a song: its loudness policy, file names and tags.
+/// What the album imposes on each song's metadata.
+struct AlbumMeta<'a> {
+    title: &'a str,
+    artist: Option<&'a str>,
+    /// The album file's metadata keys.
+    defaults: &'a Metadata,
+}
+
+/// Imposes the album on a song: its loudness policy, file names and metadata (the album's
+/// defaults under the song's recipe, the song entry's keys over it, then the album's title,
+/// artist, UPC, track number and count).
 fn apply_album(
     session: &mut Session,
     policy: &Policy,
     track: usize,
     total: usize,
-    album: &str,
-    isrc: Option<&str>,
+    album: &AlbumMeta,
+    song: &Metadata,
 ) {
     session.target_lufs = Some(policy.target_lufs);
     session.ceiling_dbtp = Some(policy.ceiling_dbtp);
+    let mut meta = album.defaults.clone();
+    meta.overlay(&session.metadata);
+    meta.overlay(song);
+    meta.album = Some(album.title.to_string());
+    if let Some(a) = album.artist {
+        meta.album_artist = Some(a.to_string());
+    }
+    meta.upc = album.defaults.upc.clone().or(meta.upc);
+    meta.track = Some(track as u32);
+    meta.track_total = Some(total as u32);
+    session.metadata = meta;
     let artist = session.artist.clone();
+    let isrc = session.metadata.isrc.clone();
     for d in &mut session.deliverables {
-        d.file = expand_album_pattern(&d.file, Some(track), album, artist.as_deref(), isrc);
-        let mut add = |k: &str, v: String| {
-            if !d.tags.iter().any(|(key, _)| key.eq_ignore_ascii_case(k)) {
-                d.tags.push((k.to_string(), v));
-            }
-        };
-        add("ALBUM", album.to_string());
-        add("TRACKNUMBER", track.to_string());
-        add("TRACKTOTAL", total.to_string());
-        if let Some(i) = isrc {
-            add("ISRC", i.to_string());
-        }
+        d.file = expand_album_pattern(
+            &d.file,
+            Some(track),
+            album.title,
+            artist.as_deref(),
+            isrc.as_deref(),
+        );
     }
 }

@@ -185,7 +185,13 @@ pub fn session(value: Value, recipe: &Path) -> Result<Session, ScriptError> {
     }
     let tail = tail_settings(&t, &s_origin)?;
     let sections = sections(&t, &s_origin)?;
+    let mut metadata = match t.get::<Value>("metadata").map_err(ScriptError::lua)? {
+        Value::Table(m) => super::metadata::read(&m, &s_origin)?,
+        _ => crate::metadata::Metadata::default(),
+    };
+    metadata.resolve_origination();
     let mut session = Session {
+        metadata,
         edits,
         tail,
         target_tolerance_lu,
@@ -620,9 +626,9 @@ fn format_of(
             return Err(recipe_err(
                 origin,
                 format!(
-                    "unknown deliverable format `{other}`: use \"wav\", \"flac\", \"mp3\" or \"opus\" \
+                "unknown deliverable format `{other}`: use \"wav\", \"flac\", \"mp3\" or \"opus\" \
                      (AAC is not offered: see docs/delivery.md)"
-                ),
+            ),
             ))
         }
     };
@@ -751,12 +757,17 @@ pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError
                 ))
             }
         };
-        let tags = deliverable_tags(&d, &origin)?;
+        let mut tags = deliverable_tags(&d, &origin)?;
+        super::metadata::check_tags(&mut tags, &origin)?;
+        let bwf = super::metadata::bwf(&d, &origin)?;
         let dither = match get_string(&d, "dither", &origin)?.as_deref() {
             Some(_) if format.is_lossy() => {
                 return Err(recipe_err(
                     &origin,
-                    format!("`dither` is for PCM deliverables: {} encoders take float", format.name()),
+                    format!(
+                        "`dither` is for PCM deliverables: {} encoders take float",
+                        format.name()
+                    ),
                 ))
             }
             None if format.is_lossy() => DitherKind::None,
@@ -812,11 +823,11 @@ pub(crate) fn deliverables(dels: &Table) -> Result<Vec<Deliverable>, ScriptError
             bits,
             sample_rate,
             dither,
-            ceiling_dbtp: get_number(&d, "ceiling_dbtp", &origin)?
-                .or(preset_ceiling),
+            ceiling_dbtp: get_number(&d, "ceiling_dbtp", &origin)?.or(preset_ceiling),
             seed: get_number(&d, "seed", &origin)?.map_or(0x5eed, |v| v as u64),
             lead_silence_s,
             tail_silence_s,
+            bwf,
             lossy,
             origin,
         });

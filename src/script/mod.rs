@@ -10,6 +10,7 @@
 pub mod album;
 mod convert;
 pub mod docs;
+mod metadata;
 pub mod modules;
 pub(crate) mod sandbox;
 pub mod time;

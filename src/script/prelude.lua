@@ -87,9 +87,16 @@ function sorted_keys(t)
   return keys
 end
 
+-- The metadata keys of a session (see docs/lua-api.md, "Metadata").
+local METADATA_KEYS = { "album", "album_artist", "track", "track_total", "isrc", "upc", "composer",
+                        "songwriter", "genre", "date", "copyright", "label", "comment", "originator",
+                        "origination" }
+
 --- Starts a session: the song, its stems, its graph and its deliverables.
 function session(options)
   options = check_table(options, "session { ... }")
+  local metadata = {}
+  for _, k in ipairs(METADATA_KEYS) do metadata[k] = options[k] end
   local s = setmetatable({
     title = options.title or "untitled",
     artist = options.artist,
@@ -105,6 +112,7 @@ function session(options)
     trim = options.trim,
     fade_in = options.fade_in,
     fade_out = options.fade_out,
+    metadata = metadata,
     nodes = {}, edges = {}, automation = {}, deliverables = {}, ids = {}, sets = {},
     origin = origin(),
   }, Session)

@@ -40,3 +40,35 @@ pub fn vorbis_comments(path: &Path) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The tags symphonia reads from a file's metadata, keys upper-cased.
+pub fn symphonia_tags(path: &Path) -> std::collections::BTreeMap<String, String> {
+    use symphonia::core::formats::probe::Hint;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    let file = std::fs::File::open(path).unwrap();
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let mut reader = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .unwrap();
+    let mut metadata = reader.metadata();
+    let revision = metadata
+        .skip_to_latest()
+        .expect("symphonia reads no metadata");
+    revision
+        .media
+        .tags
+        .iter()
+        .map(|t| (t.raw.key.to_ascii_uppercase(), t.raw.value.to_string()))
+        .collect()
+}

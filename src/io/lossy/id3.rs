@@ -64,7 +64,10 @@ pub fn tag(tags: &[(String, String)]) -> Result<Vec<u8>, String> {
         match frame_of(key) {
             Some(id) => {
                 let text = match id {
-                    "TRCK" => with_total(val, value(tags, "TRACKTOTAL").or(value(tags, "TOTALTRACKS"))),
+                    "TRCK" => with_total(
+                        val,
+                        value(tags, "TRACKTOTAL").or(value(tags, "TOTALTRACKS")),
+                    ),
                     "TPOS" => with_total(val, value(tags, "DISCTOTAL")),
                     _ => val.clone(),
                 };

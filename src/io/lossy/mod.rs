@@ -19,8 +19,8 @@ mod mp3;
 pub mod ogg_opus;
 
 use super::atomic::{AtomicFile, OutputError};
-use crate::dsp::AudioRef;
 use super::format::FileFormat;
+use crate::dsp::AudioRef;
 use std::path::{Path, PathBuf};
 
 /// What the codec-safe solve may do to the encoder's input when the decoded file's true peak
@@ -88,9 +88,7 @@ pub fn check_bitrate(format: FileFormat, kbps: f64) -> Result<u32, String> {
             "`bitrate_kbps` = {kbps}: MP3 (MPEG-1 Layer III) encodes at {} kbit/s",
             list(&MP3_BITRATES_KBPS)
         )),
-        FileFormat::Opus if whole && OPUS_BITRATES_KBPS.contains(&(kbps as u32)) => {
-            Ok(kbps as u32)
-        }
+        FileFormat::Opus if whole && OPUS_BITRATES_KBPS.contains(&(kbps as u32)) => Ok(kbps as u32),
         FileFormat::Opus => Err(format!(
             "`bitrate_kbps` = {kbps}: Opus encodes at {} to {} kbit/s (whole numbers)",
             OPUS_BITRATES_KBPS.start(),

@@ -6,7 +6,9 @@
 use super::id3;
 use crate::dsp::AudioRef;
 use crate::io::atomic::{AtomicFile, OutputError};
-use mp3lame_encoder::{Bitrate, Builder, Encoder, FlushGap, InterleavedPcm, Mode, MonoPcm, Quality};
+use mp3lame_encoder::{
+    Bitrate, Builder, Encoder, FlushGap, InterleavedPcm, Mode, MonoPcm, Quality,
+};
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::num::NonZeroU32;
@@ -65,14 +67,14 @@ impl Mp3Output {
             path: dest.to_path_buf(),
             message,
         };
-        let brate = bitrate(kbps).ok_or_else(|| {
-            encode(format!("LAME has no constant bit rate of {kbps} kbit/s"))
-        })?;
+        let brate = bitrate(kbps)
+            .ok_or_else(|| encode(format!("LAME has no constant bit rate of {kbps} kbit/s")))?;
         let lame = |what: &str, e: mp3lame_encoder::BuildError| encode(format!("LAME {what}: {e}"));
         let mut b = Builder::new().ok_or_else(|| encode("LAME could not start".into()))?;
         b.set_num_channels(channels as u8)
             .map_err(|e| lame("channels", e))?;
-        b.set_sample_rate(rate).map_err(|e| lame("sample rate", e))?;
+        b.set_sample_rate(rate)
+            .map_err(|e| lame("sample rate", e))?;
         b.set_output_sample_rate(NonZeroU32::new(rate))
             .map_err(|e| lame("output sample rate", e))?;
         b.set_brate(brate).map_err(|e| lame("bit rate", e))?;
@@ -134,7 +136,8 @@ impl Mp3Output {
             }
             self.out.clear();
             let r = if self.channels == 1 {
-                self.encoder.encode_to_vec(MonoPcm(&self.pcm[..]), &mut self.out)
+                self.encoder
+                    .encode_to_vec(MonoPcm(&self.pcm[..]), &mut self.out)
             } else {
                 self.encoder
                     .encode_to_vec(InterleavedPcm(&self.pcm[..]), &mut self.out)

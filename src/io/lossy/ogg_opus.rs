@@ -95,7 +95,8 @@ impl OpusOutput {
         head.extend_from_slice(&0i16.to_le_bytes());
         head.push(0);
         let mut comment = b"OpusTags".to_vec();
-        comment.extend_from_slice(&crate::io::flac::vorbis_comment(&vendor(), tags).map_err(encode)?);
+        comment
+            .extend_from_slice(&crate::io::flac::vorbis_comment(&vendor(), tags).map_err(encode)?);
         let (atomic, file) = AtomicFile::create(dest, protected)?;
         let mut writer = PacketWriter::new(file);
         let io = |source| OutputError::Io {
@@ -241,7 +242,9 @@ impl OpusReader {
             .ok_or_else(|| ReadError::Corrupt("no Ogg page".into()))?;
         let d = &head.data;
         if d.len() < 19 || &d[..8] != b"OpusHead" || d[8] >> 4 != 0 {
-            return Err(ReadError::Corrupt("not an Opus identification header".into()));
+            return Err(ReadError::Corrupt(
+                "not an Opus identification header".into(),
+            ));
         }
         let channels = usize::from(d[9]);
         if channels == 0 || channels > 2 || d[18] != 0 {
@@ -330,7 +333,8 @@ impl OpusReader {
             let n = avail.min(max - done);
             for i in 0..n {
                 for (c, dst) in out.iter_mut().enumerate() {
-                    dst[done + i] = f64::from(self.pending[self.pending_pos + i * self.channels + c]);
+                    dst[done + i] =
+                        f64::from(self.pending[self.pending_pos + i * self.channels + c]);
                 }
             }
             self.pending_pos += n * self.channels;

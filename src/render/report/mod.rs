@@ -313,7 +313,10 @@ pub fn analyse_deliverable(
     f: &DeliveredFile,
     out_dir: &Path,
 ) -> Result<(FileAnalysis, HashedFile), ReportError> {
-    let mut analysis = analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures;
+    let mut analysis = match &f.measured {
+        Some(m) => (**m).clone(),
+        None => analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures,
+    };
     analysis.path = PathBuf::from(relative(&f.wav.path, out_dir));
     Ok((analysis, hashed(&f.wav.path, out_dir)?))
 }
