@@ -39,19 +39,25 @@ fn ffmpeg_ebur128(path: &Path) -> Option<(f64, f64)> {
     Some((value("I:")?, value("Peak:")?))
 }
 
-#[test]
-fn targets_land_on_the_demo_and_its_quiet_and_loud_variants() {
-    let dir = tempfile::tempdir().unwrap();
+/// The demo song (12 s) and its recipe written into `dir`; returns the recipe's path.
+fn demo_recipe(dir: &Path) -> std::path::PathBuf {
     write_demo(
-        dir.path(),
+        dir,
         &DemoOptions {
             seconds: 12.0,
             ..DemoOptions::default()
         },
     )
     .unwrap();
-    let recipe = dir.path().join("demo.lua");
+    let recipe = dir.join("demo.lua");
     std::fs::write(&recipe, include_str!("../scripts/demo.lua")).unwrap();
+    recipe
+}
+
+#[test]
+fn targets_land_on_the_demo_and_its_quiet_and_loud_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = demo_recipe(dir.path());
     for (variant, trim_db) in [("normal", 0.0), ("quiet", -12.0), ("loud", 6.0)] {
         for target in [-9.0, -14.0, -23.0] {
             let mut session = load_recipe(&recipe).unwrap();
@@ -150,16 +156,7 @@ fn set_overrides_reach_the_graph_and_unknown_keys_are_refused() {
 #[test]
 fn the_solve_detects_once_and_replays_the_readings() {
     let dir = tempfile::tempdir().unwrap();
-    write_demo(
-        dir.path(),
-        &DemoOptions {
-            seconds: 12.0,
-            ..DemoOptions::default()
-        },
-    )
-    .unwrap();
-    let recipe = dir.path().join("demo.lua");
-    std::fs::write(&recipe, include_str!("../scripts/demo.lua")).unwrap();
+    let recipe = demo_recipe(dir.path());
     let mut session = load_recipe(&recipe).unwrap();
     session.apply_override("master.target_lufs=-9").unwrap();
     let mut files = Vec::new();

@@ -97,21 +97,22 @@ impl Loudness {
     }
 }
 
-/// `s` as ASCII (other characters become `?`), cut or NUL-padded to `width` bytes.
-fn ascii_field(out: &mut Vec<u8>, s: &str, width: usize) {
-    let mut bytes: Vec<u8> = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c as u8
-            } else {
-                b'?'
-            }
-        })
-        .take(width)
-        .collect();
-    bytes.resize(width, 0);
-    out.extend_from_slice(&bytes);
+/// `s` as ASCII (other characters become `?`), cut or padded with `pad` to `width` bytes: the
+/// fixed-width text fields of `bext` (NUL-padded) and of DDP records (space-padded).
+pub(crate) fn ascii_field(out: &mut Vec<u8>, s: &str, width: usize, pad: u8) {
+    let start = out.len();
+    out.extend(
+        s.chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c as u8
+                } else {
+                    b'?'
+                }
+            })
+            .take(width),
+    );
+    out.resize(start + width, pad);
 }
 
 /// A chunk: id, little-endian size, body. An odd body gets a NUL inside it (its size counts
@@ -131,13 +132,13 @@ fn chunk(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
 /// at byte `8 + LOUDNESS_OFFSET` of it.
 pub fn bext_chunk(b: &Bext) -> Vec<u8> {
     let mut body = Vec::with_capacity(BEXT_FIXED + b.coding_history.len());
-    ascii_field(&mut body, &b.description, 256);
-    ascii_field(&mut body, &b.originator, 32);
-    ascii_field(&mut body, &b.originator_reference, 32);
+    ascii_field(&mut body, &b.description, 256, 0);
+    ascii_field(&mut body, &b.originator, 32, 0);
+    ascii_field(&mut body, &b.originator_reference, 32, 0);
     match &b.origination {
         Some(d) => {
-            ascii_field(&mut body, &d.date(), 10);
-            ascii_field(&mut body, &d.time(), 8);
+            ascii_field(&mut body, &d.date(), 10, 0);
+            ascii_field(&mut body, &d.time(), 8, 0);
         }
         None => body.resize(body.len() + 18, 0),
     }

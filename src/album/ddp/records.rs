@@ -23,24 +23,14 @@
 //! time as `hhmmssff` (8–15, hours blank, absolute from the start of the image), control
 //! (16–17), reserved (18–19), ISRC (20–31), UPC/EAN (32–44), user text (45–63).
 
+use crate::io::bext::ascii_field;
+
 /// Bytes of a CD sector of audio (588 stereo 16-bit frames).
 pub const SECTOR_BYTES: u64 = 2352;
 
 /// `text` cut or space-padded to `width` bytes (ASCII; other characters become `?`).
 fn field(out: &mut Vec<u8>, text: &str, width: usize) {
-    let mut b: Vec<u8> = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c as u8
-            } else {
-                b'?'
-            }
-        })
-        .take(width)
-        .collect();
-    b.resize(width, b' ');
-    out.extend_from_slice(&b);
+    ascii_field(out, text, width, b' ');
 }
 
 /// `sectors` as `mmssff` (minutes, seconds, 1/75 s).
