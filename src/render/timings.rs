@@ -63,23 +63,19 @@ pub fn process_cpu_seconds() -> f64 {
 mod tests {
     use super::*;
 
+    /// (Process-wide CPU time counts the other tests' threads too, so only a lower bound is
+    /// testable here.)
     #[test]
-    fn a_busy_stage_takes_cpu_time_and_an_idle_one_does_not() {
+    fn a_busy_stage_takes_cpu_time() {
         let w = Stopwatch::start();
         let mut x = 0u64;
         let t = Instant::now();
         while t.elapsed().as_millis() < 60 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(std::hint::black_box(1));
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(std::hint::black_box(1));
         }
         std::hint::black_box(x);
         let busy = w.stop("busy");
         assert!(busy.wall_s >= 0.06 && busy.cpu_s >= 0.03, "{busy:?}");
-        let w = Stopwatch::start();
-        std::thread::sleep(std::time::Duration::from_millis(60));
-        let idle = w.stop("idle");
-        assert!(idle.wall_s >= 0.06 && idle.cpu_s < 0.03, "{idle:?}");
-        assert_eq!(idle.stage, "idle");
+        assert_eq!(busy.stage, "busy");
     }
 }
