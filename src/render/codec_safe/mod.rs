@@ -19,8 +19,8 @@
 //!   ceiling by the decoded peak's distance from the aim ([`AIM_MARGIN_DB`] under the ceiling)
 //!   and the loudness target by the decoded loudness's distance from the PCM's. A file is
 //!   delivered when its peak holds and its loudness is within [`LOUDNESS_TOLERANCE_LU`] of the
-//!   PCM's; a file whose peak holds but whose loudness is further off is kept (and replaced by a
-//!   later encode that meets both).
+//!   PCM's; a file whose peak holds but whose loudness is further off is kept, in place, and
+//!   replaced only by a later encode that is closer (or meets both).
 //! - `codec_safe = "gain"`: the whole file is turned down by the overshoot (the loudness drops
 //!   by as much).
 //! - `codec_safe = "off"`: one encode, reported as measured (a diagnostic; the render warns when
@@ -105,7 +105,8 @@ pub struct LossyOutcome {
     /// True peak of what the encoder was fed (8×), dBTP.
     #[serde(serialize_with = "crate::analysis::json::db")]
     pub pre_encode_true_peak_dbtp: f64,
-    /// Encodes made (1 when the first met the ceiling).
+    /// Encodes made (1 when the first met the ceiling; all of them when an earlier encode's file
+    /// was delivered).
     pub encodes: u32,
     /// Probe passes made to solve the make-up gain (limiter and meters, no encoder).
     pub probes: u32,
@@ -234,9 +235,10 @@ struct Solve {
     plain: (f64, f64),
     /// The PCM's integrated loudness.
     pcm_lufs: f64,
-    /// A file under its ceiling whose loudness missed the tolerance, already in place, and its
-    /// outcome: delivered unless a later encode meets both.
-    kept: Option<(u64, LossyOutcome)>,
+    /// The file so far under its ceiling whose loudness missed the tolerance by the least,
+    /// already in place: its frames, outcome and distance from the PCM's loudness (negated).
+    /// Delivered unless a later encode is closer, or meets both.
+    kept: Option<(u64, LossyOutcome, f64)>,
     /// The previous encode's fed and decoded true peaks, dBTP.
     last_peaks: Option<(f64, f64)>,
 }
@@ -352,24 +354,35 @@ pub fn encode(
             last_peaks: None,
         });
         let peak_met = ceiling.is_none_or(|c| m.true_peak_dbtp <= c - ACCEPT_MARGIN_DB);
-        let loud_met = pass == 1
-            || mode != CodecSafe::Limit
-            || (m.lufs - s.pcm_lufs).abs() <= LOUDNESS_TOLERANCE_LU;
+        let retry = pass > 1 && mode == CodecSafe::Limit;
+        let loud_met = !retry || (m.lufs - s.pcm_lufs).abs() <= LOUDNESS_TOLERANCE_LU;
         let last = pass == max;
-        if mode == CodecSafe::Off || (peak_met && (loud_met || last)) {
+        if mode == CodecSafe::Off || (peak_met && loud_met) {
             let frames = file.frames;
             file.commit()?;
             return Ok((frames, s.outcome(&job, pass, &fed, &m)));
         }
         if peak_met {
-            // Under the ceiling but off in loudness: in place for now.
-            let frames = file.frames;
-            file.commit()?;
-            s.kept = Some((frames, s.outcome(&job, pass, &fed, &m)));
-        } else if last {
-            drop(file);
-            if let Some(kept) = s.kept.take() {
-                return Ok(kept);
+            // Under the ceiling but off in loudness: in place unless an earlier file is closer.
+            let rank = -(m.lufs - s.pcm_lufs).abs();
+            if s.kept.as_ref().is_none_or(|k| rank > k.2) {
+                let frames = file.frames;
+                file.commit()?;
+                s.kept = Some((frames, s.outcome(&job, pass, &fed, &m), rank));
+            }
+        }
+        if last {
+            if let Some((frames, outcome, _)) = s.kept.take() {
+                // The file of an earlier encode, after all the encodes and probes made.
+                let (encodes, probes) = (pass, s.probes);
+                return Ok((
+                    frames,
+                    LossyOutcome {
+                        encodes,
+                        probes,
+                        ..outcome
+                    },
+                ));
             }
             let c = ceiling.unwrap_or(0.0);
             return Err(RenderError::Invalid(format!(
