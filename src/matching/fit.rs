@@ -408,7 +408,7 @@ pub fn fit(input: &FitInput<'_>) -> Fit {
         cost = next_cost;
     }
     let x = sparse_stems(&mut joint, x);
-    finish(&joint, x, rms_before)
+    finish(&joint, x, rms_before, &[])
 }
 
 /// The smallest change that explains the difference: stems whose change is small are held at
@@ -473,16 +473,22 @@ pub fn refit(input: &FitInput<'_>, global: &Fit, held: &[bool], prior: f64) -> F
     let mut x = global.params.0.clone();
     let rms_before = weighted_rms(&joint, &vec![0.0; x.len()], input);
     lm::solve(&joint, &mut x, 200);
-    finish(&joint, x, rms_before)
+    finish(&joint, x, rms_before, held)
 }
 
-fn finish(joint: &Joint<'_>, mut x: Vec<f64>, rms_before: f64) -> Fit {
+/// The fit from the solved `x`; the stems flagged in `fixed` (held at the whole-song value in
+/// a section) keep their values.
+fn finish(joint: &Joint<'_>, mut x: Vec<f64>, rms_before: f64, fixed: &[bool]) -> Fit {
     let l = joint.layout;
-    // A change common to every stem is a level change (the offset's): move the stems' median
-    // there, so that stems the reference does not move stay at 0 dB. The prediction is the
-    // same to the last bit of the model: P(a·t) = t²·P(a).
-    if l.stems > 0 {
-        let mut sorted = x[..l.stems].to_vec();
+    // A change common to every stem is a level change (the offset's): move the median of the
+    // stems the fit moved there, so that stems the reference does not move stay at 0 dB. The
+    // prediction is the same to the last bit of the model when every stem moves
+    // (P(a·t) = t²·P(a)); a stem held in a section is too quiet there to matter.
+    let free: Vec<usize> = (0..l.stems)
+        .filter(|&k| !fixed.get(k).copied().unwrap_or(false))
+        .collect();
+    if !free.is_empty() {
+        let mut sorted: Vec<f64> = free.iter().map(|&k| x[k]).collect();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
         let median = if n % 2 == 1 {
@@ -490,8 +496,8 @@ fn finish(joint: &Joint<'_>, mut x: Vec<f64>, rms_before: f64) -> Fit {
         } else {
             0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
         };
-        for v in &mut x[..l.stems] {
-            *v -= median;
+        for &k in &free {
+            x[k] -= median;
         }
         x[l.offset()] += median;
     }
