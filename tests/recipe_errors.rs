@@ -198,3 +198,19 @@ fn a_missing_stem_file_names_the_recipe_line() {
         "{err}"
     );
 }
+
+/// Ids starting with `__` name the nodes a render adds itself (the loudness solve's spill,
+/// drive and limiter readings): a recipe may not take them.
+#[test]
+fn ids_starting_with_two_underscores_are_refused_with_file_and_line() {
+    let (_d, r) = load(
+        "local s = session {}\nlocal m = s:bus 'master'\ns:stem('drums', 'd.wav'):to(m)\n\
+         m:chain { gain { id = '__target_gain', gain_db = 1 } }:to(s:output())\nreturn s\n",
+    );
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.contains("song.lua:4:"), "{msg}");
+    assert!(
+        msg.contains("`__target_gain`") && msg.contains("stemgraph's own"),
+        "{msg}"
+    );
+}

@@ -180,6 +180,7 @@ pub fn measure(
             policy.target_lufs,
             ctx.block_size,
             Some(&mut readings),
+            None,
         )
         .map_err(|e| render_err(song, e))?;
         Some(OwnDrive {

@@ -220,8 +220,10 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
         if fill < hop {
             break;
         }
-        let hop_peak = lin_to_db(true_peak.take_interval_peak());
+        // Only the series needs each hop's peak: without it the meter's interval runs the
+        // whole file, so its scan skips every window that cannot raise the peak seen so far.
         if let Some(s) = series.as_mut() {
+            let hop_peak = lin_to_db(true_peak.take_interval_peak());
             history.clear();
             loudness.drain_history(&mut history);
             for &(t_s, momentary_lufs, short_term_lufs) in &history {

@@ -48,6 +48,14 @@ pub struct Args {
     /// deterministic. Needs the report.
     #[arg(long)]
     twice: bool,
+    /// Print where the time went, stage by stage and pass by pass (wall and CPU seconds).
+    #[arg(long)]
+    timings: bool,
+    /// With a loudness target, always confirm the first drive with a measuring pass before the
+    /// final pass (by default the first pass is run as the final one when the limiter will
+    /// barely act; the master is the same either way: for comparisons).
+    #[arg(long)]
+    no_speculate: bool,
 }
 
 /// How `render_recipe` renders.
@@ -68,6 +76,10 @@ pub struct Settings<'a> {
     pub strict: bool,
     /// Render twice and compare (`--twice`).
     pub twice: bool,
+    /// Print the stage timings (`--timings`).
+    pub timings: bool,
+    /// Never run the solve's first pass as the final one (`--no-speculate`).
+    pub no_speculate: bool,
 }
 
 impl Default for Settings<'_> {
@@ -81,6 +93,8 @@ impl Default for Settings<'_> {
             report: true,
             strict: false,
             twice: false,
+            timings: false,
+            no_speculate: false,
         }
     }
 }
@@ -100,6 +114,8 @@ pub fn render_recipe(
         report,
         strict,
         twice,
+        timings,
+        no_speculate,
     } = *settings;
     let mut session = load_recipe(recipe)?;
     for s in set {
@@ -130,6 +146,9 @@ pub fn render_recipe(
     opts.report = report;
     opts.strict = strict;
     opts.twice = twice;
+    if no_speculate {
+        opts.speculate = stemgraph::render::speculate::Speculate::Never;
+    }
     let b = bar.clone();
     opts.progress = Some(Box::new(move |done, total| {
         b.set_length(total);
@@ -198,7 +217,23 @@ pub fn render_recipe(
         }
         println!(")");
     }
+    if timings {
+        print_timings(&result);
+    }
     Ok(result)
+}
+
+/// The stage timings as a table.
+fn print_timings(r: &RenderResult) {
+    println!("  timings (wall s, CPU s of every thread):");
+    for t in &r.timings {
+        println!("    {:7.3} {:7.3}  {}", t.wall_s, t.cpu_s, t.stage);
+    }
+    let (wall, cpu) = r
+        .timings
+        .iter()
+        .fold((0.0, 0.0), |(w, c), t| (w + t.wall_s, c + t.cpu_s));
+    println!("    {wall:7.3} {cpu:7.3}  in all");
 }
 
 /// The render as one JSON document (keys in snake_case with their unit).
@@ -225,6 +260,7 @@ fn summary(session: &stemgraph::session::Session, r: &RenderResult) -> serde_jso
             "output": f.output,
         })).collect::<Vec<_>>(),
         "warnings": r.warnings,
+        "timings": r.timings,
     })
 }
 
@@ -248,6 +284,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             report: !args.no_report,
             strict: args.strict,
             twice: args.twice,
+            timings: args.timings,
+            no_speculate: args.no_speculate,
         },
     )?;
     Ok(())

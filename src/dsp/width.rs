@@ -98,6 +98,24 @@ impl MonoMaker {
         (x[0], y[0])
     }
 
+    /// [`MonoMaker::process`] and the width over a stretch with fixed coefficients, `w(i)` the
+    /// width factor of frame `i`. The state lives in locals for the loop (kept in memory, every
+    /// sample's stores and loads made the recursion wait on store forwarding); the arithmetic is
+    /// the per-sample path's, operation for operation.
+    #[inline(always)]
+    fn run(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64) {
+        let mut m = self.clone();
+        for (i, (a, b)) in l.iter_mut().zip(r.iter_mut()).enumerate() {
+            let w = w(i);
+            let mid = 0.5 * (*a + *b);
+            let side = 0.5 * (*a - *b);
+            let (mid, side) = m.process(mid, side);
+            *a = mid + w * side;
+            *b = mid - w * side;
+        }
+        *self = m;
+    }
+
     fn flush(&mut self) {
         self.first.iter_mut().for_each(SvfState::flush);
         self.second.iter_mut().for_each(SvfState::flush);
@@ -207,18 +225,22 @@ impl Processor for Width {
             let n = (CHUNK - (self.position % CHUNK as u64) as usize).min(frames - k);
             let (l, r) = (&mut left[k..k + n], &mut right[k..k + n]);
             match (&mut self.mono, mono_freq) {
+                (Some(mm), Some(freq)) if freq.is_constant() => {
+                    mm.coefs = self
+                        .mono_coefs
+                        .get(freq.first(), |f| lr_sections::<2>(f, fs));
+                    if width.is_constant() {
+                        let w = width.first() / 100.0;
+                        mm.run(l, r, |_| w);
+                    } else {
+                        mm.run(l, r, |i| width.at(k + i) / 100.0);
+                    }
+                }
                 (Some(mm), Some(freq)) => {
-                    if freq.is_constant() {
+                    for i in 0..n {
                         mm.coefs = self
                             .mono_coefs
-                            .get(freq.first(), |f| lr_sections::<2>(f, fs));
-                    }
-                    for i in 0..n {
-                        if !freq.is_constant() {
-                            mm.coefs = self
-                                .mono_coefs
-                                .get(freq.at(k + i), |f| lr_sections::<2>(f, fs));
-                        }
+                            .get(freq.at(k + i), |f| lr_sections::<2>(f, fs));
                         let w = width.at(k + i) / 100.0;
                         let mid = 0.5 * (l[i] + r[i]);
                         let side = 0.5 * (l[i] - r[i]);

@@ -352,10 +352,12 @@ fn output_of(
     schedule: &Schedule,
     at: &str,
 ) -> Result<(usize, String), RenderError> {
-    let outputs: Vec<&str> = (0..schedule.output_count())
-        .map(|o| schedule.output_slot(o).id.as_str())
-        .collect();
-    let index = match &d.output {
+    // The engine's own outputs (a loudness solve's readings) have ids starting with `__`.
+    let (indices, outputs): (Vec<usize>, Vec<&str>) = (0..schedule.output_count())
+        .map(|o| (o, schedule.output_slot(o).id.as_str()))
+        .filter(|(_, id)| !crate::graph::is_internal(id))
+        .unzip();
+    let at_index = match &d.output {
         Some(id) => outputs.iter().position(|o| o == id).ok_or_else(|| {
             RenderError::Invalid(format!(
                 "{at}deliverable `{}` names output `{id}`, but the graph's outputs are: {}",
@@ -372,7 +374,7 @@ fn output_of(
         )))
         }
     };
-    Ok((index, outputs[index].to_string()))
+    Ok((indices[at_index], outputs[at_index].to_string()))
 }
 
 /// Expands `{title}` (made safe for file names) in a file pattern.

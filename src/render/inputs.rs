@@ -67,6 +67,7 @@ pub(super) fn open(
         target: None,
         report: None,
         non_finite: Vec::new(),
+        timings: Vec::new(),
     };
     Ok(RenderContext {
         session,

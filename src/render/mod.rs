@@ -25,8 +25,10 @@ pub mod preflight;
 pub mod readings;
 pub mod report;
 pub mod run;
+pub mod speculate;
 pub mod tail;
 pub mod target;
+pub mod timings;
 pub mod twice;
 
 pub use inputs::{open_stems, plan_stems, StemPlan};
@@ -116,6 +118,9 @@ pub struct RenderOptions {
     /// Render the song a second time (into a temporary folder) and say in the report whether
     /// every deliverable came out identical (`render --twice`; plugins may not be deterministic).
     pub twice: bool,
+    /// Run the loudness solve's first pass as the final one when the limiter will barely act
+    /// at its drive (default: yes; see [`speculate`]). The master is the same either way.
+    pub speculate: speculate::Speculate,
     /// The second render's deliverables (name, SHA-256), for the report's comparison.
     second: Option<Vec<(String, String)>>,
     /// Stem meters already known (from the cache), for the report's collector.
@@ -152,6 +157,7 @@ impl RenderOptions {
             stem_cache: StemCache::default(),
             strict: false,
             twice: false,
+            speculate: speculate::Speculate::WhenPredicted,
             second: None,
             known_stems: Vec::new(),
         }
@@ -182,6 +188,8 @@ pub struct RenderResult {
     pub report: Option<RenderReport>,
     /// Stems with non-finite samples (muted), with how many and the first one's frame.
     pub non_finite: Vec<(String, NonFinite)>,
+    /// Where the time went, stage by stage (`render --timings`).
+    pub timings: Vec<timings::StageTime>,
 }
 
 /// What the stages of one render hand on to each other: made by the inputs stage, filled in
@@ -221,10 +229,28 @@ pub fn render(session: &Session, mut opts: RenderOptions) -> Result<RenderResult
     if opts.twice && opts.report {
         opts.second = Some(twice::second_render(session, &opts)?);
     }
+    let clock = timings::Stopwatch::start();
     let mut ctx = inputs::open(session, opts)?;
+    ctx.result
+        .timings
+        .push(clock.stop("inputs (stems opened, hashed)"));
+    let clock = timings::Stopwatch::start();
     run::full_graph(&mut ctx)?;
+    ctx.result
+        .timings
+        .push(clock.stop(if session.target_lufs.is_some() {
+            "full graph (pre-limiter master spilled)"
+        } else {
+            "full graph (deliverables written)"
+        }));
     target::meet(&mut ctx)?;
+    let clock = timings::Stopwatch::start();
     deliver::finish(&mut ctx)?;
+    ctx.result
+        .timings
+        .push(clock.stop("deliverables finished (analysed, encoded, renamed)"));
+    let clock = timings::Stopwatch::start();
     report::finish(&mut ctx)?;
+    ctx.result.timings.push(clock.stop("report"));
     Ok(ctx.result)
 }

@@ -114,6 +114,12 @@ impl LimiterReadings {
         }
     }
 
+    /// Stage A's target over the limiter's input gain, linear (the readings' threshold at a
+    /// drive of 0 dB); `None` when the limiter detects for itself.
+    pub fn threshold_at_unity(&self) -> Option<f64> {
+        self.threshold_at_unity
+    }
+
     fn covers(&self, drive: f64) -> bool {
         self.recorded_up_to_db.is_some_and(|up_to| drive <= up_to)
     }

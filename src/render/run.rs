@@ -65,6 +65,16 @@ pub(crate) fn after_each_block<'a>(
     }
 }
 
+/// What a pass also does with its outputs, beside the deliverables: each output block as the
+/// schedule gives it (latency trimmed, before the tail is cut), and whether the pass must run
+/// over every input frame instead of stopping where the tail falls silent.
+pub(crate) struct Observe<'a> {
+    /// Called with (output id, block) for every output block.
+    pub each_block: &'a mut dyn FnMut(&str, AudioRef<'_>) -> Result<(), RenderError>,
+    /// Run to the end of the inputs (an observer that records the whole stream).
+    pub to_the_end: bool,
+}
+
 /// A graph run over its streams, its deliverables written but not yet finished.
 pub(crate) struct Pass {
     /// The deliverables, in recipe order, to finish ([`deliver::finish_all`]).
@@ -90,6 +100,8 @@ impl Pass {
     /// outputs. `input_frames` counts from the first frame of the streams (the song, or a spill
     /// holding the song and a tail); `song_end` is the song's own end, where the measured tail
     /// starts ([`super::tail`]). Uses (and gives back) the progress of `opts`, takes its taps.
+    /// `observe` also sees every output block.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         session: &Session,
         spec: &GraphSpec,
@@ -98,6 +110,7 @@ impl Pass {
         sample_rate: u32,
         opts: &mut RenderOptions,
         song_end: u64,
+        mut observe: Option<Observe<'_>>,
     ) -> Result<Pass, RenderError> {
         let mut copts = CompileOptions::new(f64::from(sample_rate), opts.block_size);
         copts.taps = std::mem::take(&mut opts.taps);
@@ -125,6 +138,9 @@ impl Pass {
             opts.block_size,
         );
         let mut sinks = deliver::open_all(session, &schedule, sample_rate, &opts.out_dir)?;
+        let output_ids: Vec<String> = (0..schedule.output_count())
+            .map(|o| schedule.output_slot(o).id.clone())
+            .collect();
         let mut write = |o: usize, block: AudioRef<'_>| -> Result<(), RenderError> {
             for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
                 s.write(block)?;
@@ -148,8 +164,13 @@ impl Pass {
             input_frames,
             settings,
             |o, pos, block| {
+                let mut to_the_end = false;
+                if let Some(obs) = observe.as_mut() {
+                    (obs.each_block)(&output_ids[o], block)?;
+                    to_the_end = obs.to_the_end;
+                }
                 trim.push(o, pos, block, &mut write)?;
-                if trim.done() {
+                if trim.done() && !to_the_end {
                     stop.set(true);
                 }
                 Ok(())
@@ -195,6 +216,7 @@ impl Pass {
                 target: None,
                 report: None,
                 non_finite: self.non_finite,
+                timings: Vec::new(),
             },
             self.meters,
         ))
@@ -216,6 +238,7 @@ pub(super) fn full_graph(ctx: &mut RenderContext<'_>) -> Result<(), RenderError>
         ctx.plan.sample_rate,
         &mut ctx.opts,
         ctx.plan.song_frames,
+        None,
     )?;
     let r = &mut ctx.result;
     r.latency = pass.latency;

@@ -24,7 +24,9 @@
 use super::inputs::non_finite_warnings;
 use super::readings::{LimiterReadings, ReadingsMode};
 use super::report::CollectedMeters;
-use super::run::{after_each_block, run, Pass};
+use super::run::{after_each_block, run, Observe, Pass};
+use super::speculate::{PeakHistogram, Speculate};
+use super::timings::{StageTime, Stopwatch};
 use super::{RenderContext, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;
 use crate::dsp::{ConfigValue, Port};
@@ -195,6 +197,8 @@ pub struct PreLimiter {
     pub spill: SpilledMaster,
     /// Loudness of the pre-limiter master.
     pub meter: LoudnessMeter,
+    /// Its frames' peak magnitudes (whether the first drive can be run as the final one).
+    pub peaks: PeakHistogram,
     /// Compiler warnings of the full graph.
     pub warnings: Vec<String>,
     /// The taps of the full pass, after the last block.
@@ -206,7 +210,7 @@ pub struct PreLimiter {
 }
 
 /// How the drive was solved in stage 2.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SolvedDrive {
     /// The limiter drive, dB.
     pub drive_db: f64,
@@ -216,6 +220,8 @@ pub struct SolvedDrive {
     pub passes: u32,
     /// The last change of drive and what it gained (dB, LU), when there were two passes.
     pub last_step: Option<(f64, f64)>,
+    /// What each measuring pass took.
+    pub pass_times: Vec<StageTime>,
 }
 
 /// Passes of plain steps (drive += error) before the solver turns to secant steps.
@@ -403,6 +409,7 @@ pub fn spill_pre_limiter(
         .expect("added above");
     let mut writer = WavOutput::create(spill_path, rate, channels, WavFormat::Float32, &[])?;
     let mut pre = LoudnessMeter::new(f64::from(rate), channels);
+    let mut peaks = PeakHistogram::default();
     let settings = RunSettings {
         block: opts.block_size,
         threads: opts.threads,
@@ -419,6 +426,7 @@ pub fn spill_pre_limiter(
             if o == spill_index {
                 let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
                 pre.push(&planar);
+                peaks.push(b);
                 writer.write(b)?;
             }
             Ok(())
@@ -437,6 +445,7 @@ pub fn spill_pre_limiter(
             channels,
         },
         meter: pre,
+        peaks,
         warnings,
         taps,
         meters,
@@ -547,6 +556,10 @@ pub fn measure_tail(
 /// loudness gain is nearly linear while it does little); if that has not converged (a limiter
 /// working hard gains less than a dB per dB of drive), secant steps on the measured curve follow,
 /// up to [`MAX_PASSES`] passes in all.
+///
+/// `measured`, when the first drive ([`first_drive`]) has already been measured (a speculative
+/// final pass that missed, see [`super::speculate`]): its loudness, counted as the first pass.
+#[allow(clippy::too_many_arguments)]
 pub fn solve_drive(
     spec: &GraphSpec,
     tail: &MasterTail,
@@ -555,16 +568,35 @@ pub fn solve_drive(
     target: f64,
     block: usize,
     mut readings: Option<&mut LimiterReadings>,
+    mut measured: Option<f64>,
 ) -> Result<SolvedDrive, RenderError> {
     let (lo, hi) = DRIVE_RANGE_DB;
-    let mut drive = (target - pre_lufs).clamp(lo, hi);
+    let mut drive = first_drive(target, pre_lufs);
     let mut passes = 0;
     let mut lufs = f64::NAN;
     let mut last_step = None;
     let mut prev: Option<(f64, f64)> = None;
+    let mut pass_times = Vec::new();
     while passes < MAX_PASSES {
-        lufs = measure_tail(spec, tail, drive, spill, block, readings.as_deref_mut())?
-            .integrated_lufs();
+        lufs = match measured.take() {
+            Some(l) => l,
+            None => {
+                let clock = Stopwatch::start();
+                let mode = readings.as_deref().map(|r| r.for_measure(drive));
+                let l = measure_tail(spec, tail, drive, spill, block, readings.as_deref_mut())?
+                    .integrated_lufs();
+                pass_times.push(clock.stop(format!(
+                    "solve pass {} ({})",
+                    passes + 1,
+                    match mode {
+                        Some(ReadingsMode::Replay) => "readings replayed",
+                        Some(ReadingsMode::Record(_)) => "readings recorded",
+                        _ => "detecting",
+                    }
+                )));
+                l
+            }
+        };
         passes += 1;
         if let Some((d0, l0)) = prev {
             last_step = Some((drive - d0, lufs - l0));
@@ -592,7 +624,15 @@ pub fn solve_drive(
         lufs,
         passes,
         last_step,
+        pass_times,
     })
+}
+
+/// The solver's first drive: the target over the pre-limiter loudness (exact when the limiter
+/// does nothing), within [`DRIVE_RANGE_DB`].
+pub fn first_drive(target: f64, pre_lufs: f64) -> f64 {
+    let (lo, hi) = DRIVE_RANGE_DB;
+    (target - pre_lufs).clamp(lo, hi)
 }
 
 /// Stage 3: the tail chain over the spill with `drive`, writing the session's deliverables.
@@ -637,7 +677,83 @@ fn tail_pass(
         spill.sample_rate,
         opts,
         song_frames,
+        None,
     )
+}
+
+/// Whether the target stage runs its first pass as the final one: the limiter's readings can
+/// be recorded (so nothing of the solve is lost if it misses), no tap waits for the final pass
+/// (a tap cannot forget a pass), and the spill's peaks say the limiter will barely act at
+/// `drive` ([`PeakHistogram::limiting_is_negligible`]).
+fn worth_speculating(
+    ctx: &RenderContext<'_>,
+    readings: &LimiterReadings,
+    peaks: &PeakHistogram,
+    drive: f64,
+) -> bool {
+    let predicted = || {
+        readings
+            .threshold_at_unity()
+            .is_some_and(|t| peaks.limiting_is_negligible(t, drive))
+    };
+    ctx.opts.taps.is_empty()
+        && match ctx.opts.speculate {
+            Speculate::Never => false,
+            Speculate::WhenPredicted => predicted(),
+            Speculate::Always => readings.threshold_at_unity().is_some(),
+        }
+}
+
+/// The final pass at `drive` before the solve has confirmed it: the deliverables written, the
+/// limiter's readings recorded for the solve, and the loudness of the output measured over
+/// every frame of the spill, as a measuring pass measures it.
+fn speculative_pass(
+    ctx: &mut RenderContext<'_>,
+    tail: &MasterTail,
+    drive: f64,
+    spill: &SpilledMaster,
+    readings: &mut LimiterReadings,
+) -> Result<(Pass, f64), RenderError> {
+    let mut g = tail_spec(&ctx.spec, tail, drive);
+    let mode = readings.for_measure(drive);
+    readings.wire(&mut g, tail, drive, mode);
+    let mut streams = vec![spill_stream(spill)?];
+    if mode == ReadingsMode::Replay {
+        streams.push(readings.replay_stream()?);
+    }
+    let mut recording = match mode {
+        ReadingsMode::Record(_) => Some(readings.start_recording()?),
+        _ => None,
+    };
+    let mut meter = LoudnessMeter::new(f64::from(spill.sample_rate), spill.channels);
+    let mut each_block = |id: &str, b: crate::dsp::AudioRef<'_>| -> Result<(), RenderError> {
+        if id == super::readings::READINGS_OUTPUT {
+            if let Some(w) = recording.as_mut() {
+                w.write(b)?;
+            }
+        } else if id == tail.output {
+            let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
+            meter.push(&planar);
+        }
+        Ok(())
+    };
+    let pass = Pass::run(
+        ctx.session,
+        &g,
+        streams,
+        spill.frames,
+        spill.sample_rate,
+        &mut ctx.opts,
+        ctx.plan.song_frames,
+        Some(Observe {
+            each_block: &mut each_block,
+            to_the_end: true,
+        }),
+    )?;
+    if let Some(w) = recording {
+        readings.finish_recording(w, drive)?;
+    }
+    Ok((pass, meter.integrated_lufs()))
 }
 
 /// The ceiling of limiter `id` as the recipe sets it (the limiter's default otherwise).
@@ -735,32 +851,70 @@ pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
         ));
     }
 
-    // 2. Solve the drive on the spill, the limiter's stage-A readings recorded once.
+    // 2. Solve the drive on the spill, the limiter's stage-A readings recorded once. When the
+    //    limiter will barely act at the first drive, the first pass is the final one, run
+    //    speculatively (see super::speculate): kept when it lands on the target, else its
+    //    measurement starts the solve.
     let block = ctx.opts.block_size;
     let mut readings = LimiterReadings::new(&ctx.spec, &tail, &pre.spill);
-    let solved = solve_drive(
-        &ctx.spec,
-        &tail,
-        &pre.spill,
-        pre_lufs,
-        target,
-        block,
-        Some(&mut readings),
-    )?;
+    let first = first_drive(target, pre_lufs);
+    let mut measured_first = None;
+    let mut accepted = None;
+    if worth_speculating(ctx, &readings, &pre.peaks, first) {
+        let clock = Stopwatch::start();
+        let (pass, lufs) = speculative_pass(ctx, &tail, first, &pre.spill, &mut readings)?;
+        let landed = (target - lufs).abs() <= TOLERANCE_LU;
+        ctx.result.timings.push(clock.stop(if landed {
+            "final pass (first drive, kept)"
+        } else {
+            "speculative pass (missed: measured only)"
+        }));
+        if landed {
+            accepted = Some((pass, lufs));
+        } else {
+            measured_first = Some(lufs);
+        }
+    }
+    let (solved, pass) = match accepted {
+        Some((pass, lufs)) => {
+            let solved = SolvedDrive {
+                drive_db: first,
+                lufs,
+                passes: 0,
+                last_step: None,
+                pass_times: Vec::new(),
+            };
+            (solved, pass)
+        }
+        None => {
+            let solved = solve_drive(
+                &ctx.spec,
+                &tail,
+                &pre.spill,
+                pre_lufs,
+                target,
+                block,
+                Some(&mut readings),
+                measured_first,
+            )?;
+            ctx.result.timings.extend(solved.pass_times.iter().cloned());
+            // 3. The deliverables from the spill with the solved drive.
+            let clock = Stopwatch::start();
+            let pass = tail_pass(
+                ctx.session,
+                &ctx.spec,
+                &tail,
+                solved.drive_db,
+                &pre.spill,
+                ctx.plan.song_frames,
+                &mut ctx.opts,
+                Some(&mut readings),
+            )?;
+            ctx.result.timings.push(clock.stop("final pass"));
+            (solved, pass)
+        }
+    };
     let outcome = judge(ctx, &tail, &solved, pre_lufs, target)?;
-
-    // 3. The deliverables from the spill with the solved drive.
-    let song_frames = ctx.plan.song_frames;
-    let pass = tail_pass(
-        ctx.session,
-        &ctx.spec,
-        &tail,
-        solved.drive_db,
-        &pre.spill,
-        song_frames,
-        &mut ctx.opts,
-        Some(&mut readings),
-    )?;
     let mut outcome = outcome;
     outcome.detecting_passes = outcome.tail_passes.saturating_sub(readings.replayed);
     drop(readings);
@@ -829,10 +983,12 @@ fn merge_meters(
         .into_iter()
         .filter(|(id, _)| stems.contains(&id.as_str()))
         .collect();
+    // The solver's own nodes (the spill's source, the drive, the readings' probe, source and
+    // output) are not the recipe's: their ids start with `__`.
     nodes.extend(
         last.nodes
             .into_iter()
-            .filter(|(id, _)| id != "__pre_limiter"),
+            .filter(|(id, _)| !crate::graph::is_internal(id)),
     );
     let mut gain_reduction: Vec<_> = first
         .gain_reduction
@@ -842,7 +998,7 @@ fn merge_meters(
     gain_reduction.extend(
         last.gain_reduction
             .into_iter()
-            .filter(|g| g.node != DRIVE_NODE),
+            .filter(|g| !crate::graph::is_internal(&g.node)),
     );
     Some(CollectedMeters {
         nodes,

@@ -261,6 +261,14 @@ fn nodes(t: &Table, base: &Path) -> Result<(GraphSpec, Vec<StemDecl>), ScriptErr
         let node = node.map_err(ScriptError::lua)?;
         let origin = origin_of(&node);
         let id = get_string(&node, "id", &origin)?.unwrap_or_default();
+        if crate::graph::is_internal(&id) {
+            return Err(recipe_err(
+                &origin,
+                format!(
+                    "node id `{id}`: ids starting with `__` are stemgraph's own, choose another"
+                ),
+            ));
+        }
         let kind = match get_string(&node, "type", &origin)?.as_deref() {
             Some("stem") => {
                 let path = get_string(&node, "path", &origin)?.unwrap_or_default();

@@ -64,10 +64,56 @@ fn step(st: &mut Lanes4, j: usize, x: f64, scale: f64) {
     st.odd[j] |= (r != y) | (a > FAST_WORD_LIMIT) | a.is_nan();
 }
 
-/// [`step`] over `input`, whose first sample goes to lane 0. (An AVX2 build of this loop
-/// measured 40 % slower than the baseline one: the lanes are already independent.)
+/// [`step`] over `input`, whose first sample goes to lane 0. On CPUs with AVX2 the four lanes
+/// are one register each, written out with intrinsics (the compiler's build of the portable loop
+/// for AVX2 measured 40 % slower than the SSE2 one: it packs the word-length flags to bytes every
+/// step); the same operations on each lane, so the same sums and peaks.
 fn lane_pass(l: &mut Lanes4, input: &[f64], scale: f64) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { lane_pass_avx2(l, input, scale) };
+    }
     lane_pass_body(l, input, scale)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lane_pass_avx2(l: &mut Lanes4, input: &[f64], scale: f64) {
+    use std::arch::x86_64::*;
+    // SAFETY (loads and stores): each names a whole [f64; 4] or a whole chunk of 4.
+    let load = |v: &Lanes| unsafe { _mm256_loadu_pd(v.as_ptr()) };
+    let (mut sum, mut sum_sq, mut peak) = (load(&l.sum), load(&l.sum_sq), load(&l.peak));
+    let mut odd = _mm256_setzero_pd();
+    let sign = _mm256_set1_pd(-0.0);
+    let vscale = _mm256_set1_pd(scale);
+    let round = _mm256_set1_pd(ROUND_C);
+    let limit = _mm256_set1_pd(FAST_WORD_LIMIT);
+    let mut chunks = input.chunks_exact(4);
+    for c in &mut chunks {
+        let x = unsafe { _mm256_loadu_pd(c.as_ptr()) };
+        sum = _mm256_add_pd(sum, x);
+        sum_sq = _mm256_add_pd(sum_sq, _mm256_mul_pd(x, x));
+        let a = _mm256_andnot_pd(sign, x);
+        // `a > peak ? a : peak`, as the scalar comparison (a NaN keeps the peak).
+        peak = _mm256_max_pd(a, peak);
+        let y = _mm256_mul_pd(x, vscale);
+        let r = _mm256_sub_pd(_mm256_add_pd(y, round), round);
+        odd = _mm256_or_pd(odd, _mm256_cmp_pd::<_CMP_NEQ_UQ>(r, y));
+        odd = _mm256_or_pd(odd, _mm256_cmp_pd::<_CMP_GT_OQ>(a, limit));
+        odd = _mm256_or_pd(odd, _mm256_cmp_pd::<_CMP_UNORD_Q>(a, a));
+    }
+    let store = |v: &mut Lanes, x| unsafe { _mm256_storeu_pd(v.as_mut_ptr(), x) };
+    store(&mut l.sum, sum);
+    store(&mut l.sum_sq, sum_sq);
+    store(&mut l.peak, peak);
+    let mask = _mm256_movemask_pd(odd);
+    for (j, o) in l.odd.iter_mut().enumerate() {
+        *o |= mask & (1 << j) != 0;
+    }
+    for (j, &x) in chunks.remainder().iter().enumerate() {
+        step(l, j, x, scale);
+    }
 }
 
 #[inline(always)]
@@ -403,5 +449,57 @@ impl LevelMeter {
         self.stats.fill(ChannelStats::default());
         self.frames = 0;
         self.sum_lr = [0.0; 4];
+    }
+}
+
+#[cfg(test)]
+mod simd_tests {
+    use super::*;
+
+    /// Music-like samples with the cases the word-length test and the peaks care about: 16- and
+    /// 24-bit values, full scale, huge values, infinities, NaN.
+    fn signal(n: usize, special: bool) -> Vec<f64> {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let u = (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+                match (special, i % 97) {
+                    (true, 5) => f64::NAN,
+                    (true, 17) => f64::INFINITY,
+                    (true, 29) => -3.0e6,
+                    (true, 41) => 1.0,
+                    _ if i < n / 3 => libm::round(u * 32767.0) / 32768.0,
+                    _ if i < 2 * n / 3 => libm::round(u * 8_388_607.0) / 8_388_608.0,
+                    _ => u * 0.9,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_avx2_pass_reads_as_the_portable_one() {
+        crate::dsp::simd::init();
+        for special in [false, true] {
+            let l = signal(10_007, special);
+            let r: Vec<f64> = l.iter().rev().copied().collect();
+            let run = |portable: bool, block: usize| {
+                crate::dsp::simd::force_portable(portable);
+                let mut m = LevelMeter::new(2);
+                for (a, b) in l.chunks(block).zip(r.chunks(block)) {
+                    m.push(&[a, b]);
+                }
+                crate::dsp::simd::force_portable(false);
+                format!("{m:?}")
+            };
+            // The whole state (the word-length exponent stops moving past 32 bits at a point
+            // that depends on the blocks, so each block size against its own portable run).
+            for block in [1, 3, 64, 511, 4096] {
+                let want = run(true, block);
+                assert_eq!(run(false, block), want, "block {block}, special {special}");
+            }
+        }
     }
 }

@@ -101,6 +101,47 @@ pub fn check_bitrate(format: FileFormat, kbps: f64) -> Result<u32, String> {
     }
 }
 
+/// LAME's low-pass for a constant bit rate, Hz: `optimum_bandwidth` in the vendored LAME 3.100
+/// (`libmp3lame/lame.c`, its `freq_map`), per bit rate in kbit/s.
+const LAME_LOWPASS_HZ: [(u32, f64); 17] = [
+    (8, 2000.0),
+    (16, 3700.0),
+    (24, 3900.0),
+    (32, 5500.0),
+    (40, 7000.0),
+    (48, 7500.0),
+    (56, 10_000.0),
+    (64, 11_000.0),
+    (80, 13_500.0),
+    (96, 15_100.0),
+    (112, 15_600.0),
+    (128, 17_000.0),
+    (160, 17_500.0),
+    (192, 18_600.0),
+    (224, 19_400.0),
+    (256, 19_700.0),
+    (320, 20_500.0),
+];
+
+/// Opus's audio bandwidth when it codes fullband (CELT's 20 kHz), Hz.
+pub const OPUS_FULLBAND_HZ: f64 = 20_000.0;
+
+/// The cutoff above which the encoder of `format` at `kbps` drops everything, Hz, when it lies
+/// under 0.45 × `rate` (where a low-pass before the encoder changes something): LAME's table for
+/// MP3, Opus's fullband edge. The codec-safe solve low-passes the encoder's input there, so its
+/// limiter sees the band-limited waveform whose peaks the decoder gives back.
+pub fn encoder_cutoff_hz(format: FileFormat, kbps: u32, rate: u32) -> Option<f64> {
+    let hz = match format {
+        FileFormat::Mp3 => LAME_LOWPASS_HZ
+            .iter()
+            .min_by_key(|(b, _)| b.abs_diff(kbps))
+            .map(|&(_, hz)| hz)?,
+        FileFormat::Opus => OPUS_FULLBAND_HZ,
+        _ => return None,
+    };
+    (hz < 0.45 * f64::from(rate)).then_some(hz)
+}
+
 /// Checks that `format` can encode at `rate` Hz; the message says what it accepts.
 pub fn check_rate(format: FileFormat, rate: u32) -> Result<(), String> {
     match format {
@@ -266,5 +307,21 @@ pub fn encoder_name(format: FileFormat) -> String {
     {
         let _ = format;
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encoder_cutoff_is_lames_table_or_opus_fullband_when_under_the_band_edge() {
+        assert_eq!(encoder_cutoff_hz(FileFormat::Mp3, 128, 44_100), Some(17_000.0));
+        assert_eq!(encoder_cutoff_hz(FileFormat::Mp3, 192, 48_000), Some(18_600.0));
+        // 20.5 kHz lies over 0.45 × 44.1 kHz (19.8 kHz): nothing to low-pass.
+        assert_eq!(encoder_cutoff_hz(FileFormat::Mp3, 320, 44_100), None);
+        assert_eq!(encoder_cutoff_hz(FileFormat::Mp3, 320, 48_000), Some(20_500.0));
+        assert_eq!(encoder_cutoff_hz(FileFormat::Opus, 160, 48_000), Some(20_000.0));
+        assert_eq!(encoder_cutoff_hz(FileFormat::Wav, 320, 48_000), None);
     }
 }

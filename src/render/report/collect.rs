@@ -244,7 +244,11 @@ impl ReportCollector {
                 }
                 NodeKind::Bus { .. } => continue,
             };
-            if !live[i] || channels == 0 || channels > MAX_CHANNELS {
+            if !live[i]
+                || channels == 0
+                || channels > MAX_CHANNELS
+                || crate::graph::is_internal(&node.id)
+            {
                 continue;
             }
             let is_stem = matches!(node.kind, NodeKind::Source { .. });

@@ -139,6 +139,16 @@ fn deliverables(o: &mut String, r: &RenderReport) {
     }
 }
 
+/// The pre-encode low-pass and limiter of a lossy deliverable (`–` when the plain encode was
+/// delivered).
+fn limiter_cell(l: &crate::render::codec_safe::LossyOutcome) -> String {
+    match (l.pre_encode_lowpass_hz, l.pre_encode_limiter_ceiling_dbtp) {
+        (_, None) => "–".into(),
+        (Some(hz), Some(c)) => format!("{} kHz, {} dBTP", n(hz / 1000.0, 1), n(c, 2)),
+        (None, Some(c)) => format!("none, {} dBTP", n(c, 2)),
+    }
+}
+
 /// The lossy deliverables: what the codec-safe solve did.
 fn lossy(o: &mut String, r: &RenderReport) {
     let rows: Vec<String> = r
@@ -147,7 +157,7 @@ fn lossy(o: &mut String, r: &RenderReport) {
         .filter_map(|d| {
             let l = d.lossy.as_ref()?;
             Some(format!(
-                "| `{}` | {} {} kbit/s ({}) | {} | {} | {} | {} | {} | {} ({}% of the song) | {} | {} → {} → {} |",
+                "| `{}` | {} {} kbit/s ({}) | {} | {} | {} | {} | {} | {} | {} ({}% of the song) | {} | {} → {} → {} |",
                 cell(&d.file.path),
                 l.codec,
                 l.bitrate_kbps,
@@ -157,6 +167,7 @@ fn lossy(o: &mut String, r: &RenderReport) {
                 n(l.codec_true_peak_dbtp, 2),
                 l.codec_safe,
                 n(l.pre_encode_gain_db, 2),
+                limiter_cell(l),
                 n(l.pre_encode_max_reduction_db, 2),
                 n(l.pre_encode_reduced_pct, 1),
                 l.encodes,
@@ -171,9 +182,9 @@ fn lossy(o: &mut String, r: &RenderReport) {
             o,
             "Lossy deliverables (decoded and measured: codec-safe true peak)",
             "| file | codec | ceiling (dBTP) | plain encode TP (dBTP) | codec TP (dBTP) | solve \
-             | pre-encode gain (dB) | largest pre-encode reduction (dB) | encodes \
+             | pre-encode gain (dB) | pre-encode low-pass, limiter | limiter's largest reduction (dB) | encodes \
              | LUFS: PCM → plain decode → delivered |",
-            "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
+            "|---|---|---:|---:|---:|---|---:|---|---:|---:|---|",
             rows,
         );
     }
