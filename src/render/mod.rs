@@ -25,6 +25,7 @@ pub mod preflight;
 pub mod readings;
 pub mod report;
 pub mod run;
+mod sink_thread;
 pub mod speculate;
 pub mod tail;
 pub mod target;

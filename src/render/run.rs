@@ -10,6 +10,7 @@
 use super::deliver::{self, DeliverableSink, DeliveredFile};
 use super::inputs::{non_finite_warnings, stems_non_finite};
 use super::report::{CollectedMeters, NodeTaps};
+use super::sink_thread::SinkThread;
 use super::tail::TailTrim;
 use super::{target, RenderContext, RenderError, RenderOptions, RenderResult};
 use crate::dsp::{AudioMut, AudioRef};
@@ -61,6 +62,34 @@ pub(crate) fn after_each_block<'a>(
         done.set(d);
         if let Some(p) = progress.as_mut() {
             p(d, total);
+        }
+    }
+}
+
+/// Where a pass's output blocks go: into the deliverables, or to the thread writing them.
+enum Writer<'scope> {
+    Direct(Vec<DeliverableSink>),
+    Thread(SinkThread<'scope>),
+}
+
+impl Writer<'_> {
+    fn write(&mut self, o: usize, block: AudioRef<'_>) -> Result<(), RenderError> {
+        match self {
+            Writer::Direct(sinks) => {
+                for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
+                    s.write(block)?;
+                }
+                Ok(())
+            }
+            Writer::Thread(t) => t.write(o, block),
+        }
+    }
+
+    /// The deliverables, everything handed over written.
+    fn finish(self) -> Result<Vec<DeliverableSink>, RenderError> {
+        match self {
+            Writer::Direct(sinks) => Ok(sinks),
+            Writer::Thread(t) => t.finish(),
         }
     }
 }
@@ -137,49 +166,63 @@ impl Pass {
             &channels,
             opts.block_size,
         );
-        let mut sinks = deliver::open_all(session, &schedule, sample_rate, &opts.out_dir)?;
+        let sinks = deliver::open_all(session, &schedule, sample_rate, &opts.out_dir)?;
         let output_ids: Vec<String> = (0..schedule.output_count())
             .map(|o| schedule.output_slot(o).id.clone())
             .collect();
-        let mut write = |o: usize, block: AudioRef<'_>| -> Result<(), RenderError> {
-            for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
-                s.write(block)?;
-            }
-            Ok(())
-        };
+        // On two threads the deliverables are written on their own while the pass goes on.
+        let pipelined = opts.threads >= 2 && !sinks.is_empty();
+        let max_channels = channels.iter().copied().max().unwrap_or(1);
         let mut user_progress = opts.progress.take();
         let frames_done = Cell::new(0);
-        let mut after_block = after_each_block(&frames_done, &mut user_progress);
-        let stop = Cell::new(false);
-        let settings = RunSettings {
-            block: opts.block_size,
-            threads: opts.threads,
-            interrupt: opts.interrupt.as_deref(),
-            progress: Some(&mut after_block),
-            stop: Some(&stop),
-        };
-        let ran = run(
-            &mut schedule,
-            &mut streams,
-            input_frames,
-            settings,
-            |o, pos, block| {
-                let mut to_the_end = false;
-                if let Some(obs) = observe.as_mut() {
-                    (obs.each_block)(&output_ids[o], block)?;
-                    to_the_end = obs.to_the_end;
-                }
-                trim.push(o, pos, block, &mut write)?;
-                if trim.done() && !to_the_end {
-                    stop.set(true);
-                }
-                Ok(())
-            },
-        );
-        drop(after_block);
+        let (ran, sinks) = std::thread::scope(|scope| {
+            let mut writer = if pipelined {
+                Writer::Thread(SinkThread::spawn(
+                    scope,
+                    sinks,
+                    max_channels,
+                    opts.block_size,
+                ))
+            } else {
+                Writer::Direct(sinks)
+            };
+            let mut write = |o: usize, block: AudioRef<'_>| -> Result<(), RenderError> {
+                writer.write(o, block)
+            };
+            let mut after_block = after_each_block(&frames_done, &mut user_progress);
+            let stop = Cell::new(false);
+            let settings = RunSettings {
+                block: opts.block_size,
+                threads: opts.threads,
+                interrupt: opts.interrupt.as_deref(),
+                progress: Some(&mut after_block),
+                stop: Some(&stop),
+            };
+            let ran = run(
+                &mut schedule,
+                &mut streams,
+                input_frames,
+                settings,
+                |o, pos, block| {
+                    let mut to_the_end = false;
+                    if let Some(obs) = observe.as_mut() {
+                        (obs.each_block)(&output_ids[o], block)?;
+                        to_the_end = obs.to_the_end;
+                    }
+                    trim.push(o, pos, block, &mut write)?;
+                    if trim.done() && !to_the_end {
+                        stop.set(true);
+                    }
+                    Ok(())
+                },
+            )
+            .and_then(|()| trim.finish(&mut write));
+            (ran, writer.finish())
+        });
         opts.progress = user_progress;
-        ran?;
-        let tail = trim.finish(&mut write)?;
+        // The writer's own error first: the pass only saw that it stopped.
+        let sinks = sinks?;
+        let tail = ran?;
         let mut taps = schedule.take_taps();
         let meters = collector.map(|c| c.finish(&mut taps, frames_done.get()));
         let non_finite = stems_non_finite(session, &streams);

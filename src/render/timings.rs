@@ -71,7 +71,9 @@ mod tests {
         let mut x = 0u64;
         let t = Instant::now();
         while t.elapsed().as_millis() < 60 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(std::hint::black_box(1));
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(std::hint::black_box(1));
         }
         std::hint::black_box(x);
         let busy = w.stop("busy");

@@ -316,12 +316,24 @@ mod tests {
 
     #[test]
     fn the_encoder_cutoff_is_lames_table_or_opus_fullband_when_under_the_band_edge() {
-        assert_eq!(encoder_cutoff_hz(FileFormat::Mp3, 128, 44_100), Some(17_000.0));
-        assert_eq!(encoder_cutoff_hz(FileFormat::Mp3, 192, 48_000), Some(18_600.0));
+        assert_eq!(
+            encoder_cutoff_hz(FileFormat::Mp3, 128, 44_100),
+            Some(17_000.0)
+        );
+        assert_eq!(
+            encoder_cutoff_hz(FileFormat::Mp3, 192, 48_000),
+            Some(18_600.0)
+        );
         // 20.5 kHz lies over 0.45 × 44.1 kHz (19.8 kHz): nothing to low-pass.
         assert_eq!(encoder_cutoff_hz(FileFormat::Mp3, 320, 44_100), None);
-        assert_eq!(encoder_cutoff_hz(FileFormat::Mp3, 320, 48_000), Some(20_500.0));
-        assert_eq!(encoder_cutoff_hz(FileFormat::Opus, 160, 48_000), Some(20_000.0));
+        assert_eq!(
+            encoder_cutoff_hz(FileFormat::Mp3, 320, 48_000),
+            Some(20_500.0)
+        );
+        assert_eq!(
+            encoder_cutoff_hz(FileFormat::Opus, 160, 48_000),
+            Some(20_000.0)
+        );
         assert_eq!(encoder_cutoff_hz(FileFormat::Wav, 320, 48_000), None);
     }
 }

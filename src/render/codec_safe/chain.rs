@@ -8,6 +8,7 @@ use super::super::RenderError;
 use super::read_block;
 use crate::analysis::meters::{LoudnessMeter, TruePeakMeter};
 use crate::dsp::config::{ConfigValue, ProcessorConfig};
+use crate::dsp::limiter::MEASURE_ONLY;
 use crate::dsp::standalone::Standalone;
 use crate::dsp::{AudioBuffer, AudioRef};
 use crate::io::decode::Decoder;
@@ -58,7 +59,10 @@ struct Stages {
 }
 
 impl Stages {
-    fn new(feed: &Feed, channels: usize, rate: f64) -> Result<Stages, RenderError> {
+    /// The stages of `feed`; for a probe (`probe`), a limiter without its safety stage (it moves
+    /// the loudness by far less than the solve's tolerance and is the dearer half of a limiter
+    /// limiting throughout, as in the loudness solver's measuring copies).
+    fn new(feed: &Feed, channels: usize, rate: f64, probe: bool) -> Result<Stages, RenderError> {
         let build = |kind: &str, config: ProcessorConfig| {
             Standalone::new(kind, &config, channels, rate, BLOCK)
                 .map_err(|e| RenderError::Invalid(format!("the pre-encode {kind}: {e}")))
@@ -81,7 +85,8 @@ impl Stages {
                 ProcessorConfig::new()
                     .num("ceiling_dbtp", c)
                     .num("lookahead_ms", LIMITER_LOOKAHEAD_MS)
-                    .num("release_ms", LIMITER_RELEASE_MS),
+                    .num("release_ms", LIMITER_RELEASE_MS)
+                    .with(MEASURE_ONLY, ConfigValue::Bool(probe)),
             )?),
             None => None,
         };
@@ -152,7 +157,7 @@ pub fn run(
     let mut dec = Decoder::open(pcm)?;
     let info = dec.info().clone();
     let (channels, rate) = (info.channels, f64::from(info.sample_rate));
-    let mut stages = Stages::new(feed, channels, rate)?;
+    let mut stages = Stages::new(feed, channels, rate, sink.is_none())?;
     let mut meters = Meters {
         loudness: LoudnessMeter::new(rate, channels),
         true_peak: sink

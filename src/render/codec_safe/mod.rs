@@ -58,6 +58,9 @@ pub const MEASURE_FACTOR: usize = 16;
 pub const LOUDNESS_TOLERANCE_LU: f64 = 0.1;
 /// The make-up gain is solved to this close to its loudness target, LU.
 const PROBE_TOLERANCE_LU: f64 = 0.02;
+/// The first step of the make-up solve assumes the limiter keeps this share of any gain (the
+/// next steps use the slope measured, carried from one retry to the next).
+const FIRST_GAIN_SLOPE: f64 = 0.7;
 /// Most probe passes (limiter and meters, no encoder) per retry.
 pub const MAX_PROBES: u32 = 4;
 /// The make-up gain's bounds, dB.
@@ -193,8 +196,14 @@ impl Job<'_> {
 
     /// The make-up gain that feeds the encoder at `target` LUFS through `feed`'s low-pass and
     /// limiter, by secant steps from `feed.gain_db` (the probes only meter); the feed and the
-    /// probes made.
-    fn solve_gain(&self, feed: Feed, target: f64) -> Result<(Feed, u32), RenderError> {
+    /// probes made. `slope` (LU of loudness per dB of gain through the limiter) starts the
+    /// steps and comes back as the last one measured.
+    fn solve_gain(
+        &self,
+        feed: Feed,
+        target: f64,
+        slope: &mut f64,
+    ) -> Result<(Feed, u32), RenderError> {
         let probe = |g: f64| -> Result<f64, RenderError> {
             Ok(chain::run(self.pcm, &Feed { gain_db: g, ..feed }, None)?.lufs)
         };
@@ -202,10 +211,8 @@ impl Job<'_> {
         let (mut g0, mut l0) = (feed.gain_db, probe(feed.gain_db)?);
         let mut best = (g0, (l0 - target).abs());
         let mut probes = 1;
-        // The limiter takes part of any gain: the first step assumes it keeps 70 %.
-        let mut slope = 0.7;
         while probes < MAX_PROBES && best.1 > PROBE_TOLERANCE_LU && l0.is_finite() {
-            let g1 = clamp(g0 + (target - l0) / slope);
+            let g1 = clamp(g0 + (target - l0) / *slope);
             if g1 == g0 {
                 break;
             }
@@ -214,7 +221,7 @@ impl Job<'_> {
             if (l1 - target).abs() < best.1 {
                 best = (g1, (l1 - target).abs());
             }
-            slope = ((l1 - l0) / (g1 - g0)).clamp(0.1, 1.5);
+            *slope = ((l1 - l0) / (g1 - g0)).clamp(0.1, 1.5);
             (g0, l0) = (g1, l1);
         }
         Ok((
@@ -239,6 +246,8 @@ struct Solve {
     /// already in place: its frames, outcome and distance from the PCM's loudness (negated).
     /// Delivered unless a later encode is closer, or meets both.
     kept: Option<(u64, LossyOutcome, f64)>,
+    /// Loudness gained per dB of make-up through the limiter, as last measured.
+    gain_slope: f64,
     /// The previous encode's fed and decoded true peaks, dBTP.
     last_peaks: Option<(f64, f64)>,
 }
@@ -305,7 +314,7 @@ impl Solve {
                     ),
                     limit_dbtp: Some(limit),
                 };
-                let (feed, probes) = job.solve_gain(feed, target)?;
+                let (feed, probes) = job.solve_gain(feed, target, &mut self.gain_slope)?;
                 self.feed = feed;
                 self.probes += probes;
             }
@@ -348,6 +357,7 @@ pub fn encode(
         let s = solve.get_or_insert(Solve {
             feed,
             probes: 0,
+            gain_slope: FIRST_GAIN_SLOPE,
             plain: (m.true_peak_dbtp, m.lufs),
             pcm_lufs: fed.lufs,
             kept: None,
