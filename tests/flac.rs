@@ -321,3 +321,41 @@ fn a_ten_minute_encode_needs_no_more_memory_than_a_short_one() {
         std::fs::metadata(&long).unwrap().len() > 50 * std::fs::metadata(&short).unwrap().len()
     );
 }
+
+/// A loud, saturated 24-bit master (what a −9 LUFS master looks like to a predictor): flacenc's
+/// fixed predictors wrote frames several times larger than the PCM for it (3 s: 2.8 MB for 864
+/// kB of samples). A FLAC frame is never worth more than its verbatim form, so the file is at
+/// most the PCM plus the frames' headers and the metadata.
+#[test]
+fn a_loud_24_bit_master_is_no_larger_than_its_pcm() {
+    let frames = 3 * 48_000;
+    let full = f64::from(1 << 23);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut low = 0.0;
+    let mut ints = vec![Vec::with_capacity(frames), Vec::with_capacity(frames)];
+    for i in 0..frames {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let noise = (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+        low = 0.9 * low + 0.1 * noise;
+        let t = i as f64 / 48_000.0;
+        for (c, ch) in ints.iter_mut().enumerate() {
+            let tone = 0.4 * (2.0 * std::f64::consts::PI * (55.0 + 2.0 * c as f64) * t).sin()
+                + 0.3 * (2.0 * std::f64::consts::PI * 440.0 * t).sin();
+            let x = (3.0 * (tone + low)).tanh() * 0.89;
+            ch.push((x * (full - 1.0)).round() as i32);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loud.flac");
+    encode(&path, &ints, 24, BLOCK_FRAMES, &[]);
+    let (_, got) = decode(&path);
+    assert!(got == ints, "decodes bit-exact");
+    let pcm = (frames * 2 * 3) as u64;
+    let flac = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        flac <= pcm + pcm / 100,
+        "{flac} bytes of FLAC for {pcm} bytes of PCM"
+    );
+}

@@ -43,6 +43,28 @@ const LAST_BLOCK: u8 = 0x80;
 /// The vendor string of the Vorbis comment block.
 pub const VENDOR: &str = concat!("stemgraph ", env!("CARGO_PKG_VERSION"), " (flacenc)");
 
+/// LPC order of the encoder: the reference encoder's at its default level (`flac -5`).
+pub const LPC_ORDER: usize = 8;
+
+/// flacenc's encoder settings for masters: quantized LPC of order [`LPC_ORDER`] (flacenc's
+/// default is 10) and no fixed predictors.
+///
+/// Measured on real masters (4096-frame blocks; 73 s loud master, 240 s stems): flacenc 0.5
+/// chooses a fixed predictor whenever its LPC frame is not smaller than the *smaller* of the
+/// verbatim and fixed frames, so on loud 24-bit masters it writes fixed frames larger than the
+/// PCM they hold (the −9 LUFS master: 22.1 MB of FLAC for a 19.3 MB WAV; without fixed
+/// predictors 16.2 MB). Elsewhere fixed predictors save ≤ 1.3 % (16-bit loud master 7.51 → 7.61
+/// MB, stems 0–0.7 %). Both settings together cut encode time by about 30 %: the estimate of the
+/// LPC (an auto-correlation per lag, each step a fused multiply-add that flacenc calls from
+/// compiler_builtins: the crate is built without the `fma` target feature) scales with the order.
+/// The audio is the same whatever the settings (lossless): only the file's size and bytes differ.
+fn encoder_config() -> flacenc::config::Encoder {
+    let mut config = flacenc::config::Encoder::default();
+    config.subframe_coding.use_fixed = false;
+    config.subframe_coding.qlpc.lpc_order = LPC_ORDER;
+    config
+}
+
 /// A FLAC file being written.
 pub struct FlacOutput {
     dest: PathBuf,
@@ -114,7 +136,7 @@ impl FlacOutput {
         }
         let info = StreamInfo::new(sample_rate as usize, channels, bits as usize)
             .map_err(|e| encode(format!("{e}")))?;
-        let config = flacenc::config::Encoder::default()
+        let config = encoder_config()
             .into_verified()
             .map_err(|(_, e)| encode(format!("{e}")))?;
         let frame_buf =

@@ -185,8 +185,9 @@ struct Joint<'a> {
     pinned: Option<Vec<f64>>,
     /// Stems held at a value.
     held: Vec<Option<f64>>,
-    /// The values the EQ gains are pulled toward (0 dB when `None`).
-    eq_anchor: Option<Vec<f64>>,
+    /// How strongly the penalties pull toward 0 dB (1: the whole-song fit; more where the
+    /// evidence is thinner).
+    prior: f64,
 }
 
 impl<'a> Joint<'a> {
@@ -207,7 +208,7 @@ impl<'a> Joint<'a> {
             fit_side: input.w_side.iter().any(|w| *w > 0.0),
             pinned: None,
             held: vec![None; stems],
-            eq_anchor: None,
+            prior: 1.0,
         }
     }
 
@@ -326,22 +327,22 @@ impl Problem for Joint<'_> {
                 r.push(inp.w_side[b] * (side - inp.diff_side[b]));
             }
         }
-        let d = |i: usize| x[i] - self.eq_anchor.as_ref().map_or(0.0, |a| a[i]);
+        let p = self.prior;
         for &v in &x[..l.stems] {
-            r.push(STEM_PENALTY * v);
+            r.push(p * STEM_PENALTY * v);
         }
         let e = l.eq();
         for i in [e, e + 1, e + 3] {
-            r.push(EQ_PENALTY * d(i));
+            r.push(p * EQ_PENALTY * x[i]);
         }
         if self.fit_side {
             let s = l.side();
             for i in [l.width(), s, s + 1, s + 2] {
-                r.push(EQ_PENALTY * d(i));
+                r.push(p * EQ_PENALTY * x[i]);
             }
         }
         for i in 0..l.bells {
-            r.push(BELL_PENALTY * d(l.bell(i)));
+            r.push(p * BELL_PENALTY * x[l.bell(i)]);
         }
     }
 
@@ -407,7 +408,7 @@ pub fn fit(input: &FitInput<'_>) -> Fit {
         cost = next_cost;
     }
     let x = sparse_stems(&mut joint, x);
-    finish(&joint, x, rms_before)
+    finish(&joint, x, rms_before, &[])
 }
 
 /// The smallest change that explains the difference: stems whose change is small are held at
@@ -456,14 +457,14 @@ const SPARSE_MAX_DB: f64 = 1.5;
 const SPARSE_TOLERANCE_DB: f64 = 0.03;
 
 /// Fits `input` again with the structure of `global` (its frequencies, Qs and bells), from
-/// its values, the stem gains pulled toward 0 dB as in the whole-song fit (the smallest
-/// change) and the EQ and width toward its values (one tonal balance for the song unless the
-/// section shows otherwise), and the stems flagged in `held` kept at its values: the
+/// its values, every gain pulled toward 0 dB as in the whole-song fit (the smallest change:
+/// material like the master's gets none) with the penalties times `prior` (more where the
+/// section's evidence is thin), and the stems flagged in `held` kept at its values: the
 /// per-section fits.
-pub fn refit(input: &FitInput<'_>, global: &Fit, held: &[bool]) -> Fit {
+pub fn refit(input: &FitInput<'_>, global: &Fit, held: &[bool], prior: f64) -> Fit {
     let mut joint = Joint::new(input, global.params.1);
     joint.pinned = Some(global.params.0.clone());
-    joint.eq_anchor = Some(global.params.0.clone());
+    joint.prior = prior;
     for (k, h) in joint.held.iter_mut().enumerate() {
         if held.get(k).copied().unwrap_or(false) {
             *h = Some(global.params.0[k]);
@@ -472,16 +473,22 @@ pub fn refit(input: &FitInput<'_>, global: &Fit, held: &[bool]) -> Fit {
     let mut x = global.params.0.clone();
     let rms_before = weighted_rms(&joint, &vec![0.0; x.len()], input);
     lm::solve(&joint, &mut x, 200);
-    finish(&joint, x, rms_before)
+    finish(&joint, x, rms_before, held)
 }
 
-fn finish(joint: &Joint<'_>, mut x: Vec<f64>, rms_before: f64) -> Fit {
+/// The fit from the solved `x`; the stems flagged in `fixed` (held at the whole-song value in
+/// a section) keep their values.
+fn finish(joint: &Joint<'_>, mut x: Vec<f64>, rms_before: f64, fixed: &[bool]) -> Fit {
     let l = joint.layout;
-    // A change common to every stem is a level change (the offset's): move the stems' median
-    // there, so that stems the reference does not move stay at 0 dB. The prediction is the
-    // same to the last bit of the model: P(a·t) = t²·P(a).
-    if l.stems > 0 {
-        let mut sorted = x[..l.stems].to_vec();
+    // A change common to every stem is a level change (the offset's): move the median of the
+    // stems the fit moved there, so that stems the reference does not move stay at 0 dB. The
+    // prediction is the same to the last bit of the model when every stem moves
+    // (P(a·t) = t²·P(a)); a stem held in a section is too quiet there to matter.
+    let free: Vec<usize> = (0..l.stems)
+        .filter(|&k| !fixed.get(k).copied().unwrap_or(false))
+        .collect();
+    if !free.is_empty() {
+        let mut sorted: Vec<f64> = free.iter().map(|&k| x[k]).collect();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
         let median = if n % 2 == 1 {
@@ -489,8 +496,8 @@ fn finish(joint: &Joint<'_>, mut x: Vec<f64>, rms_before: f64) -> Fit {
         } else {
             0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
         };
-        for v in &mut x[..l.stems] {
-            *v -= median;
+        for &k in &free {
+            x[k] -= median;
         }
         x[l.offset()] += median;
     }

@@ -72,6 +72,7 @@ pub fn render_contributions(
 ) -> Result<Vec<PathBuf>, MatchError> {
     let mut s = session.clone();
     s.graph = contributions_graph(&session.graph, routing);
+    let output = |i: usize| super::routing::contribution_ids(&session.graph, i).1;
     s.automation.retain(|a| param_in(&s.graph, &a.param));
     let graph = s.graph.clone();
     s.graph.automation.retain(|a| param_in(&graph, &a.param));
@@ -79,13 +80,7 @@ pub fn render_contributions(
     s.ceiling_dbtp = None;
     s.reference = None;
     s.deliverables = (0..routing.stems.len())
-        .map(|i| {
-            float_file(
-                &format!("stem-{i}.wav"),
-                Some(format!("__match.{i}.out")),
-                None,
-            )
-        })
+        .map(|i| float_file(&format!("stem-{i}.wav"), Some(output(i)), None))
         .collect();
     let result = render(&s, options(dir, interrupt))?;
     Ok(result.files.iter().map(|f| f.wav.path.clone()).collect())

@@ -28,6 +28,10 @@ const STEP_HOPS: usize = 5;
 /// The spectral shape of a window is that of its middle this many hops (1.5 s): short
 /// enough that a window next to a section's boundary still shows its own side of it.
 const SHAPE_HOPS: usize = 15;
+/// A section's part keeps this many hops (0.4 s) from its start and its end: half an FFT
+/// frame of the band measurement (0.34–0.37 s), so no frame it measures reaches into the
+/// next section, where the music, or the reference's mix, may be another.
+const EDGE_HOPS: usize = 4;
 /// A band this far under the window's loudness counts as empty, dB.
 const FLOOR_DB: f64 = -60.0;
 /// dB of spectral-shape distance one LU of loudness difference is worth.
@@ -208,26 +212,36 @@ fn middle(end_hop: usize) -> usize {
     end_hop + 1 - SHORT_TERM_HOPS / 2
 }
 
+/// The hops `[from, to)` the window ending at `end_hop` marks: its middle [`STEP_HOPS`].
+fn marked(end_hop: usize) -> (usize, usize) {
+    let from = middle(end_hop).saturating_sub(STEP_HOPS / 2);
+    (from, from + STEP_HOPS)
+}
+
 /// Marks the middle [`STEP_HOPS`] hops of the window ending at `end_hop`.
 fn mark_middle(hops: &mut [bool], end_hop: usize) {
-    let from = middle(end_hop).saturating_sub(STEP_HOPS / 2);
-    for h in hops.iter_mut().skip(from).take(STEP_HOPS) {
+    let (from, to) = marked(end_hop);
+    for h in hops.iter_mut().take(to).skip(from) {
         *h = true;
     }
 }
 
-/// The master's side of a section: the middles of the windows centred within `range_s` (the
-/// same convention as the references' parts, so that the same music is compared: all of the
-/// section, its first and last bars too).
-pub fn section_selection(master: &Windows, range_s: (f64, f64)) -> Selection {
+/// The master's windows of a section: those whose middle 0.5 s (the part a window marks)
+/// lies within `range_s` (seconds; the same convention as the references' parts, so that the
+/// same music is compared: all of the section, its first and last bars too) with
+/// [`EDGE_HOPS`] to spare, not its fade or its silences (the windows within
+/// [`LOUDEST_RANGE_LU`] of its loud level). One flag per window.
+pub fn section_windows(master: &Windows, range_s: (f64, f64)) -> Vec<bool> {
     let (from, to) = (
         (range_s.0 / HOP_S).round() as usize,
         (range_s.1 / HOP_S).round() as usize,
     );
     let mut inside: Vec<usize> = (0..master.end_hop.len())
-        .filter(|&i| (from..to).contains(&middle(master.end_hop[i])))
+        .filter(|&i| {
+            let (a, b) = marked(master.end_hop[i]);
+            a >= from + EDGE_HOPS && b + EDGE_HOPS <= to
+        })
         .collect();
-    // Not its fade or its silences: the windows within LOUDEST_RANGE_LU of its loud level.
     let mut levels: Vec<f64> = inside.iter().map(|&i| master.lufs[i]).collect();
     levels.sort_by(f64::total_cmp);
     if let Some(&loud) = levels.get((0.9 * levels.len().saturating_sub(1) as f64).round() as usize)
@@ -238,7 +252,13 @@ pub fn section_selection(master: &Windows, range_s: (f64, f64)) -> Selection {
     for i in inside {
         chosen[i] = true;
     }
-    middles(master, &chosen)
+    chosen
+}
+
+/// The master's side of a section as a selection: the middles of its
+/// [`section_windows`].
+pub fn section_selection(master: &Windows, range_s: (f64, f64)) -> Selection {
+    middles(master, &section_windows(master, range_s))
 }
 
 /// What one reference gives one section.
@@ -248,10 +268,19 @@ pub struct Paired {
     pub selection: Selection,
     /// The length of the reference's parts, s.
     pub seconds: f64,
+    /// The section's parts that have a counterpart there (see [`pair`]).
+    pub master: Selection,
     /// Their mean distance to the section, dB.
     pub distance_db: f64,
     /// Their mean loudness under the reference's loud level, LU.
     pub rel_lu: f64,
+}
+
+impl Paired {
+    /// Whether both sides hold enough to match the section on ([`MIN_MATERIAL_S`]).
+    pub fn enough(&self) -> bool {
+        self.seconds >= MIN_MATERIAL_S && self.master.seconds() >= MIN_MATERIAL_S
+    }
 }
 
 /// The middles of `windows` of `w` (flags per window) as a selection, with their mean
@@ -270,14 +299,49 @@ fn middles(w: &Windows, chosen: &[bool]) -> Selection {
     }
 }
 
+/// Every master window's distance to every reference window, `[i * reference + j]`.
+struct Distances {
+    d: Vec<f64>,
+    refs: usize,
+}
+
+impl Distances {
+    fn new(master: &Windows, reference: &Windows) -> Distances {
+        let refs = reference.end_hop.len();
+        let mut scratch = Vec::new();
+        let mut d = Vec::with_capacity(master.end_hop.len() * refs);
+        for i in 0..master.end_hop.len() {
+            d.extend((0..refs).map(|j| distance(master, i, reference, j, &mut scratch)));
+        }
+        Distances { d, refs }
+    }
+
+    fn get(&self, i: usize, j: usize) -> f64 {
+        self.d[i * self.refs + j]
+    }
+}
+
 /// Pairs the windows of `reference` with the sections of `master` (time ranges, seconds):
 /// one [`Paired`] per section, in order. A reference window farther than
 /// [`MAX_DISTANCE_DB`] from every section, or within [`AMBIGUITY_DB`] of two, is left out.
+///
+/// The master's side is paired the other way round: a window of the section is kept when
+/// the reference windows paired with the section hold one as near to it as the nearest
+/// reference window of all (within [`AMBIGUITY_DB`]). The difference is then measured over
+/// the same kind of music on both sides: a part of the section the reference has nothing
+/// like there (a fill the reference gives to another section, a transition it leaves out)
+/// is no difference of balance. Without this, a short section made of two kinds of music
+/// (an intro whose second half brings the bass in) compares the whole of it with the part
+/// of the reference that paired, and the narrow bands where they differ draw large EQ gains.
 pub fn pair(master: &Windows, sections: &[(f64, f64)], reference: &Windows) -> Vec<Paired> {
+    let dist_m = Distances::new(master, reference);
     let own: Vec<Vec<usize>> = sections.iter().map(|r| master.within(*r)).collect();
+    let tiles: Vec<Vec<bool>> = sections
+        .iter()
+        .map(|r| section_windows(master, *r))
+        .collect();
     let mut ref_chosen = vec![vec![false; reference.end_hop.len()]; sections.len()];
     let mut sums = vec![(0usize, 0.0f64, 0.0f64); sections.len()];
-    let mut scratch = Vec::new();
     let mut d: Vec<f64> = Vec::new();
     for (j, _) in reference.end_hop.iter().enumerate() {
         // (section, distance); the second-best distance.
@@ -288,11 +352,7 @@ pub fn pair(master: &Windows, sections: &[(f64, f64)], reference: &Windows) -> V
                 continue;
             }
             d.clear();
-            d.extend(
-                windows
-                    .iter()
-                    .map(|&i| distance(master, i, reference, j, &mut scratch)),
-            );
+            d.extend(windows.iter().map(|&i| dist_m.get(i, j)));
             d.sort_by(f64::total_cmp);
             let k = NEAREST.min(d.len());
             let dist = d[..k].iter().sum::<f64>() / k as f64;
@@ -307,7 +367,11 @@ pub fn pair(master: &Windows, sections: &[(f64, f64)], reference: &Windows) -> V
         let Some((s, dist)) = best else {
             continue;
         };
-        if dist > MAX_DISTANCE_DB || second - dist < AMBIGUITY_DB {
+        let dist_of = |i: usize| dist_m.get(i, j);
+        if dist > MAX_DISTANCE_DB
+            || second - dist < AMBIGUITY_DB
+            || !has_counterpart((0..tiles[s].len()).map(|i| (dist_of(i), tiles[s][i])))
+        {
             continue;
         }
         ref_chosen[s][j] = true;
@@ -318,17 +382,47 @@ pub fn pair(master: &Windows, sections: &[(f64, f64)], reference: &Windows) -> V
     }
     (0..sections.len())
         .map(|s| {
-            let (n, dist, rel) = sums[s];
+            let (n, d_sum, rel) = sums[s];
             let selection = middles(reference, &ref_chosen[s]);
             let mean = |x: f64| if n > 0 { x / n as f64 } else { f64::NAN };
+            let master_side = counterparts(master, sections[s], &dist_m, &ref_chosen[s]);
             Paired {
                 seconds: selection.seconds(),
                 selection,
-                distance_db: mean(dist),
+                master: middles(master, &master_side),
+                distance_db: mean(d_sum),
                 rel_lu: mean(rel),
             }
         })
         .collect()
+}
+
+/// The windows of the master's section `range_s` whose nearest reference window is (within
+/// [`AMBIGUITY_DB`]) one of those `paired` with it.
+fn counterparts(
+    master: &Windows,
+    range_s: (f64, f64),
+    dist: &Distances,
+    paired: &[bool],
+) -> Vec<bool> {
+    let mut keep = section_windows(master, range_s);
+    for (i, k) in keep.iter_mut().enumerate().filter(|(_, k)| **k) {
+        *k = has_counterpart((0..paired.len()).map(|j| (dist.get(i, j), paired[j])));
+    }
+    keep
+}
+
+/// Whether, of the windows on the other side (`(distance, in the section)`), one in the
+/// section is as near as the nearest of all (within [`AMBIGUITY_DB`]).
+fn has_counterpart(others: impl Iterator<Item = (f64, bool)>) -> bool {
+    let (mut all, mut own) = (f64::INFINITY, f64::INFINITY);
+    for (d, inside) in others {
+        all = all.min(d);
+        if inside {
+            own = own.min(d);
+        }
+    }
+    own <= all + AMBIGUITY_DB
 }
 
 #[cfg(test)]
@@ -393,6 +487,51 @@ mod tests {
             "{p:?}"
         );
         assert!(p[0].seconds >= MIN_MATERIAL_S && p[1].seconds >= MIN_MATERIAL_S);
+    }
+
+    #[test]
+    fn a_part_of_a_section_the_reference_has_nothing_like_is_left_out_of_the_master_side() {
+        // Section 1: keys (A), then a fill (C) that sounds like the chorus (B); section 2:
+        // the chorus. The reference has A and B only: the fill has no counterpart paired with
+        // section 1, so the master's side of section 1 is A alone.
+        let a = [1.0, 0.5, 0.2, 0.05, 0.01, 0.01, 0.01, 0.01];
+        let b = [1.0, 1.0, 0.5, 0.3, 0.3, 0.3, 0.3, 0.1];
+        let c = [1.0, 1.0, 0.5, 0.3, 0.1, 0.1, 0.1, 0.1];
+        let master = programme(&[(150, &a, -16.0), (50, &c, -15.0), (200, &b, -15.0)]);
+        let reference = programme(&[(200, &a, -16.0), (200, &b, -15.0)]);
+        let p = pair(&master, &[(0.0, 20.0), (20.0, 40.0)], &reference);
+        let hops =
+            |s: &Selection, r: std::ops::Range<usize>| s.hops[r].iter().filter(|h| **h).count();
+        let runs = |s: &Selection| {
+            (0..40)
+                .map(|i| match hops(s, i * 10..i * 10 + 10) {
+                    0 => '.',
+                    10 => '#',
+                    _ => '+',
+                })
+                .collect::<String>()
+        };
+        let show = p
+            .iter()
+            .map(|p| {
+                format!(
+                    "master {} reference {}",
+                    runs(&p.master),
+                    runs(&p.selection)
+                )
+            })
+            .collect::<Vec<_>>();
+        assert!(hops(&p[0].master, 20..140) >= 100, "{show:?}");
+        assert_eq!(hops(&p[0].master, 155..200), 0, "{show:?}");
+        // The reference's side of section 1 is its A part, and both sides hold enough.
+        assert!(
+            hops(&p[0].selection, 200..400) == 0 && p[0].enough(),
+            "{show:?}"
+        );
+        assert!(
+            hops(&p[1].master, 210..390) >= 150 && p[1].enough(),
+            "{show:?}"
+        );
     }
 
     #[test]

@@ -396,19 +396,26 @@ impl MatchReport {
         }
         if !self.sections.is_empty() {
             o += "\n## Sections\n\nEach section is matched to the parts of the reference that resemble it \
-                  (spectral shape first, loudness rank second).\n\n\
-                  | section | from | to | master loudness | reference paired | its loudness rank | distance | fit RMS |\n\
-                  |---|---|---|---|---|---|---|---|\n";
+                  (spectral shape first, loudness rank second), over the parts of the section that have a \
+                  counterpart there. Confidence: the seconds paired on both sides over 15 s; under 1 the \
+                  section's values are pulled harder toward no change.\n\n\
+                  | section | from | to | master loudness | measured | reference paired | its loudness rank | distance | confidence | fit RMS |\n\
+                  |---|---|---|---|---|---|---|---|---|---|\n";
             for s in &self.sections {
                 let paired = if s.matched {
                     format!(
-                        "{:.1} s | {:+.1} LU | {:.1} dB | {:.2} dB",
-                        s.reference_s, s.reference_rel_lu, s.distance_db, s.rms_after_db
+                        "{:.1} s | {:.1} s | {:+.1} LU | {:.1} dB | {:.2} | {:.2} dB",
+                        s.master_s,
+                        s.reference_s,
+                        s.reference_rel_lu,
+                        s.distance_db,
+                        s.confidence,
+                        s.rms_after_db
                     )
                 } else {
                     format!(
-                        "{:.1} s: too little, whole-song values kept | | |",
-                        s.reference_s
+                        "{:.1} s | {:.1} s: too little, whole-song values kept | | | 0 |",
+                        s.master_s, s.reference_s
                     )
                 };
                 o += &format!(

@@ -146,8 +146,8 @@ pub fn routing(graph: &GraphSpec, stems: &[String]) -> Result<Routing, MatchErro
 }
 
 /// A graph that renders each stem's contribution to the buses it sends into on an output of
-/// its own (`__match.<i>`, in the order of `routing.stems`): its own part of the graph, with
-/// its sends into a private bus.
+/// its own (see [`contribution_ids`], in the order of `routing.stems`): its own part of the
+/// graph, with its sends into a private bus.
 pub fn contributions_graph(graph: &GraphSpec, routing: &Routing) -> GraphSpec {
     let mut g = GraphSpec::new();
     let owner: BTreeMap<&str, usize> = routing
@@ -172,18 +172,35 @@ pub fn contributions_graph(graph: &GraphSpec, routing: &Routing) -> GraphSpec {
                         .any(|s| s.from == e.from && s.bus == e.to) =>
             {
                 let mut e = e.clone();
-                e.to = format!("__match.{a}");
+                e.to = contribution_ids(graph, a).0;
                 g.edges.push(e);
             }
             _ => {}
         }
     }
     for i in 0..routing.stems.len() {
-        let bus = format!("__match.{i}");
-        let out = format!("__match.{i}.out");
+        let (bus, out) = contribution_ids(graph, i);
         g.bus(&bus).output(&out).connect(&bus, &out);
     }
     g
+}
+
+/// The ids of stem `i`'s private bus and output in the [`contributions_graph`] of `graph`:
+/// `match.<i>` and `match.<i>.out`, or with `match_2`, `match_3`… when `graph` has ids under
+/// `match.` already. Not `__` ids: those are the engine's own, never delivered.
+pub fn contribution_ids(graph: &GraphSpec, i: usize) -> (String, String) {
+    let taken = |p: &str| {
+        let dotted = format!("{p}.");
+        graph
+            .nodes
+            .iter()
+            .any(|n| n.id == p || n.id.starts_with(&dotted))
+    };
+    let prefix = std::iter::once("match".to_string())
+        .chain((2..).map(|k| format!("match_{k}")))
+        .find(|p| !taken(p))
+        .unwrap_or_default();
+    (format!("{prefix}.{i}"), format!("{prefix}.{i}.out"))
 }
 
 /// Whether parameter `param` belongs to a node of `graph` (automation of other nodes is

@@ -436,19 +436,12 @@ impl Context<'_> {
         factor: f64,
         notes: &mut Vec<String>,
     ) -> Result<Attempt, MatchError> {
-        let mut proposal = self.build(&fitted, target.scale, factor, notes);
         let (sections, section_fits) = match self.plan {
-            Some(plan) => sections::propose(
-                plan,
-                self.m,
-                &fitted,
-                &mut proposal,
-                &target,
-                factor,
-                self.opts.limits,
-            ),
+            Some(plan) => sections::fit_all(plan, self.m, &fitted, &target, self.opts.limits),
             None => (Vec::new(), Vec::new()),
         };
+        let mut proposal = self.build(&fitted, target.scale, factor, &sections, notes);
+        sections::automate(self.m, &fitted, &sections, &mut proposal, factor);
         let (check, after) = if self.opts.check {
             let (c, a) = check(self.session, &proposal, self.m, self.opts)?;
             (Some(c), Some(a))
@@ -470,8 +463,16 @@ impl Context<'_> {
 
 impl Context<'_> {
     /// The proposal from `fitted` (a fit of `scale` times the difference) taken `factor`
-    /// times: values rounded as the file writes them, and the reasons.
-    fn build(&self, fitted: &Fit, scale: f64, factor: f64, notes: &mut Vec<String>) -> Proposal {
+    /// times: values rounded as the file writes them, and the reasons. EQ bands only a section
+    /// of `section_reports` moves are written at 0 dB for the song (the automation sets them).
+    fn build(
+        &self,
+        fitted: &Fit,
+        scale: f64,
+        factor: f64,
+        section_reports: &[sections::SectionReport],
+        notes: &mut Vec<String>,
+    ) -> Proposal {
         let (session, m, input, d) = (self.session, self.m, self.reasons, self.dynamics);
         let amount = self.opts.amount_pct / 100.0;
         let mut p = Proposal {
@@ -494,16 +495,21 @@ impl Context<'_> {
                 why: super::report::stem_reason(m, input, k),
             });
         }
+        let used = sections::eq_bands_used(fitted, section_reports, factor);
         let bands: Vec<_> = fitted
             .eq
             .iter()
-            .map(|b| super::eq::EqBand {
-                freq_hz: round(b.freq_hz, 0),
-                gain_db: round(factor * b.gain_db, 2),
-                q: round(b.q, 3),
-                ..*b
+            .zip(used)
+            .filter(|(_, u)| *u)
+            .map(|(b, _)| {
+                let gain = round(factor * b.gain_db, 2);
+                super::eq::EqBand {
+                    freq_hz: round(b.freq_hz, 0),
+                    gain_db: if gain.abs() < 0.1 { 0.0 } else { gain },
+                    q: round(b.q, 3),
+                    ..*b
+                }
             })
-            .filter(|b| b.gain_db.abs() >= 0.1)
             .collect();
         if !bands.is_empty() {
             // The reasons speak of the whole difference and the whole fit.
@@ -514,7 +520,13 @@ impl Context<'_> {
                 after: m.routing.mix_bus.clone(),
                 why: bands
                     .iter()
-                    .map(|b| super::report::eq_reason(input, &stems_db, full.offset_db, b))
+                    .map(|b| {
+                        if b.gain_db == 0.0 {
+                            "0 dB for the song: a section moves it (see the automation)".into()
+                        } else {
+                            super::report::eq_reason(input, &stems_db, full.offset_db, b)
+                        }
+                    })
                     .collect(),
                 bands,
             });

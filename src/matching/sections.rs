@@ -26,6 +26,11 @@ const MIN_SPREAD_DB: f64 = 0.3;
 /// A stem with less than this share of a section's power (weighted over the bands) keeps the
 /// whole-song value there.
 const MIN_STEM_SHARE: f64 = 0.03;
+/// Seconds of material (paired on both sides) from which a section's fit is as sure as the
+/// whole song's: 8 bars at 120 BPM. Under it, the penalties that pull every gain toward 0 dB
+/// grow as `sqrt(FULL_EVIDENCE_S / seconds)` (the data's weight grows with its frames, the
+/// prior's does not).
+pub const FULL_EVIDENCE_S: f64 = 15.0;
 
 /// One section as matched.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -40,6 +45,13 @@ pub struct SectionReport {
     pub master_lufs: f64,
     /// Seconds of the references paired with it (weighted mean over the references).
     pub reference_s: f64,
+    /// Seconds of the section measured: its parts with a counterpart in the references (all
+    /// of it when not matched).
+    pub master_s: f64,
+    /// How much the section's values rest on its own material, 0–1: the seconds paired on
+    /// both sides over [`FULL_EVIDENCE_S`] (0 when not matched). Under 1, the fit is pulled
+    /// harder toward no change.
+    pub confidence: f64,
     /// Where the paired parts lie: their loudness under the references' loud level, LU
     /// (negative: quieter; weighted mean).
     pub reference_rel_lu: f64,
@@ -95,6 +107,22 @@ struct PairedRefs {
 impl Planned {
     fn matched(&self) -> bool {
         !self.paired.refs.is_empty()
+    }
+
+    /// See [`SectionReport::confidence`].
+    fn confidence(&self) -> f64 {
+        if !self.matched() {
+            return 0.0;
+        }
+        let seconds = self.paired.seconds.min(self.master.selection.seconds());
+        (seconds / FULL_EVIDENCE_S).clamp(0.0, 1.0)
+    }
+
+    /// The section's fit against `target`, the penalties scaled by its confidence.
+    fn refit(&self, m: &Measurements, global: &Fit, limits: Limits, target: &Target) -> Fit {
+        let input = self.input(m, limits, target);
+        let prior = 1.0 / self.confidence().max(0.05).sqrt();
+        fit::refit(&input, global, &self.held, prior)
     }
 
     /// The fit's input for this section.
@@ -183,7 +211,8 @@ pub(crate) fn plan(
             .map(|s| {
                 s.matched().then(|| {
                     let input = s.input(m, limits, &Target::WHOLE);
-                    fit::refit(&input, global, &s.held).predicted_db(&input)
+                    s.refit(m, global, limits, &Target::WHOLE)
+                        .predicted_db(&input)
                 })
             })
             .collect();
@@ -220,10 +249,9 @@ fn names(m: &Measurements, held: &[bool]) -> Vec<String> {
 }
 
 /// A section measured against its pairings (one per reference, in order): the references
-/// with enough material, over their parts (weights renormalised), and the master over all
-/// of the section (`whole`: the parts a reference pairs with it cover its music; picking
-/// the master's windows nearest to them instead would bias the difference toward what made
-/// them near).
+/// with enough material, over their parts (weights renormalised), and the master over the
+/// parts of the section that have a counterpart in them (the union over those references;
+/// all of the section, `whole`, when none has enough).
 fn section<'a>(
     m: &Measurements,
     name: &str,
@@ -233,21 +261,26 @@ fn section<'a>(
 ) -> Result<Planned, MatchError> {
     let mut refs = Vec::new();
     let (mut secs, mut rel, mut dist) = (0.0, 0.0, 0.0);
+    let mut sel: Option<Selection> = None;
     for ((w, r), p) in m.refs.iter().zip(paired) {
         secs += w * p.seconds;
-        if p.seconds < pairing::MIN_MATERIAL_S {
+        if !p.enough() {
             continue;
         }
         rel += w * p.rel_lu;
         dist += w * p.distance_db;
         let x = Measured::new(r.scan.clone(), p.selection.clone(), (&m.grid, &m.thirds))?;
         refs.push((*w, x));
+        sel = Some(match sel {
+            Some(s) => s.union(&p.master),
+            None => p.master.clone(),
+        });
     }
     let total: f64 = refs.iter().map(|r| r.0).sum();
     for r in &mut refs {
         r.0 /= total;
     }
-    let sel = whole.clone();
+    let sel = sel.unwrap_or_else(|| whole.clone());
     let master = Measured::new(m.master.scan.clone(), sel.clone(), (&m.grid, &m.thirds))?;
     let stems = measure::bands(&m.stem_paths, m.rate, m.master.scan.frames, &sel, &m.grid)?;
     Ok(Planned {
@@ -280,15 +313,13 @@ fn quiet_stems(c: &CrossBands) -> Vec<bool> {
         .collect()
 }
 
-/// Fits every section of `plan` against `target` and adds the automation of what differs
-/// between them to `proposal` (values times `factor`). The reports and the fits, in order.
-pub(crate) fn propose(
+/// Fits every section of `plan` against `target`: the reports and the fits, in order (see
+/// [`automate`] for what the proposal makes of them).
+pub(crate) fn fit_all(
     plan: &Plan,
     m: &Measurements,
     global: &Fit,
-    proposal: &mut Proposal,
     target: &Target,
-    factor: f64,
     limits: Limits,
 ) -> (Vec<SectionReport>, Vec<Fit>) {
     let fits: Vec<Fit> = plan
@@ -297,8 +328,7 @@ pub(crate) fn propose(
         .enumerate()
         .map(|(i, s)| {
             if s.matched() {
-                let input = s.input(m, limits, &target.section(i));
-                fit::refit(&input, global, &s.held)
+                s.refit(m, global, limits, &target.section(i))
             } else {
                 global.clone()
             }
@@ -314,6 +344,8 @@ pub(crate) fn propose(
             to_s: s.range.1,
             master_lufs: s.master.selection.loudness_lufs,
             reference_s: s.paired.seconds,
+            master_s: s.master.selection.seconds(),
+            confidence: s.confidence(),
             reference_rel_lu: s.paired.rel_lu,
             distance_db: s.paired.distance_db,
             matched: s.matched(),
@@ -327,7 +359,6 @@ pub(crate) fn propose(
             rms_after_db: f.rms_after_db,
         })
         .collect();
-    automate(m, global, &reports, proposal, factor);
     (reports, fits)
 }
 
@@ -357,17 +388,46 @@ pub(crate) fn corrections(
         .collect()
 }
 
-/// Step automation of the stem sends and EQ gains whose section values differ.
-fn automate(
+/// Which of `global`'s EQ bands the proposal holds (values times `factor`): those the whole
+/// song or a section moves by 0.1 dB or more.
+pub(crate) fn eq_bands_used(global: &Fit, reports: &[SectionReport], factor: f64) -> Vec<bool> {
+    let used = |v: f64| round(factor * v, 2).abs() >= 0.1;
+    (0..global.eq.len())
+        .map(|i| used(global.eq[i].gain_db) || reports.iter().any(|r| used(r.eq_db[i])))
+        .collect()
+}
+
+/// The proposal's value of a whole-song gain `v` (times `factor`): 0 when too small to write.
+fn static_value(v: f64, factor: f64) -> f64 {
+    let v = round(factor * v, 2);
+    if v.abs() < 0.1 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// Whether per-section values `vals` need automation against the whole-song value
+/// `fixed`: they differ among themselves, or all from it, by [`MIN_SPREAD_DB`] or more.
+fn needs_automation(vals: &[f64], fixed: f64) -> bool {
+    let hi = vals.iter().copied().fold(fixed, f64::max);
+    let lo = vals.iter().copied().fold(fixed, f64::min);
+    hi - lo >= MIN_SPREAD_DB
+}
+
+/// Step automation at the sections' starts of the stem sends and EQ gains whose section
+/// values (times `factor`) differ from each other or from the whole-song value the proposal
+/// sets.
+pub(crate) fn automate(
     m: &Measurements,
     global: &Fit,
     reports: &[SectionReport],
     p: &mut Proposal,
     factor: f64,
 ) {
-    let spread = |v: &[f64]| {
-        v.iter().copied().fold(f64::MIN, f64::max) - v.iter().copied().fold(f64::MAX, f64::min)
-    };
+    if reports.is_empty() {
+        return;
+    }
     let per_section = |vals: &[f64]| {
         reports
             .iter()
@@ -381,7 +441,7 @@ fn automate(
             .iter()
             .map(|r| round(factor * r.stem_db[k], 2))
             .collect();
-        if spread(&vals) < MIN_SPREAD_DB {
+        if !needs_automation(&vals, static_value(global.stem_db[k], factor)) {
             continue;
         }
         for s in &route.sends {
@@ -402,11 +462,11 @@ fn automate(
     }
     let Some(eq) = &p.eq else { return };
     let node = eq.node.clone();
-    // The proposal's bands are the fitted bands whose rounded gain is at least 0.1 dB.
+    let used = eq_bands_used(global, reports, factor);
     let mut n = 0;
     let mut autos = Vec::new();
     for (i, b) in global.eq.iter().enumerate() {
-        if round(factor * b.gain_db, 2).abs() < 0.1 {
+        if !used[i] {
             continue;
         }
         n += 1;
@@ -414,7 +474,7 @@ fn automate(
             .iter()
             .map(|r| round(factor * r.eq_db[i], 2))
             .collect();
-        if spread(&vals) < MIN_SPREAD_DB {
+        if !needs_automation(&vals, static_value(b.gain_db, factor)) {
             continue;
         }
         autos.push(AutomationChange {
