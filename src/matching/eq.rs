@@ -103,9 +103,7 @@ pub fn response_db(bands: &[EqBand], f: f64, rate: f64, side: bool) -> f64 {
 pub fn processor_config(bands: &[EqBand]) -> ProcessorConfig {
     ProcessorConfig::new().with(
         "bands",
-        ConfigValue::List(
-            bands.iter().map(EqBand::config).collect(),
-        ),
+        ConfigValue::List(bands.iter().map(EqBand::config).collect()),
     )
 }
 
