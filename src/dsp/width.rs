@@ -84,34 +84,68 @@ impl MonoMaker {
         }
     }
 
+    /// First pass, section `k`: the mid's all-pass (lane 0) and the side's high-pass (lane 1).
+    #[inline(always)]
+    fn first_stage(&mut self, k: usize, x: [f64; 2]) -> [f64; 2] {
+        let c = &self.coefs[k];
+        let (v1, v2) = self.first[k].tick(c, x);
+        [x[0] - 2.0 * c.k * v1[0], x[1] - c.k * v1[1] - v2[1]]
+    }
+
+    /// Second pass of the side's high-pass, section `k` (lane 0; lane 1 carries zeros).
+    #[inline(always)]
+    fn second_stage(&mut self, k: usize, y: [f64; 2]) -> [f64; 2] {
+        self.second[k].highpass(&self.coefs[k], y)
+    }
+
     #[inline(always)]
     fn process(&mut self, mid: f64, side: f64) -> (f64, f64) {
-        let mut x = [mid, side];
-        for (s, c) in self.first.iter_mut().zip(&self.coefs) {
-            let (v1, v2) = s.tick(c, x);
-            x = [x[0] - 2.0 * c.k * v1[0], x[1] - c.k * v1[1] - v2[1]];
-        }
-        let mut y = [x[1], 0.0];
-        for (s, c) in self.second.iter_mut().zip(&self.coefs) {
-            y = s.highpass(c, y);
-        }
+        let x = self.first_stage(0, [mid, side]);
+        let x = self.first_stage(1, x);
+        let y = self.second_stage(0, [x[1], 0.0]);
+        let y = self.second_stage(1, y);
         (x[0], y[0])
     }
 
     /// [`MonoMaker::process`] and the width over a stretch with fixed coefficients, `w(i)` the
-    /// width factor of frame `i`. The state lives in locals for the loop (kept in memory, every
-    /// sample's stores and loads made the recursion wait on store forwarding); the arithmetic is
-    /// the per-sample path's, operation for operation.
+    /// width factor of frame `i`.
+    ///
+    /// The four sections run as a pipeline, each a frame behind the one before it: step `t`
+    /// feeds frame `t` to the first section, `t − 1` to the second, `t − 2` and `t − 3` to the
+    /// last two. The sections of one step do not wait on each other, so the CPU overlaps their
+    /// recursions instead of running one frame's four in a chain. Every section still sees its
+    /// inputs in order through the same operations: the same bits as frame by frame. The state
+    /// lives in locals for the loop (kept in memory, every sample's recursion waited on store
+    /// forwarding).
     #[inline(always)]
     fn run(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64) {
+        let n = l.len().min(r.len());
         let mut m = self.clone();
-        for (i, (a, b)) in l.iter_mut().zip(r.iter_mut()).enumerate() {
-            let w = w(i);
-            let mid = 0.5 * (*a + *b);
-            let side = 0.5 * (*a - *b);
-            let (mid, side) = m.process(mid, side);
-            *a = mid + w * side;
-            *b = mid - w * side;
+        // What each section handed the next at the previous step, and the mids in flight.
+        let (mut to_second, mut to_third, mut to_fourth) = ([0.0; 2], 0.0, [0.0; 2]);
+        let mut mids = [0.0; 4];
+        for t in 0..n + 3 {
+            // Last section first: each reads what the one before produced a step ago.
+            if t >= 3 {
+                let i = t - 3;
+                let side = m.second_stage(1, to_fourth)[0];
+                let (mid, wi) = (mids[i % 4], w(i));
+                l[i] = mid + wi * side;
+                r[i] = mid - wi * side;
+            }
+            if t >= 2 && t - 2 < n {
+                to_fourth = m.second_stage(0, [to_third, 0.0]);
+            }
+            if t >= 1 && t - 1 < n {
+                let x = m.first_stage(1, to_second);
+                mids[(t - 1) % 4] = x[0];
+                to_third = x[1];
+            }
+            if t < n {
+                let mid = 0.5 * (l[t] + r[t]);
+                let side = 0.5 * (l[t] - r[t]);
+                to_second = m.first_stage(0, [mid, side]);
+            }
         }
         *self = m;
     }
@@ -298,5 +332,41 @@ impl Processor for Width {
         config: sample_rate, corr_pole;
         state: mono, mono_coefs, corr, sums, position;
         own: params, telemetry;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pipelined stretch gives the frame-by-frame path's samples and leaves its state, at
+    /// every length (shorter than the pipeline too) and across calls.
+    #[test]
+    fn the_pipeline_is_the_frame_by_frame_path() {
+        let mut seed = 0x853c_49e6_748f_ea9bu64;
+        let mut noise = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        let mut piped = MonoMaker::new();
+        piped.coefs = lr_sections::<2>(150.0, 44_100.0);
+        let mut framed = piped.clone();
+        for len in [0, 1, 2, 3, 4, 5, 17, 64, 0, 3, 1000] {
+            let l: Vec<f64> = (0..len).map(|_| noise()).collect();
+            let r: Vec<f64> = (0..len).map(|_| 0.3 * noise()).collect();
+            let w = |i: usize| 0.9 + 0.001 * i as f64;
+            let (mut pl, mut pr) = (l.clone(), r.clone());
+            piped.run(&mut pl, &mut pr, w);
+            let (mut fl, mut fr) = (l.clone(), r.clone());
+            for i in 0..len {
+                let (mid, side) = framed.process(0.5 * (l[i] + r[i]), 0.5 * (l[i] - r[i]));
+                fl[i] = mid + w(i) * side;
+                fr[i] = mid - w(i) * side;
+            }
+            assert_eq!((&pl, &pr), (&fl, &fr), "{len} frames");
+            assert_eq!(format!("{piped:?}"), format!("{framed:?}"), "state after {len}");
+        }
     }
 }

@@ -16,7 +16,8 @@
 //!   them is solved (by probe passes that only meter, [`MAX_PROBES`] a retry) so that the
 //!   *decoded* loudness lands on the PCM's: the limiter takes only the peaks, the make-up gives
 //!   back what the limiter, the low-pass and the codec took. Each retry moves the limiter's
-//!   ceiling by the decoded peak's distance from the aim ([`AIM_MARGIN_DB`] under the ceiling)
+//!   ceiling by the decoded peak's distance from the aim ([`AIM_MARGIN_DB`] under the ceiling;
+//!   once two limited encodes say how the decoded peak follows the fed one, by a secant step)
 //!   and the loudness target by the decoded loudness's distance from the PCM's. A file is
 //!   delivered when its peak holds and its loudness is within [`LOUDNESS_TOLERANCE_LU`] of the
 //!   PCM's; a file whose peak holds but whose loudness is further off is kept, in place, and
