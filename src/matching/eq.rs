@@ -98,16 +98,40 @@ pub fn response_db(bands: &[EqBand], f: f64, rate: f64, side: bool) -> f64 {
         .sum()
 }
 
-/// The `eq` processor's configuration for `bands` (those at 0 dB left out).
+/// The `eq` processor's configuration for `bands`, every one in order (a band at 0 dB for the
+/// song is there for its per-section automation, `<node>.<n>.gain_db`, n counted from 1).
 pub fn processor_config(bands: &[EqBand]) -> ProcessorConfig {
     ProcessorConfig::new().with(
         "bands",
-        ConfigValue::List(
-            bands
-                .iter()
-                .filter(|b| b.gain_db != 0.0)
-                .map(EqBand::config)
-                .collect(),
-        ),
+        ConfigValue::List(bands.iter().map(EqBand::config).collect()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_holds_every_band_in_order_those_at_0_db_too() {
+        let b = |kind, gain_db| EqBand {
+            kind,
+            freq_hz: 1000.0,
+            gain_db,
+            q: SHELF_Q,
+            mode: Mode::Stereo,
+        };
+        let bands = [
+            b(BandType::Tilt, 1.0),
+            b(BandType::LowShelf, 0.0),
+            b(BandType::Bell, -2.0),
+        ];
+        let mut config = processor_config(&bands);
+        let list = config.take_list("bands").unwrap();
+        // Band 3 (`<node>.3.gain_db`, automated per section) is the bell.
+        assert_eq!(list.len(), 3);
+        let ConfigValue::Table(mut third) = list[2].clone() else {
+            panic!("{list:?}")
+        };
+        assert_eq!(third.take_number("gain_db", 0.0), Ok(-2.0));
+    }
 }

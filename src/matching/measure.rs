@@ -95,11 +95,24 @@ pub fn bands(
     selection: &Selection,
     grid: &Grid,
 ) -> Result<CrossBands, MatchError> {
+    let mut v = bands_many(paths, rate, frames, &[selection], grid)?;
+    Ok(v.swap_remove(0))
+}
+
+/// [`bands`] over each of `selections`, in one read of the files.
+pub fn bands_many(
+    paths: &[PathBuf],
+    rate: u32,
+    frames: u64,
+    selections: &[&Selection],
+    grid: &Grid,
+) -> Result<Vec<CrossBands>, MatchError> {
     let mut streams = paths
         .iter()
         .map(|p| scan::open(p, rate).map(|(s, _)| s))
         .collect::<Result<Vec<_>, _>>()?;
-    spectra::measure(&mut streams, frames, rate, selection, grid)
+    let out = spectra::measure_many(&mut streams, frames, rate, selections, &[grid])?;
+    Ok(out.into_iter().map(|mut g| g.swap_remove(0)).collect())
 }
 
 /// One programme measured: its scan, the sections chosen and its band powers on the fit grid
@@ -117,21 +130,44 @@ pub struct Measured {
 }
 
 impl Measured {
-    /// Measures `path` (already scanned) over `selection`.
+    /// Measures `scan`'s file over `selection` (one read).
     pub fn new(
         scan: Scan,
         selection: Selection,
         grids: (&Grid, &Grid),
     ) -> Result<Measured, MatchError> {
-        let paths = [scan.path.clone()];
-        let fit = bands(&paths, scan.sample_rate, scan.frames, &selection, grids.0)?;
-        let thirds = bands(&paths, scan.sample_rate, scan.frames, &selection, grids.1)?;
-        Ok(Measured {
-            scan,
-            selection,
-            fit,
-            thirds,
-        })
+        let mut v = Self::many(&scan, vec![selection], grids)?;
+        Ok(v.swap_remove(0))
+    }
+
+    /// Measures `scan`'s file over each of `selections`, in one read.
+    pub fn many(
+        scan: &Scan,
+        selections: Vec<Selection>,
+        grids: (&Grid, &Grid),
+    ) -> Result<Vec<Measured>, MatchError> {
+        let (mut stream, _) = scan::open(&scan.path, scan.sample_rate)?;
+        let refs: Vec<&Selection> = selections.iter().collect();
+        let out = spectra::measure_many(
+            std::slice::from_mut(&mut stream),
+            scan.frames,
+            scan.sample_rate,
+            &refs,
+            &[grids.0, grids.1],
+        )?;
+        let mut measured = Vec::with_capacity(selections.len());
+        for (selection, g) in selections.into_iter().zip(out) {
+            let [fit, thirds]: [CrossBands; 2] = g
+                .try_into()
+                .map_err(|_| MatchError::Internal("two grids measured".into()))?;
+            measured.push(Measured {
+                scan: scan.clone(),
+                selection,
+                fit,
+                thirds,
+            });
+        }
+        Ok(measured)
     }
 
     /// Band levels in dB relative to the selection's loudness (loudness-matched levels), mid

@@ -84,6 +84,7 @@ pub fn ranges(session: &Session, song_s: f64) -> Vec<(String, (f64, f64))> {
 }
 
 /// One section, measured and paired.
+#[derive(Clone)]
 pub(crate) struct Planned {
     name: String,
     range: (f64, f64),
@@ -95,9 +96,12 @@ pub(crate) struct Planned {
 }
 
 /// The references' parts paired with a section.
+#[derive(Clone)]
 struct PairedRefs {
     /// Those with enough material, measured over their parts (weights renormalised).
     refs: Vec<(f64, Measured)>,
+    /// Each reference's parts, `None` where it has too little.
+    parts: Vec<Option<Selection>>,
     /// Seconds paired (weighted mean over all references).
     seconds: f64,
     rel_lu: f64,
@@ -196,13 +200,7 @@ pub(crate) fn plan(
             .iter()
             .map(|w| pairing::pair(&changed, &section_ranges, w))
             .collect();
-        sections = chosen
-            .iter()
-            .enumerate()
-            .map(|(i, (name, range, whole))| {
-                section(m, name, *range, whole, paired.iter().map(|p| &p[i]))
-            })
-            .collect::<Result<Vec<Planned>, MatchError>>()?;
+        sections = measure_sections(m, &chosen, &paired, &sections)?;
         if pass == REPAIR_PASSES {
             break;
         }
@@ -248,54 +246,137 @@ fn names(m: &Measurements, held: &[bool]) -> Vec<String> {
         .collect()
 }
 
-/// A section measured against its pairings (one per reference, in order): the references
-/// with enough material, over their parts (weights renormalised), and the master over the
-/// parts of the section that have a counterpart in them (the union over those references;
-/// all of the section, `whole`, when none has enough).
-fn section<'a>(
+/// What one section is measured over: each reference's parts (`None`: too little), the
+/// master's (the parts of the section with a counterpart in those references, their union;
+/// all of the section when none has enough), and the summary of the pairing.
+struct Sides {
+    parts: Vec<Option<Selection>>,
+    master: Selection,
+    seconds: f64,
+    rel_lu: f64,
+    distance_db: f64,
+}
+
+impl Sides {
+    fn new(
+        m: &Measurements,
+        whole: &Selection,
+        paired: &[Vec<pairing::Paired>],
+        i: usize,
+    ) -> Sides {
+        let (mut secs, mut rel, mut dist, mut total) = (0.0, 0.0, 0.0, 0.0);
+        let mut master: Option<Selection> = None;
+        let mut parts = Vec::new();
+        for ((w, _), p) in m.refs.iter().zip(paired.iter().map(|p| &p[i])) {
+            secs += w * p.seconds;
+            if !p.enough() {
+                parts.push(None);
+                continue;
+            }
+            rel += w * p.rel_lu;
+            dist += w * p.distance_db;
+            total += w;
+            parts.push(Some(p.selection.clone()));
+            master = Some(match master {
+                Some(s) => s.union(&p.master),
+                None => p.master.clone(),
+            });
+        }
+        let mean = |x: f64| if total > 0.0 { x / total } else { f64::NAN };
+        Sides {
+            parts,
+            master: master.unwrap_or_else(|| whole.clone()),
+            seconds: secs,
+            rel_lu: mean(rel),
+            distance_db: mean(dist),
+        }
+    }
+
+    /// Whether `p` was measured over these very parts.
+    fn same_as(&self, p: &Planned) -> bool {
+        p.master.selection == self.master && p.paired.parts == self.parts
+    }
+}
+
+/// The sections of `chosen` (name, range, all of it) measured against their pairings
+/// (`paired[reference][section]`): the references with enough material over their parts
+/// (weights renormalised), the master and its stems over the parts of the section with a
+/// counterpart there. Every file is read once for all the sections; a section whose parts
+/// are those of `previous` (the last pass) keeps its measurement.
+fn measure_sections(
     m: &Measurements,
-    name: &str,
-    range: (f64, f64),
-    whole: &Selection,
-    paired: impl Iterator<Item = &'a pairing::Paired>,
-) -> Result<Planned, MatchError> {
-    let mut refs = Vec::new();
-    let (mut secs, mut rel, mut dist) = (0.0, 0.0, 0.0);
-    let mut sel: Option<Selection> = None;
-    for ((w, r), p) in m.refs.iter().zip(paired) {
-        secs += w * p.seconds;
-        if !p.enough() {
+    chosen: &[(String, (f64, f64), Selection)],
+    paired: &[Vec<pairing::Paired>],
+    previous: &[Planned],
+) -> Result<Vec<Planned>, MatchError> {
+    let sides: Vec<Sides> = (0..chosen.len())
+        .map(|i| Sides::new(m, &chosen[i].2, paired, i))
+        .collect();
+    let todo: Vec<usize> = (0..chosen.len())
+        .filter(|&i| previous.get(i).is_none_or(|p| !sides[i].same_as(p)))
+        .collect();
+    let grids = (&m.grid, &m.thirds);
+    let master_sels: Vec<Selection> = todo.iter().map(|&i| sides[i].master.clone()).collect();
+    let mut masters = Measured::many(&m.master.scan, master_sels, grids)?.into_iter();
+    let stem_sels: Vec<&Selection> = todo.iter().map(|&i| &sides[i].master).collect();
+    let mut stems = measure::bands_many(
+        &m.stem_paths,
+        m.rate,
+        m.master.scan.frames,
+        &stem_sels,
+        &m.grid,
+    )?
+    .into_iter();
+    // Per reference, its parts of the sections to measure: [reference] → [(section, measured)].
+    let mut refs: Vec<Vec<(usize, Measured)>> = Vec::new();
+    for (r, (_, measured)) in m.refs.iter().enumerate() {
+        let wanted: Vec<usize> = todo
+            .iter()
+            .copied()
+            .filter(|&i| sides[i].parts[r].is_some())
+            .collect();
+        let sels = wanted
+            .iter()
+            .filter_map(|&i| sides[i].parts[r].clone())
+            .collect();
+        let got = Measured::many(&measured.scan, sels, grids)?;
+        refs.push(wanted.into_iter().zip(got).collect());
+    }
+    let mut out = Vec::with_capacity(chosen.len());
+    for (i, ((name, range, _), side)) in chosen.iter().zip(sides).enumerate() {
+        if !todo.contains(&i) {
+            out.push(previous[i].clone());
             continue;
         }
-        rel += w * p.rel_lu;
-        dist += w * p.distance_db;
-        let x = Measured::new(r.scan.clone(), p.selection.clone(), (&m.grid, &m.thirds))?;
-        refs.push((*w, x));
-        sel = Some(match sel {
-            Some(s) => s.union(&p.master),
-            None => p.master.clone(),
+        let (Some(master), Some(stems)) = (masters.next(), stems.next()) else {
+            return Err(MatchError::Internal("a section left unmeasured".into()));
+        };
+        let mut section_refs = Vec::new();
+        for (r, (w, _)) in m.refs.iter().enumerate() {
+            if let Some(k) = refs[r].iter().position(|(s, _)| *s == i) {
+                section_refs.push((*w, refs[r].swap_remove(k).1));
+            }
+        }
+        let total: f64 = section_refs.iter().map(|r| r.0).sum();
+        for r in &mut section_refs {
+            r.0 /= total;
+        }
+        out.push(Planned {
+            name: name.clone(),
+            range: *range,
+            master,
+            held: quiet_stems(&stems),
+            stems,
+            paired: PairedRefs {
+                refs: section_refs,
+                parts: side.parts,
+                seconds: side.seconds,
+                rel_lu: side.rel_lu,
+                distance_db: side.distance_db,
+            },
         });
     }
-    let total: f64 = refs.iter().map(|r| r.0).sum();
-    for r in &mut refs {
-        r.0 /= total;
-    }
-    let sel = sel.unwrap_or_else(|| whole.clone());
-    let master = Measured::new(m.master.scan.clone(), sel.clone(), (&m.grid, &m.thirds))?;
-    let stems = measure::bands(&m.stem_paths, m.rate, m.master.scan.frames, &sel, &m.grid)?;
-    Ok(Planned {
-        name: name.to_string(),
-        range,
-        master,
-        held: quiet_stems(&stems),
-        stems,
-        paired: PairedRefs {
-            refs,
-            seconds: secs,
-            rel_lu: if total > 0.0 { rel / total } else { f64::NAN },
-            distance_db: if total > 0.0 { dist / total } else { f64::NAN },
-        },
-    })
+    Ok(out)
 }
 
 /// The stems with less than [`MIN_STEM_SHARE`] of the power in the bands where there is any.

@@ -69,29 +69,56 @@ pub fn measure(
     selection: &Selection,
     grid: &Grid,
 ) -> Result<CrossBands, MatchError> {
+    let mut out = measure_many(streams, frames, rate, &[selection], &[grid])?;
+    Ok(out.swap_remove(0).swap_remove(0))
+}
+
+/// [`measure`] over several selections and grids in one read of `streams`: `[selection][grid]`.
+/// A frame in several selections is transformed once.
+pub fn measure_many(
+    streams: &mut [StemStream],
+    frames: u64,
+    rate: u32,
+    selections: &[&Selection],
+    grids: &[&Grid],
+) -> Result<Vec<Vec<CrossBands>>, MatchError> {
     let n = streams.len();
     let size = fft_size(rate);
-    let bands = grid.bin_bands(size / 2 + 1, f64::from(rate) / size as f64);
+    let bins: Vec<Vec<Option<usize>>> = grids
+        .iter()
+        .map(|g| g.bin_bands(size / 2 + 1, f64::from(rate) / size as f64))
+        .collect();
     let pairs = n * (n + 1) / 2;
-    let mut out = CrossBands {
+    let empty = |g: &Grid| CrossBands {
         n,
-        mid: vec![vec![0.0; grid.len()]; pairs],
-        side: vec![vec![0.0; grid.len()]; pairs],
+        mid: vec![vec![0.0; g.len()]; pairs],
+        side: vec![vec![0.0; g.len()]; pairs],
         frames: 0,
     };
+    let mut out: Vec<Vec<CrossBands>> = selections
+        .iter()
+        .map(|_| grids.iter().map(|g| empty(g)).collect())
+        .collect();
+    let inside = |centre: u64| selections.iter().map(move |s| s.contains(centre, rate));
     for_each_frame(
         streams,
         frames,
         rate,
-        |centre| selection.contains(centre, rate),
-        |_, spectra| {
-            accumulate(&mut out, spectra, &bands);
-            out.frames += 1;
+        |centre| inside(centre).any(|x| x),
+        |centre, spectra| {
+            for (o, _) in out.iter_mut().zip(inside(centre)).filter(|(_, x)| *x) {
+                for (c, b) in o.iter_mut().zip(&bins) {
+                    accumulate(c, spectra, b);
+                    c.frames += 1;
+                }
+            }
         },
     )?;
-    let norm = 1.0 / out.frames.max(1) as f64;
-    for v in out.mid.iter_mut().chain(out.side.iter_mut()).flatten() {
-        *v *= norm;
+    for c in out.iter_mut().flatten() {
+        let norm = 1.0 / c.frames.max(1) as f64;
+        for v in c.mid.iter_mut().chain(c.side.iter_mut()).flatten() {
+            *v *= norm;
+        }
     }
     Ok(out)
 }
