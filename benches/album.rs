@@ -138,6 +138,8 @@ fn time(album: &Path, dir: &Path, jobs: usize, run: usize) -> Timing {
 }
 
 fn main() {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this once quickly.
     let quick = !std::env::args().any(|a| a == "--bench");
     let songs = env_or("STEMGRAPH_ALBUM_SONGS", if quick { 2 } else { 4 });

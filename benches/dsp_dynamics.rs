@@ -63,6 +63,8 @@ fn bench_kind(c: &mut Criterion, name: &str, kind: &str, config: ProcessorConfig
 }
 
 fn dynamics(c: &mut Criterion) {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     let comp = || {
         ProcessorConfig::new()
             .num("threshold_db", -24.0)

@@ -75,6 +75,8 @@ fn bench(c: &mut Criterion, name: &str, mut p: Box<dyn Processor>, slots: Vec<Pa
 }
 
 fn filters(c: &mut Criterion) {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     let two_bells = eq(vec![
         band("bell", &[("freq_hz", 250.0), ("gain_db", -3.0), ("q", 1.2)]),
         band("bell", &[("freq_hz", 3000.0), ("gain_db", 2.0), ("q", 0.8)]),

@@ -63,6 +63,8 @@ fn bench_kind(c: &mut Criterion, name: &str, kind: &str, config: ProcessorConfig
 }
 
 fn benches(c: &mut Criterion) {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     for factor in [4.0, 8.0] {
         bench_kind(
             c,

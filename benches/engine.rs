@@ -35,6 +35,8 @@ fn graph() -> GraphSpec {
 }
 
 fn per_block(c: &mut Criterion) {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     let mut group = c.benchmark_group("engine/block");
     for block in [64usize, 1024] {
         let mut schedule = compile(&graph(), CompileOptions::new(48_000.0, block))
@@ -63,6 +65,8 @@ fn per_block(c: &mut Criterion) {
 }
 
 fn full_render(c: &mut Criterion) {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     let n = 48_000 * 10;
     let inputs: Vec<Vec<Vec<f64>>> = (0..8)
         .map(|i| {

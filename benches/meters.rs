@@ -57,6 +57,8 @@ fn blocks(ch: &[Vec<f64>; 2]) -> impl Iterator<Item = [&[f64]; 2]> {
 }
 
 fn bench(c: &mut Criterion) {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     let sig = music();
     let worst = rising_noise();
     let mut g = c.benchmark_group("meters_48k_stereo");

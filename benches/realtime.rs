@@ -97,6 +97,8 @@ fn measure(recipe: &Path, seconds: f64) -> Result<(usize, u64, u64, u64, u64), S
 }
 
 fn main() {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     let args: Vec<String> = std::env::args().collect();
     let value = |name: &str| {
         args.iter()

@@ -107,6 +107,8 @@ fn bench_case(c: &mut Criterion, name: &str, x: &[f64], threshold: f64) {
 }
 
 fn benches(c: &mut Criterion) {
+    // The AVX2 builds, as the command line runs them (meters decide for themselves).
+    stemgraph::dsp::simd::init();
     let mix = music(20.0);
     let threshold = 0.5;
     let tp = true_peak(&mix);

@@ -366,7 +366,11 @@ mod tests {
                 fr[i] = mid - w(i) * side;
             }
             assert_eq!((&pl, &pr), (&fl, &fr), "{len} frames");
-            assert_eq!(format!("{piped:?}"), format!("{framed:?}"), "state after {len}");
+            assert_eq!(
+                format!("{piped:?}"),
+                format!("{framed:?}"),
+                "state after {len}"
+            );
         }
     }
 }

@@ -306,7 +306,8 @@ fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u
         }
         let (il, cl) = quantize4(pl, scale);
         let (ir, cr) = quantize4(pr, scale);
-        clipped += u64::from((_mm256_movemask_pd(cl).count_ones()) + _mm256_movemask_pd(cr).count_ones());
+        clipped +=
+            u64::from((_mm256_movemask_pd(cl).count_ones()) + _mm256_movemask_pd(cr).count_ones());
         // Frames in order: [L0 R0 L1 R1], [L2 R2 L3 R3].
         let lo = _mm_unpacklo_epi32(il, ir);
         let hi = _mm_unpackhi_epi32(il, ir);
@@ -315,7 +316,10 @@ fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u
         unsafe {
             if width == 3 {
                 _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_shuffle_epi8(lo, pack24));
-                _mm_storeu_si128(dst.as_mut_ptr().add(12).cast(), _mm_shuffle_epi8(hi, pack24));
+                _mm_storeu_si128(
+                    dst.as_mut_ptr().add(12).cast(),
+                    _mm_shuffle_epi8(hi, pack24),
+                );
             } else {
                 _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_packs_epi32(lo, hi));
             }

@@ -78,7 +78,9 @@ mod tests {
     #[test]
     fn finds_a_non_finite_sample_anywhere() {
         for len in [0, 1, 7, 8, 9, 31, 64] {
-            let clean: Vec<f64> = (0..len).map(|i| f64::MAX * if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+            let clean: Vec<f64> = (0..len)
+                .map(|i| f64::MAX * if i % 2 == 0 { 1.0 } else { -1.0 })
+                .collect();
             assert!(all_finite(&clean), "{len}");
             for at in 0..len {
                 for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
