@@ -45,6 +45,7 @@ impl NonFinite {
 /// sums vectorize (`Iterator::all` stops at the first non-finite sample, so it stays a scalar
 /// loop with a branch per sample).
 #[inline]
+#[allow(clippy::eq_op)] // `x − x` on purpose: 0 for a finite `x`, NaN otherwise.
 fn all_finite(plane: &[f64]) -> bool {
     let mut acc = [0.0f64; 8];
     let mut chunks = plane.chunks_exact(8);
