@@ -5,7 +5,8 @@
 //! differ are emitted as step automation at the sections' starts.
 //!
 //! [`plan`] measures once (the pairing, each section's band powers and its references' parts);
-//! [`propose`] fits every section against a [`Target`], once per pass of the match. A section
+//! [`fit_all`] fits every section against a [`Target`], once per pass of the match, and
+//! [`automate`] writes what differs into the proposal. A section
 //! the references hold too little like ([`pairing::MIN_MATERIAL_S`]) keeps the whole-song
 //! values, and so does a stem that is (nearly) silent in a section: nothing there says what
 //! its level should be.
@@ -142,7 +143,7 @@ impl Planned {
     }
 }
 
-/// The sections measured and paired with the references, ready for [`propose`].
+/// The sections measured and paired with the references, ready for [`fit_all`].
 pub(crate) struct Plan {
     sections: Vec<Planned>,
 }
