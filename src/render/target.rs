@@ -875,7 +875,7 @@ pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
             measured_first = Some(lufs);
         }
     }
-    let (solved, pass) = match accepted {
+    let (mut outcome, pass) = match accepted {
         Some((pass, lufs)) => {
             let solved = SolvedDrive {
                 drive_db: first,
@@ -884,7 +884,7 @@ pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
                 last_step: None,
                 pass_times: Vec::new(),
             };
-            (solved, pass)
+            (judge(ctx, &tail, &solved, pre_lufs, target)?, pass)
         }
         None => {
             let solved = solve_drive(
@@ -898,6 +898,8 @@ pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
                 measured_first,
             )?;
             ctx.result.timings.extend(solved.pass_times.iter().cloned());
+            // With `--strict` a missed target stops here, before the final pass writes anything.
+            let outcome = judge(ctx, &tail, &solved, pre_lufs, target)?;
             // 3. The deliverables from the spill with the solved drive.
             let clock = Stopwatch::start();
             let pass = tail_pass(
@@ -911,11 +913,9 @@ pub(super) fn meet(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
                 Some(&mut readings),
             )?;
             ctx.result.timings.push(clock.stop("final pass"));
-            (solved, pass)
+            (outcome, pass)
         }
     };
-    let outcome = judge(ctx, &tail, &solved, pre_lufs, target)?;
-    let mut outcome = outcome;
     outcome.detecting_passes = outcome.tail_passes.saturating_sub(readings.replayed);
     drop(readings);
     drop(guard);
