@@ -176,6 +176,29 @@ impl LimiterReadings {
         g.connect_port(KEY_DRIVE, tail.limiter(), Port::Key, 0.0);
     }
 
+    /// Readies a pass over `g` (the tail chain at `drive`) for `mode`: wires it ([`Self::wire`]),
+    /// adds the readings stream to `streams` when replaying (engine input 1), and returns the
+    /// writer of a recording pass (its output [`READINGS_OUTPUT`] goes there; then
+    /// [`Self::finish_recording`]).
+    pub fn attach(
+        &mut self,
+        g: &mut GraphSpec,
+        tail: &MasterTail,
+        drive: f64,
+        mode: ReadingsMode,
+        streams: &mut Vec<StemStream>,
+    ) -> Result<Option<WavOutput>, RenderError> {
+        self.wire(g, tail, drive, mode);
+        match mode {
+            ReadingsMode::Detect => Ok(None),
+            ReadingsMode::Replay => {
+                streams.push(self.replay_stream()?);
+                Ok(None)
+            }
+            ReadingsMode::Record(_) => Ok(Some(self.start_recording()?)),
+        }
+    }
+
     /// The stream a replaying pass reads (engine input 1).
     pub fn replay_stream(&mut self) -> Result<StemStream, RenderError> {
         self.replayed += 1;

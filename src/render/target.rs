@@ -484,12 +484,14 @@ pub fn measure_tail(
     mut readings: Option<&mut LimiterReadings>,
 ) -> Result<LoudnessMeter, RenderError> {
     let mut g = tail_spec(spec, tail, drive);
-    let mode = readings
-        .as_deref()
-        .map_or(ReadingsMode::Detect, |r| r.for_measure(drive));
-    if let Some(r) = readings.as_deref() {
-        r.wire(&mut g, tail, drive, mode);
-    }
+    let mut streams = vec![spill_stream(spill)?];
+    let mut recording = match readings.as_deref_mut() {
+        Some(r) => {
+            let mode = r.for_measure(drive);
+            r.attach(&mut g, tail, drive, mode, &mut streams)?
+        }
+        None => None,
+    };
     // Only the loudness is wanted: the master limiter without its safety stage (see
     // crate::dsp::limiter::MEASURE_ONLY).
     if let Some(NodeSpec {
@@ -507,16 +509,6 @@ pub fn measure_tail(
         crate::graph::CompileOptions::new(f64::from(rate), block),
     )?
     .schedule;
-    let mut streams = vec![spill_stream(spill)?];
-    if mode == ReadingsMode::Replay {
-        if let Some(r) = readings.as_deref_mut() {
-            streams.push(r.replay_stream()?);
-        }
-    }
-    let mut recording = match (mode, readings.as_deref()) {
-        (ReadingsMode::Record(_), Some(r)) => Some(r.start_recording()?),
-        _ => None,
-    };
     let recorded_output = (0..schedule.output_count())
         .find(|&o| schedule.output_slot(o).id == super::readings::READINGS_OUTPUT);
     let mut meter = LoudnessMeter::new(f64::from(rate), spill.channels);
@@ -663,11 +655,9 @@ fn tail_pass(
     let mut g = tail_spec(spec, tail, drive);
     let mut streams = vec![spill_stream(spill)?];
     if let Some(r) = readings {
+        // The final pass never records (nothing would read the recording).
         let mode = r.for_final(drive);
-        r.wire(&mut g, tail, drive, mode);
-        if mode == ReadingsMode::Replay {
-            streams.push(r.replay_stream()?);
-        }
+        r.attach(&mut g, tail, drive, mode, &mut streams)?;
     }
     Pass::run(
         session,
@@ -715,16 +705,9 @@ fn speculative_pass(
     readings: &mut LimiterReadings,
 ) -> Result<(Pass, f64), RenderError> {
     let mut g = tail_spec(&ctx.spec, tail, drive);
-    let mode = readings.for_measure(drive);
-    readings.wire(&mut g, tail, drive, mode);
     let mut streams = vec![spill_stream(spill)?];
-    if mode == ReadingsMode::Replay {
-        streams.push(readings.replay_stream()?);
-    }
-    let mut recording = match mode {
-        ReadingsMode::Record(_) => Some(readings.start_recording()?),
-        _ => None,
-    };
+    let mode = readings.for_measure(drive);
+    let mut recording = readings.attach(&mut g, tail, drive, mode, &mut streams)?;
     let mut meter = LoudnessMeter::new(f64::from(spill.sample_rate), spill.channels);
     let mut each_block = |id: &str, b: crate::dsp::AudioRef<'_>| -> Result<(), RenderError> {
         if id == super::readings::READINGS_OUTPUT {
