@@ -247,7 +247,9 @@ fn a_first_drive_that_lands_is_kept_as_the_final_pass() {
             .any(|s| s.starts_with("speculative pass (missed")),
         "{stages:?}"
     );
-    assert!(t.tail_passes >= 3 && t.detecting_passes == 1, "{t:?}");
+    // The speculative pass keeps no recording (a kept final pass is never replayed): after a
+    // miss the solve's next pass detects once more and records, the rest replay.
+    assert!(t.tail_passes >= 3 && t.detecting_passes == 2, "{t:?}");
     assert!((t.integrated_lufs + 9.0).abs() <= 0.1, "{t:?}");
     for f in files {
         let tp = analyze(&out.join(f)).unwrap().figures.true_peak_dbtp;

@@ -3,12 +3,13 @@
 //! from whichever thread read it; and the split layout on its own: every valid split of a
 //! schedule gives the bits of the whole.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use stemgraph::dsp::{AudioMut, ProcessorConfig};
 use stemgraph::engine::parallel::{
     join, run, split, unit_deps, units, valid, BlockSource, Interrupted, RunSettings,
 };
-use stemgraph::engine::Schedule;
+use stemgraph::engine::{Schedule, Tap};
 use stemgraph::graph::{compile, CompileOptions, GraphSpec};
 
 const FS: f64 = 48_000.0;
@@ -169,6 +170,79 @@ fn two_threads_give_the_bits_of_one() {
     );
     // The nodes are back in the schedule, at the end of the run.
     assert_eq!(s2.position(), s.position());
+}
+
+/// A tap folding every sample it sees, in order, into one number.
+struct Fingerprint(Arc<AtomicU64>);
+
+impl Tap for Fingerprint {
+    fn observe(&mut self, audio: stemgraph::dsp::AudioRef<'_>) {
+        let mut h = self.0.load(Ordering::Relaxed);
+        for c in 0..audio.channels() {
+            for x in audio.channel(c) {
+                h = h.rotate_left(7) ^ x.to_bits();
+            }
+        }
+        self.0.store(h, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn one_source_on_two_threads_gives_the_bits_of_one() {
+    // A spilled master's final pass: one source through a gain and an 8x true-peak limiter into
+    // an output and a tap. The worker may take the whole chain (the units of the only source)
+    // and leave the tap and the sink to this thread.
+    let mut g = GraphSpec::new();
+    g.source("spill", 0);
+    g.processor("drive", "gain", ProcessorConfig::new().num("gain_db", 9.0));
+    g.processor(
+        "lim",
+        "limiter",
+        ProcessorConfig::new().num("oversampling", 8.0),
+    );
+    g.output("main");
+    g.chain(&["spill", "drive", "lim", "main"]);
+    let len = 200_000;
+    let mut outs = Vec::new();
+    for threads in [1, 2] {
+        let seen = Arc::new(AtomicU64::new(0));
+        let mut opts = CompileOptions::new(FS, BLOCK);
+        opts.taps = vec![(
+            "lim".to_string(),
+            Box::new(Fingerprint(seen.clone())) as Box<dyn Tap>,
+        )];
+        let mut s = compile(&g, opts).unwrap().schedule;
+        let mut sources: Vec<Tone> = tones(len, None).into_iter().take(1).collect();
+        let mut out = Vec::new();
+        let settings = RunSettings {
+            block: BLOCK,
+            threads,
+            interrupt: None,
+            progress: None,
+            stop: None,
+        };
+        run(&mut s, &mut sources, len, settings, |_, _, block| {
+            out.extend_from_slice(block.channel(0));
+            out.extend_from_slice(block.channel(1));
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+        outs.push((out, seen.load(Ordering::Relaxed)));
+    }
+    assert!(
+        outs[0].0.iter().any(|x| x.abs() > 0.1),
+        "a signal came through"
+    );
+    assert!(
+        outs[0].0.len() == outs[1].0.len()
+            && outs[0]
+                .0
+                .iter()
+                .zip(&outs[1].0)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "the thread count changes the output"
+    );
+    assert_eq!(outs[0].1, outs[1].1, "the tap saw the same");
 }
 
 #[test]

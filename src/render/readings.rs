@@ -69,6 +69,10 @@ pub enum ReadingsMode {
     Detect,
     /// The pass records the readings, exact above this threshold (linear, in spill units).
     Record(f64),
+    /// The pass computes the readings as a recording pass does (the same bits reach the
+    /// limiter) but keeps no recording: a speculative final pass, which nothing replays when
+    /// it is kept (when it misses, the solve's next pass records).
+    Probe(f64),
     /// The pass replays the recorded readings.
     Replay,
 }
@@ -104,6 +108,15 @@ impl LimiterReadings {
         }
     }
 
+    /// How a speculative final pass at `drive` dB gets its readings: as a measuring pass
+    /// ([`Self::for_measure`]) but without keeping a recording.
+    pub fn for_speculation(&self, drive: f64) -> ReadingsMode {
+        match self.for_measure(drive) {
+            ReadingsMode::Record(threshold) => ReadingsMode::Probe(threshold),
+            mode => mode,
+        }
+    }
+
     /// How the final pass at `drive` dB gets its readings: replaying when a recording covers the
     /// drive, detecting otherwise (nothing would read a new recording).
     pub fn for_final(&self, drive: f64) -> ReadingsMode {
@@ -130,19 +143,21 @@ impl LimiterReadings {
     pub fn wire(&self, g: &mut GraphSpec, tail: &MasterTail, drive: f64, mode: ReadingsMode) {
         let from = match mode {
             ReadingsMode::Detect => return,
-            ReadingsMode::Record(threshold) => {
+            ReadingsMode::Record(threshold) | ReadingsMode::Probe(threshold) => {
                 let config = crate::dsp::ProcessorConfig::new()
                     .num("oversampling", self.factor as f64)
                     .num(STAGE_A_READINGS, threshold);
                 g.processor(PROBE, "limiter", config);
                 g.connect("__pre_limiter", PROBE);
-                g.node(
-                    READINGS_OUTPUT,
-                    NodeKind::Output {
-                        channels: self.channels,
-                    },
-                );
-                g.connect(PROBE, READINGS_OUTPUT);
+                if matches!(mode, ReadingsMode::Record(_)) {
+                    g.node(
+                        READINGS_OUTPUT,
+                        NodeKind::Output {
+                            channels: self.channels,
+                        },
+                    );
+                    g.connect(PROBE, READINGS_OUTPUT);
+                }
                 PROBE
             }
             ReadingsMode::Replay => {
@@ -190,7 +205,7 @@ impl LimiterReadings {
     ) -> Result<Option<WavOutput>, RenderError> {
         self.wire(g, tail, drive, mode);
         match mode {
-            ReadingsMode::Detect => Ok(None),
+            ReadingsMode::Detect | ReadingsMode::Probe(_) => Ok(None),
             ReadingsMode::Replay => {
                 streams.push(self.replay_stream()?);
                 Ok(None)

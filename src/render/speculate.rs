@@ -3,10 +3,11 @@
 //! The solve's first drive is the target minus the pre-limiter loudness: exact when the limiter
 //! does (almost) nothing at that drive, as on most masters aimed at a streaming target. Then
 //! the measuring pass that would confirm it is wasted work: the final pass can run at that drive
-//! straight away, record the limiter's readings as a measuring pass does, and measure its own
-//! output. When it lands within the solver's tolerance it *is* the final pass; when not, its
-//! measurement is the solve's first point (nothing of the solve is lost, only the deliverables'
-//! work, which is dropped) and the solve goes on as it would have.
+//! straight away, its limiter fed the readings a measuring pass would record (the same bits, no
+//! recording kept: nothing replays a kept final pass), and measure its own output. When it lands
+//! within the solver's tolerance it *is* the final pass; when not, its measurement is the
+//! solve's first point (only the deliverables' work is lost, and one detection: the solve's next
+//! pass records the readings) and the solve goes on as it would have.
 //!
 //! Whether to speculate is judged from the spill's sample magnitudes, counted as the spill is
 //! written ([`PeakHistogram`]): the share of frames that come within [`TRUE_PEAK_HEADROOM_DB`]
@@ -34,7 +35,7 @@ pub enum Speculate {
     /// When the spill's peaks say the limiter will barely act (the default).
     #[default]
     WhenPredicted,
-    /// Whenever the limiter's readings can be recorded (tests of the missed path).
+    /// Whenever the limiter can take recorded readings (tests of the missed path).
     Always,
 }
 

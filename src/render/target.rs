@@ -583,6 +583,7 @@ pub fn solve_drive(
                     match mode {
                         Some(ReadingsMode::Replay) => "readings replayed",
                         Some(ReadingsMode::Record(_)) => "readings recorded",
+                        Some(ReadingsMode::Probe(_)) => "readings computed",
                         _ => "detecting",
                     }
                 )));
@@ -671,8 +672,8 @@ fn tail_pass(
     )
 }
 
-/// Whether the target stage runs its first pass as the final one: the limiter's readings can
-/// be recorded (so nothing of the solve is lost if it misses), no tap waits for the final pass
+/// Whether the target stage runs its first pass as the final one: the limiter can take
+/// recorded readings (the passes after a miss replay them), no tap waits for the final pass
 /// (a tap cannot forget a pass), and the spill's peaks say the limiter will barely act at
 /// `drive` ([`PeakHistogram::limiting_is_negligible`]).
 fn worth_speculating(
@@ -695,7 +696,7 @@ fn worth_speculating(
 }
 
 /// The final pass at `drive` before the solve has confirmed it: the deliverables written, the
-/// limiter's readings recorded for the solve, and the loudness of the output measured over
+/// limiter fed its readings as a recording pass feeds it (nothing kept), and the loudness of the output measured over
 /// every frame of the spill, as a measuring pass measures it.
 fn speculative_pass(
     ctx: &mut RenderContext<'_>,
@@ -706,15 +707,11 @@ fn speculative_pass(
 ) -> Result<(Pass, f64), RenderError> {
     let mut g = tail_spec(&ctx.spec, tail, drive);
     let mut streams = vec![spill_stream(spill)?];
-    let mode = readings.for_measure(drive);
-    let mut recording = readings.attach(&mut g, tail, drive, mode, &mut streams)?;
+    let mode = readings.for_speculation(drive);
+    readings.attach(&mut g, tail, drive, mode, &mut streams)?;
     let mut meter = LoudnessMeter::new(f64::from(spill.sample_rate), spill.channels);
     let mut each_block = |id: &str, b: crate::dsp::AudioRef<'_>| -> Result<(), RenderError> {
-        if id == super::readings::READINGS_OUTPUT {
-            if let Some(w) = recording.as_mut() {
-                w.write(b)?;
-            }
-        } else if id == tail.output {
+        if id == tail.output {
             let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
             meter.push(&planar);
         }
@@ -733,9 +730,6 @@ fn speculative_pass(
             to_the_end: true,
         }),
     )?;
-    if let Some(w) = recording {
-        readings.finish_recording(w, drive)?;
-    }
     Ok((pass, meter.integrated_lufs()))
 }
 

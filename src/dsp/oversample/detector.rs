@@ -269,20 +269,22 @@ impl TruePeakDetector {
         } else {
             self.group_maxima(n);
             let groups = n.div_ceil(GROUP);
-            let read = |det: &Self, g: usize| {
-                wanted.is_none_or(|w| w[g * GROUP..((g + 1) * GROUP).min(n)].contains(&true))
-                    && det.hot(g, threshold)
+            let mut hot = [false; TP_CHUNK / GROUP];
+            self.hot_groups(threshold, &mut hot[..groups]);
+            let read = |g: usize| {
+                hot[g]
+                    && wanted.is_none_or(|w| w[g * GROUP..((g + 1) * GROUP).min(n)].contains(&true))
             };
             let mut g = 0;
             while g < groups {
-                if !read(self, g) {
+                if !read(g) {
                     let e = ((g + 1) * GROUP).min(n);
                     out[g * GROUP..e].fill(0.0);
                     g += 1;
                     continue;
                 }
                 let start = g;
-                while g < groups && read(self, g) {
+                while g < groups && read(g) {
                     g += 1;
                 }
                 self.run(start * GROUP, (g * GROUP).min(n), out);
@@ -313,6 +315,82 @@ impl TruePeakDetector {
             *lo = l;
             *hi = h;
         }
+    }
+
+    /// [`Self::hot`] of the chunk's groups `0..hot.len()` into `hot`: four groups side by side
+    /// in the AVX2 build (every group's bound through the same operations in the same order as
+    /// [`Self::hot`], so the same decisions), one at a time in the portable one.
+    #[inline(always)]
+    fn hot_groups(&self, threshold: f64, hot: &mut [bool]) {
+        let mut g = 0;
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            g = unsafe { self.hot_groups_avx2(threshold, hot) };
+        }
+        for (i, h) in hot.iter_mut().enumerate().skip(g) {
+            *h = self.hot(i, threshold);
+        }
+    }
+
+    /// [`Self::hot_groups`] four groups at a time while four remain; returns how many it decided.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn hot_groups_avx2(&self, threshold: f64, hot: &mut [bool]) -> usize {
+        use std::arch::x86_64::*;
+        let k = self.bound.len();
+        let base = self.hist / GROUP;
+        assert!(base + 1 >= k && base + hot.len() <= self.glo.len());
+        let (glo, ghi) = (self.glo.as_ptr(), self.ghi.as_ptr());
+        let sign = _mm256_set1_pd(-0.0);
+        let thr = _mm256_set1_pd(threshold);
+        let mut g = 0;
+        // SAFETY: lane i of a load at q − j reads group q + i − j of `glo`/`ghi`, with
+        // q + 3 = base + g + 3 < base + hot.len() ≤ their length and q − j ≥ base + 1 − k ≥ 0
+        // (the assertion).
+        unsafe {
+            while g + 4 <= hot.len() {
+                let q = base + g;
+                let mut lo_all = _mm256_set1_pd(f64::INFINITY);
+                let mut hi_all = _mm256_set1_pd(f64::NEG_INFINITY);
+                for j in 0..k {
+                    lo_all = _mm256_min_pd(_mm256_loadu_pd(glo.add(q - j)), lo_all);
+                    hi_all = _mm256_max_pd(_mm256_loadu_pd(ghi.add(q - j)), hi_all);
+                }
+                let c = _mm256_mul_pd(_mm256_set1_pd(0.5), _mm256_add_pd(lo_all, hi_all));
+                let mut magnitude = _mm256_setzero_pd();
+                let mut deviation = _mm256_setzero_pd();
+                for (j, &w) in self.bound.iter().enumerate() {
+                    let w = _mm256_set1_pd(w);
+                    let l = _mm256_loadu_pd(glo.add(q - j));
+                    let h = _mm256_loadu_pd(ghi.add(q - j));
+                    let m = _mm256_max_pd(_mm256_xor_pd(l, sign), h);
+                    magnitude = _mm256_add_pd(magnitude, _mm256_mul_pd(w, m));
+                    let d = _mm256_max_pd(_mm256_sub_pd(c, l), _mm256_sub_pd(h, c));
+                    deviation = _mm256_add_pd(deviation, _mm256_mul_pd(w, d));
+                }
+                let largest = _mm256_max_pd(_mm256_xor_pd(lo_all, sign), hi_all);
+                let rounding = _mm256_mul_pd(_mm256_set1_pd(1e-9), largest);
+                let dc = _mm256_mul_pd(_mm256_set1_pd(self.dc), _mm256_andnot_pd(sign, c));
+                let deviation = _mm256_add_pd(_mm256_add_pd(deviation, dc), rounding);
+                let spread =
+                    _mm256_mul_pd(_mm256_set1_pd(self.l1 * 0.5), _mm256_sub_pd(hi_all, lo_all));
+                let flat = _mm256_add_pd(
+                    _mm256_min_pd(
+                        _mm256_add_pd(dc, spread),
+                        _mm256_mul_pd(_mm256_set1_pd(self.l1), largest),
+                    ),
+                    rounding,
+                );
+                let bound = _mm256_min_pd(_mm256_min_pd(deviation, magnitude), flat);
+                let over = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(bound, thr));
+                for (i, h) in hot[g..g + 4].iter_mut().enumerate() {
+                    *h = over & (1 << i) != 0;
+                }
+                g += 4;
+            }
+        }
+        g
     }
 
     /// Whether a reading of the steps of group `g` of the chunk may exceed `threshold`: the
@@ -391,12 +469,18 @@ impl TruePeakDetector {
         let top = &self.work[stages - 1];
         let top_start = 2 * plan[stages - 1].lo;
         let d = self.fine_delay as isize;
-        for (i, fo) in self.fine[..e - s].iter_mut().enumerate() {
-            let tau = (s + i) as isize - d;
-            let z = (factor as isize * tau - 2 - top_start) as usize;
-            let v = &top[z..z + factor + 2];
-            *fo = fine_reading(v, factor);
+        // Step τ's values start at `factor·τ − 2` (top rate), `first` for the range's first.
+        let first = (factor as isize * (s as isize - d) - 2 - top_start) as usize;
+        let fine = &mut self.fine[..e - s];
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            unsafe { fine_readings_avx2(&top[first..], factor, fine) };
+        } else {
+            fine_readings(&top[first..], factor, fine);
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        fine_readings(&top[first..], factor, fine);
         // Meter readings.
         let rows = self.meter_rows.len();
         let first = hist + s as isize - self.meter_delay as isize;
@@ -406,6 +490,101 @@ impl TruePeakDetector {
             *o = a.max(b);
         }
     }
+}
+
+/// [`fine_reading`] of consecutive steps: step `i`'s values are `top[factor·i..][..factor + 2]`.
+#[inline(always)]
+fn fine_readings(top: &[f64], factor: usize, fine: &mut [f64]) {
+    for (i, fo) in fine.iter_mut().enumerate() {
+        *fo = fine_reading(&top[factor * i..factor * i + factor + 2], factor);
+    }
+}
+
+/// [`fine_readings`] with AVX2 intrinsics, the same bits: a step's values in one or two
+/// registers, the largest magnitude and the position of the first largest among all but the
+/// last (the refinement's local maximum) by vector compares, and both parabolas' vertices side
+/// by side without branches ([`vertices`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fine_readings_avx2(top: &[f64], factor: usize, fine: &mut [f64]) {
+    use std::arch::x86_64::*;
+    assert!(
+        (factor == 4 || factor == 8) && top.len() >= factor * fine.len() + 2,
+        "the values of every step"
+    );
+    let sign = _mm256_set1_pd(-0.0);
+    let p = top.as_ptr();
+    // Lanes of the last register that take part in the search for the local maximum: all but
+    // the step's last value.
+    let keep = _mm256_castsi256_pd(_mm256_set_epi64x(0, -1, -1, -1));
+    // SAFETY: step i reads top[factor·i .. factor·i + factor + 2], inside `top` (assertion).
+    unsafe {
+        for (i, fo) in fine.iter_mut().enumerate() {
+            let v = p.add(factor * i);
+            let buf = v.add(2);
+            let lo = _mm256_andnot_pd(sign, _mm256_loadu_pd(buf));
+            let (all, search) = if factor == 8 {
+                let hi = _mm256_andnot_pd(sign, _mm256_loadu_pd(buf.add(4)));
+                (_mm256_max_pd(lo, hi), [lo, _mm256_and_pd(hi, keep)])
+            } else {
+                (lo, [_mm256_and_pd(lo, keep), _mm256_setzero_pd()])
+            };
+            let a = hmax(all);
+            // The first position of the largest of all but the last value (masked to 0, which
+            // no magnitude is below).
+            let best = _mm256_set1_pd(hmax(_mm256_max_pd(search[0], search[1])));
+            let eq = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(search[0], best))
+                | (_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(search[1], best)) << 4);
+            let k = eq.trailing_zeros() as usize;
+            let [x, y] = vertices(
+                [*v, *v.add(k + 1)],
+                [*v.add(1), *buf.add(k)],
+                [*buf, *buf.add(k + 1)],
+            );
+            *fo = a.max(x).max(y);
+        }
+    }
+}
+
+/// The largest of four lanes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn hmax(v: std::arch::x86_64::__m256d) -> f64 {
+    use std::arch::x86_64::*;
+    let m2 = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+    _mm_cvtsd_f64(_mm_max_sd(m2, _mm_unpackhi_pd(m2, m2)))
+}
+
+/// [`vertex`] of two triples at once, without branches: the same operations, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn vertices(l: [f64; 2], c: [f64; 2], r: [f64; 2]) -> [f64; 2] {
+    use std::arch::x86_64::*;
+    let (l, c, r) = (
+        _mm_loadu_pd(l.as_ptr()),
+        _mm_loadu_pd(c.as_ptr()),
+        _mm_loadu_pd(r.as_ptr()),
+    );
+    // Negated where c < 0 (not for −0, as `vertex`).
+    let flip = _mm_and_pd(_mm_cmplt_pd(c, _mm_setzero_pd()), _mm_set1_pd(-0.0));
+    let (l, c, r) = (
+        _mm_xor_pd(l, flip),
+        _mm_xor_pd(c, flip),
+        _mm_xor_pd(r, flip),
+    );
+    let curv = _mm_sub_pd(_mm_sub_pd(_mm_mul_pd(_mm_set1_pd(2.0), c), l), r);
+    let d = _mm_sub_pd(r, l);
+    let top = _mm_add_pd(
+        c,
+        _mm_div_pd(_mm_mul_pd(d, d), _mm_mul_pd(_mm_set1_pd(8.0), curv)),
+    );
+    let peak = _mm_and_pd(
+        _mm_and_pd(_mm_cmpge_pd(c, l), _mm_cmpge_pd(c, r)),
+        _mm_cmpgt_pd(curv, _mm_setzero_pd()),
+    );
+    let mut out = [0.0; 2];
+    _mm_storeu_pd(out.as_mut_ptr(), _mm_and_pd(peak, top));
+    out
 }
 
 /// The accurate interpolator's reading of one step from its values `v` (the previous step's
@@ -930,6 +1109,45 @@ mod tests {
             }
         }
         crate::dsp::simd::force_portable(false);
+    }
+
+    /// The AVX2 build's decisions of which groups to read are the portable one's, group by
+    /// group, on signals where the bounds sit close to the thresholds.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn hot_groups_decide_alike_on_every_path() {
+        crate::dsp::simd::init();
+        if !crate::dsp::simd::avx2() {
+            return;
+        }
+        let fs = 48_000.0;
+        let mut x = music(20_000, fs);
+        x.extend(torture(fs).iter().map(|v| 0.6 + 0.25 * v));
+        x.extend(torture(fs).iter().map(|v| -0.3 + 0.5 * v));
+        for factor in [4, 8] {
+            let mut det = TruePeakDetector::new(factor, fs);
+            let tp = peak(&x, fs);
+            let (mut decided, mut hot_seen) = (0, 0);
+            let mut p = vec![0.0; TP_CHUNK];
+            for (i, c) in x.chunks(TP_CHUNK).enumerate() {
+                // Thresholds sweeping from the peak to 23 dB under it.
+                let thr = tp * 10f64.powf(-((i % 24) as f64) / 20.0);
+                det.peaks_above(c, &mut p[..c.len()], thr);
+                let groups = c.len().div_ceil(GROUP);
+                let mut wide = [false; TP_CHUNK / GROUP];
+                let done = unsafe { det.hot_groups_avx2(thr, &mut wide[..groups]) };
+                assert_eq!(done, groups / 4 * 4);
+                for (g, &w) in wide.iter().enumerate().take(done) {
+                    assert_eq!(w, det.hot(g, thr), "{factor}x chunk {i} group {g}");
+                    hot_seen += usize::from(w);
+                }
+                decided += done;
+            }
+            assert!(
+                hot_seen > decided / 10 && hot_seen < decided * 9 / 10,
+                "{hot_seen} of {decided}"
+            );
+        }
     }
 
     #[test]

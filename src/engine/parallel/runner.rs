@@ -6,7 +6,8 @@
 //! run on one thread while every step is timed; then the stems' strips are split into two
 //! halves of about equal cost ([`super::balance`], [`super::split`]): a worker thread reads and
 //! processes its sources a few blocks ahead while this thread does the rest, the buses, the
-//! master chain and the sink. The output is the same, bit for bit, whatever the thread count.
+//! master chain and the sink. With a single source (a spilled master) the worker may take its
+//! whole chain, and this thread the taps (meters) and the sink: a pipeline of two stages. The output is the same, bit for bit, whatever the thread count.
 //!
 //! The runner knows nothing of files or renders: the sources are [`BlockSource`]s, the sink
 //! a closure, and errors the caller's own type (made from the sources' errors and from
@@ -81,7 +82,9 @@ where
     let threads = settings.threads;
     let mut cur = Cursor::new(schedule, song_frames, settings, sink);
     let total = cur.total;
-    if threads < 2 || sources.len() < 2 {
+    // One source is enough to split: the worker can take the chain from it (a loudness
+    // solve's final pass: the spill through the limiter) while this thread meters and writes.
+    if threads < 2 || sources.is_empty() {
         return one_thread(schedule, sources, block, &mut cur, total);
     }
     let profile = profiled(schedule, sources, block, &mut cur)?;

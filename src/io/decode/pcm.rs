@@ -1,6 +1,7 @@
 //! Fast path for plain PCM files (WAV and AIFF): after [`super::pcm_header`] has found the
-//! sample data, reads it in blocks of [`BLOCK_FRAMES`] frames and converts 16/24/32-bit
-//! integers or 32-bit floats straight into planar `f64`, without per-sample dispatch.
+//! sample data, reads it ahead in stretches of about [`READ_AHEAD_BYTES`] (one system call
+//! each, not one per block the engine asks for) and converts 16/24/32-bit integers or 32-bit
+//! floats straight into planar `f64`, without per-sample dispatch.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -9,8 +10,10 @@ use std::path::Path;
 use super::pcm_header::{self, Encoding, PcmHeader};
 use super::{Failure, StemInfo};
 
-/// Frames read from disk and converted per step.
-const BLOCK_FRAMES: usize = 4096;
+/// Bytes read from the file per system call (rounded down to whole frames): a render reads
+/// its stems a block (1024 frames, 6 KiB of 24-bit stereo) at a time, and one `read` per block
+/// cost more than the copy it makes.
+const READ_AHEAD_BYTES: usize = 256 * 1024;
 
 /// A plain PCM file positioned at its first sample.
 pub(super) struct PcmReader {
@@ -19,12 +22,16 @@ pub(super) struct PcmReader {
     channels: usize,
     /// Frames the data chunk can hold; reading stops there.
     frames_stored: u64,
-    frames_read: u64,
+    /// Frames read from the file (handed out, or waiting in `bytes`).
+    frames_fetched: u64,
     /// Set once the file ended before the data did.
     hit_eof: bool,
     /// Byte offset of the first sample.
     data_start: u64,
+    /// Read-ahead: whole frames from the file; `bytes[start..end]` not yet handed out.
     bytes: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 impl PcmReader {
@@ -60,15 +67,18 @@ impl PcmReader {
             codec: encoding.codec_name().to_string(),
             lossless: true,
         };
+        let block_align = channels * encoding.bytes();
         let reader = PcmReader {
             file,
             encoding,
             channels,
             frames_stored,
-            frames_read: 0,
+            frames_fetched: 0,
             hit_eof: false,
             data_start,
-            bytes: vec![0; BLOCK_FRAMES * channels * encoding.bytes()],
+            bytes: vec![0; (READ_AHEAD_BYTES / block_align).max(1) * block_align],
+            start: 0,
+            end: 0,
         };
         Ok(Ok((reader, info)))
     }
@@ -79,8 +89,9 @@ impl PcmReader {
         let block_align = (self.channels * self.encoding.bytes()) as u64;
         self.file
             .seek(SeekFrom::Start(self.data_start + frame * block_align))?;
-        self.frames_read = frame;
+        self.frames_fetched = frame;
         self.hit_eof = false;
+        (self.start, self.end) = (0, 0);
         Ok(frame)
     }
 
@@ -88,28 +99,37 @@ impl PcmReader {
     pub(super) fn read(&mut self, out: &mut [&mut [f64]], max: usize) -> Result<usize, Failure> {
         let block_align = self.channels * self.encoding.bytes();
         let mut done = 0;
-        while done < max && !self.hit_eof && self.frames_read < self.frames_stored {
-            let left = self.frames_stored - self.frames_read;
-            let n = (max - done)
-                .min(BLOCK_FRAMES)
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            let want = n * block_align;
-            let got = read_full(&mut self.file, &mut self.bytes[..want])?;
-            if got < want {
-                self.hit_eof = true;
+        while done < max {
+            if self.start == self.end && !self.fetch(block_align)? {
+                break;
             }
-            let whole = got / block_align;
-            convert(
-                self.encoding,
-                &self.bytes[..whole * block_align],
-                out,
-                done,
-                whole,
-            );
-            done += whole;
-            self.frames_read += whole as u64;
+            let n = ((self.end - self.start) / block_align).min(max - done);
+            let bytes = &self.bytes[self.start..self.start + n * block_align];
+            convert(self.encoding, bytes, out, done, n);
+            self.start += n * block_align;
+            done += n;
         }
         Ok(done)
+    }
+
+    /// Refills the read-ahead with the next whole frames of the data; false at its end (or the
+    /// file's: a partial last frame is dropped).
+    fn fetch(&mut self, block_align: usize) -> Result<bool, Failure> {
+        let left = self.frames_stored - self.frames_fetched;
+        if self.hit_eof || left == 0 {
+            return Ok(false);
+        }
+        let frames =
+            (self.bytes.len() / block_align).min(usize::try_from(left).unwrap_or(usize::MAX));
+        let want = frames * block_align;
+        let got = read_full(&mut self.file, &mut self.bytes[..want])?;
+        if got < want {
+            self.hit_eof = true;
+        }
+        let whole = got / block_align;
+        (self.start, self.end) = (0, whole * block_align);
+        self.frames_fetched += whole as u64;
+        Ok(whole > 0)
     }
 }
 
