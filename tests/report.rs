@@ -361,3 +361,92 @@ fn the_stem_cache_gives_the_same_report_and_follows_changed_stems() {
         sha256_file(&bass).unwrap().0
     );
 }
+
+/// Deliverables of every kind: WAV and FLAC at 16 and 24 bits (each pair holding the same
+/// samples), float, converted to 44.1 and 96 kHz, with silences, safety limiters and a master
+/// that clips.
+const MANY: &str = r#"
+local s = session { title = "Many" }
+local master = s:bus "master"
+s:stem("bass", "stems/bass.wav", { gain_db = 12 }):to(master)
+s:stem("drums", "stems/drums.wav"):to(master)
+master:to(s:output "main")
+s:deliver { file = "a24.wav", bits = 24 }
+s:deliver { file = "a24.flac", format = "flac", bits = 24 }
+s:deliver { file = "b16.wav", bits = 16 }
+s:deliver { file = "b16.flac", format = "flac", bits = 16 }
+s:deliver { file = "c32.wav", bits = 32, bext = false }
+s:deliver { file = "d44.wav", bits = 16, sample_rate_hz = 44100, silence = { lead = 0.5, tail = 0.25 } }
+s:deliver { file = "d44.flac", format = "flac", bits = 24, sample_rate_hz = 44100, ceiling_dbtp = -1 }
+s:deliver { file = "e96.wav", bits = 24, sample_rate_hz = 96000, ceiling_dbtp = -3 }
+s:deliver { file = "f44.wav", bits = 24, sample_rate_hz = 44100, ceiling_dbtp = -1 }
+return s
+"#;
+
+/// Each deliverable is measured from its samples as they are written: the report's analysis is
+/// what decoding the file gives, to the bit, for every format, rate and stage (deliverables
+/// with the same samples share one measurement); the files hold what a WAV and a FLAC of the
+/// same deliverable should (the same samples), and two threads write the same bytes and report.
+#[test]
+fn every_deliverable_is_measured_as_its_file_decodes() {
+    use stemgraph::analysis::analyze::{analyze_with, AnalyzeOptions};
+    let (dir, recipe) = project(MANY);
+    let session = load_recipe(&recipe).unwrap();
+    let mut runs = Vec::new();
+    for threads in [1, 2] {
+        let out = dir.path().join(format!("out{threads}"));
+        let mut opts = RenderOptions::new(&out);
+        opts.threads = threads;
+        let result = render(&session, opts).unwrap();
+        let report = result.report.expect("a report by default");
+        assert_eq!(report.deliverables.len(), 9);
+        for d in &report.deliverables {
+            let path = out.join(&d.file.path);
+            let mut decoded = analyze_with(&path, &AnalyzeOptions::figures_only())
+                .unwrap()
+                .figures;
+            decoded.path = PathBuf::from(&d.file.path);
+            assert_eq!(
+                serde_json::to_value(&d.analysis).unwrap(),
+                serde_json::to_value(&decoded).unwrap(),
+                "{}",
+                d.file.path
+            );
+            assert_eq!(
+                format!("{:?}", d.analysis),
+                format!("{decoded:?}"),
+                "{}: the same figures to the bit",
+                d.file.path
+            );
+        }
+        let a = &report.deliverables;
+        // The master clips where nothing limits it, and the notes say so.
+        assert!(a[0].analysis.clipped_samples > 0, "{:?}", a[0].analysis);
+        assert!(a[0].analysis.notes.iter().any(|n| n.starts_with("clipping")));
+        assert_eq!(a[6].analysis.clipped_samples, 0);
+        assert!(a[7].safety_gain_reduction_db > 0.0);
+        // Silences are in the file (and in its measurement).
+        assert!((a[5].analysis.duration_s - (2.0 + 0.75)).abs() < 0.01);
+        // A WAV and a FLAC of the same deliverable hold the same samples.
+        for (wav, flac) in [("a24.wav", "a24.flac"), ("b16.wav", "b16.flac"), ("f44.wav", "d44.flac")] {
+            let (rate_w, w) = common::audio::decode(&out.join(wav));
+            let (rate_f, f) = common::audio::decode(&out.join(flac));
+            assert_eq!(rate_w, rate_f);
+            assert!(w == f, "{wav} and {flac} hold the same samples");
+        }
+        // Nothing but the deliverables and the report is left in the folder.
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 11, "{names:?}");
+        let files: Vec<Vec<u8>> = a
+            .iter()
+            .map(|d| std::fs::read(out.join(&d.file.path)).unwrap())
+            .collect();
+        runs.push((files, format!("{:?}", report.deliverables)));
+    }
+    assert!(runs[0].0 == runs[1].0, "the same bytes on one thread and two");
+    assert_eq!(runs[0].1, runs[1].1, "the same report on one thread and two");
+}

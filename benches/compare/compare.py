@@ -621,7 +621,7 @@ def main():
     w("Medians of the rounds; CPU = user + system time of the process; RSS = its peak resident set "
       "(by GNU time).")
     w("Every stemgraph render also writes its report (`report.json`, `report.md`): meters on the")
-    w("stems and the output, and every deliverable analysed again from the written file (loudness,")
+    w("stems and the output, and every deliverable analysed as its file decodes (loudness,")
     w("true peak at 4x and 8x, levels) and hashed (SHA-256); ffmpeg and pedalboard do none of this.")
     w("The stems' hashes and meters are remembered between renders (the stem cache,")
     w("`docs/reports.md`), as in an engineer's re-render after a change to the recipe; the")

@@ -162,71 +162,156 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalyzeError> {
 pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let mut decoder = Decoder::open(path)?;
     let info = decoder.info().clone();
-    let unmeasurable = |reason: String| AnalyzeError::Unmeasurable {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let channels = info.channels;
-    if channels == 0 {
-        return Err(unmeasurable("it has no channels".into()));
-    }
-    let rate = f64::from(info.sample_rate);
-    if rate < 8000.0 {
-        return Err(unmeasurable(format!(
-            "its sample rate of {} Hz is below the 8 kHz loudness meters need",
-            info.sample_rate
-        )));
-    }
-    let mut loudness = LoudnessMeter::new(rate, channels);
-    let mut true_peak = TruePeakMeter::bs1770(rate, channels);
-    let mut true_peak_8x = opts
-        .true_peak_8x
-        .then(|| TruePeakMeter::new(rate, channels, 8));
-    let mut level = LevelMeter::new(channels);
-    let mut welch = opts.fft_size.map(|n| WelchAnalyzer::new(rate, channels, n));
-    let hop = libm::round(rate / 10.0) as usize;
-    let mut series = (opts.max_series_points > 0)
-        .then(|| SeriesBuilder::new(hop as f64 / rate, opts.max_series_points));
-    let mut history = Vec::with_capacity(8);
-
-    // Blocks end on the loudness meter's 100 ms hops, so each hop's true peak is known when
-    // its loudness is.
-    let mut bufs = vec![vec![0.0f64; hop]; channels];
-    let mut frames: u64 = 0;
+    let mut analyzer = StreamAnalyzer::new(info.sample_rate, info.channels, opts).map_err(
+        |reason| AnalyzeError::Unmeasurable {
+            path: path.to_path_buf(),
+            reason,
+        },
+    )?;
+    let mut bufs = vec![vec![0.0f64; STREAM_BLOCK]; info.channels];
     loop {
-        let mut fill = 0;
-        while fill < hop {
-            let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| &mut b[fill..]).collect();
-            let n = decoder.read(&mut outs, hop - fill)?;
-            if n == 0 {
-                break;
-            }
-            fill += n;
-        }
-        if fill == 0 {
+        let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
+        let n = decoder.read(&mut outs, STREAM_BLOCK)?;
+        if n == 0 {
             break;
         }
-        frames += fill as u64;
-        let block: Vec<&[f64]> = bufs.iter().map(|b| &b[..fill]).collect();
-        loudness.push(&block);
-        true_peak.push(&block);
-        if let Some(m) = true_peak_8x.as_mut() {
+        let block: Vec<&[f64]> = bufs.iter().map(|b| &b[..n]).collect();
+        analyzer.push(&block, n, |from, to| to.copy_from_slice(from));
+    }
+    Ok(analyzer.finish().into_analysis(StreamInfo {
+        path: path.to_path_buf(),
+        codec: info.codec,
+        bits: info.bits_per_sample,
+        lossless: info.lossless,
+    }))
+}
+
+/// Frames [`analyze_with`] decodes per read (the analysis itself runs on 100 ms hops whatever
+/// the reads: see [`StreamAnalyzer`]).
+const STREAM_BLOCK: usize = 4096;
+
+/// What a [`StreamAnalyzer`] cannot see in the samples: the file's name and container.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// The codec's short name, as the decoder names it (`pcm_s24le`, `flac`, …).
+    pub codec: String,
+    /// Bits per sample of the container.
+    pub bits: Option<u32>,
+    /// Whether the codec is lossless.
+    pub lossless: bool,
+}
+
+/// The analysis of a stream of samples, pushed block by block: what [`analyze_with`] computes
+/// from a decoded file, computed from the samples as they are written instead (a render
+/// analyses its deliverables this way). Whatever the blocks pushed, the meters see the same
+/// 100 ms hops, so the figures are the same, bit for bit, as those of the file decoded.
+pub struct StreamAnalyzer {
+    rate: f64,
+    channels: usize,
+    loudness: LoudnessMeter,
+    true_peak: TruePeakMeter,
+    true_peak_8x: Option<TruePeakMeter>,
+    level: LevelMeter,
+    welch: Option<WelchAnalyzer>,
+    series: Option<SeriesBuilder>,
+    history: Vec<(f64, f64, f64)>,
+    /// The hop being gathered (one plane per channel, `hop` frames) and how full it is.
+    hop: Vec<Vec<f64>>,
+    fill: usize,
+    frames: u64,
+}
+
+impl StreamAnalyzer {
+    /// An analyzer of `channels` channels at `sample_rate`; the reason when such a stream
+    /// cannot be measured.
+    pub fn new(sample_rate: u32, channels: usize, opts: &AnalyzeOptions) -> Result<Self, String> {
+        if channels == 0 {
+            return Err("it has no channels".into());
+        }
+        let rate = f64::from(sample_rate);
+        if rate < 8000.0 {
+            return Err(format!(
+                "its sample rate of {sample_rate} Hz is below the 8 kHz loudness meters need"
+            ));
+        }
+        // Hops of 100 ms, the loudness meter's: each hop's true peak is known when its
+        // loudness is.
+        let hop = libm::round(rate / 10.0) as usize;
+        Ok(Self {
+            rate,
+            channels,
+            loudness: LoudnessMeter::new(rate, channels),
+            true_peak: TruePeakMeter::bs1770(rate, channels),
+            true_peak_8x: opts
+                .true_peak_8x
+                .then(|| TruePeakMeter::new(rate, channels, 8)),
+            level: LevelMeter::new(channels),
+            welch: opts.fft_size.map(|n| WelchAnalyzer::new(rate, channels, n)),
+            series: (opts.max_series_points > 0)
+                .then(|| SeriesBuilder::new(hop as f64 / rate, opts.max_series_points)),
+            history: Vec::with_capacity(8),
+            hop: vec![vec![0.0; hop]; channels],
+            fill: 0,
+            frames: 0,
+        })
+    }
+
+    /// Channels analysed.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Takes `frames` frames of `planes` (one slice per channel), mapped by `map(from, to)`
+    /// first (`to` as long as `from`: e.g. to the values a decoder reads back after
+    /// quantization, [`crate::io::wav::read_back`]; `copy_from_slice` for the samples as they
+    /// are).
+    pub fn push(&mut self, planes: &[&[f64]], frames: usize, map: impl Fn(&[f64], &mut [f64])) {
+        assert_eq!(planes.len(), self.channels, "one plane per channel");
+        let hop = self.hop[0].len();
+        let mut at = 0;
+        while at < frames {
+            let n = (frames - at).min(hop - self.fill);
+            for (dst, src) in self.hop.iter_mut().zip(planes) {
+                map(&src[at..at + n], &mut dst[self.fill..self.fill + n]);
+            }
+            self.fill += n;
+            at += n;
+            if self.fill == hop {
+                self.measure_hop();
+            }
+        }
+    }
+
+    /// Runs the gathered samples through every meter; a full hop also adds its points to the
+    /// series.
+    fn measure_hop(&mut self) {
+        let fill = std::mem::take(&mut self.fill);
+        if fill == 0 {
+            return;
+        }
+        self.frames += fill as u64;
+        let block: Vec<&[f64]> = self.hop.iter().map(|b| &b[..fill]).collect();
+        self.loudness.push(&block);
+        self.true_peak.push(&block);
+        if let Some(m) = self.true_peak_8x.as_mut() {
             m.push(&block);
         }
-        level.push(&block);
-        if let Some(w) = welch.as_mut() {
+        self.level.push(&block);
+        if let Some(w) = self.welch.as_mut() {
             w.push(&block);
         }
-        if fill < hop {
-            break;
+        if fill < self.hop[0].len() {
+            return;
         }
         // Only the series needs each hop's peak: without it the meter's interval runs the
         // whole file, so its scan skips every window that cannot raise the peak seen so far.
-        if let Some(s) = series.as_mut() {
-            let hop_peak = lin_to_db(true_peak.take_interval_peak());
-            history.clear();
-            loudness.drain_history(&mut history);
-            for &(t_s, momentary_lufs, short_term_lufs) in &history {
+        if let Some(s) = self.series.as_mut() {
+            let hop_peak = lin_to_db(self.true_peak.take_interval_peak());
+            self.history.clear();
+            self.loudness.drain_history(&mut self.history);
+            for &(t_s, momentary_lufs, short_term_lufs) in &self.history {
                 s.push(SeriesPoint {
                     t_s,
                     momentary_lufs,
@@ -236,54 +321,105 @@ pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, Anal
             }
         }
     }
-    true_peak.finish();
-    if let Some(m) = true_peak_8x.as_mut() {
-        m.finish();
+
+    /// The figures of everything pushed, for any file holding these samples
+    /// ([`Measured::figures`]).
+    pub fn finish(mut self) -> Measured {
+        // The last, partial hop (a stream ends once: its series points are not taken).
+        self.measure_hop();
+        let StreamAnalyzer {
+            rate,
+            channels,
+            loudness,
+            mut true_peak,
+            mut true_peak_8x,
+            level,
+            welch,
+            series,
+            frames,
+            ..
+        } = self;
+        true_peak.finish();
+        if let Some(m) = true_peak_8x.as_mut() {
+            m.finish();
+        }
+        let integrated = loudness.integrated_lufs();
+        let tp = true_peak.true_peak_dbtp();
+        let stereo = channels >= 2;
+        let dc = (0..channels)
+            .map(|c| level.dc_offset(c).abs())
+            .fold(0.0, f64::max);
+        let figures = FileAnalysis {
+            path: PathBuf::new(),
+            codec: String::new(),
+            sample_rate_hz: rate as u32,
+            channels,
+            duration_s: frames as f64 / rate,
+            bits: None,
+            // All-zero samples fit any word length: say nothing rather than "8 bits".
+            effective_bits: level.effective_bits().filter(|_| level.sample_peak() > 0.0),
+            integrated_lufs: integrated,
+            short_term_max_lufs: loudness.short_term_max_lufs(),
+            momentary_max_lufs: loudness.momentary_max_lufs(),
+            loudness_range_lu: loudness.loudness_range_lu(),
+            true_peak_dbtp: tp,
+            true_peak_oversampling: true_peak.factor() as u32,
+            true_peak_8x_dbtp: true_peak_8x.as_ref().map(|m| m.true_peak_dbtp()),
+            sample_peak_dbfs: level.sample_peak_dbfs(),
+            rms_dbfs: level.rms_dbfs(),
+            // Undefined when nothing passes the gate.
+            plr_db: if integrated.is_finite() {
+                tp - integrated
+            } else {
+                f64::NAN
+            },
+            crest_factor_db: level.crest_factor_db(),
+            correlation: stereo.then(|| level.correlation()),
+            width: stereo.then(|| level.width()),
+            dc_offset_dbfs: lin_to_db(dc),
+            clipped_samples: level.clipped_samples(),
+            notes: Vec::new(),
+        };
+        Measured {
+            figures,
+            clip_runs: level.clip_runs(),
+            series: series.map(SeriesBuilder::finish).unwrap_or_default(),
+            spectrum: welch.map(WelchAnalyzer::finish),
+        }
+    }
+}
+
+/// What a [`StreamAnalyzer`] measured: the same for every file holding the samples (a WAV and
+/// a FLAC of the same PCM), told apart by [`Measured::figures`].
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// The figures, without the file's name and container.
+    figures: FileAnalysis,
+    /// Runs of 3 or more clipped samples (for the notes).
+    clip_runs: u64,
+    series: Series,
+    spectrum: Option<Spectrum>,
+}
+
+impl Measured {
+    /// The figures of the file `info` describes, with its notes.
+    pub fn figures(&self, info: StreamInfo) -> FileAnalysis {
+        let mut f = self.figures.clone();
+        f.path = info.path;
+        f.codec = info.codec;
+        f.bits = info.bits;
+        f.notes = notes(&f, info.lossless, self.clip_runs);
+        f
     }
 
-    let integrated = loudness.integrated_lufs();
-    let tp = true_peak.true_peak_dbtp();
-    let stereo = channels >= 2;
-    let dc = (0..channels)
-        .map(|c| level.dc_offset(c).abs())
-        .fold(0.0, f64::max);
-    let mut figures = FileAnalysis {
-        path: path.to_path_buf(),
-        codec: info.codec.clone(),
-        sample_rate_hz: info.sample_rate,
-        channels,
-        duration_s: frames as f64 / rate,
-        bits: info.bits_per_sample,
-        // All-zero samples fit any word length: say nothing rather than "8 bits".
-        effective_bits: level.effective_bits().filter(|_| level.sample_peak() > 0.0),
-        integrated_lufs: integrated,
-        short_term_max_lufs: loudness.short_term_max_lufs(),
-        momentary_max_lufs: loudness.momentary_max_lufs(),
-        loudness_range_lu: loudness.loudness_range_lu(),
-        true_peak_dbtp: tp,
-        true_peak_oversampling: true_peak.factor() as u32,
-        true_peak_8x_dbtp: true_peak_8x.as_ref().map(|m| m.true_peak_dbtp()),
-        sample_peak_dbfs: level.sample_peak_dbfs(),
-        rms_dbfs: level.rms_dbfs(),
-        // Undefined when nothing passes the gate.
-        plr_db: if integrated.is_finite() {
-            tp - integrated
-        } else {
-            f64::NAN
-        },
-        crest_factor_db: level.crest_factor_db(),
-        correlation: stereo.then(|| level.correlation()),
-        width: stereo.then(|| level.width()),
-        dc_offset_dbfs: lin_to_db(dc),
-        clipped_samples: level.clipped_samples(),
-        notes: Vec::new(),
-    };
-    figures.notes = notes(&figures, info.lossless, level.clip_runs());
-    Ok(Analysis {
-        figures,
-        series: series.map(SeriesBuilder::finish).unwrap_or_default(),
-        spectrum: welch.map(WelchAnalyzer::finish),
-    })
+    /// Everything measured, as the file `info` describes it.
+    pub fn into_analysis(self, info: StreamInfo) -> Analysis {
+        Analysis {
+            figures: self.figures(info),
+            series: self.series,
+            spectrum: self.spectrum,
+        }
+    }
 }
 
 /// DC offsets above this are worth a note, dBFS.

@@ -168,6 +168,96 @@ impl StreamResampler {
         Ok(written)
     }
 
+    /// Takes `frames` frames of input (one slice per channel, each sample mapped through `map`
+    /// first) and hands every output frame they complete to `emit(planes, n)` (one slice per
+    /// channel, `n` frames each, possibly in several calls): the push form of
+    /// [`StreamResampler::read`], for a producer that cannot be pulled from. Fed the same
+    /// input, the output is the same, bit for bit, however the input is cut into pushes. Call
+    /// [`StreamResampler::end`] after the last push. Allocates nothing.
+    ///
+    /// # Panics
+    /// If `input` has the wrong number of channels or a slice shorter than `frames`, or after
+    /// [`StreamResampler::end`].
+    pub fn push<E, F>(
+        &mut self,
+        input: &[&[f64]],
+        frames: usize,
+        map: impl Fn(f64) -> f64,
+        mut emit: F,
+    ) -> Result<(), E>
+    where
+        E: From<ResampleError>,
+        F: FnMut(&[&[f64]], usize) -> Result<(), E>,
+    {
+        assert_eq!(input.len(), self.channels, "one input slice per channel");
+        assert!(self.out_total.is_none(), "pushed after the end");
+        let chunk_in = self.input[0].len();
+        let mut at = 0;
+        while at < frames {
+            let n = (frames - at).min(chunk_in - self.input_fill);
+            for (plane, src) in self.input.iter_mut().zip(input) {
+                for (d, &x) in plane[self.input_fill..self.input_fill + n]
+                    .iter_mut()
+                    .zip(&src[at..at + n])
+                {
+                    *d = map(x);
+                }
+            }
+            self.input_fill += n;
+            self.frames_in += n as u64;
+            at += n;
+            if self.input_fill == chunk_in {
+                self.run_chunk()?;
+                self.emit_output(&mut emit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the input of [`StreamResampler::push`]: flushes the filter and hands the rest of
+    /// the output to `emit`, up to exactly `round(frames pushed · to_hz / from_hz)` frames in
+    /// all.
+    pub fn end<E, F>(&mut self, mut emit: F) -> Result<(), E>
+    where
+        E: From<ResampleError>,
+        F: FnMut(&[&[f64]], usize) -> Result<(), E>,
+    {
+        let total = *self.out_total.get_or_insert(Self::output_len_for(
+            self.frames_in,
+            self.from_hz,
+            self.to_hz,
+        ));
+        while self.frames_out < total {
+            self.run_chunk()?;
+            self.emit_output(&mut emit)?;
+        }
+        Ok(())
+    }
+
+    /// Hands what is left of the output chunk to `emit` (no more than the total length, once
+    /// it is known).
+    fn emit_output<E, F>(&mut self, emit: &mut F) -> Result<(), E>
+    where
+        F: FnMut(&[&[f64]], usize) -> Result<(), E>,
+    {
+        let left_total = match self.out_total {
+            Some(total) => total.saturating_sub(self.frames_out),
+            None => u64::MAX,
+        };
+        let n = (self.output_len - self.output_pos).min(usize::try_from(left_total).unwrap_or(usize::MAX));
+        if n == 0 {
+            return Ok(());
+        }
+        let mut planes: [&[f64]; MAX_CHANNELS] = Default::default();
+        for (slot, plane) in planes.iter_mut().zip(&self.output) {
+            *slot = &plane[self.output_pos..self.output_pos + n];
+        }
+        emit(&planes[..self.channels], n)?;
+        self.output_pos += n;
+        self.frames_out += n as u64;
+        Ok(())
+    }
+
     /// Gathers one input chunk from the source (or silence once it has ended), resamples it into
     /// the output buffer and drops what is left of the filter delay.
     fn process_chunk<E, F>(&mut self, source: &mut F) -> Result<(), E>
@@ -178,6 +268,12 @@ impl StreamResampler {
         if self.out_total.is_none() {
             self.fill_input(source)?;
         }
+        Ok(self.run_chunk()?)
+    }
+
+    /// Resamples the input chunk gathered (its first `input_fill` frames, silence after them)
+    /// into the output buffer and drops what is left of the filter delay.
+    fn run_chunk(&mut self) -> Result<(), ResampleError> {
         let chunk_in = self.input[0].len();
         let indexing = Indexing {
             input_offset: 0,
@@ -228,5 +324,120 @@ impl StreamResampler {
             self.frames_in += got.min(want) as u64;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic stereo signal: two detuned sines and a little noise.
+    fn signal(frames: usize) -> Vec<Vec<f64>> {
+        let mut seed = 0x1234_5678_u64;
+        (0..2)
+            .map(|c| {
+                (0..frames)
+                    .map(|i| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        let noise = (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                        0.6 * (i as f64 * (0.013 + 0.004 * c as f64)).sin() + 0.05 * noise
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Everything `read` gives for `input`, pulled in reads of `step` frames.
+    fn pulled(from: u32, to: u32, input: &[Vec<f64>], step: usize) -> Vec<Vec<f64>> {
+        let mut r = StreamResampler::new(from, to, 2).unwrap();
+        let mut out = vec![Vec::new(), Vec::new()];
+        let mut pos = 0;
+        let mut buf = vec![vec![0.0; step]; 2];
+        loop {
+            let (a, b) = buf.split_at_mut(1);
+            let got = r
+                .read::<ResampleError, _>(&mut [&mut a[0], &mut b[0]], step, |bufs, n| {
+                    let m = n.min(input[0].len() - pos).min(777);
+                    for (d, s) in bufs.iter_mut().zip(input) {
+                        d[..m].copy_from_slice(&s[pos..pos + m]);
+                    }
+                    pos += m;
+                    Ok(m)
+                })
+                .unwrap();
+            for (o, b) in out.iter_mut().zip(&buf) {
+                o.extend_from_slice(&b[..got]);
+            }
+            if got < step {
+                return out;
+            }
+        }
+    }
+
+    /// Everything `push` and `end` give for `input`, pushed in pieces of `step` frames.
+    fn pushed(from: u32, to: u32, input: &[Vec<f64>], step: usize) -> Vec<Vec<f64>> {
+        let mut r = StreamResampler::new(from, to, 2).unwrap();
+        let mut out = vec![Vec::new(), Vec::new()];
+        let mut take = |planes: &[&[f64]], n: usize| -> Result<(), ResampleError> {
+            for (o, p) in out.iter_mut().zip(planes) {
+                assert_eq!(p.len(), n);
+                o.extend_from_slice(p);
+            }
+            Ok(())
+        };
+        let mut at = 0;
+        while at < input[0].len() {
+            let n = step.min(input[0].len() - at);
+            let planes = [&input[0][at..at + n], &input[1][at..at + n]];
+            r.push(&planes, n, |x| x, &mut take).unwrap();
+            at += n;
+        }
+        r.end(&mut take).unwrap();
+        out
+    }
+
+    #[test]
+    fn pushing_gives_what_pulling_gives_bit_for_bit() {
+        for (from, to) in [(48_000, 44_100), (44_100, 96_000), (44_100, 48_000)] {
+            // Lengths at, around and between the resampler's chunks, and an empty input.
+            for frames in [0, 1, 2047, 2048, 4096, 4097, 30_001] {
+                let input = signal(frames);
+                let want = pulled(from, to, &input, 1000);
+                assert_eq!(
+                    want[0].len() as u64,
+                    StreamResampler::output_len_for(frames as u64, from, to)
+                );
+                for step in [1, 333, 1024, 4096, 50_000] {
+                    let got = pushed(from, to, &input, step);
+                    assert!(
+                        got == want,
+                        "{from} -> {to} Hz, {frames} frames pushed by {step}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn push_maps_each_sample_first() {
+        let input = signal(5000);
+        let rounded: Vec<Vec<f64>> = input
+            .iter()
+            .map(|p| p.iter().map(|&x| f64::from(x as f32)).collect())
+            .collect();
+        let mut r = StreamResampler::new(48_000, 44_100, 2).unwrap();
+        let mut out = vec![Vec::new(), Vec::new()];
+        let mut take = |planes: &[&[f64]], _n: usize| -> Result<(), ResampleError> {
+            for (o, p) in out.iter_mut().zip(planes) {
+                o.extend_from_slice(p);
+            }
+            Ok(())
+        };
+        let planes = [&input[0][..], &input[1][..]];
+        r.push(&planes, 5000, |x| f64::from(x as f32), &mut take)
+            .unwrap();
+        r.end(&mut take).unwrap();
+        assert!(out == pushed(48_000, 44_100, &rounded, 5000));
+        assert!(out != pushed(48_000, 44_100, &input, 5000));
     }
 }

@@ -97,6 +97,55 @@ pub fn quantize(x: f64, bits: u32) -> (i32, bool) {
     }
 }
 
+/// The samples a decoder reads back from a file of `format` that `src` was written to: each
+/// [`quantize`]d and scaled back by `2^(bits−1)` (what [`crate::io::decode`] does, exactly),
+/// or for float files rounded to `f32`. Into `dst` (as long as `src`). Vectorized where the
+/// CPU allows; the same values either way.
+pub fn read_back(src: &[f64], dst: &mut [f64], format: WavFormat) {
+    let bits = format.bits();
+    if !format.is_integer() {
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = f64::from(x as f32);
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { read_back_int_avx2(src, dst, bits) };
+    }
+    read_back_int(src, dst, bits);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn read_back_int_avx2(src: &[f64], dst: &mut [f64], bits: u32) {
+    read_back_int(src, dst, bits);
+}
+
+/// [`read_back`] of integer samples, written without branches so that it vectorizes: `p` is
+/// first held within ±(scale + 1) (beyond it every value clips to the same integer, and
+/// inside it the rounding is [`round_half_away`]'s for |p| < 2⁵¹), NaN reads back as 0 as
+/// [`quantize`] makes it.
+#[inline(always)]
+fn read_back_int(src: &[f64], dst: &mut [f64], bits: u32) {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2^52
+    let scale = (1u64 << (bits - 1)) as f64;
+    let inv = 1.0 / scale;
+    for (d, &x) in dst.iter_mut().zip(src) {
+        let p = x * scale;
+        let p = if p.is_nan() { 0.0 } else { p };
+        let p = p.max(-(scale + 1.0)).min(scale + 1.0);
+        let r = (p + MAGIC) - MAGIC;
+        let r = if (p - r).abs() == 0.5 {
+            p + 0.5f64.copysign(p)
+        } else {
+            r
+        };
+        *d = r.min(scale - 1.0).max(-scale) * inv;
+    }
+}
+
 /// `libm::round` (half away from zero), without a call for the values a quantizer meets:
 /// |p| < 2⁵¹ is rounded to nearest-even by the 1.5·2⁵² trick and exact ties are then moved away
 /// from zero; larger magnitudes, infinities and NaN go to `libm::round`.
@@ -484,7 +533,7 @@ mod tests {
     use crate::dsp::AudioBuffer;
 
     /// Samples that exercise rounding ties, clipping, silence and non-finite values.
-    fn signal(channels: usize, frames: usize) -> AudioBuffer {
+    pub(super) fn signal(channels: usize, frames: usize) -> AudioBuffer {
         let mut b = AudioBuffer::new(channels, frames);
         let special = [
             0.0,
@@ -646,4 +695,43 @@ mod simd_tests {
             assert_eq!(encode_with(false), want, "{format:?}");
         }
     }
+
+    #[test]
+    fn read_back_is_quantize_scaled_back() {
+        let signal = super::tests::signal(1, 40);
+        let mut xs: Vec<f64> = signal.view(40).channel(0).to_vec();
+        // Every rounding tie and neighbour near full scale and near zero, at both word lengths.
+        for bits in [16u32, 24] {
+            let scale = (1u64 << (bits - 1)) as f64;
+            for k in [-scale - 2.0, -scale - 1.0, -scale, -scale + 1.0, -1.0, 0.0, 1.0, scale - 2.0, scale - 1.0, scale] {
+                for off in [-0.5, -0.25, 0.0, 0.25, 0.5, 0.75] {
+                    xs.push((k + off) / scale);
+                }
+            }
+        }
+        xs.extend([f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -1e300, -0.0, 3e15, -3e15]);
+        let mut seed = 7u64;
+        for _ in 0..10_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            xs.push(((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.2);
+        }
+        for format in [WavFormat::Int16, WavFormat::Int24] {
+            let bits = format.bits();
+            let mut got = vec![0.0; xs.len()];
+            read_back(&xs, &mut got, format);
+            let mut portable = vec![0.0; xs.len()];
+            read_back_int(&xs, &mut portable, bits);
+            for ((&x, &g), &p) in xs.iter().zip(&got).zip(&portable) {
+                let want = f64::from(quantize(x, bits).0) / (1u64 << (bits - 1)) as f64;
+                assert_eq!(g.to_bits(), want.to_bits(), "{x:e} at {bits} bits");
+                assert_eq!(p.to_bits(), want.to_bits(), "{x:e} at {bits} bits, portable");
+            }
+        }
+        let mut got = vec![0.0; xs.len()];
+        read_back(&xs, &mut got, WavFormat::Float32);
+        for (&x, &g) in xs.iter().zip(&got) {
+            assert_eq!(g.to_bits(), f64::from(x as f32).to_bits());
+        }
+    }
+
 }

@@ -3,9 +3,10 @@
 //! A WAV deliverable carries `bext` (unless `bext = false`), a `LIST`/`INFO` chunk of its tags,
 //! and `iXML` when asked ([`crate::io::bext`] lays them out). The `bext` loudness fields
 //! (EBU R 128: integrated, range, true peak, momentary and short-term maxima) are measured on
-//! the finished temporary file — the bytes a listener gets — and patched in before the file is
-//! renamed into place; the measurement is the deliverable's analysis in the report, so the
-//! file is not decoded twice.
+//! the samples as they are written — the values a listener's decoder reads back — and patched
+//! in before the file is renamed into place ([`patch`]; [`measure`] decodes the finished
+//! temporary file instead, for a file not measured as it was written); the measurement is the
+//! deliverable's analysis in the report, so the file is not decoded at all.
 //!
 //! Everything written is a function of the recipe: the origination date and time come from the
 //! recipe's `origination` (or `SOURCE_DATE_EPOCH`, see [`crate::metadata::origination`]), the
@@ -109,7 +110,8 @@ pub fn chunks(
 pub type Patch = Vec<(u64, Vec<u8>)>;
 
 /// Measures the finished temporary file `tmp` and returns the patch of its loudness fields (at
-/// `loudness_at`) with the measurement.
+/// `loudness_at`) with the measurement (for a file whose samples were not measured as they
+/// were written).
 pub fn measure(
     tmp: &Path,
     dest: &Path,
@@ -121,6 +123,11 @@ pub fn measure(
             message: format!("measuring the loudness for its bext chunk: {e}"),
         })?
         .figures;
+    Ok((patch(loudness_at, &a), a))
+}
+
+/// The patch of the loudness fields (at `loudness_at`) of a file measured as `a`.
+pub fn patch(loudness_at: u64, a: &FileAnalysis) -> Patch {
     let l = Loudness {
         integrated_lufs: a.integrated_lufs,
         range_lu: a.loudness_range_lu,
@@ -128,5 +135,5 @@ pub fn measure(
         momentary_max_lufs: a.momentary_max_lufs,
         short_term_max_lufs: a.short_term_max_lufs,
     };
-    Ok((vec![(loudness_at, l.to_bytes().to_vec())], a))
+    vec![(loudness_at, l.to_bytes().to_vec())]
 }

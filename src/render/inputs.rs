@@ -78,7 +78,7 @@ pub(super) fn open(
         streams,
         stems,
         pre_limiter: None,
-        sinks: Vec::new(),
+        sinks: Default::default(),
         meters: None,
         analyses: Vec::new(),
         result,

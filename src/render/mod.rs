@@ -41,7 +41,7 @@ use crate::graph::{CompileOptions, GraphError, GraphSpec};
 use crate::io::atomic::OutputError;
 use crate::io::decode::{DecodeError, NonFinite, StemStream};
 use crate::session::Session;
-use deliver::{DeliverableSink, DeliveredFile};
+use deliver::{DeliveredFile, Deliveries};
 use report::{CollectedMeters, NodeMeters, RenderReport, ReportCollector, ReportError, StemCache};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -73,6 +73,9 @@ pub enum RenderError {
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A deliverable's sample-rate conversion failed.
+    #[error(transparent)]
+    Resample(#[from] crate::io::resample::ResampleError),
 
     /// The recipe declares something the render cannot do.
     #[error("{0}")]
@@ -213,7 +216,7 @@ pub(crate) struct RenderContext<'s> {
     /// With a loudness target: the pre-limiter master spilled by the run stage.
     pre_limiter: Option<target::Spilled>,
     /// The deliverables written, to be finished by the deliver stage.
-    sinks: Vec<DeliverableSink>,
+    sinks: Deliveries,
     /// The report's meters, when a report is asked for.
     meters: Option<CollectedMeters>,
     /// With a report: each deliverable analysed from its file and hashed, by the deliver stage.

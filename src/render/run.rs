@@ -7,7 +7,7 @@
 //! the engine's offline runner ([`crate::engine::parallel`]) and leaves its deliverables open
 //! for the deliver stage. The stems are the runner's [`BlockSource`]s.
 
-use super::deliver::{self, DeliverableSink, DeliveredFile};
+use super::deliver::{self, DeliveredFile, Deliveries};
 use super::inputs::{non_finite_warnings, stems_non_finite};
 use super::report::{CollectedMeters, NodeTaps};
 use super::sink_thread::SinkThread;
@@ -68,25 +68,20 @@ pub(crate) fn after_each_block<'a>(
 
 /// Where a pass's output blocks go: into the deliverables, or to the thread writing them.
 enum Writer<'scope> {
-    Direct(Vec<DeliverableSink>),
+    Direct(Deliveries),
     Thread(SinkThread<'scope>),
 }
 
 impl Writer<'_> {
     fn write(&mut self, o: usize, block: AudioRef<'_>) -> Result<(), RenderError> {
         match self {
-            Writer::Direct(sinks) => {
-                for s in sinks.iter_mut().filter(|s| s.output_index() == o) {
-                    s.write(block)?;
-                }
-                Ok(())
-            }
+            Writer::Direct(sinks) => sinks.write(o, block),
             Writer::Thread(t) => t.write(o, block),
         }
     }
 
     /// The deliverables, everything handed over written.
-    fn finish(self) -> Result<Vec<DeliverableSink>, RenderError> {
+    fn finish(self) -> Result<Deliveries, RenderError> {
         match self {
             Writer::Direct(sinks) => Ok(sinks),
             Writer::Thread(t) => t.finish(),
@@ -107,7 +102,7 @@ pub(crate) struct Observe<'a> {
 /// A graph run over its streams, its deliverables written but not yet finished.
 pub(crate) struct Pass {
     /// The deliverables, in recipe order, to finish ([`deliver::finish_all`]).
-    pub sinks: Vec<DeliverableSink>,
+    pub sinks: Deliveries,
     /// Latency trimmed from the outputs.
     pub latency: usize,
     /// Tail rendered after the song (measured: cut where it falls silent).
@@ -166,7 +161,7 @@ impl Pass {
             &channels,
             opts.block_size,
         );
-        let sinks = deliver::open_all(session, &schedule, sample_rate, &opts.out_dir)?;
+        let sinks = deliver::open_all(session, &schedule, sample_rate, &opts.out_dir, opts.report)?;
         let output_ids: Vec<String> = (0..schedule.output_count())
             .map(|o| schedule.output_slot(o).id.clone())
             .collect();

@@ -4,10 +4,9 @@
 //! Blocks arrive in order, so every file is the same, bit for bit, as when the pass writes it
 //! itself; a few blocks in flight keep both threads busy without holding more of the song.
 
-use super::deliver::DeliverableSink;
+use super::deliver::Deliveries;
 use super::RenderError;
 use crate::dsp::{AudioBuffer, AudioRef};
-use crate::io::atomic::OutputError;
 use crossbeam::channel::{bounded, Receiver, Sender};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -25,7 +24,7 @@ struct Handed {
 pub(crate) struct SinkThread<'scope> {
     to_writer: Sender<Handed>,
     free: Receiver<AudioBuffer>,
-    writer: ScopedJoinHandle<'scope, Result<Vec<DeliverableSink>, OutputError>>,
+    writer: ScopedJoinHandle<'scope, Result<Deliveries, RenderError>>,
     capacity: usize,
 }
 
@@ -34,7 +33,7 @@ impl<'scope> SinkThread<'scope> {
     /// (buffers of `capacity` frames; larger blocks are handed over in parts).
     pub fn spawn<'env>(
         scope: &'scope Scope<'scope, 'env>,
-        mut sinks: Vec<DeliverableSink>,
+        mut sinks: Deliveries,
         channels: usize,
         capacity: usize,
     ) -> Self {
@@ -51,9 +50,7 @@ impl<'scope> SinkThread<'scope> {
             .spawn_scoped(scope, move || {
                 for h in blocks {
                     let block = h.buffer.view(h.frames);
-                    for s in sinks.iter_mut().filter(|s| s.output_index() == h.output) {
-                        s.write(block)?;
-                    }
+                    sinks.write(h.output, block)?;
                     // The pass may have stopped taking buffers back: nothing to do then.
                     let _ = give_back.send(h.buffer);
                 }
@@ -94,10 +91,10 @@ impl<'scope> SinkThread<'scope> {
 
     /// Waits for the writer to write what it was handed and gives the deliverables back (or the
     /// error that stopped it).
-    pub fn finish(self) -> Result<Vec<DeliverableSink>, RenderError> {
+    pub fn finish(self) -> Result<Deliveries, RenderError> {
         drop(self.to_writer);
         match self.writer.join() {
-            Ok(r) => Ok(r?),
+            Ok(r) => r,
             Err(_) => Err(RenderError::Invalid(
                 "the deliverables' writer thread panicked".into(),
             )),

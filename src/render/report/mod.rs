@@ -3,8 +3,9 @@
 //!
 //! This module owns [`RenderReport`] (its JSON form is described by `docs/report.schema.json`
 //! and `docs/reports.md`), [`build_report`] (hashes of the inputs, the meters collected during
-//! the render, and every deliverable analysed from the written file, i.e. after its own
-//! sample-rate conversion and dither) and [`write_report`]. The collectors the render loop
+//! the render, and every deliverable analysed as its file decodes, i.e. after its own
+//! sample-rate conversion, dither and quantization: measured from its samples as they were
+//! written) and [`write_report`]. The collectors the render loop
 //! drives are in [`collect`], the cache of stem hashes and meters in [`stem_cache`], and the
 //! render's report stage in `stage`.
 //!
@@ -306,9 +307,11 @@ fn hashed(path: &Path, base: &Path) -> Result<HashedFile, ReportError> {
     })
 }
 
-/// One deliverable analysed from its file (as a listener's decoder reads it) and hashed: what
-/// the report says of it. Deliverables are independent: the deliver stage runs this for each
-/// as soon as its file is complete, on its own thread when the render has two.
+/// One deliverable analysed (as a listener's decoder reads it) and hashed: what the report says
+/// of it. The analysis is the one the render made of its samples as they were written
+/// ([`DeliveredFile::measured`], the same figures as decoding the file gives); a file without
+/// one (a lossy deliverable) is decoded. Deliverables are independent: the deliver stage runs
+/// this for each as soon as its file is complete, on its own thread when the render has two.
 pub fn analyse_deliverable(
     f: &DeliveredFile,
     out_dir: &Path,

@@ -1,0 +1,269 @@
+//! Deliverables: one output of the graph turned into one file.
+//!
+//! The pipeline of every deliverable is: sample-rate conversion (when it asks for another rate)
+//! → true-peak safety limiter (when a ceiling is declared; transparent below it) → dither (TPDF,
+//! by default for 16-bit) → quantize → WAV or FLAC (with tags), written atomically. A lossy
+//! deliverable (MP3, Ogg Opus) stops before dither: its float PCM goes to a temporary file, and
+//! the codec-safe solve ([`super::codec_safe`]) encodes it, decodes and measures the result, and
+//! encodes again with lowered peaks until the decoded true peak is under the ceiling.
+//! Resampling recreates inter-sample peaks, which is why the safety limiter comes after it.
+//!
+//! Every deliverable is produced while the graph runs, block by block as the output comes, at
+//! its own rate too (the output converted as it comes: [`stream`]), so memory stays flat and
+//! nothing is read back. Its samples are measured as they are written, as the file's decoder
+//! will read them back (loudness, true peak, levels: the report's analysis and a WAV's `bext`
+//! loudness), so no file is decoded after it is written. Deliverables holding the same samples
+//! (a WAV and a FLAC at the same rate and word length) share their stages and their
+//! measurement. [`file`] is what each deliverable asks for and its encoder, [`stages`] the
+//! safety limiter and dither.
+//!
+//! In a render, the run stage (or, with a loudness target, the target stage) opens the
+//! deliverables ([`open_all`]) and writes them as the graph runs; the deliver stage ([`finish`])
+//! completes them.
+
+mod file;
+mod stages;
+mod stream;
+
+use super::{RenderContext, RenderError};
+use crate::dsp::AudioRef;
+use crate::engine::Schedule;
+use crate::io::wav::WavSummary;
+use crate::session::{Deliverable, FileFormat, Session};
+use std::path::{Path, PathBuf};
+use stream::{Feed, Finished};
+
+/// How far under the deliverable's ceiling the safety limiter aims, dB, on top of the
+/// limiter's own detection margin: its 8× detector under-reads the inter-sample peaks of dense
+/// material near fs/2 by up to about 0.12 dB at 44.1 kHz (by a 16× reference), more than the
+/// limiter's own 0.1 dB margin covers. With this the ceiling holds against a 16× reference on
+/// every deliverable (tests/trust_render.rs measures it at 44.1 and 48 kHz on the demo,
+/// tests/trust_real.rs on the real corpus songs, by the 16× reference and by ffmpeg's meter).
+pub const SAFETY_MARGIN_DB: f64 = 0.1;
+
+/// A file a render produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveredFile {
+    /// What was written (path, frames, clipped samples), WAV or FLAC.
+    pub wav: WavSummary,
+    /// Container and codec.
+    pub format: FileFormat,
+    /// Bits per sample.
+    pub bits: u32,
+    /// Sample rate.
+    pub sample_rate: u32,
+    /// The output node it came from.
+    pub output: String,
+    /// Whether it was dithered.
+    pub dithered: bool,
+    /// The safety limiter's ceiling, if one ran.
+    pub ceiling_dbtp: Option<f64>,
+    /// The safety limiter's largest gain reduction, dB (0 when it never acted).
+    pub safety_gain_reduction_db: f64,
+    /// The file's analysis, measured from its samples as they were written (as its decoder reads
+    /// them back); the report uses it instead of decoding the file. `None` for a lossy file.
+    pub measured: Option<Box<crate::analysis::analyze::FileAnalysis>>,
+    /// A lossy deliverable (MP3, Opus): what the codec-safe solve did.
+    pub lossy: Option<super::codec_safe::LossyOutcome>,
+}
+
+/// The schedule output deliverable `d` is made from (its index and id): the one it names, or the
+/// graph's only one.
+pub(super) fn output_of(
+    d: &Deliverable,
+    schedule: &Schedule,
+    at: &str,
+) -> Result<(usize, String), RenderError> {
+    // The engine's own outputs (a loudness solve's readings) have ids starting with `__`.
+    let (indices, outputs): (Vec<usize>, Vec<&str>) = (0..schedule.output_count())
+        .map(|o| (o, schedule.output_slot(o).id.as_str()))
+        .filter(|(_, id)| !crate::graph::is_internal(id))
+        .unzip();
+    let at_index = match &d.output {
+        Some(id) => outputs.iter().position(|o| o == id).ok_or_else(|| {
+            RenderError::Invalid(format!(
+                "{at}deliverable `{}` names output `{id}`, but the graph's outputs are: {}",
+                d.file,
+                outputs.join(", ")
+            ))
+        })?,
+        None if outputs.len() == 1 => 0,
+        None => {
+            return Err(RenderError::Invalid(format!(
+            "{at}the graph has several outputs ({}): say which one deliverable `{}` is made from",
+            outputs.join(", "),
+            d.file
+        )))
+        }
+    };
+    Ok((indices[at_index], outputs[at_index].to_string()))
+}
+
+/// Expands `{title}` (made safe for file names) in a file pattern.
+pub fn expand_file_name(pattern: &str, session: &Session) -> String {
+    let title: String = session
+        .title
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    pattern.replace("{title}", title.trim())
+}
+
+/// The files a render must never write over: the stems, the reference, the recipe and its
+/// modules and templates.
+pub(crate) fn protected_inputs(session: &Session) -> Vec<PathBuf> {
+    super::preflight::inputs_of(session)
+}
+
+/// Every deliverable of a render being written: the outputs they are made from, at each
+/// rate ([`Feed`]), and which file is which deliverable.
+#[derive(Default)]
+pub(crate) struct Deliveries {
+    feeds: Vec<Feed>,
+    /// Deliverables in the recipe.
+    count: usize,
+}
+
+impl Deliveries {
+    /// Whether there is no deliverable.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Takes one block of output `output` (at the session rate).
+    pub fn write(&mut self, output: usize, block: AudioRef<'_>) -> Result<(), RenderError> {
+        for f in self.feeds.iter_mut().filter(|f| f.output_index == output) {
+            f.write(block)?;
+        }
+        Ok(())
+    }
+
+    /// Completes every file (in recipe order); a lossy deliverable's PCM is still to encode.
+    fn finish_files(self) -> Result<Vec<Finished>, RenderError> {
+        let mut done = Vec::with_capacity(self.count);
+        for f in self.feeds {
+            done.extend(f.finish()?);
+        }
+        done.sort_by_key(|f| f.index);
+        Ok(done)
+    }
+}
+
+/// Prepares every deliverable of `session` (recipe order) from the outputs of `schedule`;
+/// `analyse`: measure every file's samples for the report.
+pub(crate) fn open_all(
+    session: &Session,
+    schedule: &Schedule,
+    sample_rate: u32,
+    out_dir: &Path,
+    analyse: bool,
+) -> Result<Deliveries, RenderError> {
+    let protected = protected_inputs(session);
+    let block = schedule.max_block().max(1024);
+    let mut all = Deliveries::default();
+    for (i, d) in session.deliverables.iter().enumerate() {
+        let plan = file::Plan::new(d, session, schedule, sample_rate, out_dir, &protected)?;
+        let out = plan.create_file(&protected)?;
+        let feed = match all
+            .feeds
+            .iter()
+            .position(|f| f.output_index == plan.output_index && f.sample_rate == plan.sample_rate)
+        {
+            Some(f) => f,
+            None => {
+                all.feeds.push(Feed::new(
+                    plan.output_index,
+                    plan.channels,
+                    sample_rate,
+                    plan.sample_rate,
+                )?);
+                all.feeds.len() - 1
+            }
+        };
+        all.feeds[feed].attach(i, plan, out, analyse, block)?;
+        all.count += 1;
+    }
+    Ok(all)
+}
+
+/// Completes every deliverable, in order.
+pub(crate) fn finish_all(d: Deliveries) -> Result<Vec<DeliveredFile>, RenderError> {
+    Ok(finish_each(d, 1, |_| Ok(()))?
+        .into_iter()
+        .map(|(f, ())| f)
+        .collect())
+}
+
+/// Completes every deliverable and runs `then` on each once its file is committed (a lossy
+/// one: encoded), each a job on up to `threads` threads ([`crate::pool`]). Results in recipe
+/// order; the first error (in recipe order) wins, and deliverables not yet started are dropped,
+/// which removes their temporary files.
+pub(crate) fn finish_each<T: Send>(
+    d: Deliveries,
+    threads: usize,
+    then: impl Fn(&DeliveredFile) -> Result<T, RenderError> + Sync,
+) -> Result<Vec<(DeliveredFile, T)>, RenderError> {
+    let jobs: Vec<std::sync::Mutex<Option<Finished>>> = d
+        .finish_files()?
+        .into_iter()
+        .map(|f| std::sync::Mutex::new(Some(f)))
+        .collect();
+    crate::pool::try_run(threads.max(1), jobs.len(), |i| {
+        let done = jobs[i]
+            .lock()
+            .map_err(|_| RenderError::Invalid("a deliverable's worker panicked".into()))?
+            .take()
+            .expect("each job runs once");
+        let mut file = done.file;
+        if let Some((job, pcm)) = done.lossy {
+            job.encode(pcm, &mut file)?;
+        }
+        let t = then(&file)?;
+        Ok((file, t))
+    })
+}
+
+/// A lossy file left over its ceiling (only with `codec_safe = "off"`: the solve never leaves
+/// one), said as a warning.
+fn codec_warning(f: &DeliveredFile) -> Option<String> {
+    let (lossy, ceiling) = (f.lossy.as_ref()?, f.ceiling_dbtp?);
+    (lossy.codec_true_peak_dbtp > ceiling).then(|| {
+        format!(
+            "{}: the decoded {} peaks at {:.2} dBTP, over its ceiling of {ceiling:.2} dBTP \
+             (codec_safe = \"{}\")",
+            f.wav.path.display(),
+            lossy.codec,
+            lossy.codec_true_peak_dbtp,
+            lossy.codec_safe
+        )
+    })
+}
+
+/// The deliver stage: every deliverable the run (or target) stage wrote is completed and
+/// committed to its file (a lossy one encoded); with a report, each is described from the
+/// measurement of its samples and hashed right after (see
+/// [`super::report::analyse_deliverable`]), beside the others on the render's threads.
+pub(super) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
+    let analyse = ctx.meters.is_some();
+    let out_dir = ctx.opts.out_dir.clone();
+    let done = finish_each(std::mem::take(&mut ctx.sinks), ctx.opts.threads, |f| {
+        Ok(if analyse {
+            Some(super::report::analyse_deliverable(f, &out_dir)?)
+        } else {
+            None
+        })
+    })?;
+    let (files, analyses): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+    ctx.result
+        .warnings
+        .extend(files.iter().filter_map(codec_warning));
+    ctx.result.files = files;
+    ctx.analyses = analyses.into_iter().flatten().collect();
+    Ok(())
+}

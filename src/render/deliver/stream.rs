@@ -1,0 +1,408 @@
+//! The deliverables' signal paths, streamed as the master is produced. A [`Feed`] is one output
+//! of the graph at one sample rate: the output converted to that rate as it comes (when the
+//! rate is another, [`Resample`]) and handed to its [`Stream`]s. A stream is one sequence of
+//! samples: the safety limiter and dither ([`super::stages`]), the silences, the samples
+//! measured as a decoder will read them back ([`crate::analysis::analyze::StreamAnalyzer`])
+//! and written to every file that holds them (a WAV and a FLAC of the same PCM share one
+//! stream, and its measurement).
+
+use super::file::{FileOut, LossyJob, Plan, Shape, TempFile};
+use super::stages::{silence, Stages};
+use super::{DeliveredFile, RenderError};
+use crate::analysis::analyze::{AnalyzeOptions, Measured, StreamAnalyzer, StreamInfo};
+use crate::dsp::{AudioBuffer, AudioRef};
+use crate::io::atomic::OutputError;
+use crate::io::decode::NonFinite;
+use crate::io::resample::{StreamResampler, MAX_CHANNELS};
+use crate::io::wav::{read_back, WavFormat};
+use crate::session::FileFormat;
+use std::path::PathBuf;
+
+/// Frames per block a resampled deliverable's stages run on.
+const RESAMPLED_BLOCK: usize = 4096;
+
+/// One output of the graph at one rate, and the streams made from it.
+pub(super) struct Feed {
+    pub output_index: usize,
+    pub sample_rate: u32,
+    resample: Option<Resample>,
+    streams: Vec<Stream>,
+}
+
+/// A file finished, and, for a lossy deliverable, its PCM still to encode.
+pub(super) struct Finished {
+    /// The deliverable's place in the recipe.
+    pub index: usize,
+    pub file: DeliveredFile,
+    pub lossy: Option<(LossyJob, TempFile)>,
+}
+
+impl Feed {
+    /// A feed of output `output_index` (`channels` channels, at `session_rate`) at `rate`.
+    pub fn new(
+        output_index: usize,
+        channels: usize,
+        session_rate: u32,
+        rate: u32,
+    ) -> Result<Feed, RenderError> {
+        let resample = if rate == session_rate {
+            None
+        } else {
+            Some(Resample::new(session_rate, rate, channels)?)
+        };
+        Ok(Feed {
+            output_index,
+            sample_rate: rate,
+            resample,
+            streams: Vec::new(),
+        })
+    }
+
+    /// Adds deliverable `index` (planned as `plan`, its file `file`) to the stream holding its
+    /// samples, or to a new one whose stages run on blocks of up to `block` frames (a resampled
+    /// feed: [`RESAMPLED_BLOCK`]); `analyse`: measure the samples for the report.
+    pub fn attach(
+        &mut self,
+        index: usize,
+        plan: Plan,
+        file: FileOut,
+        analyse: bool,
+        block: usize,
+    ) -> Result<(), RenderError> {
+        let analyse = (analyse && plan.lossy.is_none()) || file.needs_measurement();
+        let shape = plan.shape();
+        let found = self.streams.iter().position(|s| s.shape.shares(&shape));
+        let stream = match found {
+            Some(s) => &mut self.streams[s],
+            None => {
+                let block = if self.resample.is_some() {
+                    RESAMPLED_BLOCK
+                } else {
+                    block
+                };
+                self.streams.push(Stream::new(&plan, block)?);
+                self.streams.last_mut().expect("just pushed")
+            }
+        };
+        if analyse && stream.analyzer.is_none() {
+            stream.analyzer = StreamAnalyzer::new(
+                plan.sample_rate,
+                plan.channels,
+                &AnalyzeOptions::figures_only(),
+            )
+            .ok();
+        }
+        stream.files.push(Slot { index, plan, file });
+        Ok(())
+    }
+
+    /// Takes one block of the output.
+    pub fn write(&mut self, block: AudioRef<'_>) -> Result<(), RenderError> {
+        match &mut self.resample {
+            None => {
+                for s in &mut self.streams {
+                    s.write(block)?;
+                }
+                Ok(())
+            }
+            Some(r) => r.push(block, &mut self.streams),
+        }
+    }
+
+    /// Completes every file of the feed.
+    pub fn finish(mut self) -> Result<Vec<Finished>, RenderError> {
+        if let Some(r) = self.resample.as_mut() {
+            r.end(&mut self.streams)?;
+        }
+        let mut done = Vec::new();
+        for s in self.streams {
+            done.extend(s.finish()?);
+        }
+        Ok(done)
+    }
+}
+
+/// The conversion of an output to another rate, block by block as the output comes, into
+/// blocks of [`RESAMPLED_BLOCK`] frames. The samples are those a 32-bit float file of the
+/// output read back through [`StreamResampler`] gives, as deliverables at another rate were
+/// made before they were streamed (a spill file): each sample rounded to `f32` first, and
+/// non-finite results muted.
+struct Resample {
+    src: StreamResampler,
+    block: AudioBuffer,
+    fill: usize,
+    non_finite: NonFinite,
+    /// Frames handed on so far.
+    at: u64,
+}
+
+impl Resample {
+    fn new(from: u32, to: u32, channels: usize) -> Result<Resample, RenderError> {
+        Ok(Resample {
+            src: StreamResampler::new(from, to, channels)?,
+            block: AudioBuffer::new(channels, RESAMPLED_BLOCK),
+            fill: 0,
+            non_finite: NonFinite::default(),
+            at: 0,
+        })
+    }
+
+    /// Converts `input` and hands every completed block to `streams`.
+    fn push(&mut self, input: AudioRef<'_>, streams: &mut [Stream]) -> Result<(), RenderError> {
+        let Resample {
+            src,
+            block,
+            fill,
+            non_finite,
+            at,
+        } = self;
+        let mut gather = Gather {
+            block,
+            fill,
+            non_finite,
+            at,
+            streams,
+        };
+        with_planes(input, |planes| {
+            src.push(
+                planes,
+                input.frames(),
+                |x| f64::from(x as f32),
+                |out: &[&[f64]], n| gather.take(out, n),
+            )
+        })
+    }
+
+    /// The end of the output: the converter flushed, the last block handed on.
+    fn end(&mut self, streams: &mut [Stream]) -> Result<(), RenderError> {
+        let Resample {
+            src,
+            block,
+            fill,
+            non_finite,
+            at,
+        } = self;
+        let mut gather = Gather {
+            block,
+            fill,
+            non_finite,
+            at,
+            streams,
+        };
+        src.end(|out: &[&[f64]], n| gather.take(out, n))?;
+        gather.hand_on()
+    }
+}
+
+/// The converted frames gathered into blocks for the streams.
+struct Gather<'a> {
+    block: &'a mut AudioBuffer,
+    fill: &'a mut usize,
+    non_finite: &'a mut NonFinite,
+    at: &'a mut u64,
+    streams: &'a mut [Stream],
+}
+
+impl Gather<'_> {
+    fn take(&mut self, out: &[&[f64]], n: usize) -> Result<(), RenderError> {
+        let mut k = 0;
+        while k < n {
+            let m = (RESAMPLED_BLOCK - *self.fill).min(n - k);
+            for (c, plane) in out.iter().enumerate() {
+                self.block.channel_mut(c, RESAMPLED_BLOCK)[*self.fill..*self.fill + m]
+                    .copy_from_slice(&plane[k..k + m]);
+            }
+            *self.fill += m;
+            k += m;
+            if *self.fill == RESAMPLED_BLOCK {
+                self.hand_on()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the gathered frames (if any) to the streams.
+    fn hand_on(&mut self) -> Result<(), RenderError> {
+        let n = std::mem::take(self.fill);
+        if n == 0 {
+            return Ok(());
+        }
+        {
+            let mut view = self.block.view_mut(n);
+            for c in 0..view.channels() {
+                self.non_finite.mute(&mut [view.channel_mut(c)], n, *self.at);
+            }
+        }
+        *self.at += n as u64;
+        for s in self.streams.iter_mut() {
+            s.write(self.block.view(n))?;
+        }
+        Ok(())
+    }
+}
+
+/// One sequence of samples and the files that hold it.
+struct Stream {
+    /// What every file of the stream shares.
+    shape: Shape,
+    stages: Stages,
+    analyzer: Option<StreamAnalyzer>,
+    files: Vec<Slot>,
+    started: bool,
+}
+
+/// A file of a stream.
+struct Slot {
+    index: usize,
+    plan: Plan,
+    file: FileOut,
+}
+
+impl Stream {
+    fn new(plan: &Plan, block: usize) -> Result<Stream, RenderError> {
+        let stages = Stages::new(
+            plan.channels,
+            plan.sample_rate,
+            plan.ceiling,
+            plan.dither.map(|(bits, _)| bits),
+            plan.dither.map_or(0, |(_, seed)| seed),
+            block,
+        )
+        .map_err(|e| {
+            RenderError::Invalid(format!("{}deliverable `{}`: {e}", plan.at, plan.name))
+        })?;
+        Ok(Stream {
+            shape: plan.shape(),
+            stages,
+            analyzer: None,
+            files: Vec::new(),
+            started: false,
+        })
+    }
+
+    fn write(&mut self, block: AudioRef<'_>) -> Result<(), OutputError> {
+        let Stream {
+            shape,
+            stages,
+            analyzer,
+            files,
+            started,
+        } = self;
+        let mut out = |b: AudioRef<'_>| emit(b, shape.format, analyzer, files);
+        if !*started {
+            *started = true;
+            silence(shape.channels, shape.lead_silence, &mut out)?;
+        }
+        stages.run(block, &mut out)
+    }
+
+    /// Pushes the stages' delay out, adds the tail silence and completes every file.
+    fn finish(mut self) -> Result<Vec<Finished>, RenderError> {
+        {
+            let Stream {
+                shape,
+                stages,
+                analyzer,
+                files,
+                started,
+            } = &mut self;
+            let mut out = |b: AudioRef<'_>| emit(b, shape.format, analyzer, files);
+            if !*started {
+                silence(shape.channels, shape.lead_silence, &mut out)?;
+            }
+            stages.flush(&mut out)?;
+            silence(shape.channels, shape.tail_silence, &mut out)?;
+        }
+        let measured = self.analyzer.take().map(StreamAnalyzer::finish);
+        let mut done = Vec::with_capacity(self.files.len());
+        for slot in self.files {
+            done.push(slot.finish(measured.as_ref(), &self.stages, &self.shape)?);
+        }
+        Ok(done)
+    }
+}
+
+/// Hands a block of the stream's final samples to its analyzer (as the file's decoder will
+/// read them: quantized to the word length) and to each of its files.
+fn emit(
+    b: AudioRef<'_>,
+    format: WavFormat,
+    analyzer: &mut Option<StreamAnalyzer>,
+    files: &mut [Slot],
+) -> Result<(), OutputError> {
+    if let Some(a) = analyzer.as_mut() {
+        with_planes(b, |planes| {
+            a.push(planes, b.frames(), |from, to| read_back(from, to, format))
+        });
+    }
+    for s in files.iter_mut() {
+        s.file.write(b)?;
+    }
+    Ok(())
+}
+
+impl Slot {
+    /// Completes the file (its `bext` loudness from `measured`) and describes it.
+    fn finish(
+        self,
+        measured: Option<&Measured>,
+        stages: &Stages,
+        shape: &Shape,
+    ) -> Result<Finished, RenderError> {
+        let plan = self.plan;
+        let figures = match (&plan.lossy, measured) {
+            (None, Some(m)) => Some(m.figures(stream_info(&plan))),
+            _ => None,
+        };
+        let (wav, measured) = self.file.finish(figures)?;
+        // A lossy deliverable's PCM is committed: removed once encoded (or on failure).
+        let lossy = plan.lossy.map(|job| (job, TempFile(wav.path.clone())));
+        Ok(Finished {
+            index: self.index,
+            file: DeliveredFile {
+                wav,
+                measured,
+                format: plan.file_format,
+                bits: plan.bits,
+                sample_rate: plan.sample_rate,
+                output: plan.output_id,
+                dithered: shape.dither.is_some(),
+                ceiling_dbtp: shape.ceiling,
+                safety_gain_reduction_db: stages.max_gr_db,
+                lossy: None,
+            },
+            lossy,
+        })
+    }
+}
+
+/// Runs `f` on the channels of `b` as slices (without allocating for up to
+/// [`MAX_CHANNELS`]).
+fn with_planes<R>(b: AudioRef<'_>, f: impl FnOnce(&[&[f64]]) -> R) -> R {
+    if b.channels() > MAX_CHANNELS {
+        let planes: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
+        return f(&planes);
+    }
+    let mut planes: [&[f64]; MAX_CHANNELS] = Default::default();
+    for (c, p) in planes.iter_mut().enumerate().take(b.channels()) {
+        *p = b.channel(c);
+    }
+    f(&planes[..b.channels()])
+}
+
+/// What a decoder says of the file `plan` writes (its codec's name as [`crate::io::decode`]
+/// reports it).
+fn stream_info(plan: &Plan) -> StreamInfo {
+    let codec = match (plan.file_format, plan.format) {
+        (FileFormat::Flac, _) => "flac",
+        (_, WavFormat::Int16) => "pcm_s16le",
+        (_, WavFormat::Int24) => "pcm_s24le",
+        (_, WavFormat::Float32) => "pcm_f32le",
+    };
+    StreamInfo {
+        path: PathBuf::from(&plan.dest),
+        codec: codec.into(),
+        bits: Some(plan.format.bits()),
+        lossless: true,
+    }
+}
