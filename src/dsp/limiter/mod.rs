@@ -188,13 +188,15 @@ enum Readings {
 }
 
 /// `v` rounded up to the nearest 32-bit float (as f64): a reading stored as f32 never reads low.
+/// For readings (`v ≥ 0` or NaN), without a branch: the next float up from a non-negative one
+/// (+0 included) is the next bit pattern, and `+∞` is never below `v`, so a block of them
+/// vectorizes; the same values as [`f32::next_up`] (unit test).
+#[inline(always)]
 fn f32_up(v: f64) -> f64 {
+    debug_assert!(!(v < 0.0), "a reading is never negative: {v}");
     let r = v as f32;
-    if f64::from(r) < v {
-        f64::from(r.next_up())
-    } else {
-        f64::from(r)
-    }
+    let up = u32::from(f64::from(r) < v);
+    f64::from(f32::from_bits(r.to_bits() + up))
 }
 
 /// Internal option, set by the loudness solver on the copies of the limiter it only measures
@@ -348,6 +350,7 @@ impl GainPathA {
 
     /// Holds, releases and smooths the required gains `r` in place (frame `start` of the block
     /// first). Returns the smallest smoothed gain.
+    #[inline(always)]
     fn run(
         &mut self,
         r: &mut [f64],
@@ -585,6 +588,56 @@ impl Processor for Limiter {
         key: Option<AudioRef<'_>>,
         params: ParamBlock<'_>,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.process_avx2(audio, key, params) };
+        }
+        self.process_impl(audio, key, params)
+    }
+
+    fn latency(&self) -> usize {
+        match self.readings {
+            Readings::Only(_) => 0,
+            _ => self.latency,
+        }
+    }
+    fn accepts_key(&self) -> bool {
+        self.readings == Readings::FromKey
+    }
+    fn telemetry(&self) -> Option<Arc<Telemetry>> {
+        Some(self.telemetry.clone())
+    }
+    crate::hand_over! {
+        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a, stage_b, readings, flat_steps;
+        state: state, drive, target, release, link, guard_clips, paths_equal;
+        own: params, x, p, wanted, telemetry;
+    }
+}
+
+impl Limiter {
+    /// [`Processor::process`] compiled for AVX2: the block passes (drive, links, delays, marks,
+    /// the guard, the readings' rounding) in 256-bit vectors; the same operations on every
+    /// sample (no reassociation, no fused multiply-add), so the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn process_avx2(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        key: Option<AudioRef<'_>>,
+        params: ParamBlock<'_>,
+    ) {
+        self.process_impl(audio, key, params)
+    }
+
+    /// See [`Processor::process`].
+    #[inline(always)]
+    fn process_impl(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        key: Option<AudioRef<'_>>,
+        params: ParamBlock<'_>,
+    ) {
         let frames = audio.frames();
         let chunk = self.x.first().map_or(0, |v| v.len());
         if chunk == 0 {
@@ -612,28 +665,9 @@ impl Processor for Limiter {
         self.telemetry.set(2, self.guard_clips as f64);
     }
 
-    fn latency(&self) -> usize {
-        match self.readings {
-            Readings::Only(_) => 0,
-            _ => self.latency,
-        }
-    }
-    fn accepts_key(&self) -> bool {
-        self.readings == Readings::FromKey
-    }
-    fn telemetry(&self) -> Option<Arc<Telemetry>> {
-        Some(self.telemetry.clone())
-    }
-    crate::hand_over! {
-        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a, stage_b, readings, flat_steps;
-        state: state, drive, target, release, link, guard_clips, paths_equal;
-        own: params, x, p, wanted, telemetry;
-    }
-}
-
-impl Limiter {
     /// Processes frames `start..start + n` of `audio` (n ≤ the scratch length). Returns the
     /// smallest gains of stage A and stage B.
+    #[inline(always)]
     fn run(
         &mut self,
         audio: &mut AudioMut<'_>,
@@ -666,6 +700,7 @@ impl Limiter {
 
     /// Step 1, drive: the input times the drive gain into the scratch `x` (non-finite input
     /// becomes silence so it cannot poison the filters).
+    #[inline(always)]
     fn drive_in(&mut self, audio: &AudioMut<'_>, drive: ParamValues<'_>, start: usize, n: usize) {
         if drive.is_constant() {
             let g = self.drive.get(drive.first(), db_to_gain);
@@ -688,6 +723,7 @@ impl Limiter {
 
     /// Step 2 with [`Readings::FromKey`]: stage A's readings are the key's (the readings of the
     /// input before `input_gain_db`) times the drive.
+    #[inline(always)]
     fn readings_from_key(
         &mut self,
         key: &AudioRef<'_>,
@@ -712,6 +748,7 @@ impl Limiter {
 
     /// [`Readings::Only`]: every channel of `audio` replaced by stage A's detector readings of
     /// it, exact above `floor`, rounded up to 32-bit floats.
+    #[inline(always)]
     fn readings_only(&mut self, audio: &mut AudioMut<'_>, floor: f64, chunk: usize) {
         let frames = audio.frames();
         for c in 0..self.channels {
@@ -747,6 +784,7 @@ impl Limiter {
     }
 
     /// Step 3: the detector readings in `p` become the required gains, linked across channels.
+    #[inline(always)]
     fn required_gains(
         &mut self,
         ceiling: ParamValues<'_>,
@@ -815,6 +853,7 @@ impl Limiter {
     /// while the paths are in step one serves all. Returns whether one path serves all
     /// (`shared`), which paths gave exactly 1 throughout (and were skipped), and the smallest
     /// gain.
+    #[inline(always)]
     fn gain_path_a(
         &mut self,
         link: ParamValues<'_>,
@@ -854,6 +893,7 @@ impl Limiter {
 
     /// Step 4's audio side: the drive's output through delay `D_A`, times stage A's gain (path 0's
     /// when `shared`; none where the path gave 1 throughout).
+    #[inline(always)]
     fn delay_and_apply_a(&mut self, shared: bool, unity: [bool; 2], n: usize) {
         for c in 0..self.channels {
             let p = if shared { 0 } else { c };
@@ -874,6 +914,7 @@ impl Limiter {
     /// the target, as it would have by far). Only readings over a moving gain are computed: in a
     /// master that is seldom limited, a few; in one limited throughout, most. The output is the
     /// same, bit for bit (tests/dsp_limiter.rs compares it with every reading computed).
+    #[inline(always)]
     fn mark_moving_gain(&mut self, shared: bool, n: usize) {
         let flat_steps = self.flat_steps;
         for c in 0..self.channels {
@@ -892,6 +933,7 @@ impl Limiter {
 
     /// Step 5: safety stage B on stage A's output in `x`, then the guard, into `audio`.
     /// Returns stage B's smallest gain.
+    #[inline(always)]
     fn safety_stage(
         &mut self,
         audio: &mut AudioMut<'_>,
@@ -956,6 +998,7 @@ impl Limiter {
 
 /// The guard over a block: `x` into `out`, every sample above `ceiling` in magnitude set to it.
 /// Returns how many were.
+#[inline(always)]
 fn guard_block(x: &[f64], out: &mut [f64], ceiling: f64) -> u64 {
     let mut clips = 0;
     for (o, &z) in out.iter_mut().zip(x) {
@@ -973,6 +1016,46 @@ fn guard_block(x: &[f64], out: &mut [f64], ceiling: f64) -> u64 {
 mod tests {
     use super::*;
     use crate::dsp::oversample::TruePeakDetector;
+
+    /// The branchless rounding up gives what rounding to nearest and stepping up with
+    /// `f32::next_up` gives, on readings across the whole range and at its edges.
+    #[test]
+    fn f32_up_is_next_up_where_rounding_fell_short() {
+        let reference = |v: f64| {
+            let r = v as f32;
+            if f64::from(r) < v {
+                f64::from(r.next_up())
+            } else {
+                f64::from(r)
+            }
+        };
+        let mut r = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values = vec![
+            0.0,
+            1.0,
+            f64::from(f32::MAX),
+            f64::from(f32::MAX) * (1.0 + 1e-9),
+            f64::from(f32::MIN_POSITIVE),
+            1e-50,
+            f64::INFINITY,
+            f64::MAX,
+        ];
+        for _ in 0..100_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            // Magnitudes from 1e-40 to 1e40.
+            let u = (r >> 11) as f64 / (1u64 << 53) as f64;
+            values.push(10f64.powf(80.0 * u - 40.0));
+        }
+        let mut stepped = 0;
+        for v in values {
+            assert_eq!(f32_up(v).to_bits(), reference(v).to_bits(), "{v:e}");
+            stepped += usize::from(f32_up(v) != f64::from(v as f32));
+        }
+        assert!(stepped > 10_000);
+        assert!(f32_up(f64::NAN).is_nan());
+    }
     use crate::dsp::param::ParamSlot;
     use crate::dsp::AudioBuffer;
 

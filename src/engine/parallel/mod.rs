@@ -4,6 +4,7 @@
 //!   tail; with two threads, profiled first, then split;
 //! - [`split`]: the split layout, a schedule cut into a worker half and a main half that
 //!   together give the same bits as the whole;
+//! - [`handover`]: the copies that hand blocks between the threads;
 //! - [`balance`]: which units the worker takes, chosen from measured costs and rebalanced
 //!   between trial stretches.
 //!
@@ -11,6 +12,7 @@
 //! where its output goes come in as a trait and a closure.
 
 pub mod balance;
+pub mod handover;
 pub mod runner;
 pub mod split;
 

@@ -14,6 +14,7 @@
 //! [`Interrupted`]).
 
 use super::balance::{self, Plan, Profile};
+use super::handover::{store_fence, stream_copy};
 use super::split::{join, split, Split};
 use crate::dsp::{AudioBuffer, AudioMut, AudioRef};
 use crate::engine::Schedule;
@@ -404,13 +405,16 @@ fn worker_loop<S: BlockSource>(
             for (e, buf) in set.iter_mut().enumerate() {
                 let src = worker.output(e, n);
                 for c in 0..src.channels() {
-                    buf.channel_mut(c, GROUP * block)[blocks * block..blocks * block + n]
-                        .copy_from_slice(src.channel(c));
+                    stream_copy(
+                        &mut buf.channel_mut(c, GROUP * block)[blocks * block..blocks * block + n],
+                        src.channel(c),
+                    );
                 }
             }
             done += n as u64;
             blocks += 1;
         }
+        store_fence();
         busy += t.elapsed().as_secs_f64();
         if full.send(Ok((set, blocks))).is_err() {
             break;
