@@ -107,6 +107,9 @@ fn remove_other_spills(work: &WorkDir, track: usize, keep: &Path) {
 
 fn options(ctx: &AlbumContext<'_>) -> RenderOptions {
     let mut o = RenderOptions::new(&ctx.out_dir);
+    // The album measures its files itself and writes its own report: no render report's
+    // meters and deliverable analyses (a WAV's `bext` loudness is measured either way).
+    o.report = false;
     o.block_size = ctx.block_size;
     o.interrupt = ctx.interrupt.clone();
     o
