@@ -20,6 +20,7 @@ pub mod dynamics;
 pub mod eq;
 pub mod fit;
 pub mod grid;
+pub mod kinds;
 pub mod lm;
 pub mod measure;
 pub mod pairing;

@@ -8,13 +8,14 @@
 //!   the whole-song fit answers);
 //! - its **loudness rank**: how far under the programme's loud level it lies.
 //!
-//! A reference window goes to the section of the master holding the windows it is nearest to
-//! (the mean distance to the section's [`NEAREST`] nearest windows): spectral shape first, a
+//! A reference window goes to the kind of section of the master (the verses, the choruses:
+//! see [`super::kinds`]) holding the windows it is nearest to (the mean distance to the
+//! kind's [`NEAREST`] nearest windows, in whichever of its sections they lie): spectral shape first, a
 //! trimmed mean of the band differences (the [`TRIM`] closest bands), so the few bands a mix
 //! change moves (a bass 5 dB up in the chorus) do not decide, while an arrangement change
 //! (another melody, instruments in or out) moves most bands and does; loudness second
 //! ([`LOUDNESS_WEIGHT`] dB per LU). Each reference window marks its middle 0.5 s, so the
-//! windows tile the reference and every part of it goes to one section. A section whose
+//! windows tile the reference and every part of it goes to one kind. A kind whose
 //! reference material is shorter than [`MIN_MATERIAL_S`] is not matched on its own.
 
 use super::grid::Grid;
@@ -321,30 +322,50 @@ impl Distances {
     }
 }
 
-/// Pairs the windows of `reference` with the sections of `master` (time ranges, seconds):
-/// one [`Paired`] per section, in order. A reference window farther than
-/// [`MAX_DISTANCE_DB`] from every section, or within [`AMBIGUITY_DB`] of two, is left out.
+/// The master's windows of a kind (its sections at `ranges`, seconds): the
+/// [`section_windows`] of each, together. One flag per window.
+pub fn kind_windows(master: &Windows, ranges: &[(f64, f64)]) -> Vec<bool> {
+    let mut chosen = vec![false; master.end_hop.len()];
+    for r in ranges {
+        for (c, s) in chosen.iter_mut().zip(section_windows(master, *r)) {
+            *c |= s;
+        }
+    }
+    chosen
+}
+
+/// Pairs the windows of `reference` with the kinds of sections of `master` (each kind its
+/// sections' time ranges, seconds; see [`super::kinds`]): one [`Paired`] per kind, in order.
+/// A reference window goes to the kind holding its nearest windows, whichever of its
+/// sections they lie in (a window like "a chorus" goes to the choruses: two choruses are as
+/// near to it as each other). A reference window farther than [`MAX_DISTANCE_DB`] from
+/// every kind, or within [`AMBIGUITY_DB`] of two, is left out.
 ///
-/// The master's side is paired the other way round: a window of the section is kept when
-/// the reference windows paired with the section hold one as near to it as the nearest
+/// The master's side is paired the other way round: a window of the kind is kept when
+/// the reference windows paired with it hold one as near to it as the nearest
 /// reference window of all (within [`AMBIGUITY_DB`]). The difference is then measured over
 /// the same kind of music on both sides: a part of the section the reference has nothing
 /// like there (a fill the reference gives to another section, a transition it leaves out)
 /// is no difference of balance. Without this, a short section made of two kinds of music
 /// (an intro whose second half brings the bass in) compares the whole of it with the part
 /// of the reference that paired, and the narrow bands where they differ draw large EQ gains.
-pub fn pair(master: &Windows, sections: &[(f64, f64)], reference: &Windows) -> Vec<Paired> {
+pub fn pair(master: &Windows, kinds: &[Vec<(f64, f64)>], reference: &Windows) -> Vec<Paired> {
     let dist_m = Distances::new(master, reference);
-    let own: Vec<Vec<usize>> = sections.iter().map(|r| master.within(*r)).collect();
-    let tiles: Vec<Vec<bool>> = sections
+    let own: Vec<Vec<usize>> = kinds
         .iter()
-        .map(|r| section_windows(master, *r))
+        .map(|ranges| {
+            let mut w: Vec<usize> = ranges.iter().flat_map(|r| master.within(*r)).collect();
+            w.sort_unstable();
+            w.dedup();
+            w
+        })
         .collect();
-    let mut ref_chosen = vec![vec![false; reference.end_hop.len()]; sections.len()];
-    let mut sums = vec![(0usize, 0.0f64, 0.0f64); sections.len()];
+    let tiles: Vec<Vec<bool>> = kinds.iter().map(|r| kind_windows(master, r)).collect();
+    let mut ref_chosen = vec![vec![false; reference.end_hop.len()]; kinds.len()];
+    let mut sums = vec![(0usize, 0.0f64, 0.0f64); kinds.len()];
     let mut d: Vec<f64> = Vec::new();
     for (j, _) in reference.end_hop.iter().enumerate() {
-        // (section, distance); the second-best distance.
+        // (kind, distance); the second-best distance.
         let mut best: Option<(usize, f64)> = None;
         let mut second = f64::INFINITY;
         for (s, windows) in own.iter().enumerate() {
@@ -380,12 +401,12 @@ pub fn pair(master: &Windows, sections: &[(f64, f64)], reference: &Windows) -> V
         e.1 += dist;
         e.2 += reference.rel_lu[j];
     }
-    (0..sections.len())
+    (0..kinds.len())
         .map(|s| {
             let (n, d_sum, rel) = sums[s];
             let selection = middles(reference, &ref_chosen[s]);
             let mean = |x: f64| if n > 0 { x / n as f64 } else { f64::NAN };
-            let master_side = counterparts(master, sections[s], &dist_m, &ref_chosen[s]);
+            let master_side = counterparts(tiles[s].clone(), &dist_m, &ref_chosen[s]);
             Paired {
                 seconds: selection.seconds(),
                 selection,
@@ -397,15 +418,9 @@ pub fn pair(master: &Windows, sections: &[(f64, f64)], reference: &Windows) -> V
         .collect()
 }
 
-/// The windows of the master's section `range_s` whose nearest reference window is (within
-/// [`AMBIGUITY_DB`]) one of those `paired` with it.
-fn counterparts(
-    master: &Windows,
-    range_s: (f64, f64),
-    dist: &Distances,
-    paired: &[bool],
-) -> Vec<bool> {
-    let mut keep = section_windows(master, range_s);
+/// Of the master's windows `keep` (a kind's), those whose nearest reference window is
+/// (within [`AMBIGUITY_DB`]) one of those `paired` with it.
+fn counterparts(mut keep: Vec<bool>, dist: &Distances, paired: &[bool]) -> Vec<bool> {
     for (i, k) in keep.iter_mut().enumerate().filter(|(_, k)| **k) {
         *k = has_counterpart((0..paired.len()).map(|j| (dist.get(i, j), paired[j])));
     }
@@ -474,7 +489,11 @@ mod tests {
             .map(|(i, p)| if i == 0 { p * 3.16 } else { *p })
             .collect();
         let reference = programme(&[(200, &loud_chorus, -15.0), (200, &verse, -16.0)]);
-        let p = pair(&master, &[(0.0, 20.0), (20.0, 40.0)], &reference);
+        let p = pair(
+            &master,
+            &[vec![(0.0, 20.0)], vec![(20.0, 40.0)]],
+            &reference,
+        );
         // Verse: the reference's second half; chorus: its first.
         let first_half = |s: &Selection| s.hops[..200].iter().filter(|h| **h).count();
         let second_half = |s: &Selection| s.hops[200..].iter().filter(|h| **h).count();
@@ -499,7 +518,11 @@ mod tests {
         let c = [1.0, 1.0, 0.5, 0.3, 0.1, 0.1, 0.1, 0.1];
         let master = programme(&[(150, &a, -16.0), (50, &c, -15.0), (200, &b, -15.0)]);
         let reference = programme(&[(200, &a, -16.0), (200, &b, -15.0)]);
-        let p = pair(&master, &[(0.0, 20.0), (20.0, 40.0)], &reference);
+        let p = pair(
+            &master,
+            &[vec![(0.0, 20.0)], vec![(20.0, 40.0)]],
+            &reference,
+        );
         let hops =
             |s: &Selection, r: std::ops::Range<usize>| s.hops[r].iter().filter(|h| **h).count();
         let runs = |s: &Selection| {

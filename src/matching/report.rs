@@ -395,12 +395,18 @@ impl MatchReport {
             }
         }
         if !self.sections.is_empty() {
-            o += "\n## Sections\n\nEach section is matched to the parts of the reference that resemble it \
-                  (spectral shape first, loudness rank second), over the parts of the section that have a \
-                  counterpart there. Confidence: the seconds paired on both sides over 15 s; under 1 the \
-                  section's values are pulled harder toward no change.\n\n\
-                  | section | from | to | master loudness | measured | reference paired | its loudness rank | distance | confidence | fit RMS |\n\
-                  |---|---|---|---|---|---|---|---|---|---|\n";
+            let matched = self.sections.iter().filter(|s| s.matched).count();
+            o += &format!(
+                "\n## Sections\n\nMatched on their own: {matched} of {} sections (the others keep the \
+                 whole-song values). The sections of one kind (the verses, the choruses) are matched \
+                 together: each kind to the parts of the reference that resemble it (spectral shape \
+                 first, loudness rank second), over the parts of its sections that have a counterpart \
+                 there; the figures after the loudness are the kind's. Confidence: the seconds paired on \
+                 both sides over 15 s; under 1 the kind's values are pulled harder toward no change.\n\n\
+                 | section | kind | from | to | master loudness | measured | reference paired | its loudness rank | distance | confidence | fit RMS |\n\
+                 |---|---|---|---|---|---|---|---|---|---|---|\n",
+                self.sections.len()
+            );
             for s in &self.sections {
                 let paired = if s.matched {
                     format!(
@@ -419,8 +425,8 @@ impl MatchReport {
                     )
                 };
                 o += &format!(
-                    "| {} | {:.1} s | {:.1} s | {:.1} LUFS | {paired} |\n",
-                    s.name, s.from_s, s.to_s, s.master_lufs,
+                    "| {} | {} | {:.1} s | {:.1} s | {:.1} LUFS | {paired} |\n",
+                    s.name, s.kind, s.from_s, s.to_s, s.master_lufs,
                 );
             }
         }

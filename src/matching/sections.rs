@@ -1,18 +1,20 @@
-//! Section-aware matching: where the recipe declares sections, each is matched on its own to
-//! the parts of the references that resemble it ([`super::pairing`]: spectral shape first,
-//! loudness rank second), with the structure of the whole-song fit (its EQ frequencies and
-//! Qs) and, like it, every gain pulled toward 0 dB; the per-section stem and EQ gains that
-//! differ are emitted as step automation at the sections' starts.
+//! Section-aware matching: where the recipe declares sections, each *kind* of section (the
+//! verses, the choruses: [`super::kinds`]) is matched on its own to the parts of the
+//! references that resemble it ([`super::pairing`]: spectral shape first, loudness rank
+//! second), over the material of all its sections, with the structure of the whole-song fit
+//! (its EQ frequencies and Qs) and, like it, every gain pulled toward 0 dB; the per-section
+//! stem and EQ gains (each section its kind's) that differ are emitted as step automation at
+//! the sections' starts.
 //!
-//! [`plan`] measures once (the pairing, each section's band powers and its references' parts);
-//! [`fit_all`] fits every section against a [`Target`], once per pass of the match, and
-//! [`automate`] writes what differs into the proposal. A section
-//! the references hold too little like ([`pairing::MIN_MATERIAL_S`]) keeps the whole-song
-//! values, and so does a stem that is (nearly) silent in a section: nothing there says what
-//! its level should be.
+//! [`plan`] measures once (the kinds, the pairing, each kind's band powers and its references'
+//! parts); [`fit_all`] fits every kind against a [`Target`], once per pass of the match, and
+//! [`automate`] writes what differs into the proposal. A kind the references hold too little
+//! like ([`pairing::MIN_MATERIAL_S`]) keeps the whole-song values, and so does a stem that is
+//! (nearly) silent in a kind: nothing there says what its level should be.
 
 use super::eq::round;
 use super::fit::{self, Fit, FitInput, Limits};
+use super::kinds;
 use super::measure::{self, Measured};
 use super::pairing::{self, Windows};
 use super::proposal::{AutomationChange, Proposal};
@@ -38,11 +40,14 @@ pub const FULL_EVIDENCE_S: f64 = 15.0;
 pub struct SectionReport {
     /// Its name.
     pub name: String,
+    /// Its kind (see [`super::kinds`]): the sections of one kind are matched together, and
+    /// the seconds, rank, distance, confidence and values below are the kind's.
+    pub kind: String,
     /// Start, s.
     pub from_s: f64,
     /// End, s.
     pub to_s: f64,
-    /// The master's loudness there (mean short-term), LUFS.
+    /// The master's loudness in the section (mean short-term), LUFS.
     pub master_lufs: f64,
     /// Seconds of the references paired with it (weighted mean over the references).
     pub reference_s: f64,
@@ -84,11 +89,10 @@ pub fn ranges(session: &Session, song_s: f64) -> Vec<(String, (f64, f64))> {
         .collect()
 }
 
-/// One section, measured and paired.
+/// One kind of section, measured and paired.
 #[derive(Clone)]
 pub(crate) struct Planned {
     name: String,
-    range: (f64, f64),
     master: Measured,
     stems: CrossBands,
     /// Stems too quiet here to judge.
@@ -143,19 +147,33 @@ impl Planned {
     }
 }
 
-/// The sections measured and paired with the references, ready for [`fit_all`].
-pub(crate) struct Plan {
-    sections: Vec<Planned>,
+/// One declared section: its name, time range, kind (an index into [`Plan::kinds`]) and
+/// loudness (mean short-term, LUFS).
+struct Declared {
+    name: String,
+    range: (f64, f64),
+    kind: usize,
+    lufs: f64,
 }
+
+/// The sections' kinds measured and paired with the references, ready for [`fit_all`].
+pub(crate) struct Plan {
+    kinds: Vec<Planned>,
+    sections: Vec<Declared>,
+}
+
+/// A kind to measure: its name, its sections' ranges, all of its windows as a selection.
+type KindSpec = (String, Vec<(f64, f64)>, Selection);
 
 /// Times the pairing is made again with the master as the section fits would change it.
 const REPAIR_PASSES: usize = 2;
 
-/// Measures the sections of `session`'s master and pairs each reference's parts with them.
-/// The pairing is made [`REPAIR_PASSES`] times more, each time with the master's sections
-/// changed as their fits (against the last pairing, with the structure of `global`) propose:
-/// a reference whose verse has the bass 5 dB up resembles the master's verse with the bass
-/// 5 dB up more than its chorus. `None` when fewer than two sections can be matched.
+/// Measures the sections of `session`'s master, groups them into kinds
+/// ([`kinds::group`]) and pairs each reference's parts with the kinds. The pairing is made
+/// [`REPAIR_PASSES`] times more, each time with the master's kinds changed as their fits
+/// (against the last pairing, with the structure of `global`) propose: a reference whose
+/// verse has the bass 5 dB up resembles the master's verse with the bass 5 dB up more than
+/// its chorus. `None` when fewer than two sections, or kinds, can be matched.
 pub(crate) fn plan(
     session: &Session,
     m: &Measurements,
@@ -178,34 +196,59 @@ pub(crate) fn plan(
     if chosen.len() < 2 {
         return Ok(None);
     }
+    let section_names: Vec<String> = chosen.iter().map(|c| c.0.clone()).collect();
     let section_ranges: Vec<(f64, f64)> = chosen.iter().map(|c| c.1).collect();
+    let kinds = kinds::group(&section_names);
+    if kinds.len() < 2 {
+        notes.push(format!(
+            "the sections ({}) are all one kind of music: matched as one song",
+            section_names.join(", ")
+        ));
+        return Ok(None);
+    }
+    if let Some(n) = kinds_note(&kinds, &section_names) {
+        notes.push(n);
+    }
+    let specs: Vec<KindSpec> = (0..kinds.len())
+        .map(|k| {
+            let members = kinds.members(k);
+            let sel = members
+                .iter()
+                .map(|&i| chosen[i].2.clone())
+                .reduce(|a, b| a.union(&b))
+                .unwrap_or_else(|| chosen[0].2.clone());
+            let ranges = members.iter().map(|&i| chosen[i].1).collect();
+            (kinds.names[k].clone(), ranges, sel)
+        })
+        .collect();
+    let kind_ranges: Vec<Vec<(f64, f64)>> = specs.iter().map(|s| s.1.clone()).collect();
     let ref_windows = m
         .refs
         .iter()
         .map(|(_, r)| Windows::new(&r.scan, &m.grid))
         .collect::<Result<Vec<_>, _>>()?;
-    // Which section each master window lies in.
+    // Which kind each master window lies in.
     let member: Vec<Option<usize>> = {
         let mut v = vec![None; master_windows.end_hop.len()];
         for (s, r) in section_ranges.iter().enumerate() {
             for i in master_windows.within(*r) {
-                v[i] = Some(s);
+                v[i] = Some(kinds.of_section[s]);
             }
         }
         v
     };
     let mut changed = master_windows.clone();
-    let mut sections = Vec::new();
+    let mut planned = Vec::new();
     for pass in 0..=REPAIR_PASSES {
         let paired: Vec<Vec<pairing::Paired>> = ref_windows
             .iter()
-            .map(|w| pairing::pair(&changed, &section_ranges, w))
+            .map(|w| pairing::pair(&changed, &kind_ranges, w))
             .collect();
-        sections = measure_sections(m, &chosen, &paired, &sections)?;
+        planned = measure_sections(m, &specs, &paired, &planned)?;
         if pass == REPAIR_PASSES {
             break;
         }
-        let changes: Vec<Option<Vec<f64>>> = sections
+        let changes: Vec<Option<Vec<f64>>> = planned
             .iter()
             .map(|s| {
                 s.matched().then(|| {
@@ -217,25 +260,77 @@ pub(crate) fn plan(
             .collect();
         changed = master_windows.with_change(|i| member[i].and_then(|s| changes[s].as_deref()));
     }
-    for s in &sections {
+    for (k, s) in planned.iter().enumerate() {
         let held_names = names(m, &s.held);
+        let which = kind_label(&kinds, &section_names, k);
         if !s.matched() {
             notes.push(format!(
-                "section `{}`: the reference has too little that resembles it ({:.1} s, under \
+                "{which}: the reference has too little that resembles it ({:.1} s, under \
                  {:.0} s): kept at the whole-song values",
-                s.name,
                 s.paired.seconds,
                 pairing::MIN_MATERIAL_S
             ));
         } else if !held_names.is_empty() {
             notes.push(format!(
-                "section `{}`: {} too quiet there to judge, kept at the whole-song value",
-                s.name,
+                "{which}: {} too quiet there to judge, kept at the whole-song value",
                 held_names.join(", ")
             ));
         }
     }
-    Ok(Some(Plan { sections }))
+    if !kinds.by_names && planned.iter().any(|s| !s.matched()) {
+        notes.push(
+            "sections that repeat (a chorus and its repeat) are matched together when their names \
+             number the repeats (`chorus1`, `chorus2`): as named here, each is its own kind, and a \
+             part of the reference as like two of them as each other is left out"
+                .into(),
+        );
+    }
+    let sections = chosen
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, range, sel))| Declared {
+            name,
+            range,
+            kind: kinds.of_section[i],
+            lufs: sel.loudness_lufs,
+        })
+        .collect();
+    Ok(Some(Plan {
+        kinds: planned,
+        sections,
+    }))
+}
+
+/// How kind `k` is named in a note: ``section `verse` `` for a kind of one section, else
+/// ``sections `verse1`, `verse2` (verse)``.
+fn kind_label(kinds: &kinds::Kinds, names: &[String], k: usize) -> String {
+    let members = kinds.members(k);
+    if members.len() == 1 {
+        return format!("section `{}`", names[members[0]]);
+    }
+    let list: Vec<String> = members.iter().map(|&i| format!("`{}`", names[i])).collect();
+    format!("sections {} ({})", list.join(", "), kinds.names[k])
+}
+
+/// The note saying which sections were matched together and why, if any were.
+fn kinds_note(kinds: &kinds::Kinds, names: &[String]) -> Option<String> {
+    let groups: Vec<String> = (0..kinds.len())
+        .filter(|&k| kinds.members(k).len() > 1)
+        .map(|k| {
+            let list: Vec<&str> = kinds
+                .members(k)
+                .iter()
+                .map(|&i| names[i].as_str())
+                .collect();
+            format!("{} = {}", kinds.names[k], list.join(", "))
+        })
+        .collect();
+    (!groups.is_empty()).then(|| {
+        format!(
+            "sections of one kind (their names number the repeats) are matched together: {}",
+            groups.join("; ")
+        )
+    })
 }
 
 /// The names of the stems flagged in `held`.
@@ -299,14 +394,14 @@ impl Sides {
     }
 }
 
-/// The sections of `chosen` (name, range, all of it) measured against their pairings
-/// (`paired[reference][section]`): the references with enough material over their parts
-/// (weights renormalised), the master and its stems over the parts of the section with a
-/// counterpart there. Every file is read once for all the sections; a section whose parts
+/// The kinds of `chosen` (name, ranges, all of it) measured against their pairings
+/// (`paired[reference][kind]`): the references with enough material over their parts
+/// (weights renormalised), the master and its stems over the parts of the kind with a
+/// counterpart there. Every file is read once for all the kinds; a kind whose parts
 /// are those of `previous` (the last pass) keeps its measurement.
 fn measure_sections(
     m: &Measurements,
-    chosen: &[(String, (f64, f64), Selection)],
+    chosen: &[KindSpec],
     paired: &[Vec<pairing::Paired>],
     previous: &[Planned],
 ) -> Result<Vec<Planned>, MatchError> {
@@ -344,7 +439,7 @@ fn measure_sections(
         refs.push(wanted.into_iter().zip(got).collect());
     }
     let mut out = Vec::with_capacity(chosen.len());
-    for (i, ((name, range, _), side)) in chosen.iter().zip(sides).enumerate() {
+    for (i, ((name, _, _), side)) in chosen.iter().zip(sides).enumerate() {
         if !todo.contains(&i) {
             out.push(previous[i].clone());
             continue;
@@ -364,7 +459,6 @@ fn measure_sections(
         }
         out.push(Planned {
             name: name.clone(),
-            range: *range,
             master,
             held: quiet_stems(&stems),
             stems,
@@ -395,8 +489,9 @@ fn quiet_stems(c: &CrossBands) -> Vec<bool> {
         .collect()
 }
 
-/// Fits every section of `plan` against `target`: the reports and the fits, in order (see
-/// [`automate`] for what the proposal makes of them).
+/// Fits every kind of `plan` against `target`: the reports, one per section (each with
+/// its kind's values), and the fits, one per kind (see [`automate`] for what the proposal
+/// makes of them).
 pub(crate) fn fit_all(
     plan: &Plan,
     m: &Measurements,
@@ -405,7 +500,7 @@ pub(crate) fn fit_all(
     limits: Limits,
 ) -> (Vec<SectionReport>, Vec<Fit>) {
     let fits: Vec<Fit> = plan
-        .sections
+        .kinds
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -419,33 +514,37 @@ pub(crate) fn fit_all(
     let reports: Vec<SectionReport> = plan
         .sections
         .iter()
-        .zip(&fits)
-        .map(|(s, f)| SectionReport {
-            name: s.name.clone(),
-            from_s: s.range.0,
-            to_s: s.range.1,
-            master_lufs: s.master.selection.loudness_lufs,
-            reference_s: s.paired.seconds,
-            master_s: s.master.selection.seconds(),
-            confidence: s.confidence(),
-            reference_rel_lu: s.paired.rel_lu,
-            distance_db: s.paired.distance_db,
-            matched: s.matched(),
-            held_stems: if s.matched() {
-                names(m, &s.held)
-            } else {
-                Vec::new()
-            },
-            stem_db: f.stem_db.clone(),
-            eq_db: f.eq.iter().map(|b| b.gain_db).collect(),
-            rms_after_db: f.rms_after_db,
+        .map(|d| {
+            let (s, f) = (&plan.kinds[d.kind], &fits[d.kind]);
+            SectionReport {
+                name: d.name.clone(),
+                kind: s.name.clone(),
+                from_s: d.range.0,
+                to_s: d.range.1,
+                master_lufs: d.lufs,
+                reference_s: s.paired.seconds,
+                master_s: s.master.selection.seconds(),
+                confidence: s.confidence(),
+                reference_rel_lu: s.paired.rel_lu,
+                distance_db: s.paired.distance_db,
+                matched: s.matched(),
+                held_stems: if s.matched() {
+                    names(m, &s.held)
+                } else {
+                    Vec::new()
+                },
+                stem_db: f.stem_db.clone(),
+                eq_db: f.eq.iter().map(|b| b.gain_db).collect(),
+                rms_after_db: f.rms_after_db,
+            }
         })
         .collect();
     (reports, fits)
 }
 
-/// Each matched section's model error (see [`super::run::model_error`]): the check render
-/// `after` of the proposal (`fits` times `factor`) against the master, over the section.
+/// Each matched kind's model error (see [`super::run::model_error`]): the check render
+/// `after` of the proposal (`fits` times `factor`, one per kind) against the master, over
+/// the kind's sections.
 pub(crate) fn corrections(
     plan: &Plan,
     m: &Measurements,
@@ -454,7 +553,7 @@ pub(crate) fn corrections(
     limits: Limits,
     after: &Measured,
 ) -> Result<Vec<Option<Vec<f64>>>, MatchError> {
-    plan.sections
+    plan.kinds
         .iter()
         .zip(fits)
         .map(|(s, f)| {

@@ -165,7 +165,8 @@ impl Pass {
         let output_ids: Vec<String> = (0..schedule.output_count())
             .map(|o| schedule.output_slot(o).id.clone())
             .collect();
-        // On two threads the deliverables are written on their own while the pass goes on.
+        // On two threads the deliverables are written on threads of their own while the pass
+        // goes on.
         let pipelined = opts.threads >= 2 && !sinks.is_empty();
         let max_channels = channels.iter().copied().max().unwrap_or(1);
         let mut user_progress = opts.progress.take();
@@ -175,6 +176,8 @@ impl Pass {
                 Writer::Thread(SinkThread::spawn(
                     scope,
                     sinks,
+                    opts.threads.min(super::sink_thread::WRITERS),
+                    channels.len(),
                     max_channels,
                     opts.block_size,
                 ))

@@ -1,8 +1,11 @@
-//! The deliverables written on a thread of their own while a pass runs (renders on two or more
-//! threads). The pass copies each output block into a recycled buffer, hands it over and goes on
-//! with the next block while the safety limiters, dither, encoders and files work on this one.
+//! The deliverables written on threads of their own while a pass runs (renders on two or more
+//! threads). The deliverables are shared between up to [`WRITERS`] writer threads by their
+//! work (whole feeds: an output at one rate and every deliverable made from it, see
+//! [`Deliveries::split`]). The pass copies each output block into a recycled buffer of every
+//! writer that uses that output, hands it over and goes on with the next block while the
+//! converters, safety limiters, dither, measurements, encoders and files work on this one.
 //! Blocks arrive in order, so every file is the same, bit for bit, as when the pass writes it
-//! itself; a few blocks in flight keep both threads busy without holding more of the song.
+//! itself; a few blocks in flight keep the threads busy without holding more of the song.
 
 use super::deliver::Deliveries;
 use super::RenderError;
@@ -10,8 +13,12 @@ use crate::dsp::{AudioBuffer, AudioRef};
 use crossbeam::channel::{bounded, Receiver, Sender};
 use std::thread::{Scope, ScopedJoinHandle};
 
-/// Blocks in flight between the pass and the writer.
+/// Blocks in flight between the pass and each writer.
 const IN_FLIGHT: usize = 16;
+
+/// The most writer threads: the pass and two writers keep two cores busy when the
+/// deliverables are more work than the pass (several rates, FLAC).
+pub(crate) const WRITERS: usize = 2;
 
 /// One block of one output, handed over.
 struct Handed {
@@ -20,89 +27,144 @@ struct Handed {
     frames: usize,
 }
 
-/// The writer thread and the pass's end of its queues.
-pub(crate) struct SinkThread<'scope> {
+/// One writer thread and the pass's end of its queues.
+struct Writer<'scope> {
     to_writer: Sender<Handed>,
     free: Receiver<AudioBuffer>,
-    writer: ScopedJoinHandle<'scope, Result<Deliveries, RenderError>>,
+    handle: ScopedJoinHandle<'scope, Result<Deliveries, RenderError>>,
+    /// Which outputs its deliverables are made from.
+    uses: Vec<bool>,
+}
+
+/// The writer threads and the pass's end of their queues.
+pub(crate) struct SinkThread<'scope> {
+    writers: Vec<Writer<'scope>>,
     capacity: usize,
 }
 
 impl<'scope> SinkThread<'scope> {
-    /// Starts the writer on `scope` with `sinks`, for blocks of up to `channels` channels
-    /// (buffers of `capacity` frames; larger blocks are handed over in parts).
+    /// Starts up to `writers` writers on `scope` with `sinks` (made from `outputs` outputs),
+    /// for blocks of up to `channels` channels (buffers of `capacity` frames; larger blocks are
+    /// handed over in parts).
     pub fn spawn<'env>(
         scope: &'scope Scope<'scope, 'env>,
-        mut sinks: Deliveries,
+        sinks: Deliveries,
+        writers: usize,
+        outputs: usize,
         channels: usize,
         capacity: usize,
     ) -> Self {
         let capacity = capacity.max(1);
-        let (to_writer, blocks) = bounded::<Handed>(IN_FLIGHT);
-        let (give_back, free) = bounded::<AudioBuffer>(IN_FLIGHT);
-        for _ in 0..IN_FLIGHT {
-            give_back
-                .send(AudioBuffer::new(channels.max(1), capacity))
-                .expect("the queue holds them all");
-        }
-        let writer = std::thread::Builder::new()
-            .name("deliverables".into())
-            .spawn_scoped(scope, move || {
-                for h in blocks {
-                    let block = h.buffer.view(h.frames);
-                    sinks.write(h.output, block)?;
-                    // The pass may have stopped taking buffers back: nothing to do then.
-                    let _ = give_back.send(h.buffer);
-                }
-                Ok(sinks)
+        let writers = sinks
+            .split(writers)
+            .into_iter()
+            .map(|part| {
+                let uses = (0..outputs).map(|o| part.uses(o)).collect();
+                spawn_writer(scope, part, uses, channels, capacity)
             })
-            .expect("a thread for the deliverables");
-        Self {
-            to_writer,
-            free,
-            writer,
-            capacity,
-        }
+            .collect();
+        Self { writers, capacity }
     }
 
-    /// Hands `block` of output `output` to the writer (waits while [`IN_FLIGHT`] blocks are
-    /// waiting to be written).
+    /// Hands `block` of output `output` to the writers that use it (waits while [`IN_FLIGHT`]
+    /// blocks are waiting to be written).
     pub fn write(&mut self, output: usize, block: AudioRef<'_>) -> Result<(), RenderError> {
-        let mut start = 0;
-        while start < block.frames() {
-            let n = (block.frames() - start).min(self.capacity);
-            let part = block.slice(start, start + n);
-            let mut buffer = self.free.recv().map_err(|_| stopped())?;
-            buffer.set_channels(part.channels());
-            for c in 0..part.channels() {
-                buffer.channel_mut(c, n).copy_from_slice(part.channel(c));
+        for w in &mut self.writers {
+            if !w.uses.get(output).copied().unwrap_or(false) {
+                continue;
             }
-            self.to_writer
-                .send(Handed {
-                    output,
-                    buffer,
-                    frames: n,
-                })
-                .map_err(|_| stopped())?;
-            start += n;
+            let mut start = 0;
+            while start < block.frames() {
+                let n = (block.frames() - start).min(self.capacity);
+                let part = block.slice(start, start + n);
+                let mut buffer = w.free.recv().map_err(|_| stopped())?;
+                buffer.set_channels(part.channels());
+                for c in 0..part.channels() {
+                    buffer.channel_mut(c, n).copy_from_slice(part.channel(c));
+                }
+                w.to_writer
+                    .send(Handed {
+                        output,
+                        buffer,
+                        frames: n,
+                    })
+                    .map_err(|_| stopped())?;
+                start += n;
+            }
         }
         Ok(())
     }
 
-    /// Waits for the writer to write what it was handed and gives the deliverables back (or the
-    /// error that stopped it).
+    /// Waits for the writers to write what they were handed and gives the deliverables back
+    /// (or the first error that stopped a writer).
     pub fn finish(self) -> Result<Deliveries, RenderError> {
-        drop(self.to_writer);
-        match self.writer.join() {
-            Ok(r) => r,
-            Err(_) => Err(RenderError::Invalid(
-                "the deliverables' writer thread panicked".into(),
-            )),
+        let mut parts = Vec::with_capacity(self.writers.len());
+        let mut first_error = None;
+        // Every queue is closed first, so that no writer waits for a block while another is
+        // joined.
+        let handles: Vec<_> = self
+            .writers
+            .into_iter()
+            .map(|w| {
+                drop(w.to_writer);
+                w.handle
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(Ok(part)) => parts.push(part),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(RenderError::Invalid(
+                        "the deliverables' writer thread panicked".into(),
+                    ));
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(Deliveries::join(parts)),
         }
     }
 }
 
-/// The writer has stopped (its error is what [`SinkThread::finish`] returns).
+/// Starts a writer of `sinks` on `scope`.
+fn spawn_writer<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    mut sinks: Deliveries,
+    uses: Vec<bool>,
+    channels: usize,
+    capacity: usize,
+) -> Writer<'scope> {
+    let (to_writer, blocks) = bounded::<Handed>(IN_FLIGHT);
+    let (give_back, free) = bounded::<AudioBuffer>(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        give_back
+            .send(AudioBuffer::new(channels.max(1), capacity))
+            .expect("the queue holds them all");
+    }
+    let handle = std::thread::Builder::new()
+        .name("deliverables".into())
+        .spawn_scoped(scope, move || {
+            for h in blocks {
+                sinks.write(h.output, h.buffer.view(h.frames))?;
+                // The pass may have stopped taking buffers back: nothing to do then.
+                let _ = give_back.send(h.buffer);
+            }
+            Ok(sinks)
+        })
+        .expect("a thread for the deliverables");
+    Writer {
+        to_writer,
+        free,
+        handle,
+        uses,
+    }
+}
+
+/// A writer has stopped (its error is what [`SinkThread::finish`] returns).
 fn stopped() -> RenderError {
     RenderError::Invalid("the deliverables' writer stopped".into())
 }

@@ -144,6 +144,49 @@ impl Deliveries {
         Ok(())
     }
 
+    /// Whether any deliverable is made from output `output`.
+    pub fn uses(&self, output: usize) -> bool {
+        self.feeds.iter().any(|f| f.output_index == output)
+    }
+
+    /// The deliverables in up to `parts` parts of about the same work (whole feeds: an output
+    /// at a rate converted and everything made from it; at the session rate, each stream on its
+    /// own), for threads of their own; none empty.
+    pub fn split(self, parts: usize) -> Vec<Deliveries> {
+        let mut feeds: Vec<Feed> = if parts > 1 {
+            self.feeds.into_iter().flat_map(Feed::per_stream).collect()
+        } else {
+            self.feeds
+        };
+        feeds.sort_by(|a, b| b.weight().total_cmp(&a.weight()));
+        let mut out: Vec<(f64, Deliveries)> = (0..parts.clamp(1, feeds.len().max(1)))
+            .map(|_| (0.0, Deliveries::default()))
+            .collect();
+        for f in feeds {
+            let lightest = out
+                .iter_mut()
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .expect("at least one part");
+            lightest.0 += f.weight();
+            lightest.1.count += f.files();
+            lightest.1.feeds.push(f);
+        }
+        out.into_iter()
+            .map(|(_, d)| d)
+            .filter(|d| !d.feeds.is_empty())
+            .collect()
+    }
+
+    /// The parts of [`Deliveries::split`] together again.
+    pub fn join(parts: Vec<Deliveries>) -> Deliveries {
+        let mut all = Deliveries::default();
+        for p in parts {
+            all.count += p.count;
+            all.feeds.extend(p.feeds);
+        }
+        all
+    }
+
     /// Completes every file (in recipe order); a lossy deliverable's PCM is still to encode.
     fn finish_files(self) -> Result<Vec<Finished>, RenderError> {
         let mut done = Vec::with_capacity(self.count);

@@ -96,6 +96,59 @@ impl Feed {
         Ok(())
     }
 
+    /// Deliverables made from the feed.
+    pub fn files(&self) -> usize {
+        self.streams.iter().map(|s| s.files.len()).sum()
+    }
+
+    /// The feed's work per frame of the output, roughly, in units of one stream measured
+    /// (conversion, the streams' stages and measurements, their encoders: FLAC costs most),
+    /// to share the feeds between threads.
+    pub fn weight(&self) -> f64 {
+        let per_frame: f64 = self
+            .streams
+            .iter()
+            .map(|s| {
+                let files: f64 = s
+                    .files
+                    .iter()
+                    .map(|f| match f.plan.file_format {
+                        FileFormat::Flac => 5.0,
+                        _ => 0.3,
+                    })
+                    .sum();
+                let measured = if s.analyzer.is_some() { 1.0 } else { 0.0 };
+                let limited = if s.shape.ceiling.is_some() { 2.0 } else { 0.0 };
+                measured + limited + files
+            })
+            .sum();
+        let convert = if self.resample.is_some() { 0.5 } else { 0.0 };
+        (convert + per_frame) * f64::from(self.sample_rate)
+    }
+
+    /// The feed as one feed per stream when it converts nothing (its streams then share no
+    /// work), so that threads can share them out; itself otherwise.
+    pub fn per_stream(self) -> Vec<Feed> {
+        if self.resample.is_some() || self.streams.len() < 2 {
+            return vec![self];
+        }
+        let Feed {
+            output_index,
+            sample_rate,
+            streams,
+            ..
+        } = self;
+        streams
+            .into_iter()
+            .map(|s| Feed {
+                output_index,
+                sample_rate,
+                resample: None,
+                streams: vec![s],
+            })
+            .collect()
+    }
+
     /// Takes one block of the output.
     pub fn write(&mut self, block: AudioRef<'_>) -> Result<(), RenderError> {
         match &mut self.resample {
