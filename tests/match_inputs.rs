@@ -99,6 +99,15 @@ fn a_different_song_gives_a_bounded_proposal() {
             r.notes
         );
         assert_bounded(&r, "ballad");
+        // Another style: the report says the stems and EQ cannot make it the ballad, and
+        // which values sit at their clamps because of it.
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("more than stem and EQ changes explain")),
+            "{:?}",
+            r.notes
+        );
     }
 }
 

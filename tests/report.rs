@@ -422,13 +422,21 @@ fn every_deliverable_is_measured_as_its_file_decodes() {
         let a = &report.deliverables;
         // The master clips where nothing limits it, and the notes say so.
         assert!(a[0].analysis.clipped_samples > 0, "{:?}", a[0].analysis);
-        assert!(a[0].analysis.notes.iter().any(|n| n.starts_with("clipping")));
+        assert!(a[0]
+            .analysis
+            .notes
+            .iter()
+            .any(|n| n.starts_with("clipping")));
         assert_eq!(a[6].analysis.clipped_samples, 0);
         assert!(a[7].safety_gain_reduction_db > 0.0);
         // Silences are in the file (and in its measurement).
         assert!((a[5].analysis.duration_s - (2.0 + 0.75)).abs() < 0.01);
         // A WAV and a FLAC of the same deliverable hold the same samples.
-        for (wav, flac) in [("a24.wav", "a24.flac"), ("b16.wav", "b16.flac"), ("f44.wav", "d44.flac")] {
+        for (wav, flac) in [
+            ("a24.wav", "a24.flac"),
+            ("b16.wav", "b16.flac"),
+            ("f44.wav", "d44.flac"),
+        ] {
             let (rate_w, w) = common::audio::decode(&out.join(wav));
             let (rate_f, f) = common::audio::decode(&out.join(flac));
             assert_eq!(rate_w, rate_f);
@@ -447,6 +455,12 @@ fn every_deliverable_is_measured_as_its_file_decodes() {
             .collect();
         runs.push((files, format!("{:?}", report.deliverables)));
     }
-    assert!(runs[0].0 == runs[1].0, "the same bytes on one thread and two");
-    assert_eq!(runs[0].1, runs[1].1, "the same report on one thread and two");
+    assert!(
+        runs[0].0 == runs[1].0,
+        "the same bytes on one thread and two"
+    );
+    assert_eq!(
+        runs[0].1, runs[1].1,
+        "the same report on one thread and two"
+    );
 }

@@ -162,12 +162,13 @@ pub fn analyze(path: &Path) -> Result<Analysis, AnalyzeError> {
 pub fn analyze_with(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis, AnalyzeError> {
     let mut decoder = Decoder::open(path)?;
     let info = decoder.info().clone();
-    let mut analyzer = StreamAnalyzer::new(info.sample_rate, info.channels, opts).map_err(
-        |reason| AnalyzeError::Unmeasurable {
-            path: path.to_path_buf(),
-            reason,
-        },
-    )?;
+    let mut analyzer =
+        StreamAnalyzer::new(info.sample_rate, info.channels, opts).map_err(|reason| {
+            AnalyzeError::Unmeasurable {
+                path: path.to_path_buf(),
+                reason,
+            }
+        })?;
     let mut bufs = vec![vec![0.0f64; STREAM_BLOCK]; info.channels];
     loop {
         let mut outs: Vec<&mut [f64]> = bufs.iter_mut().map(|b| &mut b[..]).collect();

@@ -209,6 +209,12 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// Whether every sample decodes to a finite value whatever the file holds (integer PCM):
+    /// a stream of it needs no non-finite check.
+    pub fn always_finite(&self) -> bool {
+        matches!(&self.backend, Backend::Pcm(r) if r.integer())
+    }
+
     /// Opens `path` and reads its header.
     pub fn open(path: &Path) -> Result<Decoder, DecodeError> {
         let file = File::open(path).map_err(|source| DecodeError::Open {

@@ -244,7 +244,8 @@ impl StreamResampler {
             Some(total) => total.saturating_sub(self.frames_out),
             None => u64::MAX,
         };
-        let n = (self.output_len - self.output_pos).min(usize::try_from(left_total).unwrap_or(usize::MAX));
+        let n = (self.output_len - self.output_pos)
+            .min(usize::try_from(left_total).unwrap_or(usize::MAX));
         if n == 0 {
             return Ok(());
         }

@@ -703,16 +703,39 @@ mod simd_tests {
         // Every rounding tie and neighbour near full scale and near zero, at both word lengths.
         for bits in [16u32, 24] {
             let scale = (1u64 << (bits - 1)) as f64;
-            for k in [-scale - 2.0, -scale - 1.0, -scale, -scale + 1.0, -1.0, 0.0, 1.0, scale - 2.0, scale - 1.0, scale] {
+            for k in [
+                -scale - 2.0,
+                -scale - 1.0,
+                -scale,
+                -scale + 1.0,
+                -1.0,
+                0.0,
+                1.0,
+                scale - 2.0,
+                scale - 1.0,
+                scale,
+            ] {
                 for off in [-0.5, -0.25, 0.0, 0.25, 0.5, 0.75] {
                     xs.push((k + off) / scale);
                 }
             }
         }
-        xs.extend([f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -1e300, -0.0, 3e15, -3e15]);
+        xs.extend([
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e300,
+            -1e300,
+            -0.0,
+            3e15,
+            -3e15,
+        ]);
         let mut seed = 7u64;
         for _ in 0..10_000 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             xs.push(((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.2);
         }
         for format in [WavFormat::Int16, WavFormat::Int24] {
@@ -724,7 +747,11 @@ mod simd_tests {
             for ((&x, &g), &p) in xs.iter().zip(&got).zip(&portable) {
                 let want = f64::from(quantize(x, bits).0) / (1u64 << (bits - 1)) as f64;
                 assert_eq!(g.to_bits(), want.to_bits(), "{x:e} at {bits} bits");
-                assert_eq!(p.to_bits(), want.to_bits(), "{x:e} at {bits} bits, portable");
+                assert_eq!(
+                    p.to_bits(),
+                    want.to_bits(),
+                    "{x:e} at {bits} bits, portable"
+                );
             }
         }
         let mut got = vec![0.0; xs.len()];
@@ -733,5 +760,4 @@ mod simd_tests {
             assert_eq!(g.to_bits(), f64::from(x as f32).to_bits());
         }
     }
-
 }

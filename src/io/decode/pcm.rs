@@ -83,6 +83,11 @@ impl PcmReader {
         Ok(Ok((reader, info)))
     }
 
+    /// Whether the file holds integer samples: every one converts to a finite value.
+    pub(super) fn integer(&self) -> bool {
+        !matches!(self.encoding, Encoding::F32Le)
+    }
+
     /// Moves to frame `frame` (clamped to the end of the data) by byte offset.
     pub(super) fn seek(&mut self, frame: u64) -> Result<u64, Failure> {
         let frame = frame.min(self.frames_stored);

@@ -107,6 +107,9 @@ pub struct StemStream {
     offset: Option<Offset>,
     /// Non-finite samples found (and muted) in the material so far.
     non_finite: NonFinite,
+    /// Whether decoded samples may be non-finite (not for integer PCM, whose conversion,
+    /// resampling and offsets give finite values only): checked and muted as they are read.
+    check_finite: bool,
 }
 
 /// A failure while pulling frames through the resampler.
@@ -157,6 +160,7 @@ impl StemStream {
                 warnings.push(StreamWarning::Trimmed { path, frames, to });
             }
         }
+        let check_finite = !decoder.always_finite();
         let stream = StemStream {
             decoder,
             resampler,
@@ -169,6 +173,7 @@ impl StemStream {
             material_done: false,
             offset: None,
             non_finite: NonFinite::default(),
+            check_finite,
         };
         Ok((stream, warnings))
     }
@@ -286,7 +291,9 @@ impl StemStream {
             self.emitted += got as u64;
         }
         let decoded = if self.duplicate_mono { 1 } else { out.len() };
-        self.non_finite.mute(&mut out[..decoded], filled, first);
+        if self.check_finite {
+            self.non_finite.mute(&mut out[..decoded], filled, first);
+        }
         if self.duplicate_mono {
             let (first, rest) = out.split_at_mut(1);
             rest[0][..filled].copy_from_slice(&first[0][..filled]);

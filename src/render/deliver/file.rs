@@ -98,9 +98,8 @@ impl Plan {
         } else {
             d.format
         };
-        let silence = |s: f64| {
-            crate::units::seconds_to_samples(s, f64::from(sample_rate)).max(0) as u64
-        };
+        let silence =
+            |s: f64| crate::units::seconds_to_samples(s, f64::from(sample_rate)).max(0) as u64;
         Ok(Plan {
             output_index,
             output_id,
@@ -328,11 +327,7 @@ fn lossy_job(
 impl LossyJob {
     /// Encodes the committed PCM file `pcm` (removed when done) through the codec-safe solve
     /// ([`crate::render::codec_safe`]) into the deliverable `file` becomes.
-    pub fn encode(
-        self,
-        pcm: TempFile,
-        file: &mut super::DeliveredFile,
-    ) -> Result<(), RenderError> {
+    pub fn encode(self, pcm: TempFile, file: &mut super::DeliveredFile) -> Result<(), RenderError> {
         let (frames, outcome) = crate::render::codec_safe::encode(
             &pcm.0,
             &self.dest,

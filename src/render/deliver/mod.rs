@@ -213,22 +213,21 @@ pub(crate) fn open_all(
     for (i, d) in session.deliverables.iter().enumerate() {
         let plan = file::Plan::new(d, session, schedule, sample_rate, out_dir, &protected)?;
         let out = plan.create_file(&protected)?;
-        let feed = match all
-            .feeds
-            .iter()
-            .position(|f| f.output_index == plan.output_index && f.sample_rate == plan.sample_rate)
-        {
-            Some(f) => f,
-            None => {
-                all.feeds.push(Feed::new(
-                    plan.output_index,
-                    plan.channels,
-                    sample_rate,
-                    plan.sample_rate,
-                )?);
-                all.feeds.len() - 1
-            }
-        };
+        let feed =
+            match all.feeds.iter().position(|f| {
+                f.output_index == plan.output_index && f.sample_rate == plan.sample_rate
+            }) {
+                Some(f) => f,
+                None => {
+                    all.feeds.push(Feed::new(
+                        plan.output_index,
+                        plan.channels,
+                        sample_rate,
+                        plan.sample_rate,
+                    )?);
+                    all.feeds.len() - 1
+                }
+            };
         all.feeds[feed].attach(i, plan, out, analyse, block)?;
         all.count += 1;
     }

@@ -283,7 +283,8 @@ impl Gather<'_> {
         {
             let mut view = self.block.view_mut(n);
             for c in 0..view.channels() {
-                self.non_finite.mute(&mut [view.channel_mut(c)], n, *self.at);
+                self.non_finite
+                    .mute(&mut [view.channel_mut(c)], n, *self.at);
             }
         }
         *self.at += n as u64;
