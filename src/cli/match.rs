@@ -17,7 +17,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE[:WEIGHT]", required = true)]
     reference: Vec<String>,
     /// Match only this section of the recipe (`session { sections = … }`) to the references'
-    /// loudest parts. Without it, a recipe with sections gets per-section automation.
+    /// loudest parts. Without it, a recipe with sections gets per-section automation
+    /// (sections whose names number their repeats, `verse1`, `verse2`, matched together).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
     /// How much of the fitted change to propose, % (0–100).
