@@ -266,11 +266,7 @@ type Pairs = Vec<(String, f64)>;
 
 /// The likeness of every two sections of `windows` (`(kind, from, to)`), split into those of
 /// one kind and those of different kinds: (pair, likeness dB).
-fn likeness_pairs(
-    song: &str,
-    windows: &Windows,
-    sections: &[(&str, f64, f64)],
-) -> (Pairs, Pairs) {
+fn likeness_pairs(song: &str, windows: &Windows, sections: &[(&str, f64, f64)]) -> (Pairs, Pairs) {
     let (mut same, mut different) = (Vec::new(), Vec::new());
     for (i, a) in sections.iter().enumerate() {
         for b in &sections[i + 1..] {

@@ -200,8 +200,8 @@ impl Resample {
         })
     }
 
-    /// Converts `input` and hands every completed block to `streams`.
-    fn push(&mut self, input: AudioRef<'_>, streams: &mut [Stream]) -> Result<(), RenderError> {
+    /// The converter, and what gathers its output into blocks for `streams`.
+    fn parts<'a>(&'a mut self, streams: &'a mut [Stream]) -> (&'a mut StreamResampler, Gather<'a>) {
         let Resample {
             src,
             block,
@@ -209,13 +209,21 @@ impl Resample {
             non_finite,
             at,
         } = self;
-        let mut gather = Gather {
-            block,
-            fill,
-            non_finite,
-            at,
-            streams,
-        };
+        (
+            src,
+            Gather {
+                block,
+                fill,
+                non_finite,
+                at,
+                streams,
+            },
+        )
+    }
+
+    /// Converts `input` and hands every completed block to `streams`.
+    fn push(&mut self, input: AudioRef<'_>, streams: &mut [Stream]) -> Result<(), RenderError> {
+        let (src, mut gather) = self.parts(streams);
         with_planes(input, |planes| {
             src.push(
                 planes,
@@ -228,20 +236,7 @@ impl Resample {
 
     /// The end of the output: the converter flushed, the last block handed on.
     fn end(&mut self, streams: &mut [Stream]) -> Result<(), RenderError> {
-        let Resample {
-            src,
-            block,
-            fill,
-            non_finite,
-            at,
-        } = self;
-        let mut gather = Gather {
-            block,
-            fill,
-            non_finite,
-            at,
-            streams,
-        };
+        let (src, mut gather) = self.parts(streams);
         src.end(|out: &[&[f64]], n| gather.take(out, n))?;
         gather.hand_on()
     }
