@@ -158,14 +158,7 @@ fn proposal_at(
     r: &MatchReport,
     t: f64,
 ) -> (Vec<(String, f64)>, Vec<stemgraph::matching::eq::EqBand>) {
-    let at = |param: &str, fixed: f64| {
-        r.proposal
-            .automation
-            .iter()
-            .find(|a| a.param == param)
-            .and_then(|a| a.points.iter().rev().find(|p| p.0 <= t + 1e-9))
-            .map_or(fixed, |p| p.1)
-    };
+    let at = |param: &str, fixed: f64| automation_at(r, param, t, fixed);
     // The corpus recipe's sends are at 0 dB: a send's value is the stem's change.
     let stems = r
         .stems

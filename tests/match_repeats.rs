@@ -144,16 +144,6 @@ fn matched() -> MatchReport {
     r
 }
 
-/// The value of `param` at `t` in the proposal: its automation there, else `fixed`.
-fn at(r: &MatchReport, param: &str, t: f64, fixed: f64) -> f64 {
-    r.proposal
-        .automation
-        .iter()
-        .find(|a| a.param == param)
-        .and_then(|a| a.points.iter().rev().find(|p| p.0 <= t + 1e-9))
-        .map_or(fixed, |p| p.1)
-}
-
 /// Every repeated section (verse, chorus, break) is matched and gets its kind's change:
 /// each stem within [`STEM_DB`] of the truth (as the proposal writes it: automation or the
 /// song's value), each EQ band within [`EQ_DB`] of 0. The intro, the one section that does
@@ -189,12 +179,12 @@ fn assert_every_section(r: &MatchReport) {
     let mut failures = Vec::new();
     for ((kind, from, _), rep) in sections.iter().zip(&r.sections) {
         let want = truth(kind);
-        let bass = at(r, &bass_key, *from, bass_from + bass_song) - bass_from;
-        let lead_v = at(r, &lead_key, *from, lead_from + lead_song) - lead_from;
+        let bass = automation_at(r, &bass_key, *from, bass_from + bass_song) - bass_from;
+        let lead_v = automation_at(r, &lead_key, *from, lead_from + lead_song) - lead_from;
         let eq_max = r.proposal.eq.as_ref().map_or(0.0, |e| {
             (0..e.bands.len())
                 .map(|i| {
-                    at(
+                    automation_at(
                         r,
                         &format!("{}.{}.gain_db", e.node, i + 1),
                         *from,

@@ -185,3 +185,13 @@ pub fn third_octave_diff_in(a: &Path, b: &Path, rate: u32, range_s: (f64, f64)) 
 pub fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
 }
+
+/// The value of `param` at `t` in the proposal: its automation there, else `fixed`.
+pub fn automation_at(r: &MatchReport, param: &str, t: f64, fixed: f64) -> f64 {
+    r.proposal
+        .automation
+        .iter()
+        .find(|a| a.param == param)
+        .and_then(|a| a.points.iter().rev().find(|p| p.0 <= t + 1e-9))
+        .map_or(fixed, |p| p.1)
+}
