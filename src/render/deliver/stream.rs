@@ -330,6 +330,19 @@ impl Stream {
     }
 
     fn write(&mut self, block: AudioRef<'_>) -> Result<(), OutputError> {
+        self.feed(|_, stages, out| stages.run(block, out))
+    }
+
+    /// Runs `f` with the stages and where their output goes (the analyzer and the files), the
+    /// lead silence written first if nothing was yet.
+    fn feed(
+        &mut self,
+        f: impl FnOnce(
+            &Shape,
+            &mut Stages,
+            &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+        ) -> Result<(), OutputError>,
+    ) -> Result<(), OutputError> {
         let Stream {
             shape,
             stages,
@@ -342,26 +355,15 @@ impl Stream {
             *started = true;
             silence(shape.channels, shape.lead_silence, &mut out)?;
         }
-        stages.run(block, &mut out)
+        f(shape, stages, &mut out)
     }
 
     /// Pushes the stages' delay out, adds the tail silence and completes every file.
     fn finish(mut self) -> Result<Vec<Finished>, RenderError> {
-        {
-            let Stream {
-                shape,
-                stages,
-                analyzer,
-                files,
-                started,
-            } = &mut self;
-            let mut out = |b: AudioRef<'_>| emit(b, shape.format, analyzer, files);
-            if !*started {
-                silence(shape.channels, shape.lead_silence, &mut out)?;
-            }
-            stages.flush(&mut out)?;
-            silence(shape.channels, shape.tail_silence, &mut out)?;
-        }
+        self.feed(|shape, stages, out| {
+            stages.flush(out)?;
+            silence(shape.channels, shape.tail_silence, out)
+        })?;
         let measured = self.analyzer.take().map(StreamAnalyzer::finish);
         let mut done = Vec::with_capacity(self.files.len());
         for slot in self.files {
