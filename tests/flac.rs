@@ -359,3 +359,69 @@ fn a_loud_24_bit_master_is_no_larger_than_its_pcm() {
         "{flac} bytes of FLAC for {pcm} bytes of PCM"
     );
 }
+
+/// The patched flacenc (vendor/flacenc/PATCHED.md) estimates each subframe's LPC with the CPU's
+/// FMA unit: the FLAC bytes are those of the unpatched loop (fused multiply-adds by calls), for
+/// quiet, loud, and silent passages at both word lengths.
+#[test]
+fn the_fma_unit_encodes_the_portable_bytes() {
+    #[cfg(target_arch = "x86_64")]
+    if !std::arch::is_x86_feature_detected!("fma") {
+        eprintln!("note: this CPU has no FMA: both encodes take the portable loop");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for bits in [16, 24] {
+        let frames = 5 * BLOCK_FRAMES + 123;
+        let mut ints = signal(frames, bits, 99);
+        for ch in &mut ints {
+            // A quiet block, a silent one, and a saturated one.
+            for x in &mut ch[BLOCK_FRAMES..2 * BLOCK_FRAMES] {
+                *x /= 300;
+            }
+            ch[2 * BLOCK_FRAMES..3 * BLOCK_FRAMES].fill(0);
+            let full = (1i32 << (bits - 1)) - 1;
+            for x in &mut ch[3 * BLOCK_FRAMES..4 * BLOCK_FRAMES] {
+                *x = (*x).saturating_mul(4).clamp(-full, full);
+            }
+        }
+        let bytes = |portable: bool| {
+            flacenc::force_portable_lpc(portable);
+            let path = dir.path().join(format!("{bits}-{portable}.flac"));
+            encode(&path, &ints, bits, 1000, &[]);
+            flacenc::force_portable_lpc(false);
+            std::fs::read(&path).unwrap()
+        };
+        let portable = bytes(true);
+        assert!(bytes(false) == portable, "{bits} bits: the bytes differ");
+    }
+    // The FLAC bytes would hide a last-bit difference in the auto-correlation (its coefficients
+    // are quantized): the auto-correlation itself is the same, bit for bit, on windowed signals
+    // of every scale, at every order flacenc allows (up to 24 coefficients, 25 lags).
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for len in [9, 100, 4096] {
+        for scale in [1e-3f32, 1.0, 8_388_607.0] {
+            let signal: Vec<f32> = (0..len)
+                .map(|i| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let noise = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                    scale * ((i as f32 * 0.05).sin() * 0.7 + noise)
+                })
+                .collect();
+            for order in [1, 9, 13, 25] {
+                if order > len {
+                    continue;
+                }
+                let corr = |portable: bool| {
+                    flacenc::force_portable_lpc(portable);
+                    let mut dest = vec![0.0f64; order];
+                    flacenc::auto_correlation_f64(order, &signal, &mut dest);
+                    flacenc::force_portable_lpc(false);
+                    dest.iter().map(|x| x.to_bits()).collect::<Vec<u64>>()
+                };
+                assert_eq!(corr(false), corr(true), "{len} samples at {scale}, order {order}");
+            }
+        }
+    }
+}

@@ -55,9 +55,11 @@ pub const LPC_ORDER: usize = 8;
 /// PCM they hold (the −9 LUFS master: 22.1 MB of FLAC for a 19.3 MB WAV; without fixed
 /// predictors 16.2 MB). Elsewhere fixed predictors save ≤ 1.3 % (16-bit loud master 7.51 → 7.61
 /// MB, stems 0–0.7 %). Both settings together cut encode time by about 30 %: the estimate of the
-/// LPC (an auto-correlation per lag, each step a fused multiply-add that flacenc calls from
-/// compiler_builtins: the crate is built without the `fma` target feature) scales with the order.
-/// The audio is the same whatever the settings (lossless): only the file's size and bytes differ.
+/// LPC (an auto-correlation per lag, each step a fused multiply-add) scales with the order. Our
+/// copy of flacenc (vendor/flacenc/PATCHED.md) runs those on the CPU's FMA unit, not as calls
+/// into compiler_builtins (the crate is built without the `fma` target feature), with the same
+/// bytes. The audio is the same whatever the settings (lossless): only the file's size and bytes
+/// differ.
 fn encoder_config() -> flacenc::config::Encoder {
     let mut config = flacenc::config::Encoder::default();
     config.subframe_coding.use_fixed = false;
