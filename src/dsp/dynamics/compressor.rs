@@ -839,7 +839,8 @@ mod simd_tests {
         };
         let scale = fastmath::DB_PER_OCTAVE_AMP;
         let quiet = track.curve.quiet_below(scale);
-        let chunks = |f: &dyn Fn(&[f64], &[f64], &mut [f64])| {
+        type Kernel<'a> = &'a dyn Fn(&[f64], &[f64], &mut [f64]);
+        let chunks = |f: Kernel<'_>| {
             let mut t = vec![0.0; a.len()];
             for ((t, a), b) in t.chunks_mut(64).zip(a.chunks(64)).zip(b.chunks(64)) {
                 f(a, b, t);
