@@ -325,7 +325,7 @@ where
 }
 
 /// Implementation of `compute_error` for each SIMD config.
-#[inline]
+#[inline(always)] // stemgraph patch: so that `compute_error`'s AVX2 copy gets its body.
 fn compute_error_impl<T, const N: usize>(qps: &QuantizedParameters, signal: &[T], errors: &mut [T])
 where
     T: simd::SimdElement + num_traits::int::PrimInt + From<i8> + From<i16> + std::ops::AddAssign<T>,
@@ -381,6 +381,31 @@ where
 #[allow(clippy::collapsible_else_if)]
 #[allow(clippy::needless_type_cast, reason = "false alarm")]
 pub fn compute_error(qps: &QuantizedParameters, signal: &[i32], errors: &mut [i32]) {
+    // stemgraph patch: compiled for AVX2 too, where the CPU has it (integer arithmetic: the
+    // same results).
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        return unsafe { compute_error_avx2(qps, signal, errors) };
+    }
+    compute_error_portable(qps, signal, errors);
+}
+
+/// stemgraph patch: [`compute_error_portable`] compiled with AVX2.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn compute_error_avx2(qps: &QuantizedParameters, signal: &[i32], errors: &mut [i32]) {
+    compute_error_portable(qps, signal, errors);
+}
+
+#[inline(always)]
+#[allow(clippy::collapsible_else_if)]
+#[allow(clippy::needless_type_cast, reason = "false alarm")]
+fn compute_error_portable(qps: &QuantizedParameters, signal: &[i32], errors: &mut [i32]) {
     assert!(errors.len() >= signal.len());
     let maxabs_signal: u64 = find_max_abs::<16>(signal).into();
     // `Simd::reduce_sum` is avoided to mitigate overflow error.
@@ -592,7 +617,7 @@ where
         // multiply-add is correctly rounded either way, so the results are the same, bit for
         // bit (stemgraph's tests/flac.rs).
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("fma") && !FORCED_PORTABLE.with(Cell::get) {
+        if avx2_fma() {
             // SAFETY: the CPU has FMA (checked just above).
             unsafe { weighted_auto_correlation_fma(order, signal, dest, weight) };
             return;
@@ -606,12 +631,22 @@ thread_local! {
     static FORCED_PORTABLE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// stemgraph patch: makes the LPC estimation of frames encoded on the calling thread use the
-/// portable build (`true`: fused multiply-adds by calls, as without the patch) or the CPU's FMA
-/// unit when it has one (`false`, the default), for tests that compare the two.
+/// stemgraph patch: makes frames encoded on the calling thread use the portable build (`true`:
+/// as without the patch, fused multiply-adds by calls) or the copies compiled for AVX2 and FMA
+/// when the CPU has both (`false`, the default), for tests that compare the two.
 #[doc(hidden)]
 pub fn force_portable(portable: bool) {
     FORCED_PORTABLE.with(|f| f.set(portable));
+}
+
+/// stemgraph patch: whether the copies compiled for AVX2 and FMA run: the CPU has both and
+/// [`force_portable`] was not asked on this thread.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && !FORCED_PORTABLE.with(Cell::get)
 }
 
 /// stemgraph patch: the auto-correlation of `signal` up to lag `order - 1` into `dest`, as the
@@ -627,7 +662,7 @@ pub fn auto_correlation_f64(order: usize, signal: &[f32], dest: &mut [f64]) {
 ///
 /// The CPU must have FMA.
 #[cfg(all(target_arch = "x86_64", not(feature = "simd-nightly")))]
-#[target_feature(enable = "fma")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn weighted_auto_correlation_fma<T, W>(
     order: usize,
     signal: &[f32],
