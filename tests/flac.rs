@@ -398,7 +398,7 @@ fn the_fma_unit_encodes_the_portable_bytes() {
     // are quantized): the auto-correlation itself is the same, bit for bit, on windowed signals
     // of every scale, at every order flacenc allows (up to 24 coefficients, 25 lags).
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    for len in [9, 100, 4096] {
+    for len in [9, 12, 13, 14, 100, 4096] {
         for scale in [1e-3f32, 1.0, 8_388_607.0] {
             let signal: Vec<f32> = (0..len)
                 .map(|i| {
@@ -409,7 +409,7 @@ fn the_fma_unit_encodes_the_portable_bytes() {
                     scale * ((i as f32 * 0.05).sin() * 0.7 + noise)
                 })
                 .collect();
-            for order in [1, 9, 13, 25] {
+            for order in [1, 4, 5, 9, 12, 13, 25] {
                 if order > len {
                     continue;
                 }

@@ -656,11 +656,13 @@ pub fn auto_correlation_f64(order: usize, signal: &[f32], dest: &mut [f64]) {
     weighted_auto_correlation(order, signal, dest, NoWeight);
 }
 
-/// stemgraph patch: [`weighted_auto_correlation_nosimd`] compiled with the `fma` target feature.
+/// stemgraph patch: [`weighted_auto_correlation_nosimd`] compiled with AVX2 and FMA (its
+/// `mul_add`s instructions, not calls), or for the orders stemgraph uses, in `f64`,
+/// [`auto_correlation_f64_avx2`].
 ///
 /// # Safety
 ///
-/// The CPU must have FMA.
+/// The CPU must have AVX2 and FMA.
 #[cfg(all(target_arch = "x86_64", not(feature = "simd-nightly")))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn weighted_auto_correlation_fma<T, W>(
@@ -672,7 +674,62 @@ unsafe fn weighted_auto_correlation_fma<T, W>(
     T: LpcFloat,
     W: Weight,
 {
+    if std::mem::size_of::<T>() == 8 && order <= 12 && signal.len() > 12 {
+        // `T` is `f64` (the only 8-byte `LpcFloat`).
+        let mut acc = [0.0f64; 12];
+        auto_correlation_f64_avx2(order, signal, &mut acc, &weight);
+        for (d, a) in dest.iter_mut().zip(&acc[..order]) {
+            *d = <T as num_traits::NumCast>::from(*a).expect("an f64");
+        }
+        return;
+    }
     weighted_auto_correlation_nosimd(order, signal, dest, weight);
+}
+
+/// stemgraph patch: [`weighted_auto_correlation_nosimd`] in `f64` for `order` ≤ 12, with the
+/// lags in the lanes of three 4-wide vectors: every lag's sum takes the same fused
+/// multiply-adds in the same order as the scalar loop (the lanes past `order` are thrown
+/// away), but in registers, not through memory.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA; `order` ≤ 12 < `signal.len()`.
+#[cfg(all(target_arch = "x86_64", not(feature = "simd-nightly")))]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn auto_correlation_f64_avx2<W: Weight>(
+    order: usize,
+    signal: &[f32],
+    acc: &mut [f64; 12],
+    weight: &W,
+) {
+    use std::arch::x86_64::*;
+    assert!(order >= 1 && order <= 12 && signal.len() > 12);
+    // The first samples, while some lag reaches before the signal: as the scalar loop does.
+    let vector_from = (order - 1).max(11);
+    for t in (order - 1)..vector_from {
+        let wy = f64::from(weight.apply(t, signal[t]));
+        for tau in 0..order {
+            acc[tau] = f64::from(signal[t - tau]).mul_add(wy, acc[tau]);
+        }
+    }
+    let mut a = [
+        _mm256_loadu_pd(acc.as_ptr()),
+        _mm256_loadu_pd(acc.as_ptr().add(4)),
+        _mm256_loadu_pd(acc.as_ptr().add(8)),
+    ];
+    for t in vector_from..signal.len() {
+        let wy = _mm256_set1_pd(f64::from(weight.apply(t, signal[t])));
+        for (k, a) in a.iter_mut().enumerate() {
+            // SAFETY: t ≥ 11, so samples t − 4k − 3 ..= t − 4k are in the signal.
+            let x = _mm_loadu_ps(signal.as_ptr().add(t - 4 * k - 3));
+            // [s(t−4k), s(t−4k−1), s(t−4k−2), s(t−4k−3)]: lags 4k .. 4k + 3.
+            let x = _mm256_cvtps_pd(_mm_shuffle_ps::<0x1B>(x, x));
+            *a = _mm256_fmadd_pd(x, wy, *a);
+        }
+    }
+    _mm256_storeu_pd(acc.as_mut_ptr(), a[0]);
+    _mm256_storeu_pd(acc.as_mut_ptr().add(4), a[1]);
+    _mm256_storeu_pd(acc.as_mut_ptr().add(8), a[2]);
 }
 
 /// Compute weighted lagged-outer-prod-sum statistics.
