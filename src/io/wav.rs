@@ -769,7 +769,11 @@ mod simd_tests {
                 for (c, x) in [l[n], r[n]].into_iter().enumerate() {
                     let (v, clip) = quantize(x, format.bits());
                     want_clipped += u64::from(clip);
-                    assert_eq!(ints[2 * n + c], v, "{format:?} frame {n} channel {c}: {x:e}");
+                    assert_eq!(
+                        ints[2 * n + c],
+                        v,
+                        "{format:?} frame {n} channel {c}: {x:e}"
+                    );
                 }
             }
             assert_eq!(clipped, want_clipped, "{format:?}");
