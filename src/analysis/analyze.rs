@@ -212,8 +212,9 @@ pub struct StreamAnalyzer {
     rate: f64,
     channels: usize,
     loudness: LoudnessMeter,
+    /// The BS.1770 true peak (4× under 96 kHz), or, when the 8× one is asked for too, an 8×
+    /// meter reading it as its nested factor (the same bits from one scan).
     true_peak: TruePeakMeter,
-    true_peak_8x: Option<TruePeakMeter>,
     level: LevelMeter,
     welch: Option<WelchAnalyzer>,
     series: Option<SeriesBuilder>,
@@ -244,10 +245,12 @@ impl StreamAnalyzer {
             rate,
             channels,
             loudness: LoudnessMeter::new(rate, channels),
-            true_peak: TruePeakMeter::bs1770(rate, channels),
-            true_peak_8x: opts
-                .true_peak_8x
-                .then(|| TruePeakMeter::new(rate, channels, 8)),
+            true_peak: if opts.true_peak_8x {
+                TruePeakMeter::new(rate, channels, 8)
+                    .with_nested(TruePeakMeter::bs1770_factor(rate))
+            } else {
+                TruePeakMeter::bs1770(rate, channels)
+            },
             level: LevelMeter::new(channels),
             welch: opts.fft_size.map(|n| WelchAnalyzer::new(rate, channels, n)),
             series: (opts.max_series_points > 0)
@@ -296,9 +299,6 @@ impl StreamAnalyzer {
         let block: Vec<&[f64]> = self.hop.iter().map(|b| &b[..fill]).collect();
         self.loudness.push(&block);
         self.true_peak.push(&block);
-        if let Some(m) = self.true_peak_8x.as_mut() {
-            m.push(&block);
-        }
         self.level.push(&block);
         if let Some(w) = self.welch.as_mut() {
             w.push(&block);
@@ -309,7 +309,10 @@ impl StreamAnalyzer {
         // Only the series needs each hop's peak: without it the meter's interval runs the
         // whole file, so its scan skips every window that cannot raise the peak seen so far.
         if let Some(s) = self.series.as_mut() {
-            let hop_peak = lin_to_db(self.true_peak.take_interval_peak());
+            let hop_peak = lin_to_db(match self.true_peak.nested_factor() {
+                Some(_) => self.true_peak.take_nested_interval_peak(),
+                None => self.true_peak.take_interval_peak(),
+            });
             self.history.clear();
             self.loudness.drain_history(&mut self.history);
             for &(t_s, momentary_lufs, short_term_lufs) in &self.history {
@@ -333,7 +336,6 @@ impl StreamAnalyzer {
             channels,
             loudness,
             mut true_peak,
-            mut true_peak_8x,
             level,
             welch,
             series,
@@ -341,11 +343,16 @@ impl StreamAnalyzer {
             ..
         } = self;
         true_peak.finish();
-        if let Some(m) = true_peak_8x.as_mut() {
-            m.finish();
-        }
         let integrated = loudness.integrated_lufs();
-        let tp = true_peak.true_peak_dbtp();
+        // The BS.1770 reading, and the 8× one when asked for.
+        let (tp, tp_8x, factor) = match true_peak.nested_factor() {
+            Some(f) => (
+                true_peak.nested_true_peak_dbtp(),
+                Some(true_peak.true_peak_dbtp()),
+                f,
+            ),
+            None => (true_peak.true_peak_dbtp(), None, true_peak.factor()),
+        };
         let stereo = channels >= 2;
         let dc = (0..channels)
             .map(|c| level.dc_offset(c).abs())
@@ -364,8 +371,8 @@ impl StreamAnalyzer {
             momentary_max_lufs: loudness.momentary_max_lufs(),
             loudness_range_lu: loudness.loudness_range_lu(),
             true_peak_dbtp: tp,
-            true_peak_oversampling: true_peak.factor() as u32,
-            true_peak_8x_dbtp: true_peak_8x.as_ref().map(|m| m.true_peak_dbtp()),
+            true_peak_oversampling: factor as u32,
+            true_peak_8x_dbtp: tp_8x,
             sample_peak_dbfs: level.sample_peak_dbfs(),
             rms_dbfs: level.rms_dbfs(),
             // Undefined when nothing passes the gate.

@@ -265,7 +265,7 @@ impl TruePeakDetector {
         self.raw[hist..hist + n].copy_from_slice(x);
         if !(threshold >= 0.0) {
             // Negative (or NaN): every reading.
-            self.run(0, n, out);
+            self.run(0, n, out, threshold);
         } else {
             self.group_maxima(n);
             let groups = n.div_ceil(GROUP);
@@ -287,34 +287,64 @@ impl TruePeakDetector {
                 while g < groups && read(g) {
                     g += 1;
                 }
-                self.run(start * GROUP, (g * GROUP).min(n), out);
+                self.run(start * GROUP, (g * GROUP).min(n), out, threshold);
             }
         }
         self.raw.copy_within(n..n + hist, 0);
     }
 
     /// The smallest and the largest input of every group of [`GROUP`] inputs of `raw` (history
-    /// and the `n` new ones; the last group may be partial).
+    /// and the `n` new ones; the last group may be partial). NaN inputs are passed over (as
+    /// `f64::min`/`max` do); the AVX2 build takes whole groups two registers at a time.
     #[inline(always)]
     fn group_maxima(&mut self, n: usize) {
         let len = self.hist + n;
         let groups = len.div_ceil(GROUP);
-        for (g, (lo, hi)) in self
-            .glo
-            .iter_mut()
-            .zip(self.ghi.iter_mut())
-            .enumerate()
-            .take(groups)
-        {
+        let mut g = 0;
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            g = unsafe { self.group_maxima_avx2(len / GROUP) };
+        }
+        for g in g..groups {
             let end = ((g + 1) * GROUP).min(len);
             let (l, h) = self.raw[g * GROUP..end]
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
                     (l.min(v), h.max(v))
                 });
-            *lo = l;
-            *hi = h;
+            self.glo[g] = l;
+            self.ghi[g] = h;
         }
+    }
+
+    /// [`Self::group_maxima`] of the first `whole` (complete) groups; returns `whole`. The
+    /// same values: minima and maxima are exact whatever the order, and a NaN lane gives way to
+    /// the other operand (`_mm256_min_pd(v, acc)` returns `acc` when `v` is NaN) as in
+    /// `f64::min`. (Only the sign of a zero may differ, which no bound can tell.)
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn group_maxima_avx2(&mut self, whole: usize) -> usize {
+        use std::arch::x86_64::*;
+        const _: () = assert!(GROUP == 8, "two registers per group");
+        assert!(whole * GROUP <= self.raw.len() && whole <= self.glo.len().min(self.ghi.len()));
+        let p = self.raw.as_ptr();
+        // SAFETY: group g reads raw[8g .. 8g + 8] with g < whole (assertion).
+        unsafe {
+            for g in 0..whole {
+                let a = _mm256_loadu_pd(p.add(g * GROUP));
+                let b = _mm256_loadu_pd(p.add(g * GROUP + 4));
+                let lo = _mm256_min_pd(b, _mm256_min_pd(a, _mm256_set1_pd(f64::INFINITY)));
+                let hi = _mm256_max_pd(b, _mm256_max_pd(a, _mm256_set1_pd(f64::NEG_INFINITY)));
+                let lo2 = _mm_min_pd(_mm256_castpd256_pd128(lo), _mm256_extractf128_pd::<1>(lo));
+                let hi2 = _mm_max_pd(_mm256_castpd256_pd128(hi), _mm256_extractf128_pd::<1>(hi));
+                *self.glo.get_unchecked_mut(g) =
+                    _mm_cvtsd_f64(_mm_min_sd(lo2, _mm_unpackhi_pd(lo2, lo2)));
+                *self.ghi.get_unchecked_mut(g) =
+                    _mm_cvtsd_f64(_mm_max_sd(hi2, _mm_unpackhi_pd(hi2, hi2)));
+            }
+        }
+        whole
     }
 
     /// [`Self::hot`] of the chunk's groups `0..hot.len()` into `hot`: four groups side by side
@@ -437,9 +467,10 @@ impl TruePeakDetector {
         lo
     }
 
-    /// Exact readings of the chunk's steps `[s, e)` into `out[s..e]`.
+    /// Exact readings of the chunk's steps `[s, e)` into `out[s..e]` where they can exceed
+    /// `threshold` (elsewhere a value at most `threshold`: see [`fine_readings`]).
     #[inline(always)]
-    fn run(&mut self, s: usize, e: usize, out: &mut [f64]) {
+    fn run(&mut self, s: usize, e: usize, out: &mut [f64], threshold: f64) {
         let factor = self.factor;
         let hist = self.hist as isize;
         let mut plan = [StagePlan::default(); 3];
@@ -475,12 +506,12 @@ impl TruePeakDetector {
         #[cfg(target_arch = "x86_64")]
         if crate::dsp::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
-            unsafe { fine_readings_avx2(&top[first..], factor, fine) };
+            unsafe { fine_readings_avx2(&top[first..], factor, fine, threshold) };
         } else {
-            fine_readings(&top[first..], factor, fine);
+            fine_readings(&top[first..], factor, fine, threshold);
         }
         #[cfg(not(target_arch = "x86_64"))]
-        fine_readings(&top[first..], factor, fine);
+        fine_readings(&top[first..], factor, fine, threshold);
         // Meter readings.
         let rows = self.meter_rows.len();
         let first = hist + s as isize - self.meter_delay as isize;
@@ -493,12 +524,30 @@ impl TruePeakDetector {
 }
 
 /// [`fine_reading`] of consecutive steps: step `i`'s values are `top[factor·i..][..factor + 2]`.
+///
+/// A step whose values all lie within `threshold / `[`VERTEX_REACH`] in magnitude cannot read
+/// above `threshold` (a refinement adds at most an eighth of the difference of the two
+/// neighbours of its local maximum, so at most a quarter of the largest magnitude): it reads
+/// its largest magnitude, unrefined, and the parabolas are skipped. A negative `threshold`
+/// refines every step.
 #[inline(always)]
-fn fine_readings(top: &[f64], factor: usize, fine: &mut [f64]) {
+fn fine_readings(top: &[f64], factor: usize, fine: &mut [f64], threshold: f64) {
     for (i, fo) in fine.iter_mut().enumerate() {
-        *fo = fine_reading(&top[factor * i..factor * i + factor + 2], factor);
+        let v = &top[factor * i..factor * i + factor + 2];
+        let largest = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        *fo = if largest * VERTEX_REACH <= threshold {
+            v[2..].iter().fold(0.0f64, |m, x| m.max(x.abs()))
+        } else {
+            fine_reading(v, factor)
+        };
     }
 }
+
+/// How far above the largest magnitude of a step's values its refined reading can reach, with
+/// a margin for the rounding of the parabola's arithmetic: the vertex of `(l, c, r)` at a local
+/// maximum `c` is `c + d²/(8·curv)` with `d = r − l` and `curv = (c − l) + (c − r) ≥ |d|`, so at
+/// most `c + |d|/8 ≤ 1.25·max(|l|, |c|, |r|)`.
+const VERTEX_REACH: f64 = 1.25 * (1.0 + 1e-9);
 
 /// [`fine_readings`] with AVX2 intrinsics, the same bits: a step's values in one or two
 /// registers, the largest magnitude and the position of the first largest among all but the
@@ -506,7 +555,7 @@ fn fine_readings(top: &[f64], factor: usize, fine: &mut [f64]) {
 /// by side without branches ([`vertices`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn fine_readings_avx2(top: &[f64], factor: usize, fine: &mut [f64]) {
+fn fine_readings_avx2(top: &[f64], factor: usize, fine: &mut [f64], threshold: f64) {
     use std::arch::x86_64::*;
     assert!(
         (factor == 4 || factor == 8) && top.len() >= factor * fine.len() + 2,
@@ -530,6 +579,10 @@ fn fine_readings_avx2(top: &[f64], factor: usize, fine: &mut [f64]) {
                 (lo, [_mm256_and_pd(lo, keep), _mm256_setzero_pd()])
             };
             let a = hmax(all);
+            if a.max((*v).abs()).max((*v.add(1)).abs()) * VERTEX_REACH <= threshold {
+                *fo = a;
+                continue;
+            }
             // The first position of the largest of all but the last value (masked to 0, which
             // no magnitude is below).
             let best = _mm256_set1_pd(hmax(_mm256_max_pd(search[0], search[1])));
@@ -1147,6 +1200,39 @@ mod tests {
                 hot_seen > decided / 10 && hot_seen < decided * 9 / 10,
                 "{hot_seen} of {decided}"
             );
+        }
+    }
+
+    #[test]
+    fn group_maxima_agree_on_every_path() {
+        crate::dsp::simd::init();
+        if !crate::dsp::simd::avx2() {
+            return;
+        }
+        let fs = 48_000.0;
+        let mut det = TruePeakDetector::new(8, fs);
+        let mut x = music(3 * TP_CHUNK, fs);
+        // NaN passed over (also a whole group of it), infinities kept, a partial last group.
+        x[5] = f64::NAN;
+        x[300..308].fill(f64::NAN);
+        x[400] = f64::INFINITY;
+        x[401] = f64::NEG_INFINITY;
+        for n in [TP_CHUNK, TP_CHUNK - 3, 13] {
+            let hist = det.hist;
+            det.raw[hist..hist + n].copy_from_slice(&x[..n]);
+            let len = hist + n;
+            let whole = len / GROUP;
+            // SAFETY: the CPU has AVX2 (checked above).
+            assert_eq!(unsafe { det.group_maxima_avx2(whole) }, whole);
+            let (lo, hi) = (det.glo.clone(), det.ghi.clone());
+            crate::dsp::simd::force_portable(true);
+            det.group_maxima(n);
+            crate::dsp::simd::force_portable(false);
+            for g in 0..whole {
+                assert_eq!(lo[g], det.glo[g], "low of group {g} of {n}");
+                assert_eq!(hi[g], det.ghi[g], "high of group {g} of {n}");
+            }
+            x.rotate_left(97);
         }
     }
 

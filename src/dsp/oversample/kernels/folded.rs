@@ -1,5 +1,7 @@
 //! The peak scan of a direct polyphase interpolator folded by its time symmetry (the true-peak
-//! meter's kernel), with a bound that skips outputs which cannot raise the running peak.
+//! meter's kernel), with bounds that skip outputs which cannot raise the running peak, and the
+//! reading of a nested factor (a divisor of the table's, whose phases are some of its own) from
+//! the same outputs.
 
 use super::super::design::PolyphaseTable;
 
@@ -11,6 +13,12 @@ pub const SCAN_MAX_NEW: usize = 512;
 pub const SCAN_MAX_TAPS: usize = 64;
 /// Groups of the staged buffer: its length in `GROUP`-sample groups.
 const GROUPS: usize = (SCAN_MAX_NEW + SCAN_MAX_TAPS).div_ceil(GROUP) + 1;
+/// Room past the buffer's groups for the last blocks' spans.
+const SPAN_PAD: usize = SCAN_MAX_TAPS.div_ceil(GROUP) + 2;
+/// Tap pairs nearest the centre that the second bound evaluates (the rest are bounded by their
+/// L1 norm): 6 of 16 leave a quarter of the norm outside, which on a loud master skips half the
+/// blocks the first bound could not, for a third of the work of evaluating them.
+const INNER: usize = 6;
 
 /// A Kaiser-windowed sinc table ([`PolyphaseTable::kaiser_sinc`]) folded by its symmetry.
 ///
@@ -34,6 +42,14 @@ pub struct FoldedPhases {
     /// an output is `G·c + Σ h·(x − c)` for any `c`, so it is at most this times `|c|` plus
     /// `bound_gain` times the window's largest deviation from `c`.
     dc_gain: f64,
+    /// For the second bound (0: none, the taps are too few): how much the taps outside the
+    /// [`INNER`] pairs nearest the centre add to any reading at most, per unit of the window's
+    /// largest magnitude, with margin for the rounding of the readings and of the bound.
+    outer_gain: f64,
+    /// The phases read as the nested factor ([`Self::nest`]): bit `q` for pair `q`.
+    nested_pairs: u32,
+    /// Whether the middle phase is one of them.
+    nested_middle: bool,
     /// Whether the CPU has 256-bit vectors and fused multiply-add (AVX2, FMA).
     wide: bool,
 }
@@ -58,6 +74,9 @@ impl FoldedPhases {
                 middle: Box::new([]),
                 bound_gain,
                 dc_gain,
+                outer_gain: 0.0,
+                nested_pairs: 0,
+                nested_middle: false,
                 wide,
             };
         }
@@ -69,15 +88,53 @@ impl FoldedPhases {
             pairs.extend((0..half).map(|k| c[k] - c[t - 1 - k]));
         }
         let c = table.phase(f / 2);
-        let middle = (0..half).map(|k| 0.5 * (c[k] + c[t - 1 - k])).collect();
+        let middle: Box<[f64]> = (0..half).map(|k| 0.5 * (c[k] + c[t - 1 - k])).collect();
+        // |Σ_outer m_k·s_k| ≤ 2·max|x|·Σ_outer |m_k|; for a pair, (|Σ e·s| + |Σ o·d|) / 2 over
+        // the outer taps is at most max|x|·Σ_outer max(|e_k|, |o_k|), as |s| + |d| = 2·max(|a|, |b|).
+        let outer = half.saturating_sub(INNER);
+        let outer_middle = 2.0 * middle[..outer].iter().map(|m| m.abs()).sum::<f64>();
+        let outer_pairs = pairs
+            .chunks_exact(2 * half)
+            .map(|eo| {
+                (0..outer)
+                    .map(|k| eo[k].abs().max(eo[half + k].abs()))
+                    .sum::<f64>()
+            })
+            .fold(outer_middle, f64::max);
+        let outer_gain = if half >= INNER + 4 {
+            outer_pairs * (1.0 + 1e-9) + 1e-9 * bound_gain
+        } else {
+            0.0
+        };
         Self {
             half,
             pairs: pairs.into_boxed_slice(),
             middle,
             bound_gain,
             dc_gain,
+            outer_gain,
+            nested_pairs: 0,
+            nested_middle: false,
             wide,
         }
+    }
+
+    /// Also reads the oversampling `nested` ([`Self::scan_nested`]), a divisor of the table's
+    /// factor: its phases are the table's phases `k·factor/nested`, computed as the table's (a
+    /// Kaiser-windowed sinc of the same taps and window gives the same coefficients for the same
+    /// fraction of a sample, and the fractions `k/nested` are exact in binary). So the nested
+    /// reading is, bit for bit, that of a table by `nested` of the same taps and window (by 1:
+    /// the sample peak).
+    pub fn nest(&mut self, factor: usize, nested: usize) {
+        assert!(
+            nested >= 1 && factor % nested == 0,
+            "the nested oversampling must divide the factor"
+        );
+        let step = factor / nested;
+        self.nested_middle = nested >= 2 && factor >= 2;
+        self.nested_pairs = (1..factor / 2)
+            .filter(|p| p % step == 0)
+            .fold(0, |m, p| m | 1 << (p - 1));
     }
 
     /// Runs the scan on the portable build even on a CPU with AVX2 and FMA (tests compare the
@@ -107,16 +164,39 @@ impl FoldedPhases {
         if self.wide {
             // SAFETY: `wide` is only true when the CPU supports AVX2 and FMA
             // (`simd::avx2_fma`).
-            return unsafe { scan_avx2(self, buf, peak) };
+            return unsafe { scan_avx2(self, buf, peak, 0.0) }.0;
         }
-        scan_body::<false>(self, buf, peak)
+        scan_body::<false, false>(self, buf, peak, 0.0).0
+    }
+
+    /// [`Self::scan`], and the same running maximum for the nested factor ([`Self::nest`]; the
+    /// sample peak when none was set) from `nested`: both readings from one evaluation of the
+    /// outputs. A block is skipped when it cannot raise the smaller of the two.
+    pub fn scan_nested(&self, buf: &[f64], peak: f64, nested: f64) -> (f64, f64) {
+        #[cfg(target_arch = "x86_64")]
+        if self.wide {
+            // SAFETY: as in `scan`.
+            return unsafe { scan_nested_avx2(self, buf, peak, nested) };
+        }
+        scan_body::<false, true>(self, buf, peak, nested)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn scan_avx2(folded: &FoldedPhases, buf: &[f64], peak: f64) -> f64 {
-    scan_body::<true>(folded, buf, peak)
+unsafe fn scan_avx2(folded: &FoldedPhases, buf: &[f64], peak: f64, nested: f64) -> (f64, f64) {
+    scan_body::<true, false>(folded, buf, peak, nested)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scan_nested_avx2(
+    folded: &FoldedPhases,
+    buf: &[f64],
+    peak: f64,
+    nested: f64,
+) -> (f64, f64) {
+    scan_body::<true, true>(folded, buf, peak, nested)
 }
 
 /// `a·b + c`, fused (one rounding) on the FMA path, two roundings on the portable one.
@@ -156,43 +236,64 @@ fn abs_max(x: &[f64]) -> f64 {
     m.iter().fold(0.0, |a, &b| larger(a, b))
 }
 
-/// See [`FoldedPhases::scan`].
+/// See [`FoldedPhases::scan`] and [`FoldedPhases::scan_nested`] (`NEST`: the nested reading
+/// too; otherwise `nested` is passed through).
 #[inline(always)]
-fn scan_body<const FMA: bool>(folded: &FoldedPhases, buf: &[f64], peak: f64) -> f64 {
+fn scan_body<const FMA: bool, const NEST: bool>(
+    folded: &FoldedPhases,
+    buf: &[f64],
+    peak: f64,
+    nested: f64,
+) -> (f64, f64) {
     let t = 2 * folded.half;
     if t == 0 {
-        return larger(peak, abs_max(buf));
+        let s = abs_max(buf);
+        return (
+            larger(peak, s),
+            if NEST { larger(nested, s) } else { nested },
+        );
     }
     let n = buf.len() + 1 - t;
-    let mut peak = larger(peak, abs_max(&buf[t - 1..]));
-    let mut bound = [0.0f64; GROUPS];
+    let s = abs_max(&buf[t - 1..]);
+    let mut peak = larger(peak, s);
+    let mut nested = if NEST { larger(nested, s) } else { nested };
+    let (mut bound, mut reach) = ([0.0f64; GROUPS], [0.0f64; GROUPS]);
     let blocks = n.div_ceil(GROUP);
-    group_bounds(folded, buf, &mut bound[..blocks]);
-    for (b, &bound) in bound.iter().enumerate().take(blocks) {
-        // (A NaN in the window makes the bound NaN: such a block is evaluated.)
-        if !(bound <= peak) {
-            let i = b * GROUP;
-            let g = (n - i).min(GROUP);
-            peak = if g == GROUP {
-                outputs_peak::<GROUP, FMA>(folded, &buf[i..i + t - 1 + GROUP], peak)
-            } else {
-                (0..g).fold(peak, |pk, j| {
-                    outputs_peak::<1, FMA>(folded, &buf[i + j..i + j + t], pk)
-                })
-            };
+    group_bounds(folded, buf, &mut bound[..blocks], &mut reach[..blocks]);
+    for b in 0..blocks {
+        let low = if NEST { smaller(peak, nested) } else { peak };
+        // (A NaN in the window makes the bound NaN, and the block evaluated, or is left out of
+        // it: the outputs whose windows hold it read NaN, which never raises a peak.)
+        if bound[b] <= low {
+            continue;
+        }
+        let i = b * GROUP;
+        let g = (n - i).min(GROUP);
+        if g == GROUP {
+            let window = &buf[i..i + t - 1 + GROUP];
+            if folded.outer_gain > 0.0 && inner_bound::<FMA>(folded, window, reach[b]) <= low {
+                continue;
+            }
+            (peak, nested) = outputs_peak::<GROUP, FMA, NEST>(folded, window, peak, nested);
+        } else {
+            for j in 0..g {
+                let window = &buf[i + j..i + j + t];
+                (peak, nested) = outputs_peak::<1, FMA, NEST>(folded, window, peak, nested);
+            }
         }
     }
-    peak
+    (peak, nested)
 }
 
 /// For every block `b` of [`GROUP`] output positions (`bound.len()` of them), a bound on the
 /// magnitude of its outputs ([`FoldedPhases::scan`]): from the smallest and the largest input
-/// of each group of the buffer, over the groups the block's windows touch.
+/// of each group of the buffer, over the groups the block's windows touch; and in `reach` the
+/// largest magnitude of those groups.
 #[inline(always)]
-fn group_bounds(folded: &FoldedPhases, buf: &[f64], bound: &mut [f64]) {
+fn group_bounds(folded: &FoldedPhases, buf: &[f64], bound: &mut [f64], reach: &mut [f64]) {
     let t = 2 * folded.half;
     let groups = buf.len().div_ceil(GROUP);
-    let (mut glo, mut ghi) = ([0.0f64; GROUPS], [0.0f64; GROUPS]);
+    let (mut glo, mut ghi) = ([0.0f64; GROUPS + SPAN_PAD], [0.0f64; GROUPS + SPAN_PAD]);
     let whole = buf.len() / GROUP;
     for (g, c) in buf.chunks_exact(GROUP).enumerate() {
         let (mut lo, mut hi) = ([0.0f64; 4], [0.0f64; 4]);
@@ -208,18 +309,32 @@ fn group_bounds(folded: &FoldedPhases, buf: &[f64], bound: &mut [f64]) {
         glo[whole] = rest.iter().fold(rest[0], |a, &b| smaller(a, b));
         ghi[whole] = rest.iter().fold(rest[0], |a, &b| larger(a, b));
     }
-    // Groups the windows of a block starting at a group boundary touch.
+    // Groups the windows of a block starting at a group boundary touch; past the buffer, the
+    // last group again (no change to a smallest or largest value).
     let span = (t - 1 + GROUP).div_ceil(GROUP);
+    let blocks = bound.len();
+    let (last_lo, last_hi) = (glo[groups - 1], ghi[groups - 1]);
+    glo[groups..blocks + span].fill(last_lo);
+    ghi[groups..blocks + span].fill(last_hi);
+    // The smallest and largest over each block's groups, a group at a time over every block
+    // (a loop of vector instructions).
+    let (mut lo, mut hi) = ([0.0f64; GROUPS], [0.0f64; GROUPS]);
+    lo[..blocks].copy_from_slice(&glo[..blocks]);
+    hi[..blocks].copy_from_slice(&ghi[..blocks]);
+    for j in 1..span {
+        for b in 0..blocks {
+            lo[b] = smaller(lo[b], glo[b + j]);
+            hi[b] = larger(hi[b], ghi[b + j]);
+        }
+    }
     let (gain, dc) = (folded.bound_gain, folded.dc_gain);
-    for (b, o) in bound.iter_mut().enumerate() {
-        let e = (b + span).min(groups);
-        let lo = glo[b..e].iter().fold(glo[b], |a, &v| smaller(a, v));
-        let hi = ghi[b..e].iter().fold(ghi[b], |a, &v| larger(a, v));
+    for b in 0..blocks {
+        let (lo, hi) = (lo[b], hi[b]);
         let c = 0.5 * (lo + hi);
         let deviation = larger(hi - c, c - lo);
         let centred = (dc * c.abs() + gain * deviation) * (1.0 + 1e-9);
-        let flat = gain * larger(hi, -lo);
-        *o = smaller(flat, centred);
+        reach[b] = larger(hi, -lo);
+        bound[b] = smaller(gain * reach[b], centred);
     }
 }
 
@@ -233,46 +348,107 @@ fn smaller(a: f64, b: f64) -> f64 {
     }
 }
 
+/// A bound on every reading of the [`GROUP`] outputs of `window` (`taps − 1 + GROUP` long)
+/// whose largest input magnitude is at most `reach`: the [`INNER`] tap pairs nearest the centre
+/// evaluated (as [`outputs_peak`] does, in another order: its rounding is in the margin), the
+/// others bounded by their L1 norm ([`FoldedPhases::outer_gain`]). Skips the blocks of a loud
+/// signal whose windows reach the peak's level but whose outputs stay under it, which the group
+/// bounds cannot tell apart, for a third of an evaluation.
+#[inline(always)]
+fn inner_bound<const FMA: bool>(folded: &FoldedPhases, window: &[f64], reach: f64) -> f64 {
+    let inner = match folded.pairs.len() / (2 * folded.half) {
+        0 => inner_readings::<0, FMA>(folded, window),
+        1 => inner_readings::<1, FMA>(folded, window),
+        3 => inner_readings::<3, FMA>(folded, window),
+        _ => inner_readings::<7, FMA>(folded, window),
+    };
+    inner + folded.outer_gain * reach
+}
+
+/// The largest reading of [`GROUP`] outputs over the [`INNER`] tap pairs nearest the centre.
+#[inline(always)]
+fn inner_readings<const NP: usize, const FMA: bool>(folded: &FoldedPhases, window: &[f64]) -> f64 {
+    let h = folded.half;
+    let t = 2 * h;
+    let mut mid = [0.0f64; GROUP];
+    let mut even = [[0.0f64; GROUP]; NP];
+    let mut odd = [[0.0f64; GROUP]; NP];
+    for k in h - INNER..h {
+        let (s, d) = sums_differences::<GROUP>(window, t, k);
+        let c = folded.middle[k];
+        for j in 0..GROUP {
+            mid[j] = madd::<FMA>(c, s[j], mid[j]);
+        }
+        for q in 0..NP {
+            let e = folded.pairs[2 * q * h + k];
+            let o = folded.pairs[(2 * q + 1) * h + k];
+            for j in 0..GROUP {
+                even[q][j] = madd::<FMA>(e, s[j], even[q][j]);
+                odd[q][j] = madd::<FMA>(o, d[j], odd[q][j]);
+            }
+        }
+    }
+    let mut m = [0.0f64; GROUP];
+    for j in 0..GROUP {
+        m[j] = mid[j].abs();
+        for q in 0..NP {
+            m[j] = larger(m[j], 0.5 * (even[q][j].abs() + odd[q][j].abs()));
+        }
+    }
+    // An output whose inner taps hold a NaN reads NaN whole, which never raises a peak: it
+    // may be left out (an infinity reads infinite here, or `reach` is).
+    m.iter().fold(0.0, |a, &b| larger(a, b))
+}
+
+/// The sums and differences of tap pair `k` (taps `k` and `t − 1 − k`) over `G` outputs.
+#[inline(always)]
+fn sums_differences<const G: usize>(window: &[f64], t: usize, k: usize) -> ([f64; G], [f64; G]) {
+    let a: &[f64; G] = window[k..k + G].try_into().expect("window");
+    let b: &[f64; G] = window[t - 1 - k..t - 1 - k + G].try_into().expect("window");
+    let mut s = [0.0f64; G];
+    let mut d = [0.0f64; G];
+    for j in 0..G {
+        s[j] = a[j] + b[j];
+        d[j] = a[j] - b[j];
+    }
+    (s, d)
+}
+
 /// Inter-sample peak of `G` consecutive output positions (window `buf`, `taps − 1 + G` long),
 /// by the folded phases: the sums and differences of each tap pair are formed once and feed
 /// every phase, `G` outputs side by side in registers. Every output goes through the same
 /// operations in the same order whatever `G` is, so readings do not depend on how the stream
-/// was cut into blocks.
+/// was cut into blocks. With `NEST`, the nested factor's phases give the second reading.
 #[inline(always)]
-fn outputs_peak<const G: usize, const FMA: bool>(
+fn outputs_peak<const G: usize, const FMA: bool, const NEST: bool>(
     folded: &FoldedPhases,
     buf: &[f64],
     peak: f64,
-) -> f64 {
+    nested: f64,
+) -> (f64, f64) {
     match folded.pairs.len() / (2 * folded.half.max(1)) {
-        0 => outputs_peak_np::<G, 0, FMA>(folded, buf, peak),
-        1 => outputs_peak_np::<G, 1, FMA>(folded, buf, peak),
-        3 => outputs_peak_np::<G, 3, FMA>(folded, buf, peak),
-        _ => outputs_peak_np::<G, 7, FMA>(folded, buf, peak),
+        0 => outputs_peak_np::<G, 0, FMA, NEST>(folded, buf, peak, nested),
+        1 => outputs_peak_np::<G, 1, FMA, NEST>(folded, buf, peak, nested),
+        3 => outputs_peak_np::<G, 3, FMA, NEST>(folded, buf, peak, nested),
+        _ => outputs_peak_np::<G, 7, FMA, NEST>(folded, buf, peak, nested),
     }
 }
 
 /// [`outputs_peak`] for `NP` phase pairs (factor `2·NP + 2`).
 #[inline(always)]
-fn outputs_peak_np<const G: usize, const NP: usize, const FMA: bool>(
+fn outputs_peak_np<const G: usize, const NP: usize, const FMA: bool, const NEST: bool>(
     folded: &FoldedPhases,
     buf: &[f64],
     peak: f64,
-) -> f64 {
+    nested: f64,
+) -> (f64, f64) {
     let h = folded.half;
     let t = 2 * h;
     let mut mid = [0.0f64; G];
     let mut even = [[0.0f64; G]; NP];
     let mut odd = [[0.0f64; G]; NP];
     for k in 0..h {
-        let a: &[f64; G] = buf[k..k + G].try_into().expect("window");
-        let b: &[f64; G] = buf[t - 1 - k..t - 1 - k + G].try_into().expect("window");
-        let mut s = [0.0f64; G];
-        let mut d = [0.0f64; G];
-        for j in 0..G {
-            s[j] = a[j] + b[j];
-            d[j] = a[j] - b[j];
-        }
+        let (s, d) = sums_differences::<G>(buf, t, k);
         let c = folded.middle[k];
         for j in 0..G {
             mid[j] = madd::<FMA>(c, s[j], mid[j]);
@@ -290,12 +466,26 @@ fn outputs_peak_np<const G: usize, const NP: usize, const FMA: bool>(
     for j in 0..G {
         m[j] = mid[j].abs();
     }
+    let mut mn = [0.0f64; G];
+    if NEST && folded.nested_middle {
+        mn = m;
+    }
     for q in 0..NP {
+        let nest = NEST && folded.nested_pairs & (1 << q) != 0;
         for j in 0..G {
-            m[j] = larger(m[j], 0.5 * (even[q][j].abs() + odd[q][j].abs()));
+            let v = 0.5 * (even[q][j].abs() + odd[q][j].abs());
+            m[j] = larger(m[j], v);
+            if nest {
+                mn[j] = larger(mn[j], v);
+            }
         }
     }
-    m.iter().fold(peak, |a, &b| larger(a, b))
+    let nested = if NEST {
+        mn.iter().fold(nested, |a, &b| larger(a, b))
+    } else {
+        nested
+    };
+    (m.iter().fold(peak, |a, &b| larger(a, b)), nested)
 }
 
 #[cfg(test)]
@@ -308,7 +498,7 @@ mod tests {
         let t = 2 * folded.half;
         let peak = larger(peak, abs_max(&buf[t - 1..]));
         (0..buf.len() + 1 - t).fold(peak, |pk, i| {
-            outputs_peak::<1, FMA>(folded, &buf[i..i + t], pk)
+            outputs_peak::<1, FMA, false>(folded, &buf[i..i + t], pk, 0.0).0
         })
     }
 
@@ -339,7 +529,7 @@ mod tests {
                 let mut folded = FoldedPhases::new(it.table());
                 folded.set_portable(portable);
                 let mut buf = vec![0.0; t - 1 + SCAN_MAX_NEW];
-                let (mut skipped, mut evaluated, mut close) = (0, 0, 0);
+                let (mut skipped, mut evaluated, mut close, mut inner) = (0, 0, 0, 0);
                 for (k, chunk) in x.chunks(SCAN_MAX_NEW - 3 * (factor % 5)).enumerate() {
                     buf[t - 1..t - 1 + chunk.len()].copy_from_slice(chunk);
                     let b = &buf[..t - 1 + chunk.len()];
@@ -360,12 +550,19 @@ mod tests {
                     let got = folded.scan(b, peak);
                     let want = all(peak);
                     assert_eq!(got.to_bits(), want.to_bits(), "{factor}x chunk {k}");
-                    let mut bound = [0.0; GROUPS];
+                    let (mut bound, mut reach) = ([0.0; GROUPS], [0.0; GROUPS]);
                     let blocks = (b.len() + 1 - t).div_ceil(GROUP);
-                    group_bounds(&folded, b, &mut bound[..blocks]);
-                    for &v in &bound[..blocks] {
-                        if v <= peak.max(abs_max(&b[t - 1..])) {
+                    group_bounds(&folded, b, &mut bound[..blocks], &mut reach[..blocks]);
+                    let start = peak.max(abs_max(&b[t - 1..]));
+                    for (j, &v) in bound[..blocks].iter().enumerate() {
+                        let i = j * GROUP;
+                        if v <= start {
                             skipped += 1;
+                        } else if i + t - 1 + GROUP <= b.len()
+                            && inner_bound::<false>(&folded, &b[i..i + t - 1 + GROUP], reach[j])
+                                <= start
+                        {
+                            inner += 1;
                         } else {
                             evaluated += 1;
                         }
@@ -373,8 +570,142 @@ mod tests {
                     buf.copy_within(chunk.len()..chunk.len() + t - 1, 0);
                 }
                 // Both kinds of block occur, and chunks whose reading is an inter-sample value.
-                assert!(skipped > 100 && evaluated > 100, "{skipped} / {evaluated}");
+                assert!(
+                    skipped > 100 && evaluated > 100 && inner > 100,
+                    "{skipped} / {inner} / {evaluated}"
+                );
                 assert!(close > 5, "{factor}x: {close} chunks read between samples");
+            }
+        }
+    }
+
+    /// Signals that drive the taps outside the inner pairs hardest: alternating full-scale
+    /// samples (every tap at its largest magnitude, the sign pattern of the sinc's lobes), loud
+    /// tones near Nyquist, and noise. The second bound is at least every reading of its block,
+    /// in both builds.
+    #[test]
+    fn inner_bound_holds_every_reading() {
+        let mut r = 0x9e37_79b9_7f4a_7c15u64;
+        let mut noise = move || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let mut signals: Vec<Vec<f64>> = Vec::new();
+        signals.push(
+            (0..2000)
+                .map(|i| if (i / 3) % 2 == 0 { 1.0 } else { -1.0 })
+                .collect(),
+        );
+        signals.push(
+            (0..2000)
+                .map(|i| if i % 2 == 0 { 0.9 } else { -0.9 })
+                .collect(),
+        );
+        for f in [0.37, 0.45, 0.49] {
+            signals.push(
+                (0..2000)
+                    .map(|i| (std::f64::consts::PI * f * 2.0 * i as f64).sin())
+                    .collect(),
+            );
+        }
+        signals.push((0..2000).map(|_| 2.0 * noise()).collect());
+        signals.push(
+            (0..2000)
+                .map(|_| if noise() > 0.0 { 1.0 } else { -1.0 })
+                .collect(),
+        );
+        for factor in [2, 4, 8, 16] {
+            let it = PolyphaseInterpolator::new(factor, 32, default_kaiser_beta(32));
+            let t = it.taps();
+            for portable in [true, false] {
+                let mut folded = FoldedPhases::new(it.table());
+                folded.set_portable(portable);
+                assert!(folded.outer_gain > 0.0);
+                let mut tight = 0.0f64;
+                for x in &signals {
+                    for i in (0..x.len() - (t - 1 + GROUP)).step_by(5) {
+                        let w = &x[i..i + t - 1 + GROUP];
+                        let reach = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                        let bound = if folded.wide {
+                            inner_bound::<true>(&folded, w, reach)
+                        } else {
+                            inner_bound::<false>(&folded, w, reach)
+                        };
+                        let readings = (0..GROUP).fold(0.0, |m, j| {
+                            let o = &w[j..j + t];
+                            if folded.wide {
+                                outputs_peak::<1, true, false>(&folded, o, m, 0.0).0
+                            } else {
+                                outputs_peak::<1, false, false>(&folded, o, m, 0.0).0
+                            }
+                        });
+                        assert!(readings <= bound, "{factor}x at {i}: {readings} > {bound}");
+                        tight = tight.max(readings / bound);
+                    }
+                }
+                // Not a vacuous bound: some block comes close to it.
+                assert!(tight > 0.8, "{factor}x: at most {tight} of the bound");
+            }
+        }
+    }
+
+    /// The nested reading of one scan is, bit for bit, the reading of a table by the nested
+    /// factor (the sample peak for 1), and the main reading that of [`FoldedPhases::scan`],
+    /// from any running peaks, in both builds.
+    #[test]
+    fn nested_scan_reads_the_smaller_factor_exactly() {
+        let mut r = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = move || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let x: Vec<f64> = (0..30_000)
+            .map(|i| {
+                let level = if i % 7000 < 400 { 1.8 } else { 0.6 };
+                level * noise() + 0.4 * (i as f64 * 0.9).sin()
+            })
+            .collect();
+        let beta = default_kaiser_beta(32);
+        for (factor, nested) in [(8, 4), (8, 2), (8, 1), (16, 8), (16, 4), (4, 2), (2, 1)] {
+            let big = PolyphaseInterpolator::new(factor, 32, beta);
+            let t = big.taps();
+            for portable in [true, false] {
+                let mut both = FoldedPhases::new(big.table());
+                both.nest(factor, nested);
+                both.set_portable(portable);
+                let mut alone = FoldedPhases::new(big.table());
+                alone.set_portable(portable);
+                let mut small = (nested > 1).then(|| {
+                    FoldedPhases::new(PolyphaseInterpolator::new(nested, 32, beta).table())
+                });
+                if let Some(s) = small.as_mut() {
+                    s.set_portable(portable);
+                }
+                let mut buf = vec![0.0; t - 1 + SCAN_MAX_NEW];
+                let (mut pb, mut pn, mut pa, mut ps) = (0.0, 0.0, 0.0, 0.0);
+                for (k, chunk) in x.chunks(SCAN_MAX_NEW - 7).enumerate() {
+                    buf[t - 1..t - 1 + chunk.len()].copy_from_slice(chunk);
+                    let b = &buf[..t - 1 + chunk.len()];
+                    if k % 5 == 4 {
+                        // A new interval on one side only.
+                        pn = 0.0;
+                        ps = 0.0;
+                    }
+                    (pb, pn) = both.scan_nested(b, pb, pn);
+                    pa = alone.scan(b, pa);
+                    ps = match &small {
+                        Some(s) => s.scan(b, ps),
+                        None => ps.max(abs_max(&b[t - 1..])),
+                    };
+                    assert_eq!(pb.to_bits(), pa.to_bits(), "{factor}x chunk {k}");
+                    assert_eq!(pn.to_bits(), ps.to_bits(), "{factor}x/{nested}x chunk {k}");
+                    assert!(pn <= pb, "a nested reading over the full one");
+                    buf.copy_within(chunk.len()..chunk.len() + t - 1, 0);
+                }
             }
         }
     }
