@@ -87,6 +87,20 @@ impl SvfState {
         [v0[0] - 2.0 * c.k * v1[0], v0[1] - 2.0 * c.k * v1[1]]
     }
 
+    /// The integrator states `(ic1, ic2)` of both lanes, for kernels that keep them in
+    /// registers.
+    #[inline]
+    pub(crate) fn states(&self) -> (Pair, Pair) {
+        (self.ic1, self.ic2)
+    }
+
+    /// Sets what [`SvfState::states`] reads.
+    #[inline]
+    pub(crate) fn set_states(&mut self, ic1: Pair, ic2: Pair) {
+        self.ic1 = ic1;
+        self.ic2 = ic2;
+    }
+
     /// Flushes state too small to matter to zero (call at fixed sample positions).
     #[inline]
     pub fn flush(&mut self) {

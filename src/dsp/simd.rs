@@ -8,11 +8,19 @@
 //! Both builds do the same IEEE operations in the same order (no fused multiply-add: Rust never
 //! contracts `a * b + c` on its own), so they give the same bits; setting `STEMGRAPH_SIMD=portable`
 //! forces the portable build (tests compare the two).
+//!
+//! A few kernels whose every frame is a long dependency chain (the compressor's logarithm and
+//! exponential) have a third build, for AVX-512F ([`avx512`]): eight frames per instruction keep
+//! twice as many chains in flight. The same operations lane by lane again: the same bits;
+//! `STEMGRAPH_SIMD=avx2` keeps the AVX2 builds.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// 0: not decided yet; 1: portable; 2: AVX2; 3: AVX2 and fused multiply-add.
 static LEVEL: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the AVX-512 builds of the few kernels that have one run (decided with [`LEVEL`]).
+static WIDE: AtomicBool = AtomicBool::new(false);
 
 /// Decides which builds run (reads `STEMGRAPH_SIMD`, asks the CPU), once. Control side only:
 /// the graph compiler, the processor registry and the command line call it before anything is
@@ -35,9 +43,24 @@ pub fn avx2() -> bool {
     LEVEL.load(Ordering::Relaxed) >= 2
 }
 
+/// Whether the AVX-512 builds run: the AVX2 builds do, the CPU has AVX-512F and
+/// `STEMGRAPH_SIMD` is not `avx2` (which keeps the AVX2 builds, for comparisons). They do the
+/// same IEEE operations lane by lane as the others (eight lanes instead of four): the same bits.
+/// A load, like [`avx2`].
+#[inline]
+pub fn avx512() -> bool {
+    avx2() && WIDE.load(Ordering::Relaxed)
+}
+
 #[cold]
 fn decide() {
-    let portable = std::env::var_os("STEMGRAPH_SIMD").is_some_and(|v| v == "portable");
+    let simd = std::env::var_os("STEMGRAPH_SIMD");
+    let portable = simd.as_ref().is_some_and(|v| v == "portable");
+    #[cfg(target_arch = "x86_64")]
+    WIDE.store(
+        simd.as_ref().is_none_or(|v| v != "avx2") && std::arch::is_x86_feature_detected!("avx512f"),
+        Ordering::Relaxed,
+    );
     #[cfg(target_arch = "x86_64")]
     let level = if portable || !std::arch::is_x86_feature_detected!("avx2") {
         1

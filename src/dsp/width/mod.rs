@@ -15,6 +15,9 @@
 //! `E[LR]/√(E[L²]·E[R²])` with exponential averages of time constant 300 ms, updated every 64
 //! samples (0 in silence).
 
+#[cfg(target_arch = "x86_64")]
+mod pipeline;
+
 use crate::dsp::crossover::{lr_sections, SvfState};
 use crate::dsp::dynamics::core::{pole, Cached, CHUNK};
 use crate::dsp::filters::SvfCoefs;
@@ -119,6 +122,17 @@ impl MonoMaker {
     /// forwarding).
     #[inline(always)]
     fn run(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { pipeline::run(self, l, r, w) };
+        }
+        self.run_portable(l, r, w)
+    }
+
+    /// [`MonoMaker::run`] without AVX2.
+    #[inline(always)]
+    fn run_portable(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64) {
         let n = l.len().min(r.len());
         let mut m = self.clone();
         // What each section handed the next at the previous step, and the mids in flight.
@@ -339,10 +353,13 @@ impl Processor for Width {
 mod tests {
     use super::*;
 
-    /// The pipelined stretch gives the frame-by-frame path's samples and leaves its state, at
-    /// every length (shorter than the pipeline too) and across calls.
-    #[test]
-    fn the_pipeline_is_the_frame_by_frame_path() {
+    /// Runs `path` and the frame-by-frame path side by side over stretches of every length
+    /// (shorter than the pipeline, across the AVX2 kernel's 64-frame stretches), with the
+    /// crossover moved and the state flushed between some of them, on noise and on tiny values
+    /// near the flush threshold: the same samples and the same state after every call.
+    fn same_as_frame_by_frame(
+        path: impl Fn(&mut MonoMaker, &mut [f64], &mut [f64], &dyn Fn(usize) -> f64),
+    ) {
         let mut seed = 0x853c_49e6_748f_ea9bu64;
         let mut noise = move || {
             seed ^= seed << 13;
@@ -353,24 +370,53 @@ mod tests {
         let mut piped = MonoMaker::new();
         piped.coefs = lr_sections::<2>(150.0, 44_100.0);
         let mut framed = piped.clone();
-        for len in [0, 1, 2, 3, 4, 5, 17, 64, 0, 3, 1000] {
-            let l: Vec<f64> = (0..len).map(|_| noise()).collect();
-            let r: Vec<f64> = (0..len).map(|_| 0.3 * noise()).collect();
+        let lens = [
+            0, 1, 2, 3, 4, 5, 6, 7, 17, 64, 0, 3, 65, 128, 130, 1000, 63, 200,
+        ];
+        for (call, len) in lens.into_iter().enumerate() {
+            let scale = if call % 5 == 4 { 1e-29 } else { 1.0 };
+            let l: Vec<f64> = (0..len).map(|_| scale * noise()).collect();
+            let r: Vec<f64> = (0..len).map(|_| 0.3 * scale * noise()).collect();
             let w = |i: usize| 0.9 + 0.001 * i as f64;
             let (mut pl, mut pr) = (l.clone(), r.clone());
-            piped.run(&mut pl, &mut pr, w);
+            path(&mut piped, &mut pl, &mut pr, &w);
             let (mut fl, mut fr) = (l.clone(), r.clone());
             for i in 0..len {
                 let (mid, side) = framed.process(0.5 * (l[i] + r[i]), 0.5 * (l[i] - r[i]));
                 fl[i] = mid + w(i) * side;
                 fr[i] = mid - w(i) * side;
             }
-            assert_eq!((&pl, &pr), (&fl, &fr), "{len} frames");
+            assert_eq!((&pl, &pr), (&fl, &fr), "call {call}: {len} frames");
             assert_eq!(
                 format!("{piped:?}"),
                 format!("{framed:?}"),
-                "state after {len}"
+                "state after call {call} ({len} frames)"
             );
+            if call % 3 == 2 {
+                piped.flush();
+                framed.flush();
+            }
+            if call == 9 {
+                let c = lr_sections::<2>(90.0 + call as f64, 48_000.0);
+                piped.coefs = c;
+                framed.coefs = c;
+            }
         }
+    }
+
+    #[test]
+    fn the_pipeline_is_the_frame_by_frame_path() {
+        same_as_frame_by_frame(|m, l, r, w| m.run_portable(l, r, w));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_wavefront_is_the_frame_by_frame_path() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            assert!(std::env::var_os("CI").is_none(), "CI machines have AVX2");
+            return;
+        }
+        // SAFETY: the CPU has AVX2 (checked above).
+        same_as_frame_by_frame(|m, l, r, w| unsafe { pipeline::run(m, l, r, w) });
     }
 }
