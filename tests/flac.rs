@@ -360,14 +360,14 @@ fn a_loud_24_bit_master_is_no_larger_than_its_pcm() {
     );
 }
 
-/// The patched flacenc (vendor/flacenc/PATCHED.md) runs its LPC estimate, residual and Rice
-/// search in copies compiled for AVX2 and FMA: the FLAC bytes are those of the portable build,
-/// for quiet, loud, and silent passages at both word lengths.
+/// The patched flacenc (vendor/flacenc/PATCHED.md) estimates each subframe's LPC with the CPU's
+/// FMA unit: the FLAC bytes are those of the unpatched loop (fused multiply-adds by calls), for
+/// quiet, loud, and silent passages at both word lengths.
 #[test]
 fn the_fma_unit_encodes_the_portable_bytes() {
     #[cfg(target_arch = "x86_64")]
-    if !std::arch::is_x86_feature_detected!("fma") || !std::arch::is_x86_feature_detected!("avx2") {
-        eprintln!("note: this CPU has no FMA: both encodes take the portable build");
+    if !std::arch::is_x86_feature_detected!("fma") {
+        eprintln!("note: this CPU has no FMA: both encodes take the portable loop");
     }
     let dir = tempfile::tempdir().unwrap();
     for bits in [16, 24] {
@@ -398,7 +398,7 @@ fn the_fma_unit_encodes_the_portable_bytes() {
     // are quantized): the auto-correlation itself is the same, bit for bit, on windowed signals
     // of every scale, at every order flacenc allows (up to 24 coefficients, 25 lags).
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    for len in [9, 12, 13, 14, 100, 4096] {
+    for len in [9, 100, 4096] {
         for scale in [1e-3f32, 1.0, 8_388_607.0] {
             let signal: Vec<f32> = (0..len)
                 .map(|i| {
@@ -409,7 +409,7 @@ fn the_fma_unit_encodes_the_portable_bytes() {
                     scale * ((i as f32 * 0.05).sin() * 0.7 + noise)
                 })
                 .collect();
-            for order in [1, 4, 5, 9, 12, 13, 25] {
+            for order in [1, 9, 13, 25] {
                 if order > len {
                     continue;
                 }
@@ -420,11 +420,7 @@ fn the_fma_unit_encodes_the_portable_bytes() {
                     flacenc::force_portable_lpc(false);
                     dest.iter().map(|x| x.to_bits()).collect::<Vec<u64>>()
                 };
-                assert_eq!(
-                    corr(false),
-                    corr(true),
-                    "{len} samples at {scale}, order {order}"
-                );
+                assert_eq!(corr(false), corr(true), "{len} samples at {scale}, order {order}");
             }
         }
     }
