@@ -272,9 +272,9 @@ impl Compressor {
     }
 
     /// Fast path, phase 3: the gains from the smoothed reductions `g`, applied to frames
-    /// `k..k + n`; the track's new state; the chunk's end. A chunk whose reductions are all 0
-    /// (the compressor fully released) has one gain, that of 0 dB of reduction: computed once,
-    /// and not applied at all when it is exactly 1.
+    /// `k..k + n`; the track's new state and the chunk's largest reduction; the chunk's end. A
+    /// chunk whose reductions are all 0 (the compressor fully released) has one gain, that of
+    /// 0 dB of reduction: computed once, and not applied at all when it is exactly 1.
     fn fast_finish(
         &mut self,
         audio: &mut AudioMut<'_>,
@@ -282,10 +282,12 @@ impl Compressor {
         n: usize,
         f: &Fast,
         g: &Chunk,
-        state: f64,
+        (state, largest): (f64, f64),
     ) {
         self.stage.set_single_state(state, self.channels);
-        if g[..n].iter().fold(true, |z, &g| z & (g == 0.0)) {
+        // Reductions are never negative (nor NaN: targets are finite), so the largest is 0
+        // exactly when all are.
+        if largest == 0.0 {
             // What `apply2_impl` computes for g = 0, for every frame.
             let gain = fastmath::db_to_amp(f.track.makeup_db - 0.0);
             let factor = (1.0 - f.mix) + f.mix * gain;
@@ -611,7 +613,7 @@ fn run_group<const K: usize>(
             let m = members[k].as_mut().expect("a full group");
             let c = batch_kind::<Compressor>(&mut *m.processor);
             max_gr[k] = max_gr[k].max(fmax(0.0, max[k]));
-            c.fast_finish(&mut m.audio, k0, n, &fasts[k], &g[k], state[k]);
+            c.fast_finish(&mut m.audio, k0, n, &fasts[k], &g[k], (state[k], max[k]));
         }
         k0 += n;
     }
@@ -663,7 +665,7 @@ impl Processor for Compressor {
                 let mut state = [self.stage.single_state()];
                 let max = ballistics::<1>(&mut state, &mut g, n, &[fast.track]);
                 max_gr = max_gr.max(fmax(0.0, max[0]));
-                self.fast_finish(audio, k, n, &fast, &g[0], state[0]);
+                self.fast_finish(audio, k, n, &fast, &g[0], (state[0], max[0]));
                 k += n;
             }
             self.telemetry.set_block(0, max_gr, frames);
