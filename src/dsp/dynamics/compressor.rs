@@ -272,9 +272,9 @@ impl Compressor {
     }
 
     /// Fast path, phase 3: the gains from the smoothed reductions `g`, applied to frames
-    /// `k..k + n`; the track's new state; the chunk's end. A chunk whose reductions are all 0
-    /// (the compressor fully released) has one gain, that of 0 dB of reduction: computed once,
-    /// and not applied at all when it is exactly 1.
+    /// `k..k + n`; the track's new state and the chunk's largest reduction; the chunk's end. A
+    /// chunk whose reductions are all 0 (the compressor fully released) has one gain, that of
+    /// 0 dB of reduction: computed once, and not applied at all when it is exactly 1.
     fn fast_finish(
         &mut self,
         audio: &mut AudioMut<'_>,
@@ -282,10 +282,12 @@ impl Compressor {
         n: usize,
         f: &Fast,
         g: &Chunk,
-        state: f64,
+        (state, largest): (f64, f64),
     ) {
         self.stage.set_single_state(state, self.channels);
-        if g[..n].iter().fold(true, |z, &g| z & (g == 0.0)) {
+        // Reductions are never negative (nor NaN: targets are finite), so the largest is 0
+        // exactly when all are.
+        if largest == 0.0 {
             // What `apply2_impl` computes for g = 0, for every frame.
             let gain = fastmath::db_to_amp(f.track.makeup_db - 0.0);
             let factor = (1.0 - f.mix) + f.mix * gain;
@@ -406,6 +408,86 @@ fn apply2_avx512(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64)
 // The logarithm and the exponential are long dependency chains per frame: eight frames per
 // instruction (AVX-512) keep twice as many of them in flight in the same scheduler as four.
 
+/// The ballistics of a group: more than four tracks (made only when the CPU has AVX2) in
+/// [`ballistics_x8`].
+fn group_ballistics<const K: usize>(
+    state: &mut [f64; K],
+    g: &mut [Chunk; K],
+    n: usize,
+    coefs: &[TrackCoefs; K],
+) -> [f64; K] {
+    #[cfg(target_arch = "x86_64")]
+    if K > 4 && crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { ballistics_x8::<K>(state, g, n, coefs) };
+    }
+    ballistics::<K>(state, g, n, coefs)
+}
+
+/// [`ballistics`] of up to eight tracks in two AVX2 registers (lanes past `K` repeat the last
+/// track and are not stored): the same operations lane by lane as `core::smooth`, so the same
+/// bits; two recursions of a multiply, an add and a blend per frame for all of them.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn ballistics_x8<const K: usize>(
+    state: &mut [f64; K],
+    g: &mut [Chunk; K],
+    n: usize,
+    coefs: &[TrackCoefs; K],
+) -> [f64; K] {
+    use std::arch::x86_64::*;
+    let track = |h: usize, j: usize| (4 * h + j).min(K - 1);
+    let lanes = |f: &dyn Fn(usize) -> f64, h: usize| {
+        _mm256_set_pd(
+            f(track(h, 3)),
+            f(track(h, 2)),
+            f(track(h, 1)),
+            f(track(h, 0)),
+        )
+    };
+    let each =
+        |f: fn(&TrackCoefs) -> f64| [lanes(&|k| f(&coefs[k]), 0), lanes(&|k| f(&coefs[k]), 1)];
+    let (a0, a1) = (each(|c| c.attack.0), each(|c| c.attack.1));
+    let (r0, r1) = (each(|c| c.release.0), each(|c| c.release.1));
+    let mut st = [lanes(&|k| state[k], 0), lanes(&|k| state[k], 1)];
+    let mut max = [_mm256_setzero_pd(); 2];
+    let halves = K.div_ceil(4);
+    for i in 0..n.min(CHUNK) {
+        for h in 0..halves {
+            let t = lanes(&|k| g[k][i], h);
+            let s = st[h];
+            let up = _mm256_add_pd(_mm256_mul_pd(a0[h], s), _mm256_mul_pd(a1[h], t));
+            let down = _mm256_add_pd(_mm256_mul_pd(r0[h], s), _mm256_mul_pd(r1[h], t));
+            let s = _mm256_blendv_pd(down, up, _mm256_cmp_pd::<_CMP_GT_OQ>(t, s));
+            st[h] = s;
+            // `fmax(max, s)`: vmaxpd returns its first operand only when it is the greater.
+            max[h] = _mm256_max_pd(max[h], s);
+            let mut out = [0.0f64; 4];
+            // SAFETY: four doubles.
+            unsafe { _mm256_storeu_pd(out.as_mut_ptr(), s) };
+            for (j, &v) in out.iter().enumerate() {
+                if 4 * h + j < K {
+                    g[4 * h + j][i] = v;
+                }
+            }
+        }
+    }
+    let mut all = [[0.0f64; 4]; 2];
+    let mut top = [[0.0f64; 4]; 2];
+    for h in 0..2 {
+        // SAFETY: four doubles each.
+        unsafe {
+            _mm256_storeu_pd(all[h].as_mut_ptr(), st[h]);
+            _mm256_storeu_pd(top[h].as_mut_ptr(), max[h]);
+        }
+    }
+    *state = std::array::from_fn(|k| all[k / 4][k % 4]);
+    std::array::from_fn(|k| top[k / 4][k % 4])
+}
+
 fn peak_targets(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx512() {
@@ -474,8 +556,8 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
             continue;
         }
         // Four recursions side by side keep the floating-point units busy; more spill out of
-        // the registers.
-        let k = k.min(4);
+        // the registers, unless the AVX2 kernel takes them (up to eight: two registers).
+        let k = k.min(if crate::dsp::simd::avx2() { 8 } else { 4 });
         let mut members: [Option<&mut BatchItem<'_>>; MAX_BATCH] = Default::default();
         let mut fasts = [fast[j].expect("fast"); MAX_BATCH];
         let mut slot = 0;
@@ -490,7 +572,11 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
         match k {
             2 => run_group::<2>(&mut members, &fasts),
             3 => run_group::<3>(&mut members, &fasts),
-            _ => run_group::<4>(&mut members, &fasts),
+            4 => run_group::<4>(&mut members, &fasts),
+            5 => run_group::<5>(&mut members, &fasts),
+            6 => run_group::<6>(&mut members, &fasts),
+            7 => run_group::<7>(&mut members, &fasts),
+            _ => run_group::<8>(&mut members, &fasts),
         }
     }
     for (j, item) in items.iter_mut().enumerate() {
@@ -522,12 +608,12 @@ fn run_group<const K: usize>(
             c.fast_targets(&m.audio, &params, k0, n, &fasts[k], &mut g[k]);
             state[k] = c.stage.single_state();
         }
-        let max = ballistics::<K>(&mut state, &mut g, n, &coefs);
+        let max = group_ballistics::<K>(&mut state, &mut g, n, &coefs);
         for k in 0..K {
             let m = members[k].as_mut().expect("a full group");
             let c = batch_kind::<Compressor>(&mut *m.processor);
             max_gr[k] = max_gr[k].max(fmax(0.0, max[k]));
-            c.fast_finish(&mut m.audio, k0, n, &fasts[k], &g[k], state[k]);
+            c.fast_finish(&mut m.audio, k0, n, &fasts[k], &g[k], (state[k], max[k]));
         }
         k0 += n;
     }
@@ -579,7 +665,7 @@ impl Processor for Compressor {
                 let mut state = [self.stage.single_state()];
                 let max = ballistics::<1>(&mut state, &mut g, n, &[fast.track]);
                 max_gr = max_gr.max(fmax(0.0, max[0]));
-                self.fast_finish(audio, k, n, &fast, &g[0], state[0]);
+                self.fast_finish(audio, k, n, &fast, &g[0], (state[0], max[0]));
                 k += n;
             }
             self.telemetry.set_block(0, max_gr, frames);
@@ -877,5 +963,56 @@ mod simd_tests {
             builds > 0 || std::env::var_os("CI").is_none(),
             "no SIMD build compared"
         );
+    }
+
+    /// Groups of five to eight tracks in the AVX2 registers smooth as the generic recursion
+    /// does, bit for bit: states, smoothed reductions and maxima, over whole and partial chunks.
+    #[test]
+    fn wide_ballistics_are_the_generic_ones() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            assert!(std::env::var_os("CI").is_none(), "CI machines have AVX2");
+            return;
+        }
+        fn check<const K: usize>() {
+            let coefs: [TrackCoefs; K] = std::array::from_fn(|k| TrackCoefs {
+                curve: StaticCurve::new(-20.0, 3.0, 6.0, f64::INFINITY),
+                attack: pair(0.5 + 0.05 * k as f64),
+                release: pair(0.99 - 0.01 * k as f64),
+                makeup_db: 0.0,
+            });
+            let targets = |k: usize, c: usize| -> Chunk {
+                std::array::from_fn(|i| {
+                    let x = ((i + 64 * c) as f64 * (0.07 + 0.01 * k as f64)).sin();
+                    if x > 0.3 {
+                        12.0 * x
+                    } else {
+                        0.0
+                    }
+                })
+            };
+            let (mut s0, mut s1) = ([0.0; K], [0.0; K]);
+            for (c, n) in [64, 17, 64, 1, 0, 64].into_iter().enumerate() {
+                let mut g0: [Chunk; K] = std::array::from_fn(|k| targets(k, c));
+                let mut g1 = g0;
+                let m0 = ballistics::<K>(&mut s0, &mut g0, n, &coefs);
+                // SAFETY: the CPU has AVX2 (checked above).
+                let m1 = unsafe { ballistics_x8::<K>(&mut s1, &mut g1, n, &coefs) };
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&s0), bits(&s1), "{K} tracks, chunk {c}: states");
+                assert_eq!(bits(&m0), bits(&m1), "{K} tracks, chunk {c}: maxima");
+                for k in 0..K {
+                    assert_eq!(
+                        bits(&g0[k]),
+                        bits(&g1[k]),
+                        "{K} tracks, chunk {c}, track {k}"
+                    );
+                }
+            }
+            assert!(s0.iter().all(|&s| s > 0.0), "the tracks reduce");
+        }
+        check::<5>();
+        check::<6>();
+        check::<7>();
+        check::<8>();
     }
 }
