@@ -269,6 +269,42 @@ fn a_first_drive_that_lands_is_kept_as_the_final_pass() {
     );
 }
 
+/// The speculative pass measures its output on the report's tap of the output (K-weighted beside
+/// the report's own meter) or, without a report, from the output's blocks: the same loudness to
+/// the bit, so the same solve and the same deliverables, kept or missed.
+#[test]
+fn the_speculative_measurement_is_the_same_with_or_without_a_report() {
+    use stemgraph::render::speculate::Speculate;
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = demo_recipe(dir.path());
+    let files = ["stemgraph demo 24bit.wav", "stemgraph demo 16bit 44k1.wav"];
+    let mut session = load_recipe(&recipe).unwrap();
+    for target in ["-23", "-9"] {
+        session
+            .apply_override(&format!("master.target_lufs={target}"))
+            .unwrap();
+        let mut rendered = Vec::new();
+        for report in [true, false] {
+            let out = dir.path().join(format!("{target}_{report}"));
+            let mut opts = RenderOptions::new(&out);
+            opts.speculate = Speculate::Always;
+            opts.report = report;
+            let result = render(&session, opts).unwrap();
+            let t = result.target.clone().expect("a target was set");
+            rendered.push((
+                t.drive_db.to_bits(),
+                t.integrated_lufs.to_bits(),
+                t.tail_passes,
+                files.map(|f| std::fs::read(out.join(f)).unwrap()),
+            ));
+        }
+        assert!(
+            rendered[0] == rendered[1],
+            "target {target}: the renders differ"
+        );
+    }
+}
+
 /// Every file under `dir`.
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

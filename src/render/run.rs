@@ -13,6 +13,7 @@ use super::report::{CollectedMeters, NodeTaps};
 use super::sink_thread::SinkThread;
 use super::tail::TailTrim;
 use super::{target, RenderContext, RenderError, RenderOptions, RenderResult};
+use crate::analysis::meters::LoudnessMeter;
 use crate::dsp::{AudioMut, AudioRef};
 use crate::engine::parallel::{self, BlockSource, RunSettings};
 use crate::engine::Schedule;
@@ -97,6 +98,10 @@ pub(crate) struct Observe<'a> {
     pub each_block: &'a mut dyn FnMut(&str, AudioRef<'_>) -> Result<(), RenderError>,
     /// Run to the end of the inputs (an observer that records the whole stream).
     pub to_the_end: bool,
+    /// A loudness meter of an output's blocks as `each_block` sees them, given back in place
+    /// after the pass: with a report, and `to_the_end`, the report's tap on that output feeds
+    /// it, K-weighted beside the tap's own meter (the same figures in less time).
+    pub loudness: Option<(&'a str, &'a mut Option<LoudnessMeter>)>,
 }
 
 /// A graph run over its streams, its deliverables written but not yet finished.
@@ -147,6 +152,12 @@ impl Pass {
         if let Some(c) = collector.as_mut() {
             c.watch(&schedule);
         }
+        let twinned = twin_loudness(
+            &mut schedule,
+            collector.as_ref(),
+            &mut observe,
+            input_frames,
+        );
         let rate = f64::from(sample_rate);
         let channels: Vec<usize> = (0..schedule.output_count())
             .map(|o| schedule.output(o, 0).channels())
@@ -206,6 +217,11 @@ impl Pass {
                     if let Some(obs) = observe.as_mut() {
                         (obs.each_block)(&output_ids[o], block)?;
                         to_the_end = obs.to_the_end;
+                        if let Some((id, Some(meter))) = obs.loudness.as_mut() {
+                            if output_ids[o] == *id {
+                                with_planes(block, |p| meter.push(p));
+                            }
+                        }
                     }
                     trim.push(o, pos, block, &mut write)?;
                     if trim.done() && !to_the_end {
@@ -222,6 +238,14 @@ impl Pass {
         let sinks = sinks?;
         let tail = ran?;
         let mut taps = schedule.take_taps();
+        if twinned {
+            if let (Some(c), Some((_, slot))) = (
+                collector.as_ref(),
+                observe.as_mut().and_then(|o| o.loudness.as_mut()),
+            ) {
+                **slot = c.take_twin(&mut taps);
+            }
+        }
         let meters = collector.map(|c| c.finish(&mut taps, frames_done.get()));
         let non_finite = stems_non_finite(session, &streams);
         warnings.extend(non_finite_warnings(&non_finite, rate));
@@ -262,6 +286,56 @@ impl Pass {
             self.meters,
         ))
     }
+}
+
+/// Hands the loudness meter of `observe` (if any, and the pass runs to the end) to the report's
+/// tap on its output, to measure the frames the runner hands on from it (latency trimmed, the
+/// song and the tail: `input_frames` of the inputs); whether it did.
+fn twin_loudness(
+    schedule: &mut Schedule,
+    collector: Option<&super::report::ReportCollector>,
+    observe: &mut Option<Observe<'_>>,
+    input_frames: u64,
+) -> bool {
+    let (Some(c), Some(obs)) = (collector, observe.as_mut()) else {
+        return false;
+    };
+    let Some((id, slot)) = obs.loudness.as_mut() else {
+        return false;
+    };
+    let Some(o) = (0..schedule.output_count()).find(|&o| schedule.output_slot(o).id == *id) else {
+        return false;
+    };
+    if !obs.to_the_end {
+        return false;
+    }
+    let Some(meter) = slot.take() else {
+        return false;
+    };
+    let from = schedule.output_slot(o).latency as u64;
+    let to = from + input_frames + schedule.tail() as u64;
+    match c.twin(schedule, id, meter, from, to) {
+        Ok(()) => true,
+        Err(meter) => {
+            **slot = Some(meter);
+            false
+        }
+    }
+}
+
+/// Runs `f` on the channels of `b` as slices (without allocating for up to
+/// [`crate::dsp::buffer::MAX_CHANNELS`]).
+fn with_planes<R>(b: AudioRef<'_>, f: impl FnOnce(&[&[f64]]) -> R) -> R {
+    use crate::dsp::buffer::MAX_CHANNELS;
+    if b.channels() > MAX_CHANNELS {
+        let planes: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
+        return f(&planes);
+    }
+    let mut planes: [&[f64]; MAX_CHANNELS] = Default::default();
+    for (c, p) in planes.iter_mut().enumerate().take(b.channels()) {
+        *p = b.channel(c);
+    }
+    f(&planes[..b.channels()])
 }
 
 /// The run stage: the full graph over the stems, into the deliverables, or, with a loudness

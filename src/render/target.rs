@@ -709,14 +709,13 @@ fn speculative_pass(
     let mut streams = vec![spill_stream(spill)?];
     let mode = readings.for_speculation(drive);
     readings.attach(&mut g, tail, drive, mode, &mut streams)?;
-    let mut meter = LoudnessMeter::new(f64::from(spill.sample_rate), spill.channels);
-    let mut each_block = |id: &str, b: crate::dsp::AudioRef<'_>| -> Result<(), RenderError> {
-        if id == tail.output {
-            let planar: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
-            meter.push(&planar);
-        }
-        Ok(())
-    };
+    // The output's loudness as a measuring pass measures it: on the report's tap of the output
+    // when there is one (K-weighted beside the report's own meter), else from its blocks.
+    let mut meter = Some(LoudnessMeter::new(
+        f64::from(spill.sample_rate),
+        spill.channels,
+    ));
+    let mut each_block = |_: &str, _: crate::dsp::AudioRef<'_>| Ok(());
     let pass = Pass::run(
         ctx.session,
         &g,
@@ -728,9 +727,11 @@ fn speculative_pass(
         Some(Observe {
             each_block: &mut each_block,
             to_the_end: true,
+            loudness: Some((&tail.output, &mut meter)),
         }),
     )?;
-    Ok((pass, meter.integrated_lufs()))
+    let lufs = meter.expect("given back after the pass").integrated_lufs();
+    Ok((pass, lufs))
 }
 
 /// The ceiling of limiter `id` as the recipe sets it (the limiter's default otherwise).
