@@ -278,6 +278,17 @@ impl Schedule {
         &mut *self.taps[i]
     }
 
+    /// The id of the node tap `i` observes, and how many taps there are (`tap_node(i)` for `i`
+    /// under [`Self::tap_count`]).
+    pub fn tap_node(&self, i: usize) -> &str {
+        &self.tap_nodes[i]
+    }
+
+    /// How many taps the schedule has.
+    pub fn tap_count(&self) -> usize {
+        self.taps.len()
+    }
+
     /// Removes and returns the taps (with the node each observed), e.g. at the end of a render.
     pub fn take_taps(&mut self) -> Vec<(String, Box<dyn Tap>)> {
         let taps = std::mem::take(&mut self.taps);

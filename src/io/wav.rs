@@ -378,6 +378,70 @@ fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u
     (n, clipped)
 }
 
+/// The first frames of a stereo block [`quantize`]d into interleaved integers (`out`: L R L R
+/// …), four at a time with AVX2 on CPUs that have it (the scalar path's rounding and clipping,
+/// operation for operation): returns the frames done (a multiple of 4, the rest is the
+/// caller's) and the samples clipped. For encoders that take integers (FLAC).
+pub fn stereo_ints_fast(l: &[f64], r: &[f64], bits: u32, out: &mut [i32]) -> (usize, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { stereo_ints_avx2(l, r, bits, out) };
+    }
+    let _ = (l, r, bits, out);
+    (0, 0)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn stereo_ints_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [i32]) -> (usize, u64) {
+    use std::arch::x86_64::*;
+    let scale = (1u64 << (bits - 1)) as f64;
+    let vscale = _mm256_set1_pd(scale);
+    let fast_limit = _mm256_set1_pd(2_251_799_813_685_248.0);
+    let sign = _mm256_set1_pd(-0.0);
+    let frames = l.len().min(r.len()).min(out.len() / 2);
+    let mut clipped = 0u64;
+    let mut n = 0;
+    while n + 4 <= frames {
+        // SAFETY: frames n .. n + 4 are in `l` and `r`.
+        let (pl, pr) = unsafe {
+            (
+                _mm256_mul_pd(_mm256_loadu_pd(l.as_ptr().add(n)), vscale),
+                _mm256_mul_pd(_mm256_loadu_pd(r.as_ptr().add(n)), vscale),
+            )
+        };
+        // NaN and huge values take the scalar path (its libm::round and NaN handling).
+        let small = _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, pl), fast_limit),
+            _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, pr), fast_limit),
+        );
+        if _mm256_movemask_pd(small) != 0b1111 {
+            for k in n..n + 4 {
+                for (c, x) in [l[k], r[k]].into_iter().enumerate() {
+                    let (v, clip) = quantize(x, bits);
+                    clipped += u64::from(clip);
+                    out[2 * k + c] = v;
+                }
+            }
+            n += 4;
+            continue;
+        }
+        let (il, cl) = quantize4(pl, scale);
+        let (ir, cr) = quantize4(pr, scale);
+        clipped +=
+            u64::from((_mm256_movemask_pd(cl).count_ones()) + _mm256_movemask_pd(cr).count_ones());
+        let dst = &mut out[2 * n..2 * n + 8];
+        // SAFETY: the two 16-byte stores fill `dst` (8 integers): frames in order.
+        unsafe {
+            _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_unpacklo_epi32(il, ir));
+            _mm_storeu_si128(dst.as_mut_ptr().add(4).cast(), _mm_unpackhi_epi32(il, ir));
+        }
+        n += 4;
+    }
+    (n, clipped)
+}
+
 impl WavOutput {
     /// Starts writing `dest` (through a temporary file), refusing any path in `protected`.
     pub fn create(
@@ -693,6 +757,26 @@ mod simd_tests {
             let want = encode_with(true);
             assert!(want.1 > 100, "the signal clips");
             assert_eq!(encode_with(false), want, "{format:?}");
+            // The integers for FLAC: each frame's pair is `quantize`'s.
+            let (l, r) = (b.view(frames).channel(0), b.view(frames).channel(1));
+            let mut ints = vec![0i32; 2 * frames];
+            let (done, clipped) = stereo_ints_fast(l, r, format.bits(), &mut ints);
+            if crate::dsp::simd::avx2() {
+                assert_eq!(done, frames / 4 * 4, "AVX2 does the frames in fours");
+            }
+            let mut want_clipped = 0;
+            for n in 0..done {
+                for (c, x) in [l[n], r[n]].into_iter().enumerate() {
+                    let (v, clip) = quantize(x, format.bits());
+                    want_clipped += u64::from(clip);
+                    assert_eq!(
+                        ints[2 * n + c],
+                        v,
+                        "{format:?} frame {n} channel {c}: {x:e}"
+                    );
+                }
+            }
+            assert_eq!(clipped, want_clipped, "{format:?}");
         }
     }
 

@@ -62,6 +62,17 @@ pub struct MeterTap {
     limit: u64,
     /// Frames seen so far.
     seen: u64,
+    /// A second loudness meter of the same signal over other frames ([`ReportCollector::twin`]).
+    twin: Option<Twin>,
+}
+
+/// A loudness meter a [`MeterTap`] feeds beside its own: frames `from..to` of what it observes
+/// (an output latency-trimmed), K-weighted in the same pass as the tap's meter
+/// ([`LoudnessMeter::push_pair`]).
+struct Twin {
+    loudness: LoudnessMeter,
+    from: u64,
+    to: u64,
 }
 
 /// A fresh, non-zero collector id.
@@ -86,6 +97,7 @@ impl MeterTap {
             owner: 0,
             limit: u64::MAX,
             seen: 0,
+            twin: None,
         }
     }
 
@@ -122,17 +134,55 @@ impl Tap for MeterTap {
             self.mismatched += 1;
             return;
         }
-        let n = (audio.frames() as u64).min(self.limit - self.seen.min(self.limit)) as usize;
-        self.seen += audio.frames() as u64;
-        if n == 0 {
+        let frames = audio.frames();
+        let n = (frames as u64).min(self.limit - self.seen.min(self.limit)) as usize;
+        let at = self.seen;
+        self.seen += frames as u64;
+        let mut whole: [&[f64]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
+        for (c, p) in whole.iter_mut().enumerate().take(ch) {
+            *p = audio.channel(c);
+        }
+        let whole = &whole[..ch];
+        // The twin's frames of this block.
+        let (t0, t1) = match &self.twin {
+            Some(t) => {
+                let local = |f: u64| (f.max(at) - at).min(frames as u64) as usize;
+                (local(t.from), local(t.to))
+            }
+            None => (0, 0),
+        };
+        if n == 0 && t0 == t1 {
             return;
         }
-        let mut planar: [&[f64]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
-        for (c, p) in planar.iter_mut().enumerate().take(ch) {
-            *p = &audio.channel(c)[..n];
+        let part = |a: usize, b: usize| {
+            let mut p: [&[f64]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
+            for (c, s) in p.iter_mut().enumerate().take(ch) {
+                *s = &whole[c][a..b];
+            }
+            p
+        };
+        // Both meters over the frames both take, each alone over the rest (each meter's
+        // frames stay in order).
+        let (lo, hi) = (t0.min(n), t1.min(n).max(t0.min(n)));
+        match self.twin.as_mut() {
+            Some(t) if hi > lo => {
+                self.loudness.push(&part(0, lo)[..ch]);
+                LoudnessMeter::push_pair(
+                    &mut self.loudness,
+                    &part(lo, hi)[..ch],
+                    &mut t.loudness,
+                    &part(lo, hi)[..ch],
+                );
+                self.loudness.push(&part(hi, n)[..ch]);
+                t.loudness.push(&part(hi.max(t0), t1)[..ch]);
+            }
+            Some(t) => {
+                self.loudness.push(&part(0, n)[..ch]);
+                t.loudness.push(&part(t0, t1)[..ch]);
+            }
+            None => self.loudness.push(&part(0, n)[..ch]),
         }
-        let planar = &planar[..ch];
-        self.loudness.push(planar);
+        let planar = &part(0, n)[..ch];
         self.true_peak.push(planar);
         self.level.push(planar);
     }
@@ -274,6 +324,45 @@ impl ReportCollector {
             },
             taps,
         )
+    }
+
+    /// Hands `loudness` to this collector's tap on node `node` in `schedule`, to measure frames
+    /// `from..to` of what the tap observes beside its own meter, K-weighted in the same pass
+    /// (for the same figures as pushing those frames into `loudness`, in less time); gives it
+    /// back when there is no such tap. [`Self::take_twin`] takes it back after the pass.
+    pub fn twin(
+        &self,
+        schedule: &mut Schedule,
+        node: &str,
+        loudness: LoudnessMeter,
+        from: u64,
+        to: u64,
+    ) -> Result<(), LoudnessMeter> {
+        for i in 0..schedule.tap_count() {
+            if schedule.tap_node(i) != node {
+                continue;
+            }
+            let any: &mut dyn std::any::Any = schedule.tap(i);
+            if let Some(m) = any.downcast_mut::<MeterTap>() {
+                if m.owner == self.owner && m.twin.is_none() {
+                    m.twin = Some(Twin { loudness, from, to });
+                    return Ok(());
+                }
+            }
+        }
+        Err(loudness)
+    }
+
+    /// The meter [`Self::twin`] handed to one of this collector's taps in `taps` (what
+    /// `Schedule::take_taps` returned), taken back.
+    pub fn take_twin(&self, taps: &mut NodeTaps) -> Option<LoudnessMeter> {
+        taps.iter_mut().find_map(|(_, tap)| {
+            let any: &mut dyn std::any::Any = &mut **tap;
+            any.downcast_mut::<MeterTap>()
+                .filter(|m| m.owner == self.owner)
+                .and_then(|m| m.twin.take())
+                .map(|t| t.loudness)
+        })
     }
 
     /// Finds the processors of the compiled `schedule` that publish `gain_reduction_db`.

@@ -325,7 +325,7 @@ where
 }
 
 /// Implementation of `compute_error` for each SIMD config.
-#[inline]
+#[inline(always)] // stemgraph patch: so that `compute_error`'s AVX2 copy gets its body.
 fn compute_error_impl<T, const N: usize>(qps: &QuantizedParameters, signal: &[T], errors: &mut [T])
 where
     T: simd::SimdElement + num_traits::int::PrimInt + From<i8> + From<i16> + std::ops::AddAssign<T>,
@@ -381,6 +381,31 @@ where
 #[allow(clippy::collapsible_else_if)]
 #[allow(clippy::needless_type_cast, reason = "false alarm")]
 pub fn compute_error(qps: &QuantizedParameters, signal: &[i32], errors: &mut [i32]) {
+    // stemgraph patch: compiled for AVX2 too, where the CPU has it (integer arithmetic: the
+    // same results).
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        return unsafe { compute_error_avx2(qps, signal, errors) };
+    }
+    compute_error_portable(qps, signal, errors);
+}
+
+/// stemgraph patch: [`compute_error_portable`] compiled with AVX2.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn compute_error_avx2(qps: &QuantizedParameters, signal: &[i32], errors: &mut [i32]) {
+    compute_error_portable(qps, signal, errors);
+}
+
+#[inline(always)]
+#[allow(clippy::collapsible_else_if)]
+#[allow(clippy::needless_type_cast, reason = "false alarm")]
+fn compute_error_portable(qps: &QuantizedParameters, signal: &[i32], errors: &mut [i32]) {
     assert!(errors.len() >= signal.len());
     let maxabs_signal: u64 = find_max_abs::<16>(signal).into();
     // `Simd::reduce_sum` is avoided to mitigate overflow error.
@@ -592,7 +617,7 @@ where
         // multiply-add is correctly rounded either way, so the results are the same, bit for
         // bit (stemgraph's tests/flac.rs).
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("fma") && !FORCED_PORTABLE.with(Cell::get) {
+        if avx2_fma() {
             // SAFETY: the CPU has FMA (checked just above).
             unsafe { weighted_auto_correlation_fma(order, signal, dest, weight) };
             return;
@@ -606,12 +631,22 @@ thread_local! {
     static FORCED_PORTABLE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// stemgraph patch: makes the LPC estimation of frames encoded on the calling thread use the
-/// portable build (`true`: fused multiply-adds by calls, as without the patch) or the CPU's FMA
-/// unit when it has one (`false`, the default), for tests that compare the two.
+/// stemgraph patch: makes frames encoded on the calling thread use the portable build (`true`:
+/// as without the patch, fused multiply-adds by calls) or the copies compiled for AVX2 and FMA
+/// when the CPU has both (`false`, the default), for tests that compare the two.
 #[doc(hidden)]
 pub fn force_portable(portable: bool) {
     FORCED_PORTABLE.with(|f| f.set(portable));
+}
+
+/// stemgraph patch: whether the copies compiled for AVX2 and FMA run: the CPU has both and
+/// [`force_portable`] was not asked on this thread.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && !FORCED_PORTABLE.with(Cell::get)
 }
 
 /// stemgraph patch: the auto-correlation of `signal` up to lag `order - 1` into `dest`, as the
@@ -621,13 +656,15 @@ pub fn auto_correlation_f64(order: usize, signal: &[f32], dest: &mut [f64]) {
     weighted_auto_correlation(order, signal, dest, NoWeight);
 }
 
-/// stemgraph patch: [`weighted_auto_correlation_nosimd`] compiled with the `fma` target feature.
+/// stemgraph patch: [`weighted_auto_correlation_nosimd`] compiled with AVX2 and FMA (its
+/// `mul_add`s instructions, not calls), or for the orders stemgraph uses, in `f64`,
+/// [`auto_correlation_f64_avx2`].
 ///
 /// # Safety
 ///
-/// The CPU must have FMA.
+/// The CPU must have AVX2 and FMA.
 #[cfg(all(target_arch = "x86_64", not(feature = "simd-nightly")))]
-#[target_feature(enable = "fma")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn weighted_auto_correlation_fma<T, W>(
     order: usize,
     signal: &[f32],
@@ -637,7 +674,62 @@ unsafe fn weighted_auto_correlation_fma<T, W>(
     T: LpcFloat,
     W: Weight,
 {
+    if std::mem::size_of::<T>() == 8 && order <= 12 && signal.len() > 12 {
+        // `T` is `f64` (the only 8-byte `LpcFloat`).
+        let mut acc = [0.0f64; 12];
+        auto_correlation_f64_avx2(order, signal, &mut acc, &weight);
+        for (d, a) in dest.iter_mut().zip(&acc[..order]) {
+            *d = <T as num_traits::NumCast>::from(*a).expect("an f64");
+        }
+        return;
+    }
     weighted_auto_correlation_nosimd(order, signal, dest, weight);
+}
+
+/// stemgraph patch: [`weighted_auto_correlation_nosimd`] in `f64` for `order` ≤ 12, with the
+/// lags in the lanes of three 4-wide vectors: every lag's sum takes the same fused
+/// multiply-adds in the same order as the scalar loop (the lanes past `order` are thrown
+/// away), but in registers, not through memory.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA; `order` ≤ 12 < `signal.len()`.
+#[cfg(all(target_arch = "x86_64", not(feature = "simd-nightly")))]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn auto_correlation_f64_avx2<W: Weight>(
+    order: usize,
+    signal: &[f32],
+    acc: &mut [f64; 12],
+    weight: &W,
+) {
+    use std::arch::x86_64::*;
+    assert!(order >= 1 && order <= 12 && signal.len() > 12);
+    // The first samples, while some lag reaches before the signal: as the scalar loop does.
+    let vector_from = (order - 1).max(11);
+    for t in (order - 1)..vector_from {
+        let wy = f64::from(weight.apply(t, signal[t]));
+        for tau in 0..order {
+            acc[tau] = f64::from(signal[t - tau]).mul_add(wy, acc[tau]);
+        }
+    }
+    let mut a = [
+        _mm256_loadu_pd(acc.as_ptr()),
+        _mm256_loadu_pd(acc.as_ptr().add(4)),
+        _mm256_loadu_pd(acc.as_ptr().add(8)),
+    ];
+    for t in vector_from..signal.len() {
+        let wy = _mm256_set1_pd(f64::from(weight.apply(t, signal[t])));
+        for (k, a) in a.iter_mut().enumerate() {
+            // SAFETY: t ≥ 11, so samples t − 4k − 3 ..= t − 4k are in the signal.
+            let x = _mm_loadu_ps(signal.as_ptr().add(t - 4 * k - 3));
+            // [s(t−4k), s(t−4k−1), s(t−4k−2), s(t−4k−3)]: lags 4k .. 4k + 3.
+            let x = _mm256_cvtps_pd(_mm_shuffle_ps::<0x1B>(x, x));
+            *a = _mm256_fmadd_pd(x, wy, *a);
+        }
+    }
+    _mm256_storeu_pd(acc.as_mut_ptr(), a[0]);
+    _mm256_storeu_pd(acc.as_mut_ptr().add(4), a[1]);
+    _mm256_storeu_pd(acc.as_mut_ptr().add(8), a[2]);
 }
 
 /// Compute weighted lagged-outer-prod-sum statistics.
