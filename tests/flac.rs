@@ -420,7 +420,11 @@ fn the_fma_unit_encodes_the_portable_bytes() {
                     flacenc::force_portable_lpc(false);
                     dest.iter().map(|x| x.to_bits()).collect::<Vec<u64>>()
                 };
-                assert_eq!(corr(false), corr(true), "{len} samples at {scale}, order {order}");
+                assert_eq!(
+                    corr(false),
+                    corr(true),
+                    "{len} samples at {scale}, order {order}"
+                );
             }
         }
     }

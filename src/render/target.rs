@@ -6,8 +6,9 @@
 //!    pre-limiter master) is spilled to a temporary 32-bit float file and measured;
 //! 2. the limiter and what follows it (the "tail chain") run over the spill with a drive, and the
 //!    result is measured; the drive is corrected until the integrated loudness is within
-//!    ±0.05 LU of the target (the limiter's loudness gain is nearly linear below a few dB of
-//!    reduction, so this takes two or three cheap passes);
+//!    ±0.05 LU of the target (a plain step by the error first, then secant steps on the
+//!    measured curve: the limiter's loudness gain is smooth in the drive, so this takes two or
+//!    three cheap passes);
 //! 3. the tail chain runs a last time over the spill with the solved drive and writes the
 //!    deliverables.
 //!
@@ -224,8 +225,15 @@ pub struct SolvedDrive {
     pub pass_times: Vec<StageTime>,
 }
 
-/// Passes of plain steps (drive += error) before the solver turns to secant steps.
-pub const PLAIN_PASSES: u32 = 6;
+/// Passes measured before the solver turns from plain steps (drive += error) to secant steps.
+/// Two: after the first pass's plain step the second pass gives the curve's slope, and a
+/// limiter working hard gains well under a dB of loudness per dB of drive, so plain steps only
+/// creep up on the target (the loud master of benches/compare took four passes to the
+/// secant's three, and landed further from it).
+pub const PLAIN_PASSES: u32 = 2;
+/// The slopes (LU of loudness per dB of drive) a secant step trusts; outside them (a
+/// measurement dominated by gating or a limiter at its end stop) the step is a plain one.
+const SECANT_SLOPES: (f64, f64) = (0.05, 1.5);
 /// Passes of the tail chain the solver makes at most.
 pub const MAX_PASSES: u32 = 12;
 
@@ -544,10 +552,10 @@ pub fn measure_tail(
 /// Stage 2: the drive that puts the tail chain's output on `target` LUFS, within
 /// [`TOLERANCE_LU`] when the limiter allows it (the largest drive otherwise).
 ///
-/// The drive moves by the remaining error for up to [`PLAIN_PASSES`] passes (the limiter's
-/// loudness gain is nearly linear while it does little); if that has not converged (a limiter
-/// working hard gains less than a dB per dB of drive), secant steps on the measured curve follow,
-/// up to [`MAX_PASSES`] passes in all.
+/// The drive moves by the remaining error for the first [`PLAIN_PASSES`] − 1 steps (exact when
+/// the limiter does nothing); then secant steps on the measured curve follow (a limiter working
+/// hard gains less than a dB per dB of drive), while the curve's slope is within
+/// [`SECANT_SLOPES`], up to [`MAX_PASSES`] passes in all.
 ///
 /// `measured`, when the first drive ([`first_drive`]) has already been measured (a speculative
 /// final pass that missed, see [`super::speculate`]): its loudness, counted as the first pass.
@@ -599,8 +607,12 @@ pub fn solve_drive(
             break;
         }
         let step = match last_step {
-            // Secant on the measured curve, once the plain steps have not converged.
-            Some((dd, dl)) if passes >= PLAIN_PASSES && dd.abs() > 1e-9 && dl.abs() > 1e-6 => {
+            // Secant on the measured curve after the plain steps, when its slope is sane.
+            Some((dd, dl))
+                if passes >= PLAIN_PASSES
+                    && dd.abs() > 1e-9
+                    && (SECANT_SLOPES.0..=SECANT_SLOPES.1).contains(&(dl / dd)) =>
+            {
                 (error * dd / dl).clamp(-12.0, 12.0)
             }
             _ => error,
