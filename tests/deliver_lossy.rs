@@ -554,12 +554,16 @@ fn codec_safe_gain_turns_the_whole_file_down_and_pays_in_loudness() {
     eprintln!("{l:?}");
     assert_eq!(l.codec_safe, "gain");
     assert!(l.codec_true_peak_dbtp <= CEILING, "{l:?}");
-    assert!(l.plain_codec_true_peak_dbtp > CEILING, "{l:?}");
+    // The plain encode missed the acceptance line (the ceiling less its margin), so the gain
+    // had work to do.
+    let accept = CEILING - stemgraph::render::codec_safe::ACCEPT_MARGIN_DB;
+    assert!(l.plain_codec_true_peak_dbtp > accept, "{l:?}");
+    assert!(l.codec_true_peak_dbtp <= accept, "{l:?}");
     assert!(l.encodes >= 2 && l.probes == 0, "{l:?}");
     assert_eq!(l.pre_encode_limiter_ceiling_dbtp, None);
     assert_eq!(l.pre_encode_max_reduction_db, 0.0);
     let cut = l.pre_encode_gain_db;
-    assert!(cut <= -(l.plain_codec_true_peak_dbtp - CEILING), "{l:?}");
+    assert!(cut <= -(l.plain_codec_true_peak_dbtp - accept), "{l:?}");
     let lost = l.decoded_lufs - l.plain_decoded_lufs;
     assert!((lost - cut).abs() < 0.3, "{l:?}");
 }

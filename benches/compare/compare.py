@@ -512,7 +512,8 @@ def main():
         base = str(Path(a.baseline_bin).resolve())
 
         def base_cmd(recipe, dest):
-            return [base, "render", str(recipe), "--out", str(out / dest)]
+            # On one thread like the rows it is set beside (a build's default is every core).
+            return [base, "render", str(recipe), "--out", str(out / dest), "--threads", "1"]
 
         jobs += [
             ("base_tp4", "R*", f"{a.baseline_label}, 1 thread", base_cmd(r_dir / "reference_tp4.lua", "base_tp4")),
