@@ -365,29 +365,43 @@ fn inner_bound<const FMA: bool>(folded: &FoldedPhases, window: &[f64], reach: f6
     inner + folded.outer_gain * reach
 }
 
-/// The largest reading of [`GROUP`] outputs over the [`INNER`] tap pairs nearest the centre.
+/// The folded sums of `G` consecutive outputs of `window` over the tap pairs `ks` (in that
+/// order): the middle phase's, and per phase pair the even (`Σ e·s`) and odd (`Σ o·d`) ones.
 #[inline(always)]
-fn inner_readings<const NP: usize, const FMA: bool>(folded: &FoldedPhases, window: &[f64]) -> f64 {
+#[allow(clippy::type_complexity)]
+fn tap_sums<const G: usize, const NP: usize, const FMA: bool>(
+    folded: &FoldedPhases,
+    window: &[f64],
+    ks: std::ops::Range<usize>,
+) -> ([f64; G], [[f64; G]; NP], [[f64; G]; NP]) {
     let h = folded.half;
     let t = 2 * h;
-    let mut mid = [0.0f64; GROUP];
-    let mut even = [[0.0f64; GROUP]; NP];
-    let mut odd = [[0.0f64; GROUP]; NP];
-    for k in h - INNER..h {
-        let (s, d) = sums_differences::<GROUP>(window, t, k);
+    let mut mid = [0.0f64; G];
+    let mut even = [[0.0f64; G]; NP];
+    let mut odd = [[0.0f64; G]; NP];
+    for k in ks {
+        let (s, d) = sums_differences::<G>(window, t, k);
         let c = folded.middle[k];
-        for j in 0..GROUP {
+        for j in 0..G {
             mid[j] = madd::<FMA>(c, s[j], mid[j]);
         }
         for q in 0..NP {
             let e = folded.pairs[2 * q * h + k];
             let o = folded.pairs[(2 * q + 1) * h + k];
-            for j in 0..GROUP {
+            for j in 0..G {
                 even[q][j] = madd::<FMA>(e, s[j], even[q][j]);
                 odd[q][j] = madd::<FMA>(o, d[j], odd[q][j]);
             }
         }
     }
+    (mid, even, odd)
+}
+
+/// The largest reading of [`GROUP`] outputs over the [`INNER`] tap pairs nearest the centre.
+#[inline(always)]
+fn inner_readings<const NP: usize, const FMA: bool>(folded: &FoldedPhases, window: &[f64]) -> f64 {
+    let h = folded.half;
+    let (mid, even, odd) = tap_sums::<GROUP, NP, FMA>(folded, window, h - INNER..h);
     let mut m = [0.0f64; GROUP];
     for j in 0..GROUP {
         m[j] = mid[j].abs();
@@ -443,25 +457,7 @@ fn outputs_peak_np<const G: usize, const NP: usize, const FMA: bool, const NEST:
     nested: f64,
 ) -> (f64, f64) {
     let h = folded.half;
-    let t = 2 * h;
-    let mut mid = [0.0f64; G];
-    let mut even = [[0.0f64; G]; NP];
-    let mut odd = [[0.0f64; G]; NP];
-    for k in 0..h {
-        let (s, d) = sums_differences::<G>(buf, t, k);
-        let c = folded.middle[k];
-        for j in 0..G {
-            mid[j] = madd::<FMA>(c, s[j], mid[j]);
-        }
-        for q in 0..NP {
-            let e = folded.pairs[2 * q * h + k];
-            let o = folded.pairs[(2 * q + 1) * h + k];
-            for j in 0..G {
-                even[q][j] = madd::<FMA>(e, s[j], even[q][j]);
-                odd[q][j] = madd::<FMA>(o, d[j], odd[q][j]);
-            }
-        }
-    }
+    let (mid, even, odd) = tap_sums::<G, NP, FMA>(folded, buf, 0..h);
     let mut m = [0.0f64; G];
     for j in 0..G {
         m[j] = mid[j].abs();
