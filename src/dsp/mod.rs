@@ -43,6 +43,22 @@ pub mod state;
 pub mod telemetry;
 pub mod width;
 
+/// Test signals shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod test_signal {
+    /// Uniform noise in [−0.5, 0.5) from a xorshift64 generator seeded with `seed` (nonzero):
+    /// the same sequence on every run and machine.
+    pub(crate) fn noise(seed: u64) -> impl FnMut() -> f64 {
+        let mut r = seed;
+        move || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        }
+    }
+}
+
 use std::any::Any;
 use std::sync::Arc;
 

@@ -254,13 +254,7 @@ mod tests {
     /// lengths and states of every kind (loud, quiet, silent, a huge value).
     #[test]
     fn four_lanes_give_the_bits_of_single_filters() {
-        let mut r = 0x2545_f491_4f6c_dd1du64;
-        let mut noise = move || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut noise = crate::dsp::test_signal::noise(0x2545_f491_4f6c_dd1du64);
         let chans: Vec<Vec<f64>> = (0..4)
             .map(|c| {
                 (0..5000)

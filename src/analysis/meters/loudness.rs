@@ -431,13 +431,7 @@ mod tests {
     use super::*;
 
     fn programme(n: usize, seed: u64) -> [Vec<f64>; 2] {
-        let mut r = seed;
-        let mut noise = move || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut noise = crate::dsp::test_signal::noise(seed);
         let mut l = Vec::with_capacity(n);
         let mut rr = Vec::with_capacity(n);
         for i in 0..n {

@@ -971,13 +971,7 @@ mod tests {
     /// A music-like test signal: a bass line, chords of detuned partials with envelopes,
     /// noise bursts (drums) and a few hard transients, peaking near 1.
     fn music(n: usize, fs: f64) -> Vec<f64> {
-        let mut r = 0x9e37_79b9_7f4a_7c15u64;
-        let mut noise = move || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut noise = crate::dsp::test_signal::noise(0x9e37_79b9_7f4a_7c15u64);
         let beat = (fs * 0.5) as usize;
         (0..n)
             .map(|i| {

@@ -503,13 +503,7 @@ mod tests {
     /// the bits of evaluating everything, from any running peak, in both builds.
     #[test]
     fn skipping_scan_gives_the_bits_of_evaluating_everything() {
-        let mut r = 0x2545_f491_4f6c_dd1du64;
-        let mut noise = move || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut noise = crate::dsp::test_signal::noise(0x2545_f491_4f6c_dd1du64);
         let n = 20_000;
         let mut x: Vec<f64> = Vec::with_capacity(3 * n);
         for (offset, wiggle) in [(0.8, 1e-4), (0.7, 0.02), (-0.5, 0.2), (0.0, 1.0)] {
@@ -581,13 +575,7 @@ mod tests {
     /// in both builds.
     #[test]
     fn inner_bound_holds_every_reading() {
-        let mut r = 0x9e37_79b9_7f4a_7c15u64;
-        let mut noise = move || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut noise = crate::dsp::test_signal::noise(0x9e37_79b9_7f4a_7c15u64);
         let mut signals: Vec<Vec<f64>> = Vec::new();
         signals.push(
             (0..2000)
@@ -652,13 +640,7 @@ mod tests {
     /// from any running peaks, in both builds.
     #[test]
     fn nested_scan_reads_the_smaller_factor_exactly() {
-        let mut r = 0x2545_f491_4f6c_dd1du64;
-        let mut noise = move || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            (r >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut noise = crate::dsp::test_signal::noise(0x2545_f491_4f6c_dd1du64);
         let x: Vec<f64> = (0..30_000)
             .map(|i| {
                 let level = if i % 7000 < 400 { 1.8 } else { 0.6 };
