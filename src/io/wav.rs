@@ -311,14 +311,52 @@ fn quantize4(
     (_mm256_cvttpd_epi32(v), clip)
 }
 
+/// Frames `n .. n + 4` of `l` and `r` [`quantize4`]d and interleaved (`[L0 R0 L1 R1]`,
+/// `[L2 R2 L3 R3]`) with the count of clipped samples, or `None` when a sample is NaN or too
+/// large for the fast rounding (the caller then takes [`quantize`] sample by sample).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantize_frames4(
+    l: &[f64],
+    r: &[f64],
+    n: usize,
+    scale: f64,
+) -> Option<(std::arch::x86_64::__m128i, std::arch::x86_64::__m128i, u64)> {
+    use std::arch::x86_64::*;
+    let (l, r) = (&l[n..n + 4], &r[n..n + 4]);
+    let vscale = _mm256_set1_pd(scale);
+    let fast_limit = _mm256_set1_pd(2_251_799_813_685_248.0);
+    let sign = _mm256_set1_pd(-0.0);
+    // SAFETY: `l` and `r` hold four samples each.
+    let (pl, pr) = unsafe {
+        (
+            _mm256_mul_pd(_mm256_loadu_pd(l.as_ptr()), vscale),
+            _mm256_mul_pd(_mm256_loadu_pd(r.as_ptr()), vscale),
+        )
+    };
+    // NaN and huge values take the scalar path (its libm::round and NaN handling).
+    let small = _mm256_and_pd(
+        _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, pl), fast_limit),
+        _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, pr), fast_limit),
+    );
+    if _mm256_movemask_pd(small) != 0b1111 {
+        return None;
+    }
+    let (il, cl) = quantize4(pl, scale);
+    let (ir, cr) = quantize4(pr, scale);
+    let clips = _mm256_movemask_pd(cl).count_ones() + _mm256_movemask_pd(cr).count_ones();
+    Some((
+        _mm_unpacklo_epi32(il, ir),
+        _mm_unpackhi_epi32(il, ir),
+        u64::from(clips),
+    ))
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u64) {
     use std::arch::x86_64::*;
     let scale = (1u64 << (bits - 1)) as f64;
-    let vscale = _mm256_set1_pd(scale);
-    let fast_limit = _mm256_set1_pd(2_251_799_813_685_248.0);
-    let sign = _mm256_set1_pd(-0.0);
     let frames = l.len().min(r.len());
     let width = (bits / 8) as usize;
     // 24 bits: the low three bytes of each 32-bit lane, packed.
@@ -329,19 +367,7 @@ fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u
     let store_len = if width == 3 { 28 } else { 16 };
     while n + 4 <= frames && 2 * width * n + store_len <= out.len() {
         let pos = 2 * width * n;
-        // SAFETY: frames n .. n + 4 are in `l` and `r`.
-        let (pl, pr) = unsafe {
-            (
-                _mm256_mul_pd(_mm256_loadu_pd(l.as_ptr().add(n)), vscale),
-                _mm256_mul_pd(_mm256_loadu_pd(r.as_ptr().add(n)), vscale),
-            )
-        };
-        // NaN and huge values take the scalar path (its libm::round and NaN handling).
-        let small = _mm256_and_pd(
-            _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, pl), fast_limit),
-            _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, pr), fast_limit),
-        );
-        if _mm256_movemask_pd(small) != 0b1111 {
+        let Some((lo, hi, clips)) = quantize_frames4(l, r, n, scale) else {
             for k in n..n + 4 {
                 for (c, x) in [l[k], r[k]].into_iter().enumerate() {
                     let (v, clip) = quantize(x, bits);
@@ -352,14 +378,8 @@ fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u
             }
             n += 4;
             continue;
-        }
-        let (il, cl) = quantize4(pl, scale);
-        let (ir, cr) = quantize4(pr, scale);
-        clipped +=
-            u64::from((_mm256_movemask_pd(cl).count_ones()) + _mm256_movemask_pd(cr).count_ones());
-        // Frames in order: [L0 R0 L1 R1], [L2 R2 L3 R3].
-        let lo = _mm_unpacklo_epi32(il, ir);
-        let hi = _mm_unpackhi_epi32(il, ir);
+        };
+        clipped += clips;
         let dst = &mut out[pos..pos + store_len];
         // SAFETY: the stores stay in `dst` (16 bytes at 0 and, for 24 bits, at 12).
         unsafe {
@@ -397,26 +417,11 @@ pub fn stereo_ints_fast(l: &[f64], r: &[f64], bits: u32, out: &mut [i32]) -> (us
 fn stereo_ints_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [i32]) -> (usize, u64) {
     use std::arch::x86_64::*;
     let scale = (1u64 << (bits - 1)) as f64;
-    let vscale = _mm256_set1_pd(scale);
-    let fast_limit = _mm256_set1_pd(2_251_799_813_685_248.0);
-    let sign = _mm256_set1_pd(-0.0);
     let frames = l.len().min(r.len()).min(out.len() / 2);
     let mut clipped = 0u64;
     let mut n = 0;
     while n + 4 <= frames {
-        // SAFETY: frames n .. n + 4 are in `l` and `r`.
-        let (pl, pr) = unsafe {
-            (
-                _mm256_mul_pd(_mm256_loadu_pd(l.as_ptr().add(n)), vscale),
-                _mm256_mul_pd(_mm256_loadu_pd(r.as_ptr().add(n)), vscale),
-            )
-        };
-        // NaN and huge values take the scalar path (its libm::round and NaN handling).
-        let small = _mm256_and_pd(
-            _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, pl), fast_limit),
-            _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, pr), fast_limit),
-        );
-        if _mm256_movemask_pd(small) != 0b1111 {
+        let Some((lo, hi, clips)) = quantize_frames4(l, r, n, scale) else {
             for k in n..n + 4 {
                 for (c, x) in [l[k], r[k]].into_iter().enumerate() {
                     let (v, clip) = quantize(x, bits);
@@ -426,16 +431,13 @@ fn stereo_ints_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [i32]) -> (usize,
             }
             n += 4;
             continue;
-        }
-        let (il, cl) = quantize4(pl, scale);
-        let (ir, cr) = quantize4(pr, scale);
-        clipped +=
-            u64::from((_mm256_movemask_pd(cl).count_ones()) + _mm256_movemask_pd(cr).count_ones());
+        };
+        clipped += clips;
         let dst = &mut out[2 * n..2 * n + 8];
         // SAFETY: the two 16-byte stores fill `dst` (8 integers): frames in order.
         unsafe {
-            _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_unpacklo_epi32(il, ir));
-            _mm_storeu_si128(dst.as_mut_ptr().add(4).cast(), _mm_unpackhi_epi32(il, ir));
+            _mm_storeu_si128(dst.as_mut_ptr().cast(), lo);
+            _mm_storeu_si128(dst.as_mut_ptr().add(4).cast(), hi);
         }
         n += 4;
     }
