@@ -108,6 +108,20 @@ impl<'a> AudioRef<'a> {
     pub fn channel(&self, c: usize) -> &'a [Sample] {
         &self.data[c * self.stride..c * self.stride + self.frames]
     }
+    /// Runs `f` on the channels as slices (on the stack for up to eight channels: no
+    /// allocation there).
+    pub fn with_planes<R>(&self, f: impl FnOnce(&[&[Sample]]) -> R) -> R {
+        const ON_STACK: usize = 8;
+        if self.channels > ON_STACK {
+            let planes: Vec<&[Sample]> = (0..self.channels).map(|c| self.channel(c)).collect();
+            return f(&planes);
+        }
+        let mut planes: [&[Sample]; ON_STACK] = Default::default();
+        for (c, p) in planes.iter_mut().enumerate().take(self.channels) {
+            *p = self.channel(c);
+        }
+        f(&planes[..self.channels])
+    }
     /// The frames `start..end` of this block.
     pub fn slice(&self, start: usize, end: usize) -> AudioRef<'a> {
         assert!(start <= end && end <= self.frames);

@@ -219,7 +219,7 @@ impl Pass {
                         to_the_end = obs.to_the_end;
                         if let Some((id, Some(meter))) = obs.loudness.as_mut() {
                             if output_ids[o] == *id {
-                                with_planes(block, |p| meter.push(p));
+                                block.with_planes(|p| meter.push(p));
                             }
                         }
                     }
@@ -321,21 +321,6 @@ fn twin_loudness(
             false
         }
     }
-}
-
-/// Runs `f` on the channels of `b` as slices (without allocating for up to
-/// [`crate::dsp::buffer::MAX_CHANNELS`]).
-fn with_planes<R>(b: AudioRef<'_>, f: impl FnOnce(&[&[f64]]) -> R) -> R {
-    use crate::dsp::buffer::MAX_CHANNELS;
-    if b.channels() > MAX_CHANNELS {
-        let planes: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
-        return f(&planes);
-    }
-    let mut planes: [&[f64]; MAX_CHANNELS] = Default::default();
-    for (c, p) in planes.iter_mut().enumerate().take(b.channels()) {
-        *p = b.channel(c);
-    }
-    f(&planes[..b.channels()])
 }
 
 /// The run stage: the full graph over the stems, into the deliverables, or, with a loudness

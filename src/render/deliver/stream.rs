@@ -13,7 +13,7 @@ use crate::analysis::analyze::{AnalyzeOptions, Measured, StreamAnalyzer, StreamI
 use crate::dsp::{AudioBuffer, AudioRef};
 use crate::io::atomic::OutputError;
 use crate::io::decode::NonFinite;
-use crate::io::resample::{StreamResampler, MAX_CHANNELS};
+use crate::io::resample::StreamResampler;
 use crate::io::wav::{read_back, WavFormat};
 use crate::session::FileFormat;
 use std::path::PathBuf;
@@ -225,7 +225,7 @@ impl Resample {
     /// Converts `input` and hands every completed block to `streams`.
     fn push(&mut self, input: AudioRef<'_>, streams: &mut [Stream]) -> Result<(), RenderError> {
         let (src, mut gather) = self.parts(streams);
-        with_planes(input, |planes| {
+        input.with_planes(|planes| {
             src.push(
                 planes,
                 input.frames(),
@@ -383,9 +383,7 @@ fn emit(
     files: &mut [Slot],
 ) -> Result<(), OutputError> {
     if let Some(a) = analyzer.as_mut() {
-        with_planes(b, |planes| {
-            a.push(planes, b.frames(), |from, to| read_back(from, to, format))
-        });
+        b.with_planes(|planes| a.push(planes, b.frames(), |from, to| read_back(from, to, format)));
     }
     for s in files.iter_mut() {
         s.file.write(b)?;
@@ -426,20 +424,6 @@ impl Slot {
             lossy,
         })
     }
-}
-
-/// Runs `f` on the channels of `b` as slices (without allocating for up to
-/// [`MAX_CHANNELS`]).
-fn with_planes<R>(b: AudioRef<'_>, f: impl FnOnce(&[&[f64]]) -> R) -> R {
-    if b.channels() > MAX_CHANNELS {
-        let planes: Vec<&[f64]> = (0..b.channels()).map(|c| b.channel(c)).collect();
-        return f(&planes);
-    }
-    let mut planes: [&[f64]; MAX_CHANNELS] = Default::default();
-    for (c, p) in planes.iter_mut().enumerate().take(b.channels()) {
-        *p = b.channel(c);
-    }
-    f(&planes[..b.channels()])
 }
 
 /// What a decoder says of the file `plan` writes (its codec's name as [`crate::io::decode`]
