@@ -300,12 +300,12 @@ struct Stream {
     analyzer: Option<StreamAnalyzer>,
     files: Vec<Slot>,
     started: bool,
-    /// An integer stream's samples quantized once for its analysis and its files (interleaved:
-    /// a block of up to [`QUANTIZED_FRAMES`] or more frames); empty for a float stream.
+    /// An integer stream's samples quantized once for its analysis and its files (interleaved,
+    /// up to [`QUANTIZED_FRAMES`] frames at a time); empty for a float stream.
     ints: Vec<i32>,
 }
 
-/// Frames an integer stream quantizes at a time, at least.
+/// Frames an integer stream quantizes at a time, at most.
 const QUANTIZED_FRAMES: usize = 4096;
 
 /// A file of a stream.
@@ -335,7 +335,7 @@ impl Stream {
             files: Vec::new(),
             started: false,
             ints: if plan.format.is_integer() {
-                vec![0; block.max(QUANTIZED_FRAMES) * plan.channels]
+                vec![0; QUANTIZED_FRAMES * plan.channels]
             } else {
                 Vec::new()
             },
