@@ -361,24 +361,39 @@ impl GainPathA {
         let ReleaseSource { cache, values, fs } = release;
         let constant = values.is_constant();
         let mut k = cache.get(values.first(), |ms| ReleaseCoefs::new(ms, fs));
-        let mut min = 1.0f64;
-        for (i, r) in r.iter_mut().enumerate() {
+        let mut hold = self.hold.view();
+        let mut rel = self.release;
+        self.smooth.smooth_block(r, |i, r| {
             if !constant {
                 k = cache.get(values.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
             }
-            let held = self.hold.push(*r);
+            let held = hold.push(r);
             let released = if auto {
-                self.release.auto(held, &k)
+                rel.auto(held, &k)
             } else {
-                self.release.fixed(held, &k)
+                rel.fixed(held, &k)
             };
-            let s = self.smooth.push(quantize_down(released));
-            min = min.min(s);
-            // The smoothed gain replaces the required gain in place.
-            *r = s;
-        }
-        min
+            quantize_down(released)
+        });
+        drop(hold);
+        self.release = rel;
+        block_min(r)
     }
+}
+
+/// The smallest value of `x`, at most 1 (gains: never NaN; the order of the comparisons does not
+/// change a minimum, so four lanes give the same value as a fold).
+#[inline(always)]
+fn block_min(x: &[f64]) -> f64 {
+    let mut lanes = [1.0f64; 4];
+    let mut quads = x.chunks_exact(4);
+    for q in &mut quads {
+        for (m, &v) in lanes.iter_mut().zip(q) {
+            *m = if v < *m { v } else { *m };
+        }
+    }
+    let tail = quads.remainder().iter().fold(1.0f64, |m, &v| m.min(v));
+    lanes.iter().fold(tail, |m, &v| m.min(v))
 }
 
 /// Where stage A's release coefficients come from: the `release_ms` values of the block and
@@ -919,15 +934,15 @@ impl Limiter {
         let flat_steps = self.flat_steps;
         for c in 0..self.channels {
             let p = if shared { 0 } else { c };
-            let run = &mut self.state[c].flat;
+            // The run in registers through the block (a store and reload per step otherwise).
+            let FlatRun { mut value, mut len } = self.state[c].flat;
             for (w, &s) in self.wanted[c][..n].iter_mut().zip(&self.p[p][..n]) {
-                if s == run.value {
-                    run.len = run.len.saturating_add(1);
-                } else {
-                    *run = FlatRun { value: s, len: 1 };
-                }
-                *w = run.len < flat_steps;
+                let same = s == value;
+                len = if same { len.saturating_add(1) } else { 1 };
+                value = s;
+                *w = len < flat_steps;
             }
+            self.state[c].flat = FlatRun { value, len };
         }
     }
 
