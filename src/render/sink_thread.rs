@@ -10,6 +10,7 @@
 use super::deliver::Deliveries;
 use super::RenderError;
 use crate::dsp::{AudioBuffer, AudioRef};
+use crate::engine::parallel::handover::{store_fence, stream_copy};
 use crossbeam::channel::{bounded, Receiver, Sender};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -79,9 +80,11 @@ impl<'scope> SinkThread<'scope> {
                 let part = block.slice(start, start + n);
                 let mut buffer = w.free.recv().map_err(|_| stopped())?;
                 buffer.set_channels(part.channels());
+                // Streaming stores: the buffer's lines were last read by the writer's core.
                 for c in 0..part.channels() {
-                    buffer.channel_mut(c, n).copy_from_slice(part.channel(c));
+                    stream_copy(buffer.channel_mut(c, n), part.channel(c));
                 }
+                store_fence();
                 w.to_writer
                     .send(Handed {
                         output,
