@@ -25,6 +25,13 @@
 //! `D·|c| + Σ_j W[j]·|x[t − j] − c|`, `D` the largest such `|G|` (with the refinement's eighth of
 //! a difference of neighbours). The readings are computed where the smaller bound exceeds the
 //! threshold.
+//!
+//! Both are loose by the accurate interpolator's L1 norm (about 3: its first stage is sharp),
+//! so a third decides first: the split bound ([`SplitBound`]), the samples' magnitudes near a
+//! step through a linear interpolation plus the second differences around it, within a few
+//! tenths of a dB of the readings on music. It is taken for a whole chunk first (on the
+//! window's maxima, one pass), then per group where the chunk may exceed the threshold; the two
+//! bounds above only where it cannot rule a group out.
 
 use super::interpolator::{HalfbandInterpolator, MeterInterpolator};
 use super::kernels::{delay_rows_peaks, halfband_dots};
