@@ -429,3 +429,54 @@ fn the_fma_unit_encodes_the_portable_bytes() {
         }
     }
 }
+
+/// Samples quantized once ([`stemgraph::io::quantize::quantize_planes`]) and written with
+/// `write_ints` make the file `write` makes of them: the same bytes and clip count, in blocks
+/// that do not line up with the encoder's.
+#[test]
+fn written_integers_encode_the_written_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    for bits in [16, 24] {
+        let frames = 3 * BLOCK_FRAMES + 123;
+        let ints = signal(frames, bits, 5);
+        // Over full scale now and then, so that the writers clip.
+        let scale = 1.0 / (1i64 << (bits - 1)) as f64;
+        let mut buf = AudioBuffer::new(2, frames);
+        for (c, ch) in ints.iter().enumerate() {
+            for (n, (d, &s)) in buf.channel_mut(c, frames).iter_mut().zip(ch).enumerate() {
+                *d = f64::from(s) * scale * if n % 97 == 0 { 2.5 } else { 1.0 };
+            }
+        }
+        let write = |name: &str, quantized: bool| {
+            let path = tmp.path().join(name);
+            let mut out = FlacOutput::create(&path, 48_000, 2, bits, &[], &[]).unwrap();
+            let mut at = 0;
+            for len in [1, 999, BLOCK_FRAMES + 5, 7000].into_iter().cycle() {
+                let n = len.min(frames - at);
+                let part = buf.view(frames).slice(at, at + n);
+                if quantized {
+                    let mut v = vec![0; 2 * n];
+                    let clipped = part.with_planes(|p| {
+                        stemgraph::io::quantize::quantize_planes(p, n, bits, &mut v, None)
+                    });
+                    out.write_ints(&v, clipped).unwrap();
+                } else {
+                    out.write(part).unwrap();
+                }
+                at += n;
+                if at == frames {
+                    break;
+                }
+            }
+            let summary = out.finish().unwrap();
+            (
+                std::fs::read(&path).unwrap(),
+                summary.frames,
+                summary.clipped,
+            )
+        };
+        let want = write("samples.flac", false);
+        assert!(want.2 > 0, "the signal clips");
+        assert!(write("ints.flac", true) == want, "{bits} bits");
+    }
+}

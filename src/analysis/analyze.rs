@@ -225,6 +225,25 @@ pub struct StreamAnalyzer {
     frames: u64,
 }
 
+/// Runs `f` on frames `range` of each of `planes` (on the stack for up to eight channels).
+fn with_planes_mut<R>(
+    planes: &mut [Vec<f64>],
+    range: std::ops::Range<usize>,
+    f: impl FnOnce(&mut [&mut [f64]]) -> R,
+) -> R {
+    const ON_STACK: usize = 8;
+    if planes.len() > ON_STACK {
+        let mut v: Vec<&mut [f64]> = planes.iter_mut().map(|p| &mut p[range.clone()]).collect();
+        return f(&mut v);
+    }
+    let channels = planes.len();
+    let mut on_stack: [&mut [f64]; ON_STACK] = Default::default();
+    for (slot, p) in on_stack.iter_mut().zip(planes.iter_mut()) {
+        *slot = &mut p[range.clone()];
+    }
+    f(&mut on_stack[..channels])
+}
+
 impl StreamAnalyzer {
     /// An analyzer of `channels` channels at `sample_rate`; the reason when such a stream
     /// cannot be measured.
@@ -280,6 +299,31 @@ impl StreamAnalyzer {
             for (dst, src) in self.hop.iter_mut().zip(planes) {
                 map(&src[at..at + n], &mut dst[self.fill..self.fill + n]);
             }
+            self.fill += n;
+            at += n;
+            if self.fill == hop {
+                self.measure_hop();
+            }
+        }
+    }
+
+    /// [`StreamAnalyzer::push`] with the samples written by `fill(range, planes)`: frames
+    /// `range` of the `frames` pushed into `planes` (one slice per channel, `range.len()` long),
+    /// for a producer that makes them for every channel at once (e.g. with the integers a file
+    /// is written from: [`crate::io::quantize::quantize_planes`]).
+    pub fn push_with(
+        &mut self,
+        frames: usize,
+        mut fill: impl FnMut(std::ops::Range<usize>, &mut [&mut [f64]]),
+    ) {
+        let hop = self.hop[0].len();
+        let mut at = 0;
+        while at < frames {
+            let n = (frames - at).min(hop - self.fill);
+            let start = self.fill;
+            with_planes_mut(&mut self.hop, start..start + n, |planes| {
+                fill(at..at + n, planes)
+            });
             self.fill += n;
             at += n;
             if self.fill == hop {

@@ -160,6 +160,106 @@ fn round_nearest(v: f64) -> f64 {
     (v + MAGIC) - MAGIC
 }
 
+/// Flat TPDF dither of a stereo block (`l` and `r` as long), both channels' generators side
+/// by side in vector lanes, four frames at a time, where the CPU has AVX2: the same noise and
+/// the same operations on it as [`Dither::process`]'s loop without shaping, so the same bits.
+/// Returns the frames done (a multiple of four; the rest, and everything without AVX2, is the
+/// caller's), the generators advanced past them.
+fn flat_stereo(
+    l: &mut [f64],
+    r: &mut [f64],
+    gl: &mut Xoshiro256,
+    gr: &mut Xoshiro256,
+    scale: f64,
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { flat_stereo_avx2(l, r, gl, gr, scale) };
+    }
+    let _ = (l, r, gl, gr, scale);
+    0
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn flat_stereo_avx2(
+    l: &mut [f64],
+    r: &mut [f64],
+    gl: &mut Xoshiro256,
+    gr: &mut Xoshiro256,
+    scale: f64,
+) -> usize {
+    use std::arch::x86_64::*;
+    // Lane 0 is the left channel's generator, lane 1 the right's.
+    let mut s: [__m128i; 4] =
+        std::array::from_fn(|k| _mm_set_epi64x(gr.s[k] as i64, gl.s[k] as i64));
+    // One step of both generators (xoshiro256**'s state update); gives the `s[1]` the step's
+    // output is scrambled from.
+    let step = |s: &mut [__m128i; 4]| {
+        let s1 = s[1];
+        let t = _mm_slli_epi64::<17>(s1);
+        s[2] = _mm_xor_si128(s[2], s[0]);
+        s[3] = _mm_xor_si128(s[3], s[1]);
+        s[1] = _mm_xor_si128(s[1], s[2]);
+        s[0] = _mm_xor_si128(s[0], s[3]);
+        s[2] = _mm_xor_si128(s[2], t);
+        s[3] = _mm_or_si128(_mm_slli_epi64::<45>(s[3]), _mm_srli_epi64::<19>(s[3]));
+        s1
+    };
+    // `rotl(s1 · 5, 7) · 9` (wrapping), then `Xoshiro256::tpdf`: the halves as exact doubles
+    // (a 32-bit integer in the mantissa of 2⁵², less 2⁵²), `(a + b) · 2⁻³² − 1`.
+    let tpdf = |s1: __m256i| {
+        let m5 = _mm256_add_epi64(_mm256_slli_epi64::<2>(s1), s1);
+        let rot = _mm256_or_si256(_mm256_slli_epi64::<7>(m5), _mm256_srli_epi64::<57>(m5));
+        let x = _mm256_add_epi64(_mm256_slli_epi64::<3>(rot), rot);
+        let exp = _mm256_set1_epi64x(0x4330_0000_0000_0000);
+        let two52 = _mm256_set1_pd(4_503_599_627_370_496.0);
+        let as_f64 =
+            |v: __m256i| _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(v, exp)), two52);
+        let a = as_f64(_mm256_srli_epi64::<32>(x));
+        let b = as_f64(_mm256_and_si256(x, _mm256_set1_epi64x(0xFFFF_FFFF)));
+        _mm256_sub_pd(
+            _mm256_mul_pd(_mm256_add_pd(a, b), _mm256_set1_pd(1.0 / 4_294_967_296.0)),
+            _mm256_set1_pd(1.0),
+        )
+    };
+    let vscale = _mm256_set1_pd(scale);
+    let inv = _mm256_set1_pd(1.0 / scale);
+    let (lo, hi) = (_mm256_set1_pd(-scale), _mm256_set1_pd(scale - 1.0));
+    let magic = _mm256_set1_pd(6_755_399_441_055_744.0);
+    let (sign, inf) = (_mm256_set1_pd(-0.0), _mm256_set1_pd(f64::INFINITY));
+    // `Dither::process` without shaping on four samples and their noise.
+    let dither = |x: &mut [f64], d: __m256d| {
+        // SAFETY: `x` holds four samples.
+        let v = unsafe { _mm256_loadu_pd(x.as_ptr()) };
+        let finite = _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, v), inf);
+        let w = _mm256_and_pd(_mm256_mul_pd(v, vscale), finite);
+        let q = _mm256_sub_pd(_mm256_add_pd(_mm256_add_pd(w, d), magic), magic);
+        let q = _mm256_min_pd(_mm256_max_pd(q, lo), hi);
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_pd(x.as_mut_ptr(), _mm256_mul_pd(q, inv)) };
+    };
+    let frames = l.len().min(r.len());
+    let mut n = 0;
+    while n + 4 <= frames {
+        let (a0, a1, a2, a3) = (step(&mut s), step(&mut s), step(&mut s), step(&mut s));
+        // [L0 R0 L1 R1] and [L2 R2 L3 R3], then per channel.
+        let d01 = tpdf(_mm256_set_m128i(a1, a0));
+        let d23 = tpdf(_mm256_set_m128i(a3, a2));
+        let dl = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_unpacklo_pd(d01, d23));
+        let dr = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_unpackhi_pd(d01, d23));
+        dither(&mut l[n..n + 4], dl);
+        dither(&mut r[n..n + 4], dr);
+        n += 4;
+    }
+    for (k, v) in s.iter().enumerate() {
+        gl.s[k] = _mm_cvtsi128_si64(*v) as u64;
+        gr.s[k] = _mm_extract_epi64::<1>(*v) as u64;
+    }
+    n
+}
+
 /// Most error-feedback taps of any shaping filter.
 const MAX_TAPS: usize = 9;
 
@@ -263,9 +363,17 @@ impl Processor for Dither {
         let (lo, hi) = (-scale, scale - 1.0);
         let coefs = self.coefs;
         let taps = coefs.len();
+        // Flat stereo: both channels' noise at once, the same values (`flat_stereo`).
+        let done = if taps == 0 && self.channels == 2 {
+            let (l, r) = audio.stereo_mut();
+            let (gl, gr) = self.state.split_at_mut(1);
+            flat_stereo(l, r, &mut gl[0].rng, &mut gr[0].rng, scale)
+        } else {
+            0
+        };
         for c in 0..self.channels {
             let ch = &mut self.state[c];
-            for x in audio.channel_mut(c).iter_mut() {
+            for x in audio.channel_mut(c).iter_mut().skip(done) {
                 let v = if x.is_finite() { *x * scale } else { 0.0 };
                 let mut w = v;
                 for (c, e) in coefs.iter().zip(&ch.err) {
@@ -294,5 +402,83 @@ impl Processor for Dither {
         config: channels, bits, shaping, seed;
         state: state;
         own: params, coefs, telemetry, warning;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::standalone::Standalone;
+    use crate::dsp::AudioBuffer;
+
+    /// Music-like noise near full scale (so that some samples clip), with NaN, infinities and
+    /// huge values now and then.
+    fn signal(frames: usize) -> AudioBuffer {
+        let mut noise = crate::dsp::test_signal::noise(3);
+        let mut b = AudioBuffer::new(2, frames);
+        for c in 0..2 {
+            for (n, x) in b.channel_mut(c, frames).iter_mut().enumerate() {
+                *x = match (n + 5 * c) % 53 {
+                    7 => f64::NAN,
+                    11 => f64::INFINITY,
+                    13 => f64::NEG_INFINITY,
+                    17 => 1e308,
+                    19 => 1.2,
+                    _ => noise() * 2.2,
+                };
+            }
+        }
+        b
+    }
+
+    /// The flat stereo dither's AVX2 path gives the portable path's bits, block after block
+    /// of uneven lengths (the generators carry on across blocks and the frames left over), at
+    /// 16 and 24 bits.
+    #[test]
+    fn flat_stereo_dither_in_lanes_is_the_portable_dither() {
+        crate::dsp::simd::init();
+        let frames = 3001;
+        let input = signal(frames);
+        for bits in [16.0, 24.0] {
+            let run = |portable: bool| {
+                crate::dsp::simd::force_portable(portable);
+                let config = ProcessorConfig::new().num("bits", bits).num("seed", 9.0);
+                let mut d = Standalone::new("dither", &config, 2, 44_100.0, 1024).unwrap();
+                let mut out = AudioBuffer::new(2, frames);
+                for c in 0..2 {
+                    out.channel_mut(c, frames)
+                        .copy_from_slice(input.view(frames).channel(c));
+                }
+                let mut at = 0;
+                for len in [1, 7, 1024, 513, 4, 999, 453] {
+                    let mut block = AudioBuffer::new(2, len);
+                    for c in 0..2 {
+                        block
+                            .channel_mut(c, len)
+                            .copy_from_slice(&out.view(frames).channel(c)[at..at + len]);
+                    }
+                    d.process(&mut block.view_mut(len));
+                    for c in 0..2 {
+                        out.channel_mut(c, frames)[at..at + len]
+                            .copy_from_slice(block.view(len).channel(c));
+                    }
+                    at += len;
+                }
+                assert_eq!(at, frames);
+                crate::dsp::simd::force_portable(false);
+                out
+            };
+            let want = run(true);
+            let got = run(false);
+            let scale = 2f64.powf(bits - 1.0);
+            for c in 0..2 {
+                let (w, g) = (want.view(frames), got.view(frames));
+                for (n, (a, b)) in w.channel(c).iter().zip(g.channel(c)).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{bits} bits, ch {c}, frame {n}");
+                }
+                // The output is on the grid and the noise is there.
+                assert!(w.channel(c).iter().all(|x| (x * scale).fract() == 0.0));
+            }
+        }
     }
 }

@@ -246,6 +246,28 @@ impl FlacOutput {
         Ok(())
     }
 
+    /// Appends `ints.len() / channels` frames already quantized to the file's word length
+    /// (interleaved, as [`crate::io::quantize::quantize_planes`] gives them, `clipped` of them
+    /// clipped): what [`FlacOutput::write`] encodes for the samples they came from.
+    pub fn write_ints(&mut self, ints: &[i32], clipped: u64) -> Result<(), OutputError> {
+        let channels = self.channels;
+        let frames = ints.len() / channels;
+        let mut n = 0;
+        while n < frames {
+            let take = (BLOCK_FRAMES - self.fill).min(frames - n);
+            self.block[channels * self.fill..channels * (self.fill + take)]
+                .copy_from_slice(&ints[channels * n..channels * (n + take)]);
+            self.fill += take;
+            n += take;
+            if self.fill == BLOCK_FRAMES {
+                self.encode_block()?;
+            }
+        }
+        self.frames += frames as u64;
+        self.clipped += clipped;
+        Ok(())
+    }
+
     /// Encodes the gathered block as one FLAC frame and writes it.
     fn encode_block(&mut self) -> Result<(), OutputError> {
         if self.fill == 0 {

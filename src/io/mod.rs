@@ -12,6 +12,7 @@ pub mod format;
 pub mod lossy;
 pub mod offset;
 pub mod paths;
+pub mod quantize;
 pub mod resample;
 pub mod temp;
 pub mod wav;

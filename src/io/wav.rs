@@ -311,12 +311,12 @@ fn quantize4(
     (_mm256_cvttpd_epi32(v), clip)
 }
 
-/// Frames `n .. n + 4` of `l` and `r` [`quantize4`]d and interleaved (`[L0 R0 L1 R1]`,
-/// `[L2 R2 L3 R3]`) with the count of clipped samples, or `None` when a sample is NaN or too
-/// large for the fast rounding (the caller then takes [`quantize`] sample by sample).
+/// Frames `n .. n + 4` of `l` and `r` [`quantize4`]d (`[L0 L1 L2 L3]`, `[R0 R1 R2 R3]`) with the
+/// count of clipped samples, or `None` when a sample is NaN or too large for the fast rounding
+/// (the caller then takes [`quantize`] sample by sample).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn quantize_frames4(
+pub(super) fn quantize_pair4(
     l: &[f64],
     r: &[f64],
     n: usize,
@@ -345,10 +345,24 @@ fn quantize_frames4(
     let (il, cl) = quantize4(pl, scale);
     let (ir, cr) = quantize4(pr, scale);
     let clips = _mm256_movemask_pd(cl).count_ones() + _mm256_movemask_pd(cr).count_ones();
+    Some((il, ir, u64::from(clips)))
+}
+
+/// [`quantize_pair4`] interleaved (`[L0 R0 L1 R1]`, `[L2 R2 L3 R3]`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantize_frames4(
+    l: &[f64],
+    r: &[f64],
+    n: usize,
+    scale: f64,
+) -> Option<(std::arch::x86_64::__m128i, std::arch::x86_64::__m128i, u64)> {
+    use std::arch::x86_64::*;
+    let (il, ir, clips) = quantize_pair4(l, r, n, scale)?;
     Some((
         _mm_unpacklo_epi32(il, ir),
         _mm_unpackhi_epi32(il, ir),
-        u64::from(clips),
+        clips,
     ))
 }
 
@@ -531,6 +545,31 @@ impl WavOutput {
         result.map_err(|e| self.io_error(e))
     }
 
+    /// Appends `ints.len() / channels` frames already quantized to the file's word length
+    /// (interleaved, as [`crate::io::quantize::quantize_planes`] gives them, `clipped` of them
+    /// clipped): the bytes [`WavOutput::write`] writes for the samples they came from.
+    ///
+    /// # Panics
+    /// For a float file.
+    pub fn write_ints(&mut self, ints: &[i32], clipped: u64) -> Result<(), OutputError> {
+        assert!(self.format.is_integer(), "integers for an integer file");
+        let width = (self.format.bits() / 8) as usize;
+        let writer = self.writer.as_mut().expect("written after finish");
+        let mut result = Ok(());
+        for part in ints.chunks(ENCODE_FRAMES * self.channels) {
+            let len = part.len() * width;
+            crate::io::quantize::pack_le(part, width, &mut self.bytes[..len + 4]);
+            if let Err(e) = writer.write_all(&self.bytes[..len]) {
+                result = Err(e);
+                break;
+            }
+            self.data_bytes += len as u64;
+            self.frames += (part.len() / self.channels) as u64;
+        }
+        self.clipped += clipped;
+        result.map_err(|e| self.io_error(e))
+    }
+
     /// Completes the file (sizes in the header) and renames it into place.
     pub fn finish(self) -> Result<WavSummary, OutputError> {
         self.finish_with(|_| Ok(Vec::new()))
@@ -690,6 +729,58 @@ mod tests {
                     got == want,
                     "{format:?} {channels} ch: bytes differ from hound's"
                 );
+            }
+        }
+    }
+
+    /// Integers quantized once and written with `write_ints` make the file `write` makes of
+    /// the samples (bytes and clip count), on the AVX2 and the portable path.
+    #[test]
+    fn written_integers_are_the_written_samples() {
+        crate::dsp::simd::init();
+        let tmp = tempfile::tempdir().unwrap();
+        for format in [WavFormat::Int16, WavFormat::Int24] {
+            for channels in [1, 2] {
+                let frames = 5000;
+                let audio = signal(channels, frames);
+                let write = |name: &str, ints: bool| {
+                    let dest = tmp.path().join(name);
+                    let mut out = WavOutput::create(&dest, 44_100, channels, format, &[]).unwrap();
+                    let mut at = 0;
+                    for len in [1, 700, 2500, 1799] {
+                        let part = audio.view(frames).slice(at, at + len);
+                        if ints {
+                            let mut v = vec![0; len * channels];
+                            let clipped = part.with_planes(|p| {
+                                crate::io::quantize::quantize_planes(
+                                    p,
+                                    len,
+                                    format.bits(),
+                                    &mut v,
+                                    None,
+                                )
+                            });
+                            out.write_ints(&v, clipped).unwrap();
+                        } else {
+                            out.write(part).unwrap();
+                        }
+                        at += len;
+                    }
+                    let summary = out.finish().unwrap();
+                    (
+                        std::fs::read(&dest).unwrap(),
+                        summary.frames,
+                        summary.clipped,
+                    )
+                };
+                let want = write("samples.wav", false);
+                assert!(want.2 > 0, "the signal clips");
+                for portable in [false, true] {
+                    crate::dsp::simd::force_portable(portable);
+                    let got = write("ints.wav", true);
+                    crate::dsp::simd::force_portable(false);
+                    assert!(got == want, "{format:?} {channels} ch, portable {portable}");
+                }
             }
         }
     }

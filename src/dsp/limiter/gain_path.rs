@@ -19,6 +19,13 @@ pub fn quantize_down(g: f64) -> f64 {
 pub struct SlidingMin {
     vals: Vec<f64>,
     stamps: Vec<u64>,
+    at: MinCursor,
+}
+
+/// A [`SlidingMin`]'s counters, apart from its buffers so that a block loop can hold them in
+/// registers ([`SlidingMin::view`]).
+#[derive(Debug, Clone, Copy)]
+struct MinCursor {
     head: usize,
     count: usize,
     len: u64,
@@ -32,52 +39,44 @@ impl SlidingMin {
         Self {
             vals: vec![0.0; cap],
             stamps: vec![0; cap],
-            head: 0,
-            count: 0,
-            len: len.max(1) as u64,
-            t: 0,
+            at: MinCursor {
+                head: 0,
+                count: 0,
+                len: len.max(1) as u64,
+                t: 0,
+            },
         }
     }
 
     /// Forgets everything (the window then holds only what is pushed next).
     pub fn reset(&mut self) {
-        self.head = 0;
-        self.count = 0;
-        self.t = 0;
+        self.at.head = 0;
+        self.at.count = 0;
+        self.at.t = 0;
     }
 
     /// Pushes `v` and returns the minimum of the window ending with it.
     #[inline]
     pub fn push(&mut self, v: f64) -> f64 {
-        let cap = self.vals.len();
-        // `head + k` for k < cap, wrapped (no division: both are below `cap`).
-        let wrap = |i: usize| if i >= cap { i - cap } else { i };
-        // Drop from the back everything not smaller than v: it can never be the minimum again.
-        while self.count > 0 {
-            let back = wrap(self.head + self.count - 1);
-            if self.vals[back] >= v {
-                self.count -= 1;
-            } else {
-                break;
-            }
+        self.view().push(v)
+    }
+
+    /// The window for a run of pushes: its counters copied out, written back when the view is
+    /// dropped.
+    #[inline(always)]
+    pub fn view(&mut self) -> SlidingMinView<'_> {
+        SlidingMinView {
+            at: self.at,
+            vals: &mut self.vals,
+            stamps: &mut self.stamps,
+            home: &mut self.at,
         }
-        let slot = wrap(self.head + self.count);
-        self.vals[slot] = v;
-        self.stamps[slot] = self.t;
-        self.count += 1;
-        // Drop from the front what has left the window.
-        if self.stamps[self.head] + self.len <= self.t {
-            self.head = wrap(self.head + 1);
-            self.count -= 1;
-        }
-        self.t += 1;
-        self.vals[self.head]
     }
 
     /// Whether every value in the window is 1 (or the window is empty), so that pushing 1
     /// returns 1. Pushed values are gains, never above 1.
     pub fn is_unity(&self) -> bool {
-        self.count == 0 || self.vals[self.head] == 1.0
+        self.at.count == 0 || self.vals[self.at.head] == 1.0
     }
 
     /// The state after pushing `n` ones into a window for which [`Self::is_unity`] holds: only
@@ -87,10 +86,57 @@ impl SlidingMin {
             return;
         }
         debug_assert!(self.is_unity());
-        self.vals[self.head] = 1.0;
-        self.stamps[self.head] = self.t + n as u64 - 1;
-        self.count = 1;
-        self.t += n as u64;
+        let at = &mut self.at;
+        self.vals[at.head] = 1.0;
+        self.stamps[at.head] = at.t + n as u64 - 1;
+        at.count = 1;
+        at.t += n as u64;
+    }
+}
+
+/// A [`SlidingMin`] borrowed for a run of pushes, its counters in a local copy (kept in
+/// registers by the loop that uses it) and written back on drop.
+pub struct SlidingMinView<'a> {
+    at: MinCursor,
+    vals: &'a mut [f64],
+    stamps: &'a mut [u64],
+    home: &'a mut MinCursor,
+}
+
+impl SlidingMinView<'_> {
+    /// Pushes `v` and returns the minimum of the window ending with it.
+    #[inline(always)]
+    pub fn push(&mut self, v: f64) -> f64 {
+        let at = &mut self.at;
+        let cap = self.vals.len();
+        // `head + k` for k < cap, wrapped (no division: both are below `cap`).
+        let wrap = |i: usize| if i >= cap { i - cap } else { i };
+        // Drop from the back everything not smaller than v: it can never be the minimum again.
+        while at.count > 0 {
+            let back = wrap(at.head + at.count - 1);
+            if self.vals[back] >= v {
+                at.count -= 1;
+            } else {
+                break;
+            }
+        }
+        let slot = wrap(at.head + at.count);
+        self.vals[slot] = v;
+        self.stamps[slot] = at.t;
+        at.count += 1;
+        // Drop from the front what has left the window.
+        if self.stamps[at.head] + at.len <= at.t {
+            at.head = wrap(at.head + 1);
+            at.count -= 1;
+        }
+        at.t += 1;
+        self.vals[at.head]
+    }
+}
+
+impl Drop for SlidingMinView<'_> {
+    fn drop(&mut self) {
+        *self.home = self.at;
     }
 }
 
@@ -135,14 +181,20 @@ impl BoxSum {
     /// Pushes `v` and returns the sum of the window ending with it.
     #[inline(always)]
     pub fn push(&mut self, v: f64) -> f64 {
-        self.sum += v - self.ring[self.pos];
-        self.ring[self.pos] = v;
-        self.pos += 1;
-        if self.pos == self.ring.len() {
-            self.pos = 0;
-        }
-        self.sum
+        push_ring(&mut self.ring, &mut self.pos, &mut self.sum, v)
     }
+}
+
+/// One moving-sum step on a ring, its position and sum given apart (locals in a block loop).
+#[inline(always)]
+fn push_ring(ring: &mut [f64], pos: &mut usize, sum: &mut f64, v: f64) -> f64 {
+    *sum += v - ring[*pos];
+    ring[*pos] = v;
+    *pos += 1;
+    if *pos == ring.len() {
+        *pos = 0;
+    }
+    *sum
 }
 
 /// Two cascaded moving averages whose combined support is `support` samples: the smoothed gain
@@ -187,6 +239,26 @@ impl BoxCascade {
     pub fn push(&mut self, g: f64) -> f64 {
         let s = self.a.push(g);
         self.b.push(s) / self.norm
+    }
+
+    /// Smooths a block: `r[i]` becomes the smoothed gain of `gain(i, r[i])` pushed in turn (the
+    /// same values as [`Self::push`] one at a time). The sums and positions stay in registers
+    /// through the loop, and the divisions by the norm, which no later step depends on, follow
+    /// as one vector pass.
+    #[inline(always)]
+    pub fn smooth_block(&mut self, r: &mut [f64], mut gain: impl FnMut(usize, f64) -> f64) {
+        let (a, b) = (&mut self.a, &mut self.b);
+        let (mut pos_a, mut sum_a, mut pos_b, mut sum_b) = (a.pos, a.sum, b.pos, b.sum);
+        for (i, r) in r.iter_mut().enumerate() {
+            let g = gain(i, *r);
+            let s = push_ring(&mut a.ring, &mut pos_a, &mut sum_a, g);
+            *r = push_ring(&mut b.ring, &mut pos_b, &mut sum_b, s);
+        }
+        (a.pos, a.sum, b.pos, b.sum) = (pos_a, sum_a, pos_b, sum_b);
+        let norm = self.norm;
+        for r in r.iter_mut() {
+            *r /= norm;
+        }
     }
 }
 
@@ -239,7 +311,7 @@ impl Delay {
 
 // The blocks' whole contents are their state: copied in place for the limiter's linked paths
 // and at a hot reload (see `dsp::state`).
-crate::signal_state!(SlidingMin { copy: head, count, len, t; state: vals, stamps; });
+crate::signal_state!(SlidingMin { copy: at; state: vals, stamps; });
 crate::signal_state!(BoxSum { copy: pos, sum, fill; state: ring; });
 crate::signal_state!(BoxCascade { copy: norm; state: a, b; });
 crate::signal_state!(Delay { copy: pos; state: ring; });
@@ -355,6 +427,30 @@ mod tests {
             let lo = hist.len().saturating_sub(7);
             let want = hist[lo..].iter().cloned().fold(f64::INFINITY, f64::min);
             assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn smooth_block_gives_the_bits_of_one_push_at_a_time() {
+        let mut one = BoxCascade::new(37);
+        let mut block = BoxCascade::new(37);
+        let mut r = 99u64;
+        // Blocks of several lengths (shorter and longer than the rings), gains on the grid.
+        for len in [1usize, 5, 64, 17, 300, 2, 128] {
+            let gains: Vec<f64> = (0..len)
+                .map(|_| {
+                    r = r
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    quantize_down(0.2 + 0.8 * (r >> 11) as f64 / (1u64 << 53) as f64)
+                })
+                .collect();
+            let want: Vec<f64> = gains.iter().map(|&g| one.push(g)).collect();
+            let mut got = vec![f64::NAN; len];
+            block.smooth_block(&mut got, |i, _| gains[i]);
+            for (w, g) in want.iter().zip(&got) {
+                assert_eq!(w.to_bits(), g.to_bits());
+            }
         }
     }
 

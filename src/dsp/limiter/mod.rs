@@ -361,24 +361,52 @@ impl GainPathA {
         let ReleaseSource { cache, values, fs } = release;
         let constant = values.is_constant();
         let mut k = cache.get(values.first(), |ms| ReleaseCoefs::new(ms, fs));
-        let mut min = 1.0f64;
-        for (i, r) in r.iter_mut().enumerate() {
+        let mut hold = self.hold.view();
+        let mut rel = self.release;
+        self.smooth.smooth_block(r, |i, r| {
             if !constant {
                 k = cache.get(values.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
             }
-            let held = self.hold.push(*r);
+            let held = hold.push(r);
             let released = if auto {
-                self.release.auto(held, &k)
+                rel.auto(held, &k)
             } else {
-                self.release.fixed(held, &k)
+                rel.fixed(held, &k)
             };
-            let s = self.smooth.push(quantize_down(released));
-            min = min.min(s);
-            // The smoothed gain replaces the required gain in place.
-            *r = s;
-        }
-        min
+            quantize_down(released)
+        });
+        drop(hold);
+        self.release = rel;
+        block_min(r)
     }
+}
+
+/// Whether every value of `x` passes `test`, eight at a time (no early exit within a group, so
+/// the groups are tested in vectors; the answer is that of `Iterator::all`).
+#[inline(always)]
+fn all_by_eights(x: &[f64], test: impl Fn(f64) -> bool) -> bool {
+    let mut groups = x.chunks_exact(8);
+    for g in &mut groups {
+        if !g.iter().fold(true, |all, &v| all & test(v)) {
+            return false;
+        }
+    }
+    groups.remainder().iter().all(|&v| test(v))
+}
+
+/// The smallest value of `x`, at most 1 (gains: never NaN; the order of the comparisons does not
+/// change a minimum, so four lanes give the same value as a fold).
+#[inline(always)]
+fn block_min(x: &[f64]) -> f64 {
+    let mut lanes = [1.0f64; 4];
+    let mut quads = x.chunks_exact(4);
+    for q in &mut quads {
+        for (m, &v) in lanes.iter_mut().zip(q) {
+            *m = if v < *m { v } else { *m };
+        }
+    }
+    let tail = quads.remainder().iter().fold(1.0f64, |m, &v| m.min(v));
+    lanes.iter().fold(tail, |m, &v| m.min(v))
 }
 
 /// Where stage A's release coefficients come from: the `release_ms` values of the block and
@@ -693,7 +721,7 @@ impl Limiter {
         self.required_gains(ceiling, link, start, n);
         let (shared, unity, min_a) = self.gain_path_a(link, params.get(RELEASE_MS), start, n);
         self.delay_and_apply_a(shared, unity, n);
-        self.mark_moving_gain(shared, n);
+        self.mark_moving_gain(shared, unity, n);
         let min_b = self.safety_stage(audio, ceiling, thr_b, start, n);
         (min_a, min_b)
     }
@@ -876,7 +904,7 @@ impl Limiter {
             let a = &mut self.state[c].a;
             let r = &mut self.p[c][..n];
             // At rest and asked for no reduction, the path gives exactly 1 throughout: skip it.
-            if a.is_idle() && r.iter().all(|&g| g == 1.0) {
+            if a.is_idle() && all_by_eights(r, |g| g == 1.0) {
                 a.skip_unity(n);
                 unity[c] = true;
                 continue;
@@ -915,19 +943,29 @@ impl Limiter {
     /// master that is seldom limited, a few; in one limited throughout, most. The output is the
     /// same, bit for bit (tests/dsp_limiter.rs compares it with every reading computed).
     #[inline(always)]
-    fn mark_moving_gain(&mut self, shared: bool, n: usize) {
+    fn mark_moving_gain(&mut self, shared: bool, unity: [bool; 2], n: usize) {
         let flat_steps = self.flat_steps;
         for c in 0..self.channels {
             let p = if shared { 0 } else { c };
-            let run = &mut self.state[c].flat;
-            for (w, &s) in self.wanted[c][..n].iter_mut().zip(&self.p[p][..n]) {
-                if s == run.value {
-                    run.len = run.len.saturating_add(1);
-                } else {
-                    *run = FlatRun { value: s, len: 1 };
-                }
-                *w = run.len < flat_steps;
+            // The run in registers through the block (a store and reload per step otherwise).
+            let FlatRun { mut value, mut len } = self.state[c].flat;
+            let wanted = &mut self.wanted[c][..n];
+            if unity[p] && value == 1.0 {
+                // A path that gave exactly 1 throughout continues a run of ones: step i's run is
+                // `len + 1 + i` long, wanted while that is under `flat_steps`.
+                let still = flat_steps.saturating_sub(len.saturating_add(1)).min(n);
+                wanted[..still].fill(true);
+                wanted[still..].fill(false);
+                self.state[c].flat.len = len.saturating_add(n);
+                continue;
             }
+            for (w, &s) in wanted.iter_mut().zip(&self.p[p][..n]) {
+                let same = s == value;
+                len = if same { len.saturating_add(1) } else { 1 };
+                value = s;
+                *w = len < flat_steps;
+            }
+            self.state[c].flat = FlatRun { value, len };
         }
     }
 
@@ -968,7 +1006,8 @@ impl Limiter {
             if ceiling.is_constant() {
                 let t = self.target.get(ceiling.first(), |db| targets(db, factor));
                 // At rest with every reading under the target, the stage is a delay.
-                if ch.hold_b.is_unity() && ch.smooth_b.is_unity() && q.iter().all(|&q| q <= t.b) {
+                if ch.hold_b.is_unity() && ch.smooth_b.is_unity() && all_by_eights(q, |q| q <= t.b)
+                {
                     ch.hold_b.skip_unity(n);
                     ch.smooth_b.skip_unity(n);
                     ch.delay_b.swap_block(x);

@@ -232,6 +232,15 @@ impl FileOut {
         }
     }
 
+    /// Appends frames already quantized to the file's word length (interleaved; `clipped` of
+    /// them clipped): [`crate::io::quantize::quantize_planes`].
+    pub fn write_ints(&mut self, ints: &[i32], clipped: u64) -> Result<(), OutputError> {
+        match self {
+            FileOut::Wav(w, _) => w.write_ints(ints, clipped),
+            FileOut::Flac(f) => f.write_ints(ints, clipped),
+        }
+    }
+
     /// Completes the file and commits it. A WAV with a `bext` chunk gets its loudness fields
     /// from `measured` (the figures of its samples as written), or, without them, from the
     /// finished temporary file decoded. Gives back the measurement.

@@ -13,6 +13,7 @@ use crate::analysis::analyze::{AnalyzeOptions, Measured, StreamAnalyzer, StreamI
 use crate::dsp::{AudioBuffer, AudioRef};
 use crate::io::atomic::OutputError;
 use crate::io::decode::NonFinite;
+use crate::io::quantize::quantize_planes;
 use crate::io::resample::StreamResampler;
 use crate::io::wav::{read_back, WavFormat};
 use crate::session::FileFormat;
@@ -299,7 +300,13 @@ struct Stream {
     analyzer: Option<StreamAnalyzer>,
     files: Vec<Slot>,
     started: bool,
+    /// An integer stream's samples quantized once for its analysis and its files (interleaved,
+    /// up to [`QUANTIZED_FRAMES`] frames at a time); empty for a float stream.
+    ints: Vec<i32>,
 }
+
+/// Frames an integer stream quantizes at a time, at most.
+const QUANTIZED_FRAMES: usize = 4096;
 
 /// A file of a stream.
 struct Slot {
@@ -327,6 +334,11 @@ impl Stream {
             analyzer: None,
             files: Vec::new(),
             started: false,
+            ints: if plan.format.is_integer() {
+                vec![0; QUANTIZED_FRAMES * plan.channels]
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -350,8 +362,9 @@ impl Stream {
             analyzer,
             files,
             started,
+            ints,
         } = self;
-        let mut out = |b: AudioRef<'_>| emit(b, shape.format, analyzer, files);
+        let mut out = |b: AudioRef<'_>| emit(b, shape.format, analyzer, files, ints);
         if !*started {
             *started = true;
             silence(shape.channels, shape.lead_silence, &mut out)?;
@@ -375,18 +388,60 @@ impl Stream {
 }
 
 /// Hands a block of the stream's final samples to its analyzer (as the file's decoder will
-/// read them: quantized to the word length) and to each of its files.
+/// read them: quantized to the word length) and to each of its files. An integer stream with
+/// an analysis or several files quantizes once for all of them (into `ints`).
 fn emit(
     b: AudioRef<'_>,
     format: WavFormat,
     analyzer: &mut Option<StreamAnalyzer>,
     files: &mut [Slot],
+    ints: &mut [i32],
 ) -> Result<(), OutputError> {
+    if format.is_integer() && (analyzer.is_some() || files.len() > 1) {
+        return emit_ints(b, format.bits(), analyzer, files, ints);
+    }
     if let Some(a) = analyzer.as_mut() {
         b.with_planes(|planes| a.push(planes, b.frames(), |from, to| read_back(from, to, format)));
     }
     for s in files.iter_mut() {
         s.file.write(b)?;
+    }
+    Ok(())
+}
+
+/// [`emit`] of an integer stream: each part of `b` that `ints` holds quantized once (the
+/// analysis gets the values read back from the integers), the integers written to every file.
+fn emit_ints(
+    b: AudioRef<'_>,
+    bits: u32,
+    analyzer: &mut Option<StreamAnalyzer>,
+    files: &mut [Slot],
+    ints: &mut [i32],
+) -> Result<(), OutputError> {
+    let channels = b.channels();
+    let step = ints.len() / channels;
+    let mut at = 0;
+    while at < b.frames() {
+        let n = step.min(b.frames() - at);
+        let part = b.slice(at, at + n);
+        let ints = &mut ints[..n * channels];
+        let clipped = match analyzer.as_mut() {
+            Some(a) => {
+                let mut clipped = 0;
+                a.push_with(n, |range, back| {
+                    let dst = &mut ints[range.start * channels..range.end * channels];
+                    part.slice(range.start, range.end).with_planes(|planes| {
+                        clipped += quantize_planes(planes, range.len(), bits, dst, Some(back));
+                    });
+                });
+                clipped
+            }
+            None => part.with_planes(|planes| quantize_planes(planes, n, bits, ints, None)),
+        };
+        for s in files.iter_mut() {
+            s.file.write_ints(ints, clipped)?;
+        }
+        at += n;
     }
     Ok(())
 }

@@ -1,0 +1,292 @@
+//! Float samples to the integers of a file's word length, once for everything that needs them:
+//! the interleaved integers (a WAV's bytes, a FLAC's samples) and the values a decoder reads
+//! back from them (a deliverable's analysis). A deliverable's stream used to quantize its
+//! samples once per consumer (the WAV writer, the FLAC writer and the analysis, each on its own);
+//! the values are the same: [`crate::io::wav::quantize`]'s integers and clip count, and
+//! [`crate::io::wav::read_back`]'s values.
+
+use super::wav::quantize;
+
+/// Quantizes `frames` frames of `planes` (one slice per channel) to `bits` bits into `ints`
+/// (interleaved: frame by frame, channels in order; at least `frames × channels` long) and,
+/// when `back` is given (one slice per channel, each at least `frames` long), writes the
+/// values a decoder reads back from those integers into it (each integer over `2^(bits−1)`:
+/// what [`crate::io::wav::read_back`] gives). Returns the samples clipped. Stereo four frames
+/// at a time with AVX2 where the CPU has it; the same values either way.
+pub fn quantize_planes(
+    planes: &[&[f64]],
+    frames: usize,
+    bits: u32,
+    ints: &mut [i32],
+    mut back: Option<&mut [&mut [f64]]>,
+) -> u64 {
+    let channels = planes.len();
+    assert!(ints.len() >= frames * channels, "room for every sample");
+    let mut clipped = 0;
+    let done = match (channels, back.as_deref_mut()) {
+        (2, Some([bl, br])) => {
+            let back = Some((&mut **bl, &mut **br));
+            let (done, clips) = stereo_fast(planes[0], planes[1], frames, bits, ints, back);
+            clipped += clips;
+            done
+        }
+        (2, None) => {
+            let (done, clips) = stereo_fast(planes[0], planes[1], frames, bits, ints, None);
+            clipped += clips;
+            done
+        }
+        _ => 0,
+    };
+    let inv = 1.0 / (1u64 << (bits - 1)) as f64;
+    for n in done..frames {
+        for (c, plane) in planes.iter().enumerate() {
+            let (v, clip) = quantize(plane[n], bits);
+            clipped += u64::from(clip);
+            ints[n * channels + c] = v;
+            if let Some(b) = back.as_deref_mut() {
+                b[c][n] = f64::from(v) * inv;
+            }
+        }
+    }
+    clipped
+}
+
+/// The first frames of a stereo block, four at a time with AVX2 (returns the frames done, a
+/// multiple of four, and the samples clipped); none without it.
+fn stereo_fast(
+    l: &[f64],
+    r: &[f64],
+    frames: usize,
+    bits: u32,
+    ints: &mut [i32],
+    back: Option<(&mut [f64], &mut [f64])>,
+) -> (usize, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { stereo_avx2(&l[..frames], &r[..frames], bits, ints, back) };
+    }
+    let _ = (l, r, frames, bits, ints, back);
+    (0, 0)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn stereo_avx2(
+    l: &[f64],
+    r: &[f64],
+    bits: u32,
+    ints: &mut [i32],
+    mut back: Option<(&mut [f64], &mut [f64])>,
+) -> (usize, u64) {
+    use std::arch::x86_64::*;
+    let scale = (1u64 << (bits - 1)) as f64;
+    let inv = _mm256_set1_pd(1.0 / scale);
+    let frames = l.len().min(r.len()).min(ints.len() / 2);
+    let mut clipped = 0u64;
+    let mut n = 0;
+    while n + 4 <= frames {
+        let Some((il, ir, clips)) = super::wav::quantize_pair4(l, r, n, scale) else {
+            for k in n..n + 4 {
+                for (c, x) in [l[k], r[k]].into_iter().enumerate() {
+                    let (v, clip) = quantize(x, bits);
+                    clipped += u64::from(clip);
+                    ints[2 * k + c] = v;
+                    if let Some((bl, br)) = back.as_mut() {
+                        let b = if c == 0 { &mut **bl } else { &mut **br };
+                        b[k] = f64::from(v) * (1.0 / scale);
+                    }
+                }
+            }
+            n += 4;
+            continue;
+        };
+        clipped += clips;
+        let dst = &mut ints[2 * n..2 * n + 8];
+        // SAFETY: the two 16-byte stores fill `dst` (8 integers): frames in order.
+        unsafe {
+            _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_unpacklo_epi32(il, ir));
+            _mm_storeu_si128(dst.as_mut_ptr().add(4).cast(), _mm_unpackhi_epi32(il, ir));
+        }
+        if let Some((bl, br)) = back.as_mut() {
+            let (bl, br) = (&mut bl[n..n + 4], &mut br[n..n + 4]);
+            // SAFETY: four values each; the integers are exact in f64 and the scale a power of
+            // two, so each product is the integer over the scale exactly.
+            unsafe {
+                _mm256_storeu_pd(bl.as_mut_ptr(), _mm256_mul_pd(_mm256_cvtepi32_pd(il), inv));
+                _mm256_storeu_pd(br.as_mut_ptr(), _mm256_mul_pd(_mm256_cvtepi32_pd(ir), inv));
+            }
+        }
+        n += 4;
+    }
+    (n, clipped)
+}
+
+/// The little-endian bytes of `ints` (each `width` = 2 or 3 bytes: the integers must fit) into
+/// `out`, which holds 4 bytes of slack past `ints.len() × width` (the stores are 4 bytes wide,
+/// each one's spare bytes overwritten by the next).
+pub fn pack_le(ints: &[i32], width: usize, out: &mut [u8]) {
+    assert!(width == 2 || width == 3, "16 or 24 bits");
+    assert!(out.len() >= ints.len() * width + 4, "4 bytes of slack");
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        done = unsafe { pack_le_avx2(ints, width, out) };
+    }
+    for (i, v) in ints.iter().enumerate().skip(done) {
+        out[width * i..width * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// [`pack_le`] eight integers at a time; returns the integers done.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn pack_le_avx2(ints: &[i32], width: usize, out: &mut [u8]) -> usize {
+    use std::arch::x86_64::*;
+    // 24 bits: the low three bytes of each 32-bit lane, packed.
+    let pack24 = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+    let mut i = 0;
+    while i + 8 <= ints.len() {
+        let src = &ints[i..i + 8];
+        let pos = width * i;
+        // SAFETY: two 16-byte loads from `src` (8 integers); the stores end at `pos + 28`
+        // (24 bits) or `pos + 16` (16 bits), within `out`: it holds `width × len + 4` bytes and
+        // `i + 8 ≤ len`.
+        unsafe {
+            let lo = _mm_loadu_si128(src.as_ptr().cast());
+            let hi = _mm_loadu_si128(src.as_ptr().add(4).cast());
+            let dst = out[pos..].as_mut_ptr();
+            if width == 3 {
+                _mm_storeu_si128(dst.cast(), _mm_shuffle_epi8(lo, pack24));
+                _mm_storeu_si128(dst.add(12).cast(), _mm_shuffle_epi8(hi, pack24));
+            } else {
+                _mm_storeu_si128(dst.cast(), _mm_packs_epi32(lo, hi));
+            }
+        }
+        i += 8;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::wav::{read_back, WavFormat};
+
+    /// Noise that clips, exact rounding ties of both word lengths, NaN, infinities and huge
+    /// values now and then.
+    fn signal(channels: usize, frames: usize) -> Vec<Vec<f64>> {
+        let mut seed = 11u64;
+        (0..channels)
+            .map(|c| {
+                (0..frames)
+                    .map(|n| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let u = (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.4 - 1.2;
+                        match n % 37 {
+                            3 => (libm::round(u * 1000.0) + 0.5) / 32768.0,
+                            7 => (libm::round(u * 100_000.0) + 0.5) / 8_388_608.0,
+                            11 if c == 0 => f64::NAN,
+                            13 => f64::NEG_INFINITY,
+                            17 => 1e300 * u,
+                            _ => u,
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The integers, clip count and read-back values are [`quantize`]'s and [`read_back`]'s,
+    /// on the AVX2 and the portable path, with and without the read-back values, for one to
+    /// three channels.
+    #[test]
+    fn one_quantization_gives_the_writers_integers_and_the_read_back() {
+        crate::dsp::simd::init();
+        let frames = 1003;
+        for channels in 1..=3 {
+            let planes = signal(channels, frames);
+            let refs: Vec<&[f64]> = planes.iter().map(Vec::as_slice).collect();
+            for format in [WavFormat::Int16, WavFormat::Int24] {
+                let bits = format.bits();
+                let mut want_ints = vec![0; frames * channels];
+                let mut want_clipped = 0;
+                for n in 0..frames {
+                    for c in 0..channels {
+                        let (v, clip) = quantize(planes[c][n], bits);
+                        want_ints[n * channels + c] = v;
+                        want_clipped += u64::from(clip);
+                    }
+                }
+                assert!(want_clipped > 50, "the signal clips");
+                let want_back: Vec<Vec<f64>> = planes
+                    .iter()
+                    .map(|p| {
+                        let mut b = vec![0.0; frames];
+                        read_back(p, &mut b, format);
+                        b
+                    })
+                    .collect();
+                for portable in [false, true] {
+                    crate::dsp::simd::force_portable(portable);
+                    let mut ints = vec![0; frames * channels];
+                    let mut back = vec![vec![f64::NAN; frames]; channels];
+                    let mut back_refs: Vec<&mut [f64]> =
+                        back.iter_mut().map(Vec::as_mut_slice).collect();
+                    let clipped =
+                        quantize_planes(&refs, frames, bits, &mut ints, Some(&mut back_refs));
+                    let mut ints_only = vec![0; frames * channels];
+                    let clipped_only = quantize_planes(&refs, frames, bits, &mut ints_only, None);
+                    crate::dsp::simd::force_portable(false);
+                    let at = format!("{channels} ch, {bits} bits, portable {portable}");
+                    assert_eq!(ints, want_ints, "{at}");
+                    assert_eq!(ints_only, want_ints, "{at}, no read-back");
+                    assert_eq!(
+                        (clipped, clipped_only),
+                        (want_clipped, want_clipped),
+                        "{at}"
+                    );
+                    for (got, want) in back.iter().zip(&want_back) {
+                        for (g, w) in got.iter().zip(want) {
+                            assert_eq!(g.to_bits(), w.to_bits(), "{at}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The packed bytes are each integer's low `width` bytes, little-endian, on both paths.
+    #[test]
+    fn packing_gives_the_low_bytes() {
+        crate::dsp::simd::init();
+        let ints: Vec<i32> = (0..203)
+            .map(|i: i32| (i * 7919 - 800_000).clamp(-8_388_608, 8_388_607))
+            .collect();
+        for width in [2, 3] {
+            let ints: Vec<i32> = if width == 2 {
+                ints.iter().map(|&v| v.clamp(-32768, 32767)).collect()
+            } else {
+                ints.clone()
+            };
+            let want: Vec<u8> = ints
+                .iter()
+                .flat_map(|v| v.to_le_bytes()[..width].to_vec())
+                .collect();
+            for portable in [false, true] {
+                crate::dsp::simd::force_portable(portable);
+                let mut out = vec![0xAA; ints.len() * width + 4];
+                pack_le(&ints, width, &mut out);
+                crate::dsp::simd::force_portable(false);
+                assert_eq!(
+                    &out[..want.len()],
+                    &want[..],
+                    "width {width}, portable {portable}"
+                );
+            }
+        }
+    }
+}
