@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use stemgraph::dsp::{AudioMut, ProcessorConfig};
 use stemgraph::engine::parallel::{
-    join, run, split, unit_deps, units, valid, BlockSource, Interrupted, RunSettings,
+    join, run, split, unit_deps, units, valid, BlockSource, Crossings, Interrupted, RunSettings,
 };
-use stemgraph::engine::{Schedule, Tap};
+use stemgraph::engine::{Schedule, Step, Tap};
 use stemgraph::graph::{compile, CompileOptions, GraphSpec};
 
 const FS: f64 = 48_000.0;
@@ -339,14 +339,92 @@ fn split_graph() -> GraphSpec {
     g
 }
 
+/// Five stems through a gain each into a master, the third sent 3 dB down: the worker may sum
+/// the first two (unity sends, in the bus's order) into one value for the bus.
+fn partial_sum_graph() -> GraphSpec {
+    let mut g = GraphSpec::new();
+    g.bus("master").output("main");
+    for i in 0..5 {
+        let s = format!("s{i}");
+        g.source(&s, i);
+        g.processor(
+            &format!("{s}.gain"),
+            "gain",
+            ProcessorConfig::new().num("gain_db", 1.5 - 0.7 * i as f64),
+        );
+        g.connect(&s, &format!("{s}.gain"));
+        let send = if i == 2 { -3.0 } else { 0.0 };
+        g.connect_port(
+            &format!("{s}.gain"),
+            "master",
+            stemgraph::dsp::Port::Main,
+            send,
+        );
+    }
+    g.processor(
+        "master.gain",
+        "gain",
+        ProcessorConfig::new().num("gain_db", -1.0),
+    );
+    g.chain(&["master", "master.gain", "main"]);
+    g
+}
+
 #[test]
 fn split_renders_the_same_bits() {
+    let crossing = every_split_renders_the_same_bits(split_graph, 4);
+    assert!(crossing
+        .iter()
+        .all(|&(_, handed, counted)| handed == counted));
+}
+
+#[test]
+fn a_partial_bus_sum_on_the_worker_renders_the_same_bits() {
+    let crossing = every_split_renders_the_same_bits(partial_sum_graph, 5);
+    for (w, handed, counted) in &crossing {
+        assert_eq!(handed, counted, "split {w:?}");
+    }
+    // Everything on the worker: s0 + s1 cross as one sum, s2 (sent 3 dB down), s3, s4 apart.
+    let all = crossing
+        .iter()
+        .find(|(w, _, _)| w.iter().all(|&x| x))
+        .expect("every unit on the worker is a valid split");
+    assert_eq!(all.1, 4);
+    // The sum needs both: with s1's strip on this thread nothing is summed.
+    let s = compile(&partial_sum_graph(), CompileOptions::new(48_000.0, 512))
+        .unwrap()
+        .schedule;
+    let (unit, _) = units(&s);
+    let gain_unit = |stem: usize| {
+        let node = s.node_index(&format!("s{stem}.gain")).unwrap();
+        let step = s
+            .steps()
+            .iter()
+            .position(|st| matches!(st, Step::Process { node: n, .. } if *n == node))
+            .unwrap();
+        unit[step].unwrap()
+    };
+    let apart = crossing
+        .iter()
+        .find(|(w, _, _)| w.iter().enumerate().all(|(u, &x)| x == (u != gain_unit(1))))
+        .expect("all but s1's strip on the worker");
+    assert_eq!(apart.1, 5);
+}
+
+/// Renders `graph` whole and split every valid way, `inputs` stems of test signal: the same
+/// bits each time. Returns, per split, the units given to the worker, the values handed from
+/// the worker to this thread, and what [`Crossings`] counted for it.
+fn every_split_renders_the_same_bits(
+    graph: fn() -> GraphSpec,
+    inputs: usize,
+) -> Vec<(Vec<bool>, usize, usize)> {
+    let split_graph = graph;
     let frames = 48_000;
     let block = 512;
     let signal = |i: usize, n: usize, c: usize| {
         ((n as f64 * (0.01 + 0.003 * i as f64)) + c as f64).sin() * (0.3 + 0.2 * i as f64)
     };
-    let run = |split_units: Option<Vec<bool>>| -> Vec<f64> {
+    let run = |split_units: Option<Vec<bool>>| -> (Vec<f64>, usize) {
         let mut s = compile(&split_graph(), CompileOptions::new(48_000.0, block))
             .unwrap()
             .schedule;
@@ -360,7 +438,7 @@ fn split_renders_the_same_bits() {
             let n = block.min(frames - done);
             match &mut halves {
                 None => {
-                    for i in 0..4 {
+                    for i in 0..inputs {
                         let mut v = s.input_mut(i, n);
                         for c in 0..2 {
                             for (k, x) in v.channel_mut(c).iter_mut().enumerate() {
@@ -403,13 +481,16 @@ fn split_renders_the_same_bits() {
             }
             done += n;
         }
+        let mut handed = 0;
         if let Some(h) = halves {
+            handed = h.worker.output_count();
             join(&mut s, h);
             assert_eq!(s.position(), frames as i64);
         }
-        out
+        (out, handed)
     };
-    let whole = run(None);
+    let (whole, _) = run(None);
+    let mut seen = Vec::new();
     let s = compile(&split_graph(), CompileOptions::new(48_000.0, block))
         .unwrap()
         .schedule;
@@ -420,12 +501,15 @@ fn split_renders_the_same_bits() {
         if !valid(&w, &unit_deps(&s, &units(&s).0, count)) {
             continue;
         }
-        let got = run(Some(w));
+        let (got, handed) = run(Some(w.clone()));
         assert!(
             got.iter()
                 .zip(&whole)
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
             "split {mask:b} changes the output"
         );
+        let counted = Crossings::new(&s).count(&s, &units(&s).0, &w);
+        seen.push((w, handed, counted));
     }
+    seen
 }

@@ -329,9 +329,16 @@ impl ScheduleBuilder {
                         ),
                     });
                 }
-                for input in inputs {
+                for (i, input) in inputs.iter().enumerate() {
                     buf(input.buf)?;
                     channels(input.channels)?;
+                    if input.slot != Some(i) {
+                        return Err(ScheduleError::Params {
+                            node: *node,
+                            id: n.id.clone(),
+                            reason: format!("bus input {i} is not scaled by send gain {i}"),
+                        });
+                    }
                 }
                 buf(*dst)?;
                 channels(*c)
@@ -453,10 +460,12 @@ mod tests {
                 BusInput {
                     buf: 0,
                     channels: 1,
+                    slot: Some(0),
                 },
                 BusInput {
                     buf: 1,
                     channels: 1,
+                    slot: Some(1),
                 },
             ],
             dst: 2,
@@ -600,6 +609,7 @@ mod tests {
         let one = BusInput {
             buf: 0,
             channels: 1,
+            slot: Some(0),
         };
         b.step(Step::Bus {
             node: bus,

@@ -69,6 +69,10 @@ pub struct BusInput {
     pub buf: BufId,
     /// Channels it carries.
     pub channels: usize,
+    /// The bus node's send-gain slot it is scaled by; `None`: summed as it is (a partial sum
+    /// of the bus's first inputs, made on another thread at unity gain, see
+    /// [`super::parallel::split`]).
+    pub slot: Option<usize>,
 }
 
 /// One instruction of the program.
@@ -580,12 +584,18 @@ impl StepCx<'_> {
                 let mut out = std::mem::take(&mut self.pool[*dst]);
                 out.set_channels(*channels);
                 out.clear(frames);
-                for (i, input) in bus_inputs.iter().enumerate() {
+                for input in bus_inputs {
                     let src = &self.pool[input.buf];
-                    let slot = &node.slots[i];
+                    let slot = input.slot.map(|s| &node.slots[s]);
                     for c in 0..*channels {
                         let x = src.channel(c.min(input.channels - 1), frames);
                         let y = out.channel_mut(c, frames);
+                        let Some(slot) = slot else {
+                            for (y, x) in y.iter_mut().zip(x) {
+                                *y += *x;
+                            }
+                            continue;
+                        };
                         if slot.constant && slot.value == 0.0 {
                             for (y, x) in y.iter_mut().zip(x) {
                                 *y += *x;

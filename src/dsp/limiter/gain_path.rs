@@ -10,8 +10,10 @@ const QUANT: f64 = 4_294_967_296.0; // 2^32
 /// Rounds a gain in [0, 1] down to the box filters' grid.
 #[inline(always)]
 pub fn quantize_down(g: f64) -> f64 {
-    // Truncation is rounding down for g ≥ 0, and g · 2^32 fits an i64.
-    ((g * QUANT) as i64) as f64 * (1.0 / QUANT)
+    // Truncation is rounding down for g ≥ 0, and g · 2^32 ≤ 2^32 is an integer exactly
+    // representable, so `trunc` gives what the cast to an integer and back gave (one rounding
+    // instruction instead of a saturating conversion there and back). Gains are never NaN.
+    (g * QUANT).trunc() * (1.0 / QUANT)
 }
 
 /// Minimum of the last `len` values pushed (a monotonic deque over a preallocated ring).
@@ -144,9 +146,30 @@ impl Drop for SlidingMinView<'_> {
 #[derive(Debug, Clone)]
 pub struct BoxSum {
     ring: Vec<f64>,
+    at: SumCursor,
+    fill: f64,
+}
+
+/// A [`BoxSum`]'s position and sum, apart from its ring so that a block loop can hold them in
+/// registers ([`BoxCascade::view`]).
+#[derive(Debug, Clone, Copy)]
+struct SumCursor {
     pos: usize,
     sum: f64,
-    fill: f64,
+}
+
+impl SumCursor {
+    /// Pushes `v` into `ring` at this position and returns the sum of the window ending with it.
+    #[inline(always)]
+    fn push(&mut self, ring: &mut [f64], v: f64) -> f64 {
+        self.sum += v - ring[self.pos];
+        ring[self.pos] = v;
+        self.pos += 1;
+        if self.pos == ring.len() {
+            self.pos = 0;
+        }
+        self.sum
+    }
 }
 
 impl BoxSum {
@@ -155,46 +178,32 @@ impl BoxSum {
         let len = len.max(1);
         Self {
             ring: vec![fill; len],
-            pos: 0,
-            sum: fill * len as f64,
+            at: SumCursor {
+                pos: 0,
+                sum: fill * len as f64,
+            },
             fill,
         }
     }
     /// Back to the initial state.
     pub fn reset(&mut self) {
         self.ring.fill(self.fill);
-        self.pos = 0;
-        self.sum = self.fill * self.ring.len() as f64;
+        self.at = SumCursor {
+            pos: 0,
+            sum: self.fill * self.ring.len() as f64,
+        };
     }
     /// Whether every value in the ring is the rest value (the values are never above it, and
     /// the sum is exact, so a full sum says so).
     pub fn is_full(&self) -> bool {
-        self.sum == self.fill * self.ring.len() as f64
+        self.at.sum == self.fill * self.ring.len() as f64
     }
 
     /// The state after pushing `n` rest values into a full ring: only the position moves.
     pub fn skip_full(&mut self, n: usize) {
         debug_assert!(self.is_full());
-        self.pos = (self.pos + n) % self.ring.len();
+        self.at.pos = (self.at.pos + n) % self.ring.len();
     }
-
-    /// Pushes `v` and returns the sum of the window ending with it.
-    #[inline(always)]
-    pub fn push(&mut self, v: f64) -> f64 {
-        push_ring(&mut self.ring, &mut self.pos, &mut self.sum, v)
-    }
-}
-
-/// One moving-sum step on a ring, its position and sum given apart (locals in a block loop).
-#[inline(always)]
-fn push_ring(ring: &mut [f64], pos: &mut usize, sum: &mut f64, v: f64) -> f64 {
-    *sum += v - ring[*pos];
-    ring[*pos] = v;
-    *pos += 1;
-    if *pos == ring.len() {
-        *pos = 0;
-    }
-    *sum
 }
 
 /// Two cascaded moving averages whose combined support is `support` samples: the smoothed gain
@@ -237,28 +246,51 @@ impl BoxCascade {
     /// Pushes a quantised gain, returns the smoothed gain.
     #[inline(always)]
     pub fn push(&mut self, g: f64) -> f64 {
-        let s = self.a.push(g);
-        self.b.push(s) / self.norm
+        let norm = self.norm;
+        self.view().push_sum(g) / norm
     }
 
-    /// Smooths a block: `r[i]` becomes the smoothed gain of `gain(i, r[i])` pushed in turn (the
-    /// same values as [`Self::push`] one at a time). The sums and positions stay in registers
-    /// through the loop, and the divisions by the norm, which no later step depends on, follow
-    /// as one vector pass.
+    /// What [`BoxCascadeView::push_sum`] is divided by to give the smoothed gain.
+    pub fn norm(&self) -> f64 {
+        self.norm
+    }
+
+    /// The cascade for a run of pushes: positions and sums copied out, written back when the
+    /// view is dropped.
     #[inline(always)]
-    pub fn smooth_block(&mut self, r: &mut [f64], mut gain: impl FnMut(usize, f64) -> f64) {
-        let (a, b) = (&mut self.a, &mut self.b);
-        let (mut pos_a, mut sum_a, mut pos_b, mut sum_b) = (a.pos, a.sum, b.pos, b.sum);
-        for (i, r) in r.iter_mut().enumerate() {
-            let g = gain(i, *r);
-            let s = push_ring(&mut a.ring, &mut pos_a, &mut sum_a, g);
-            *r = push_ring(&mut b.ring, &mut pos_b, &mut sum_b, s);
+    pub fn view(&mut self) -> BoxCascadeView<'_> {
+        BoxCascadeView {
+            at: [self.a.at, self.b.at],
+            ring_a: &mut self.a.ring,
+            ring_b: &mut self.b.ring,
+            home: [&mut self.a.at, &mut self.b.at],
         }
-        (a.pos, a.sum, b.pos, b.sum) = (pos_a, sum_a, pos_b, sum_b);
-        let norm = self.norm;
-        for r in r.iter_mut() {
-            *r /= norm;
-        }
+    }
+}
+
+/// A [`BoxCascade`] borrowed for a run of pushes, its positions and sums in a local copy (kept in
+/// registers by the loop that uses it) and written back on drop.
+pub struct BoxCascadeView<'a> {
+    at: [SumCursor; 2],
+    ring_a: &'a mut [f64],
+    ring_b: &'a mut [f64],
+    home: [&'a mut SumCursor; 2],
+}
+
+impl BoxCascadeView<'_> {
+    /// Pushes a quantised gain, returns the smoothed gain times [`BoxCascade::norm`] (exact): the
+    /// division left to the caller, which can do a block of them at once, off the recursion.
+    #[inline(always)]
+    pub fn push_sum(&mut self, g: f64) -> f64 {
+        let s = self.at[0].push(self.ring_a, g);
+        self.at[1].push(self.ring_b, s)
+    }
+}
+
+impl Drop for BoxCascadeView<'_> {
+    fn drop(&mut self) {
+        *self.home[0] = self.at[0];
+        *self.home[1] = self.at[1];
     }
 }
 
@@ -312,7 +344,7 @@ impl Delay {
 // The blocks' whole contents are their state: copied in place for the limiter's linked paths
 // and at a hot reload (see `dsp::state`).
 crate::signal_state!(SlidingMin { copy: at; state: vals, stamps; });
-crate::signal_state!(BoxSum { copy: pos, sum, fill; state: ring; });
+crate::signal_state!(BoxSum { copy: at, fill; state: ring; });
 crate::signal_state!(BoxCascade { copy: norm; state: a, b; });
 crate::signal_state!(Delay { copy: pos; state: ring; });
 
@@ -431,7 +463,23 @@ mod tests {
     }
 
     #[test]
-    fn smooth_block_gives_the_bits_of_one_push_at_a_time() {
+    fn quantize_down_is_the_integer_cast_there_and_back() {
+        let mut r = 7u64;
+        let mut cases = vec![0.0, 1.0, f64::MIN_POSITIVE, 1.0 - f64::EPSILON, 0.5, 1e-12];
+        for _ in 0..100_000 {
+            r = r
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            cases.push((r >> 11) as f64 / (1u64 << 53) as f64);
+        }
+        for g in cases {
+            let cast = ((g * QUANT) as i64) as f64 * (1.0 / QUANT);
+            assert_eq!(quantize_down(g).to_bits(), cast.to_bits(), "{g}");
+        }
+    }
+
+    #[test]
+    fn a_view_gives_the_bits_of_one_push_at_a_time() {
         let mut one = BoxCascade::new(37);
         let mut block = BoxCascade::new(37);
         let mut r = 99u64;
@@ -446,8 +494,10 @@ mod tests {
                 })
                 .collect();
             let want: Vec<f64> = gains.iter().map(|&g| one.push(g)).collect();
-            let mut got = vec![f64::NAN; len];
-            block.smooth_block(&mut got, |i, _| gains[i]);
+            let norm = block.norm();
+            let mut view = block.view();
+            let got: Vec<f64> = gains.iter().map(|&g| view.push_sum(g) / norm).collect();
+            drop(view);
             for (w, g) in want.iter().zip(&got) {
                 assert_eq!(w.to_bits(), g.to_bits());
             }

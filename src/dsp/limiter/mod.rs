@@ -361,22 +361,31 @@ impl GainPathA {
         let ReleaseSource { cache, values, fs } = release;
         let constant = values.is_constant();
         let mut k = cache.get(values.first(), |ms| ReleaseCoefs::new(ms, fs));
+        // Views keep the hold's and the cascade's counters and sums in registers through the
+        // loop (through `self` they took a store and a reload per sample).
         let mut hold = self.hold.view();
+        let mut sums = self.smooth.view();
         let mut rel = self.release;
-        self.smooth.smooth_block(r, |i, r| {
+        for (i, r) in r.iter_mut().enumerate() {
             if !constant {
                 k = cache.get(values.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
             }
-            let held = hold.push(r);
+            let held = hold.push(*r);
             let released = if auto {
                 rel.auto(held, &k)
             } else {
                 rel.fixed(held, &k)
             };
-            quantize_down(released)
-        });
-        drop(hold);
+            // The cascade's exact sum replaces the required gain in place; the divisions by its
+            // norm, which nothing later in the loop needs, follow as one vector pass.
+            *r = sums.push_sum(quantize_down(released));
+        }
+        drop((hold, sums));
         self.release = rel;
+        let norm = self.smooth.norm();
+        for r in r.iter_mut() {
+            *r /= norm;
+        }
         block_min(r)
     }
 }
@@ -960,8 +969,10 @@ impl Limiter {
                 continue;
             }
             for (w, &s) in wanted.iter_mut().zip(&self.p[p][..n]) {
-                let same = s == value;
-                len = if same { len.saturating_add(1) } else { 1 };
+                // Branch-free: 1 after a change, one more otherwise. Lengths only matter below
+                // `flat_steps`, so a long run stops counting there (no overflow, same marks).
+                let same = (s == value) as usize;
+                len = 1 + same * len.min(flat_steps);
                 value = s;
                 *w = len < flat_steps;
             }

@@ -13,6 +13,7 @@
 //! | `halfband` | half-band 2× stages, per sample and per chunk |
 //! | [`interpolator`] | the detector's interpolators one sample at a time (its reference) |
 //! | [`detector`] | [`TruePeakDetector`], the limiter's detector a chunk at a time |
+//! | `split_bound` | the detector's tightest screen: a reading bounded by the samples' magnitudes near it and the second differences around it |
 //! | [`polyphase`] | the meter's direct polyphase interpolator ([`PolyphaseInterpolator`]) and its folded scan |
 //! | [`oversampler`] | [`Oversampler`], [`BlockOversampler`]: up/down conversion by 2, 4, 8 |
 //!
@@ -49,6 +50,7 @@ pub mod interpolator;
 pub mod kernels;
 pub mod oversampler;
 pub mod polyphase;
+mod split_bound;
 
 pub use design::{kaiser_beta, PolyphaseTable};
 pub use detector::{force_full, TruePeakDetector};

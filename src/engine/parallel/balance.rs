@@ -6,7 +6,7 @@
 //! apart, so after each trial stretch [`rebalance`] moves one unit to the other side when the
 //! measured busy times say that evens them out. None of this changes a bit of the output.
 
-use super::split::{unit_deps, units, valid};
+use super::split::{unit_deps, units, valid, Crossings};
 use crate::engine::schedule::Step;
 use crate::engine::Schedule;
 
@@ -50,7 +50,17 @@ pub struct Plan {
     pub to_worker: Vec<bool>,
     /// Estimated seconds of everything, both threads.
     pub all: f64,
+    /// Estimated seconds one value crossing between the threads costs each of them
+    /// ([`CROSSING_COPIES`]).
+    pub crossing: f64,
 }
+
+/// What one value handed from the worker to the main thread costs each thread, in in-cache
+/// copies of a block (the schedule's input steps, as timed): the worker copies it out of its
+/// pool and into the hand-over's buffer, this thread out of that into its own, from the other
+/// core's cache; on M a handed-over stem costs about four times an input step's copy on each
+/// side.
+pub const CROSSING_COPIES: f64 = 4.0;
 
 impl Plan {
     /// Estimated seconds of the worker's half.
@@ -84,13 +94,24 @@ pub fn plan(schedule: &Schedule, profile: &Profile) -> Plan {
     }
     let all: f64 = unit_cost.iter().sum::<f64>() + rest;
     let deps = unit_deps(schedule, &unit, count);
-    let to_worker = best_split(&unit_cost, all, &deps);
+    // A copy in cache: the schedule's input steps as timed.
+    let (copies, copy_time) = schedule
+        .steps
+        .iter()
+        .zip(&profile.steps)
+        .filter(|(s, _)| matches!(s, Step::Input { .. }))
+        .fold((0, 0.0), |(n, t), (_, c)| (n + 1, t + c));
+    let crossing = CROSSING_COPIES * copy_time / f64::from(copies.max(1));
+    let crossings = Crossings::new(schedule);
+    let crossed = |to_worker: &[bool]| crossings.count(schedule, &unit, to_worker);
+    let to_worker = best_split(&unit_cost, all, &deps, crossing, &crossed);
     Plan {
         unit,
         unit_cost,
         deps,
         to_worker,
         all,
+        crossing,
     }
 }
 
@@ -102,6 +123,8 @@ pub fn rebalance(
     main: f64,
     worker: f64,
     deps: &[Vec<usize>],
+    crossing: f64,
+    crossed: &dyn Fn(&[bool]) -> usize,
 ) -> Option<Vec<bool>> {
     let est = |w: bool| -> f64 {
         unit_cost
@@ -115,19 +138,22 @@ pub fn rebalance(
     // what no unit holds: its estimate is what the measure says).
     let k_worker = worker / est(true).max(1e-12);
     let before = main.max(worker);
+    let now_crossing = crossed(to_worker) as f64;
     let mut best: Option<(f64, usize)> = None;
     for (u, &c) in unit_cost.iter().enumerate() {
-        let (m, w) = if to_worker[u] {
-            (main + c * k_worker, worker - c * k_worker)
-        } else {
-            (main - c * k_worker, worker + c * k_worker)
-        };
-        let after = m.max(w);
         let mut t = to_worker.to_vec();
         t[u] = !t[u];
         if !valid(&t, deps) {
             continue;
         }
+        // Both threads copy each crossing value.
+        let handed = (crossed(&t) as f64 - now_crossing) * crossing * k_worker;
+        let (m, w) = if to_worker[u] {
+            (main + c * k_worker, worker - c * k_worker)
+        } else {
+            (main - c * k_worker, worker + c * k_worker)
+        };
+        let after = (m + handed).max(w + handed);
         if after < 0.97 * before && best.is_none_or(|(b, _)| after < b) {
             best = Some((after, u));
         }
@@ -140,17 +166,30 @@ pub fn rebalance(
 }
 
 /// The units (by cost) to give the worker so that the larger half is as small as possible:
-/// every valid choice when there are few units, greedily otherwise.
-pub fn best_split(unit_cost: &[f64], all: f64, deps: &[Vec<usize>]) -> Vec<bool> {
+/// every valid choice when there are few units (each thread also paying `crossing` seconds
+/// per value `crossed` between them), greedily otherwise.
+pub fn best_split(
+    unit_cost: &[f64],
+    all: f64,
+    deps: &[Vec<usize>],
+    crossing: f64,
+    crossed: &dyn Fn(&[bool]) -> usize,
+) -> Vec<bool> {
     if unit_cost.len() <= 20 {
-        exhaustive_split(unit_cost, all, deps)
+        exhaustive_split(unit_cost, all, deps, crossing, crossed)
     } else {
         greedy_split(unit_cost, all, deps)
     }
 }
 
 /// Tries every valid choice of units.
-fn exhaustive_split(unit_cost: &[f64], all: f64, deps: &[Vec<usize>]) -> Vec<bool> {
+fn exhaustive_split(
+    unit_cost: &[f64],
+    all: f64,
+    deps: &[Vec<usize>],
+    crossing: f64,
+    crossed: &dyn Fn(&[bool]) -> usize,
+) -> Vec<bool> {
     let n = unit_cost.len();
     let mut best = (f64::INFINITY, vec![false; n]);
     for mask in 1u32..(1 << n) {
@@ -162,7 +201,7 @@ fn exhaustive_split(unit_cost: &[f64], all: f64, deps: &[Vec<usize>]) -> Vec<boo
             .filter(|u| mask & (1 << u) != 0)
             .map(|u| unit_cost[u])
             .sum();
-        let larger = w.max(all - w);
+        let larger = w.max(all - w) + crossing * crossed(&choice) as f64;
         if larger < best.0 {
             best = (larger, choice);
         }
@@ -203,7 +242,7 @@ mod tests {
     fn best_split_halves_the_cost() {
         let cost = [4.0, 3.0, 2.0, 1.0];
         let deps = vec![Vec::new(); 4];
-        let w = best_split(&cost, 10.0, &deps);
+        let w = best_split(&cost, 10.0, &deps, 0.0, &|_| 0);
         let worker: f64 = cost
             .iter()
             .zip(&w)
@@ -218,7 +257,7 @@ mod tests {
         // Unit 0 reads unit 1: the worker may take 0 only with 1.
         let cost = [5.0, 1.0, 4.0];
         let deps = vec![vec![1], vec![], vec![]];
-        let w = best_split(&cost, 10.0, &deps);
+        let w = best_split(&cost, 10.0, &deps, 0.0, &|_| 0);
         assert!(valid(&w, &deps), "{w:?}");
         assert!(!w[0] || w[1], "{w:?}");
     }
@@ -229,7 +268,7 @@ mod tests {
         let all: f64 = cost.iter().sum();
         let mut deps = vec![Vec::new(); 24];
         deps[3] = vec![7];
-        let w = best_split(&cost, all, &deps);
+        let w = best_split(&cost, all, &deps, 0.0, &|_| 0);
         let worker: f64 = cost
             .iter()
             .zip(&w)
@@ -249,9 +288,9 @@ mod tests {
         let deps = vec![Vec::new(); 4];
         let to_worker = [true, true, false, false];
         // The worker took three times as long as the main thread: one unit comes back.
-        let better = rebalance(&cost, &to_worker, 1.0, 3.0, &deps).expect("a move");
+        let better = rebalance(&cost, &to_worker, 1.0, 3.0, &deps, 0.0, &|_| 0).expect("a move");
         assert_eq!(better.iter().filter(|w| **w).count(), 1, "{better:?}");
         // Even already: nothing to gain.
-        assert!(rebalance(&cost, &to_worker, 1.0, 1.0, &deps).is_none());
+        assert!(rebalance(&cost, &to_worker, 1.0, 1.0, &deps, 0.0, &|_| 0).is_none());
     }
 }

@@ -17,4 +17,4 @@ pub mod runner;
 pub mod split;
 
 pub use runner::{run, BlockSource, Interrupted, RunSettings};
-pub use split::{join, split, unit_deps, units, valid, Split};
+pub use split::{join, split, unit_deps, units, valid, Crossings, Split};

@@ -15,7 +15,7 @@
 
 use super::balance::{self, Plan, Profile};
 use super::handover::{store_fence, stream_copy};
-use super::split::{join, split, Split};
+use super::split::{join, split, Crossings, Split};
 use crate::dsp::{AudioBuffer, AudioMut, AudioRef};
 use crate::engine::Schedule;
 use crossbeam::channel::{Receiver, Sender};
@@ -296,12 +296,16 @@ where
         }
         if trials > 0 {
             trials -= 1;
+            let crossings = Crossings::new(schedule);
+            let crossed = |t: &[bool]| crossings.count(schedule, &plan.unit, t);
             match balance::rebalance(
                 &plan.unit_cost,
                 &to_worker,
                 main_busy,
                 worker_busy,
                 &plan.deps,
+                plan.crossing,
+                &crossed,
             ) {
                 Some(better) => to_worker = better,
                 None => trials = 0,

@@ -172,6 +172,52 @@ pub fn unit_deps(schedule: &Schedule, unit: &[Option<usize>], count: usize) -> V
     deps
 }
 
+/// Counts the values that cross from the worker to the main thread for a choice of units
+/// (a bus's first inputs summed by the worker count as one, see [`split`]): each costs a copy
+/// on both threads per block, out of one core's cache into the other's.
+pub struct Crossings {
+    flow: Vec<Flow>,
+    values: usize,
+}
+
+impl Crossings {
+    /// For `schedule`'s data flow.
+    pub fn new(schedule: &Schedule) -> Self {
+        let (flow, channels) = flows(schedule);
+        Self {
+            flow,
+            values: channels.len(),
+        }
+    }
+
+    /// The values crossing when the worker takes the units `to_worker[u] == true`.
+    pub fn count(&self, schedule: &Schedule, unit: &[Option<usize>], to_worker: &[bool]) -> usize {
+        let on_worker: Vec<bool> = (0..self.flow.len())
+            .map(|i| unit[i].is_some_and(|u| to_worker[u]))
+            .collect();
+        let mut produced_by_worker = vec![false; self.values];
+        for (i, f) in self.flow.iter().enumerate() {
+            if let Some(v) = f.write {
+                produced_by_worker[v] = on_worker[i];
+            }
+        }
+        let partials = partial_sums(schedule, &self.flow, &on_worker, &produced_by_worker);
+        let mut summed = vec![0; self.flow.len()];
+        for p in &partials {
+            summed[p.bus] = p.count;
+        }
+        let mut crossing = vec![false; self.values];
+        for (i, f) in self.flow.iter().enumerate() {
+            if !on_worker[i] {
+                for &v in &f.reads[summed[i]..] {
+                    crossing[v] |= v != usize::MAX && produced_by_worker[v];
+                }
+            }
+        }
+        crossing.iter().filter(|c| **c).count() + partials.len()
+    }
+}
+
 /// Whether a choice of units for the worker respects [`unit_deps`].
 pub fn valid(to_worker: &[bool], deps: &[Vec<usize>]) -> bool {
     (0..to_worker.len()).all(|u| !to_worker[u] || deps[u].iter().all(|&d| to_worker[d]))
@@ -190,6 +236,14 @@ enum SideStep {
     Input(usize),
     /// A value out to this side's output `k`.
     Output(usize),
+    /// The worker's partial sum of a bus's first inputs (at unity gain, in the bus's order)
+    /// into a value of `channels` channels: node `node` is a placeholder without send gains;
+    /// `inputs` are the summed values' channels.
+    Sum {
+        node: usize,
+        channels: usize,
+        inputs: Vec<usize>,
+    },
 }
 
 /// Assigns buffers by liveness (as the compiler does: a process step works in place when its
@@ -200,6 +254,7 @@ fn lay_out(
     channels: &[usize],
     node_index: &[usize],
     input_index: &[usize],
+    summed: &[usize],
 ) -> (Vec<Step>, usize) {
     let nv = channels.len();
     let mut last_use = vec![usize::MAX; nv];
@@ -233,6 +288,28 @@ fn lay_out(
                 output: *k,
                 buf: buf_of[reads[0]],
             },
+            SideStep::Sum {
+                node,
+                channels: ch,
+                inputs,
+            } => {
+                let out = write.expect("sums write");
+                buf_of[out] = alloc(&mut free);
+                Step::Bus {
+                    node: *node,
+                    inputs: inputs
+                        .iter()
+                        .zip(reads)
+                        .map(|(&c, &v)| BusInput {
+                            buf: buf_of[v],
+                            channels: c,
+                            slot: None,
+                        })
+                        .collect(),
+                    dst: buf_of[out],
+                    channels: *ch,
+                }
+            }
             SideStep::Orig(i) => match &schedule.steps[*i] {
                 Step::Input { input, .. } => {
                     let v = write.expect("inputs write");
@@ -275,15 +352,24 @@ fn lay_out(
                 } => {
                     let out = write.expect("buses write");
                     buf_of[out] = alloc(&mut free);
+                    // The first `k` inputs summed by the worker arrive as one value: the
+                    // first read, summed as it is.
+                    let k = summed[*i];
+                    let partial = (k > 0).then(|| BusInput {
+                        buf: buf_of[reads[0]],
+                        channels: *ch,
+                        slot: None,
+                    });
+                    let rest = &reads[usize::from(k > 0)..];
                     Step::Bus {
                         node: node_index[*node],
-                        inputs: inputs
-                            .iter()
-                            .zip(reads)
-                            .map(|(i, &v)| BusInput {
+                        inputs: partial
+                            .into_iter()
+                            .chain(inputs[k..].iter().zip(rest).map(|(i, &v)| BusInput {
                                 buf: buf_of[v],
                                 channels: i.channels,
-                            })
+                                slot: i.slot,
+                            }))
                             .collect(),
                         dst: buf_of[out],
                         channels: *ch,
@@ -315,6 +401,86 @@ fn lay_out(
         }
     }
     (steps, pool)
+}
+
+/// A bus on the main thread whose first `count` inputs the worker sums into one value, so
+/// that one buffer crosses between the threads instead of `count`.
+struct Partial {
+    /// The bus's step.
+    bus: usize,
+    /// How many of its first inputs the worker sums.
+    count: usize,
+    /// The step after which the worker sums them (the last of their producers).
+    after: usize,
+    /// The bus's channels.
+    channels: usize,
+}
+
+/// The buses whose first two or more inputs (in summing order) the worker produces, each read
+/// by nothing else on the main thread and added at a fixed unity gain (no automation, no
+/// glide: the render's send gains do not change during a run). The bus adds the worker's sum
+/// of them, then the rest: the same additions in the same order, starting from zero (a sum
+/// that starts from +0 is never -0, so adding it to the bus's cleared +0 gives it back
+/// exactly), so the output keeps every bit.
+fn partial_sums(
+    schedule: &Schedule,
+    flow: &[Flow],
+    on_worker: &[bool],
+    produced_by_worker: &[bool],
+) -> Vec<Partial> {
+    let mut main_reads = vec![0usize; produced_by_worker.len()];
+    let mut producer = vec![usize::MAX; produced_by_worker.len()];
+    for (i, f) in flow.iter().enumerate() {
+        if let Some(v) = f.write {
+            producer[v] = i;
+        }
+        if !on_worker[i] {
+            for &v in &f.reads {
+                main_reads[v] += 1;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, step) in schedule.steps.iter().enumerate() {
+        let Step::Bus {
+            node,
+            inputs,
+            channels,
+            ..
+        } = step
+        else {
+            continue;
+        };
+        let params = &schedule.nodes[*node].params;
+        let unity = |input: &BusInput| {
+            input.slot.is_none_or(|s| {
+                params
+                    .get(s)
+                    .is_some_and(|p| p.curve().is_none() && p.base() == 0.0 && !p.is_gliding())
+            })
+        };
+        let count = inputs
+            .iter()
+            .zip(&flow[i].reads)
+            .take_while(|(input, &v)| {
+                v != usize::MAX && produced_by_worker[v] && main_reads[v] == 1 && unity(input)
+            })
+            .count();
+        if count >= 2 {
+            let after = flow[i].reads[..count]
+                .iter()
+                .map(|&v| producer[v])
+                .max()
+                .expect("two or more");
+            out.push(Partial {
+                bus: i,
+                count,
+                after,
+                channels: *channels,
+            });
+        }
+    }
+    out
 }
 
 fn placeholder() -> RtNode {
@@ -351,10 +517,62 @@ fn empty_schedule(of: &Schedule) -> Schedule {
     }
 }
 
+/// The two sides' programs over values: the main side's imports first (the worker's values,
+/// its inputs from `imports_at`), every original step on its side, the worker's partial sums
+/// after the last step they read (their placeholder nodes from `sum_node`), and the worker's
+/// exports last. Returns (worker, main, partial sums).
+#[allow(clippy::type_complexity)]
+fn sides(
+    schedule: &Schedule,
+    flow: &[Flow],
+    on_worker: &[bool],
+    exports: &[usize],
+    sums_after: &[Vec<(usize, Vec<usize>, usize)>],
+    channels: &[usize],
+    (imports_at, sum_node): (usize, usize),
+) -> (Side, Side, usize) {
+    let mut worker_side = Side { steps: Vec::new() };
+    let mut main_side = Side { steps: Vec::new() };
+    for (k, &v) in exports.iter().enumerate() {
+        main_side
+            .steps
+            .push((SideStep::Input(imports_at + k), vec![], Some(v)));
+    }
+    let mut sum_nodes = 0;
+    for (i, f) in flow.iter().enumerate() {
+        let side = if on_worker[i] {
+            &mut worker_side
+        } else {
+            &mut main_side
+        };
+        side.steps
+            .push((SideStep::Orig(i), f.reads.clone(), f.write));
+        for (bus, prefix, value) in &sums_after[i] {
+            let Step::Bus { inputs, .. } = &schedule.steps[*bus] else {
+                unreachable!("partial sums are of buses");
+            };
+            worker_side.steps.push((
+                SideStep::Sum {
+                    node: sum_node + sum_nodes,
+                    channels: channels[*value],
+                    inputs: inputs[..prefix.len()].iter().map(|i| i.channels).collect(),
+                },
+                prefix.clone(),
+                Some(*value),
+            ));
+            sum_nodes += 1;
+        }
+    }
+    for (k, &v) in exports.iter().enumerate() {
+        worker_side.steps.push((SideStep::Output(k), vec![v], None));
+    }
+    (worker_side, main_side, sum_nodes)
+}
+
 /// Splits `schedule`, giving the worker the units `to_worker[u] == true` (see [`units`]).
 /// The nodes move into the halves (placeholders stay behind); [`join`] moves them back.
 pub fn split(schedule: &mut Schedule, unit: &[Option<usize>], to_worker: &[bool]) -> Split {
-    let (flow, channels) = flows(schedule);
+    let (mut flow, mut channels) = flows(schedule);
     let n = schedule.steps.len();
     let on_worker: Vec<bool> = (0..n)
         .map(|i| unit[i].is_some_and(|u| to_worker[u]))
@@ -364,6 +582,21 @@ pub fn split(schedule: &mut Schedule, unit: &[Option<usize>], to_worker: &[bool]
         if let Some(v) = f.write {
             produced_by_worker[v] = on_worker[i];
         }
+    }
+    // Buses whose first inputs the worker sums: their reads become the partial sum's value
+    // (a new one) and the rest.
+    let partials = partial_sums(schedule, &flow, &on_worker, &produced_by_worker);
+    let mut summed = vec![0; n];
+    let mut sums_after: Vec<Vec<(usize, Vec<usize>, usize)>> = vec![Vec::new(); n];
+    for p in &partials {
+        let value = channels.len();
+        channels.push(p.channels);
+        produced_by_worker.push(true);
+        let reads = std::mem::take(&mut flow[p.bus].reads);
+        let (prefix, rest) = reads.split_at(p.count);
+        flow[p.bus].reads = std::iter::once(value).chain(rest.iter().copied()).collect();
+        summed[p.bus] = p.count;
+        sums_after[p.after].push((p.bus, prefix.to_vec(), value));
     }
     // Values crossing from the worker to the main thread, in order of first production.
     let mut export_of = vec![usize::MAX; channels.len()];
@@ -406,29 +639,27 @@ pub fn split(schedule: &mut Schedule, unit: &[Option<usize>], to_worker: &[bool]
             _ => {}
         }
     }
-    let imports_at = main_inputs.len();
-    let mut worker_side = Side { steps: Vec::new() };
-    let mut main_side = Side { steps: Vec::new() };
-    for (k, &v) in exports.iter().enumerate() {
-        let _ = v;
-        main_side
-            .steps
-            .push((SideStep::Input(imports_at + k), vec![], Some(exports[k])));
-    }
-    for (i, f) in flow.iter().enumerate() {
-        let side = if on_worker[i] {
-            &mut worker_side
-        } else {
-            &mut main_side
-        };
-        side.steps
-            .push((SideStep::Orig(i), f.reads.clone(), f.write));
-    }
-    for (k, &v) in exports.iter().enumerate() {
-        worker_side.steps.push((SideStep::Output(k), vec![v], None));
-    }
-    let (wsteps, wpool) = lay_out(&worker_side, schedule, &channels, &node_index, &input_index);
-    let (msteps, mpool) = lay_out(&main_side, schedule, &channels, &node_index, &input_index);
+    let (worker_side, main_side, sum_nodes) = sides(
+        schedule,
+        &flow,
+        &on_worker,
+        &exports,
+        &sums_after,
+        &channels,
+        (main_inputs.len(), wn),
+    );
+    let lay = |side: &Side| {
+        lay_out(
+            side,
+            schedule,
+            &channels,
+            &node_index,
+            &input_index,
+            &summed,
+        )
+    };
+    let (wsteps, wpool) = lay(&worker_side);
+    let (msteps, mpool) = lay(&main_side);
 
     let max = schedule.max_block;
     let mut worker = empty_schedule(schedule);
@@ -462,7 +693,8 @@ pub fn split(schedule: &mut Schedule, unit: &[Option<usize>], to_worker: &[bool]
     main.outputs = std::mem::take(&mut schedule.outputs);
     main.taps = std::mem::take(&mut schedule.taps);
     main.tap_nodes = std::mem::take(&mut schedule.tap_nodes);
-    worker.nodes = (0..wn).map(|_| placeholder()).collect();
+    // The partial sums' nodes stay placeholders (no send gains: they sum at unity).
+    worker.nodes = (0..wn + sum_nodes).map(|_| placeholder()).collect();
     main.nodes = (0..mn).map(|_| placeholder()).collect();
     for (orig, home) in node_home.iter().enumerate() {
         if let Some((w, idx)) = home {

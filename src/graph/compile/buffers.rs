@@ -61,9 +61,11 @@ pub(super) fn assign_buffers(p: &SymProgram) -> (Vec<Step>, usize) {
                     node: *node,
                     inputs: inputs
                         .iter()
-                        .map(|&v| BusInput {
+                        .enumerate()
+                        .map(|(i, &v)| BusInput {
                             buf: buf_of[v],
                             channels: p.value_channels[v],
+                            slot: Some(i),
                         })
                         .collect(),
                     dst: buf_of[*out],
