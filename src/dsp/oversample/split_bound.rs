@@ -38,6 +38,8 @@ pub(super) struct SplitBound {
     pub slope: f64,
     /// Per group offset `k`: the weight of the largest `|Δ²x|` of the group `k` back.
     pub rough: Vec<f64>,
+    /// The sum of `rough`: the weight of the window's largest `|Δ²x|` in the bound of a chunk.
+    pub rough_sum: f64,
 }
 
 /// A kernel's split `c0·δ_m + c1·(δ_m − δ_{m+1}) + r ∗ Δ²` (module docs).
@@ -194,8 +196,21 @@ impl SplitBound {
             gain: gain * MARGIN,
             slope_near,
             slope: slope * MARGIN,
+            rough_sum: rough.iter().sum::<f64>() * MARGIN,
             rough,
         }
+    }
+
+    /// A bound on every reading of a chunk whose window (the chunk and its history) has the
+    /// largest `|x|`, `|Δx|` and `|Δ²x|` of `m`: each group's bound takes its three maxima
+    /// over parts of that window, and its rounding margin (1e-9 of the window's largest input)
+    /// is added here too. Infinite where an input is.
+    #[inline(always)]
+    pub fn chunk_bound(&self, m: [f64; 3]) -> f64 {
+        if !(m[0] < f64::INFINITY) {
+            return f64::INFINITY;
+        }
+        self.total(m[0], m[1], self.rough_sum * m[2]) + 1e-9 * m[0]
     }
 
     /// The bound for a group of steps from the largest magnitude near it (`x`), the largest
@@ -222,6 +237,79 @@ fn group_offsets(offsets: impl Iterator<Item = usize>, group: usize) -> (usize, 
     }
     assert!(lo >= 0, "a smooth part reads ahead of its step");
     (lo as usize, hi as usize)
+}
+
+/// The largest `|x|`, `|Δx|` and `|Δ²x|` of all of `raw` (preceded by the two samples `prev`).
+/// NaN values are passed over (as `f64::max` does); the AVX2 build takes four at a time from
+/// the third sample on, the same maxima (exact whatever the order).
+#[inline(always)]
+pub(super) fn window_maxima(raw: &[f64], prev: [f64; 2]) -> [f64; 3] {
+    let len = raw.len();
+    let at = |i: isize| {
+        if i >= 0 {
+            raw[i as usize]
+        } else {
+            prev[(i + 2) as usize]
+        }
+    };
+    let scalar = |m: &mut [f64; 3], i: usize| {
+        let i = i as isize;
+        let (a, b, c) = (at(i), at(i - 1), at(i - 2));
+        m[0] = m[0].max(a.abs());
+        m[1] = m[1].max((a - b).abs());
+        m[2] = m[2].max(((a - 2.0 * b) + c).abs());
+    };
+    let mut m = [0.0f64; 3];
+    let head = len.min(2);
+    for i in 0..head {
+        scalar(&mut m, i);
+    }
+    let mut i = head;
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() && len >= 6 {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        let (v, done) = unsafe { window_maxima_avx2(raw) };
+        for k in 0..3 {
+            m[k] = m[k].max(v[k]);
+        }
+        i = done;
+    }
+    for i in i..len {
+        scalar(&mut m, i);
+    }
+    m
+}
+
+/// [`window_maxima`] of `raw[2 .. 2 + 4·((len − 2)/4)]`; returns the maxima and where it stopped.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn window_maxima_avx2(raw: &[f64]) -> ([f64; 3], usize) {
+    use std::arch::x86_64::*;
+    let len = raw.len();
+    assert!(len >= 6);
+    let p = raw.as_ptr();
+    let sign = _mm256_set1_pd(-0.0);
+    let two = _mm256_set1_pd(2.0);
+    let (mut m0, mut m1, mut m2) = (
+        _mm256_setzero_pd(),
+        _mm256_setzero_pd(),
+        _mm256_setzero_pd(),
+    );
+    let mut i = 2;
+    // SAFETY: every load reads raw[i − 2 .. i + 4] with i + 4 ≤ len.
+    unsafe {
+        while i + 4 <= len {
+            let a = _mm256_loadu_pd(p.add(i));
+            let b = _mm256_loadu_pd(p.add(i - 1));
+            let c = _mm256_loadu_pd(p.add(i - 2));
+            m0 = _mm256_max_pd(_mm256_andnot_pd(sign, a), m0);
+            m1 = _mm256_max_pd(_mm256_andnot_pd(sign, _mm256_sub_pd(a, b)), m1);
+            let d2 = _mm256_add_pd(_mm256_sub_pd(a, _mm256_mul_pd(two, b)), c);
+            m2 = _mm256_max_pd(_mm256_andnot_pd(sign, d2), m2);
+            i += 4;
+        }
+        ([hmax(m0), hmax(m1), hmax(m2)], i)
+    }
 }
 
 /// The largest `|Δx|` and `|Δ²x|` of every group of `group` samples of `raw` (preceded by the
@@ -304,7 +392,7 @@ fn difference_maxima_avx2(raw: &[f64], whole: usize, d1: &mut [f64], d2: &mut [f
 
 // Hot reload: fixed by the design (handed over as the rest of the detector).
 crate::signal_state!(SplitBound {
-    copy: near, gain, slope_near, slope;
+    copy: near, gain, slope_near, slope, rough_sum;
     state: rough;
 });
 
