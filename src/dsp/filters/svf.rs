@@ -605,6 +605,64 @@ mod tests {
         }
     }
 
+    /// `K` stereo signals of noise through `S` sections each (different coefficients per
+    /// signal and section), batched and one by one: the same bits, over two runs (state carried).
+    fn batch_matches_series<const K: usize, const S: usize>() {
+        let coefs: [[SvfCoefs; S]; K] = std::array::from_fn(|k| {
+            std::array::from_fn(|i| {
+                let g = 0.01 + 0.07 * (k * S + i) as f64;
+                SvfCoefs::new(g, 0.5 + 0.3 * i as f64, 1.0, -0.4 + 0.1 * k as f64, 0.8)
+            })
+        });
+        let mut seed = 1234u64;
+        let mut noise = |n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+                })
+                .collect()
+        };
+        let mut batched: Vec<[Vec<f64>; 2]> = (0..K).map(|_| [noise(203), noise(203)]).collect();
+        let mut single = batched.clone();
+        let mut state = [[[[0.0; 2]; S]; 2]; K];
+        let mut one = [[[[0.0; 2]; S]; 2]; K];
+        for (from, to) in [(0, 97), (97, 203)] {
+            let mut it = batched.iter_mut();
+            let mut chans: [(&mut [f64], &mut [f64]); K] = std::array::from_fn(|_| {
+                let [l, r] = it.next().unwrap();
+                (&mut l[from..to], &mut r[from..to])
+            });
+            run_series2_batch::<K, S>(&coefs, &mut state, &mut chans);
+            for k in 0..K {
+                let [l, r] = &mut single[k];
+                let [sl, sr] = &mut one[k];
+                run_series2(&coefs[k], sl, sr, &mut l[from..to], &mut r[from..to]);
+            }
+        }
+        for k in 0..K {
+            for c in 0..2 {
+                for (a, b) in batched[k][c].iter().zip(&single[k][c]) {
+                    assert_eq!(a.to_bits(), b.to_bits(), "signal {k} channel {c}");
+                }
+            }
+        }
+        assert_eq!(state, one);
+    }
+
+    #[test]
+    fn batches_of_every_size_give_the_bits_of_one_signal_at_a_time() {
+        batch_matches_series::<2, 2>();
+        batch_matches_series::<3, 1>();
+        batch_matches_series::<4, 2>();
+        batch_matches_series::<5, 3>();
+        batch_matches_series::<6, 2>();
+        batch_matches_series::<7, 4>();
+        batch_matches_series::<8, 2>();
+    }
+
     #[test]
     fn unity_mix_is_bit_exact() {
         let c = SvfCoefs::new(0.01, 1.0, 1.0, 0.0, 0.0);
