@@ -313,14 +313,7 @@ impl TruePeakDetector {
             // No reading of the chunk can exceed the threshold (most of a master).
             out[..n].fill(0.0);
         } else {
-            self.group_maxima(n);
-            difference_maxima(
-                &self.raw[..hist + n],
-                self.before,
-                GROUP,
-                &mut self.gd1,
-                &mut self.gd2,
-            );
+            self.screen_maxima(n);
             let groups = n.div_ceil(GROUP);
             let mut hot = [false; TP_CHUNK / GROUP];
             self.hot_groups(threshold, &mut hot[..groups]);
@@ -356,6 +349,20 @@ impl TruePeakDetector {
             _ => [self.raw[n - 2], self.raw[n - 1]],
         };
         self.raw.copy_within(n..n + self.hist, 0);
+    }
+
+    /// What the group-by-group screen reads for a chunk of `n` new inputs in `raw`: every
+    /// group's smallest and largest input and its largest first and second differences.
+    #[inline(always)]
+    fn screen_maxima(&mut self, n: usize) {
+        self.group_maxima(n);
+        difference_maxima(
+            &self.raw[..self.hist + n],
+            self.before,
+            GROUP,
+            &mut self.gd1,
+            &mut self.gd2,
+        );
     }
 
     /// The smallest and the largest input of every group of [`GROUP`] inputs of `raw` (history
@@ -593,14 +600,7 @@ impl TruePeakDetector {
     fn load(&mut self, x: &[f64]) {
         let (n, hist) = (x.len(), self.hist);
         self.raw[hist..hist + n].copy_from_slice(x);
-        self.group_maxima(n);
-        difference_maxima(
-            &self.raw[..hist + n],
-            self.before,
-            GROUP,
-            &mut self.gd1,
-            &mut self.gd2,
-        );
+        self.screen_maxima(n);
     }
 
     /// [`Self::split_bound`] of the chunk's group `g` as [`Self::hot`] takes it (for tests).
