@@ -177,15 +177,12 @@ mod tests {
     /// Noise that clips, exact rounding ties of both word lengths, NaN, infinities and huge
     /// values now and then.
     fn signal(channels: usize, frames: usize) -> Vec<Vec<f64>> {
-        let mut seed = 11u64;
+        let mut next = crate::dsp::test_signal::noise(11);
         (0..channels)
             .map(|c| {
                 (0..frames)
                     .map(|n| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        let u = (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.4 - 1.2;
+                        let u = next() * 2.4;
                         match n % 37 {
                             3 => (libm::round(u * 1000.0) + 0.5) / 32768.0,
                             7 => (libm::round(u * 100_000.0) + 0.5) / 8_388_608.0,

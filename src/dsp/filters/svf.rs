@@ -614,17 +614,8 @@ mod tests {
                 SvfCoefs::new(g, 0.5 + 0.3 * i as f64, 1.0, -0.4 + 0.1 * k as f64, 0.8)
             })
         });
-        let mut seed = 1234u64;
-        let mut noise = |n: usize| -> Vec<f64> {
-            (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-                })
-                .collect()
-        };
+        let mut next = crate::dsp::test_signal::noise(1234);
+        let mut noise = |n: usize| -> Vec<f64> { (0..n).map(|_| next()).collect() };
         let mut batched: Vec<[Vec<f64>; 2]> = (0..K).map(|_| [noise(203), noise(203)]).collect();
         let mut single = batched.clone();
         let mut state = [[[[0.0; 2]; S]; 2]; K];
