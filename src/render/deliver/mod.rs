@@ -197,12 +197,27 @@ impl Deliveries {
         all
     }
 
-    /// Completes every file (in recipe order); a lossy deliverable's PCM is still to encode.
-    fn finish_files(self) -> Result<Vec<Finished>, RenderError> {
-        let mut done = Vec::with_capacity(self.count);
-        for f in self.feeds {
-            done.extend(f.finish()?);
-        }
+    /// Completes every file, each feed's on up to `threads` threads ([`crate::pool`]; a
+    /// feed's first error in recipe order wins), in recipe order; a lossy deliverable's PCM is
+    /// still to encode. Completing commits: a rename over the last render's file, which on
+    /// ext4 first starts the new file's write-back (on M, 0.07 and 0.09 s for its two files,
+    /// now side by side).
+    fn finish_files(self, threads: usize) -> Result<Vec<Finished>, RenderError> {
+        let mut feeds = self.feeds;
+        feeds.sort_by_key(Feed::first_index);
+        let jobs: Vec<std::sync::Mutex<Option<Feed>>> = feeds
+            .into_iter()
+            .map(|f| std::sync::Mutex::new(Some(f)))
+            .collect();
+        let finished = crate::pool::try_run(threads.max(1), jobs.len(), |i| {
+            jobs[i]
+                .lock()
+                .map_err(|_| RenderError::Invalid("a deliverable's worker panicked".into()))?
+                .take()
+                .expect("each job runs once")
+                .finish()
+        })?;
+        let mut done: Vec<Finished> = finished.into_iter().flatten().collect();
         done.sort_by_key(|f| f.index);
         Ok(done)
     }
@@ -262,7 +277,7 @@ pub(crate) fn finish_each<T: Send>(
     then: impl Fn(&DeliveredFile) -> Result<T, RenderError> + Sync,
 ) -> Result<Vec<(DeliveredFile, T)>, RenderError> {
     let jobs: Vec<std::sync::Mutex<Option<Finished>>> = d
-        .finish_files()?
+        .finish_files(threads)?
         .into_iter()
         .map(|f| std::sync::Mutex::new(Some(f)))
         .collect();

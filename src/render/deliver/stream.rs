@@ -97,6 +97,15 @@ impl Feed {
         Ok(())
     }
 
+    /// The first of the feed's deliverables in the recipe.
+    pub fn first_index(&self) -> usize {
+        self.streams
+            .iter()
+            .flat_map(|s| s.files.iter().map(|f| f.index))
+            .min()
+            .unwrap_or(usize::MAX)
+    }
+
     /// Deliverables made from the feed.
     pub fn files(&self) -> usize {
         self.streams.iter().map(|s| s.files.len()).sum()
