@@ -1,9 +1,11 @@
 //! The deliverables written on threads of their own while a pass runs (renders on two or more
 //! threads). The deliverables are shared between up to [`WRITERS`] writer threads by their
 //! work (whole feeds: an output at one rate and every deliverable made from it, see
-//! [`Deliveries::split`]). The pass copies each output block into a recycled buffer of every
-//! writer that uses that output, hands it over and goes on with the next block while the
-//! converters, safety limiters, dither, measurements, encoders and files work on this one.
+//! [`Deliveries::split`]); the pass may keep the lightest share and write it itself (a light
+//! pass beside its deliverables, see [`super::run::Staging`]). The pass copies each output
+//! block into a recycled buffer of every writer that uses that output, hands it over and goes
+//! on (with its own share, then the next block) while the converters, safety limiters,
+//! dither, measurements, encoders and files work on this one.
 //! Blocks arrive in order, so every file is the same, bit for bit, as when the pass writes it
 //! itself; a few blocks in flight keep the threads busy without holding more of the song.
 
@@ -41,35 +43,59 @@ struct Writer<'scope> {
 pub(crate) struct SinkThread<'scope> {
     writers: Vec<Writer<'scope>>,
     capacity: usize,
+    /// The share the pass writes itself, on its own thread.
+    own: Option<Deliveries>,
 }
 
 impl<'scope> SinkThread<'scope> {
     /// Starts up to `writers` writers on `scope` with `sinks` (made from `outputs` outputs),
     /// for blocks of up to `channels` channels (buffers of `capacity` frames; larger blocks are
-    /// handed over in parts).
+    /// handed over in parts). With `keep_lightest`, the deliverables are shared in
+    /// `writers + 1` parts and the lightest stays with the pass ([`Self::write`] writes it).
     pub fn spawn<'env>(
         scope: &'scope Scope<'scope, 'env>,
         sinks: Deliveries,
         writers: usize,
+        keep_lightest: bool,
         outputs: usize,
         channels: usize,
         capacity: usize,
     ) -> Self {
         let capacity = capacity.max(1);
-        let writers = sinks
-            .split(writers)
+        let mut parts = sinks.split(writers + usize::from(keep_lightest));
+        let mut own = None;
+        if keep_lightest && parts.len() > 1 {
+            let lightest = (0..parts.len())
+                .min_by(|&a, &b| parts[a].weight().total_cmp(&parts[b].weight()))
+                .expect("two or more parts");
+            own = Some(parts.remove(lightest));
+        }
+        let writers = parts
             .into_iter()
             .map(|part| {
                 let uses = (0..outputs).map(|o| part.uses(o)).collect();
                 spawn_writer(scope, part, uses, channels, capacity)
             })
             .collect();
-        Self { writers, capacity }
+        Self {
+            writers,
+            capacity,
+            own,
+        }
     }
 
     /// Hands `block` of output `output` to the writers that use it (waits while [`IN_FLIGHT`]
-    /// blocks are waiting to be written).
+    /// blocks are waiting to be written), then writes it into the pass's own share.
     pub fn write(&mut self, output: usize, block: AudioRef<'_>) -> Result<(), RenderError> {
+        self.hand_over(output, block)?;
+        match self.own.as_mut() {
+            Some(own) => own.write(output, block),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands `block` of output `output` to the writers that use it.
+    fn hand_over(&mut self, output: usize, block: AudioRef<'_>) -> Result<(), RenderError> {
         for w in &mut self.writers {
             if !w.uses.get(output).copied().unwrap_or(false) {
                 continue;
@@ -101,7 +127,8 @@ impl<'scope> SinkThread<'scope> {
     /// Waits for the writers to write what they were handed and gives the deliverables back
     /// (or the first error that stopped a writer).
     pub fn finish(self) -> Result<Deliveries, RenderError> {
-        let mut parts = Vec::with_capacity(self.writers.len());
+        let mut parts = Vec::with_capacity(self.writers.len() + 1);
+        parts.extend(self.own);
         let mut first_error = None;
         // Every queue is closed first, so that no writer waits for a block while another is
         // joined.

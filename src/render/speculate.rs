@@ -44,11 +44,22 @@ const MANTISSA_BITS: u32 = 3;
 /// Bins: every exponent, times `2^MANTISSA_BITS`.
 const BINS: usize = 1 << (8 + MANTISSA_BITS);
 
+/// Interleaved counting tables: frame `i` counts in table `i % LANES`, so that runs of frames
+/// in one bin (most of music) do not wait on each other's increments.
+const LANES: usize = 4;
+/// Frames the `u32` tables take before they are folded into the `u64` totals.
+const FOLD_EVERY: u64 = 1 << 31;
+
 /// How many frames reach each level: the largest magnitude of a frame's channels, binned by the
 /// exponent and the top mantissa bits of its `f32` value (no logarithm per frame).
 #[derive(Clone)]
 pub struct PeakHistogram {
+    /// Counts folded from `lanes`.
     bins: Box<[u64; BINS]>,
+    /// Counts since the last fold, one table per lane.
+    lanes: Box<[[u32; BINS]; LANES]>,
+    /// Frames counted in `lanes` since the last fold.
+    unfolded: u64,
     frames: u64,
 }
 
@@ -56,6 +67,8 @@ impl Default for PeakHistogram {
     fn default() -> Self {
         Self {
             bins: Box::new([0; BINS]),
+            lanes: Box::new([[0; BINS]; LANES]),
+            unfolded: 0,
             frames: 0,
         }
     }
@@ -73,21 +86,44 @@ impl PeakHistogram {
     /// Counts the frames of `block`.
     pub fn push(&mut self, block: AudioRef<'_>) {
         let n = block.frames();
+        if self.unfolded + n as u64 >= FOLD_EVERY {
+            self.fold();
+        }
+        let lanes = &mut *self.lanes;
         match block.channels() {
             2 => {
                 let (l, r) = (&block.channel(0)[..n], &block.channel(1)[..n]);
-                for (a, b) in l.iter().zip(r) {
-                    self.bins[bin_of(a.abs().max(b.abs()) as f32)] += 1;
+                let bin = |a: f64, b: f64| bin_of(a.abs().max(b.abs()) as f32);
+                let (lq, rq) = (l.chunks_exact(LANES), r.chunks_exact(LANES));
+                let (l_rest, r_rest) = (lq.remainder(), rq.remainder());
+                for (a, b) in lq.zip(rq) {
+                    for (k, lane) in lanes.iter_mut().enumerate() {
+                        lane[bin(a[k], b[k])] += 1;
+                    }
+                }
+                for (&a, &b) in l_rest.iter().zip(r_rest) {
+                    lanes[0][bin(a, b)] += 1;
                 }
             }
             channels => {
                 for i in 0..n {
                     let peak = (0..channels).fold(0.0f64, |m, c| m.max(block.channel(c)[i].abs()));
-                    self.bins[bin_of(peak as f32)] += 1;
+                    lanes[i % LANES][bin_of(peak as f32)] += 1;
                 }
             }
         }
+        self.unfolded += n as u64;
         self.frames += n as u64;
+    }
+
+    /// Adds the lanes' counts into the totals and clears them.
+    fn fold(&mut self) {
+        for lane in self.lanes.iter_mut() {
+            for (total, count) in self.bins.iter_mut().zip(lane.iter_mut()) {
+                *total += u64::from(std::mem::take(count));
+            }
+        }
+        self.unfolded = 0;
     }
 
     /// Frames counted.
@@ -98,7 +134,14 @@ impl PeakHistogram {
     /// Frames whose peak may be at or above `level` (linear): every frame of the bin holding
     /// `level` counts, so this never under-counts.
     pub fn frames_reaching(&self, level: f64) -> u64 {
-        self.bins[bin_of(level as f32)..].iter().sum()
+        let from = bin_of(level as f32);
+        let folded: u64 = self.bins[from..].iter().sum();
+        let unfolded: u64 = self
+            .lanes
+            .iter()
+            .map(|lane| lane[from..].iter().map(|&c| u64::from(c)).sum::<u64>())
+            .sum();
+        folded + unfolded
     }
 
     /// Whether a limiter whose stage-A threshold is `threshold` (linear, in the spill's units at
@@ -134,6 +177,55 @@ mod tests {
         let mut h = PeakHistogram::default();
         h.push(b.view(n));
         h
+    }
+
+    /// Blocks of any length (whole groups of lanes or not), one or two channels, and folds of
+    /// the lanes between blocks: every frame is counted once, in its own bin.
+    #[test]
+    fn lanes_and_folds_count_every_frame_once() {
+        let mut noise = crate::dsp::test_signal::noise(0x5eed_1234_abcd_0042u64);
+        let samples: Vec<f64> = (0..10_000)
+            .map(|i| noise() * (i % 97) as f64 / 50.0)
+            .collect();
+        for channels in [1, 2] {
+            let mut want = vec![0u64; BINS];
+            for (i, &x) in samples.iter().enumerate() {
+                let peak = (0..channels).fold(0.0f64, |m, c| {
+                    m.max((x * (1.0 - 0.3 * c as f64) + 1e-3 * (i % 7) as f64 * c as f64).abs())
+                });
+                want[bin_of(peak as f32)] += 1;
+            }
+            let mut h = PeakHistogram::default();
+            let mut at = 0;
+            for (k, len) in [1usize, 3, 4, 5, 64, 1000, 4099].iter().cycle().enumerate() {
+                if at == samples.len() {
+                    break;
+                }
+                let n = (*len).min(samples.len() - at);
+                let mut b = AudioBuffer::new(channels, n);
+                for c in 0..channels {
+                    for (j, y) in b.channel_mut(c, n).iter_mut().enumerate() {
+                        let i = at + j;
+                        *y = samples[i] * (1.0 - 0.3 * c as f64) + 1e-3 * (i % 7) as f64 * c as f64;
+                    }
+                }
+                h.push(b.view(n));
+                if k % 3 == 2 {
+                    h.fold();
+                }
+                at += n;
+            }
+            assert_eq!(h.frames(), samples.len() as u64);
+            for bin in 0..BINS {
+                let level = f32::from_bits((bin as u32) << (23 - MANTISSA_BITS)) as f64;
+                let expected: u64 = want[bin_of(level as f32)..].iter().sum();
+                assert_eq!(
+                    h.frames_reaching(level),
+                    expected,
+                    "{channels} channels, bin {bin}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@
 use super::inputs::non_finite_warnings;
 use super::readings::{LimiterReadings, ReadingsMode};
 use super::report::CollectedMeters;
-use super::run::{after_each_block, run, Observe, Pass};
+use super::run::{after_each_block, run, Observe, Pass, Staging};
 use super::speculate::{PeakHistogram, Speculate};
 use super::timings::{StageTime, Stopwatch};
 use super::{RenderContext, RenderError, RenderOptions, RenderResult, StemPlan};
@@ -681,6 +681,7 @@ fn tail_pass(
         opts,
         song_frames,
         None,
+        Staging::Chain,
     )
 }
 
@@ -741,6 +742,7 @@ fn speculative_pass(
             to_the_end: true,
             loudness: Some((&tail.output, &mut meter)),
         }),
+        Staging::Chain,
     )?;
     let lufs = meter.expect("given back after the pass").integrated_lufs();
     Ok((pass, lufs))

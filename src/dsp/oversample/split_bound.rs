@@ -222,6 +222,22 @@ impl SplitBound {
     }
 }
 
+/// The weights of the split bound of any one value `v = Σ_i k[i]·x[t − i]` through a kernel `k`
+/// of `kernels` (module docs): `|v| ≤ gain·X + rough·X2` with `X` the largest `|x|` and `X2` the
+/// largest `|Δ²x|` of the values' window, `gain` the largest smooth gain and `rough` the largest
+/// `Σ|r|`, each with a margin for the rounding of the bound's own sums. A true-peak meter's
+/// screen of a whole chunk ([`super::kernels::FoldedPhases`]): add 1e-9·X for the rounding of
+/// the readings and of the split itself. Kernels of all zeros read nothing and are passed over.
+pub(super) fn value_weights<'a>(kernels: impl Iterator<Item = &'a [f64]>) -> (f64, f64) {
+    let (mut gain, mut rough) = (0.0f64, 0.0f64);
+    for k in kernels.filter(|k| k.len() >= 2 && k.iter().any(|&v| v != 0.0)) {
+        let split = Split::phase(k);
+        gain = gain.max(split.smooth_gain());
+        rough = rough.max(split.r.iter().map(|v| v.abs()).sum::<f64>());
+    }
+    (gain * MARGIN, rough * MARGIN)
+}
+
 /// The group offsets `lo..=hi` (back from a group of steps) that hold input offset `i` for some
 /// step of the group, over all `offsets`.
 fn group_offsets(offsets: impl Iterator<Item = usize>, group: usize) -> (usize, usize) {

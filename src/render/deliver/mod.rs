@@ -144,6 +144,16 @@ impl Deliveries {
         Ok(())
     }
 
+    /// The feeds: an output at one rate and the deliverables made from it.
+    pub fn feeds(&self) -> usize {
+        self.feeds.len()
+    }
+
+    /// The work of these deliverables, roughly ([`Feed::weight`]).
+    pub fn weight(&self) -> f64 {
+        self.feeds.iter().map(Feed::weight).sum()
+    }
+
     /// Whether any deliverable is made from output `output`.
     pub fn uses(&self, output: usize) -> bool {
         self.feeds.iter().any(|f| f.output_index == output)
