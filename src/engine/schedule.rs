@@ -622,32 +622,19 @@ impl StepCx<'_> {
                 let node = &self.nodes[*node];
                 let mut out = std::mem::take(&mut self.pool[*dst]);
                 out.set_channels(*channels);
-                out.clear(frames);
-                for input in bus_inputs {
+                if bus_inputs.is_empty() {
+                    out.clear(frames);
+                }
+                for (i, input) in bus_inputs.iter().enumerate() {
                     let src = &self.pool[input.buf];
                     let slot = input.slot.map(|s| &node.slots[s]);
                     for c in 0..*channels {
                         let x = src.channel(c.min(input.channels - 1), frames);
                         let y = out.channel_mut(c, frames);
-                        let Some(slot) = slot else {
-                            for (y, x) in y.iter_mut().zip(x) {
-                                *y += *x;
-                            }
-                            continue;
-                        };
-                        if slot.constant && slot.value == 0.0 {
-                            for (y, x) in y.iter_mut().zip(x) {
-                                *y += *x;
-                            }
-                        } else if slot.constant {
-                            let g = crate::units::db_to_gain(slot.value);
-                            for (y, x) in y.iter_mut().zip(x) {
-                                *y += *x * g;
-                            }
+                        if i == 0 {
+                            sum_input::<true>(y, x, slot);
                         } else {
-                            for (n, (y, x)) in y.iter_mut().zip(x).enumerate() {
-                                *y += *x * crate::units::db_to_gain(slot.values[n]);
-                            }
+                            sum_input::<false>(y, x, slot);
                         }
                     }
                 }
@@ -721,6 +708,33 @@ impl StepCx<'_> {
             let mut out = std::mem::take(&mut bufs[j]);
             self.guard(*node, &mut out);
             self.pool[*dst] = out;
+        }
+    }
+}
+
+/// Adds one bus input's channel `x`, times its send gain (`slot`; `None`: at unity), to the
+/// sum `y`. `FIRST`: `y` is not read but taken as +0, so the first input needs no cleared
+/// buffer: `0.0 + x·g` is what adding it to a cleared one gives, bit for bit (−0 included).
+#[inline(always)]
+fn sum_input<const FIRST: bool>(y: &mut [f64], x: &[f64], slot: Option<&ParamSlot>) {
+    let add = |y: &mut f64, v: f64| *y = if FIRST { 0.0 + v } else { *y + v };
+    match slot {
+        Some(slot) if !(slot.constant && slot.value == 0.0) => {
+            if slot.constant {
+                let g = crate::units::db_to_gain(slot.value);
+                for (y, x) in y.iter_mut().zip(x) {
+                    add(y, *x * g);
+                }
+            } else {
+                for (n, (y, x)) in y.iter_mut().zip(x).enumerate() {
+                    add(y, *x * crate::units::db_to_gain(slot.values[n]));
+                }
+            }
+        }
+        _ => {
+            for (y, x) in y.iter_mut().zip(x) {
+                add(y, *x);
+            }
         }
     }
 }
