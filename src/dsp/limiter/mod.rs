@@ -21,7 +21,8 @@
 //!
 //! **Stage A (the limiter).** The required gain `min(1, c_A / peak)` per interval is linked
 //! across channels (`link_pct`: a mix with the smaller of the two, never above the channel's own
-//! requirement), held by a sliding-window minimum (monotonic deque) over `A + 2H + 1` samples,
+//! requirement), held by a sliding-window minimum over `A + 2H + 1` samples (a block at a time,
+//! `gain_path::WindowMin`; stage B's per-sample hold is a monotonic deque),
 //! released (the release stage only ever lowers the gain: `min` with the held value), rounded
 //! down to a 2⁻³² grid so the following running sums are exact (no drift; a gain of 1 stays
 //! exactly 1), and smoothed by two cascaded moving averages whose combined support is the
