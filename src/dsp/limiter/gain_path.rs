@@ -1,6 +1,7 @@
-//! The building blocks of the limiter's gain computer, all per sample and allocation-free after
-//! construction: a sliding-window minimum (monotonic deque), exact box filters, the release
-//! envelopes and a fixed delay line.
+//! The building blocks of the limiter's gain computer, allocation-free after construction: a
+//! sliding-window minimum per sample (monotonic deque, [`SlidingMin`]) and per block
+//! ([`WindowMin`]: branch-free, in vectors), exact box filters (per sample or per block, the same
+//! bits), the release envelopes and a fixed delay line.
 
 /// Gains are quantised (rounded down) to multiples of 2⁻³² before the box filters, so that the
 /// running sums are exact in f64 (every partial sum is a multiple of 2⁻³² below 2²¹): no drift
@@ -142,6 +143,144 @@ impl Drop for SlidingMinView<'_> {
     }
 }
 
+/// Minimum of the last `len` values pushed, a block at a time: the same minima as [`SlidingMin`]
+/// (a minimum is exact in any order of comparisons), without its data-dependent branches. The
+/// block is laid after the window's history and reduced by a sparse table of minima over runs
+/// of 4ᵏ and 2ᵏ values (van Herk/Gil-Werman's 3 comparisons per sample need serial scans; the
+/// table's ⌈log₂ len⌉ passes are plain vector minima).
+#[derive(Debug, Clone)]
+pub struct WindowMin {
+    /// The last `len − 1` values pushed, oldest first (+∞ where nothing was pushed yet: never
+    /// the minimum, as every window holds the value just pushed).
+    hist: Vec<f64>,
+}
+
+/// `a` or `b`, whichever is smaller (the comparison `minpd` makes: for gains, never NaN, the
+/// minimum).
+#[inline(always)]
+fn min2(a: f64, b: f64) -> f64 {
+    if b < a {
+        b
+    } else {
+        a
+    }
+}
+
+impl WindowMin {
+    /// A window of `len` samples (≥ 1). Allocates.
+    pub fn new(len: usize) -> Self {
+        Self {
+            hist: vec![f64::INFINITY; len.max(1) - 1],
+        }
+    }
+
+    /// How long the two scratch buffers of [`Self::push_block`] must be for a block of `n`.
+    pub fn scratch_len(&self, n: usize) -> usize {
+        n + self.hist.len()
+    }
+
+    /// Forgets everything (the window then holds only what is pushed next).
+    pub fn reset(&mut self) {
+        self.hist.fill(f64::INFINITY);
+    }
+
+    /// Whether pushing 1 returns 1: every value in the window's history is 1 (or nothing was
+    /// pushed). Pushed values are gains, never above 1.
+    pub fn is_unity(&self) -> bool {
+        self.hist.iter().all(|&v| v >= 1.0)
+    }
+
+    /// The state after pushing `n` ones into a window for which [`Self::is_unity`] holds: a
+    /// history of ones (or +∞, which no window's minimum can tell from 1).
+    pub fn skip_unity(&mut self, n: usize) {
+        if n > 0 {
+            self.hist.fill(1.0);
+        }
+    }
+
+    /// Pushes every value of `r` in turn, each replaced by the minimum of the window ending with
+    /// it. `a` and `b` are scratch of at least [`Self::scratch_len`] values.
+    #[inline(always)]
+    pub fn push_block(&mut self, r: &mut [f64], a: &mut [f64], b: &mut [f64]) {
+        let n = r.len();
+        let h = self.hist.len();
+        let len = h + 1;
+        if len == 1 || n == 0 {
+            // A window of one sample: its minimum is the value itself.
+            return;
+        }
+        let m = n + h;
+        let (a, b) = (&mut a[..m], &mut b[..m]);
+        // src[i] = min(values[i..i + k]) for every i ≤ m − k, where values = history ++ block:
+        // the first level read from the two (never laid out together), then level upon level.
+        let mut k = if len >= 4 { 4 } else { 2 };
+        self.first_level(r, a, k);
+        if n >= h {
+            self.hist.copy_from_slice(&r[n - h..]);
+        } else {
+            self.hist.copy_within(n.., 0);
+            self.hist[h - n..].copy_from_slice(r);
+        }
+        let (mut src, mut dst) = (a, b);
+        while 4 * k <= len {
+            let valid = m + 1 - 4 * k;
+            level(src, &mut dst[..valid], k, 4);
+            std::mem::swap(&mut src, &mut dst);
+            k *= 4;
+        }
+        while 2 * k <= len {
+            let valid = m + 1 - 2 * k;
+            level(src, &mut dst[..valid], k, 2);
+            std::mem::swap(&mut src, &mut dst);
+            k *= 2;
+        }
+        // The window ending at r[i] is values[i..i + len]: two runs of k ≤ len < 2k, overlapping.
+        for ((o, &v0), &v1) in r.iter_mut().zip(&src[..n]).zip(&src[len - k..]) {
+            *o = min2(v0, v1);
+        }
+    }
+
+    /// `out[i] = min(values[i..i + span])` for every run of `span` (2 or 4) values within
+    /// history ++ `r`: the runs within the history, those across its end, those within `r`.
+    #[inline(always)]
+    fn first_level(&self, r: &[f64], out: &mut [f64], span: usize) {
+        let hist = &self.hist[..];
+        let h = hist.len();
+        let valid = h + r.len() + 1 - span;
+        let within_hist = (h + 1).saturating_sub(span).min(valid);
+        level(hist, &mut out[..within_hist], 1, span);
+        for (i, o) in out
+            .iter_mut()
+            .enumerate()
+            .take(h.min(valid))
+            .skip(within_hist)
+        {
+            let at = |j: usize| if j < h { hist[j] } else { r[j - h] };
+            *o = (i + 1..i + span).fold(at(i), |m, j| min2(m, at(j)));
+        }
+        if valid > h {
+            level(r, &mut out[h..valid], 1, span);
+        }
+    }
+}
+
+/// `out[i] = min(src[i], src[i + k], …)` over `span` (2 or 4) values `k` apart, for every `i`
+/// of `out` (`src` holds them all).
+#[inline(always)]
+fn level(src: &[f64], out: &mut [f64], k: usize, span: usize) {
+    let n = out.len();
+    if span == 4 {
+        let (s0, s1, s2, s3) = (&src[..n], &src[k..], &src[2 * k..], &src[3 * k..]);
+        for ((((d, &v0), &v1), &v2), &v3) in out.iter_mut().zip(s0).zip(s1).zip(s2).zip(s3) {
+            *d = min2(min2(v0, v1), min2(v2, v3));
+        }
+    } else {
+        for ((d, &v0), &v1) in out.iter_mut().zip(&src[..n]).zip(&src[k..]) {
+            *d = min2(v0, v1);
+        }
+    }
+}
+
 /// A moving sum over the last `len` values (exact for values on the [`quantize_down`] grid).
 #[derive(Debug, Clone)]
 pub struct BoxSum {
@@ -204,6 +343,83 @@ impl BoxSum {
         debug_assert!(self.is_full());
         self.at.pos = (self.at.pos + n) % self.ring.len();
     }
+
+    /// Pushes every value of `v` in turn, each replaced by the sum of the window ending with it:
+    /// the bits of [`SumCursor::push`] one at a time. Every value is on a grid of 2⁻³² and every
+    /// partial sum below 2²¹ (the window sums, the differences of values and the sums of four of
+    /// them), so each is exact whatever the order: the sums follow `S[i] = S[i−4] + Σ d[i−3..=i]`
+    /// (d: the value pushed minus the value leaving), four lanes at a time. `d` is scratch of at
+    /// least `v.len()` values.
+    #[inline(always)]
+    pub fn push_block(&mut self, v: &mut [f64], d: &mut [f64]) {
+        let n = v.len();
+        if n == 0 {
+            return;
+        }
+        let len = self.ring.len();
+        let pos = self.at.pos;
+        let d = &mut d[..n];
+        // The value leaving at step i: the ring's, oldest (at `pos`) first, then v's own.
+        let from_ring = n.min(len);
+        let upper = from_ring.min(len - pos);
+        for ((d, &x), &old) in d[..upper]
+            .iter_mut()
+            .zip(&v[..upper])
+            .zip(&self.ring[pos..])
+        {
+            *d = x - old;
+        }
+        for ((d, &x), &old) in d[upper..from_ring]
+            .iter_mut()
+            .zip(&v[upper..from_ring])
+            .zip(&self.ring[..])
+        {
+            *d = x - old;
+        }
+        for ((d, &x), &old) in d[from_ring..].iter_mut().zip(&v[from_ring..]).zip(&v[..]) {
+            *d = x - old;
+        }
+        // The ring takes the last `from_ring` values, where one at a time would have put them.
+        let newest = &v[n - from_ring..];
+        let slot = (pos + n - from_ring) % len;
+        let upper = (len - slot).min(from_ring);
+        self.ring[slot..slot + upper].copy_from_slice(&newest[..upper]);
+        self.ring[..from_ring - upper].copy_from_slice(&newest[upper..]);
+        self.at.pos = (pos + n) % len;
+        // The sums: the first four one at a time, then four lanes at a time.
+        let mut s = self.at.sum;
+        let head = n.min(4);
+        for (v, &d) in v[..head].iter_mut().zip(&d[..head]) {
+            s += d;
+            *v = s;
+        }
+        let mut i = head;
+        if n >= 8 {
+            // Lane l of group k is sample j = 4 + 4k + l: S[j] = S[j − 4] + d[j−3] + … + d[j],
+            // the four sums in registers across the groups.
+            // (Whole arrays loaded and stored, so that the four lanes become one vector.)
+            let mut acc: [f64; 4] = [v[0], v[1], v[2], v[3]];
+            let groups = (n - 4) / 4;
+            for k in 0..groups {
+                let j = 4 + 4 * k;
+                let d0: [f64; 4] = d[j - 3..j + 1].try_into().expect("4");
+                let d1: [f64; 4] = d[j - 2..j + 2].try_into().expect("4");
+                let d2: [f64; 4] = d[j - 1..j + 3].try_into().expect("4");
+                let d3: [f64; 4] = d[j..j + 4].try_into().expect("4");
+                for l in 0..4 {
+                    acc[l] += (d0[l] + d1[l]) + (d2[l] + d3[l]);
+                }
+                v[j..j + 4].copy_from_slice(&acc);
+            }
+            i = 4 + groups * 4;
+        }
+        let mut s = v[i - 1];
+        for (v, &d) in v[i..].iter_mut().zip(&d[i..]) {
+            s += d;
+            *v = s;
+        }
+        self.at.sum = v[n - 1];
+    }
 }
 
 /// Two cascaded moving averages whose combined support is `support` samples: the smoothed gain
@@ -248,6 +464,15 @@ impl BoxCascade {
     pub fn push(&mut self, g: f64) -> f64 {
         let norm = self.norm;
         self.view().push_sum(g) / norm
+    }
+
+    /// Pushes every quantised gain of `g` in turn, each replaced by the smoothed gain times
+    /// [`Self::norm`]: the bits of [`BoxCascadeView::push_sum`] one at a time
+    /// ([`BoxSum::push_block`]). `d` is scratch of at least `g.len()` values.
+    #[inline(always)]
+    pub fn push_block_sums(&mut self, g: &mut [f64], d: &mut [f64]) {
+        self.a.push_block(g, d);
+        self.b.push_block(g, d);
     }
 
     /// What [`BoxCascadeView::push_sum`] is divided by to give the smoothed gain.
@@ -344,6 +569,7 @@ impl Delay {
 // The blocks' whole contents are their state: copied in place for the limiter's linked paths
 // and at a hot reload (see `dsp::state`).
 crate::signal_state!(SlidingMin { copy: at; state: vals, stamps; });
+crate::signal_state!(WindowMin { state: hist; });
 crate::signal_state!(BoxSum { copy: at, fill; state: ring; });
 crate::signal_state!(BoxCascade { copy: norm; state: a, b; });
 crate::signal_state!(Delay { copy: pos; state: ring; });
@@ -398,29 +624,41 @@ impl Release {
     }
 
     /// Fixed release: the reduction follows the target up at once and decays exponentially.
+    ///
+    /// The envelopes are a recursion from sample to sample, the one part of the gain path that
+    /// cannot run in vectors: its latency is the limiter's floor. The flushes are branches
+    /// marked cold (an envelope reaches the flush once per release, then stays at zero), which
+    /// takes their compare and select off the recursion; the same values as selecting.
     #[inline(always)]
     pub fn fixed(&mut self, target: f64, k: &ReleaseCoefs) -> f64 {
         let u_t = 1.0 - target;
         let mut u = self.slow * k.slow;
         if u < FLUSH {
+            std::hint::cold_path();
             u = 0.0;
         }
         if u_t > u {
             u = u_t;
         }
         self.slow = u;
-        (1.0 - u).min(target)
+        lesser(1.0 - u, target)
     }
 
     /// Program-dependent release: a fast envelope (instant attack, release τ/10) and a
     /// sustained envelope that charges towards the reduction with time constant τ and releases
     /// with τ. The larger reduction wins: a short peak barely charges the sustained envelope and
     /// recovers at the fast rate; a long stretch of limiting recovers at the slow rate.
+    ///
+    /// As in [`Self::fixed`], the flushes are cold branches; so is the sustained envelope's
+    /// release, which leaves on the recursion only the charging (or only the release) while
+    /// either lasts: charging takes thousands of samples, and the branch's direction changes
+    /// only where the reduction crosses the envelope.
     #[inline(always)]
     pub fn auto(&mut self, target: f64, k: &ReleaseCoefs) -> f64 {
         let u_t = 1.0 - target;
         let mut f = self.fast * k.fast;
         if f < FLUSH {
+            std::hint::cold_path();
             f = 0.0;
         }
         if u_t > f {
@@ -429,14 +667,36 @@ impl Release {
         let mut s = if u_t > self.slow {
             self.slow + (u_t - self.slow) * k.charge
         } else {
+            std::hint::cold_path();
             self.slow * k.slow
         };
         if s < FLUSH {
+            std::hint::cold_path();
             s = 0.0;
         }
         self.fast = f;
         self.slow = s;
-        (1.0 - f.max(s)).min(target)
+        lesser(1.0 - greater(f, s), target)
+    }
+}
+
+/// The larger of two reductions (never NaN: what `f64::max` gives, without its NaN test).
+#[inline(always)]
+fn greater(a: f64, b: f64) -> f64 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The smaller of two gains (never NaN: what `f64::min` gives, without its NaN test).
+#[inline(always)]
+fn lesser(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else {
+        b
     }
 }
 
@@ -459,6 +719,188 @@ mod tests {
             let lo = hist.len().saturating_sub(7);
             let want = hist[lo..].iter().cloned().fold(f64::INFINITY, f64::min);
             assert_eq!(got, want);
+        }
+    }
+
+    /// A generator of test gains: runs of ones (limiting stops) and of values on the 2⁻³² grid
+    /// at random levels, in runs of random lengths.
+    struct Gains(u64);
+
+    impl Gains {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 11
+        }
+        fn unit(&mut self) -> f64 {
+            self.next() as f64 / (1u64 << 53) as f64
+        }
+        /// A block of `n`: all ones with probability 1/4, else mixed.
+        fn block(&mut self, n: usize) -> Vec<f64> {
+            let ones = self.next() % 4 == 0;
+            (0..n)
+                .map(|_| {
+                    if ones || self.next() % 3 == 0 {
+                        1.0
+                    } else {
+                        quantize_down(0.1 + 0.9 * self.unit())
+                    }
+                })
+                .collect()
+        }
+        fn len(&mut self, max: u64) -> usize {
+            (1 + self.next() % max) as usize
+        }
+    }
+
+    /// The block minimum gives the deque's minima bit for bit, for windows of every kind of
+    /// length (powers of two and 4, one more and less) and blocks shorter and longer than them,
+    /// with skips over ones in between.
+    #[test]
+    fn window_min_blocks_give_the_deques_minima() {
+        let mut gen = Gains(3);
+        for len in [
+            1usize, 2, 3, 4, 5, 7, 8, 15, 16, 17, 63, 64, 65, 83, 90, 257,
+        ] {
+            let mut deque = SlidingMin::new(len);
+            let mut block = WindowMin::new(len);
+            let mut checked = 0;
+            for _ in 0..200 {
+                let max = if gen.next() % 2 == 0 { 8 } else { 600 };
+                let n = gen.len(max);
+                let v = gen.block(n);
+                if block.is_unity() && v.iter().all(|&g| g == 1.0) {
+                    // (The deque's test also asks the value about to leave: pushed here.)
+                    assert!(v.iter().all(|&g| deque.push(g) == 1.0));
+                    block.skip_unity(n);
+                    continue;
+                }
+                let want: Vec<f64> = v.iter().map(|&g| deque.push(g)).collect();
+                let mut got = v.clone();
+                let mut a = vec![0.0; block.scratch_len(n)];
+                let mut b = a.clone();
+                block.push_block(&mut got, &mut a, &mut b);
+                for (w, g) in want.iter().zip(&got) {
+                    assert_eq!(w.to_bits(), g.to_bits(), "window {len}, block {n}");
+                }
+                checked += n;
+            }
+            assert!(checked > 10_000, "{checked}");
+        }
+    }
+
+    /// The block sums of the cascade give the one-at-a-time sums bit for bit (supports from 1
+    /// to well over the blocks), with skips at rest in between.
+    #[test]
+    fn box_cascade_blocks_give_the_one_at_a_time_sums() {
+        let mut gen = Gains(11);
+        for support in [1usize, 2, 3, 4, 5, 6, 9, 16, 33, 66, 67, 200, 961] {
+            let mut one = BoxCascade::new(support);
+            let mut block = BoxCascade::new(support);
+            let mut skipped = 0;
+            for _ in 0..300 {
+                let max = if gen.next() % 2 == 0 { 9 } else { 1100 };
+                let n = gen.len(max);
+                let v = gen.block(n);
+                if block.is_unity() && v.iter().all(|&g| g == 1.0) {
+                    assert!(one.is_unity());
+                    one.skip_unity(n);
+                    block.skip_unity(n);
+                    skipped += 1;
+                    continue;
+                }
+                let mut view = one.view();
+                let want: Vec<f64> = v.iter().map(|&g| view.push_sum(g)).collect();
+                drop(view);
+                let mut got = v.clone();
+                let mut d = vec![0.0; n];
+                block.push_block_sums(&mut got, &mut d);
+                for (w, g) in want.iter().zip(&got) {
+                    assert_eq!(w.to_bits(), g.to_bits(), "support {support}, block {n}");
+                }
+            }
+            assert!(skipped > 0 && one.is_unity() == block.is_unity());
+        }
+    }
+
+    /// The release envelopes give the bits of their formulas written with selects and
+    /// `f64::max`/`min` (as they were before the cold branches), over limiting that charges,
+    /// releases, and decays to the flush, for both modes.
+    #[test]
+    fn release_gives_the_bits_of_its_formulas() {
+        let fs = 44_100.0;
+        let reference = |st: &mut (f64, f64), target: f64, k: &ReleaseCoefs, auto: bool| {
+            let u_t = 1.0 - target;
+            if !auto {
+                let mut u = st.1 * k.slow;
+                if u < FLUSH {
+                    u = 0.0;
+                }
+                if u_t > u {
+                    u = u_t;
+                }
+                st.1 = u;
+                return (1.0 - u).min(target);
+            }
+            let mut f = st.0 * k.fast;
+            if f < FLUSH {
+                f = 0.0;
+            }
+            if u_t > f {
+                f = u_t;
+            }
+            let mut s = if u_t > st.1 {
+                st.1 + (u_t - st.1) * k.charge
+            } else {
+                st.1 * k.slow
+            };
+            if s < FLUSH {
+                s = 0.0;
+            }
+            *st = (f, s);
+            (1.0 - f.max(s)).min(target)
+        };
+        let mut gen = Gains(5);
+        for auto in [true, false] {
+            // (Only the shortest release decays to the flush within these stretches.)
+            let mut idle = 0;
+            for ms in [1.0, 60.0, 1000.0] {
+                let k = ReleaseCoefs::new(ms, fs);
+                let mut rel = Release::default();
+                let mut st = (0.0, 0.0);
+                for _ in 0..400 {
+                    // Stretches of limiting, and of none long enough to decay to the flush.
+                    let max = if gen.next() % 2 == 0 { 300 } else { 30_000 };
+                    let len = gen.len(max);
+                    let g = if gen.next() % 3 == 0 {
+                        1.0
+                    } else {
+                        quantize_down(0.3 + 0.7 * gen.unit())
+                    };
+                    for _ in 0..len {
+                        let target = if g < 1.0 && gen.next() % 4 == 0 {
+                            quantize_down(g * gen.unit())
+                        } else {
+                            g
+                        };
+                        let want = reference(&mut st, target, &k, auto);
+                        let got = if auto {
+                            rel.auto(target, &k)
+                        } else {
+                            rel.fixed(target, &k)
+                        };
+                        assert_eq!(want.to_bits(), got.to_bits());
+                        assert_eq!(
+                            (rel.fast.to_bits(), rel.slow.to_bits()),
+                            (st.0.to_bits(), st.1.to_bits())
+                        );
+                        idle += usize::from(rel.is_idle());
+                    }
+                }
+            }
+            assert!(idle > 1000, "{idle}");
         }
     }
 

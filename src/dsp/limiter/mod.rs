@@ -21,7 +21,8 @@
 //!
 //! **Stage A (the limiter).** The required gain `min(1, c_A / peak)` per interval is linked
 //! across channels (`link_pct`: a mix with the smaller of the two, never above the channel's own
-//! requirement), held by a sliding-window minimum (monotonic deque) over `A + 2H + 1` samples,
+//! requirement), held by a sliding-window minimum over `A + 2H + 1` samples (a block at a time,
+//! `gain_path::WindowMin`; stage B's per-sample hold is a monotonic deque),
 //! released (the release stage only ever lowers the gain: `min` with the held value), rounded
 //! down to a 2⁻³² grid so the following running sums are exact (no drift; a gain of 1 stays
 //! exactly 1), and smoothed by two cascaded moving averages whose combined support is the
@@ -70,7 +71,7 @@ use super::state::SignalState;
 use super::telemetry::{Telemetry, GAIN_REDUCTION_DB};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor, Unit};
 use crate::units::{db_to_gain, gain_to_db};
-use gain_path::{quantize_down, BoxCascade, Delay, Release, ReleaseCoefs, SlidingMin};
+use gain_path::{quantize_down, BoxCascade, Delay, Release, ReleaseCoefs, SlidingMin, WindowMin};
 use std::sync::Arc;
 
 /// Index of `ceiling_dbtp`.
@@ -330,7 +331,7 @@ fn targets(ceiling_db: f64, factor: usize) -> Targets {
 
 /// Stage A's gain path of one channel: hold, release and the box cascade.
 struct GainPathA {
-    hold: SlidingMin,
+    hold: WindowMin,
     release: Release,
     smooth: BoxCascade,
 }
@@ -349,7 +350,10 @@ impl GainPathA {
     }
 
     /// Holds, releases and smooths the required gains `r` in place (frame `start` of the block
-    /// first). Returns the smallest smoothed gain.
+    /// first), a pass per stage: the hold ([`WindowMin`]) and the box cascade
+    /// ([`BoxCascade::push_block_sums`]) and the rounding to the sums' grid in vectors, only the
+    /// release's recursion one sample at a time. The same bits as pushing one
+    /// sample at a time through every stage (unit test). Returns the smallest smoothed gain.
     #[inline(always)]
     fn run(
         &mut self,
@@ -357,36 +361,71 @@ impl GainPathA {
         release: ReleaseSource<'_, '_>,
         auto: bool,
         start: usize,
+        scratch: &mut Scratch,
     ) -> f64 {
         let ReleaseSource { cache, values, fs } = release;
-        let constant = values.is_constant();
-        let mut k = cache.get(values.first(), |ms| ReleaseCoefs::new(ms, fs));
-        // Views keep the hold's and the cascade's counters and sums in registers through the
-        // loop (through `self` they took a store and a reload per sample).
-        let mut hold = self.hold.view();
-        let mut sums = self.smooth.view();
+        self.hold.push_block(r, &mut scratch.a, &mut scratch.b);
         let mut rel = self.release;
-        for (i, r) in r.iter_mut().enumerate() {
-            if !constant {
-                k = cache.get(values.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
-            }
-            let held = hold.push(*r);
-            let released = if auto {
-                rel.auto(held, &k)
+        if values.is_constant() {
+            let k = cache.get(values.first(), |ms| ReleaseCoefs::new(ms, fs));
+            if auto {
+                for r in r.iter_mut() {
+                    *r = rel.auto(*r, &k);
+                }
             } else {
-                rel.fixed(held, &k)
-            };
-            // The cascade's exact sum replaces the required gain in place; the divisions by its
-            // norm, which nothing later in the loop needs, follow as one vector pass.
-            *r = sums.push_sum(quantize_down(released));
+                for r in r.iter_mut() {
+                    *r = rel.fixed(*r, &k);
+                }
+            }
+        } else {
+            for (i, r) in r.iter_mut().enumerate() {
+                let k = cache.get(values.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
+                *r = if auto {
+                    rel.auto(*r, &k)
+                } else {
+                    rel.fixed(*r, &k)
+                };
+            }
         }
-        drop((hold, sums));
         self.release = rel;
-        let norm = self.smooth.norm();
         for r in r.iter_mut() {
-            *r /= norm;
+            *r = quantize_down(*r);
         }
-        block_min(r)
+        self.smooth.push_block_sums(r, &mut scratch.a);
+        // The divisions by the cascade's norm and the block's minimum in one pass (four lanes:
+        // the order of the comparisons does not change a minimum).
+        let norm = self.smooth.norm();
+        let mut lanes = [1.0f64; 4];
+        let mut quads = r.chunks_exact_mut(4);
+        for q in &mut quads {
+            for (m, v) in lanes.iter_mut().zip(q.iter_mut()) {
+                *v /= norm;
+                *m = if *v < *m { *v } else { *m };
+            }
+        }
+        let mut tail = 1.0f64;
+        for v in quads.into_remainder() {
+            *v /= norm;
+            tail = tail.min(*v);
+        }
+        lanes.iter().fold(tail, |m, &v| m.min(v))
+    }
+}
+
+/// Scratch for a block of the gain path ([`GainPathA::run`]): two buffers of the block's length
+/// plus the longest history a stage lays before it.
+#[derive(Default)]
+struct Scratch {
+    a: Vec<f64>,
+    b: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(len: usize) -> Self {
+        Self {
+            a: vec![0.0; len],
+            b: vec![0.0; len],
+        }
     }
 }
 
@@ -401,21 +440,6 @@ fn all_by_eights(x: &[f64], test: impl Fn(f64) -> bool) -> bool {
         }
     }
     groups.remainder().iter().all(|&v| test(v))
-}
-
-/// The smallest value of `x`, at most 1 (gains: never NaN; the order of the comparisons does not
-/// change a minimum, so four lanes give the same value as a fold).
-#[inline(always)]
-fn block_min(x: &[f64]) -> f64 {
-    let mut lanes = [1.0f64; 4];
-    let mut quads = x.chunks_exact(4);
-    for q in &mut quads {
-        for (m, &v) in lanes.iter_mut().zip(q) {
-            *m = if v < *m { v } else { *m };
-        }
-    }
-    let tail = quads.remainder().iter().fold(1.0f64, |m, &v| m.min(v));
-    lanes.iter().fold(tail, |m, &v| m.min(v))
 }
 
 /// Where stage A's release coefficients come from: the `release_ms` values of the block and
@@ -488,6 +512,8 @@ pub struct Limiter {
     /// Per channel and step of the block: whether stage B needs the reading (stage A's gain
     /// moved within the detector's window; see [`Limiter::mark_moving_gain`]).
     wanted: Vec<Vec<bool>>,
+    /// Scratch of stage A's gain path.
+    scratch: Scratch,
     /// How many steps of equal stage-A gain make stage B's reading of a step unneeded: the
     /// detector's window plus the step itself.
     flat_steps: usize,
@@ -550,6 +576,7 @@ impl Limiter {
             stage_b: true,
             readings: Readings::Internal,
             wanted: Vec::new(),
+            scratch: Scratch::default(),
             flat_steps: usize::MAX,
         }
     }
@@ -578,7 +605,7 @@ impl Processor for Limiter {
             .map(|_| Channel {
                 det: det.clone(),
                 a: GainPathA {
-                    hold: SlidingMin::new(attack + 2 * HOLD_A + 1),
+                    hold: WindowMin::new(attack + 2 * HOLD_A + 1),
                     release: Release::default(),
                     smooth: BoxCascade::new(attack),
                 },
@@ -594,6 +621,11 @@ impl Processor for Limiter {
         self.x = vec![vec![0.0; block]; self.channels];
         self.p = vec![vec![0.0; block]; self.channels];
         self.wanted = vec![vec![true; block]; self.channels];
+        self.scratch = Scratch::new(
+            self.state
+                .first()
+                .map_or(block, |c| c.a.hold.scratch_len(block)),
+        );
         self.flat_steps = match &det {
             Detector::TruePeak(d) => d.window() + 1,
             Detector::Sample => 1,
@@ -648,7 +680,7 @@ impl Processor for Limiter {
     crate::hand_over! {
         config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a, stage_b, readings, flat_steps;
         state: state, drive, target, release, link, guard_clips, paths_equal;
-        own: params, x, p, wanted, telemetry;
+        own: params, x, p, wanted, scratch, telemetry;
     }
 }
 
@@ -727,10 +759,15 @@ impl Limiter {
                 }
             }
         }
-        self.required_gains(ceiling, link, start, n);
-        let (shared, unity, min_a) = self.gain_path_a(link, params.get(RELEASE_MS), start, n);
+        let shared = self.shared_path(link);
+        self.required_gains(ceiling, link, shared, start, n);
+        let (unity, min_a) = self.gain_path_a(shared, params.get(RELEASE_MS), start, n);
         self.delay_and_apply_a(shared, unity, n);
-        self.mark_moving_gain(shared, unity, n);
+        // The marks are for stage B's detector, which a measuring copy runs only under a moving
+        // ceiling (see `safety_stage`).
+        if self.stage_b || !ceiling.is_constant() {
+            self.mark_moving_gain(shared, unity, n);
+        }
         let min_b = self.safety_stage(audio, ceiling, thr_b, start, n);
         (min_a, min_b)
     }
@@ -826,6 +863,7 @@ impl Limiter {
         &mut self,
         ceiling: ParamValues<'_>,
         link: ParamValues<'_>,
+        shared: bool,
         start: usize,
         n: usize,
     ) {
@@ -836,7 +874,16 @@ impl Limiter {
         }
         let t = self.target.get(ceiling.first(), |db| targets(db, factor));
         let need = |p: f64| if p > t.a && stage_a { t.a / p } else { 1.0 };
-        if self.channels == 2 {
+        if shared {
+            // Only path 0 is run. With a full link its gain is `(0·g₀ + m).min(g₀) = m`, the
+            // smaller requirement: that of the larger reading (`need` falls as the reading
+            // rises, and `max` passes over a NaN as `min` passed over its gain of 1), one
+            // division instead of two.
+            let (p0, p1) = self.p.split_at_mut(1);
+            for (a, &b) in p0[0][..n].iter_mut().zip(&p1[0][..n]) {
+                *a = need(a.max(b));
+            }
+        } else if self.channels == 2 {
             let l = self.link.get(link.first(), |pct| pct * 0.01);
             let (p0, p1) = self.p.split_at_mut(1);
             for (a, b) in p0[0][..n].iter_mut().zip(p1[0][..n].iter_mut()) {
@@ -885,27 +932,18 @@ impl Limiter {
         }
     }
 
-    /// Step 4, gain path A: the required gains in `p` are held, released and smoothed in place.
-    /// With a full link every channel's required gain is the same (`(0·g + m).min(g) = m`), so
-    /// while the paths are in step one serves all. Returns whether one path serves all
-    /// (`shared`), which paths gave exactly 1 throughout (and were skipped), and the smallest
-    /// gain.
+    /// Step 4, gain path A: the required gains in `p` are held, released and smoothed in place
+    /// (path 0's alone when `shared`, see [`Self::shared_path`]). Returns which paths gave
+    /// exactly 1 throughout (and were skipped), and the smallest gain.
     #[inline(always)]
     fn gain_path_a(
         &mut self,
-        link: ParamValues<'_>,
+        shared: bool,
         release: ParamValues<'_>,
         start: usize,
         n: usize,
-    ) -> (bool, [bool; 2], f64) {
+    ) -> ([bool; 2], f64) {
         let channels = self.channels;
-        let full_link = channels == 2 && link.is_constant() && link.first() * 0.01 == 1.0;
-        if channels == 2 && !full_link && self.paths_equal {
-            let (first, rest) = self.state.split_at_mut(1);
-            rest[0].a.copy_from(&first[0].a);
-            self.paths_equal = false;
-        }
-        let shared = full_link && self.paths_equal;
         let mut min_a = 1.0f64;
         let paths = if shared { 1 } else { channels };
         let mut unity = [false; 2];
@@ -923,9 +961,23 @@ impl Limiter {
                 values: release,
                 fs: self.fs,
             };
-            min_a = min_a.min(a.run(r, coefs, self.auto_release, start));
+            min_a = min_a.min(a.run(r, coefs, self.auto_release, start, &mut self.scratch));
         }
-        (shared, unity, min_a)
+        (unity, min_a)
+    }
+
+    /// Whether one gain path serves both channels in this block: with a full link every
+    /// channel's required gain is the same (`(0·g + m).min(g) = m`), so while the paths are in
+    /// step path 0 serves all. A block with a partial link puts them out of step for good:
+    /// path 1 takes path 0's state and runs on its own from then on.
+    fn shared_path(&mut self, link: ParamValues<'_>) -> bool {
+        let full_link = self.channels == 2 && link.is_constant() && link.first() * 0.01 == 1.0;
+        if self.channels == 2 && !full_link && self.paths_equal {
+            let (first, rest) = self.state.split_at_mut(1);
+            rest[0].a.copy_from(&first[0].a);
+            self.paths_equal = false;
+        }
+        full_link && self.paths_equal
     }
 
     /// Step 4's audio side: the drive's output through delay `D_A`, times stage A's gain (path 0's
@@ -954,12 +1006,13 @@ impl Limiter {
     #[inline(always)]
     fn mark_moving_gain(&mut self, shared: bool, unity: [bool; 2], n: usize) {
         let flat_steps = self.flat_steps;
-        for c in 0..self.channels {
-            let p = if shared { 0 } else { c };
-            // The run in registers through the block (a store and reload per step otherwise).
-            let FlatRun { mut value, mut len } = self.state[c].flat;
+        // When one path serves both channels, so do its marks (both channels' runs have
+        // followed the same gains since the last reset: the paths share only from there on).
+        let marked = if shared { 1 } else { self.channels };
+        for c in 0..marked {
+            let FlatRun { value, len } = self.state[c].flat;
             let wanted = &mut self.wanted[c][..n];
-            if unity[p] && value == 1.0 {
+            if unity[c] && value == 1.0 {
                 // A path that gave exactly 1 throughout continues a run of ones: step i's run is
                 // `len + 1 + i` long, wanted while that is under `flat_steps`.
                 let still = flat_steps.saturating_sub(len.saturating_add(1)).min(n);
@@ -968,15 +1021,13 @@ impl Limiter {
                 self.state[c].flat.len = len.saturating_add(n);
                 continue;
             }
-            for (w, &s) in wanted.iter_mut().zip(&self.p[p][..n]) {
-                // Branch-free: 1 after a change, one more otherwise. Lengths only matter below
-                // `flat_steps`, so a long run stops counting there (no overflow, same marks).
-                let same = (s == value) as usize;
-                len = 1 + same * len.min(flat_steps);
-                value = s;
-                *w = len < flat_steps;
-            }
-            self.state[c].flat = FlatRun { value, len };
+            self.state[c].flat =
+                mark_runs(&self.p[c][..n], wanted, FlatRun { value, len }, flat_steps);
+        }
+        if marked < self.channels {
+            let (first, rest) = self.wanted.split_at_mut(1);
+            rest[0][..n].copy_from_slice(&first[0][..n]);
+            self.state[1].flat = self.state[0].flat;
         }
     }
 
@@ -1046,6 +1097,33 @@ impl Limiter {
     }
 }
 
+/// Marks `wanted[i]` where the run of equal gains ending at `gains[i]` (continuing `run`, the
+/// run before the block) is shorter than `flat_steps`, and returns the run at the block's end,
+/// its length capped at `flat_steps` (longer runs mark nothing more). The run's start is the
+/// one value carried from step to step (a conditional move): the comparisons and the marks
+/// need no carried state.
+#[inline(always)]
+fn mark_runs(gains: &[f64], wanted: &mut [bool], run: FlatRun, flat_steps: usize) -> FlatRun {
+    let n = gains.len();
+    let Some(&last) = gains.last() else {
+        return run;
+    };
+    // Indices offset by `flat_steps` so that the run before the block starts at or after 0.
+    let mut begin = flat_steps - run.len.min(flat_steps);
+    let mut value = run.value;
+    for (i, (w, &g)) in wanted.iter_mut().zip(gains).enumerate() {
+        let at = i + flat_steps;
+        begin = if g == value { begin } else { at };
+        value = g;
+        // The run ending here is `at − begin + 1` long.
+        *w = at + 1 - begin < flat_steps;
+    }
+    FlatRun {
+        value: last,
+        len: (n + flat_steps - begin).min(flat_steps),
+    }
+}
+
 /// The guard over a block: `x` into `out`, every sample above `ceiling` in magnitude set to it.
 /// Returns how many were.
 #[inline(always)]
@@ -1108,6 +1186,144 @@ mod tests {
     }
     use crate::dsp::param::ParamSlot;
     use crate::dsp::AudioBuffer;
+
+    /// A xorshift generator for the tests below.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+    }
+
+    /// Stage A's gain path a block at a time gives the bits of the stages it is made of pushed
+    /// one sample at a time (the deque's hold, the release, the rounding, the cascade), for
+    /// both releases, constant and moving release times, and blocks of many lengths.
+    #[test]
+    fn gain_path_blocks_give_the_per_sample_bits() {
+        let fs = 44_100.0;
+        let attack = crate::units::ms_to_samples(1.5, fs).max(1);
+        let window = attack + 2 * HOLD_A + 1;
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for auto in [true, false] {
+            let mut path = GainPathA {
+                hold: WindowMin::new(window),
+                release: Release::default(),
+                smooth: BoxCascade::new(attack),
+            };
+            let mut scratch = Scratch::new(path.hold.scratch_len(1024));
+            let mut hold = SlidingMin::new(window);
+            let mut release = Release::default();
+            let mut smooth = BoxCascade::new(attack);
+            let mut cache = Cached {
+                key: f64::NAN,
+                val: ReleaseCoefs::new(100.0, fs),
+            };
+            let mut moving = vec![0.0; 1024];
+            let mut limited = 0;
+            for block in 0..400 {
+                let n = 1 + rng.below(if block % 2 == 0 { 1024 } else { 40 });
+                // Required gains: runs of no reduction, and reductions from slight to deep.
+                let mut gains = Vec::with_capacity(n);
+                while gains.len() < n {
+                    let run = 1 + rng.below(300);
+                    let deep = rng.unit();
+                    for _ in 0..run {
+                        let g = if deep < 0.3 {
+                            1.0
+                        } else {
+                            1.0 - deep * deep * rng.unit()
+                        };
+                        gains.push(g);
+                    }
+                }
+                gains.truncate(n);
+                let values = if block % 3 == 0 {
+                    let from = 20.0 + 400.0 * rng.unit();
+                    for (i, v) in moving[..n].iter_mut().enumerate() {
+                        *v = from + i as f64 * 0.25;
+                    }
+                    ParamValues::Varying(&moving[..n])
+                } else {
+                    ParamValues::Constant(60.0)
+                };
+                let want: Vec<f64> = gains
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &g)| {
+                        let k = ReleaseCoefs::new(values.at(i), fs);
+                        let held = hold.push(g);
+                        let released = if auto {
+                            release.auto(held, &k)
+                        } else {
+                            release.fixed(held, &k)
+                        };
+                        smooth.push(quantize_down(released))
+                    })
+                    .collect();
+                let mut got = gains;
+                let source = ReleaseSource {
+                    cache: &mut cache,
+                    values,
+                    fs,
+                };
+                let min = path.run(&mut got, source, auto, 0, &mut scratch);
+                for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                    assert_eq!(w.to_bits(), g.to_bits(), "auto {auto}, block {block}, {i}");
+                }
+                let want_min = want.iter().fold(1.0f64, |m, &v| m.min(v));
+                assert_eq!(min.to_bits(), want_min.to_bits());
+                limited += want.iter().filter(|&&g| g < 1.0).count();
+            }
+            assert!(limited > 50_000, "{limited}");
+        }
+    }
+
+    /// The marks of `mark_runs` are those of counting the run one step at a time (the count
+    /// capped past `flat_steps`), over runs around `flat_steps` long and blocks across them.
+    #[test]
+    fn run_marks_match_counting_one_step_at_a_time() {
+        let flat_steps = 13;
+        let mut rng = Rng(77);
+        let mut counted = FlatRun::NONE;
+        let mut run = FlatRun::NONE;
+        let (mut marked, mut unmarked) = (0, 0);
+        let mut gains = Vec::new();
+        for _ in 0..2000 {
+            let n = 1 + rng.below(60);
+            gains.clear();
+            while gains.len() < n {
+                let g = if rng.below(4) == 0 { 1.0 } else { rng.unit() };
+                let len = 1 + rng.below(2 * flat_steps as u64);
+                gains.extend(std::iter::repeat_n(g, len));
+            }
+            gains.truncate(n);
+            let mut want = vec![false; n];
+            let FlatRun { mut value, mut len } = counted;
+            for (w, &s) in want.iter_mut().zip(&gains) {
+                len = 1 + usize::from(s == value) * len.min(flat_steps);
+                value = s;
+                *w = len < flat_steps;
+            }
+            counted = FlatRun { value, len };
+            let mut got = vec![false; n];
+            run = mark_runs(&gains, &mut got, run, flat_steps);
+            assert_eq!(want, got);
+            assert_eq!(run.value.to_bits(), counted.value.to_bits());
+            marked += got.iter().filter(|&&w| w).count();
+            unmarked += got.iter().filter(|&&w| !w).count();
+        }
+        assert!(marked > 5_000 && unmarked > 5_000, "{marked} {unmarked}");
+    }
 
     /// The safety stage on its own (stage A off) brings a signal 6 dB over the ceiling under its
     /// target, as read by the same detector, and the guard never has to act.
