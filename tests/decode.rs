@@ -907,6 +907,90 @@ fn truncated_wav_is_a_truncated_error_with_both_counts() {
     );
 }
 
+/// Stems longer than the decoder's mapped window (1 MiB) in every integer width, mono and
+/// stereo: frames that straddle two windows (3- and 6-byte frames do), blocks of odd sizes, and
+/// a seek back and forth, all bit-exact.
+#[test]
+fn stems_over_many_windows_decode_bit_exact_and_seek() {
+    let dir = tempdir();
+    for (bits, channels) in [(24u16, 2u16), (24, 1), (16, 2), (32, 1)] {
+        let frames = 3 * 1024 * 1024 / (usize::from(bits / 8) * usize::from(channels)) + 17;
+        let ints = full_range_ints(frames, channels.into(), bits.into(), 77 + u64::from(bits));
+        let path = dir.path().join(format!("long{bits}x{channels}.wav"));
+        write_wav_int(&path, &ints, channels, bits, 48_000);
+        let want: Vec<Vec<f64>> = planar(&ints, channels.into())
+            .into_iter()
+            .map(|p| p.into_iter().map(|x| int_to_f64(x, bits.into())).collect())
+            .collect();
+        for block in [4097, 1000] {
+            let (_, got) = decode_all(&path, block).unwrap();
+            assert_bit_exact(&got, &want);
+        }
+        // Seek past a window boundary, back to the start, and to the middle.
+        let mut dec = Decoder::open(&path).unwrap();
+        let mut buf = vec![vec![0.0; 333]; channels.into()];
+        for at in [frames - 1000, 5, frames / 2 + 1] {
+            assert!(dec.seek(at as u64).unwrap());
+            let mut slices: Vec<&mut [f64]> = buf.iter_mut().map(|b| b.as_mut_slice()).collect();
+            let n = dec.read(&mut slices, 333).unwrap();
+            assert_eq!(n, 333.min(frames - at));
+            for (b, w) in buf.iter().zip(&want) {
+                assert_eq!(&b[..n], &w[at..at + n], "{bits}-bit x{channels} at {at}");
+            }
+        }
+    }
+}
+
+/// Another program truncating a stem while it is read (its pages mapped) stops the read with
+/// an error naming the file, not a crash (SIGBUS).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stem_truncated_while_it_is_read_is_an_error_not_a_crash() {
+    let dir = tempdir();
+    let path = dir.path().join("shrinking.wav");
+    let frames = 600_000; // 3.6 MB: several windows
+    write_wav_24(&path, &[vec![0.25; frames], vec![-0.25; frames]], 48_000);
+    let header = std::fs::metadata(&path).unwrap().len() - 6 * frames as u64;
+    for cut_at in [100_000u64, 400_000] {
+        let mut dec = Decoder::open(&path).unwrap();
+        let mut buf = vec![vec![0.0; 4096]; 2];
+        let mut read = 0u64;
+        let mut cut = false;
+        let err = loop {
+            if !cut && read >= 90_000 {
+                // Inside the window mapped now (100 000) or past it (400 000).
+                let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                f.set_len(header + 6 * cut_at).unwrap();
+                cut = true;
+            }
+            let mut slices: Vec<&mut [f64]> = buf.iter_mut().map(|b| b.as_mut_slice()).collect();
+            match dec.read(&mut slices, 4096) {
+                Ok(0) => panic!("cut at {cut_at}: the read ended without an error"),
+                Ok(n) => {
+                    // Up to the page the file now ends in, the samples are the file's (past
+                    // the end, that last page reads as zeros until the next page faults).
+                    let sound = (cut_at.saturating_sub(1000).saturating_sub(read) as usize).min(n);
+                    assert!(buf
+                        .iter()
+                        .all(|b| b[..sound].iter().all(|x| x.abs() == 0.25)));
+                    read += n as u64;
+                }
+                Err(e) => break e,
+            }
+        };
+        drop(dec);
+        assert!(read <= cut_at + 4096, "cut at {cut_at}: {read} frames read");
+        let text = err.to_string();
+        assert!(matches!(err, DecodeError::Io { .. }), "{err:?}");
+        assert!(
+            text.contains("shrinking.wav") && text.contains("shrank"),
+            "{text}"
+        );
+        // The file as it is now decodes to a truncation error, as before.
+        write_wav_24(&path, &[vec![0.25; frames], vec![-0.25; frames]], 48_000);
+    }
+}
+
 #[test]
 fn truncated_flac_and_aiff_are_errors() {
     let dir = tempdir();

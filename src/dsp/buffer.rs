@@ -40,6 +40,20 @@ impl AudioBuffer {
         self.stride
     }
 
+    /// A zeroed buffer allocated for [`MAX_CHANNELS`] × `max_frames` with `channels` in use:
+    /// one the engine can swap with any buffer of its pool ([`AudioBuffer::same_shape`]).
+    pub fn with_room(channels: usize, max_frames: usize) -> Self {
+        let mut b = Self::new(MAX_CHANNELS, max_frames);
+        b.set_channels(channels);
+        b
+    }
+
+    /// Whether `other` has the same allocation size and frame capacity, so that the two can
+    /// trade places (`std::mem::swap`) whatever channel counts either is later set to.
+    pub fn same_shape(&self, other: &AudioBuffer) -> bool {
+        self.stride == other.stride && self.data.len() == other.data.len()
+    }
+
     /// Sets how many channels are in use (at most the count it was allocated with).
     pub fn set_channels(&mut self, channels: usize) {
         debug_assert!(channels * self.stride <= self.data.len());

@@ -153,6 +153,10 @@ pub struct Schedule {
     pub(super) position: i64,
     /// Live mode: check every processor's output for NaN or infinity.
     pub(super) guard_nonfinite: bool,
+    /// Whether [`Step::Input`] moves the input's buffer into the pool (trading it for the
+    /// pool's buffer, which the caller then refills) instead of copying it: see
+    /// [`Schedule::set_move_inputs`].
+    pub(super) move_inputs: bool,
     /// Counted non-finite outputs and the last node that produced one.
     pub(super) nonfinite: NonFiniteReport,
     /// The order the steps run in, with batches (see [`super::batches`]); empty: the steps in
@@ -206,6 +210,7 @@ impl Schedule {
             tail: p.tail,
             position: 0,
             guard_nonfinite: false,
+            move_inputs: false,
             nonfinite: NonFiniteReport::default(),
             plan: Vec::new(),
             batch_members: Vec::new(),
@@ -323,6 +328,30 @@ impl Schedule {
         self.guard_nonfinite = on;
     }
 
+    /// Lets each [`Step::Input`] trade the input's buffer for its pool buffer instead of copying
+    /// the block into it (a pointer swap, no allocation: real-time safe). The samples the steps
+    /// see are the same; what changes is the inputs between blocks: after
+    /// [`Schedule::process`] each input holds stale samples, so the caller must fill every
+    /// input completely before every block (the offline runner's sources do; live playback,
+    /// which leaves silent inputs as they are, keeps the copy). Turned on only when every
+    /// input feeds at most one step and every input buffer has the pool's shape; returns
+    /// whether it was on before.
+    pub fn set_move_inputs(&mut self, on: bool) -> bool {
+        let was = self.move_inputs;
+        let mut uses = vec![0usize; self.inputs.len()];
+        for step in &self.steps {
+            if let Step::Input { input, .. } = step {
+                uses[*input] += 1;
+            }
+        }
+        let shaped = self
+            .inputs
+            .iter()
+            .all(|b| self.pool.first().is_none_or(|p| p.same_shape(b)));
+        self.move_inputs = on && shaped && uses.iter().all(|&u| u <= 1);
+        was
+    }
+
     /// What the non-finite guard caught so far.
     pub fn nonfinite_report(&self) -> NonFiniteReport {
         self.nonfinite
@@ -408,6 +437,7 @@ impl Schedule {
             taps,
             position,
             guard_nonfinite,
+            move_inputs,
             nonfinite,
             plan,
             batch_members,
@@ -421,6 +451,7 @@ impl Schedule {
             taps,
             position: *position,
             guard_nonfinite: *guard_nonfinite,
+            move_inputs: *move_inputs,
             nonfinite,
             frames,
         };
@@ -486,11 +517,12 @@ impl Schedule {
 struct StepCx<'a> {
     nodes: &'a mut [RtNode],
     pool: &'a mut [AudioBuffer],
-    inputs: &'a [AudioBuffer],
+    inputs: &'a mut [AudioBuffer],
     outputs: &'a mut [OutputSlot],
     taps: &'a mut [Box<dyn Tap>],
     position: i64,
     guard_nonfinite: bool,
+    move_inputs: bool,
     nonfinite: &'a mut NonFiniteReport,
     frames: usize,
 }
@@ -619,8 +651,15 @@ impl StepCx<'_> {
         let frames = self.frames;
         match step {
             Step::Input { input, buf } => {
-                let src = &self.inputs[*input];
-                let dst = &mut self.pool[*buf];
+                let (src, dst) = (&mut self.inputs[*input], &mut self.pool[*buf]);
+                if self.move_inputs && src.same_shape(dst) {
+                    // The block moves into the pool; the pool's old buffer waits for the next
+                    // block in its place (see `Schedule::set_move_inputs`).
+                    let channels = src.channels();
+                    std::mem::swap(src, dst);
+                    src.set_channels(channels);
+                    return;
+                }
                 for c in 0..src.channels() {
                     dst.channel_mut(c, frames)
                         .copy_from_slice(src.channel(c, frames));

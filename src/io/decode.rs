@@ -4,8 +4,9 @@
 //!
 //! - [`Decoder`]: one file, decoded packet by packet (never the whole file in memory), at its
 //!   own rate and channel count. Plain PCM WAV (16/24/32-bit integer, 32-bit float) and AIFF
-//!   (16/24/32-bit integer) take a fast path that reads the sample data in blocks and converts
-//!   it directly; Ogg Opus goes through libopus (feature `lossy`,
+//!   (16/24/32-bit integer) take a fast path that converts the sample data directly, read in
+//!   place through memory-mapped windows on Linux (a file truncated meanwhile is an I/O error,
+//!   not a crash: `sigbus`), else in blocks by `read()`; Ogg Opus goes through libopus (feature `lossy`,
 //!   [`crate::io::lossy::ogg_opus`]); every other format (FLAC, MP3, Ogg Vorbis, AIFF-C, unusual
 //!   WAV) goes through symphonia. Integer PCM converts as `x / 2^(bits−1)`, which is exact in `f64`, so lossless
 //!   formats decode bit-exact.
@@ -15,8 +16,12 @@
 //! - [`DecodeError`]: every failure names the file and says why in plain words.
 
 mod finite;
+#[cfg(target_os = "linux")]
+mod mapped;
 mod pcm;
 mod pcm_header;
+#[cfg(target_os = "linux")]
+mod sigbus;
 mod stream;
 mod symph;
 

@@ -79,6 +79,28 @@ where
     E: From<S::Error> + From<Interrupted>,
     F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
 {
+    // Every input is refilled before every block when each has a source: the input steps can
+    // move the blocks into the graph's buffers instead of copying them.
+    let moved = sources.len() == schedule.input_count();
+    let was = schedule.set_move_inputs(moved);
+    let result = run_moving(schedule, sources, song_frames, settings, sink);
+    schedule.set_move_inputs(was);
+    result
+}
+
+/// [`run`], with the schedule's input steps set up.
+fn run_moving<S, E, F>(
+    schedule: &mut Schedule,
+    sources: &mut [S],
+    song_frames: u64,
+    settings: RunSettings<'_, '_>,
+    sink: F,
+) -> Result<(), E>
+where
+    S: BlockSource,
+    E: From<S::Error> + From<Interrupted>,
+    F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
+{
     let block = settings.block.min(schedule.max_block()).max(1);
     let threads = settings.threads;
     let mut cur = Cursor::new(schedule, song_frames, settings, sink);

@@ -511,6 +511,7 @@ fn empty_schedule(of: &Schedule) -> Schedule {
         tail: of.tail,
         position: of.position,
         guard_nonfinite: of.guard_nonfinite,
+        move_inputs: of.move_inputs,
         nonfinite: Default::default(),
         plan: Vec::new(),
         batch_members: Vec::new(),
@@ -674,12 +675,16 @@ pub fn split(schedule: &mut Schedule, unit: &[Option<usize>], to_worker: &[bool]
         .collect();
     worker.inputs = worker_inputs
         .iter()
-        .map(|&i| AudioBuffer::new(schedule.inputs[i].channels(), max))
+        .map(|&i| AudioBuffer::with_room(schedule.inputs[i].channels(), max))
         .collect();
     main.inputs = main_inputs
         .iter()
-        .map(|&i| AudioBuffer::new(schedule.inputs[i].channels(), max))
-        .chain(exports.iter().map(|&v| AudioBuffer::new(channels[v], max)))
+        .map(|&i| AudioBuffer::with_room(schedule.inputs[i].channels(), max))
+        .chain(
+            exports
+                .iter()
+                .map(|&v| AudioBuffer::with_room(channels[v], max)),
+        )
         .collect();
     worker.outputs = exports
         .iter()

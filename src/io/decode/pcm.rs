@@ -1,7 +1,8 @@
 //! Fast path for plain PCM files (WAV and AIFF): after [`super::pcm_header`] has found the
-//! sample data, reads it ahead in stretches of about [`READ_AHEAD_BYTES`] (one system call
-//! each, not one per block the engine asks for) and converts 16/24/32-bit integers or 32-bit
-//! floats straight into planar `f64`, without per-sample dispatch.
+//! sample data, converts 16/24/32-bit integers or 32-bit floats straight into planar `f64`,
+//! without per-sample dispatch. The bytes come from memory-mapped windows over the file where it
+//! can be mapped ([`super::mapped`], Linux: no copy), else from `read()` in stretches of about
+//! [`READ_AHEAD_BYTES`] (one system call each, not one per block the engine asks for).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -22,13 +23,35 @@ pub(super) struct PcmReader {
     channels: usize,
     /// Frames the data chunk can hold; reading stops there.
     frames_stored: u64,
+    /// Byte offset of the first sample.
+    data_start: u64,
+    /// Where the bytes come from.
+    feed: Feed,
+}
+
+/// How a [`PcmReader`] gets its bytes.
+enum Feed {
+    /// Mapped windows over the file, read in place.
+    #[cfg(target_os = "linux")]
+    Mapped {
+        windows: super::mapped::Windows,
+        /// File offset of the next byte to convert.
+        pos: u64,
+        /// Where the reading stops: the end of the data chunk or of the file as it was opened,
+        /// whichever comes first (a partial last frame is dropped).
+        end: u64,
+    },
+    /// `read()` into a buffer.
+    Read(ReadAhead),
+}
+
+/// The `read()` path's state.
+struct ReadAhead {
     /// Frames read from the file (handed out, or waiting in `bytes`).
     frames_fetched: u64,
     /// Set once the file ended before the data did.
     hit_eof: bool,
-    /// Byte offset of the first sample.
-    data_start: u64,
-    /// Read-ahead: whole frames from the file; `bytes[start..end]` not yet handed out.
+    /// Whole frames from the file; `bytes[start..end]` not yet handed out.
     bytes: Vec<u8>,
     start: usize,
     end: usize,
@@ -68,17 +91,23 @@ impl PcmReader {
             lossless: true,
         };
         let block_align = channels * encoding.bytes();
+        let feed = match mapped_feed(&file, data_start, frames_stored, block_align) {
+            Some(feed) => feed,
+            None => Feed::Read(ReadAhead {
+                frames_fetched: 0,
+                hit_eof: false,
+                bytes: vec![0; (READ_AHEAD_BYTES / block_align).max(1) * block_align],
+                start: 0,
+                end: 0,
+            }),
+        };
         let reader = PcmReader {
             file,
             encoding,
             channels,
             frames_stored,
-            frames_fetched: 0,
-            hit_eof: false,
             data_start,
-            bytes: vec![0; (READ_AHEAD_BYTES / block_align).max(1) * block_align],
-            start: 0,
-            end: 0,
+            feed,
         };
         Ok(Ok((reader, info)))
     }
@@ -92,42 +121,99 @@ impl PcmReader {
     pub(super) fn seek(&mut self, frame: u64) -> Result<u64, Failure> {
         let frame = frame.min(self.frames_stored);
         let block_align = (self.channels * self.encoding.bytes()) as u64;
-        self.file
-            .seek(SeekFrom::Start(self.data_start + frame * block_align))?;
-        self.frames_fetched = frame;
-        self.hit_eof = false;
-        (self.start, self.end) = (0, 0);
+        let at = self.data_start + frame * block_align;
+        match &mut self.feed {
+            #[cfg(target_os = "linux")]
+            Feed::Mapped { pos, .. } => *pos = at,
+            Feed::Read(ra) => {
+                self.file.seek(SeekFrom::Start(at))?;
+                ra.frames_fetched = frame;
+                ra.hit_eof = false;
+                (ra.start, ra.end) = (0, 0);
+            }
+        }
         Ok(frame)
     }
 
     /// Reads up to `max` frames into `out`; 0 at the end of the data or of the file.
     pub(super) fn read(&mut self, out: &mut [&mut [f64]], max: usize) -> Result<usize, Failure> {
         let block_align = self.channels * self.encoding.bytes();
+        let encoding = self.encoding;
         let mut done = 0;
-        while done < max {
-            if self.start == self.end && !self.fetch(block_align)? {
-                break;
+        match &mut self.feed {
+            #[cfg(target_os = "linux")]
+            Feed::Mapped { windows, pos, end } => {
+                while done < max {
+                    let bytes = windows.bytes(&self.file, *pos, *end, block_align)?;
+                    let n = (bytes.len() / block_align).min(max - done);
+                    if n == 0 {
+                        break;
+                    }
+                    convert(encoding, &bytes[..n * block_align], out, done, n);
+                    *pos += (n * block_align) as u64;
+                    done += n;
+                }
+                windows.check()?;
             }
-            let n = ((self.end - self.start) / block_align).min(max - done);
-            let bytes = &self.bytes[self.start..self.start + n * block_align];
-            convert(self.encoding, bytes, out, done, n);
-            self.start += n * block_align;
-            done += n;
+            Feed::Read(ra) => {
+                while done < max {
+                    if ra.start == ra.end
+                        && !ra.fetch(&mut self.file, self.frames_stored, block_align)?
+                    {
+                        break;
+                    }
+                    let n = ((ra.end - ra.start) / block_align).min(max - done);
+                    let bytes = &ra.bytes[ra.start..ra.start + n * block_align];
+                    convert(encoding, bytes, out, done, n);
+                    ra.start += n * block_align;
+                    done += n;
+                }
+            }
         }
         Ok(done)
     }
+}
 
-    /// Refills the read-ahead with the next whole frames of the data; false at its end (or the
+/// The mapped feed over the sample data, when the file can be mapped.
+#[cfg(target_os = "linux")]
+fn mapped_feed(
+    file: &File,
+    data_start: u64,
+    frames_stored: u64,
+    block_align: usize,
+) -> Option<Feed> {
+    let windows = super::mapped::Windows::new(file)?;
+    let file_end = file.metadata().ok()?.len();
+    let data_end = data_start.saturating_add(frames_stored.saturating_mul(block_align as u64));
+    Some(Feed::Mapped {
+        windows,
+        pos: data_start,
+        end: data_end.min(file_end),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn mapped_feed(_: &File, _: u64, _: u64, _: usize) -> Option<Feed> {
+    None
+}
+
+impl ReadAhead {
+    /// Refills the buffer with the next whole frames of the data; false at its end (or the
     /// file's: a partial last frame is dropped).
-    fn fetch(&mut self, block_align: usize) -> Result<bool, Failure> {
-        let left = self.frames_stored - self.frames_fetched;
+    fn fetch(
+        &mut self,
+        file: &mut File,
+        frames_stored: u64,
+        block_align: usize,
+    ) -> Result<bool, Failure> {
+        let left = frames_stored - self.frames_fetched;
         if self.hit_eof || left == 0 {
             return Ok(false);
         }
         let frames =
             (self.bytes.len() / block_align).min(usize::try_from(left).unwrap_or(usize::MAX));
         let want = frames * block_align;
-        let got = read_full(&mut self.file, &mut self.bytes[..want])?;
+        let got = read_full(file, &mut self.bytes[..want])?;
         if got < want {
             self.hit_eof = true;
         }
@@ -217,6 +303,10 @@ fn stereo_i24le_fast(bytes: &[u8], left: &mut [f64], right: &mut [f64]) {
     stereo_i24le(bytes, left, right)
 }
 
+/// How far ahead of the frames it converts [`stereo_i24le_avx2`] asks for the bytes.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_BYTES: usize = 8192;
+
 /// Four frames per step: two 16-byte loads (frames 0–1 and 2–3), a byte shuffle that puts each
 /// sample's three bytes at the top of a 32-bit lane as `[L, L, R, R]`, an arithmetic shift for
 /// the sign, then the conversion to `f64` and the scale. The last frames go through
@@ -233,6 +323,11 @@ fn stereo_i24le_avx2(bytes: &[u8], left: &mut [f64], right: &mut [f64]) {
         // SAFETY: bytes 6i .. 6i + 28 are in `bytes`; frames i .. i + 4 in `left` and `right`.
         unsafe {
             let p = bytes.as_ptr().add(6 * i);
+            // Mapped bytes come straight from the page cache, in no cache yet: ask for them
+            // two pages ahead, across the page boundaries the hardware prefetcher stops at
+            // (R's stems decode with about 15 % less CPU than without; a burst of requests
+            // per block does not help). A prefetch never faults, whatever the address.
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_BYTES).cast());
             let a = _mm_loadu_si128(p.cast());
             let b = _mm_loadu_si128(p.add(12).cast());
             let a = _mm_srai_epi32::<8>(_mm_shuffle_epi8(a, shuffle));
