@@ -46,12 +46,20 @@ pub fn params() -> Vec<ParamInfo> {
     ]
 }
 
+/// The factor of a gain stage whose parameters hold still over the block (`None` when they
+/// move): what [`apply`] multiplies every sample by.
+pub fn constant_factor(params: &ParamBlock<'_>) -> Option<f64> {
+    let gain = params.get(GAIN_DB);
+    let invert = params.get(INVERT);
+    (gain.is_constant() && invert.is_constant())
+        .then(|| db_to_gain(gain.first()) * (1.0 - 2.0 * invert.first()))
+}
+
 /// Applies `gain_db` and `invert` from `params` to every channel of `audio`.
 pub fn apply(audio: &mut AudioMut<'_>, params: &ParamBlock<'_>) {
     let gain = params.get(GAIN_DB);
     let invert = params.get(INVERT);
-    if gain.is_constant() && invert.is_constant() {
-        let g = db_to_gain(gain.first()) * (1.0 - 2.0 * invert.first());
+    if let Some(g) = constant_factor(params) {
         if g == 1.0 {
             return;
         }

@@ -126,6 +126,34 @@ pub trait Processor: Send {
         params: ParamBlock<'_>,
     );
 
+    /// Whether [`Processor::process_gained`] (and the batch kernel, see [`BatchItem::gain`])
+    /// folds the gain into the processor's own last pass over the block. The engine then runs
+    /// a constant gain stage right after this processor (on its output, read by nothing
+    /// else in between) as part of it: one pass over the block fewer.
+    fn folds_gain(&self) -> bool {
+        false
+    }
+
+    /// [`Processor::process`], then every output sample multiplied by `gain`: the bits of the
+    /// two passes, each output `y` becoming `y·gain` (so `gain` = 1 changes nothing). The
+    /// default makes the two passes; a processor that [`folds_gain`](Processor::folds_gain)
+    /// multiplies where it writes its output.
+    ///
+    /// # Realtime safety
+    /// As `process`.
+    fn process_gained(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        key: Option<AudioRef<'_>>,
+        params: ParamBlock<'_>,
+        gain: f64,
+    ) {
+        self.process(audio, key, params);
+        if gain != 1.0 {
+            audio.for_each_channel(|_, ch| ch.iter_mut().for_each(|x| *x *= gain));
+        }
+    }
+
     /// Delay this processor adds to the signal, in samples (fixed after `prepare`).
     fn latency(&self) -> usize {
         0
@@ -194,6 +222,9 @@ pub struct BatchItem<'a> {
     pub audio: AudioMut<'a>,
     /// Its parameters for this block.
     pub params: ParamBlock<'a>,
+    /// A gain its output is multiplied by (1: none), as [`Processor::process_gained`] does; the
+    /// engine hands a gain other than 1 only to kinds that [`Processor::folds_gain`].
+    pub gain: f64,
 }
 
 /// A batched processor as its concrete kind (the kernel's own type).

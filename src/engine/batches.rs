@@ -21,11 +21,18 @@ pub(crate) enum Exec {
     Step(usize),
     /// The process steps `batch_members[start..start + len]`.
     Batch { start: usize, len: usize },
+    /// `steps[step]` with the gain step `steps[gain]` folded into it.
+    Fold { step: usize, gain: usize },
 }
 
 /// The plan of `steps` over `nodes`: the entries, and the members of the batches (step
-/// indexes). An empty plan when nothing batches (the steps then run in program order).
-pub(crate) fn plan_batches(steps: &[Step], nodes: &[RtNode]) -> (Vec<Exec>, Vec<usize>) {
+/// indexes, each with the gain step folded into it, see [`folds`]). An empty plan when nothing
+/// batches or folds (the steps then run in program order).
+#[allow(clippy::type_complexity)]
+pub(crate) fn plan_batches(
+    steps: &[Step],
+    nodes: &[RtNode],
+) -> (Vec<Exec>, Vec<(usize, Option<usize>)>) {
     let n = steps.len();
     let deps = dependencies(steps);
     let batchable: Vec<Option<(&'static str, usize, usize)>> =
@@ -69,10 +76,61 @@ pub(crate) fn plan_batches(steps: &[Step], nodes: &[RtNode]) -> (Vec<Exec>, Vec<
             }
         }
     }
-    if members.is_empty() {
+    let fold = folds(steps, nodes);
+    if members.is_empty() && fold.iter().all(Option::is_none) {
         plan.clear();
     }
+    // A folded gain step runs inside the step before it.
+    plan.retain(|e| !matches!(e, Exec::Step(j) if fold.contains(&Some(*j))));
+    for e in &mut plan {
+        if let Exec::Step(i) = *e {
+            if let Some(gain) = fold[i] {
+                *e = Exec::Fold { step: i, gain };
+            }
+        }
+    }
+    let members = members.into_iter().map(|m| (m, fold[m])).collect();
     (plan, members)
+}
+
+/// `fold[i]`: the gain step that step i runs as part of itself (see
+/// [`crate::dsp::Processor::folds_gain`]): a process step of a gain node, working in place on
+/// the buffer step i (a processor that folds gains) writes, and the first step after it to
+/// touch that buffer, so nothing reads the processor's output before the gain is applied.
+fn folds(steps: &[Step], nodes: &[RtNode]) -> Vec<Option<usize>> {
+    let folds_gain = |node: usize| match &nodes[node].kind {
+        RtKind::Processor(p) => p.folds_gain(),
+        RtKind::Bus => false,
+    };
+    let is_gain = |node: usize| matches!(&nodes[node].kind, RtKind::Processor(p) if p.kind() == "gain");
+    let mut fold = vec![None; steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        let Step::Process { node, dst, .. } = step else {
+            continue;
+        };
+        if !folds_gain(*node) {
+            continue;
+        }
+        let next = (i + 1..steps.len()).find(|&j| {
+            let (r, w) = step_buffers(&steps[j]);
+            r.contains(dst) || w.contains(dst)
+        });
+        if let Some(j) = next {
+            if let Step::Process {
+                node: g,
+                src,
+                dst: d,
+                key: None,
+                ..
+            } = &steps[j]
+            {
+                if src == dst && d == dst && is_gain(*g) {
+                    fold[i] = Some(j);
+                }
+            }
+        }
+    }
+    fold
 }
 
 /// `deps[j]`: earlier steps that step j must follow (it reads what they write, or writes what

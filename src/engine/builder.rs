@@ -479,6 +479,108 @@ mod tests {
         b
     }
 
+    /// A processor node of `kind` (one channel), its parameters gliding over `glide` samples.
+    fn node(kind: &str, config: &ProcessorConfig, id: &str, glide: u32) -> RtNode {
+        let mut b = registry::build(kind, config, 1).expect("builds");
+        b.processor.prepare(&ProcessSpec {
+            sample_rate: 48_000.0,
+            max_block: BLOCK,
+            input_channels: 1,
+        });
+        RtNode {
+            id: id.into(),
+            param_names: b.processor.params().iter().map(|p| p.name.clone()).collect(),
+            kind: RtKind::Processor(b.processor),
+            params: b
+                .initial
+                .iter()
+                .map(|&v| ParamState::new(v, Scale::Linear, glide))
+                .collect(),
+            slots: b.initial.iter().map(|&v| ParamSlot::new(v, BLOCK)).collect(),
+            upstream_latency: 0,
+            telemetry: None,
+            bypassed: false,
+        }
+    }
+
+    /// A gain step right after a compressor runs folded into it (the plan says so), and the
+    /// output is that of the two steps run apart (a tap between them keeps them apart), bit
+    /// for bit: at a constant gain (multiplied in the compressor's last pass) and while the
+    /// gain glides (its own pass after the compressor).
+    #[test]
+    fn a_gain_after_a_compressor_folds_into_it() {
+        struct Nothing;
+        impl Tap for Nothing {
+            fn observe(&mut self, _: crate::dsp::AudioRef<'_>) {}
+        }
+        let chain = |tap_between: bool| {
+            let mut b = ScheduleBuilder::new(48_000.0, BLOCK);
+            let i = b.input(1);
+            let comp = ProcessorConfig::new()
+                .num("threshold_db", -20.0)
+                .num("attack_ms", 1.0)
+                .num("release_ms", 5.0);
+            let c = b.node(node("compressor", &comp, "c", 0));
+            let gain = ProcessorConfig::new().num("gain_db", -3.0);
+            let g = b.node(node("gain", &gain, "g", 40));
+            b.buffers(1);
+            b.step(Step::Input { input: i, buf: 0 });
+            for (k, node) in [c, g].into_iter().enumerate() {
+                if k == 1 && tap_between {
+                    let t = b.tap("c", Box::new(Nothing));
+                    b.step(Step::Tap { tap: t, buf: 0 });
+                }
+                b.step(Step::Process {
+                    node,
+                    src: 0,
+                    dst: 0,
+                    in_channels: 1,
+                    out_channels: 1,
+                    key: None,
+                });
+            }
+            let out = b.output("out", 1, 0);
+            b.step(Step::Output {
+                output: out,
+                buf: 0,
+            });
+            (b.build().expect("valid"), g)
+        };
+        let folds = |s: &Schedule| {
+            s.plan
+                .iter()
+                .any(|e| matches!(e, crate::engine::batches::Exec::Fold { .. }))
+        };
+        let ((mut folded, g), (mut apart, _)) = (chain(false), chain(true));
+        assert!(folds(&folded) && !folds(&apart));
+        let mut noise = crate::dsp::test_signal::noise(0x51ed_270b_2787_4e4b);
+        let mut outs = [Vec::new(), Vec::new()];
+        let mut input = Vec::new();
+        for block in 0..400 {
+            let level = if (block / 100) % 2 == 0 { 0.9 } else { 0.02 };
+            let x: Vec<f64> = (0..BLOCK).map(|_| level * noise()).collect();
+            for (s, out) in [&mut folded, &mut apart].into_iter().zip(&mut outs) {
+                if block == 250 {
+                    s.set_param(g, crate::dsp::gain::GAIN_DB, 2.0);
+                }
+                s.input_mut(0, BLOCK).channel_mut(0).copy_from_slice(&x);
+                s.process(BLOCK);
+                out.extend_from_slice(s.output(0, BLOCK).channel(0));
+            }
+            input.extend(x);
+        }
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert!(bits(&outs[0]) == bits(&outs[1]), "folded = apart");
+        // Both the compressor and the gain did something.
+        let ratio = |i: usize| outs[0][i] / input[i];
+        assert!((0..BLOCK * 20).any(|i| ratio(i) < 0.5), "compresses");
+        let last = input.len() - 1;
+        assert!(
+            (ratio(last) / crate::units::db_to_gain(2.0) - 1.0).abs() < 1e-2,
+            "+2 dB at the end"
+        );
+    }
+
     #[test]
     fn built_program_runs_its_steps() {
         let mut s = two_strips().build().expect("valid");

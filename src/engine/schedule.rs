@@ -162,8 +162,8 @@ pub struct Schedule {
     /// The order the steps run in, with batches (see [`super::batches`]); empty: the steps in
     /// order, one by one.
     pub(super) plan: Vec<Exec>,
-    /// Members of the plan's batches (step indexes).
-    pub(super) batch_members: Vec<usize>,
+    /// Members of the plan's batches (step indexes, each with the gain step folded into it).
+    pub(super) batch_members: Vec<(usize, Option<usize>)>,
 }
 
 /// What [`super::ScheduleBuilder`] hands over once it has checked and allocated everything.
@@ -456,11 +456,12 @@ impl Schedule {
             frames,
         };
         let mut clock = costs.as_ref().map(|_| std::time::Instant::now());
-        let mut charge = |members: &[usize], costs: &mut Option<&mut [f64]>| {
+        // (A folded gain step's time goes to the step it runs in.)
+        let mut charge = |members: &[(usize, Option<usize>)], costs: &mut Option<&mut [f64]>| {
             if let (Some(c), Some(t)) = (costs.as_deref_mut(), clock.as_mut()) {
                 let now = std::time::Instant::now();
                 let share = (now - *t).as_secs_f64() / members.len() as f64;
-                for &m in members {
+                for &(m, _) in members {
                     c[m] += share;
                 }
                 *t = now;
@@ -469,14 +470,18 @@ impl Schedule {
         if plan.is_empty() {
             for (i, step) in steps.iter().enumerate() {
                 cx.run(step);
-                charge(&[i], &mut costs);
+                charge(&[(i, None)], &mut costs);
             }
         } else {
             for exec in plan.iter() {
                 match *exec {
                     Exec::Step(i) => {
                         cx.run(&steps[i]);
-                        charge(&[i], &mut costs);
+                        charge(&[(i, None)], &mut costs);
+                    }
+                    Exec::Fold { step, gain } => {
+                        cx.run_folded(&steps[step], &steps[gain]);
+                        charge(&[(step, None)], &mut costs);
                     }
                     Exec::Batch { start, len } => {
                         let members = &batch_members[start..start + len];
@@ -572,6 +577,76 @@ impl StepCx<'_> {
         self.nonfinite.last_position = self.position;
     }
 
+    /// Runs process step `step`, its output multiplied by `gain` (see
+    /// [`Processor::process_gained`]).
+    fn run_process(&mut self, step: &Step, gain: f64) {
+        let Step::Process {
+            node,
+            src,
+            dst,
+            in_channels,
+            out_channels,
+            key,
+        } = step
+        else {
+            unreachable!("a process step");
+        };
+        let frames = self.frames;
+        self.fill_params(*node);
+        let mut out = self.take_output(*src, *dst, *in_channels, *out_channels);
+        let key_view = key.map(|k| self.pool[k].view(frames));
+        let n = &mut self.nodes[*node];
+        if let RtKind::Processor(p) = &mut n.kind {
+            p.process_gained(
+                &mut out.view_mut(frames),
+                key_view,
+                ParamBlock::new(&n.slots),
+                gain,
+            );
+            self.guard(*node, &mut out);
+        }
+        self.pool[*dst] = out;
+    }
+
+    /// The factor of the gain node `gain` folded into the step before it, its parameters
+    /// filled for this block: `None` when they move within the block, or when the live guard
+    /// is on (it checks each node's output), and the gain then runs as a step of its own.
+    fn fold_factor(&mut self, gain: usize) -> Option<f64> {
+        self.fill_params(gain);
+        if self.guard_nonfinite {
+            return None;
+        }
+        crate::dsp::gain::constant_factor(&ParamBlock::new(&self.nodes[gain].slots))
+    }
+
+    /// Runs gain node `gain` (its parameters filled) on `out`, as its own step would.
+    fn run_gain(&mut self, gain: usize, out: &mut AudioBuffer) {
+        let frames = self.frames;
+        let n = &mut self.nodes[gain];
+        if let RtKind::Processor(p) = &mut n.kind {
+            p.process(&mut out.view_mut(frames), None, ParamBlock::new(&n.slots));
+            self.guard(gain, out);
+        }
+    }
+
+    /// Runs process step `step` with the gain step `gain_step` folded into it (see
+    /// [`super::batches`]): the processor multiplies its output by the gain's factor, or the
+    /// gain runs after it when its factor is not constant over the block.
+    fn run_folded(&mut self, step: &Step, gain_step: &Step) {
+        let Step::Process { node: g, dst, .. } = gain_step else {
+            unreachable!("folds are gain steps");
+        };
+        match self.fold_factor(*g) {
+            Some(f) => self.run_process(step, f),
+            None => {
+                self.run_process(step, 1.0);
+                let mut out = std::mem::take(&mut self.pool[*dst]);
+                self.run_gain(*g, &mut out);
+                self.pool[*dst] = out;
+            }
+        }
+    }
+
     fn run(&mut self, step: &Step) {
         let frames = self.frames;
         match step {
@@ -590,28 +665,7 @@ impl StepCx<'_> {
                         .copy_from_slice(src.channel(c, frames));
                 }
             }
-            Step::Process {
-                node,
-                src,
-                dst,
-                in_channels,
-                out_channels,
-                key,
-            } => {
-                self.fill_params(*node);
-                let mut out = self.take_output(*src, *dst, *in_channels, *out_channels);
-                let key_view = key.map(|k| self.pool[k].view(frames));
-                let n = &mut self.nodes[*node];
-                if let RtKind::Processor(p) = &mut n.kind {
-                    p.process(
-                        &mut out.view_mut(frames),
-                        key_view,
-                        ParamBlock::new(&n.slots),
-                    );
-                    self.guard(*node, &mut out);
-                }
-                self.pool[*dst] = out;
-            }
+            Step::Process { .. } => self.run_process(step, 1.0),
             Step::Bus {
                 node,
                 inputs: bus_inputs,
@@ -652,13 +706,15 @@ impl StepCx<'_> {
         }
     }
 
-    /// Runs the process steps `members` (independent, one kind, no key) through their kind's
-    /// batch kernel.
-    fn run_batch(&mut self, steps: &[Step], members: &[usize]) {
+    /// Runs the process steps `members` (independent, one kind, no key; each with the gain
+    /// step folded into it) through their kind's batch kernel.
+    fn run_batch(&mut self, steps: &[Step], members: &[(usize, Option<usize>)]) {
         let frames = self.frames;
         let mut bufs: [AudioBuffer; MAX_BATCH] = Default::default();
         let mut node_of = [usize::MAX; MAX_BATCH];
-        for (j, &si) in members.iter().enumerate() {
+        let mut gains = [1.0; MAX_BATCH];
+        let mut after = [None; MAX_BATCH];
+        for (j, &(si, fold)) in members.iter().enumerate() {
             let Step::Process {
                 node,
                 src,
@@ -670,6 +726,12 @@ impl StepCx<'_> {
             else {
                 unreachable!("batches hold process steps");
             };
+            if let Some(Step::Process { node: g, .. }) = fold.map(|f| &steps[f]) {
+                match self.fold_factor(*g) {
+                    Some(f) => gains[j] = f,
+                    None => after[j] = Some(*g),
+                }
+            }
             self.fill_params(*node);
             bufs[j] = self.take_output(*src, *dst, *in_channels, *out_channels);
             node_of[j] = *node;
@@ -695,18 +757,22 @@ impl StepCx<'_> {
                             .expect("one buffer each")
                             .view_mut(frames),
                         params: ParamBlock::new(slots),
+                        gain: gains[j],
                     });
                 }
             }
             let kernel = kernel.expect("batched kinds have a kernel");
             kernel(&mut items[..members.len()]);
         }
-        for (j, &si) in members.iter().enumerate() {
+        for (j, &(si, _)) in members.iter().enumerate() {
             let Step::Process { node, dst, .. } = &steps[si] else {
                 unreachable!("batches hold process steps");
             };
             let mut out = std::mem::take(&mut bufs[j]);
             self.guard(*node, &mut out);
+            if let Some(g) = after[j] {
+                self.run_gain(g, &mut out);
+            }
             self.pool[*dst] = out;
         }
     }

@@ -48,21 +48,22 @@ fn peak_targets_impl(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f6
     }
 }
 
-/// `x *= (1 − mix) + mix·gain`, gain = 10^((makeup − g)/20), on two channels.
+/// `x ← (x·((1 − mix) + mix·gain))·post`, gain = 10^((makeup − g)/20), on two channels: `post`
+/// is a gain stage after the compressor folded in (1: none; `y·1 = y`).
 #[inline(always)]
-fn apply2_impl(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+fn apply2_impl(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     for ((l, r), &g) in l.iter_mut().zip(r.iter_mut()).zip(g) {
         let f = factor(g, makeup, mix);
-        *l *= f;
-        *r *= f;
+        *l = *l * f * post;
+        *r = *r * f * post;
     }
 }
 
 /// [`apply2_impl`] on one channel.
 #[inline(always)]
-fn apply1_impl(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+fn apply1_impl(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     for (x, &g) in x.iter_mut().zip(g) {
-        *x *= factor(g, makeup, mix);
+        *x = *x * factor(g, makeup, mix) * post;
     }
 }
 
@@ -74,14 +75,14 @@ fn peak_targets_avx2(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f6
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn apply2_avx2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
-    apply2_impl(l, r, g, makeup, mix)
+fn apply2_avx2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
+    apply2_impl(l, r, g, makeup, mix, post)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn apply1_avx2(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
-    apply1_impl(x, g, makeup, mix)
+fn apply1_avx2(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
+    apply1_impl(x, g, makeup, mix, post)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -99,8 +100,8 @@ fn peak_targets_avx512(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn apply2_avx512(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
-    apply2_impl(l, r, g, makeup, mix)
+fn apply2_avx512(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
+    apply2_impl(l, r, g, makeup, mix, post)
 }
 
 // The logarithm and the exponential are long dependency chains per frame: eight frames per
@@ -200,27 +201,27 @@ pub(super) fn peak_targets(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, qui
     peak_targets_impl(a, b, scale, c, quiet, t)
 }
 
-pub(super) fn apply2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+pub(super) fn apply2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx512() {
         // SAFETY: the CPU has AVX-512F (checked at run time).
-        return unsafe { apply2_avx512(l, r, g, makeup, mix) };
+        return unsafe { apply2_avx512(l, r, g, makeup, mix, post) };
     }
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
-        return unsafe { apply2_avx2(l, r, g, makeup, mix) };
+        return unsafe { apply2_avx2(l, r, g, makeup, mix, post) };
     }
-    apply2_impl(l, r, g, makeup, mix)
+    apply2_impl(l, r, g, makeup, mix, post)
 }
 
-pub(super) fn apply1(x: &mut [f64], g: &[f64], makeup: f64, mix: f64) {
+pub(super) fn apply1(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
-        return unsafe { apply1_avx2(x, g, makeup, mix) };
+        return unsafe { apply1_avx2(x, g, makeup, mix, post) };
     }
-    apply1_impl(x, g, makeup, mix)
+    apply1_impl(x, g, makeup, mix, post)
 }
 
 /// The builds of the per-frame kernels (portable, AVX2, AVX-512) give the same bits.
@@ -272,13 +273,13 @@ mod simd_tests {
         };
         let t0 = chunks(&|a, b, t| peak_targets_impl(a, b, scale, &track, quiet, t));
         assert!(t0.iter().any(|&t| t > 10.0) && t0.iter().filter(|&&t| t == 0.0).count() > 64);
-        let y0 = apply(&|l, r| apply2_impl(l, r, &g, 2.5, 0.8));
+        let y0 = apply(&|l, r| apply2_impl(l, r, &g, 2.5, 0.8, 0.7));
         let mut builds = 0;
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2.
             let t = chunks(&|a, b, t| unsafe { peak_targets_avx2(a, b, scale, &track, quiet, t) });
             assert!(t == t0, "AVX2 targets");
-            let y = apply(&|l, r| unsafe { apply2_avx2(l, r, &g, 2.5, 0.8) });
+            let y = apply(&|l, r| unsafe { apply2_avx2(l, r, &g, 2.5, 0.8, 0.7) });
             assert!(y == y0, "AVX2 gains");
             builds += 1;
         }
@@ -287,7 +288,7 @@ mod simd_tests {
             let t =
                 chunks(&|a, b, t| unsafe { peak_targets_avx512(a, b, scale, &track, quiet, t) });
             assert!(t == t0, "AVX-512 targets");
-            let y = apply(&|l, r| unsafe { apply2_avx512(l, r, &g, 2.5, 0.8) });
+            let y = apply(&|l, r| unsafe { apply2_avx512(l, r, &g, 2.5, 0.8, 0.7) });
             assert!(y == y0, "AVX-512 gains");
             builds += 1;
         }

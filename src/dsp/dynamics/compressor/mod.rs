@@ -277,9 +277,10 @@ impl Compressor {
     }
 
     /// Fast path, phase 3: the gains from the smoothed reductions `g`, applied to frames
-    /// `k..k + n`; the track's new state and the chunk's largest reduction; the chunk's end. A
+    /// `k..k + n` (and the folded gain `post`, see [`Processor::process_gained`]); the track's new state and the chunk's largest reduction; the chunk's end. A
     /// chunk whose reductions are all 0 (the compressor fully released) has one gain, that of
     /// 0 dB of reduction: computed once, and not applied at all when it is exactly 1.
+    #[allow(clippy::too_many_arguments)]
     fn fast_finish(
         &mut self,
         audio: &mut AudioMut<'_>,
@@ -288,6 +289,7 @@ impl Compressor {
         f: &Fast,
         g: &Chunk,
         (state, largest): (f64, f64),
+        post: f64,
     ) {
         self.stage.set_single_state(state, self.channels);
         // Reductions are never negative (nor NaN: targets are finite), so the largest is 0
@@ -296,11 +298,12 @@ impl Compressor {
             // What `apply2_impl` computes for g = 0, for every frame.
             let gain = fastmath::db_to_amp(f.track.makeup_db - 0.0);
             let factor = (1.0 - f.mix) + f.mix * gain;
-            if factor != 1.0 {
-                for c in 0..self.channels {
-                    audio.channel_mut(c)[k..k + n]
-                        .iter_mut()
-                        .for_each(|x| *x *= factor);
+            for c in 0..self.channels {
+                let x = &mut audio.channel_mut(c)[k..k + n];
+                if factor != 1.0 {
+                    x.iter_mut().for_each(|x| *x = *x * factor * post);
+                } else if post != 1.0 {
+                    x.iter_mut().for_each(|x| *x *= post);
                 }
             }
         } else if self.channels == 2 {
@@ -311,6 +314,7 @@ impl Compressor {
                 &g[..n],
                 f.track.makeup_db,
                 f.mix,
+                post,
             );
         } else {
             apply1(
@@ -318,6 +322,7 @@ impl Compressor {
                 &g[..n],
                 f.track.makeup_db,
                 f.mix,
+                post,
             );
         }
         self.position += n as u64;
@@ -359,6 +364,18 @@ impl Processor for Compressor {
         key: Option<AudioRef<'_>>,
         params: ParamBlock<'_>,
     ) {
+        self.process_gained(audio, key, params, 1.0);
+    }
+    fn folds_gain(&self) -> bool {
+        true
+    }
+    fn process_gained(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        key: Option<AudioRef<'_>>,
+        params: ParamBlock<'_>,
+        post: f64,
+    ) {
         let frames = audio.frames();
         if let Some(fast) = self.fast(key.is_some(), &params) {
             let mut max_gr: f64 = 0.0;
@@ -370,7 +387,7 @@ impl Processor for Compressor {
                 let mut state = [self.stage.single_state()];
                 let max = ballistics::<1>(&mut state, &mut g, n, &[fast.track]);
                 max_gr = max_gr.max(fmax(0.0, max[0]));
-                self.fast_finish(audio, k, n, &fast, &g[0], (state[0], max[0]));
+                self.fast_finish(audio, k, n, &fast, &g[0], (state[0], max[0]), post);
                 k += n;
             }
             self.telemetry.set_block(0, max_gr, frames);
@@ -463,6 +480,9 @@ impl Processor for Compressor {
                 self.hpf.flush();
             }
             k += n;
+        }
+        if post != 1.0 {
+            audio.for_each_channel(|_, ch| ch.iter_mut().for_each(|x| *x *= post));
         }
         self.telemetry.set_block(0, max_gr, frames);
     }
