@@ -546,12 +546,36 @@ mod tests {
     use crate::dsp::oversample::{default_kaiser_beta, PolyphaseInterpolator};
 
     /// Every output evaluated, none skipped: what [`scan_body`] must equal bit for bit.
-    fn everything<const FMA: bool>(folded: &FoldedPhases, buf: &[f64], peak: f64) -> f64 {
+    fn everything_with<const FMA: bool>(folded: &FoldedPhases, buf: &[f64], peak: f64) -> f64 {
         let t = 2 * folded.half;
         let peak = larger(peak, abs_max(&buf[t - 1..]));
         (0..buf.len() + 1 - t).fold(peak, |pk, i| {
             outputs_peak::<1, FMA, false>(folded, &buf[i..i + t], pk, 0.0).0
         })
+    }
+
+    /// [`everything_with`] in the build `folded` scans with (FMA or portable).
+    fn everything(folded: &FoldedPhases, buf: &[f64], peak: f64) -> f64 {
+        if folded.wide {
+            everything_with::<true>(folded, buf, peak)
+        } else {
+            everything_with::<false>(folded, buf, peak)
+        }
+    }
+
+    /// Each table the tests scan with: factors 2 to 16, 32 taps, on the portable build and (on
+    /// a CPU with AVX2 and FMA) the wide one; with its factor and taps per phase.
+    fn tables() -> Vec<(usize, usize, FoldedPhases)> {
+        let mut out = Vec::new();
+        for factor in [2, 4, 8, 16] {
+            let it = PolyphaseInterpolator::new(factor, 32, default_kaiser_beta(32));
+            for portable in [true, false] {
+                let mut folded = FoldedPhases::new(it.table());
+                folded.set_portable(portable);
+                out.push((factor, it.taps(), folded));
+            }
+        }
+        out
     }
 
     /// Loud signals that move little within a window (where the bound on deviations is at its
@@ -568,62 +592,50 @@ mod tests {
                 offset + 0.25 * slow + wiggle * noise()
             }));
         }
-        for factor in [2, 4, 8, 16] {
-            let it = PolyphaseInterpolator::new(factor, 32, default_kaiser_beta(32));
-            let t = it.taps();
-            for portable in [true, false] {
-                let mut folded = FoldedPhases::new(it.table());
-                folded.set_portable(portable);
-                let mut buf = vec![0.0; t - 1 + SCAN_MAX_NEW];
-                let (mut skipped, mut evaluated, mut close, mut inner) = (0, 0, 0, 0);
-                for (k, chunk) in x.chunks(SCAN_MAX_NEW - 3 * (factor % 5)).enumerate() {
-                    buf[t - 1..t - 1 + chunk.len()].copy_from_slice(chunk);
-                    let b = &buf[..t - 1 + chunk.len()];
-                    let all = |peak| {
-                        if folded.wide {
-                            everything::<true>(&folded, b, peak)
-                        } else {
-                            everything::<false>(&folded, b, peak)
-                        }
-                    };
-                    // Running peaks from nothing to over everything, and a hair under what the
-                    // chunk reads (only its loudest block can raise that).
-                    let under = all(0.0) * (1.0 - 1e-6);
-                    let peak = [0.0, 0.5, 0.8, 0.9, 0.95, 1.0, 2.0, under][k % 8];
-                    if k % 8 == 7 && under > abs_max(&b[t - 1..]) {
-                        close += 1;
-                    }
-                    let got = folded.scan(b, peak);
-                    let want = all(peak);
-                    assert_eq!(got.to_bits(), want.to_bits(), "{factor}x chunk {k}");
-                    let (mut bound, mut reach) = ([0.0; GROUPS], [0.0; GROUPS]);
-                    let blocks = (b.len() + 1 - t).div_ceil(GROUP);
-                    group_bounds(&folded, b, &mut bound[..blocks], &mut reach[..blocks]);
-                    let start = peak.max(abs_max(&b[t - 1..]));
-                    for (j, &v) in bound[..blocks].iter().enumerate() {
-                        let i = j * GROUP;
-                        if v <= start {
-                            skipped += 1;
-                        } else if i + t - 1 + GROUP <= b.len()
-                            && (0..2).any(|step| {
-                                let w = &b[i..i + t - 1 + GROUP];
-                                inner_bound::<false>(&folded, w, reach[j], step) <= start
-                            })
-                        {
-                            inner += 1;
-                        } else {
-                            evaluated += 1;
-                        }
-                    }
-                    buf.copy_within(chunk.len()..chunk.len() + t - 1, 0);
+        for (factor, t, folded) in tables() {
+            let mut buf = vec![0.0; t - 1 + SCAN_MAX_NEW];
+            let (mut skipped, mut evaluated, mut close, mut inner) = (0, 0, 0, 0);
+            for (k, chunk) in x.chunks(SCAN_MAX_NEW - 3 * (factor % 5)).enumerate() {
+                buf[t - 1..t - 1 + chunk.len()].copy_from_slice(chunk);
+                let b = &buf[..t - 1 + chunk.len()];
+                let all = |peak| everything(&folded, b, peak);
+                // Running peaks from nothing to over everything, and a hair under what the
+                // chunk reads (only its loudest block can raise that).
+                let under = all(0.0) * (1.0 - 1e-6);
+                let peak = [0.0, 0.5, 0.8, 0.9, 0.95, 1.0, 2.0, under][k % 8];
+                if k % 8 == 7 && under > abs_max(&b[t - 1..]) {
+                    close += 1;
                 }
-                // Both kinds of block occur, and chunks whose reading is an inter-sample value.
-                assert!(
-                    skipped > 100 && evaluated > 100 && inner > 100,
-                    "{skipped} / {inner} / {evaluated}"
-                );
-                assert!(close > 5, "{factor}x: {close} chunks read between samples");
+                let got = folded.scan(b, peak);
+                let want = all(peak);
+                assert_eq!(got.to_bits(), want.to_bits(), "{factor}x chunk {k}");
+                let (mut bound, mut reach) = ([0.0; GROUPS], [0.0; GROUPS]);
+                let blocks = (b.len() + 1 - t).div_ceil(GROUP);
+                group_bounds(&folded, b, &mut bound[..blocks], &mut reach[..blocks]);
+                let start = peak.max(abs_max(&b[t - 1..]));
+                for (j, &v) in bound[..blocks].iter().enumerate() {
+                    let i = j * GROUP;
+                    if v <= start {
+                        skipped += 1;
+                    } else if i + t - 1 + GROUP <= b.len()
+                        && (0..2).any(|step| {
+                            let w = &b[i..i + t - 1 + GROUP];
+                            inner_bound::<false>(&folded, w, reach[j], step) <= start
+                        })
+                    {
+                        inner += 1;
+                    } else {
+                        evaluated += 1;
+                    }
+                }
+                buf.copy_within(chunk.len()..chunk.len() + t - 1, 0);
             }
+            // Both kinds of block occur, and chunks whose reading is an inter-sample value.
+            assert!(
+                skipped > 100 && evaluated > 100 && inner > 100,
+                "{skipped} / {inner} / {evaluated}"
+            );
+            assert!(close > 5, "{factor}x: {close} chunks read between samples");
         }
     }
 
@@ -658,42 +670,36 @@ mod tests {
                 .map(|_| if noise() > 0.0 { 1.0 } else { -1.0 })
                 .collect(),
         );
-        for factor in [2, 4, 8, 16] {
-            let it = PolyphaseInterpolator::new(factor, 32, default_kaiser_beta(32));
-            let t = it.taps();
-            for portable in [true, false] {
-                let mut folded = FoldedPhases::new(it.table());
-                folded.set_portable(portable);
-                assert!(folded.outer_gain.iter().all(|&g| g > 0.0));
-                for step in 0..2 {
-                    let mut tight = 0.0f64;
-                    for x in &signals {
-                        for i in (0..x.len() - (t - 1 + GROUP)).step_by(5) {
-                            let w = &x[i..i + t - 1 + GROUP];
-                            let reach = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                            let bound = if folded.wide {
-                                inner_bound::<true>(&folded, w, reach, step)
+        for (factor, t, folded) in tables() {
+            assert!(folded.outer_gain.iter().all(|&g| g > 0.0));
+            for step in 0..2 {
+                let mut tight = 0.0f64;
+                for x in &signals {
+                    for i in (0..x.len() - (t - 1 + GROUP)).step_by(5) {
+                        let w = &x[i..i + t - 1 + GROUP];
+                        let reach = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                        let bound = if folded.wide {
+                            inner_bound::<true>(&folded, w, reach, step)
+                        } else {
+                            inner_bound::<false>(&folded, w, reach, step)
+                        };
+                        let readings = (0..GROUP).fold(0.0, |m, j| {
+                            let o = &w[j..j + t];
+                            if folded.wide {
+                                outputs_peak::<1, true, false>(&folded, o, m, 0.0).0
                             } else {
-                                inner_bound::<false>(&folded, w, reach, step)
-                            };
-                            let readings = (0..GROUP).fold(0.0, |m, j| {
-                                let o = &w[j..j + t];
-                                if folded.wide {
-                                    outputs_peak::<1, true, false>(&folded, o, m, 0.0).0
-                                } else {
-                                    outputs_peak::<1, false, false>(&folded, o, m, 0.0).0
-                                }
-                            });
-                            assert!(readings <= bound, "{factor}x at {i}: {readings} > {bound}");
-                            tight = tight.max(readings / bound);
-                        }
+                                outputs_peak::<1, false, false>(&folded, o, m, 0.0).0
+                            }
+                        });
+                        assert!(readings <= bound, "{factor}x at {i}: {readings} > {bound}");
+                        tight = tight.max(readings / bound);
                     }
-                    // Not a vacuous bound: some block comes close to it.
-                    assert!(
-                        tight > 0.8,
-                        "{factor}x step {step}: at most {tight} of the bound"
-                    );
                 }
+                // Not a vacuous bound: some block comes close to it.
+                assert!(
+                    tight > 0.8,
+                    "{factor}x step {step}: at most {tight} of the bound"
+                );
             }
         }
     }
@@ -729,75 +735,54 @@ mod tests {
             let w = std::f64::consts::PI * 2.0 * f;
             signals.push((0..n).map(|i| (w * (i as f64 + phase)).sin()).collect());
         }
-        for factor in [2, 4, 8, 16] {
-            let it = PolyphaseInterpolator::new(factor, 32, default_kaiser_beta(32));
-            let t = it.taps();
-            for portable in [true, false] {
-                let mut folded = FoldedPhases::new(it.table());
-                folded.set_portable(portable);
-                assert!(folded.split.0 >= 1.0 && folded.split.1 > 0.0);
-                // Where the samples under-read the peak, the bound still holds it, not by far.
-                let isp = &signals[signals.len() - 1];
-                let b = &isp[100..100 + t + 64];
-                let over = |fma| {
-                    if fma {
-                        everything::<true>(&folded, b, 0.0)
-                    } else {
-                        everything::<false>(&folded, b, 0.0)
-                    }
-                };
-                let reading = over(folded.wide);
-                assert!(reading > 1.2 * abs_max(b), "{factor}x: {reading}");
-                assert!(
-                    reading > 0.6 * chunk_bound(&folded, b),
-                    "{factor}x: {reading}"
-                );
-                let mut tight = 0.0f64;
-                for x in &signals {
-                    for (k, len) in [t, t + 1, t + 7, t + 100, t - 1 + SCAN_MAX_NEW]
-                        .into_iter()
-                        .enumerate()
-                    {
-                        for i in (0..x.len() - len).step_by(97 + k) {
-                            let b = &x[i..i + len];
-                            let readings = if folded.wide {
-                                everything::<true>(&folded, b, 0.0)
-                            } else {
-                                everything::<false>(&folded, b, 0.0)
-                            };
-                            let bound = chunk_bound(&folded, b);
-                            assert!(
-                                readings <= bound,
-                                "{factor}x at {i}+{len}: {readings} > {bound}"
-                            );
-                            tight = tight.max(readings / bound);
-                        }
+        for (factor, t, folded) in tables() {
+            assert!(folded.split.0 >= 1.0 && folded.split.1 > 0.0);
+            // Where the samples under-read the peak, the bound still holds it, not by far.
+            let isp = &signals[signals.len() - 1];
+            let b = &isp[100..100 + t + 64];
+            let reading = everything(&folded, b, 0.0);
+            assert!(reading > 1.2 * abs_max(b), "{factor}x: {reading}");
+            assert!(
+                reading > 0.6 * chunk_bound(&folded, b),
+                "{factor}x: {reading}"
+            );
+            let mut tight = 0.0f64;
+            for x in &signals {
+                for (k, len) in [t, t + 1, t + 7, t + 100, t - 1 + SCAN_MAX_NEW]
+                    .into_iter()
+                    .enumerate()
+                {
+                    for i in (0..x.len() - len).step_by(97 + k) {
+                        let b = &x[i..i + len];
+                        let readings = everything(&folded, b, 0.0);
+                        let bound = chunk_bound(&folded, b);
+                        assert!(
+                            readings <= bound,
+                            "{factor}x at {i}+{len}: {readings} > {bound}"
+                        );
+                        tight = tight.max(readings / bound);
                     }
                 }
-                assert!(tight > 0.98, "{factor}x: at most {tight} of the bound");
-                // A loud burst, then a passage 6 dB down: the screen passes it over.
-                let song: Vec<f64> = (0..40 * SCAN_MAX_NEW)
-                    .map(|i| {
-                        let level = if i < 4 * SCAN_MAX_NEW { 0.9 } else { 0.45 };
-                        level * (0.7 * (i as f64 * 0.01).sin() + 0.3 * noise())
-                    })
-                    .collect();
-                let mut buf = vec![0.0; t - 1 + SCAN_MAX_NEW];
-                let (mut peak, mut passed) = (0.0, 0);
-                for chunk in song.chunks(SCAN_MAX_NEW) {
-                    buf[t - 1..].copy_from_slice(chunk);
-                    passed += usize::from(chunk_under(&folded, &buf, peak));
-                    let want = if folded.wide {
-                        everything::<true>(&folded, &buf, peak)
-                    } else {
-                        everything::<false>(&folded, &buf, peak)
-                    };
-                    peak = folded.scan(&buf, peak);
-                    assert_eq!(peak.to_bits(), want.to_bits());
-                    buf.copy_within(SCAN_MAX_NEW..SCAN_MAX_NEW + t - 1, 0);
-                }
-                assert!(passed > 30, "{factor}x: {passed} of 40 chunks passed over");
             }
+            assert!(tight > 0.98, "{factor}x: at most {tight} of the bound");
+            // A loud burst, then a passage 6 dB down: the screen passes it over.
+            let song: Vec<f64> = (0..40 * SCAN_MAX_NEW)
+                .map(|i| {
+                    let level = if i < 4 * SCAN_MAX_NEW { 0.9 } else { 0.45 };
+                    level * (0.7 * (i as f64 * 0.01).sin() + 0.3 * noise())
+                })
+                .collect();
+            let mut buf = vec![0.0; t - 1 + SCAN_MAX_NEW];
+            let (mut peak, mut passed) = (0.0, 0);
+            for chunk in song.chunks(SCAN_MAX_NEW) {
+                buf[t - 1..].copy_from_slice(chunk);
+                passed += usize::from(chunk_under(&folded, &buf, peak));
+                let want = everything(&folded, &buf, peak);
+                peak = folded.scan(&buf, peak);
+                assert_eq!(peak.to_bits(), want.to_bits());
+                buf.copy_within(SCAN_MAX_NEW..SCAN_MAX_NEW + t - 1, 0);
+            }
+            assert!(passed > 30, "{factor}x: {passed} of 40 chunks passed over");
         }
     }
 
