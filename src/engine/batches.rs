@@ -102,7 +102,8 @@ fn folds(steps: &[Step], nodes: &[RtNode]) -> Vec<Option<usize>> {
         RtKind::Processor(p) => p.folds_gain(),
         RtKind::Bus => false,
     };
-    let is_gain = |node: usize| matches!(&nodes[node].kind, RtKind::Processor(p) if p.kind() == "gain");
+    let is_gain =
+        |node: usize| matches!(&nodes[node].kind, RtKind::Processor(p) if p.kind() == "gain");
     let mut fold = vec![None; steps.len()];
     for (i, step) in steps.iter().enumerate() {
         let Step::Process { node, dst, .. } = step else {

@@ -489,14 +489,23 @@ mod tests {
         });
         RtNode {
             id: id.into(),
-            param_names: b.processor.params().iter().map(|p| p.name.clone()).collect(),
+            param_names: b
+                .processor
+                .params()
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
             kind: RtKind::Processor(b.processor),
             params: b
                 .initial
                 .iter()
                 .map(|&v| ParamState::new(v, Scale::Linear, glide))
                 .collect(),
-            slots: b.initial.iter().map(|&v| ParamSlot::new(v, BLOCK)).collect(),
+            slots: b
+                .initial
+                .iter()
+                .map(|&v| ParamSlot::new(v, BLOCK))
+                .collect(),
             upstream_latency: 0,
             telemetry: None,
             bypassed: false,

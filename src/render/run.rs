@@ -199,8 +199,7 @@ impl Pass {
         // On two threads the deliverables are written on threads of their own while the pass
         // goes on (a light pass keeps a share, see Staging::Chain).
         let pipelined = opts.threads >= 2 && !sinks.is_empty();
-        let keep_lightest =
-            pipelined && staging == Staging::Chain && sinks.feeds() == opts.threads;
+        let keep_lightest = pipelined && staging == Staging::Chain && sinks.feeds() == opts.threads;
         let (runner_threads, writers) = if keep_lightest {
             (1, opts.threads - 1)
         } else {

@@ -95,7 +95,15 @@ fn run_group<const K: usize>(
             let c = batch_kind::<Compressor>(&mut *m.processor);
             max_gr[k] = max_gr[k].max(fmax(0.0, max[k]));
             let post = m.gain;
-            c.fast_finish(&mut m.audio, k0, n, &fasts[k], &g[k], (state[k], max[k]), post);
+            c.fast_finish(
+                &mut m.audio,
+                k0,
+                n,
+                &fasts[k],
+                &g[k],
+                (state[k], max[k]),
+                post,
+            );
         }
         k0 += n;
     }

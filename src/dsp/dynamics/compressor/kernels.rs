@@ -187,7 +187,14 @@ pub(super) unsafe fn ballistics_x8<const K: usize>(
     std::array::from_fn(|k| top[k / 4][k % 4])
 }
 
-pub(super) fn peak_targets(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
+pub(super) fn peak_targets(
+    a: &[f64],
+    b: &[f64],
+    scale: f64,
+    c: &TrackCoefs,
+    quiet: f64,
+    t: &mut [f64],
+) {
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx512() {
         // SAFETY: the CPU has AVX-512F (checked at run time).

@@ -26,8 +26,6 @@ use super::core::{
 };
 use super::fastmath;
 use super::optional_param;
-use batch::batch;
-use kernels::{apply1, apply2, peak_targets};
 use crate::dsp::crossover::SvfState;
 use crate::dsp::filters::SvfCoefs;
 use crate::dsp::kind::{BuildContext, KindInfo};
@@ -36,6 +34,8 @@ use crate::dsp::{
     AudioMut, AudioRef, ParamBlock, ParamInfo, ParamValues, ProcessSpec, Processor,
     ProcessorConfig, Telemetry, Unit,
 };
+use batch::batch;
+use kernels::{apply1, apply2, peak_targets};
 use std::sync::Arc;
 
 /// Index of `threshold_db`.
