@@ -121,7 +121,7 @@ mod tests {
     use crate::dsp::dynamics::core::DetectorKind;
     use crate::dsp::param::ParamSlot;
     use crate::dsp::test_signal::noise;
-    use crate::dsp::{ParamBlock, ProcessSpec, Processor};
+    use crate::dsp::{ParamBlock, Processor};
 
     /// Strip `s` of a batch: bursts over the knee, stretches under it long enough to release to
     /// exactly 0, silence; each strip at its own level and pitch, with noise.
@@ -150,17 +150,7 @@ mod tests {
         } else {
             DetectorKind::Peak
         };
-        let mut c = Compressor::new(2, kind, false);
-        c.prepare(&ProcessSpec {
-            sample_rate: 48000.0,
-            max_block: block,
-            input_channels: 2,
-        });
-        let mut slots: Vec<ParamSlot> = c
-            .params()
-            .iter()
-            .map(|p| ParamSlot::new(p.default, block))
-            .collect();
+        let (mut c, mut slots) = super::super::tests::prepared(kind, block);
         let f = s as f64;
         for (i, v) in [
             (super::super::THRESHOLD_DB, -16.0 - 2.0 * f),

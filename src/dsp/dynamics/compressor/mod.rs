@@ -537,6 +537,23 @@ mod tests {
 
     /// Renders `x` in blocks of `block` frames; `varying_mix` hands the mix over as per-frame
     /// values (all the same), which takes the general path instead of the fast one.
+    /// A stereo compressor with `kind`'s detector prepared at 48 kHz for blocks of `block`, and
+    /// a parameter slot per parameter at its default (the batch tests' too).
+    pub(super) fn prepared(kind: DetectorKind, block: usize) -> (Compressor, Vec<ParamSlot>) {
+        let mut c = Compressor::new(2, kind, false);
+        c.prepare(&ProcessSpec {
+            sample_rate: 48000.0,
+            max_block: block,
+            input_channels: 2,
+        });
+        let slots = c
+            .params()
+            .iter()
+            .map(|p| ParamSlot::new(p.default, block))
+            .collect();
+        (c, slots)
+    }
+
     fn render(
         x: &[Vec<f64>; 2],
         makeup: f64,
@@ -544,17 +561,7 @@ mod tests {
         block: usize,
         varying_mix: bool,
     ) -> Vec<Vec<f64>> {
-        let mut c = Compressor::new(2, DetectorKind::Peak, false);
-        c.prepare(&ProcessSpec {
-            sample_rate: 48000.0,
-            max_block: block,
-            input_channels: 2,
-        });
-        let mut slots: Vec<ParamSlot> = c
-            .params()
-            .iter()
-            .map(|p| ParamSlot::new(p.default, block))
-            .collect();
+        let (mut c, mut slots) = prepared(DetectorKind::Peak, block);
         for (i, v) in [
             (THRESHOLD_DB, -20.0),
             (RATIO, 3.0),
