@@ -150,7 +150,7 @@ mod tests {
         } else {
             DetectorKind::Peak
         };
-        let (mut c, mut slots) = super::super::tests::prepared(kind, block);
+        let (c, mut slots) = super::super::tests::prepared(kind, block);
         let f = s as f64;
         for (i, v) in [
             (super::super::THRESHOLD_DB, -16.0 - 2.0 * f),
