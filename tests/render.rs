@@ -243,6 +243,55 @@ fn a_deliverable_at_another_rate_is_resampled_to_the_exact_length() {
     );
 }
 
+/// A conversion down feeding only a 16-bit file runs in 32-bit float, one feeding a 24-bit file
+/// in 64-bit float even when a 16-bit file shares it: the 24-bit file is the same bytes with or
+/// without a 16-bit file beside it, and the 16-bit file alone differs from the one made beside
+/// a 24-bit file by at most one step in a few samples.
+#[test]
+fn a_conversion_down_runs_as_precise_as_its_finest_file() {
+    let cd16 =
+        r#"s:deliver { file = "cd16.wav", bits = 16, sample_rate_hz = 44100, dither = "tpdf" }"#;
+    let cd24 = r#"s:deliver { file = "cd24.wav", bits = 24, sample_rate_hz = 44100 }"#;
+    // The samples of each file (their headers name the recipe, which differs).
+    let files = |deliverables: &[&str]| {
+        let body = UNITY.replace(
+            "s:deliver { file = \"null_24.wav\", bits = 24 }",
+            &deliverables.join("\n"),
+        );
+        let (dir, recipe, _) = project(&body);
+        let out = dir.path().join("out");
+        render(&load_recipe(&recipe).unwrap(), RenderOptions::new(&out)).unwrap();
+        let read = |name: &str| {
+            let path = out.join(name);
+            path.exists().then(|| read_wav(&path).1)
+        };
+        (read("cd16.wav"), read("cd24.wav"))
+    };
+    let (_, alone24) = files(&[cd24]);
+    let (alone16, _) = files(&[cd16]);
+    let (beside16, beside24) = files(&[cd16, cd24]);
+    assert!(
+        alone24.is_some() && alone24 == beside24,
+        "the 24-bit file keeps its samples"
+    );
+    let steps = |m: Vec<Vec<f64>>| -> Vec<i32> {
+        m.concat()
+            .iter()
+            .map(|&x| (x * 32_768.0).round() as i32)
+            .collect()
+    };
+    let (a, b) = (steps(alone16.unwrap()), steps(beside16.unwrap()));
+    assert_eq!(a.len(), b.len());
+    assert_ne!(a, b, "the 16-bit file alone is converted in 32-bit float");
+    let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).max().unwrap();
+    assert!(
+        worst <= 1 && differing * 20 < a.len(),
+        "{differing} of {} samples differ, by up to {worst} steps",
+        a.len()
+    );
+}
+
 /// Two threads render the same bytes as one (and as other block sizes): stems with strips into
 /// two buses, a send and a master chain.
 #[test]
