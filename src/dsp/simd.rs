@@ -43,7 +43,7 @@ pub fn avx2() -> bool {
     LEVEL.load(Ordering::Relaxed) >= 2
 }
 
-/// Whether the AVX-512 builds run: the AVX2 builds do, the CPU has AVX-512F and
+/// Whether the AVX-512 builds run: the AVX2 builds do, the CPU has AVX-512F and AVX-512VL and
 /// `STEMGRAPH_SIMD` is not `avx2` (which keeps the AVX2 builds, for comparisons). They do the
 /// same IEEE operations lane by lane as the others (eight lanes instead of four): the same bits.
 /// A load, like [`avx2`].
@@ -58,7 +58,9 @@ fn decide() {
     let portable = simd.as_ref().is_some_and(|v| v == "portable");
     #[cfg(target_arch = "x86_64")]
     WIDE.store(
-        simd.as_ref().is_none_or(|v| v != "avx2") && std::arch::is_x86_feature_detected!("avx512f"),
+        simd.as_ref().is_none_or(|v| v != "avx2")
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl"),
         Ordering::Relaxed,
     );
     #[cfg(target_arch = "x86_64")]

@@ -32,8 +32,6 @@ pub const CHUNK: usize = 64;
 /// One chunk of one channel.
 pub type Chunk = [f64; CHUNK];
 
-/// Detector values (amplitudes or mean squares) are floored here before the logarithm.
-pub(crate) const LEVEL_FLOOR: f64 = 1e-40;
 /// Gain reduction (dB) below this is flushed to zero (its gain factor rounds to exactly 1).
 const GR_FLUSH: f64 = 1e-20;
 /// Mean squares below this are flushed to zero.
@@ -129,7 +127,8 @@ impl StaticCurve {
 
     /// A detector value (in a domain of `scale` dB per doubling) at or under which
     /// [`Self::reduction_db`] of its level is exactly 0: the bottom of the knee less 0.001 dB,
-    /// far more than the error of the level's logarithm (1.2e−8 dB) and of this bound.
+    /// far more than the error of the level's logarithm (3e−5 dB, see [`super::fastmath`]) and
+    /// of this bound.
     pub fn quiet_below(&self, scale: f64) -> f64 {
         libm::exp2((self.threshold_db - 0.5 * self.knee_db - 1e-3) / scale)
     }
@@ -494,11 +493,11 @@ impl GainStage {
             if level_channels == 2 {
                 for i in 0..n {
                     let v = fmax(values[0][i], values[1][i]);
-                    levels[0][i] = db_per_octave * fastmath::log2(fmax(v, LEVEL_FLOOR));
+                    levels[0][i] = db_per_octave * fastmath::level_log2(v);
                 }
             } else {
                 for i in 0..n {
-                    levels[0][i] = db_per_octave * fastmath::log2(fmax(values[0][i], LEVEL_FLOOR));
+                    levels[0][i] = db_per_octave * fastmath::level_log2(values[0][i]);
                 }
             }
             let max = self.tracks::<1>(&levels, p, k0, n, gains);
@@ -511,8 +510,8 @@ impl GainStage {
             if level_channels == 2 {
                 for i in 0..n {
                     let (v0, v1) = (values[0][i], values[1][i]);
-                    let d0 = db_per_octave * fastmath::log2(fmax(v0, LEVEL_FLOOR));
-                    let d1 = db_per_octave * fastmath::log2(fmax(v1, LEVEL_FLOOR));
+                    let d0 = db_per_octave * fastmath::level_log2(v0);
+                    let d1 = db_per_octave * fastmath::level_log2(v1);
                     let loudest = if v0 >= v1 { d0 } else { d1 };
                     let link = p.link_pct.at(k0 + i) / 100.0;
                     levels[0][i] = link * loudest + (1.0 - link) * d0;
@@ -520,7 +519,7 @@ impl GainStage {
                 }
             } else {
                 for i in 0..n {
-                    levels[0][i] = db_per_octave * fastmath::log2(fmax(values[0][i], LEVEL_FLOOR));
+                    levels[0][i] = db_per_octave * fastmath::level_log2(values[0][i]);
                 }
                 levels[1] = levels[0];
             }

@@ -2,7 +2,7 @@
 //! run time; every build computes the same bits): the static curve's reductions of a chunk, the
 //! gains applied, and the ballistics of up to eight tracks in AVX2 registers.
 
-use crate::dsp::dynamics::core::{ballistics, fmax, Chunk, TrackCoefs, CHUNK, LEVEL_FLOOR};
+use crate::dsp::dynamics::core::{ballistics, fmax, Chunk, TrackCoefs, CHUNK};
 use crate::dsp::dynamics::fastmath;
 
 /// Whether every detector value `max(|a|, |b|)` of a chunk is at or under `quiet` (a NaN is
@@ -16,73 +16,266 @@ pub(super) fn all_quiet(a: &[f64], b: &[f64], quiet: f64) -> bool {
         .fold(true, |q, (&x, &y)| q & under(fmax(x.abs(), y.abs())))
 }
 
-/// The static curve's reduction for the detector value `max(|x|, |y|)`.
+/// The base-2 logarithms of the detector values `max(|a|, |b|)` into `t`, as
+/// [`fastmath::level_log2`] computes them, frame by frame.
 #[inline(always)]
-pub(super) fn target(x: f64, y: f64, scale: f64, c: &TrackCoefs) -> f64 {
-    let v = fmax(x.abs(), y.abs());
-    c.curve
-        .reduction_db(scale * fastmath::log2(fmax(v, LEVEL_FLOOR)))
+fn levels(a: &[f64], b: &[f64], t: &mut [f64]) {
+    for ((t, &x), &y) in t.iter_mut().zip(a).zip(b) {
+        *t = fastmath::level_log2(fmax(x.abs(), y.abs()));
+    }
 }
 
-/// The factor a sample is multiplied by for a smoothed reduction of `g` dB:
-/// `(1 − mix) + mix·gain`, gain = 10^((makeup − g)/20).
+/// The gains (before the mix) of the smoothed reductions `g` into `w`: 10^((makeup − g)/20), as
+/// [`fastmath::db_to_amp`] computes them, frame by frame.
 #[inline(always)]
-pub(super) fn factor(g: f64, makeup: f64, mix: f64) -> f64 {
-    let gain = fastmath::db_to_amp(makeup - g);
-    (1.0 - mix) + mix * gain
+fn gains(g: &[f64], makeup: f64, w: &mut [f64]) {
+    for (w, &g) in w.iter_mut().zip(g) {
+        *w = fastmath::db_to_amp(makeup - g);
+    }
 }
 
 /// Static-curve reductions of the detector values `|a|`, `|b|` (the louder of the two; pass the
-/// same slice twice for one channel; mean squares are never negative). When every value of the
-/// chunk is at or under `quiet`, below the knee by a margin, every reduction is exactly 0 and
-/// the logarithms are skipped. (Skipping them for quiet groups of four frames in a louder chunk
-/// was tried: slower, the branch mispredicts.)
+/// same slice twice for one channel; mean squares are never negative), with `levels` (a build
+/// of [`levels`]) for their logarithms. When every value of the chunk is at or under `quiet`,
+/// below the knee by a margin, every reduction is exactly 0 and the logarithms are skipped.
+/// (Skipping them for quiet groups of four frames in a louder chunk was tried: slower, the
+/// branch mispredicts.)
 #[inline(always)]
-fn peak_targets_impl(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
+fn peak_targets_with(
+    levels: impl Fn(&[f64], &[f64], &mut [f64]),
+    (a, b): (&[f64], &[f64]),
+    scale: f64,
+    c: &TrackCoefs,
+    quiet: f64,
+    t: &mut [f64],
+) {
     if all_quiet(a, b, quiet) {
         t.fill(0.0);
         return;
     }
-    for ((t, &x), &y) in t.iter_mut().zip(a).zip(b) {
-        *t = target(x, y, scale, c);
+    levels(a, b, t);
+    for t in t.iter_mut() {
+        *t = c.curve.reduction_db(scale * *t);
     }
 }
 
-/// `x ← (x·((1 − mix) + mix·gain))·post`, gain = 10^((makeup − g)/20), on two channels: `post`
-/// is a gain stage after the compressor folded in (1: none; `y·1 = y`).
+/// `x ← (x·((1 − mix) + mix·gain))·post`, gain = 10^((makeup − g)/20) (from `gains`, a build of
+/// [`gains`]), on two channels, a chunk of frames at a time: `post` is a gain stage after the
+/// compressor folded in (1: none; `y·1 = y`).
 #[inline(always)]
+fn apply2_with(
+    gains: impl Fn(&[f64], f64, &mut [f64]),
+    (l, r): (&mut [f64], &mut [f64]),
+    g: &[f64],
+    (makeup, mix, post): (f64, f64, f64),
+) {
+    let mut w = [0.0f64; CHUNK];
+    for ((l, r), g) in l
+        .chunks_mut(CHUNK)
+        .zip(r.chunks_mut(CHUNK))
+        .zip(g.chunks(CHUNK))
+    {
+        let w = &mut w[..g.len()];
+        gains(g, makeup, w);
+        for ((l, r), &w) in l.iter_mut().zip(r.iter_mut()).zip(w.iter()) {
+            let f = (1.0 - mix) + mix * w;
+            *l = *l * f * post;
+            *r = *r * f * post;
+        }
+    }
+}
+
+/// [`apply2_with`] on one channel.
+#[inline(always)]
+fn apply1_with(
+    gains: impl Fn(&[f64], f64, &mut [f64]),
+    x: &mut [f64],
+    g: &[f64],
+    (makeup, mix, post): (f64, f64, f64),
+) {
+    let mut w = [0.0f64; CHUNK];
+    for (x, g) in x.chunks_mut(CHUNK).zip(g.chunks(CHUNK)) {
+        let w = &mut w[..g.len()];
+        gains(g, makeup, w);
+        for (x, &w) in x.iter_mut().zip(w.iter()) {
+            *x = *x * ((1.0 - mix) + mix * w) * post;
+        }
+    }
+}
+
+fn peak_targets_impl(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
+    peak_targets_with(levels, (a, b), scale, c, quiet, t)
+}
+
 fn apply2_impl(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
-    for ((l, r), &g) in l.iter_mut().zip(r.iter_mut()).zip(g) {
-        let f = factor(g, makeup, mix);
-        *l = *l * f * post;
-        *r = *r * f * post;
-    }
+    apply2_with(gains, (l, r), g, (makeup, mix, post))
 }
 
-/// [`apply2_impl`] on one channel.
-#[inline(always)]
 fn apply1_impl(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
-    for (x, &g) in x.iter_mut().zip(g) {
-        *x = *x * factor(g, makeup, mix) * post;
-    }
+    apply1_with(gains, x, g, (makeup, mix, post))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn peak_targets_avx2(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
-    peak_targets_impl(a, b, scale, c, quiet, t)
+    peak_targets_with(levels, (a, b), scale, c, quiet, t)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn apply2_avx2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
-    apply2_impl(l, r, g, makeup, mix, post)
+    apply2_with(gains, (l, r), g, (makeup, mix, post))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn apply1_avx2(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
-    apply1_impl(x, g, makeup, mix, post)
+    apply1_with(gains, x, g, (makeup, mix, post))
+}
+
+/// Sixteen f32 lanes of an AVX-512 register, for [`fastmath::log2`] and [`fastmath::exp2`]:
+/// each method is the instruction of the scalar operation, lane by lane. Made only in the
+/// AVX-512 kernels below.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Zmm(std::arch::x86_64::__m512);
+
+// SAFETY (every method): a `Zmm` exists only inside the `*_avx512` kernels, which run when the
+// CPU has AVX-512F, and the methods are inlined into them.
+#[cfg(target_arch = "x86_64")]
+impl fastmath::F32Lanes for Zmm {
+    type Bits = std::arch::x86_64::__m512i;
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Zmm(unsafe { std::arch::x86_64::_mm512_set1_ps(v) })
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Zmm(unsafe { std::arch::x86_64::_mm512_add_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Zmm(unsafe { std::arch::x86_64::_mm512_sub_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        Zmm(unsafe { std::arch::x86_64::_mm512_mul_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        // vmaxps returns its first operand only when it is the greater.
+        Zmm(unsafe { std::arch::x86_64::_mm512_max_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn min(self, o: Self) -> Self {
+        Zmm(unsafe { std::arch::x86_64::_mm512_min_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn to_bits(self) -> Self::Bits {
+        unsafe { std::arch::x86_64::_mm512_castps_si512(self.0) }
+    }
+    #[inline(always)]
+    fn from_bits(b: Self::Bits) -> Self {
+        Zmm(unsafe { std::arch::x86_64::_mm512_castsi512_ps(b) })
+    }
+    #[inline(always)]
+    fn bits_add(b: Self::Bits, c: u32) -> Self::Bits {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_add_epi32(b, _mm512_set1_epi32(c as i32)) }
+    }
+    #[inline(always)]
+    fn bits_and(b: Self::Bits, c: u32) -> Self::Bits {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_and_si512(b, _mm512_set1_epi32(c as i32)) }
+    }
+    #[inline(always)]
+    fn bits_shr23(b: Self::Bits) -> Self::Bits {
+        unsafe { std::arch::x86_64::_mm512_srli_epi32::<23>(b) }
+    }
+    #[inline(always)]
+    fn bits_shl23(b: Self::Bits) -> Self::Bits {
+        unsafe { std::arch::x86_64::_mm512_slli_epi32::<23>(b) }
+    }
+    #[inline(always)]
+    fn int_to_float(b: Self::Bits) -> Self {
+        Zmm(unsafe { std::arch::x86_64::_mm512_cvtepi32_ps(b) })
+    }
+}
+
+/// Sixteen frames at a time: `f` turns frames `i..i + 8` into eight f32 lanes (it is asked only
+/// for i + 8 ≤ `n`), `op` runs on sixteen of them, and the results, widened, go to
+/// `out[i..i + 16]`; returns how many frames it did (the rest, under sixteen, are the caller's).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn by_sixteen(
+    n: usize,
+    f: impl Fn(usize) -> std::arch::x86_64::__m256,
+    op: impl Fn(Zmm) -> Zmm,
+    out: &mut [f64],
+) -> usize {
+    use std::arch::x86_64::*;
+    let n = n.min(out.len()) / 16 * 16;
+    for i in (0..n).step_by(16) {
+        let (lo, hi) = (_mm256_castps_pd(f(i)), _mm256_castps_pd(f(i + 8)));
+        let x = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi));
+        let y = _mm512_castps_pd(op(Zmm(x)).0);
+        let lo = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_castpd512_pd256(y)));
+        let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(y)));
+        // SAFETY: i + 16 ≤ n ≤ out.len().
+        unsafe {
+            _mm512_storeu_pd(out.as_mut_ptr().add(i), lo);
+            _mm512_storeu_pd(out.as_mut_ptr().add(i + 8), hi);
+        }
+    }
+    n
+}
+
+/// [`levels`] with the logarithm on sixteen f32 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn levels_avx512(a: &[f64], b: &[f64], t: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let n = t.len().min(a.len()).min(b.len());
+    let (floor, ceiling) = (
+        _mm512_set1_pd(fastmath::LEVEL_FLOOR),
+        _mm512_set1_pd(fastmath::LEVEL_CEILING),
+    );
+    // `narrow_level(fmax(|x|, |y|))` of frames i..i + 8 (vmaxpd, vminpd: `fmax`, `fmin`).
+    let narrow = |i: usize| {
+        debug_assert!(i + 8 <= n);
+        // SAFETY: `by_sixteen` asks for i + 8 ≤ n ≤ a.len(), b.len().
+        let (x, y) = unsafe {
+            (
+                _mm512_loadu_pd(a.as_ptr().add(i)),
+                _mm512_loadu_pd(b.as_ptr().add(i)),
+            )
+        };
+        let v = _mm512_max_pd(_mm512_abs_pd(x), _mm512_abs_pd(y));
+        _mm512_cvtpd_ps(_mm512_min_pd(_mm512_max_pd(v, floor), ceiling))
+    };
+    let done = by_sixteen(n, narrow, fastmath::log2, t);
+    levels(&a[done..n], &b[done..n], &mut t[done..n]);
+}
+
+/// [`gains`] with the exponential on sixteen f32 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gains_avx512(g: &[f64], makeup: f64, w: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let n = w.len().min(g.len());
+    let (makeup_v, per_db) = (
+        _mm512_set1_pd(makeup),
+        _mm512_set1_pd(fastmath::OCTAVES_PER_DB_AMP),
+    );
+    // `gain_octaves(makeup − g)` of frames i..i + 8.
+    let narrow = |i: usize| {
+        debug_assert!(i + 8 <= n);
+        // SAFETY: `by_sixteen` asks for i + 8 ≤ n ≤ g.len().
+        let x = unsafe { _mm512_loadu_pd(g.as_ptr().add(i)) };
+        _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_sub_pd(makeup_v, x), per_db))
+    };
+    let done = by_sixteen(n, narrow, fastmath::exp2, w);
+    gains(&g[done..n], makeup, &mut w[done..n]);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -95,20 +288,31 @@ fn peak_targets_avx512(
     quiet: f64,
     t: &mut [f64],
 ) {
-    peak_targets_impl(a, b, scale, c, quiet, t)
+    peak_targets_with(|a, b, t| levels_avx512(a, b, t), (a, b), scale, c, quiet, t)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn apply2_avx512(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
-    apply2_impl(l, r, g, makeup, mix, post)
+    apply2_with(
+        |g, m, w| gains_avx512(g, m, w),
+        (l, r),
+        g,
+        (makeup, mix, post),
+    )
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn apply1_avx512(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
+    apply1_with(|g, m, w| gains_avx512(g, m, w), x, g, (makeup, mix, post))
 }
 
 // The logarithm and the exponential are long dependency chains per frame: eight frames per
 // instruction (AVX-512) keep twice as many of them in flight in the same scheduler as four.
 
-/// The ballistics of a group: more than four tracks (made only when the CPU has AVX2) in
-/// [`ballistics_x8`].
+/// The ballistics of a group (one track, the master's, too), in [`ballistics_x8`] when the
+/// CPU has AVX2 ([`ballistics_x8_avx512`] when it has AVX-512).
 pub(super) fn group_ballistics<const K: usize>(
     state: &mut [f64; K],
     g: &mut [Chunk; K],
@@ -116,16 +320,19 @@ pub(super) fn group_ballistics<const K: usize>(
     coefs: &[TrackCoefs; K],
 ) -> [f64; K] {
     #[cfg(target_arch = "x86_64")]
-    if K > 4 && crate::dsp::simd::avx2() {
+    if crate::dsp::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time).
+        return unsafe { ballistics_x8_avx512::<K>(state, g, n, coefs) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
         return unsafe { ballistics_x8::<K>(state, g, n, coefs) };
     }
     ballistics::<K>(state, g, n, coefs)
 }
 
-/// [`ballistics`] of up to eight tracks in two AVX2 registers (lanes past `K` repeat the last
-/// track and are not stored): the same operations lane by lane as `core::smooth`, so the same
-/// bits; two recursions of a multiply, an add and a blend per frame for all of them.
+/// [`ballistics_lanes`] choosing between attack and release with `vblendvpd`.
 ///
 /// # Safety
 /// The CPU must have AVX2.
@@ -136,6 +343,57 @@ pub(super) unsafe fn ballistics_x8<const K: usize>(
     g: &mut [Chunk; K],
     n: usize,
     coefs: &[TrackCoefs; K],
+) -> [f64; K] {
+    use std::arch::x86_64::*;
+    let select = |t, s, up, down| _mm256_blendv_pd(down, up, _mm256_cmp_pd::<_CMP_GT_OQ>(t, s));
+    // SAFETY: the CPU has AVX2 (this function's contract).
+    unsafe { ballistics_lanes::<K>(state, g, n, coefs, select) }
+}
+
+/// [`ballistics_lanes`] choosing with a mask register (one cycle where `vblendvpd` takes three
+/// on the recursion's chain), with 32 vector registers (none of the coefficients spill).
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+pub(super) unsafe fn ballistics_x8_avx512<const K: usize>(
+    state: &mut [f64; K],
+    g: &mut [Chunk; K],
+    n: usize,
+    coefs: &[TrackCoefs; K],
+) -> [f64; K] {
+    use std::arch::x86_64::*;
+    let select =
+        |t, s, up, down| _mm256_mask_blend_pd(_mm256_cmp_pd_mask::<_CMP_GT_OQ>(t, s), down, up);
+    // SAFETY: the CPU has AVX2 (it has AVX-512F and AVX-512VL: this function's contract).
+    unsafe { ballistics_lanes::<K>(state, g, n, coefs, select) }
+}
+
+/// [`ballistics`] of up to eight tracks in two AVX2 registers (lanes past `K` repeat the last
+/// track and are not stored): the same operations lane by lane as `core::smooth`, so the same
+/// bits; two recursions of a multiply, an add and a choice (`select(t, s, up, down)`: `up`
+/// where t > s, else `down`) per frame for all of them. Groups of two or more tracks read and
+/// write their chunks four frames at a time, transposed in the registers (4 tracks × 4
+/// frames: four loads, eight shuffles, four stores), instead of gathering each frame's targets
+/// one by one; a single track loads and stores one value per frame.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn ballistics_lanes<const K: usize>(
+    state: &mut [f64; K],
+    g: &mut [Chunk; K],
+    n: usize,
+    coefs: &[TrackCoefs; K],
+    select: impl Fn(
+        std::arch::x86_64::__m256d,
+        std::arch::x86_64::__m256d,
+        std::arch::x86_64::__m256d,
+        std::arch::x86_64::__m256d,
+    ) -> std::arch::x86_64::__m256d,
 ) -> [f64; K] {
     use std::arch::x86_64::*;
     let track = |h: usize, j: usize| (4 * h + j).min(K - 1);
@@ -154,16 +412,57 @@ pub(super) unsafe fn ballistics_x8<const K: usize>(
     let mut st = [lanes(&|k| state[k], 0), lanes(&|k| state[k], 1)];
     let mut max = [_mm256_setzero_pd(); 2];
     let halves = K.div_ceil(4);
-    for i in 0..n.min(CHUNK) {
+    // One frame of half `h`: the smoothed reductions for the targets `t`.
+    let mut step = |h: usize, t: __m256d| {
+        let s = st[h];
+        let up = _mm256_add_pd(_mm256_mul_pd(a0[h], s), _mm256_mul_pd(a1[h], t));
+        let down = _mm256_add_pd(_mm256_mul_pd(r0[h], s), _mm256_mul_pd(r1[h], t));
+        let s = select(t, s, up, down);
+        st[h] = s;
+        // `fmax(max, s)`: vmaxpd returns its first operand only when it is the greater.
+        max[h] = _mm256_max_pd(max[h], s);
+        s
+    };
+    // The 4 × 4 transpose of `rows` (its own inverse): row j, lane i ↔ row i, lane j.
+    let transpose = |[x0, x1, x2, x3]: [__m256d; 4]| {
+        let (t0, t1) = (_mm256_unpacklo_pd(x0, x1), _mm256_unpackhi_pd(x0, x1));
+        let (t2, t3) = (_mm256_unpacklo_pd(x2, x3), _mm256_unpackhi_pd(x2, x3));
+        [
+            _mm256_permute2f128_pd::<0x20>(t0, t2),
+            _mm256_permute2f128_pd::<0x20>(t1, t3),
+            _mm256_permute2f128_pd::<0x31>(t0, t2),
+            _mm256_permute2f128_pd::<0x31>(t1, t3),
+        ]
+    };
+    let n = n.min(CHUNK);
+    let quads = if K > 1 { n / 4 } else { 0 };
+    for q in 0..quads {
+        let i = 4 * q;
+        // frames[h][f]: the targets of half h's tracks at frame i + f.
+        let mut frames = [[_mm256_setzero_pd(); 4]; 2];
         for h in 0..halves {
-            let t = lanes(&|k| g[k][i], h);
-            let s = st[h];
-            let up = _mm256_add_pd(_mm256_mul_pd(a0[h], s), _mm256_mul_pd(a1[h], t));
-            let down = _mm256_add_pd(_mm256_mul_pd(r0[h], s), _mm256_mul_pd(r1[h], t));
-            let s = _mm256_blendv_pd(down, up, _mm256_cmp_pd::<_CMP_GT_OQ>(t, s));
-            st[h] = s;
-            // `fmax(max, s)`: vmaxpd returns its first operand only when it is the greater.
-            max[h] = _mm256_max_pd(max[h], s);
+            // SAFETY: i + 4 ≤ n ≤ CHUNK: four doubles of each track's chunk.
+            frames[h] = transpose(std::array::from_fn(|j| unsafe {
+                _mm256_loadu_pd(g[track(h, j)].as_ptr().add(i))
+            }));
+        }
+        for f in 0..4 {
+            for h in 0..halves {
+                frames[h][f] = step(h, frames[h][f]);
+            }
+        }
+        for h in 0..halves {
+            for (j, row) in transpose(frames[h]).into_iter().enumerate() {
+                if 4 * h + j < K {
+                    // SAFETY: as the loads.
+                    unsafe { _mm256_storeu_pd(g[4 * h + j].as_mut_ptr().add(i), row) };
+                }
+            }
+        }
+    }
+    for i in 4 * quads..n {
+        for h in 0..halves {
+            let s = step(h, lanes(&|k| g[k][i], h));
             let mut out = [0.0f64; 4];
             // SAFETY: four doubles.
             unsafe { _mm256_storeu_pd(out.as_mut_ptr(), s) };
@@ -224,6 +523,11 @@ pub(super) fn apply2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: 
 
 pub(super) fn apply1(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F (checked at run time).
+        return unsafe { apply1_avx512(x, g, makeup, mix, post) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
         return unsafe { apply1_avx2(x, g, makeup, mix, post) };
@@ -268,7 +572,8 @@ mod simd_tests {
         type Kernel<'a> = &'a dyn Fn(&[f64], &[f64], &mut [f64]);
         let chunks = |f: Kernel<'_>| {
             let mut t = vec![0.0; a.len()];
-            for ((t, a), b) in t.chunks_mut(64).zip(a.chunks(64)).zip(b.chunks(64)) {
+            // 56 = 3·16 + 8: the AVX-512 kernels' sixteen-frame blocks and their scalar tail.
+            for ((t, a), b) in t.chunks_mut(56).zip(a.chunks(56)).zip(b.chunks(56)) {
                 f(a, b, t);
             }
             t
@@ -278,9 +583,27 @@ mod simd_tests {
             f(&mut l, &mut r);
             (l, r)
         };
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let t0 = chunks(&|a, b, t| peak_targets_impl(a, b, scale, &track, quiet, t));
         assert!(t0.iter().any(|&t| t > 10.0) && t0.iter().filter(|&&t| t == 0.0).count() > 64);
+        // The chunk kernels (the quiet shortcut, the f32 passes) compute the scalar definitions,
+        // frame by frame, bit for bit: what the general path (`GainStage::run`) computes.
+        let scalar: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| {
+                let level = scale * fastmath::level_log2(fmax(x.abs(), y.abs()));
+                track.curve.reduction_db(level)
+            })
+            .collect();
+        assert!(bits(&t0) == bits(&scalar), "targets: the scalar definition");
         let y0 = apply(&|l, r| apply2_impl(l, r, &g, 2.5, 0.8, 0.7));
+        let f = |g: f64| (1.0 - 0.8) + 0.8 * fastmath::db_to_amp(2.5 - g);
+        let scalar: Vec<f64> = a.iter().zip(&g).map(|(&x, &g)| x * f(g) * 0.7).collect();
+        assert!(bits(&y0.0) == bits(&scalar), "gains: the scalar definition");
+        let mut mono = a.clone();
+        apply1_impl(&mut mono, &g, 2.5, 0.8, 0.7);
+        assert!(bits(&mono) == bits(&y0.0), "one channel as two");
         let mut builds = 0;
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2.
@@ -288,6 +611,10 @@ mod simd_tests {
             assert!(t == t0, "AVX2 targets");
             let y = apply(&|l, r| unsafe { apply2_avx2(l, r, &g, 2.5, 0.8, 0.7) });
             assert!(y == y0, "AVX2 gains");
+            let mut x = a.clone();
+            // SAFETY: the CPU has AVX2.
+            unsafe { apply1_avx2(&mut x, &g, 2.5, 0.8, 0.7) };
+            assert!(bits(&x) == bits(&mono), "AVX2 gains, one channel");
             builds += 1;
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -305,8 +632,9 @@ mod simd_tests {
         );
     }
 
-    /// Groups of five to eight tracks in the AVX2 registers smooth as the generic recursion
-    /// does, bit for bit: states, smoothed reductions and maxima, over whole and partial chunks.
+    /// Groups of one to eight tracks in the AVX2 registers (blend by `vblendvpd`, and by a mask
+    /// register where the CPU has AVX-512) smooth as the generic recursion does, bit for bit: states, smoothed reductions and maxima, over whole and partial chunks
+    /// (lengths that leave 0 to 3 frames after the transposed quads).
     #[test]
     fn wide_ballistics_are_the_generic_ones() {
         if !std::arch::is_x86_feature_detected!("avx2") {
@@ -330,26 +658,48 @@ mod simd_tests {
                     }
                 })
             };
-            let (mut s0, mut s1) = ([0.0; K], [0.0; K]);
-            for (c, n) in [64, 17, 64, 1, 0, 64].into_iter().enumerate() {
+            let wide = std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl");
+            let (mut s0, mut s1, mut s2) = ([0.0; K], [0.0; K], [0.0; K]);
+            for (c, n) in [64, 17, 64, 1, 0, 64, 6, 3, 63].into_iter().enumerate() {
                 let mut g0: [Chunk; K] = std::array::from_fn(|k| targets(k, c));
-                let mut g1 = g0;
+                let (mut g1, mut g2) = (g0, g0);
                 let m0 = ballistics::<K>(&mut s0, &mut g0, n, &coefs);
                 // SAFETY: the CPU has AVX2 (checked above).
                 let m1 = unsafe { ballistics_x8::<K>(&mut s1, &mut g1, n, &coefs) };
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&s0), bits(&s1), "{K} tracks, chunk {c}: states");
-                assert_eq!(bits(&m0), bits(&m1), "{K} tracks, chunk {c}: maxima");
-                for k in 0..K {
+                let mut builds = vec![("AVX2", s1, m1, g1)];
+                if wide {
+                    // SAFETY: the CPU has AVX-512F and AVX-512VL (checked above).
+                    let m2 = unsafe { ballistics_x8_avx512::<K>(&mut s2, &mut g2, n, &coefs) };
+                    builds.push(("AVX-512", s2, m2, g2));
+                }
+                for (build, s, m, g) in builds {
                     assert_eq!(
-                        bits(&g0[k]),
-                        bits(&g1[k]),
-                        "{K} tracks, chunk {c}, track {k}"
+                        bits(&s0),
+                        bits(&s),
+                        "{build}, {K} tracks, chunk {c}: states"
                     );
+                    assert_eq!(
+                        bits(&m0),
+                        bits(&m),
+                        "{build}, {K} tracks, chunk {c}: maxima"
+                    );
+                    for k in 0..K {
+                        assert_eq!(
+                            bits(&g0[k]),
+                            bits(&g[k]),
+                            "{build}, {K} tracks, chunk {c}, track {k}"
+                        );
+                    }
                 }
             }
             assert!(s0.iter().all(|&s| s > 0.0), "the tracks reduce");
         }
+        check::<1>();
+        check::<2>();
+        check::<3>();
+        check::<4>();
         check::<5>();
         check::<6>();
         check::<7>();

@@ -21,8 +21,7 @@ mod batch;
 mod kernels;
 
 use super::core::{
-    ballistics, fmax, Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector,
-    TrackCoefs, CHUNK,
+    fmax, Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, TrackCoefs, CHUNK,
 };
 use super::fastmath;
 use super::optional_param;
@@ -35,7 +34,7 @@ use crate::dsp::{
     ProcessorConfig, Telemetry, Unit,
 };
 use batch::batch;
-use kernels::{apply1, apply2, peak_targets};
+use kernels::{apply1, apply2, group_ballistics, peak_targets};
 use std::sync::Arc;
 
 /// Index of `threshold_db`.
@@ -385,7 +384,7 @@ impl Processor for Compressor {
                 let n = self.chunk_len(k, frames);
                 self.fast_targets(audio, &params, k, n, &fast, &mut g[0]);
                 let mut state = [self.stage.single_state()];
-                let max = ballistics::<1>(&mut state, &mut g, n, &[fast.track]);
+                let max = group_ballistics::<1>(&mut state, &mut g, n, &[fast.track]);
                 max_gr = max_gr.max(fmax(0.0, max[0]));
                 self.fast_finish(audio, k, n, &fast, &g[0], (state[0], max[0]), post);
                 k += n;
