@@ -211,7 +211,13 @@ pub struct StreamInfo {
 pub struct StreamAnalyzer {
     rate: f64,
     channels: usize,
-    loudness: LoudnessMeter,
+    /// `None` while it is lent ([`StreamAnalyzer::lend_loudness`]).
+    loudness: Option<LoudnessMeter>,
+    /// Frames from the stream's start whose loudness the lent meter measures (0: none lent).
+    lent_frames: u64,
+    /// Frames past `lent_frames` pushed while the meter was away (never expected: what
+    /// [`StreamAnalyzer::return_loudness`] refuses).
+    missed: u64,
     /// The BS.1770 true peak (4× under 96 kHz), or, when the 8× one is asked for too, an 8×
     /// meter reading it as its nested factor (the same bits from one scan).
     true_peak: TruePeakMeter,
@@ -263,7 +269,9 @@ impl StreamAnalyzer {
         Ok(Self {
             rate,
             channels,
-            loudness: LoudnessMeter::new(rate, channels),
+            loudness: Some(LoudnessMeter::new(rate, channels)),
+            lent_frames: 0,
+            missed: 0,
             true_peak: if opts.true_peak_8x {
                 TruePeakMeter::new(rate, channels, 8)
                     .with_nested(TruePeakMeter::bs1770_factor(rate))
@@ -284,6 +292,52 @@ impl StreamAnalyzer {
     /// Channels analysed.
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// Lends the loudness meter, before anything was pushed, to be fed the first `frames` frames
+    /// of the stream elsewhere (e.g. K-weighted beside another meter of a related signal): the
+    /// analyzer then leaves those frames out of it. `None` when something was pushed already,
+    /// or a series (which reads the meter hop by hop) is made.
+    pub fn lend_loudness(&mut self, frames: u64) -> Option<LoudnessMeter> {
+        if frames == 0 || self.frames > 0 || self.fill > 0 || self.series.is_some() {
+            return None;
+        }
+        let meter = self.loudness.take()?;
+        self.lent_frames = frames;
+        Some(meter)
+    }
+
+    /// Whether the loudness meter is lent ([`Self::lend_loudness`]).
+    pub fn loudness_is_lent(&self) -> bool {
+        self.loudness.is_none()
+    }
+
+    /// Takes back the meter [`Self::lend_loudness`] lent, which must have been fed exactly the
+    /// frames lent, all of which the stream must have reached (and nothing past them measured
+    /// meanwhile); the reason otherwise (the meter is dropped: its readings would not be those
+    /// of the stream). A meter given back before anything was pushed (to it or here) is as if
+    /// never lent.
+    pub fn return_loudness(&mut self, meter: LoudnessMeter) -> Result<(), String> {
+        if self.loudness.is_some() {
+            return Err("no loudness meter was lent".into());
+        }
+        let reached = self.frames + self.fill as u64;
+        if meter.frames() == 0 && reached == 0 {
+            self.lent_frames = 0;
+            self.loudness = Some(meter);
+            return Ok(());
+        }
+        if meter.frames() != self.lent_frames || self.missed > 0 || reached < self.lent_frames {
+            return Err(format!(
+                "the lent loudness meter measured {} frames of the {} lent; the stream reached \
+                 {reached} frames with {} unmeasured",
+                meter.frames(),
+                self.lent_frames,
+                self.missed
+            ));
+        }
+        self.loudness = Some(meter);
+        Ok(())
     }
 
     /// Takes `frames` frames of `planes` (one slice per channel), mapped by `map(from, to)`
@@ -339,9 +393,21 @@ impl StreamAnalyzer {
         if fill == 0 {
             return;
         }
+        let start = self.frames;
         self.frames += fill as u64;
         let block: Vec<&[f64]> = self.hop.iter().map(|b| &b[..fill]).collect();
-        self.loudness.push(&block);
+        // Frames a lent meter measures elsewhere are skipped.
+        let own = (self.lent_frames.max(start) - start).min(fill as u64) as usize;
+        if own < fill {
+            match self.loudness.as_mut() {
+                Some(l) if own == 0 => l.push(&block),
+                Some(l) => {
+                    let rest: Vec<&[f64]> = block.iter().map(|b| &b[own..]).collect();
+                    l.push(&rest);
+                }
+                None => self.missed += (fill - own) as u64,
+            }
+        }
         self.true_peak.push(&block);
         self.level.push(&block);
         if let Some(w) = self.welch.as_mut() {
@@ -358,7 +424,9 @@ impl StreamAnalyzer {
                 None => self.true_peak.take_interval_peak(),
             });
             self.history.clear();
-            self.loudness.drain_history(&mut self.history);
+            if let Some(l) = self.loudness.as_mut() {
+                l.drain_history(&mut self.history);
+            }
             for &(t_s, momentary_lufs, short_term_lufs) in &self.history {
                 s.push(SeriesPoint {
                     t_s,
@@ -386,6 +454,7 @@ impl StreamAnalyzer {
             frames,
             ..
         } = self;
+        let loudness = loudness.expect("a lent loudness meter is given back before finishing");
         true_peak.finish();
         let integrated = loudness.integrated_lufs();
         // The BS.1770 reading, and the 8× one when asked for.
@@ -587,5 +656,83 @@ impl Difference {
             width: od(file.width, reference.width),
             duration_s: file.duration_s - reference.duration_s,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stereo programme with loud and quiet stretches, `n` frames.
+    fn programme(n: usize) -> [Vec<f64>; 2] {
+        let mut noise = crate::dsp::test_signal::noise(0x51ed_270b_2a4f_8c3d);
+        let l: Vec<f64> = (0..n)
+            .map(|i| {
+                let level = if (i / 20_000) % 2 == 0 { 0.5 } else { 0.05 };
+                level * noise()
+            })
+            .collect();
+        let r = l.iter().map(|x| 0.7 * x + 0.01).collect();
+        [l, r]
+    }
+
+    fn push_all(a: &mut StreamAnalyzer, p: &[Vec<f64>; 2], range: std::ops::Range<usize>) {
+        for at in range.clone().step_by(1000) {
+            let end = (at + 1000).min(range.end);
+            a.push(&[&p[0][at..end], &p[1][at..end]], end - at, |f, t| {
+                t.copy_from_slice(f)
+            });
+        }
+    }
+
+    /// A loudness meter lent for the first frames and fed them elsewhere gives, once back, the
+    /// figures of the analyzer that kept it, to the bit; one fed other frames, or given back
+    /// before the stream reached them, is refused.
+    #[test]
+    fn a_lent_loudness_meter_gives_the_same_figures() {
+        let (rate, n, lent) = (48_000u32, 100_000usize, 70_000usize);
+        let p = programme(n);
+        let opts = AnalyzeOptions::figures_only();
+        let mut kept = StreamAnalyzer::new(rate, 2, &opts).unwrap();
+        push_all(&mut kept, &p, 0..n);
+        let want = format!("{:?}", kept.finish().figures);
+
+        let mut lender = StreamAnalyzer::new(rate, 2, &opts).unwrap();
+        let mut meter = lender
+            .lend_loudness(lent as u64)
+            .expect("nothing pushed yet");
+        assert!(lender.loudness_is_lent());
+        assert!(lender.lend_loudness(lent as u64).is_none(), "lent once");
+        meter.push(&[&p[0][..lent], &p[1][..lent]]);
+        push_all(&mut lender, &p, 0..lent);
+        lender.return_loudness(meter).unwrap();
+        push_all(&mut lender, &p, lent..n);
+        assert_eq!(format!("{:?}", lender.finish().figures), want);
+
+        // Fed a frame too few; given back before the stream reached the frames lent.
+        let mut short = StreamAnalyzer::new(rate, 2, &opts).unwrap();
+        let mut meter = short.lend_loudness(lent as u64).unwrap();
+        meter.push(&[&p[0][..lent - 1], &p[1][..lent - 1]]);
+        push_all(&mut short, &p, 0..lent);
+        assert!(short.return_loudness(meter).is_err());
+        let mut early = StreamAnalyzer::new(rate, 2, &opts).unwrap();
+        let mut meter = early.lend_loudness(lent as u64).unwrap();
+        meter.push(&[&p[0][..lent], &p[1][..lent]]);
+        push_all(&mut early, &p, 0..lent - 1);
+        assert!(early.return_loudness(meter).is_err());
+        // Frames past those lent measured while it was away.
+        let mut over = StreamAnalyzer::new(rate, 2, &opts).unwrap();
+        let mut meter = over.lend_loudness(lent as u64).unwrap();
+        meter.push(&[&p[0][..lent], &p[1][..lent]]);
+        push_all(&mut over, &p, 0..n);
+        assert!(over.return_loudness(meter).is_err());
+
+        // Given back unused, it is as if never lent; nothing is lent once something was pushed.
+        let mut unused = StreamAnalyzer::new(rate, 2, &opts).unwrap();
+        let meter = unused.lend_loudness(lent as u64).unwrap();
+        unused.return_loudness(meter).unwrap();
+        push_all(&mut unused, &p, 0..n);
+        assert!(unused.lend_loudness(1).is_none());
+        assert_eq!(format!("{:?}", unused.finish().figures), want);
     }
 }

@@ -192,7 +192,19 @@ impl Pass {
             &channels,
             opts.block_size,
         );
-        let sinks = deliver::open_all(session, &schedule, sample_rate, &opts.out_dir, opts.report)?;
+        let mut sinks =
+            deliver::open_all(session, &schedule, sample_rate, &opts.out_dir, opts.report)?;
+        // Without an observer's meter on the tap, a deliverable's loudness meter takes its place
+        // when the deliverable holds the output's frames as they come.
+        let lent = !twinned
+            && declared_tail == 0
+            && session.edits == Default::default()
+            && lend_deliverable_loudness(
+                &mut schedule,
+                collector.as_ref(),
+                &mut sinks,
+                input_frames,
+            );
         let output_ids: Vec<String> = (0..schedule.output_count())
             .map(|o| schedule.output_slot(o).id.clone())
             .collect();
@@ -262,7 +274,7 @@ impl Pass {
         });
         opts.progress = user_progress;
         // The writer's own error first: the pass only saw that it stopped.
-        let sinks = sinks?;
+        let mut sinks = sinks?;
         let tail = ran?;
         let mut taps = schedule.take_taps();
         if twinned {
@@ -272,6 +284,12 @@ impl Pass {
             ) {
                 **slot = c.take_twin(&mut taps);
             }
+        }
+        if lent {
+            let meter = collector.as_ref().and_then(|c| c.take_twin(&mut taps));
+            sinks.return_loudness(meter.ok_or_else(|| {
+                RenderError::Invalid("internal: a deliverable's loudness meter was lost".into())
+            })?)?;
         }
         let meters = collector.map(|c| c.finish(&mut taps, frames_done.get()));
         let non_finite = stems_non_finite(session, &streams);
@@ -341,13 +359,53 @@ fn twin_loudness(
     };
     let from = schedule.output_slot(o).latency as u64;
     let to = from + input_frames + schedule.tail() as u64;
-    match c.twin(schedule, id, meter, from, to) {
+    match c.twin(schedule, id, meter, (from, to), None) {
         Ok(()) => true,
         Err(meter) => {
             **slot = Some(meter);
             false
         }
     }
+}
+
+/// Lends the loudness meter of a deliverable holding an output's frames as they come (each read
+/// back as its file holds it: [`Deliveries::lend_loudness`]) to the report's tap on that output,
+/// for the frames the runner hands on from it (latency trimmed: the `input_frames` of the
+/// inputs, when nothing comes after them and nothing cuts them): the tap K-weights them beside
+/// its own meter's frames, four channels in one pass, in the time the two stereo passes took
+/// one. Whether it did; the meter goes back to the deliverable after the pass.
+fn lend_deliverable_loudness(
+    schedule: &mut Schedule,
+    collector: Option<&super::report::ReportCollector>,
+    sinks: &mut Deliveries,
+    input_frames: u64,
+) -> bool {
+    let Some(c) = collector else {
+        return false;
+    };
+    for o in 0..schedule.output_count() {
+        let Some((meter, format)) = sinks.lend_loudness(o, input_frames) else {
+            continue;
+        };
+        let slot = schedule.output_slot(o);
+        let (id, from) = (slot.id.clone(), slot.latency as u64);
+        match c.twin(
+            schedule,
+            &id,
+            meter,
+            (from, from + input_frames),
+            Some(format),
+        ) {
+            Ok(()) => return true,
+            // Nothing was measured yet: it goes back as it came.
+            Err(meter) => {
+                if sinks.return_loudness(meter).is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+    false
 }
 
 /// The run stage: the full graph over the stems, into the deliverables, or, with a loudness

@@ -144,6 +144,46 @@ impl Deliveries {
         Ok(())
     }
 
+    /// The loudness meter of a deliverable made from output `output` whose samples are the
+    /// output's as they come, each as its file reads it back (no conversion, safety limiter,
+    /// dither or lead silence), lent for its first `frames` frames to be fed elsewhere, with
+    /// the format of its file; `None` when there is no such deliverable.
+    /// [`Self::return_loudness`] gives it back.
+    pub fn lend_loudness(
+        &mut self,
+        output: usize,
+        frames: u64,
+    ) -> Option<(
+        crate::analysis::meters::LoudnessMeter,
+        crate::io::wav::WavFormat,
+    )> {
+        self.feeds
+            .iter_mut()
+            .filter(|f| f.output_index == output)
+            .find_map(|f| f.lend_loudness(frames))
+    }
+
+    /// Gives back the meter [`Self::lend_loudness`] lent, fed the frames lent: an error when no
+    /// deliverable lent one, or the meter was not fed exactly those frames.
+    pub fn return_loudness(
+        &mut self,
+        mut meter: crate::analysis::meters::LoudnessMeter,
+    ) -> Result<(), RenderError> {
+        for f in &mut self.feeds {
+            match f.return_loudness(meter) {
+                Ok(r) => {
+                    return r.map_err(|e| {
+                        RenderError::Invalid(format!("internal: a deliverable's loudness: {e}"))
+                    })
+                }
+                Err(m) => meter = m,
+            }
+        }
+        Err(RenderError::Invalid(
+            "internal: a lent loudness meter has no deliverable to go back to".into(),
+        ))
+    }
+
     /// The feeds: an output at one rate and the deliverables made from it.
     pub fn feeds(&self) -> usize {
         self.feeds.len()

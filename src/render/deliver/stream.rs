@@ -10,6 +10,7 @@ use super::file::{FileOut, LossyJob, Plan, Shape, TempFile};
 use super::stages::{silence, Stages};
 use super::{DeliveredFile, RenderError};
 use crate::analysis::analyze::{AnalyzeOptions, Measured, StreamAnalyzer, StreamInfo};
+use crate::analysis::meters::LoudnessMeter;
 use crate::dsp::{AudioBuffer, AudioRef};
 use crate::io::atomic::OutputError;
 use crate::io::decode::NonFinite;
@@ -166,6 +167,46 @@ impl Feed {
                 streams: vec![s],
             })
             .collect()
+    }
+
+    /// The loudness meter of a stream whose samples are those of the output as it comes (at the
+    /// output's rate, without a safety limiter, dither or lead silence), each read back as its
+    /// file holds it, lent for its first `frames` frames ([`StreamAnalyzer::lend_loudness`]),
+    /// with the format they are read back as.
+    pub fn lend_loudness(&mut self, frames: u64) -> Option<(LoudnessMeter, WavFormat)> {
+        if self.resample.is_some() {
+            return None;
+        }
+        self.streams.iter_mut().find_map(|s| {
+            let plain = s.shape.ceiling.is_none()
+                && s.shape.dither.is_none()
+                && s.shape.lead_silence == 0
+                && !s.started;
+            let meter = s
+                .analyzer
+                .as_mut()
+                .filter(|_| plain)?
+                .lend_loudness(frames)?;
+            Some((meter, s.shape.format))
+        })
+    }
+
+    /// Gives `meter` back to the stream that lent it, if it is one of this feed's: `Err(meter)`
+    /// when not; the reason when it is but cannot take it
+    /// ([`StreamAnalyzer::return_loudness`]).
+    pub fn return_loudness(
+        &mut self,
+        meter: LoudnessMeter,
+    ) -> Result<Result<(), String>, LoudnessMeter> {
+        match self
+            .streams
+            .iter_mut()
+            .filter_map(|s| s.analyzer.as_mut())
+            .find(|a| a.loudness_is_lent())
+        {
+            Some(a) => Ok(a.return_loudness(meter)),
+            None => Err(meter),
+        }
     }
 
     /// Takes one block of the output.

@@ -8,9 +8,11 @@
 use crate::analysis::meters::{LevelMeter, LoudnessMeter, TruePeakMeter};
 use crate::dsp::buffer::MAX_CHANNELS;
 use crate::dsp::telemetry::{BlockStatistics, GAIN_REDUCTION_DB};
+use crate::dsp::AudioBuffer;
 use crate::dsp::{AudioRef, Telemetry};
 use crate::engine::{Schedule, Tap};
 use crate::graph::spec::{GraphSpec, NodeKind};
+use crate::io::wav::{read_back, WavFormat};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -68,11 +70,45 @@ pub struct MeterTap {
 
 /// A loudness meter a [`MeterTap`] feeds beside its own: frames `from..to` of what it observes
 /// (an output latency-trimmed), K-weighted in the same pass as the tap's meter
-/// ([`LoudnessMeter::push_pair`]).
+/// ([`LoudnessMeter::push_pair`]), as observed or as a file of some format reads them back.
 struct Twin {
     loudness: LoudnessMeter,
     from: u64,
     to: u64,
+    /// When set, the twin is fed each sample as a file of this format reads it back
+    /// ([`read_back`]: a deliverable's samples), made in `back` (a block per channel).
+    read_back: Option<(WavFormat, AudioBuffer)>,
+}
+
+impl Twin {
+    /// Feeds the twin `planar` (as observed; read back first when it says so), K-weighted
+    /// beside `beside`, which takes `planar` as observed, when given.
+    fn push(&mut self, planar: &[&[f64]], mut beside: Option<&mut LoudnessMeter>) {
+        let Some((format, back)) = self.read_back.as_mut() else {
+            match beside {
+                Some(b) => LoudnessMeter::push_pair(b, planar, &mut self.loudness, planar),
+                None => self.loudness.push(planar),
+            }
+            return;
+        };
+        let ch = planar.len();
+        let (n, step) = (planar.first().map_or(0, |c| c.len()), back.max_frames());
+        let mut at = 0;
+        while at < n {
+            let m = step.min(n - at);
+            let mut part: [&[f64]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
+            for (c, p) in part.iter_mut().enumerate().take(ch) {
+                *p = &planar[c][at..at + m];
+                read_back(p, back.channel_mut(c, m), *format);
+            }
+            let back = back.view(m);
+            back.with_planes(|read| match beside.as_deref_mut() {
+                Some(b) => LoudnessMeter::push_pair(b, &part[..ch], &mut self.loudness, read),
+                None => self.loudness.push(read),
+            });
+            at += m;
+        }
+    }
 }
 
 /// A fresh, non-zero collector id.
@@ -167,18 +203,13 @@ impl Tap for MeterTap {
         match self.twin.as_mut() {
             Some(t) if hi > lo => {
                 self.loudness.push(&part(0, lo)[..ch]);
-                LoudnessMeter::push_pair(
-                    &mut self.loudness,
-                    &part(lo, hi)[..ch],
-                    &mut t.loudness,
-                    &part(lo, hi)[..ch],
-                );
+                t.push(&part(lo, hi)[..ch], Some(&mut self.loudness));
                 self.loudness.push(&part(hi, n)[..ch]);
-                t.loudness.push(&part(hi.max(t0), t1)[..ch]);
+                t.push(&part(hi.max(t0), t1)[..ch], None);
             }
             Some(t) => {
                 self.loudness.push(&part(0, n)[..ch]);
-                t.loudness.push(&part(t0, t1)[..ch]);
+                t.push(&part(t0, t1)[..ch], None);
             }
             None => self.loudness.push(&part(0, n)[..ch]),
         }
@@ -328,16 +359,20 @@ impl ReportCollector {
 
     /// Hands `loudness` to this collector's tap on node `node` in `schedule`, to measure frames
     /// `from..to` of what the tap observes beside its own meter, K-weighted in the same pass
-    /// (for the same figures as pushing those frames into `loudness`, in less time); gives it
-    /// back when there is no such tap. [`Self::take_twin`] takes it back after the pass.
+    /// (for the same figures as pushing those frames into `loudness`, in less time); with
+    /// `read_back`, each frame as a file of that format reads it back (a deliverable's
+    /// samples: [`read_back`]). Gives it back when there is no such tap, or it has one
+    /// already. [`Self::take_twin`] takes it back after the pass.
     pub fn twin(
         &self,
         schedule: &mut Schedule,
         node: &str,
         loudness: LoudnessMeter,
-        from: u64,
-        to: u64,
+        (from, to): (u64, u64),
+        read_back: Option<WavFormat>,
     ) -> Result<(), LoudnessMeter> {
+        let channels = loudness.channels();
+        let back = read_back.map(|f| (f, AudioBuffer::new(channels, schedule.max_block().max(1))));
         for i in 0..schedule.tap_count() {
             if schedule.tap_node(i) != node {
                 continue;
@@ -345,7 +380,12 @@ impl ReportCollector {
             let any: &mut dyn std::any::Any = schedule.tap(i);
             if let Some(m) = any.downcast_mut::<MeterTap>() {
                 if m.owner == self.owner && m.twin.is_none() {
-                    m.twin = Some(Twin { loudness, from, to });
+                    m.twin = Some(Twin {
+                        loudness,
+                        from,
+                        to,
+                        read_back: back,
+                    });
                     return Ok(());
                 }
             }
@@ -487,6 +527,76 @@ mod tests {
             (r.max_db, r.mean_active_db, r.active_percent),
             (0.0, 0.0, 0.0)
         );
+    }
+
+    /// A twin fed read back as a file holds the samples (a deliverable's loudness meter on the
+    /// output's tap) reads what a meter pushed those read-back frames reads, to the bit, and the
+    /// tap's own meter what it reads alone: stereo (K-weighted side by side) and mono, 16- and
+    /// 24-bit, over blocks that start and end the twin's frames mid-block.
+    #[test]
+    fn a_read_back_twin_reads_the_frames_as_read_back() {
+        let mut noise = crate::dsp::test_signal::noise(0x0dd_b1a5_e5ca_1ab1);
+        let x: Vec<f64> = (0..48_000 * 3)
+            .map(|i| 0.6 * noise() + 0.3 * (i as f64 * 0.01).sin())
+            .collect();
+        let (from, to) = (333u64, 48_000 * 3 - 1000);
+        for (channels, format) in [
+            (2, WavFormat::Int24),
+            (2, WavFormat::Int16),
+            (1, WavFormat::Int24),
+        ] {
+            let mut tap = MeterTap::new(48_000.0, channels);
+            let mut alone = MeterTap::new(48_000.0, channels);
+            let back = AudioBuffer::new(channels, 700);
+            tap.twin = Some(Twin {
+                loudness: LoudnessMeter::new(48_000.0, channels),
+                from,
+                to,
+                read_back: Some((format, back)),
+            });
+            let mut want = LoudnessMeter::new(48_000.0, channels);
+            let mut buf = crate::dsp::AudioBuffer::new(channels, 1024);
+            let mut at = 0usize;
+            for chunk in x.chunks(1000) {
+                for c in 0..channels {
+                    buf.channel_mut(c, chunk.len()).copy_from_slice(chunk);
+                }
+                tap.observe(buf.view(chunk.len()));
+                alone.observe(buf.view(chunk.len()));
+                let (a, b) = (at.max(from as usize), (at + chunk.len()).min(to as usize));
+                if a < b {
+                    let mut read = vec![0.0; b - a];
+                    read_back(&x[a..b], &mut read, format);
+                    let planes: Vec<&[f64]> = (0..channels).map(|_| &read[..]).collect();
+                    want.push(&planes);
+                }
+                at += chunk.len();
+            }
+            let twin = tap.twin.take().unwrap().loudness;
+            assert_eq!(twin.frames(), to - from);
+            let figures = |m: &LoudnessMeter| {
+                format!(
+                    "{:?}",
+                    [
+                        m.integrated_lufs(),
+                        m.loudness_range_lu(),
+                        m.momentary_max_lufs(),
+                        m.short_term_max_lufs()
+                    ]
+                    .map(f64::to_bits)
+                )
+            };
+            assert_eq!(
+                figures(&twin),
+                figures(&want),
+                "{channels} channels, {format:?}"
+            );
+            assert_eq!(
+                format!("{:?}", tap.meters()),
+                format!("{:?}", alone.meters()),
+                "the tap's own figures"
+            );
+        }
     }
 
     #[test]
