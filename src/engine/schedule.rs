@@ -257,6 +257,21 @@ impl Schedule {
         self.inputs[i].view_mut(frames)
     }
 
+    /// A buffer that can trade places with engine input `i` ([`Schedule::trade_input`]).
+    /// Allocates: control side only.
+    pub fn input_buffer(&self, i: usize) -> AudioBuffer {
+        AudioBuffer::with_room(self.inputs[i].channels(), self.inputs[i].max_frames())
+    }
+
+    /// Fills engine input `i` by trading buffers with `filled` (a block read elsewhere, into a
+    /// buffer from [`Schedule::input_buffer`], at the input's channel count): no copy. `filled`
+    /// gets the input's old buffer, to be refilled.
+    pub fn trade_input(&mut self, i: usize, filled: &mut AudioBuffer) {
+        debug_assert!(self.inputs[i].same_shape(filled));
+        debug_assert_eq!(self.inputs[i].channels(), filled.channels());
+        std::mem::swap(&mut self.inputs[i], filled);
+    }
+
     /// Number of outputs.
     pub fn output_count(&self) -> usize {
         self.outputs.len()
@@ -420,13 +435,14 @@ impl Schedule {
         self.process_inner(frames, None);
     }
 
-    /// [`Schedule::process`], adding each step's time (seconds) to `costs[step]` (a batch's
-    /// time is shared evenly by its members): what splitting the work between threads weighs.
-    pub fn process_profiled(&mut self, frames: usize, costs: &mut [f64]) {
-        self.process_inner(frames, Some(costs));
+    /// [`Schedule::process`], adding each step's time (seconds, read from `clock`) to
+    /// `costs[step]` (a batch's time is shared evenly by its members): what splitting the work
+    /// between threads weighs.
+    pub fn process_profiled(&mut self, frames: usize, costs: &mut [f64], clock: &dyn Fn() -> f64) {
+        self.process_inner(frames, Some((costs, clock)));
     }
 
-    fn process_inner(&mut self, frames: usize, mut costs: Option<&mut [f64]>) {
+    fn process_inner(&mut self, frames: usize, costs: Option<(&mut [f64], &dyn Fn() -> f64)>) {
         debug_assert!(frames <= self.max_block);
         let Schedule {
             nodes,
@@ -455,12 +471,13 @@ impl Schedule {
             nonfinite,
             frames,
         };
-        let mut clock = costs.as_ref().map(|_| std::time::Instant::now());
+        let (mut costs, clock) = costs.unzip();
+        let mut last = clock.map(|c| c());
         // (A folded gain step's time goes to the step it runs in.)
         let mut charge = |members: &[(usize, Option<usize>)], costs: &mut Option<&mut [f64]>| {
-            if let (Some(c), Some(t)) = (costs.as_deref_mut(), clock.as_mut()) {
-                let now = std::time::Instant::now();
-                let share = (now - *t).as_secs_f64() / members.len() as f64;
+            if let (Some(c), Some(t), Some(clock)) = (costs.as_deref_mut(), last.as_mut(), clock) {
+                let now = clock();
+                let share = (now - *t) / members.len() as f64;
                 for &(m, _) in members {
                     c[m] += share;
                 }

@@ -1,8 +1,10 @@
 //! Rebalancing: which units go to the worker thread, chosen from measured costs.
 //!
-//! The runner times every step (and every source read) over the first blocks on one thread;
-//! [`plan`] sums those times per unit ([`super::units`]) and picks the split whose larger half
-//! is smallest ([`best_split`]). The estimate misses how the halves' batches and caches behave
+//! The runner times every step over the first blocks on one thread; [`plan`] sums those times
+//! per unit ([`super::units`]) and picks the split whose larger half is smallest
+//! ([`best_split`]). Reading the sources is left out: the worker's are read on a reader thread
+//! of their own (see [`super::runner`]), and this thread's, beside the strips they feed, are
+//! left to the measured rebalancing. The estimate misses how the halves' batches and caches behave
 //! apart, so after each trial stretch [`rebalance`] moves one unit to the other side when the
 //! measured busy times say that evens them out. None of this changes a bit of the output.
 
@@ -14,18 +16,15 @@ use crate::engine::Schedule;
 pub struct Profile {
     /// Per step of the schedule.
     pub steps: Vec<f64>,
-    /// Per source (engine input): reading it.
-    pub sources: Vec<f64>,
     /// Handing the outputs to the sink (encoding, writing): stays on the main thread.
     pub emitting: f64,
 }
 
 impl Profile {
-    /// Zeroed for `schedule` and `sources` sources.
-    pub fn new(schedule: &Schedule, sources: usize) -> Self {
+    /// Zeroed for `schedule`.
+    pub fn new(schedule: &Schedule) -> Self {
         Self {
             steps: vec![0.0; schedule.steps.len()],
-            sources: vec![0.0; sources],
             emitting: 0.0,
         }
     }
@@ -33,7 +32,6 @@ impl Profile {
     /// Forgets what was measured (the cold first blocks).
     pub fn clear(&mut self) {
         self.steps.fill(0.0);
-        self.sources.fill(0.0);
         self.emitting = 0.0;
     }
 }
@@ -87,11 +85,6 @@ pub fn plan(schedule: &Schedule, profile: &Profile) -> Plan {
             None => rest += c,
         }
     }
-    for (i, step) in schedule.steps.iter().enumerate() {
-        if let (Step::Input { input, .. }, Some(u)) = (step, unit[i]) {
-            unit_cost[u] += profile.sources[*input];
-        }
-    }
     let all: f64 = unit_cost.iter().sum::<f64>() + rest;
     let deps = unit_deps(schedule, &unit, count);
     // A copy in cache: the schedule's input steps as timed.
@@ -115,8 +108,9 @@ pub fn plan(schedule: &Schedule, profile: &Profile) -> Plan {
     }
 }
 
-/// One unit moved to the other side, if the measured busy times (scaled by unit estimates)
-/// say the larger of the two gets smaller by more than a few percent.
+/// One unit moved to the other side (with the units that must move with it, see [`moved`]),
+/// if the measured busy times (scaled by unit estimates) say the larger of the two gets
+/// smaller by more than a few percent.
 pub fn rebalance(
     unit_cost: &[f64],
     to_worker: &[bool],
@@ -139,30 +133,57 @@ pub fn rebalance(
     let k_worker = worker / est(true).max(1e-12);
     let before = main.max(worker);
     let now_crossing = crossed(to_worker) as f64;
-    let mut best: Option<(f64, usize)> = None;
-    for (u, &c) in unit_cost.iter().enumerate() {
-        let mut t = to_worker.to_vec();
-        t[u] = !t[u];
+    let mut best: Option<(f64, Vec<bool>)> = None;
+    for u in 0..unit_cost.len() {
+        let t = moved(to_worker, u, deps);
         if !valid(&t, deps) {
             continue;
         }
         // Both threads copy each crossing value.
         let handed = (crossed(&t) as f64 - now_crossing) * crossing * k_worker;
+        let c: f64 = (0..t.len())
+            .filter(|&v| t[v] != to_worker[v])
+            .map(|v| unit_cost[v])
+            .sum();
         let (m, w) = if to_worker[u] {
             (main + c * k_worker, worker - c * k_worker)
         } else {
             (main - c * k_worker, worker + c * k_worker)
         };
         let after = (m + handed).max(w + handed);
-        if after < 0.97 * before && best.is_none_or(|(b, _)| after < b) {
-            best = Some((after, u));
+        if after < 0.97 * before && best.as_ref().is_none_or(|(b, _)| after < *b) {
+            best = Some((after, t));
         }
     }
-    best.map(|(_, u)| {
-        let mut t = to_worker.to_vec();
-        t[u] = !t[u];
-        t
-    })
+    best.map(|(_, t)| t)
+}
+
+/// `to_worker` with unit `u` moved to the other side, and the units that must go with it: to
+/// the worker, the units it reads from; back to this thread, the units that read from it (a
+/// strip and the stem it reads move together).
+fn moved(to_worker: &[bool], u: usize, deps: &[Vec<usize>]) -> Vec<bool> {
+    let mut t = to_worker.to_vec();
+    let side = !to_worker[u];
+    t[u] = side;
+    loop {
+        let mut changed = false;
+        for v in 0..t.len() {
+            let pulled = if side {
+                // v goes to the worker when a unit there reads it.
+                (0..t.len()).any(|w| t[w] && deps[w].contains(&v))
+            } else {
+                // v comes back when it reads a unit here.
+                deps[v].iter().any(|&d| !t[d])
+            };
+            if pulled && t[v] != side {
+                t[v] = side;
+                changed = true;
+            }
+        }
+        if !changed {
+            return t;
+        }
+    }
 }
 
 /// The units (by cost) to give the worker so that the larger half is as small as possible:
@@ -292,5 +313,29 @@ mod tests {
         assert_eq!(better.iter().filter(|w| **w).count(), 1, "{better:?}");
         // Even already: nothing to gain.
         assert!(rebalance(&cost, &to_worker, 1.0, 1.0, &deps, 0.0, &|_| 0).is_none());
+    }
+
+    #[test]
+    fn rebalance_moves_a_strip_with_the_stem_it_reads() {
+        // Units 0 and 2 read stems (units 1 and 3, which cost nothing to process: the reader
+        // thread reads them); the worker holds strip 2, this thread strip 0.
+        let cost = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+        let deps = vec![vec![1], vec![], vec![3], vec![], vec![5], vec![]];
+        let to_worker = [false, false, true, true, false, false];
+        // This thread took three times as long: a strip goes to the worker, with its stem.
+        let better = rebalance(&cost, &to_worker, 3.0, 1.0, &deps, 0.0, &|_| 0).expect("a move");
+        assert!(valid(&better, &deps), "{better:?}");
+        assert_eq!(better.iter().filter(|w| **w).count(), 4, "{better:?}");
+        // The worker took three times as long: a strip comes back, with its stem (which
+        // would otherwise cross between the threads).
+        let to_worker = [true, true, true, true, false, false];
+        let crossed = |t: &[bool]| {
+            (0..6)
+                .filter(|&v| !t[v] && deps[v].iter().any(|&d| t[d]))
+                .count()
+        };
+        let better = rebalance(&cost, &to_worker, 1.0, 3.0, &deps, 0.1, &crossed).expect("a move");
+        assert!(valid(&better, &deps), "{better:?}");
+        assert_eq!(better.iter().filter(|w| **w).count(), 2, "{better:?}");
     }
 }

@@ -4,9 +4,12 @@
 //! outputs go to the sink, latency-trimmed, with the tail (the run ends early once the sink
 //! raises the stop flag: it has all it needs). With two threads the first blocks
 //! run on one thread while every step is timed; then the stems' strips are split into two
-//! halves of about equal cost ([`super::balance`], [`super::split`]): a worker thread reads and
-//! processes its sources a few blocks ahead while this thread does the rest, the buses, the
-//! master chain and the sink. With a single source (a spilled master) the worker may take its
+//! halves of about equal cost ([`super::balance`], [`super::split`]): a worker thread processes
+//! its sources a few blocks ahead while this thread does the rest, the buses, the master chain
+//! and the sink, and it also reads (decodes) the worker's sources, a few blocks ahead of the
+//! worker. Reading is a third of a strip's work on the stems: done here, it leaves the worker
+//! the strips, whole batches of them (a batch split between the threads runs slower on each),
+//! with the two threads about equally busy. With a single source (a spilled master) the worker may take its
 //! whole chain, and this thread the taps (meters) and the sink: a pipeline of two stages. The output is the same, bit for bit, whatever the thread count.
 //!
 //! The runner knows nothing of files or renders: the sources are [`BlockSource`]s, the sink
@@ -57,7 +60,7 @@ const PROFILE_BLOCKS: u64 = 96;
 const WARM_BLOCKS: u64 = 8;
 /// Blocks the worker renders per hand-over.
 const GROUP: usize = 8;
-/// Hand-overs in flight: how far the worker may run ahead.
+/// Hand-overs in flight: how far the worker may run ahead (and the reading ahead of it).
 const IN_FLIGHT: usize = 3;
 /// Trial stretches of the two-thread loop, and their length in blocks.
 const ADAPT_TRIALS: usize = 3;
@@ -250,7 +253,8 @@ where
     Ok(())
 }
 
-/// The first [`PROFILE_BLOCKS`] on this thread, timing every step and every source read.
+/// The first [`PROFILE_BLOCKS`] on this thread, timing every step (in this thread's CPU time,
+/// see [`Busy`]).
 fn profiled<S, E, F>(
     schedule: &mut Schedule,
     sources: &mut [S],
@@ -262,7 +266,8 @@ where
     E: From<S::Error> + From<Interrupted>,
     F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
 {
-    let mut profile = Profile::new(schedule, sources.len());
+    let mut profile = Profile::new(schedule);
+    let clock = Busy::start();
     let until = (PROFILE_BLOCKS * block as u64).min(cur.total);
     let mut blocks = 0u64;
     while cur.done < until && !cur.finished() {
@@ -272,15 +277,14 @@ where
             profile.clear();
         }
         blocks += 1;
-        for (i, source) in sources.iter_mut().enumerate() {
-            let t = Instant::now();
-            source.read_into(schedule.input_mut(i, n), n)?;
-            profile.sources[i] += t.elapsed().as_secs_f64();
-        }
-        assert_no_alloc::assert_no_alloc(|| schedule.process_profiled(n, &mut profile.steps));
-        let t = Instant::now();
+        read_all(schedule, sources, n)?;
+        let clock = || clock.now();
+        assert_no_alloc::assert_no_alloc(|| {
+            schedule.process_profiled(n, &mut profile.steps, &clock)
+        });
+        let t = clock();
         cur.emit(schedule, n)?;
-        profile.emitting += t.elapsed().as_secs_f64();
+        profile.emitting += clock() - t;
     }
     Ok(profile)
 }
@@ -340,7 +344,7 @@ where
 type Set = Vec<AudioBuffer>;
 
 /// The two-thread loop over a split schedule, up to frame `until`; returns the seconds each
-/// thread was busy (main, worker).
+/// thread was busy (main, worker; see [`Busy`]).
 fn run_split<S, E, F>(
     halves: &mut Split,
     sources: &mut [S],
@@ -363,6 +367,34 @@ where
     let mut by_input: Vec<Option<&mut S>> = sources.iter_mut().map(Some).collect();
     let worker_sources = take_sources(&mut by_input, worker_inputs);
     let mut main_sources = take_sources(&mut by_input, main_inputs);
+    // The worker's sources are read on this thread, into blocks the worker trades for its
+    // inputs.
+    let reading = (!worker_sources.is_empty()).then(|| {
+        let (free_tx, free_rx) = crossbeam::channel::bounded::<Set>(IN_FLIGHT);
+        let (full_tx, full_rx) = crossbeam::channel::bounded(IN_FLIGHT);
+        for _ in 0..IN_FLIGHT {
+            let set: Set = (0..GROUP)
+                .flat_map(|_| (0..worker_sources.len()).map(|k| worker.input_buffer(k)))
+                .collect();
+            free_tx.send(set).expect("room for every set");
+        }
+        ((free_rx, full_tx), (full_rx, free_tx))
+    });
+    let start = cur.done;
+    let (mut read_ahead, worker_reads) = match reading {
+        Some(((free, full), w)) => (
+            Some(ReadAhead {
+                sources: worker_sources,
+                block,
+                done: start,
+                until,
+                free,
+                full,
+            }),
+            Some(w),
+        ),
+        None => (None, None),
+    };
     let exports: Vec<usize> = (0..worker.output_count())
         .map(|e| worker.output(e, 0).channels())
         .collect();
@@ -375,18 +407,9 @@ where
             .collect();
         free_tx.send(set).expect("room for every set");
     }
-    let start = cur.done;
     std::thread::scope(|scope| {
         let worker_thread = scope.spawn(move || {
-            worker_loop(
-                worker,
-                worker_sources,
-                block,
-                start,
-                until,
-                free_rx,
-                full_tx,
-            )
+            worker_loop(worker, worker_reads, block, start, until, free_rx, full_tx)
         });
         let main = MainSide {
             schedule: main,
@@ -394,7 +417,13 @@ where
             block,
             until,
         };
-        let result = main.run(&mut main_sources, cur, &full_rx, &free_tx);
+        let result = main.run(
+            &mut main_sources,
+            read_ahead.take(),
+            cur,
+            &full_rx,
+            &free_tx,
+        );
         // Stops the worker if this side ended early: its next send or receive fails.
         drop(full_rx);
         drop(free_tx);
@@ -403,29 +432,149 @@ where
     })
 }
 
-/// The worker thread: its sources and its half of the schedule, [`GROUP`] blocks per set,
-/// from frame `done` to `until`. Returns the seconds it was busy.
-fn worker_loop<S: BlockSource>(
+/// The time a thread spends working, between [`Busy::resume`] and [`Busy::pause`]: the
+/// thread's own CPU time where the platform has a clock for it (so that other processes on a
+/// loaded machine do not count, nor the moments the thread waited for a core), else the wall
+/// clock's.
+struct Busy {
+    total: f64,
+    since: Option<f64>,
+    epoch: Instant,
+    cpu: bool,
+}
+
+impl Busy {
+    fn start() -> Self {
+        Self {
+            total: 0.0,
+            since: None,
+            epoch: Instant::now(),
+            cpu: thread_cpu_seconds().is_some(),
+        }
+    }
+
+    fn now(&self) -> f64 {
+        match self.cpu.then(thread_cpu_seconds).flatten() {
+            Some(t) => t,
+            None => self.epoch.elapsed().as_secs_f64(),
+        }
+    }
+
+    fn resume(&mut self) {
+        self.since = Some(self.now());
+    }
+
+    fn pause(&mut self) {
+        if let Some(t) = self.since.take() {
+            self.total += (self.now() - t).max(0.0);
+        }
+    }
+
+    /// Seconds busy so far.
+    fn seconds(mut self) -> f64 {
+        self.pause();
+        self.total
+    }
+}
+
+/// CPU seconds of the calling thread, where the platform says.
+fn thread_cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes a whole timespec into the pointer it is given.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
+            return Some(t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9);
+        }
+    }
+    None
+}
+
+/// The worker's sources, read on this thread ahead of the worker: from frame `done` to
+/// `until`, each block into a buffer of its own, [`GROUP`] blocks per set (block by block,
+/// source by source).
+struct ReadAhead<'x, S: BlockSource> {
+    sources: Vec<&'x mut S>,
+    block: usize,
+    done: u64,
+    until: u64,
+    /// Sets the worker has given back.
+    free: Receiver<Set>,
+    /// Sets read, to the worker.
+    full: Sender<Set>,
+}
+
+impl<S: BlockSource> ReadAhead<'_, S> {
+    /// Reads into every set the worker has given back, without waiting for one. (The worker
+    /// gives a set back before it hands over the blocks made from it, so this thread, reading
+    /// after each hand-over it takes, always finds it: the worker never waits for a set while
+    /// this thread waits for its blocks.)
+    fn fill(&mut self) -> Result<(), S::Error> {
+        while self.done < self.until {
+            let Ok(mut set) = self.free.try_recv() else {
+                return Ok(());
+            };
+            let mut blocks = 0;
+            while blocks < GROUP && self.done < self.until {
+                let n = self.block.min((self.until - self.done) as usize);
+                let count = self.sources.len();
+                let buffers = &mut set[blocks * count..(blocks + 1) * count];
+                for (source, buffer) in self.sources.iter_mut().zip(buffers) {
+                    source.read_into(buffer.view_mut(n), n)?;
+                }
+                self.done += n as u64;
+                blocks += 1;
+            }
+            if self.full.send(set).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The worker's end of the read-ahead's queues: blocks read, and the sets going back.
+type Reads = (Receiver<Set>, Sender<Set>);
+
+/// The worker thread: its half of the schedule over the blocks this thread reads from its
+/// sources (`reads`; none: it has none), [`GROUP`] blocks per set, from frame `done` to
+/// `until`. Returns the seconds it was busy.
+fn worker_loop<E>(
     worker: &mut Schedule,
-    mut sources: Vec<&mut S>,
+    reads: Option<Reads>,
     block: usize,
     mut done: u64,
     until: u64,
     free: Receiver<Set>,
-    full: Sender<Result<(Set, usize), S::Error>>,
+    full: Sender<Result<(Set, usize), E>>,
 ) -> f64 {
-    let mut busy = 0.0;
+    let mut busy = Busy::start();
+    let inputs = worker.input_count();
     while done < until {
         let Ok(mut set) = free.recv() else {
             break;
         };
-        let t = Instant::now();
+        let mut read = match &reads {
+            None => None,
+            Some((blocks, _)) => match blocks.recv() {
+                Ok(read) => Some(read),
+                Err(_) => break,
+            },
+        };
+        busy.resume();
         let mut blocks = 0;
         while blocks < GROUP && done < until {
             let n = block.min((until - done) as usize);
-            if let Err(e) = read(worker, &mut sources, n) {
-                let _ = full.send(Err(e));
-                return busy;
+            if let Some(read) = read.as_mut() {
+                for (k, buffer) in read[blocks * inputs..(blocks + 1) * inputs]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    worker.trade_input(k, buffer);
+                }
             }
             assert_no_alloc::assert_no_alloc(|| worker.process(n));
             for (e, buf) in set.iter_mut().enumerate() {
@@ -441,12 +590,15 @@ fn worker_loop<S: BlockSource>(
             blocks += 1;
         }
         store_fence();
-        busy += t.elapsed().as_secs_f64();
+        busy.pause();
+        if let (Some(read), Some((_, back))) = (read, &reads) {
+            let _ = back.send(read);
+        }
         if full.send(Ok((set, blocks))).is_err() {
             break;
         }
     }
-    busy
+    busy.seconds()
 }
 
 /// This thread's half of a split run.
@@ -460,10 +612,12 @@ struct MainSide<'s> {
 
 impl MainSide<'_> {
     /// Takes the worker's sets as they come, runs this half over them and hands the outputs to
-    /// the sink. Returns the seconds it was busy.
+    /// the sink, reading the worker's sources ahead of it (`read_ahead`; dropped on return, which
+    /// stops a worker waiting for them). Returns the seconds it was busy.
     fn run<S, E, F>(
         self,
         sources: &mut [&mut S],
+        mut read_ahead: Option<ReadAhead<'_, S>>,
         cur: &mut Cursor<'_, '_, F>,
         full: &Receiver<Result<(Set, usize), S::Error>>,
         free: &Sender<Set>,
@@ -474,15 +628,20 @@ impl MainSide<'_> {
         F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
     {
         let (main, block) = (self.schedule, self.block);
-        let mut busy = 0.0;
+        let mut busy = Busy::start();
         while cur.done < self.until && !cur.finished() {
             cur.check_interrupt()?;
+            if let Some(r) = read_ahead.as_mut() {
+                busy.resume();
+                r.fill()?;
+                busy.pause();
+            }
             let (set, blocks) = match full.recv() {
                 Ok(Ok(got)) => got,
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => panic!("the runner's worker thread stopped"),
             };
-            let t = Instant::now();
+            busy.resume();
             for b in 0..blocks {
                 if cur.finished() {
                     break;
@@ -500,9 +659,9 @@ impl MainSide<'_> {
                 assert_no_alloc::assert_no_alloc(|| main.process(n));
                 cur.emit(main, n)?;
             }
-            busy += t.elapsed().as_secs_f64();
+            busy.pause();
             let _ = free.send(set);
         }
-        Ok(busy)
+        Ok(busy.seconds())
     }
 }
