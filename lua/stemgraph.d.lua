@@ -214,7 +214,7 @@ function pan(options) end
 ---@class stemgraph.eqOptions: stemgraph.ProcessorOptions
 ---@field bands? table[]
 
---- Parametric EQ with any number of bands, given as a list `bands = { {type = "bell", freq_hz = 1000, gain_db = -3, q = 1.4}, … }`. Types: bell, low_shelf, high_shelf, high_pass and low_pass (Butterworth, `slope_db` = 12, 24 or 48), notch, band_pass (0 dB peak) and tilt (first-order, +gain/2 above the centre, −gain/2 below). Each band may set `mode` = "stereo" (default), "mid" or "side" (stereo input only). Parameters of band n: `n.freq_hz`, `n.gain_db` (types with a gain), `n.q` (not for tilt nor for 24/48 dB/oct passes). Bilinear-transformed analog responses (trapezoidal SVF), exact at the set frequency; bands at 0 dB are bit-transparent. Latency 0.
+--- Parametric EQ with any number of bands, given as a list `bands = { {type = "bell", freq_hz = 1000, gain_db = -3, q = 1.4}, … }`. Types: bell, low_shelf, high_shelf, high_pass and low_pass (Butterworth, `slope_db` = 12, 24 or 48), notch, band_pass (0 dB peak) and tilt (first-order, +gain/2 above the centre, −gain/2 below). Each band may set `mode` = "stereo" (default), "mid" or "side" (stereo input only). Parameters of band n: `n.freq_hz`, `n.gain_db` (types with a gain), `n.q` (not for tilt nor for 24/48 dB/oct passes). Bilinear-transformed analog responses (direct-form-I biquads, trapezoidal SVFs while parameters move), exact at the set frequency; bands at 0 dB are bit-transparent. Latency 0.
 ---@param options? stemgraph.eqOptions
 ---@return stemgraph.Processor
 function eq(options) end

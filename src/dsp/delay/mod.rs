@@ -239,9 +239,9 @@ impl LoopFilter {
             self.cur = freq;
             let t = prewarp(freq, fs);
             self.coefs = if self.high_pass {
-                design::high_pass(t, FRAC_1_SQRT_2)
+                design::high_pass(t, FRAC_1_SQRT_2).svf
             } else {
-                design::low_pass(t, FRAC_1_SQRT_2)
+                design::low_pass(t, FRAC_1_SQRT_2).svf
             };
         }
     }

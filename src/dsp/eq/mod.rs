@@ -3,7 +3,8 @@
 //! This module owns the recipe side of the EQ (parsing the `bands` list, declaring the numbered
 //! parameters `<n>.freq_hz`, `<n>.gain_db`, `<n>.q`) and the processor that runs the bands in
 //! order; [`band`] owns one band's design and runtime. The filters themselves are the shared
-//! trapezoidal SVF sections of [`crate::dsp::filters`].
+//! sections of [`crate::dsp::filters`]: trapezoidal SVFs where coefficients move, direct form I
+//! biquads of the same transfer functions where they hold still (see [`band`]).
 //!
 //! ```lua
 //! eq {
@@ -23,8 +24,8 @@ pub mod band;
 
 use self::band::{Band, BandParams, BandSpec, BandType, Lanes, Mode};
 use super::config::{ConfigValue, ProcessorConfig};
-use super::filters::svf::{run_series2, run_series2_batch};
-use super::filters::{flush_state, FlushClock, SvfCoefs, SvfState};
+use super::filters::df1::{run_series2, run_series2_batch};
+use super::filters::{self, Df1Coefs, Df1State, FlushClock};
 use super::kind::{BuildContext, KindInfo};
 use super::{batch_kind, BatchItem, MAX_BATCH};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
@@ -39,8 +40,9 @@ pub const KIND: KindInfo = KindInfo {
           (0 dB peak) and tilt (first-order, +gain/2 above the centre, −gain/2 below). Each band \
           may set `mode` = \"stereo\" (default), \"mid\" or \"side\" (stereo input only). \
           Parameters of band n: `n.freq_hz`, `n.gain_db` (types with a gain), `n.q` (not for tilt \
-          nor for 24/48 dB/oct passes). Bilinear-transformed analog responses (trapezoidal SVF), \
-          exact at the set frequency; bands at 0 dB are bit-transparent. Latency 0.",
+          nor for 24/48 dB/oct passes). Bilinear-transformed analog responses (direct-form-I \
+          biquads, trapezoidal SVFs while parameters move), exact at the set frequency; bands at \
+          0 dB are bit-transparent. Latency 0.",
     build,
     example,
 };
@@ -330,9 +332,9 @@ impl SectionGroup {
         if self.count == 0 {
             return;
         }
-        let mut coefs = [SvfCoefs::IDENTITY; GROUP_SECTIONS];
-        let mut sl = [[0.0; 2]; GROUP_SECTIONS];
-        let mut sr = [[0.0; 2]; GROUP_SECTIONS];
+        let mut coefs = [Df1Coefs::IDENTITY; GROUP_SECTIONS];
+        let mut sl = [[0.0; 4]; GROUP_SECTIONS];
+        let mut sr = [[0.0; 4]; GROUP_SECTIONS];
         let mut k = 0;
         for &i in &self.bands[..self.count] {
             let (c, a, b) = bands[i]
@@ -485,9 +487,9 @@ impl Processor for Eq {
 /// Most sections per EQ in a batch.
 const BATCH_SECTIONS: usize = 4;
 
-/// The [`super::BatchKernel`] of the EQ: stereo EQs whose bands are all constant and in L/R mode
-/// (the usual strip EQ) run side by side, grouped by their number of active sections; the others
-/// run alone. Same bits as `process`, see [`run_series2_batch`].
+/// The [`super::BatchKernel`] of the EQ: stereo EQs whose bands are all constant, in L/R mode and
+/// running their DF1 sections (the usual strip EQ) run side by side, grouped by their number of
+/// active sections; the others run alone. Same bits as `process`, see [`run_series2_batch`].
 fn batch(items: &mut [Option<BatchItem<'_>>]) {
     // Which items qualify, and their number of active sections.
     let mut sections = [0usize; MAX_BATCH];
@@ -504,15 +506,19 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
         for band in &mut eq.bands {
             band.begin_block(&params, fs);
         }
-        if eq.bands.iter().any(|b| b.is_varying()) {
-            continue;
+        // Every band either passes the signal untouched or runs its DF1 sections as they are.
+        let mut n = 0;
+        let mut plain = true;
+        for b in &mut eq.bands {
+            if b.is_constant_identity() {
+                continue;
+            }
+            match b.constant_sections() {
+                Some((c, _, _)) => n += c.len(),
+                None => plain = false,
+            }
         }
-        let n: usize = eq
-            .bands
-            .iter_mut()
-            .filter_map(|b| b.constant_sections().map(|(c, _, _)| c.len()))
-            .sum();
-        if (1..=BATCH_SECTIONS).contains(&n) {
+        if plain && (1..=BATCH_SECTIONS).contains(&n) {
             sections[j] = n;
         }
     }
@@ -577,8 +583,8 @@ fn eq_of<'a>(item: &'a mut Option<BatchItem<'_>>) -> &'a mut Eq {
 fn run_group<const K: usize, const S: usize>(
     members: &mut [Option<&mut BatchItem<'_>>; MAX_BATCH],
 ) {
-    let mut coefs = [[SvfCoefs::IDENTITY; S]; K];
-    let mut state: [[[SvfState; S]; 2]; K] = [[[[0.0; 2]; S]; 2]; K];
+    let mut coefs = [[Df1Coefs::IDENTITY; S]; K];
+    let mut state: [[[Df1State; S]; 2]; K] = [[[[0.0; 4]; S]; 2]; K];
     let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
     for k in 0..K {
         let item = members[k].as_mut().expect("a full group");
@@ -613,8 +619,8 @@ fn run_group<const K: usize, const S: usize>(
             run_series2_batch::<K, S>(&coefs, &mut state, &mut chans);
         }
         if flush {
-            for st in state.iter_mut().flatten().flatten() {
-                flush_state(st);
+            for v in state.iter_mut().flatten().flatten().flatten() {
+                *v = filters::flush(*v);
             }
         }
         start += len;

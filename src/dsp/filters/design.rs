@@ -1,4 +1,6 @@
-//! Design functions: from a response and its settings to SVF sections.
+//! Design functions: from a response and its settings to second-order sections, each in the two
+//! forms the filters run ([`Section`]: the SVF and the direct form I biquad of the same transfer
+//! function).
 //!
 //! Every response is the bilinear transform of an analog prototype with its characteristic
 //! frequency prewarped (`t = tan(π·fc/fs)`), so the digital filter matches the analog one exactly
@@ -27,8 +29,31 @@
 //! Coefficient arithmetic is `f64`; the only transcendental calls are `tan` (per frequency) and
 //! `exp` (per gain), both from `libm`.
 
+use super::df1::Df1Coefs;
 use super::svf::SvfCoefs;
 use std::f64::consts::PI;
+
+/// One designed second-order section: the SVF section `SvfCoefs::new(g, k, m0, m1, m2)` and the
+/// direct form I biquad of the same transfer function (`Df1Coefs::bilinear` of the same values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Section {
+    /// The SVF form.
+    pub svf: SvfCoefs,
+    /// The direct form I form.
+    pub df1: Df1Coefs,
+}
+
+impl Section {
+    /// The section for prewarped gain `g`, damping `k` and output mix `m` of (input,
+    /// band-pass, low-pass) of the SVF.
+    #[inline]
+    pub fn new(g: f64, k: f64, m0: f64, m1: f64, m2: f64) -> Self {
+        Section {
+            svf: SvfCoefs::new(g, k, m0, m1, m2),
+            df1: Df1Coefs::bilinear(g, k, m0, m1, m2),
+        }
+    }
+}
 
 /// Highest frequency a filter is tuned to, as a fraction of the sample rate (the prewarp `tan`
 /// grows without bound towards 0.5).
@@ -58,57 +83,57 @@ pub fn butterworth_qs(order: usize) -> Vec<f64> {
 
 /// 2nd-order low-pass at `t = tan(π·fc/fs)`.
 #[inline]
-pub fn low_pass(t: f64, q: f64) -> SvfCoefs {
-    SvfCoefs::new(t, 1.0 / q, 0.0, 0.0, 1.0)
+pub fn low_pass(t: f64, q: f64) -> Section {
+    Section::new(t, 1.0 / q, 0.0, 0.0, 1.0)
 }
 
 /// 2nd-order high-pass.
 #[inline]
-pub fn high_pass(t: f64, q: f64) -> SvfCoefs {
+pub fn high_pass(t: f64, q: f64) -> Section {
     let k = 1.0 / q;
-    SvfCoefs::new(t, k, 1.0, -k, -1.0)
+    Section::new(t, k, 1.0, -k, -1.0)
 }
 
 /// Band-pass with 0 dB at the centre.
 #[inline]
-pub fn band_pass(t: f64, q: f64) -> SvfCoefs {
+pub fn band_pass(t: f64, q: f64) -> Section {
     let k = 1.0 / q;
-    SvfCoefs::new(t, k, 0.0, k, 0.0)
+    Section::new(t, k, 0.0, k, 0.0)
 }
 
 /// Notch (band-reject).
 #[inline]
-pub fn notch(t: f64, q: f64) -> SvfCoefs {
+pub fn notch(t: f64, q: f64) -> Section {
     let k = 1.0 / q;
-    SvfCoefs::new(t, k, 1.0, -k, 0.0)
+    Section::new(t, k, 1.0, -k, 0.0)
 }
 
 /// Bell (peaking) filter with `a = 10^(gain_db/40)` ([`shelf_a`]).
 #[inline]
-pub fn bell(t: f64, a: f64, q: f64) -> SvfCoefs {
+pub fn bell(t: f64, a: f64, q: f64) -> Section {
     let k = 1.0 / (q * a);
-    SvfCoefs::new(t, k, 1.0, k * (a * a - 1.0), 0.0)
+    Section::new(t, k, 1.0, k * (a * a - 1.0), 0.0)
 }
 
 /// Low shelf: gain `a²` below `fc`, unity above.
 #[inline]
-pub fn low_shelf(t: f64, a: f64, q: f64) -> SvfCoefs {
+pub fn low_shelf(t: f64, a: f64, q: f64) -> Section {
     let k = 1.0 / q;
-    SvfCoefs::new(t / a.sqrt(), k, 1.0, k * (a - 1.0), a * a - 1.0)
+    Section::new(t / a.sqrt(), k, 1.0, k * (a - 1.0), a * a - 1.0)
 }
 
 /// High shelf: unity below `fc`, gain `a²` above.
 #[inline]
-pub fn high_shelf(t: f64, a: f64, q: f64) -> SvfCoefs {
+pub fn high_shelf(t: f64, a: f64, q: f64) -> Section {
     let k = 1.0 / q;
-    SvfCoefs::new(t * a.sqrt(), k, a * a, k * (1.0 - a) * a, 1.0 - a * a)
+    Section::new(t * a.sqrt(), k, a * a, k * (1.0 - a) * a, 1.0 - a * a)
 }
 
 /// First-order tilt: `1/a` far below `fc`, `a` far above, unity at `fc`.
 #[inline]
-pub fn tilt(t: f64, a: f64) -> SvfCoefs {
+pub fn tilt(t: f64, a: f64) -> Section {
     let ia = 1.0 / a;
-    SvfCoefs::new(t, a + ia, a, 1.0 - a * a, ia - a)
+    Section::new(t, a + ia, a, 1.0 - a * a, ia - a)
 }
 
 #[cfg(test)]
@@ -135,7 +160,7 @@ mod tests {
             high_shelf(t, 1.0, 0.7),
             tilt(t, 1.0),
         ] {
-            assert_eq!((c.c1, c.c2, c.d), (0.0, 0.0, 1.0));
+            assert_eq!((c.svf.c1, c.svf.c2, c.svf.d), (0.0, 0.0, 1.0));
         }
     }
 }

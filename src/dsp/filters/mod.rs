@@ -1,4 +1,5 @@
-//! Filter pieces shared by the processors: the trapezoidal SVF ([`svf`]), the design functions
+//! Filter pieces shared by the processors: the trapezoidal SVF ([`svf`]), the direct form I
+//! biquads the EQ runs while its coefficients hold still ([`df1`]), the design functions
 //! of every response the EQ offers ([`design`]), and the denormal policy ([`flush`],
 //! [`FlushClock`]).
 //!
@@ -12,8 +13,10 @@
 //! into the runs between those positions.
 
 pub mod design;
+pub mod df1;
 pub mod svf;
 
+pub use df1::{Df1Coefs, Df1State};
 pub use svf::{SvfCoefs, SvfState};
 
 /// States smaller than this in magnitude are set to zero (about −400 dBFS: far below anything
