@@ -265,7 +265,6 @@ impl Resample {
         })
     }
 
-    /// The converter, and what gathers its output into blocks for `streams`.
     /// Makes the converter precise enough for the deliverable planned as `plan` too (before
     /// the first block: a converter built again starts empty).
     fn serve(&mut self, plan: &Plan) -> Result<(), RenderError> {
@@ -277,6 +276,7 @@ impl Resample {
         Ok(())
     }
 
+    /// The converter, and what gathers its output into blocks for `streams`.
     fn parts<'a>(&'a mut self, streams: &'a mut [Stream]) -> (&'a mut Converter, Gather<'a>) {
         let Resample {
             src,
