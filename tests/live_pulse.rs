@@ -31,7 +31,9 @@ use stemgraph::render::in_memory::render_in_memory;
 use stemgraph::script::load_recipe;
 
 const FS: usize = 48_000;
-const SONG_S: usize = 8;
+/// Long enough that a plugin's first compile, which waits for the installed plugins'
+/// descriptions (seconds, longer on a loaded machine), swaps before the song ends.
+const SONG_S: usize = 12;
 
 fn have(tool: &str) -> bool {
     Command::new("sh")
@@ -581,8 +583,9 @@ fn pulse_plugin_reloads_glide_and_crossfade_at_the_logged_sample() {
         assert_ne!(before, after);
         let song = song();
         // Later than the others: `play` loads the installed plugins' descriptions (seconds) in
-        // the background at its start, and a first plugin compiles once they are there.
-        let r = reload_end_to_end(&pulse, song.path(), (&before, &after), "7.5", 4500);
+        // the background at its start, and a first plugin compiles once they are there (4.6 s
+        // after the rewrite seen on a loaded machine): played to 11.5 s of the 12 s song.
+        let r = reload_end_to_end(&pulse, song.path(), (&before, &after), "11.5", 4500);
         // The whole mix 6 dB down after the swap (least squares against the old render).
         let (mut num, mut den) = (0.0f64, 0.0f64);
         for k in r.p + r.xfade..r.end {
