@@ -280,8 +280,9 @@ fn recording(raw: &Path) -> Vec<f32> {
 }
 
 /// Dropouts in what was played (between the first and the last sound): runs of at least 16
-/// zero samples (the song has none), one dropout for runs less than 20 ms of sound apart (the
-/// stutter of a device restarting is heard as one dropout). Start and length of each.
+/// zero samples (the song has none), one dropout for runs less than the player's
+/// `DROPOUT_MERGE` (50 ms) of sound apart (the stutter of a device restarting is heard as one
+/// dropout). Start and length of each.
 fn dropouts(rec: &[f32]) -> Vec<(usize, usize)> {
     let (Some(first), Some(last)) = (
         rec.iter().position(|&x| x != 0.0),
@@ -289,6 +290,7 @@ fn dropouts(rec: &[f32]) -> Vec<(usize, usize)> {
     ) else {
         return Vec::new();
     };
+    let merge = (stemgraph::live::xruns::DROPOUT_MERGE.as_secs_f64() * FS as f64) as usize;
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut i = first;
     while i <= last {
@@ -299,7 +301,7 @@ fn dropouts(rec: &[f32]) -> Vec<(usize, usize)> {
         let j = (i..=last).find(|&j| rec[j] != 0.0).unwrap_or(last + 1);
         if j - i >= 16 {
             match runs.last_mut() {
-                Some((s, n)) if i - (*s + *n) < FS / 50 => *n = j - *s,
+                Some((s, n)) if i - (*s + *n) < merge => *n = j - *s,
                 _ => runs.push((i, j - i)),
             }
         }

@@ -17,7 +17,10 @@
 //! A device xrun and a late callback are usually the same dropout seen twice: [`CallbackWatch`]
 //! counts one underrun per callback that has either. And a device that ran dry starts again only
 //! once it holds its start threshold (two periods) again: a callback that misses while the device
-//! is still refilling prolongs the same dropout rather than starting a new one.
+//! is still refilling prolongs the same dropout rather than starting a new one. Nor does one that
+//! misses within [`DROPOUT_MERGE`] of sound after that: a stalled machine or a sound server that
+//! stumbles back (its ALSA plugin failing a few calls after a stop) leaves silences a few
+//! milliseconds apart, which a listener hears as one stutter.
 //! [`UnderrunCounts`] reads the totals for the status line and the swap log.
 //!
 //! # Realtime safety
@@ -33,6 +36,10 @@ use std::time::{Duration, Instant};
 /// How much later than the device's reckoning a callback may come before it counts as missed:
 /// the clock reads and the device's latency report are not exact.
 pub const DEADLINE_TOLERANCE: Duration = Duration::from_micros(1500);
+
+/// How much sound must play after a dropout before the next miss counts as a new dropout:
+/// silences closer than this are heard as one.
+pub const DROPOUT_MERGE: Duration = Duration::from_millis(50);
 
 /// The missed-deadline check: did the device run dry between two callbacks?
 #[derive(Debug, Clone)]
@@ -90,8 +97,11 @@ pub fn count_device_error(status: &SharedStatus, xrun: bool) -> bool {
 #[derive(Debug, Clone)]
 pub struct CallbackWatch {
     deadline: DeadlineWatch,
-    /// Frames still to write after a dropout before the device plays again.
+    /// Frames still to write after a dropout before a miss counts as a new dropout: the
+    /// device's start threshold, then [`DROPOUT_MERGE`] of sound.
     refilling: usize,
+    /// [`DROPOUT_MERGE`] in frames.
+    merge_frames: usize,
 }
 
 impl CallbackWatch {
@@ -100,6 +110,7 @@ impl CallbackWatch {
         Self {
             deadline: DeadlineWatch::new(rate, DEADLINE_TOLERANCE),
             refilling: 0,
+            merge_frames: (DROPOUT_MERGE.as_secs_f64() * rate).ceil() as usize,
         }
     }
 
@@ -130,8 +141,9 @@ impl CallbackWatch {
             status.underruns.fetch_add(1, Ordering::Relaxed);
         }
         if xrun || late.is_some() {
-            // The device starts again once it holds two periods (cpal's start threshold).
-            self.refilling = 2 * frames;
+            // The device starts again once it holds two periods (cpal's start threshold), and
+            // a miss within DROPOUT_MERGE of sound after that is heard as the same stutter.
+            self.refilling = 2 * frames + self.merge_frames;
         }
         self.refilling = self.refilling.saturating_sub(frames);
     }
@@ -244,8 +256,8 @@ mod tests {
             (1, 1, 1),
             "{c}"
         );
-        // Playing again (two periods written)...
-        for _ in 0..2 {
+        // Playing again (two periods to refill, then DROPOUT_MERGE of sound)...
+        for _ in 0..12 {
             t += ms(5.0);
             cb.begin(&status, t, ms(5.0), 256, true);
         }
@@ -259,7 +271,7 @@ mod tests {
         assert_eq!(c.to_string(), "2 (device 2, late 1, stems 0)");
         // A miss while the device refills after a dropout is the same dropout; once it has
         // played again, the next miss is a new one.
-        for _ in 0..2 {
+        for _ in 0..12 {
             t += ms(5.0);
             cb.begin(&status, t, ms(5.0), 256, true);
         }
@@ -269,8 +281,19 @@ mod tests {
         cb.begin(&status, t, ms(0.0), 256, true); // dry again before two periods went in
         let c = UnderrunCounts::read(&status);
         assert_eq!((c.total, c.late_callbacks), (3, 3), "{c}");
-        for _ in 0..4 {
-            cb.begin(&status, t, ms(5.0), 256, true); // refilled, on time
+        // Refilled, then 6 periods (32 ms) of sound: a miss now is heard with the last one.
+        for _ in 0..8 {
+            t += ms(5.33);
+            cb.begin(&status, t, ms(5.0), 256, true);
+        }
+        t += ms(30.0);
+        cb.begin(&status, t, ms(0.0), 256, true);
+        let c = UnderrunCounts::read(&status);
+        assert_eq!((c.total, c.late_callbacks), (3, 4), "{c}");
+        // Refilled and 64 ms of sound: the next miss is a new dropout.
+        for _ in 0..14 {
+            t += ms(5.33);
+            cb.begin(&status, t, ms(5.0), 256, true);
         }
         t += ms(100.0);
         cb.begin(&status, t, ms(0.0), 256, true);
