@@ -161,6 +161,8 @@ pub fn log2<V: F32Lanes>(x: V) -> V {
     // x in [√½ − 1, √2 − 1), exact (Sterbenz); log2(1 + x) = x·P(x), P fitted for the least
     // relative error on that interval (2.6e−8).
     let x = m.sub(V::splat(1.0));
+    // Fitted coefficients: the first is close to log2(e) but is the fit's, not the constant.
+    #[allow(clippy::approx_constant)]
     const P: [f32; 9] = [
         1.442_695_0,
         -0.721_347_33,
@@ -183,6 +185,7 @@ pub fn exp2<V: F32Lanes>(y: V) -> V {
     let t = y.add(V::splat(MAGIC));
     let f = y.sub(t.sub(V::splat(MAGIC)));
     // 2^f = 1 + f·Q(f), Q fitted for the least relative error of 2^f on [−½, ½] (1.1e−8).
+    #[allow(clippy::approx_constant)]
     const Q: [f32; 6] = [
         0.693_147_2,
         0.240_226_49,
