@@ -1,7 +1,8 @@
 # stemgraph: the two commands of the quick start, and a few helpers.
 #   make demo   writes the built-in demo song and renders the demo recipe on it
 #   make test   runs the whole test suite (the sound-server playback test last, alone), then
-#               builds and tests the headless library (cargo --no-default-features)
+#               builds and tests the headless library (cargo --no-default-features): its unit
+#               and doc tests and the tests of what the features change
 # Both first install the system packages they need when missing (see .ci/install-deps).
 
 CARGO ?= cargo
@@ -22,16 +23,25 @@ demo: build
 
 # The playback test through a PulseAudio null sink plays in real time: it runs alone, after the
 # others (it is #[ignore]d in the plain run), and whatever they did. Then the headless build
-# (`--no-default-features`: no live playback, plots, demo or lossy encoders) is built and tested,
-# and its dependency tree is checked for ALSA and lilv (it must build without their headers), for
-# clack (no plugin hosting without the `plugins` feature) and for libopus and LAME (no lossy
-# encoders without the `lossy` feature).
+# (`--no-default-features`: no live playback, plots, demo or lossy encoders) is built and tested:
+# its library (unit tests and doc tests) and the tests of what the features change: the command
+# line (`features`) and the render, check, analyze and report paths that plots, lossy encoders
+# and the demo gate. (The DSP, engine and real-material tests do not depend on the features: they
+# ran in the full suite.) Its dependency tree is checked for ALSA and lilv (it must build without
+# their headers), for clack (no plugin hosting without the `plugins` feature) and for libopus and
+# LAME (no lossy encoders without the `lossy` feature). Each phase says how long it took.
+HEADLESS_TESTS = --test features --test render --test report --test check --test analyze \
+	--test embed --test recipe_errors --test decode --test flac --test metadata
+
 test: test-deps
-	@status=0; \
-	$(CARGO) test --all-targets --no-fail-fast || status=1; \
-	$(CARGO) test --test live_pulse -- --ignored --test-threads=1 || status=1; \
+	@status=0; t=$$(date +%s); \
+	phase() { echo "make test: $$1 took $$(( $$(date +%s) - t )) s"; t=$$(date +%s); }; \
+	$(CARGO) test --all-targets --no-fail-fast || status=1; phase "the suite"; \
+	$(CARGO) test --test live_pulse -- --ignored --test-threads=1 || status=1; phase "live_pulse"; \
 	$(CARGO) build --no-default-features || status=1; \
-	$(CARGO) test --no-default-features --no-fail-fast || status=1; \
+	$(CARGO) test --no-default-features --no-fail-fast --lib $(HEADLESS_TESTS) || status=1; \
+	$(CARGO) test --no-default-features --doc || status=1; \
+	phase "the headless build and tests"; \
 	if $(CARGO) tree --no-default-features --edges normal,build --prefix none | grep -i alsa; then \
 		echo "error: the --no-default-features build depends on ALSA" >&2; status=1; \
 	fi; \
