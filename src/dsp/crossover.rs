@@ -29,7 +29,7 @@ use std::f64::consts::PI;
 pub type Pair = [f64; 2];
 
 /// State below this magnitude is flushed to zero (denormal protection).
-const FLUSH: f64 = 1e-30;
+pub(crate) const FLUSH: f64 = 1e-30;
 
 /// The state of one SVF section for a pair of channels.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

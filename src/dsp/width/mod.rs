@@ -110,30 +110,39 @@ impl MonoMaker {
         (x[0], y[0])
     }
 
-    /// [`MonoMaker::process`] and the width over a stretch with fixed coefficients, `w(i)` the
-    /// width factor of frame `i`.
+    /// [`MonoMaker::process`] and the width over a block with fixed coefficients, `w(i)` the
+    /// width factor of frame `i`, every section's state flushed (as [`MonoMaker::flush`]) after
+    /// frames `first_flush`, `first_flush + CHUNK`, … (the chunk boundaries).
     ///
     /// The four sections run as a pipeline, each a frame behind the one before it: step `t`
     /// feeds frame `t` to the first section, `t − 1` to the second, `t − 2` and `t − 3` to the
     /// last two. The sections of one step do not wait on each other, so the CPU overlaps their
     /// recursions instead of running one frame's four in a chain. Every section still sees its
-    /// inputs in order through the same operations: the same bits as frame by frame. The state
-    /// lives in locals for the loop (kept in memory, every sample's recursion waited on store
+    /// inputs in order through the same operations, and is flushed right after the frame the
+    /// frame-by-frame path flushes after: the same bits as frame by frame. The state lives in
+    /// locals for the loop (kept in memory, every sample's recursion waited on store
     /// forwarding).
     #[inline(always)]
-    fn run(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64) {
+    fn run(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64, first_flush: usize) {
         #[cfg(target_arch = "x86_64")]
         if crate::dsp::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { pipeline::run(self, l, r, w) };
+            return unsafe { pipeline::run(self, l, r, w, first_flush) };
         }
-        self.run_portable(l, r, w)
+        self.run_portable(l, r, w, first_flush)
     }
 
     /// [`MonoMaker::run`] without AVX2.
     #[inline(always)]
-    fn run_portable(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64) {
+    fn run_portable(
+        &mut self,
+        l: &mut [f64],
+        r: &mut [f64],
+        w: impl Fn(usize) -> f64,
+        first_flush: usize,
+    ) {
         let n = l.len().min(r.len());
+        let due = |i: usize| i % CHUNK == first_flush % CHUNK;
         let mut m = self.clone();
         // What each section handed the next at the previous step, and the mids in flight.
         let (mut to_second, mut to_third, mut to_fourth) = ([0.0; 2], 0.0, [0.0; 2]);
@@ -143,15 +152,24 @@ impl MonoMaker {
             if t >= 3 {
                 let i = t - 3;
                 let side = m.second_stage(1, to_fourth)[0];
+                if due(i) {
+                    m.second[1].flush();
+                }
                 let (mid, wi) = (mids[i % 4], w(i));
                 l[i] = mid + wi * side;
                 r[i] = mid - wi * side;
             }
             if t >= 2 && t - 2 < n {
                 to_fourth = m.second_stage(0, [to_third, 0.0]);
+                if due(t - 2) {
+                    m.second[0].flush();
+                }
             }
             if t >= 1 && t - 1 < n {
                 let x = m.first_stage(1, to_second);
+                if due(t - 1) {
+                    m.first[1].flush();
+                }
                 mids[(t - 1) % 4] = x[0];
                 to_third = x[1];
             }
@@ -159,6 +177,9 @@ impl MonoMaker {
                 let mid = 0.5 * (l[t] + r[t]);
                 let side = 0.5 * (l[t] - r[t]);
                 to_second = m.first_stage(0, [mid, side]);
+                if due(t) {
+                    m.first[0].flush();
+                }
             }
         }
         *self = m;
@@ -268,22 +289,30 @@ impl Processor for Width {
         let g = self.corr_pole;
         let (left, right) = audio.stereo_mut();
         let frames = left.len();
+        // With fixed coefficients the mono maker runs over the whole block at once, each of
+        // its sections flushed at the chunk boundaries as it passes them.
+        let whole_block = match (&mut self.mono, mono_freq) {
+            (Some(mm), Some(freq)) if freq.is_constant() => {
+                mm.coefs = self
+                    .mono_coefs
+                    .get(freq.first(), |f| lr_sections::<2>(f, fs));
+                let first_flush = CHUNK - 1 - (self.position % CHUNK as u64) as usize;
+                if width.is_constant() {
+                    let w = width.first() / 100.0;
+                    mm.run(left, right, |_| w, first_flush);
+                } else {
+                    mm.run(left, right, |i| width.at(i) / 100.0, first_flush);
+                }
+                true
+            }
+            _ => false,
+        };
         let mut k = 0;
         while k < frames {
             let n = (CHUNK - (self.position % CHUNK as u64) as usize).min(frames - k);
             let (l, r) = (&mut left[k..k + n], &mut right[k..k + n]);
             match (&mut self.mono, mono_freq) {
-                (Some(mm), Some(freq)) if freq.is_constant() => {
-                    mm.coefs = self
-                        .mono_coefs
-                        .get(freq.first(), |f| lr_sections::<2>(f, fs));
-                    if width.is_constant() {
-                        let w = width.first() / 100.0;
-                        mm.run(l, r, |_| w);
-                    } else {
-                        mm.run(l, r, |i| width.at(k + i) / 100.0);
-                    }
-                }
+                _ if whole_block => {}
                 (Some(mm), Some(freq)) => {
                     for i in 0..n {
                         mm.coefs = self
@@ -331,7 +360,7 @@ impl Processor for Width {
                         *avg = 0.0;
                     }
                 }
-                if let Some(m) = &mut self.mono {
+                if let (Some(m), false) = (&mut self.mono, whole_block) {
                     m.flush();
                 }
             }
@@ -353,12 +382,13 @@ impl Processor for Width {
 mod tests {
     use super::*;
 
-    /// Runs `path` and the frame-by-frame path side by side over stretches of every length
-    /// (shorter than the pipeline, across the AVX2 kernel's 64-frame stretches), with the
-    /// crossover moved and the state flushed between some of them, on noise and on tiny values
-    /// near the flush threshold: the same samples and the same state after every call.
+    /// Runs `path` and the frame-by-frame path side by side over blocks of every length
+    /// (shorter than the pipeline, across several chunks), with the chunk boundaries' flushes
+    /// at every phase, the crossover moved and the state flushed between some of them, on
+    /// noise and on tiny values decaying through the flush threshold: the same samples and the
+    /// same state after every call.
     fn same_as_frame_by_frame(
-        path: impl Fn(&mut MonoMaker, &mut [f64], &mut [f64], &dyn Fn(usize) -> f64),
+        path: impl Fn(&mut MonoMaker, &mut [f64], &mut [f64], &dyn Fn(usize) -> f64, usize),
     ) {
         let mut seed = 0x853c_49e6_748f_ea9bu64;
         let mut noise = move || {
@@ -371,20 +401,35 @@ mod tests {
         piped.coefs = lr_sections::<2>(150.0, 44_100.0);
         let mut framed = piped.clone();
         let lens = [
-            0, 1, 2, 3, 4, 5, 6, 7, 17, 64, 0, 3, 65, 128, 130, 1000, 63, 200,
+            0, 1, 2, 3, 4, 5, 6, 7, 17, 64, 0, 3, 65, 128, 1000, 130, 63, 200, 300, 2000,
         ];
         for (call, len) in lens.into_iter().enumerate() {
-            let scale = if call % 5 == 4 { 1e-29 } else { 1.0 };
-            let l: Vec<f64> = (0..len).map(|_| scale * noise()).collect();
-            let r: Vec<f64> = (0..len).map(|_| 0.3 * scale * noise()).collect();
+            // Every fifth call: from a cleared state, tiny noise, then silence its state decays
+            // in, through the flush threshold.
+            let tiny = call % 5 == 4;
+            if tiny {
+                piped.reset();
+                framed.reset();
+            }
+            let scale = |i: usize| match (tiny, i < len / 4) {
+                (false, _) => 1.0,
+                (true, true) => 1e-29,
+                (true, false) => 0.0,
+            };
+            let l: Vec<f64> = (0..len).map(|i| scale(i) * noise()).collect();
+            let r: Vec<f64> = (0..len).map(|i| 0.3 * scale(i) * noise()).collect();
             let w = |i: usize| 0.9 + 0.001 * i as f64;
+            let first_flush = (call * 23) % CHUNK;
             let (mut pl, mut pr) = (l.clone(), r.clone());
-            path(&mut piped, &mut pl, &mut pr, &w);
+            path(&mut piped, &mut pl, &mut pr, &w, first_flush);
             let (mut fl, mut fr) = (l.clone(), r.clone());
             for i in 0..len {
                 let (mid, side) = framed.process(0.5 * (l[i] + r[i]), 0.5 * (l[i] - r[i]));
                 fl[i] = mid + w(i) * side;
                 fr[i] = mid - w(i) * side;
+                if i % CHUNK == first_flush {
+                    framed.flush();
+                }
             }
             assert_eq!((&pl, &pr), (&fl, &fr), "call {call}: {len} frames");
             assert_eq!(
@@ -406,7 +451,7 @@ mod tests {
 
     #[test]
     fn the_pipeline_is_the_frame_by_frame_path() {
-        same_as_frame_by_frame(|m, l, r, w| m.run_portable(l, r, w));
+        same_as_frame_by_frame(|m, l, r, w, first| m.run_portable(l, r, w, first));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -417,6 +462,6 @@ mod tests {
             return;
         }
         // SAFETY: the CPU has AVX2 (checked above).
-        same_as_frame_by_frame(|m, l, r, w| unsafe { pipeline::run(m, l, r, w) });
+        same_as_frame_by_frame(|m, l, r, w, first| unsafe { pipeline::run(m, l, r, w, first) });
     }
 }

@@ -12,19 +12,24 @@
 //! `second_stage` on its own frames in order: the same bits as the frame-by-frame path
 //! (`tests` in `super`).
 //!
-//! The pipeline fills and drains within each stretch (at most [`STRETCH`] frames), with the
-//! lanes that have no frame at a step left as they are (masked), so the states at the end of a
-//! stretch are those of the frame-by-frame path.
+//! The pipeline runs over the whole block handed to it: it fills at the block's start and
+//! drains at its end, with the lanes that have no frame at a step left as they are (masked).
+//! The chunk boundaries the frame-by-frame path flushes its state at (after every frame
+//! `first_flush + k·CHUNK`) fall at a different step for each section: each section's lanes
+//! are flushed right after it has taken that frame, so every state is that of the frame-by-frame
+//! path at every frame. (It used to fill and drain within every 64-frame chunk, so that a
+//! flush of all four sections could come between two chunks: 12 of every 70 steps masked.)
+//! The mid of frame `i`, ready `D` steps before its side, waits in `l[i]`, whose input was
+//! read when frame `i` entered.
 
 use super::MonoMaker;
+use crate::dsp::crossover::FLUSH;
+use crate::dsp::dynamics::core::CHUNK;
 use std::arch::x86_64::*;
 
 /// Steps between a section and the next: the recursion through a section's output (about
 /// 24 cycles) spread over `D` steps stays under the throughput of a step.
 const D: usize = 2;
-
-/// Most frames per stretch (the width runs chunks of 64).
-const STRETCH: usize = 64;
 
 /// One register's section coefficients, lane by lane.
 struct Lanes<V> {
@@ -39,7 +44,8 @@ struct Lanes<V> {
     hp: V,
 }
 
-/// [`MonoMaker::run`] on AVX2: the width closure `w` gives frame `i`'s factor.
+/// [`MonoMaker::run`] on AVX2: the width closure `w` gives frame `i`'s factor; each section's
+/// state is flushed after frames `first_flush`, `first_flush + CHUNK`, ….
 ///
 /// # Safety
 /// The CPU must have AVX2.
@@ -49,31 +55,10 @@ pub(super) unsafe fn run(
     l: &mut [f64],
     r: &mut [f64],
     w: impl Fn(usize) -> f64,
+    first_flush: usize,
 ) {
     let n = l.len().min(r.len());
-    let mut start = 0;
-    while start < n {
-        let len = (n - start).min(STRETCH);
-        stretch(
-            m,
-            &mut l[start..start + len],
-            &mut r[start..start + len],
-            |i| w(start + i),
-        );
-        start += len;
-    }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-fn stretch(m: &mut MonoMaker, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64) {
-    let n = l.len();
-    // Mid and side of every frame, interleaved: one load per step.
-    let mut ms = [0.0f64; 2 * STRETCH];
-    for t in 0..n {
-        ms[2 * t] = 0.5 * (l[t] + r[t]);
-        ms[2 * t + 1] = 0.5 * (l[t] - r[t]);
-    }
+    let (l, r) = (&mut l[..n], &mut r[..n]);
     let [c0, c1] = m.coefs;
     let all = f64::from_bits(u64::MAX);
     let f = Lanes {
@@ -101,18 +86,17 @@ fn stretch(m: &mut MonoMaker, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) ->
         _mm256_set_pd(f1.1[1], f1.1[0], f0.1[1], f0.1[0]),
     ];
     let mut ss = [_mm_set_pd(s1.0[0], s0.0[0]), _mm_set_pd(s1.1[0], s0.1[0])];
-    // Mid (after the all-pass) and side (after the high-pass) of every frame.
-    let mut mid = [0.0f64; STRETCH];
-    let mut side = [0.0f64; STRETCH];
     // The outputs of the last D steps, newest first.
     let mut out_f = [_mm256_setzero_pd(); D];
     let mut out_s = [_mm_setzero_pd(); D];
-    let steps = n + 3 * D;
-    for t in 0..steps {
-        let steady = t >= 3 * D && t < n;
+    // (t − first_flush) mod CHUNK: section `k` flushes at step t when this is k·D (and the
+    // frame it took, t − k·D, is one of the block's).
+    let mut phase = (CHUNK - first_flush % CHUNK) % CHUNK;
+    let live = |t: usize, lo: usize| t >= lo && t < n + lo;
+    for t in 0..n + 3 * D {
         let input = if t < n {
-            // SAFETY: 2t + 1 < 2n ≤ 2·STRETCH.
-            unsafe { _mm_loadu_pd(ms.as_ptr().add(2 * t)) }
+            let (a, b) = (l[t], r[t]);
+            _mm_set_pd(0.5 * (a - b), 0.5 * (a + b))
         } else {
             _mm_setzero_pd()
         };
@@ -122,28 +106,50 @@ fn stretch(m: &mut MonoMaker, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) ->
         let v0s = _mm_shuffle_pd::<0b01>(_mm256_extractf128_pd::<1>(old_f), old_s);
         let (nf, yf) = tick256(&f, fs, v0f);
         let (ns, ys) = tick128(&s, ss, v0s);
-        if steady {
+        if t >= 3 * D && t < n {
             fs = nf;
             ss = ns;
         } else {
             // Lanes with a frame at this step advance; the others keep their state.
-            let live = |lo: usize| t >= lo && t < n + lo;
-            let mf = mask256(live(0), live(D));
-            let ms_ = mask128(live(2 * D), live(3 * D));
+            let mf = mask256(live(t, 0), live(t, D));
+            let ms = mask128(live(t, 2 * D), live(t, 3 * D));
             fs = [
                 _mm256_blendv_pd(fs[0], nf[0], mf),
                 _mm256_blendv_pd(fs[1], nf[1], mf),
             ];
             ss = [
-                _mm_blendv_pd(ss[0], ns[0], ms_),
-                _mm_blendv_pd(ss[1], ns[1], ms_),
+                _mm_blendv_pd(ss[0], ns[0], ms),
+                _mm_blendv_pd(ss[1], ns[1], ms),
             ];
         }
-        if t >= D && t < n + D {
-            mid[t - D] = _mm_cvtsd_f64(_mm256_extractf128_pd::<1>(yf));
+        if phase <= 3 * D && phase % D == 0 {
+            let k = phase / D;
+            if live(t, k * D) {
+                match k {
+                    0 | 1 => {
+                        let lanes = mask256(k == 0, k == 1);
+                        fs = [flush256(fs[0], lanes), flush256(fs[1], lanes)];
+                    }
+                    _ => {
+                        let lanes = mask128(k == 2, k == 3);
+                        ss = [flush128(ss[0], lanes), flush128(ss[1], lanes)];
+                    }
+                }
+            }
+        }
+        phase += 1;
+        if phase == CHUNK {
+            phase = 0;
+        }
+        if live(t, D) {
+            l[t - D] = _mm_cvtsd_f64(_mm256_extractf128_pd::<1>(yf));
         }
         if t >= 3 * D {
-            side[t - 3 * D] = _mm_cvtsd_f64(_mm_unpackhi_pd(ys, ys));
+            let i = t - 3 * D;
+            let side = _mm_cvtsd_f64(_mm_unpackhi_pd(ys, ys));
+            let (mid, wi) = (l[i], w(i));
+            l[i] = mid + wi * side;
+            r[i] = mid - wi * side;
         }
         for j in (1..D).rev() {
             out_f[j] = out_f[j - 1];
@@ -151,11 +157,6 @@ fn stretch(m: &mut MonoMaker, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) ->
         }
         out_f[0] = yf;
         out_s[0] = ys;
-    }
-    for i in 0..n {
-        let wi = w(i);
-        l[i] = mid[i] + wi * side[i];
-        r[i] = mid[i] - wi * side[i];
     }
     let mut a = [[0.0f64; 4]; 2];
     let mut b = [[0.0f64; 2]; 2];
@@ -169,10 +170,30 @@ fn stretch(m: &mut MonoMaker, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) ->
     m.first[0].set_states([a[0][0], a[0][1]], [a[1][0], a[1][1]]);
     m.first[1].set_states([a[0][2], a[0][3]], [a[1][2], a[1][3]]);
     for (k, sec) in m.second.iter_mut().enumerate() {
-        // Lane 1 of the second pass carries zeros in the frame-by-frame path: its state stays.
+        // Lane 1 of the second pass carries zeros in the frame-by-frame path (its state stays
+        // zero, which a flush keeps): it is left as it is.
         let (ic1, ic2) = sec.states();
         sec.set_states([b[0][k], ic1[1]], [b[1][k], ic2[1]]);
     }
+}
+
+/// `SvfState::flush` on the lanes of `v` set in `lanes`: magnitudes under [`FLUSH`] become
+/// zero.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn flush256(v: __m256d, lanes: __m256d) -> __m256d {
+    let magnitude = _mm256_and_pd(v, _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX)));
+    let tiny = _mm256_cmp_pd::<_CMP_LT_OQ>(magnitude, _mm256_set1_pd(FLUSH));
+    _mm256_andnot_pd(_mm256_and_pd(tiny, lanes), v)
+}
+
+/// [`flush256`] on two lanes.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn flush128(v: __m128d, lanes: __m128d) -> __m128d {
+    let magnitude = _mm_and_pd(v, _mm_castsi128_pd(_mm_set1_epi64x(i64::MAX)));
+    let tiny = _mm_cmp_pd::<_CMP_LT_OQ>(magnitude, _mm_set1_pd(FLUSH));
+    _mm_andnot_pd(_mm_and_pd(tiny, lanes), v)
 }
 
 /// Lanes 0–1 on when `lo`, lanes 2–3 when `hi`.
