@@ -100,12 +100,28 @@ impl AtomicFile {
         &self.tmp
     }
 
-    /// Renames the finished temporary file over the destination.
+    /// Puts the finished temporary file in the destination's place, in one step: the
+    /// destination holds the last render's file or this one, never neither nor a part.
+    ///
+    /// Over an existing regular file the two are exchanged ([`exchange`]) and the old one,
+    /// now under the temporary name, removed; otherwise the temporary file is renamed. A rename
+    /// over an existing file makes ext4 (`auto_da_alloc`) allocate and start writing the new
+    /// file's blocks within the rename, a wait of 0.07–0.09 s per file on workload M's two; an
+    /// exchange does not, and the file is written back as a new file is (the same guarantee
+    /// as when the destination did not exist: without `fsync`, none across a power loss).
     pub fn commit(mut self) -> Result<PathBuf, OutputError> {
-        fs::rename(&self.tmp, &self.dest).map_err(|source| OutputError::Io {
+        let io_err = |source| OutputError::Io {
             path: self.dest.clone(),
             source,
-        })?;
+        };
+        let replaces_file = fs::symlink_metadata(&self.dest).is_ok_and(|m| m.file_type().is_file());
+        if replaces_file && exchange(&self.tmp, &self.dest).is_ok() {
+            // The old file, under the temporary name: a failure to remove it leaves it for the
+            // next run's tidying (crate::io::temp).
+            let _ = fs::remove_file(&self.tmp);
+        } else {
+            fs::rename(&self.tmp, &self.dest).map_err(io_err)?;
+        }
         self.committed = true;
         if let Some(dir) = self.tmp.parent().and_then(Path::parent) {
             crate::io::temp::tidy(dir);
@@ -125,6 +141,41 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Exchanges the directory entries `a` and `b` atomically (`renameat2` with `RENAME_EXCHANGE`;
+/// Linux 3.15, on ext4, XFS, Btrfs, tmpfs…); an error where the system or the file system cannot
+/// (the caller then renames).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: two NUL-terminated paths that outlive the call, relative to the current folder.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere there is no exchange: the caller renames.
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// Creates `tmp` in its temporaries folder. Another render of this process (an album's songs
 /// share output folders) may remove the folder while it is empty ([`crate::io::temp::tidy`])
 /// between `path_in` making it and this call: make it again and retry. Once the file exists the
@@ -141,5 +192,61 @@ fn create_in_temp_dir(tmp: &Path) -> std::io::Result<File> {
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Writes `bytes` to `dest` through an [`AtomicFile`] and commits it.
+    fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<PathBuf, OutputError> {
+        let (file, mut w) = AtomicFile::create(dest, &[])?;
+        w.write_all(bytes).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        file.commit()
+    }
+
+    #[test]
+    fn a_commit_creates_or_replaces_the_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("master.wav");
+        write_atomically(&dest, b"first render").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"first render");
+        // Over the last render's file (exchanged, the old one removed).
+        write_atomically(&dest, b"second").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"second");
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("master.wav")]);
+    }
+
+    #[test]
+    fn a_commit_never_swaps_a_folder_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("taken");
+        fs::create_dir(&dest).unwrap();
+        fs::write(dest.join("inside"), b"kept").unwrap();
+        assert!(write_atomically(&dest, b"file").is_err());
+        assert_eq!(fs::read(dest.join("inside")).unwrap(), b"kept");
+        assert!(!crate::io::temp::dir_for(dir.path()).exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_commit_replaces_a_link_not_what_it_points_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.wav");
+        fs::write(&other, b"someone else's").unwrap();
+        let dest = dir.path().join("master.wav");
+        std::os::unix::fs::symlink(&other, &dest).unwrap();
+        write_atomically(&dest, b"render").unwrap();
+        assert!(fs::symlink_metadata(&dest).unwrap().file_type().is_file());
+        assert_eq!(fs::read(&dest).unwrap(), b"render");
+        assert_eq!(fs::read(&other).unwrap(), b"someone else's");
     }
 }

@@ -239,9 +239,9 @@ impl Deliveries {
 
     /// Completes every file, each feed's on up to `threads` threads ([`crate::pool`]; a
     /// feed's first error in recipe order wins), in recipe order; a lossy deliverable's PCM is
-    /// still to encode. Completing commits: a rename over the last render's file, which on
-    /// ext4 first starts the new file's write-back (on M, 0.07 and 0.09 s for its two files,
-    /// now side by side).
+    /// still to encode. Completing commits: the file takes the last render's file's place
+    /// ([`crate::io::atomic::AtomicFile::commit`]: exchanged, not renamed over it, which on
+    /// ext4 first started the new file's write-back: 0.07 and 0.09 s for M's two files).
     fn finish_files(self, threads: usize) -> Result<Vec<Finished>, RenderError> {
         let mut feeds = self.feeds;
         feeds.sort_by_key(Feed::first_index);
