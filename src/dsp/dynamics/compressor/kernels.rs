@@ -363,11 +363,41 @@ pub(super) unsafe fn ballistics_x8_avx512<const K: usize>(
     n: usize,
     coefs: &[TrackCoefs; K],
 ) -> [f64; K] {
-    use std::arch::x86_64::*;
-    let select =
-        |t, s, up, down| _mm256_mask_blend_pd(_mm256_cmp_pd_mask::<_CMP_GT_OQ>(t, s), down, up);
+    // (The closure has this function's target features.)
+    let select = |t, s, up, down| mask_select(t, s, up, down);
     // SAFETY: the CPU has AVX2 (it has AVX-512F and AVX-512VL: this function's contract).
     unsafe { ballistics_lanes::<K>(state, g, n, coefs, select) }
+}
+
+/// `up` where t > s, else `down`: `vcmppd` into a mask register, then `vblendmpd`. Written out
+/// because the compiler otherwise folds the choice into the add of `up`, as a merge-masked
+/// `vaddpd` whose pass-through is `down`: that puts `down`'s multiply and add before the add
+/// on the recursion's chain (multiply, add, add per frame instead of multiply, add, blend).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+#[inline]
+fn mask_select(
+    t: std::arch::x86_64::__m256d,
+    s: std::arch::x86_64::__m256d,
+    up: std::arch::x86_64::__m256d,
+    down: std::arch::x86_64::__m256d,
+) -> std::arch::x86_64::__m256d {
+    use std::arch::x86_64::*;
+    let mask = _mm256_cmp_pd_mask::<_CMP_GT_OQ>(t, s);
+    let chosen: __m256d;
+    // SAFETY: a register-only instruction of AVX-512F and AVX-512VL (this function's target
+    // features): chosen[i] = if mask[i] { up[i] } else { down[i] }.
+    unsafe {
+        std::arch::asm!(
+            "vblendmpd {chosen}{{{mask}}}, {down}, {up}",
+            mask = in(kreg) mask,
+            down = in(ymm_reg) down,
+            up = in(ymm_reg) up,
+            chosen = lateout(ymm_reg) chosen,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    chosen
 }
 
 /// [`ballistics`] of up to eight tracks in two AVX2 registers (lanes past `K` repeat the last
