@@ -24,8 +24,9 @@ pub mod band;
 
 use self::band::{Band, BandParams, BandSpec, BandType, Lanes, Mode};
 use super::config::{ConfigValue, ProcessorConfig};
-use super::filters::df1::{run_series2, run_series2_batch};
-use super::filters::{self, Df1Coefs, Df1State, FlushClock};
+use super::filters::df1::run_series2;
+use super::filters::df1_batch::{run_series2_batch, MAX_SIGNALS};
+use super::filters::{Df1Coefs, Df1State, FlushClock};
 use super::kind::{BuildContext, KindInfo};
 use super::{batch_kind, BatchItem, MAX_BATCH};
 use super::{AudioMut, AudioRef, ParamBlock, ParamInfo, ProcessSpec, Processor, Unit};
@@ -410,6 +411,21 @@ impl Processor for Eq {
         for band in &mut self.bands {
             band.begin_block(&params, fs);
         }
+        let sections = self.plain_sections();
+        if sections > 0 {
+            // The whole block in one pass, as a batch of one.
+            let mut eqs: [Option<&mut Eq>; MAX_BATCH] = Default::default();
+            let mut chans: [Option<(&mut [f64], &mut [f64])>; MAX_BATCH] = Default::default();
+            chans[0] = Some(audio.stereo_mut());
+            eqs[0] = Some(self);
+            match sections {
+                1 => run_plain::<1, 1>(&mut eqs, &mut chans),
+                2 => run_plain::<1, 2>(&mut eqs, &mut chans),
+                3 => run_plain::<1, 3>(&mut eqs, &mut chans),
+                _ => run_plain::<1, 4>(&mut eqs, &mut chans),
+            }
+            return;
+        }
         let frames = audio.frames();
         let mut start = 0;
         while start < frames {
@@ -484,12 +500,39 @@ impl Processor for Eq {
     }
 }
 
-/// Most sections per EQ in a batch.
+/// Most sections per EQ that [`run_plain`] runs (more run band by band).
 const BATCH_SECTIONS: usize = 4;
+
+impl Eq {
+    /// When every band of this stereo EQ, in L/R mode, either passes the signal untouched or
+    /// runs its DF1 sections as they are this block (after `begin_block`): how many sections
+    /// run (1 to [`BATCH_SECTIONS`]); otherwise 0.
+    fn plain_sections(&mut self) -> usize {
+        if self.channels != 2 || self.bands.iter().any(|b| b.spec.mode != Mode::Stereo) {
+            return 0;
+        }
+        let mut n = 0;
+        for b in &mut self.bands {
+            if b.is_constant_identity() {
+                continue;
+            }
+            match b.constant_sections() {
+                Some((c, _, _)) => n += c.len(),
+                None => return 0,
+            }
+        }
+        if n <= BATCH_SECTIONS {
+            n
+        } else {
+            0
+        }
+    }
+}
 
 /// The [`super::BatchKernel`] of the EQ: stereo EQs whose bands are all constant, in L/R mode and
 /// running their DF1 sections (the usual strip EQ) run side by side, grouped by their number of
-/// active sections; the others run alone. Same bits as `process`, see [`run_series2_batch`].
+/// active sections, up to [`MAX_SIGNALS`] in one pass; the others run alone. Same bits as
+/// `process`, see [`run_series2_batch`].
 fn batch(items: &mut [Option<BatchItem<'_>>]) {
     // Which items qualify, and their number of active sections.
     let mut sections = [0usize; MAX_BATCH];
@@ -499,55 +542,40 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
         let Some(eq) = item.processor.as_any_mut().downcast_mut::<Eq>() else {
             continue;
         };
-        if eq.channels != 2 || eq.bands.iter().any(|b| b.spec.mode != Mode::Stereo) {
-            continue;
-        }
         let fs = eq.sample_rate;
         for band in &mut eq.bands {
             band.begin_block(&params, fs);
         }
-        // Every band either passes the signal untouched or runs its DF1 sections as they are.
-        let mut n = 0;
-        let mut plain = true;
-        for b in &mut eq.bands {
-            if b.is_constant_identity() {
-                continue;
-            }
-            match b.constant_sections() {
-                Some((c, _, _)) => n += c.len(),
-                None => plain = false,
-            }
-        }
-        if plain && (1..=BATCH_SECTIONS).contains(&n) {
-            sections[j] = n;
-        }
+        sections[j] = eq.plain_sections();
     }
-    // Groups of equal section count and flush clock, up to four each.
+    // Groups of equal section count and flush clock.
     let mut done = [false; MAX_BATCH];
     for j in 0..items.len() {
         if done[j] || sections[j] == 0 {
             continue;
         }
         let clock = eq_of(&mut items[j]).clock;
-        let mut group = [0usize; MAX_BATCH];
+        let mut in_group = [false; MAX_BATCH];
         let mut k = 0;
         for (i, item) in items.iter_mut().enumerate().skip(j) {
-            if k < 4 && !done[i] && sections[i] == sections[j] && eq_of(item).clock == clock {
-                group[k] = i;
+            if k < MAX_SIGNALS
+                && !done[i]
+                && sections[i] == sections[j]
+                && eq_of(item).clock == clock
+            {
+                in_group[i] = true;
                 k += 1;
                 done[i] = true;
             }
         }
-        if k == 1 {
-            done[j] = false; // alone: the plain path below
-            sections[j] = 0;
-            continue;
-        }
-        let mut members: [Option<&mut BatchItem<'_>>; MAX_BATCH] = Default::default();
+        let mut eqs: [Option<&mut Eq>; MAX_BATCH] = Default::default();
+        let mut chans: [Option<(&mut [f64], &mut [f64])>; MAX_BATCH] = Default::default();
         let mut slot = 0;
         for (i, item) in items.iter_mut().enumerate() {
-            if group[..k].contains(&i) {
-                members[slot] = item.as_mut();
+            if in_group[i] {
+                let item = item.as_mut().expect("a full batch");
+                eqs[slot] = Some(batch_kind::<Eq>(&mut *item.processor));
+                chans[slot] = Some(item.audio.stereo_mut());
                 slot += 1;
             }
         }
@@ -555,16 +583,16 @@ fn batch(items: &mut [Option<BatchItem<'_>>]) {
             ($($k:literal),*) => {
                 match (k, sections[j]) {
                     $(
-                        ($k, 1) => run_group::<$k, 1>(&mut members),
-                        ($k, 2) => run_group::<$k, 2>(&mut members),
-                        ($k, 3) => run_group::<$k, 3>(&mut members),
-                        ($k, _) => run_group::<$k, 4>(&mut members),
+                        ($k, 1) => run_plain::<$k, 1>(&mut eqs, &mut chans),
+                        ($k, 2) => run_plain::<$k, 2>(&mut eqs, &mut chans),
+                        ($k, 3) => run_plain::<$k, 3>(&mut eqs, &mut chans),
+                        ($k, _) => run_plain::<$k, 4>(&mut eqs, &mut chans),
                     )*
-                    _ => unreachable!("groups of 2 to {MAX_BATCH}"),
+                    _ => unreachable!("groups of 1 to {MAX_SIGNALS}"),
                 }
             };
         }
-        dispatch!(2, 3, 4, 5, 6, 7, 8);
+        dispatch!(1, 2, 3, 4, 5, 6, 7, 8);
     }
     for (j, item) in items.iter_mut().enumerate() {
         if !done[j] {
@@ -578,62 +606,48 @@ fn eq_of<'a>(item: &'a mut Option<BatchItem<'_>>) -> &'a mut Eq {
     batch_kind::<Eq>(&mut *item.as_mut().expect("a full group").processor)
 }
 
-/// Runs `K` qualifying EQs of `S` active sections each side by side over their blocks, run by
-/// run between flush positions (their clocks agree), as `process` would.
-fn run_group<const K: usize, const S: usize>(
-    members: &mut [Option<&mut BatchItem<'_>>; MAX_BATCH],
+/// Runs the first `K` of `eqs` (EQs of `S` [plain](Eq::plain_sections) sections each, whose
+/// flush clocks agree) over their blocks `chans` side by side in one pass, as `process` would
+/// each: their histories in, [`run_series2_batch`] over the whole blocks (flushing where the
+/// clocks say), their histories and clocks out.
+fn run_plain<const K: usize, const S: usize>(
+    eqs: &mut [Option<&mut Eq>; MAX_BATCH],
+    chans: &mut [Option<(&mut [f64], &mut [f64])>; MAX_BATCH],
 ) {
     let mut coefs = [[Df1Coefs::IDENTITY; S]; K];
-    let mut state: [[[Df1State; S]; 2]; K] = [[[[0.0; 4]; S]; 2]; K];
-    let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
-    for k in 0..K {
-        let item = members[k].as_mut().expect("a full group");
-        let eq = batch_kind::<Eq>(&mut *item.processor);
+    let mut hist: [[[Df1State; S]; 2]; K] = [[[[0.0; 4]; S]; 2]; K];
+    for (k, eq) in eqs.iter_mut().take(K).enumerate() {
+        let eq = eq.as_mut().expect("a full group");
         let mut i = 0;
         for band in &mut eq.bands {
             if let Some((c, a, b)) = band.constant_sections() {
                 for s in 0..c.len() {
                     coefs[k][i] = c[s];
-                    state[k][0][i] = a[s];
-                    state[k][1][i] = b[s];
+                    hist[k][0][i] = a[s];
+                    hist[k][1][i] = b[s];
                     i += 1;
                 }
             }
         }
     }
-    let mut start = 0;
-    while start < frames {
-        let mut run = (0, false);
-        for m in members.iter_mut().take(K) {
-            let eq = batch_kind::<Eq>(&mut *m.as_mut().expect("a full group").processor);
-            run = eq.clock.next_run(frames - start);
-        }
-        let (len, flush) = run;
-        {
-            let mut it = members.iter_mut();
-            let mut chans: [(&mut [f64], &mut [f64]); K] = std::array::from_fn(|_| {
-                let m = it.next().and_then(|m| m.as_mut()).expect("a full group");
-                let (l, r) = m.audio.stereo_mut();
-                (&mut l[start..start + len], &mut r[start..start + len])
-            });
-            run_series2_batch::<K, S>(&coefs, &mut state, &mut chans);
-        }
-        if flush {
-            for v in state.iter_mut().flatten().flatten().flatten() {
-                *v = filters::flush(*v);
-            }
-        }
-        start += len;
+    let mut clock = eqs[0].as_ref().expect("a full group").clock;
+    {
+        let mut it = chans.iter_mut();
+        let mut blocks: [(&mut [f64], &mut [f64]); K] = std::array::from_fn(|_| {
+            let (l, r) = it.next().and_then(|c| c.as_mut()).expect("a full group");
+            (&mut **l, &mut **r)
+        });
+        run_series2_batch::<K, S>(&coefs, &mut hist, &mut blocks, &mut clock);
     }
-    for k in 0..K {
-        let item = members[k].as_mut().expect("a full group");
-        let eq = batch_kind::<Eq>(&mut *item.processor);
+    for (k, eq) in eqs.iter_mut().take(K).enumerate() {
+        let eq = eq.as_mut().expect("a full group");
+        eq.clock = clock;
         let mut i = 0;
         for band in &mut eq.bands {
             if let Some((c, a, b)) = band.constant_sections() {
                 for s in 0..c.len() {
-                    a[s] = state[k][0][i];
-                    b[s] = state[k][1][i];
+                    a[s] = hist[k][0][i];
+                    b[s] = hist[k][1][i];
                     i += 1;
                 }
             }

@@ -1,5 +1,6 @@
 //! Filter pieces shared by the processors: the trapezoidal SVF ([`svf`]), the direct form I
-//! biquads the EQ runs while its coefficients hold still ([`df1`]), the design functions
+//! biquads the EQ runs while its coefficients hold still ([`df1`]; several signals side by side:
+//! [`df1_batch`]), the design functions
 //! of every response the EQ offers ([`design`]), and the denormal policy ([`flush`],
 //! [`FlushClock`]).
 //!
@@ -14,6 +15,7 @@
 
 pub mod design;
 pub mod df1;
+pub mod df1_batch;
 pub mod svf;
 
 pub use df1::{Df1Coefs, Df1State};

@@ -1,0 +1,624 @@
+//! Several stereo signals, each through its own series of DF1 sections, side by side in one pass
+//! over their blocks: the kernel of the strip EQs' batch (`eq::batch`).
+//!
+//! A DF1 series on one signal is bound by its recursion's latency (each output waits on the
+//! previous two through three fused multiply-adds), not by its arithmetic. Here the signals of
+//! the batch ride in the lanes of a few registers: two stereo signals per 256-bit register with
+//! AVX2, four per 512-bit register with AVX-512 (batches of more than two). One pass over the
+//! block runs the registers span by span (16 frames of one register, then of the next), so that
+//! each span keeps its sections in registers and the spans of different registers, independent,
+//! overlap in the processor. The histories stay in the registers for the whole block and are
+//! flushed ([`super::flush`]) there at the flush positions of the batch's [`FlushClock`]. Each
+//! lane does the operations of [`Df1Coefs::tick`] in its order: every build (portable, AVX2,
+//! AVX-512) gives, bit for bit, what ticking each channel sample by sample and flushing at those
+//! positions gives. Lanes without a signal (an odd batch) carry zeros.
+//!
+//! Samples move between the planar channels and the lanes four frames at a time: two-frame
+//! halves loaded into the register halves, then unpacked (and back the same way).
+
+use super::df1::{run_series2, Df1Coefs, Df1State};
+use super::{flush, FlushClock};
+
+/// Most signals in one batch.
+pub const MAX_SIGNALS: usize = 8;
+
+/// `K` stereo signals, each through its own series of `S` sections, side by side in one pass
+/// over their channels (all of one length), the histories flushed at the flush positions of
+/// `clock` (the batch's clock, advanced by the length). `hist[k]` holds signal k's section
+/// histories, left then right; `chans[k]` its two channels. Every signal's output and
+/// histories are bit for bit what [`run_series2`] and a flush of every history value at those
+/// positions give.
+pub fn run_series2_batch<const K: usize, const S: usize>(
+    coefs: &[[Df1Coefs; S]; K],
+    hist: &mut [[[Df1State; S]; 2]; K],
+    chans: &mut [(&mut [f64], &mut [f64]); K],
+    clock: &mut FlushClock,
+) {
+    const { assert!(K >= 1 && K <= MAX_SIGNALS && S >= 1) };
+    let n = chans
+        .iter()
+        .map(|(l, r)| l.len().min(r.len()))
+        .min()
+        .unwrap_or(0);
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2_fma() {
+        let ptrs = pointers(chans);
+        if K > Ymm::SIGNALS && crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time); every pointer
+            // holds `n` frames.
+            return unsafe { batch_avx512::<K, S>(coefs, hist, &ptrs, n, clock) };
+        }
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time); every pointer holds `n` frames.
+        return unsafe { batch_avx2::<K, S>(coefs, hist, &ptrs, n, clock) };
+    }
+    let mut at = 0;
+    while at < n {
+        let (len, flushes) = clock.next_run(n - at);
+        for k in 0..K {
+            let [hl, hr] = &mut hist[k];
+            let (l, r) = &mut chans[k];
+            run_series2(
+                &coefs[k],
+                hl,
+                hr,
+                &mut l[at..at + len],
+                &mut r[at..at + len],
+            );
+        }
+        if flushes {
+            flush_all(hist);
+        }
+        at += len;
+    }
+}
+
+/// Flushes every history value of `hist`.
+fn flush_all<const K: usize, const S: usize>(hist: &mut [[[Df1State; S]; 2]; K]) {
+    for v in hist.iter_mut().flatten().flatten().flatten() {
+        *v = flush(*v);
+    }
+}
+
+/// The channels' first samples, `[left, right]` per signal.
+#[cfg(target_arch = "x86_64")]
+fn pointers<const K: usize>(chans: &mut [(&mut [f64], &mut [f64]); K]) -> [[*mut f64; 2]; K] {
+    std::array::from_fn(|k| [chans[k].0.as_mut_ptr(), chans[k].1.as_mut_ptr()])
+}
+
+/// A register of lanes, `SIGNALS` stereo signals of a batch side by side (left, right of the
+/// first, left, right of the second, …), with the operations the kernel needs: each the
+/// instruction of the scalar operation, lane by lane.
+///
+/// # Safety
+/// The methods use the instructions of their width: they may run only where the CPU has them
+/// (inside the kernels below, which check).
+#[cfg(target_arch = "x86_64")]
+trait Lanes: Copy {
+    /// Stereo signals per register.
+    const SIGNALS: usize;
+    /// The register of the first `2·SIGNALS` values of `v`.
+    unsafe fn from_lanes(v: &[f64; 2 * MAX_SIGNALS]) -> Self;
+    /// The lanes into the first `2·SIGNALS` values of `out`.
+    unsafe fn to_lanes(self, out: &mut [f64; 2 * MAX_SIGNALS]);
+    /// One value per lane: `f(signal, channel)` for the register's signals from `first`, zero
+    /// for lanes past the batch's `k` signals.
+    #[inline(always)]
+    unsafe fn gather(first: usize, k: usize, f: impl Fn(usize, usize) -> f64) -> Self {
+        let mut v = [0.0; 2 * MAX_SIGNALS];
+        for (l, v) in v.iter_mut().enumerate().take(2 * Self::SIGNALS) {
+            if first + l / 2 < k {
+                *v = f(first + l / 2, l % 2);
+            }
+        }
+        Self::from_lanes(&v)
+    }
+    /// The lanes out, `f(signal, channel, value)` for each of the register's signals from
+    /// `first` that is one of the batch's `k` signals.
+    #[inline(always)]
+    unsafe fn scatter(self, first: usize, k: usize, mut f: impl FnMut(usize, usize, f64)) {
+        let mut o = [0.0; 2 * MAX_SIGNALS];
+        self.to_lanes(&mut o);
+        for (l, v) in o.into_iter().enumerate().take(2 * Self::SIGNALS) {
+            if first + l / 2 < k {
+                f(first + l / 2, l % 2, v);
+            }
+        }
+    }
+    /// `a·b + c`, rounded once.
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+    /// `a·b`.
+    unsafe fn mul(a: Self, b: Self) -> Self;
+    /// [`flush`] lane by lane.
+    unsafe fn flush(self) -> Self;
+    /// Frames `j..j + 4` of the register's signals (`p`: the batch's channels), one register per
+    /// frame.
+    unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4];
+    /// [`Lanes::load4`] backwards: the four frames' registers into the channels.
+    unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize);
+}
+
+/// The batch's loop, for registers of lanes `L` (at most [`MAX_REGS`] of them).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn batch_body<L: Lanes, const K: usize, const S: usize>(
+    coefs: &[[Df1Coefs; S]; K],
+    hist: &mut [[[Df1State; S]; 2]; K],
+    p: &[[*mut f64; 2]; K],
+    n: usize,
+    clock: &mut FlushClock,
+) {
+    let regs = K.div_ceil(L::SIGNALS);
+    let zero = L::gather(0, 0, |_, _| 0.0);
+    // c[r][i]: section i's (b0, b1, b2, −a1, −a2) in register r's lanes.
+    let mut c = [[[zero; 5]; S]; MAX_REGS];
+    // h[r][i]: section i's history (x1, x2, y1, y2) in register r's lanes.
+    let mut h = [[[zero; 4]; S]; MAX_REGS];
+    for r in 0..regs {
+        let first = r * L::SIGNALS;
+        for i in 0..S {
+            for (f, v) in c[r][i].iter_mut().enumerate() {
+                *v = L::gather(first, K, |s, _| {
+                    let k = &coefs[s][i];
+                    [k.b0, k.b1, k.b2, k.na1, k.na2][f]
+                });
+            }
+            for j in 0..4 {
+                h[r][i][j] = L::gather(first, K, |s, ch| hist[s][ch][i][j]);
+            }
+        }
+    }
+    let mut at = 0;
+    while at < n {
+        let (len, flushes) = clock.next_run(n - at);
+        let end = at + len;
+        // Spans of a few chunks, register after register: each register's span keeps its
+        // sections in registers, and the spans of the registers, independent, overlap in the
+        // processor (a lone register runs the whole run).
+        let mut j = at;
+        while j < end {
+            let stop = if regs == 1 { end } else { end.min(j + SPAN) };
+            for r in 0..regs {
+                span::<L, K, S>(&c[r], &mut h[r], p, r * L::SIGNALS, j, stop);
+            }
+            j = stop;
+        }
+        if flushes {
+            for v in h.iter_mut().take(regs).flatten().flatten() {
+                *v = v.flush();
+            }
+        }
+        at = end;
+    }
+    for r in 0..regs {
+        for i in 0..S {
+            for j in 0..4 {
+                h[r][i][j].scatter(r * L::SIGNALS, K, |s, ch, v| hist[s][ch][i][j] = v);
+            }
+        }
+    }
+}
+
+/// Frames per span of [`span`].
+#[cfg(target_arch = "x86_64")]
+const SPAN: usize = 16;
+
+/// Frames `from..to` of the register of signals `first..` (in `p`) through the sections `c`
+/// with histories `h`: per lane the operations of [`Df1Coefs::tick`], four frames at a time
+/// through [`Lanes::load4`] and [`Lanes::store4`], the rest one by one.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn span<L: Lanes, const K: usize, const S: usize>(
+    c: &[[L; 5]; S],
+    h: &mut [[L; 4]; S],
+    p: &[[*mut f64; 2]; K],
+    first: usize,
+    from: usize,
+    to: usize,
+) {
+    let mut hist = *h;
+    let mut j = from;
+    while j + 4 <= to {
+        let x = L::load4(p, first, j);
+        let y = [
+            tick::<L, S>(c, &mut hist, x[0]),
+            tick::<L, S>(c, &mut hist, x[1]),
+            tick::<L, S>(c, &mut hist, x[2]),
+            tick::<L, S>(c, &mut hist, x[3]),
+        ];
+        L::store4(y, p, first, j);
+        j += 4;
+    }
+    while j < to {
+        let x = L::gather(first, K, |s, ch| *p[s][ch].add(j));
+        tick::<L, S>(c, &mut hist, x).scatter(first, K, |s, ch, v| *p[s][ch].add(j) = v);
+        j += 1;
+    }
+    *h = hist;
+}
+
+/// One frame `x` of a register through the sections `c` with histories `h`: per lane the
+/// operations of [`Df1Coefs::tick`], in its order.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn tick<L: Lanes, const S: usize>(c: &[[L; 5]; S], h: &mut [[L; 4]; S], mut x: L) -> L {
+    for i in 0..S {
+        let [b0, b1, b2, na1, na2] = c[i];
+        let [x1, x2, y1, y2] = h[i];
+        let t = L::fmadd(b1, x1, L::mul(b2, x2));
+        let t = L::fmadd(na2, y2, t);
+        let t = L::fmadd(b0, x, t);
+        let y = L::fmadd(na1, y1, t);
+        h[i] = [x, x1, y, y1];
+        x = y;
+    }
+    x
+}
+
+/// Frames `(at, at + 1)` of channel `ch` of signal `s` (zeros past the batch's `K` signals).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn half<const K: usize>(
+    p: &[[*mut f64; 2]; K],
+    s: usize,
+    ch: usize,
+    at: usize,
+) -> std::arch::x86_64::__m128d {
+    use std::arch::x86_64::*;
+    if s < K {
+        _mm_loadu_pd(p[s][ch].add(at))
+    } else {
+        _mm_setzero_pd()
+    }
+}
+
+/// Most registers a batch takes (AVX2's two signals each, [`MAX_SIGNALS`] signals).
+#[cfg(target_arch = "x86_64")]
+const MAX_REGS: usize = MAX_SIGNALS / 2;
+
+/// Two stereo signals in a 256-bit register.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Ymm(std::arch::x86_64::__m256d);
+
+// SAFETY (every method): a `Ymm` is used only inside `batch_avx2`, which runs when the CPU has
+// AVX2 and FMA, and the methods are inlined into it; pointers are read and written inside the
+// frames the caller vouches for.
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Ymm {
+    const SIGNALS: usize = 2;
+    #[inline(always)]
+    unsafe fn from_lanes(v: &[f64; 2 * MAX_SIGNALS]) -> Self {
+        Ymm(std::arch::x86_64::_mm256_loadu_pd(v.as_ptr()))
+    }
+    #[inline(always)]
+    unsafe fn to_lanes(self, out: &mut [f64; 2 * MAX_SIGNALS]) {
+        std::arch::x86_64::_mm256_storeu_pd(out.as_mut_ptr(), self.0)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        Ymm(std::arch::x86_64::_mm256_fmadd_pd(a.0, b.0, c.0))
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        Ymm(std::arch::x86_64::_mm256_mul_pd(a.0, b.0))
+    }
+    #[inline(always)]
+    unsafe fn flush(self) -> Self {
+        use std::arch::x86_64::*;
+        let magnitude = _mm256_andnot_pd(_mm256_set1_pd(-0.0), self.0);
+        let tiny = _mm256_cmp_pd::<_CMP_LT_OQ>(magnitude, _mm256_set1_pd(super::FLUSH_BELOW));
+        Ymm(_mm256_andnot_pd(tiny, self.0))
+    }
+    #[inline(always)]
+    unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4] {
+        use std::arch::x86_64::*;
+        // (l0, l1 | l0', l1'), (r0, r1 | r0', r1'): frames j, j + 1 of both signals, then of
+        // frames j + 2, j + 3; unpacked: (l, r | l', r') per frame.
+        let mut out = [Ymm(_mm256_setzero_pd()); 4];
+        for (pair, at) in [(0, j), (2, j + 2)] {
+            let l = _mm256_set_m128d(half(p, first + 1, 0, at), half(p, first, 0, at));
+            let r = _mm256_set_m128d(half(p, first + 1, 1, at), half(p, first, 1, at));
+            out[pair] = Ymm(_mm256_unpacklo_pd(l, r));
+            out[pair + 1] = Ymm(_mm256_unpackhi_pd(l, r));
+        }
+        out
+    }
+    #[inline(always)]
+    unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize) {
+        use std::arch::x86_64::*;
+        for (pair, at) in [(0, j), (2, j + 2)] {
+            let l = _mm256_unpacklo_pd(y[pair].0, y[pair + 1].0);
+            let r = _mm256_unpackhi_pd(y[pair].0, y[pair + 1].0);
+            _mm_storeu_pd(p[first][0].add(at), _mm256_castpd256_pd128(l));
+            _mm_storeu_pd(p[first][1].add(at), _mm256_castpd256_pd128(r));
+            if first + 1 < K {
+                _mm_storeu_pd(p[first + 1][0].add(at), _mm256_extractf128_pd::<1>(l));
+                _mm_storeu_pd(p[first + 1][1].add(at), _mm256_extractf128_pd::<1>(r));
+            }
+        }
+    }
+}
+
+/// Four stereo signals in a 512-bit register.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Zmm(std::arch::x86_64::__m512d);
+
+// SAFETY (every method): a `Zmm` is used only inside `batch_avx512`, which runs when the CPU has
+// AVX-512F and AVX-512VL (and AVX2 and FMA), and the methods are inlined into it; pointers are
+// read and written inside the frames the caller vouches for.
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Zmm {
+    const SIGNALS: usize = 4;
+    #[inline(always)]
+    unsafe fn from_lanes(v: &[f64; 2 * MAX_SIGNALS]) -> Self {
+        Zmm(std::arch::x86_64::_mm512_loadu_pd(v.as_ptr()))
+    }
+    #[inline(always)]
+    unsafe fn to_lanes(self, out: &mut [f64; 2 * MAX_SIGNALS]) {
+        std::arch::x86_64::_mm512_storeu_pd(out.as_mut_ptr(), self.0)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        Zmm(std::arch::x86_64::_mm512_fmadd_pd(a.0, b.0, c.0))
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        Zmm(std::arch::x86_64::_mm512_mul_pd(a.0, b.0))
+    }
+    #[inline(always)]
+    unsafe fn flush(self) -> Self {
+        use std::arch::x86_64::*;
+        let magnitude = _mm512_abs_pd(self.0);
+        let tiny = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(magnitude, _mm512_set1_pd(super::FLUSH_BELOW));
+        Zmm(_mm512_mask_mov_pd(self.0, tiny, _mm512_setzero_pd()))
+    }
+    #[inline(always)]
+    unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4] {
+        use std::arch::x86_64::*;
+        let mut out = [Zmm(_mm512_setzero_pd()); 4];
+        for (pair, at) in [(0, j), (2, j + 2)] {
+            // Channel `ch`'s frames (at, at + 1) of the four signals, one per 128-bit quarter.
+            let mut lr = [_mm512_setzero_pd(); 2];
+            for (ch, v) in lr.iter_mut().enumerate() {
+                let lo = _mm256_set_m128d(half(p, first + 1, ch, at), half(p, first, ch, at));
+                let hi = _mm256_set_m128d(half(p, first + 3, ch, at), half(p, first + 2, ch, at));
+                *v = _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi);
+            }
+            let [l, r] = lr;
+            out[pair] = Zmm(_mm512_unpacklo_pd(l, r));
+            out[pair + 1] = Zmm(_mm512_unpackhi_pd(l, r));
+        }
+        out
+    }
+    #[inline(always)]
+    unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize) {
+        use std::arch::x86_64::*;
+        for (pair, at) in [(0, j), (2, j + 2)] {
+            let l = _mm512_unpacklo_pd(y[pair].0, y[pair + 1].0);
+            let r = _mm512_unpackhi_pd(y[pair].0, y[pair + 1].0);
+            for (ch, v) in [(0, l), (1, r)] {
+                let lo = _mm512_castpd512_pd256(v);
+                let hi = _mm512_extractf64x4_pd::<1>(v);
+                _mm_storeu_pd(p[first][ch].add(at), _mm256_castpd256_pd128(lo));
+                if first + 1 < K {
+                    _mm_storeu_pd(p[first + 1][ch].add(at), _mm256_extractf128_pd::<1>(lo));
+                }
+                if first + 2 < K {
+                    _mm_storeu_pd(p[first + 2][ch].add(at), _mm256_castpd256_pd128(hi));
+                }
+                if first + 3 < K {
+                    _mm_storeu_pd(p[first + 3][ch].add(at), _mm256_extractf128_pd::<1>(hi));
+                }
+            }
+        }
+    }
+}
+
+/// [`run_series2_batch`] with two signals per 256-bit register.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; each of `p`'s pointers holds `n` frames.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn batch_avx2<const K: usize, const S: usize>(
+    coefs: &[[Df1Coefs; S]; K],
+    hist: &mut [[[Df1State; S]; 2]; K],
+    p: &[[*mut f64; 2]; K],
+    n: usize,
+    clock: &mut FlushClock,
+) {
+    batch_body::<Ymm, K, S>(coefs, hist, p, n, clock)
+}
+
+/// [`run_series2_batch`] with four signals per 512-bit register.
+///
+/// # Safety
+/// The CPU has AVX-512F, AVX-512VL, AVX2 and FMA; each of `p`'s pointers holds `n` frames.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+unsafe fn batch_avx512<const K: usize, const S: usize>(
+    coefs: &[[Df1Coefs; S]; K],
+    hist: &mut [[[Df1State; S]; 2]; K],
+    p: &[[*mut f64; 2]; K],
+    n: usize,
+    clock: &mut FlushClock,
+) {
+    batch_body::<Zmm, K, S>(coefs, hist, p, n, clock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which kernel runs a batch in [`run`].
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Build {
+        Portable,
+        Avx2,
+        Avx512,
+    }
+
+    /// The builds this CPU can run.
+    fn builds() -> Vec<Build> {
+        let mut out = vec![Build::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                out.push(Build::Avx2);
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    out.push(Build::Avx512);
+                }
+            }
+        }
+        assert!(
+            out.len() > 1 || std::env::var_os("CI").is_none(),
+            "CI machines have AVX2"
+        );
+        out
+    }
+
+    /// One block of the batch through `build`'s kernel.
+    fn run<const K: usize, const S: usize>(
+        build: Build,
+        coefs: &[[Df1Coefs; S]; K],
+        hist: &mut [[[Df1State; S]; 2]; K],
+        chans: &mut [(&mut [f64], &mut [f64]); K],
+        clock: &mut FlushClock,
+    ) {
+        let n = chans.iter().map(|(l, _)| l.len()).min().unwrap_or(0);
+        match build {
+            Build::Portable => {
+                crate::dsp::simd::force_portable(true);
+                run_series2_batch::<K, S>(coefs, hist, chans, clock);
+                crate::dsp::simd::force_portable(false);
+            }
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx2 => {
+                let p = pointers(chans);
+                // SAFETY: the CPU has AVX2 and FMA (see `builds`); every channel holds n frames.
+                unsafe { batch_avx2::<K, S>(coefs, hist, &p, n, clock) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx512 => {
+                let p = pointers(chans);
+                // SAFETY: the CPU has AVX-512F and AVX-512VL (see `builds`); every channel holds
+                // n frames.
+                unsafe { batch_avx512::<K, S>(coefs, hist, &p, n, clock) }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!(),
+        }
+    }
+
+    /// `K` stereo signals through `S` sections each (different sections per signal), in blocks
+    /// of odd lengths from a clock that starts between flush positions: every build's batch gives
+    /// the bits of [`Df1Coefs::tick`] sample by sample with every history value flushed at the
+    /// flush positions, outputs and histories. The right channels are quiet (1e-22) throughout and
+    /// the left ones end quiet, so that the flushes change what follows them, and they do.
+    fn every_build_gives_the_bits_of_the_definition<const K: usize, const S: usize>() {
+        let coefs: [[Df1Coefs; S]; K] = std::array::from_fn(|k| {
+            std::array::from_fn(|i| {
+                let g = 0.003 + 0.09 * (k * S + i) as f64;
+                Df1Coefs::bilinear(g, 0.4 + 0.3 * i as f64, 1.0, -0.3 + 0.2 * k as f64, 0.1)
+            })
+        });
+        let (len, quiet_from) = (421, 260);
+        let mut next = crate::dsp::test_signal::noise(4321 + K as u64);
+        let input: Vec<[Vec<f64>; 2]> = (0..K)
+            .map(|_| {
+                [0, 1].map(|ch| {
+                    (0..len)
+                        .map(|i| {
+                            next()
+                                * if ch == 0 && i < quiet_from {
+                                    1.0
+                                } else {
+                                    1e-22
+                                }
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let start = 37u64; // the clock's position at the first frame
+        let is_flush = |i: usize| (start + i as u64 + 1) % crate::dsp::filters::FLUSH_PERIOD == 0;
+        // Sample by sample, the definition; and without the flushes, to see that they matter.
+        let definition = |with_flush: bool| {
+            let mut out = input.clone();
+            let mut hist = [[[[0.0; 4]; S]; 2]; K];
+            for (k, sig) in out.iter_mut().enumerate() {
+                for (ch, x) in sig.iter_mut().enumerate() {
+                    let h = &mut hist[k][ch];
+                    for (i, v) in x.iter_mut().enumerate() {
+                        for s in 0..S {
+                            *v = coefs[k][s].tick(&mut h[s], *v);
+                        }
+                        if with_flush && is_flush(i) {
+                            h.iter_mut().flatten().for_each(|v| *v = flush(*v));
+                        }
+                    }
+                }
+            }
+            (out, hist)
+        };
+        let (want, want_hist) = definition(true);
+        let (unflushed, _) = definition(false);
+        assert!(want != unflushed, "{K}×{S}: the flushes change the output");
+        for build in builds() {
+            let mut got = input.clone();
+            let mut hist = [[[[0.0; 4]; S]; 2]; K];
+            let mut clock = FlushClock::default();
+            clock.next_run(start as usize);
+            for (from, to) in [(0, 97), (97, 98), (98, 301), (301, len)] {
+                let mut it = got.iter_mut();
+                let mut chans: [(&mut [f64], &mut [f64]); K] = std::array::from_fn(|_| {
+                    let [l, r] = it.next().unwrap();
+                    (&mut l[from..to], &mut r[from..to])
+                });
+                run::<K, S>(build, &coefs, &mut hist, &mut chans, &mut clock);
+            }
+            assert_eq!(clock.position(), start + len as u64);
+            for k in 0..K {
+                for c in 0..2 {
+                    for (j, w) in want[k][c].iter().enumerate() {
+                        assert!(
+                            got[k][c][j].to_bits() == w.to_bits(),
+                            "{build:?}, {K}×{S}, signal {k} channel {c} sample {j}"
+                        );
+                    }
+                }
+            }
+            let bits = |h: &[[[Df1State; S]; 2]; K]| {
+                h.iter()
+                    .flatten()
+                    .flatten()
+                    .flatten()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                bits(&hist),
+                bits(&want_hist),
+                "{build:?}, {K}×{S}: histories"
+            );
+        }
+    }
+
+    #[test]
+    fn every_build_and_batch_size_gives_the_bits_of_the_definition() {
+        every_build_gives_the_bits_of_the_definition::<1, 1>();
+        every_build_gives_the_bits_of_the_definition::<1, 3>();
+        every_build_gives_the_bits_of_the_definition::<2, 2>();
+        every_build_gives_the_bits_of_the_definition::<3, 1>();
+        every_build_gives_the_bits_of_the_definition::<4, 2>();
+        every_build_gives_the_bits_of_the_definition::<5, 3>();
+        every_build_gives_the_bits_of_the_definition::<6, 2>();
+        every_build_gives_the_bits_of_the_definition::<7, 4>();
+        every_build_gives_the_bits_of_the_definition::<8, 2>();
+    }
+}
