@@ -114,44 +114,82 @@ pub fn tanh(u: f64) -> f64 {
     ((1.0 - e) / (1.0 + e)).copysign(u)
 }
 
-/// The curve of `character` (0 soft, 1 tape, 2 tube) on high-rate samples, in place; on CPUs
-/// with AVX2 a build of the same code with wider vectors (the same operations, the same bits).
-fn curve(character: u8, hi: &mut [f64], lp: &mut f64, lp_coef: f64, tube_offset: f64) {
+/// High-rate samples of one chunk of every channel.
+type HighRate = [[f64; FACTOR * OS_CHUNK]; 2];
+
+/// The curve of `character` (0 soft, 1 tape, 2 tube) on the high-rate samples `hi[c][..len]`
+/// of `channels` channels, in place (`lp`: the tape's one-pole state per channel); on CPUs with
+/// AVX2 a build of the same code with wider vectors (the same operations, the same bits).
+fn curve(
+    character: u8,
+    hi: &mut HighRate,
+    (channels, len): (usize, usize),
+    lp: &mut [f64; 2],
+    (lp_coef, tube_offset): (f64, f64),
+) {
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
-        return unsafe { curve_avx2(character, hi, lp, lp_coef, tube_offset) };
+        return unsafe { curve_avx2(character, hi, (channels, len), lp, (lp_coef, tube_offset)) };
     }
-    curve_impl(character, hi, lp, lp_coef, tube_offset)
+    curve_impl(character, hi, (channels, len), lp, (lp_coef, tube_offset))
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn curve_avx2(character: u8, hi: &mut [f64], lp: &mut f64, lp_coef: f64, tube_offset: f64) {
-    curve_impl(character, hi, lp, lp_coef, tube_offset)
+fn curve_avx2(
+    character: u8,
+    hi: &mut HighRate,
+    shape: (usize, usize),
+    lp: &mut [f64; 2],
+    coefs: (f64, f64),
+) {
+    curve_impl(character, hi, shape, lp, coefs)
 }
 
 #[inline(always)]
-fn curve_impl(character: u8, hi: &mut [f64], lp_state: &mut f64, lp_coef: f64, tube_offset: f64) {
+fn curve_impl(
+    character: u8,
+    hi: &mut HighRate,
+    (channels, len): (usize, usize),
+    lp_state: &mut [f64; 2],
+    (lp_coef, tube_offset): (f64, f64),
+) {
     match character {
-        0 => hi.iter_mut().for_each(|v| *v = tanh(*v)),
+        0 => hi
+            .iter_mut()
+            .take(channels)
+            .for_each(|h| h[..len].iter_mut().for_each(|v| *v = tanh(*v))),
         1 => {
-            // The tape's one-pole runs on; its state is flushed after every input sample's
-            // FACTOR values.
-            for group in hi.chunks_mut(FACTOR) {
-                let mut lp = *lp_state;
-                for v in group.iter_mut() {
+            for h in hi.iter_mut().take(channels) {
+                for v in &mut h[..len] {
                     let w = *v * std::f64::consts::FRAC_2_PI;
-                    let s = w / (1.0 + w * w).sqrt();
-                    lp += lp_coef * (s - lp);
-                    *v = lp;
+                    *v = w / (1.0 + w * w).sqrt();
                 }
-                *lp_state = if lp.abs() < 1e-30 { 0.0 } else { lp };
+            }
+            // The tape's one-pole, both channels side by side (two independent recursions
+            // overlap; a lone channel's second lane runs on whatever is there and is dropped);
+            // its state is flushed after every input sample's FACTOR values.
+            let [h0, h1] = hi;
+            for (g0, g1) in h0[..len]
+                .chunks_exact_mut(FACTOR)
+                .zip(h1[..len].chunks_exact_mut(FACTOR))
+            {
+                let mut lp = *lp_state;
+                for (v0, v1) in g0.iter_mut().zip(g1.iter_mut()) {
+                    lp[0] += lp_coef * (*v0 - lp[0]);
+                    lp[1] += lp_coef * (*v1 - lp[1]);
+                    *v0 = lp[0];
+                    *v1 = lp[1];
+                }
+                *lp_state = lp.map(|lp| if lp.abs() < 1e-30 { 0.0 } else { lp });
             }
         }
-        _ => hi
-            .iter_mut()
-            .for_each(|v| *v = tanh(*v + TUBE_BIAS) - tube_offset),
+        _ => hi.iter_mut().take(channels).for_each(|h| {
+            h[..len]
+                .iter_mut()
+                .for_each(|v| *v = tanh(*v + TUBE_BIAS) - tube_offset)
+        }),
     }
 }
 
@@ -252,53 +290,69 @@ impl Processor for Saturation {
             "tube" => 2,
             _ => 0,
         };
-        // A chunk at a time: inputs, drive, the oversampled curve, the dry path and the mix,
-        // each over the whole chunk (the same operations per sample as one sample at a time).
+        // A chunk at a time, every channel: inputs, drive, the oversampled curve, the dry path
+        // and the mix, each over the whole chunk (the same operations per sample as one sample
+        // at a time); the curve runs on the channels side by side.
         let mut input = [0.0f64; OS_CHUNK];
-        let mut dry = [0.0f64; OS_CHUNK];
+        let mut dry = [[0.0f64; OS_CHUNK]; 2];
         let mut wet = [0.0f64; OS_CHUNK];
-        let mut hi = [0.0f64; FACTOR * OS_CHUNK];
+        let mut hi: HighRate = [[0.0f64; FACTOR * OS_CHUNK]; 2];
         let frames = audio.frames();
-        for c in 0..self.channels {
+        // Channels in pairs (a lone last channel on its own).
+        for first in (0..self.channels).step_by(2) {
+            let pair = first..(first + 2).min(self.channels);
             let mut start = 0;
             while start < frames {
                 let n = (frames - start).min(OS_CHUNK);
-                let ch = &mut self.state[c];
-                let x = &mut audio.channel_mut(c)[start..start + n];
-                for (i, (v, d)) in x.iter().zip(input.iter_mut()).enumerate() {
-                    let v = if v.is_finite() { *v } else { 0.0 };
-                    let g = drive.at(start + i);
-                    if g != self.drive.0 {
-                        self.drive = (g, db_to_gain(g));
+                for (c, k) in pair.clone().enumerate() {
+                    let ch = &mut self.state[k];
+                    let x = &audio.channel(k)[start..start + n];
+                    for (i, (v, d)) in x.iter().zip(input.iter_mut()).enumerate() {
+                        let v = if v.is_finite() { *v } else { 0.0 };
+                        let g = drive.at(start + i);
+                        if g != self.drive.0 {
+                            self.drive = (g, db_to_gain(g));
+                        }
+                        dry[c][i] = v;
+                        *d = v * self.drive.1;
                     }
-                    dry[i] = v;
-                    *d = v * self.drive.1;
+                    ch.dry.swap_block(&mut dry[c][..n]);
+                    ch.os.up(&input[..n], &mut hi[c][..FACTOR * n]);
                 }
-                ch.dry.swap_block(&mut dry[..n]);
-                ch.os.up(&input[..n], &mut hi[..FACTOR * n]);
+                let mut lp = [0.0; 2];
+                for (lp, ch) in lp.iter_mut().zip(&self.state[pair.clone()]) {
+                    *lp = ch.lp;
+                }
                 curve(
                     character,
-                    &mut hi[..FACTOR * n],
-                    &mut ch.lp,
-                    lp_coef,
-                    tube_offset,
+                    &mut hi,
+                    (pair.len(), FACTOR * n),
+                    &mut lp,
+                    (lp_coef, tube_offset),
                 );
-                ch.os.down(&hi[..FACTOR * n], &mut wet[..n]);
-                if character == 2 {
-                    for w in &mut wet[..n] {
-                        let y = *w - ch.dc_x + dc_pole * ch.dc_y;
-                        ch.dc_x = *w;
-                        ch.dc_y = if y.abs() < 1e-30 { 0.0 } else { y };
-                        *w = y;
-                    }
+                for (lp, ch) in lp.iter().zip(&mut self.state[pair.clone()]) {
+                    ch.lp = *lp;
                 }
-                for (i, x) in x.iter_mut().enumerate() {
-                    let o = output.at(start + i);
-                    if o != self.output.0 {
-                        self.output = (o, db_to_gain(o));
+                for (c, k) in pair.clone().enumerate() {
+                    let ch = &mut self.state[k];
+                    ch.os.down(&hi[c][..FACTOR * n], &mut wet[..n]);
+                    if character == 2 {
+                        for w in &mut wet[..n] {
+                            let y = *w - ch.dc_x + dc_pole * ch.dc_y;
+                            ch.dc_x = *w;
+                            ch.dc_y = if y.abs() < 1e-30 { 0.0 } else { y };
+                            *w = y;
+                        }
                     }
-                    let m = mix.at(start + i) * 0.01;
-                    *x = self.output.1 * (m * wet[i] + (1.0 - m) * dry[i]);
+                    let x = &mut audio.channel_mut(k)[start..start + n];
+                    for (i, x) in x.iter_mut().enumerate() {
+                        let o = output.at(start + i);
+                        if o != self.output.0 {
+                            self.output = (o, db_to_gain(o));
+                        }
+                        let m = mix.at(start + i) * 0.01;
+                        *x = self.output.1 * (m * wet[i] + (1.0 - m) * dry[c][i]);
+                    }
                 }
                 start += n;
             }

@@ -24,6 +24,7 @@
 //! to their own sample count (never to block boundaries), so denormal flushing at chunk ends
 //! keeps the output independent of the block size.
 
+use super::compressor::kernels::{gain_factors, peak_targets};
 use super::fastmath;
 use crate::dsp::ParamValues;
 
@@ -263,6 +264,18 @@ pub fn ballistics<const K: usize>(
     max
 }
 
+/// The gains 10^((makeup − g)/20) of one track's smoothed reductions `g` into `w`, whose
+/// largest is `max` ([`ballistics`]' maximum): when it is 0 every reduction is (they are never
+/// negative), and every gain is the one of 0 dB, computed once.
+#[inline]
+pub fn track_gains(g: &[f64], makeup_db: f64, max: f64, w: &mut [f64]) {
+    if max == 0.0 {
+        w.fill(fastmath::db_to_amp(makeup_db - 0.0));
+    } else {
+        gain_factors(g, makeup_db, w);
+    }
+}
+
 /// Level detection for up to two detector channels.
 #[derive(Debug, Clone)]
 pub struct LevelDetector {
@@ -415,12 +428,27 @@ impl GainStage {
         channels: usize,
         level_channels: usize,
     ) -> Option<TrackCoefs> {
+        if p.ratio.first() == 1.0 && p.makeup_db.first() == 0.0 {
+            return None;
+        }
+        self.track(p, channels, level_channels)
+    }
+
+    /// [`Self::single_track`] without the ratio-1 exclusion: the coefficients of the one track
+    /// `run` computes for every channel when every parameter holds still. A ratio-1 track with
+    /// no makeup computes gains of exactly 1 and stays at rest, the bits of `run`'s shortcut.
+    pub fn track(
+        &mut self,
+        p: &GainParams<'_>,
+        channels: usize,
+        level_channels: usize,
+    ) -> Option<TrackCoefs> {
         let constant = p.curve_constant()
             && p.attack_ms.is_constant()
             && p.release_ms.is_constant()
             && p.makeup_db.is_constant()
             && p.link_pct.is_constant();
-        if !constant || (p.ratio.first() == 1.0 && p.makeup_db.first() == 0.0) {
+        if !constant {
             return None;
         }
         let full_link = p.link_pct.first() / 100.0 == 1.0;
@@ -482,6 +510,23 @@ impl GainStage {
                 g[..n].fill(1.0);
             }
             return 0.0;
+        }
+        if let Some(track) = self.track(p, channels, level_channels) {
+            // Constant parameters, one track: a chunk's levels and reductions, then its gains,
+            // on the vector kernels the compressor's fast path runs (the same bits as the
+            // frame-by-frame loops below).
+            let (a, b) = (&values[0][..n], &values[level_channels - 1][..n]);
+            let mut g = [[0.0; CHUNK]];
+            let quiet = track.curve.quiet_below(db_per_octave);
+            peak_targets(a, b, db_per_octave, &track, quiet, &mut g[0][..n]);
+            let mut state = [self.gr[0]];
+            let max = fmax(0.0, ballistics::<1>(&mut state, &mut g, n, &[track])[0]);
+            self.set_single_state(state[0], channels);
+            track_gains(&g[0][..n], track.makeup_db, max, &mut gains[0][..n]);
+            if channels == 2 {
+                gains[1] = gains[0];
+            }
+            return max;
         }
         let mut levels = [[0.0; CHUNK]; 2];
         let full_link = p.link_pct.is_constant() && p.link_pct.first() / 100.0 == 1.0;
@@ -603,6 +648,98 @@ impl GainStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Detector values of `chunks` chunks for two channels: loud (reducing), under the knee,
+    /// silence, a NaN; the channels differ.
+    fn detector_values(chunks: usize) -> Vec<[Chunk; 2]> {
+        (0..chunks)
+            .map(|c| {
+                let level = [0.9, 0.01, 0.3, 0.0, 2.0][c % 5];
+                std::array::from_fn(|ch| {
+                    std::array::from_fn(|i| {
+                        let t = (64 * c + i) as f64;
+                        let v = level * ((t * (0.05 + 0.02 * ch as f64)).sin()).abs();
+                        if c == 7 && i == 3 {
+                            f64::NAN
+                        } else {
+                            v
+                        }
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// `run` with constant parameters (one track on the chunk kernels, every SIMD build) gives
+    /// the bits of its general path (the same values per frame, handed over as varying), for one
+    /// or two detector channels, mono and stereo, ratio 1 with and without makeup, partial
+    /// chunks.
+    #[test]
+    fn one_track_kernels_are_the_general_path() {
+        crate::dsp::simd::init();
+        let values = detector_values(40);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let mut reduced = false;
+        for (ratio, makeup) in [(3.0, 0.0), (4.0, 2.5), (1.0, 0.0), (1.0, -1.5)] {
+            for (level_channels, channels) in [(1, 1), (1, 2), (2, 2)] {
+                let fast_p = GainParams {
+                    threshold_db: ParamValues::Constant(-20.0),
+                    ratio: ParamValues::Constant(ratio),
+                    knee_db: ParamValues::Constant(6.0),
+                    range_db: ParamValues::Constant(f64::INFINITY),
+                    attack_ms: ParamValues::Constant(1.0),
+                    release_ms: ParamValues::Constant(40.0),
+                    makeup_db: ParamValues::Constant(makeup),
+                    link_pct: ParamValues::Constant(100.0),
+                };
+                let per_frame = [-20.0, ratio, 6.0, 1.0, 40.0, makeup].map(|v| vec![v; CHUNK]);
+                let general_p = GainParams {
+                    threshold_db: ParamValues::Varying(&per_frame[0]),
+                    ratio: ParamValues::Varying(&per_frame[1]),
+                    knee_db: ParamValues::Varying(&per_frame[2]),
+                    attack_ms: ParamValues::Varying(&per_frame[3]),
+                    release_ms: ParamValues::Varying(&per_frame[4]),
+                    makeup_db: ParamValues::Varying(&per_frame[5]),
+                    ..fast_p
+                };
+                for portable in [true, false] {
+                    crate::dsp::simd::force_portable(portable);
+                    let (mut fast, mut general) = (GainStage::new(), GainStage::new());
+                    for (c, v) in values.iter().enumerate() {
+                        let n = [64, 17, 64, 1, 63, 64][c % 6];
+                        let (mut g0, mut g1) = ([[0.0; CHUNK]; 2], [[0.0; CHUNK]; 2]);
+                        let scale = fastmath::DB_PER_OCTAVE_AMP;
+                        let m0 =
+                            fast.run(v, level_channels, scale, channels, &fast_p, 0, n, &mut g0);
+                        let m1 = general.run(
+                            v,
+                            level_channels,
+                            scale,
+                            channels,
+                            &general_p,
+                            0,
+                            n,
+                            &mut g1,
+                        );
+                        let case = format!(
+                            "ratio {ratio}, makeup {makeup}, {level_channels} level channel(s), \
+                             {channels} channel(s), chunk {c}, portable {portable}"
+                        );
+                        assert_eq!(m0.to_bits(), m1.to_bits(), "{case}: maxima");
+                        assert_eq!(bits(&fast.gr), bits(&general.gr), "{case}: states");
+                        for ch in 0..channels {
+                            assert_eq!(bits(&g0[ch][..n]), bits(&g1[ch][..n]), "{case}: gains");
+                        }
+                        reduced |= m0 > 6.0;
+                        fast.flush();
+                        general.flush();
+                    }
+                }
+                crate::dsp::simd::force_portable(false);
+            }
+        }
+        assert!(reduced, "the stages reduce");
+    }
 
     #[test]
     fn curve_matches_the_formula() {

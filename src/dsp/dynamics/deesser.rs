@@ -220,6 +220,8 @@ impl Processor for Deesser {
             let mut hp: [Chunk; 2] = [[0.0; CHUNK]; 2];
             let moving = !(freq.is_constant() && q.is_constant());
             let mut coefs = self.coefs(freq.at(k), q.at(k));
+            // The filter's state in a local for the chunk (in registers on its recursion).
+            let mut filter = self.filter;
             for i in 0..n {
                 let mut x = [0.0; 2];
                 for (c, x) in x.iter_mut().enumerate().take(self.channels) {
@@ -228,12 +230,13 @@ impl Processor for Deesser {
                 if moving {
                     coefs = self.coefs(freq.at(k + i), q.at(k + i));
                 }
-                let (v1, v2) = self.filter.tick(&coefs, x);
+                let (v1, v2) = filter.tick(&coefs, x);
                 for c in 0..2 {
                     bp[c][i] = coefs.k * v1[c];
                     hp[c][i] = x[c] - coefs.k * v1[c] - v2[c];
                 }
             }
+            self.filter = filter;
             let mut det = match self.mode {
                 Mode::Band => bp,
                 Mode::High => hp,

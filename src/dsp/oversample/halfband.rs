@@ -220,9 +220,15 @@ impl BlockUp2 {
         let n = u.len();
         self.ext[h..h + n].copy_from_slice(u);
         halfband_dots(&self.a, &self.ext[..h + n], &mut dots[..n]);
-        for (t, o) in out[..2 * n].chunks_exact_mut(2).enumerate() {
-            o[0] = dots[t];
-            o[1] = self.ext[h + t - self.centre];
+        // Interleaved through slices taken once (no bounds check or field reload per frame).
+        let delayed = &self.ext[h - self.centre..h - self.centre + n];
+        for ((o, &d), &c) in out[..2 * n]
+            .chunks_exact_mut(2)
+            .zip(&dots[..n])
+            .zip(delayed)
+        {
+            o[0] = d;
+            o[1] = c;
         }
         self.ext.copy_within(n..n + h, 0);
     }
@@ -263,9 +269,11 @@ impl BlockDown2 {
     pub(crate) fn run(&mut self, z: &[f64], out: &mut [f64]) {
         let n = z.len() / 2;
         let (h, m) = (self.a.len() - 1, self.m);
-        for (t, p) in z.chunks_exact(2).enumerate() {
-            self.even[h + t] = p[0];
-            self.odd[m + t] = p[1];
+        // Deinterleaved through slices taken once (no bounds check or field reload per pair).
+        let (even, odd) = (&mut self.even[h..h + n], &mut self.odd[m..m + n]);
+        for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(z.chunks_exact(2)) {
+            *e = p[0];
+            *o = p[1];
         }
         halfband_dots(&self.a, &self.even[..h + n], &mut out[..n]);
         for (o, &c) in out[..n].iter_mut().zip(&self.odd[..n]) {

@@ -9,7 +9,7 @@
 //! | file | owns |
 //! |---|---|
 //! | [`design`] | `bessel_i0`, the Kaiser window and β, the sinc, half-band stage designs, the polyphase coefficient table ([`PolyphaseTable`]) |
-//! | [`kernels`] | the block kernels, portable and AVX2, bit-identical to each other |
+//! | [`kernels`] | the block kernels, portable and AVX2 (the half-band dots also AVX-512), bit-identical to each other |
 //! | `halfband` | half-band 2× stages, per sample and per chunk |
 //! | [`interpolator`] | the detector's interpolators one sample at a time (its reference) |
 //! | [`detector`] | [`TruePeakDetector`], the limiter's detector a chunk at a time |

@@ -1,6 +1,8 @@
 //! The fast path's per-frame kernels, each built portable, for AVX2 and for AVX-512 (picked at
 //! run time; every build computes the same bits): the static curve's reductions of a chunk, the
-//! gains applied, and the ballistics of up to eight tracks in AVX2 registers.
+//! gains applied, and the ballistics of up to eight tracks in AVX2 registers. The gain stage of
+//! the other dynamics processors ([`crate::dsp::dynamics::core::GainStage`], the multiband's
+//! bands) runs on the same kernels.
 
 use crate::dsp::dynamics::core::{ballistics, fmax, Chunk, TrackCoefs, CHUNK};
 use crate::dsp::dynamics::fastmath;
@@ -313,7 +315,7 @@ fn apply1_avx512(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
 
 /// The ballistics of a group (one track, the master's, too), in [`ballistics_x8`] when the
 /// CPU has AVX2 ([`ballistics_x8_avx512`] when it has AVX-512).
-pub(super) fn group_ballistics<const K: usize>(
+pub(in crate::dsp::dynamics) fn group_ballistics<const K: usize>(
     state: &mut [f64; K],
     g: &mut [Chunk; K],
     n: usize,
@@ -516,7 +518,7 @@ unsafe fn ballistics_lanes<const K: usize>(
     std::array::from_fn(|k| top[k / 4][k % 4])
 }
 
-pub(super) fn peak_targets(
+pub(in crate::dsp::dynamics) fn peak_targets(
     a: &[f64],
     b: &[f64],
     scale: f64,
@@ -563,6 +565,29 @@ pub(super) fn apply1(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64)
         return unsafe { apply1_avx2(x, g, makeup, mix, post) };
     }
     apply1_impl(x, g, makeup, mix, post)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn gains_avx2(g: &[f64], makeup: f64, w: &mut [f64]) {
+    gains(g, makeup, w)
+}
+
+/// The gain factors 10^((makeup − g)/20) of the smoothed reductions `g` into `w` (no mix, no
+/// audio: for processors that apply them their own way), as [`fastmath::db_to_amp`] computes
+/// them.
+pub(in crate::dsp::dynamics) fn gain_factors(g: &[f64], makeup: f64, w: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F (checked at run time).
+        return unsafe { gains_avx512(g, makeup, w) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { gains_avx2(g, makeup, w) };
+    }
+    gains(g, makeup, w)
 }
 
 /// The builds of the per-frame kernels (portable, AVX2, AVX-512) give the same bits.

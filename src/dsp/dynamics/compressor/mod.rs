@@ -18,7 +18,7 @@
 //! makeup the output is the input bit for bit. Publishes `gain_reduction_db` (the block's max).
 
 mod batch;
-mod kernels;
+pub(super) mod kernels;
 
 use super::core::{
     fmax, Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, TrackCoefs, CHUNK,
@@ -503,14 +503,14 @@ impl Processor for Compressor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::dsp::dynamics) mod tests {
     use super::*;
     use crate::dsp::buffer::AudioBuffer;
     use crate::dsp::param::ParamSlot;
 
     /// Loud bursts (reducing), stretches under the knee long enough for the reduction to release
     /// to exactly 0, chunks crossing the knee, silence; a little noise so no two chunks match.
-    fn signal(n: usize) -> [Vec<f64>; 2] {
+    pub(in crate::dsp::dynamics) fn signal(n: usize) -> [Vec<f64>; 2] {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut noise = move || {
             seed ^= seed << 13;

@@ -1,5 +1,6 @@
-//! The AVX2 builds of the block kernels ([`super`]): the same products and sums per output in
-//! the same order as the portable ones (no fused multiply-add), so the same bits.
+//! The AVX2 builds of the block kernels ([`super`]), and the AVX-512 build of the half-band dot
+//! products: the same products and sums per output in the same order as the portable ones (no
+//! fused multiply-add), so the same bits.
 
 use std::arch::x86_64::*;
 
@@ -95,5 +96,53 @@ pub(super) fn delay_rows_peaks(coef: &[[f64; 4]], ext: &[f64], out: &mut [f64]) 
             let m1 = _mm_max_sd(m2, _mm_unpackhi_pd(m2, m2));
             *mo = _mm_cvtsd_f64(m1);
         }
+    }
+}
+
+/// [`super::halfband_dots`] with AVX-512F intrinsics: sixteen outputs (two registers) per pass
+/// over the taps, each lane through the same products and sums in the same order as the AVX2
+/// and portable builds (the same bits); the last under-sixteen outputs by the AVX2 build.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX2.
+#[target_feature(enable = "avx2,avx512f")]
+pub(super) unsafe fn halfband_dots_avx512(a: &[f64], ext: &[f64], out: &mut [f64]) {
+    let taps = a.len();
+    let h = taps - 1;
+    let whole = taps / 4 * 4;
+    let n = out.len();
+    assert!(ext.len() >= h + n);
+    let p = ext.as_ptr();
+    let mut t = 0;
+    // SAFETY: every load reads ext[h + t − j .. h + t − j + 16] with j ≤ h and t + 16 ≤ n,
+    // inside `ext` by the assertion; stores stay inside `out`.
+    unsafe {
+        while t + 16 <= n {
+            let mut s = [_mm512_setzero_pd(); 8];
+            let mut q = 0;
+            while q < whole {
+                for k in 0..4 {
+                    let c = _mm512_set1_pd(a[q + k]);
+                    let x = p.add(h + t - q - k);
+                    s[k] = _mm512_add_pd(s[k], _mm512_mul_pd(c, _mm512_loadu_pd(x)));
+                    s[4 + k] = _mm512_add_pd(s[4 + k], _mm512_mul_pd(c, _mm512_loadu_pd(x.add(8))));
+                }
+                q += 4;
+            }
+            let mut lo = _mm512_add_pd(_mm512_add_pd(s[0], s[2]), _mm512_add_pd(s[1], s[3]));
+            let mut hi = _mm512_add_pd(_mm512_add_pd(s[4], s[6]), _mm512_add_pd(s[5], s[7]));
+            for (j, c) in a.iter().enumerate().skip(whole) {
+                let c = _mm512_set1_pd(*c);
+                let x = p.add(h + t - j);
+                lo = _mm512_add_pd(lo, _mm512_mul_pd(c, _mm512_loadu_pd(x)));
+                hi = _mm512_add_pd(hi, _mm512_mul_pd(c, _mm512_loadu_pd(x.add(8))));
+            }
+            _mm512_storeu_pd(out.as_mut_ptr().add(t), lo);
+            _mm512_storeu_pd(out.as_mut_ptr().add(t + 8), hi);
+            t += 16;
+        }
+    }
+    if t < n {
+        halfband_dots(a, &ext[t..h + n], &mut out[t..]);
     }
 }
