@@ -427,8 +427,7 @@ impl Processor for Multiband {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsp::buffer::AudioBuffer;
-    use crate::dsp::dynamics::compressor::tests::signal;
+    use crate::dsp::dynamics::compressor::tests::{in_blocks, signal};
     use crate::dsp::param::ParamSlot;
 
     /// Renders `x` (its first `channels` channels) through a multiband split at `freqs` in blocks
@@ -471,20 +470,7 @@ mod tests {
                 }
             }
         }
-        let mut buf = AudioBuffer::new(channels, block);
-        let mut out = vec![Vec::new(); channels];
-        for start in (0..x[0].len()).step_by(block) {
-            let n = block.min(x[0].len() - start);
-            for ch in 0..channels {
-                buf.channel_mut(ch, n)
-                    .copy_from_slice(&x[ch][start..start + n]);
-            }
-            m.process(&mut buf.view_mut(n), None, ParamBlock::new(&slots));
-            for (ch, o) in out.iter_mut().enumerate() {
-                o.extend_from_slice(buf.channel(ch, n));
-            }
-        }
-        out
+        in_blocks(&mut m, &x[..channels], block, &slots)
     }
 
     /// The grouped bands (their ballistics side by side, the chunk kernels) give the general

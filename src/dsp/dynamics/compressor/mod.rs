@@ -575,15 +575,27 @@ pub(in crate::dsp::dynamics) mod tests {
             slots[MIX_PCT].values.fill(mix);
             slots[MIX_PCT].constant = false;
         }
-        let mut buf = AudioBuffer::new(2, block);
-        let mut out = vec![Vec::new(), Vec::new()];
+        in_blocks(&mut c, &x[..], block, &slots)
+    }
+
+    /// `x` through `p` in blocks of `block` frames with the parameters `slots`: the output,
+    /// channel by channel.
+    pub(in crate::dsp::dynamics) fn in_blocks(
+        p: &mut dyn Processor,
+        x: &[Vec<f64>],
+        block: usize,
+        slots: &[ParamSlot],
+    ) -> Vec<Vec<f64>> {
+        let channels = x.len();
+        let mut buf = AudioBuffer::new(channels, block);
+        let mut out = vec![Vec::new(); channels];
         for start in (0..x[0].len()).step_by(block) {
             let n = block.min(x[0].len() - start);
-            for ch in 0..2 {
+            for ch in 0..channels {
                 buf.channel_mut(ch, n)
                     .copy_from_slice(&x[ch][start..start + n]);
             }
-            c.process(&mut buf.view_mut(n), None, ParamBlock::new(&slots));
+            p.process(&mut buf.view_mut(n), None, ParamBlock::new(slots));
             for (ch, o) in out.iter_mut().enumerate() {
                 o.extend_from_slice(buf.channel(ch, n));
             }
