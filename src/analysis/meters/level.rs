@@ -129,6 +129,98 @@ fn lane_pass_body(l: &mut Lanes4, input: &[f64], scale: f64) {
     }
 }
 
+/// [`lane_pass`] of two channels and the lanes of `Σ L·R` in one pass over the samples (the
+/// first of each goes to lane 0), each lane's operations those of [`lane_pass`] and of the
+/// scalar `L·R` sum: the same sums, peaks and flags. `words`: whether the word-length flags
+/// are wanted (left as they are otherwise: floating-point content needs them no more).
+fn stereo_pass(l: [&mut Lanes4; 2], lr: &mut Lanes, x: [&[f64]; 2], scale: [f64; 2], words: bool) {
+    let n = x[0].len().min(x[1].len());
+    let x = [&x[0][..n], &x[1][..n]];
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe {
+            if words {
+                stereo_pass_avx2::<true>(l, lr, x, scale)
+            } else {
+                stereo_pass_avx2::<false>(l, lr, x, scale)
+            }
+        };
+    }
+    let [a, b] = l;
+    for (k, (p, q)) in x[0].iter().zip(x[1]).enumerate() {
+        let j = k % 4;
+        step(a, j, *p, scale[0]);
+        step(b, j, *q, scale[1]);
+        lr[j] += p * q;
+    }
+}
+
+/// [`stereo_pass`] four frames at a time in AVX2 registers (`WORDS`: with the word-length
+/// flags); the last frames by [`step`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn stereo_pass_avx2<const WORDS: bool>(
+    l: [&mut Lanes4; 2],
+    lr: &mut Lanes,
+    x: [&[f64]; 2],
+    scale: [f64; 2],
+) {
+    use std::arch::x86_64::*;
+    // SAFETY (loads and stores): each names a whole [f64; 4] or a whole chunk of 4.
+    let load = |v: &Lanes| unsafe { _mm256_loadu_pd(v.as_ptr()) };
+    let store = |v: &mut Lanes, x| unsafe { _mm256_storeu_pd(v.as_mut_ptr(), x) };
+    let [a, b] = l;
+    let mut sum = [load(&a.sum), load(&b.sum)];
+    let mut sum_sq = [load(&a.sum_sq), load(&b.sum_sq)];
+    let mut peak = [load(&a.peak), load(&b.peak)];
+    let mut odd = [_mm256_setzero_pd(); 2];
+    let mut cross = load(lr);
+    let sign = _mm256_set1_pd(-0.0);
+    let vscale = [_mm256_set1_pd(scale[0]), _mm256_set1_pd(scale[1])];
+    let round = _mm256_set1_pd(ROUND_C);
+    let limit = _mm256_set1_pd(FAST_WORD_LIMIT);
+    let (mut lc, mut rc) = (x[0].chunks_exact(4), x[1].chunks_exact(4));
+    for (p, q) in (&mut lc).zip(&mut rc) {
+        let v = unsafe { [_mm256_loadu_pd(p.as_ptr()), _mm256_loadu_pd(q.as_ptr())] };
+        cross = _mm256_add_pd(cross, _mm256_mul_pd(v[0], v[1]));
+        for c in 0..2 {
+            let x = v[c];
+            sum[c] = _mm256_add_pd(sum[c], x);
+            sum_sq[c] = _mm256_add_pd(sum_sq[c], _mm256_mul_pd(x, x));
+            let a = _mm256_andnot_pd(sign, x);
+            // `a > peak ? a : peak`, as the scalar comparison (a NaN keeps the peak).
+            peak[c] = _mm256_max_pd(a, peak[c]);
+            if WORDS {
+                // Not an integer once scaled (a NaN compares unequal to itself: flagged here
+                // as `step` flags it), or too large for the rounding trick.
+                let y = _mm256_mul_pd(x, vscale[c]);
+                let r = _mm256_sub_pd(_mm256_add_pd(y, round), round);
+                let flags = _mm256_or_pd(
+                    _mm256_cmp_pd::<_CMP_NEQ_UQ>(r, y),
+                    _mm256_cmp_pd::<_CMP_GT_OQ>(a, limit),
+                );
+                odd[c] = _mm256_or_pd(odd[c], flags);
+            }
+        }
+    }
+    store(lr, cross);
+    for (c, m) in [&mut *a, &mut *b].into_iter().enumerate() {
+        store(&mut m.sum, sum[c]);
+        store(&mut m.sum_sq, sum_sq[c]);
+        store(&mut m.peak, peak[c]);
+        let mask = _mm256_movemask_pd(odd[c]);
+        for (j, o) in m.odd.iter_mut().enumerate() {
+            *o |= mask & (1 << j) != 0;
+        }
+    }
+    for (j, (p, q)) in lc.remainder().iter().zip(rc.remainder()).enumerate() {
+        step(a, j, *p, scale[0]);
+        step(b, j, *q, scale[1]);
+        lr[j] += p * q;
+    }
+}
+
 /// Lane accumulators of one channel during a block.
 struct Lanes4 {
     sum: Lanes,
@@ -147,6 +239,59 @@ struct ChannelStats {
     runs: u64,
     longest_run: u64,
     min_exp: i32,
+}
+
+impl ChannelStats {
+    /// The lane accumulators a block starts from, the word-length test's scale and the word
+    /// length so far (`None`: finer than 32 bits, the test no longer matters).
+    fn lanes(&self) -> (Lanes4, f64, Option<u32>) {
+        let bits = bits_for(self.min_exp);
+        let scale = libm::ldexp(1.0, bits.map_or(0, |b| b as i32 - 1));
+        let l = Lanes4 {
+            sum: self.sum,
+            sum_sq: self.sum_sq,
+            peak: [0.0; 4],
+            odd: [false; 4],
+        };
+        (l, scale, bits)
+    }
+
+    /// Takes in the lanes `l` of block `input` (measured with word length `bits` so far): the
+    /// sums, the peak, the word length and the clipping (clip threshold `thr`, runs of at
+    /// least `min_run` samples).
+    fn close(&mut self, l: &Lanes4, input: &[f64], bits: Option<u32>, thr: f64, min_run: u64) {
+        self.sum = l.sum;
+        self.sum_sq = l.sum_sq;
+        let block_peak = l
+            .peak
+            .iter()
+            .fold(0.0f64, |m, &v| if v > m { v } else { m });
+        if block_peak > self.peak {
+            self.peak = block_peak;
+        }
+        // Word length: exact exponents only for blocks that need more bits than so far
+        // (at most ~25 times per stream, or once for floating-point content).
+        if bits.is_some() && l.odd.iter().any(|&o| o) {
+            self.min_exp = input
+                .iter()
+                .fold(self.min_exp, |m, &x| m.min(lsb_exponent(x)));
+        }
+        // Clipping: a sequential scan, only when this block can clip or a run is open.
+        if block_peak >= thr || self.run > 0 {
+            for &x in input.iter() {
+                if x.abs() >= thr {
+                    self.clipped += 1;
+                    self.run += 1;
+                } else if self.run > 0 {
+                    if self.run >= min_run {
+                        self.runs += 1;
+                    }
+                    self.longest_run = self.longest_run.max(self.run);
+                    self.run = 0;
+                }
+            }
+        }
+    }
 }
 
 impl Default for ChannelStats {
@@ -209,7 +354,10 @@ impl LevelMeter {
         self.frames
     }
 
-    /// Measures a block of planar audio (one slice per channel, equal lengths).
+    /// Measures a block of planar audio (one slice per channel, equal lengths). A stereo block
+    /// is read in one pass (both channels' statistics and `Σ L·R` together, [`stereo_pass`]);
+    /// other layouts channel by channel. Either way each lane adds the same values in the same
+    /// order, so the readings are the same.
     pub fn push(&mut self, planar: &[&[f64]]) {
         assert_eq!(planar.len(), self.stats.len(), "wrong channel count");
         let n = planar[0].len();
@@ -217,55 +365,40 @@ impl LevelMeter {
             planar.iter().all(|c| c.len() == n),
             "channel slices differ in length"
         );
-        let thr = self.clip_threshold;
-        let min_run = self.min_clip_run;
         let start = self.frames;
         // Samples before the first stream index divisible by 4 (they go to their own lanes).
         let head = (((4 - start % 4) % 4) as usize).min(n);
+        if let ([l, r], [sl, sr]) = (planar, &mut *self.stats) {
+            let (mut a, scale_l, bits_l) = sl.lanes();
+            let (mut b, scale_r, bits_r) = sr.lanes();
+            for i in 0..head {
+                let j = ((start + i as u64) % 4) as usize;
+                step(&mut a, j, l[i], scale_l);
+                step(&mut b, j, r[i], scale_r);
+                self.sum_lr[j] += l[i] * r[i];
+            }
+            // The word-length flags only matter to a channel still within 32 bits.
+            let words = bits_l.is_some() || bits_r.is_some();
+            stereo_pass(
+                [&mut a, &mut b],
+                &mut self.sum_lr,
+                [&l[head..], &r[head..]],
+                [scale_l, scale_r],
+                words,
+            );
+            let (thr, min_run) = (self.clip_threshold, self.min_clip_run);
+            sl.close(&a, l, bits_l, thr, min_run);
+            sr.close(&b, r, bits_r, thr, min_run);
+            self.frames += n as u64;
+            return;
+        }
         for (st, input) in self.stats.iter_mut().zip(planar) {
-            let bits = bits_for(st.min_exp);
-            let scale = libm::ldexp(1.0, bits.map_or(0, |b| b as i32 - 1));
-            let mut l = Lanes4 {
-                sum: st.sum,
-                sum_sq: st.sum_sq,
-                peak: [0.0; 4],
-                odd: [false; 4],
-            };
+            let (mut l, scale, bits) = st.lanes();
             for (i, &x) in input[..head].iter().enumerate() {
                 step(&mut l, ((start + i as u64) % 4) as usize, x, scale);
             }
             lane_pass(&mut l, &input[head..], scale);
-            st.sum = l.sum;
-            st.sum_sq = l.sum_sq;
-            let block_peak = l
-                .peak
-                .iter()
-                .fold(0.0f64, |m, &v| if v > m { v } else { m });
-            if block_peak > st.peak {
-                st.peak = block_peak;
-            }
-            // Word length: exact exponents only for blocks that need more bits than so far
-            // (at most ~25 times per stream, or once for floating-point content).
-            if bits.is_some() && l.odd.iter().any(|&o| o) {
-                st.min_exp = input
-                    .iter()
-                    .fold(st.min_exp, |m, &x| m.min(lsb_exponent(x)));
-            }
-            // Clipping: a sequential scan, only when this block can clip or a run is open.
-            if block_peak >= thr || st.run > 0 {
-                for &x in input.iter() {
-                    if x.abs() >= thr {
-                        st.clipped += 1;
-                        st.run += 1;
-                    } else if st.run > 0 {
-                        if st.run >= min_run {
-                            st.runs += 1;
-                        }
-                        st.longest_run = st.longest_run.max(st.run);
-                        st.run = 0;
-                    }
-                }
-            }
+            st.close(&l, input, bits, self.clip_threshold, self.min_clip_run);
         }
         if planar.len() >= 2 {
             let (l, r) = (planar[0], planar[1]);
@@ -477,6 +610,51 @@ mod simd_tests {
                 }
             })
             .collect()
+    }
+
+    /// A stereo block is read in one pass over both channels ([`stereo_pass`]); the channels of
+    /// any other layout one by one, then `Σ L·R`. The two give the same state, bit for bit:
+    /// a stereo meter's against the first two channels of a three-channel meter's (the third
+    /// silent), on both builds, for blocks of every size (16- and 24-bit stretches, floating
+    /// point, NaN, infinities, clipping).
+    #[test]
+    fn the_stereo_pass_reads_as_channel_by_channel() {
+        crate::dsp::simd::init();
+        for special in [false, true] {
+            let l = signal(10_007, special);
+            let r: Vec<f64> = l.iter().rev().map(|v| -0.5 * v).collect();
+            let silent = vec![0.0; l.len()];
+            for portable in [false, true] {
+                crate::dsp::simd::force_portable(portable);
+                for block in [1, 3, 64, 511, 4096] {
+                    let mut stereo = LevelMeter::new(2);
+                    let mut three = LevelMeter::new(3);
+                    for ((a, b), c) in l
+                        .chunks(block)
+                        .zip(r.chunks(block))
+                        .zip(silent.chunks(block))
+                    {
+                        stereo.push(&[a, b]);
+                        three.push(&[a, b, c]);
+                    }
+                    let at = format!("block {block}, special {special}, portable {portable}");
+                    assert_eq!(
+                        format!("{:?}", &stereo.stats[..]),
+                        format!("{:?}", &three.stats[..2]),
+                        "{at}"
+                    );
+                    assert_eq!(
+                        stereo.sum_lr.map(f64::to_bits),
+                        three.sum_lr.map(f64::to_bits)
+                    );
+                    assert_eq!(stereo.frames(), three.frames());
+                    if special {
+                        assert!(stereo.clipped_samples() > 0, "{at}: the signal clips");
+                    }
+                }
+                crate::dsp::simd::force_portable(false);
+            }
+        }
     }
 
     #[test]
