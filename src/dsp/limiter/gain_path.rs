@@ -554,6 +554,28 @@ impl Delay {
         }
     }
 
+    /// [`Self::swap_block`] into `out` through `f`: every sample of `x` pushed in turn, and
+    /// `f` of the one that comes out written to `out` (`x` unchanged), in one pass.
+    #[inline(always)]
+    pub fn delay_into(&mut self, x: &[f64], out: &mut [f64], mut f: impl FnMut(f64) -> f64) {
+        let len = self.ring.len();
+        let (x, out) = (x, &mut out[..x.len()]);
+        let mut done = 0;
+        while done < x.len() {
+            let k = (x.len() - done).min(len - self.pos);
+            let ring = &mut self.ring[self.pos..self.pos + k];
+            for ((o, r), &v) in out[done..done + k].iter_mut().zip(ring).zip(&x[done..]) {
+                *o = f(*r);
+                *r = v;
+            }
+            done += k;
+            self.pos += k;
+            if self.pos == len {
+                self.pos = 0;
+            }
+        }
+    }
+
     /// Pushes `x`, returns the sample pushed `len` samples ago.
     #[inline(always)]
     pub fn swap(&mut self, x: f64) -> f64 {

@@ -176,6 +176,28 @@ pub fn stage_a_target(ceiling_db: f64, factor: usize) -> f64 {
     targets(ceiling_db, factor).a
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Set by the tests to turn the sample-peak shortcuts off (the general path everywhere) and
+    /// compare; counts the blocks that took a shortcut.
+    static SHORTCUTS: std::cell::Cell<(bool, u64)> = const { std::cell::Cell::new((true, 0)) };
+}
+
+/// Whether the sample-peak shortcuts ([`Limiter::quiet_sample_peaks`], the in-place test of
+/// stage B's readings) may run: always, except in a test that compares them with the general
+/// path. Counts, in tests, the blocks that ask.
+#[inline(always)]
+fn shortcuts() -> bool {
+    #[cfg(test)]
+    {
+        let (on, taken) = SHORTCUTS.get();
+        SHORTCUTS.set((on, taken + u64::from(on)));
+        on
+    }
+    #[cfg(not(test))]
+    true
+}
+
 /// Where stage A's detector readings come from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Readings {
@@ -658,6 +680,11 @@ impl Processor for Limiter {
         params: ParamBlock<'_>,
     ) {
         #[cfg(target_arch = "x86_64")]
+        if super::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time).
+            return unsafe { self.process_avx512(audio, key, params) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if super::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { self.process_avx2(audio, key, params) };
@@ -691,6 +718,20 @@ impl Limiter {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn process_avx2(
+        &mut self,
+        audio: &mut AudioMut<'_>,
+        key: Option<AudioRef<'_>>,
+        params: ParamBlock<'_>,
+    ) {
+        self.process_impl(audio, key, params)
+    }
+
+    /// [`Processor::process`] compiled for AVX-512: the same block passes in 512-bit vectors
+    /// (eight samples per load and store), the same operations on every sample, so the same
+    /// bits.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    fn process_avx512(
         &mut self,
         audio: &mut AudioMut<'_>,
         key: Option<AudioRef<'_>>,
@@ -747,21 +788,25 @@ impl Limiter {
     ) -> (f64, f64) {
         let ceiling = params.get(CEILING_DBTP);
         let link = params.get(LINK_PCT);
-        self.drive_in(audio, params.get(INPUT_GAIN_DB), start, n);
         let (thr_a, thr_b) = self.thresholds(ceiling);
-        match key {
-            Some(key) => self.readings_from_key(key, params.get(INPUT_GAIN_DB), start, n),
-            None => {
-                for c in 0..self.channels {
-                    self.state[c]
-                        .det
-                        .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
+        let quiet = self.drive_in(audio, params.get(INPUT_GAIN_DB), start, n, thr_a);
+        let shared = self.shared_path(link);
+        let (unity, min_a) = if key.is_none() && self.quiet_sample_peaks(quiet, shared, n) {
+            ([true, false], 1.0)
+        } else {
+            match key {
+                Some(key) => self.readings_from_key(key, params.get(INPUT_GAIN_DB), start, n),
+                None => {
+                    for c in 0..self.channels {
+                        self.state[c]
+                            .det
+                            .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
+                    }
                 }
             }
-        }
-        let shared = self.shared_path(link);
-        self.required_gains(ceiling, link, shared, start, n);
-        let (unity, min_a) = self.gain_path_a(shared, params.get(RELEASE_MS), start, n);
+            self.required_gains(ceiling, link, shared, start, n);
+            self.gain_path_a(shared, params.get(RELEASE_MS), start, n)
+        };
         self.delay_and_apply_a(shared, unity, n);
         // The marks are for stage B's detector, which a measuring copy runs only under a moving
         // ceiling (see `safety_stage`).
@@ -772,16 +817,51 @@ impl Limiter {
         (min_a, min_b)
     }
 
-    /// Step 1, drive: the input times the drive gain into the scratch `x` (non-finite input
-    /// becomes silence so it cannot poison the filters).
+    /// Steps 2–4's gains in one test, for a sample-peak detector: when every driven sample is
+    /// at or under stage A's target (`quiet`, from [`Self::drive_in`]) every reading is, so
+    /// every required gain is exactly 1, and a path at rest gives 1 throughout: the path is
+    /// skipped as [`Self::gain_path_a`] skips it, without the readings and the required gains
+    /// (two passes over the block). Only one path (a full link, or one channel) and a constant
+    /// ceiling and link, where `required_gains` gives 1 for a reading at or under the target.
+    /// Returns whether it did.
     #[inline(always)]
-    fn drive_in(&mut self, audio: &AudioMut<'_>, drive: ParamValues<'_>, start: usize, n: usize) {
+    fn quiet_sample_peaks(&mut self, quiet: bool, shared: bool, n: usize) -> bool {
+        let one_path = shared || self.channels == 1;
+        let ch = &mut self.state[0];
+        if !(quiet && one_path && matches!(ch.det, Detector::Sample) && ch.a.is_idle()) {
+            return false;
+        }
+        if !shortcuts() {
+            return false;
+        }
+        ch.a.skip_unity(n);
+        if ch.flat.value != 1.0 {
+            // The marks compare the gains with the run before the block: give them the ones.
+            self.p[0][..n].fill(1.0);
+        }
+        true
+    }
+
+    /// Step 1, drive: the input times the drive gain into the scratch `x` (non-finite input
+    /// becomes silence so it cannot poison the filters). Returns whether every driven sample's
+    /// magnitude is at or under `quiet` (a NaN is not), tested as it is written.
+    #[inline(always)]
+    fn drive_in(
+        &mut self,
+        audio: &AudioMut<'_>,
+        drive: ParamValues<'_>,
+        start: usize,
+        n: usize,
+        quiet: f64,
+    ) -> bool {
+        let mut under = true;
         if drive.is_constant() {
             let g = self.drive.get(drive.first(), db_to_gain);
             for c in 0..self.channels {
                 let src = &audio.channel(c)[start..start + n];
                 for (x, &v) in self.x[c][..n].iter_mut().zip(src) {
                     *x = if v.is_finite() { v * g } else { 0.0 };
+                    under &= x.abs() <= quiet;
                 }
             }
         } else {
@@ -790,9 +870,11 @@ impl Limiter {
                 for c in 0..self.channels {
                     let v = audio.channel(c)[start + i];
                     self.x[c][i] = if v.is_finite() { v * g } else { 0.0 };
+                    under &= self.x[c][i].abs() <= quiet;
                 }
             }
         }
+        under
     }
 
     /// Step 2 with [`Readings::FromKey`]: stage A's readings are the key's (the readings of the
@@ -1048,10 +1130,9 @@ impl Limiter {
             // Measuring only: the stage's delay and the guard.
             for c in 0..self.channels {
                 let t = self.target.get(ceiling.first(), |db| targets(db, factor));
-                let x = &mut self.x[c][..n];
-                self.state[c].delay_b.swap_block(x);
                 let out = &mut audio.channel_mut(c)[start..start + n];
-                self.guard_clips += guard_block(x, out, t.ceiling);
+                let delay = &mut self.state[c].delay_b;
+                self.guard_clips += guard_delayed(delay, &self.x[c][..n], out, t.ceiling);
             }
             return min_b;
         }
@@ -1060,6 +1141,17 @@ impl Limiter {
             let x = &mut self.x[c][..n];
             let q = &mut self.p[c][..n];
             let out = &mut audio.channel_mut(c)[start..start + n];
+            let at_rest = ch.hold_b.is_unity() && ch.smooth_b.is_unity();
+            if at_rest && ceiling.is_constant() && matches!(ch.check, Detector::Sample) {
+                // A sample-peak check reads |x|: tested in place, without the readings' pass.
+                let t = self.target.get(ceiling.first(), |db| targets(db, factor));
+                if all_by_eights(x, |v| v.abs() <= t.b) && shortcuts() {
+                    ch.hold_b.skip_unity(n);
+                    ch.smooth_b.skip_unity(n);
+                    self.guard_clips += guard_delayed(&mut ch.delay_b, x, out, t.ceiling);
+                    continue;
+                }
+            }
             if self.stage_a {
                 ch.check.peaks_where(x, q, thr_b, &self.wanted[c][..n]);
             } else {
@@ -1068,12 +1160,10 @@ impl Limiter {
             if ceiling.is_constant() {
                 let t = self.target.get(ceiling.first(), |db| targets(db, factor));
                 // At rest with every reading under the target, the stage is a delay.
-                if ch.hold_b.is_unity() && ch.smooth_b.is_unity() && all_by_eights(q, |q| q <= t.b)
-                {
+                if at_rest && all_by_eights(q, |q| q <= t.b) {
                     ch.hold_b.skip_unity(n);
                     ch.smooth_b.skip_unity(n);
-                    ch.delay_b.swap_block(x);
-                    self.guard_clips += guard_block(x, out, t.ceiling);
+                    self.guard_clips += guard_delayed(&mut ch.delay_b, x, out, t.ceiling);
                     continue;
                 }
             }
@@ -1124,19 +1214,19 @@ fn mark_runs(gains: &[f64], wanted: &mut [bool], run: FlatRun, flat_steps: usize
     }
 }
 
-/// The guard over a block: `x` into `out`, every sample above `ceiling` in magnitude set to it.
-/// Returns how many were.
+/// The guard over a block of `x` delayed by `delay` (one pass): into `out`, every sample above
+/// `ceiling` in magnitude set to it. Returns how many were.
 #[inline(always)]
-fn guard_block(x: &[f64], out: &mut [f64], ceiling: f64) -> u64 {
+fn guard_delayed(delay: &mut Delay, x: &[f64], out: &mut [f64], ceiling: f64) -> u64 {
     let mut clips = 0;
-    for (o, &z) in out.iter_mut().zip(x) {
-        *o = if z.abs() > ceiling {
+    delay.delay_into(x, out, |z| {
+        if z.abs() > ceiling {
             clips += 1;
             ceiling.copysign(z)
         } else {
             z
-        };
-    }
+        }
+    });
     clips
 }
 
@@ -1323,6 +1413,156 @@ mod tests {
             unmarked += got.iter().filter(|&&w| !w).count();
         }
         assert!(marked > 5_000 && unmarked > 5_000, "{marked} {unmarked}");
+    }
+
+    /// One limiter's output over `x` (per channel) in blocks of the lengths `blocks` in turn,
+    /// through `process`, or through the build `run` gives.
+    fn limit(
+        lim: &mut Limiter,
+        x: &[Vec<f64>],
+        blocks: &[usize],
+        run: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>),
+    ) -> Vec<u64> {
+        let channels = x.len();
+        let max = *blocks.iter().max().expect("blocks");
+        lim.prepare(&ProcessSpec {
+            sample_rate: 48_000.0,
+            max_block: max,
+            input_channels: channels,
+        });
+        let slots: Vec<ParamSlot> = lim
+            .params()
+            .iter()
+            .map(|p| ParamSlot::new(p.default, max))
+            .collect();
+        let mut buf = AudioBuffer::new(channels, max);
+        let mut out = Vec::new();
+        let (mut start, mut b) = (0, 0);
+        while start < x[0].len() {
+            let n = blocks[b % blocks.len()].min(x[0].len() - start);
+            for (c, x) in x.iter().enumerate() {
+                buf.channel_mut(c, n).copy_from_slice(&x[start..start + n]);
+            }
+            run(lim, &mut buf.view_mut(n), ParamBlock::new(&slots));
+            for c in 0..channels {
+                out.extend(buf.channel(c, n).iter().map(|v| v.to_bits()));
+            }
+            start += n;
+            b += 1;
+        }
+        out
+    }
+
+    /// Noise at levels that change every few thousand samples: silence, well under stage A's
+    /// target, just under and just over it, and far over (limited for a while).
+    fn passages(channels: usize, len: usize) -> Vec<Vec<f64>> {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let a = targets(-1.0, 1).a;
+        let levels = [
+            0.0,
+            0.3 * a,
+            0.999 * a,
+            a,
+            1.0005 * a,
+            0.5 * a,
+            2.0 * a,
+            0.9 * a,
+        ];
+        (0..channels)
+            .map(|c| {
+                (0..len)
+                    .map(|i| {
+                        let level = levels[(i / (2500 + 700 * c)) % levels.len()];
+                        level * (2.0 * rng.unit() - 1.0)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A sample-peak limiter's shortcuts (the quiet block's readings and required gains
+    /// skipped, stage B's readings tested in place) give the general path's output, bit for
+    /// bit: mono and stereo, full and partial link, blocks of several lengths; they are taken
+    /// on some blocks and not on others.
+    #[test]
+    fn sample_peak_shortcuts_give_the_general_bits() {
+        crate::dsp::simd::init();
+        let process: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>) =
+            &|lim, audio, params| lim.process(audio, None, params);
+        for channels in [1, 2] {
+            let x = passages(channels, 60_000);
+            for link in [100.0, 40.0] {
+                for blocks in [&[512][..], &[64, 1000, 7, 300]] {
+                    let mut lim = Limiter::new(channels, 1, true, 1.5);
+                    lim.params[LINK_PCT].default = link;
+                    SHORTCUTS.set((true, 0));
+                    let fast = limit(&mut lim, &x, blocks, process);
+                    let taken = SHORTCUTS.get().1;
+                    SHORTCUTS.set((false, 0));
+                    let general = limit(&mut lim, &x, blocks, process);
+                    SHORTCUTS.set((true, 0));
+                    let case = format!("{channels} channel(s), link {link}, blocks {blocks:?}");
+                    assert!(fast == general, "{case}");
+                    assert!(taken > 10, "{case}: the shortcuts ran ({taken} blocks)");
+                    assert!(lim.guard_clips == 0, "{case}");
+                    let limited = fast
+                        .iter()
+                        .zip(x.iter().flatten())
+                        .filter(|(&y, &x)| f64::from_bits(y) != x)
+                        .count();
+                    assert!(limited > 1000, "{case}: the limiter acts");
+                }
+            }
+        }
+    }
+
+    /// The builds of the limiter (portable, AVX2, AVX-512) give the same bits, at 1×, 4× and
+    /// 8× detection, mono and stereo.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_builds_agree() {
+        crate::dsp::simd::init();
+        let portable: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>) =
+            &|lim, audio, params| lim.process_impl(audio, None, params);
+        // SAFETY (both): called only where the CPU has the features (checked below).
+        let avx2: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>) =
+            &|lim, audio, params| unsafe { lim.process_avx2(audio, None, params) };
+        let avx512: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>) =
+            &|lim, audio, params| unsafe { lim.process_avx512(audio, None, params) };
+        let mut builds = vec![];
+        if std::arch::is_x86_feature_detected!("avx2") {
+            builds.push(("AVX2", avx2));
+        }
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            builds.push(("AVX-512", avx512));
+        }
+        assert!(
+            !builds.is_empty() || std::env::var_os("CI").is_none(),
+            "CI machines have AVX2"
+        );
+        for factor in [1, 4, 8] {
+            for channels in [1, 2] {
+                let x = passages(channels, 30_000);
+                let blocks = [256, 1000, 33];
+                let want = limit(
+                    &mut Limiter::new(channels, factor, true, 1.5),
+                    &x,
+                    &blocks,
+                    portable,
+                );
+                for (name, build) in &builds {
+                    let got = limit(
+                        &mut Limiter::new(channels, factor, true, 1.5),
+                        &x,
+                        &blocks,
+                        *build,
+                    );
+                    assert!(got == want, "{name}, {factor}x, {channels} channel(s)");
+                }
+            }
+        }
     }
 
     /// The safety stage on its own (stage A off) brings a signal 6 dB over the ceiling under its
