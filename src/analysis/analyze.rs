@@ -229,7 +229,18 @@ pub struct StreamAnalyzer {
     hop: Vec<Vec<f64>>,
     fill: usize,
     frames: u64,
+    /// Whole hops measured but for their loudness, oldest first, waiting to be K-weighted beside
+    /// another analyzer's ([`StreamAnalyzer::pair_parked`]); only once [`Self::park_loudness`]
+    /// asked for it.
+    parked: std::collections::VecDeque<Vec<Vec<f64>>>,
+    /// Hop buffers to gather into (`None`: hops are not parked).
+    spare: Option<Vec<Vec<Vec<f64>>>>,
 }
+
+/// Hops an analyzer keeps for a partner at most ([`StreamAnalyzer::park_loudness`]): a
+/// resampled deliverable's hops come a few hops after the session rate's (the converter's delay
+/// and its 4096-frame blocks); past this, the oldest is measured alone.
+const MAX_PARKED: usize = 6;
 
 /// Runs `f` on frames `range` of each of `planes` (on the stack for up to eight channels).
 fn with_planes_mut<R>(
@@ -286,7 +297,70 @@ impl StreamAnalyzer {
             hop: vec![vec![0.0; hop]; channels],
             fill: 0,
             frames: 0,
+            parked: std::collections::VecDeque::new(),
+            spare: None,
         })
+    }
+
+    /// From now on, keeps each whole hop's loudness to be measured beside another analyzer's
+    /// hops ([`Self::pair_parked`]: two stereo meters K-weighted side by side, at their own
+    /// rates, for about the time of one) rather than at once; [`Self::finish`] measures what
+    /// is left alone. The readings are the same, bit for bit: each meter still takes its own
+    /// samples in order. Not for an analyzer whose meter is lent, that makes a series, or that
+    /// is not stereo (nothing is parked then). Allocates the hop buffers.
+    pub fn park_loudness(&mut self) {
+        if self.channels != 2 || self.series.is_some() || self.spare.is_some() {
+            return;
+        }
+        let hop = self.hop[0].len();
+        self.spare = Some(vec![vec![vec![0.0; hop]; 2]; MAX_PARKED]);
+        self.parked.reserve(MAX_PARKED);
+    }
+
+    /// Whether a whole hop waits for its loudness ([`Self::park_loudness`]).
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
+    }
+
+    /// Measures the loudness of the hops both analyzers keep ([`Self::park_loudness`]), oldest
+    /// first, one of each at a time, K-weighted side by side ([`LoudnessMeter::push_pair`]);
+    /// the hops one of them has more stay for later.
+    pub fn pair_parked(a: &mut StreamAnalyzer, b: &mut StreamAnalyzer) {
+        while !a.parked.is_empty() && !b.parked.is_empty() {
+            let (ha, hb) = (a.unpark(), b.unpark());
+            let (pa, pb): ([&[f64]; 2], [&[f64]; 2]) = ([&ha[0], &ha[1]], [&hb[0], &hb[1]]);
+            match (a.loudness.as_mut(), b.loudness.as_mut()) {
+                (Some(ma), Some(mb)) => LoudnessMeter::push_pair(ma, &pa, mb, &pb),
+                // (Never: only a meter at hand parks its hops.)
+                (ma, mb) => {
+                    ma.into_iter().for_each(|m| m.push(&pa));
+                    mb.into_iter().for_each(|m| m.push(&pb));
+                }
+            }
+            a.give_back(ha);
+            b.give_back(hb);
+        }
+    }
+
+    /// The oldest parked hop (there is one).
+    fn unpark(&mut self) -> Vec<Vec<f64>> {
+        self.parked.pop_front().expect("a parked hop")
+    }
+
+    /// A parked hop's buffers, measured, back to gather into.
+    fn give_back(&mut self, planes: Vec<Vec<f64>>) {
+        if let Some(spare) = self.spare.as_mut() {
+            spare.push(planes);
+        }
+    }
+
+    /// Measures the loudness of the oldest parked hop alone.
+    fn measure_parked_alone(&mut self) {
+        let h = self.unpark();
+        if let Some(m) = self.loudness.as_mut() {
+            m.push(&[&h[0][..], &h[1][..]]);
+        }
+        self.give_back(h);
     }
 
     /// Channels analysed.
@@ -395,10 +469,23 @@ impl StreamAnalyzer {
         }
         let start = self.frames;
         self.frames += fill as u64;
-        let block: Vec<&[f64]> = self.hop.iter().map(|b| &b[..fill]).collect();
         // Frames a lent meter measures elsewhere are skipped.
         let own = (self.lent_frames.max(start) - start).min(fill as u64) as usize;
-        if own < fill {
+        // A whole hop of a meter not lent is parked for a partner (its buffers swapped for
+        // spare ones below, once the other meters have read it).
+        let park = self.spare.is_some()
+            && fill == self.hop[0].len()
+            && own == 0
+            && self.lent_frames == 0
+            && self.loudness.is_some();
+        if !park {
+            // Parked hops come first: each meter takes its samples in order.
+            while self.has_parked() {
+                self.measure_parked_alone();
+            }
+        }
+        let block: Vec<&[f64]> = self.hop.iter().map(|b| &b[..fill]).collect();
+        if own < fill && !park {
             match self.loudness.as_mut() {
                 Some(l) if own == 0 => l.push(&block),
                 Some(l) => {
@@ -412,6 +499,17 @@ impl StreamAnalyzer {
         self.level.push(&block);
         if let Some(w) = self.welch.as_mut() {
             w.push(&block);
+        }
+        drop(block);
+        if park {
+            if self.spare.as_ref().is_some_and(Vec::is_empty) {
+                // All kept already: the oldest is measured alone, its buffers freed.
+                self.measure_parked_alone();
+            }
+            let spare = self.spare.as_mut().expect("checked above");
+            let fresh = spare.pop().expect("one free at least");
+            self.parked
+                .push_back(std::mem::replace(&mut self.hop, fresh));
         }
         if fill < self.hop[0].len() {
             return;
@@ -441,7 +539,12 @@ impl StreamAnalyzer {
     /// The figures of everything pushed, for any file holding these samples
     /// ([`Measured::figures`]).
     pub fn finish(mut self) -> Measured {
-        // The last, partial hop (a stream ends once: its series points are not taken).
+        // The parked hops first, in order, then the last, partial hop (a stream ends once: its
+        // series points are not taken).
+        while self.has_parked() {
+            self.measure_parked_alone();
+        }
+        self.spare = None;
         self.measure_hop();
         let StreamAnalyzer {
             rate,
@@ -683,6 +786,49 @@ mod tests {
                 t.copy_from_slice(f)
             });
         }
+    }
+
+    /// Two analyzers that park their hops' loudness ([`StreamAnalyzer::park_loudness`]) and
+    /// K-weight them side by side ([`StreamAnalyzer::pair_parked`]) read, bit for bit, what
+    /// each reads alone: at 48 and 44.1 kHz, pushed in blocks of other lengths, the second
+    /// lagging by a few hops and, for a while, by more than it may keep (some measured alone).
+    #[test]
+    fn parked_hops_paired_give_the_same_figures() {
+        let opts = AnalyzeOptions::figures_only();
+        let (a, b) = (programme(300_000), programme(280_000));
+        let b: [Vec<f64>; 2] = [b[1].clone(), b[0].iter().map(|x| -0.5 * x).collect()];
+        let alone = |rate: u32, p: &[Vec<f64>; 2]| {
+            let mut m = StreamAnalyzer::new(rate, 2, &opts).unwrap();
+            push_all(&mut m, p, 0..p[0].len());
+            format!("{:?}", m.finish().figures)
+        };
+        let (want_a, want_b) = (alone(48_000, &a), alone(44_100, &b));
+        let mut pa = StreamAnalyzer::new(48_000, 2, &opts).unwrap();
+        let mut pb = StreamAnalyzer::new(44_100, 2, &opts).unwrap();
+        pa.park_loudness();
+        pb.park_loudness();
+        let (mut at_a, mut at_b, mut paired) = (0, 0, 0);
+        while at_a < a[0].len() || at_b < b[0].len() {
+            let end = (at_a + 1000).min(a[0].len());
+            pa.push(&[&a[0][at_a..end], &a[1][at_a..end]], end - at_a, |f, t| {
+                t.copy_from_slice(f)
+            });
+            at_a = end;
+            // `b` starts 20 000 frames late and stalls between 100 000 and 140 000.
+            if at_a > 20_000 && !(100_000..140_000).contains(&at_a) {
+                let end = (at_b + 1300).min(b[0].len());
+                pb.push(&[&b[0][at_b..end], &b[1][at_b..end]], end - at_b, |f, t| {
+                    t.copy_from_slice(f)
+                });
+                at_b = end;
+            }
+            paired += usize::from(pa.has_parked() && pb.has_parked());
+            StreamAnalyzer::pair_parked(&mut pa, &mut pb);
+            assert!(!(pa.has_parked() && pb.has_parked()));
+        }
+        assert!(paired > 40, "{paired} times paired");
+        assert_eq!(format!("{:?}", pa.finish().figures), want_a);
+        assert_eq!(format!("{:?}", pb.finish().figures), want_b);
     }
 
     /// A loudness meter lent for the first frames and fed them elsewhere gives, once back, the

@@ -138,7 +138,8 @@ impl KWeighting {
     /// pushed together): with AVX2 and FMA each channel is a lane of one vector going through
     /// the same operations in the same order ([`stage`]), so the results are bit for bit those
     /// of four single calls, for half the time of two pairs (the recursion's latency, not its
-    /// arithmetic, bounds a pair). All four filters share one sample rate; the inputs have one
+    /// arithmetic, bounds a pair). Each lane has its filter's coefficients: the first two
+    /// filters share one sample rate, the last two one (perhaps another); the inputs have one
     /// length.
     #[inline]
     pub fn process_quad_sum_sq(f: [&mut Self; 4], x: [&[f64]; 4], acc: [f64; 4]) -> [f64; 4] {
@@ -147,7 +148,7 @@ impl KWeighting {
             x.iter().all(|c| c.len() == n),
             "channel slices differ in length"
         );
-        debug_assert!(f.iter().all(|k| k.c == f[0].c));
+        debug_assert!(f[0].c == f[1].c && f[2].c == f[3].c);
         #[cfg(target_arch = "x86_64")]
         if crate::dsp::simd::avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked at run time).
@@ -231,14 +232,17 @@ unsafe fn single_fma(k: &mut KWeighting, input: &[f64], acc: f64) -> f64 {
 
 /// `n` vectors of lanes (two or four channels, `load(i)` the `i`-th) through [`shelf`] and
 /// [`highpass`], lane by lane the same operations, by the width's intrinsics (`_mm_…` or
-/// `_mm256_…`); the states `[s10, s11, s20, s21]` and the sum of squares out.
+/// `_mm256_…`), each lane with its filter's coefficients (`coef(|c| …)` gathers one of them
+/// from every lane's `[shelf, highpass]`); the states `[s10, s11, s20, s21]` and the sum of
+/// squares out.
 #[cfg(target_arch = "x86_64")]
 macro_rules! lanes_loop {
-    ($n:expr, $load:expr, $c:expr, $s:expr, $sum:expr, $set1:ident, $add:ident, $sub:ident,
+    ($n:expr, $load:expr, $coef:expr, $s:expr, $sum:expr, $add:ident, $sub:ident,
      $mul:ident, $fnmadd:ident) => {{
-        let [c1, c2] = $c;
-        let (b10, b11, b12) = ($set1(c1.b0), $set1(c1.b1), $set1(c1.b2));
-        let (a11, a12, a21, a22) = ($set1(c1.a1), $set1(c1.a2), $set1(c2.a1), $set1(c2.a2));
+        let coef = $coef;
+        let (b10, b11, b12) = (coef(|c| c[0].b0), coef(|c| c[0].b1), coef(|c| c[0].b2));
+        let (a11, a12) = (coef(|c| c[0].a1), coef(|c| c[0].a2));
+        let (a21, a22) = (coef(|c| c[1].a1), coef(|c| c[1].a2));
         let [mut s10, mut s11, mut s20, mut s21] = $s;
         let mut sum = $sum;
         for i in 0..$n {
@@ -274,10 +278,9 @@ unsafe fn pair_fma(
     let (s, sum) = lanes_loop!(
         n,
         |i: usize| _mm_set_pd(*xb.get_unchecked(i), *xa.get_unchecked(i)),
-        a.c,
+        |f: fn(&[BiquadCoeffs; 2]) -> f64| _mm_set1_pd(f(&a.c)),
         [state(0, 0), state(0, 1), state(1, 0), state(1, 1)],
         _mm_set_pd(acc_b, acc_a),
-        _mm_set1_pd,
         _mm_add_pd,
         _mm_sub_pd,
         _mm_mul_pd,
@@ -312,10 +315,14 @@ unsafe fn quad_avx2(f: [&mut KWeighting; 4], x: [&[f64]; 4], acc: [f64; 4]) -> [
             *x1.get_unchecked(i),
             *x0.get_unchecked(i)
         ),
-        f[0].c,
+        |k: fn(&[BiquadCoeffs; 2]) -> f64| _mm256_set_pd(
+            k(&f[3].c),
+            k(&f[2].c),
+            k(&f[1].c),
+            k(&f[0].c)
+        ),
         [state(0, 0), state(0, 1), state(1, 0), state(1, 1)],
         _mm256_set_pd(acc[3], acc[2], acc[1], acc[0]),
-        _mm256_set1_pd,
         _mm256_add_pd,
         _mm256_sub_pd,
         _mm256_mul_pd,
@@ -351,8 +358,9 @@ mod tests {
     }
 
     /// Four channels at once, and two, give the bits of four single filters, on both paths, over
-    /// lengths and states of every kind (loud, quiet, silent, a huge value); and the portable
-    /// build (`f64::mul_add`) gives the bits of the FMA one.
+    /// lengths and states of every kind (loud, quiet, silent, a huge value), two lanes at one
+    /// rate and two at another; and the portable build (`f64::mul_add`) gives the bits of the
+    /// FMA one.
     #[test]
     fn four_lanes_give_the_bits_of_single_filters() {
         let mut noise = crate::dsp::test_signal::noise(0x2545_f491_4f6c_dd1du64);
@@ -379,9 +387,13 @@ mod tests {
         for portable in [true, false] {
             crate::dsp::simd::force_portable(portable);
             let mut seen = Vec::new();
-            let mut single = vec![KWeighting::new(44_100.0); 4];
-            let mut quad = vec![KWeighting::new(44_100.0); 4];
-            let mut pairs = vec![KWeighting::new(44_100.0); 4];
+            // The first two lanes at 44.1 kHz, the last two at 48 kHz (each its coefficients).
+            let filters = || -> Vec<KWeighting> {
+                [44_100.0, 44_100.0, 48_000.0, 48_000.0]
+                    .map(KWeighting::new)
+                    .to_vec()
+            };
+            let (mut single, mut quad, mut pairs) = (filters(), filters(), filters());
             let (mut want, mut got, mut paired) = ([0.0; 4], [0.0; 4], [0.0; 4]);
             let mut at = 0;
             for len in [0, 1, 7, 480, 4000, 512] {

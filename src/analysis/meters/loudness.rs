@@ -197,21 +197,23 @@ impl LoudnessMeter {
         }
     }
 
-    /// Measures a block in each of two meters at once: `a` takes `pa`, `b` takes `pb` (blocks of
-    /// one length). Two stereo meters of one sample rate K-weight their four channels side by
-    /// side ([`KWeighting::process_quad_sum_sq`]), in about the time one takes alone; any other
-    /// pair is pushed one after the other. Either way every reading is, bit for bit, what
-    /// [`push`](Self::push) gives (the meters' 100 ms hops need not be aligned).
+    /// Measures a block in each of two meters at once: `a` takes `pa`, `b` takes `pb`. Two
+    /// stereo meters K-weight their four channels side by side
+    /// ([`KWeighting::process_quad_sum_sq`], each lane with its meter's filter: the two may
+    /// have different sample rates) over the frames both blocks have, in about the time one
+    /// takes alone, and the longer block's other frames alone; any other pair is pushed one
+    /// after the other. Either way every reading is, bit for bit, what [`push`](Self::push)
+    /// gives (the meters' 100 ms hops need not be aligned).
     pub fn push_pair(a: &mut Self, pa: &[&[f64]], b: &mut Self, pb: &[&[f64]]) {
-        let n = pa.first().map_or(0, |c| c.len());
+        let len = |p: &[&[f64]]| p.first().map_or(0, |c| c.len());
+        let n = len(pa).min(len(pb));
         let stereo = |m: &Self, p: &[&[f64]]| {
-            m.weights.len() == 2 && m.weights.iter().all(|w| *w != 0.0) && p.len() == 2
+            m.weights.len() == 2
+                && m.weights.iter().all(|w| *w != 0.0)
+                && p.len() == 2
+                && p[0].len() == p[1].len()
         };
-        let together = stereo(a, pa)
-            && stereo(b, pb)
-            && a.sample_rate == b.sample_rate
-            && pa.iter().chain(pb).all(|c| c.len() == n);
-        if !together {
+        if !(stereo(a, pa) && stereo(b, pb)) || n == 0 {
             a.push(pa);
             b.push(pb);
             return;
@@ -245,6 +247,8 @@ impl LoudnessMeter {
                 }
             }
         }
+        a.push(&[&pa[0][n..], &pa[1][n..]]);
+        b.push(&[&pb[0][n..], &pb[1][n..]]);
     }
 
     /// K-weights `planar[..][off..end]` and adds its energy to the hop accumulators.
@@ -466,8 +470,9 @@ mod tests {
     }
 
     /// Two meters pushed together read, bit for bit, what each reads pushed alone, their hops
-    /// aligned or not, whatever the block, on both builds; a pair that cannot go side by side
-    /// (a mono meter, another rate) too.
+    /// aligned or not, whatever the block, on both builds: at one rate, at two rates (`b`'s
+    /// blocks then shorter, 441 frames for `a`'s 480), and a pair that cannot go side by side
+    /// (a mono meter).
     #[test]
     fn pushing_two_meters_together_gives_the_bits_of_pushing_each() {
         crate::dsp::simd::init();
@@ -501,15 +506,20 @@ mod tests {
                 sb.push(&lead_in);
                 pb.push(&lead_in);
                 let n = 150_000;
-                let mut at = 0;
+                let (mut at, mut at_b) = (0, 0);
                 while at < n {
                     let k = block.min(n - at);
+                    let kb = if rate_b == 48_000.0 { k } else { k * 441 / 480 };
                     let xa = [&a[0][at..at + k], &a[1][at..at + k]];
-                    let xb: Vec<&[f64]> = bb.iter().map(|c| &c[lead + at..lead + at + k]).collect();
+                    let xb: Vec<&[f64]> = bb
+                        .iter()
+                        .map(|c| &c[lead + at_b..lead + at_b + kb])
+                        .collect();
                     sa.push(&xa);
                     sb.push(&xb);
                     LoudnessMeter::push_pair(&mut pa, &xa, &mut pb, &xb);
                     at += k;
+                    at_b += kb;
                 }
                 assert_eq!(
                     readings(&mut pa),

@@ -26,6 +26,7 @@ mod stages;
 mod stream;
 
 use super::{RenderContext, RenderError};
+use crate::analysis::analyze::StreamAnalyzer;
 use crate::dsp::AudioRef;
 use crate::engine::Schedule;
 use crate::io::wav::WavSummary;
@@ -128,6 +129,9 @@ pub(crate) struct Deliveries {
     feeds: Vec<Feed>,
     /// Deliverables in the recipe.
     count: usize,
+    /// Whether the analyses' loudness meters K-weight their hops two by two
+    /// ([`Self::start_pairing`]); decided at the first block written.
+    paired: Option<bool>,
 }
 
 impl Deliveries {
@@ -138,10 +142,63 @@ impl Deliveries {
 
     /// Takes one block of output `output` (at the session rate).
     pub fn write(&mut self, output: usize, block: AudioRef<'_>) -> Result<(), RenderError> {
+        if self.paired.is_none() {
+            self.start_pairing();
+        }
         for f in self.feeds.iter_mut().filter(|f| f.output_index == output) {
             f.write(block)?;
         }
+        if self.paired == Some(true) {
+            self.pair_parked();
+        }
         Ok(())
+    }
+
+    /// When two stereo analyses or more measure their own loudness (not lent), each keeps its
+    /// whole hops ([`StreamAnalyzer::park_loudness`]) and [`Self::pair_parked`] K-weights them
+    /// two by two after each block: the same figures, for about half the time of the
+    /// loudness meters' filters (on workload M, the 48 kHz and the 44.1 kHz deliverables').
+    fn start_pairing(&mut self) {
+        let ready = |a: &StreamAnalyzer| a.channels() == 2 && !a.loudness_is_lent();
+        let ready_count = self
+            .feeds
+            .iter_mut()
+            .flat_map(Feed::analyzers)
+            .filter(|a| ready(a))
+            .count();
+        let paired = ready_count >= 2;
+        if paired {
+            for a in self.feeds.iter_mut().flat_map(Feed::analyzers) {
+                if ready(a) {
+                    a.park_loudness();
+                }
+            }
+        }
+        self.paired = Some(paired);
+    }
+
+    /// Measures the loudness of the hops the analyses keep, two analyses at a time
+    /// ([`StreamAnalyzer::pair_parked`]).
+    fn pair_parked(&mut self) {
+        let mut held: Option<&mut StreamAnalyzer> = None;
+        for a in self.feeds.iter_mut().flat_map(Feed::analyzers) {
+            if !a.has_parked() {
+                continue;
+            }
+            held = match held.take() {
+                None => Some(a),
+                Some(h) => {
+                    StreamAnalyzer::pair_parked(h, a);
+                    if h.has_parked() {
+                        Some(h)
+                    } else if a.has_parked() {
+                        Some(a)
+                    } else {
+                        None
+                    }
+                }
+            };
+        }
     }
 
     /// The loudness meter of a deliverable made from output `output` whose samples are the

@@ -209,6 +209,11 @@ impl Feed {
         }
     }
 
+    /// The analyzers of the feed's streams.
+    pub fn analyzers(&mut self) -> impl Iterator<Item = &mut StreamAnalyzer> + '_ {
+        self.streams.iter_mut().filter_map(|s| s.analyzer.as_mut())
+    }
+
     /// Takes one block of the output.
     pub fn write(&mut self, block: AudioRef<'_>) -> Result<(), RenderError> {
         match &mut self.resample {
