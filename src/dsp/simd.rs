@@ -79,11 +79,11 @@ fn decide() {
     LEVEL.store(level, Ordering::Relaxed);
 }
 
-/// Whether the AVX2 builds run and the CPU also has fused multiply-add. Only measurements
-/// (meter readings, never audio) use it: a fused multiply-add rounds once where the portable
-/// build rounds twice, so readings may differ between the builds in the last bits (not the
-/// K-weighting's, whose portable build fuses too, by `f64::mul_add`: the same bits). Asked when a
-/// meter is made (control side), so it decides (see [`init`]) if nothing did yet.
+/// Whether the AVX2 builds run and the CPU also has fused multiply-add. Measurements use it (a
+/// fused multiply-add rounds once where the portable build rounds twice, so readings may differ
+/// between the builds in the last bits), and the kernels whose portable build fuses too, by
+/// `f64::mul_add` (the K-weighting, the EQ's sections, the dynamics' ballistics: the same bits).
+/// Decides (see [`init`]) if nothing did yet.
 #[inline]
 pub fn avx2_fma() -> bool {
     init();

@@ -24,7 +24,7 @@
 //! to their own sample count (never to block boundaries), so denormal flushing at chunk ends
 //! keeps the output independent of the block size.
 
-use super::compressor::kernels::{gain_factors, peak_targets};
+use super::compressor::kernels::{gain_factors, group_ballistics, peak_targets};
 use super::fastmath;
 use crate::dsp::ParamValues;
 
@@ -167,12 +167,16 @@ pub fn fmin(a: f64, b: f64) -> f64 {
 
 /// One step of the branching ballistics: attack while the reduction grows, release otherwise.
 ///
-/// `g' = α·g + (1 − α)·target` with α the attack or the release pole; both candidates are
-/// computed and one is selected, so the loop-carried chain is one multiply and one add.
+/// `g' = α·g + (1 − α)·target` with α the attack or the release pole, as one fused
+/// multiply-add on the product `(1 − α)·target` (rounded once where a multiply and an add round
+/// twice): that product does not depend on `g`, so the loop-carried chain is one fused
+/// multiply-add and the choice. Both candidates are computed and one is selected.
+/// `f64::mul_add` is the correctly rounded fused operation on every build: the vector kernels'
+/// `vfmadd` give the same bits.
 #[inline(always)]
 pub(crate) fn smooth(g: f64, target: f64, attack: (f64, f64), release: (f64, f64)) -> f64 {
-    let up = attack.0 * g + attack.1 * target;
-    let down = release.0 * g + release.1 * target;
+    let up = attack.0.mul_add(g, attack.1 * target);
+    let down = release.0.mul_add(g, release.1 * target);
     if target > g {
         up
     } else {
@@ -520,7 +524,10 @@ impl GainStage {
             let quiet = track.curve.quiet_below(db_per_octave);
             peak_targets(a, b, db_per_octave, &track, quiet, &mut g[0][..n]);
             let mut state = [self.gr[0]];
-            let max = fmax(0.0, ballistics::<1>(&mut state, &mut g, n, &[track])[0]);
+            let max = fmax(
+                0.0,
+                group_ballistics::<1>(&mut state, &mut g, n, &[track])[0],
+            );
             self.set_single_state(state[0], channels);
             track_gains(&g[0][..n], track.makeup_db, max, &mut gains[0][..n]);
             if channels == 2 {
@@ -605,15 +612,14 @@ impl GainStage {
         state.copy_from_slice(&self.gr[..T]);
         let mut max = [0.0f64; T];
         if p.attack_ms.is_constant() && p.release_ms.is_constant() {
-            let a = pair(self.attack.get(p.attack_ms.first(), |ms| pole(ms, fs)));
-            let r = pair(self.release.get(p.release_ms.first(), |ms| pole(ms, fs)));
-            for i in 0..n {
-                for t in 0..T {
-                    state[t] = smooth(state[t], g[t][i], a, r);
-                    g[t][i] = state[t];
-                    max[t] = fmax(max[t], state[t]);
-                }
-            }
+            // The tracks side by side on the vector kernel ([`ballistics`]' bits).
+            let coefs = [TrackCoefs {
+                curve: p.curve_at(0),
+                attack: pair(self.attack.get(p.attack_ms.first(), |ms| pole(ms, fs))),
+                release: pair(self.release.get(p.release_ms.first(), |ms| pole(ms, fs))),
+                makeup_db: 0.0,
+            }; T];
+            max = group_ballistics::<T>(&mut state, &mut g, n, &coefs);
         } else {
             for i in 0..n {
                 let a = pair(self.attack.get(p.attack_ms.at(k0 + i), |ms| pole(ms, fs)));
@@ -739,6 +745,95 @@ mod tests {
             }
         }
         assert!(reduced, "the stages reduce");
+    }
+
+    /// `a·b + c·d` and the state `(hi, lo)` in double-double arithmetic (about 106 bits): the
+    /// reference recursion of the test below, rounded only to that precision.
+    fn exact_step((hi, lo): (f64, f64), (a, c): (f64, f64), t: f64) -> (f64, f64) {
+        // Error-free transformations: a product as p + e (by a fused multiply-add), a sum as
+        // s + e (Knuth's two-sum).
+        let two_prod = |x: f64, y: f64| {
+            let p = x * y;
+            (p, x.mul_add(y, -p))
+        };
+        let two_sum = |x: f64, y: f64| {
+            let s = x + y;
+            let v = s - x;
+            (s, (x - (s - v)) + (y - v))
+        };
+        let (p1, e1) = two_prod(a, hi);
+        let (p2, e2) = two_prod(c, t);
+        let (s, e3) = two_sum(p1, p2);
+        let e = e1 + e2 + e3 + a * lo;
+        let hi = s + e;
+        (hi, e - (hi - s))
+    }
+
+    /// The fused ballistics (one rounding per step fewer than a multiply and an add) follow the
+    /// exact recursion `g' = α·g + (1 − α)·c` (double-double arithmetic, its own attack or
+    /// release choice) within 1e-9 dB, a gain error of 1.2e-10, far under a 24-bit sample's
+    /// resolution: 200 000 frames of targets from 0 to 40 dB (steps, noise, silences), poles
+    /// from 0.5 to 0.99999 (time constants from 1.4 samples to 2 s at 48 kHz), one and six
+    /// tracks, on the build that runs.
+    #[test]
+    fn ballistics_follow_the_exact_recursion() {
+        crate::dsp::simd::init();
+        let poles = [
+            (0.5, 0.9),
+            (0.99, 0.999),
+            (0.9995, 0.99999),
+            (0.9, 0.8),
+            (0.97, 0.99995),
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut unit = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let coefs: [TrackCoefs; 6] = std::array::from_fn(|k| {
+            let (a, r) = poles[k % poles.len()];
+            TrackCoefs {
+                curve: StaticCurve::new(-20.0, 3.0, 6.0, f64::INFINITY),
+                attack: pair(a),
+                release: pair(r),
+                makeup_db: 0.0,
+            }
+        });
+        let mut exact = [(0.0f64, 0.0f64); 6];
+        let (mut one, mut six) = ([0.0f64; 1], [0.0f64; 6]);
+        let mut level = [0.0f64; 6];
+        let mut worst = 0.0f64;
+        for _chunk in 0..200_000 / CHUNK {
+            let mut g: [Chunk; 6] = [[0.0; CHUNK]; 6];
+            for (k, g) in g.iter_mut().enumerate() {
+                for v in g.iter_mut() {
+                    if unit() < 0.002 {
+                        level[k] = if unit() < 0.3 { 0.0 } else { 40.0 * unit() };
+                    }
+                    *v = level[k] * (0.8 + 0.2 * unit());
+                }
+            }
+            let mut g1 = [g[0]];
+            group_ballistics::<1>(&mut one, &mut g1, CHUNK, &[coefs[0]]);
+            let mut g6 = g;
+            group_ballistics::<6>(&mut six, &mut g6, CHUNK, &coefs);
+            for k in 0..6 {
+                for i in 0..CHUNK {
+                    let t = g[k][i];
+                    let c = &coefs[k];
+                    let pole = if t > exact[k].0 { c.attack } else { c.release };
+                    exact[k] = exact_step(exact[k], pole, t);
+                    worst = worst.max((g6[k][i] - exact[k].0).abs());
+                    if k == 0 {
+                        worst = worst.max((g1[0][i] - exact[k].0).abs());
+                    }
+                }
+            }
+        }
+        assert!(worst < 1e-9, "{worst:e} dB from the exact recursion");
+        assert!(worst > 0.0, "the test sees rounding");
     }
 
     #[test]

@@ -322,13 +322,12 @@ pub(in crate::dsp::dynamics) fn group_ballistics<const K: usize>(
     coefs: &[TrackCoefs; K],
 ) -> [f64; K] {
     #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx512() {
-        // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time).
-        return unsafe { ballistics_x8_avx512::<K>(state, g, n, coefs) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx2() {
-        // SAFETY: the CPU has AVX2 (checked at run time).
+    if crate::dsp::simd::avx2_fma() {
+        if crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F, AVX-512VL and FMA (checked at run time).
+            return unsafe { ballistics_x8_avx512::<K>(state, g, n, coefs) };
+        }
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
         return unsafe { ballistics_x8::<K>(state, g, n, coefs) };
     }
     ballistics::<K>(state, g, n, coefs)
@@ -337,9 +336,9 @@ pub(in crate::dsp::dynamics) fn group_ballistics<const K: usize>(
 /// [`ballistics_lanes`] choosing between attack and release with `vblendvpd`.
 ///
 /// # Safety
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn ballistics_x8<const K: usize>(
     state: &mut [f64; K],
     g: &mut [Chunk; K],
@@ -348,7 +347,7 @@ pub(super) unsafe fn ballistics_x8<const K: usize>(
 ) -> [f64; K] {
     use std::arch::x86_64::*;
     let select = |t, s, up, down| _mm256_blendv_pd(down, up, _mm256_cmp_pd::<_CMP_GT_OQ>(t, s));
-    // SAFETY: the CPU has AVX2 (this function's contract).
+    // SAFETY: the CPU has AVX2 and FMA (this function's contract).
     unsafe { ballistics_lanes::<K>(state, g, n, coefs, select) }
 }
 
@@ -356,9 +355,9 @@ pub(super) unsafe fn ballistics_x8<const K: usize>(
 /// on the recursion's chain), with 32 vector registers (none of the coefficients spill).
 ///
 /// # Safety
-/// The CPU must have AVX-512F and AVX-512VL.
+/// The CPU must have AVX-512F, AVX-512VL and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512vl")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
 pub(super) unsafe fn ballistics_x8_avx512<const K: usize>(
     state: &mut [f64; K],
     g: &mut [Chunk; K],
@@ -367,7 +366,8 @@ pub(super) unsafe fn ballistics_x8_avx512<const K: usize>(
 ) -> [f64; K] {
     // (The closure has this function's target features.)
     let select = |t, s, up, down| mask_select(t, s, up, down);
-    // SAFETY: the CPU has AVX2 (it has AVX-512F and AVX-512VL: this function's contract).
+    // SAFETY: the CPU has AVX2 and FMA (it has AVX-512F, AVX-512VL and FMA: this function's
+    // contract).
     unsafe { ballistics_lanes::<K>(state, g, n, coefs, select) }
 }
 
@@ -403,17 +403,17 @@ fn mask_select(
 }
 
 /// [`ballistics`] of up to eight tracks in two AVX2 registers (lanes past `K` repeat the last
-/// track and are not stored): the same operations lane by lane as `core::smooth`, so the same
-/// bits; two recursions of a multiply, an add and a choice (`select(t, s, up, down)`: `up`
-/// where t > s, else `down`) per frame for all of them. Groups of two or more tracks read and
+/// track and are not stored): the same operations lane by lane as `core::smooth` (its fused
+/// multiply-adds as `vfmadd`), so the same bits; two recursions of a fused multiply-add and a
+/// choice (`select(t, s, up, down)`: `up` where t > s, else `down`) per frame for all of them. Groups of two or more tracks read and
 /// write their chunks four frames at a time, transposed in the registers (4 tracks × 4
 /// frames: four loads, eight shuffles, four stores), instead of gathering each frame's targets
 /// one by one; a single track loads and stores one value per frame.
 ///
 /// # Safety
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn ballistics_lanes<const K: usize>(
     state: &mut [f64; K],
@@ -447,8 +447,9 @@ unsafe fn ballistics_lanes<const K: usize>(
     // One frame of half `h`: the smoothed reductions for the targets `t`.
     let mut step = |h: usize, t: __m256d| {
         let s = st[h];
-        let up = _mm256_add_pd(_mm256_mul_pd(a0[h], s), _mm256_mul_pd(a1[h], t));
-        let down = _mm256_add_pd(_mm256_mul_pd(r0[h], s), _mm256_mul_pd(r1[h], t));
+        // `a0·s + a1·t` rounded once after the product a1·t, which is off the chain.
+        let up = _mm256_fmadd_pd(a0[h], s, _mm256_mul_pd(a1[h], t));
+        let down = _mm256_fmadd_pd(r0[h], s, _mm256_mul_pd(r1[h], t));
         let s = select(t, s, up, down);
         st[h] = s;
         // `fmax(max, s)`: vmaxpd returns its first operand only when it is the greater.
@@ -688,12 +689,19 @@ mod simd_tests {
     }
 
     /// Groups of one to eight tracks in the AVX2 registers (blend by `vblendvpd`, and by a mask
-    /// register where the CPU has AVX-512) smooth as the generic recursion does, bit for bit: states, smoothed reductions and maxima, over whole and partial chunks
-    /// (lengths that leave 0 to 3 frames after the transposed quads).
+    /// register where the CPU has AVX-512) smooth as the generic recursion does (fused
+    /// multiply-adds by `f64::mul_add` there, `vfmadd` here), bit for bit: states, smoothed
+    /// reductions and maxima, over whole and partial chunks (lengths that leave 0 to 3 frames
+    /// after the transposed quads).
     #[test]
     fn wide_ballistics_are_the_generic_ones() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            assert!(std::env::var_os("CI").is_none(), "CI machines have AVX2");
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI machines have AVX2 and FMA"
+            );
             return;
         }
         fn check<const K: usize>() {
@@ -720,12 +728,12 @@ mod simd_tests {
                 let mut g0: [Chunk; K] = std::array::from_fn(|k| targets(k, c));
                 let (mut g1, mut g2) = (g0, g0);
                 let m0 = ballistics::<K>(&mut s0, &mut g0, n, &coefs);
-                // SAFETY: the CPU has AVX2 (checked above).
+                // SAFETY: the CPU has AVX2 and FMA (checked above).
                 let m1 = unsafe { ballistics_x8::<K>(&mut s1, &mut g1, n, &coefs) };
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 let mut builds = vec![("AVX2", s1, m1, g1)];
                 if wide {
-                    // SAFETY: the CPU has AVX-512F and AVX-512VL (checked above).
+                    // SAFETY: the CPU has AVX-512F, AVX-512VL and FMA (checked above).
                     let m2 = unsafe { ballistics_x8_avx512::<K>(&mut s2, &mut g2, n, &coefs) };
                     builds.push(("AVX-512", s2, m2, g2));
                 }
