@@ -77,13 +77,36 @@ fn stereo_avx2(
     r: &[f64],
     bits: u32,
     ints: &mut [i32],
-    mut back: Option<(&mut [f64], &mut [f64])>,
+    back: Option<(&mut [f64], &mut [f64])>,
+) -> (usize, u64) {
+    // One loop with the read-back values and one without, so that neither asks in every step.
+    match back {
+        Some((bl, br)) => stereo_avx2_body::<true>(l, r, bits, ints, bl, br),
+        None => stereo_avx2_body::<false>(l, r, bits, ints, &mut [], &mut []),
+    }
+}
+
+/// [`stereo_avx2`], the read-back values written into `bl` and `br` when `BACK`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn stereo_avx2_body<const BACK: bool>(
+    l: &[f64],
+    r: &[f64],
+    bits: u32,
+    ints: &mut [i32],
+    bl: &mut [f64],
+    br: &mut [f64],
 ) -> (usize, u64) {
     use std::arch::x86_64::*;
     let scale = (1u64 << (bits - 1)) as f64;
     let inv = _mm256_set1_pd(1.0 / scale);
-    let frames = l.len().min(r.len()).min(ints.len() / 2);
+    let mut frames = l.len().min(r.len()).min(ints.len() / 2);
+    if BACK {
+        frames = frames.min(bl.len()).min(br.len());
+    }
     let mut clipped = 0u64;
+    let mut clip_lanes = _mm256_setzero_si256();
     let mut n = 0;
     while n + 4 <= frames {
         let Some((il, ir, clips)) = super::wav::quantize_pair4(l, r, n, scale) else {
@@ -92,8 +115,8 @@ fn stereo_avx2(
                     let (v, clip) = quantize(x, bits);
                     clipped += u64::from(clip);
                     ints[2 * k + c] = v;
-                    if let Some((bl, br)) = back.as_mut() {
-                        let b = if c == 0 { &mut **bl } else { &mut **br };
+                    if BACK {
+                        let b = if c == 0 { &mut *bl } else { &mut *br };
                         b[k] = f64::from(v) * (1.0 / scale);
                     }
                 }
@@ -101,14 +124,14 @@ fn stereo_avx2(
             n += 4;
             continue;
         };
-        clipped += clips;
+        clip_lanes = _mm256_sub_epi64(clip_lanes, clips);
         let dst = &mut ints[2 * n..2 * n + 8];
         // SAFETY: the two 16-byte stores fill `dst` (8 integers): frames in order.
         unsafe {
             _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_unpacklo_epi32(il, ir));
             _mm_storeu_si128(dst.as_mut_ptr().add(4).cast(), _mm_unpackhi_epi32(il, ir));
         }
-        if let Some((bl, br)) = back.as_mut() {
+        if BACK {
             let (bl, br) = (&mut bl[n..n + 4], &mut br[n..n + 4]);
             // SAFETY: four values each; the integers are exact in f64 and the scale a power of
             // two, so each product is the integer over the scale exactly.
@@ -119,7 +142,7 @@ fn stereo_avx2(
         }
         n += 4;
     }
-    (n, clipped)
+    (n, clipped + super::wav::count_clips(clip_lanes))
 }
 
 /// The little-endian bytes of `ints` (each `width` = 2 or 3 bytes: the integers must fit) into

@@ -399,9 +399,10 @@ fn quantize4(
     (_mm256_cvttpd_epi32(v), clip)
 }
 
-/// Frames `n .. n + 4` of `l` and `r` [`quantize4`]d (`[L0 L1 L2 L3]`, `[R0 R1 R2 R3]`) with the
-/// count of clipped samples, or `None` when a sample is NaN or too large for the fast rounding
-/// (the caller then takes [`quantize`] sample by sample).
+/// Frames `n .. n + 4` of `l` and `r` [`quantize4`]d (`[L0 L1 L2 L3]`, `[R0 R1 R2 R3]`) with
+/// minus the samples clipped in each frame (64-bit lanes, for [`count_clips`]), or `None` when
+/// a sample is NaN or too large for the fast rounding (the caller then takes [`quantize`]
+/// sample by sample).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 pub(super) fn quantize_pair4(
@@ -409,7 +410,11 @@ pub(super) fn quantize_pair4(
     r: &[f64],
     n: usize,
     scale: f64,
-) -> Option<(std::arch::x86_64::__m128i, std::arch::x86_64::__m128i, u64)> {
+) -> Option<(
+    std::arch::x86_64::__m128i,
+    std::arch::x86_64::__m128i,
+    std::arch::x86_64::__m256i,
+)> {
     use std::arch::x86_64::*;
     let (l, r) = (&l[n..n + 4], &r[n..n + 4]);
     let vscale = _mm256_set1_pd(scale);
@@ -432,8 +437,21 @@ pub(super) fn quantize_pair4(
     }
     let (il, cl) = quantize4(pl, scale);
     let (ir, cr) = quantize4(pr, scale);
-    let clips = _mm256_movemask_pd(cl).count_ones() + _mm256_movemask_pd(cr).count_ones();
-    Some((il, ir, u64::from(clips)))
+    // Minus the samples clipped in each frame: the callers sum them in a register
+    // ([`count_clips`]), not a count of a mask every step.
+    let clips = _mm256_add_epi64(_mm256_castpd_si256(cl), _mm256_castpd_si256(cr));
+    Some((il, ir, clips))
+}
+
+/// The samples clipped, from `acc`: [`quantize_pair4`]'s clip lanes of every step subtracted
+/// from zero.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(super) fn count_clips(acc: std::arch::x86_64::__m256i) -> u64 {
+    let mut lanes = [0u64; 4];
+    // SAFETY: four 64-bit lanes into four u64.
+    unsafe { std::arch::x86_64::_mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+    lanes.iter().sum()
 }
 
 /// [`quantize_pair4`] interleaved (`[L0 R0 L1 R1]`, `[L2 R2 L3 R3]`).
@@ -444,7 +462,11 @@ fn quantize_frames4(
     r: &[f64],
     n: usize,
     scale: f64,
-) -> Option<(std::arch::x86_64::__m128i, std::arch::x86_64::__m128i, u64)> {
+) -> Option<(
+    std::arch::x86_64::__m128i,
+    std::arch::x86_64::__m128i,
+    std::arch::x86_64::__m256i,
+)> {
     use std::arch::x86_64::*;
     let (il, ir, clips) = quantize_pair4(l, r, n, scale)?;
     Some((
@@ -464,6 +486,7 @@ fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u
     // 24 bits: the low three bytes of each 32-bit lane, packed.
     let pack24 = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
     let mut clipped = 0u64;
+    let mut clip_lanes = _mm256_setzero_si256();
     let mut n = 0;
     // A 24-bit step stores 28 bytes for its 24 (the slack is overwritten by what follows).
     let store_len = if width == 3 { 28 } else { 16 };
@@ -481,7 +504,7 @@ fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u
             n += 4;
             continue;
         };
-        clipped += clips;
+        clip_lanes = _mm256_sub_epi64(clip_lanes, clips);
         let dst = &mut out[pos..pos + store_len];
         // SAFETY: the stores stay in `dst` (16 bytes at 0 and, for 24 bits, at 12).
         unsafe {
@@ -497,7 +520,7 @@ fn stereo_int_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [u8]) -> (usize, u
         }
         n += 4;
     }
-    (n, clipped)
+    (n, clipped + count_clips(clip_lanes))
 }
 
 /// The first frames of a stereo block [`quantize`]d into interleaved integers (`out`: L R L R
@@ -521,6 +544,7 @@ fn stereo_ints_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [i32]) -> (usize,
     let scale = (1u64 << (bits - 1)) as f64;
     let frames = l.len().min(r.len()).min(out.len() / 2);
     let mut clipped = 0u64;
+    let mut clip_lanes = _mm256_setzero_si256();
     let mut n = 0;
     while n + 4 <= frames {
         let Some((lo, hi, clips)) = quantize_frames4(l, r, n, scale) else {
@@ -534,7 +558,7 @@ fn stereo_ints_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [i32]) -> (usize,
             n += 4;
             continue;
         };
-        clipped += clips;
+        clip_lanes = _mm256_sub_epi64(clip_lanes, clips);
         let dst = &mut out[2 * n..2 * n + 8];
         // SAFETY: the two 16-byte stores fill `dst` (8 integers): frames in order.
         unsafe {
@@ -543,7 +567,7 @@ fn stereo_ints_avx2(l: &[f64], r: &[f64], bits: u32, out: &mut [i32]) -> (usize,
         }
         n += 4;
     }
-    (n, clipped)
+    (n, clipped + count_clips(clip_lanes))
 }
 
 impl WavOutput {
