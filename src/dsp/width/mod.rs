@@ -125,6 +125,11 @@ impl MonoMaker {
     #[inline(always)]
     fn run(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64, first_flush: usize) {
         #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F (checked at run time).
+            return unsafe { pipeline::run_avx512(self, l, r, w, first_flush) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if crate::dsp::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
             return unsafe { pipeline::run(self, l, r, w, first_flush) };
@@ -463,5 +468,17 @@ mod tests {
         }
         // SAFETY: the CPU has AVX2 (checked above).
         same_as_frame_by_frame(|m, l, r, w, first| unsafe { pipeline::run(m, l, r, w, first) });
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_wavefront_is_the_frame_by_frame_path() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        // SAFETY: the CPU has AVX-512F (checked above).
+        same_as_frame_by_frame(|m, l, r, w, first| unsafe {
+            pipeline::run_avx512(m, l, r, w, first)
+        });
     }
 }

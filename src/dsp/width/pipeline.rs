@@ -1,4 +1,5 @@
-//! The mono maker's AVX2 kernel: its six section lanes in two registers, run as a wavefront.
+//! The mono maker's AVX2 and AVX-512 kernels: its six section lanes in two registers (one with
+//! AVX-512F, [`run_avx512`]), run as a wavefront.
 //!
 //! The mono maker runs four SVF sections: the first pass of the LR8 (sections 0 and 1) on two
 //! lanes each (mid all-pass, side high-pass), then the second pass of the side's high-pass
@@ -25,6 +26,7 @@
 use super::MonoMaker;
 use crate::dsp::crossover::FLUSH;
 use crate::dsp::dynamics::core::CHUNK;
+use crate::dsp::filters::SvfCoefs;
 use std::arch::x86_64::*;
 
 /// Steps between a section and the next: the recursion through a section's output (about
@@ -255,4 +257,236 @@ fn tick128(c: &Lanes<__m128d>, st: [__m128d; 2], v0: __m128d) -> ([__m128d; 2], 
     let v2 = _mm_mul_pd(half, _mm_add_pd(s2, n2));
     let y = _mm_sub_pd(_mm_sub_pd(v0, _mm_mul_pd(c.k, v1)), _mm_and_pd(v2, c.hp));
     ([n1, n2], y)
+}
+
+/// Steps between a section and the next in [`run_avx512`]: with every section in one register,
+/// a section's output reaches the next section's recursion about 31 cycles after its own state
+/// (the output's four dependent operations and a lane permute), so three steps apart it never
+/// waits longer than a section's own recursion (a multiply and two adds, 12 cycles a step).
+const D512: usize = 3;
+
+/// Lanes of [`run_avx512`]'s register: section 0 of the first pass (mid all-pass, side
+/// high-pass), section 1 of the first pass (the same), the side's second pass (section 0,
+/// section 1); lanes 6 and 7 carry zeros.
+const SECTION_LANES: [__mmask8; 4] = [0b11, 0b1100, 0b1_0000, 0b10_0000];
+
+/// The high-pass lanes of [`run_avx512`]'s register (the others are the mid's all-pass).
+const HIGH_PASS: __mmask8 = 0b11_1010;
+
+/// The four sections' coefficients in [`run_avx512`]'s lanes.
+struct Wide {
+    a11: __m512d,
+    a22: __m512d,
+    b1: __m512d,
+    neg_b1: __m512d,
+    b2: __m512d,
+    /// `2k` on all-pass lanes, `k` on high-pass lanes.
+    k: __m512d,
+    half: __m512d,
+    /// Where each lane's input comes from: the frame (lanes 0, 1 of the first operand of
+    /// `vpermt2pd`), or the output of the section feeding it (the second operand, 8…15).
+    feed: __m512i,
+}
+
+impl Wide {
+    #[target_feature(enable = "avx512f")]
+    fn new(c0: &SvfCoefs, c1: &SvfCoefs) -> Wide {
+        let lanes = |f: &dyn Fn(&SvfCoefs) -> f64| {
+            _mm512_setr_pd(f(c0), f(c0), f(c1), f(c1), f(c0), f(c1), 0.0, 0.0)
+        };
+        Wide {
+            a11: lanes(&|c| c.a11),
+            a22: lanes(&|c| c.a22),
+            b1: lanes(&|c| c.b1),
+            neg_b1: lanes(&|c| -c.b1),
+            b2: lanes(&|c| c.b2),
+            k: _mm512_setr_pd(2.0 * c0.k, c0.k, 2.0 * c1.k, c1.k, c0.k, c1.k, 0.0, 0.0),
+            half: _mm512_set1_pd(0.5),
+            feed: _mm512_setr_epi64(0, 1, 8, 9, 8 + 3, 8 + 4, 2, 2),
+        }
+    }
+
+    /// One step of every lane: the frame `input` (mid, side in lanes 0 and 1) and the outputs
+    /// `fed` of D512 steps ago into the sections; the new states and each lane's output
+    /// (all-pass `x − 2k·v1` or high-pass `x − k·v1 − v2`), as `SvfState::tick`,
+    /// `first_stage` and `second_stage`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn tick(&self, st: [__m512d; 2], input: __m512d, fed: __m512d) -> ([__m512d; 2], __m512d) {
+        let [s1, s2] = st;
+        let v0 = _mm512_permutex2var_pd(input, self.feed, fed);
+        let n1 = _mm512_add_pd(
+            _mm512_add_pd(_mm512_mul_pd(self.a11, s1), _mm512_mul_pd(self.neg_b1, s2)),
+            _mm512_mul_pd(self.b1, v0),
+        );
+        let n2 = _mm512_add_pd(
+            _mm512_add_pd(_mm512_mul_pd(self.b1, s1), _mm512_mul_pd(self.a22, s2)),
+            _mm512_mul_pd(self.b2, v0),
+        );
+        let v1 = _mm512_mul_pd(self.half, _mm512_add_pd(s1, n1));
+        let v2 = _mm512_mul_pd(self.half, _mm512_add_pd(s2, n2));
+        // x − 0 is x, bit for bit: the all-pass lanes subtract a zero.
+        let y = _mm512_sub_pd(
+            _mm512_sub_pd(v0, _mm512_mul_pd(self.k, v1)),
+            _mm512_maskz_mov_pd(HIGH_PASS, v2),
+        );
+        ([n1, n2], y)
+    }
+}
+
+/// The frame's mid and side, `(½(l + r), ½(l − r))`, in lanes 0 and 1.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn frame(l: f64, r: f64) -> __m512d {
+    _mm512_zextpd128_pd512(_mm_set_pd(0.5 * (l - r), 0.5 * (l + r)))
+}
+
+/// [`run`] on AVX-512F: the six section lanes in one 512-bit register, so each step is one
+/// register's recursion (half the operations of the AVX2 build's two registers) with the
+/// sections [`D512`] steps apart. The steps where every section has a frame and none is
+/// flushed (all but a few of every [`CHUNK`]) run in a loop of their own, without the masks.
+/// Each lane does the IEEE operations of `crossover::SvfState::tick`,
+/// `MonoMaker::first_stage` and `second_stage` on its own frames in order, as the AVX2 build
+/// does: the same bits (`tests` in `super`).
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn run_avx512(
+    m: &mut MonoMaker,
+    l: &mut [f64],
+    r: &mut [f64],
+    w: impl Fn(usize) -> f64,
+    first_flush: usize,
+) {
+    let n = l.len().min(r.len());
+    let (l, r) = (&mut l[..n], &mut r[..n]);
+    let c = Wide::new(&m.coefs[0], &m.coefs[1]);
+    let flush_at = _mm512_set1_pd(FLUSH);
+    let (f0, f1) = (m.first[0].states(), m.first[1].states());
+    let (s0, s1) = (m.second[0].states(), m.second[1].states());
+    let mut st = [
+        _mm512_setr_pd(
+            f0.0[0], f0.0[1], f1.0[0], f1.0[1], s0.0[0], s1.0[0], 0.0, 0.0,
+        ),
+        _mm512_setr_pd(
+            f0.1[0], f0.1[1], f1.1[0], f1.1[1], s0.1[0], s1.1[0], 0.0, 0.0,
+        ),
+    ];
+    let zero = _mm512_setzero_pd();
+    let mut out = Recent {
+        newest: zero,
+        middle: zero,
+        oldest: zero,
+    };
+    // Frame `i`'s output: its mid (section 1's lane 2, kept in `l[i]` since) and the last
+    // section's side (lane 5 of `y`).
+    let finish = |l: &mut [f64], r: &mut [f64], i: usize, y: __m512d| {
+        let side = _mm_cvtsd_f64(_mm_unpackhi_pd(quarter::<2>(y), quarter::<2>(y)));
+        let (mid, wi) = (l[i], w(i));
+        l[i] = mid + wi * side;
+        r[i] = mid - wi * side;
+    };
+    // (t − first_flush) mod CHUNK: section `s` flushes at step t when this is s·D512 (and the
+    // frame it took, t − s·D512, is one of the block's).
+    let mut phase = (CHUNK - first_flush % CHUNK) % CHUNK;
+    let live = |t: usize, lo: usize| t >= lo && t < n + lo;
+    let mut t = 0;
+    while t < n + 3 * D512 {
+        if t >= 3 * D512 && t < n && phase > 3 * D512 {
+            // Every section has a frame and none is flushed until the phase comes round.
+            let end = (t + CHUNK - phase).min(n);
+            for u in t..end {
+                let (next, y) = c.tick(st, frame(l[u], r[u]), out.oldest);
+                st = next;
+                l[u - D512] = _mm_cvtsd_f64(quarter::<1>(y));
+                finish(l, r, u - 3 * D512, y);
+                out.push(y);
+            }
+            phase = (phase + end - t) % CHUNK;
+            t = end;
+            continue;
+        }
+        let input = if t < n {
+            frame(l[t], r[t])
+        } else {
+            _mm512_setzero_pd()
+        };
+        let (next, y) = c.tick(st, input, out.oldest);
+        // Lanes with a frame at this step advance; the others keep their state.
+        let mut advance: __mmask8 = 0;
+        for (s, &lanes) in SECTION_LANES.iter().enumerate() {
+            if live(t, s * D512) {
+                advance |= lanes;
+            }
+        }
+        st = [
+            _mm512_mask_blend_pd(advance, st[0], next[0]),
+            _mm512_mask_blend_pd(advance, st[1], next[1]),
+        ];
+        if phase <= 3 * D512 && phase % D512 == 0 {
+            let s = phase / D512;
+            if live(t, s * D512) {
+                let lanes = SECTION_LANES[s];
+                let flush = |v: __m512d| {
+                    let tiny =
+                        _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_pd(v), flush_at);
+                    _mm512_maskz_mov_pd(!tiny, v)
+                };
+                st = [flush(st[0]), flush(st[1])];
+            }
+        }
+        phase = (phase + 1) % CHUNK;
+        if live(t, D512) {
+            l[t - D512] = _mm_cvtsd_f64(quarter::<1>(y));
+        }
+        if t >= 3 * D512 {
+            finish(l, r, t - 3 * D512, y);
+        }
+        out.push(y);
+        t += 1;
+    }
+    let mut a = [0.0f64; 8];
+    let mut b = [0.0f64; 8];
+    // SAFETY: eight doubles each.
+    unsafe {
+        _mm512_storeu_pd(a.as_mut_ptr(), st[0]);
+        _mm512_storeu_pd(b.as_mut_ptr(), st[1]);
+    }
+    m.first[0].set_states([a[0], a[1]], [b[0], b[1]]);
+    m.first[1].set_states([a[2], a[3]], [b[2], b[3]]);
+    for (s, sec) in m.second.iter_mut().enumerate() {
+        // Lane 1 of the second pass carries zeros in the frame-by-frame path (its state stays
+        // zero, which a flush keeps): it is left as it is.
+        let (ic1, ic2) = sec.states();
+        sec.set_states([a[4 + s], ic1[1]], [b[4 + s], ic2[1]]);
+    }
+}
+
+/// The outputs of the last [`D512`] steps, in three registers (an array of them stayed in
+/// memory, its store-to-load forwarding on the path from one section to the next).
+#[derive(Clone, Copy)]
+struct Recent {
+    newest: __m512d,
+    middle: __m512d,
+    oldest: __m512d,
+}
+
+const _: () = assert!(D512 == 3, "Recent keeps three steps");
+
+impl Recent {
+    /// `y` in as the newest, the oldest out.
+    #[inline(always)]
+    fn push(&mut self, y: __m512d) {
+        self.oldest = self.middle;
+        self.middle = self.newest;
+        self.newest = y;
+    }
+}
+
+/// Lanes `2Q` and `2Q + 1` of `v` (AVX-512F has no 64-bit lane extract of its own).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn quarter<const Q: i32>(v: __m512d) -> __m128d {
+    _mm_castps_pd(_mm512_extractf32x4_ps::<Q>(_mm512_castpd_ps(v)))
 }
