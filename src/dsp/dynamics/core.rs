@@ -368,6 +368,18 @@ impl LevelDetector {
 
 crate::signal_state!(LevelDetector { copy: kind, mean_square, window, sample_rate; });
 
+/// [`GainStage::run`]'s arguments, handed to its builds.
+type RunArgs<'a, 'p> = (
+    &'a [Chunk; 2],
+    usize,
+    f64,
+    usize,
+    &'a GainParams<'p>,
+    usize,
+    usize,
+    &'a mut [Chunk; 2],
+);
+
 /// Static curve, ballistics, link and gain for up to two channels.
 #[derive(Debug, Clone)]
 pub struct GainStage {
@@ -489,7 +501,10 @@ impl GainStage {
     /// `values` holds `level_channels` detector channels: 1 (one level for every channel, e.g.
     /// a mono key) or `channels`. `db_per_octave` converts them to dB (see [`DetectorKind`]).
     /// Parameters are read from frame `k0` of the block on. Fills `gains[..channels]` and
-    /// returns the largest gain reduction of the chunk in dB.
+    /// returns the largest gain reduction of the chunk in dB. Compiled for AVX2 and FMA where
+    /// the CPU has them (the logarithms and gains of [`super::fastmath`] are fused
+    /// multiply-adds: instructions there, calls of the C library's `fmaf` without; the same
+    /// bits).
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &mut self,
@@ -501,6 +516,37 @@ impl GainStage {
         k0: usize,
         n: usize,
         gains: &mut [Chunk; 2],
+    ) -> f64 {
+        let args = (
+            values,
+            level_channels,
+            db_per_octave,
+            channels,
+            p,
+            k0,
+            n,
+            gains,
+        );
+        #[cfg(target_arch = "x86_64")]
+        if crate::dsp::simd::avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA (checked at run time).
+            return unsafe { self.run_fma(args) };
+        }
+        self.run_body(args)
+    }
+
+    /// [`Self::run`] compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn run_fma(&mut self, args: RunArgs<'_, '_>) -> f64 {
+        self.run_body(args)
+    }
+
+    /// See [`Self::run`].
+    #[inline(always)]
+    fn run_body(
+        &mut self,
+        (values, level_channels, db_per_octave, channels, p, k0, n, gains): RunArgs<'_, '_>,
     ) -> f64 {
         // Ratio 1, no makeup and no reduction left: every gain is exactly 1 and stays so (the
         // computation below would give the same bits), e.g. the untouched bands of a multiband.

@@ -18,7 +18,11 @@
 //!
 //! Both far inside the 0.002 dB the dynamics processors allow. [`log2`] and [`exp2`] are written
 //! once over [`F32Lanes`]: on `f32` here, on sixteen lanes in the AVX-512 kernels of the
-//! compressor, the same operations in the same order, so the same bits.
+//! compressor, the same operations in the same order, so the same bits. The polynomials are
+//! evaluated by fused multiply-adds (one rounding per coefficient, half the operations of a
+//! multiply and an add): `f32::mul_add`, correctly rounded on every build, and the FMA
+//! instructions in the vector builds, which therefore need FMA (the builds compiled without it
+//! call the C library's `fmaf`: the same bits, slower).
 
 /// 20·log10(2): decibels per doubling of an amplitude.
 pub const DB_PER_OCTAVE_AMP: f64 = 6.020_599_913_279_624;
@@ -54,6 +58,8 @@ pub trait F32Lanes: Copy {
     fn sub(self, o: Self) -> Self;
     /// `self · o`.
     fn mul(self, o: Self) -> Self;
+    /// `self · a + b`, rounded once (a fused multiply-add).
+    fn mul_add(self, a: Self, b: Self) -> Self;
     /// `if self > o { self } else { o }` (`maxps`: a NaN gives `o`).
     fn max(self, o: Self) -> Self;
     /// `if self < o { self } else { o }` (`minps`).
@@ -91,6 +97,10 @@ impl F32Lanes for f32 {
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         self * o
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
     }
     #[inline(always)]
     fn max(self, o: Self) -> Self {
@@ -138,12 +148,12 @@ impl F32Lanes for f32 {
     }
 }
 
-/// `c[0] + x·(c[1] + x·(… + x·c[N−1]))`.
+/// `c[0] + x·(c[1] + x·(… + x·c[N−1]))`, a fused multiply-add per coefficient.
 #[inline(always)]
 fn horner<V: F32Lanes, const N: usize>(x: V, c: &[f32; N]) -> V {
     let mut p = V::splat(c[N - 1]);
     for &c in c[..N - 1].iter().rev() {
-        p = V::splat(c).add(x.mul(p));
+        p = x.mul_add(p, V::splat(c));
     }
     p
 }
@@ -174,7 +184,7 @@ pub fn log2<V: F32Lanes>(x: V) -> V {
         -0.207_266_82,
         0.125_830_64,
     ];
-    e.add(x.mul(horner(x, &P)))
+    x.mul_add(horner(x, &P), e)
 }
 
 /// 2^y, for y in [−126, 126] (clamped; a NaN to −126).
@@ -194,7 +204,7 @@ pub fn exp2<V: F32Lanes>(y: V) -> V {
         0.001_339_073_6,
         0.000_154_034_95,
     ];
-    let p = V::splat(1.0).add(f.mul(horner(f, &Q)));
+    let p = f.mul_add(horner(f, &Q), V::splat(1.0));
     // 2^n from n = t's bits − MAGIC's: the biased exponent n + 127 in the exponent field.
     let two_n = V::bits_shl23(V::bits_add(
         t.to_bits(),

@@ -118,19 +118,19 @@ fn apply1_impl(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn peak_targets_avx2(a: &[f64], b: &[f64], scale: f64, c: &TrackCoefs, quiet: f64, t: &mut [f64]) {
     peak_targets_with(levels, (a, b), scale, c, quiet, t)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn apply2_avx2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     apply2_with(gains, (l, r), g, (makeup, mix, post))
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn apply1_avx2(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     apply1_with(gains, x, g, (makeup, mix, post))
 }
@@ -162,6 +162,11 @@ impl fastmath::F32Lanes for Zmm {
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         Zmm(unsafe { std::arch::x86_64::_mm512_mul_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        // (AVX-512F has the fused multiply-adds of 512-bit registers.)
+        Zmm(unsafe { std::arch::x86_64::_mm512_fmadd_ps(self.0, a.0, b.0) })
     }
     #[inline(always)]
     fn max(self, o: Self) -> Self {
@@ -208,7 +213,7 @@ impl fastmath::F32Lanes for Zmm {
 /// for i + 8 ≤ `n`), `op` runs on sixteen of them, and the results, widened, go to
 /// `out[i..i + 16]`; returns how many frames it did (the rest, under sixteen, are the caller's).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn by_sixteen(
     n: usize,
     f: impl Fn(usize) -> std::arch::x86_64::__m256,
@@ -234,7 +239,7 @@ fn by_sixteen(
 
 /// [`levels`] with the logarithm on sixteen f32 lanes.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn levels_avx512(a: &[f64], b: &[f64], t: &mut [f64]) {
     use std::arch::x86_64::*;
     let n = t.len().min(a.len()).min(b.len());
@@ -261,7 +266,7 @@ fn levels_avx512(a: &[f64], b: &[f64], t: &mut [f64]) {
 
 /// [`gains`] with the exponential on sixteen f32 lanes.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn gains_avx512(g: &[f64], makeup: f64, w: &mut [f64]) {
     use std::arch::x86_64::*;
     let n = w.len().min(g.len());
@@ -281,7 +286,7 @@ fn gains_avx512(g: &[f64], makeup: f64, w: &mut [f64]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn peak_targets_avx512(
     a: &[f64],
     b: &[f64],
@@ -294,7 +299,7 @@ fn peak_targets_avx512(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn apply2_avx512(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     apply2_with(
         |g, m, w| gains_avx512(g, m, w),
@@ -305,7 +310,7 @@ fn apply2_avx512(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64,
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn apply1_avx512(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     apply1_with(|g, m, w| gains_avx512(g, m, w), x, g, (makeup, mix, post))
 }
@@ -528,13 +533,12 @@ pub(in crate::dsp::dynamics) fn peak_targets(
     t: &mut [f64],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx512() {
-        // SAFETY: the CPU has AVX-512F (checked at run time).
-        return unsafe { peak_targets_avx512(a, b, scale, c, quiet, t) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx2() {
-        // SAFETY: the CPU has AVX2 (checked at run time).
+    if crate::dsp::simd::avx2_fma() {
+        if crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F and FMA (checked at run time).
+            return unsafe { peak_targets_avx512(a, b, scale, c, quiet, t) };
+        }
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
         return unsafe { peak_targets_avx2(a, b, scale, c, quiet, t) };
     }
     peak_targets_impl(a, b, scale, c, quiet, t)
@@ -542,13 +546,12 @@ pub(in crate::dsp::dynamics) fn peak_targets(
 
 pub(super) fn apply2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx512() {
-        // SAFETY: the CPU has AVX-512F (checked at run time).
-        return unsafe { apply2_avx512(l, r, g, makeup, mix, post) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx2() {
-        // SAFETY: the CPU has AVX2 (checked at run time).
+    if crate::dsp::simd::avx2_fma() {
+        if crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F and FMA (checked at run time).
+            return unsafe { apply2_avx512(l, r, g, makeup, mix, post) };
+        }
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
         return unsafe { apply2_avx2(l, r, g, makeup, mix, post) };
     }
     apply2_impl(l, r, g, makeup, mix, post)
@@ -556,20 +559,19 @@ pub(super) fn apply2(l: &mut [f64], r: &mut [f64], g: &[f64], makeup: f64, mix: 
 
 pub(super) fn apply1(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx512() {
-        // SAFETY: the CPU has AVX-512F (checked at run time).
-        return unsafe { apply1_avx512(x, g, makeup, mix, post) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx2() {
-        // SAFETY: the CPU has AVX2 (checked at run time).
+    if crate::dsp::simd::avx2_fma() {
+        if crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F and FMA (checked at run time).
+            return unsafe { apply1_avx512(x, g, makeup, mix, post) };
+        }
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
         return unsafe { apply1_avx2(x, g, makeup, mix, post) };
     }
     apply1_impl(x, g, makeup, mix, post)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn gains_avx2(g: &[f64], makeup: f64, w: &mut [f64]) {
     gains(g, makeup, w)
 }
@@ -579,13 +581,12 @@ fn gains_avx2(g: &[f64], makeup: f64, w: &mut [f64]) {
 /// them.
 pub(in crate::dsp::dynamics) fn gain_factors(g: &[f64], makeup: f64, w: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx512() {
-        // SAFETY: the CPU has AVX-512F (checked at run time).
-        return unsafe { gains_avx512(g, makeup, w) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx2() {
-        // SAFETY: the CPU has AVX2 (checked at run time).
+    if crate::dsp::simd::avx2_fma() {
+        if crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F and FMA (checked at run time).
+            return unsafe { gains_avx512(g, makeup, w) };
+        }
+        // SAFETY: the CPU has AVX2 and FMA (checked at run time).
         return unsafe { gains_avx2(g, makeup, w) };
     }
     gains(g, makeup, w)
@@ -661,20 +662,23 @@ mod simd_tests {
         apply1_impl(&mut mono, &g, 2.5, 0.8, 0.7);
         assert!(bits(&mono) == bits(&y0.0), "one channel as two");
         let mut builds = 0;
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA.
             let t = chunks(&|a, b, t| unsafe { peak_targets_avx2(a, b, scale, &track, quiet, t) });
             assert!(t == t0, "AVX2 targets");
             let y = apply(&|l, r| unsafe { apply2_avx2(l, r, &g, 2.5, 0.8, 0.7) });
             assert!(y == y0, "AVX2 gains");
             let mut x = a.clone();
-            // SAFETY: the CPU has AVX2.
+            // SAFETY: the CPU has AVX2 and FMA.
             unsafe { apply1_avx2(&mut x, &g, 2.5, 0.8, 0.7) };
             assert!(bits(&x) == bits(&mono), "AVX2 gains, one channel");
             builds += 1;
         }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F.
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX-512F and FMA.
             let t =
                 chunks(&|a, b, t| unsafe { peak_targets_avx512(a, b, scale, &track, quiet, t) });
             assert!(t == t0, "AVX-512 targets");
