@@ -122,6 +122,18 @@ fn render(
     fail: Option<(usize, u64)>,
     interrupt_after: Option<u64>,
 ) -> (Vec<f64>, Result<(), Error>, Schedule) {
+    render_busy(threads, len, fail, interrupt_after, 0)
+}
+
+/// [`render`] with a sink that also spins `sink_work` steps per block (work that stays on the
+/// runner's own thread, as a master chain's meters and files do).
+fn render_busy(
+    threads: usize,
+    len: u64,
+    fail: Option<(usize, u64)>,
+    interrupt_after: Option<u64>,
+    sink_work: u64,
+) -> (Vec<f64>, Result<(), Error>, Schedule) {
     let mut s = schedule();
     let mut sources = tones(len, fail);
     let flag = AtomicBool::new(false);
@@ -142,6 +154,10 @@ fn render(
         assert_eq!(o, 0);
         assert_eq!(pos, out.len() as u64, "blocks in order, none missing");
         out.extend_from_slice(block.channel(0));
+        let mut spin = 0u64;
+        for i in 0..sink_work {
+            spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(i));
+        }
         Ok::<(), Error>(())
     });
     (out, ended, s)
@@ -170,6 +186,37 @@ fn two_threads_give_the_bits_of_one() {
     );
     // The nodes are back in the schedule, at the end of the run.
     assert_eq!(s2.position(), s.position());
+}
+
+/// With the runner's own thread much the busier (a heavy sink), the balancing gives the worker
+/// its strips and then some of its stems to read itself: the same bits as one thread, and a
+/// stem that cannot be read stops the run with its error whichever thread reads it.
+#[test]
+fn a_worker_reading_its_own_stems_gives_the_bits_of_one() {
+    let len = 200_000;
+    let (one, ended, _) = render(1, len, None, None);
+    ended.unwrap();
+    let (two, ended, _) = render_busy(2, len, None, None, 20_000);
+    ended.unwrap();
+    assert_eq!(two.len(), one.len());
+    assert!(
+        two.iter()
+            .zip(&one)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "the thread count changes the output"
+    );
+    for stem in 0..4 {
+        let (out, ended, _) = render_busy(2, len, Some((stem, 150_000)), None, 20_000);
+        assert_eq!(
+            ended,
+            Err(Error::Source(format!(
+                "stem {stem} cannot be read at {}",
+                150_000 / BLOCK as u64 * BLOCK as u64
+            ))),
+            "stem {stem}"
+        );
+        assert!(out.len() < 150_000, "nothing after the error");
+    }
 }
 
 /// A tap folding every sample it sees, in order, into one number.

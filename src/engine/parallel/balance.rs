@@ -6,7 +6,9 @@
 //! of their own (see [`super::runner`]), and this thread's, beside the strips they feed, are
 //! left to the measured rebalancing. The estimate misses how the halves' batches and caches behave
 //! apart, so after each trial stretch [`rebalance`] moves one unit to the other side when the
-//! measured busy times say that evens them out. None of this changes a bit of the output.
+//! measured busy times say that evens them out, and then [`rebalance_reads`] gives the worker
+//! some of its sources to read itself, or takes them back. None of this changes a bit of the
+//! output.
 
 use super::split::{unit_deps, units, valid, Crossings};
 use crate::engine::schedule::Step;
@@ -156,6 +158,29 @@ pub fn rebalance(
         }
     }
     best.map(|(_, t)| t)
+}
+
+/// How many of its sources the worker reads itself (this thread reads the others ahead of it)
+/// after a stretch in which this thread was busy `main` seconds and the worker `worker`,
+/// reading one source costing `read_cost` seconds: the count (of `sources`) that evens the
+/// two out, if it is another than `reads` and the busier side gets shorter by more than a few
+/// percent. Reading is a third of a strip's work on the stems: when this thread also runs a
+/// master chain, reading all the worker's stems leaves it the busier.
+pub fn rebalance_reads(
+    main: f64,
+    worker: f64,
+    read_cost: f64,
+    reads: usize,
+    sources: usize,
+) -> Option<usize> {
+    if read_cost <= 0.0 {
+        return None;
+    }
+    let moved = ((main - worker) / (2.0 * read_cost)).round();
+    let target = (reads as f64 + moved).clamp(0.0, sources as f64) as usize;
+    let shift = (target as f64 - reads as f64) * read_cost;
+    let after = (main - shift).max(worker + shift);
+    (target != reads && after < 0.97 * main.max(worker)).then_some(target)
 }
 
 /// `to_worker` with unit `u` moved to the other side, and the units that must go with it: to
@@ -313,6 +338,19 @@ mod tests {
         assert_eq!(better.iter().filter(|w| **w).count(), 1, "{better:?}");
         // Even already: nothing to gain.
         assert!(rebalance(&cost, &to_worker, 1.0, 1.0, &deps, 0.0, &|_| 0).is_none());
+    }
+
+    #[test]
+    fn rebalance_reads_evens_out_the_threads() {
+        // This thread 1.0 s busier, a source 0.1 s to read: five of them move to the worker.
+        assert_eq!(rebalance_reads(2.0, 1.0, 0.1, 0, 6), Some(5));
+        // No more than the worker has.
+        assert_eq!(rebalance_reads(2.0, 1.0, 0.1, 0, 3), Some(3));
+        // The worker the busier: some come back.
+        assert_eq!(rebalance_reads(1.0, 1.4, 0.1, 5, 6), Some(3));
+        // Even already, or nothing to move: no change.
+        assert_eq!(rebalance_reads(1.0, 1.02, 0.1, 2, 6), None);
+        assert_eq!(rebalance_reads(1.0, 2.0, 0.1, 0, 6), None);
     }
 
     #[test]

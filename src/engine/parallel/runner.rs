@@ -306,6 +306,11 @@ where
 {
     let total = cur.total;
     let mut to_worker = plan.to_worker.clone();
+    // How many of its sources the worker reads itself (the last ones; this thread reads the
+    // others ahead of it).
+    let mut worker_reads = 0;
+    // What reading one of the worker's sources cost this thread, last measured.
+    let mut read_cost = 0.0;
     let mut trials = ADAPT_TRIALS;
     loop {
         let until = if trials > 0 {
@@ -314,9 +319,14 @@ where
             total
         };
         let mut halves = split(schedule, &plan.unit, &to_worker);
-        let busy = run_split(&mut halves, sources, block, cur, until);
+        let worker_sources = halves.worker_inputs.len();
+        worker_reads = worker_reads.min(worker_sources);
+        let busy = run_split(&mut halves, sources, block, cur, until, worker_reads);
         join(schedule, halves);
-        let (main_busy, worker_busy) = busy?;
+        let busy = busy?;
+        if let Some(c) = busy.read_per_source {
+            read_cost = c;
+        }
         if cur.finished() {
             return Ok(());
         }
@@ -327,31 +337,52 @@ where
             match balance::rebalance(
                 &plan.unit_cost,
                 &to_worker,
-                main_busy,
-                worker_busy,
+                busy.main,
+                busy.worker,
                 &plan.deps,
                 plan.crossing,
                 &crossed,
             ) {
                 Some(better) => to_worker = better,
-                None => trials = 0,
+                None => match balance::rebalance_reads(
+                    busy.main,
+                    busy.worker,
+                    read_cost,
+                    worker_reads,
+                    worker_sources,
+                ) {
+                    Some(reads) => worker_reads = reads,
+                    None => trials = 0,
+                },
             }
         }
     }
 }
 
+/// What a stretch of the two-thread loop measured ([`Busy`] seconds).
+struct Stretch {
+    /// This thread's busy time.
+    main: f64,
+    /// The worker's.
+    worker: f64,
+    /// Seconds this thread spent reading one of the worker's sources, on average (`None`: it
+    /// read none of them).
+    read_per_source: Option<f64>,
+}
+
 /// The worker's values for [`GROUP`] blocks, one buffer per worker output.
 type Set = Vec<AudioBuffer>;
 
-/// The two-thread loop over a split schedule, up to frame `until`; returns the seconds each
-/// thread was busy (main, worker; see [`Busy`]).
+/// The two-thread loop over a split schedule, up to frame `until`, the worker reading its last
+/// `worker_reads` sources itself; returns what the threads were busy with ([`Stretch`]).
 fn run_split<S, E, F>(
     halves: &mut Split,
     sources: &mut [S],
     block: usize,
     cur: &mut Cursor<'_, '_, F>,
     until: u64,
-) -> Result<(f64, f64), E>
+    worker_reads: usize,
+) -> Result<Stretch, E>
 where
     S: BlockSource,
     E: From<S::Error> + From<Interrupted>,
@@ -365,10 +396,12 @@ where
         ..
     } = halves;
     let mut by_input: Vec<Option<&mut S>> = sources.iter_mut().map(Some).collect();
-    let worker_sources = take_sources(&mut by_input, worker_inputs);
+    let mut worker_sources = take_sources(&mut by_input, worker_inputs);
     let mut main_sources = take_sources(&mut by_input, main_inputs);
-    // The worker's sources are read on this thread, into blocks the worker trades for its
-    // inputs.
+    // The worker's last `worker_reads` sources are read on the worker; the others on this
+    // thread, into blocks the worker trades for its inputs.
+    let own_reads = worker_sources.split_off(worker_sources.len() - worker_reads);
+    let read_ahead_count = worker_sources.len();
     let reading = (!worker_sources.is_empty()).then(|| {
         let (free_tx, free_rx) = crossbeam::channel::bounded::<Set>(IN_FLIGHT);
         let (full_tx, full_rx) = crossbeam::channel::bounded(IN_FLIGHT);
@@ -381,7 +414,7 @@ where
         ((free_rx, full_tx), (full_rx, free_tx))
     });
     let start = cur.done;
-    let (mut read_ahead, worker_reads) = match reading {
+    let (mut read_ahead, read_ahead_queues) = match reading {
         Some(((free, full), w)) => (
             Some(ReadAhead {
                 sources: worker_sources,
@@ -409,7 +442,16 @@ where
     }
     std::thread::scope(|scope| {
         let worker_thread = scope.spawn(move || {
-            worker_loop(worker, worker_reads, block, start, until, free_rx, full_tx)
+            worker_loop(
+                worker,
+                read_ahead_queues,
+                own_reads,
+                block,
+                start,
+                until,
+                free_rx,
+                full_tx,
+            )
         });
         let main = MainSide {
             schedule: main,
@@ -428,7 +470,11 @@ where
         drop(full_rx);
         drop(free_tx);
         let worker_busy = worker_thread.join().expect("the runner's worker thread");
-        result.map(|busy| (busy, worker_busy))
+        result.map(|(main, reading)| Stretch {
+            main,
+            worker: worker_busy,
+            read_per_source: (read_ahead_count > 0).then(|| reading / read_ahead_count as f64),
+        })
     })
 }
 
@@ -540,19 +586,22 @@ impl<S: BlockSource> ReadAhead<'_, S> {
 type Reads = (Receiver<Set>, Sender<Set>);
 
 /// The worker thread: its half of the schedule over the blocks this thread reads from its
-/// sources (`reads`; none: it has none), [`GROUP`] blocks per set, from frame `done` to
-/// `until`. Returns the seconds it was busy.
-fn worker_loop<E>(
+/// first sources (`reads`; none: it has none) and those it reads itself from `own` (its last
+/// inputs), [`GROUP`] blocks per set, from frame `done` to `until`. Returns the seconds it was
+/// busy; a read that fails is sent on as the set's error.
+#[allow(clippy::too_many_arguments)]
+fn worker_loop<S: BlockSource>(
     worker: &mut Schedule,
     reads: Option<Reads>,
+    mut own: Vec<&mut S>,
     block: usize,
     mut done: u64,
     until: u64,
     free: Receiver<Set>,
-    full: Sender<Result<(Set, usize), E>>,
+    full: Sender<Result<(Set, usize), S::Error>>,
 ) -> f64 {
     let mut busy = Busy::start();
-    let inputs = worker.input_count();
+    let read_ahead = worker.input_count() - own.len();
     while done < until {
         let Ok(mut set) = free.recv() else {
             break;
@@ -566,15 +615,24 @@ fn worker_loop<E>(
         };
         busy.resume();
         let mut blocks = 0;
+        let mut failed = None;
         while blocks < GROUP && done < until {
             let n = block.min((until - done) as usize);
             if let Some(read) = read.as_mut() {
-                for (k, buffer) in read[blocks * inputs..(blocks + 1) * inputs]
+                for (k, buffer) in read[blocks * read_ahead..(blocks + 1) * read_ahead]
                     .iter_mut()
                     .enumerate()
                 {
                     worker.trade_input(k, buffer);
                 }
+            }
+            for (k, source) in own.iter_mut().enumerate() {
+                if let Err(e) = source.read_into(worker.input_mut(read_ahead + k, n), n) {
+                    failed = Some(e);
+                }
+            }
+            if failed.is_some() {
+                break;
             }
             assert_no_alloc::assert_no_alloc(|| worker.process(n));
             for (e, buf) in set.iter_mut().enumerate() {
@@ -593,6 +651,10 @@ fn worker_loop<E>(
         busy.pause();
         if let (Some(read), Some((_, back))) = (read, &reads) {
             let _ = back.send(read);
+        }
+        if let Some(e) = failed {
+            let _ = full.send(Err(e));
+            break;
         }
         if full.send(Ok((set, blocks))).is_err() {
             break;
@@ -613,7 +675,8 @@ struct MainSide<'s> {
 impl MainSide<'_> {
     /// Takes the worker's sets as they come, runs this half over them and hands the outputs to
     /// the sink, reading the worker's sources ahead of it (`read_ahead`; dropped on return, which
-    /// stops a worker waiting for them). Returns the seconds it was busy.
+    /// stops a worker waiting for them). Returns the seconds it was busy, and those of them it
+    /// spent reading the worker's sources.
     fn run<S, E, F>(
         self,
         sources: &mut [&mut S],
@@ -621,7 +684,7 @@ impl MainSide<'_> {
         cur: &mut Cursor<'_, '_, F>,
         full: &Receiver<Result<(Set, usize), S::Error>>,
         free: &Sender<Set>,
-    ) -> Result<f64, E>
+    ) -> Result<(f64, f64), E>
     where
         S: BlockSource,
         E: From<S::Error> + From<Interrupted>,
@@ -629,11 +692,14 @@ impl MainSide<'_> {
     {
         let (main, block) = (self.schedule, self.block);
         let mut busy = Busy::start();
+        let mut reading = Busy::start();
         while cur.done < self.until && !cur.finished() {
             cur.check_interrupt()?;
             if let Some(r) = read_ahead.as_mut() {
                 busy.resume();
+                reading.resume();
                 r.fill()?;
+                reading.pause();
                 busy.pause();
             }
             let (set, blocks) = match full.recv() {
@@ -662,6 +728,6 @@ impl MainSide<'_> {
             busy.pause();
             let _ = free.send(set);
         }
-        Ok(busy.seconds())
+        Ok((busy.seconds(), reading.seconds()))
     }
 }
