@@ -9,7 +9,8 @@
 //! and the sink, and it also reads (decodes) the worker's sources, a few blocks ahead of the
 //! worker. Reading is a third of a strip's work on the stems: done here, it leaves the worker
 //! the strips, whole batches of them (a batch split between the threads runs slower on each),
-//! with the two threads about equally busy. With a single source (a spilled master) the worker may take its
+//! with the two threads about equally busy; when this thread stays the busier (a master chain
+//! and the sink beside the reading), the worker reads some of its sources itself. With a single source (a spilled master) the worker may take its
 //! whole chain, and this thread the taps (meters) and the sink: a pipeline of two stages. The output is the same, bit for bit, whatever the thread count.
 //!
 //! The runner knows nothing of files or renders: the sources are [`BlockSource`]s, the sink
