@@ -177,13 +177,7 @@ fn two_threads_give_the_bits_of_one() {
     assert!(one.iter().any(|x| x.abs() > 0.1), "a signal came through");
     let (two, ended, s2) = render(2, len, None, None);
     ended.unwrap();
-    assert_eq!(two.len(), one.len());
-    assert!(
-        two.iter()
-            .zip(&one)
-            .all(|(a, b)| a.to_bits() == b.to_bits()),
-        "the thread count changes the output"
-    );
+    assert_same_bits(&two, &one);
     // The nodes are back in the schedule, at the end of the run.
     assert_eq!(s2.position(), s.position());
 }
@@ -198,25 +192,34 @@ fn a_worker_reading_its_own_stems_gives_the_bits_of_one() {
     ended.unwrap();
     let (two, ended, _) = render_busy(2, len, None, None, 20_000);
     ended.unwrap();
-    assert_eq!(two.len(), one.len());
-    assert!(
-        two.iter()
-            .zip(&one)
-            .all(|(a, b)| a.to_bits() == b.to_bits()),
-        "the thread count changes the output"
-    );
+    assert_same_bits(&two, &one);
     for stem in 0..4 {
         let (out, ended, _) = render_busy(2, len, Some((stem, 150_000)), None, 20_000);
-        assert_eq!(
-            ended,
-            Err(Error::Source(format!(
-                "stem {stem} cannot be read at {}",
-                150_000 / BLOCK as u64 * BLOCK as u64
-            ))),
-            "stem {stem}"
-        );
-        assert!(out.len() < 150_000, "nothing after the error");
+        assert_read_error(&out, ended, stem, 150_000);
     }
+}
+
+/// `two` (a render on two threads) is `one` (on one), bit for bit.
+fn assert_same_bits(two: &[f64], one: &[f64]) {
+    assert_eq!(two.len(), one.len());
+    assert!(
+        two.iter().zip(one).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "the thread count changes the output"
+    );
+}
+
+/// The run ended with stem `stem`'s read error at the block holding frame `at`, the sink
+/// having had nothing from there on.
+fn assert_read_error(out: &[f64], ended: Result<(), Error>, stem: usize, at: u64) {
+    assert_eq!(
+        ended,
+        Err(Error::Source(format!(
+            "stem {stem} cannot be read at {}",
+            at / BLOCK as u64 * BLOCK as u64
+        ))),
+        "stem {stem}"
+    );
+    assert!(out.len() < at as usize, "nothing after the error");
 }
 
 /// A tap folding every sample it sees, in order, into one number.
@@ -339,15 +342,7 @@ fn a_source_error_comes_back_from_either_thread() {
     for stem in 0..4 {
         for threads in [1, 2] {
             let (out, ended, _) = render(threads, 200_000, Some((stem, 120_000)), None);
-            assert_eq!(
-                ended,
-                Err(Error::Source(format!(
-                    "stem {stem} cannot be read at {}",
-                    120_000 / BLOCK as u64 * BLOCK as u64
-                ))),
-                "stem {stem}, {threads} threads"
-            );
-            assert!(out.len() < 120_000, "nothing after the error");
+            assert_read_error(&out, ended, stem, 120_000);
         }
     }
 }
