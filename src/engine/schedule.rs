@@ -826,8 +826,8 @@ impl<'y, 'x> BusSum<'y, 'x> {
 
     /// Adds input channel `x` at its send gain (`slot`; `None`: at unity).
     fn add(&mut self, x: &'x [f64], slot: Option<&ParamSlot>) {
-        let gain = match slot {
-            Some(s) if !s.constant => {
+        let gain = match BusSend::of(slot) {
+            BusSend::Automated(_) => {
                 self.flush();
                 if self.first {
                     sum_input::<true>(self.y, x, slot);
@@ -837,8 +837,8 @@ impl<'y, 'x> BusSum<'y, 'x> {
                 self.first = false;
                 return;
             }
-            Some(s) if s.value != 0.0 => Some(crate::units::db_to_gain(s.value)),
-            _ => None,
+            BusSend::Constant(g) => Some(g),
+            BusSend::Unity => None,
         };
         self.terms[self.gathered] = Term { x, gain };
         self.gathered += 1;
@@ -950,23 +950,42 @@ fn sum_input<const FIRST: bool>(y: &mut [f64], x: &[f64], slot: Option<&ParamSlo
 #[inline(always)]
 fn sum_input_impl<const FIRST: bool>(y: &mut [f64], x: &[f64], slot: Option<&ParamSlot>) {
     let add = |y: &mut f64, v: f64| *y = if FIRST { 0.0 + v } else { *y + v };
-    match slot {
-        Some(slot) if !(slot.constant && slot.value == 0.0) => {
-            if slot.constant {
-                let g = crate::units::db_to_gain(slot.value);
-                for (y, x) in y.iter_mut().zip(x) {
-                    add(y, *x * g);
-                }
-            } else {
-                for (n, (y, x)) in y.iter_mut().zip(x).enumerate() {
-                    add(y, *x * crate::units::db_to_gain(slot.values[n]));
-                }
+    match BusSend::of(slot) {
+        BusSend::Constant(g) => {
+            for (y, x) in y.iter_mut().zip(x) {
+                add(y, *x * g);
             }
         }
-        _ => {
+        BusSend::Automated(slot) => {
+            for (n, (y, x)) in y.iter_mut().zip(x).enumerate() {
+                add(y, *x * crate::units::db_to_gain(slot.values[n]));
+            }
+        }
+        BusSend::Unity => {
             for (y, x) in y.iter_mut().zip(x) {
                 add(y, *x);
             }
+        }
+    }
+}
+
+/// How an input reaches a bus: the one place that reads a send's slot for [`sum_input`] and
+/// [`BusSum`].
+enum BusSend<'a> {
+    /// No send gain, or a constant 0 dB: added as it is.
+    Unity,
+    /// A constant send gain, as a factor.
+    Constant(f64),
+    /// A gain per frame (`values`, in dB).
+    Automated(&'a ParamSlot),
+}
+
+impl<'a> BusSend<'a> {
+    fn of(slot: Option<&'a ParamSlot>) -> Self {
+        match slot {
+            Some(s) if !s.constant => BusSend::Automated(s),
+            Some(s) if s.value != 0.0 => BusSend::Constant(crate::units::db_to_gain(s.value)),
+            _ => BusSend::Unity,
         }
     }
 }
