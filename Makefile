@@ -21,25 +21,25 @@ build: deps
 demo: build
 	$(CARGO) run --release --quiet -- demo --out demo
 
+# The integration tests are a few test binaries (tests/suite.rs says which files each gathers).
 # The playback test through a PulseAudio null sink plays in real time: it runs alone, after the
 # others (it is #[ignore]d in the plain run), and whatever they did. Then the headless build
 # (`--no-default-features`: no live playback, plots, demo or lossy encoders) is built and tested:
-# its library (unit tests and doc tests) and the tests of what the features change: the command
-# line (`features`) and the render, check, analyze and report paths that plots, lossy encoders
-# and the demo gate. (The DSP, engine and real-material tests do not depend on the features: they
-# ran in the full suite.) Its dependency tree is checked for ALSA and lilv (it must build without
-# their headers), for clack (no plugin hosting without the `plugins` feature) and for libopus and
-# LAME (no lossy encoders without the `lossy` feature). Each phase says how long it took.
-HEADLESS_TESTS = --test features --test render --test report --test check --test analyze \
-	--test embed --test recipe_errors --test decode --test flac --test metadata
+# its library and binary (unit tests and doc tests) and the tests of what the features change
+# (the `headless` binary: the command line, the render, check, analyze and report paths that
+# plots, lossy encoders and the demo gate; `decode` and `metadata`). (The DSP, engine and
+# real-material tests do not depend on the features: they ran in the full suite.) Its dependency
+# tree is checked for ALSA and lilv (it must build without their headers), for clack (no plugin
+# hosting without the `plugins` feature) and for libopus and LAME (no lossy encoders without the
+# `lossy` feature). Each phase says how long it took.
+HEADLESS_TESTS = --test headless --test decode --test metadata
 
 test: test-deps
 	@status=0; t=$$(date +%s); \
 	phase() { echo "make test: $$1 took $$(( $$(date +%s) - t )) s"; t=$$(date +%s); }; \
 	$(CARGO) test --all-targets --no-fail-fast || status=1; phase "the suite"; \
-	$(CARGO) test --test live_pulse -- --ignored --test-threads=1 || status=1; phase "live_pulse"; \
-	$(CARGO) build --no-default-features || status=1; \
-	$(CARGO) test --no-default-features --no-fail-fast --lib $(HEADLESS_TESTS) || status=1; \
+	$(CARGO) test --test live live_pulse -- --ignored --test-threads=1 || status=1; phase "live_pulse"; \
+	$(CARGO) test --no-default-features --no-fail-fast --lib --bins $(HEADLESS_TESTS) || status=1; \
 	$(CARGO) test --no-default-features --doc || status=1; \
 	phase "the headless build and tests"; \
 	if $(CARGO) tree --no-default-features --edges normal,build --prefix none | grep -i alsa; then \

@@ -6,7 +6,7 @@
 //! on the delivered files, with the crate's meters (true peak 8× oversampled). ffmpeg checks are
 //! skipped when ffmpeg is missing, except under `CI=true`, where that is a failure.
 
-mod common;
+use crate::common;
 
 use common::audio::decode;
 use common::demo::band_4stem_song;

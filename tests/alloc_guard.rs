@@ -1,5 +1,5 @@
 //! The allocation guard really trips: the canary for every real-time test.
-mod common;
+use crate::common;
 
 #[test]
 fn canary_allocation_inside_guard_is_counted() {

@@ -1,6 +1,6 @@
 //! `analyze` and `stemgraph analyze`: figures against known values, agreement with ffmpeg's
 //! `ebur128` filter, the JSON document against its schema, plots, errors.
-mod common;
+use crate::common;
 
 use common::tools::{ffmpeg_r128, have};
 use std::path::{Path, PathBuf};

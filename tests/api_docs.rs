@@ -1,6 +1,6 @@
 //! `docs/lua-api.md` and `lua/stemgraph.d.lua` list every node and parameter the engine knows:
 //! they are regenerated from the registry and compared with the committed files.
-//! `STEMGRAPH_BLESS=1 cargo test --test api_docs` rewrites them.
+//! `STEMGRAPH_BLESS=1 cargo test --test suite api_docs` rewrites them.
 
 use std::path::Path;
 use stemgraph::dsp::registry;
@@ -15,7 +15,7 @@ fn check(path: &str, generated: String) {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "{} is out of date with the engine; run STEMGRAPH_BLESS=1 cargo test --test api_docs",
+        "{} is out of date with the engine; run STEMGRAPH_BLESS=1 cargo test --test suite api_docs",
         path.display()
     );
 }

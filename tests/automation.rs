@@ -1,6 +1,6 @@
 //! Automation from recipes: a ramp starts on the exact output sample it names (after the latency
 //! trim) at every block size, and a function curve equals the breakpoint curve of the same ramp.
-mod common;
+use crate::common;
 
 use common::audio::{read_wav, write_f32};
 use std::path::Path;

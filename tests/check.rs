@@ -1,5 +1,5 @@
 //! `check` catches each planted fault and reports its size, and passes clean stems.
-mod common;
+use crate::common;
 
 use common::audio::write_wav24;
 use stemgraph::analysis::check::{check, CheckReport, Severity};

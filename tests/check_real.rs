@@ -1,6 +1,6 @@
 //! `check` on real material: stems of three songs rendered per instrument by fluidsynth (see
 //! tests/corpus), the clean sets and each planted fault, and `check --fix` applied back.
-mod corpus;
+use crate::corpus;
 
 use corpus::{Project, Song};
 use stemgraph::analysis::check::{check, CheckReport, Finding, Severity};

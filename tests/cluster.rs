@@ -9,7 +9,7 @@
 //! parallel, Slurm and munge are optional on a workstation (the test is then skipped, loudly);
 //! under `CI=true` (`make test` installs them) their absence is a failure. Slurm needs root.
 
-mod common;
+use crate::common;
 
 use common::demo::band_4stem_song;
 use std::path::{Path, PathBuf};

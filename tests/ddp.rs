@@ -10,7 +10,7 @@
 //! is the 2 s pre-gap followed by the CD image's PCM byte for byte. Red Book violations are
 //! errors that say what is wrong.
 
-mod common;
+use crate::common;
 
 use common::demo::band_4stem_song;
 use std::collections::BTreeMap;

@@ -4,8 +4,8 @@
 //! master, ffmpeg decodes them, their tags read back by ffprobe and by symphonia; presets and
 //! the platform normalization table; bad input named with the recipe's file:line.
 //! ffmpeg is needed (required under CI=true).
-mod common;
-mod corpus;
+use crate::common;
+use crate::corpus;
 
 use common::demo::demo;
 use common::tools::{ffmpeg_r128, ffmpeg_true_peak, have};

@@ -1,7 +1,7 @@
 //! The feedback delay through the real engine: where the repeats land and how they decay, note
 //! values at a tempo, the declared tail, block-size invariance with automation, glides of the
 //! time without clicks — all under the allocation guard.
-mod common;
+use crate::common;
 
 use stemgraph::automation::{Breakpoint, Curve, Shape};
 use stemgraph::dsp::registry::build;

@@ -1,7 +1,7 @@
 //! TPDF dither and noise shaping against the theory (dsp-reference.md, "Dither"): error level,
 //! no harmonic spurs, no noise modulation, reproducible noise, exact output grid, shaped spectra.
-mod analysis;
-mod common;
+use crate::analysis;
+use crate::common;
 
 use analysis::*;
 use std::f64::consts::PI;

@@ -2,8 +2,8 @@
 //! Giannoulis/Massberg/Reiss formula, attack/release time constants, external side-chain,
 //! parallel mix, the de-esser's band split; block-size invariance, no clicks, no allocation.
 #![allow(clippy::needless_range_loop)]
-mod common;
-mod dsp_util;
+use crate::common;
+use crate::dsp_util;
 
 use dsp_util::*;
 use stemgraph::automation::Shape;

@@ -2,7 +2,7 @@
 //! reference (the bilinear transform of each analog prototype), transparency at 0 dB, mid/side,
 //! block-size invariance with automation, no clicks on parameter steps, stability under fast
 //! automation — all under the allocation guard.
-mod common;
+use crate::common;
 
 use std::f64::consts::PI;
 use stemgraph::automation::{Breakpoint, Curve, Shape};

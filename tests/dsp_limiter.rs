@@ -1,7 +1,7 @@
 //! The true-peak limiter against independent references: a 32× windowed-sinc true-peak meter
 //! written here, and the `ebur128` crate's BS.1770 true-peak meter.
-mod analysis;
-mod common;
+use crate::analysis;
+use crate::common;
 
 use analysis::*;
 use std::f64::consts::PI;

@@ -2,8 +2,8 @@
 //! and 4 bands; a band with gain reduction affects only its range; per-band telemetry;
 //! block-size invariance with automation, no clicks, no allocation.
 #![allow(clippy::needless_range_loop)]
-mod common;
-mod dsp_util;
+use crate::common;
+use crate::dsp_util;
 
 use dsp_util::*;
 use stemgraph::automation::Shape;

@@ -1,7 +1,7 @@
 //! Saturation: aliasing of a driven 15 kHz tone, real saturation of a 1 kHz tone, latency-aligned
 //! dry/wet mix, block-size invariance with automation, no clicks, no allocation.
-mod analysis;
-mod common;
+use crate::analysis;
+use crate::common;
 
 use analysis::*;
 use stemgraph::dsp::ProcessorConfig;

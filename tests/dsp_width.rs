@@ -2,8 +2,8 @@
 //! crossover, kept above it), the correlation readout; block-size invariance with automation,
 //! no clicks, no allocation; mono input refused.
 #![allow(clippy::needless_range_loop)]
-mod common;
-mod dsp_util;
+use crate::common;
+use crate::dsp_util;
 
 use dsp_util::*;
 use stemgraph::automation::Shape;

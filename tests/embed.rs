@@ -1,7 +1,7 @@
 //! The embedding API: a host's callback drives an `EngineRuntime` while an `EngineHandle`
 //! replaces the graph. A replacement keeps the state of unchanged nodes (bit for bit), changes
 //! of structure crossfade, the callback never allocates, and misuse is an error, not a crash.
-mod common;
+use crate::common;
 
 use common::{alloc_violations, noise};
 use stemgraph::dsp::ProcessorConfig;

@@ -1,5 +1,5 @@
 //! The engine: transparency, block-size independence, determinism and the real-time rules.
-mod common;
+use crate::common;
 
 use common::{alloc_violations, noise};
 use stemgraph::automation::{Breakpoint, Curve, Shape};

@@ -5,7 +5,7 @@
 //! ffmpeg is optional on a workstation (the checks that need it are skipped with a note), but
 //! under `CI=true` a missing ffmpeg is a failure.
 
-mod common;
+use crate::common;
 
 use common::flac::{metadata_blocks, vorbis_comments};
 use common::tools::{ffmpeg_pcm, have};
@@ -273,6 +273,13 @@ fn child_encode() {
     assert_eq!(s.frames, (seconds * block) as u64);
 }
 
+/// The test runner's name of [`child_encode`]: its module path without the crate's name
+/// (`flac::child_encode`).
+fn child_test_name() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::child_encode")
+}
+
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -282,7 +289,12 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 /// Peak RSS (KiB) of a child encoding `seconds` seconds, read from /proc while it runs.
 fn child_peak_kib(seconds: usize, path: &Path) -> u64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_encode", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &child_test_name(),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, format!("{seconds}:{}", path.display()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -1,5 +1,4 @@
 //! Every validation error of the graph layer, each with the nodes it names.
-mod common;
 
 use stemgraph::dsp::{Port, ProcessorConfig};
 use stemgraph::graph::{compile, CompileOptions, GraphError, GraphSpec, NodeKind};

@@ -1,6 +1,6 @@
 //! The real-time engine driven from a simulated callback: hot swaps keep state, glide, crossfade,
 //! and never allocate on the audio side.
-mod common;
+use crate::common;
 
 use common::live::live_block;
 use common::noise;

@@ -15,8 +15,8 @@
 //! Needs `pulseaudio`, `pactl` and `parec` (`.ci/install-deps test`). Without them the test fails
 //! when `CI=true` and is skipped, loudly, otherwise. It is `#[ignore]`d so that it never runs
 //! beside other tests (the null sink plays in real time): `make test` runs it alone afterwards
-//! with `cargo test --test live_pulse -- --ignored --test-threads=1`.
-mod common;
+//! with `cargo test --test live live_pulse -- --ignored --test-threads=1`.
+use crate::common;
 
 use common::audio::{read_wav, write_wav24};
 use common::Rng;
@@ -519,7 +519,7 @@ fn reload_end_to_end(
 
 #[test]
 #[ignore = "plays in real time through a sound server; run alone: \
-            `cargo test --test live_pulse -- --ignored --test-threads=1` (make test does)"]
+            `cargo test --test live live_pulse -- --ignored --test-threads=1` (make test does)"]
 fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
     let Some(pulse) = Pulse::start() else {
         return;
@@ -558,7 +558,7 @@ fn pulse_playback_end_to_end_reload_changes_at_the_logged_sample() {
 #[test]
 #[cfg(feature = "plugins")]
 #[ignore = "plays in real time through a sound server; run alone: \
-            `cargo test --test live_pulse -- --ignored --test-threads=1` (make test does)"]
+            `cargo test --test live live_pulse -- --ignored --test-threads=1` (make test does)"]
 fn pulse_plugin_reloads_glide_and_crossfade_at_the_logged_sample() {
     const BALANCE: &str = "http://gareus.org/oss/lv2/balance";
     if let Err(e) = stemgraph::dsp::plugin::lv2::find(BALANCE) {
@@ -604,7 +604,7 @@ fn pulse_plugin_reloads_glide_and_crossfade_at_the_logged_sample() {
 
 #[test]
 #[ignore = "plays in real time through a sound server; run alone: \
-            `cargo test --test live_pulse -- --ignored --test-threads=1` (make test does)"]
+            `cargo test --test live live_pulse -- --ignored --test-threads=1` (make test does)"]
 fn pulse_idle_default_buffer_starts_at_from_with_no_dropout() {
     let Some(pulse) = Pulse::start() else {
         return;
@@ -662,7 +662,7 @@ fn pulse_idle_default_buffer_starts_at_from_with_no_dropout() {
 
 #[test]
 #[ignore = "plays in real time through a sound server; run alone: \
-            `cargo test --test live_pulse -- --ignored --test-threads=1` (make test does)"]
+            `cargo test --test live live_pulse -- --ignored --test-threads=1` (make test does)"]
 fn pulse_under_a_cpu_hog_every_dropout_is_counted() {
     let Some(pulse) = Pulse::start() else {
         return;

@@ -1,7 +1,7 @@
 //! Hot reload through the real reload path: recipe files in a temporary folder, the controller's
 //! reload (directly, or through the file watcher), the streamer, and the callback body driven by
 //! a simulated device under the allocation guard.
-mod common;
+use crate::common;
 
 use common::alloc_violations;
 use common::audio::write_wav24;

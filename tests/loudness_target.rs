@@ -2,7 +2,6 @@
 //! ±0.1 LU of −9, −14 and −23 LUFS with its true peak under −1 dBTP, measured on the files by our
 //! meter and by ffmpeg's `ebur128` filter; the 16-bit 44.1 kHz deliverable holds its ceiling after
 //! resampling and dither. `--set` overrides reach the graph and refuse unknown keys.
-mod common;
 
 use std::path::Path;
 use std::process::Command;

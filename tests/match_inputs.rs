@@ -2,9 +2,8 @@
 //! plausible proposal and says how close it got; bad input (another sample rate, mono, shorter
 //! than 10 s, silent, clipped) is an error or a note; the override file never replaces the
 //! recipe or a file it loads.
-mod common;
-mod corpus;
-mod matching;
+use crate::corpus;
+use crate::matching;
 
 use matching::*;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `stemgraph play --reference TRACK`: the A/B of live playback against a reference track
 //! (the one a master is matched to) instead of the recipe's reference mix, loudness-matched and
 //! kept across reloads. Driven by simulated device callbacks (tests/common/live_rig.rs).
-mod common;
+use crate::common;
 
 use common::audio::write_wav24;
 use common::live_rig::{config, diff, Rig, Song, FS};

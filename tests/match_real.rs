@@ -4,9 +4,8 @@
 //! fourth −2 dB, a +2 dB high shelf at 8 kHz and a −1.5 dB tilt); matching the unchanged recipe
 //! must recover it as on the demo song. And per section: a corpus song cut where its
 //! arrangement changes, references with a different known change in each section.
-mod common;
-mod corpus;
-mod matching;
+use crate::corpus;
+use crate::matching;
 
 use matching::*;
 use std::path::Path;

@@ -4,8 +4,7 @@
 //! to it must find the stem gains within 0.5 dB, the EQ's response within 0.5 dB from 50 Hz to
 //! 16 kHz and the loudness within 0.1 LU, and the written override file, rendered, must land
 //! within 0.5 dB of the reference in every third-octave band.
-mod common;
-mod matching;
+use crate::matching;
 
 use matching::*;
 use std::sync::OnceLock;

@@ -5,9 +5,8 @@
 //! `verse2`, …). And, a measurement (ignored: run it with `--ignored`), why the kinds come
 //! from the names and not from how alike the sections sound: the likeness between sections
 //! of one kind and of different kinds, on the demo and on the corpus songs, overlaps.
-mod common;
-mod corpus;
-mod matching;
+use crate::corpus;
+use crate::matching;
 
 use matching::*;
 use std::path::{Path, PathBuf};
@@ -321,7 +320,7 @@ fn corpus_sections(song: &str) -> Vec<(&'static str, f64, f64)> {
 /// kinds, on the 240 s demo (18 sections: 153 pairs) and on the corpus songs, printed: the
 /// measurement behind [`kinds`] grouping by names only (the two distributions overlap: no
 /// threshold tells a repeat from another section). A measurement, not a check of the code:
-/// run it with `cargo test --test match_repeats -- --ignored --nocapture`.
+/// run it with `cargo test --test suite match_repeats -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement: prints the likeness distributions"]
 fn the_likeness_of_sections_measured() {

@@ -4,8 +4,7 @@
 //! section with the change gets ≈ +5 dB and the other ≈ 0 dB, although verse and chorus lie
 //! within 2 LU of each other (loudness alone could not tell them apart); the quiet intro gets
 //! no clamp-hitting values; the values are step automation at the sections' starts.
-mod common;
-mod matching;
+use crate::matching;
 
 use matching::*;
 use std::path::PathBuf;

@@ -6,12 +6,9 @@
 
 use std::f64::consts::PI;
 
-use assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count, AllocDisabler};
+use assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
 use ebur128::{EbuR128, Mode};
 use stemgraph::analysis::meters::*;
-
-#[global_allocator]
-static ALLOC: AllocDisabler = AllocDisabler;
 
 const FS: f64 = 48_000.0;
 const FS44: f64 = 44_100.0;

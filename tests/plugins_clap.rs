@@ -9,8 +9,8 @@
 //! plugin on a stereo stem, missing state file), each with the recipe's file and line.
 //!
 //! Nothing here is skipped: the plugins are built from the repository.
-mod common;
-mod plugin_util;
+use crate::common;
+use crate::plugin_util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

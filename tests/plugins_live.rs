@@ -3,8 +3,8 @@
 //! simulated device of `tests/common/live_rig.rs`, under the allocation guard: a reload that changes a plugin parameter glides without a click (the running instance
 //! moves over, no crossfade), one that adds a plugin crossfades without a click, and one that
 //! names an unknown plugin keeps the last good graph and reports the recipe's line.
-mod common;
-mod plugin_util;
+use crate::common;
+use crate::plugin_util;
 
 use common::live_rig::{diff, max_jump, swapped, Rig};
 use stemgraph::live::control::LiveEvent;

@@ -7,7 +7,7 @@
 //!
 //! Without the plugins installed these tests say so and pass, except under `CI=true`, where they
 //! fail.
-mod common;
+use crate::common;
 
 use std::path::Path;
 use stemgraph::analysis::meters::TruePeakMeter;

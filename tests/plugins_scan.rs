@@ -5,7 +5,7 @@
 //! child process), a recipe that uses the failing one gets an error with its file and line, and
 //! a saved state restores the parameter values, with its hash in the render report.
 
-mod plugin_util;
+use crate::plugin_util;
 
 use plugin_util::bundle;
 use std::path::Path;

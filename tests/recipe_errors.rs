@@ -1,5 +1,4 @@
 //! Recipe mistakes come back as one message with the file and line, never a Rust backtrace.
-mod common;
 
 use stemgraph::graph::{compile, CompileOptions};
 use stemgraph::script::{load_recipe, ScriptError};

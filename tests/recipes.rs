@@ -1,7 +1,6 @@
 //! Every example recipe in `scripts/` renders; each template is used by at least one; a
 //! template override renders identically to the same graph written out in full; automation
 //! starts on the exact sample at every block size.
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,5 +1,5 @@
 //! File-to-file renders: null test, determinism, atomic outputs, errors that write nothing.
-mod common;
+use crate::common;
 
 use common::audio::{read_wav, write_wav24};
 use std::path::PathBuf;

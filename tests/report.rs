@@ -1,6 +1,6 @@
 //! Render reports: written beside the deliverables, valid against `docs/report.schema.json`,
 //! measured from the written files, identical between identical renders.
-mod common;
+use crate::common;
 
 use common::audio::write_wav24;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,5 @@
 //! A recipe is someone else's code: every escape attempt is refused with a clear error and the
 //! process stays healthy.
-mod common;
 
 use stemgraph::script::load_recipe;
 

@@ -1,7 +1,7 @@
 //! Every stateful processor hands its signal state to its successor at a hot reload
 //! (`Processor::take_state`): a structural reload in the middle of a signal leaves the output of
 //! an unchanged node exactly as if there had been no reload, and the hand-over never allocates.
-mod common;
+use crate::common;
 
 use common::live::live_block;
 use common::{alloc_violations, Rng};

@@ -1,6 +1,6 @@
 //! `s:stem(name, path, { offset_samples = … })`: the render places the stem exactly there,
 //! whole or fractional, either direction, without allocating in the render loop.
-mod common;
+use crate::common;
 
 use common::audio::{read_wav, write_f32};
 use stemgraph::render::{render, RenderOptions};

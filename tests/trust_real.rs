@@ -2,8 +2,8 @@
 //! instrument by fluidsynth). A delay return's tail ends the master where the music has decayed
 //! and the fade lands on it; every deliverable of a loud master stays at or under its true-peak
 //! ceiling by an independent 16× reference and by ffmpeg's `ebur128` meter.
-mod common;
-mod corpus;
+use crate::common;
+use crate::corpus;
 
 use common::audio::{decode, file_true_peak_16x, peak_db};
 use common::tools::{ffmpeg_true_peak, have};

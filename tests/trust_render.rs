@@ -4,7 +4,7 @@
 //! non-finite samples reported, the null test in the report, and the true-peak ceiling held
 //! against an independent 16× reference. The tail and the ceiling on real songs (the fluidsynth
 //! corpus): tests/trust_real.rs.
-mod common;
+use crate::common;
 
 use common::audio::{decode, peak_db, true_peak_16x, write_wav};
 use common::demo::{band_4stem_song, demo};

@@ -1,7 +1,7 @@
 //! The recipe API reference and the LuaLS annotation file, generated from the registry.
 //!
 //! `docs/lua-api.md` and `lua/stemgraph.d.lua` are committed; a test regenerates both and fails
-//! when they differ from the code (`STEMGRAPH_BLESS=1 cargo test --test api_docs` rewrites them).
+//! when they differ from the code (`STEMGRAPH_BLESS=1 cargo test --test suite api_docs` rewrites them).
 
 use crate::dsp::kind::KindInfo;
 use crate::dsp::param::Scale;
