@@ -123,11 +123,58 @@ pub fn read_back(src: &[f64], dst: &mut [f64], format: WavFormat) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F (checked at run time).
+        return unsafe { read_back_int_avx512(src, dst, bits) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
         return unsafe { read_back_int_avx2(src, dst, bits) };
     }
     read_back_int(src, dst, bits);
+}
+
+/// [`read_back_int_avx2`] eight samples at a time in AVX-512 registers, the same operations lane
+/// by lane (the tie and NaN cases by masks); the rest by [`read_back_int_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+fn read_back_int_avx512(src: &[f64], dst: &mut [f64], bits: u32) {
+    use std::arch::x86_64::*;
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2^52
+    let scale = (1u64 << (bits - 1)) as f64;
+    let n = src.len().min(dst.len());
+    let (vscale, inv) = (_mm512_set1_pd(scale), _mm512_set1_pd(1.0 / scale));
+    let (lo, hi) = (_mm512_set1_pd(-(scale + 1.0)), _mm512_set1_pd(scale + 1.0));
+    let (min_int, max_int) = (_mm512_set1_pd(-scale), _mm512_set1_pd(scale - 1.0));
+    let (magic, half) = (_mm512_set1_pd(MAGIC), _mm512_set1_pd(0.5));
+    let sign = _mm512_set1_epi64(i64::MIN);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: `i + 8 <= n`, within both slices.
+        let x = unsafe { _mm512_loadu_pd(src.as_ptr().add(i)) };
+        let p = _mm512_mul_pd(x, vscale);
+        // NaN reads back as 0 (zeroed by the mask of ordered lanes); `max`/`min` of a non-NaN
+        // `p` are `f64::max`/`f64::min`.
+        let p = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask::<_CMP_ORD_Q>(p, p), p);
+        let p = _mm512_min_pd(_mm512_max_pd(p, lo), hi);
+        let r = _mm512_sub_pd(_mm512_add_pd(p, magic), magic);
+        let gap = _mm512_castsi512_pd(_mm512_andnot_si512(
+            sign,
+            _mm512_castpd_si512(_mm512_sub_pd(p, r)),
+        ));
+        let tie = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(gap, half);
+        let signed_half = _mm512_castsi512_pd(_mm512_or_si512(
+            _mm512_and_si512(_mm512_castpd_si512(p), sign),
+            _mm512_castpd_si512(half),
+        ));
+        let r = _mm512_mask_add_pd(r, tie, p, signed_half);
+        let r = _mm512_max_pd(_mm512_min_pd(r, max_int), min_int);
+        // SAFETY: as the load.
+        unsafe { _mm512_storeu_pd(dst.as_mut_ptr().add(i), _mm512_mul_pd(r, inv)) };
+        i += 8;
+    }
+    read_back_int_avx2(&src[i..n], &mut dst[i..n], bits);
 }
 
 /// [`read_back_int`] four samples at a time in AVX2 registers, lane by lane its operations (the
@@ -1106,16 +1153,35 @@ mod simd_tests {
             let bits = format.bits();
             let mut got = vec![0.0; xs.len()];
             read_back(&xs, &mut got, format);
+            crate::dsp::simd::init();
+            let mut builds: Vec<(&str, Vec<f64>)> = Vec::new();
             let mut portable = vec![0.0; xs.len()];
             read_back_int(&xs, &mut portable, bits);
-            for ((&x, &g), &p) in xs.iter().zip(&got).zip(&portable) {
+            builds.push(("portable", portable));
+            #[cfg(target_arch = "x86_64")]
+            if crate::dsp::simd::avx2() {
+                let mut v = vec![0.0; xs.len()];
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { read_back_int_avx2(&xs, &mut v, bits) };
+                builds.push(("avx2", v));
+            }
+            #[cfg(target_arch = "x86_64")]
+            if crate::dsp::simd::avx512() {
+                let mut v = vec![0.0; xs.len()];
+                // SAFETY: the CPU has AVX-512F (checked above).
+                unsafe { read_back_int_avx512(&xs, &mut v, bits) };
+                builds.push(("avx512", v));
+            }
+            for (k, &x) in xs.iter().enumerate() {
                 let want = f64::from(quantize(x, bits).0) / (1u64 << (bits - 1)) as f64;
-                assert_eq!(g.to_bits(), want.to_bits(), "{x:e} at {bits} bits");
-                assert_eq!(
-                    p.to_bits(),
-                    want.to_bits(),
-                    "{x:e} at {bits} bits, portable"
-                );
+                assert_eq!(got[k].to_bits(), want.to_bits(), "{x:e} at {bits} bits");
+                for (name, v) in &builds {
+                    assert_eq!(
+                        v[k].to_bits(),
+                        want.to_bits(),
+                        "{x:e} at {bits} bits, {name}"
+                    );
+                }
             }
         }
         let mut got = vec![0.0; xs.len()];

@@ -161,6 +161,35 @@ impl Windows {
     }
 }
 
+/// Hands `each` the bytes of `file`, from its start to its length now, in order, read in place
+/// through mapped windows (no copy into a buffer); the bytes handed, or `None` when the file
+/// cannot be mapped (the caller reads it with `read()`). A file truncated meanwhile is an error.
+pub(crate) fn each_chunk(file: &File, mut each: impl FnMut(&[u8])) -> Option<io::Result<u64>> {
+    let end = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return Some(Err(e)),
+    };
+    let mut windows = Windows::new(file)?;
+    Some(each_window(file, &mut windows, end, &mut each))
+}
+
+/// [`each_chunk`]'s loop over the windows.
+fn each_window(
+    file: &File,
+    windows: &mut Windows,
+    end: u64,
+    each: &mut impl FnMut(&[u8]),
+) -> io::Result<u64> {
+    let mut pos = 0u64;
+    while pos < end {
+        let bytes = windows.bytes(file, pos, end, 1)?;
+        each(bytes);
+        pos += bytes.len() as u64;
+        windows.check()?;
+    }
+    Ok(pos)
+}
+
 /// The error of a file that shrank under the reader.
 fn shrank() -> io::Error {
     io::Error::new(
