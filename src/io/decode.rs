@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub use finite::NonFinite;
 #[cfg(target_os = "linux")]
-pub(crate) use mapped::each_chunk as each_mapped_chunk;
+pub(crate) use mapped::MappedFile;
 pub use stream::{StemStream, StreamOptions, StreamWarning};
 
 /// What a stem file is, read from its header.

@@ -161,33 +161,43 @@ impl Windows {
     }
 }
 
-/// Hands `each` the bytes of `file`, from its start to its length now, in order, read in place
-/// through mapped windows (no copy into a buffer); the bytes handed, or `None` when the file
-/// cannot be mapped (the caller reads it with `read()`). A file truncated meanwhile is an error.
-pub(crate) fn each_chunk(file: &File, mut each: impl FnMut(&[u8])) -> Option<io::Result<u64>> {
-    let end = match file.metadata() {
-        Ok(m) => m.len(),
-        Err(e) => return Some(Err(e)),
-    };
-    let mut windows = Windows::new(file)?;
-    Some(each_window(file, &mut windows, end, &mut each))
+/// A whole file read in place, front to back, through mapped windows (no copy into a buffer):
+/// for a reader that only looks at the bytes (a hash).
+pub(crate) struct MappedFile {
+    file: File,
+    windows: Windows,
+    pos: u64,
+    end: u64,
 }
 
-/// [`each_chunk`]'s loop over the windows.
-fn each_window(
-    file: &File,
-    windows: &mut Windows,
-    end: u64,
-    each: &mut impl FnMut(&[u8]),
-) -> io::Result<u64> {
-    let mut pos = 0u64;
-    while pos < end {
-        let bytes = windows.bytes(file, pos, end, 1)?;
-        each(bytes);
-        pos += bytes.len() as u64;
-        windows.check()?;
+impl MappedFile {
+    /// `file` up to its length now; `None` when it cannot be mapped (the caller reads it with
+    /// `read()`).
+    pub(crate) fn new(file: File) -> Option<io::Result<MappedFile>> {
+        let end = match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return Some(Err(e)),
+        };
+        let windows = Windows::new(&file)?;
+        Some(Ok(MappedFile {
+            file,
+            windows,
+            pos: 0,
+            end,
+        }))
     }
-    Ok(pos)
+
+    /// The next bytes (at most a window's worth; empty at the end). A file that shrank
+    /// meanwhile is an error.
+    pub(crate) fn next(&mut self) -> io::Result<&[u8]> {
+        self.windows.check()?;
+        if self.pos >= self.end {
+            return Ok(&[]);
+        }
+        let bytes = self.windows.bytes(&self.file, self.pos, self.end, 1)?;
+        self.pos += bytes.len() as u64;
+        Ok(bytes)
+    }
 }
 
 /// The error of a file that shrank under the reader.

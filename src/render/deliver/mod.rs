@@ -411,13 +411,15 @@ fn codec_warning(f: &DeliveredFile) -> Option<String> {
 
 /// The deliver stage: every deliverable the run (or target) stage wrote is completed and
 /// committed to its file (a lossy one encoded); with a report, each is described from the
-/// measurement of its samples and hashed right after (see
-/// [`super::report::analyse_deliverable`]), beside the others on the render's threads.
+/// measurement of its samples and hashed: on two threads or more right after it is complete
+/// (see [`super::report::analyse_deliverable`]), beside the others on the render's threads; on
+/// one, once all are, hashed together ([`super::report::analyse_deliverables`]).
 pub(super) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
     let analyse = ctx.meters.is_some();
+    let each = analyse && ctx.opts.threads > 1;
     let out_dir = ctx.opts.out_dir.clone();
     let done = finish_each(std::mem::take(&mut ctx.sinks), ctx.opts.threads, |f| {
-        Ok(if analyse {
+        Ok(if each {
             Some(super::report::analyse_deliverable(f, &out_dir)?)
         } else {
             None
@@ -427,7 +429,11 @@ pub(super) fn finish(ctx: &mut RenderContext<'_>) -> Result<(), RenderError> {
     ctx.result
         .warnings
         .extend(files.iter().filter_map(codec_warning));
+    ctx.analyses = if analyse && !each {
+        super::report::analyse_deliverables(&files, &out_dir)?
+    } else {
+        analyses.into_iter().flatten().collect()
+    };
     ctx.result.files = files;
-    ctx.analyses = analyses.into_iter().flatten().collect();
     Ok(())
 }

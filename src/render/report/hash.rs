@@ -1,46 +1,273 @@
-//! SHA-256 of files (stems can be large), hashed in place through mapped windows of the page
+//! SHA-256 of files (stems can be large): read in place through mapped windows of the page
 //! cache where the file can be mapped (a deliverable just written is there: no copy into a
-//! buffer), streamed in 64 KiB reads otherwise.
+//! buffer), in 64 KiB reads otherwise; several files two at a time, side by side, where the CPU
+//! has the SHA extensions ([`super::sha_lanes`]: two messages take about 1.2 times the time of
+//! one, not twice).
 
+use super::sha_lanes;
 use sha2::{Digest, Sha256};
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::Path;
 
 /// SHA-256 of the file at `path` as lowercase hex, and its size in bytes.
-pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut source = Source::open(path)?;
     let mut hasher = Sha256::new();
-    #[cfg(target_os = "linux")]
-    if let Some(hashed) = crate::io::decode::each_mapped_chunk(&file, |b| hasher.update(b)) {
-        return Ok((hex(hasher), hashed?));
-    }
-    sha256_read(&mut file, hasher)
-}
-
-/// [`sha256_file`] of an open file by `read()`, continuing `hasher`.
-fn sha256_read(file: &mut std::fs::File, mut hasher: Sha256) -> std::io::Result<(String, u64)> {
-    let mut buf = vec![0u8; 1 << 16];
     let mut bytes = 0u64;
     loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
+        let chunk = source.next()?;
+        if chunk.is_empty() {
+            return Ok((hex(&hasher.finalize()), bytes));
+        }
+        hasher.update(chunk);
+        bytes += chunk.len() as u64;
     }
-    Ok((hex(hasher), bytes))
 }
 
-/// The digest as lowercase hex.
-fn hex(hasher: Sha256) -> String {
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
+/// [`sha256_file`] of each of `paths`, in order, on this thread: two files at a time side by
+/// side when the CPU has the SHA extensions (each lane takes the next file when its own ends),
+/// one after the other otherwise. The same digests either way.
+pub fn sha256_files(paths: &[&Path]) -> Vec<io::Result<(String, u64)>> {
+    if paths.len() < 2 || !sha_lanes::available() {
+        return paths.iter().map(|p| sha256_file(p)).collect();
+    }
+    side_by_side(paths.len(), |i| Source::open(paths[i]))
+}
+
+/// The digests of `count` files, each opened by `open` when a lane takes it, two lanes side by
+/// side ([`sha256_files`]).
+fn side_by_side(
+    count: usize,
+    mut open: impl FnMut(usize) -> io::Result<Source>,
+) -> Vec<io::Result<(String, u64)>> {
+    let mut out: Vec<Option<io::Result<(String, u64)>>> = (0..count).map(|_| None).collect();
+    let mut next_file = 0;
+    let mut lanes: [Option<Lane>; 2] = [None, None];
+    loop {
+        // Every idle lane takes the next file that opens.
+        for lane in lanes.iter_mut() {
+            while lane.is_none() && next_file < count {
+                match open(next_file) {
+                    Ok(source) => *lane = Some(Lane::new(next_file, source)),
+                    Err(e) => out[next_file] = Some(Err(e)),
+                }
+                next_file += 1;
+            }
+        }
+        let failed = match &mut lanes {
+            [Some(a), Some(b)] => Lane::pair(a, b).err(),
+            [Some(a), None] => a.alone().err().map(|e| (0, e)),
+            [None, Some(b)] => b.alone().err().map(|e| (1, e)),
+            [None, None] => break,
+        };
+        if let Some((which, e)) = failed {
+            let lane = lanes[which].take().expect("the lane that failed");
+            out[lane.index] = Some(Err(e));
+        }
+        // Lanes whose file ended give their digest.
+        for lane in lanes.iter_mut() {
+            if lane.as_ref().is_some_and(|l| l.ended) {
+                let done = lane.take().expect("checked above");
+                let index = done.index;
+                out[index] = Some(Ok(done.digest()));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|r| r.expect("every file hashed or failed"))
         .collect()
+}
+
+/// Where a file's bytes come from.
+enum Source {
+    #[cfg(target_os = "linux")]
+    Mapped(crate::io::decode::MappedFile),
+    Read(std::fs::File, Vec<u8>),
+}
+
+impl Source {
+    fn open(path: &Path) -> io::Result<Source> {
+        let file = std::fs::File::open(path)?;
+        #[cfg(target_os = "linux")]
+        let file = match crate::io::decode::MappedFile::new(file) {
+            Some(mapped) => return Ok(Source::Mapped(mapped?)),
+            // Not mappable: read, from a fresh descriptor.
+            None => std::fs::File::open(path)?,
+        };
+        Ok(Source::Read(file, vec![0u8; 1 << 16]))
+    }
+
+    /// The next bytes of the file (empty at its end).
+    fn next(&mut self) -> io::Result<&[u8]> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Source::Mapped(m) => m.next(),
+            Source::Read(file, buf) => loop {
+                match file.read(buf) {
+                    Ok(n) => return Ok(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+        }
+    }
+}
+
+/// One file being hashed by [`sha256_files`]: its compression state and the bytes of its last,
+/// partial block.
+struct Lane {
+    /// The file's place in the list.
+    index: usize,
+    source: Source,
+    state: [u32; 8],
+    /// A partial block carried over to the next chunk, `partial[..carried]`.
+    partial: [u8; 64],
+    carried: usize,
+    bytes: u64,
+    ended: bool,
+}
+
+/// SHA-256's initial state.
+const H0: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+impl Lane {
+    fn new(index: usize, source: Source) -> Lane {
+        Lane {
+            index,
+            source,
+            state: H0,
+            partial: [0; 64],
+            carried: 0,
+            bytes: 0,
+            ended: false,
+        }
+    }
+
+    /// The next chunk's whole blocks, after completing the carried block with its first bytes;
+    /// what is left past the last whole block is carried. Empty when the file ended (`ended`
+    /// is then set) or the chunk held no whole block.
+    fn blocks<'a>(
+        source: &'a mut Source,
+        state: &mut [u32; 8],
+        partial: &mut [u8; 64],
+        carried: &mut usize,
+        bytes: &mut u64,
+        ended: &mut bool,
+    ) -> io::Result<&'a [u8]> {
+        let chunk = source.next()?;
+        *bytes += chunk.len() as u64;
+        if chunk.is_empty() {
+            *ended = true;
+            return Ok(chunk);
+        }
+        let mut rest = chunk;
+        if *carried > 0 {
+            let take = (64 - *carried).min(rest.len());
+            partial[*carried..*carried + take].copy_from_slice(&rest[..take]);
+            *carried += take;
+            rest = &rest[take..];
+            if *carried < 64 {
+                return Ok(&[]);
+            }
+            compress_one(state, partial);
+            *carried = 0;
+        }
+        let whole = rest.len() / 64 * 64;
+        let tail = &rest[whole..];
+        partial[..tail.len()].copy_from_slice(tail);
+        *carried = tail.len();
+        Ok(&rest[..whole])
+    }
+
+    /// Hashes the next chunk of `a` and of `b` side by side (as many blocks as both have, the
+    /// rest of the longer alone); the lane (0: `a`, 1: `b`) whose file failed, with why.
+    fn pair(a: &mut Lane, b: &mut Lane) -> Result<(), (usize, io::Error)> {
+        let ab = Self::blocks(
+            &mut a.source,
+            &mut a.state,
+            &mut a.partial,
+            &mut a.carried,
+            &mut a.bytes,
+            &mut a.ended,
+        )
+        .map_err(|e| (0, e))?;
+        let bb = match Self::blocks(
+            &mut b.source,
+            &mut b.state,
+            &mut b.partial,
+            &mut b.carried,
+            &mut b.bytes,
+            &mut b.ended,
+        ) {
+            Ok(bb) => bb,
+            Err(e) => {
+                compress_blocks(&mut a.state, ab);
+                return Err((1, e));
+            }
+        };
+        let both = ab.len().min(bb.len());
+        let mut states = [a.state, b.state];
+        sha_lanes::compress_pair(&mut states, &ab[..both], &bb[..both]);
+        [a.state, b.state] = states;
+        compress_blocks(&mut a.state, &ab[both..]);
+        compress_blocks(&mut b.state, &bb[both..]);
+        Ok(())
+    }
+
+    /// Hashes the next chunk of the file alone.
+    fn alone(&mut self) -> io::Result<()> {
+        let blocks = Self::blocks(
+            &mut self.source,
+            &mut self.state,
+            &mut self.partial,
+            &mut self.carried,
+            &mut self.bytes,
+            &mut self.ended,
+        )?;
+        compress_blocks(&mut self.state, blocks);
+        Ok(())
+    }
+
+    /// The digest (hex) and size of the file, which ended: its last block padded.
+    fn digest(mut self) -> (String, u64) {
+        let n = self.carried;
+        self.partial[n] = 0x80;
+        self.partial[n + 1..].fill(0);
+        if n + 1 > 56 {
+            compress_one(&mut self.state, &self.partial);
+            self.partial.fill(0);
+        }
+        self.partial[56..].copy_from_slice(&(self.bytes * 8).to_be_bytes());
+        compress_one(&mut self.state, &self.partial);
+        let digest: Vec<u8> = self.state.iter().flat_map(|w| w.to_be_bytes()).collect();
+        (hex(&digest), self.bytes)
+    }
+}
+
+/// Compresses the whole 64-byte blocks of `blocks` into `state` (sha2's compression: SHA-NI
+/// where the CPU has it).
+fn compress_blocks(state: &mut [u32; 8], blocks: &[u8]) {
+    for block in blocks.chunks_exact(64) {
+        compress_one(state, block.try_into().expect("64 bytes"));
+    }
+}
+
+fn compress_one(state: &mut [u32; 8], block: &[u8; 64]) {
+    sha2::compress256(state, &[(*block).into()]);
+}
+
+/// Bytes as lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -67,25 +294,86 @@ mod tests {
         );
     }
 
-    /// Mapped in several windows, the last one partial, or read: the digest of the bytes.
+    fn digest_of(bytes: &[u8]) -> String {
+        hex(&Sha256::digest(bytes))
+    }
+
+    /// Files of every length around a block and a mapped window, hashed alone (mapped or
+    /// read) and several at a time (lanes side by side, each taking the next file): the
+    /// digests of their bytes.
     #[test]
-    fn mapped_and_read_files_give_the_digest_of_their_bytes() {
+    fn files_hashed_alone_or_side_by_side_give_the_digests_of_their_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("long");
-        for len in [0usize, 1, 4095, (3 << 20) + 12_345] {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 + i / 977) as u8).collect();
+        let lengths = [
+            0usize,
+            1,
+            55,
+            56,
+            63,
+            64,
+            65,
+            4095,
+            (1 << 20) - 1,
+            (3 << 20) + 12_345,
+            1 << 20,
+            119,
+        ];
+        let mut paths = Vec::new();
+        let mut want = Vec::new();
+        for (k, &len) in lengths.iter().enumerate() {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 + i / 977 + k) as u8).collect();
+            let p = dir.path().join(format!("f{k}"));
             std::fs::write(&p, &bytes).unwrap();
-            let want: String = Sha256::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            assert_eq!(sha256_file(&p).unwrap(), (want.clone(), len as u64), "{len}");
-            let mut file = std::fs::File::open(&p).unwrap();
-            assert_eq!(
-                sha256_read(&mut file, Sha256::new()).unwrap(),
-                (want, len as u64),
-                "{len}, read"
-            );
+            want.push((digest_of(&bytes), len as u64));
+            assert_eq!(sha256_file(&p).unwrap(), want[k], "{len}");
+            let mut read = Source::Read(std::fs::File::open(&p).unwrap(), vec![0; 1000]);
+            let mut h = Sha256::new();
+            loop {
+                let c = read.next().unwrap();
+                if c.is_empty() {
+                    break;
+                }
+                h.update(c);
+            }
+            assert_eq!(hex(&h.finalize()), want[k].0, "{len}, read");
+            paths.push(p);
         }
+        // Read in pieces of odd sizes: blocks carried over from one piece to the next.
+        let read = |i: usize| -> io::Result<Source> {
+            Ok(Source::Read(
+                std::fs::File::open(&paths[i])?,
+                vec![0; [1000, 777, 64, 65_536][i % 4]],
+            ))
+        };
+        let got: Vec<(String, u64)> = side_by_side(paths.len(), read)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, want, "read in pieces, side by side");
+        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        for from in 0..refs.len() {
+            for to in from..=refs.len() {
+                let got: Vec<(String, u64)> = sha256_files(&refs[from..to])
+                    .into_iter()
+                    .map(Result::unwrap)
+                    .collect();
+                assert_eq!(got, want[from..to], "files {from}..{to}");
+            }
+        }
+    }
+
+    /// A file that cannot be opened is its own error; the others are hashed.
+    #[test]
+    fn a_missing_file_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, vec![7u8; 300_000]).unwrap();
+        std::fs::write(&b, vec![9u8; 70_000]).unwrap();
+        let missing = dir.path().join("missing");
+        let got = sha256_files(&[&a, &missing, &b]);
+        assert_eq!(got[0].as_ref().unwrap().0, digest_of(&[7u8; 300_000]));
+        assert!(got[1].is_err());
+        assert_eq!(got[2].as_ref().unwrap().0, digest_of(&[9u8; 70_000]));
     }
 }

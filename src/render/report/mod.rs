@@ -17,13 +17,14 @@
 pub mod collect;
 mod hash;
 mod markdown;
+mod sha_lanes;
 mod stage;
 pub mod stem_cache;
 
 pub use collect::{
     CollectedMeters, GainReduction, MeterTap, NodeMeters, NodeTaps, ReportCollector,
 };
-pub use hash::sha256_file;
+pub use hash::{sha256_file, sha256_files};
 pub(super) use stage::finish;
 pub use stem_cache::{CachedStem, StemCache};
 
@@ -316,12 +317,43 @@ pub fn analyse_deliverable(
     f: &DeliveredFile,
     out_dir: &Path,
 ) -> Result<(FileAnalysis, HashedFile), ReportError> {
+    Ok((analysis_of(f, out_dir)?, hashed(&f.wav.path, out_dir)?))
+}
+
+/// [`analyse_deliverable`] of every file of `files` on this thread, the files hashed together
+/// at the end, two side by side where the CPU hashes two as fast as about 1.2 of one
+/// ([`sha256_files`]): for a render on one thread, which completes them one after the other.
+pub fn analyse_deliverables(
+    files: &[DeliveredFile],
+    out_dir: &Path,
+) -> Result<Vec<(FileAnalysis, HashedFile)>, ReportError> {
+    let paths: Vec<&Path> = files.iter().map(|f| f.wav.path.as_path()).collect();
+    files
+        .iter()
+        .zip(sha256_files(&paths))
+        .map(|(f, hash)| {
+            let (sha256, bytes) = hash.map_err(|source| ReportError::Hash {
+                path: f.wav.path.clone(),
+                source,
+            })?;
+            let file = HashedFile {
+                path: relative(&f.wav.path, out_dir),
+                sha256,
+                bytes,
+            };
+            Ok((analysis_of(f, out_dir)?, file))
+        })
+        .collect()
+}
+
+/// The analysis of deliverable `f` ([`analyse_deliverable`]), its path relative to `out_dir`.
+fn analysis_of(f: &DeliveredFile, out_dir: &Path) -> Result<FileAnalysis, ReportError> {
     let mut analysis = match &f.measured {
         Some(m) => (**m).clone(),
         None => analyze_with(&f.wav.path, &AnalyzeOptions::figures_only())?.figures,
     };
     analysis.path = PathBuf::from(relative(&f.wav.path, out_dir));
-    Ok((analysis, hashed(&f.wav.path, out_dir)?))
+    Ok(analysis)
 }
 
 /// Builds the report: hashes the recipe, its modules and the stems, and gathers the meters and
