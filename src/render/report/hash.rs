@@ -66,10 +66,9 @@ fn side_by_side(
         }
         // Lanes whose file ended give their digest.
         for lane in lanes.iter_mut() {
-            if lane.as_ref().is_some_and(|l| l.ended) {
+            if lane.as_ref().is_some_and(|l| l.message.ended) {
                 let done = lane.take().expect("checked above");
-                let index = done.index;
-                out[index] = Some(Ok(done.digest()));
+                out[done.index] = Some(Ok(done.message.digest()));
             }
         }
     }
@@ -113,17 +112,23 @@ impl Source {
     }
 }
 
-/// One file being hashed by [`sha256_files`]: its compression state and the bytes of its last,
-/// partial block.
+/// One file being hashed by [`sha256_files`]: where its bytes come from, and the message so
+/// far.
 struct Lane {
     /// The file's place in the list.
     index: usize,
     source: Source,
+    message: Message,
+}
+
+/// A message being hashed: its compression state and the bytes of its last, partial block.
+struct Message {
     state: [u32; 8],
     /// A partial block carried over to the next chunk, `partial[..carried]`.
     partial: [u8; 64],
     carried: usize,
     bytes: u64,
+    /// Whether its file ended.
     ended: bool,
 }
 
@@ -144,100 +149,75 @@ impl Lane {
         Lane {
             index,
             source,
-            state: H0,
-            partial: [0; 64],
-            carried: 0,
-            bytes: 0,
-            ended: false,
+            message: Message {
+                state: H0,
+                partial: [0; 64],
+                carried: 0,
+                bytes: 0,
+                ended: false,
+            },
         }
-    }
-
-    /// The next chunk's whole blocks, after completing the carried block with its first bytes;
-    /// what is left past the last whole block is carried. Empty when the file ended (`ended`
-    /// is then set) or the chunk held no whole block.
-    fn blocks<'a>(
-        source: &'a mut Source,
-        state: &mut [u32; 8],
-        partial: &mut [u8; 64],
-        carried: &mut usize,
-        bytes: &mut u64,
-        ended: &mut bool,
-    ) -> io::Result<&'a [u8]> {
-        let chunk = source.next()?;
-        *bytes += chunk.len() as u64;
-        if chunk.is_empty() {
-            *ended = true;
-            return Ok(chunk);
-        }
-        let mut rest = chunk;
-        if *carried > 0 {
-            let take = (64 - *carried).min(rest.len());
-            partial[*carried..*carried + take].copy_from_slice(&rest[..take]);
-            *carried += take;
-            rest = &rest[take..];
-            if *carried < 64 {
-                return Ok(&[]);
-            }
-            compress_one(state, partial);
-            *carried = 0;
-        }
-        let whole = rest.len() / 64 * 64;
-        let tail = &rest[whole..];
-        partial[..tail.len()].copy_from_slice(tail);
-        *carried = tail.len();
-        Ok(&rest[..whole])
     }
 
     /// Hashes the next chunk of `a` and of `b` side by side (as many blocks as both have, the
     /// rest of the longer alone); the lane (0: `a`, 1: `b`) whose file failed, with why.
     fn pair(a: &mut Lane, b: &mut Lane) -> Result<(), (usize, io::Error)> {
-        let ab = Self::blocks(
-            &mut a.source,
-            &mut a.state,
-            &mut a.partial,
-            &mut a.carried,
-            &mut a.bytes,
-            &mut a.ended,
-        )
-        .map_err(|e| (0, e))?;
-        let bb = match Self::blocks(
-            &mut b.source,
-            &mut b.state,
-            &mut b.partial,
-            &mut b.carried,
-            &mut b.bytes,
-            &mut b.ended,
-        ) {
+        let ab = a.message.blocks(&mut a.source).map_err(|e| (0, e))?;
+        let bb = match b.message.blocks(&mut b.source) {
             Ok(bb) => bb,
             Err(e) => {
-                compress_blocks(&mut a.state, ab);
+                compress_blocks(&mut a.message.state, ab);
                 return Err((1, e));
             }
         };
         let both = ab.len().min(bb.len());
-        let mut states = [a.state, b.state];
+        let mut states = [a.message.state, b.message.state];
         sha_lanes::compress_pair(&mut states, &ab[..both], &bb[..both]);
-        [a.state, b.state] = states;
-        compress_blocks(&mut a.state, &ab[both..]);
-        compress_blocks(&mut b.state, &bb[both..]);
+        [a.message.state, b.message.state] = states;
+        compress_blocks(&mut a.message.state, &ab[both..]);
+        compress_blocks(&mut b.message.state, &bb[both..]);
         Ok(())
     }
 
     /// Hashes the next chunk of the file alone.
     fn alone(&mut self) -> io::Result<()> {
-        let blocks = Self::blocks(
-            &mut self.source,
-            &mut self.state,
-            &mut self.partial,
-            &mut self.carried,
-            &mut self.bytes,
-            &mut self.ended,
-        )?;
-        compress_blocks(&mut self.state, blocks);
+        let blocks = self.message.blocks(&mut self.source)?;
+        compress_blocks(&mut self.message.state, blocks);
         Ok(())
     }
+}
 
-    /// The digest (hex) and size of the file, which ended: its last block padded.
+impl Message {
+    /// The whole blocks of `source`'s next chunk, after completing the carried block with its
+    /// first bytes; what is left past the last whole block is carried. Empty when the file
+    /// ended (`ended` is then set) or the chunk held no whole block.
+    fn blocks<'a>(&mut self, source: &'a mut Source) -> io::Result<&'a [u8]> {
+        let chunk = source.next()?;
+        self.bytes += chunk.len() as u64;
+        if chunk.is_empty() {
+            self.ended = true;
+            return Ok(chunk);
+        }
+        let mut rest = chunk;
+        if self.carried > 0 {
+            let take = (64 - self.carried).min(rest.len());
+            self.partial[self.carried..self.carried + take].copy_from_slice(&rest[..take]);
+            self.carried += take;
+            rest = &rest[take..];
+            if self.carried < 64 {
+                return Ok(&[]);
+            }
+            compress_one(&mut self.state, &self.partial);
+            self.carried = 0;
+        }
+        let whole = rest.len() / 64 * 64;
+        let tail = &rest[whole..];
+        self.partial[..tail.len()].copy_from_slice(tail);
+        self.carried = tail.len();
+        Ok(&rest[..whole])
+    }
+
+    /// The digest (hex) and length of the message, which ended: its last block padded.
     fn digest(mut self) -> (String, u64) {
         let n = self.carried;
         self.partial[n] = 0x80;
