@@ -31,6 +31,12 @@ pub(super) fn compress_pair(states: &mut [[u32; 8]; 2], a: &[u8], b: &[u8]) {
         // SAFETY: the CPU has SHA, SSE2, SSSE3 and SSE4.1 (checked at run time).
         return unsafe { x86::pair(states, a, b) };
     }
+    portable(states, a, b);
+}
+
+/// [`compress_pair`] one message after the other by sha2 (its SHA-NI code where the CPU has
+/// it, its portable code otherwise).
+fn portable(states: &mut [[u32; 8]; 2], a: &[u8], b: &[u8]) {
     for (state, blocks) in states.iter_mut().zip([a, b]) {
         for block in blocks.chunks_exact(64) {
             let block: [u8; 64] = block.try_into().expect("64 bytes");
@@ -168,5 +174,34 @@ mod x86 {
         let [s0, s1] = states;
         store(lanes[0], s0);
         store(lanes[1], s1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two messages side by side (SHA-NI where the CPU has it) compress to the states sha2
+    /// gives them one block after the other, from any state.
+    #[test]
+    fn side_by_side_is_sha2_block_by_block() {
+        let mut seed = 0x5eed_u64;
+        let mut byte = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 56) as u8
+        };
+        let a: Vec<u8> = (0..64 * 37).map(|_| byte()).collect();
+        let b: Vec<u8> = (0..64 * 37).map(|_| byte()).collect();
+        let start = [[0x0123_4567u32; 8], [0x89ab_cdef_u32; 8]];
+        for blocks in [0, 1, 2, 37] {
+            let (a, b) = (&a[..64 * blocks], &b[..64 * blocks]);
+            let mut want = start;
+            portable(&mut want, a, b);
+            let mut got = start;
+            compress_pair(&mut got, a, b);
+            assert_eq!(got, want, "{blocks} blocks");
+        }
     }
 }
