@@ -6,9 +6,12 @@
 //! reads `drive × spill`: its readings are the spill's readings times the drive. So a pass
 //! *records* them: a limiter in readings-only mode ([`STAGE_A_READINGS`]) reads the spill itself
 //! and its output — the readings, 32-bit floats rounded up — goes both to a temporary file and
-//! (times the drive, by a gain node) into the master limiter's key, which takes its
-//! stage-A readings from there ([`STAGE_A_FROM_KEY`]). Later passes *replay* the file instead of
-//! detecting.
+//! into the master limiter's key, which takes its stage-A readings from there
+//! ([`STAGE_A_FROM_KEY`]) times the drive (the limiter takes the solver's drive itself, on its
+//! input and on its key: `limiter::SOLVER_DRIVE_DB`). Later passes *replay* the file instead of
+//! detecting. A speculative final pass, which keeps no recording, has the master limiter compute
+//! the same readings of the undriven spill with its own detector ([`STAGE_A_PROBE`]): the bits
+//! of the keyed wiring without a second limiter node.
 //!
 //! The detector reads exactly only where a reading can exceed its threshold (the stage-A target
 //! over the drive); elsewhere it writes 0. A recording made at drive `d` is therefore exact above
@@ -22,7 +25,7 @@
 
 use super::target::{MasterTail, SpilledMaster};
 use super::RenderError;
-use crate::dsp::limiter::{stage_a_target, STAGE_A_FROM_KEY, STAGE_A_READINGS};
+use crate::dsp::limiter::{stage_a_target, STAGE_A_FROM_KEY, STAGE_A_PROBE, STAGE_A_READINGS};
 use crate::dsp::{ConfigValue, Port};
 use crate::graph::{GraphSpec, NodeKind, NodeSpec};
 use crate::io::decode::{StemStream, StreamOptions};
@@ -37,8 +40,6 @@ pub const MARGIN_DB: f64 = 1.5;
 const PROBE: &str = "__stage_a_probe";
 /// The output the recording pass writes to the readings file.
 pub const READINGS_OUTPUT: &str = "__stage_a_readings";
-/// The gain node that scales the readings by the drive on their way to the limiter's key.
-const KEY_DRIVE: &str = "__stage_a_drive";
 /// The source a replaying pass reads the readings file from (engine input 1).
 const READINGS_SOURCE: &str = "__stage_a_replay";
 
@@ -137,27 +138,38 @@ impl LimiterReadings {
         self.recorded_up_to_db.is_some_and(|up_to| drive <= up_to)
     }
 
-    /// `g`, the tail chain fed by engine input 0 through the drive, changed for `mode`: the
-    /// limiter takes its readings from its key, fed by the probe (recording) or by engine
-    /// input 1 (replaying), through a gain of `drive`.
-    pub fn wire(&self, g: &mut GraphSpec, tail: &MasterTail, drive: f64, mode: ReadingsMode) {
+    /// `g`, the tail chain fed by engine input 0 (its limiter driven by the solver), changed
+    /// for `mode`: the limiter takes its readings from its key, fed by the probe (recording) or
+    /// by engine input 1 (replaying), or probes the undriven spill itself (a speculative pass).
+    pub fn wire(&self, g: &mut GraphSpec, tail: &MasterTail, mode: ReadingsMode) {
+        let set_option = |g: &mut GraphSpec, key: &str, value: ConfigValue| {
+            if let Some(NodeSpec {
+                kind: NodeKind::Processor { config, .. },
+                ..
+            }) = g.nodes.iter_mut().find(|n| n.id == tail.limiter())
+            {
+                *config = config.clone().with(key, value);
+            }
+        };
         let from = match mode {
             ReadingsMode::Detect => return,
-            ReadingsMode::Record(threshold) | ReadingsMode::Probe(threshold) => {
+            ReadingsMode::Probe(threshold) => {
+                // The limiter reads the undriven spill itself, as the probe node would.
+                return set_option(g, STAGE_A_PROBE, ConfigValue::Number(threshold));
+            }
+            ReadingsMode::Record(threshold) => {
                 let config = crate::dsp::ProcessorConfig::new()
                     .num("oversampling", self.factor as f64)
                     .num(STAGE_A_READINGS, threshold);
                 g.processor(PROBE, "limiter", config);
                 g.connect("__pre_limiter", PROBE);
-                if matches!(mode, ReadingsMode::Record(_)) {
-                    g.node(
-                        READINGS_OUTPUT,
-                        NodeKind::Output {
-                            channels: self.channels,
-                        },
-                    );
-                    g.connect(PROBE, READINGS_OUTPUT);
-                }
+                g.node(
+                    READINGS_OUTPUT,
+                    NodeKind::Output {
+                        channels: self.channels,
+                    },
+                );
+                g.connect(PROBE, READINGS_OUTPUT);
                 PROBE
             }
             ReadingsMode::Replay => {
@@ -172,26 +184,12 @@ impl LimiterReadings {
                 READINGS_SOURCE
             }
         };
-        if let Some(NodeSpec {
-            kind: NodeKind::Processor { config, .. },
-            ..
-        }) = g.nodes.iter_mut().find(|n| n.id == tail.limiter())
-        {
-            *config = config
-                .clone()
-                .with(STAGE_A_FROM_KEY, ConfigValue::Bool(true));
-        }
-        // The readings times the drive, as the limiter's input is the spill times the drive.
-        g.processor(
-            KEY_DRIVE,
-            "gain",
-            crate::dsp::ProcessorConfig::new().num("gain_db", drive),
-        );
-        g.connect(from, KEY_DRIVE);
-        g.connect_port(KEY_DRIVE, tail.limiter(), Port::Key, 0.0);
+        // The limiter multiplies the readings by the solver's drive, as it does its input.
+        set_option(g, STAGE_A_FROM_KEY, ConfigValue::Bool(true));
+        g.connect_port(from, tail.limiter(), Port::Key, 0.0);
     }
 
-    /// Readies a pass over `g` (the tail chain at `drive`) for `mode`: wires it ([`Self::wire`]),
+    /// Readies a pass over `g` (the tail chain) for `mode`: wires it ([`Self::wire`]),
     /// adds the readings stream to `streams` when replaying (engine input 1), and returns the
     /// writer of a recording pass (its output [`READINGS_OUTPUT`] goes there; then
     /// [`Self::finish_recording`]).
@@ -199,11 +197,10 @@ impl LimiterReadings {
         &mut self,
         g: &mut GraphSpec,
         tail: &MasterTail,
-        drive: f64,
         mode: ReadingsMode,
         streams: &mut Vec<StemStream>,
     ) -> Result<Option<WavOutput>, RenderError> {
-        self.wire(g, tail, drive, mode);
+        self.wire(g, tail, mode);
         match mode {
             ReadingsMode::Detect | ReadingsMode::Probe(_) => Ok(None),
             ReadingsMode::Replay => {

@@ -12,8 +12,9 @@
 //! 3. the tail chain runs a last time over the spill with the solved drive and writes the
 //!    deliverables.
 //!
-//! Memory stays flat: every stage streams. The drive is a gain ahead of the limiter (the
-//! master gain, −60…+36 dB), so the limiter's own settings stay as the recipe wrote them.
+//! Memory stays flat: every stage streams. The drive is a gain ahead of the limiter (−60…+36 dB,
+//! applied by the limiter to its input before anything else it does: `limiter::SOLVER_DRIVE_DB`),
+//! so the limiter's own settings stay as the recipe wrote them.
 //!
 //! In a render, stage 1 is the run stage ([`spill`], called by [`super::run`]) and stages 2
 //! and 3 are the target stage ([`meet`]); the deliver stage then finishes the files.
@@ -30,6 +31,7 @@ use super::speculate::{PeakHistogram, Speculate};
 use super::timings::{StageTime, Stopwatch};
 use super::{RenderContext, RenderError, RenderOptions, RenderResult, StemPlan};
 use crate::analysis::meters::LoudnessMeter;
+use crate::dsp::limiter::SOLVER_DRIVE_DB;
 use crate::dsp::{ConfigValue, Port};
 use crate::engine::parallel::RunSettings;
 use crate::graph::{EdgeSpec, GraphSpec, NodeKind, NodeSpec};
@@ -39,8 +41,6 @@ use crate::session::Session;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// The gain node the solver adds ahead of the master limiter.
-pub const DRIVE_NODE: &str = "__target_gain";
 /// Integrated-loudness tolerance the solver aims for (the promise is ±0.1 LU).
 pub const TOLERANCE_LU: f64 = 0.05;
 /// How far from the target the master may land and count as reaching it, unless the recipe
@@ -292,8 +292,9 @@ fn plan_tail(spec: &GraphSpec, output: &str) -> Result<MasterTail, RenderError> 
     }
 }
 
-/// The tail chain as a graph of its own, fed by engine input 0 (the spill) through a gain of
-/// `drive` dB.
+/// The tail chain as a graph of its own, fed by engine input 0 (the spill), its limiter driven
+/// by `drive` dB (`limiter::SOLVER_DRIVE_DB`: a gain on its input ahead of everything it does,
+/// the bits of a gain node ahead of it without that node's pass over every block).
 pub fn tail_spec(spec: &GraphSpec, plan: &MasterTail, drive: f64) -> GraphSpec {
     let channels = plan.channels;
     let mut g = GraphSpec::new();
@@ -305,15 +306,14 @@ pub fn tail_spec(spec: &GraphSpec, plan: &MasterTail, drive: f64) -> GraphSpec {
             config: Default::default(),
         },
     );
-    g.processor(
-        DRIVE_NODE,
-        "gain",
-        crate::dsp::ProcessorConfig::new().with("gain_db", ConfigValue::Number(drive)),
-    );
-    g.connect("__pre_limiter", DRIVE_NODE);
-    let mut prev = DRIVE_NODE.to_string();
+    let mut prev = "__pre_limiter".to_string();
     for id in &plan.tail {
-        let node: NodeSpec = spec.find(id).expect("planned from this graph").clone();
+        let mut node: NodeSpec = spec.find(id).expect("planned from this graph").clone();
+        if *id == plan.tail[0] {
+            if let NodeKind::Processor { config, .. } = &mut node.kind {
+                *config = config.clone().num(SOLVER_DRIVE_DB, drive);
+            }
+        }
         g.nodes.push(node);
         g.connect(&prev, id);
         prev = id.clone();
@@ -496,7 +496,7 @@ pub fn measure_tail(
     let mut recording = match readings.as_deref_mut() {
         Some(r) => {
             let mode = r.for_measure(drive);
-            r.attach(&mut g, tail, drive, mode, &mut streams)?
+            r.attach(&mut g, tail, mode, &mut streams)?
         }
         None => None,
     };
@@ -670,7 +670,7 @@ fn tail_pass(
     if let Some(r) = readings {
         // The final pass never records (nothing would read the recording).
         let mode = r.for_final(drive);
-        r.attach(&mut g, tail, drive, mode, &mut streams)?;
+        r.attach(&mut g, tail, mode, &mut streams)?;
     }
     Pass::run(
         session,
@@ -721,7 +721,7 @@ fn speculative_pass(
     let mut g = tail_spec(&ctx.spec, tail, drive);
     let mut streams = vec![spill_stream(spill)?];
     let mode = readings.for_speculation(drive);
-    readings.attach(&mut g, tail, drive, mode, &mut streams)?;
+    readings.attach(&mut g, tail, mode, &mut streams)?;
     // The output's loudness as a measuring pass measures it: on the report's tap of the output
     // when there is one (K-weighted beside the report's own meter), else from its blocks.
     let mut meter = Some(LoudnessMeter::new(

@@ -144,16 +144,22 @@ fn build(cx: &mut BuildContext) -> Result<Box<dyn Processor>, String> {
         .peek_number("lookahead_ms", DEFAULT_LOOKAHEAD_MS)?;
     let from_key = cx.config.take_bool(STAGE_A_FROM_KEY, false)?;
     let readings_only = cx.config.take_number(STAGE_A_READINGS, -1.0)?;
+    let probe = cx.config.take_number(STAGE_A_PROBE, -1.0)?;
+    let drive_db = cx.config.take_number(SOLVER_DRIVE_DB, 0.0)?;
     let mut limiter = Limiter::new(cx.input_channels, factor as usize, auto_release, lookahead);
     limiter.stage_b = !measure_only;
-    limiter.readings = match (from_key, readings_only >= 0.0) {
-        (_, true) if factor == 1.0 => {
+    limiter.solver_drive = db_to_gain(drive_db);
+    limiter.readings = match (from_key, readings_only >= 0.0, probe >= 0.0) {
+        (_, true, _) | (_, _, true) if factor == 1.0 => {
             return Err("stage-A readings need a true-peak limiter".into())
         }
-        (true, true) => return Err("a limiter either records or takes its readings".into()),
-        (true, false) => Readings::FromKey,
-        (false, true) => Readings::Only(readings_only),
-        (false, false) => Readings::Internal,
+        (true, true, _) | (true, _, true) | (_, true, true) => {
+            return Err("a limiter either records, probes or takes its readings".into())
+        }
+        (true, false, false) => Readings::FromKey,
+        (false, true, false) => Readings::Only(readings_only),
+        (false, false, true) => Readings::Probe(probe),
+        (false, false, false) => Readings::Internal,
     };
     Ok(Box::new(limiter))
 }
@@ -169,6 +175,21 @@ pub const STAGE_A_FROM_KEY: &str = "__stage_a_from_key";
 /// it can exceed the given floor, at most the floor elsewhere), rounded up to 32-bit floats, with
 /// no latency: what a limiter with [`STAGE_A_FROM_KEY`] takes on its key.
 pub const STAGE_A_READINGS: &str = "__stage_a_readings";
+
+/// Internal option, set by the loudness solver (`render::readings`, a speculative final pass):
+/// stage A's readings are those a [`STAGE_A_READINGS`] limiter with this floor would put on the
+/// key — of the input before the solver's drive ([`SOLVER_DRIVE_DB`]), exact above the floor,
+/// rounded up to 32-bit floats — computed by this limiter's own detector, then times the
+/// solver's drive and `input_gain_db` as keyed readings are: the bits of that wiring, without
+/// the second node, its copy of the input and the gain passes on the way to the key.
+pub const STAGE_A_PROBE: &str = "__stage_a_probe";
+
+/// Internal option, set by the loudness solver (`render::target`): its drive, dB, a constant
+/// gain on the input (and on keyed readings) ahead of everything the limiter does, `input_gain_db`
+/// included: every input sample `v` is taken as `v·drive` (a key's reading `r` as `r·drive`),
+/// the product a gain node ahead of the limiter (and one on the key) would hand it, so the same
+/// bits without those nodes' passes over the block. Default 0 dB (a factor of exactly 1).
+pub const SOLVER_DRIVE_DB: &str = "__solver_drive_db";
 
 /// Stage A's target for `ceiling_db` at `factor`× (linear): the reading above which stage A
 /// reduces the gain.
@@ -208,6 +229,30 @@ enum Readings {
     /// The limiter only outputs the readings of its input, exact above the floor
     /// ([`STAGE_A_READINGS`]).
     Only(f64),
+    /// Its own detector on the input before the solver's drive, exact above the floor, the
+    /// readings then taken as keyed ones ([`STAGE_A_PROBE`]).
+    Probe(f64),
+}
+
+impl Readings {
+    /// Whether stage A's readings come from elsewhere than the detector on the driven input
+    /// (the key, or the probe on the undriven input).
+    fn from_outside(self, key: bool) -> bool {
+        match self {
+            Readings::FromKey => key,
+            Readings::Probe(_) => true,
+            Readings::Internal | Readings::Only(_) => false,
+        }
+    }
+}
+
+/// Where stage A's readings come from when not from the detector on the driven input.
+#[derive(Clone, Copy)]
+enum Outside<'k, 'a> {
+    /// The key.
+    Key(&'k AudioRef<'a>),
+    /// The probe's readings, in `p` ([`Readings::Probe`]).
+    Probe,
 }
 
 /// `v` rounded up to the nearest 32-bit float (as f64): a reading stored as f32 never reads low.
@@ -324,6 +369,16 @@ impl Detector {
         match self {
             Detector::TruePeak(d) => d.peaks_above_where(input, peaks, threshold, wanted),
             Detector::Sample => self.peaks(input, peaks, threshold),
+        }
+    }
+
+    /// Takes `input` in with no reading wanted ([`TruePeakDetector::pass_over`]); whether it
+    /// did (a sample-peak detector does not: it reads every sample, wanted or not).
+    #[inline]
+    fn pass_over(&mut self, input: &[f64]) -> bool {
+        match self {
+            Detector::TruePeak(d) => d.pass_over(input),
+            Detector::Sample => false,
         }
     }
 
@@ -534,6 +589,8 @@ pub struct Limiter {
     /// Per channel and step of the block: whether stage B needs the reading (stage A's gain
     /// moved within the detector's window; see [`Limiter::mark_moving_gain`]).
     wanted: Vec<Vec<bool>>,
+    /// Per channel: whether any step of the block's `wanted` is (false: none is).
+    any_wanted: [bool; 2],
     /// Scratch of stage A's gain path.
     scratch: Scratch,
     /// How many steps of equal stage-A gain make stage B's reading of a step unneeded: the
@@ -555,6 +612,8 @@ pub struct Limiter {
     stage_b: bool,
     /// Where stage A's readings come from.
     readings: Readings,
+    /// The loudness solver's drive, linear ([`SOLVER_DRIVE_DB`]; 1 otherwise).
+    solver_drive: f64,
 }
 
 impl Limiter {
@@ -597,7 +656,9 @@ impl Limiter {
             stage_a: true,
             stage_b: true,
             readings: Readings::Internal,
+            solver_drive: 1.0,
             wanted: Vec::new(),
+            any_wanted: [true; 2],
             scratch: Scratch::default(),
             flat_steps: usize::MAX,
         }
@@ -705,9 +766,9 @@ impl Processor for Limiter {
         Some(self.telemetry.clone())
     }
     crate::hand_over! {
-        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a, stage_b, readings, flat_steps;
+        config: channels, factor, auto_release, lookahead_ms, fs, latency, stage_a, stage_b, readings, solver_drive, flat_steps;
         state: state, drive, target, release, link, guard_clips, paths_equal;
-        own: params, x, p, wanted, scratch, telemetry;
+        own: params, x, p, wanted, any_wanted, scratch, telemetry;
     }
 }
 
@@ -788,24 +849,50 @@ impl Limiter {
     ) -> (f64, f64) {
         let ceiling = params.get(CEILING_DBTP);
         let link = params.get(LINK_PCT);
+        let drive = params.get(INPUT_GAIN_DB);
         let (thr_a, thr_b) = self.thresholds(ceiling);
-        let quiet = self.drive_in(audio, params.get(INPUT_GAIN_DB), start, n, thr_a);
         let shared = self.shared_path(link);
-        let (unity, min_a) = if key.is_none() && self.quiet_sample_peaks(quiet, shared, n) {
-            ([true, false], 1.0)
-        } else {
-            match key {
-                Some(key) => self.readings_from_key(key, params.get(INPUT_GAIN_DB), start, n),
-                None => {
-                    for c in 0..self.channels {
-                        self.state[c]
-                            .det
-                            .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
-                    }
-                }
+        let (unity, min_a) = if self.readings.from_outside(key.is_some()) {
+            // The readings first: the probe reads the undriven input through `x`, which the
+            // drive then fills.
+            if let Readings::Probe(floor) = self.readings {
+                self.probe(audio, floor, start, n);
             }
-            self.required_gains(ceiling, link, shared, start, n);
-            self.gain_path_a(shared, params.get(RELEASE_MS), start, n)
+            let ones = match key {
+                Some(key) => self.required_gains_from_readings(
+                    Outside::Key(key),
+                    ceiling,
+                    link,
+                    drive,
+                    shared,
+                    start,
+                    n,
+                ),
+                None => self.required_gains_from_readings(
+                    Outside::Probe,
+                    ceiling,
+                    link,
+                    drive,
+                    shared,
+                    start,
+                    n,
+                ),
+            };
+            self.drive_in::<false>(audio, drive, start, n, thr_a);
+            self.gain_path_a(shared, params.get(RELEASE_MS), start, n, ones)
+        } else {
+            let quiet = self.drive_in::<true>(audio, drive, start, n, thr_a);
+            if self.quiet_sample_peaks(quiet, shared, n) {
+                ([true, false], 1.0)
+            } else {
+                for c in 0..self.channels {
+                    self.state[c]
+                        .det
+                        .peaks(&self.x[c][..n], &mut self.p[c][..n], thr_a);
+                }
+                self.required_gains(ceiling, link, shared, start, n);
+                self.gain_path_a(shared, params.get(RELEASE_MS), start, n, None)
+            }
         };
         self.delay_and_apply_a(shared, unity, n);
         // The marks are for stage B's detector, which a measuring copy runs only under a moving
@@ -842,11 +929,12 @@ impl Limiter {
         true
     }
 
-    /// Step 1, drive: the input times the drive gain into the scratch `x` (non-finite input
-    /// becomes silence so it cannot poison the filters). Returns whether every driven sample's
-    /// magnitude is at or under `quiet` (a NaN is not), tested as it is written.
+    /// Step 1, drive: the input times the solver's drive and the drive gain into the scratch
+    /// `x` (non-finite input becomes silence so it cannot poison the filters). With `TEST`,
+    /// returns whether every driven sample's magnitude is at or under `quiet` (a NaN is not),
+    /// tested as it is written (without, `true`: only the sample-peak shortcut asks).
     #[inline(always)]
-    fn drive_in(
+    fn drive_in<const TEST: bool>(
         &mut self,
         audio: &AudioMut<'_>,
         drive: ParamValues<'_>,
@@ -855,30 +943,120 @@ impl Limiter {
         quiet: f64,
     ) -> bool {
         let mut under = true;
+        let d = self.solver_drive;
         if drive.is_constant() {
             let g = self.drive.get(drive.first(), db_to_gain);
             for c in 0..self.channels {
                 let src = &audio.channel(c)[start..start + n];
                 for (x, &v) in self.x[c][..n].iter_mut().zip(src) {
+                    let v = v * d;
                     *x = if v.is_finite() { v * g } else { 0.0 };
-                    under &= x.abs() <= quiet;
+                    if TEST {
+                        under &= x.abs() <= quiet;
+                    }
                 }
             }
         } else {
             for i in 0..n {
                 let g = self.drive.get(drive.at(start + i), db_to_gain);
                 for c in 0..self.channels {
-                    let v = audio.channel(c)[start + i];
+                    let v = audio.channel(c)[start + i] * d;
                     self.x[c][i] = if v.is_finite() { v * g } else { 0.0 };
-                    under &= self.x[c][i].abs() <= quiet;
+                    if TEST {
+                        under &= self.x[c][i].abs() <= quiet;
+                    }
                 }
             }
         }
         under
     }
 
+    /// Step 2 with [`Readings::Probe`]: the readings of the undriven input (non-finite samples
+    /// as silence), exact above `floor`, into `p` (as a [`Readings::Only`] limiter reads them,
+    /// before its rounding up).
+    #[inline(always)]
+    fn probe(&mut self, audio: &AudioMut<'_>, floor: f64, start: usize, n: usize) {
+        for c in 0..self.channels {
+            let src = &audio.channel(c)[start..start + n];
+            for (x, &v) in self.x[c][..n].iter_mut().zip(src) {
+                *x = if v.is_finite() { v } else { 0.0 };
+            }
+            self.state[c]
+                .det
+                .peaks(&self.x[c][..n], &mut self.p[c][..n], floor);
+        }
+    }
+
+    /// Steps 2 and 3 with stage A's readings from outside: each reading `r` — the key's, or
+    /// the probe's in `p` rounded up to a 32-bit float as a recording is — times the solver's
+    /// drive and the drive gain, `(r·drive)·gain`, the product the keyed wiring forms (a gain
+    /// node on the key, then [`Self::readings_from_key`]); then the required gains as
+    /// [`Self::required_gains`] makes them. With one path, a constant ceiling, link and
+    /// drive, in one pass that also tells whether every required gain is exactly 1 (for
+    /// [`Self::gain_path_a`]); otherwise the readings pass, then `required_gains` (`None`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn required_gains_from_readings(
+        &mut self,
+        from: Outside<'_, '_>,
+        ceiling: ParamValues<'_>,
+        link: ParamValues<'_>,
+        drive: ParamValues<'_>,
+        shared: bool,
+        start: usize,
+        n: usize,
+    ) -> Option<bool> {
+        let probe = matches!(from, Outside::Probe);
+        let one_pass = shared && ceiling.is_constant() && link.is_constant() && drive.is_constant();
+        if !one_pass {
+            match from {
+                Outside::Key(key) => self.readings_from_key(key, drive, start, n),
+                Outside::Probe => self.scale_probe(drive, start, n),
+            }
+            self.required_gains(ceiling, link, shared, start, n);
+            return None;
+        }
+        let factor = self.factor;
+        let stage_a = self.stage_a;
+        let t = self.target.get(ceiling.first(), |db| targets(db, factor));
+        let g = self.drive.get(drive.first(), db_to_gain);
+        let d = self.solver_drive;
+        // As `required_gains` with one path: the requirement of the larger reading.
+        let need = |a: f64, b: f64| {
+            let p = a.max(b);
+            if p > t.a && stage_a {
+                t.a / p
+            } else {
+                1.0
+            }
+        };
+        let mut ones = true;
+        let (p0, p1) = self.p.split_at_mut(1);
+        let out = &mut p0[0][..n];
+        if probe {
+            let scaled = |r: f64| (f32_up(r) * d) * g;
+            for (a, &b) in out.iter_mut().zip(&p1[0][..n]) {
+                *a = need(scaled(*a), scaled(b));
+                ones &= *a == 1.0;
+            }
+        } else if let Outside::Key(key) = from {
+            let scaled = |r: f64| (r * d) * g;
+            let last = key.channels() - 1;
+            let (k0, k1) = (
+                &key.channel(0)[start..start + n],
+                &key.channel(1.min(last))[start..start + n],
+            );
+            for (a, (&r0, &r1)) in out.iter_mut().zip(k0.iter().zip(k1)) {
+                *a = need(scaled(r0), scaled(r1));
+                ones &= *a == 1.0;
+            }
+        }
+        Some(ones)
+    }
+
     /// Step 2 with [`Readings::FromKey`]: stage A's readings are the key's (the readings of the
-    /// input before `input_gain_db`) times the drive.
+    /// input before the solver's drive and `input_gain_db`) times the solver's drive, then
+    /// times the drive gain.
     #[inline(always)]
     fn readings_from_key(
         &mut self,
@@ -887,17 +1065,32 @@ impl Limiter {
         start: usize,
         n: usize,
     ) {
+        let d = self.solver_drive;
         for c in 0..self.channels {
             let k = &key.channel(c.min(key.channels() - 1))[start..start + n];
             if drive.is_constant() {
                 let g = self.drive.get(drive.first(), db_to_gain);
                 for (p, &r) in self.p[c][..n].iter_mut().zip(k) {
-                    *p = r * g;
+                    *p = (r * d) * g;
                 }
             } else {
                 for (i, (p, &r)) in self.p[c][..n].iter_mut().zip(k).enumerate() {
-                    *p = r * self.drive.get(drive.at(start + i), db_to_gain);
+                    *p = (r * d) * self.drive.get(drive.at(start + i), db_to_gain);
                 }
+            }
+        }
+    }
+
+    /// Step 2 with [`Readings::Probe`]: the probe's readings in `p` rounded up to 32-bit
+    /// floats, times the solver's drive, times the drive gain (as keyed readings are, see
+    /// [`Self::readings_from_key`]).
+    #[inline(always)]
+    fn scale_probe(&mut self, drive: ParamValues<'_>, start: usize, n: usize) {
+        let d = self.solver_drive;
+        for c in 0..self.channels {
+            for (i, p) in self.p[c][..n].iter_mut().enumerate() {
+                let g = self.drive.get(drive.at(start + i), db_to_gain);
+                *p = (f32_up(*p) * d) * g;
             }
         }
     }
@@ -1016,7 +1209,8 @@ impl Limiter {
 
     /// Step 4, gain path A: the required gains in `p` are held, released and smoothed in place
     /// (path 0's alone when `shared`, see [`Self::shared_path`]). Returns which paths gave
-    /// exactly 1 throughout (and were skipped), and the smallest gain.
+    /// exactly 1 throughout (and were skipped), and the smallest gain. `ones`: whether path 0's
+    /// required gains are all exactly 1, when already known.
     #[inline(always)]
     fn gain_path_a(
         &mut self,
@@ -1024,6 +1218,7 @@ impl Limiter {
         release: ParamValues<'_>,
         start: usize,
         n: usize,
+        ones: Option<bool>,
     ) -> ([bool; 2], f64) {
         let channels = self.channels;
         let mut min_a = 1.0f64;
@@ -1033,7 +1228,11 @@ impl Limiter {
             let a = &mut self.state[c].a;
             let r = &mut self.p[c][..n];
             // At rest and asked for no reduction, the path gives exactly 1 throughout: skip it.
-            if a.is_idle() && all_by_eights(r, |g| g == 1.0) {
+            let all_ones = match ones {
+                Some(ones) if c == 0 => ones,
+                _ => all_by_eights(r, |g| g == 1.0),
+            };
+            if a.is_idle() && all_ones {
                 a.skip_unity(n);
                 unity[c] = true;
                 continue;
@@ -1100,16 +1299,19 @@ impl Limiter {
                 let still = flat_steps.saturating_sub(len.saturating_add(1)).min(n);
                 wanted[..still].fill(true);
                 wanted[still..].fill(false);
+                self.any_wanted[c] = still > 0;
                 self.state[c].flat.len = len.saturating_add(n);
                 continue;
             }
             self.state[c].flat =
                 mark_runs(&self.p[c][..n], wanted, FlatRun { value, len }, flat_steps);
+            self.any_wanted[c] = true;
         }
         if marked < self.channels {
             let (first, rest) = self.wanted.split_at_mut(1);
             rest[0][..n].copy_from_slice(&first[0][..n]);
             self.state[1].flat = self.state[0].flat;
+            self.any_wanted[1] = self.any_wanted[0];
         }
     }
 
@@ -1153,6 +1355,16 @@ impl Limiter {
                 }
             }
             if self.stage_a {
+                // At rest with no reading wanted (stage A's gain flat over every reading's
+                // window), every reading would be 0, under the target: the stage is a delay.
+                if at_rest && ceiling.is_constant() && !self.any_wanted[c] && ch.check.pass_over(x)
+                {
+                    let t = self.target.get(ceiling.first(), |db| targets(db, factor));
+                    ch.hold_b.skip_unity(n);
+                    ch.smooth_b.skip_unity(n);
+                    self.guard_clips += guard_delayed(&mut ch.delay_b, x, out, t.ceiling);
+                    continue;
+                }
                 ch.check.peaks_where(x, q, thr_b, &self.wanted[c][..n]);
             } else {
                 ch.check.peaks(x, q, thr_b);
@@ -1416,41 +1628,22 @@ mod tests {
     }
 
     /// One limiter's output over `x` (per channel) in blocks of the lengths `blocks` in turn,
-    /// through `process`, or through the build `run` gives.
+    /// through `process`, or through the build `run` gives, as bits ([`limit_keyed`] without a
+    /// key, at the limiter's link).
     fn limit(
         lim: &mut Limiter,
         x: &[Vec<f64>],
         blocks: &[usize],
         run: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>),
     ) -> Vec<u64> {
-        let channels = x.len();
-        let max = *blocks.iter().max().expect("blocks");
-        lim.prepare(&ProcessSpec {
-            sample_rate: 48_000.0,
-            max_block: max,
-            input_channels: channels,
-        });
-        let slots: Vec<ParamSlot> = lim
-            .params()
-            .iter()
-            .map(|p| ParamSlot::new(p.default, max))
-            .collect();
-        let mut buf = AudioBuffer::new(channels, max);
-        let mut out = Vec::new();
-        let (mut start, mut b) = (0, 0);
-        while start < x[0].len() {
-            let n = blocks[b % blocks.len()].min(x[0].len() - start);
-            for (c, x) in x.iter().enumerate() {
-                buf.channel_mut(c, n).copy_from_slice(&x[start..start + n]);
-            }
-            run(lim, &mut buf.view_mut(n), ParamBlock::new(&slots));
-            for c in 0..channels {
-                out.extend(buf.channel(c, n).iter().map(|v| v.to_bits()));
-            }
-            start += n;
-            b += 1;
-        }
-        out
+        let link = lim.params[LINK_PCT].default;
+        limit_keyed(lim, x, None, link, blocks, &|lim, audio, _, params| {
+            run(lim, audio, params)
+        })
+        .iter()
+        .flatten()
+        .map(|v| v.to_bits())
+        .collect()
     }
 
     /// Noise at levels that change every few thousand samples: silence, well under stage A's
@@ -1516,50 +1709,210 @@ mod tests {
         }
     }
 
+    /// One build of [`Limiter::process`] (portable, AVX2, AVX-512), with a key.
+    type Build<'a> =
+        dyn Fn(&mut Limiter, &mut AudioMut<'_>, Option<AudioRef<'_>>, ParamBlock<'_>) + 'a;
+
+    /// The builds this CPU runs, the portable one first.
+    fn every_build() -> Vec<(&'static str, &'static Build<'static>)> {
+        let mut builds: Vec<(&'static str, &'static Build<'static>)> =
+            vec![("portable", &|lim, audio, key, params| {
+                lim.process_impl(audio, key, params)
+            })];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked here).
+                builds.push(("AVX2", &|lim, audio, key, params| unsafe {
+                    lim.process_avx2(audio, key, params)
+                }));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the CPU has AVX-512F and AVX-512VL (checked here).
+                builds.push(("AVX-512", &|lim, audio, key, params| unsafe {
+                    lim.process_avx512(audio, key, params)
+                }));
+            }
+        }
+        builds
+    }
+
+    /// `lim`'s output over `x` (per channel), its key `key` when given, at `link_pct` = `link`,
+    /// in blocks of the lengths `blocks` in turn, through `build`.
+    fn limit_keyed(
+        lim: &mut Limiter,
+        x: &[Vec<f64>],
+        key: Option<&[Vec<f64>]>,
+        link: f64,
+        blocks: &[usize],
+        build: &Build<'_>,
+    ) -> Vec<Vec<f64>> {
+        let channels = x.len();
+        let max = *blocks.iter().max().expect("blocks");
+        lim.params[LINK_PCT].default = link;
+        lim.prepare(&ProcessSpec {
+            sample_rate: 48_000.0,
+            max_block: max,
+            input_channels: channels,
+        });
+        let slots: Vec<ParamSlot> = lim
+            .params()
+            .iter()
+            .map(|p| ParamSlot::new(p.default, max))
+            .collect();
+        let mut buf = AudioBuffer::new(channels, max);
+        let mut keys = AudioBuffer::new(channels, max);
+        let mut out = vec![Vec::new(); channels];
+        let (mut start, mut b) = (0, 0);
+        while start < x[0].len() {
+            let n = blocks[b % blocks.len()].min(x[0].len() - start);
+            for c in 0..channels {
+                buf.channel_mut(c, n)
+                    .copy_from_slice(&x[c][start..start + n]);
+                if let Some(k) = key {
+                    keys.channel_mut(c, n)
+                        .copy_from_slice(&k[c][start..start + n]);
+                }
+            }
+            let key = key.map(|_| keys.view(n));
+            build(lim, &mut buf.view_mut(n), key, ParamBlock::new(&slots));
+            for (c, out) in out.iter_mut().enumerate() {
+                out.extend_from_slice(buf.channel(c, n));
+            }
+            start += n;
+            b += 1;
+        }
+        out
+    }
+
+    /// A limiter probing its undriven input ([`STAGE_A_PROBE`]) under the solver's drive
+    /// ([`SOLVER_DRIVE_DB`]), and one under that drive taking the recorded readings on its key,
+    /// give the bits of the wiring they replace: a readings-only limiter whose output, times the
+    /// drive (a gain node), is the key of a limiter whose input a gain node drives. In every
+    /// build (the same bits in all), at 4× and 8×, mono and stereo, full and partial link (the
+    /// one-pass and the two-pass required gains), at 0 and +4.3 dB, over passages the limiter
+    /// leaves alone and passages it limits.
+    #[test]
+    fn probe_and_solver_drive_give_the_bits_of_the_keyed_wiring() {
+        crate::dsp::simd::init();
+        let blocks = [700, 64, 1000, 33];
+        let bits =
+            |v: &[Vec<f64>]| -> Vec<u64> { v.iter().flatten().map(|x| x.to_bits()).collect() };
+        for factor in [4, 8] {
+            for channels in [1, 2] {
+                let x = passages(channels, 20_000);
+                for link in [100.0, 40.0] {
+                    for drive_db in [0.0, 4.3] {
+                        let d = db_to_gain(drive_db);
+                        // What a gain node of `drive_db` hands on.
+                        let gain_node = |v: &[Vec<f64>]| -> Vec<Vec<f64>> {
+                            v.iter()
+                                .map(|c| {
+                                    c.iter()
+                                        .map(|&s| if d != 1.0 { s * d } else { s })
+                                        .collect()
+                                })
+                                .collect()
+                        };
+                        let floor = stage_a_target(-1.0, factor) / db_to_gain(drive_db + 1.5);
+                        let case = format!(
+                            "{factor}x, {channels} channel(s), link {link}, {drive_db:+} dB"
+                        );
+                        let mut want: Option<Vec<u64>> = None;
+                        for (name, build) in every_build() {
+                            let fresh = |readings: Readings, drive: f64| {
+                                let mut lim = Limiter::new(channels, factor, true, 1.5);
+                                lim.readings = readings;
+                                lim.solver_drive = drive;
+                                lim
+                            };
+                            let readings = limit_keyed(
+                                &mut fresh(Readings::Only(floor), 1.0),
+                                &x,
+                                None,
+                                link,
+                                &blocks,
+                                build,
+                            );
+                            let wired = limit_keyed(
+                                &mut fresh(Readings::FromKey, 1.0),
+                                &gain_node(&x),
+                                Some(&gain_node(&readings)),
+                                link,
+                                &blocks,
+                                build,
+                            );
+                            let probed = limit_keyed(
+                                &mut fresh(Readings::Probe(floor), d),
+                                &x,
+                                None,
+                                link,
+                                &blocks,
+                                build,
+                            );
+                            let keyed = limit_keyed(
+                                &mut fresh(Readings::FromKey, d),
+                                &x,
+                                Some(&readings),
+                                link,
+                                &blocks,
+                                build,
+                            );
+                            let wired = bits(&wired);
+                            assert!(bits(&probed) == wired, "{case}, {name}: probed");
+                            assert!(bits(&keyed) == wired, "{case}, {name}: keyed");
+                            // The limiter acts: the driven input's peaks (beyond the ceiling)
+                            // do not come out.
+                            let peak = |v: &mut dyn Iterator<Item = f64>| {
+                                v.fold(0.0f64, |m, s| m.max(s.abs()))
+                            };
+                            let (peak_in, peak_out) = (
+                                peak(&mut gain_node(&x).into_iter().flatten()),
+                                peak(&mut wired.iter().map(|&b| f64::from_bits(b))),
+                            );
+                            assert!(
+                                peak_in > 1.5 && peak_out <= db_to_gain(-1.0),
+                                "{case}: peaks {peak_in} in, {peak_out} out"
+                            );
+                            match &want {
+                                None => want = Some(wired),
+                                Some(w) => assert!(*w == wired, "{case}, {name}: builds differ"),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The builds of the limiter (portable, AVX2, AVX-512) give the same bits, at 1×, 4× and
     /// 8× detection, mono and stereo.
-    #[cfg(target_arch = "x86_64")]
     #[test]
     fn simd_builds_agree() {
         crate::dsp::simd::init();
-        let portable: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>) =
-            &|lim, audio, params| lim.process_impl(audio, None, params);
-        // SAFETY (both): called only where the CPU has the features (checked below).
-        let avx2: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>) =
-            &|lim, audio, params| unsafe { lim.process_avx2(audio, None, params) };
-        let avx512: &dyn Fn(&mut Limiter, &mut AudioMut<'_>, ParamBlock<'_>) =
-            &|lim, audio, params| unsafe { lim.process_avx512(audio, None, params) };
-        let mut builds = vec![];
-        if std::arch::is_x86_feature_detected!("avx2") {
-            builds.push(("AVX2", avx2));
-        }
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            builds.push(("AVX-512", avx512));
-        }
+        let builds = every_build();
         assert!(
-            !builds.is_empty() || std::env::var_os("CI").is_none(),
+            builds.len() > 1 || std::env::var_os("CI").is_none(),
             "CI machines have AVX2"
         );
         for factor in [1, 4, 8] {
             for channels in [1, 2] {
                 let x = passages(channels, 30_000);
                 let blocks = [256, 1000, 33];
-                let want = limit(
-                    &mut Limiter::new(channels, factor, true, 1.5),
-                    &x,
-                    &blocks,
-                    portable,
-                );
-                for (name, build) in &builds {
-                    let got = limit(
-                        &mut Limiter::new(channels, factor, true, 1.5),
-                        &x,
-                        &blocks,
-                        *build,
+                let run = |build: &Build<'_>| {
+                    let mut lim = Limiter::new(channels, factor, true, 1.5);
+                    let link = lim.params[LINK_PCT].default;
+                    limit_keyed(&mut lim, &x, None, link, &blocks, build)
+                };
+                let (_, portable) = builds[0];
+                let want = run(portable);
+                for (name, build) in &builds[1..] {
+                    assert!(
+                        run(*build) == want,
+                        "{name}, {factor}x, {channels} channel(s)"
                     );
-                    assert!(got == want, "{name}, {factor}x, {channels} channel(s)");
                 }
             }
         }

@@ -233,6 +233,29 @@ impl TruePeakDetector {
         self.dispatch(input, peaks, threshold, Some(wanted))
     }
 
+    /// Takes `input` in with no reading of it wanted: the history moves on as
+    /// [`Self::peaks_above_where`] with `wanted` all false and a non-negative threshold moves
+    /// it (whose readings are then all 0), without its copy of the input, its bound or its
+    /// readings. Returns whether it did: not under [`force_full`], which reads every step.
+    pub fn pass_over(&mut self, input: &[f64]) -> bool {
+        if FORCE_FULL.load(Ordering::Relaxed) {
+            return false;
+        }
+        let (n, hist) = (input.len(), self.hist);
+        if n >= hist + 2 {
+            // What `advance` leaves after the last chunk: the last `hist` inputs, and the two
+            // before them.
+            self.raw[..hist].copy_from_slice(&input[n - hist..]);
+            self.before = [input[n - hist - 2], input[n - hist - 1]];
+        } else {
+            for c in input.chunks(TP_CHUNK) {
+                self.raw[hist..hist + c.len()].copy_from_slice(c);
+                self.advance(c.len());
+            }
+        }
+        true
+    }
+
     /// How many input samples before a step its reading depends on at most: a reading of step
     /// `n` is a function of the input samples `n − window() ..= n`.
     pub fn window(&self) -> usize {
@@ -1141,6 +1164,44 @@ mod tests {
             }
         }
         crate::dsp::simd::force_portable(false);
+    }
+
+    /// Passing over blocks with no reading wanted leaves the history that reading them with
+    /// none wanted leaves (whose readings are all 0): the readings of the blocks after are the
+    /// same bits, for blocks shorter and longer than the history, across chunk boundaries.
+    #[test]
+    fn passing_over_leaves_the_history_of_reading_nothing() {
+        let mut r = 0x0bad_cafe_1234_5678u64;
+        let mut noise = move || {
+            r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((r >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1.8
+        };
+        for factor in [4, 8] {
+            let mut read = TruePeakDetector::new(factor, 48_000.0);
+            let mut passed = read.clone();
+            let threshold = 0.5;
+            let mut nonzero = 0;
+            for len in [1usize, 2, 700, 3, 40, 255, 257, 1000, 5, 77, 600, 2, 9, 513] {
+                let x: Vec<f64> = (0..len).map(|_| noise()).collect();
+                let mut a = vec![1.0; len];
+                read.peaks_above_where(&x, &mut a, threshold, &vec![false; len]);
+                assert!(a.iter().all(|&v| v == 0.0), "{factor}x: {len} frames read");
+                assert!(passed.pass_over(&x));
+                let y: Vec<f64> = (0..300).map(|_| noise()).collect();
+                let (mut a, mut b2) = (vec![0.0; 300], vec![0.0; 300]);
+                read.peaks(&y, &mut a);
+                passed.peaks(&y, &mut b2);
+                assert!(
+                    a.iter().zip(&b2).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{factor}x: readings after passing over {len} frames differ"
+                );
+                nonzero += a.iter().filter(|&&v| v > threshold).count();
+            }
+            assert!(
+                nonzero > 100,
+                "{factor}x: {nonzero} readings over the threshold"
+            );
+        }
     }
 
     /// Largest error of the interpolated values against the analytic sine, relative to its
