@@ -296,11 +296,16 @@ fn relative(path: &Path, base: &Path) -> String {
         .join("/")
 }
 
-fn hashed(path: &Path, base: &Path) -> Result<HashedFile, ReportError> {
-    let (sha256, bytes) = sha256_file(path).map_err(|source| ReportError::Hash {
+/// The error of `path` not hashed, for `map_err`.
+fn cannot_hash(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Hash {
         path: path.to_path_buf(),
         source,
-    })?;
+    }
+}
+
+fn hashed(path: &Path, base: &Path) -> Result<HashedFile, ReportError> {
+    let (sha256, bytes) = sha256_file(path).map_err(cannot_hash(path))?;
     Ok(HashedFile {
         path: relative(path, base),
         sha256,
@@ -332,10 +337,7 @@ pub fn analyse_deliverables(
         .iter()
         .zip(sha256_files(&paths))
         .map(|(f, hash)| {
-            let (sha256, bytes) = hash.map_err(|source| ReportError::Hash {
-                path: f.wav.path.clone(),
-                source,
-            })?;
+            let (sha256, bytes) = hash.map_err(cannot_hash(&f.wav.path))?;
             let file = HashedFile {
                 path: relative(&f.wav.path, out_dir),
                 sha256,
@@ -374,15 +376,26 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
             .find(|(n, _)| n == id)
             .map(|(_, m)| m.clone())
     };
+    // The stems not known from the cache, hashed together (two side by side: sha256_files).
+    let known = |i: usize| inputs.stem_hashes.get(i).cloned().flatten();
+    let unknown: Vec<&Path> = (s.stems.iter().enumerate())
+        .filter(|(i, _)| known(*i).is_none())
+        .map(|(_, stem)| stem.path.as_path())
+        .collect();
+    let mut fresh = sha256_files(&unknown).into_iter().zip(unknown);
     let mut stems = Vec::new();
     for (i, stem) in s.stems.iter().enumerate() {
-        let file = match inputs.stem_hashes.get(i).cloned().flatten() {
-            Some((sha256, bytes)) => HashedFile {
-                path: relative(&stem.path, &base),
-                sha256,
-                bytes,
-            },
-            None => hashed(&stem.path, &base)?,
+        let (sha256, bytes) = match known(i) {
+            Some(hash) => hash,
+            None => {
+                let (hash, path) = fresh.next().expect("one digest per stem not known");
+                hash.map_err(cannot_hash(path))?
+            }
+        };
+        let file = HashedFile {
+            path: relative(&stem.path, &base),
+            sha256,
+            bytes,
         };
         stems.push(StemReport {
             name: stem.name.clone(),
