@@ -3,7 +3,7 @@
 //! report, and the report of the real render says whether every deliverable came out the same,
 //! byte for byte.
 
-use super::report::sha256_file;
+use super::report::sha256_files;
 use super::{RenderError, RenderOptions};
 use crate::session::Session;
 use serde::Serialize;
@@ -36,16 +36,15 @@ pub fn second_render(
     again.interrupt = opts.interrupt.clone();
     let result = super::render(session, again);
     let hashes = result.and_then(|r| {
-        r.files
+        let paths: Vec<&std::path::Path> = r.files.iter().map(|f| f.wav.path.as_path()).collect();
+        paths
             .iter()
-            .map(|f| {
-                let name = f
-                    .wav
-                    .path
+            .zip(sha256_files(&paths))
+            .map(|(path, hash)| {
+                let name = path
                     .file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                sha256_file(&f.wav.path)
-                    .map(|(h, _)| (name, h))
+                hash.map(|(h, _)| (name, h))
                     .map_err(|e| RenderError::Invalid(format!("the determinism check: {e}")))
             })
             .collect()
