@@ -973,17 +973,20 @@ impl Limiter {
 
     /// Step 2 with [`Readings::Probe`]: the readings of the undriven input (non-finite samples
     /// as silence), exact above `floor`, into `p` (as a [`Readings::Only`] limiter reads them,
-    /// before its rounding up).
+    /// before its rounding up), the input muted as the detector takes it in.
     #[inline(always)]
     fn probe(&mut self, audio: &AudioMut<'_>, floor: f64, start: usize, n: usize) {
         for c in 0..self.channels {
             let src = &audio.channel(c)[start..start + n];
-            for (x, &v) in self.x[c][..n].iter_mut().zip(src) {
-                *x = if v.is_finite() { v } else { 0.0 };
+            match &mut self.state[c].det {
+                Detector::TruePeak(d) => d.peaks_above_muted(src, &mut self.p[c][..n], floor),
+                // (`build` gives a probe a true-peak detector; as `Detector::peaks` would.)
+                Detector::Sample => {
+                    for (p, &v) in self.p[c][..n].iter_mut().zip(src) {
+                        *p = if v.is_finite() { v.abs() } else { 0.0 };
+                    }
+                }
             }
-            self.state[c]
-                .det
-                .peaks(&self.x[c][..n], &mut self.p[c][..n], floor);
         }
     }
 

@@ -216,7 +216,14 @@ impl TruePeakDetector {
     /// docs). Every reading above `threshold` has the bits the full detector gives it, every
     /// other is at most `threshold`. A negative (or NaN) `threshold` reads every sample.
     pub fn peaks_above(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
-        self.dispatch(input, peaks, threshold, None)
+        self.dispatch(input, peaks, threshold, None, false)
+    }
+
+    /// [`Self::peaks_above`] of `input` with its non-finite samples taken as 0: the readings of
+    /// the muted input (the same bits), muted as it is copied into the history instead of in a
+    /// copy of its own.
+    pub fn peaks_above_muted(&mut self, input: &[f64], peaks: &mut [f64], threshold: f64) {
+        self.dispatch(input, peaks, threshold, None, true)
     }
 
     /// [`Self::peaks_above`] where the caller also says which readings it needs at all:
@@ -230,7 +237,7 @@ impl TruePeakDetector {
         threshold: f64,
         wanted: &[bool],
     ) {
-        self.dispatch(input, peaks, threshold, Some(wanted))
+        self.dispatch(input, peaks, threshold, Some(wanted), false)
     }
 
     /// Takes `input` in with no reading of it wanted: the history moves on as
@@ -269,6 +276,7 @@ impl TruePeakDetector {
         peaks: &mut [f64],
         threshold: f64,
         wanted: Option<&[bool]>,
+        mute: bool,
     ) {
         let threshold = if FORCE_FULL.load(Ordering::Relaxed) {
             f64::NEG_INFINITY
@@ -278,9 +286,9 @@ impl TruePeakDetector {
         #[cfg(target_arch = "x86_64")]
         if crate::dsp::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { self.peaks_avx2(input, peaks, threshold, wanted) };
+            return unsafe { self.peaks_avx2(input, peaks, threshold, wanted, mute) };
         }
-        self.peaks_impl(input, peaks, threshold, wanted)
+        self.peaks_impl(input, peaks, threshold, wanted, mute)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -291,8 +299,9 @@ impl TruePeakDetector {
         peaks: &mut [f64],
         threshold: f64,
         wanted: Option<&[bool]>,
+        mute: bool,
     ) {
-        self.peaks_impl(input, peaks, threshold, wanted)
+        self.peaks_impl(input, peaks, threshold, wanted, mute)
     }
 
     #[inline(always)]
@@ -302,6 +311,7 @@ impl TruePeakDetector {
         peaks: &mut [f64],
         threshold: f64,
         wanted: Option<&[bool]>,
+        mute: bool,
     ) {
         let mut n = input.len().min(peaks.len());
         if let Some(w) = wanted {
@@ -315,16 +325,30 @@ impl TruePeakDetector {
                 &mut peaks[done..done + c],
                 threshold,
                 wanted.map(|w| &w[done..done + c]),
+                mute,
             );
             done += c;
         }
     }
 
     #[inline(always)]
-    fn chunk(&mut self, x: &[f64], out: &mut [f64], threshold: f64, wanted: Option<&[bool]>) {
+    fn chunk(
+        &mut self,
+        x: &[f64],
+        out: &mut [f64],
+        threshold: f64,
+        wanted: Option<&[bool]>,
+        mute: bool,
+    ) {
         let n = x.len();
         let hist = self.hist;
-        self.raw[hist..hist + n].copy_from_slice(x);
+        if mute {
+            for (r, &v) in self.raw[hist..hist + n].iter_mut().zip(x) {
+                *r = if v.is_finite() { v } else { 0.0 };
+            }
+        } else {
+            self.raw[hist..hist + n].copy_from_slice(x);
+        }
         if !(threshold >= 0.0) {
             // Negative (or NaN): every reading.
             self.run(0, n, out, threshold);
@@ -1161,6 +1185,47 @@ mod tests {
                 block.peaks(&x, &mut a);
                 reference.peaks(&x, &mut b);
                 assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
+            }
+        }
+        crate::dsp::simd::force_portable(false);
+    }
+
+    /// Reading with the input muted gives the bits of reading the muted input, in both builds,
+    /// with NaN and infinities among loud samples, at and under the threshold.
+    #[test]
+    fn reading_muted_is_reading_the_muted_input() {
+        let mut r = 0x5151_7e57_0000_0001u64;
+        let mut noise = move || {
+            r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((r >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1.8
+        };
+        let x: Vec<f64> = (0..3000)
+            .map(|i| match i % 397 {
+                5 => f64::NAN,
+                77 => f64::INFINITY,
+                200 => f64::NEG_INFINITY,
+                _ => noise(),
+            })
+            .collect();
+        let muted: Vec<f64> = x
+            .iter()
+            .map(|&v| if v.is_finite() { v } else { 0.0 })
+            .collect();
+        for portable in [true, false] {
+            crate::dsp::simd::force_portable(portable);
+            for (factor, threshold) in [(8, 0.6), (4, -1.0)] {
+                let mut a = TruePeakDetector::new(factor, 48_000.0);
+                let mut b = a.clone();
+                for (lo, hi) in [(0, 100), (100, 1700), (1700, 3000)] {
+                    let (mut p, mut q) = (vec![0.0; hi - lo], vec![0.0; hi - lo]);
+                    a.peaks_above_muted(&x[lo..hi], &mut p, threshold);
+                    b.peaks_above(&muted[lo..hi], &mut q, threshold);
+                    assert!(
+                        p.iter().zip(&q).all(|(u, v)| u.to_bits() == v.to_bits()),
+                        "{factor}x, portable {portable}: frames {lo}..{hi}"
+                    );
+                    assert!(p.iter().any(|&v| v > 0.6), "{factor}x: some readings over");
+                }
             }
         }
         crate::dsp::simd::force_portable(false);

@@ -285,8 +285,22 @@ impl Processor for Width {
     fn process(
         &mut self,
         audio: &mut AudioMut<'_>,
+        key: Option<AudioRef<'_>>,
+        params: ParamBlock<'_>,
+    ) {
+        self.process_gained(audio, key, params, 1.0);
+    }
+    /// The gain is folded into the correlation's pass, the last over the block: each output
+    /// sample, once summed, is written back times the gain.
+    fn folds_gain(&self) -> bool {
+        true
+    }
+    fn process_gained(
+        &mut self,
+        audio: &mut AudioMut<'_>,
         _key: Option<AudioRef<'_>>,
         params: ParamBlock<'_>,
+        post: f64,
     ) {
         let width = params.get(WIDTH_PCT);
         let mono_freq = self.mono.as_ref().map(|_| params.get(MONO_BELOW_HZ));
@@ -346,13 +360,25 @@ impl Processor for Width {
                 }
             }
             // Sums over the current chunk (sample by sample, so a chunk split across blocks
-            // sums in the same order); the averages move once per chunk.
+            // sums in the same order); the averages move once per chunk. The sums are of the
+            // width's output, before the folded gain.
             let [mut lr, mut ll, mut rr] = self.sums;
-            for i in 0..n {
-                let (a, b) = (l[i], r[i]);
-                lr += a * b;
-                ll += a * a;
-                rr += b * b;
+            if post == 1.0 {
+                for i in 0..n {
+                    let (a, b) = (l[i], r[i]);
+                    lr += a * b;
+                    ll += a * a;
+                    rr += b * b;
+                }
+            } else {
+                for i in 0..n {
+                    let (a, b) = (l[i], r[i]);
+                    lr += a * b;
+                    ll += a * a;
+                    rr += b * b;
+                    l[i] = a * post;
+                    r[i] = b * post;
+                }
             }
             self.sums = [lr, ll, rr];
             self.position += n as u64;
@@ -450,6 +476,75 @@ mod tests {
                 let c = lr_sections::<2>(90.0 + call as f64, 48_000.0);
                 piped.coefs = c;
                 framed.coefs = c;
+            }
+        }
+    }
+
+    /// The width with a gain folded in gives the bits of the width and then the gain, and the
+    /// same correlation readout: mono maker on and off, constant and moving width, gains of 1,
+    /// +7 dB and a polarity flip, blocks of several lengths.
+    #[test]
+    fn a_folded_gain_gives_the_bits_of_a_gain_after() {
+        use crate::dsp::param::ParamSlot;
+        use crate::dsp::AudioBuffer;
+        let fs = 48_000.0;
+        let mut noise = crate::dsp::test_signal::noise(0x2545_f491_4f6c_dd1d);
+        let len = 5000;
+        let x: Vec<Vec<f64>> = (0..2)
+            .map(|_| (0..len).map(|_| noise()).collect())
+            .collect();
+        for mono in [false, true] {
+            for moving in [false, true] {
+                for post in [1.0, 2.238_721_138_568_339_5, -0.5] {
+                    let run = |folded: bool| {
+                        let mut w = Width::new(mono);
+                        w.prepare(&ProcessSpec {
+                            sample_rate: fs,
+                            max_block: 1024,
+                            input_channels: 2,
+                        });
+                        let mut slots: Vec<ParamSlot> = w
+                            .params()
+                            .iter()
+                            .map(|p| ParamSlot::new(p.default, 1024))
+                            .collect();
+                        slots[WIDTH_PCT] = ParamSlot::new(110.0, 1024);
+                        let mut buf = AudioBuffer::new(2, 1024);
+                        let (mut out, mut readout) = (Vec::new(), Vec::new());
+                        let (mut at, mut k) = (0, 0);
+                        while at < len {
+                            let n = [1024, 7, 300, 64][k % 4].min(len - at);
+                            for c in 0..2 {
+                                buf.channel_mut(c, n).copy_from_slice(&x[c][at..at + n]);
+                            }
+                            if moving {
+                                let slot = &mut slots[WIDTH_PCT];
+                                slot.constant = false;
+                                for (i, v) in slot.values[..n].iter_mut().enumerate() {
+                                    *v = 60.0 + ((at + i) % 997) as f64 / 10.0;
+                                }
+                            }
+                            let params = ParamBlock::new(&slots);
+                            if folded {
+                                w.process_gained(&mut buf.view_mut(n), None, params, post);
+                            } else {
+                                w.process(&mut buf.view_mut(n), None, params);
+                                for c in 0..2 {
+                                    buf.channel_mut(c, n).iter_mut().for_each(|v| *v *= post);
+                                }
+                            }
+                            for c in 0..2 {
+                                out.extend(buf.channel(c, n).iter().map(|v| v.to_bits()));
+                            }
+                            readout.push(w.telemetry.get(0).to_bits());
+                            at += n;
+                            k += 1;
+                        }
+                        (out, readout)
+                    };
+                    let case = format!("mono {mono}, moving {moving}, gain {post}");
+                    assert!(run(true) == run(false), "{case}");
+                }
             }
         }
     }
