@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use stemgraph::analysis::analyze::analyze;
+use stemgraph::analysis::analyze::{analyze, analyze_with, AnalyzeOptions};
 use stemgraph::demo::{write_demo, DemoOptions};
 use stemgraph::render::{render, RenderOptions};
 use stemgraph::script::load_recipe;
@@ -193,36 +193,106 @@ fn the_solve_detects_once_and_replays_the_readings() {
 /// demo's two feeds (24-bit) and hands the other (16-bit 44.1 kHz: resampled, dithered) to a
 /// writer thread (`render::run::Staging::Chain`): both deliverables and the solve are the
 /// same bits as on one thread, at any block size, whether the final pass is a kept first drive
-/// (−23 LUFS) or follows a solve (−9 LUFS).
+/// (−23 LUFS) or follows a solve (−9 LUFS). So is the report's analysis of each deliverable,
+/// the figures of its file decoded to the bit.
 #[test]
 fn the_final_pass_gives_the_same_files_on_one_thread_and_two() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = demo_recipe(dir.path());
     let files = ["stemgraph demo 24bit.wav", "stemgraph demo 16bit 44k1.wav"];
-    let mut session = load_recipe(&recipe).unwrap();
+    same_on_one_thread_and_two(&recipe, &files, dir.path());
+}
+
+/// A master whose deliverables hold the output as it comes (no session ceiling, edit or tail,
+/// as workload M of benches/compare): on two threads, where the final pass is a kept first
+/// drive (−23 LUFS), the pass keeps the 24-bit deliverable and lends its loudness meter to
+/// the writer thread of the 16-bit 44.1 kHz one, where the two are K-weighted side by side
+/// (`render::deliver::Deliveries::lend_across`). The files, the solve and the report's figures
+/// of each deliverable (its file's, decoded, to the bit) are those of one thread.
+#[test]
+fn a_loudness_meter_lent_to_the_writer_thread_measures_as_on_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_recipe(dir.path());
+    let recipe = dir.path().join("plain.lua");
+    std::fs::write(
+        &recipe,
+        r#"
+local s = session { title = "plain", target_lufs = -14 }
+local master = s:bus "master"
+for _, name in ipairs { "drums", "bass", "keys", "lead" } do
+  s:stem(name, "stems/" .. name .. ".wav"):chain {
+    eq { bands = { bell { freq_hz = 300, gain_db = -1.0, q = 1.0 } } },
+    compressor { threshold_db = -20, ratio = 3, attack_ms = 10, release_ms = 120, knee_db = 6 },
+  }:to(master)
+end
+master:chain {
+  eq { bands = { high_pass { freq_hz = 25, slope_db = 24 } } },
+  compressor { threshold_db = -20, ratio = 2, attack_ms = 30, release_ms = 250, knee_db = 6 },
+  width { width_pct = 110, mono_below_hz = 120 },
+  limiter { ceiling_dbtp = -1.0, lookahead_ms = 1.5, oversampling = 8 },
+}:to(s:output "main")
+s:deliver { file = "{title} 24bit.wav", bits = 24 }
+s:deliver { file = "{title} 16bit 44k1.wav", bits = 16, sample_rate_hz = 44100, dither = "tpdf" }
+return s
+"#,
+    )
+    .unwrap();
+    let files = ["plain 24bit.wav", "plain 16bit 44k1.wav"];
+    same_on_one_thread_and_two(&recipe, &files, dir.path());
+}
+
+/// Renders `recipe` (two deliverables, `files`) into `dir` to −23 and −9 LUFS on one thread
+/// and two, at several block sizes, and checks that the files, the solve and the report's
+/// figures of each deliverable are the same, and those of its file decoded.
+fn same_on_one_thread_and_two(recipe: &Path, files: &[&str; 2], dir: &Path) {
+    let mut session = load_recipe(recipe).unwrap();
     for target in ["-23", "-9"] {
         session
             .apply_override(&format!("master.target_lufs={target}"))
             .unwrap();
         let mut rendered = Vec::new();
         for (block, threads) in [(1024, 1), (1024, 2), (64, 2), (4096, 2)] {
-            let out = dir.path().join(format!("{target}_{block}_{threads}"));
+            let out = dir.join(format!("{target}_{block}_{threads}"));
             let mut opts = RenderOptions::new(&out);
             opts.block_size = block;
             opts.threads = threads;
             let result = render(&session, opts).unwrap();
             let t = result.target.clone().expect("a target was set");
+            let report = result.report.expect("a report by default");
+            let analyses: Vec<String> = report
+                .deliverables
+                .iter()
+                .map(|d| format!("{:?}", d.analysis))
+                .collect();
+            for (d, f) in report.deliverables.iter().zip(*files) {
+                let mut decoded = analyze_with(&out.join(f), &AnalyzeOptions::figures_only())
+                    .unwrap()
+                    .figures;
+                decoded.path = d.analysis.path.clone();
+                assert_eq!(
+                    format!("{:?}", d.analysis),
+                    format!("{decoded:?}"),
+                    "target {target}, {:?}: {f} is not measured as it decodes",
+                    (block, threads)
+                );
+            }
             rendered.push((
                 (block, threads),
                 t.drive_db.to_bits(),
                 t.integrated_lufs.to_bits(),
                 files.map(|f| std::fs::read(out.join(f)).unwrap()),
+                analyses,
             ));
         }
         for r in &rendered[1..] {
             assert!(
                 (r.1, r.2) == (rendered[0].1, rendered[0].2) && r.3 == rendered[0].3,
                 "target {target}: {:?} differs from one thread",
+                r.0
+            );
+            assert_eq!(
+                r.4, rendered[0].4,
+                "target {target}: {:?} reports other figures than one thread",
                 r.0
             );
         }

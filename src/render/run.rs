@@ -196,9 +196,9 @@ impl Pass {
             deliver::open_all(session, &schedule, sample_rate, &opts.out_dir, opts.report)?;
         // Without an observer's meter on the tap, a deliverable's loudness meter takes its place
         // when the deliverable holds the output's frames as they come.
+        let as_they_come = declared_tail == 0 && session.edits == Default::default();
         let lent = !twinned
-            && declared_tail == 0
-            && session.edits == Default::default()
+            && as_they_come
             && lend_deliverable_loudness(
                 &mut schedule,
                 collector.as_ref(),
@@ -227,6 +227,8 @@ impl Pass {
                     sinks,
                     writers,
                     keep_lightest,
+                    // A deliverable's meter not lent to a tap may be lent to a writer.
+                    (as_they_come && !lent).then_some(input_frames),
                     channels.len(),
                     max_channels,
                     opts.block_size,

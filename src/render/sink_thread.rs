@@ -51,12 +51,17 @@ impl<'scope> SinkThread<'scope> {
     /// Starts up to `writers` writers on `scope` with `sinks` (made from `outputs` outputs),
     /// for blocks of up to `channels` channels (buffers of `capacity` frames; larger blocks are
     /// handed over in parts). With `keep_lightest`, the deliverables are shared in
-    /// `writers + 1` parts and the lightest stays with the pass ([`Self::write`] writes it).
+    /// `writers + 1` parts and the lightest stays with the pass ([`Self::write`] writes it);
+    /// with `lend` too (the frames every output hands on, when its deliverables hold them as
+    /// they come), the pass's share lends a loudness meter to a writer whose analysis it
+    /// pairs with ([`Deliveries::lend_across`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn<'env>(
         scope: &'scope Scope<'scope, 'env>,
         sinks: Deliveries,
         writers: usize,
         keep_lightest: bool,
+        lend: Option<u64>,
         outputs: usize,
         channels: usize,
         capacity: usize,
@@ -68,7 +73,15 @@ impl<'scope> SinkThread<'scope> {
             let lightest = (0..parts.len())
                 .min_by(|&a, &b| parts[a].weight().total_cmp(&parts[b].weight()))
                 .expect("two or more parts");
-            own = Some(parts.remove(lightest));
+            let mut kept = parts.remove(lightest);
+            if let Some(frames) = lend {
+                for part in &mut parts {
+                    if kept.lend_across(part, frames) {
+                        break;
+                    }
+                }
+            }
+            own = Some(kept);
         }
         let writers = parts
             .into_iter()
@@ -155,7 +168,11 @@ impl<'scope> SinkThread<'scope> {
         }
         match first_error {
             Some(e) => Err(e),
-            None => Ok(Deliveries::join(parts)),
+            None => {
+                let mut all = Deliveries::join(parts);
+                all.return_borrowed()?;
+                Ok(all)
+            }
         }
     }
 }

@@ -132,6 +132,18 @@ pub(crate) struct Deliveries {
     /// Whether the analyses' loudness meters K-weight their hops two by two
     /// ([`Self::start_pairing`]); decided at the first block written.
     paired: Option<bool>,
+    /// Loudness meters lent by deliverables written elsewhere ([`Self::lend_across`]).
+    borrowed: Vec<Borrowed>,
+}
+
+/// A deliverable's loudness meter measured in another share of the deliverables than its own
+/// ([`Deliveries::lend_across`]): fed the output's blocks as its file reads them back.
+struct Borrowed {
+    output: usize,
+    format: crate::io::wav::WavFormat,
+    analyzer: StreamAnalyzer,
+    /// Frames it is still lent for.
+    left: u64,
 }
 
 impl Deliveries {
@@ -148,6 +160,15 @@ impl Deliveries {
         for f in self.feeds.iter_mut().filter(|f| f.output_index == output) {
             f.write(block)?;
         }
+        for b in self.borrowed.iter_mut().filter(|b| b.output == output) {
+            let (format, n) = (b.format, (block.frames() as u64).min(b.left) as usize);
+            b.left -= n as u64;
+            block.slice(0, n).with_planes(|planes| {
+                b.analyzer.push(planes, n, |from, to| {
+                    crate::io::wav::read_back(from, to, format)
+                })
+            });
+        }
         if self.paired == Some(true) {
             self.pair_parked();
         }
@@ -160,15 +181,10 @@ impl Deliveries {
     /// loudness meters' filters (on workload M, the 48 kHz and the 44.1 kHz deliverables').
     fn start_pairing(&mut self) {
         let ready = |a: &StreamAnalyzer| a.channels() == 2 && !a.loudness_is_lent();
-        let ready_count = self
-            .feeds
-            .iter_mut()
-            .flat_map(Feed::analyzers)
-            .filter(|a| ready(a))
-            .count();
+        let ready_count = self.analyzers().filter(|a| ready(a)).count();
         let paired = ready_count >= 2;
         if paired {
-            for a in self.feeds.iter_mut().flat_map(Feed::analyzers) {
+            for a in self.analyzers() {
                 if ready(a) {
                     a.park_loudness();
                 }
@@ -181,7 +197,7 @@ impl Deliveries {
     /// ([`StreamAnalyzer::pair_parked`]).
     fn pair_parked(&mut self) {
         let mut held: Option<&mut StreamAnalyzer> = None;
-        for a in self.feeds.iter_mut().flat_map(Feed::analyzers) {
+        for a in self.analyzers() {
             if !a.has_parked() {
                 continue;
             }
@@ -199,6 +215,76 @@ impl Deliveries {
                 }
             };
         }
+    }
+
+    /// Every analysis: the deliverables' and those of the meters borrowed.
+    fn analyzers(&mut self) -> impl Iterator<Item = &mut StreamAnalyzer> + '_ {
+        self.feeds
+            .iter_mut()
+            .flat_map(Feed::analyzers)
+            .chain(self.borrowed.iter_mut().map(|b| &mut b.analyzer))
+    }
+
+    /// Lends the loudness meter of one of these deliverables (made from an output whose first
+    /// `frames` frames it holds as they come: [`Self::lend_loudness`]) to `other`, a share of
+    /// the deliverables written on another thread that measures a stereo analysis of the same
+    /// output, where the meter K-weights its hops beside that analysis's
+    /// ([`StreamAnalyzer::park_loudness`]) instead of alone here: the pass and the writer
+    /// threads of a render on two threads each measured one stereo stream (workload M's 48 kHz
+    /// and 44.1 kHz deliverables), in the time the two take paired. The same figures, bit for
+    /// bit. Whether it lent one; [`Self::return_borrowed`] gives it back.
+    pub fn lend_across(&mut self, other: &mut Deliveries, frames: u64) -> bool {
+        for output in 0..self
+            .feeds
+            .iter()
+            .map(|f| f.output_index + 1)
+            .max()
+            .unwrap_or(0)
+        {
+            let pairs = |d: &mut Deliveries| {
+                d.feeds
+                    .iter_mut()
+                    .filter(|f| f.output_index == output)
+                    .flat_map(Feed::analyzers)
+                    .any(|a| a.channels() == 2 && !a.loudness_is_lent())
+            };
+            if !pairs(other) {
+                continue;
+            }
+            let Some((meter, format)) = self.lend_loudness(output, frames) else {
+                continue;
+            };
+            if meter.channels() != 2 {
+                // (Not K-weighted beside a stereo analysis: it stays.)
+                let _ = self.return_loudness(meter);
+                continue;
+            }
+            match StreamAnalyzer::loudness_only(meter) {
+                Ok(analyzer) => {
+                    other.borrowed.push(Borrowed {
+                        output,
+                        format,
+                        analyzer,
+                        left: frames,
+                    });
+                    return true;
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Gives every borrowed meter ([`Self::lend_across`]) back to its deliverable, once these
+    /// deliverables are together again ([`Self::join`]) and everything was written.
+    pub fn return_borrowed(&mut self) -> Result<(), RenderError> {
+        for b in std::mem::take(&mut self.borrowed) {
+            let meter = b.analyzer.into_loudness().ok_or_else(|| {
+                RenderError::Invalid("internal: a borrowed loudness meter was lost".into())
+            })?;
+            self.return_loudness(meter)?;
+        }
+        Ok(())
     }
 
     /// The loudness meter of a deliverable made from output `output` whose samples are the
@@ -290,6 +376,7 @@ impl Deliveries {
         for p in parts {
             all.count += p.count;
             all.feeds.extend(p.feeds);
+            all.borrowed.extend(p.borrowed);
         }
         all
     }

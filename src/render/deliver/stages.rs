@@ -4,7 +4,7 @@
 
 use super::SAFETY_MARGIN_DB;
 use crate::dsp::standalone::Standalone;
-use crate::dsp::{AudioBuffer, AudioRef, ProcessorConfig};
+use crate::dsp::{AudioBuffer, AudioMut, AudioRef, ProcessorConfig};
 use crate::io::atomic::OutputError;
 
 /// The stages after the graph: safety limiter and dither, with the limiter's delay removed.
@@ -82,32 +82,45 @@ impl Stages {
         while start < block.frames() {
             let n = (block.frames() - start).min(max);
             let part = block.slice(start, start + n);
+            let mut scratch = self.scratch.view_mut(n);
             for c in 0..part.channels() {
-                self.scratch
-                    .channel_mut(c, n)
-                    .copy_from_slice(part.channel(c));
+                scratch.channel_mut(c).copy_from_slice(part.channel(c));
             }
-            if let Some(l) = &mut self.limiter {
-                l.process(&mut self.scratch.view_mut(n));
-                if let Some(gr) = l
-                    .processor()
-                    .telemetry()
-                    .and_then(|t| t.get_named(crate::dsp::telemetry::GAIN_REDUCTION_DB))
-                {
-                    self.max_gr_db = self.max_gr_db.max(gr);
-                }
-            }
-            if let Some(d) = &mut self.dither {
-                d.process(&mut self.scratch.view_mut(n));
-            }
-            let drop = self.skip.min(n);
-            self.skip -= drop;
-            if drop < n {
-                write(self.scratch.view(n).slice(drop, n))?;
-            }
+            process(
+                &mut self.limiter,
+                &mut self.dither,
+                &mut self.skip,
+                &mut self.max_gr_db,
+                scratch,
+                write,
+            )?;
             start += n;
         }
         Ok(())
+    }
+
+    /// [`Self::run`] on a block the caller is done with (of at most the block size the stages
+    /// were made for: larger ones are copied in parts as [`Self::run`] does): processed where
+    /// it is instead of in a copy. The same samples come out.
+    pub(super) fn run_in_place(
+        &mut self,
+        block: AudioMut<'_>,
+        write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+    ) -> Result<(), OutputError> {
+        if self.limiter.is_none() && self.dither.is_none() {
+            return write(block.as_ref());
+        }
+        if block.frames() > self.scratch.max_frames() {
+            return self.run(block.as_ref(), write);
+        }
+        process(
+            &mut self.limiter,
+            &mut self.dither,
+            &mut self.skip,
+            &mut self.max_gr_db,
+            block,
+            write,
+        )
     }
 
     /// Pushes the limiter's delay out with silence.
@@ -124,6 +137,39 @@ impl Stages {
         }
         Ok(())
     }
+}
+
+/// The safety limiter and dither over `audio`, in place (the limiter's largest gain reduction
+/// kept in `max_gr_db`), and what comes out after the limiter's delay (`skip` frames still to
+/// drop) handed to `write`.
+fn process(
+    limiter: &mut Option<Standalone>,
+    dither: &mut Option<Standalone>,
+    skip: &mut usize,
+    max_gr_db: &mut f64,
+    mut audio: AudioMut<'_>,
+    write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+) -> Result<(), OutputError> {
+    let n = audio.frames();
+    if let Some(l) = limiter {
+        l.process(&mut audio);
+        if let Some(gr) = l
+            .processor()
+            .telemetry()
+            .and_then(|t| t.get_named(crate::dsp::telemetry::GAIN_REDUCTION_DB))
+        {
+            *max_gr_db = max_gr_db.max(gr);
+        }
+    }
+    if let Some(d) = dither {
+        d.process(&mut audio);
+    }
+    let drop = (*skip).min(n);
+    *skip -= drop;
+    if drop < n {
+        write(audio.as_ref().slice(drop, n))?;
+    }
+    Ok(())
 }
 
 /// Writes `frames` frames of silence through `write`.

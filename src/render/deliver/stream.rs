@@ -11,7 +11,7 @@ use super::stages::{silence, Stages};
 use super::{DeliveredFile, RenderError};
 use crate::analysis::analyze::{AnalyzeOptions, Measured, StreamAnalyzer, StreamInfo};
 use crate::analysis::meters::LoudnessMeter;
-use crate::dsp::{AudioBuffer, AudioRef};
+use crate::dsp::{AudioBuffer, AudioMut, AudioRef};
 use crate::io::atomic::OutputError;
 use crate::io::decode::NonFinite;
 use crate::io::quantize::quantize_planes;
@@ -440,8 +440,14 @@ impl Gather<'_> {
             }
         }
         *self.at += n as u64;
-        for s in self.streams.iter_mut() {
-            s.write(self.block.view(n))?;
+        match &mut *self.streams {
+            // Its only stream runs its stages on the block where it is.
+            [only] => only.write_in_place(self.block.view_mut(n))?,
+            streams => {
+                for s in streams.iter_mut() {
+                    s.write(self.block.view(n))?;
+                }
+            }
         }
         Ok(())
     }
@@ -499,6 +505,11 @@ impl Stream {
 
     fn write(&mut self, block: AudioRef<'_>) -> Result<(), OutputError> {
         self.feed(|_, stages, out| stages.run(block, out))
+    }
+
+    /// [`Self::write`] of a block the caller is done with: the stages run on it in place.
+    fn write_in_place(&mut self, block: AudioMut<'_>) -> Result<(), OutputError> {
+        self.feed(|_, stages, out| stages.run_in_place(block, out))
     }
 
     /// Runs `f` with the stages and where their output goes (the analyzer and the files), the
