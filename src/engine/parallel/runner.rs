@@ -371,7 +371,9 @@ struct Stretch {
     read_per_source: Option<f64>,
 }
 
-/// The worker's values for [`GROUP`] blocks, one buffer per worker output.
+/// Blocks handed between the threads for [`GROUP`] blocks: a buffer per block and source
+/// (read ahead for the worker), or per block and worker output (the worker's values, each in
+/// a buffer of the main half's input it feeds, traded into that input: no copy).
 type Set = Vec<AudioBuffer>;
 
 /// The two-thread loop over a split schedule, up to frame `until`, the worker reading its last
@@ -429,15 +431,13 @@ where
         ),
         None => (None, None),
     };
-    let exports: Vec<usize> = (0..worker.output_count())
-        .map(|e| worker.output(e, 0).channels())
-        .collect();
+    let exports = worker.output_count();
+    let own_inputs = main_inputs.len();
     let (free_tx, free_rx) = crossbeam::channel::bounded::<Set>(IN_FLIGHT);
     let (full_tx, full_rx) = crossbeam::channel::bounded(IN_FLIGHT);
     for _ in 0..IN_FLIGHT {
-        let set: Set = exports
-            .iter()
-            .map(|&c| AudioBuffer::new(c, GROUP * block))
+        let set: Set = (0..GROUP)
+            .flat_map(|_| (0..exports).map(|e| main.input_buffer(own_inputs + e)))
             .collect();
         free_tx.send(set).expect("room for every set");
     }
@@ -636,13 +636,14 @@ fn worker_loop<S: BlockSource>(
                 break;
             }
             assert_no_alloc::assert_no_alloc(|| worker.process(n));
-            for (e, buf) in set.iter_mut().enumerate() {
+            let exports = worker.output_count();
+            for (e, buf) in set[blocks * exports..(blocks + 1) * exports]
+                .iter_mut()
+                .enumerate()
+            {
                 let src = worker.output(e, n);
                 for c in 0..src.channels() {
-                    stream_copy(
-                        &mut buf.channel_mut(c, GROUP * block)[blocks * block..blocks * block + n],
-                        src.channel(c),
-                    );
+                    stream_copy(buf.channel_mut(c, n), src.channel(c));
                 }
             }
             done += n as u64;
@@ -703,7 +704,7 @@ impl MainSide<'_> {
                 reading.pause();
                 busy.pause();
             }
-            let (set, blocks) = match full.recv() {
+            let (mut set, blocks) = match full.recv() {
                 Ok(Ok(got)) => got,
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => panic!("the runner's worker thread stopped"),
@@ -715,13 +716,9 @@ impl MainSide<'_> {
                 }
                 let n = block.min((self.until - cur.done) as usize);
                 read(main, sources, n)?;
-                for (e, buf) in set.iter().enumerate() {
-                    let mut input = main.input_mut(self.own + e, n);
-                    for c in 0..buf.channels() {
-                        input.channel_mut(c).copy_from_slice(
-                            &buf.channel(c, GROUP * block)[b * block..b * block + n],
-                        );
-                    }
+                let exports = set.len() / GROUP;
+                for (e, buf) in set[b * exports..(b + 1) * exports].iter_mut().enumerate() {
+                    main.trade_input(self.own + e, buf);
                 }
                 assert_no_alloc::assert_no_alloc(|| main.process(n));
                 cur.emit(main, n)?;
