@@ -13,12 +13,8 @@
 //! AVX-512) gives, bit for bit, what ticking each channel sample by sample and flushing at those
 //! positions gives. Lanes without a signal (an odd batch) carry zeros.
 //!
-//! Samples move between the planar channels and the lanes four frames at a time, each channel's
-//! four frames in one 256-bit load or store, transposed in registers (AVX2: unpacks and 128-bit
-//! half exchanges; AVX-512: per pair of signals two two-register permutes, per frame one shuffle
-//! of 128-bit quarters). Whole-vector stores matter: the next stage reads these channels with
-//! wide loads, which cannot take their data from several narrower stores still in flight (R's
-//! render took ≈19 % more CPU when the kernel stored 128-bit pieces).
+//! Samples move between the planar channels and the lanes four frames at a time: two-frame
+//! halves loaded into the register halves, then unpacked (and back the same way).
 
 use super::df1::{run_series2, Df1Coefs, Df1State};
 use super::{flush, FlushClock};
@@ -258,6 +254,23 @@ unsafe fn tick<L: Lanes, const S: usize>(c: &[[L; 5]; S], h: &mut [[L; 4]; S], m
     x
 }
 
+/// Frames `(at, at + 1)` of channel `ch` of signal `s` (zeros past the batch's `K` signals).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn half<const K: usize>(
+    p: &[[*mut f64; 2]; K],
+    s: usize,
+    ch: usize,
+    at: usize,
+) -> std::arch::x86_64::__m128d {
+    use std::arch::x86_64::*;
+    if s < K {
+        _mm_loadu_pd(p[s][ch].add(at))
+    } else {
+        _mm_setzero_pd()
+    }
+}
+
 /// Most registers a batch takes (AVX2's two signals each, [`MAX_SIGNALS`] signals).
 #[cfg(target_arch = "x86_64")]
 const MAX_REGS: usize = MAX_SIGNALS / 2;
@@ -299,57 +312,30 @@ impl Lanes for Ymm {
     #[inline(always)]
     unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4] {
         use std::arch::x86_64::*;
-        // The four channels' frames j..j + 4 (zeros past the batch's signals), transposed: a
-        // frame's (left, right) pairs by unpacking, its two signals by exchanging 128-bit halves.
-        let [l0, r0] = channels(p, first, j);
-        let [l1, r1] = channels(p, first + 1, j);
-        let (even0, odd0) = (_mm256_unpacklo_pd(l0, r0), _mm256_unpackhi_pd(l0, r0));
-        let (even1, odd1) = (_mm256_unpacklo_pd(l1, r1), _mm256_unpackhi_pd(l1, r1));
-        [
-            Ymm(_mm256_permute2f128_pd::<0x20>(even0, even1)),
-            Ymm(_mm256_permute2f128_pd::<0x20>(odd0, odd1)),
-            Ymm(_mm256_permute2f128_pd::<0x31>(even0, even1)),
-            Ymm(_mm256_permute2f128_pd::<0x31>(odd0, odd1)),
-        ]
+        // (l0, l1 | l0', l1'), (r0, r1 | r0', r1'): frames j, j + 1 of both signals, then of
+        // frames j + 2, j + 3; unpacked: (l, r | l', r') per frame.
+        let mut out = [Ymm(_mm256_setzero_pd()); 4];
+        for (pair, at) in [(0, j), (2, j + 2)] {
+            let l = _mm256_set_m128d(half(p, first + 1, 0, at), half(p, first, 0, at));
+            let r = _mm256_set_m128d(half(p, first + 1, 1, at), half(p, first, 1, at));
+            out[pair] = Ymm(_mm256_unpacklo_pd(l, r));
+            out[pair + 1] = Ymm(_mm256_unpackhi_pd(l, r));
+        }
+        out
     }
     #[inline(always)]
     unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize) {
         use std::arch::x86_64::*;
-        // `load4` backwards.
-        let [Ymm(y0), Ymm(y1), Ymm(y2), Ymm(y3)] = y;
-        let (even0, even1) = (
-            _mm256_permute2f128_pd::<0x20>(y0, y2),
-            _mm256_permute2f128_pd::<0x31>(y0, y2),
-        );
-        let (odd0, odd1) = (
-            _mm256_permute2f128_pd::<0x20>(y1, y3),
-            _mm256_permute2f128_pd::<0x31>(y1, y3),
-        );
-        for (s, even, odd) in [(first, even0, odd0), (first + 1, even1, odd1)] {
-            if s < K {
-                _mm256_storeu_pd(p[s][0].add(j), _mm256_unpacklo_pd(even, odd));
-                _mm256_storeu_pd(p[s][1].add(j), _mm256_unpackhi_pd(even, odd));
+        for (pair, at) in [(0, j), (2, j + 2)] {
+            let l = _mm256_unpacklo_pd(y[pair].0, y[pair + 1].0);
+            let r = _mm256_unpackhi_pd(y[pair].0, y[pair + 1].0);
+            _mm_storeu_pd(p[first][0].add(at), _mm256_castpd256_pd128(l));
+            _mm_storeu_pd(p[first][1].add(at), _mm256_castpd256_pd128(r));
+            if first + 1 < K {
+                _mm_storeu_pd(p[first + 1][0].add(at), _mm256_extractf128_pd::<1>(l));
+                _mm_storeu_pd(p[first + 1][1].add(at), _mm256_extractf128_pd::<1>(r));
             }
         }
-    }
-}
-
-/// Signal `s`'s left and right frames `at..at + 4` (zeros past the batch's `K` signals).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn channels<const K: usize>(
-    p: &[[*mut f64; 2]; K],
-    s: usize,
-    at: usize,
-) -> [std::arch::x86_64::__m256d; 2] {
-    use std::arch::x86_64::*;
-    if s < K {
-        [
-            _mm256_loadu_pd(p[s][0].add(at)),
-            _mm256_loadu_pd(p[s][1].add(at)),
-        ]
-    } else {
-        [_mm256_setzero_pd(); 2]
     }
 }
 
@@ -390,90 +376,43 @@ impl Lanes for Zmm {
     #[inline(always)]
     unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4] {
         use std::arch::x86_64::*;
-        // a[s]: signal s's left frames j..j + 4 | its right frames j..j + 4 (one 256-bit load
-        // and one insert from memory each).
-        // (Written out: `array::from_fn` is not inlined into the kernel.)
-        let a = [
-            both_channels(p, first, j),
-            both_channels(p, first + 1, j),
-            both_channels(p, first + 2, j),
-            both_channels(p, first + 3, j),
-        ];
-        // Two signals' frames (j, j + 1) and (j + 2, j + 3) in lane order, then the frames'
-        // halves of both pairs of signals side by side.
-        let (even, odd) = (pair_index(0), pair_index(2));
-        let lo01 = _mm512_permutex2var_pd(a[0], even, a[1]);
-        let hi01 = _mm512_permutex2var_pd(a[0], odd, a[1]);
-        let lo23 = _mm512_permutex2var_pd(a[2], even, a[3]);
-        let hi23 = _mm512_permutex2var_pd(a[2], odd, a[3]);
-        [
-            Zmm(_mm512_shuffle_f64x2::<0x44>(lo01, lo23)),
-            Zmm(_mm512_shuffle_f64x2::<0xee>(lo01, lo23)),
-            Zmm(_mm512_shuffle_f64x2::<0x44>(hi01, hi23)),
-            Zmm(_mm512_shuffle_f64x2::<0xee>(hi01, hi23)),
-        ]
+        let mut out = [Zmm(_mm512_setzero_pd()); 4];
+        for (pair, at) in [(0, j), (2, j + 2)] {
+            // Channel `ch`'s frames (at, at + 1) of the four signals, one per 128-bit quarter.
+            let mut lr = [_mm512_setzero_pd(); 2];
+            for (ch, v) in lr.iter_mut().enumerate() {
+                let lo = _mm256_set_m128d(half(p, first + 1, ch, at), half(p, first, ch, at));
+                let hi = _mm256_set_m128d(half(p, first + 3, ch, at), half(p, first + 2, ch, at));
+                *v = _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi);
+            }
+            let [l, r] = lr;
+            out[pair] = Zmm(_mm512_unpacklo_pd(l, r));
+            out[pair + 1] = Zmm(_mm512_unpackhi_pd(l, r));
+        }
+        out
     }
     #[inline(always)]
     unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize) {
         use std::arch::x86_64::*;
-        // `load4` backwards (its two steps are their own inverses, with the operands swapped).
-        let [Zmm(y0), Zmm(y1), Zmm(y2), Zmm(y3)] = y;
-        let lo01 = _mm512_shuffle_f64x2::<0x44>(y0, y1);
-        let lo23 = _mm512_shuffle_f64x2::<0xee>(y0, y1);
-        let hi01 = _mm512_shuffle_f64x2::<0x44>(y2, y3);
-        let hi23 = _mm512_shuffle_f64x2::<0xee>(y2, y3);
-        let (even, odd) = (pair_index(0), pair_index(2));
-        store_both_channels(_mm512_permutex2var_pd(lo01, even, hi01), p, first, j);
-        store_both_channels(_mm512_permutex2var_pd(lo01, odd, hi01), p, first + 1, j);
-        store_both_channels(_mm512_permutex2var_pd(lo23, even, hi23), p, first + 2, j);
-        store_both_channels(_mm512_permutex2var_pd(lo23, odd, hi23), p, first + 3, j);
+        for (pair, at) in [(0, j), (2, j + 2)] {
+            let l = _mm512_unpacklo_pd(y[pair].0, y[pair + 1].0);
+            let r = _mm512_unpackhi_pd(y[pair].0, y[pair + 1].0);
+            for (ch, v) in [(0, l), (1, r)] {
+                let lo = _mm512_castpd512_pd256(v);
+                let hi = _mm512_extractf64x4_pd::<1>(v);
+                _mm_storeu_pd(p[first][ch].add(at), _mm256_castpd256_pd128(lo));
+                if first + 1 < K {
+                    _mm_storeu_pd(p[first + 1][ch].add(at), _mm256_extractf128_pd::<1>(lo));
+                }
+                if first + 2 < K {
+                    _mm_storeu_pd(p[first + 2][ch].add(at), _mm256_castpd256_pd128(hi));
+                }
+                if first + 3 < K {
+                    _mm_storeu_pd(p[first + 3][ch].add(at), _mm256_extractf128_pd::<1>(hi));
+                }
+            }
+        }
     }
-}
-
-/// Signal `s`'s left frames `at..at + 4` and its right frames `at..at + 4` in one register
-/// (zeros past the batch's `K` signals).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn both_channels<const K: usize>(
-    p: &[[*mut f64; 2]; K],
-    s: usize,
-    at: usize,
-) -> std::arch::x86_64::__m512d {
-    use std::arch::x86_64::*;
-    if s < K {
-        let left = _mm512_castpd256_pd512(_mm256_loadu_pd(p[s][0].add(at)));
-        _mm512_insertf64x4::<1>(left, _mm256_loadu_pd(p[s][1].add(at)))
-    } else {
-        _mm512_setzero_pd()
-    }
-}
-
-/// [`both_channels`] backwards: `v` into signal `s`'s channels (nothing past the batch's `K`
-/// signals).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn store_both_channels<const K: usize>(
-    v: std::arch::x86_64::__m512d,
-    p: &[[*mut f64; 2]; K],
-    s: usize,
-    at: usize,
-) {
-    use std::arch::x86_64::*;
-    if s < K {
-        _mm256_storeu_pd(p[s][0].add(at), _mm512_castpd512_pd256(v));
-        _mm256_storeu_pd(p[s][1].add(at), _mm512_extractf64x4_pd::<1>(v));
-    }
-}
-
-/// The lanes of `_mm512_permutex2var_pd(a, index, b)` that take, from two registers each holding
-/// one signal as (left frames 0..4 | right frames 0..4), frames `f` and `f + 1` of both in lane
-/// order: (left, right of `a`, left, right of `b`) at frame `f`, then at frame `f + 1`. Applied
-/// to two such results (frames 0, 1 and 2, 3 of one pair of signals), the same lanes give back
-/// the two signals' registers.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn pair_index(f: i64) -> std::arch::x86_64::__m512i {
-    std::arch::x86_64::_mm512_setr_epi64(f, f + 4, f + 8, f + 12, f + 1, f + 5, f + 9, f + 13)
 }
 
 /// [`run_series2_batch`] with two signals per 256-bit register.
