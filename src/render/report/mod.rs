@@ -305,12 +305,20 @@ fn cannot_hash(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 }
 
 fn hashed(path: &Path, base: &Path) -> Result<HashedFile, ReportError> {
-    let (sha256, bytes) = sha256_file(path).map_err(cannot_hash(path))?;
-    Ok(HashedFile {
+    Ok(hashed_file(
+        path,
+        base,
+        sha256_file(path).map_err(cannot_hash(path))?,
+    ))
+}
+
+/// The report's entry of the file at `path` (relative to `base`) with its `(sha256, bytes)`.
+fn hashed_file(path: &Path, base: &Path, (sha256, bytes): (String, u64)) -> HashedFile {
+    HashedFile {
         path: relative(path, base),
         sha256,
         bytes,
-    })
+    }
 }
 
 /// One deliverable analysed (as a listener's decoder reads it) and hashed: what the report says
@@ -337,12 +345,11 @@ pub fn analyse_deliverables(
         .iter()
         .zip(sha256_files(&paths))
         .map(|(f, hash)| {
-            let (sha256, bytes) = hash.map_err(cannot_hash(&f.wav.path))?;
-            let file = HashedFile {
-                path: relative(&f.wav.path, out_dir),
-                sha256,
-                bytes,
-            };
+            let file = hashed_file(
+                &f.wav.path,
+                out_dir,
+                hash.map_err(cannot_hash(&f.wav.path))?,
+            );
             Ok((analysis_of(f, out_dir)?, file))
         })
         .collect()
@@ -385,18 +392,14 @@ pub fn build_report(inputs: ReportInputs<'_>) -> Result<RenderReport, ReportErro
     let mut fresh = sha256_files(&unknown).into_iter().zip(unknown);
     let mut stems = Vec::new();
     for (i, stem) in s.stems.iter().enumerate() {
-        let (sha256, bytes) = match known(i) {
+        let hash = match known(i) {
             Some(hash) => hash,
             None => {
                 let (hash, path) = fresh.next().expect("one digest per stem not known");
                 hash.map_err(cannot_hash(path))?
             }
         };
-        let file = HashedFile {
-            path: relative(&stem.path, &base),
-            sha256,
-            bytes,
-        };
+        let file = hashed_file(&stem.path, &base, hash);
         stems.push(StemReport {
             name: stem.name.clone(),
             file,
