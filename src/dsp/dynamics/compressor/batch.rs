@@ -3,7 +3,7 @@
 use super::kernels::group_ballistics;
 use super::{Compressor, Fast};
 use crate::dsp::dynamics::core::{fmax, TrackCoefs, CHUNK};
-use crate::dsp::{batch_kind, BatchItem, MAX_BATCH};
+use crate::dsp::{batch_kind, AudioMut, BatchItem, ParamBlock, MAX_BATCH};
 
 /// The compressor's [`crate::dsp::BatchKernel`]: compressors on the fast path at the same chunk
 /// phase run in lockstep, chunk by chunk, their ballistics (the serial
@@ -75,41 +75,47 @@ fn run_group<const K: usize>(
 ) {
     let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
     let coefs: [TrackCoefs; K] = std::array::from_fn(|k| fasts[k].track);
+    // Each member as its compressor, its block and its folded gain, taken apart once per block
+    // (not downcast again for every chunk).
+    let mut comps: [Option<(&mut Compressor, &mut AudioMut<'_>, ParamBlock<'_>, f64)>; K] =
+        std::array::from_fn(|_| None);
+    for (part, m) in comps.iter_mut().zip(members.iter_mut()) {
+        let m = m.as_mut().expect("a full group");
+        let BatchItem {
+            processor,
+            audio,
+            params,
+            gain,
+        } = &mut **m;
+        *part = Some((
+            batch_kind::<Compressor>(&mut **processor),
+            audio,
+            *params,
+            *gain,
+        ));
+    }
     let mut max_gr = [0.0f64; K];
     let mut g = [[0.0; CHUNK]; K];
     let mut k0 = 0;
     while k0 < frames {
         let mut n = 0;
         let mut state = [0.0; K];
-        for k in 0..K {
-            let m = members[k].as_mut().expect("a full group");
-            let params = m.params;
-            let c = batch_kind::<Compressor>(&mut *m.processor);
+        for (k, part) in comps.iter_mut().enumerate() {
+            let (c, audio, params, _) = part.as_mut().expect("a full group");
             n = c.chunk_len(k0, frames);
-            c.fast_targets(&m.audio, &params, k0, n, &fasts[k], &mut g[k]);
+            c.fast_targets(audio, params, k0, n, &fasts[k], &mut g[k]);
             state[k] = c.stage.single_state();
         }
         let max = group_ballistics::<K>(&mut state, &mut g, n, &coefs);
-        for k in 0..K {
-            let m = members[k].as_mut().expect("a full group");
-            let c = batch_kind::<Compressor>(&mut *m.processor);
+        for (k, part) in comps.iter_mut().enumerate() {
+            let (c, audio, _, post) = part.as_mut().expect("a full group");
             max_gr[k] = max_gr[k].max(fmax(0.0, max[k]));
-            let post = m.gain;
-            c.fast_finish(
-                &mut m.audio,
-                k0,
-                n,
-                &fasts[k],
-                &g[k],
-                (state[k], max[k]),
-                post,
-            );
+            c.fast_finish(audio, k0, n, &fasts[k], &g[k], (state[k], max[k]), *post);
         }
         k0 += n;
     }
-    for k in 0..K {
-        let m = members[k].as_mut().expect("a full group");
-        let c = batch_kind::<Compressor>(&mut *m.processor);
+    for (k, part) in comps.iter_mut().enumerate() {
+        let (c, ..) = part.as_mut().expect("a full group");
         c.telemetry.set_block(0, max_gr[k], frames);
     }
 }

@@ -570,6 +570,45 @@ pub(super) fn apply1(x: &mut [f64], g: &[f64], makeup: f64, mix: f64, post: f64)
     apply1_impl(x, g, makeup, mix, post)
 }
 
+/// `x ← x·factor·post` (only `x·post` when `factor` is 1; nothing when both are): a fully
+/// released chunk's one gain applied, as [`apply2`] would for reductions of 0.
+#[inline(always)]
+fn scale_with(x: &mut [f64], factor: f64, post: f64) {
+    if factor != 1.0 {
+        x.iter_mut().for_each(|x| *x = *x * factor * post);
+    } else if post != 1.0 {
+        x.iter_mut().for_each(|x| *x *= post);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn scale_avx512(x: &mut [f64], factor: f64, post: f64) {
+    scale_with(x, factor, post)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn scale_avx2(x: &mut [f64], factor: f64, post: f64) {
+    scale_with(x, factor, post)
+}
+
+/// [`scale_with`] in the widest registers the CPU has (the same multiplies lane by lane: the
+/// same bits).
+pub(super) fn scale(x: &mut [f64], factor: f64, post: f64) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F (checked at run time).
+        return unsafe { scale_avx512(x, factor, post) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { scale_avx2(x, factor, post) };
+    }
+    scale_with(x, factor, post)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn gains_avx2(g: &[f64], makeup: f64, w: &mut [f64]) {

@@ -298,12 +298,7 @@ impl Compressor {
             let gain = fastmath::db_to_amp(f.track.makeup_db - 0.0);
             let factor = (1.0 - f.mix) + f.mix * gain;
             for c in 0..self.channels {
-                let x = &mut audio.channel_mut(c)[k..k + n];
-                if factor != 1.0 {
-                    x.iter_mut().for_each(|x| *x = *x * factor * post);
-                } else if post != 1.0 {
-                    x.iter_mut().for_each(|x| *x *= post);
-                }
+                kernels::scale(&mut audio.channel_mut(c)[k..k + n], factor, post);
             }
         } else if self.channels == 2 {
             let (l, r) = audio.stereo_mut();
