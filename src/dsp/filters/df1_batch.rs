@@ -398,20 +398,42 @@ impl Lanes for Zmm {
             let l = _mm512_unpacklo_pd(y[pair].0, y[pair + 1].0);
             let r = _mm512_unpackhi_pd(y[pair].0, y[pair + 1].0);
             for (ch, v) in [(0, l), (1, r)] {
-                let lo = _mm512_castpd512_pd256(v);
-                let hi = _mm512_extractf64x4_pd::<1>(v);
-                _mm_storeu_pd(p[first][ch].add(at), _mm256_castpd256_pd128(lo));
+                _mm_storeu_pd(p[first][ch].add(at), _mm512_castpd512_pd128(v));
+                // Quarters 1–3 stored straight out of the register (`vextractf32x4` to
+                // memory: a store alone), where extracting each quarter into a register first
+                // took a shuffle on the port the fused multiply-adds share (and the compiler
+                // turned the unpacks above into per-quarter ones around those extracts).
                 if first + 1 < K {
-                    _mm_storeu_pd(p[first + 1][ch].add(at), _mm256_extractf128_pd::<1>(lo));
+                    store_quarter::<1>(p[first + 1][ch].add(at), v);
                 }
                 if first + 2 < K {
-                    _mm_storeu_pd(p[first + 2][ch].add(at), _mm256_castpd256_pd128(hi));
+                    store_quarter::<2>(p[first + 2][ch].add(at), v);
                 }
                 if first + 3 < K {
-                    _mm_storeu_pd(p[first + 3][ch].add(at), _mm256_extractf128_pd::<1>(hi));
+                    store_quarter::<3>(p[first + 3][ch].add(at), v);
                 }
             }
         }
+    }
+}
+
+/// Lanes `2Q`, `2Q + 1` of `v` to `to[0]`, `to[1]`, by `vextractf32x4` with a memory operand (128 bits moved as they are).
+///
+/// # Safety
+/// The CPU has AVX-512F; `to` is valid for writing two values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_quarter<const Q: u8>(to: *mut f64, v: std::arch::x86_64::__m512d) {
+    // SAFETY: the caller vouches for the CPU and for two writable values at `to`.
+    unsafe {
+        std::arch::asm!(
+            "vextractf32x4 xmmword ptr [{to}], {v}, {q}",
+            to = in(reg) to,
+            v = in(zmm_reg) v,
+            q = const Q,
+            options(nostack, preserves_flags),
+        );
     }
 }
 
