@@ -381,9 +381,19 @@ impl Lanes for Zmm {
             // Channel `ch`'s frames (at, at + 1) of the four signals, one per 128-bit quarter.
             let mut lr = [_mm512_setzero_pd(); 2];
             for (ch, v) in lr.iter_mut().enumerate() {
-                let lo = _mm256_set_m128d(half(p, first + 1, ch, at), half(p, first, ch, at));
-                let hi = _mm256_set_m128d(half(p, first + 3, ch, at), half(p, first + 2, ch, at));
-                *v = _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(lo), hi);
+                // Each quarter inserted straight from memory (`vinsertf32x4` with a memory
+                // operand: no shuffle on the port the fused multiply-adds share, where joining
+                // two 256-bit halves took one); quarters past the batch stay zero.
+                *v = _mm512_zextpd128_pd512(half(p, first, ch, at));
+                if first + 1 < K {
+                    *v = insert_quarter::<1>(*v, p[first + 1][ch].add(at));
+                }
+                if first + 2 < K {
+                    *v = insert_quarter::<2>(*v, p[first + 2][ch].add(at));
+                }
+                if first + 3 < K {
+                    *v = insert_quarter::<3>(*v, p[first + 3][ch].add(at));
+                }
             }
             let [l, r] = lr;
             out[pair] = Zmm(_mm512_unpacklo_pd(l, r));
@@ -415,6 +425,31 @@ impl Lanes for Zmm {
             }
         }
     }
+}
+
+/// `v` with lanes `2Q`, `2Q + 1` replaced by `from[0]`, `from[1]`, by `vinsertf32x4` with a
+/// memory operand (128 bits moved as they are).
+///
+/// # Safety
+/// The CPU has AVX-512F; `from` is valid for reading two values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn insert_quarter<const Q: u8>(
+    mut v: std::arch::x86_64::__m512d,
+    from: *const f64,
+) -> std::arch::x86_64::__m512d {
+    // SAFETY: the caller vouches for the CPU and for two readable values at `from`.
+    unsafe {
+        std::arch::asm!(
+            "vinsertf32x4 {v}, {v}, xmmword ptr [{from}], {q}",
+            v = inout(zmm_reg) v,
+            from = in(reg) from,
+            q = const Q,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+    }
+    v
 }
 
 /// Lanes `2Q`, `2Q + 1` of `v` to `to[0]`, `to[1]`, by `vextractf32x4` with a memory operand (128 bits moved as they are).
