@@ -271,10 +271,10 @@ fn scan_body<const FMA: bool, const NEST: bool>(
         );
     }
     let n = buf.len() + 1 - t;
-    let s = abs_max(&buf[t - 1..]);
+    let (s, screen) = screen::<FMA>(folded, buf, t);
     let mut peak = larger(peak, s);
     let mut nested = if NEST { larger(nested, s) } else { nested };
-    if chunk_under(folded, buf, if NEST { smaller(peak, nested) } else { peak }) {
+    if screen <= (if NEST { smaller(peak, nested) } else { peak }) {
         return (peak, nested);
     }
     let (mut bound, mut reach) = ([0.0f64; GROUPS], [0.0f64; GROUPS]);
@@ -308,18 +308,107 @@ fn scan_body<const FMA: bool, const NEST: bool>(
     (peak, nested)
 }
 
-/// Whether no output of the staged `buf` (at least `taps` long) can exceed `low`, by the split
-/// bound over the whole window ([`FoldedPhases::split`]) plus 1e-9 of its largest magnitude
-/// for the rounding of the readings (a few units in the last place of `Σ|c|·X`) and of the
-/// split (its residual is under 1e-10 of `X`). An infinite input is never under; a NaN one is
-/// passed over by the maxima, as the readings of the outputs whose windows hold it never raise
-/// a peak.
+/// The sample peak of the new samples of the staged `buf` ([`abs_max`] of all but its first
+/// `t − 1`) and [`chunk_bound`] (NaN, never under a peak, where there is no split bound or
+/// `buf` is shorter than 3), the same values from one pass over the new samples: their
+/// magnitudes feed both maxima, and the largest magnitude of the whole window is that of the
+/// history and of the new samples. Maxima are exact whatever the order, so this is
+/// [`abs_max`] and [`chunk_bound`] bit for bit; `AVX2`: the CPU has AVX2 (the FMA build).
 #[inline(always)]
-fn chunk_under(folded: &FoldedPhases, buf: &[f64], low: f64) -> bool {
-    folded.split.0 > 0.0 && buf.len() >= 3 && chunk_bound(folded, buf) <= low
+fn screen<const AVX2: bool>(folded: &FoldedPhases, buf: &[f64], t: usize) -> (f64, f64) {
+    let new = t - 1;
+    if !(folded.split.0 > 0.0 && buf.len() >= 3 && new >= 2) {
+        let s = abs_max(&buf[new..]);
+        let bound = if folded.split.0 > 0.0 && buf.len() >= 3 {
+            chunk_bound(folded, buf)
+        } else {
+            f64::NAN
+        };
+        return (s, bound);
+    }
+    // |Δ²x| at `j` (≥ 2), as `window_maxima` forms it.
+    let d2 = |j: usize| ((buf[j] - 2.0 * buf[j - 1]) + buf[j - 2]).abs();
+    let (mut h, mut m2) = (0.0f64, 0.0f64);
+    for (j, v) in buf[..new].iter().enumerate() {
+        h = h.max(v.abs());
+        if j >= 2 {
+            m2 = m2.max(d2(j));
+        }
+    }
+    let mut s = 0.0f64;
+    let mut j = new;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only set in the AVX2 and FMA builds of the scan, which run only
+        // where the CPU has them (`FoldedPhases::wide`).
+        let (vs, vm, done) = unsafe { new_maxima_avx2(buf, new) };
+        s = vs;
+        m2 = m2.max(vm);
+        j = done;
+    }
+    for j in j..buf.len() {
+        s = larger(s, buf[j].abs());
+        m2 = m2.max(d2(j));
+    }
+    let x = larger(h, s);
+    if !(x < f64::INFINITY) {
+        return (s, f64::INFINITY);
+    }
+    let (gain, rough) = folded.split;
+    (s, (gain * x + rough * m2) + 1e-9 * x)
 }
 
-/// The bound of [`chunk_under`] (infinite where an input is).
+/// The largest `|x|` and `|Δ²x|` (as `window_maxima` forms it) of `buf[from..]` (`from` ≥ 2),
+/// eight samples at a time in two sets of registers (a maximum's latency would bound one);
+/// and where it stopped (the rest is the caller's).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn new_maxima_avx2(buf: &[f64], from: usize) -> (f64, f64, usize) {
+    use std::arch::x86_64::*;
+    assert!(from >= 2);
+    let len = buf.len();
+    let p = buf.as_ptr();
+    let sign = _mm256_set1_pd(-0.0);
+    let two = _mm256_set1_pd(2.0);
+    let mut m = [_mm256_setzero_pd(); 4];
+    let mut i = from;
+    // SAFETY: every load reads buf[i − 2 + k .. i + 4 + k] (k = 0 or 4) with i + 8 ≤ len.
+    unsafe {
+        while i + 8 <= len {
+            for k in 0..2 {
+                let at = i + 4 * k;
+                let a = _mm256_loadu_pd(p.add(at));
+                let b = _mm256_loadu_pd(p.add(at - 1));
+                let c = _mm256_loadu_pd(p.add(at - 2));
+                // `max(new, old)`: a NaN is passed over, as by `larger` and `f64::max`.
+                m[k] = _mm256_max_pd(_mm256_andnot_pd(sign, a), m[k]);
+                let d2 = _mm256_add_pd(_mm256_sub_pd(a, _mm256_mul_pd(two, b)), c);
+                m[2 + k] = _mm256_max_pd(_mm256_andnot_pd(sign, d2), m[2 + k]);
+            }
+            i += 8;
+        }
+    }
+    let lanes = |v: __m256d| {
+        let mut o = [0.0f64; 4];
+        // SAFETY: `o` holds four values.
+        unsafe { _mm256_storeu_pd(o.as_mut_ptr(), v) };
+        o
+    };
+    let fold = |a: __m256d, b: __m256d| {
+        lanes(a)
+            .into_iter()
+            .chain(lanes(b))
+            .fold(0.0f64, |m, v| larger(m, v))
+    };
+    (fold(m[0], m[1]), fold(m[2], m[3]), i)
+}
+
+/// A bound on every output of the staged `buf` (at least `taps` long, at least 3): the split
+/// bound over the whole window ([`FoldedPhases::split`]) plus 1e-9 of its largest magnitude
+/// for the rounding of the readings (a few units in the last place of `Σ|c|·X`) and of the
+/// split (its residual is under 1e-10 of `X`); infinite where an input is. A NaN input is
+/// passed over by the maxima, as the readings of the outputs whose windows hold it never raise
+/// a peak. A chunk whose bound is under the running peak is passed over whole.
 #[inline(always)]
 fn chunk_bound(folded: &FoldedPhases, buf: &[f64]) -> f64 {
     let (gain, rough) = folded.split;
@@ -639,6 +728,44 @@ mod tests {
         }
     }
 
+    /// The one-pass screen gives the sample peak of the new samples and the chunk bound of
+    /// [`abs_max`] and [`chunk_bound`] bit for bit, in both builds, on noise, loud and quiet
+    /// stretches, and windows holding an infinity or a NaN, over every staged length.
+    #[test]
+    fn screen_is_the_sample_peak_and_the_chunk_bound() {
+        let mut noise = crate::dsp::test_signal::noise(0x0bad_5eed_1234_5678u64);
+        let avx2 = cfg!(target_arch = "x86_64") && crate::dsp::simd::avx2_fma();
+        for (factor, t, folded) in tables() {
+            for case in 0..6 {
+                let len = t - 1 + [SCAN_MAX_NEW, 1, 2, 7, 8, 333][case];
+                let level = [1.0, 1e-3, 0.0, 0.9, 2.0, 0.5][case];
+                let mut buf: Vec<f64> = (0..len).map(|_| level * noise()).collect();
+                match case {
+                    3 => buf[len / 2] = f64::INFINITY,
+                    4 => buf[len - 1] = f64::NAN,
+                    5 => buf[1] = f64::NEG_INFINITY,
+                    _ => {}
+                }
+                let want = (
+                    abs_max(&buf[t - 1..]),
+                    if buf.len() >= 3 {
+                        chunk_bound(&folded, &buf)
+                    } else {
+                        f64::NAN
+                    },
+                );
+                let mut builds = vec![screen::<false>(&folded, &buf, t)];
+                if avx2 {
+                    builds.push(screen::<true>(&folded, &buf, t));
+                }
+                for got in builds {
+                    assert_eq!(got.0.to_bits(), want.0.to_bits(), "{factor}x case {case}");
+                    assert_eq!(got.1.to_bits(), want.1.to_bits(), "{factor}x case {case}");
+                }
+            }
+        }
+    }
+
     /// Signals that drive the taps outside the inner pairs hardest: alternating full-scale
     /// samples (every tap at its largest magnitude, the sign pattern of the sinc's lobes), loud
     /// tones near Nyquist, and noise. The second bound is at least every reading of its block,
@@ -776,7 +903,7 @@ mod tests {
             let (mut peak, mut passed) = (0.0, 0);
             for chunk in song.chunks(SCAN_MAX_NEW) {
                 buf[t - 1..].copy_from_slice(chunk);
-                passed += usize::from(chunk_under(&folded, &buf, peak));
+                passed += usize::from(screen::<false>(&folded, &buf, t).1 <= peak);
                 let want = everything(&folded, &buf, peak);
                 peak = folded.scan(&buf, peak);
                 assert_eq!(peak.to_bits(), want.to_bits());
