@@ -23,6 +23,10 @@
 //!
 //! The noise comes from a xoshiro256** generator per channel, seeded from `seed` and the channel
 //! index through SplitMix64: renders are reproducible to the bit, and channels are independent.
+//!
+//! A deliverable's dither (flat TPDF) is [`TpdfQuantizer`]: the same noise and rounding, written
+//! straight into the file's integers in the pass that quantizes them. The stereo kernels (AVX2,
+//! AVX-512: both channels' generators side by side in vector lanes) are in `kernels`.
 
 use super::config::ProcessorConfig;
 use super::kind::{BuildContext, KindInfo};
@@ -160,11 +164,14 @@ fn round_nearest(v: f64) -> f64 {
     (v + MAGIC) - MAGIC
 }
 
-/// Flat TPDF dither of a stereo block (`l` and `r` as long), both channels' generators side
-/// by side in vector lanes, four frames at a time, where the CPU has AVX2: the same noise and
-/// the same operations on it as [`Dither::process`]'s loop without shaping, so the same bits.
-/// Returns the frames done (a multiple of four; the rest, and everything without AVX2, is the
-/// caller's), the generators advanced past them.
+#[cfg(target_arch = "x86_64")]
+mod kernels;
+
+/// Flat TPDF dither of a stereo block (`l` and `r` as long), in place, both channels'
+/// generators side by side in vector lanes where the CPU has AVX2 (four frames a step) or
+/// AVX-512 (eight): the same noise and the same operations on it as [`Dither::process`]'s loop
+/// without shaping, so the same bits. Returns the frames done (the rest, and everything without
+/// AVX2, is the caller's), the generators advanced past them.
 fn flat_stereo(
     l: &mut [f64],
     r: &mut [f64],
@@ -172,6 +179,11 @@ fn flat_stereo(
     gr: &mut Xoshiro256,
     scale: f64,
 ) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F, AVX-512VL and AVX2 (checked at run time).
+        return unsafe { flat_stereo_avx512(l, r, gl, gr, scale) };
+    }
     #[cfg(target_arch = "x86_64")]
     if super::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
@@ -191,73 +203,228 @@ fn flat_stereo_avx2(
     scale: f64,
 ) -> usize {
     use std::arch::x86_64::*;
-    // Lane 0 is the left channel's generator, lane 1 the right's.
-    let mut s: [__m128i; 4] =
-        std::array::from_fn(|k| _mm_set_epi64x(gr.s[k] as i64, gl.s[k] as i64));
-    // One step of both generators (xoshiro256**'s state update); gives the `s[1]` the step's
-    // output is scrambled from.
-    let step = |s: &mut [__m128i; 4]| {
-        let s1 = s[1];
-        let t = _mm_slli_epi64::<17>(s1);
-        s[2] = _mm_xor_si128(s[2], s[0]);
-        s[3] = _mm_xor_si128(s[3], s[1]);
-        s[1] = _mm_xor_si128(s[1], s[2]);
-        s[0] = _mm_xor_si128(s[0], s[3]);
-        s[2] = _mm_xor_si128(s[2], t);
-        s[3] = _mm_or_si128(_mm_slli_epi64::<45>(s[3]), _mm_srli_epi64::<19>(s[3]));
-        s1
-    };
-    // `rotl(s1 · 5, 7) · 9` (wrapping), then `Xoshiro256::tpdf`: the halves as exact doubles
-    // (a 32-bit integer in the mantissa of 2⁵², less 2⁵²), `(a + b) · 2⁻³² − 1`.
-    let tpdf = |s1: __m256i| {
-        let m5 = _mm256_add_epi64(_mm256_slli_epi64::<2>(s1), s1);
-        let rot = _mm256_or_si256(_mm256_slli_epi64::<7>(m5), _mm256_srli_epi64::<57>(m5));
-        let x = _mm256_add_epi64(_mm256_slli_epi64::<3>(rot), rot);
-        let exp = _mm256_set1_epi64x(0x4330_0000_0000_0000);
-        let two52 = _mm256_set1_pd(4_503_599_627_370_496.0);
-        let as_f64 =
-            |v: __m256i| _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(v, exp)), two52);
-        let a = as_f64(_mm256_srli_epi64::<32>(x));
-        let b = as_f64(_mm256_and_si256(x, _mm256_set1_epi64x(0xFFFF_FFFF)));
-        _mm256_sub_pd(
-            _mm256_mul_pd(_mm256_add_pd(a, b), _mm256_set1_pd(1.0 / 4_294_967_296.0)),
-            _mm256_set1_pd(1.0),
-        )
-    };
-    let vscale = _mm256_set1_pd(scale);
-    let inv = _mm256_set1_pd(1.0 / scale);
-    let (lo, hi) = (_mm256_set1_pd(-scale), _mm256_set1_pd(scale - 1.0));
-    let magic = _mm256_set1_pd(6_755_399_441_055_744.0);
-    let (sign, inf) = (_mm256_set1_pd(-0.0), _mm256_set1_pd(f64::INFINITY));
-    // `Dither::process` without shaping on four samples and their noise.
-    let dither = |x: &mut [f64], d: __m256d| {
-        // SAFETY: `x` holds four samples.
-        let v = unsafe { _mm256_loadu_pd(x.as_ptr()) };
-        let finite = _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, v), inf);
-        let w = _mm256_and_pd(_mm256_mul_pd(v, vscale), finite);
-        let q = _mm256_sub_pd(_mm256_add_pd(_mm256_add_pd(w, d), magic), magic);
-        let q = _mm256_min_pd(_mm256_max_pd(q, lo), hi);
-        // SAFETY: as above.
-        unsafe { _mm256_storeu_pd(x.as_mut_ptr(), _mm256_mul_pd(q, inv)) };
-    };
     let frames = l.len().min(r.len());
-    let mut n = 0;
-    while n + 4 <= frames {
-        let (a0, a1, a2, a3) = (step(&mut s), step(&mut s), step(&mut s), step(&mut s));
-        // [L0 R0 L1 R1] and [L2 R2 L3 R3], then per channel.
-        let d01 = tpdf(_mm256_set_m128i(a1, a0));
-        let d23 = tpdf(_mm256_set_m128i(a3, a2));
-        let dl = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_unpacklo_pd(d01, d23));
-        let dr = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_unpackhi_pd(d01, d23));
-        dither(&mut l[n..n + 4], dl);
-        dither(&mut r[n..n + 4], dr);
-        n += 4;
+    let inv = _mm256_set1_pd(1.0 / scale);
+    kernels::noise_avx2(frames, gl, gr, |n, dl, dr| {
+        for (x, d) in [(&mut l[n..n + 4], dl), (&mut r[n..n + 4], dr)] {
+            // SAFETY: `x` holds four samples.
+            unsafe {
+                let q = kernels::flat_avx2(_mm256_loadu_pd(x.as_ptr()), d, scale);
+                _mm256_storeu_pd(x.as_mut_ptr(), _mm256_mul_pd(q, inv));
+            }
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2")]
+fn flat_stereo_avx512(
+    l: &mut [f64],
+    r: &mut [f64],
+    gl: &mut Xoshiro256,
+    gr: &mut Xoshiro256,
+    scale: f64,
+) -> usize {
+    use std::arch::x86_64::*;
+    let frames = l.len().min(r.len());
+    let inv = _mm512_set1_pd(1.0 / scale);
+    let done = kernels::noise_avx512(frames, gl, gr, |n, dl, dr| {
+        for (x, d) in [(&mut l[n..n + 8], dl), (&mut r[n..n + 8], dr)] {
+            // SAFETY: `x` holds eight samples.
+            unsafe {
+                let q = kernels::flat_avx512(_mm512_loadu_pd(x.as_ptr()), d, scale);
+                _mm512_storeu_pd(x.as_mut_ptr(), _mm512_mul_pd(q, inv));
+            }
+        }
+    });
+    done + flat_stereo_avx2(&mut l[done..frames], &mut r[done..frames], gl, gr, scale)
+}
+
+/// Flat TPDF dither (no noise shaping) straight into a file's integers: what a [`Dither`] of
+/// `bits` and `seed` without shaping makes of the samples (the same generators, noise and
+/// rounding), then what [`crate::io::quantize::quantize_planes`] makes of its output, computed
+/// at once. The dither's output lies on the grid of the word length, so quantizing it is exact
+/// and clips nothing: the integer is the dither's rounded value itself and the value read back
+/// from it the dither's output. A deliverable's last stage, one pass over its samples instead
+/// of the dither's and then the quantizer's.
+pub struct TpdfQuantizer {
+    bits: u32,
+    generators: Vec<Xoshiro256>,
+}
+
+impl TpdfQuantizer {
+    /// For `channels` channels of `bits` bits (8 to 24, as the processor holds them), seeded as
+    /// a [`Dither`] of `seed` (up to 2³² − 1, as the processor holds it).
+    pub fn new(channels: usize, bits: u32, seed: u64) -> Self {
+        let seed = seed.min(u64::from(u32::MAX));
+        Self {
+            bits: bits.clamp(8, 24),
+            generators: (0..channels).map(|c| channel_generator(seed, c)).collect(),
+        }
     }
-    for (k, v) in s.iter().enumerate() {
-        gl.s[k] = _mm_cvtsi128_si64(*v) as u64;
-        gr.s[k] = _mm_extract_epi64::<1>(*v) as u64;
+
+    /// Advances the noise past `frames` frames, as dithering them would (frames dropped).
+    pub fn skip(&mut self, frames: usize) {
+        for g in &mut self.generators {
+            for _ in 0..frames {
+                g.next_u64();
+            }
+        }
     }
-    n
+
+    /// Dithers `frames` frames of `planes` (one slice per channel) into `ints` (interleaved,
+    /// at least `frames × channels` long) and, when `back` is given (one slice per channel,
+    /// each at least `frames` long), the values a decoder reads back from them. Stereo eight
+    /// frames a step with AVX-512, four with AVX2, where the CPU has them: the same values.
+    pub fn quantize(
+        &mut self,
+        planes: &[&[f64]],
+        frames: usize,
+        ints: &mut [i32],
+        mut back: Option<&mut [&mut [f64]]>,
+    ) {
+        let channels = planes.len();
+        assert_eq!(channels, self.generators.len(), "one plane per channel");
+        assert!(ints.len() >= frames * channels, "room for every sample");
+        let scale = (1u64 << (self.bits - 1)) as f64;
+        let done = match (&mut self.generators[..], planes, back.as_deref_mut()) {
+            ([gl, gr], [l, r], None) => {
+                quantize_stereo(&l[..frames], &r[..frames], gl, gr, scale, ints, None)
+            }
+            ([gl, gr], [l, r], Some([bl, br])) => {
+                let back = Some((&mut bl[..frames], &mut br[..frames]));
+                quantize_stereo(&l[..frames], &r[..frames], gl, gr, scale, ints, back)
+            }
+            _ => 0,
+        };
+        let (lo, hi, inv) = (-scale, scale - 1.0, 1.0 / scale);
+        for n in done..frames {
+            for (c, (plane, g)) in planes.iter().zip(&mut self.generators).enumerate() {
+                let x = plane[n];
+                let v = if x.is_finite() { x * scale } else { 0.0 };
+                let q = round_nearest(v + g.tpdf()).clamp(lo, hi);
+                ints[n * channels + c] = q as i32;
+                if let Some(b) = back.as_deref_mut() {
+                    b[c][n] = q * inv;
+                }
+            }
+        }
+    }
+}
+
+/// [`TpdfQuantizer::quantize`] of a stereo block's first frames, where the CPU has AVX-512 or
+/// AVX2; returns the frames done (none without them).
+fn quantize_stereo(
+    l: &[f64],
+    r: &[f64],
+    gl: &mut Xoshiro256,
+    gr: &mut Xoshiro256,
+    scale: f64,
+    ints: &mut [i32],
+    back: Option<(&mut [f64], &mut [f64])>,
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F, AVX-512VL and AVX2 (checked at run time).
+        return unsafe { quantize_stereo_avx512(l, r, gl, gr, scale, ints, back) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { quantize_stereo_avx2(l, r, gl, gr, scale, ints, back) };
+    }
+    let _ = (l, r, gl, gr, scale, ints, back);
+    0
+}
+
+/// [`quantize_stereo`] four frames a step: the dithered integers interleaved into `ints`, and
+/// into `back` scaled back.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn quantize_stereo_avx2(
+    l: &[f64],
+    r: &[f64],
+    gl: &mut Xoshiro256,
+    gr: &mut Xoshiro256,
+    scale: f64,
+    ints: &mut [i32],
+    mut back: Option<(&mut [f64], &mut [f64])>,
+) -> usize {
+    use std::arch::x86_64::*;
+    let frames = l.len().min(r.len()).min(ints.len() / 2);
+    let inv = _mm256_set1_pd(1.0 / scale);
+    kernels::noise_avx2(frames, gl, gr, |n, dl, dr| {
+        let dst = &mut ints[2 * n..2 * n + 8];
+        // SAFETY: four samples of `l` and `r` from `n`; the two 16-byte stores fill `dst` (8
+        // integers). The values are integers within ±2²³: converting them is exact.
+        let (ql, qr) = unsafe {
+            let ql = kernels::flat_avx2(_mm256_loadu_pd(l.as_ptr().add(n)), dl, scale);
+            let qr = kernels::flat_avx2(_mm256_loadu_pd(r.as_ptr().add(n)), dr, scale);
+            let (il, ir) = (_mm256_cvttpd_epi32(ql), _mm256_cvttpd_epi32(qr));
+            _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_unpacklo_epi32(il, ir));
+            _mm_storeu_si128(dst.as_mut_ptr().add(4).cast(), _mm_unpackhi_epi32(il, ir));
+            (ql, qr)
+        };
+        if let Some((bl, br)) = back.as_mut() {
+            let (bl, br) = (&mut bl[n..n + 4], &mut br[n..n + 4]);
+            // SAFETY: four values each.
+            unsafe {
+                _mm256_storeu_pd(bl.as_mut_ptr(), _mm256_mul_pd(ql, inv));
+                _mm256_storeu_pd(br.as_mut_ptr(), _mm256_mul_pd(qr, inv));
+            }
+        }
+    })
+}
+
+/// [`quantize_stereo_avx2`] eight frames a step; the last frames (fewer than eight) by it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2")]
+fn quantize_stereo_avx512(
+    l: &[f64],
+    r: &[f64],
+    gl: &mut Xoshiro256,
+    gr: &mut Xoshiro256,
+    scale: f64,
+    ints: &mut [i32],
+    mut back: Option<(&mut [f64], &mut [f64])>,
+) -> usize {
+    use std::arch::x86_64::*;
+    let frames = l.len().min(r.len()).min(ints.len() / 2);
+    let inv = _mm512_set1_pd(1.0 / scale);
+    // Integer k of the left vector and integer k of the right one, in turn.
+    let zip = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let done = kernels::noise_avx512(frames, gl, gr, |n, dl, dr| {
+        let dst = &mut ints[2 * n..2 * n + 16];
+        // SAFETY: eight samples of `l` and `r` from `n`; the 64-byte store fills `dst` (16
+        // integers). The values are integers within ±2²³: converting them is exact.
+        let (ql, qr) = unsafe {
+            let ql = kernels::flat_avx512(_mm512_loadu_pd(l.as_ptr().add(n)), dl, scale);
+            let qr = kernels::flat_avx512(_mm512_loadu_pd(r.as_ptr().add(n)), dr, scale);
+            let il = _mm512_castsi256_si512(_mm512_cvttpd_epi32(ql));
+            let ir = _mm512_castsi256_si512(_mm512_cvttpd_epi32(qr));
+            _mm512_storeu_si512(
+                dst.as_mut_ptr().cast(),
+                _mm512_permutex2var_epi32(il, zip, ir),
+            );
+            (ql, qr)
+        };
+        if let Some((bl, br)) = back.as_mut() {
+            let (bl, br) = (&mut bl[n..n + 8], &mut br[n..n + 8]);
+            // SAFETY: eight values each.
+            unsafe {
+                _mm512_storeu_pd(bl.as_mut_ptr(), _mm512_mul_pd(ql, inv));
+                _mm512_storeu_pd(br.as_mut_ptr(), _mm512_mul_pd(qr, inv));
+            }
+        }
+    });
+    let back = back.map(|(bl, br)| (&mut bl[done..], &mut br[done..]));
+    let (l, r) = (&l[done..frames], &r[done..frames]);
+    done + quantize_stereo_avx2(l, r, gl, gr, scale, &mut ints[2 * done..], back)
+}
+
+/// The generator of channel `c` of a dither seeded `seed`.
+fn channel_generator(seed: u64, c: usize) -> Xoshiro256 {
+    Xoshiro256::new(seed ^ ((c as u64 + 1) << 40))
 }
 
 /// Most error-feedback taps of any shaping filter.
@@ -310,7 +477,7 @@ impl Dither {
     fn reset_state(&mut self) {
         self.state = (0..self.channels)
             .map(|c| Channel {
-                rng: Xoshiro256::new(self.seed ^ ((c as u64 + 1) << 40)),
+                rng: channel_generator(self.seed, c),
                 err: [0.0; MAX_TAPS],
             })
             .collect();
@@ -348,7 +515,7 @@ impl Processor for Dither {
     fn reset(&mut self) {
         let seed = self.seed;
         for (c, ch) in self.state.iter_mut().enumerate() {
-            ch.rng = Xoshiro256::new(seed ^ ((c as u64 + 1) << 40));
+            ch.rng = channel_generator(seed, c);
             ch.err = [0.0; MAX_TAPS];
         }
     }
@@ -414,9 +581,14 @@ mod tests {
     /// Music-like noise near full scale (so that some samples clip), with NaN, infinities and
     /// huge values now and then.
     fn signal(frames: usize) -> AudioBuffer {
+        signal_of(2, frames)
+    }
+
+    /// [`signal`] of `channels` channels.
+    fn signal_of(channels: usize, frames: usize) -> AudioBuffer {
         let mut noise = crate::dsp::test_signal::noise(3);
-        let mut b = AudioBuffer::new(2, frames);
-        for c in 0..2 {
+        let mut b = AudioBuffer::new(channels, frames);
+        for c in 0..channels {
             for (n, x) in b.channel_mut(c, frames).iter_mut().enumerate() {
                 *x = match (n + 5 * c) % 53 {
                     7 => f64::NAN,
@@ -431,53 +603,159 @@ mod tests {
         b
     }
 
-    /// The flat stereo dither's AVX2 path gives the portable path's bits, block after block
-    /// of uneven lengths (the generators carry on across blocks and the frames left over), at
-    /// 16 and 24 bits.
-    #[test]
-    fn flat_stereo_dither_in_lanes_is_the_portable_dither() {
+    /// The builds a test compares: portable, AVX2, and AVX-512 where the CPU has them.
+    fn builds() -> Vec<&'static str> {
         crate::dsp::simd::init();
-        let frames = 3001;
+        let mut b = vec!["portable"];
+        if crate::dsp::simd::avx2() {
+            b.push("avx2");
+        }
+        if crate::dsp::simd::avx512() {
+            b.push("avx512");
+        }
+        b
+    }
+
+    /// Runs `f` on the calling thread with `build` forced.
+    fn on_build<R>(build: &str, f: impl FnOnce() -> R) -> R {
+        crate::dsp::simd::force_portable(build == "portable");
+        crate::dsp::simd::force_avx2(build == "avx2");
+        let r = f();
+        crate::dsp::simd::force_portable(false);
+        crate::dsp::simd::force_avx2(false);
+        r
+    }
+
+    /// Block lengths that cross every kernel's step (1, 4, 8 frames) unevenly.
+    const BLOCKS: [usize; 8] = [1, 7, 1024, 513, 4, 999, 9, 444];
+
+    /// The flat stereo dither gives the same bits on every build (AVX-512 and AVX2 beside the
+    /// portable loop), block after block of uneven lengths.
+    #[test]
+    fn flat_stereo_dither_is_the_same_on_every_build() {
+        let frames: usize = BLOCKS.iter().sum();
         let input = signal(frames);
         for bits in [16.0, 24.0] {
-            let run = |portable: bool| {
-                crate::dsp::simd::force_portable(portable);
-                let config = ProcessorConfig::new().num("bits", bits).num("seed", 9.0);
-                let mut d = Standalone::new("dither", &config, 2, 44_100.0, 1024).unwrap();
-                let mut out = AudioBuffer::new(2, frames);
-                for c in 0..2 {
-                    out.channel_mut(c, frames)
-                        .copy_from_slice(input.view(frames).channel(c));
-                }
+            let run = |build: &str| {
+                on_build(build, || {
+                    let config = ProcessorConfig::new().num("bits", bits).num("seed", 5.0);
+                    let mut d = Standalone::new("dither", &config, 2, 48_000.0, 1024).unwrap();
+                    let mut out = Vec::new();
+                    let mut at = 0;
+                    for len in BLOCKS {
+                        let mut block = AudioBuffer::new(2, len);
+                        for c in 0..2 {
+                            block
+                                .channel_mut(c, len)
+                                .copy_from_slice(&input.view(frames).channel(c)[at..at + len]);
+                        }
+                        d.process(&mut block.view_mut(len));
+                        for c in 0..2 {
+                            out.extend(block.view(len).channel(c).iter().map(|x| x.to_bits()));
+                        }
+                        at += len;
+                    }
+                    out
+                })
+            };
+            let want = run("portable");
+            // The output is on the grid, and the noise is there.
+            let scale = 2f64.powf(bits - 1.0);
+            assert!(want
+                .iter()
+                .all(|&x| (f64::from_bits(x) * scale).fract() == 0.0));
+            assert!(want.iter().any(|&x| f64::from_bits(x) != 0.0));
+            for build in builds() {
+                assert_eq!(run(build), want, "{bits} bits, {build}");
+            }
+        }
+    }
+
+    /// A [`TpdfQuantizer`] gives the integers and read-back values of the [`Dither`] processor's
+    /// output quantized for the file ([`crate::io::quantize::quantize_planes`], no sample clipped),
+    /// and its noise carries on past frames skipped as the processor's does past frames it
+    /// dithers: block after block of uneven lengths, the first frames of some skipped, for mono
+    /// and stereo, at 16 and 24 bits, with and without the read-back values, on every build.
+    #[test]
+    fn quantizer_gives_the_dither_processors_integers() {
+        let frames: usize = BLOCKS.iter().sum();
+        let seed = 77;
+        for channels in 1..=crate::dsp::buffer::MAX_CHANNELS {
+            let input = signal_of(channels, frames);
+            for bits in [16u32, 24] {
+                // The processor over every block, then quantized; the frames skipped are left out.
+                let config = ProcessorConfig::new()
+                    .num("bits", f64::from(bits))
+                    .num("seed", seed as f64);
+                let mut d = Standalone::new("dither", &config, channels, 44_100.0, 1024).unwrap();
+                let (mut want_ints, mut want_back) = (Vec::new(), vec![Vec::new(); channels]);
                 let mut at = 0;
-                for len in [1, 7, 1024, 513, 4, 999, 453] {
-                    let mut block = AudioBuffer::new(2, len);
-                    for c in 0..2 {
+                for (k, len) in BLOCKS.into_iter().enumerate() {
+                    let skip = (k % 3) * len / 4;
+                    let mut block = AudioBuffer::new(channels, len);
+                    for c in 0..channels {
                         block
                             .channel_mut(c, len)
-                            .copy_from_slice(&out.view(frames).channel(c)[at..at + len]);
+                            .copy_from_slice(&input.view(frames).channel(c)[at..at + len]);
                     }
                     d.process(&mut block.view_mut(len));
-                    for c in 0..2 {
-                        out.channel_mut(c, frames)[at..at + len]
-                            .copy_from_slice(block.view(len).channel(c));
+                    let kept = block.view(len).slice(skip, len);
+                    let mut ints = vec![0; kept.frames() * channels];
+                    let mut back = vec![vec![0.0; kept.frames()]; channels];
+                    let mut back_refs: Vec<&mut [f64]> =
+                        back.iter_mut().map(Vec::as_mut_slice).collect();
+                    let clipped = kept.with_planes(|p| {
+                        crate::io::quantize::quantize_planes(
+                            p,
+                            kept.frames(),
+                            bits,
+                            &mut ints,
+                            Some(&mut back_refs),
+                        )
+                    });
+                    assert_eq!(
+                        clipped, 0,
+                        "the dither's output lies within the word length"
+                    );
+                    want_ints.extend(ints);
+                    for (w, b) in want_back.iter_mut().zip(back) {
+                        w.extend(b.iter().map(|x| x.to_bits()));
                     }
                     at += len;
                 }
-                assert_eq!(at, frames);
-                crate::dsp::simd::force_portable(false);
-                out
-            };
-            let want = run(true);
-            let got = run(false);
-            let scale = 2f64.powf(bits - 1.0);
-            for c in 0..2 {
-                let (w, g) = (want.view(frames), got.view(frames));
-                for (n, (a, b)) in w.channel(c).iter().zip(g.channel(c)).enumerate() {
-                    assert_eq!(a.to_bits(), b.to_bits(), "{bits} bits, ch {c}, frame {n}");
+                for build in builds() {
+                    for with_back in [true, false] {
+                        let (ints, back) = on_build(build, || {
+                            let mut q = TpdfQuantizer::new(channels, bits, seed);
+                            let (mut ints, mut back) = (Vec::new(), vec![Vec::new(); channels]);
+                            let mut at = 0;
+                            for (k, len) in BLOCKS.into_iter().enumerate() {
+                                let skip = (k % 3) * len / 4;
+                                q.skip(skip);
+                                let view = input.view(frames).slice(at + skip, at + len);
+                                let n = view.frames();
+                                let mut out = vec![0; n * channels];
+                                let mut b = vec![vec![f64::NAN; n]; channels];
+                                let mut b_refs: Vec<&mut [f64]> =
+                                    b.iter_mut().map(Vec::as_mut_slice).collect();
+                                view.with_planes(|p| {
+                                    q.quantize(p, n, &mut out, with_back.then_some(&mut b_refs))
+                                });
+                                ints.extend(out);
+                                for (w, b) in back.iter_mut().zip(b) {
+                                    w.extend(b.iter().map(|x| x.to_bits()));
+                                }
+                                at += len;
+                            }
+                            (ints, back)
+                        });
+                        let at = format!("{channels} ch, {bits} bits, {build}");
+                        assert_eq!(ints, want_ints, "{at}, read-back {with_back}");
+                        if with_back {
+                            assert_eq!(back, want_back, "{at}");
+                        }
+                    }
                 }
-                // The output is on the grid and the noise is there.
-                assert!(w.channel(c).iter().all(|x| (x * scale).fract() == 0.0));
             }
         }
     }

@@ -49,6 +49,10 @@ pub fn avx2() -> bool {
 /// A load, like [`avx2`].
 #[inline]
 pub fn avx512() -> bool {
+    #[cfg(test)]
+    if FORCED_AVX2.with(std::cell::Cell::get) {
+        return false;
+    }
     avx2() && WIDE.load(Ordering::Relaxed)
 }
 
@@ -118,6 +122,20 @@ pub fn path_name() -> &'static str {
 thread_local! {
     /// Set by [`force_portable`] on the test thread that asked.
     static FORCED_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by [`force_avx2`] on the test thread that asked.
+    static FORCED_AVX2: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keeps the AVX2 builds (`true`: no AVX-512 build runs) or lets the CPU decide (`false`) on
+/// the calling thread, as [`force_portable`] does: for unit tests that compare the AVX2 and the
+/// AVX-512 builds.
+#[cfg(test)]
+pub fn force_avx2(avx2_only: bool) {
+    FORCED_AVX2.with(|f| f.set(avx2_only));
 }
 
 /// Forces the portable build (`true`) or lets the CPU decide (`false`) on the calling thread:

@@ -51,8 +51,8 @@ pub fn quantize_planes(
     clipped
 }
 
-/// The first frames of a stereo block, four at a time with AVX2 (returns the frames done, a
-/// multiple of four, and the samples clipped); none without it.
+/// The first frames of a stereo block, eight at a time with AVX-512 or four with AVX2 (returns
+/// the frames done and the samples clipped); none without them.
 fn stereo_fast(
     l: &[f64],
     r: &[f64],
@@ -61,6 +61,11 @@ fn stereo_fast(
     ints: &mut [i32],
     back: Option<(&mut [f64], &mut [f64])>,
 ) -> (usize, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dsp::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F, AVX-512VL and AVX2 (checked at run time).
+        return unsafe { stereo_avx512(&l[..frames], &r[..frames], bits, ints, back) };
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
@@ -145,6 +150,133 @@ fn stereo_avx2_body<const BACK: bool>(
     (n, clipped + super::wav::count_clips(clip_lanes))
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2")]
+fn stereo_avx512(
+    l: &[f64],
+    r: &[f64],
+    bits: u32,
+    ints: &mut [i32],
+    back: Option<(&mut [f64], &mut [f64])>,
+) -> (usize, u64) {
+    match back {
+        Some((bl, br)) => stereo_avx512_body::<true>(l, r, bits, ints, bl, br),
+        None => stereo_avx512_body::<false>(l, r, bits, ints, &mut [], &mut []),
+    }
+}
+
+/// [`stereo_avx2_body`] eight frames a step, the same operations lane by lane
+/// ([`quantize8`]); the last frames (fewer than eight) by [`stereo_avx2_body`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2")]
+#[inline]
+fn stereo_avx512_body<const BACK: bool>(
+    l: &[f64],
+    r: &[f64],
+    bits: u32,
+    ints: &mut [i32],
+    bl: &mut [f64],
+    br: &mut [f64],
+) -> (usize, u64) {
+    use std::arch::x86_64::*;
+    let scale = (1u64 << (bits - 1)) as f64;
+    let (vscale, inv) = (_mm512_set1_pd(scale), _mm512_set1_pd(1.0 / scale));
+    let fast_limit = _mm512_set1_pd(2_251_799_813_685_248.0);
+    // Integer k of the left vector and integer k of the right one, in turn.
+    let zip = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let mut frames = l.len().min(r.len()).min(ints.len() / 2);
+    if BACK {
+        frames = frames.min(bl.len()).min(br.len());
+    }
+    let mut clipped = 0u64;
+    let mut n = 0;
+    while n + 8 <= frames {
+        // SAFETY: eight samples of `l` and `r` from `n`.
+        let (pl, pr) = unsafe {
+            (
+                _mm512_mul_pd(_mm512_loadu_pd(l.as_ptr().add(n)), vscale),
+                _mm512_mul_pd(_mm512_loadu_pd(r.as_ptr().add(n)), vscale),
+            )
+        };
+        // NaN and huge values take the scalar path (its libm::round and NaN handling).
+        let small = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(pl), fast_limit)
+            & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(pr), fast_limit);
+        if small != 0xFF {
+            for k in n..n + 8 {
+                for (c, x) in [l[k], r[k]].into_iter().enumerate() {
+                    let (v, clip) = quantize(x, bits);
+                    clipped += u64::from(clip);
+                    ints[2 * k + c] = v;
+                    if BACK {
+                        let b = if c == 0 { &mut *bl } else { &mut *br };
+                        b[k] = f64::from(v) * (1.0 / scale);
+                    }
+                }
+            }
+            n += 8;
+            continue;
+        }
+        let (vl, cl) = quantize8(pl, scale);
+        let (vr, cr) = quantize8(pr, scale);
+        clipped += u64::from(cl.count_ones() + cr.count_ones());
+        let dst = &mut ints[2 * n..2 * n + 16];
+        // SAFETY: the 64-byte store fills `dst` (16 integers): frames in order.
+        unsafe {
+            let il = _mm512_castsi256_si512(_mm512_cvttpd_epi32(vl));
+            let ir = _mm512_castsi256_si512(_mm512_cvttpd_epi32(vr));
+            _mm512_storeu_si512(
+                dst.as_mut_ptr().cast(),
+                _mm512_permutex2var_epi32(il, zip, ir),
+            );
+        }
+        if BACK {
+            let (bl, br) = (&mut bl[n..n + 8], &mut br[n..n + 8]);
+            // SAFETY: eight values each. The values are the integers (never −0: see
+            // `quantize8`), the scale a power of two: each product is the integer over the
+            // scale exactly, as the AVX2 path's.
+            unsafe {
+                _mm512_storeu_pd(bl.as_mut_ptr(), _mm512_mul_pd(vl, inv));
+                _mm512_storeu_pd(br.as_mut_ptr(), _mm512_mul_pd(vr, inv));
+            }
+        }
+        n += 8;
+    }
+    let (bl, br) = if BACK {
+        (&mut bl[n..frames], &mut br[n..frames])
+    } else {
+        (&mut [][..], &mut [][..])
+    };
+    let (l, r) = (&l[n..frames], &r[n..frames]);
+    let (done, clips) = stereo_avx2_body::<BACK>(l, r, bits, &mut ints[2 * n..], bl, br);
+    (n + done, clipped + clips)
+}
+
+/// `wav::quantize4` on eight samples (|p| < 2⁵¹, the caller checks): rounded to nearest-even by
+/// `(p + 1.5·2⁵²) − 1.5·2⁵²`, an exact tie then moved away from zero, clipped to
+/// `[−scale, scale − 1]`. Returns the integers as `f64` (never −0: the rounding gives +0, a
+/// tie moved away is not 0) and the mask of the clipped lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2")]
+#[inline]
+fn quantize8(p: std::arch::x86_64::__m512d, scale: f64) -> (std::arch::x86_64::__m512d, u8) {
+    use std::arch::x86_64::*;
+    const AND_OR: i32 = 0xEA; // (a & b) | c
+    let magic = _mm512_set1_pd(6_755_399_441_055_744.0);
+    let half = _mm512_set1_pd(0.5);
+    let r = _mm512_sub_pd(_mm512_add_pd(p, magic), magic);
+    let tie = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(_mm512_abs_pd(_mm512_sub_pd(p, r)), half);
+    // ±0.5 with the sign of `p`.
+    let signed_half = _mm512_castsi512_pd(_mm512_ternarylogic_epi64::<AND_OR>(
+        _mm512_castpd_si512(p),
+        _mm512_set1_epi64(i64::MIN),
+        _mm512_castpd_si512(half),
+    ));
+    let v = _mm512_mask_add_pd(r, tie, p, signed_half);
+    let (max, min) = (_mm512_set1_pd(scale - 1.0), _mm512_set1_pd(-scale));
+    let clip = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(v, max) | _mm512_cmp_pd_mask::<_CMP_LT_OQ>(v, min);
+    (_mm512_max_pd(_mm512_min_pd(v, max), min), clip)
+}
+
 /// The little-endian bytes of `ints` (each `width` = 2 or 3 bytes: the integers must fit) into
 /// `out`, which holds 4 bytes of slack past `ints.len() × width` (the stores are 4 bytes wide,
 /// each one's spare bytes overwritten by the next).
@@ -197,6 +329,16 @@ mod tests {
     use super::*;
     use crate::io::wav::{read_back, WavFormat};
 
+    /// The builds the tests compare (each one that the CPU has runs; the others fall back).
+    const BUILDS: [&str; 3] = ["portable", "avx2", "avx512"];
+
+    /// Forces `build` on the calling thread ("": the CPU decides).
+    fn force(build: &str) {
+        crate::dsp::simd::init();
+        crate::dsp::simd::force_portable(build == "portable");
+        crate::dsp::simd::force_avx2(build == "avx2");
+    }
+
     /// Noise that clips, exact rounding ties of both word lengths, NaN, infinities and huge
     /// values now and then.
     fn signal(channels: usize, frames: usize) -> Vec<Vec<f64>> {
@@ -221,7 +363,7 @@ mod tests {
     }
 
     /// The integers, clip count and read-back values are [`quantize`]'s and [`read_back`]'s,
-    /// on the AVX2 and the portable path, with and without the read-back values, for one to
+    /// on every build (AVX-512, AVX2, portable), with and without the read-back values, for one to
     /// three channels.
     #[test]
     fn one_quantization_gives_the_writers_integers_and_the_read_back() {
@@ -250,8 +392,8 @@ mod tests {
                         b
                     })
                     .collect();
-                for portable in [false, true] {
-                    crate::dsp::simd::force_portable(portable);
+                for build in BUILDS {
+                    force(build);
                     let mut ints = vec![0; frames * channels];
                     let mut back = vec![vec![f64::NAN; frames]; channels];
                     let mut back_refs: Vec<&mut [f64]> =
@@ -260,8 +402,8 @@ mod tests {
                         quantize_planes(&refs, frames, bits, &mut ints, Some(&mut back_refs));
                     let mut ints_only = vec![0; frames * channels];
                     let clipped_only = quantize_planes(&refs, frames, bits, &mut ints_only, None);
-                    crate::dsp::simd::force_portable(false);
-                    let at = format!("{channels} ch, {bits} bits, portable {portable}");
+                    force("");
+                    let at = format!("{channels} ch, {bits} bits, {build}");
                     assert_eq!(ints, want_ints, "{at}");
                     assert_eq!(ints_only, want_ints, "{at}, no read-back");
                     assert_eq!(
@@ -279,7 +421,7 @@ mod tests {
         }
     }
 
-    /// The packed bytes are each integer's low `width` bytes, little-endian, on both paths.
+    /// The packed bytes are each integer's low `width` bytes, little-endian, on every build.
     #[test]
     fn packing_gives_the_low_bytes() {
         crate::dsp::simd::init();
@@ -296,16 +438,12 @@ mod tests {
                 .iter()
                 .flat_map(|v| v.to_le_bytes()[..width].to_vec())
                 .collect();
-            for portable in [false, true] {
-                crate::dsp::simd::force_portable(portable);
+            for build in BUILDS {
+                force(build);
                 let mut out = vec![0xAA; ints.len() * width + 4];
                 pack_le(&ints, width, &mut out);
-                crate::dsp::simd::force_portable(false);
-                assert_eq!(
-                    &out[..want.len()],
-                    &want[..],
-                    "width {width}, portable {portable}"
-                );
+                force("");
+                assert_eq!(&out[..want.len()], &want[..], "width {width}, {build}");
             }
         }
     }

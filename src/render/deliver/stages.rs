@@ -1,16 +1,23 @@
 //! The stages of a deliverable after the graph (and after its sample-rate conversion): the
 //! true-peak safety limiter, whose delay is removed, and dither; and the silence written
-//! around a deliverable.
+//! around a deliverable. The dither is not applied here: each block goes out with the
+//! [`TpdfQuantizer`] that dithers it as it is quantized for the file ([`Write`]).
 
 use super::SAFETY_MARGIN_DB;
+use crate::dsp::dither::TpdfQuantizer;
 use crate::dsp::standalone::Standalone;
 use crate::dsp::{AudioBuffer, AudioMut, AudioRef, ProcessorConfig};
 use crate::io::atomic::OutputError;
 
+/// Where the stages' output goes: each block of samples, with the dither still to apply to it
+/// as it is quantized (the stream's own, advanced past every frame before it), if any.
+pub(super) type Write<'a> =
+    dyn FnMut(AudioRef<'_>, Option<&mut TpdfQuantizer>) -> Result<(), OutputError> + 'a;
+
 /// The stages after the graph: safety limiter and dither, with the limiter's delay removed.
 pub(super) struct Stages {
     limiter: Option<Standalone>,
-    dither: Option<Standalone>,
+    dither: Option<TpdfQuantizer>,
     scratch: AudioBuffer,
     /// Output frames still to drop (the limiter's latency).
     skip: usize,
@@ -39,21 +46,7 @@ impl Stages {
             ),
             None => None,
         };
-        let dither = match dither_bits {
-            Some(bits) => Some(
-                Standalone::new(
-                    "dither",
-                    &ProcessorConfig::new()
-                        .num("bits", f64::from(bits))
-                        .num("seed", seed as f64),
-                    channels,
-                    f64::from(rate),
-                    block,
-                )
-                .map_err(|e| format!("dither: {e}"))?,
-            ),
-            None => None,
-        };
+        let dither = dither_bits.map(|bits| TpdfQuantizer::new(channels, bits, seed));
         let skip = limiter.as_ref().map_or(0, |l| l.latency());
         Ok(Self {
             limiter,
@@ -72,10 +65,11 @@ impl Stages {
     pub(super) fn run(
         &mut self,
         block: AudioRef<'_>,
-        write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+        write: &mut Write<'_>,
     ) -> Result<(), OutputError> {
-        if self.limiter.is_none() && self.dither.is_none() {
-            return write(block);
+        if self.limiter.is_none() {
+            // Nothing changes the samples here: no copy.
+            return write(block, self.dither.as_mut());
         }
         let max = self.scratch.max_frames();
         let mut start = 0;
@@ -105,10 +99,10 @@ impl Stages {
     pub(super) fn run_in_place(
         &mut self,
         block: AudioMut<'_>,
-        write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+        write: &mut Write<'_>,
     ) -> Result<(), OutputError> {
-        if self.limiter.is_none() && self.dither.is_none() {
-            return write(block.as_ref());
+        if self.limiter.is_none() {
+            return write(block.as_ref(), self.dither.as_mut());
         }
         if block.frames() > self.scratch.max_frames() {
             return self.run(block.as_ref(), write);
@@ -124,10 +118,7 @@ impl Stages {
     }
 
     /// Pushes the limiter's delay out with silence.
-    pub(super) fn flush(
-        &mut self,
-        write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
-    ) -> Result<(), OutputError> {
+    pub(super) fn flush(&mut self, write: &mut Write<'_>) -> Result<(), OutputError> {
         let mut left = self.latency();
         let zeros = AudioBuffer::new(self.scratch.channels(), self.scratch.max_frames());
         while left > 0 {
@@ -139,16 +130,16 @@ impl Stages {
     }
 }
 
-/// The safety limiter and dither over `audio`, in place (the limiter's largest gain reduction
-/// kept in `max_gr_db`), and what comes out after the limiter's delay (`skip` frames still to
-/// drop) handed to `write`.
+/// The safety limiter over `audio`, in place (its largest gain reduction kept in `max_gr_db`),
+/// and what comes out after the limiter's delay (`skip` frames still to drop) handed to `write`
+/// with the dither, advanced past the frames dropped (as dithering them would).
 fn process(
     limiter: &mut Option<Standalone>,
-    dither: &mut Option<Standalone>,
+    dither: &mut Option<TpdfQuantizer>,
     skip: &mut usize,
     max_gr_db: &mut f64,
     mut audio: AudioMut<'_>,
-    write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+    write: &mut Write<'_>,
 ) -> Result<(), OutputError> {
     let n = audio.frames();
     if let Some(l) = limiter {
@@ -161,13 +152,13 @@ fn process(
             *max_gr_db = max_gr_db.max(gr);
         }
     }
-    if let Some(d) = dither {
-        d.process(&mut audio);
-    }
     let drop = (*skip).min(n);
     *skip -= drop;
+    if let Some(d) = dither {
+        d.skip(drop);
+    }
     if drop < n {
-        write(audio.as_ref().slice(drop, n))?;
+        write(audio.as_ref().slice(drop, n), dither.as_mut())?;
     }
     Ok(())
 }
@@ -176,13 +167,13 @@ fn process(
 pub(super) fn silence(
     channels: usize,
     frames: u64,
-    write: &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
+    write: &mut Write<'_>,
 ) -> Result<(), OutputError> {
     let zeros = AudioBuffer::new(channels, 4096);
     let mut left = frames;
     while left > 0 {
         let n = left.min(4096) as usize;
-        write(zeros.view(n))?;
+        write(zeros.view(n), None)?;
         left -= n as u64;
     }
     Ok(())

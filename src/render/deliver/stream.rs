@@ -7,10 +7,11 @@
 //! stream, and its measurement).
 
 use super::file::{FileOut, LossyJob, Plan, Shape, TempFile};
-use super::stages::{silence, Stages};
+use super::stages::{silence, Stages, Write};
 use super::{DeliveredFile, RenderError};
 use crate::analysis::analyze::{AnalyzeOptions, Measured, StreamAnalyzer, StreamInfo};
 use crate::analysis::meters::LoudnessMeter;
+use crate::dsp::dither::TpdfQuantizer;
 use crate::dsp::{AudioBuffer, AudioMut, AudioRef};
 use crate::io::atomic::OutputError;
 use crate::io::decode::NonFinite;
@@ -516,11 +517,7 @@ impl Stream {
     /// lead silence written first if nothing was yet.
     fn feed(
         &mut self,
-        f: impl FnOnce(
-            &Shape,
-            &mut Stages,
-            &mut dyn FnMut(AudioRef<'_>) -> Result<(), OutputError>,
-        ) -> Result<(), OutputError>,
+        f: impl FnOnce(&Shape, &mut Stages, &mut Write<'_>) -> Result<(), OutputError>,
     ) -> Result<(), OutputError> {
         let Stream {
             shape,
@@ -530,7 +527,9 @@ impl Stream {
             started,
             ints,
         } = self;
-        let mut out = |b: AudioRef<'_>| emit(b, shape.format, analyzer, files, ints);
+        let mut out = |b: AudioRef<'_>, dither: Option<&mut TpdfQuantizer>| {
+            emit(b, dither, shape.format, analyzer, files, ints)
+        };
         if !*started {
             *started = true;
             silence(shape.channels, shape.lead_silence, &mut out)?;
@@ -554,18 +553,21 @@ impl Stream {
 }
 
 /// Hands a block of the stream's final samples to its analyzer (as the file's decoder will
-/// read them: quantized to the word length) and to each of its files. An integer stream with
-/// an analysis or several files quantizes once for all of them (into `ints`).
+/// read them: quantized to the word length) and to each of its files, dithered by `dither` as
+/// they are quantized when it is given. An integer stream with a dither, an analysis or several
+/// files quantizes once for all of them (into `ints`).
 fn emit(
     b: AudioRef<'_>,
+    dither: Option<&mut TpdfQuantizer>,
     format: WavFormat,
     analyzer: &mut Option<StreamAnalyzer>,
     files: &mut [Slot],
     ints: &mut [i32],
 ) -> Result<(), OutputError> {
-    if format.is_integer() && (analyzer.is_some() || files.len() > 1) {
-        return emit_ints(b, format.bits(), analyzer, files, ints);
+    if format.is_integer() && (dither.is_some() || analyzer.is_some() || files.len() > 1) {
+        return emit_ints(b, format.bits(), dither, analyzer, files, ints);
     }
+    debug_assert!(dither.is_none(), "only an integer stream is dithered");
     if let Some(a) = analyzer.as_mut() {
         b.with_planes(|planes| a.push(planes, b.frames(), |from, to| read_back(from, to, format)));
     }
@@ -575,17 +577,31 @@ fn emit(
     Ok(())
 }
 
-/// [`emit`] of an integer stream: each part of `b` that `ints` holds quantized once (the
-/// analysis gets the values read back from the integers), the integers written to every file.
+/// [`emit`] of an integer stream: each part of `b` that `ints` holds quantized once (dithered
+/// by `dither` when it is given; the analysis gets the values read back from the integers),
+/// the integers written to every file.
 fn emit_ints(
     b: AudioRef<'_>,
     bits: u32,
+    mut dither: Option<&mut TpdfQuantizer>,
     analyzer: &mut Option<StreamAnalyzer>,
     files: &mut [Slot],
     ints: &mut [i32],
 ) -> Result<(), OutputError> {
     let channels = b.channels();
     let step = ints.len() / channels;
+    // Quantizes `planes` into `ints` (and `back`); the samples clipped (none once dithered:
+    // the dither's output lies within the word length).
+    let mut quantize = |planes: &[&[f64]], ints: &mut [i32], back: Option<&mut [&mut [f64]]>| {
+        let n = ints.len() / channels;
+        match dither.as_deref_mut() {
+            Some(d) => {
+                d.quantize(planes, n, ints, back);
+                0
+            }
+            None => quantize_planes(planes, n, bits, ints, back),
+        }
+    };
     let mut at = 0;
     while at < b.frames() {
         let n = step.min(b.frames() - at);
@@ -597,12 +613,12 @@ fn emit_ints(
                 a.push_with(n, |range, back| {
                     let dst = &mut ints[range.start * channels..range.end * channels];
                     part.slice(range.start, range.end).with_planes(|planes| {
-                        clipped += quantize_planes(planes, range.len(), bits, dst, Some(back));
+                        clipped += quantize(planes, dst, Some(back));
                     });
                 });
                 clipped
             }
-            None => part.with_planes(|planes| quantize_planes(planes, n, bits, ints, None)),
+            None => part.with_planes(|planes| quantize(planes, ints, None)),
         };
         for s in files.iter_mut() {
             s.file.write_ints(ints, clipped)?;
