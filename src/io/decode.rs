@@ -29,7 +29,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use finite::NonFinite;
+pub use finite::{widen_finite, NonFinite};
 #[cfg(target_os = "linux")]
 pub(crate) use mapped::MappedFile;
 pub use stream::{StemStream, StreamOptions, StreamWarning};
@@ -220,6 +220,17 @@ impl Decoder {
     /// a stream of it needs no non-finite check.
     pub fn always_finite(&self) -> bool {
         matches!(&self.backend, Backend::Pcm(r) if r.integer())
+    }
+
+    /// Whether every sample read since the last call is known to be finite: always for integer
+    /// PCM, as they were converted for stereo float PCM (checked in the same pass); false
+    /// (unknown) otherwise. A stream that asks it after each read need not scan the samples
+    /// again.
+    pub fn take_finite(&mut self) -> bool {
+        match &mut self.backend {
+            Backend::Pcm(r) => r.take_finite(),
+            _ => false,
+        }
     }
 
     /// Opens `path` and reads its header.

@@ -27,6 +27,9 @@ pub(super) struct PcmReader {
     data_start: u64,
     /// Where the bytes come from.
     feed: Feed,
+    /// Whether every sample converted since [`PcmReader::take_finite`] last asked is known to
+    /// be finite (checked as stereo float samples are converted; integers always are).
+    finite: bool,
 }
 
 /// How a [`PcmReader`] gets its bytes.
@@ -108,6 +111,7 @@ impl PcmReader {
             frames_stored,
             data_start,
             feed,
+            finite: true,
         };
         Ok(Ok((reader, info)))
     }
@@ -115,6 +119,13 @@ impl PcmReader {
     /// Whether the file holds integer samples: every one converts to a finite value.
     pub(super) fn integer(&self) -> bool {
         !matches!(self.encoding, Encoding::F32Le)
+    }
+
+    /// Whether every sample read since the last call is known to be finite: integers always
+    /// are; stereo float samples are checked as they are converted (a float stream is then
+    /// not scanned again), others are not (false: unknown).
+    pub(super) fn take_finite(&mut self) -> bool {
+        std::mem::replace(&mut self.finite, true)
     }
 
     /// Moves to frame `frame` (clamped to the end of the data) by byte offset.
@@ -149,7 +160,7 @@ impl PcmReader {
                     if n == 0 {
                         break;
                     }
-                    convert(encoding, &bytes[..n * block_align], out, done, n);
+                    self.finite &= convert(encoding, &bytes[..n * block_align], out, done, n);
                     *pos += (n * block_align) as u64;
                     done += n;
                 }
@@ -164,7 +175,7 @@ impl PcmReader {
                     }
                     let n = ((ra.end - ra.start) / block_align).min(max - done);
                     let bytes = &ra.bytes[ra.start..ra.start + n * block_align];
-                    convert(encoding, bytes, out, done, n);
+                    self.finite &= convert(encoding, bytes, out, done, n);
                     ra.start += n * block_align;
                     done += n;
                 }
@@ -246,9 +257,30 @@ const S24: f64 = 1.0 / 8_388_608.0;
 const S32: f64 = 1.0 / 2_147_483_648.0;
 
 /// Converts `frames` interleaved frames from `bytes` into `out[c][at..at + frames]`.
-/// Integers convert as `x / 2^(bits−1)` (exact); floats are widened.
-fn convert(encoding: Encoding, bytes: &[u8], out: &mut [&mut [f64]], at: usize, frames: usize) {
+/// Integers convert as `x / 2^(bits−1)` (exact); floats are widened. Whether every sample is
+/// known to be finite: integers always are; stereo floats are checked as they are converted,
+/// other floats are not (false).
+fn convert(
+    encoding: Encoding,
+    bytes: &[u8],
+    out: &mut [&mut [f64]],
+    at: usize,
+    frames: usize,
+) -> bool {
     match encoding {
+        Encoding::F32Le => {
+            return match out {
+                [left, right] => stereo_f32le_fast(
+                    bytes,
+                    &mut left[at..at + frames],
+                    &mut right[at..at + frames],
+                ),
+                _ => {
+                    deinterleave::<4>(bytes, out, at, frames, f32le);
+                    false
+                }
+            }
+        }
         Encoding::I16Le => deinterleave::<2>(bytes, out, at, frames, |b| {
             f64::from(i16::from_le_bytes([b[0], b[1]])) * S16
         }),
@@ -265,14 +297,6 @@ fn convert(encoding: Encoding, bytes: &[u8], out: &mut [&mut [f64]], at: usize, 
         Encoding::I32Le => deinterleave::<4>(bytes, out, at, frames, |b| {
             f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])) * S32
         }),
-        Encoding::F32Le => match out {
-            [left, right] => stereo_f32le_fast(
-                bytes,
-                &mut left[at..at + frames],
-                &mut right[at..at + frames],
-            ),
-            _ => deinterleave::<4>(bytes, out, at, frames, f32le),
-        },
         Encoding::I16Be => deinterleave::<2>(bytes, out, at, frames, |b| {
             f64::from(i16::from_be_bytes([b[0], b[1]])) * S16
         }),
@@ -283,6 +307,7 @@ fn convert(encoding: Encoding, bytes: &[u8], out: &mut [&mut [f64]], at: usize, 
             f64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])) * S32
         }),
     }
+    true
 }
 
 /// One 32-bit little-endian float, widened (exactly).
@@ -291,36 +316,51 @@ fn f32le(b: &[u8]) -> f64 {
     f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Stereo 32-bit float (the loudness solve's spill of the master): frames four at a time with
-/// AVX2 where the CPU has it (one 32-byte load, the left and right samples gathered into each
-/// half, each half widened: the conversion [`f32le`] makes, lane by lane), the rest one by one.
-fn stereo_f32le_fast(bytes: &[u8], left: &mut [f64], right: &mut [f64]) {
+/// Stereo 32-bit float (the loudness solve's spill of the master): frames eight at a time with
+/// AVX-512, four with AVX2, where the CPU has them (the left and right samples gathered into the
+/// halves of a register, each half widened: the conversion [`f32le`] makes, lane by lane), the
+/// rest one by one. Whether every sample is finite, found in the same pass: a sample is not
+/// when its exponent bits are all ones (a float widened keeps being infinite or NaN).
+fn stereo_f32le_fast(bytes: &[u8], left: &mut [f64], right: &mut [f64]) -> bool {
     let frames = left.len().min(right.len()).min(bytes.len() / 8);
-    let mut done = 0;
+    let (mut done, mut finite) = (0, true);
     #[cfg(target_arch = "x86_64")]
-    if crate::dsp::simd::avx2() {
+    if crate::dsp::simd::avx512() {
+        // SAFETY: the CPU has AVX-512F, AVX-512VL and AVX2 (checked at run time).
+        (done, finite) = unsafe { stereo_f32le_avx512(&bytes[..8 * frames], left, right) };
+    } else if crate::dsp::simd::avx2() {
         // SAFETY: the CPU has AVX2 (checked at run time).
-        done = unsafe { stereo_f32le_avx2(&bytes[..8 * frames], left, right) };
+        (done, finite) = unsafe { stereo_f32le_avx2(&bytes[..8 * frames], left, right) };
     }
     let pairs = left[done..frames].iter_mut().zip(&mut right[done..frames]);
     for ((l, r), b) in pairs.zip(bytes[8 * done..].chunks_exact(8)) {
         *l = f32le(&b[..4]);
         *r = f32le(&b[4..]);
+        finite &= l.is_finite() && r.is_finite();
     }
+    finite
 }
 
-/// [`stereo_f32le_fast`]'s whole groups of four frames; returns the frames done.
+/// The exponent bits of an `f32`: all ones for infinities and NaN only.
+const F32_EXPONENT: u32 = 0x7F80_0000;
+
+/// [`stereo_f32le_fast`]'s whole groups of four frames; returns the frames done and whether
+/// their samples are finite (the largest exponent field met, below all ones).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn stereo_f32le_avx2(bytes: &[u8], left: &mut [f64], right: &mut [f64]) -> usize {
+fn stereo_f32le_avx2(bytes: &[u8], left: &mut [f64], right: &mut [f64]) -> (usize, bool) {
     use std::arch::x86_64::*;
     let frames = left.len().min(right.len()).min(bytes.len() / 8);
     let gather = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    let exponent = _mm256_set1_epi32(F32_EXPONENT as i32);
+    let mut largest = _mm256_setzero_si256();
     let mut i = 0;
     while i + 4 <= frames {
         // SAFETY: bytes 8i .. 8i + 32 are in `bytes`; frames i .. i + 4 in `left` and `right`.
         unsafe {
             let v = _mm256_loadu_ps(bytes.as_ptr().add(8 * i).cast());
+            let e = _mm256_and_si256(_mm256_castps_si256(v), exponent);
+            largest = _mm256_max_epu32(largest, e);
             let v = _mm256_permutevar8x32_ps(v, gather);
             let l = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
             let r = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v));
@@ -329,7 +369,41 @@ fn stereo_f32le_avx2(bytes: &[u8], left: &mut [f64], right: &mut [f64]) -> usize
         }
         i += 4;
     }
-    i
+    let all_ones = _mm256_cmpeq_epi32(largest, exponent);
+    (i, _mm256_testz_si256(all_ones, all_ones) == 1)
+}
+
+/// [`stereo_f32le_avx2`] eight frames (64 bytes) a step; the last frames by it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2")]
+fn stereo_f32le_avx512(bytes: &[u8], left: &mut [f64], right: &mut [f64]) -> (usize, bool) {
+    use std::arch::x86_64::*;
+    let frames = left.len().min(right.len()).min(bytes.len() / 8);
+    // The left samples (even) into the low half, the right ones (odd) into the high half.
+    let gather = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    let exponent = _mm512_set1_epi32(F32_EXPONENT as i32);
+    let mut largest = _mm512_setzero_si512();
+    let mut i = 0;
+    while i + 8 <= frames {
+        // SAFETY: bytes 8i .. 8i + 64 are in `bytes`; frames i .. i + 8 in `left` and `right`.
+        unsafe {
+            let v = _mm512_loadu_ps(bytes.as_ptr().add(8 * i).cast());
+            let e = _mm512_and_si512(_mm512_castps_si512(v), exponent);
+            largest = _mm512_max_epu32(largest, e);
+            let v = _mm512_permutexvar_ps(gather, v);
+            let l = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+            let r = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+                _mm512_castps_pd(v),
+            )));
+            _mm512_storeu_pd(left.as_mut_ptr().add(i), l);
+            _mm512_storeu_pd(right.as_mut_ptr().add(i), r);
+        }
+        i += 8;
+    }
+    let finite = _mm512_cmpeq_epi32_mask(largest, exponent) == 0;
+    let (l, r) = (&mut left[i..frames], &mut right[i..frames]);
+    let (done, rest_finite) = stereo_f32le_avx2(&bytes[8 * i..], l, r);
+    (i + done, finite && rest_finite)
 }
 
 /// Stereo 24-bit little-endian, the common stem format: each 6-byte frame is read as two
@@ -516,7 +590,7 @@ mod tests {
         }
     }
 
-    /// Stereo float frames convert as one by one, in the AVX2 build as in the portable one:
+    /// Stereo float frames convert as one by one, on every build (AVX-512, AVX2, portable):
     /// every length up to a few vectors, odd values (subnormals, infinities, NaN, −0).
     #[test]
     fn fast_stereo_float_gives_the_scalar_samples() {
@@ -556,16 +630,50 @@ mod tests {
                     .map(|f| f32le(&f[4..]).to_bits())
                     .collect(),
             );
-            for portable in [true, false] {
-                crate::dsp::simd::force_portable(portable);
-                let (mut l, mut r) = (vec![f64::NAN; frames], vec![f64::NAN; frames]);
-                stereo_f32le_fast(b, &mut l, &mut r);
-                crate::dsp::simd::force_portable(false);
-                let got: (Vec<u64>, Vec<u64>) = (
-                    l.iter().map(|x| x.to_bits()).collect(),
-                    r.iter().map(|x| x.to_bits()).collect(),
-                );
-                assert_eq!(got, want, "{frames} frames, portable {portable}");
+            for build in FLOAT_BUILDS {
+                let (got, _) = float_on(build, b, frames);
+                assert_eq!(got, want, "{frames} frames, {build}");
+            }
+        }
+    }
+
+    /// The builds of the stereo float conversion (each one the CPU has runs; the others fall
+    /// back).
+    const FLOAT_BUILDS: [&str; 3] = ["portable", "avx2", "avx512"];
+
+    /// `frames` stereo float frames of `b` converted by `build`: the samples' bits and whether
+    /// the conversion says they are finite.
+    fn float_on(build: &str, b: &[u8], frames: usize) -> ((Vec<u64>, Vec<u64>), bool) {
+        crate::dsp::simd::init();
+        crate::dsp::simd::force_portable(build == "portable");
+        crate::dsp::simd::force_avx2(build == "avx2");
+        let (mut l, mut r) = (vec![f64::NAN; frames], vec![f64::NAN; frames]);
+        let finite = stereo_f32le_fast(b, &mut l, &mut r);
+        crate::dsp::simd::force_portable(false);
+        crate::dsp::simd::force_avx2(false);
+        let bits = |v: Vec<f64>| v.iter().map(|x| x.to_bits()).collect();
+        ((bits(l), bits(r)), finite)
+    }
+
+    /// The stereo float conversion finds a non-finite sample wherever it is (either channel,
+    /// any frame of the vector steps or of the rest), and says finite samples are, on every
+    /// build.
+    #[test]
+    fn fast_stereo_float_finds_every_non_finite_sample() {
+        let frames = 27;
+        let clean: Vec<f32> = (0..2 * frames)
+            .map(|i| f32::MAX / (i as f32 + 1.0) * if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        for build in FLOAT_BUILDS {
+            assert!(float_on(build, &bytes(&clean), frames).1, "{build}");
+            for at in 0..2 * frames {
+                for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                    let mut v = clean.clone();
+                    v[at] = bad;
+                    let (_, finite) = float_on(build, &bytes(&v), frames);
+                    assert!(!finite, "{build}: {bad} at {at}");
+                }
             }
         }
     }

@@ -291,7 +291,10 @@ impl StemStream {
             self.emitted += got as u64;
         }
         let decoded = if self.duplicate_mono { 1 } else { out.len() };
-        if self.check_finite {
+        // Without a resampler the samples are the decoder's: when it checked them as it
+        // converted them (stereo float PCM), they are not scanned again.
+        let checked = self.resampler.is_none() && self.decoder.take_finite();
+        if self.check_finite && !checked {
             self.non_finite.mute(&mut out[..decoded], filled, first);
         }
         if self.duplicate_mono {

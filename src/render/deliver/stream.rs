@@ -14,7 +14,7 @@ use crate::analysis::meters::LoudnessMeter;
 use crate::dsp::dither::TpdfQuantizer;
 use crate::dsp::{AudioBuffer, AudioMut, AudioRef};
 use crate::io::atomic::OutputError;
-use crate::io::decode::NonFinite;
+use crate::io::decode::{widen_finite, NonFinite};
 use crate::io::quantize::quantize_planes;
 use crate::io::resample::StreamResampler;
 use crate::io::wav::{read_back, WavFormat};
@@ -250,6 +250,9 @@ struct Resample {
     src: Converter,
     block: AudioBuffer,
     fill: usize,
+    /// Whether every frame gathered into `block` so far is finite (found as they are copied
+    /// in: the block is then not scanned again before it is handed on).
+    finite: bool,
     non_finite: NonFinite,
     /// Frames handed on so far.
     at: u64,
@@ -266,6 +269,7 @@ impl Resample {
             src: Converter::new(from, to, channels, precision)?,
             block: AudioBuffer::new(channels, RESAMPLED_BLOCK),
             fill: 0,
+            finite: true,
             non_finite: NonFinite::default(),
             at: 0,
         })
@@ -288,6 +292,7 @@ impl Resample {
             src,
             block,
             fill,
+            finite,
             non_finite,
             at,
         } = self;
@@ -296,6 +301,7 @@ impl Resample {
             Gather {
                 block,
                 fill,
+                finite,
                 non_finite,
                 at,
                 streams,
@@ -401,6 +407,7 @@ impl Converter {
 struct Gather<'a> {
     block: &'a mut AudioBuffer,
     fill: &'a mut usize,
+    finite: &'a mut bool,
     non_finite: &'a mut NonFinite,
     at: &'a mut u64,
     streams: &'a mut [Stream],
@@ -414,9 +421,7 @@ impl Gather<'_> {
             for (c, plane) in out.iter().enumerate() {
                 let dst =
                     &mut self.block.channel_mut(c, RESAMPLED_BLOCK)[*self.fill..*self.fill + m];
-                for (d, &x) in dst.iter_mut().zip(&plane[k..k + m]) {
-                    *d = x.into();
-                }
+                *self.finite &= widen_finite(&plane[k..k + m], dst);
             }
             *self.fill += m;
             k += m;
@@ -433,7 +438,7 @@ impl Gather<'_> {
         if n == 0 {
             return Ok(());
         }
-        {
+        if !std::mem::replace(self.finite, true) {
             let mut view = self.block.view_mut(n);
             for c in 0..view.channels() {
                 self.non_finite
