@@ -150,6 +150,8 @@ fn stereo_avx2_body<const BACK: bool>(
     (n, clipped + super::wav::count_clips(clip_lanes))
 }
 
+/// [`stereo_avx2`] eight frames a step, the same operations lane by lane ([`quantize8`]); the
+/// last frames (fewer than eight) by [`stereo_avx2`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2")]
 fn stereo_avx512(
@@ -157,26 +159,7 @@ fn stereo_avx512(
     r: &[f64],
     bits: u32,
     ints: &mut [i32],
-    back: Option<(&mut [f64], &mut [f64])>,
-) -> (usize, u64) {
-    match back {
-        Some((bl, br)) => stereo_avx512_body::<true>(l, r, bits, ints, bl, br),
-        None => stereo_avx512_body::<false>(l, r, bits, ints, &mut [], &mut []),
-    }
-}
-
-/// [`stereo_avx2_body`] eight frames a step, the same operations lane by lane
-/// ([`quantize8`]); the last frames (fewer than eight) by [`stereo_avx2_body`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2")]
-#[inline]
-fn stereo_avx512_body<const BACK: bool>(
-    l: &[f64],
-    r: &[f64],
-    bits: u32,
-    ints: &mut [i32],
-    bl: &mut [f64],
-    br: &mut [f64],
+    mut back: Option<(&mut [f64], &mut [f64])>,
 ) -> (usize, u64) {
     use std::arch::x86_64::*;
     let scale = (1u64 << (bits - 1)) as f64;
@@ -185,7 +168,7 @@ fn stereo_avx512_body<const BACK: bool>(
     // Integer k of the left vector and integer k of the right one, in turn.
     let zip = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     let mut frames = l.len().min(r.len()).min(ints.len() / 2);
-    if BACK {
+    if let Some((bl, br)) = &back {
         frames = frames.min(bl.len()).min(br.len());
     }
     let mut clipped = 0u64;
@@ -202,17 +185,13 @@ fn stereo_avx512_body<const BACK: bool>(
         let small = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(pl), fast_limit)
             & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(pr), fast_limit);
         if small != 0xFF {
-            for k in n..n + 8 {
-                for (c, x) in [l[k], r[k]].into_iter().enumerate() {
-                    let (v, clip) = quantize(x, bits);
-                    clipped += u64::from(clip);
-                    ints[2 * k + c] = v;
-                    if BACK {
-                        let b = if c == 0 { &mut *bl } else { &mut *br };
-                        b[k] = f64::from(v) * (1.0 / scale);
-                    }
-                }
-            }
+            // These eight frames as the AVX2 build takes them (a step with such a sample one
+            // sample at a time).
+            let back = back
+                .as_mut()
+                .map(|(bl, br)| (&mut bl[n..n + 8], &mut br[n..n + 8]));
+            let (l, r) = (&l[n..n + 8], &r[n..n + 8]);
+            clipped += stereo_avx2(l, r, bits, &mut ints[2 * n..2 * n + 16], back).1;
             n += 8;
             continue;
         }
@@ -229,7 +208,7 @@ fn stereo_avx512_body<const BACK: bool>(
                 _mm512_permutex2var_epi32(il, zip, ir),
             );
         }
-        if BACK {
+        if let Some((bl, br)) = back.as_mut() {
             let (bl, br) = (&mut bl[n..n + 8], &mut br[n..n + 8]);
             // SAFETY: eight values each. The values are the integers (never −0: see
             // `quantize8`), the scale a power of two: each product is the integer over the
@@ -241,13 +220,10 @@ fn stereo_avx512_body<const BACK: bool>(
         }
         n += 8;
     }
-    let (bl, br) = if BACK {
-        (&mut bl[n..frames], &mut br[n..frames])
-    } else {
-        (&mut [][..], &mut [][..])
-    };
+    // The last frames.
+    let back = back.map(|(bl, br)| (&mut bl[n..frames], &mut br[n..frames]));
     let (l, r) = (&l[n..frames], &r[n..frames]);
-    let (done, clips) = stereo_avx2_body::<BACK>(l, r, bits, &mut ints[2 * n..], bl, br);
+    let (done, clips) = stereo_avx2(l, r, bits, &mut ints[2 * n..], back);
     (n + done, clipped + clips)
 }
 
