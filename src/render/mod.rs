@@ -48,8 +48,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The block size renders use unless told otherwise.
-pub const DEFAULT_BLOCK: usize = 1024;
+/// The block size renders use unless told otherwise: 4096 frames. Offline, a block's size is
+/// free (the bits do not depend on it), and larger blocks pay the per-block costs (the
+/// schedule's dispatch, parameter fills, the batches' set-up) less often: measured side by side
+/// on a quiet machine, R, M and M on two threads took 4–8 % less than with 1024 frames, L and O
+/// the same. Live playback keeps its own small buffers.
+pub const DEFAULT_BLOCK: usize = 4096;
 
 /// Why a render failed.
 #[derive(Debug, thiserror::Error)]
