@@ -452,7 +452,8 @@ unsafe fn insert_quarter<const Q: u8>(
     v
 }
 
-/// Lanes `2Q`, `2Q + 1` of `v` to `to[0]`, `to[1]`, by `vextractf32x4` with a memory operand (128 bits moved as they are).
+/// Lanes `2Q`, `2Q + 1` of `v` to `to[0]`, `to[1]`, by `vextractf32x4` with a memory operand
+/// (128 bits moved as they are).
 ///
 /// # Safety
 /// The CPU has AVX-512F; `to` is valid for writing two values.
