@@ -573,7 +573,7 @@ impl Processor for Dither {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dsp::standalone::Standalone;
     use crate::dsp::AudioBuffer;
@@ -585,7 +585,7 @@ mod tests {
     }
 
     /// [`signal`] of `channels` channels.
-    fn signal_of(channels: usize, frames: usize) -> AudioBuffer {
+    pub(crate) fn signal_of(channels: usize, frames: usize) -> AudioBuffer {
         let mut noise = crate::dsp::test_signal::noise(3);
         let mut b = AudioBuffer::new(channels, frames);
         for c in 0..channels {
@@ -604,7 +604,7 @@ mod tests {
     }
 
     /// The builds a test compares: portable, AVX2, and AVX-512 where the CPU has them.
-    fn builds() -> Vec<&'static str> {
+    pub(crate) fn builds() -> Vec<&'static str> {
         crate::dsp::simd::init();
         let mut b = vec!["portable"];
         if crate::dsp::simd::avx2() {
@@ -617,7 +617,7 @@ mod tests {
     }
 
     /// Runs `f` on the calling thread with `build` forced.
-    fn on_build<R>(build: &str, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn on_build<R>(build: &str, f: impl FnOnce() -> R) -> R {
         crate::dsp::simd::force_portable(build == "portable");
         crate::dsp::simd::force_avx2(build == "avx2");
         let r = f();
@@ -627,7 +627,7 @@ mod tests {
     }
 
     /// Block lengths that cross every kernel's step (1, 4, 8 frames) unevenly.
-    const BLOCKS: [usize; 8] = [1, 7, 1024, 513, 4, 999, 9, 444];
+    pub(crate) const BLOCKS: [usize; 8] = [1, 7, 1024, 513, 4, 999, 9, 444];
 
     /// The flat stereo dither gives the same bits on every build (AVX-512 and AVX2 beside the
     /// portable loop), block after block of uneven lengths.
@@ -667,95 +667,6 @@ mod tests {
             assert!(want.iter().any(|&x| f64::from_bits(x) != 0.0));
             for build in builds() {
                 assert_eq!(run(build), want, "{bits} bits, {build}");
-            }
-        }
-    }
-
-    /// A [`TpdfQuantizer`] gives the integers and read-back values of the [`Dither`] processor's
-    /// output quantized for the file ([`crate::io::quantize::quantize_planes`], no sample clipped),
-    /// and its noise carries on past frames skipped as the processor's does past frames it
-    /// dithers: block after block of uneven lengths, the first frames of some skipped, for mono
-    /// and stereo, at 16 and 24 bits, with and without the read-back values, on every build.
-    #[test]
-    fn quantizer_gives_the_dither_processors_integers() {
-        let frames: usize = BLOCKS.iter().sum();
-        let seed = 77;
-        for channels in 1..=crate::dsp::buffer::MAX_CHANNELS {
-            let input = signal_of(channels, frames);
-            for bits in [16u32, 24] {
-                // The processor over every block, then quantized; the frames skipped are left out.
-                let config = ProcessorConfig::new()
-                    .num("bits", f64::from(bits))
-                    .num("seed", seed as f64);
-                let mut d = Standalone::new("dither", &config, channels, 44_100.0, 1024).unwrap();
-                let (mut want_ints, mut want_back) = (Vec::new(), vec![Vec::new(); channels]);
-                let mut at = 0;
-                for (k, len) in BLOCKS.into_iter().enumerate() {
-                    let skip = (k % 3) * len / 4;
-                    let mut block = AudioBuffer::new(channels, len);
-                    for c in 0..channels {
-                        block
-                            .channel_mut(c, len)
-                            .copy_from_slice(&input.view(frames).channel(c)[at..at + len]);
-                    }
-                    d.process(&mut block.view_mut(len));
-                    let kept = block.view(len).slice(skip, len);
-                    let mut ints = vec![0; kept.frames() * channels];
-                    let mut back = vec![vec![0.0; kept.frames()]; channels];
-                    let mut back_refs: Vec<&mut [f64]> =
-                        back.iter_mut().map(Vec::as_mut_slice).collect();
-                    let clipped = kept.with_planes(|p| {
-                        crate::io::quantize::quantize_planes(
-                            p,
-                            kept.frames(),
-                            bits,
-                            &mut ints,
-                            Some(&mut back_refs),
-                        )
-                    });
-                    assert_eq!(
-                        clipped, 0,
-                        "the dither's output lies within the word length"
-                    );
-                    want_ints.extend(ints);
-                    for (w, b) in want_back.iter_mut().zip(back) {
-                        w.extend(b.iter().map(|x| x.to_bits()));
-                    }
-                    at += len;
-                }
-                for build in builds() {
-                    for with_back in [true, false] {
-                        let (ints, back) = on_build(build, || {
-                            let mut q = TpdfQuantizer::new(channels, bits, seed);
-                            let (mut ints, mut back) = (Vec::new(), vec![Vec::new(); channels]);
-                            let mut at = 0;
-                            for (k, len) in BLOCKS.into_iter().enumerate() {
-                                let skip = (k % 3) * len / 4;
-                                q.skip(skip);
-                                let view = input.view(frames).slice(at + skip, at + len);
-                                let n = view.frames();
-                                let mut out = vec![0; n * channels];
-                                let mut b = vec![vec![f64::NAN; n]; channels];
-                                let mut b_refs: Vec<&mut [f64]> =
-                                    b.iter_mut().map(Vec::as_mut_slice).collect();
-                                view.with_planes(|p| {
-                                    q.quantize(p, n, &mut out, with_back.then_some(&mut b_refs))
-                                });
-                                ints.extend(out);
-                                for (w, b) in back.iter_mut().zip(b) {
-                                    w.extend(b.iter().map(|x| x.to_bits()));
-                                }
-                                at += len;
-                            }
-                            (ints, back)
-                        });
-                        let at = format!("{channels} ch, {bits} bits, {build}");
-                        assert_eq!(ints, want_ints, "{at}, read-back {with_back}");
-                        if with_back {
-                            assert_eq!(back, want_back, "{at}");
-                        }
-                    }
-                }
             }
         }
     }

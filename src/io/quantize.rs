@@ -303,6 +303,10 @@ fn pack_le_avx2(ints: &[i32], width: usize, out: &mut [u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsp::dither::tests::{builds, on_build, signal_of, BLOCKS};
+    use crate::dsp::dither::TpdfQuantizer;
+    use crate::dsp::standalone::Standalone;
+    use crate::dsp::{AudioBuffer, ProcessorConfig};
     use crate::io::wav::{read_back, WavFormat};
 
     /// The builds the tests compare (each one that the CPU has runs; the others fall back).
@@ -420,6 +424,90 @@ mod tests {
                 pack_le(&ints, width, &mut out);
                 force("");
                 assert_eq!(&out[..want.len()], &want[..], "width {width}, {build}");
+            }
+        }
+    }
+
+    /// A [`TpdfQuantizer`] gives the integers and read-back values of the Dither processor's
+    /// output quantized for the file ([`quantize_planes`], no sample clipped),
+    /// and its noise carries on past frames skipped as the processor's does past frames it
+    /// dithers: block after block of uneven lengths, the first frames of some skipped, for mono
+    /// and stereo, at 16 and 24 bits, with and without the read-back values, on every build.
+    /// (Here rather than in `dsp::dither`: `dsp` may not use `io`.)
+    #[test]
+    fn quantizer_gives_the_dither_processors_integers() {
+        let frames: usize = BLOCKS.iter().sum();
+        let seed = 77;
+        for channels in 1..=crate::dsp::buffer::MAX_CHANNELS {
+            let input = signal_of(channels, frames);
+            for bits in [16u32, 24] {
+                // The processor over every block, then quantized; the frames skipped are left out.
+                let config = ProcessorConfig::new()
+                    .num("bits", f64::from(bits))
+                    .num("seed", seed as f64);
+                let mut d = Standalone::new("dither", &config, channels, 44_100.0, 1024).unwrap();
+                let (mut want_ints, mut want_back) = (Vec::new(), vec![Vec::new(); channels]);
+                let mut at = 0;
+                for (k, len) in BLOCKS.into_iter().enumerate() {
+                    let skip = (k % 3) * len / 4;
+                    let mut block = AudioBuffer::new(channels, len);
+                    for c in 0..channels {
+                        block
+                            .channel_mut(c, len)
+                            .copy_from_slice(&input.view(frames).channel(c)[at..at + len]);
+                    }
+                    d.process(&mut block.view_mut(len));
+                    let kept = block.view(len).slice(skip, len);
+                    let mut ints = vec![0; kept.frames() * channels];
+                    let mut back = vec![vec![0.0; kept.frames()]; channels];
+                    let mut back_refs: Vec<&mut [f64]> =
+                        back.iter_mut().map(Vec::as_mut_slice).collect();
+                    let clipped = kept.with_planes(|p| {
+                        quantize_planes(p, kept.frames(), bits, &mut ints, Some(&mut back_refs))
+                    });
+                    assert_eq!(
+                        clipped, 0,
+                        "the dither's output lies within the word length"
+                    );
+                    want_ints.extend(ints);
+                    for (w, b) in want_back.iter_mut().zip(back) {
+                        w.extend(b.iter().map(|x| x.to_bits()));
+                    }
+                    at += len;
+                }
+                for build in builds() {
+                    for with_back in [true, false] {
+                        let (ints, back) = on_build(build, || {
+                            let mut q = TpdfQuantizer::new(channels, bits, seed);
+                            let (mut ints, mut back) = (Vec::new(), vec![Vec::new(); channels]);
+                            let mut at = 0;
+                            for (k, len) in BLOCKS.into_iter().enumerate() {
+                                let skip = (k % 3) * len / 4;
+                                q.skip(skip);
+                                let view = input.view(frames).slice(at + skip, at + len);
+                                let n = view.frames();
+                                let mut out = vec![0; n * channels];
+                                let mut b = vec![vec![f64::NAN; n]; channels];
+                                let mut b_refs: Vec<&mut [f64]> =
+                                    b.iter_mut().map(Vec::as_mut_slice).collect();
+                                view.with_planes(|p| {
+                                    q.quantize(p, n, &mut out, with_back.then_some(&mut b_refs))
+                                });
+                                ints.extend(out);
+                                for (w, b) in back.iter_mut().zip(b) {
+                                    w.extend(b.iter().map(|x| x.to_bits()));
+                                }
+                                at += len;
+                            }
+                            (ints, back)
+                        });
+                        let at = format!("{channels} ch, {bits} bits, {build}");
+                        assert_eq!(ints, want_ints, "{at}, read-back {with_back}");
+                        if with_back {
+                            assert_eq!(back, want_back, "{at}");
+                        }
+                    }
+                }
             }
         }
     }
