@@ -475,9 +475,8 @@ impl Processor for Compressor {
             }
             k += n;
         }
-        if post != 1.0 {
-            audio.for_each_channel(|_, ch| ch.iter_mut().for_each(|x| *x *= post));
-        }
+        // The folded gain after the block (nothing when it is 1), by the released chunks' kernel.
+        audio.for_each_channel(|_, ch| kernels::scale(ch, 1.0, post));
         self.telemetry.set_block(0, max_gr, frames);
     }
     fn accepts_key(&self) -> bool {
