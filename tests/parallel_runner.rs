@@ -54,12 +54,15 @@ fn schedule() -> Schedule {
 }
 
 /// A stereo test signal per stem, `len` frames long, silent after; optionally failing when it
-/// reaches frame `fail_at`.
+/// reaches frame `fail_at`, or costing `dear.1` more steps of work per block from frame
+/// `dear.0` on; with `readers`, the thread that read each block, in order.
 struct Tone {
     stem: usize,
     pos: u64,
     len: u64,
     fail_at: Option<u64>,
+    dear: (u64, u64),
+    readers: Option<Vec<std::thread::ThreadId>>,
 }
 
 impl BlockSource for Tone {
@@ -68,6 +71,12 @@ impl BlockSource for Tone {
     fn read_into(&mut self, mut input: AudioMut<'_>, frames: usize) -> Result<(), String> {
         if self.fail_at.is_some_and(|f| self.pos + frames as u64 > f) {
             return Err(format!("stem {} cannot be read at {}", self.stem, self.pos));
+        }
+        if let Some(r) = self.readers.as_mut() {
+            r.push(std::thread::current().id());
+        }
+        if self.pos >= self.dear.0 {
+            spin(self.dear.1);
         }
         let rate = 0.013 + 0.007 * self.stem as f64;
         for c in 0..input.channels() {
@@ -92,8 +101,18 @@ fn tones(len: u64, fail: Option<(usize, u64)>) -> Vec<Tone> {
             pos: 0,
             len,
             fail_at: fail.and_then(|(s, at)| (s == stem).then_some(at)),
+            dear: (u64::MAX, 0),
+            readers: None,
         })
         .collect()
+}
+
+/// `steps` steps of work.
+fn spin(steps: u64) {
+    let mut x = 0u64;
+    for i in 0..steps {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -154,10 +173,7 @@ fn render_busy(
         assert_eq!(o, 0);
         assert_eq!(pos, out.len() as u64, "blocks in order, none missing");
         out.extend_from_slice(block.channel(0));
-        let mut spin = 0u64;
-        for i in 0..sink_work {
-            spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(i));
-        }
+        spin(sink_work);
         Ok::<(), Error>(())
     });
     (out, ended, s)
@@ -197,6 +213,54 @@ fn a_worker_reading_its_own_stems_gives_the_bits_of_one() {
         let (out, ended, _) = render_busy(2, len, Some((stem, 150_000)), None, 20_000);
         assert_read_error(&out, ended, stem, 150_000);
     }
+}
+
+/// With the runner's own thread the busier in the first half of the song (a heavy sink) and
+/// the worker in the second (an idle sink, the stems dear to read), the reading of the stems
+/// moves to the worker and back while the run goes on: each stem is still read in order
+/// whichever thread reads it (the bits of one thread), and stems change hands both ways.
+#[test]
+fn stems_change_readers_both_ways_with_the_bits_of_one() {
+    let len = 400_000;
+    let (one, ended, _) = render(1, len, None, None);
+    ended.unwrap();
+    let mut s = schedule();
+    let mut sources = tones(len, None);
+    for t in &mut sources {
+        t.dear = (len / 2, 2_000);
+        t.readers = Some(Vec::with_capacity(len as usize / BLOCK + 64));
+    }
+    let mut out = Vec::new();
+    let settings = RunSettings {
+        block: BLOCK,
+        threads: 2,
+        interrupt: None,
+        progress: None,
+        stop: None,
+    };
+    run(&mut s, &mut sources, len, settings, |_, pos, block| {
+        out.extend_from_slice(block.channel(0));
+        spin(if pos < len / 2 { 20_000 } else { 0 });
+        Ok::<(), Error>(())
+    })
+    .unwrap();
+    assert_same_bits(&out, &one);
+    let here = std::thread::current().id();
+    let (mut given, mut taken) = (0, 0);
+    for t in &sources {
+        let readers = t.readers.as_ref().expect("recorded");
+        for pair in readers.windows(2) {
+            match (pair[0] == here, pair[1] == here) {
+                (true, false) => given += 1,
+                (false, true) => taken += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        given > 0 && taken > 0,
+        "{given} readings given to the worker, {taken} taken back"
+    );
 }
 
 /// `two` (a render on two threads) is `one` (on one), bit for bit.

@@ -1,14 +1,15 @@
 //! Rebalancing: which units go to the worker thread, chosen from measured costs.
 //!
-//! The runner times every step over the first blocks on one thread; [`plan`] sums those times
-//! per unit ([`super::units`]) and picks the split whose larger half is smallest
-//! ([`best_split`]). Reading the sources is left out: the worker's are read on a reader thread
-//! of their own (see [`super::runner`]), and this thread's, beside the strips they feed, are
-//! left to the measured rebalancing. The estimate misses how the halves' batches and caches behave
-//! apart, so after each trial stretch [`rebalance`] moves one unit to the other side when the
-//! measured busy times say that evens them out, and then [`rebalance_reads`] gives the worker
-//! some of its sources to read itself, or takes them back. None of this changes a bit of the
-//! output.
+//! The runner times every step and every source's reading over the first blocks on one
+//! thread; [`plan`] sums the steps' times per unit ([`super::units`]) and picks the split whose
+//! larger half is smallest ([`best_split`]). Reading the sources is left out of that choice:
+//! this thread reads the worker's sources ahead of it, and [`first_reads`] then gives the
+//! worker as many of them to read itself as even the two threads out by the measured costs.
+//! The estimate misses how the halves' batches and caches behave apart, so after each trial
+//! stretch [`rebalance`] moves one unit to the other side when the measured busy times say
+//! that evens them out, and all through the run [`shift_reads`] moves the reading of one of
+//! the worker's sources to the other thread when the two threads' busy times say so. None of
+//! this changes a bit of the output.
 
 use super::split::{unit_deps, units, valid, Crossings};
 use crate::engine::schedule::Step;
@@ -20,14 +21,20 @@ pub struct Profile {
     pub steps: Vec<f64>,
     /// Handing the outputs to the sink (encoding, writing): stays on the main thread.
     pub emitting: f64,
+    /// Per source (engine input), reading (decoding) its blocks.
+    pub reads: Vec<f64>,
+    /// Blocks measured.
+    pub blocks: u64,
 }
 
 impl Profile {
-    /// Zeroed for `schedule`.
-    pub fn new(schedule: &Schedule) -> Self {
+    /// Zeroed for `schedule` and its `sources`.
+    pub fn new(schedule: &Schedule, sources: usize) -> Self {
         Self {
             steps: vec![0.0; schedule.steps.len()],
             emitting: 0.0,
+            reads: vec![0.0; sources],
+            blocks: 0,
         }
     }
 
@@ -35,6 +42,8 @@ impl Profile {
     pub fn clear(&mut self) {
         self.steps.fill(0.0);
         self.emitting = 0.0;
+        self.reads.fill(0.0);
+        self.blocks = 0;
     }
 }
 
@@ -53,6 +62,10 @@ pub struct Plan {
     /// Estimated seconds one value crossing between the threads costs each of them
     /// ([`CROSSING_COPIES`]).
     pub crossing: f64,
+    /// Estimated seconds of reading each source (engine input).
+    pub reads: Vec<f64>,
+    /// Blocks the estimates are of.
+    pub blocks: u64,
 }
 
 /// What one value handed from the worker to the main thread costs each thread, in in-cache
@@ -107,7 +120,35 @@ pub fn plan(schedule: &Schedule, profile: &Profile) -> Plan {
         to_worker,
         all,
         crossing,
+        reads: profile.reads.clone(),
+        blocks: profile.blocks,
     }
+}
+
+/// How many of its sources (`worker_inputs`, engine inputs in the worker's order) the worker
+/// should read itself from the start (the last ones: this thread reads the others ahead of
+/// it), by the plan's estimates: this thread runs what the worker does not and reads every
+/// source the worker leaves it; the count that evens the two out. (Reading is a third of a
+/// strip's work on the stems: when this thread also runs a master chain, reading all the
+/// worker's stems leaves it the busier.)
+pub fn first_reads(plan: &Plan, worker_inputs: &[usize]) -> usize {
+    if worker_inputs.is_empty() {
+        return 0;
+    }
+    let worker = plan.worker_cost();
+    let main = plan.all - worker + plan.reads.iter().sum::<f64>();
+    let read_cost = worker_inputs
+        .iter()
+        .map(|&i| plan.reads.get(i).copied().unwrap_or(0.0))
+        .sum::<f64>()
+        / worker_inputs.len() as f64;
+    if read_cost <= 0.0 {
+        return 0;
+    }
+    // Each source moved shifts its reading from one side to the other.
+    ((main - worker) / (2.0 * read_cost))
+        .round()
+        .clamp(0.0, worker_inputs.len() as f64) as usize
 }
 
 /// One unit moved to the other side (with the units that must move with it, see [`moved`]),
@@ -160,27 +201,44 @@ pub fn rebalance(
     best.map(|(_, t)| t)
 }
 
-/// How many of its sources the worker reads itself (this thread reads the others ahead of it)
-/// after a stretch in which this thread was busy `main` seconds and the worker `worker`,
-/// reading one source costing `read_cost` seconds: the count (of `sources`) that evens the
-/// two out, if it is another than `reads` and the busier side gets shorter by more than a few
-/// percent. Reading is a third of a strip's work on the stems: when this thread also runs a
-/// master chain, reading all the worker's stems leaves it the busier.
-pub fn rebalance_reads(
+/// One source's reading moved between the threads ([`shift_reads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadShift {
+    /// This thread hands the worker the reading of one more of its sources.
+    Give,
+    /// This thread takes the reading of one of them back.
+    Take,
+}
+
+/// How much more than one source's reading the two threads' busy times must differ by before
+/// it moves: a move pays as soon as they differ by more than that reading (the busier side
+/// then gets shorter), and the margin keeps noise in the measures from moving it back and
+/// forth.
+pub const SHIFT_MARGIN: f64 = 1.25;
+
+/// Whether one source's reading moves to the other thread after a stretch in which this
+/// thread, reading `ahead` of the worker's `sources` ahead of it, was busy `main` seconds and
+/// the worker `worker`, one source's reading over that stretch costing `read_cost`: to the
+/// worker when this thread was the busier by over [`SHIFT_MARGIN`] readings, back when the
+/// worker was.
+pub fn shift_reads(
     main: f64,
     worker: f64,
     read_cost: f64,
-    reads: usize,
+    ahead: usize,
     sources: usize,
-) -> Option<usize> {
+) -> Option<ReadShift> {
     if read_cost <= 0.0 {
         return None;
     }
-    let moved = ((main - worker) / (2.0 * read_cost)).round();
-    let target = (reads as f64 + moved).clamp(0.0, sources as f64) as usize;
-    let shift = (target as f64 - reads as f64) * read_cost;
-    let after = (main - shift).max(worker + shift);
-    (target != reads && after < 0.97 * main.max(worker)).then_some(target)
+    let margin = SHIFT_MARGIN * read_cost;
+    if main - worker > margin && ahead > 0 {
+        Some(ReadShift::Give)
+    } else if worker - main > margin && ahead < sources {
+        Some(ReadShift::Take)
+    } else {
+        None
+    }
 }
 
 /// `to_worker` with unit `u` moved to the other side, and the units that must go with it: to
@@ -341,16 +399,37 @@ mod tests {
     }
 
     #[test]
-    fn rebalance_reads_evens_out_the_threads() {
-        // This thread 1.0 s busier, a source 0.1 s to read: five of them move to the worker.
-        assert_eq!(rebalance_reads(2.0, 1.0, 0.1, 0, 6), Some(5));
-        // No more than the worker has.
-        assert_eq!(rebalance_reads(2.0, 1.0, 0.1, 0, 3), Some(3));
-        // The worker the busier: some come back.
-        assert_eq!(rebalance_reads(1.0, 1.4, 0.1, 5, 6), Some(3));
-        // Even already, or nothing to move: no change.
-        assert_eq!(rebalance_reads(1.0, 1.02, 0.1, 2, 6), None);
-        assert_eq!(rebalance_reads(1.0, 2.0, 0.1, 0, 6), None);
+    fn shift_reads_moves_a_reading_only_past_the_margin() {
+        // This thread busier by two readings: one goes to the worker.
+        assert_eq!(shift_reads(1.2, 1.0, 0.1, 3, 6), Some(ReadShift::Give));
+        // The worker busier by two: one comes back.
+        assert_eq!(shift_reads(1.0, 1.2, 0.1, 3, 6), Some(ReadShift::Take));
+        // Within the margin (a move would only swap which side is the busier): none.
+        assert_eq!(shift_reads(1.1, 1.0, 0.1, 3, 6), None);
+        assert_eq!(shift_reads(1.0, 1.1, 0.1, 3, 6), None);
+        // Nothing left to give or to take back.
+        assert_eq!(shift_reads(1.5, 1.0, 0.1, 0, 6), None);
+        assert_eq!(shift_reads(1.0, 1.5, 0.1, 6, 6), None);
+        // No measure of a reading: no move.
+        assert_eq!(shift_reads(1.5, 1.0, 0.0, 3, 6), None);
+    }
+
+    #[test]
+    fn first_reads_evens_out_the_estimates() {
+        // Two strips of 1 s on the worker; this thread 2 s of its own beside reading both
+        // stems (0.5 s each): the worker reads one of them itself.
+        let plan = Plan {
+            unit: vec![Some(0), Some(1), Some(2), Some(3), None],
+            unit_cost: vec![0.0, 1.0, 0.0, 1.0],
+            deps: vec![vec![], vec![0], vec![], vec![2]],
+            to_worker: vec![true; 4],
+            all: 4.0,
+            crossing: 0.0,
+            reads: vec![0.5, 0.5],
+            blocks: 10,
+        };
+        assert_eq!(first_reads(&plan, &[0, 1]), 1);
+        assert_eq!(first_reads(&plan, &[]), 0);
     }
 
     #[test]

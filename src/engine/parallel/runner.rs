@@ -8,10 +8,14 @@
 //! its sources a few blocks ahead while this thread does the rest, the buses, the master chain
 //! and the sink, and it also reads (decodes) the worker's sources, a few blocks ahead of the
 //! worker. Reading is a third of a strip's work on the stems: done here, it leaves the worker
-//! the strips, whole batches of them (a batch split between the threads runs slower on each),
-//! with the two threads about equally busy; when this thread stays the busier (a master chain
-//! and the sink beside the reading), the worker reads some of its sources itself. With a single source (a spilled master) the worker may take its
-//! whole chain, and this thread the taps (meters) and the sink: a pipeline of two stages. The output is the same, bit for bit, whatever the thread count.
+//! the strips, whole batches of them (a batch split between the threads runs slower on each).
+//! Which of the worker's sources this thread reads and which the worker reads itself follows
+//! the two threads' busy times all through the run (the work of each block changes with the
+//! music): every few sets of blocks the busier thread hands one source's reading to the other,
+//! the source itself going with the blocks, so that each is still read in order
+//! ([`ReadAhead`]). With a single source (a spilled master) the worker may take its whole
+//! chain, and this thread the taps (meters) and the sink: a pipeline of two stages. The output
+//! is the same, bit for bit, whatever the thread count.
 //!
 //! The runner knows nothing of files or renders: the sources are [`BlockSource`]s, the sink
 //! a closure, and errors the caller's own type (made from the sources' errors and from
@@ -54,18 +58,25 @@ pub struct RunSettings<'a, 'b> {
     pub stop: Option<&'a Cell<bool>>,
 }
 
-/// Blocks rendered on one thread first, timing every step, before the work is split (the first
-/// [`WARM_BLOCKS`] of them not counted: cold caches).
-const PROFILE_BLOCKS: u64 = 96;
-/// See [`PROFILE_BLOCKS`].
-const WARM_BLOCKS: u64 = 8;
+/// Blocks rendered on one thread first, timing every step and every source's reading, before
+/// the work is split (the time they take on one thread is lost to the second): about
+/// [`PROFILE_FRAMES`] frames, 2 s at 48 kHz, which times every step to a few percent, in
+/// whole blocks, at least [`PROFILE_BLOCKS`]`.0` and at most `.1` of them (24 of the default
+/// 4096 frames). The first blocks are not counted (cold caches): [`WARM_FRAMES`], in 2 to 8
+/// blocks.
+const PROFILE_FRAMES: usize = 96 * 1024;
+/// See [`PROFILE_FRAMES`].
+const PROFILE_BLOCKS: (usize, usize) = (24, 96);
+/// See [`PROFILE_FRAMES`].
+const WARM_FRAMES: usize = 8 * 1024;
 /// Blocks the worker renders per hand-over.
 const GROUP: usize = 8;
 /// Hand-overs in flight: how far the worker may run ahead (and the reading ahead of it).
 const IN_FLIGHT: usize = 3;
-/// Trial stretches of the two-thread loop, and their length in blocks.
+/// Trial stretches of the two-thread loop, and their length: about [`ADAPT_FRAMES`] frames in
+/// whole blocks, at most 400 (100 of the default 4096 frames).
 const ADAPT_TRIALS: usize = 3;
-const ADAPT_BLOCKS: u64 = 400;
+const ADAPT_FRAMES: usize = 400 * 1024;
 
 /// Runs `schedule` over `song_frames` frames of `sources` (source `i` feeds engine input `i`;
 /// past their end they must read silence, from which the tail and the latency are rendered),
@@ -254,8 +265,8 @@ where
     Ok(())
 }
 
-/// The first [`PROFILE_BLOCKS`] on this thread, timing every step (in this thread's CPU time,
-/// see [`Busy`]).
+/// The first [`PROFILE_FRAMES`] on this thread, timing every step and every source's reading
+/// (in this thread's CPU time, see [`Busy`]).
 fn profiled<S, E, F>(
     schedule: &mut Schedule,
     sources: &mut [S],
@@ -267,18 +278,25 @@ where
     E: From<S::Error> + From<Interrupted>,
     F: FnMut(usize, u64, AudioRef<'_>) -> Result<(), E>,
 {
-    let mut profile = Profile::new(schedule);
+    let mut profile = Profile::new(schedule, sources.len());
     let clock = Busy::start();
-    let until = (PROFILE_BLOCKS * block as u64).min(cur.total);
+    let warm = (WARM_FRAMES / block).clamp(2, 8) as u64;
+    let measured = (PROFILE_FRAMES / block).clamp(PROFILE_BLOCKS.0, PROFILE_BLOCKS.1) as u64;
+    let until = ((warm + measured) * block as u64).min(cur.total);
     let mut blocks = 0u64;
     while cur.done < until && !cur.finished() {
         cur.check_interrupt()?;
         let n = block.min((cur.total - cur.done) as usize);
-        if blocks == WARM_BLOCKS {
+        if blocks == warm {
             profile.clear();
         }
         blocks += 1;
-        read_all(schedule, sources, n)?;
+        for (k, source) in sources.iter_mut().enumerate() {
+            let t = clock.now();
+            source.read_into(schedule.input_mut(k, n), n)?;
+            profile.reads[k] += clock.now() - t;
+        }
+        profile.blocks += 1;
         let clock = || clock.now();
         assert_no_alloc::assert_no_alloc(|| {
             schedule.process_profiled(n, &mut profile.steps, &clock)
@@ -292,7 +310,8 @@ where
 
 /// The rest of the run on two threads. The first stretches run as trials: after each, the
 /// busier thread gives a unit to the other if that evens them out (splitting again is cheap
-/// and changes no bits).
+/// and changes no bits). Within every stretch, the reading of the worker's sources moves
+/// between the threads as their busy times say ([`ReadAhead::decide`]).
 fn two_threads<S, E, F>(
     schedule: &mut Schedule,
     sources: &mut [S],
@@ -307,27 +326,38 @@ where
 {
     let total = cur.total;
     let mut to_worker = plan.to_worker.clone();
-    // How many of its sources the worker reads itself (the last ones; this thread reads the
-    // others ahead of it).
-    let mut worker_reads = 0;
-    // What reading one of the worker's sources cost this thread, last measured.
-    let mut read_cost = 0.0;
+    // How many of the worker's sources this thread reads ahead of it (the first ones; the
+    // worker reads the others itself): at first as many as the profile says even the threads
+    // out, then as the last stretch left it.
+    let mut ahead = None;
     let mut trials = ADAPT_TRIALS;
     loop {
         let until = if trials > 0 {
-            (cur.done + ADAPT_BLOCKS * block as u64).min(total)
+            let blocks = (ADAPT_FRAMES / block).clamp(1, 400) as u64;
+            (cur.done + blocks * block as u64).min(total)
         } else {
             total
         };
         let mut halves = split(schedule, &plan.unit, &to_worker);
-        let worker_sources = halves.worker_inputs.len();
-        worker_reads = worker_reads.min(worker_sources);
-        let busy = run_split(&mut halves, sources, block, cur, until, worker_reads);
+        let inputs = &halves.worker_inputs;
+        let count = inputs.len();
+        let ahead_now =
+            (*ahead.get_or_insert_with(|| count - balance::first_reads(&plan, inputs))).min(count);
+        // One source's reading for a set of blocks, as the profile timed it.
+        let read_cost = inputs.iter().map(|&i| plan.reads[i]).sum::<f64>()
+            / (count.max(1) as f64 * plan.blocks.max(1) as f64)
+            * GROUP as f64;
+        let busy = run_split(
+            &mut halves,
+            sources,
+            block,
+            cur,
+            until,
+            (ahead_now, read_cost),
+        );
         join(schedule, halves);
         let busy = busy?;
-        if let Some(c) = busy.read_per_source {
-            read_cost = c;
-        }
+        ahead = Some(busy.ahead);
         if cur.finished() {
             return Ok(());
         }
@@ -345,30 +375,21 @@ where
                 &crossed,
             ) {
                 Some(better) => to_worker = better,
-                None => match balance::rebalance_reads(
-                    busy.main,
-                    busy.worker,
-                    read_cost,
-                    worker_reads,
-                    worker_sources,
-                ) {
-                    Some(reads) => worker_reads = reads,
-                    None => trials = 0,
-                },
+                None => trials = 0,
             }
         }
     }
 }
 
-/// What a stretch of the two-thread loop measured ([`Busy`] seconds).
+/// What a stretch of the two-thread loop measured ([`Busy`] seconds), and how it left the
+/// reading of the worker's sources.
 struct Stretch {
     /// This thread's busy time.
     main: f64,
     /// The worker's.
     worker: f64,
-    /// Seconds this thread spent reading one of the worker's sources, on average (`None`: it
-    /// read none of them).
-    read_per_source: Option<f64>,
+    /// How many of the worker's sources this thread read ahead of it at the end.
+    ahead: usize,
 }
 
 /// Blocks handed between the threads for [`GROUP`] blocks: a buffer per block and source
@@ -376,15 +397,48 @@ struct Stretch {
 /// a buffer of the main half's input it feeds, traded into that input: no copy).
 type Set = Vec<AudioBuffer>;
 
-/// The two-thread loop over a split schedule, up to frame `until`, the worker reading its last
-/// `worker_reads` sources itself; returns what the threads were busy with ([`Stretch`]).
+/// Sets of blocks after which this thread weighs the two threads' busy times and may move one
+/// source's reading to the other ([`balance::shift_reads`]): 64 blocks, 5.5 s of a song at
+/// 48 kHz in blocks of 4096 frames, about 40 looks at a song of four minutes.
+const SHARE_WINDOW: usize = 8;
+
+/// A set of blocks read ahead for the worker: its first `ahead` sources' blocks (the worker
+/// reads the others itself), and a source whose reading changes hands with this set.
+struct ReadSet<'x, S> {
+    /// [`GROUP`] blocks of every one of the worker's sources (block by block, source by
+    /// source), the first `ahead` sources' read.
+    buffers: Set,
+    ahead: usize,
+    /// The source (the worker's first own, `ahead`) whose reading this thread hands the worker
+    /// from this set on.
+    given: Option<&'x mut S>,
+    /// Whether the worker hands its first own source (`ahead`) back after this set: this
+    /// thread reads it from the next on.
+    take_back: bool,
+}
+
+/// The worker's values for up to [`GROUP`] blocks, handed to this thread.
+struct Handed<'x, S> {
+    /// A buffer per block and value.
+    set: Set,
+    blocks: usize,
+    /// Seconds the worker was busy with them.
+    busy: f64,
+    /// The source given back ([`ReadSet::take_back`]).
+    returned: Option<&'x mut S>,
+}
+
+/// The two-thread loop over a split schedule, up to frame `until`; this thread reads the first
+/// `ahead` of the worker's sources ahead of it at first (the worker the others), a source's
+/// reading costing about `read_cost` seconds per set; returns what the threads were busy
+/// with ([`Stretch`]).
 fn run_split<S, E, F>(
     halves: &mut Split,
     sources: &mut [S],
     block: usize,
     cur: &mut Cursor<'_, '_, F>,
     until: u64,
-    worker_reads: usize,
+    (ahead, read_cost): (usize, f64),
 ) -> Result<Stretch, E>
 where
     S: BlockSource,
@@ -399,37 +453,44 @@ where
         ..
     } = halves;
     let mut by_input: Vec<Option<&mut S>> = sources.iter_mut().map(Some).collect();
-    let mut worker_sources = take_sources(&mut by_input, worker_inputs);
+    let worker_sources = take_sources(&mut by_input, worker_inputs);
     let mut main_sources = take_sources(&mut by_input, main_inputs);
-    // The worker's last `worker_reads` sources are read on the worker; the others on this
-    // thread, into blocks the worker trades for its inputs.
-    let own_reads = worker_sources.split_off(worker_sources.len() - worker_reads);
-    let read_ahead_count = worker_sources.len();
-    let reading = (!worker_sources.is_empty()).then(|| {
+    let count = worker_sources.len();
+    // This thread holds the first `ahead` of the worker's sources, the worker the others.
+    let mut held: Vec<Option<&mut S>> = worker_sources.into_iter().map(Some).collect();
+    let own: Vec<Option<&mut S>> = (0..count)
+        .map(|k| if k < ahead { None } else { held[k].take() })
+        .collect();
+    let start = cur.done;
+    let (mut read_ahead, read_queues) = if count > 0 {
         let (free_tx, free_rx) = crossbeam::channel::bounded::<Set>(IN_FLIGHT);
         let (full_tx, full_rx) = crossbeam::channel::bounded(IN_FLIGHT);
         for _ in 0..IN_FLIGHT {
             let set: Set = (0..GROUP)
-                .flat_map(|_| (0..worker_sources.len()).map(|k| worker.input_buffer(k)))
+                .flat_map(|_| (0..count).map(|k| worker.input_buffer(k)))
                 .collect();
             free_tx.send(set).expect("room for every set");
         }
-        ((free_rx, full_tx), (full_rx, free_tx))
-    });
-    let start = cur.done;
-    let (mut read_ahead, read_ahead_queues) = match reading {
-        Some(((free, full), w)) => (
+        (
             Some(ReadAhead {
-                sources: worker_sources,
+                sources: held,
+                ahead,
+                asked: false,
+                next: None,
                 block,
                 done: start,
                 until,
-                free,
-                full,
+                free: free_rx,
+                full: full_tx,
+                read_cost,
+                reading: Busy::start(),
+                read: 0,
+                window: (0, 0.0, 0.0),
             }),
-            Some(w),
-        ),
-        None => (None, None),
+            Some((full_rx, free_tx)),
+        )
+    } else {
+        (None, None)
     };
     let exports = worker.output_count();
     let own_inputs = main_inputs.len();
@@ -445,8 +506,8 @@ where
         let worker_thread = scope.spawn(move || {
             worker_loop(
                 worker,
-                read_ahead_queues,
-                own_reads,
+                read_queues,
+                own,
                 block,
                 start,
                 until,
@@ -462,7 +523,7 @@ where
         };
         let result = main.run(
             &mut main_sources,
-            read_ahead.take(),
+            read_ahead.as_mut(),
             cur,
             &full_rx,
             &free_tx,
@@ -470,11 +531,13 @@ where
         // Stops the worker if this side ended early: its next send or receive fails.
         drop(full_rx);
         drop(free_tx);
+        // (A source asked back comes back with the last set, or the run ended before.)
+        let ahead = read_ahead.map_or(0, |r| r.ahead + usize::from(r.asked));
         let worker_busy = worker_thread.join().expect("the runner's worker thread");
-        result.map(|(main, reading)| Stretch {
+        result.map(|main| Stretch {
             main,
             worker: worker_busy,
-            read_per_source: (read_ahead_count > 0).then(|| reading / read_ahead_count as f64),
+            ahead,
         })
     })
 }
@@ -517,6 +580,11 @@ impl Busy {
         }
     }
 
+    /// Seconds busy so far, the stretch running counted.
+    fn now_total(&self) -> f64 {
+        self.total + self.since.map_or(0.0, |t| (self.now() - t).max(0.0))
+    }
+
     /// Seconds busy so far.
     fn seconds(mut self) -> f64 {
         self.pause();
@@ -542,93 +610,175 @@ fn thread_cpu_seconds() -> Option<f64> {
 
 /// The worker's sources, read on this thread ahead of the worker: from frame `done` to
 /// `until`, each block into a buffer of its own, [`GROUP`] blocks per set (block by block,
-/// source by source).
+/// source by source), the first `ahead` of them; the worker reads the others itself. Every
+/// [`SHARE_WINDOW`] sets, [`ReadAhead::decide`] may move one source's reading to the other
+/// thread: to the worker with the next set read (the source goes with it), or back from the
+/// worker once it has read the next set (no set is read meanwhile: a source is read in order).
 struct ReadAhead<'x, S: BlockSource> {
-    sources: Vec<&'x mut S>,
+    /// The worker's sources, in its order: this thread holds the first `ahead`.
+    sources: Vec<Option<&'x mut S>>,
+    ahead: usize,
+    /// A source asked back and not yet returned ([`ReadSet::take_back`]).
+    asked: bool,
+    /// The move decided, made with the next set read.
+    next: Option<balance::ReadShift>,
     block: usize,
     done: u64,
     until: u64,
     /// Sets the worker has given back.
     free: Receiver<Set>,
     /// Sets read, to the worker.
-    full: Sender<Set>,
+    full: Sender<ReadSet<'x, S>>,
+    /// Seconds one source's reading takes per set: measured here while this thread reads some.
+    read_cost: f64,
+    /// Time spent reading, and the sources' sets read in it.
+    reading: Busy,
+    read: usize,
+    /// Since the last look: sets handed over, this thread's busy seconds when it started, the
+    /// worker's busy seconds.
+    window: (usize, f64, f64),
 }
 
-impl<S: BlockSource> ReadAhead<'_, S> {
-    /// Reads into every set the worker has given back, without waiting for one. (The worker
-    /// gives a set back before it hands over the blocks made from it, so this thread, reading
-    /// after each hand-over it takes, always finds it: the worker never waits for a set while
-    /// this thread waits for its blocks.)
+impl<'x, S: BlockSource> ReadAhead<'x, S> {
+    /// Reads into every set the worker has given back, without waiting for one (none while a
+    /// source is asked back). (The worker gives a set back before it hands over the blocks
+    /// made from it, so this thread, reading after each hand-over it takes, always finds it:
+    /// the worker never waits for a set while this thread waits for its blocks.)
     fn fill(&mut self) -> Result<(), S::Error> {
-        while self.done < self.until {
-            let Ok(mut set) = self.free.try_recv() else {
+        while self.done < self.until && !self.asked {
+            let Ok(mut buffers) = self.free.try_recv() else {
                 return Ok(());
             };
+            let count = self.sources.len();
+            let mut given = None;
+            let mut take_back = false;
+            match self.next.take() {
+                Some(balance::ReadShift::Give) if self.ahead > 0 => {
+                    self.ahead -= 1;
+                    given = self.sources[self.ahead].take();
+                }
+                Some(balance::ReadShift::Take) if self.ahead < count => take_back = true,
+                _ => {}
+            }
+            self.reading.resume();
             let mut blocks = 0;
             while blocks < GROUP && self.done < self.until {
                 let n = self.block.min((self.until - self.done) as usize);
-                let count = self.sources.len();
-                let buffers = &mut set[blocks * count..(blocks + 1) * count];
+                let buffers = &mut buffers[blocks * count..blocks * count + self.ahead];
                 for (source, buffer) in self.sources.iter_mut().zip(buffers) {
-                    source.read_into(buffer.view_mut(n), n)?;
+                    source
+                        .as_mut()
+                        .expect("this thread holds the sources it reads")
+                        .read_into(buffer.view_mut(n), n)?;
                 }
                 self.done += n as u64;
                 blocks += 1;
             }
+            self.reading.pause();
+            self.read += self.ahead;
+            let set = ReadSet {
+                buffers,
+                ahead: self.ahead,
+                given,
+                take_back,
+            };
+            self.asked = take_back;
             if self.full.send(set).is_err() {
                 return Ok(());
             }
         }
         Ok(())
     }
+
+    /// Takes back the source the worker returns ([`ReadSet::take_back`]).
+    fn take_back(&mut self, source: &'x mut S) {
+        self.sources[self.ahead] = Some(source);
+        self.ahead += 1;
+        self.asked = false;
+    }
+
+    /// Counts a set handed over (the worker busy `worker` seconds on it; this thread `main`
+    /// seconds so far) and, every [`SHARE_WINDOW`] sets, decides whether one source's reading
+    /// moves to the other thread ([`balance::shift_reads`]).
+    fn decide(&mut self, main: f64, worker: f64) {
+        let (sets, since, worker_busy) = &mut self.window;
+        *sets += 1;
+        *worker_busy += worker;
+        if *sets < SHARE_WINDOW {
+            return;
+        }
+        let (main_busy, worker_busy, sets) = (main - *since, *worker_busy, *sets);
+        self.window = (0, main, 0.0);
+        if self.read > 0 {
+            self.read_cost = self.reading.total / self.read as f64;
+        }
+        if self.asked || self.next.is_some() {
+            return;
+        }
+        self.next = balance::shift_reads(
+            main_busy,
+            worker_busy,
+            self.read_cost * sets as f64,
+            self.ahead,
+            self.sources.len(),
+        );
+    }
 }
 
-/// The worker's end of the read-ahead's queues: blocks read, and the sets going back.
-type Reads = (Receiver<Set>, Sender<Set>);
+/// The worker's end of the read-ahead's queues: sets read, and their buffers going back.
+type Reads<'x, S> = (Receiver<ReadSet<'x, S>>, Sender<Set>);
 
-/// The worker thread: its half of the schedule over the blocks this thread reads from its
-/// first sources (`reads`; none: it has none) and those it reads itself from `own` (its last
-/// inputs), [`GROUP`] blocks per set, from frame `done` to `until`. Returns the seconds it was
-/// busy; a read that fails is sent on as the set's error.
+/// The worker thread: its half of the schedule over the blocks this thread reads ahead of it
+/// (`reads`; none: it has no sources) and those it reads itself (`own`: the sources it holds,
+/// in its order, the others `None`), [`GROUP`] blocks per set, from frame `done` to `until`.
+/// Returns the seconds it was busy; a read that fails is sent on as the set's error.
 #[allow(clippy::too_many_arguments)]
-fn worker_loop<S: BlockSource>(
+fn worker_loop<'x, S: BlockSource>(
     worker: &mut Schedule,
-    reads: Option<Reads>,
-    mut own: Vec<&mut S>,
+    reads: Option<Reads<'x, S>>,
+    mut own: Vec<Option<&'x mut S>>,
     block: usize,
     mut done: u64,
     until: u64,
     free: Receiver<Set>,
-    full: Sender<Result<(Set, usize), S::Error>>,
+    full: Sender<Result<Handed<'x, S>, S::Error>>,
 ) -> f64 {
     let mut busy = Busy::start();
-    let read_ahead = worker.input_count() - own.len();
+    let count = own.len();
     while done < until {
         let Ok(mut set) = free.recv() else {
             break;
         };
         let mut read = match &reads {
             None => None,
-            Some((blocks, _)) => match blocks.recv() {
+            Some((sets, _)) => match sets.recv() {
                 Ok(read) => Some(read),
                 Err(_) => break,
             },
         };
+        let before = busy.total;
         busy.resume();
+        let ahead = read.as_ref().map_or(0, |r| r.ahead);
+        if let Some(given) = read.as_mut().and_then(|r| r.given.take()) {
+            own[ahead] = Some(given);
+        }
         let mut blocks = 0;
         let mut failed = None;
         while blocks < GROUP && done < until {
             let n = block.min((until - done) as usize);
             if let Some(read) = read.as_mut() {
-                for (k, buffer) in read[blocks * read_ahead..(blocks + 1) * read_ahead]
+                for (k, buffer) in read.buffers[blocks * count..blocks * count + ahead]
                     .iter_mut()
                     .enumerate()
                 {
                     worker.trade_input(k, buffer);
                 }
             }
-            for (k, source) in own.iter_mut().enumerate() {
-                if let Err(e) = source.read_into(worker.input_mut(read_ahead + k, n), n) {
+            for (k, source) in own.iter_mut().enumerate().skip(ahead) {
+                let source = source
+                    .as_mut()
+                    .expect("the worker holds the sources it reads");
+                if let Err(e) = source.read_into(worker.input_mut(k, n), n) {
                     failed = Some(e);
                 }
             }
@@ -651,14 +801,24 @@ fn worker_loop<S: BlockSource>(
         }
         store_fence();
         busy.pause();
+        let mut returned = None;
         if let (Some(read), Some((_, back))) = (read, &reads) {
-            let _ = back.send(read);
+            if read.take_back {
+                returned = own[ahead].take();
+            }
+            let _ = back.send(read.buffers);
         }
         if let Some(e) = failed {
             let _ = full.send(Err(e));
             break;
         }
-        if full.send(Ok((set, blocks))).is_err() {
+        let handed = Handed {
+            set,
+            blocks,
+            busy: busy.total - before,
+            returned,
+        };
+        if full.send(Ok(handed)).is_err() {
             break;
         }
     }
@@ -676,17 +836,17 @@ struct MainSide<'s> {
 
 impl MainSide<'_> {
     /// Takes the worker's sets as they come, runs this half over them and hands the outputs to
-    /// the sink, reading the worker's sources ahead of it (`read_ahead`; dropped on return, which
-    /// stops a worker waiting for them). Returns the seconds it was busy, and those of them it
-    /// spent reading the worker's sources.
-    fn run<S, E, F>(
+    /// the sink, reading the worker's first sources ahead of it (`read_ahead`; dropped by the
+    /// caller after this returns, which stops a worker waiting for them). Returns the seconds
+    /// it was busy.
+    fn run<'x, S, E, F>(
         self,
         sources: &mut [&mut S],
-        mut read_ahead: Option<ReadAhead<'_, S>>,
+        mut read_ahead: Option<&mut ReadAhead<'x, S>>,
         cur: &mut Cursor<'_, '_, F>,
-        full: &Receiver<Result<(Set, usize), S::Error>>,
+        full: &Receiver<Result<Handed<'x, S>, S::Error>>,
         free: &Sender<Set>,
-    ) -> Result<(f64, f64), E>
+    ) -> Result<f64, E>
     where
         S: BlockSource,
         E: From<S::Error> + From<Interrupted>,
@@ -694,23 +854,29 @@ impl MainSide<'_> {
     {
         let (main, block) = (self.schedule, self.block);
         let mut busy = Busy::start();
-        let mut reading = Busy::start();
         while cur.done < self.until && !cur.finished() {
             cur.check_interrupt()?;
             if let Some(r) = read_ahead.as_mut() {
                 busy.resume();
-                reading.resume();
                 r.fill()?;
-                reading.pause();
                 busy.pause();
             }
-            let (mut set, blocks) = match full.recv() {
+            let handed = match full.recv() {
                 Ok(Ok(got)) => got,
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => panic!("the runner's worker thread stopped"),
             };
             busy.resume();
-            for b in 0..blocks {
+            if let Some(r) = read_ahead.as_mut() {
+                if let Some(source) = handed.returned {
+                    // The worker waits for the next set: read it first.
+                    r.take_back(source);
+                    r.fill()?;
+                }
+                r.decide(busy.now_total(), handed.busy);
+            }
+            let mut set = handed.set;
+            for b in 0..handed.blocks {
                 if cur.finished() {
                     break;
                 }
@@ -726,6 +892,6 @@ impl MainSide<'_> {
             busy.pause();
             let _ = free.send(set);
         }
-        Ok((busy.seconds(), reading.seconds()))
+        Ok(busy.seconds())
     }
 }
