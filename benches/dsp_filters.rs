@@ -84,6 +84,25 @@ fn filters(c: &mut Criterion) {
     let (p, s) = setup("eq", &two_bells);
     bench(c, "eq 2 bells (per 1024 stereo frames)", p, s);
 
+    // The masters' EQs of the R and M workloads: an EQ alone (not batched with others).
+    let bell = eq(vec![band(
+        "bell",
+        &[("freq_hz", 3000.0), ("gain_db", 1.0), ("q", 0.7)],
+    )]);
+    let (p, s) = setup("eq", &bell);
+    bench(c, "eq 1 bell (per 1024 stereo frames)", p, s);
+    let master = eq(vec![
+        band("high_pass", &[("freq_hz", 25.0), ("slope_db", 24.0)]),
+        band("bell", &[("freq_hz", 3000.0), ("gain_db", 1.0), ("q", 0.7)]),
+    ]);
+    let (p, s) = setup("eq", &master);
+    bench(
+        c,
+        "eq high-pass 24 dB/oct and a bell (per 1024 stereo frames)",
+        p,
+        s,
+    );
+
     let six = eq(vec![
         band("high_pass", &[("freq_hz", 30.0), ("slope_db", 24.0)]),
         band("low_shelf", &[("freq_hz", 100.0), ("gain_db", 1.5)]),

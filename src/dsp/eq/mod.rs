@@ -654,3 +654,90 @@ fn run_plain<const K: usize, const S: usize>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::param::ParamSlot;
+    use crate::dsp::AudioBuffer;
+
+    /// A lone stereo EQ of one to four constant sections (a master's EQ, which AVX-512 runs
+    /// through the staggered kernel of `df1_batch`) gives in every build the bits of the
+    /// portable one (its sections one after the other, sample by sample), in blocks of odd
+    /// lengths (shorter and longer than the kernel's pipeline) across the flush positions, on
+    /// noise that turns quiet (1e-22) so that the flushes change what follows them.
+    #[test]
+    fn a_lone_eq_gives_the_bits_of_the_portable_build_in_every_build() {
+        let bell = BandSpec {
+            kind: BandType::Bell,
+            slope_db: 12,
+            mode: Mode::Stereo,
+        };
+        let high_pass = |slope_db| BandSpec {
+            kind: BandType::HighPass,
+            slope_db,
+            mode: Mode::Stereo,
+        };
+        let len = 3000;
+        let mut noise = crate::dsp::test_signal::noise(0x5eed_e0);
+        let x: Vec<Vec<f64>> = (0..2)
+            .map(|_| {
+                (0..len)
+                    .map(|i| noise() * if i < 1700 { 1.0 } else { 1e-22 })
+                    .collect()
+            })
+            .collect();
+        for (sections, specs) in [
+            (1, vec![bell]),
+            (2, vec![high_pass(12), bell]),
+            (3, vec![high_pass(24), bell]),
+            (4, vec![high_pass(24), bell, bell]),
+        ] {
+            // `portable`, `avx2_only`: which build runs.
+            let run = |portable: bool, avx2_only: bool| {
+                crate::dsp::simd::force_portable(portable);
+                crate::dsp::simd::force_avx2(avx2_only);
+                let mut eq = Eq::new(&specs, 2);
+                eq.prepare(&ProcessSpec {
+                    sample_rate: 48_000.0,
+                    max_block: 1024,
+                    input_channels: 2,
+                });
+                let slots: Vec<ParamSlot> = eq
+                    .params()
+                    .iter()
+                    .map(|p| {
+                        let v = if p.name.ends_with("gain_db") {
+                            2.5
+                        } else {
+                            p.default
+                        };
+                        ParamSlot::new(v, 1024)
+                    })
+                    .collect();
+                let mut buf = AudioBuffer::new(2, 1024);
+                let mut out = vec![Vec::new(), Vec::new()];
+                let (mut at, mut k) = (0, 0);
+                while at < len {
+                    let n = [1, 2, 5, 63, 64, 65, 331, 1024][k % 8].min(len - at);
+                    for c in 0..2 {
+                        buf.channel_mut(c, n).copy_from_slice(&x[c][at..at + n]);
+                    }
+                    eq.process(&mut buf.view_mut(n), None, ParamBlock::new(&slots));
+                    for c in 0..2 {
+                        out[c].extend(buf.channel(c, n).iter().map(|v| v.to_bits()));
+                    }
+                    at += n;
+                    k += 1;
+                }
+                assert_eq!(eq.plain_sections(), sections, "{specs:?}: the plain path");
+                crate::dsp::simd::force_portable(false);
+                crate::dsp::simd::force_avx2(false);
+                out
+            };
+            let want = run(true, false);
+            assert!(run(false, true) == want, "{specs:?}: AVX2");
+            assert!(run(false, false) == want, "{specs:?}: AVX-512");
+        }
+    }
+}

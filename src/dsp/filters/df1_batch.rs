@@ -15,9 +15,17 @@
 //!
 //! Samples move between the planar channels and the lanes four frames at a time: two-frame
 //! halves loaded into the register halves, then unpacked (and back the same way).
+//!
+//! A batch of one signal (an EQ that runs alone: the master's) would use two lanes of a register
+//! and run its sections one after the other within each frame; with AVX-512F it runs through
+//! `staggered` instead: its sections side by side in one register, each a few frames behind
+//! the one feeding it.
 
 use super::df1::{run_series2, Df1Coefs, Df1State};
 use super::{flush, FlushClock};
+
+#[cfg(target_arch = "x86_64")]
+mod staggered;
 
 /// Most signals in one batch.
 pub const MAX_SIGNALS: usize = 8;
@@ -43,6 +51,13 @@ pub fn run_series2_batch<const K: usize, const S: usize>(
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2_fma() {
         let ptrs = pointers(chans);
+        if K == 1 && S <= staggered::MAX_SECTIONS && crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F (checked at run time); both pointers hold `n`
+            // frames.
+            return unsafe {
+                staggered::series_avx512::<S>(&coefs[0], &mut hist[0], ptrs[0], n, clock)
+            };
+        }
         if K > Ymm::SIGNALS && crate::dsp::simd::avx512() {
             // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time); every pointer
             // holds `n` frames.
@@ -515,6 +530,8 @@ mod tests {
         Portable,
         Avx2,
         Avx512,
+        /// [`staggered::series_avx512`], for batches of one signal.
+        Staggered,
     }
 
     /// The builds this CPU can run.
@@ -530,6 +547,7 @@ mod tests {
                     && std::arch::is_x86_feature_detected!("avx512vl")
                 {
                     out.push(Build::Avx512);
+                    out.push(Build::Staggered);
                 }
             }
         }
@@ -567,6 +585,12 @@ mod tests {
                 // SAFETY: the CPU has AVX-512F and AVX-512VL (see `builds`); every channel holds
                 // n frames.
                 unsafe { batch_avx512::<K, S>(coefs, hist, &p, n, clock) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Build::Staggered => {
+                let p = pointers(chans);
+                // SAFETY: the CPU has AVX-512F (see `builds`); both channels hold n frames.
+                unsafe { staggered::series_avx512::<S>(&coefs[0], &mut hist[0], p[0], n, clock) }
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!(),
@@ -628,11 +652,25 @@ mod tests {
         let (unflushed, _) = definition(false);
         assert!(want != unflushed, "{K}×{S}: the flushes change the output");
         for build in builds() {
+            if build == Build::Staggered && K > 1 {
+                continue;
+            }
             let mut got = input.clone();
             let mut hist = [[[[0.0; 4]; S]; 2]; K];
             let mut clock = FlushClock::default();
             clock.next_run(start as usize);
-            for (from, to) in [(0, 97), (97, 98), (98, 301), (301, len)] {
+            // Frames 26, 90, 154, … are flush positions: a block ends on one (the staggered
+            // kernel's later sections flush while it drains), blocks of one, two and three
+            // frames (shorter than its pipeline), one ends just before a flush position.
+            for (from, to) in [
+                (0, 91),
+                (91, 92),
+                (92, 94),
+                (94, 97),
+                (97, 154),
+                (154, 301),
+                (301, len),
+            ] {
                 let mut it = got.iter_mut();
                 let mut chans: [(&mut [f64], &mut [f64]); K] = std::array::from_fn(|_| {
                     let [l, r] = it.next().unwrap();
@@ -670,7 +708,9 @@ mod tests {
     #[test]
     fn every_build_and_batch_size_gives_the_bits_of_the_definition() {
         every_build_gives_the_bits_of_the_definition::<1, 1>();
+        every_build_gives_the_bits_of_the_definition::<1, 2>();
         every_build_gives_the_bits_of_the_definition::<1, 3>();
+        every_build_gives_the_bits_of_the_definition::<1, 4>();
         every_build_gives_the_bits_of_the_definition::<2, 2>();
         every_build_gives_the_bits_of_the_definition::<3, 1>();
         every_build_gives_the_bits_of_the_definition::<4, 2>();
