@@ -427,11 +427,17 @@ impl GainPathA {
     }
 
     /// Holds, releases and smooths the required gains `r` in place (frame `start` of the block
-    /// first), a pass per stage: the hold ([`WindowMin`]) and the box cascade
-    /// ([`BoxCascade::push_block_sums`]) and the rounding to the sums' grid in vectors, only the
-    /// release's recursion one sample at a time. The same bits as pushing one
-    /// sample at a time through every stage (unit test). Returns the smallest smoothed gain.
-    #[inline(always)]
+    /// first): the hold's runs of minima in vectors ([`WindowMin`]), then one pass that takes
+    /// each held gain through the release, the rounding to the sums' grid, the box cascade
+    /// ([`gain_path::BoxCascadeView::push_sum`]) and the division by its norm. The release's
+    /// recursion sets the pace of that pass (its latency is the gain path's floor); the stages
+    /// after it hang off the recursion, so they run in its shadow instead of in passes of their
+    /// own. The same bits as pushing one sample at a time through every stage, in every build
+    /// (unit test). Returns the smallest smoothed gain.
+    ///
+    /// It has builds of its own (portable, AVX2, AVX-512, chosen as [`Limiter::process`]
+    /// chooses), called, not inlined: inlined into the limiter's one large function, the pass
+    /// kept its envelopes and sums on the stack (a store and a load on every recursion).
     fn run(
         &mut self,
         r: &mut [f64],
@@ -440,52 +446,146 @@ impl GainPathA {
         start: usize,
         scratch: &mut Scratch,
     ) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time).
+            return unsafe { self.run_avx512(r, release, auto, start, scratch) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if super::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { self.run_avx2(r, release, auto, start, scratch) };
+        }
+        self.run_portable(r, release, auto, start, scratch)
+    }
+
+    /// [`Self::run`], portable build.
+    #[inline(never)]
+    fn run_portable(
+        &mut self,
+        r: &mut [f64],
+        release: ReleaseSource<'_, '_>,
+        auto: bool,
+        start: usize,
+        scratch: &mut Scratch,
+    ) -> f64 {
+        self.run_impl(r, release, auto, start, scratch)
+    }
+
+    /// [`Self::run`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    fn run_avx2(
+        &mut self,
+        r: &mut [f64],
+        release: ReleaseSource<'_, '_>,
+        auto: bool,
+        start: usize,
+        scratch: &mut Scratch,
+    ) -> f64 {
+        self.run_impl(r, release, auto, start, scratch)
+    }
+
+    /// [`Self::run`] compiled for AVX-512 (the hold's passes eight lanes wide).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    #[inline(never)]
+    fn run_avx512(
+        &mut self,
+        r: &mut [f64],
+        release: ReleaseSource<'_, '_>,
+        auto: bool,
+        start: usize,
+        scratch: &mut Scratch,
+    ) -> f64 {
+        self.run_impl(r, release, auto, start, scratch)
+    }
+
+    /// See [`Self::run`].
+    #[inline(always)]
+    fn run_impl(
+        &mut self,
+        r: &mut [f64],
+        release: ReleaseSource<'_, '_>,
+        auto: bool,
+        start: usize,
+        scratch: &mut Scratch,
+    ) -> f64 {
         let ReleaseSource { cache, values, fs } = release;
-        self.hold.push_block(r, &mut scratch.a, &mut scratch.b);
-        let mut rel = self.release;
         if values.is_constant() {
             let k = cache.get(values.first(), |ms| ReleaseCoefs::new(ms, fs));
             if auto {
-                for r in r.iter_mut() {
-                    *r = rel.auto(*r, &k);
-                }
+                self.run_with(
+                    r,
+                    scratch,
+                    #[inline(always)]
+                    |rel, g| rel.auto(g, &k),
+                )
             } else {
-                for r in r.iter_mut() {
-                    *r = rel.fixed(*r, &k);
-                }
+                self.run_with(
+                    r,
+                    scratch,
+                    #[inline(always)]
+                    |rel, g| rel.fixed(g, &k),
+                )
             }
         } else {
-            for (i, r) in r.iter_mut().enumerate() {
-                let k = cache.get(values.at(start + i), |ms| ReleaseCoefs::new(ms, fs));
-                *r = if auto {
-                    rel.auto(*r, &k)
-                } else {
-                    rel.fixed(*r, &k)
-                };
+            // The coefficients of frame `start + i` for the i-th held gain.
+            let mut i = start;
+            let mut coefs = |i: &mut usize| {
+                *i += 1;
+                cache.get(values.at(*i - 1), |ms| ReleaseCoefs::new(ms, fs))
+            };
+            if auto {
+                self.run_with(
+                    r,
+                    scratch,
+                    #[inline(always)]
+                    |rel, g| rel.auto(g, &coefs(&mut i)),
+                )
+            } else {
+                self.run_with(
+                    r,
+                    scratch,
+                    #[inline(always)]
+                    |rel, g| rel.fixed(g, &coefs(&mut i)),
+                )
             }
         }
-        self.release = rel;
-        for r in r.iter_mut() {
-            *r = quantize_down(*r);
-        }
-        self.smooth.push_block_sums(r, &mut scratch.a);
-        // The divisions by the cascade's norm and the block's minimum in one pass (four lanes:
-        // the order of the comparisons does not change a minimum).
-        let norm = self.smooth.norm();
-        let mut lanes = [1.0f64; 4];
-        let mut quads = r.chunks_exact_mut(4);
-        for q in &mut quads {
-            for (m, v) in lanes.iter_mut().zip(q.iter_mut()) {
-                *v /= norm;
-                *m = if *v < *m { *v } else { *m };
-            }
-        }
-        let mut tail = 1.0f64;
-        for v in quads.into_remainder() {
-            *v /= norm;
-            tail = tail.min(*v);
-        }
-        lanes.iter().fold(tail, |m, &v| m.min(v))
+    }
+
+    /// [`Self::run`] with `release` taking each held gain through the release envelopes.
+    #[inline(always)]
+    fn run_with(
+        &mut self,
+        r: &mut [f64],
+        scratch: &mut Scratch,
+        mut release: impl FnMut(&mut Release, f64) -> f64,
+    ) -> f64 {
+        let GainPathA {
+            hold,
+            release: envelopes,
+            smooth,
+        } = self;
+        let norm = smooth.norm();
+        let mut rel = *envelopes;
+        let mut least = 1.0f64;
+        let mut sums = smooth.view();
+        hold.push_block_then(
+            r,
+            &mut scratch.a,
+            &mut scratch.b,
+            #[inline(always)]
+            |held| {
+                let g = sums.push_sum(quantize_down(release(&mut rel, held))) / norm;
+                least = if g < least { g } else { least };
+                g
+            },
+        );
+        sums.close();
+        *envelopes = rel;
+        least
     }
 }
 
@@ -1511,14 +1611,41 @@ mod tests {
     }
 
     /// Stage A's gain path a block at a time gives the bits of the stages it is made of pushed
-    /// one sample at a time (the deque's hold, the release, the rounding, the cascade), for
-    /// both releases, constant and moving release times, and blocks of many lengths.
+    /// one sample at a time (the deque's hold, the release, the rounding, the cascade), in every
+    /// build this CPU runs (portable, AVX2, AVX-512), for both releases, constant and moving
+    /// release times, and blocks of many lengths.
     #[test]
     fn gain_path_blocks_give_the_per_sample_bits() {
+        crate::dsp::simd::init();
+        let mut builds = vec![(true, true)];
+        if crate::dsp::simd::avx2() {
+            builds.push((false, true));
+        }
+        if crate::dsp::simd::avx512() {
+            builds.push((false, false));
+        }
+        for (portable, avx2_only) in builds {
+            crate::dsp::simd::force_portable(portable);
+            crate::dsp::simd::force_avx2(avx2_only);
+            gain_path_gives_the_per_sample_bits();
+        }
+        crate::dsp::simd::force_portable(false);
+        crate::dsp::simd::force_avx2(false);
+    }
+
+    /// [`gain_path_blocks_give_the_per_sample_bits`] in the build the SIMD switches choose.
+    fn gain_path_gives_the_per_sample_bits() {
         let fs = 44_100.0;
         let attack = crate::units::ms_to_samples(1.5, fs).max(1);
         let window = attack + 2 * HOLD_A + 1;
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let build = if crate::dsp::simd::avx512() {
+            "AVX-512"
+        } else if crate::dsp::simd::avx2() {
+            "AVX2"
+        } else {
+            "portable"
+        };
         for auto in [true, false] {
             let mut path = GainPathA {
                 hold: WindowMin::new(window),
@@ -1583,7 +1710,8 @@ mod tests {
                 };
                 let min = path.run(&mut got, source, auto, 0, &mut scratch);
                 for (i, (w, g)) in want.iter().zip(&got).enumerate() {
-                    assert_eq!(w.to_bits(), g.to_bits(), "auto {auto}, block {block}, {i}");
+                    let case = format!("{build}, auto {auto}, block {block}, {i}");
+                    assert_eq!(w.to_bits(), g.to_bits(), "{case}");
                 }
                 let want_min = want.iter().fold(1.0f64, |m, &v| m.min(v));
                 assert_eq!(min.to_bits(), want_min.to_bits());
