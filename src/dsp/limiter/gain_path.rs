@@ -484,12 +484,95 @@ impl Delay {
         }
     }
 
+    /// [`Self::swap_block`] with every sample that comes out multiplied by the gain of its step
+    /// (`x[i]` becomes `d · gains[i]`, `d` the sample that step delays), in one pass: for a block
+    /// at least as long as the line, the ring's samples come out first (through `spare`,
+    /// scratch of at least the line's length) and the block's own follow, moved up within `x`
+    /// from its end down, a line's length at a time, so that each run reads only below what it
+    /// writes; the block's newest samples become the ring. Shorter blocks go through the ring.
+    #[inline(always)]
+    pub fn delay_scaled(&mut self, x: &mut [f64], gains: &[f64], spare: &mut [f64]) {
+        let n = x.len();
+        let len = self.ring.len();
+        let gains = &gains[..n];
+        if n < len {
+            self.swap_block(x);
+            for (x, &g) in x.iter_mut().zip(gains) {
+                *x *= g;
+            }
+            return;
+        }
+        self.unroll_into(&mut spare[..len]);
+        self.ring.copy_from_slice(&x[n - len..]);
+        let mut hi = n;
+        while hi > len {
+            let lo = (hi - len).max(len);
+            let (below, run) = x.split_at_mut(lo);
+            let from = &below[lo - len..hi - len];
+            for ((d, &v), &g) in run[..hi - lo].iter_mut().zip(from).zip(&gains[lo..hi]) {
+                *d = v * g;
+            }
+            hi = lo;
+        }
+        for ((d, &v), &g) in x[..len].iter_mut().zip(&spare[..len]).zip(gains) {
+            *d = v * g;
+        }
+    }
+
+    /// [`Self::swap_block`] by moves: for a block at least as long as the line, the block's own
+    /// samples moved up within `x` by the line's length (one copy), the ring's in front of them
+    /// (through `spare`, scratch of at least the line's length), the block's newest into the
+    /// ring. Shorter blocks go through the ring.
+    #[inline(always)]
+    pub fn delay_block(&mut self, x: &mut [f64], spare: &mut [f64]) {
+        let n = x.len();
+        let len = self.ring.len();
+        if n < len {
+            return self.swap_block(x);
+        }
+        let spare = &mut spare[..len];
+        self.unroll_into(spare);
+        self.ring.copy_from_slice(&x[n - len..]);
+        x.copy_within(..n - len, len);
+        x[..len].copy_from_slice(spare);
+    }
+
+    /// The ring's samples, oldest first, into `out` (the line's length), and the position
+    /// back to 0: the caller then refills the whole ring.
+    #[inline(always)]
+    fn unroll_into(&mut self, out: &mut [f64]) {
+        let (older, newer) = self.ring.split_at(self.pos);
+        out[..newer.len()].copy_from_slice(newer);
+        out[newer.len()..].copy_from_slice(older);
+        self.pos = 0;
+    }
+
     /// [`Self::swap_block`] into `out` through `f`: every sample of `x` pushed in turn, and
-    /// `f` of the one that comes out written to `out` (`x` unchanged), in one pass.
+    /// `f` of the one that comes out written to `out` (`x` unchanged), in one pass. For a block
+    /// at least as long as the line, the ring's samples come out, then the block's own, and the
+    /// block's newest samples become the ring (no swap through the ring per sample).
     #[inline(always)]
     pub fn delay_into(&mut self, x: &[f64], out: &mut [f64], mut f: impl FnMut(f64) -> f64) {
         let len = self.ring.len();
-        let (x, out) = (x, &mut out[..x.len()]);
+        let n = x.len();
+        let (x, out) = (x, &mut out[..n]);
+        if n >= len {
+            let (older, newer) = self.ring.split_at(self.pos);
+            let (first, rest) = out.split_at_mut(newer.len());
+            for (o, &v) in first.iter_mut().zip(newer) {
+                *o = f(v);
+            }
+            let (second, rest) = rest.split_at_mut(older.len());
+            for (o, &v) in second.iter_mut().zip(older) {
+                *o = f(v);
+            }
+            for (o, &v) in rest.iter_mut().zip(&x[..n - len]) {
+                *o = f(v);
+            }
+            self.ring.copy_from_slice(&x[n - len..]);
+            self.pos = 0;
+            return;
+        }
         let mut done = 0;
         while done < x.len() {
             let k = (x.len() - done).min(len - self.pos);
@@ -861,6 +944,45 @@ mod tests {
             for (w, g) in want.iter().zip(&got) {
                 assert_eq!(w.to_bits(), g.to_bits());
             }
+        }
+    }
+
+    /// The delay line's block passes (in place, times gains, into another buffer through a
+    /// function) give the bits of one swap at a time, over blocks shorter and longer than the
+    /// line, from every position in the ring.
+    #[test]
+    fn delay_blocks_give_the_bits_of_one_swap_at_a_time() {
+        let mut gen = Gains(17);
+        for len in [1usize, 2, 7, 64, 150] {
+            let mut one = Delay::new(len, 0.0);
+            let (mut shifted, mut scaled, mut into) = (one.clone(), one.clone(), one.clone());
+            let mut spare = vec![0.0; len];
+            let mut long = 0;
+            for _ in 0..300 {
+                let max = if gen.next() % 2 == 0 {
+                    len as u64 + 2
+                } else {
+                    900
+                };
+                let n = gen.len(max);
+                long += usize::from(n >= len);
+                let x: Vec<f64> = (0..n).map(|_| gen.unit() - 0.5).collect();
+                let g = gen.block(n);
+                let want: Vec<f64> = x.iter().map(|&v| one.swap(v)).collect();
+                let mut got = x.clone();
+                shifted.delay_block(&mut got, &mut spare);
+                let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "line {len}, block {n}");
+                let mut got = x.clone();
+                scaled.delay_scaled(&mut got, &g, &mut spare);
+                let times: Vec<f64> = want.iter().zip(&g).map(|(&d, &g)| d * g).collect();
+                assert_eq!(bits(&got), bits(&times), "line {len}, block {n}");
+                let mut got = vec![0.0; n];
+                into.delay_into(&x, &mut got, |v| -v);
+                let negated: Vec<f64> = want.iter().map(|&d| -d).collect();
+                assert_eq!(bits(&got), bits(&negated), "line {len}, block {n}");
+            }
+            assert!(long > 20, "line {len}: {long} blocks at least as long");
         }
     }
 

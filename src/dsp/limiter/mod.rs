@@ -1371,11 +1371,11 @@ impl Limiter {
         for c in 0..self.channels {
             let p = if shared { 0 } else { c };
             let x = &mut self.x[c][..n];
-            self.state[c].delay.swap_block(x);
-            if !unity[p] {
-                for (x, &s) in x.iter_mut().zip(&self.p[p][..n]) {
-                    *x *= s;
-                }
+            let delay = &mut self.state[c].delay;
+            if unity[p] {
+                delay.delay_block(x, &mut self.scratch.a);
+            } else {
+                delay.delay_scaled(x, &self.p[p][..n], &mut self.scratch.a);
             }
         }
     }
