@@ -438,25 +438,18 @@ impl GainPathA {
     /// It has builds of its own (portable, AVX2, AVX-512, chosen as [`Limiter::process`]
     /// chooses), called, not inlined: inlined into the limiter's one large function, the pass
     /// kept its envelopes and sums on the stack (a store and a load on every recursion).
-    fn run(
-        &mut self,
-        r: &mut [f64],
-        release: ReleaseSource<'_, '_>,
-        auto: bool,
-        start: usize,
-        scratch: &mut Scratch,
-    ) -> f64 {
+    fn run(&mut self, r: &mut [f64], release: ReleaseSource<'_, '_>, scratch: &mut Scratch) -> f64 {
         #[cfg(target_arch = "x86_64")]
         if super::simd::avx512() {
             // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time).
-            return unsafe { self.run_avx512(r, release, auto, start, scratch) };
+            return unsafe { self.run_avx512(r, release, scratch) };
         }
         #[cfg(target_arch = "x86_64")]
         if super::simd::avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { self.run_avx2(r, release, auto, start, scratch) };
+            return unsafe { self.run_avx2(r, release, scratch) };
         }
-        self.run_portable(r, release, auto, start, scratch)
+        self.run_portable(r, release, scratch)
     }
 
     /// [`Self::run`], portable build.
@@ -465,11 +458,9 @@ impl GainPathA {
         &mut self,
         r: &mut [f64],
         release: ReleaseSource<'_, '_>,
-        auto: bool,
-        start: usize,
         scratch: &mut Scratch,
     ) -> f64 {
-        self.run_impl(r, release, auto, start, scratch)
+        self.run_impl(r, release, scratch)
     }
 
     /// [`Self::run`] compiled for AVX2.
@@ -480,11 +471,9 @@ impl GainPathA {
         &mut self,
         r: &mut [f64],
         release: ReleaseSource<'_, '_>,
-        auto: bool,
-        start: usize,
         scratch: &mut Scratch,
     ) -> f64 {
-        self.run_impl(r, release, auto, start, scratch)
+        self.run_impl(r, release, scratch)
     }
 
     /// [`Self::run`] compiled for AVX-512 (the hold's passes eight lanes wide).
@@ -495,11 +484,9 @@ impl GainPathA {
         &mut self,
         r: &mut [f64],
         release: ReleaseSource<'_, '_>,
-        auto: bool,
-        start: usize,
         scratch: &mut Scratch,
     ) -> f64 {
-        self.run_impl(r, release, auto, start, scratch)
+        self.run_impl(r, release, scratch)
     }
 
     /// See [`Self::run`].
@@ -508,11 +495,15 @@ impl GainPathA {
         &mut self,
         r: &mut [f64],
         release: ReleaseSource<'_, '_>,
-        auto: bool,
-        start: usize,
         scratch: &mut Scratch,
     ) -> f64 {
-        let ReleaseSource { cache, values, fs } = release;
+        let ReleaseSource {
+            cache,
+            values,
+            fs,
+            auto,
+            start,
+        } = release;
         if values.is_constant() {
             let k = cache.get(values.first(), |ms| ReleaseCoefs::new(ms, fs));
             if auto {
@@ -625,6 +616,10 @@ struct ReleaseSource<'c, 'v> {
     cache: &'c mut Cached<ReleaseCoefs>,
     values: ParamValues<'v>,
     fs: f64,
+    /// Program-dependent release ([`Release::auto`]), else fixed.
+    auto: bool,
+    /// The frame of `values` that the block's first gain is at.
+    start: usize,
 }
 
 /// Per-channel state.
@@ -1344,8 +1339,10 @@ impl Limiter {
                 cache: &mut self.release,
                 values: release,
                 fs: self.fs,
+                auto: self.auto_release,
+                start,
             };
-            min_a = min_a.min(a.run(r, coefs, self.auto_release, start, &mut self.scratch));
+            min_a = min_a.min(a.run(r, coefs, &mut self.scratch));
         }
         (unity, min_a)
     }
@@ -1707,8 +1704,10 @@ mod tests {
                     cache: &mut cache,
                     values,
                     fs,
+                    auto,
+                    start: 0,
                 };
-                let min = path.run(&mut got, source, auto, 0, &mut scratch);
+                let min = path.run(&mut got, source, &mut scratch);
                 for (i, (w, g)) in want.iter().zip(&got).enumerate() {
                     let case = format!("{build}, auto {auto}, block {block}, {i}");
                     assert_eq!(w.to_bits(), g.to_bits(), "{case}");
