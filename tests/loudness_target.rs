@@ -205,12 +205,12 @@ fn the_final_pass_gives_the_same_files_on_one_thread_and_two() {
 
 /// A master whose deliverables hold the output as it comes (no session ceiling, edit or tail,
 /// as workload M of benches/compare): on two threads, where the final pass is a kept first
-/// drive (−23 LUFS), the pass keeps the 24-bit deliverable and lends its loudness meter to
-/// the writer thread of the 16-bit 44.1 kHz one, where the two are K-weighted side by side
-/// (`render::deliver::Deliveries::lend_across`). The files, the solve and the report's figures
+/// drive (−23 LUFS), the pass keeps the 24-bit deliverable and lends its analysis to the
+/// writer thread of the 16-bit 44.1 kHz one, where the two loudness meters are K-weighted side
+/// by side (`render::deliver::Deliveries::lend_across`). The files, the solve and the report's figures
 /// of each deliverable (its file's, decoded, to the bit) are those of one thread.
 #[test]
-fn a_loudness_meter_lent_to_the_writer_thread_measures_as_on_one_thread() {
+fn an_analysis_lent_to_the_writer_thread_measures_as_on_one_thread() {
     let dir = tempfile::tempdir().unwrap();
     demo_recipe(dir.path());
     let recipe = dir.path().join("plain.lua");

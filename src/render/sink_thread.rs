@@ -53,8 +53,8 @@ impl<'scope> SinkThread<'scope> {
     /// handed over in parts). With `keep_lightest`, the deliverables are shared in
     /// `writers + 1` parts and the lightest stays with the pass ([`Self::write`] writes it);
     /// with `lend` too (the frames every output hands on, when its deliverables hold them as
-    /// they come), the pass's share lends a loudness meter to a writer whose analysis it
-    /// pairs with ([`Deliveries::lend_across`]).
+    /// they come), the pass's share lends the analysis of one of its deliverables to a writer
+    /// whose own analysis its loudness pairs with ([`Deliveries::lend_across`]).
     #[allow(clippy::too_many_arguments)]
     pub fn spawn<'env>(
         scope: &'scope Scope<'scope, 'env>,

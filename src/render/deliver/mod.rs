@@ -136,14 +136,15 @@ pub(crate) struct Deliveries {
     borrowed: Vec<Borrowed>,
 }
 
-/// A deliverable's loudness meter measured in another share of the deliverables than its own
+/// A deliverable's analysis measured in another share of the deliverables than its own
 /// ([`Deliveries::lend_across`]): fed the output's blocks as its file reads them back.
 struct Borrowed {
     output: usize,
     format: crate::io::wav::WavFormat,
     analyzer: StreamAnalyzer,
-    /// Frames it is still lent for.
+    /// Frames it is still lent for, and those it was fed.
     left: u64,
+    fed: u64,
 }
 
 impl Deliveries {
@@ -163,6 +164,7 @@ impl Deliveries {
         for b in self.borrowed.iter_mut().filter(|b| b.output == output) {
             let (format, n) = (b.format, (block.frames() as u64).min(b.left) as usize);
             b.left -= n as u64;
+            b.fed += n as u64;
             block.slice(0, n).with_planes(|planes| {
                 b.analyzer.push(planes, n, |from, to| {
                     crate::io::wav::read_back(from, to, format)
@@ -225,64 +227,72 @@ impl Deliveries {
             .chain(self.borrowed.iter_mut().map(|b| &mut b.analyzer))
     }
 
-    /// Lends the loudness meter of one of these deliverables (made from an output whose first
-    /// `frames` frames it holds as they come: [`Self::lend_loudness`]) to `other`, a share of
+    /// Lends the analysis of one of these deliverables (made from an output whose first
+    /// `frames` frames it holds as they come: [`Feed::lend_analyzer`]) to `other`, a share of
     /// the deliverables written on another thread that measures a stereo analysis of the same
-    /// output, where the meter K-weights its hops beside that analysis's
-    /// ([`StreamAnalyzer::park_loudness`]) instead of alone here: the pass and the writer
-    /// threads of a render on two threads each measured one stereo stream (workload M's 48 kHz
-    /// and 44.1 kHz deliverables), in the time the two take paired. The same figures, bit for
-    /// bit. Whether it lent one; [`Self::return_borrowed`] gives it back.
+    /// output: there it is fed the output's blocks, each read back as its file holds it, and
+    /// its loudness meter K-weights its hops beside that analysis's
+    /// ([`StreamAnalyzer::park_loudness`]) instead of alone here. The pass keeping the lighter
+    /// share of a render on two threads (the limiter and workload M's 24-bit file) was still
+    /// the busier one (perf, M's final pass: 0.27 s to the writer's 0.23 s, lending only the
+    /// loudness meter); the 24-bit file's true peak and levels, measured on the writer, even
+    /// the two out. The same figures, bit for bit. Whether it lent one;
+    /// [`Self::return_borrowed`] gives it back.
     pub fn lend_across(&mut self, other: &mut Deliveries, frames: u64) -> bool {
-        for output in 0..self
-            .feeds
-            .iter()
-            .map(|f| f.output_index + 1)
-            .max()
-            .unwrap_or(0)
-        {
-            let pairs = |d: &mut Deliveries| {
-                d.feeds
-                    .iter_mut()
-                    .filter(|f| f.output_index == output)
-                    .flat_map(Feed::analyzers)
-                    .any(|a| a.channels() == 2 && !a.loudness_is_lent())
-            };
-            if !pairs(other) {
+        if frames == 0 {
+            return false;
+        }
+        for f in 0..self.feeds.len() {
+            let output = self.feeds[f].output_index;
+            let pairs = other
+                .feeds
+                .iter_mut()
+                .filter(|g| g.output_index == output)
+                .flat_map(Feed::analyzers)
+                .any(|a| a.channels() == 2 && !a.loudness_is_lent());
+            if !pairs {
                 continue;
             }
-            let Some((meter, format)) = self.lend_loudness(output, frames) else {
+            let Some((analyzer, format)) = self.feeds[f].lend_analyzer() else {
                 continue;
             };
-            if meter.channels() != 2 {
+            if analyzer.channels() != 2 {
                 // (Not K-weighted beside a stereo analysis: it stays.)
-                let _ = self.return_loudness(meter);
+                let _ = self.feeds[f].return_analyzer(analyzer, 0);
                 continue;
             }
-            match StreamAnalyzer::loudness_only(meter) {
-                Ok(analyzer) => {
-                    other.borrowed.push(Borrowed {
-                        output,
-                        format,
-                        analyzer,
-                        left: frames,
-                    });
-                    return true;
-                }
-                Err(_) => return false,
-            }
+            other.borrowed.push(Borrowed {
+                output,
+                format,
+                analyzer,
+                left: frames,
+                fed: 0,
+            });
+            return true;
         }
         false
     }
 
-    /// Gives every borrowed meter ([`Self::lend_across`]) back to its deliverable, once these
-    /// deliverables are together again ([`Self::join`]) and everything was written.
+    /// Gives every borrowed analysis back to its deliverable ([`Self::lend_across`]), once
+    /// these deliverables are together again ([`Self::join`]) and everything was written.
     pub fn return_borrowed(&mut self) -> Result<(), RenderError> {
+        let lost = |e: String| RenderError::Invalid(format!("internal: a borrowed analysis: {e}"));
         for b in std::mem::take(&mut self.borrowed) {
-            let meter = b.analyzer.into_loudness().ok_or_else(|| {
-                RenderError::Invalid("internal: a borrowed loudness meter was lost".into())
-            })?;
-            self.return_loudness(meter)?;
+            let mut analyzer = b.analyzer;
+            let mut back = false;
+            for f in &mut self.feeds {
+                match f.return_analyzer(analyzer, b.fed) {
+                    Ok(r) => {
+                        r.map_err(lost)?;
+                        back = true;
+                        break;
+                    }
+                    Err(a) => analyzer = a,
+                }
+            }
+            if !back {
+                return Err(lost("no deliverable to go back to".into()));
+            }
         }
         Ok(())
     }

@@ -179,10 +179,7 @@ impl Feed {
             return None;
         }
         self.streams.iter_mut().find_map(|s| {
-            let plain = s.shape.ceiling.is_none()
-                && s.shape.dither.is_none()
-                && s.shape.lead_silence == 0
-                && !s.started;
+            let plain = s.plain();
             let meter = s
                 .analyzer
                 .as_mut()
@@ -190,6 +187,43 @@ impl Feed {
                 .lend_loudness(frames)?;
             Some((meter, s.shape.format))
         })
+    }
+
+    /// The whole analysis of a stream whose samples are those of the output as it comes (as
+    /// for [`Self::lend_loudness`]), lent before anything is written, to be fed the output's
+    /// blocks elsewhere, each read back as its file holds it (the format returned); the stream
+    /// measures nothing meanwhile and counts the frames it writes. [`Self::return_analyzer`]
+    /// gives it back.
+    pub fn lend_analyzer(&mut self) -> Option<(StreamAnalyzer, WavFormat)> {
+        if self.resample.is_some() {
+            return None;
+        }
+        self.streams.iter_mut().find_map(|s| {
+            if !s.plain() || s.analyzer.as_ref()?.loudness_is_lent() {
+                return None;
+            }
+            s.lent = Some(0);
+            Some((s.analyzer.take()?, s.shape.format))
+        })
+    }
+
+    /// Gives `analyzer` back to the stream that lent it ([`Self::lend_analyzer`]), fed
+    /// `frames` frames: `Err(analyzer)` when none of this feed's streams lent one; the reason
+    /// when one did but wrote another number of frames meanwhile (the analysis would not be its
+    /// samples').
+    pub fn return_analyzer(
+        &mut self,
+        analyzer: StreamAnalyzer,
+        frames: u64,
+    ) -> Result<Result<(), String>, StreamAnalyzer> {
+        let Some(s) = self.streams.iter_mut().find(|s| s.lent.is_some()) else {
+            return Err(analyzer);
+        };
+        let written = s.lent.take().unwrap_or(0);
+        s.analyzer = Some(analyzer);
+        Ok((written == frames).then_some(()).ok_or_else(|| {
+            format!("the lent analysis measured {frames} frames of the {written} written")
+        }))
     }
 
     /// Gives `meter` back to the stream that lent it, if it is one of this feed's: `Err(meter)`
@@ -465,6 +499,8 @@ struct Stream {
     shape: Shape,
     stages: Stages,
     analyzer: Option<StreamAnalyzer>,
+    /// While the analyzer is lent ([`Feed::lend_analyzer`]), the frames written meanwhile.
+    lent: Option<u64>,
     files: Vec<Slot>,
     started: bool,
     /// An integer stream's samples quantized once for its analysis and its files (interleaved,
@@ -499,6 +535,7 @@ impl Stream {
             shape: plan.shape(),
             stages,
             analyzer: None,
+            lent: None,
             files: Vec::new(),
             started: false,
             ints: if plan.format.is_integer() {
@@ -507,6 +544,15 @@ impl Stream {
                 Vec::new()
             },
         })
+    }
+
+    /// Whether its samples are the output's as they come (at the output's rate: no safety
+    /// limiter, dither or lead silence), and nothing was written yet.
+    fn plain(&self) -> bool {
+        self.shape.ceiling.is_none()
+            && self.shape.dither.is_none()
+            && self.shape.lead_silence == 0
+            && !self.started
     }
 
     fn write(&mut self, block: AudioRef<'_>) -> Result<(), OutputError> {
@@ -528,11 +574,15 @@ impl Stream {
             shape,
             stages,
             analyzer,
+            lent,
             files,
             started,
             ints,
         } = self;
         let mut out = |b: AudioRef<'_>, dither: Option<&mut TpdfQuantizer>| {
+            if let Some(written) = lent.as_mut() {
+                *written += b.frames() as u64;
+            }
             emit(b, dither, shape.format, analyzer, files, ints)
         };
         if !*started {
