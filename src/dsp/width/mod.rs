@@ -112,7 +112,10 @@ impl MonoMaker {
 
     /// [`MonoMaker::process`] and the width over a block with fixed coefficients, `w(i)` the
     /// width factor of frame `i`, every section's state flushed (as [`MonoMaker::flush`]) after
-    /// frames `first_flush`, `first_flush + CHUNK`, … (the chunk boundaries).
+    /// frames `first_flush`, `first_flush + CHUNK`, … (the chunk boundaries); then the readout's
+    /// pass ([`Readout::pass`]: each output frame summed, its chunk closed at those boundaries,
+    /// the frame written back times `post`). The AVX-512 build does the readout's pass in its
+    /// own, eight frames at a time as they leave the pipeline.
     ///
     /// The four sections run as a pipeline, each a frame behind the one before it: step `t`
     /// feeds frame `t` to the first section, `t − 1` to the second, `t − 2` and `t − 3` to the
@@ -123,18 +126,34 @@ impl MonoMaker {
     /// locals for the loop (kept in memory, every sample's recursion waited on store
     /// forwarding).
     #[inline(always)]
-    fn run(&mut self, l: &mut [f64], r: &mut [f64], w: impl Fn(usize) -> f64, first_flush: usize) {
+    fn run(
+        &mut self,
+        l: &mut [f64],
+        r: &mut [f64],
+        w: impl Fn(usize) -> f64,
+        first_flush: usize,
+        post: f64,
+        readout: &mut Readout,
+    ) {
         #[cfg(target_arch = "x86_64")]
         if crate::dsp::simd::avx512() {
             // SAFETY: the CPU has AVX-512F (checked at run time).
-            return unsafe { pipeline::run_avx512(self, l, r, w, first_flush) };
+            return unsafe { pipeline::run_avx512(self, l, r, w, first_flush, post, readout) };
         }
         #[cfg(target_arch = "x86_64")]
-        if crate::dsp::simd::avx2() {
+        let wavefront = crate::dsp::simd::avx2();
+        #[cfg(not(target_arch = "x86_64"))]
+        let wavefront = false;
+        if wavefront {
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: the CPU has AVX2 (checked at run time).
-            return unsafe { pipeline::run(self, l, r, w, first_flush) };
+            unsafe {
+                pipeline::run(self, l, r, w, first_flush)
+            };
+        } else {
+            self.run_portable(l, r, w, first_flush);
         }
-        self.run_portable(l, r, w, first_flush)
+        readout.pass(l, r, post, first_flush);
     }
 
     /// [`MonoMaker::run`] without AVX2.
@@ -202,6 +221,83 @@ impl MonoMaker {
 }
 
 crate::signal_state!(MonoMaker { copy: coefs, first, second; });
+
+/// The correlation readout's arithmetic: exponential averages of L·R, L², R² of the output,
+/// moved once per chunk, and their sums over the chunk under way (sample by sample, so a chunk
+/// split across blocks sums in the same order). The sums are of the width's output, before a
+/// folded gain.
+#[derive(Debug, Clone, Copy)]
+struct Readout {
+    /// Sums of L·R, L², R² over the chunk under way.
+    sums: [f64; 3],
+    /// The averages of L·R, L², R².
+    corr: [f64; 3],
+    /// The averages' pole per chunk.
+    pole: f64,
+}
+
+impl Readout {
+    /// Output frame `(a, b)` into the sums.
+    #[inline(always)]
+    fn add(&mut self, a: f64, b: f64) {
+        let [lr, ll, rr] = &mut self.sums;
+        *lr += a * b;
+        *ll += a * a;
+        *rr += b * b;
+    }
+
+    /// Every frame of `l`, `r` into the sums, in order, each written back times `post`.
+    #[inline(always)]
+    fn add_all(&mut self, l: &mut [f64], r: &mut [f64], post: f64) {
+        let [mut lr, mut ll, mut rr] = self.sums;
+        if post == 1.0 {
+            for (&a, &b) in l.iter().zip(r.iter()) {
+                lr += a * b;
+                ll += a * a;
+                rr += b * b;
+            }
+        } else {
+            for (a, b) in l.iter_mut().zip(r.iter_mut()) {
+                lr += *a * *b;
+                ll += *a * *a;
+                rr += *b * *b;
+                *a *= post;
+                *b *= post;
+            }
+        }
+        self.sums = [lr, ll, rr];
+    }
+
+    /// The chunk's sums into the averages (at a chunk boundary), the sums cleared.
+    #[inline(always)]
+    fn close_chunk(&mut self) {
+        let g = self.pole;
+        let scale = (1.0 - g) / CHUNK as f64;
+        for (avg, sum) in self.corr.iter_mut().zip(&mut self.sums) {
+            *avg = g * *avg + scale * *sum;
+            *sum = 0.0;
+            if avg.abs() < 1e-60 {
+                *avg = 0.0;
+            }
+        }
+    }
+
+    /// The readout's pass over a block: its frames into the sums ([`Readout::add_all`]), the
+    /// chunk closed after frames `first_close`, `first_close + CHUNK`, ….
+    #[inline(always)]
+    fn pass(&mut self, l: &mut [f64], r: &mut [f64], post: f64, first_close: usize) {
+        let n = l.len().min(r.len());
+        let (mut at, mut end) = (0, first_close % CHUNK + 1);
+        while at < n {
+            let to = end.min(n);
+            self.add_all(&mut l[at..to], &mut r[at..to], post);
+            if to == end {
+                self.close_chunk();
+            }
+            (at, end) = (to, end + CHUNK);
+        }
+    }
+}
 
 /// A stereo width control.
 pub struct Width {
@@ -305,12 +401,17 @@ impl Processor for Width {
         let width = params.get(WIDTH_PCT);
         let mono_freq = self.mono.as_ref().map(|_| params.get(MONO_BELOW_HZ));
         let fs = self.sample_rate;
-        let g = self.corr_pole;
         let (left, right) = audio.stereo_mut();
         let frames = left.len();
-        // With fixed coefficients the mono maker runs over the whole block at once, each of
-        // its sections flushed at the chunk boundaries as it passes them.
-        let whole_block = match (&mut self.mono, mono_freq) {
+        let mut readout = Readout {
+            sums: self.sums,
+            corr: self.corr,
+            pole: self.corr_pole,
+        };
+        match (&mut self.mono, mono_freq) {
+            // With fixed coefficients the mono maker runs over the whole block at once, each of
+            // its sections flushed (and the readout's chunk closed) at the chunk boundaries as
+            // it passes them.
             (Some(mm), Some(freq)) if freq.is_constant() => {
                 mm.coefs = self
                     .mono_coefs
@@ -318,85 +419,59 @@ impl Processor for Width {
                 let first_flush = CHUNK - 1 - (self.position % CHUNK as u64) as usize;
                 if width.is_constant() {
                     let w = width.first() / 100.0;
-                    mm.run(left, right, |_| w, first_flush);
+                    mm.run(left, right, |_| w, first_flush, post, &mut readout);
                 } else {
-                    mm.run(left, right, |i| width.at(i) / 100.0, first_flush);
+                    let w = |i| width.at(i) / 100.0;
+                    mm.run(left, right, w, first_flush, post, &mut readout);
                 }
-                true
+                self.position += frames as u64;
             }
-            _ => false,
-        };
-        let mut k = 0;
-        while k < frames {
-            let n = (CHUNK - (self.position % CHUNK as u64) as usize).min(frames - k);
-            let (l, r) = (&mut left[k..k + n], &mut right[k..k + n]);
-            match (&mut self.mono, mono_freq) {
-                _ if whole_block => {}
-                (Some(mm), Some(freq)) => {
-                    for i in 0..n {
-                        mm.coefs = self
-                            .mono_coefs
-                            .get(freq.at(k + i), |f| lr_sections::<2>(f, fs));
-                        let w = width.at(k + i) / 100.0;
-                        let mid = 0.5 * (l[i] + r[i]);
-                        let side = 0.5 * (l[i] - r[i]);
-                        let (mid, side) = mm.process(mid, side);
-                        l[i] = mid + w * side;
-                        r[i] = mid - w * side;
-                    }
-                }
-                _ => {
-                    if !(width.is_constant() && width.first() == 100.0) {
-                        for i in 0..n {
-                            let w = width.at(k + i) / 100.0;
-                            if w != 1.0 {
+            _ => {
+                let mut k = 0;
+                while k < frames {
+                    let n = (CHUNK - (self.position % CHUNK as u64) as usize).min(frames - k);
+                    let (l, r) = (&mut left[k..k + n], &mut right[k..k + n]);
+                    match (&mut self.mono, mono_freq) {
+                        (Some(mm), Some(freq)) => {
+                            for i in 0..n {
+                                mm.coefs = self
+                                    .mono_coefs
+                                    .get(freq.at(k + i), |f| lr_sections::<2>(f, fs));
+                                let w = width.at(k + i) / 100.0;
                                 let mid = 0.5 * (l[i] + r[i]);
                                 let side = 0.5 * (l[i] - r[i]);
+                                let (mid, side) = mm.process(mid, side);
                                 l[i] = mid + w * side;
                                 r[i] = mid - w * side;
                             }
                         }
+                        _ => {
+                            if !(width.is_constant() && width.first() == 100.0) {
+                                for i in 0..n {
+                                    let w = width.at(k + i) / 100.0;
+                                    if w != 1.0 {
+                                        let mid = 0.5 * (l[i] + r[i]);
+                                        let side = 0.5 * (l[i] - r[i]);
+                                        l[i] = mid + w * side;
+                                        r[i] = mid - w * side;
+                                    }
+                                }
+                            }
+                        }
                     }
-                }
-            }
-            // Sums over the current chunk (sample by sample, so a chunk split across blocks
-            // sums in the same order); the averages move once per chunk. The sums are of the
-            // width's output, before the folded gain.
-            let [mut lr, mut ll, mut rr] = self.sums;
-            if post == 1.0 {
-                for i in 0..n {
-                    let (a, b) = (l[i], r[i]);
-                    lr += a * b;
-                    ll += a * a;
-                    rr += b * b;
-                }
-            } else {
-                for i in 0..n {
-                    let (a, b) = (l[i], r[i]);
-                    lr += a * b;
-                    ll += a * a;
-                    rr += b * b;
-                    l[i] = a * post;
-                    r[i] = b * post;
-                }
-            }
-            self.sums = [lr, ll, rr];
-            self.position += n as u64;
-            if self.position.is_multiple_of(CHUNK as u64) {
-                let scale = (1.0 - g) / CHUNK as f64;
-                for (avg, sum) in self.corr.iter_mut().zip(&mut self.sums) {
-                    *avg = g * *avg + scale * *sum;
-                    *sum = 0.0;
-                    if avg.abs() < 1e-60 {
-                        *avg = 0.0;
+                    readout.add_all(l, r, post);
+                    self.position += n as u64;
+                    if self.position.is_multiple_of(CHUNK as u64) {
+                        readout.close_chunk();
+                        if let Some(m) = &mut self.mono {
+                            m.flush();
+                        }
                     }
-                }
-                if let (Some(m), false) = (&mut self.mono, whole_block) {
-                    m.flush();
+                    k += n;
                 }
             }
-            k += n;
         }
+        (self.sums, self.corr) = (readout.sums, readout.corr);
         self.publish();
     }
     fn telemetry(&self) -> Option<Arc<Telemetry>> {
@@ -419,7 +494,7 @@ mod tests {
     /// noise and on tiny values decaying through the flush threshold: the same samples and the
     /// same state after every call.
     fn same_as_frame_by_frame(
-        path: impl Fn(&mut MonoMaker, &mut [f64], &mut [f64], &dyn Fn(usize) -> f64, usize),
+        mut path: impl FnMut(&mut MonoMaker, &mut [f64], &mut [f64], &dyn Fn(usize) -> f64, usize),
     ) {
         let mut seed = 0x853c_49e6_748f_ea9bu64;
         let mut noise = move || {
@@ -571,9 +646,92 @@ mod tests {
         if !std::arch::is_x86_feature_detected!("avx512f") {
             return;
         }
+        // The readout's pass the kernel does as well is checked against the other builds'
+        // by `every_build_gives_the_same_bits`.
+        let mut readout = Readout {
+            sums: [0.0; 3],
+            corr: [0.0; 3],
+            pole: 0.5,
+        };
         // SAFETY: the CPU has AVX-512F (checked above).
         same_as_frame_by_frame(|m, l, r, w, first| unsafe {
-            pipeline::run_avx512(m, l, r, w, first)
+            pipeline::run_avx512(m, l, r, w, first, 1.0, &mut readout)
         });
+    }
+
+    /// The width runs the portable, the AVX2 and the AVX-512 builds (the last with the
+    /// readout's pass folded in) to the same bits: output, correlation readout, state. Mono
+    /// maker on (crossover fixed and moving) and off, constant and moving width, a folded gain
+    /// of 1 and +7 dB, blocks of several lengths over many chunks.
+    #[test]
+    fn every_build_gives_the_same_bits() {
+        use crate::dsp::param::ParamSlot;
+        use crate::dsp::AudioBuffer;
+        crate::dsp::simd::init();
+        let fs = 48_000.0;
+        let mut noise = crate::dsp::test_signal::noise(0x9e37_79b9_7f4a_7c15);
+        let len = 20_000;
+        let x: Vec<Vec<f64>> = (0..2)
+            .map(|_| (0..len).map(|_| noise()).collect())
+            .collect();
+        let cases = [(false, false), (true, false), (true, true)];
+        for (mono, moving_freq) in cases {
+            for moving_width in [false, true] {
+                for post in [1.0, 2.238_721_138_568_339_5] {
+                    let run = |build: &str| {
+                        crate::dsp::simd::force_portable(build == "portable");
+                        crate::dsp::simd::force_avx2(build == "avx2");
+                        let mut w = Width::new(mono);
+                        w.prepare(&ProcessSpec {
+                            sample_rate: fs,
+                            max_block: 4096,
+                            input_channels: 2,
+                        });
+                        let mut slots: Vec<ParamSlot> = w
+                            .params()
+                            .iter()
+                            .map(|p| ParamSlot::new(p.default, 4096))
+                            .collect();
+                        slots[WIDTH_PCT] = ParamSlot::new(110.0, 4096);
+                        let mut buf = AudioBuffer::new(2, 4096);
+                        let (mut out, mut readout) = (Vec::new(), Vec::new());
+                        let (mut at, mut k) = (0, 0);
+                        while at < len {
+                            let n = [4096, 7, 300, 64, 1000, 1][k % 6].min(len - at);
+                            for c in 0..2 {
+                                buf.channel_mut(c, n).copy_from_slice(&x[c][at..at + n]);
+                            }
+                            let moving = [(WIDTH_PCT, moving_width), (MONO_BELOW_HZ, moving_freq)];
+                            for (p, on) in moving {
+                                if on {
+                                    let slot = &mut slots[p];
+                                    slot.constant = false;
+                                    for (i, v) in slot.values[..n].iter_mut().enumerate() {
+                                        *v = 60.0 + ((at + i) % 997) as f64 / 10.0;
+                                    }
+                                }
+                            }
+                            let params = ParamBlock::new(&slots);
+                            w.process_gained(&mut buf.view_mut(n), None, params, post);
+                            for c in 0..2 {
+                                out.extend(buf.channel(c, n).iter().map(|v| v.to_bits()));
+                            }
+                            readout.push(w.telemetry.get(0).to_bits());
+                            at += n;
+                            k += 1;
+                        }
+                        crate::dsp::simd::force_portable(false);
+                        crate::dsp::simd::force_avx2(false);
+                        (out, readout, format!("{:?}", w.mono), w.sums, w.corr)
+                    };
+                    let case = format!(
+                        "mono {mono} (moving {moving_freq}), moving width {moving_width}, gain {post}"
+                    );
+                    let portable = run("portable");
+                    assert!(portable == run("avx2"), "AVX2: {case}");
+                    assert!(portable == run("avx512"), "AVX-512: {case}");
+                }
+            }
+        }
     }
 }

@@ -20,10 +20,12 @@
 //! are flushed right after it has taken that frame, so every state is that of the frame-by-frame
 //! path at every frame. (It used to fill and drain within every 64-frame chunk, so that a
 //! flush of all four sections could come between two chunks: 12 of every 70 steps masked.)
-//! The mid of frame `i`, ready `D` steps before its side, waits in `l[i]`, whose input was
-//! read when frame `i` entered.
+//! In the AVX2 build the mid of frame `i`, ready `D` steps before its side, waits in `l[i]`,
+//! whose input was read when frame `i` entered; the AVX-512 build keeps it in two spare lanes
+//! and moves frames in and out eight at a time, the correlation readout's pass folded in
+//! ([`run_avx512`]).
 
-use super::MonoMaker;
+use super::{MonoMaker, Readout};
 use crate::dsp::crossover::FLUSH;
 use crate::dsp::dynamics::core::CHUNK;
 use crate::dsp::filters::SvfCoefs;
@@ -265,15 +267,25 @@ fn tick128(c: &Lanes<__m128d>, st: [__m128d; 2], v0: __m128d) -> ([__m128d; 2], 
 /// waits longer than a section's own recursion (a multiply and two adds, 12 cycles a step).
 const D512: usize = 3;
 
-/// Lanes of [`run_avx512`]'s register: section 0 of the first pass (mid all-pass, side
-/// high-pass), section 1 of the first pass (the same), the side's second pass (section 0,
-/// section 1); lanes 6 and 7 carry zeros.
-const SECTION_LANES: [__mmask8; 4] = [0b11, 0b1100, 0b1_0000, 0b10_0000];
+/// Frames [`run_avx512`] moves in and out of its register at a time.
+const GROUP: usize = 8;
 
-/// The high-pass lanes of [`run_avx512`]'s register (the others are the mid's all-pass).
-const HIGH_PASS: __mmask8 = 0b11_1010;
+/// The lanes of [`run_avx512`]'s register, section by section: section 0 of the first pass
+/// (lane 0 the mid's all-pass, lane 1 the side's high-pass), section 1 of the first pass (lanes 2,
+/// 3: the same), the side's second pass (section 0 in lane 5, section 1 in lane 6). Lanes 4 and
+/// 7 hand their input on as it is (`Wide::feed`): the mid, ready in lane 2 [`D512`] steps after
+/// the frame entered, waits there for its side, so at every step lanes 6 and 7 hold the side
+/// and the mid of the frame that entered `3·D512` steps before.
+const SECTION_LANES: [__mmask8; 4] = [0b11, 0b1100, 0b10_0000, 0b100_0000];
 
-/// The four sections' coefficients in [`run_avx512`]'s lanes.
+/// The lanes of [`run_avx512`]'s register that filter (the others pass their input on).
+const FILTERS: __mmask8 = 0b110_1111;
+
+/// The high-pass lanes of [`run_avx512`]'s register (the other filters are the mid's all-pass).
+const HIGH_PASS: __mmask8 = 0b110_1010;
+
+/// The four sections' coefficients in [`run_avx512`]'s lanes ([`SECTION_LANES`]), and the
+/// lane permutes that feed them and gather their output.
 struct Wide {
     a11: __m512d,
     a22: __m512d,
@@ -283,38 +295,51 @@ struct Wide {
     /// `2k` on all-pass lanes, `k` on high-pass lanes.
     k: __m512d,
     half: __m512d,
-    /// Where each lane's input comes from: the frame (lanes 0, 1 of the first operand of
-    /// `vpermt2pd`), or the output of the section feeding it (the second operand, 8…15).
-    feed: __m512i,
+    /// `feed[q]`: where each lane's input comes from when a frame's mid and side are lanes `2q`,
+    /// `2q + 1` of the first operand of `vpermt2pd`: lanes 0 and 1 those, the others the
+    /// outputs of the lanes feeding them (the second operand, 8…15).
+    feed: [__m512i; GROUP / 2],
+    /// From two registers of (side, mid) pairs, eight frames' sides and eight frames' mids.
+    sides: __m512i,
+    mids: __m512i,
 }
 
 impl Wide {
     #[target_feature(enable = "avx512f")]
     fn new(c0: &SvfCoefs, c1: &SvfCoefs) -> Wide {
         let lanes = |f: &dyn Fn(&SvfCoefs) -> f64| {
-            _mm512_setr_pd(f(c0), f(c0), f(c1), f(c1), f(c0), f(c1), 0.0, 0.0)
+            _mm512_setr_pd(f(c0), f(c0), f(c1), f(c1), 0.0, f(c0), f(c1), 0.0)
         };
+        let feed = |q: i64| _mm512_setr_epi64(2 * q, 2 * q + 1, 8, 9, 8 + 2, 8 + 3, 8 + 5, 8 + 4);
         Wide {
             a11: lanes(&|c| c.a11),
             a22: lanes(&|c| c.a22),
             b1: lanes(&|c| c.b1),
             neg_b1: lanes(&|c| -c.b1),
             b2: lanes(&|c| c.b2),
-            k: _mm512_setr_pd(2.0 * c0.k, c0.k, 2.0 * c1.k, c1.k, c0.k, c1.k, 0.0, 0.0),
+            k: _mm512_setr_pd(2.0 * c0.k, c0.k, 2.0 * c1.k, c1.k, 0.0, c0.k, c1.k, 0.0),
             half: _mm512_set1_pd(0.5),
-            feed: _mm512_setr_epi64(0, 1, 8, 9, 8 + 3, 8 + 4, 2, 2),
+            feed: [feed(0), feed(1), feed(2), feed(3)],
+            sides: _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14),
+            mids: _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15),
         }
     }
 
-    /// One step of every lane: the frame `input` (mid, side in lanes 0 and 1) and the outputs
-    /// `fed` of D512 steps ago into the sections; the new states and each lane's output
-    /// (all-pass `x − 2k·v1` or high-pass `x − k·v1 − v2`), as `SvfState::tick`,
+    /// One step of every lane: the frame's mid and side (lanes `2q`, `2q + 1` of `frames`) and
+    /// the outputs `fed` of D512 steps ago into the sections; the new states and each lane's
+    /// output (all-pass `x − 2k·v1` or high-pass `x − k·v1 − v2`), as `SvfState::tick`,
     /// `first_stage` and `second_stage`.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn tick(&self, st: [__m512d; 2], input: __m512d, fed: __m512d) -> ([__m512d; 2], __m512d) {
+    fn tick(
+        &self,
+        st: [__m512d; 2],
+        frames: __m512d,
+        q: usize,
+        fed: __m512d,
+    ) -> ([__m512d; 2], __m512d) {
         let [s1, s2] = st;
-        let v0 = _mm512_permutex2var_pd(input, self.feed, fed);
+        let v0 = _mm512_permutex2var_pd(frames, self.feed[q], fed);
         let n1 = _mm512_add_pd(
             _mm512_add_pd(_mm512_mul_pd(self.a11, s1), _mm512_mul_pd(self.neg_b1, s2)),
             _mm512_mul_pd(self.b1, v0),
@@ -325,29 +350,91 @@ impl Wide {
         );
         let v1 = _mm512_mul_pd(self.half, _mm512_add_pd(s1, n1));
         let v2 = _mm512_mul_pd(self.half, _mm512_add_pd(s2, n2));
-        // x − 0 is x, bit for bit: the all-pass lanes subtract a zero.
-        let y = _mm512_sub_pd(
-            _mm512_sub_pd(v0, _mm512_mul_pd(self.k, v1)),
-            _mm512_maskz_mov_pd(HIGH_PASS, v2),
-        );
-        ([n1, n2], y)
+        ([n1, n2], output(v0, _mm512_mul_pd(self.k, v1), v2))
     }
 }
 
-/// The frame's mid and side, `(½(l + r), ½(l − r))`, in lanes 0 and 1.
+/// Each lane's output from its input `v0`, `k·v1` and `v2`: `v0 − k·v1` on the filter lanes,
+/// less `v2` on the high-pass lanes; `v0` on the others. Two masked subtractions (the compiler
+/// made the first a subtraction and a lane permute on the shuffle port, and reloaded the second
+/// one's mask every step).
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn frame(l: f64, r: f64) -> __m512d {
-    _mm512_zextpd128_pd512(_mm_set_pd(0.5 * (l - r), 0.5 * (l + r)))
+fn output(v0: __m512d, k_v1: __m512d, v2: __m512d) -> __m512d {
+    let mut y = v0;
+    // SAFETY: AVX-512F instructions on registers (the function requires the feature).
+    unsafe {
+        std::arch::asm!(
+            "vsubpd {y}{{{filters}}}, {y}, {k_v1}",
+            "vsubpd {y}{{{high_pass}}}, {y}, {v2}",
+            y = inout(zmm_reg) y,
+            k_v1 = in(zmm_reg) k_v1,
+            v2 = in(zmm_reg) v2,
+            filters = in(kreg) FILTERS,
+            high_pass = in(kreg) HIGH_PASS,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    y
 }
 
-/// [`run`] on AVX-512F: the six section lanes in one 512-bit register, so each step is one
+/// `sums[k] += p[k·GROUP]` for k = 0, 1, 2, by scalar additions from memory (the compiler
+/// paired the sums in registers, and fetched the products lane by lane with shuffles).
+///
+/// # Safety
+/// The CPU has AVX-512F; `p[0]`, `p[GROUP]`, `p[2·GROUP]` are readable.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn add_products(sums: &mut [f64; 3], p: *const f64) {
+    const { assert!(GROUP * 8 == 64) };
+    // SAFETY: the caller vouches for the CPU and the three values.
+    unsafe {
+        std::arch::asm!(
+            "vaddsd {lr}, {lr}, qword ptr [{p}]",
+            "vaddsd {ll}, {ll}, qword ptr [{p} + 64]",
+            "vaddsd {rr}, {rr}, qword ptr [{p} + 128]",
+            lr = inout(xmm_reg) sums[0],
+            ll = inout(xmm_reg) sums[1],
+            rr = inout(xmm_reg) sums[2],
+            p = in(reg) p,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+    }
+}
+
+/// `SvfState::flush` on `lanes` of both states: magnitudes under [`FLUSH`] become zero.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn flush512(st: [__m512d; 2], lanes: __mmask8) -> [__m512d; 2] {
+    st.map(|v| {
+        let tiny =
+            _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_pd(v), _mm512_set1_pd(FLUSH));
+        _mm512_maskz_mov_pd(!tiny, v)
+    })
+}
+
+/// The lanes flushed at a step whose `phase` ((t − first_flush) mod CHUNK) is this: section
+/// `s` after it has taken the frame of a chunk boundary, `s·D512` steps after it entered.
+fn flushed_at(phase: usize) -> __mmask8 {
+    if phase <= 3 * D512 && phase.is_multiple_of(D512) {
+        SECTION_LANES[phase / D512]
+    } else {
+        0
+    }
+}
+
+/// [`run`] on AVX-512F, with the readout's pass (`Readout::pass`: each output frame summed in
+/// order, the chunk closed after frames `first_flush + k·CHUNK`, the frame written back times
+/// `post`) folded in: the four sections in one 512-bit register, so each step is one
 /// register's recursion (half the operations of the AVX2 build's two registers) with the
-/// sections [`D512`] steps apart. The steps where every section has a frame and none is
-/// flushed (all but a few of every [`CHUNK`]) run in a loop of their own, without the masks.
-/// Each lane does the IEEE operations of `crossover::SvfState::tick`,
-/// `MonoMaker::first_stage` and `second_stage` on its own frames in order, as the AVX2 build
-/// does: the same bits (`tests` in `super`).
+/// sections [`D512`] steps apart. While every section has a frame, the frames move in and out
+/// [`GROUP`] at a time: their mids and sides computed in one register and permuted into lanes
+/// 0 and 1 as each enters, the (side, mid) pairs of the frames leaving (lanes 6 and 7) stored
+/// as they are, then eight frames' outputs, their readout products and the gain computed in
+/// registers; only the readout's sums go frame by frame. Each lane does the IEEE operations
+/// of `crossover::SvfState::tick`, `MonoMaker::first_stage` and `second_stage` on its own
+/// frames in order, and every output, sum and average the operations of the frame-by-frame
+/// path: the same bits (`tests` in `super`).
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
@@ -358,19 +445,23 @@ pub(super) unsafe fn run_avx512(
     r: &mut [f64],
     w: impl Fn(usize) -> f64,
     first_flush: usize,
+    post: f64,
+    readout: &mut Readout,
 ) {
+    // In locals (registers) for the loop.
+    let mut ro = *readout;
+    let posts = _mm512_set1_pd(post);
     let n = l.len().min(r.len());
     let (l, r) = (&mut l[..n], &mut r[..n]);
     let c = Wide::new(&m.coefs[0], &m.coefs[1]);
-    let flush_at = _mm512_set1_pd(FLUSH);
     let (f0, f1) = (m.first[0].states(), m.first[1].states());
     let (s0, s1) = (m.second[0].states(), m.second[1].states());
     let mut st = [
         _mm512_setr_pd(
-            f0.0[0], f0.0[1], f1.0[0], f1.0[1], s0.0[0], s1.0[0], 0.0, 0.0,
+            f0.0[0], f0.0[1], f1.0[0], f1.0[1], 0.0, s0.0[0], s1.0[0], 0.0,
         ),
         _mm512_setr_pd(
-            f0.1[0], f0.1[1], f1.1[0], f1.1[1], s0.1[0], s1.1[0], 0.0, 0.0,
+            f0.1[0], f0.1[1], f1.1[0], f1.1[1], 0.0, s0.1[0], s1.1[0], 0.0,
         ),
     ];
     let zero = _mm512_setzero_pd();
@@ -379,40 +470,102 @@ pub(super) unsafe fn run_avx512(
         middle: zero,
         oldest: zero,
     };
-    // Frame `i`'s output: its mid (section 1's lane 2, kept in `l[i]` since) and the last
-    // section's side (lane 5 of `y`).
-    let finish = |l: &mut [f64], r: &mut [f64], i: usize, y: __m512d| {
-        let side = _mm_cvtsd_f64(_mm_unpackhi_pd(quarter::<2>(y), quarter::<2>(y)));
-        let (mid, wi) = (l[i], w(i));
-        l[i] = mid + wi * side;
-        r[i] = mid - wi * side;
-    };
-    // (t − first_flush) mod CHUNK: section `s` flushes at step t when this is s·D512 (and the
-    // frame it took, t − s·D512, is one of the block's).
+    // (t − first_flush) mod CHUNK.
     let mut phase = (CHUNK - first_flush % CHUNK) % CHUNK;
     let live = |t: usize, lo: usize| t >= lo && t < n + lo;
     let mut t = 0;
     while t < n + 3 * D512 {
-        if t >= 3 * D512 && t < n && phase > 3 * D512 {
-            // Every section has a frame and none is flushed until the phase comes round.
-            let end = (t + CHUNK - phase).min(n);
-            for u in t..end {
-                let (next, y) = c.tick(st, frame(l[u], r[u]), out.oldest);
-                st = next;
-                l[u - D512] = _mm_cvtsd_f64(quarter::<1>(y));
-                finish(l, r, u - 3 * D512, y);
-                out.push(y);
+        if t >= 3 * D512 && t + GROUP <= n {
+            // Every section has a frame for the next GROUP steps.
+            let i = t - 3 * D512;
+            let widths = _mm512_setr_pd(
+                w(i),
+                w(i + 1),
+                w(i + 2),
+                w(i + 3),
+                w(i + 4),
+                w(i + 5),
+                w(i + 6),
+                w(i + 7),
+            );
+            // Frames t … t + GROUP − 1 in: frame t + j's mid and side are lanes 2·(j / 2),
+            // 2·(j / 2) + 1 of frames[j % 2].
+            let (lt, rt) = (&l[t..t + GROUP], &r[t..t + GROUP]);
+            // SAFETY: GROUP (eight) doubles each.
+            let (lt, rt) = unsafe { (_mm512_loadu_pd(lt.as_ptr()), _mm512_loadu_pd(rt.as_ptr())) };
+            let mid = _mm512_mul_pd(c.half, _mm512_add_pd(lt, rt));
+            let side = _mm512_mul_pd(c.half, _mm512_sub_pd(lt, rt));
+            let frames = [_mm512_unpacklo_pd(mid, side), _mm512_unpackhi_pd(mid, side)];
+            // Some of these steps flush a section (else none does).
+            let flushes = phase <= 3 * D512 || phase + GROUP > CHUNK;
+            // The (side, mid) pair of each frame leaving, in order.
+            let mut pairs = [0.0f64; 2 * GROUP];
+            macro_rules! steps {
+                ($flushes:expr; $($j:literal)+) => {$(
+                    let (next, y) = c.tick(st, frames[$j % 2], $j / 2, out.oldest);
+                    st = next;
+                    if $flushes {
+                        let lanes = flushed_at((phase + $j) % CHUNK);
+                        if lanes != 0 {
+                            st = flush512(st, lanes);
+                        }
+                    }
+                    // SAFETY: the CPU has AVX-512F; pairs holds GROUP pairs.
+                    unsafe { store_quarter::<3>(pairs.as_mut_ptr().add(2 * $j), y) };
+                    out.push(y);
+                )+};
             }
-            phase = (phase + end - t) % CHUNK;
-            t = end;
+            // Two copies, so that the steps of most groups test nothing.
+            if flushes {
+                steps!(true; 0 1 2 3 4 5 6 7);
+            } else {
+                steps!(false; 0 1 2 3 4 5 6 7);
+            }
+            // Frames t − 3·D512 … out.
+            // SAFETY: 2·GROUP doubles.
+            let (a, b) = unsafe {
+                let p = pairs.as_ptr();
+                (_mm512_loadu_pd(p), _mm512_loadu_pd(p.add(GROUP)))
+            };
+            let sides = _mm512_permutex2var_pd(a, c.sides, b);
+            let mids = _mm512_permutex2var_pd(a, c.mids, b);
+            let scaled = _mm512_mul_pd(widths, sides);
+            let (lo, rt) = (_mm512_add_pd(mids, scaled), _mm512_sub_pd(mids, scaled));
+            // The readout's sums, frame by frame in order, the chunk closed after the frame of
+            // a chunk boundary (the one leaving as the last section flushes).
+            let mut products = [[0.0f64; GROUP]; 3];
+            // SAFETY: GROUP doubles each.
+            unsafe {
+                _mm512_storeu_pd(products[0].as_mut_ptr(), _mm512_mul_pd(lo, rt));
+                _mm512_storeu_pd(products[1].as_mut_ptr(), _mm512_mul_pd(lo, lo));
+                _mm512_storeu_pd(products[2].as_mut_ptr(), _mm512_mul_pd(rt, rt));
+            }
+            let close = (CHUNK + 3 * D512 - phase) % CHUNK;
+            for j in 0..GROUP {
+                // SAFETY: the CPU has AVX-512F; frame j's products are in the rows.
+                unsafe { add_products(&mut ro.sums, products.as_ptr().cast::<f64>().add(j)) };
+                if j == close {
+                    ro.close_chunk();
+                }
+            }
+            let (li, ri) = (&mut l[i..i + GROUP], &mut r[i..i + GROUP]);
+            // SAFETY: GROUP doubles each.
+            unsafe {
+                _mm512_storeu_pd(li.as_mut_ptr(), _mm512_mul_pd(lo, posts));
+                _mm512_storeu_pd(ri.as_mut_ptr(), _mm512_mul_pd(rt, posts));
+            }
+            phase = (phase + GROUP) % CHUNK;
+            t += GROUP;
             continue;
         }
+        // The pipeline filling or draining (or a block's last frames): a step at a time, the
+        // lanes without a frame masked.
         let input = if t < n {
-            frame(l[t], r[t])
+            _mm512_zextpd128_pd512(_mm_set_pd(0.5 * (l[t] - r[t]), 0.5 * (l[t] + r[t])))
         } else {
-            _mm512_setzero_pd()
+            zero
         };
-        let (next, y) = c.tick(st, input, out.oldest);
+        let (next, y) = c.tick(st, input, 0, out.oldest);
         // Lanes with a frame at this step advance; the others keep their state.
         let mut advance: __mmask8 = 0;
         for (s, &lanes) in SECTION_LANES.iter().enumerate() {
@@ -424,25 +577,27 @@ pub(super) unsafe fn run_avx512(
             _mm512_mask_blend_pd(advance, st[0], next[0]),
             _mm512_mask_blend_pd(advance, st[1], next[1]),
         ];
-        if phase <= 3 * D512 && phase % D512 == 0 {
-            let s = phase / D512;
-            if live(t, s * D512) {
-                let lanes = SECTION_LANES[s];
-                let flush = |v: __m512d| {
-                    let tiny =
-                        _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(lanes, _mm512_abs_pd(v), flush_at);
-                    _mm512_maskz_mov_pd(!tiny, v)
-                };
-                st = [flush(st[0]), flush(st[1])];
+        let flushed = flushed_at(phase) & advance;
+        if flushed != 0 {
+            st = flush512(st, flushed);
+        }
+        if t >= 3 * D512 {
+            let i = t - 3 * D512;
+            let pair = quarter::<3>(y);
+            let (side, mid) = (
+                _mm_cvtsd_f64(pair),
+                _mm_cvtsd_f64(_mm_unpackhi_pd(pair, pair)),
+            );
+            let wi = w(i);
+            let (a, b) = (mid + wi * side, mid - wi * side);
+            ro.add(a, b);
+            l[i] = a * post;
+            r[i] = b * post;
+            if phase == 3 * D512 {
+                ro.close_chunk();
             }
         }
         phase = (phase + 1) % CHUNK;
-        if live(t, D512) {
-            l[t - D512] = _mm_cvtsd_f64(quarter::<1>(y));
-        }
-        if t >= 3 * D512 {
-            finish(l, r, t - 3 * D512, y);
-        }
         out.push(y);
         t += 1;
     }
@@ -459,9 +614,12 @@ pub(super) unsafe fn run_avx512(
         // Lane 1 of the second pass carries zeros in the frame-by-frame path (its state stays
         // zero, which a flush keeps): it is left as it is.
         let (ic1, ic2) = sec.states();
-        sec.set_states([a[4 + s], ic1[1]], [b[4 + s], ic2[1]]);
+        sec.set_states([a[5 + s], ic1[1]], [b[5 + s], ic2[1]]);
     }
+    *readout = ro;
 }
+
+const _: () = assert!(GROUP == 8, "run_avx512 runs eight steps a group");
 
 /// The outputs of the last [`D512`] steps, in three registers (an array of them stayed in
 /// memory, its store-to-load forwarding on the path from one section to the next).
@@ -489,4 +647,25 @@ impl Recent {
 #[inline]
 fn quarter<const Q: i32>(v: __m512d) -> __m128d {
     _mm_castps_pd(_mm512_extractf32x4_ps::<Q>(_mm512_castpd_ps(v)))
+}
+
+/// Lanes `2Q`, `2Q + 1` of `v` to `to[0]`, `to[1]`, by `vextractf32x4` with a memory operand:
+/// a store alone, where the compiler extracts the quarter into a register first (a shuffle on
+/// the port the step's arithmetic shares).
+///
+/// # Safety
+/// The CPU has AVX-512F; `to` is valid for writing two values.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_quarter<const Q: u8>(to: *mut f64, v: __m512d) {
+    // SAFETY: the caller vouches for the CPU and for two writable values at `to`.
+    unsafe {
+        std::arch::asm!(
+            "vextractf32x4 xmmword ptr [{to}], {v}, {q}",
+            to = in(reg) to,
+            v = in(zmm_reg) v,
+            q = const Q,
+            options(nostack, preserves_flags),
+        );
+    }
 }
