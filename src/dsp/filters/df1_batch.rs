@@ -475,7 +475,7 @@ unsafe fn insert_quarter<const Q: u8>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn store_quarter<const Q: u8>(to: *mut f64, v: std::arch::x86_64::__m512d) {
+pub(crate) unsafe fn store_quarter<const Q: u8>(to: *mut f64, v: std::arch::x86_64::__m512d) {
     // SAFETY: the caller vouches for the CPU and for two writable values at `to`.
     unsafe {
         std::arch::asm!(

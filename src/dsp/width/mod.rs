@@ -555,66 +555,93 @@ mod tests {
         }
     }
 
+    /// A width (mono maker on or off, `width_pct` 110) at 48 kHz over the stereo signal `x` in
+    /// blocks of the lengths `blocks` in turn, each block's parameters set by `moving(slots,
+    /// at, n)` and processed by `process`: the output's bits, the readout's after every block,
+    /// and the width.
+    fn render(
+        mono: bool,
+        x: &[Vec<f64>; 2],
+        blocks: &[usize],
+        moving: impl Fn(&mut [crate::dsp::param::ParamSlot], usize, usize),
+        process: impl Fn(&mut Width, &mut AudioMut<'_>, ParamBlock<'_>),
+    ) -> (Vec<u64>, Vec<u64>, Width) {
+        use crate::dsp::param::ParamSlot;
+        let most = blocks.iter().copied().max().unwrap_or(1);
+        let mut w = Width::new(mono);
+        w.prepare(&ProcessSpec {
+            sample_rate: 48_000.0,
+            max_block: most,
+            input_channels: 2,
+        });
+        let mut slots: Vec<ParamSlot> = w
+            .params()
+            .iter()
+            .map(|p| ParamSlot::new(p.default, most))
+            .collect();
+        slots[WIDTH_PCT] = ParamSlot::new(110.0, most);
+        let mut buf = crate::dsp::AudioBuffer::new(2, most);
+        let (mut out, mut readout) = (Vec::new(), Vec::new());
+        let (len, mut at) = (x[0].len(), 0);
+        for &n in blocks.iter().cycle() {
+            if at == len {
+                break;
+            }
+            let n = n.min(len - at);
+            for (c, x) in x.iter().enumerate() {
+                buf.channel_mut(c, n).copy_from_slice(&x[at..at + n]);
+            }
+            moving(&mut slots, at, n);
+            process(&mut w, &mut buf.view_mut(n), ParamBlock::new(&slots));
+            for c in 0..2 {
+                out.extend(buf.channel(c, n).iter().map(|v| v.to_bits()));
+            }
+            readout.push(w.telemetry.get(0).to_bits());
+            at += n;
+        }
+        (out, readout, w)
+    }
+
+    /// Moves parameter `p` of a block (frames `at…at + n`) along a ramp of 60…160 repeating.
+    fn ramp(slots: &mut [crate::dsp::param::ParamSlot], p: usize, at: usize, n: usize) {
+        let slot = &mut slots[p];
+        slot.constant = false;
+        for (i, v) in slot.values[..n].iter_mut().enumerate() {
+            *v = 60.0 + ((at + i) % 997) as f64 / 10.0;
+        }
+    }
+
+    /// Two channels of noise, `len` frames.
+    fn stereo_noise(seed: u64, len: usize) -> [Vec<f64>; 2] {
+        let mut noise = crate::dsp::test_signal::noise(seed);
+        [(); 2].map(|_| (0..len).map(|_| noise()).collect())
+    }
+
     /// The width with a gain folded in gives the bits of the width and then the gain, and the
     /// same correlation readout: mono maker on and off, constant and moving width, gains of 1,
     /// +7 dB and a polarity flip, blocks of several lengths.
     #[test]
     fn a_folded_gain_gives_the_bits_of_a_gain_after() {
-        use crate::dsp::param::ParamSlot;
-        use crate::dsp::AudioBuffer;
-        let fs = 48_000.0;
-        let mut noise = crate::dsp::test_signal::noise(0x2545_f491_4f6c_dd1d);
-        let len = 5000;
-        let x: Vec<Vec<f64>> = (0..2)
-            .map(|_| (0..len).map(|_| noise()).collect())
-            .collect();
+        let x = stereo_noise(0x2545_f491_4f6c_dd1d, 5000);
         for mono in [false, true] {
             for moving in [false, true] {
                 for post in [1.0, 2.238_721_138_568_339_5, -0.5] {
                     let run = |folded: bool| {
-                        let mut w = Width::new(mono);
-                        w.prepare(&ProcessSpec {
-                            sample_rate: fs,
-                            max_block: 1024,
-                            input_channels: 2,
-                        });
-                        let mut slots: Vec<ParamSlot> = w
-                            .params()
-                            .iter()
-                            .map(|p| ParamSlot::new(p.default, 1024))
-                            .collect();
-                        slots[WIDTH_PCT] = ParamSlot::new(110.0, 1024);
-                        let mut buf = AudioBuffer::new(2, 1024);
-                        let (mut out, mut readout) = (Vec::new(), Vec::new());
-                        let (mut at, mut k) = (0, 0);
-                        while at < len {
-                            let n = [1024, 7, 300, 64][k % 4].min(len - at);
-                            for c in 0..2 {
-                                buf.channel_mut(c, n).copy_from_slice(&x[c][at..at + n]);
-                            }
+                        let moving = |slots: &mut [_], at, n| {
                             if moving {
-                                let slot = &mut slots[WIDTH_PCT];
-                                slot.constant = false;
-                                for (i, v) in slot.values[..n].iter_mut().enumerate() {
-                                    *v = 60.0 + ((at + i) % 997) as f64 / 10.0;
+                                ramp(slots, WIDTH_PCT, at, n);
+                            }
+                        };
+                        let (out, readout, _) =
+                            render(mono, &x, &[1024, 7, 300, 64], moving, |w, audio, params| {
+                                if folded {
+                                    w.process_gained(audio, None, params, post);
+                                } else {
+                                    w.process(audio, None, params);
+                                    let (l, r) = audio.stereo_mut();
+                                    l.iter_mut().chain(r.iter_mut()).for_each(|v| *v *= post);
                                 }
-                            }
-                            let params = ParamBlock::new(&slots);
-                            if folded {
-                                w.process_gained(&mut buf.view_mut(n), None, params, post);
-                            } else {
-                                w.process(&mut buf.view_mut(n), None, params);
-                                for c in 0..2 {
-                                    buf.channel_mut(c, n).iter_mut().for_each(|v| *v *= post);
-                                }
-                            }
-                            for c in 0..2 {
-                                out.extend(buf.channel(c, n).iter().map(|v| v.to_bits()));
-                            }
-                            readout.push(w.telemetry.get(0).to_bits());
-                            at += n;
-                            k += 1;
-                        }
+                            });
                         (out, readout)
                     };
                     let case = format!("mono {mono}, moving {moving}, gain {post}");
@@ -665,61 +692,27 @@ mod tests {
     /// of 1 and +7 dB, blocks of several lengths over many chunks.
     #[test]
     fn every_build_gives_the_same_bits() {
-        use crate::dsp::param::ParamSlot;
-        use crate::dsp::AudioBuffer;
         crate::dsp::simd::init();
-        let fs = 48_000.0;
-        let mut noise = crate::dsp::test_signal::noise(0x9e37_79b9_7f4a_7c15);
-        let len = 20_000;
-        let x: Vec<Vec<f64>> = (0..2)
-            .map(|_| (0..len).map(|_| noise()).collect())
-            .collect();
-        let cases = [(false, false), (true, false), (true, true)];
-        for (mono, moving_freq) in cases {
+        let x = stereo_noise(0x9e37_79b9_7f4a_7c15, 20_000);
+        for (mono, moving_freq) in [(false, false), (true, false), (true, true)] {
             for moving_width in [false, true] {
                 for post in [1.0, 2.238_721_138_568_339_5] {
                     let run = |build: &str| {
                         crate::dsp::simd::force_portable(build == "portable");
                         crate::dsp::simd::force_avx2(build == "avx2");
-                        let mut w = Width::new(mono);
-                        w.prepare(&ProcessSpec {
-                            sample_rate: fs,
-                            max_block: 4096,
-                            input_channels: 2,
-                        });
-                        let mut slots: Vec<ParamSlot> = w
-                            .params()
-                            .iter()
-                            .map(|p| ParamSlot::new(p.default, 4096))
-                            .collect();
-                        slots[WIDTH_PCT] = ParamSlot::new(110.0, 4096);
-                        let mut buf = AudioBuffer::new(2, 4096);
-                        let (mut out, mut readout) = (Vec::new(), Vec::new());
-                        let (mut at, mut k) = (0, 0);
-                        while at < len {
-                            let n = [4096, 7, 300, 64, 1000, 1][k % 6].min(len - at);
-                            for c in 0..2 {
-                                buf.channel_mut(c, n).copy_from_slice(&x[c][at..at + n]);
+                        let moving = |slots: &mut [_], at, n| {
+                            if moving_width {
+                                ramp(slots, WIDTH_PCT, at, n);
                             }
-                            let moving = [(WIDTH_PCT, moving_width), (MONO_BELOW_HZ, moving_freq)];
-                            for (p, on) in moving {
-                                if on {
-                                    let slot = &mut slots[p];
-                                    slot.constant = false;
-                                    for (i, v) in slot.values[..n].iter_mut().enumerate() {
-                                        *v = 60.0 + ((at + i) % 997) as f64 / 10.0;
-                                    }
-                                }
+                            if moving_freq {
+                                ramp(slots, MONO_BELOW_HZ, at, n);
                             }
-                            let params = ParamBlock::new(&slots);
-                            w.process_gained(&mut buf.view_mut(n), None, params, post);
-                            for c in 0..2 {
-                                out.extend(buf.channel(c, n).iter().map(|v| v.to_bits()));
-                            }
-                            readout.push(w.telemetry.get(0).to_bits());
-                            at += n;
-                            k += 1;
-                        }
+                        };
+                        let blocks = [4096, 7, 300, 64, 1000, 1];
+                        let (out, readout, w) =
+                            render(mono, &x, &blocks, moving, |w, audio, params| {
+                                w.process_gained(audio, None, params, post)
+                            });
                         crate::dsp::simd::force_portable(false);
                         crate::dsp::simd::force_avx2(false);
                         (out, readout, format!("{:?}", w.mono), w.sums, w.corr)

@@ -28,6 +28,7 @@
 use super::{MonoMaker, Readout};
 use crate::dsp::crossover::FLUSH;
 use crate::dsp::dynamics::core::CHUNK;
+use crate::dsp::filters::df1_batch::store_quarter;
 use crate::dsp::filters::SvfCoefs;
 use std::arch::x86_64::*;
 
@@ -647,25 +648,4 @@ impl Recent {
 #[inline]
 fn quarter<const Q: i32>(v: __m512d) -> __m128d {
     _mm_castps_pd(_mm512_extractf32x4_ps::<Q>(_mm512_castpd_ps(v)))
-}
-
-/// Lanes `2Q`, `2Q + 1` of `v` to `to[0]`, `to[1]`, by `vextractf32x4` with a memory operand:
-/// a store alone, where the compiler extracts the quarter into a register first (a shuffle on
-/// the port the step's arithmetic shares).
-///
-/// # Safety
-/// The CPU has AVX-512F; `to` is valid for writing two values.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn store_quarter<const Q: u8>(to: *mut f64, v: __m512d) {
-    // SAFETY: the caller vouches for the CPU and for two writable values at `to`.
-    unsafe {
-        std::arch::asm!(
-            "vextractf32x4 xmmword ptr [{to}], {v}, {q}",
-            to = in(reg) to,
-            v = in(zmm_reg) v,
-            q = const Q,
-            options(nostack, preserves_flags),
-        );
-    }
 }
