@@ -235,8 +235,6 @@ pub struct StreamAnalyzer {
     parked: std::collections::VecDeque<Vec<Vec<f64>>>,
     /// Hop buffers to gather into (`None`: hops are not parked).
     spare: Option<Vec<Vec<Vec<f64>>>>,
-    /// Measures loudness alone ([`Self::loudness_only`]): no true peak, levels or spectrum.
-    loudness_only: bool,
 }
 
 /// Hops an analyzer keeps for a partner at most ([`StreamAnalyzer::park_loudness`]): a
@@ -301,34 +299,7 @@ impl StreamAnalyzer {
             frames: 0,
             parked: std::collections::VecDeque::new(),
             spare: None,
-            loudness_only: false,
         })
-    }
-
-    /// An analyzer that measures only loudness, with `meter` (one lent by another analyzer,
-    /// [`Self::lend_loudness`]): it gathers the same 100 ms hops, so that it can K-weight them
-    /// beside another analyzer's ([`Self::park_loudness`]) where the lender writes its stream
-    /// on another thread. [`Self::into_loudness`] gives the meter back.
-    pub fn loudness_only(meter: LoudnessMeter) -> Result<Self, String> {
-        let mut a = Self::new(
-            meter.sample_rate() as u32,
-            meter.channels(),
-            &AnalyzeOptions::figures_only(),
-        )?;
-        a.loudness = Some(meter);
-        a.loudness_only = true;
-        Ok(a)
-    }
-
-    /// The loudness meter, every frame pushed measured (the parked hops, then the last,
-    /// partial one); `None` when it is lent.
-    pub fn into_loudness(mut self) -> Option<LoudnessMeter> {
-        while self.has_parked() {
-            self.measure_parked_alone();
-        }
-        self.spare = None;
-        self.measure_hop();
-        self.loudness.take()
     }
 
     /// From now on, keeps each whole hop's loudness to be measured beside another analyzer's
@@ -524,12 +495,10 @@ impl StreamAnalyzer {
                 None => self.missed += (fill - own) as u64,
             }
         }
-        if !self.loudness_only {
-            self.true_peak.push(&block);
-            self.level.push(&block);
-            if let Some(w) = self.welch.as_mut() {
-                w.push(&block);
-            }
+        self.true_peak.push(&block);
+        self.level.push(&block);
+        if let Some(w) = self.welch.as_mut() {
+            w.push(&block);
         }
         drop(block);
         if park {
