@@ -97,10 +97,10 @@ impl PeakHistogram {
                 if crate::dsp::simd::avx2() {
                     // SAFETY: the CPU has AVX2 (asked above).
                     unsafe { count_stereo_avx2(lanes, l, r) };
-                    self.unfolded += n as u64;
-                    self.frames += n as u64;
-                    return;
+                } else {
+                    count_stereo(lanes, l, r);
                 }
+                #[cfg(not(target_arch = "x86_64"))]
                 count_stereo(lanes, l, r);
             }
             channels => {
@@ -155,7 +155,6 @@ impl PeakHistogram {
     }
 }
 
-/// The bin of magnitude `m` (monotonic in `m`; NaN and infinity in the top bins).
 /// Counts the stereo frames `l`, `r` of one block: frame `i` in table `i % LANES`, in the bin
 /// of its larger magnitude.
 fn count_stereo(lanes: &mut [[u32; BINS]; LANES], l: &[f64], r: &[f64]) {
@@ -212,6 +211,7 @@ fn count_stereo_avx2(lanes: &mut [[u32; BINS]; LANES], l: &[f64], r: &[f64]) {
     count_stereo(lanes, &l[i..n], &r[i..n]);
 }
 
+/// The bin of magnitude `m` (monotonic in `m`; NaN and infinity in the top bins).
 fn bin_of(m: f32) -> usize {
     (m.abs().to_bits() >> (23 - MANTISSA_BITS)) as usize & (BINS - 1)
 }
