@@ -5,23 +5,19 @@
 //! - [`Decoder`]: one file, decoded packet by packet (never the whole file in memory), at its
 //!   own rate and channel count. Plain PCM WAV (16/24/32-bit integer, 32-bit float) and AIFF
 //!   (16/24/32-bit integer) take a fast path that converts the sample data directly, read in
-//!   place through memory-mapped windows on Linux (a file truncated meanwhile is an I/O error,
-//!   not a crash: `sigbus`), else in blocks by `read()`; Ogg Opus goes through libopus (feature `lossy`,
-//!   [`crate::io::lossy::ogg_opus`]); every other format (FLAC, MP3, Ogg Vorbis, AIFF-C, unusual
-//!   WAV) goes through symphonia. Integer PCM converts as `x / 2^(bits−1)`, which is exact in `f64`, so lossless
-//!   formats decode bit-exact.
+//!   stretches by `read()` (a file truncated meanwhile ends early: [`DecodeError::Truncated`]);
+//!   Ogg Opus goes through libopus (feature `lossy`, [`crate::io::lossy::ogg_opus`]); every
+//!   other format (FLAC, MP3, Ogg Vorbis, AIFF-C, unusual WAV) goes through symphonia. Integer
+//!   PCM converts as `x / 2^(bits−1)`, which is exact in `f64`, so lossless formats decode
+//!   bit-exact.
 //! - [`StemStream`]: what a render reads: a decoder plus sample-rate conversion
 //!   ([`crate::io::resample`]), mono-to-stereo mapping and padding to a fixed length, delivered in
 //!   exactly-sized blocks without allocating.
 //! - [`DecodeError`]: every failure names the file and says why in plain words.
 
 mod finite;
-#[cfg(target_os = "linux")]
-mod mapped;
 mod pcm;
 mod pcm_header;
-#[cfg(target_os = "linux")]
-mod sigbus;
 mod stream;
 mod symph;
 
@@ -30,8 +26,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use finite::{widen_finite, NonFinite};
-#[cfg(target_os = "linux")]
-pub(crate) use mapped::MappedFile;
 pub use stream::{StemStream, StreamOptions, StreamWarning};
 
 /// What a stem file is, read from its header.
