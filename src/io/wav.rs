@@ -10,7 +10,8 @@
 //! two byte for byte). Blocks are converted and interleaved into a byte buffer and written in one
 //! call: about twenty times cheaper than a call per sample. The file gets its bytes, header
 //! included, in stretches of [`WRITE_BYTES`] that end on multiples of it in the file, written
-//! from the buffer the samples were encoded into (no copy into a second buffer).
+//! from the buffer the samples were encoded into (no copy into a second buffer), into blocks
+//! allocated ahead of them on ext4 ([`ALLOCATE_AHEAD_BYTES`]).
 
 use super::atomic::{AtomicFile, OutputError};
 use crate::dsp::AudioRef;
@@ -75,6 +76,13 @@ const ENCODE_FRAMES: usize = 2048;
 /// 0.5 s instead of 0.15 s with 256 KiB to 2 MiB writes).
 const WRITE_BYTES: usize = 32 << 10;
 
+/// How far ahead of its writes a WAV file's blocks are allocated (`fallocate`) on ext4: its
+/// writes then land in blocks already allocated instead of reserving each block as it is
+/// written (R on an AMD Zen 5 VM: the output's `write` calls 6.9 % -> 5.4 % of R's CPU, perf).
+/// The file's length follows the allocation (zeros past the samples) until
+/// [`WavOutput::finish_with`] cuts it back to the bytes written.
+const ALLOCATE_AHEAD_BYTES: u64 = 8 << 20;
+
 /// A WAV file being written.
 pub struct WavOutput {
     atomic: Option<AtomicFile>,
@@ -92,6 +100,11 @@ pub struct WavOutput {
     /// [`WRITE_BYTES`] (the encoder's 4-byte stores).
     staged: Vec<u8>,
     pending: usize,
+    /// Bytes of the file allocated ahead of the writes: [`ALLOCATE_AHEAD_BYTES`] at a time
+    /// while `allocating`.
+    allocated: u64,
+    /// Whether the file system allocates ahead (ext4; until a call fails).
+    allocating: bool,
 }
 
 /// Rounds `x` (full scale ±1) to a `bits`-bit integer, clipping; returns the value and whether it
@@ -665,6 +678,7 @@ impl WavOutput {
         let room = WRITE_BYTES.max(head.len()) + ENCODE_FRAMES * channels * width + 4;
         let mut staged = vec![0; room];
         staged[..head.len()].copy_from_slice(&head);
+        let allocating = allocates_ahead(&file);
         Ok(WavOutput {
             atomic: Some(atomic),
             writer: Some(file),
@@ -676,6 +690,8 @@ impl WavOutput {
             data_bytes: 0,
             staged,
             pending: head.len(),
+            allocated: 0,
+            allocating,
         })
     }
 
@@ -749,10 +765,24 @@ impl WavOutput {
             if self.pending < upto {
                 return Ok(());
             }
+            self.allocate_ahead(written + upto as u64);
             let writer = self.writer.as_mut().expect("written after finish");
             writer.write_all(&self.staged[..upto])?;
             self.staged.copy_within(upto..self.pending, 0);
             self.pending -= upto;
+        }
+    }
+
+    /// Allocates the file's next [`ALLOCATE_AHEAD_BYTES`] when a write would reach past those
+    /// allocated; stops allocating for good when a call fails.
+    fn allocate_ahead(&mut self, end: u64) {
+        if !self.allocating || end <= self.allocated {
+            return;
+        }
+        let file = self.writer.as_ref().expect("written after finish");
+        self.allocating = allocate(file, self.allocated, ALLOCATE_AHEAD_BYTES);
+        if self.allocating {
+            self.allocated += ALLOCATE_AHEAD_BYTES;
         }
     }
 
@@ -775,6 +805,9 @@ impl WavOutput {
                 .ok()
                 .filter(|d| d.checked_add(self.data_len_offset - 4).is_some())
                 .ok_or_else(|| io::Error::other("the audio does not fit a WAV file (4 GiB)"))?;
+            if self.allocated > 0 {
+                writer.set_len(u64::from(self.data_len_offset) + 4 + self.data_bytes)?;
+            }
             writer.seek(SeekFrom::Start(4))?;
             writer.write_all(&(data + self.data_len_offset - 4).to_le_bytes())?;
             writer.seek(SeekFrom::Start(u64::from(self.data_len_offset)))?;
@@ -810,6 +843,41 @@ impl WavOutput {
             clipped,
         })
     }
+}
+
+/// Whether `file` lies on ext4, where allocating ahead was measured to pay (on tmpfs, say, it
+/// would zero pages that the writes then fill again).
+#[cfg(target_os = "linux")]
+fn allocates_ahead(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    const EXT4_SUPER_MAGIC: u64 = 0xEF53;
+    // SAFETY: fstatfs fills the zeroed struct for an open descriptor.
+    unsafe {
+        let mut fs: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(file.as_raw_fd(), &mut fs) == 0 && fs.f_type as u64 == EXT4_SUPER_MAGIC
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocates_ahead(_: &File) -> bool {
+    false
+}
+
+/// Allocates `len` bytes of `file` from `offset` (its length grows to cover them); false when
+/// the file system refuses.
+#[cfg(target_os = "linux")]
+fn allocate(file: &File, offset: u64, len: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return false;
+    };
+    // SAFETY: fallocate on an open descriptor; it only allocates blocks.
+    unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocate(_: &File, _: u64, _: u64) -> bool {
+    false
 }
 
 impl Drop for WavOutput {
@@ -918,6 +986,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A file longer than the blocks allocated ahead at a time ends at its last byte (the
+    /// allocation's zeros past it cut off): hound's bytes.
+    #[test]
+    fn a_file_past_the_allocation_ahead_is_hounds_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (channels, format) = (2, WavFormat::Int24);
+        let frames = (ALLOCATE_AHEAD_BYTES / 6) as usize + 4321;
+        let audio = signal(channels, frames);
+        let want = hound_bytes(&tmp.path().join("hound.wav"), &audio, frames, format);
+        let dest = tmp.path().join("ours.wav");
+        let mut out = WavOutput::create(&dest, 44_100, channels, format, &[]).unwrap();
+        for at in (0..frames).step_by(100_000) {
+            let to = (at + 100_000).min(frames);
+            out.write(audio.view(frames).slice(at, to)).unwrap();
+        }
+        out.finish().unwrap();
+        assert!(
+            std::fs::read(&dest).unwrap() == want,
+            "bytes differ from hound's"
+        );
     }
 
     /// Integers quantized once and written with `write_ints` make the file `write` makes of
