@@ -60,8 +60,33 @@ pub struct FoldedPhases {
     nested_pairs: u32,
     /// Whether the middle phase is one of them.
     nested_middle: bool,
-    /// Whether the CPU has 256-bit vectors and fused multiply-add (AVX2, FMA).
-    wide: bool,
+    /// Which build scans.
+    build: Build,
+}
+
+/// The builds of the scan, by what the CPU has (the same readings from the two vector ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Build {
+    /// Baseline SSE2, separate multiplies and adds.
+    Portable,
+    /// AVX2 and fused multiply-add: a [`GROUP`] of outputs in two 256-bit vectors.
+    Fma,
+    /// [`Build::Fma`] in AVX-512 registers: a group of outputs in one, the screen's maxima
+    /// sixteen samples at a time; the same operations lane by lane, so the same bits.
+    Avx512,
+}
+
+impl Build {
+    /// The widest build the CPU runs ([`crate::dsp::simd`]).
+    fn detect() -> Build {
+        if !crate::dsp::simd::avx2_fma() {
+            Build::Portable
+        } else if crate::dsp::simd::avx512() {
+            Build::Avx512
+        } else {
+            Build::Fma
+        }
+    }
 }
 
 impl FoldedPhases {
@@ -76,7 +101,7 @@ impl FoldedPhases {
             .map(|p| table.phase(p).iter().sum::<f64>().abs())
             .fold(1.0, f64::max)
             * (1.0 + 1e-9);
-        let wide = crate::dsp::simd::avx2_fma();
+        let build = Build::detect();
         if f == 1 {
             return Self {
                 half: 0,
@@ -88,7 +113,7 @@ impl FoldedPhases {
                 split: (0.0, 0.0),
                 nested_pairs: 0,
                 nested_middle: false,
-                wide,
+                build,
             };
         }
         let half = t / 2;
@@ -130,7 +155,7 @@ impl FoldedPhases {
             split,
             nested_pairs: 0,
             nested_middle: false,
-            wide,
+            build,
         }
     }
 
@@ -153,9 +178,13 @@ impl FoldedPhases {
     }
 
     /// Runs the scan on the portable build even on a CPU with AVX2 and FMA (tests compare the
-    /// two builds).
+    /// builds; `false`: the widest the CPU runs).
     pub fn set_portable(&mut self, portable: bool) {
-        self.wide = !portable && crate::dsp::simd::avx2_fma();
+        self.build = if portable {
+            Build::Portable
+        } else {
+            Build::detect()
+        };
     }
 
     /// Running maximum of `|x|` over the new samples of `buf` (all but its first `taps − 1`,
@@ -174,16 +203,18 @@ impl FoldedPhases {
     /// been seen.
     ///
     /// The AVX2 + FMA build (when the CPU has them) may differ from the portable one in the last
-    /// bits (meter readings, not audio); within one build readings never depend on how the
-    /// stream was cut into calls.
+    /// bits (meter readings, not audio); its AVX-512 build reads the same bits as it. Within one
+    /// build readings never depend on how the stream was cut into calls.
     pub fn scan(&self, buf: &[f64], peak: f64) -> f64 {
         #[cfg(target_arch = "x86_64")]
-        if self.wide {
-            // SAFETY: `wide` is only true when the CPU supports AVX2 and FMA
-            // (`simd::avx2_fma`).
-            return unsafe { scan_avx2(self, buf, peak, 0.0) }.0;
+        match self.build {
+            // SAFETY: `build` is only `Avx512` when the CPU has AVX-512F and VL, AVX2 and FMA,
+            // and `Fma` when it has AVX2 and FMA (`Build::detect`).
+            Build::Avx512 => return unsafe { scan_avx512(self, buf, peak, 0.0) }.0,
+            Build::Fma => return unsafe { scan_avx2(self, buf, peak, 0.0) }.0,
+            Build::Portable => {}
         }
-        scan_body::<false, false>(self, buf, peak, 0.0).0
+        scan_body::<false, false, false>(self, buf, peak, 0.0).0
     }
 
     /// [`Self::scan`], and the same running maximum for the nested factor ([`Self::nest`]; the
@@ -191,30 +222,36 @@ impl FoldedPhases {
     /// outputs. A block is skipped when it cannot raise the smaller of the two.
     pub fn scan_nested(&self, buf: &[f64], peak: f64, nested: f64) -> (f64, f64) {
         #[cfg(target_arch = "x86_64")]
-        if self.wide {
+        match self.build {
             // SAFETY: as in `scan`.
-            return unsafe { scan_nested_avx2(self, buf, peak, nested) };
+            Build::Avx512 => return unsafe { scan_nested_avx512(self, buf, peak, nested) },
+            Build::Fma => return unsafe { scan_nested_avx2(self, buf, peak, nested) },
+            Build::Portable => {}
         }
-        scan_body::<false, true>(self, buf, peak, nested)
+        scan_body::<false, true, false>(self, buf, peak, nested)
     }
 }
 
+/// Defines `$name`, [`scan_body`] built with `$features` (`$avx512`: the screen's maxima in
+/// AVX-512 registers), the nested reading too when `$nest`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn scan_avx2(folded: &FoldedPhases, buf: &[f64], peak: f64, nested: f64) -> (f64, f64) {
-    scan_body::<true, false>(folded, buf, peak, nested)
+macro_rules! scan_build {
+    ($name:ident, $features:literal, $nest:literal, $avx512:literal) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $name(folded: &FoldedPhases, buf: &[f64], peak: f64, nested: f64) -> (f64, f64) {
+            scan_body::<true, $nest, $avx512>(folded, buf, peak, nested)
+        }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn scan_nested_avx2(
-    folded: &FoldedPhases,
-    buf: &[f64],
-    peak: f64,
-    nested: f64,
-) -> (f64, f64) {
-    scan_body::<true, true>(folded, buf, peak, nested)
-}
+scan_build!(scan_avx2, "avx2,fma", false, false);
+#[cfg(target_arch = "x86_64")]
+scan_build!(scan_nested_avx2, "avx2,fma", true, false);
+#[cfg(target_arch = "x86_64")]
+scan_build!(scan_avx512, "avx2,fma,avx512f,avx512vl", false, true);
+#[cfg(target_arch = "x86_64")]
+scan_build!(scan_nested_avx512, "avx2,fma,avx512f,avx512vl", true, true);
 
 /// `a·b + c`, fused (one rounding) on the FMA path, two roundings on the portable one.
 #[inline(always)]
@@ -254,9 +291,9 @@ fn abs_max(x: &[f64]) -> f64 {
 }
 
 /// See [`FoldedPhases::scan`] and [`FoldedPhases::scan_nested`] (`NEST`: the nested reading
-/// too; otherwise `nested` is passed through).
+/// too; otherwise `nested` is passed through; `AVX512`: the AVX-512 build of the FMA one).
 #[inline(always)]
-fn scan_body<const FMA: bool, const NEST: bool>(
+fn scan_body<const FMA: bool, const NEST: bool, const AVX512: bool>(
     folded: &FoldedPhases,
     buf: &[f64],
     peak: f64,
@@ -271,7 +308,7 @@ fn scan_body<const FMA: bool, const NEST: bool>(
         );
     }
     let n = buf.len() + 1 - t;
-    let (s, screen) = screen::<FMA>(folded, buf, t);
+    let (s, screen) = screen::<FMA, AVX512>(folded, buf, t);
     let mut peak = larger(peak, s);
     let mut nested = if NEST { larger(nested, s) } else { nested };
     if screen <= (if NEST { smaller(peak, nested) } else { peak }) {
@@ -310,12 +347,17 @@ fn scan_body<const FMA: bool, const NEST: bool>(
 
 /// The sample peak of the new samples of the staged `buf` ([`abs_max`] of all but its first
 /// `t − 1`) and [`chunk_bound`] (NaN, never under a peak, where there is no split bound or
-/// `buf` is shorter than 3), the same values from one pass over the new samples: their
-/// magnitudes feed both maxima, and the largest magnitude of the whole window is that of the
-/// history and of the new samples. Maxima are exact whatever the order, so this is
-/// [`abs_max`] and [`chunk_bound`] bit for bit; `AVX2`: the CPU has AVX2 (the FMA build).
+/// `buf` is shorter than 3), the same values from one pass over the window: the magnitudes of
+/// the history and of the new samples feed separate maxima, their second differences one
+/// ([`maxima`]). Maxima are exact whatever the order, so this is [`abs_max`] and
+/// [`chunk_bound`] bit for bit; `AVX2`: the CPU has AVX2 (the FMA build), `AVX512`: AVX-512F
+/// and VL too (its AVX-512 build).
 #[inline(always)]
-fn screen<const AVX2: bool>(folded: &FoldedPhases, buf: &[f64], t: usize) -> (f64, f64) {
+fn screen<const AVX2: bool, const AVX512: bool>(
+    folded: &FoldedPhases,
+    buf: &[f64],
+    t: usize,
+) -> (f64, f64) {
     let new = t - 1;
     if !(folded.split.0 > 0.0 && buf.len() >= 3 && new >= 2) {
         let s = abs_max(&buf[new..]);
@@ -326,30 +368,10 @@ fn screen<const AVX2: bool>(folded: &FoldedPhases, buf: &[f64], t: usize) -> (f6
         };
         return (s, bound);
     }
-    // |Δ²x| at `j` (≥ 2), as `window_maxima` forms it.
-    let d2 = |j: usize| ((buf[j] - 2.0 * buf[j - 1]) + buf[j - 2]).abs();
-    let (mut h, mut m2) = (0.0f64, 0.0f64);
-    for (j, v) in buf[..new].iter().enumerate() {
-        h = h.max(v.abs());
-        if j >= 2 {
-            m2 = m2.max(d2(j));
-        }
-    }
-    let mut s = 0.0f64;
-    let mut j = new;
-    #[cfg(target_arch = "x86_64")]
-    if AVX2 {
-        // SAFETY: `AVX2` is only set in the AVX2 and FMA builds of the scan, which run only
-        // where the CPU has them (`FoldedPhases::wide`).
-        let (vs, vm, done) = unsafe { new_maxima_avx2(buf, new) };
-        s = vs;
-        m2 = m2.max(vm);
-        j = done;
-    }
-    for j in j..buf.len() {
-        s = larger(s, buf[j].abs());
-        m2 = m2.max(d2(j));
-    }
+    let (h, history_m2) = maxima::<AVX2, AVX512>(buf, 2, new);
+    let h = h.max(buf[0].abs()).max(buf[1].abs());
+    let (s, new_m2) = maxima::<AVX2, AVX512>(buf, new, buf.len());
+    let m2 = history_m2.max(new_m2);
     let x = larger(h, s);
     if !(x < f64::INFINITY) {
         return (s, f64::INFINITY);
@@ -358,50 +380,119 @@ fn screen<const AVX2: bool>(folded: &FoldedPhases, buf: &[f64], t: usize) -> (f6
     (s, (gain * x + rough * m2) + 1e-9 * x)
 }
 
-/// The largest `|x|` and `|Δ²x|` (as `window_maxima` forms it) of `buf[from..]` (`from` ≥ 2),
-/// eight samples at a time in two sets of registers (a maximum's latency would bound one);
-/// and where it stopped (the rest is the caller's).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn new_maxima_avx2(buf: &[f64], from: usize) -> (f64, f64, usize) {
-    use std::arch::x86_64::*;
-    assert!(from >= 2);
-    let len = buf.len();
-    let p = buf.as_ptr();
-    let sign = _mm256_set1_pd(-0.0);
-    let two = _mm256_set1_pd(2.0);
-    let mut m = [_mm256_setzero_pd(); 4];
-    let mut i = from;
-    // SAFETY: every load reads buf[i − 2 + k .. i + 4 + k] (k = 0 or 4) with i + 8 ≤ len.
-    unsafe {
-        while i + 8 <= len {
-            for k in 0..2 {
-                let at = i + 4 * k;
-                let a = _mm256_loadu_pd(p.add(at));
-                let b = _mm256_loadu_pd(p.add(at - 1));
-                let c = _mm256_loadu_pd(p.add(at - 2));
-                // `max(new, old)`: a NaN is passed over, as by `larger` and `f64::max`.
-                m[k] = _mm256_max_pd(_mm256_andnot_pd(sign, a), m[k]);
-                let d2 = _mm256_add_pd(_mm256_sub_pd(a, _mm256_mul_pd(two, b)), c);
-                m[2 + k] = _mm256_max_pd(_mm256_andnot_pd(sign, d2), m[2 + k]);
+/// The largest `|x|` and `|Δ²x|` (as `window_maxima` forms it) over `buf[from..to]`
+/// (`from` ≥ 2; 0 for an empty range, NaNs passed over), by [`maxima_avx2`] or
+/// [`maxima_avx512`] in the builds that have them, the rest one sample at a time.
+#[inline(always)]
+fn maxima<const AVX2: bool, const AVX512: bool>(buf: &[f64], from: usize, to: usize) -> (f64, f64) {
+    let d2 = |j: usize| ((buf[j] - 2.0 * buf[j - 1]) + buf[j - 2]).abs();
+    let (mut m, mut m2, mut j) = (0.0f64, 0.0f64, from);
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only set in the AVX2 and FMA builds of the scan and `AVX512` in
+        // their AVX-512 builds, which run only where the CPU has them (`FoldedPhases::build`).
+        (m, m2, j) = unsafe {
+            if AVX512 {
+                maxima_avx512(&buf[..to], from)
+            } else {
+                maxima_avx2(&buf[..to], from)
             }
-            i += 8;
-        }
+        };
     }
-    let lanes = |v: __m256d| {
-        let mut o = [0.0f64; 4];
-        // SAFETY: `o` holds four values.
-        unsafe { _mm256_storeu_pd(o.as_mut_ptr(), v) };
-        o
-    };
-    let fold = |a: __m256d, b: __m256d| {
-        lanes(a)
-            .into_iter()
-            .chain(lanes(b))
-            .fold(0.0f64, |m, v| larger(m, v))
-    };
-    (fold(m[0], m[1]), fold(m[2], m[3]), i)
+    for j in j..to {
+        m = larger(m, buf[j].abs());
+        m2 = m2.max(d2(j));
+    }
+    (m, m2)
 }
+
+/// Defines `$name`: the largest `|x|` and `|Δ²x|` of `buf[from..]` (`from` ≥ 2) in vectors of
+/// `$lanes` (`$v`), two vectors at a time in two sets of registers (a maximum's latency would
+/// bound one), then one; and where it stopped (the rest is the caller's). Built with
+/// `$features`; `$abs` the magnitudes of a vector.
+#[cfg(target_arch = "x86_64")]
+macro_rules! maxima_kernel {
+    ($name:ident, $features:literal, $lanes:literal, $v:ty, $abs:expr, $zero:ident,
+     $set1:ident, $loadu:ident, $storeu:ident, $max:ident, $mul:ident, $sub:ident,
+     $add:ident) => {
+        #[target_feature(enable = $features)]
+        fn $name(buf: &[f64], from: usize) -> (f64, f64, usize) {
+            use std::arch::x86_64::*;
+            assert!(from >= 2);
+            let (len, p) = (buf.len(), buf.as_ptr());
+            let abs = $abs;
+            let two = $set1(2.0);
+            let mut m: [$v; 4] = [$zero(); 4];
+            let mut i = from;
+            // The maxima of the vector at `i`, into set `k`. SAFETY (of each call): it reads
+            // buf[i − 2 .. i + $lanes] with i + $lanes ≤ len.
+            let step = |m: &mut [$v; 4], i: usize, k: usize| unsafe {
+                let a = $loadu(p.add(i));
+                let b = $loadu(p.add(i - 1));
+                let c = $loadu(p.add(i - 2));
+                // `max(new, old)`: a NaN is passed over, as by `larger` and `f64::max`.
+                m[k] = $max(abs(a), m[k]);
+                let d2 = $add($sub(a, $mul(two, b)), c);
+                m[2 + k] = $max(abs(d2), m[2 + k]);
+            };
+            while i + 2 * $lanes <= len {
+                step(&mut m, i, 0);
+                step(&mut m, i + $lanes, 1);
+                i += 2 * $lanes;
+            }
+            if i + $lanes <= len {
+                step(&mut m, i, 0);
+                i += $lanes;
+            }
+            let lanes = |v: $v| {
+                let mut o = [0.0f64; $lanes];
+                // SAFETY: `o` holds a vector's values.
+                unsafe { $storeu(o.as_mut_ptr(), v) };
+                o
+            };
+            let fold = |a: $v, b: $v| {
+                lanes(a)
+                    .into_iter()
+                    .chain(lanes(b))
+                    .fold(0.0f64, |m, v| larger(m, v))
+            };
+            (fold(m[0], m[1]), fold(m[2], m[3]), i)
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+maxima_kernel!(
+    maxima_avx2,
+    "avx2",
+    4,
+    __m256d,
+    |v: __m256d| _mm256_andnot_pd(_mm256_set1_pd(-0.0), v),
+    _mm256_setzero_pd,
+    _mm256_set1_pd,
+    _mm256_loadu_pd,
+    _mm256_storeu_pd,
+    _mm256_max_pd,
+    _mm256_mul_pd,
+    _mm256_sub_pd,
+    _mm256_add_pd
+);
+#[cfg(target_arch = "x86_64")]
+maxima_kernel!(
+    maxima_avx512,
+    "avx2,avx512f",
+    8,
+    __m512d,
+    |v: __m512d| _mm512_abs_pd(v),
+    _mm512_setzero_pd,
+    _mm512_set1_pd,
+    _mm512_loadu_pd,
+    _mm512_storeu_pd,
+    _mm512_max_pd,
+    _mm512_mul_pd,
+    _mm512_sub_pd,
+    _mm512_add_pd
+);
 
 /// A bound on every output of the staged `buf` (at least `taps` long, at least 3): the split
 /// bound over the whole window ([`FoldedPhases::split`]) plus 1e-9 of its largest magnitude
@@ -645,22 +736,35 @@ mod tests {
 
     /// [`everything_with`] in the build `folded` scans with (FMA or portable).
     fn everything(folded: &FoldedPhases, buf: &[f64], peak: f64) -> f64 {
-        if folded.wide {
+        if folded.build != Build::Portable {
             everything_with::<true>(folded, buf, peak)
         } else {
             everything_with::<false>(folded, buf, peak)
         }
     }
 
-    /// Each table the tests scan with: factors 2 to 16, 32 taps, on the portable build and (on
-    /// a CPU with AVX2 and FMA) the wide one; with its factor and taps per phase.
+    /// The builds this CPU runs: the portable one, the FMA one where it has AVX2 and FMA, and
+    /// its AVX-512 build where it has AVX-512F and VL too.
+    fn builds() -> Vec<Build> {
+        let mut out = vec![Build::Portable];
+        if crate::dsp::simd::avx2_fma() {
+            out.push(Build::Fma);
+        }
+        if Build::detect() == Build::Avx512 {
+            out.push(Build::Avx512);
+        }
+        out
+    }
+
+    /// Each table the tests scan with: factors 2 to 16, 32 taps, in every build the CPU runs
+    /// ([`builds`]); with its factor and taps per phase.
     fn tables() -> Vec<(usize, usize, FoldedPhases)> {
         let mut out = Vec::new();
         for factor in [2, 4, 8, 16] {
             let it = PolyphaseInterpolator::new(factor, 32, default_kaiser_beta(32));
-            for portable in [true, false] {
+            for build in builds() {
                 let mut folded = FoldedPhases::new(it.table());
-                folded.set_portable(portable);
+                folded.build = build;
                 out.push((factor, it.taps(), folded));
             }
         }
@@ -669,7 +773,7 @@ mod tests {
 
     /// Loud signals that move little within a window (where the bound on deviations is at its
     /// tightest), riding on offsets of both signs, and noise: the skipping scan gives exactly
-    /// the bits of evaluating everything, from any running peak, in both builds.
+    /// the bits of evaluating everything, from any running peak, in every build.
     #[test]
     fn skipping_scan_gives_the_bits_of_evaluating_everything() {
         let mut noise = crate::dsp::test_signal::noise(0x2545_f491_4f6c_dd1du64);
@@ -729,21 +833,24 @@ mod tests {
     }
 
     /// The one-pass screen gives the sample peak of the new samples and the chunk bound of
-    /// [`abs_max`] and [`chunk_bound`] bit for bit, in both builds, on noise, loud and quiet
-    /// stretches, and windows holding an infinity or a NaN, over every staged length.
+    /// [`abs_max`] and [`chunk_bound`] bit for bit, in every build, on noise, loud and quiet
+    /// stretches, and windows holding an infinity or a NaN (in the history or among the new
+    /// samples), over every staged length.
     #[test]
     fn screen_is_the_sample_peak_and_the_chunk_bound() {
         let mut noise = crate::dsp::test_signal::noise(0x0bad_5eed_1234_5678u64);
-        let avx2 = cfg!(target_arch = "x86_64") && crate::dsp::simd::avx2_fma();
+        let builds = builds();
         for (factor, t, folded) in tables() {
-            for case in 0..6 {
-                let len = t - 1 + [SCAN_MAX_NEW, 1, 2, 7, 8, 333][case];
-                let level = [1.0, 1e-3, 0.0, 0.9, 2.0, 0.5][case];
+            for case in 0..8 {
+                let len = t - 1 + [SCAN_MAX_NEW, 1, 2, 7, 8, 333, 40, 21][case];
+                let level = [1.0, 1e-3, 0.0, 0.9, 2.0, 0.5, 0.7, 0.3][case];
                 let mut buf: Vec<f64> = (0..len).map(|_| level * noise()).collect();
                 match case {
                     3 => buf[len / 2] = f64::INFINITY,
                     4 => buf[len - 1] = f64::NAN,
                     5 => buf[1] = f64::NEG_INFINITY,
+                    6 => buf[t / 2] = f64::NAN,
+                    7 => buf[t / 3] = 3.0,
                     _ => {}
                 }
                 let want = (
@@ -754,11 +861,12 @@ mod tests {
                         f64::NAN
                     },
                 );
-                let mut builds = vec![screen::<false>(&folded, &buf, t)];
-                if avx2 {
-                    builds.push(screen::<true>(&folded, &buf, t));
-                }
-                for got in builds {
+                let got = builds.iter().map(|build| match build {
+                    Build::Portable => screen::<false, false>(&folded, &buf, t),
+                    Build::Fma => screen::<true, false>(&folded, &buf, t),
+                    Build::Avx512 => screen::<true, true>(&folded, &buf, t),
+                });
+                for got in got {
                     assert_eq!(got.0.to_bits(), want.0.to_bits(), "{factor}x case {case}");
                     assert_eq!(got.1.to_bits(), want.1.to_bits(), "{factor}x case {case}");
                 }
@@ -769,7 +877,7 @@ mod tests {
     /// Signals that drive the taps outside the inner pairs hardest: alternating full-scale
     /// samples (every tap at its largest magnitude, the sign pattern of the sinc's lobes), loud
     /// tones near Nyquist, and noise. The second bound is at least every reading of its block,
-    /// in both builds.
+    /// in every build.
     #[test]
     fn inner_bound_holds_every_reading() {
         let mut noise = crate::dsp::test_signal::noise(0x9e37_79b9_7f4a_7c15u64);
@@ -805,14 +913,15 @@ mod tests {
                     for i in (0..x.len() - (t - 1 + GROUP)).step_by(5) {
                         let w = &x[i..i + t - 1 + GROUP];
                         let reach = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                        let bound = if folded.wide {
+                        let fma = folded.build != Build::Portable;
+                        let bound = if fma {
                             inner_bound::<true>(&folded, w, reach, step)
                         } else {
                             inner_bound::<false>(&folded, w, reach, step)
                         };
                         let readings = (0..GROUP).fold(0.0, |m, j| {
                             let o = &w[j..j + t];
-                            if folded.wide {
+                            if fma {
                                 outputs_peak::<1, true, false>(&folded, o, m, 0.0).0
                             } else {
                                 outputs_peak::<1, false, false>(&folded, o, m, 0.0).0
@@ -831,7 +940,7 @@ mod tests {
         }
     }
 
-    /// The chunk screen's split bound is at least every reading of the window, in both builds,
+    /// The chunk screen's split bound is at least every reading of the window, in every build,
     /// on the signals that drive a kernel's rough part hardest (alternating full-scale samples,
     /// tones near Nyquist, noise, a square wave) and on loud low tones (where it is tight); and
     /// after a loud burst it passes over most chunks of a quieter passage.
@@ -903,7 +1012,7 @@ mod tests {
             let (mut peak, mut passed) = (0.0, 0);
             for chunk in song.chunks(SCAN_MAX_NEW) {
                 buf[t - 1..].copy_from_slice(chunk);
-                passed += usize::from(screen::<false>(&folded, &buf, t).1 <= peak);
+                passed += usize::from(screen::<false, false>(&folded, &buf, t).1 <= peak);
                 let want = everything(&folded, &buf, peak);
                 peak = folded.scan(&buf, peak);
                 assert_eq!(peak.to_bits(), want.to_bits());
@@ -915,7 +1024,7 @@ mod tests {
 
     /// The nested reading of one scan is, bit for bit, the reading of a table by the nested
     /// factor (the sample peak for 1), and the main reading that of [`FoldedPhases::scan`],
-    /// from any running peaks, in both builds.
+    /// from any running peaks, in every build.
     #[test]
     fn nested_scan_reads_the_smaller_factor_exactly() {
         let mut noise = crate::dsp::test_signal::noise(0x2545_f491_4f6c_dd1du64);
@@ -929,17 +1038,17 @@ mod tests {
         for (factor, nested) in [(8, 4), (8, 2), (8, 1), (16, 8), (16, 4), (4, 2), (2, 1)] {
             let big = PolyphaseInterpolator::new(factor, 32, beta);
             let t = big.taps();
-            for portable in [true, false] {
+            for build in builds() {
                 let mut both = FoldedPhases::new(big.table());
                 both.nest(factor, nested);
-                both.set_portable(portable);
+                both.build = build;
                 let mut alone = FoldedPhases::new(big.table());
-                alone.set_portable(portable);
+                alone.build = build;
                 let mut small = (nested > 1).then(|| {
                     FoldedPhases::new(PolyphaseInterpolator::new(nested, 32, beta).table())
                 });
                 if let Some(s) = small.as_mut() {
-                    s.set_portable(portable);
+                    s.build = build;
                 }
                 let mut buf = vec![0.0; t - 1 + SCAN_MAX_NEW];
                 let (mut pb, mut pn, mut pa, mut ps) = (0.0, 0.0, 0.0, 0.0);
