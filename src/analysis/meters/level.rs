@@ -223,13 +223,10 @@ fn stereo_pass_avx2<const WORDS: bool>(
     }
     store(lr, cross);
     for (c, m) in [&mut *a, &mut *b].into_iter().enumerate() {
-        store(&mut m.sum, sum[c]);
-        store(&mut m.sum_sq, sum_sq[c]);
-        store(&mut m.peak, peak[c]);
-        let mask = _mm256_movemask_pd(odd[c]);
-        for (j, o) in m.odd.iter_mut().enumerate() {
-            *o |= mask & (1 << j) != 0;
-        }
+        m.put_back(
+            [sum[c], sum_sq[c], peak[c]],
+            _mm256_movemask_pd(odd[c]) as u32,
+        );
     }
     stereo_steps([a, b], lr, [lc.remainder(), rc.remainder()], scale);
 }
@@ -285,12 +282,7 @@ fn stereo_pass_avx512<const WORDS: bool>(
     store(lr, cross);
     let (sum, sum_sq, peak) = (halves(sum), halves(sum_sq), halves(peak));
     for (c, m) in [&mut *a, &mut *b].into_iter().enumerate() {
-        store(&mut m.sum, sum[c]);
-        store(&mut m.sum_sq, sum_sq[c]);
-        store(&mut m.peak, peak[c]);
-        for (j, o) in m.odd.iter_mut().enumerate() {
-            *o |= odd & (1 << (4 * c + j)) != 0;
-        }
+        m.put_back([sum[c], sum_sq[c], peak[c]], u32::from(odd) >> (4 * c));
     }
     stereo_steps([a, b], lr, [lc.remainder(), rc.remainder()], scale);
 }
@@ -301,6 +293,26 @@ struct Lanes4 {
     sum_sq: Lanes,
     peak: Lanes,
     odd: [bool; 4],
+}
+
+impl Lanes4 {
+    /// Takes back a vector build's registers (sum, sum of squares, peak: lane j in element j)
+    /// and ORs its word-length flags in (lane j's in bit j of `odd`).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn put_back(&mut self, [sum, sum_sq, peak]: [std::arch::x86_64::__m256d; 3], odd: u32) {
+        use std::arch::x86_64::_mm256_storeu_pd;
+        // SAFETY: each store writes a whole [f64; 4]; AVX is implied by the AVX2 and AVX-512
+        // builds that call this (inlined into them).
+        unsafe {
+            _mm256_storeu_pd(self.sum.as_mut_ptr(), sum);
+            _mm256_storeu_pd(self.sum_sq.as_mut_ptr(), sum_sq);
+            _mm256_storeu_pd(self.peak.as_mut_ptr(), peak);
+        }
+        for (j, o) in self.odd.iter_mut().enumerate() {
+            *o |= odd & (1 << j) != 0;
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
