@@ -335,11 +335,12 @@ def versions(sg):
 
 
 def realtime_share(realtime, recipe):
-    """p99.9 / deadline, %, of `recipe`'s row in benches/realtime.rs's table (None if absent)."""
+    """(p99.9 / deadline %, p99.9 of one pass as measured, µs) of `recipe`'s row in
+    benches/realtime.rs's table (None if absent)."""
     for line in (realtime or "").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if cells and cells[0] == recipe and cells[-1].endswith("%"):
-            return float(cells[-1].rstrip("% "))
+            return float(cells[-1].rstrip("% ")), cells[-2]
     return None
 
 
@@ -372,9 +373,12 @@ def goals(w, med, results, a, realtime, long, pb_wall):
     if long:
         rss = max(long[1][2], long[2][2])
         row(f"Peak RSS < 50 MB on the {a.long_minutes:g}-minute project", f"{rss:.0f} MiB", rss < 50)
-    share = realtime_share(realtime, "mastering.lua")
-    if share is not None:
-        row("Live callback p99.9 <= 5 % of a 64-frame deadline, M chain", f"{share:.1f} %", share <= 5.0)
+    live = realtime_share(realtime, "mastering.lua")
+    if live is not None:
+        share, one_pass = live
+        row("Live callback p99.9 <= 5 % of a 64-frame deadline, M chain",
+            f"{share:.1f} % (each callback's cheapest pass; one pass as measured, the machine's "
+            f"stalls included: {one_pass})", share <= 5.0)
     w("## The goals of issue 14")
     w("")
     w("Judged on this run's medians (wall time unless said; a loaded machine stretches wall time: "
