@@ -24,8 +24,6 @@ const LAYERS: &[&str] = &[
     // The audio side: processors, then the engine that runs schedules.
     "dsp",
     "engine",
-    // The demo song's synthesizer (it uses the processors' filter coefficients).
-    "demo",
     // The control side, bottom up.
     "graph",
     // Running a graph in a host's own audio callback (builder, runtime, handle).
@@ -33,6 +31,9 @@ const LAYERS: &[&str] = &[
     // What a song says about itself (album, track, ISRC, UPC, …) and its tags.
     "metadata",
     "io",
+    // The demo song's synthesizer (it uses the processors' filter coefficients) and its files
+    // (written by `io`'s WAV writer).
+    "demo",
     "session",
     "analysis",
     // Platforms: presets and loudness normalization previews.

@@ -665,8 +665,9 @@ fn a_failed_write_leaves_no_temporary_files() {
     )
     .unwrap_err();
     assert!(matches!(err, DemoError::Io { .. }), "{err}");
+    // Neither a temporary file nor the temporaries folder (hidden) is left.
     for entry in std::fs::read_dir(dir.path().join("stems")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(!name.ends_with(".tmp"), "left behind: {name}");
+        assert!(!name.starts_with('.'), "left behind: {name}");
     }
 }

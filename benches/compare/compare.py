@@ -420,7 +420,9 @@ def main():
     env1 = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                 STEMGRAPH_CACHE_DIR=str(cache))
 
-    # 1. Workloads (deterministic; regenerated when the length or the binary's version changes).
+    # 1. Workloads (deterministic; regenerated when their stem count or length changes: delete a
+    # workload's stamp.json to have it written again, e.g. by a build whose demo writes its
+    # files otherwise; the bytes are the same, their page-cache folios are the new writer's).
     def workload(name, stems):
         d = work / name
         stamp = d / "stamp.json"

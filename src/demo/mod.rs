@@ -5,7 +5,8 @@
 //! verse / chorus / break; `patterns`: what each part plays), the instruments (`drums`,
 //! `instruments`: sub bass, electric-piano keys, pads, arpeggio; `voice`: the sibilant vocal-like
 //! lead and its backing harmony) built from `dsp` blocks and `rng` noise, the streaming generator
-//! [`DemoSynth`] (`synth`) and the writer [`write_demo`] (`wav`).
+//! [`DemoSynth`] (`synth`) and [`write_demo`], which writes its stems and mix through the renders'
+//! WAV writer ([`crate::io::wav`]).
 //!
 //! Guarantees:
 //! - **Bit-exact everywhere**: own PRNG with fixed seeds, `libm` (never the C library) for the
@@ -31,13 +32,14 @@ mod rng;
 mod score;
 mod synth;
 mod voice;
-mod wav;
 
-use std::fs::{self, File};
+use crate::io::atomic::OutputError;
+use crate::io::quantize::quantize_planes;
+use crate::io::wav::{WavFormat, WavOutput};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use synth::DemoSynth;
-use wav::Wav24Writer;
 
 /// What to generate.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -149,22 +151,12 @@ pub(crate) fn total_frames(seconds: f64, sample_rate: u32) -> u64 {
     }
 }
 
-/// Full scale of a 24-bit sample.
-const FULL_SCALE_24: f64 = 8_388_608.0;
-
-/// Rounds a sample to 24 bits (clamped to the representable range).
-#[inline]
-pub(crate) fn quantize(x: f64) -> i32 {
-    // Round half away from zero; `as` saturates and maps NaN to 0.
-    let y = x * FULL_SCALE_24;
-    let r = (y + 0.5f64.copysign(y)) as i64;
-    r.clamp(-(1 << 23), (1 << 23) - 1) as i32
-}
-
 /// Writes `<dir>/stems/<name>.wav` for each stem and `<dir>/stems/mix.wav`, 24-bit stereo WAV.
 ///
-/// Each file is written to a temporary file in the same folder and renamed into place only when
-/// every file is complete, so a failed run leaves no partial file behind.
+/// The files are written by the renders' WAV writer ([`WavOutput`]): each under a temporary name
+/// and renamed into place when complete, once every file's samples are written, so a failed run
+/// leaves no partial file behind; and in the page cache as the renders' files are (aligned
+/// stretches, large folios), so reading the stems back costs a render less.
 pub fn write_demo(dir: &Path, opts: &DemoOptions) -> Result<DemoFiles, DemoError> {
     write_demo_with_progress(dir, opts, &mut |_, _| {})
 }
@@ -185,20 +177,17 @@ pub fn write_demo_with_progress(
     let mut synth = DemoSynth::new(opts);
     let names = synth.stem_names();
     let total = synth.total_frames();
-    let mut files = PendingFiles::default();
-    let mut writers = Vec::with_capacity(names.len() + 1);
-    for name in names.iter().copied().chain(std::iter::once("mix")) {
-        let path = stems_dir.join(format!("{name}.wav"));
-        let tmp = stems_dir.join(format!(".{name}.wav.tmp"));
-        let file = File::create(&tmp).map_err(|source| DemoError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-        files.0.push((tmp.clone(), path));
-        let writer = Wav24Writer::new(file, synth.sample_rate(), total)
-            .map_err(|source| DemoError::Io { path: tmp, source })?;
-        writers.push(writer);
-    }
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .copied()
+        .chain(std::iter::once("mix"))
+        .map(|name| stems_dir.join(format!("{name}.wav")))
+        .collect();
+    let mut writers = paths
+        .iter()
+        .map(|path| WavOutput::create(path, synth.sample_rate(), 2, WavFormat::Int24, &[]))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(write_error)?;
 
     const BLOCK: usize = 4096;
     let stems = names.len();
@@ -214,65 +203,47 @@ pub fn write_demo_with_progress(
         }
         mix[..2 * n].fill(0);
         for (s, [left, right]) in buffers.iter().enumerate() {
-            for (i, (l, r)) in left[..n].iter().zip(&right[..n]).enumerate() {
-                let (ql, qr) = (quantize(*l), quantize(*r));
-                ints[2 * i] = ql;
-                ints[2 * i + 1] = qr;
-                mix[2 * i] += ql as i64;
-                mix[2 * i + 1] += qr as i64;
+            let clipped = quantize_planes(&[&left[..n], &right[..n]], n, 24, &mut ints, None);
+            for (m, &q) in mix[..2 * n].iter_mut().zip(&ints[..2 * n]) {
+                *m += i64::from(q);
             }
             writers[s]
-                .write(&ints[..2 * n])
-                .map_err(|source| DemoError::Io {
-                    path: files.0[s].0.clone(),
-                    source,
-                })?;
+                .write_ints(&ints[..2 * n], clipped)
+                .map_err(write_error)?;
         }
         for (q, &m) in ints[..2 * n].iter_mut().zip(&mix[..2 * n]) {
             *q = m.clamp(-(1 << 23), (1 << 23) - 1) as i32;
         }
         writers[stems]
-            .write(&ints[..2 * n])
-            .map_err(|source| DemoError::Io {
-                path: files.0[stems].0.clone(),
-                source,
-            })?;
+            .write_ints(&ints[..2 * n], 0)
+            .map_err(write_error)?;
         progress(synth.position(), total);
     }
-    for (writer, (tmp, _)) in writers.into_iter().zip(&files.0) {
-        writer.finish().map_err(|source| DemoError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-    }
-    for (tmp, path) in &files.0 {
-        fs::rename(tmp, path).map_err(|source| DemoError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    for writer in writers {
+        writer.finish().map_err(write_error)?;
     }
     let stem_files = names
         .iter()
-        .zip(&files.0)
-        .map(|(name, (_, path))| (name.to_string(), path.clone()))
+        .zip(&paths)
+        .map(|(name, path)| (name.to_string(), path.clone()))
         .collect();
-    let reference = files.0[stems].1.clone();
-    files.0.clear(); // all renamed: nothing left to clean up
     Ok(DemoFiles {
         dir: dir.to_path_buf(),
         stems: stem_files,
-        reference,
+        reference: paths[stems].clone(),
     })
 }
 
-/// Temporary files not yet renamed into place; removed if writing fails part way.
-#[derive(Default)]
-struct PendingFiles(Vec<(PathBuf, PathBuf)>);
-
-impl Drop for PendingFiles {
-    fn drop(&mut self) {
-        for (tmp, _) in &self.0 {
-            let _ = fs::remove_file(tmp);
+/// A WAV writer's error as the demo reports it.
+fn write_error(e: OutputError) -> DemoError {
+    let message = e.to_string();
+    match e {
+        OutputError::Io { path, source } => DemoError::Io { path, source },
+        OutputError::WouldOverwriteInput { path, .. } | OutputError::Encode { path, .. } => {
+            DemoError::Io {
+                path,
+                source: std::io::Error::other(message),
+            }
         }
     }
 }
