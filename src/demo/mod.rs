@@ -153,10 +153,9 @@ pub(crate) fn total_frames(seconds: f64, sample_rate: u32) -> u64 {
 
 /// Writes `<dir>/stems/<name>.wav` for each stem and `<dir>/stems/mix.wav`, 24-bit stereo WAV.
 ///
-/// The files are written by the renders' WAV writer ([`WavOutput`]): each under a temporary name
-/// and renamed into place when complete, once every file's samples are written, so a failed run
-/// leaves no partial file behind; and in the page cache as the renders' files are (aligned
-/// stretches, large folios), so reading the stems back costs a render less.
+/// The files are written by the renders' WAV writer ([`WavOutput`], in the same aligned writes):
+/// each under a temporary name and renamed into place when complete, once every file's samples
+/// are written, so a failed run leaves no partial file behind.
 pub fn write_demo(dir: &Path, opts: &DemoOptions) -> Result<DemoFiles, DemoError> {
     write_demo_with_progress(dir, opts, &mut |_, _| {})
 }
