@@ -245,19 +245,20 @@ pub struct TrackCoefs {
 }
 
 /// The ballistics of `K` single tracks side by side (`K` independent recursions per sample, so
-/// that they overlap): `g[k][..n]` holds track k's targets (static-curve reductions) and is
-/// overwritten with its smoothed reductions, exactly as [`GainStage::run`] computes them.
-/// Returns each track's largest reduction (`fmax` from 0).
+/// that they overlap): `g[k][at..at + n]` holds track k's targets (static-curve reductions)
+/// and is overwritten with its smoothed reductions, exactly as [`GainStage::run`] computes
+/// them. Returns each track's largest reduction (`fmax` from 0).
 #[inline(always)]
-pub fn ballistics<const K: usize>(
+pub fn ballistics<const K: usize, const L: usize>(
     state: &mut [f64; K],
-    g: &mut [Chunk; K],
+    g: &mut [[f64; L]; K],
+    at: usize,
     n: usize,
     coefs: &[TrackCoefs; K],
 ) -> [f64; K] {
     let mut st = *state;
     let mut max = [0.0f64; K];
-    for i in 0..n {
+    for i in at..at + n {
         for k in 0..K {
             st[k] = smooth(st[k], g[k][i], coefs[k].attack, coefs[k].release);
             g[k][i] = st[k];

@@ -1,13 +1,13 @@
 //! The compressor's batch kernel: compressors of independent strips side by side.
 
-use super::kernels::group_ballistics;
+use super::lockstep::{run_fast, Member};
 use super::{Compressor, Fast};
-use crate::dsp::dynamics::core::{fmax, TrackCoefs, CHUNK};
-use crate::dsp::{batch_kind, AudioMut, BatchItem, ParamBlock, MAX_BATCH};
+use crate::dsp::dynamics::core::CHUNK;
+use crate::dsp::{batch_kind, BatchItem, MAX_BATCH};
 
 /// The compressor's [`crate::dsp::BatchKernel`]: compressors on the fast path at the same chunk
-/// phase run in lockstep, chunk by chunk, their ballistics (the serial
-/// part) side by side; the others run alone. Same bits as `process`.
+/// phase run in lockstep ([`run_fast`]), their ballistics (the serial part) side by side; the
+/// others run alone. Same bits as `process`.
 pub(super) fn batch(items: &mut [Option<BatchItem<'_>>]) {
     let mut fast: [Option<Fast>; MAX_BATCH] = [None; MAX_BATCH];
     let mut phase = [0u64; MAX_BATCH];
@@ -68,56 +68,28 @@ pub(super) fn batch(items: &mut [Option<BatchItem<'_>>]) {
     }
 }
 
-/// `K` compressors on the fast path, chunk by chunk in lockstep (their chunk phases agree).
+/// `K` compressors on the fast path, in lockstep (their chunk phases agree).
 fn run_group<const K: usize>(
     members: &mut [Option<&mut BatchItem<'_>>; MAX_BATCH],
     fasts: &[Fast; MAX_BATCH],
 ) {
-    let frames = members[0].as_ref().map_or(0, |m| m.audio.frames());
-    let coefs: [TrackCoefs; K] = std::array::from_fn(|k| fasts[k].track);
     // Each member as its compressor, its block and its folded gain, taken apart once per block
     // (not downcast again for every chunk).
-    let mut comps: [Option<(&mut Compressor, &mut AudioMut<'_>, ParamBlock<'_>, f64)>; K] =
-        std::array::from_fn(|_| None);
-    for (part, m) in comps.iter_mut().zip(members.iter_mut()) {
-        let m = m.as_mut().expect("a full group");
+    let mut group: [Member<'_, '_, '_>; K] = std::array::from_fn(|k| {
         let BatchItem {
             processor,
             audio,
             params,
             gain,
-        } = &mut **m;
-        *part = Some((
+        } = members[k].take().expect("a full group");
+        (
             batch_kind::<Compressor>(&mut **processor),
             audio,
             *params,
             *gain,
-        ));
-    }
-    let mut max_gr = [0.0f64; K];
-    let mut g = [[0.0; CHUNK]; K];
-    let mut k0 = 0;
-    while k0 < frames {
-        let mut n = 0;
-        let mut state = [0.0; K];
-        for (k, part) in comps.iter_mut().enumerate() {
-            let (c, audio, params, _) = part.as_mut().expect("a full group");
-            n = c.chunk_len(k0, frames);
-            c.fast_targets(audio, params, k0, n, &fasts[k], &mut g[k]);
-            state[k] = c.stage.single_state();
-        }
-        let max = group_ballistics::<K>(&mut state, &mut g, n, &coefs);
-        for (k, part) in comps.iter_mut().enumerate() {
-            let (c, audio, _, post) = part.as_mut().expect("a full group");
-            max_gr[k] = max_gr[k].max(fmax(0.0, max[k]));
-            c.fast_finish(audio, k0, n, &fasts[k], &g[k], (state[k], max[k]), *post);
-        }
-        k0 += n;
-    }
-    for (k, part) in comps.iter_mut().enumerate() {
-        let (c, ..) = part.as_mut().expect("a full group");
-        c.telemetry.set_block(0, max_gr[k], frames);
-    }
+        )
+    });
+    run_fast::<K>(&mut group, &std::array::from_fn(|k| fasts[k]));
 }
 
 #[cfg(test)]

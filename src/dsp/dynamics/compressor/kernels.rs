@@ -38,10 +38,11 @@ fn gains(g: &[f64], makeup: f64, w: &mut [f64]) {
 
 /// Static-curve reductions of the detector values `|a|`, `|b|` (the louder of the two; pass the
 /// same slice twice for one channel; mean squares are never negative), with `levels` (a build
-/// of [`levels`]) for their logarithms. When every value of the chunk is at or under `quiet`,
-/// below the knee by a margin, every reduction is exactly 0 and the logarithms are skipped.
-/// (Skipping them for quiet groups of four frames in a louder chunk was tried: slower, the
-/// branch mispredicts.)
+/// of [`levels`]) for their logarithms. When every value of a chunk's length of frames is at
+/// or under `quiet`, below the knee by a margin, every reduction there is exactly 0 and the
+/// logarithms are skipped; the others run in one pass per run of such pieces. (Skipping them
+/// for quiet groups of four frames in a louder chunk was tried: slower, the branch
+/// mispredicts.)
 #[inline(always)]
 fn peak_targets_with(
     levels: impl Fn(&[f64], &[f64], &mut [f64]),
@@ -51,18 +52,41 @@ fn peak_targets_with(
     quiet: f64,
     t: &mut [f64],
 ) {
-    if all_quiet(a, b, quiet) {
-        t.fill(0.0);
-        return;
-    }
-    levels(a, b, t);
-    for t in t.iter_mut() {
-        *t = c.curve.reduction_db(scale * *t);
+    let n = t.len().min(a.len()).min(b.len());
+    // (Written out, not as a closure: one not inlined would lose the kernels' target features.)
+    let mut start = 0;
+    while start < n {
+        // A run of pieces that are not quiet, then the quiet piece that ends it (if any).
+        let (mut end, mut quiet_end) = (start, None);
+        while end < n {
+            let next = (end + CHUNK).min(n);
+            if all_quiet(&a[end..next], &b[end..next], quiet) {
+                quiet_end = Some(next);
+                break;
+            }
+            end = next;
+        }
+        if start < end {
+            let t = &mut t[start..end];
+            levels(&a[start..end], &b[start..end], t);
+            for t in t.iter_mut() {
+                *t = c.curve.reduction_db(scale * *t);
+            }
+        }
+        if let Some(next) = quiet_end {
+            t[end..next].fill(0.0);
+            end = next;
+        }
+        start = end;
     }
 }
 
+/// Frames whose gains [`apply2_with`] and [`apply1_with`] compute in one pass (a pass's
+/// set-up costs about a third of a chunk's work).
+const GAINS_PASS: usize = 4 * CHUNK;
+
 /// `x ← (x·((1 − mix) + mix·gain))·post`, gain = 10^((makeup − g)/20) (from `gains`, a build of
-/// [`gains`]), on two channels, a chunk of frames at a time: `post` is a gain stage after the
+/// [`gains`]), on two channels, [`GAINS_PASS`] frames at a time: `post` is a gain stage after the
 /// compressor folded in (1: none; `y·1 = y`).
 #[inline(always)]
 fn apply2_with(
@@ -71,11 +95,11 @@ fn apply2_with(
     g: &[f64],
     (makeup, mix, post): (f64, f64, f64),
 ) {
-    let mut w = [0.0f64; CHUNK];
+    let mut w = [0.0f64; GAINS_PASS];
     for ((l, r), g) in l
-        .chunks_mut(CHUNK)
-        .zip(r.chunks_mut(CHUNK))
-        .zip(g.chunks(CHUNK))
+        .chunks_mut(GAINS_PASS)
+        .zip(r.chunks_mut(GAINS_PASS))
+        .zip(g.chunks(GAINS_PASS))
     {
         let w = &mut w[..g.len()];
         gains(g, makeup, w);
@@ -95,8 +119,8 @@ fn apply1_with(
     g: &[f64],
     (makeup, mix, post): (f64, f64, f64),
 ) {
-    let mut w = [0.0f64; CHUNK];
-    for (x, g) in x.chunks_mut(CHUNK).zip(g.chunks(CHUNK)) {
+    let mut w = [0.0f64; GAINS_PASS];
+    for (x, g) in x.chunks_mut(GAINS_PASS).zip(g.chunks(GAINS_PASS)) {
         let w = &mut w[..g.len()];
         gains(g, makeup, w);
         for (x, &w) in x.iter_mut().zip(w.iter()) {
@@ -326,16 +350,29 @@ pub(in crate::dsp::dynamics) fn group_ballistics<const K: usize>(
     n: usize,
     coefs: &[TrackCoefs; K],
 ) -> [f64; K] {
+    group_ballistics_at::<K, CHUNK>(state, g, 0, n, coefs)
+}
+
+/// [`group_ballistics`] of the chunk at frame `at` of longer buffers (`g[k][at..at + n]`, `n`
+/// at most a chunk).
+pub(in crate::dsp::dynamics) fn group_ballistics_at<const K: usize, const L: usize>(
+    state: &mut [f64; K],
+    g: &mut [[f64; L]; K],
+    at: usize,
+    n: usize,
+    coefs: &[TrackCoefs; K],
+) -> [f64; K] {
+    let n = n.min(CHUNK).min(L.saturating_sub(at));
     #[cfg(target_arch = "x86_64")]
     if crate::dsp::simd::avx2_fma() {
         if crate::dsp::simd::avx512() {
             // SAFETY: the CPU has AVX-512F, AVX-512VL and FMA (checked at run time).
-            return unsafe { ballistics_x8_avx512::<K>(state, g, n, coefs) };
+            return unsafe { ballistics_x8_avx512::<K, L>(state, g, at, n, coefs) };
         }
         // SAFETY: the CPU has AVX2 and FMA (checked at run time).
-        return unsafe { ballistics_x8::<K>(state, g, n, coefs) };
+        return unsafe { ballistics_x8::<K, L>(state, g, at, n, coefs) };
     }
-    ballistics::<K>(state, g, n, coefs)
+    ballistics::<K, L>(state, g, at, n, coefs)
 }
 
 /// [`ballistics_lanes`] choosing between attack and release with `vblendvpd`.
@@ -344,16 +381,17 @@ pub(in crate::dsp::dynamics) fn group_ballistics<const K: usize>(
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn ballistics_x8<const K: usize>(
+pub(super) unsafe fn ballistics_x8<const K: usize, const L: usize>(
     state: &mut [f64; K],
-    g: &mut [Chunk; K],
+    g: &mut [[f64; L]; K],
+    at: usize,
     n: usize,
     coefs: &[TrackCoefs; K],
 ) -> [f64; K] {
     use std::arch::x86_64::*;
     let select = |t, s, up, down| _mm256_blendv_pd(down, up, _mm256_cmp_pd::<_CMP_GT_OQ>(t, s));
     // SAFETY: the CPU has AVX2 and FMA (this function's contract).
-    unsafe { ballistics_lanes::<K>(state, g, n, coefs, select) }
+    unsafe { ballistics_lanes::<K, L>(state, g, at, n, coefs, select) }
 }
 
 /// [`ballistics_lanes`] choosing with a mask register (one cycle where `vblendvpd` takes three
@@ -363,9 +401,10 @@ pub(super) unsafe fn ballistics_x8<const K: usize>(
 /// The CPU must have AVX-512F, AVX-512VL and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-pub(super) unsafe fn ballistics_x8_avx512<const K: usize>(
+pub(super) unsafe fn ballistics_x8_avx512<const K: usize, const L: usize>(
     state: &mut [f64; K],
-    g: &mut [Chunk; K],
+    g: &mut [[f64; L]; K],
+    at: usize,
     n: usize,
     coefs: &[TrackCoefs; K],
 ) -> [f64; K] {
@@ -373,7 +412,7 @@ pub(super) unsafe fn ballistics_x8_avx512<const K: usize>(
     let select = |t, s, up, down| mask_select(t, s, up, down);
     // SAFETY: the CPU has AVX2 and FMA (it has AVX-512F, AVX-512VL and FMA: this function's
     // contract).
-    unsafe { ballistics_lanes::<K>(state, g, n, coefs, select) }
+    unsafe { ballistics_lanes::<K, L>(state, g, at, n, coefs, select) }
 }
 
 /// `up` where t > s, else `down`: `vcmppd` into a mask register, then `vblendmpd`. Written out
@@ -420,9 +459,10 @@ fn mask_select(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn ballistics_lanes<const K: usize>(
+unsafe fn ballistics_lanes<const K: usize, const L: usize>(
     state: &mut [f64; K],
-    g: &mut [Chunk; K],
+    g: &mut [[f64; L]; K],
+    at: usize,
     n: usize,
     coefs: &[TrackCoefs; K],
     select: impl Fn(
@@ -472,16 +512,17 @@ unsafe fn ballistics_lanes<const K: usize>(
             _mm256_permute2f128_pd::<0x31>(t1, t3),
         ]
     };
-    let n = n.min(CHUNK);
+    // (The chunk's frames: `g[k][at..at + n]`.)
+    let n = n.min(CHUNK).min(L.saturating_sub(at));
     let quads = if K > 1 { n / 4 } else { 0 };
     for q in 0..quads {
         let i = 4 * q;
         // frames[h][f]: the targets of half h's tracks at frame i + f.
         let mut frames = [[_mm256_setzero_pd(); 4]; 2];
         for h in 0..halves {
-            // SAFETY: i + 4 ≤ n ≤ CHUNK: four doubles of each track's chunk.
+            // SAFETY: i + 4 ≤ n ≤ L − at: four doubles of each track's chunk.
             frames[h] = transpose(std::array::from_fn(|j| unsafe {
-                _mm256_loadu_pd(g[track(h, j)].as_ptr().add(i))
+                _mm256_loadu_pd(g[track(h, j)][at..].as_ptr().add(i))
             }));
         }
         for f in 0..4 {
@@ -493,20 +534,20 @@ unsafe fn ballistics_lanes<const K: usize>(
             for (j, row) in transpose(frames[h]).into_iter().enumerate() {
                 if 4 * h + j < K {
                     // SAFETY: as the loads.
-                    unsafe { _mm256_storeu_pd(g[4 * h + j].as_mut_ptr().add(i), row) };
+                    unsafe { _mm256_storeu_pd(g[4 * h + j][at..].as_mut_ptr().add(i), row) };
                 }
             }
         }
     }
     for i in 4 * quads..n {
         for h in 0..halves {
-            let s = step(h, lanes(&|k| g[k][i], h));
+            let s = step(h, lanes(&|k| g[k][at + i], h));
             let mut out = [0.0f64; 4];
             // SAFETY: four doubles.
             unsafe { _mm256_storeu_pd(out.as_mut_ptr(), s) };
             for (j, &v) in out.iter().enumerate() {
                 if 4 * h + j < K {
-                    g[4 * h + j][i] = v;
+                    g[4 * h + j][at + i] = v;
                 }
             }
         }
@@ -770,14 +811,15 @@ mod simd_tests {
             for (c, n) in [64, 17, 64, 1, 0, 64, 6, 3, 63].into_iter().enumerate() {
                 let mut g0: [Chunk; K] = std::array::from_fn(|k| targets(k, c));
                 let (mut g1, mut g2) = (g0, g0);
-                let m0 = ballistics::<K>(&mut s0, &mut g0, n, &coefs);
+                let m0 = ballistics::<K, CHUNK>(&mut s0, &mut g0, 0, n, &coefs);
                 // SAFETY: the CPU has AVX2 and FMA (checked above).
-                let m1 = unsafe { ballistics_x8::<K>(&mut s1, &mut g1, n, &coefs) };
+                let m1 = unsafe { ballistics_x8::<K, CHUNK>(&mut s1, &mut g1, 0, n, &coefs) };
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 let mut builds = vec![("AVX2", s1, m1, g1)];
                 if wide {
                     // SAFETY: the CPU has AVX-512F, AVX-512VL and FMA (checked above).
-                    let m2 = unsafe { ballistics_x8_avx512::<K>(&mut s2, &mut g2, n, &coefs) };
+                    let m2 =
+                        unsafe { ballistics_x8_avx512::<K, CHUNK>(&mut s2, &mut g2, 0, n, &coefs) };
                     builds.push(("AVX-512", s2, m2, g2));
                 }
                 for (build, s, m, g) in builds {

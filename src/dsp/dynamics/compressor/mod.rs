@@ -19,6 +19,7 @@
 
 mod batch;
 pub(super) mod kernels;
+mod lockstep;
 
 use super::core::{
     fmax, Cached, Chunk, DetectorKind, GainParams, GainStage, LevelDetector, TrackCoefs, CHUNK,
@@ -34,7 +35,8 @@ use crate::dsp::{
     ProcessorConfig, Telemetry, Unit,
 };
 use batch::batch;
-use kernels::{apply1, apply2, group_ballistics, peak_targets};
+use kernels::{apply1, apply2, peak_targets};
+use lockstep::run_fast;
 use std::sync::Arc;
 
 /// Index of `threshold_db`.
@@ -203,9 +205,9 @@ impl Compressor {
     /// The fast path's coefficients when this block can take it: no key, no side-chain filter,
     /// every parameter constant, one gain track for every channel (see
     /// [`GainStage::single_track`]). It computes what the general path computes, bit for bit,
-    /// without its per-sample parameter reads, in three phases per chunk (targets, ballistics,
-    /// gains) so that a batch can run the serial middle phase of several compressors side by
-    /// side.
+    /// without its per-sample parameter reads, in phases (targets, ballistics, the chunk's end,
+    /// gains) so that a batch can run the serial ballistics of several compressors side by
+    /// side, and the others over several chunks at a time ([`run_fast`]).
     fn fast(&mut self, key: bool, params: &ParamBlock<'_>) -> Option<Fast> {
         if key || self.hpf_index.is_some() {
             return None;
@@ -229,12 +231,15 @@ impl Compressor {
         })
     }
 
-    /// Frames of the chunk starting at frame `k` of a `frames`-long block.
-    fn chunk_len(&self, k: usize, frames: usize) -> usize {
-        (CHUNK - (self.position % CHUNK as u64) as usize).min(frames - k)
+    /// Frames of the chunk that starts `ahead` frames after the position, at most `remaining`.
+    fn chunk_len(&self, ahead: usize, remaining: usize) -> usize {
+        let phase = ((self.position + ahead as u64) % CHUNK as u64) as usize;
+        (CHUNK - phase).min(remaining)
     }
 
-    /// Fast path, phase 1: the static curve's reductions for frames `k..k + n` into `t`.
+    /// Fast path, phase 1: the static curve's reductions for frames `k..k + n` into `t` (at
+    /// most a chunk with an RMS detector, whose state runs chunk by chunk; any number of
+    /// frames with a peak detector).
     fn fast_targets(
         &mut self,
         audio: &AudioMut<'_>,
@@ -242,7 +247,7 @@ impl Compressor {
         k: usize,
         n: usize,
         f: &Fast,
-        t: &mut Chunk,
+        t: &mut [f64],
     ) {
         if self.detector.kind() == DetectorKind::Peak {
             // The detector value is |x| (the louder channel's): read it from the block.
@@ -275,25 +280,33 @@ impl Compressor {
         );
     }
 
-    /// Fast path, phase 3: the gains from the smoothed reductions `g`, applied to frames
-    /// `k..k + n` (and the folded gain `post`, see [`Processor::process_gained`]); the track's new state and the chunk's largest reduction; the chunk's end. A
-    /// chunk whose reductions are all 0 (the compressor fully released) has one gain, that of
+    /// Fast path, phase 3: the track's state after a chunk of `n` frames, and the chunk's end.
+    fn fast_commit(&mut self, n: usize, state: f64) {
+        self.stage.set_single_state(state, self.channels);
+        self.position += n as u64;
+        if self.position.is_multiple_of(CHUNK as u64) {
+            self.detector.flush();
+            self.stage.flush();
+            self.hpf.flush();
+        }
+    }
+
+    /// Fast path, phase 4: the gains from the smoothed reductions `g` applied to frames
+    /// `k..k + n` (and the folded gain `post`, see [`Processor::process_gained`]). Chunks whose
+    /// reductions are all 0 (`released`: the compressor fully released) have one gain, that of
     /// 0 dB of reduction: computed once, and not applied at all when it is exactly 1.
     #[allow(clippy::too_many_arguments)]
-    fn fast_finish(
-        &mut self,
+    fn fast_apply(
+        &self,
         audio: &mut AudioMut<'_>,
         k: usize,
         n: usize,
         f: &Fast,
-        g: &Chunk,
-        (state, largest): (f64, f64),
+        g: &[f64],
+        released: bool,
         post: f64,
     ) {
-        self.stage.set_single_state(state, self.channels);
-        // Reductions are never negative (nor NaN: targets are finite), so the largest is 0
-        // exactly when all are.
-        if largest == 0.0 {
+        if released {
             // What `apply2_impl` computes for g = 0, for every frame.
             let gain = fastmath::db_to_amp(f.track.makeup_db - 0.0);
             let factor = (1.0 - f.mix) + f.mix * gain;
@@ -318,12 +331,6 @@ impl Compressor {
                 f.mix,
                 post,
             );
-        }
-        self.position += n as u64;
-        if self.position.is_multiple_of(CHUNK as u64) {
-            self.detector.flush();
-            self.stage.flush();
-            self.hpf.flush();
         }
     }
 }
@@ -372,19 +379,7 @@ impl Processor for Compressor {
     ) {
         let frames = audio.frames();
         if let Some(fast) = self.fast(key.is_some(), &params) {
-            let mut max_gr: f64 = 0.0;
-            let mut g = [[0.0; CHUNK]; 1];
-            let mut k = 0;
-            while k < frames {
-                let n = self.chunk_len(k, frames);
-                self.fast_targets(audio, &params, k, n, &fast, &mut g[0]);
-                let mut state = [self.stage.single_state()];
-                let max = group_ballistics::<1>(&mut state, &mut g, n, &[fast.track]);
-                max_gr = max_gr.max(fmax(0.0, max[0]));
-                self.fast_finish(audio, k, n, &fast, &g[0], (state[0], max[0]), post);
-                k += n;
-            }
-            self.telemetry.set_block(0, max_gr, frames);
+            run_fast::<1>(&mut [(self, audio, params, post)], &[fast]);
             return;
         }
         let p = gain_params(&params);
