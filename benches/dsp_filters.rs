@@ -4,6 +4,8 @@
 //! Criterion reports the time per 1024-frame block; divide by 1024 for ns per stereo frame.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use stemgraph::dsp::filters::df1_batch::run_series2_batch;
+use stemgraph::dsp::filters::{Df1Coefs, FlushClock};
 use stemgraph::dsp::param::ParamSlot;
 use stemgraph::dsp::registry::build;
 use stemgraph::dsp::{
@@ -74,6 +76,47 @@ fn bench(c: &mut Criterion, name: &str, mut p: Box<dyn Processor>, slots: Vec<Pa
     });
 }
 
+/// The strip EQs' batch kernel alone: `K` stereo signals of `S` sections (R's: six stems of two
+/// bells), one 1024-frame block of each. The sections are all-passes, so the blocks, run again
+/// and again through them, stay noise at about the same level (no copy of the inputs measured).
+fn batch_of<const K: usize, const S: usize>(c: &mut Criterion, name: &str) {
+    let coefs: [[Df1Coefs; S]; K] = std::array::from_fn(|k| {
+        std::array::from_fn(|i| {
+            let g = (std::f64::consts::PI * 200.0 * (1 + k + 3 * i) as f64 / FS).tan();
+            let q = 0.7 + 0.1 * i as f64;
+            Df1Coefs::bilinear(g, 1.0 / q, 1.0, -2.0 / q, 0.0)
+        })
+    });
+    let src = noise();
+    let mut work: Vec<[Vec<f64>; 2]> = (0..K)
+        .map(|_| [0, 1].map(|ch| src.channel(ch, BLOCK).to_vec()))
+        .collect();
+    let mut hist = [[[[0.0; 4]; S]; 2]; K];
+    let mut clock = FlushClock::default();
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let mut it = work.iter_mut();
+            let mut chans: [(&mut [f64], &mut [f64]); K] = std::array::from_fn(|_| {
+                let [l, r] = it.next().unwrap();
+                (&mut l[..], &mut r[..])
+            });
+            run_series2_batch::<K, S>(&coefs, &mut hist, &mut chans, &mut clock);
+            std::hint::black_box(chans[K - 1].1[BLOCK - 1]);
+        })
+    });
+}
+
+fn batch(c: &mut Criterion) {
+    batch_of::<6, 2>(
+        c,
+        "eq batch, 6 signals of 2 sections (per 1024 stereo frames)",
+    );
+    batch_of::<4, 2>(
+        c,
+        "eq batch, 4 signals of 2 sections (per 1024 stereo frames)",
+    );
+}
+
 fn filters(c: &mut Criterion) {
     // The AVX2 builds, as the command line runs them (meters decide for themselves).
     stemgraph::dsp::simd::init();
@@ -128,6 +171,8 @@ fn filters(c: &mut Criterion) {
         p,
         s,
     );
+
+    batch(c);
 
     let delay = ProcessorConfig::new()
         .num("time_ms", 375.0)

@@ -20,10 +20,15 @@
 //! and run its sections one after the other within each frame; with AVX-512F it runs through
 //! `staggered` instead: its sections side by side in one register, each a few frames behind
 //! the one feeding it.
+//! A batch of five to seven signals whose remaining signals' sections fit one register (six
+//! stems' strip EQs of two bells) runs with AVX-512F through `paired`: the full register and
+//! those sections staggered in a second register, in one loop.
 
 use super::df1::{run_series2, Df1Coefs, Df1State};
 use super::{flush, FlushClock};
 
+#[cfg(target_arch = "x86_64")]
+mod paired;
 #[cfg(target_arch = "x86_64")]
 mod staggered;
 
@@ -57,6 +62,11 @@ pub fn run_series2_batch<const K: usize, const S: usize>(
             return unsafe {
                 staggered::series_avx512::<S>(&coefs[0], &mut hist[0], ptrs[0], n, clock)
             };
+        }
+        if paired::fits(K, S) && crate::dsp::simd::avx512() {
+            // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time); every pointer
+            // holds `n` frames.
+            return unsafe { paired::batch_avx512::<K, S>(coefs, hist, &ptrs, n, clock) };
         }
         if K > Ymm::SIGNALS && crate::dsp::simd::avx512() {
             // SAFETY: the CPU has AVX-512F and AVX-512VL (checked at run time); every pointer
@@ -145,11 +155,23 @@ trait Lanes: Copy {
     unsafe fn mul(a: Self, b: Self) -> Self;
     /// [`flush`] lane by lane.
     unsafe fn flush(self) -> Self;
-    /// Frames `j..j + 4` of the register's signals (`p`: the batch's channels), one register per
-    /// frame.
-    unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4];
-    /// [`Lanes::load4`] backwards: the four frames' registers into the channels.
-    unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize);
+    /// Frames `at`, `at + 1` of the register's signals (`p`: the batch's channels), one register
+    /// per frame.
+    unsafe fn load2<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, at: usize) -> [Self; 2];
+    /// [`Lanes::load2`] backwards: the two frames' registers into the channels.
+    unsafe fn store2<const K: usize>(y: [Self; 2], p: &[[*mut f64; 2]; K], first: usize, at: usize);
+    /// Frames `j..j + 4`, two by two through [`Lanes::load2`].
+    #[inline(always)]
+    unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4] {
+        let ([a, b], [c, d]) = (Self::load2(p, first, j), Self::load2(p, first, j + 2));
+        [a, b, c, d]
+    }
+    /// [`Lanes::load4`] backwards.
+    #[inline(always)]
+    unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize) {
+        Self::store2([y[0], y[1]], p, first, j);
+        Self::store2([y[2], y[3]], p, first, j + 2);
+    }
 }
 
 /// The batch's loop, for registers of lanes `L` (at most [`MAX_REGS`] of them).
@@ -164,23 +186,11 @@ unsafe fn batch_body<L: Lanes, const K: usize, const S: usize>(
 ) {
     let regs = K.div_ceil(L::SIGNALS);
     let zero = L::gather(0, 0, |_, _| 0.0);
-    // c[r][i]: section i's (b0, b1, b2, −a1, −a2) in register r's lanes.
+    // c[r], h[r]: register r's sections (see `register_in`).
     let mut c = [[[zero; 5]; S]; MAX_REGS];
-    // h[r][i]: section i's history (x1, x2, y1, y2) in register r's lanes.
     let mut h = [[[zero; 4]; S]; MAX_REGS];
     for r in 0..regs {
-        let first = r * L::SIGNALS;
-        for i in 0..S {
-            for (f, v) in c[r][i].iter_mut().enumerate() {
-                *v = L::gather(first, K, |s, _| {
-                    let k = &coefs[s][i];
-                    [k.b0, k.b1, k.b2, k.na1, k.na2][f]
-                });
-            }
-            for j in 0..4 {
-                h[r][i][j] = L::gather(first, K, |s, ch| hist[s][ch][i][j]);
-            }
-        }
+        (c[r], h[r]) = register_in(coefs, hist, r * L::SIGNALS);
     }
     let mut at = 0;
     while at < n {
@@ -194,17 +204,65 @@ unsafe fn batch_body<L: Lanes, const K: usize, const S: usize>(
         run_register::<L, K, S, 2>(&c, &mut h, p, at, end);
         run_register::<L, K, S, 3>(&c, &mut h, p, at, end);
         if flushes {
-            for v in h.iter_mut().take(regs).flatten().flatten() {
-                *v = v.flush();
+            for r in h.iter_mut().take(regs) {
+                flush_sections(r);
             }
         }
         at = end;
     }
     for r in 0..regs {
-        for i in 0..S {
-            for j in 0..4 {
-                h[r][i][j].scatter(r * L::SIGNALS, K, |s, ch, v| hist[s][ch][i][j] = v);
-            }
+        register_out(&h[r], hist, r * L::SIGNALS);
+    }
+}
+
+/// The sections of the register of signals `first..` of the batch: each section's
+/// coefficients (b0, b1, b2, −a1, −a2) and history (x1, x2, y1, y2) in the signals' lanes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn register_in<L: Lanes, const K: usize, const S: usize>(
+    coefs: &[[Df1Coefs; S]; K],
+    hist: &[[[Df1State; S]; 2]; K],
+    first: usize,
+) -> ([[L; 5]; S], [[L; 4]; S]) {
+    let c = std::array::from_fn(|i| {
+        std::array::from_fn(|f| {
+            L::gather(first, K, |s, _| {
+                let k = &coefs[s][i];
+                [k.b0, k.b1, k.b2, k.na1, k.na2][f]
+            })
+        })
+    });
+    let h = std::array::from_fn(|i| {
+        std::array::from_fn(|j| L::gather(first, K, |s, ch| hist[s][ch][i][j]))
+    });
+    (c, h)
+}
+
+/// [`register_in`]'s histories `h` back into `hist`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn register_out<L: Lanes, const K: usize, const S: usize>(
+    h: &[[L; 4]; S],
+    hist: &mut [[[Df1State; S]; 2]; K],
+    first: usize,
+) {
+    for i in 0..S {
+        for j in 0..4 {
+            h[i][j].scatter(first, K, |s, ch, v| hist[s][ch][i][j] = v);
+        }
+    }
+}
+
+/// [`Lanes::flush`] of every history value of a register's sections `h`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn flush_sections<L: Lanes, const S: usize>(h: &mut [[L; 4]; S]) {
+    // Indexed, not iterated: the loops unroll to constant places and `h` stays in registers
+    // (through `flatten` it stayed on the stack, with a store and a load in every recursion).
+    #[allow(clippy::needless_range_loop)]
+    for i in 0..S {
+        for j in 0..4 {
+            h[i][j] = h[i][j].flush();
         }
     }
 }
@@ -325,31 +383,29 @@ impl Lanes for Ymm {
         Ymm(_mm256_andnot_pd(tiny, self.0))
     }
     #[inline(always)]
-    unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4] {
+    unsafe fn load2<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, at: usize) -> [Self; 2] {
         use std::arch::x86_64::*;
-        // (l0, l1 | l0', l1'), (r0, r1 | r0', r1'): frames j, j + 1 of both signals, then of
-        // frames j + 2, j + 3; unpacked: (l, r | l', r') per frame.
-        let mut out = [Ymm(_mm256_setzero_pd()); 4];
-        for (pair, at) in [(0, j), (2, j + 2)] {
-            let l = _mm256_set_m128d(half(p, first + 1, 0, at), half(p, first, 0, at));
-            let r = _mm256_set_m128d(half(p, first + 1, 1, at), half(p, first, 1, at));
-            out[pair] = Ymm(_mm256_unpacklo_pd(l, r));
-            out[pair + 1] = Ymm(_mm256_unpackhi_pd(l, r));
-        }
-        out
+        // (l0, l1 | l0', l1'), (r0, r1 | r0', r1'): frames at, at + 1 of both signals;
+        // unpacked: (l, r | l', r') per frame.
+        let l = _mm256_set_m128d(half(p, first + 1, 0, at), half(p, first, 0, at));
+        let r = _mm256_set_m128d(half(p, first + 1, 1, at), half(p, first, 1, at));
+        [Ymm(_mm256_unpacklo_pd(l, r)), Ymm(_mm256_unpackhi_pd(l, r))]
     }
     #[inline(always)]
-    unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize) {
+    unsafe fn store2<const K: usize>(
+        y: [Self; 2],
+        p: &[[*mut f64; 2]; K],
+        first: usize,
+        at: usize,
+    ) {
         use std::arch::x86_64::*;
-        for (pair, at) in [(0, j), (2, j + 2)] {
-            let l = _mm256_unpacklo_pd(y[pair].0, y[pair + 1].0);
-            let r = _mm256_unpackhi_pd(y[pair].0, y[pair + 1].0);
-            _mm_storeu_pd(p[first][0].add(at), _mm256_castpd256_pd128(l));
-            _mm_storeu_pd(p[first][1].add(at), _mm256_castpd256_pd128(r));
-            if first + 1 < K {
-                _mm_storeu_pd(p[first + 1][0].add(at), _mm256_extractf128_pd::<1>(l));
-                _mm_storeu_pd(p[first + 1][1].add(at), _mm256_extractf128_pd::<1>(r));
-            }
+        let l = _mm256_unpacklo_pd(y[0].0, y[1].0);
+        let r = _mm256_unpackhi_pd(y[0].0, y[1].0);
+        _mm_storeu_pd(p[first][0].add(at), _mm256_castpd256_pd128(l));
+        _mm_storeu_pd(p[first][1].add(at), _mm256_castpd256_pd128(r));
+        if first + 1 < K {
+            _mm_storeu_pd(p[first + 1][0].add(at), _mm256_extractf128_pd::<1>(l));
+            _mm_storeu_pd(p[first + 1][1].add(at), _mm256_extractf128_pd::<1>(r));
         }
     }
 }
@@ -389,54 +445,52 @@ impl Lanes for Zmm {
         Zmm(_mm512_mask_mov_pd(self.0, tiny, _mm512_setzero_pd()))
     }
     #[inline(always)]
-    unsafe fn load4<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, j: usize) -> [Self; 4] {
+    unsafe fn load2<const K: usize>(p: &[[*mut f64; 2]; K], first: usize, at: usize) -> [Self; 2] {
         use std::arch::x86_64::*;
-        let mut out = [Zmm(_mm512_setzero_pd()); 4];
-        for (pair, at) in [(0, j), (2, j + 2)] {
-            // Channel `ch`'s frames (at, at + 1) of the four signals, one per 128-bit quarter.
-            let mut lr = [_mm512_setzero_pd(); 2];
-            for (ch, v) in lr.iter_mut().enumerate() {
-                // Each quarter inserted straight from memory (`vinsertf32x4` with a memory
-                // operand: no shuffle on the port the fused multiply-adds share, where joining
-                // two 256-bit halves took one); quarters past the batch stay zero.
-                *v = _mm512_zextpd128_pd512(half(p, first, ch, at));
-                if first + 1 < K {
-                    *v = insert_quarter::<1>(*v, p[first + 1][ch].add(at));
-                }
-                if first + 2 < K {
-                    *v = insert_quarter::<2>(*v, p[first + 2][ch].add(at));
-                }
-                if first + 3 < K {
-                    *v = insert_quarter::<3>(*v, p[first + 3][ch].add(at));
-                }
+        // Channel `ch`'s frames (at, at + 1) of the four signals, one per 128-bit quarter.
+        let mut lr = [_mm512_setzero_pd(); 2];
+        for (ch, v) in lr.iter_mut().enumerate() {
+            // Each quarter inserted straight from memory (`vinsertf32x4` with a memory
+            // operand: no shuffle on the port the fused multiply-adds share, where joining
+            // two 256-bit halves took one); quarters past the batch stay zero.
+            *v = _mm512_zextpd128_pd512(half(p, first, ch, at));
+            if first + 1 < K {
+                *v = insert_quarter::<1>(*v, p[first + 1][ch].add(at));
             }
-            let [l, r] = lr;
-            out[pair] = Zmm(_mm512_unpacklo_pd(l, r));
-            out[pair + 1] = Zmm(_mm512_unpackhi_pd(l, r));
+            if first + 2 < K {
+                *v = insert_quarter::<2>(*v, p[first + 2][ch].add(at));
+            }
+            if first + 3 < K {
+                *v = insert_quarter::<3>(*v, p[first + 3][ch].add(at));
+            }
         }
-        out
+        let [l, r] = lr;
+        [Zmm(_mm512_unpacklo_pd(l, r)), Zmm(_mm512_unpackhi_pd(l, r))]
     }
     #[inline(always)]
-    unsafe fn store4<const K: usize>(y: [Self; 4], p: &[[*mut f64; 2]; K], first: usize, j: usize) {
+    unsafe fn store2<const K: usize>(
+        y: [Self; 2],
+        p: &[[*mut f64; 2]; K],
+        first: usize,
+        at: usize,
+    ) {
         use std::arch::x86_64::*;
-        for (pair, at) in [(0, j), (2, j + 2)] {
-            let l = _mm512_unpacklo_pd(y[pair].0, y[pair + 1].0);
-            let r = _mm512_unpackhi_pd(y[pair].0, y[pair + 1].0);
-            for (ch, v) in [(0, l), (1, r)] {
-                _mm_storeu_pd(p[first][ch].add(at), _mm512_castpd512_pd128(v));
-                // Quarters 1–3 stored straight out of the register (`vextractf32x4` to
-                // memory: a store alone), where extracting each quarter into a register first
-                // took a shuffle on the port the fused multiply-adds share (and the compiler
-                // turned the unpacks above into per-quarter ones around those extracts).
-                if first + 1 < K {
-                    store_quarter::<1>(p[first + 1][ch].add(at), v);
-                }
-                if first + 2 < K {
-                    store_quarter::<2>(p[first + 2][ch].add(at), v);
-                }
-                if first + 3 < K {
-                    store_quarter::<3>(p[first + 3][ch].add(at), v);
-                }
+        let l = _mm512_unpacklo_pd(y[0].0, y[1].0);
+        let r = _mm512_unpackhi_pd(y[0].0, y[1].0);
+        for (ch, v) in [(0, l), (1, r)] {
+            _mm_storeu_pd(p[first][ch].add(at), _mm512_castpd512_pd128(v));
+            // Quarters 1–3 stored straight out of the register (`vextractf32x4` to
+            // memory: a store alone), where extracting each quarter into a register first
+            // took a shuffle on the port the fused multiply-adds share (and the compiler
+            // turned the unpacks above into per-quarter ones around those extracts).
+            if first + 1 < K {
+                store_quarter::<1>(p[first + 1][ch].add(at), v);
+            }
+            if first + 2 < K {
+                store_quarter::<2>(p[first + 2][ch].add(at), v);
+            }
+            if first + 3 < K {
+                store_quarter::<3>(p[first + 3][ch].add(at), v);
             }
         }
     }
@@ -532,6 +586,8 @@ mod tests {
         Avx512,
         /// [`staggered::series_avx512`], for batches of one signal.
         Staggered,
+        /// [`paired::batch_avx512`], for the batches it [fits](paired::fits).
+        Paired,
     }
 
     /// The builds this CPU can run.
@@ -548,6 +604,7 @@ mod tests {
                 {
                     out.push(Build::Avx512);
                     out.push(Build::Staggered);
+                    out.push(Build::Paired);
                 }
             }
         }
@@ -591,6 +648,13 @@ mod tests {
                 let p = pointers(chans);
                 // SAFETY: the CPU has AVX-512F (see `builds`); both channels hold n frames.
                 unsafe { staggered::series_avx512::<S>(&coefs[0], &mut hist[0], p[0], n, clock) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Build::Paired => {
+                let p = pointers(chans);
+                // SAFETY: the CPU has AVX-512F and AVX-512VL (see `builds`); every channel holds
+                // n frames.
+                unsafe { paired::batch_avx512::<K, S>(coefs, hist, &p, n, clock) }
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!(),
@@ -652,7 +716,7 @@ mod tests {
         let (unflushed, _) = definition(false);
         assert!(want != unflushed, "{K}×{S}: the flushes change the output");
         for build in builds() {
-            if build == Build::Staggered && K > 1 {
+            if build == Build::Staggered && K > 1 || build == Build::Paired && !paired::fits(K, S) {
                 continue;
             }
             let mut got = input.clone();
@@ -714,8 +778,13 @@ mod tests {
         every_build_gives_the_bits_of_the_definition::<2, 2>();
         every_build_gives_the_bits_of_the_definition::<3, 1>();
         every_build_gives_the_bits_of_the_definition::<4, 2>();
+        every_build_gives_the_bits_of_the_definition::<5, 1>();
         every_build_gives_the_bits_of_the_definition::<5, 3>();
+        every_build_gives_the_bits_of_the_definition::<5, 4>();
+        every_build_gives_the_bits_of_the_definition::<6, 1>();
         every_build_gives_the_bits_of_the_definition::<6, 2>();
+        every_build_gives_the_bits_of_the_definition::<6, 3>();
+        every_build_gives_the_bits_of_the_definition::<7, 1>();
         every_build_gives_the_bits_of_the_definition::<7, 4>();
         every_build_gives_the_bits_of_the_definition::<8, 2>();
     }
